@@ -1,0 +1,2 @@
+//! The `safeguard` command (wired up as the work lands).
+fn main() {}

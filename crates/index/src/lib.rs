@@ -1,0 +1,1 @@
+//! Exact matching indexes (under construction by the index work).

@@ -1,0 +1,1 @@
+//! Media decoding under limits (under construction).
