@@ -153,7 +153,8 @@ mod tests {
         assert_eq!(h.to_hex(), hex);
         // The first hex digit holds bits 255..252.
         assert!(h.bit(255) && h.bit(254) && h.bit(253) && h.bit(252));
-        assert!(!h.bit(251));
+        // The second digit (8) holds bits 251..248: only bit 251 set.
+        assert!(h.bit(251) && !h.bit(250) && !h.bit(248));
         // The last digit (2) holds bits 3..0: only bit 1 set.
         assert!(h.bit(1) && !h.bit(0) && !h.bit(2) && !h.bit(3));
         assert_eq!(PdqHash::from_words(h.words()), h);
