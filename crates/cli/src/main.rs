@@ -1,2 +1,56 @@
-//! The `safeguard` command (wired up as the work lands).
-fn main() {}
+//! `safeguard`: the Safeguard command-line tool.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd_bench_hash;
+mod cmd_hash;
+mod cmd_serve;
+mod output;
+mod walk;
+
+/// Safeguard: find known child sexual abuse material by hash matching, and act on it.
+#[derive(Debug, Parser)]
+#[command(name = "safeguard", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Hash image files: PDQ (bit-exact with the values in hash banks), MD5, SHA-1, SHA-256.
+    Hash(cmd_hash::HashArgs),
+    /// Run the server (HMA-compatible and native API) on the embedded store.
+    Serve(cmd_serve::ServeArgs),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(cmd_serve::KeysCommand),
+    /// Benchmarks that print their baseline and ratio from the same run.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Decode + PDQ speed on one thread (exact and --fast) and the fast mode's drift.
+    Hash(cmd_bench_hash::BenchHashArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Hash(a) => cmd_hash::run(a),
+        Command::Serve(a) => cmd_serve::run(a),
+        Command::Keys(k) => cmd_serve::run_keys(k),
+        Command::Bench(BenchCommand::Hash(a)) => cmd_bench_hash::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

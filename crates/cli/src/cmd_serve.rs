@@ -1,0 +1,249 @@
+//! `safeguard serve` and `safeguard keys`: the server on the embedded store, and API key
+//! management.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use safeguard_server::auth::{create_key, Scope};
+use safeguard_server::config::{Config, MIN_ADMIN_KEY_LEN};
+use safeguard_server::AppState;
+use safeguard_store::{SqliteOptions, SqliteStore, Store};
+
+/// How long in-flight requests get to finish after a shutdown signal.
+pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(30);
+
+/// File name of the SQLite database inside the data directory.
+pub const DB_FILE: &str = "safeguard.db";
+
+/// Arguments of `safeguard serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file (unknown keys are rejected).
+    #[arg(long, short = 'c', env = "SAFEGUARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:5100].
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Data directory [default: ./safeguard-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Development mode: no API keys needed; refuses any non-loopback listen address.
+    #[arg(long)]
+    pub dev: bool,
+}
+
+/// Arguments of `safeguard keys`.
+#[derive(Debug, clap::Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key and print it (once: only its hash is stored).
+    Create(KeysCreateArgs),
+    /// List API keys (ids, names, scopes; never secrets).
+    List(DataDirArg),
+    /// Revoke an API key by its id.
+    Revoke(KeysRevokeArgs),
+}
+
+/// Where the store is.
+#[derive(Debug, clap::Args)]
+pub struct DataDirArg {
+    /// Data directory [default: $SAFEGUARD_DATA_DIR or ./safeguard-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Arguments of `safeguard keys create`.
+#[derive(Debug, clap::Args)]
+pub struct KeysCreateArgs {
+    /// Comma-separated scopes: hash, match, curate, admin.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub scopes: Vec<String>,
+    /// A label for the key.
+    #[arg(long, default_value = "")]
+    pub name: String,
+    #[command(flatten)]
+    pub data: DataDirArg,
+}
+
+/// Arguments of `safeguard keys revoke`.
+#[derive(Debug, clap::Args)]
+pub struct KeysRevokeArgs {
+    /// The key id (the 16 hex digits after `sg_`).
+    pub key_id: String,
+    #[command(flatten)]
+    pub data: DataDirArg,
+}
+
+fn data_dir(flag: Option<&Path>) -> PathBuf {
+    flag.map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("SAFEGUARD_DATA_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| safeguard_server::config::DEFAULT_DATA_DIR.into())
+}
+
+/// Opens (creating if needed) the store in `dir`. The directory is private to the user: it
+/// holds hash lists and key hashes.
+pub fn open_store(dir: &Path) -> anyhow::Result<SqliteStore> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict permissions of {}", dir.display()))?;
+    }
+    SqliteStore::open(&SqliteOptions::new(dir.join(DB_FILE)))
+        .with_context(|| format!("cannot open the store in {}", dir.display()))
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A second initialisation (in tests) is harmless: the first subscriber stays.
+    let _ = if config.log.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+/// Runs `safeguard serve`.
+pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut config = Config::load(args.config.as_deref(), |k| std::env::var(k).ok())?;
+    if let Some(l) = args.listen {
+        config.listen = l;
+    }
+    if let Some(d) = &args.data_dir {
+        config.data_dir = d.clone();
+    }
+    if args.dev {
+        config.dev = true;
+    }
+    config.validate()?;
+    init_logging(&config);
+
+    let admin_key = std::env::var("SAFEGUARD_ADMIN_KEY").ok().filter(|k| !k.is_empty());
+    if let Some(k) = &admin_key {
+        anyhow::ensure!(
+            k.chars().count() >= MIN_ADMIN_KEY_LEN,
+            "SAFEGUARD_ADMIN_KEY is shorter than {MIN_ADMIN_KEY_LEN} characters: refusing an \
+             unsafe admin key (generate one with: openssl rand -hex 32)"
+        );
+    }
+    let store: Arc<dyn Store> = Arc::new(open_store(&config.data_dir)?);
+    if !config.dev && admin_key.is_none() {
+        let usable = store
+            .list_api_keys()?
+            .iter()
+            .any(|k| k.revoked_at.is_none());
+        anyhow::ensure!(
+            usable,
+            "no API key exists, so nobody could use this server. Create one with \
+             `safeguard keys create --scopes admin --data-dir {}`, or set SAFEGUARD_ADMIN_KEY, \
+             or run with --dev (loopback only, no authentication)",
+            config.data_dir.display()
+        );
+    }
+    let listen = config.listen;
+    let state = AppState::new(store, config, admin_key.as_deref())
+        .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        tracing::info!(address = %listen, "listening");
+        let loading = state.clone();
+        tokio::spawn(async move {
+            let start = Instant::now();
+            match safeguard_server::load_engine(loading).await {
+                Ok(engine) => {
+                    let st = engine.index_status();
+                    tracing::info!(
+                        seconds = start.elapsed().as_secs_f64(),
+                        entries = ?st.entries,
+                        memory_bytes = st.bytes,
+                        "indexes ready"
+                    );
+                }
+                Err(e) => {
+                    // Without indexes the server cannot match; stopping is safer than
+                    // answering 503 forever.
+                    tracing::error!(error = %e, "cannot load the indexes; exiting");
+                    std::process::exit(1);
+                }
+            }
+        });
+        safeguard_server::serve(listener, state, shutdown_signal(), SHUTDOWN_DRAIN).await?;
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `safeguard keys ...`.
+pub fn run_keys(cmd: &KeysCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        KeysCommand::Create(a) => {
+            let mut scopes = Vec::new();
+            for s in &a.scopes {
+                match Scope::parse(s.trim()) {
+                    Some(sc) if sc != Scope::Any => scopes.push(sc),
+                    _ => anyhow::bail!("unknown scope {s:?}: use hash, match, curate or admin"),
+                }
+            }
+            let store = open_store(&data_dir(a.data.data_dir.as_deref()))?;
+            let k = create_key(&store, &a.name, &scopes)?;
+            eprintln!(
+                "created key {} with scopes {}; it is shown once, store it now:",
+                k.key_id,
+                k.scopes.iter().map(|s| s.name()).collect::<Vec<_>>().join(",")
+            );
+            println!("{}", k.key);
+        }
+        KeysCommand::List(a) => {
+            let store = open_store(&data_dir(a.data_dir.as_deref()))?;
+            for k in store.list_api_keys()? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    k.key_id,
+                    k.scopes.join(","),
+                    if k.revoked_at.is_some() { "revoked" } else { "active" },
+                    k.name
+                );
+            }
+        }
+        KeysCommand::Revoke(a) => {
+            let store = open_store(&data_dir(a.data.data_dir.as_deref()))?;
+            store.revoke_api_key(&a.key_id)?;
+            eprintln!("revoked {}", a.key_id);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

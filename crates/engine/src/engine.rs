@@ -1,0 +1,618 @@
+//! The engine: store writes, then the in-memory matcher catches up from the change feed
+//! before the call returns.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use safeguard_store::{
+    Bank, BankKind, BankUpdate, Change, Content, ContentId, ContentUpdate, NewBank, NewContent,
+    Seq, Signal, Store,
+};
+
+use crate::bank::{validate_bank_name, validate_ratio, validate_threshold, DEFAULT_PDQ_THRESHOLD};
+use crate::matcher::{BankState, Hit, Matcher, Meta};
+use crate::signal::{SignalType, SignalValue};
+use crate::Error;
+
+/// Changes applied per batch while catching up; bounds how long the matcher's write lock is
+/// held (lookups wait at most one batch: about a millisecond per thousand changes).
+const SYNC_BATCH: usize = 4096;
+
+/// Largest number of content items listed in one page.
+pub const MAX_PAGE: usize = 1000;
+
+/// Largest metadata JSON accepted per content item, in bytes.
+pub const MAX_METADATA_BYTES: usize = 64 * 1024;
+
+/// Largest note accepted per content item, in bytes.
+pub const MAX_NOTE_BYTES: usize = 8 * 1024;
+
+/// A bank to create; `None` fields take their defaults (enabled, ratio 1.0, threshold 31,
+/// standard).
+#[derive(Debug, Clone, Default)]
+pub struct CreateBank {
+    /// UPPER_SNAKE_CASE name.
+    pub name: String,
+    /// Default true.
+    pub enabled: Option<bool>,
+    /// Default 1.0.
+    pub enabled_ratio: Option<f64>,
+    /// Default 31.
+    pub pdq_threshold: Option<u32>,
+    /// Default standard.
+    pub kind: Option<BankKind>,
+}
+
+/// A content item to add.
+#[derive(Debug, Clone, Default)]
+pub struct AddContent {
+    /// (type, value) pairs; at most one per type.
+    pub signals: Vec<(SignalType, String)>,
+    /// JSON metadata.
+    pub metadata: Option<serde_json::Value>,
+    /// Free-form note.
+    pub note: Option<String>,
+    /// Unix seconds until which the item is excluded from matching (0: enabled).
+    pub disable_until_ts: i64,
+    /// Where the media came from.
+    pub original_media_uri: Option<String>,
+}
+
+/// How a lookup is run.
+#[derive(Debug, Clone, Default)]
+pub struct LookupOptions {
+    /// Only these banks (by name); `None` for all.
+    pub banks: Option<Vec<String>>,
+    /// HMA's coin flip: a bank takes part when `enabled_ratio >= coinflip`. `None` draws a
+    /// fresh random number in `[0, 1)` for the lookup; `Some(0.0)` is HMA's
+    /// `bypass_coinflip`; a seeded caller passes its own draw.
+    pub coinflip: Option<f64>,
+}
+
+/// One match, after bank rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LookupMatch {
+    /// Bank name.
+    pub bank: String,
+    /// Bank id.
+    pub bank_id: i64,
+    /// The matching content item.
+    pub content_id: ContentId,
+    /// The matching signal.
+    pub signal_id: i64,
+    /// Its type.
+    pub signal_type: SignalType,
+    /// Distance (0 for exact types).
+    pub distance: u32,
+    /// Whether the bank is an allow-list.
+    pub allow_list: bool,
+}
+
+/// The result of a lookup.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LookupResult {
+    /// Matches, by bank name, then distance, then content id. When an allow-list bank
+    /// matched, only allow-list matches are here.
+    pub matches: Vec<LookupMatch>,
+    /// Standard-bank matches dropped because an allow-list bank matched.
+    pub suppressed: usize,
+}
+
+/// Index sizes and freshness.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexStatus {
+    /// Entries per signal type.
+    pub entries: Vec<(SignalType, usize)>,
+    /// Approximate bytes held by the indexes and per-signal metadata.
+    pub bytes: usize,
+    /// Last change-feed position applied.
+    pub applied_seq: Seq,
+    /// Unix seconds of the last applied change (or of the build).
+    pub updated_at: i64,
+    /// Seconds the initial build took.
+    pub build_seconds: f64,
+}
+
+/// The engine. Thread-safe; all methods block (run them off an async reactor).
+#[derive(Debug)]
+pub struct Engine {
+    store: Arc<dyn Store>,
+    matcher: Matcher,
+    /// Last applied change-feed position; the mutex serialises catching up.
+    applied: Mutex<Seq>,
+    updated_at: AtomicU64,
+    build_seconds: f64,
+    /// State of the xorshift generator that samples banks by `enabled_ratio`.
+    rng: AtomicU64,
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A stored signal's parsed value. Stored values were validated on the way in, so a failure
+/// means corruption.
+fn stored_value(s: &Signal) -> Result<SignalValue, Error> {
+    let t = SignalType::parse(&s.signal_type)?;
+    SignalValue::parse(t, &s.value).map_err(|e| {
+        Error::Store(safeguard_store::Error::Corrupt(format!(
+            "signal {}: {e}",
+            s.id
+        )))
+    })
+}
+
+impl Engine {
+    /// Opens the engine over a store, building the indexes from a full scan.
+    pub fn open(store: Arc<dyn Store>) -> Result<Engine, Error> {
+        let start = Instant::now();
+        let mut signals = Vec::new();
+        let mut bad = None;
+        let seq = store.scan_signals(&mut |s| match stored_value(s) {
+            Ok(v) => signals.push((s.id, s.content_id, s.bank_id, v)),
+            Err(e) => {
+                bad.get_or_insert(e);
+            }
+        })?;
+        if let Some(e) = bad {
+            return Err(e);
+        }
+        let banks = store.list_banks()?;
+        let disabled = store.disabled_contents()?;
+        let matcher = Matcher::build(signals, &banks, disabled)?;
+        let engine = Engine {
+            store,
+            matcher,
+            applied: Mutex::new(seq),
+            updated_at: AtomicU64::new(now_secs() as u64),
+            build_seconds: start.elapsed().as_secs_f64(),
+            rng: AtomicU64::new(
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+                    | 1,
+            ),
+        };
+        // Changes committed during the scan are caught up now.
+        engine.sync()?;
+        Ok(engine)
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn meta_read(&self) -> RwLockReadGuard<'_, Meta> {
+        // A panic while holding the lock cannot leave Meta half-updated in a way that breaks
+        // reads (each field update is a single store), so a poisoned lock is still usable.
+        self.matcher
+            .meta
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn meta_write(&self) -> RwLockWriteGuard<'_, Meta> {
+        self.matcher
+            .meta
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies every change the store has committed and the matcher has not seen yet. Every
+    /// write method calls it before returning, so a write is visible to the next lookup.
+    pub fn sync(&self) -> Result<(), Error> {
+        let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let mut batch = Vec::new();
+            let last = self
+                .store
+                .changes_since(*applied, SYNC_BATCH, &mut |_, c| batch.push(c))?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            self.apply(batch)?;
+            *applied = last;
+            self.updated_at.store(now_secs() as u64, Ordering::Relaxed);
+        }
+    }
+
+    fn apply(&self, batch: Vec<Change>) -> Result<(), Error> {
+        // Reads needed to refresh cached state happen before taking the write lock.
+        let mut bank_refresh = Vec::new();
+        let mut content_refresh = Vec::new();
+        for c in &batch {
+            if let Change::Updated {
+                bank_id,
+                content_id,
+            } = c
+            {
+                match content_id {
+                    Some(id) => content_refresh.push(*id),
+                    None => bank_refresh.push(*bank_id),
+                }
+            }
+        }
+        let banks: Vec<(i64, Option<Bank>)> = bank_refresh
+            .into_iter()
+            .map(|id| Ok((id, self.store.bank(id)?)))
+            .collect::<Result<_, Error>>()?;
+        let contents: Vec<(ContentId, Option<i64>)> = content_refresh
+            .into_iter()
+            .map(|id| Ok((id, self.store.content(id)?.map(|c| c.disable_until_ts))))
+            .collect::<Result<_, Error>>()?;
+
+        let mut meta = self.meta_write();
+        for c in batch {
+            match c {
+                Change::Added(s) => {
+                    let v = stored_value(&s)?;
+                    self.matcher.add(&s, v, &mut meta);
+                    if !meta.banks.contains_key(&s.bank_id) {
+                        // A signal of a bank created since the last refresh.
+                        drop(meta);
+                        let b = self.store.bank(s.bank_id)?;
+                        meta = self.meta_write();
+                        if let Some(b) = b {
+                            meta.banks.insert(b.id, BankState::from(&b));
+                        }
+                    }
+                }
+                Change::Removed(s) => {
+                    let v = stored_value(&s)?;
+                    self.matcher.remove(&s, v, &mut meta);
+                    meta.disabled.remove(&s.content_id);
+                }
+                Change::Updated { .. } => {}
+            }
+        }
+        for (id, b) in banks {
+            match b {
+                Some(b) => {
+                    meta.banks.insert(id, BankState::from(&b));
+                }
+                None => {
+                    meta.banks.remove(&id);
+                }
+            }
+        }
+        for (id, until) in contents {
+            match until {
+                Some(t) if t != 0 => {
+                    meta.disabled.insert(id, t);
+                }
+                _ => {
+                    meta.disabled.remove(&id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn refresh_banks(&self) -> Result<(), Error> {
+        let banks = self.store.list_banks()?;
+        let mut meta = self.meta_write();
+        meta.banks = banks.iter().map(|b| (b.id, BankState::from(b))).collect();
+        Ok(())
+    }
+
+    // ---- banks
+
+    /// Creates a bank.
+    pub fn create_bank(&self, req: &CreateBank) -> Result<Bank, Error> {
+        validate_bank_name(&req.name)?;
+        let ratio = req.enabled_ratio.unwrap_or(1.0);
+        validate_ratio(ratio)?;
+        let threshold = req.pdq_threshold.unwrap_or(DEFAULT_PDQ_THRESHOLD);
+        validate_threshold(threshold)?;
+        let bank = self
+            .store
+            .create_bank(&NewBank {
+                name: req.name.clone(),
+                enabled: req.enabled.unwrap_or(true),
+                enabled_ratio: ratio,
+                pdq_threshold: threshold,
+                kind: req.kind.unwrap_or(BankKind::Standard),
+            })
+            .map_err(|e| match e {
+                safeguard_store::Error::Conflict(_) => Error::BankExists(req.name.clone()),
+                other => other.into(),
+            })?;
+        self.refresh_banks()?;
+        Ok(bank)
+    }
+
+    /// The bank with this name.
+    pub fn bank(&self, name: &str) -> Result<Bank, Error> {
+        self.store
+            .bank_by_name(name)?
+            .ok_or_else(|| Error::BankNotFound(crate::signal::truncate(name)))
+    }
+
+    /// All banks, by name.
+    pub fn banks(&self) -> Result<Vec<Bank>, Error> {
+        Ok(self.store.list_banks()?)
+    }
+
+    /// Changes a bank (rename, enabled, ratio, threshold).
+    pub fn update_bank(&self, name: &str, update: &BankUpdate) -> Result<Bank, Error> {
+        let bank = self.bank(name)?;
+        if let Some(n) = &update.name {
+            validate_bank_name(n)?;
+        }
+        if let Some(r) = update.enabled_ratio {
+            validate_ratio(r)?;
+        }
+        if let Some(t) = update.pdq_threshold {
+            validate_threshold(t)?;
+        }
+        let b = self
+            .store
+            .update_bank(bank.id, update)
+            .map_err(|e| match (e, &update.name) {
+                (safeguard_store::Error::Conflict(_), Some(n)) => Error::BankExists(n.clone()),
+                (other, _) => other.into(),
+            })?;
+        self.sync()?;
+        self.refresh_banks()?;
+        Ok(b)
+    }
+
+    /// Deletes a bank and everything in it.
+    pub fn delete_bank(&self, name: &str) -> Result<Bank, Error> {
+        let bank = self.bank(name)?;
+        let b = self.store.delete_bank(bank.id)?;
+        self.sync()?;
+        self.refresh_banks()?;
+        Ok(b)
+    }
+
+    // ---- content
+
+    fn new_content(req: &AddContent) -> Result<NewContent, Error> {
+        if req.signals.is_empty() {
+            return Err(Error::Invalid(
+                "a content item needs at least one signal".into(),
+            ));
+        }
+        let mut seen = Vec::new();
+        let mut signals = Vec::with_capacity(req.signals.len());
+        for (t, v) in &req.signals {
+            if seen.contains(t) {
+                return Err(Error::Invalid(format!(
+                    "two {t} values for one content item"
+                )));
+            }
+            seen.push(*t);
+            signals.push((t.name().to_string(), SignalValue::parse(*t, v)?.to_text()));
+        }
+        let metadata = match &req.metadata {
+            None => None,
+            Some(m) => {
+                let s = m.to_string();
+                if s.len() > MAX_METADATA_BYTES {
+                    return Err(Error::Invalid(format!(
+                        "metadata is {} bytes; the limit is {MAX_METADATA_BYTES}",
+                        s.len()
+                    )));
+                }
+                Some(s)
+            }
+        };
+        if req.note.as_ref().is_some_and(|n| n.len() > MAX_NOTE_BYTES) {
+            return Err(Error::Invalid(format!(
+                "note is over {MAX_NOTE_BYTES} bytes"
+            )));
+        }
+        Ok(NewContent {
+            metadata,
+            note: req.note.clone(),
+            disable_until_ts: req.disable_until_ts,
+            original_media_uri: req.original_media_uri.clone(),
+            signals,
+        })
+    }
+
+    /// Adds a content item to a bank; it matches from the next lookup on.
+    pub fn add_content(&self, bank: &str, req: &AddContent) -> Result<Content, Error> {
+        let bank = self.bank(bank)?;
+        let c = self.store.add_content(bank.id, &Self::new_content(req)?)?;
+        self.sync()?;
+        Ok(c)
+    }
+
+    /// Adds many content items to a bank, all or nothing.
+    pub fn add_contents(&self, bank: &str, reqs: &[AddContent]) -> Result<Vec<Content>, Error> {
+        let bank = self.bank(bank)?;
+        let items = reqs
+            .iter()
+            .map(Self::new_content)
+            .collect::<Result<Vec<_>, _>>()?;
+        let c = self.store.add_contents(bank.id, &items)?;
+        self.sync()?;
+        Ok(c)
+    }
+
+    /// A content item of a bank.
+    pub fn content(&self, bank: &str, id: ContentId) -> Result<Content, Error> {
+        let bank = self.bank(bank)?;
+        match self.store.content(id)? {
+            Some(c) if c.bank_id == bank.id => Ok(c),
+            _ => Err(Error::ContentNotFound(id)),
+        }
+    }
+
+    /// A page of a bank's content.
+    pub fn list_content(
+        &self,
+        bank: &str,
+        after: Option<ContentId>,
+        limit: usize,
+    ) -> Result<Vec<Content>, Error> {
+        let bank = self.bank(bank)?;
+        Ok(self
+            .store
+            .list_content(bank.id, after, limit.clamp(1, MAX_PAGE))?)
+    }
+
+    /// Changes a content item (metadata, note, `disable_until_ts`).
+    pub fn update_content(
+        &self,
+        bank: &str,
+        id: ContentId,
+        update: &ContentUpdate,
+    ) -> Result<Content, Error> {
+        self.content(bank, id)?;
+        if let Some(Some(m)) = &update.metadata {
+            if m.len() > MAX_METADATA_BYTES {
+                return Err(Error::Invalid(format!(
+                    "metadata is over {MAX_METADATA_BYTES} bytes"
+                )));
+            }
+        }
+        let c = self.store.update_content(id, update)?;
+        self.sync()?;
+        Ok(c)
+    }
+
+    /// Deletes a content item.
+    pub fn delete_content(&self, bank: &str, id: ContentId) -> Result<Content, Error> {
+        self.content(bank, id)?;
+        let c = self.store.delete_content(id)?;
+        self.sync()?;
+        Ok(c)
+    }
+
+    // ---- matching
+
+    fn sample(&self) -> f64 {
+        // xorshift64*: a fast, lock-free generator; sampling needs spread, not secrecy.
+        let mut x = self.rng.load(Ordering::Relaxed);
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.store(x, Ordering::Relaxed);
+        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Looks one signal up in the banks.
+    pub fn lookup(&self, value: &SignalValue, opts: &LookupOptions) -> Result<LookupResult, Error> {
+        let meta = self.meta_read();
+        let coinflip = opts.coinflip.unwrap_or_else(|| self.sample());
+        // Banks that take part in this lookup.
+        let taking_part: Vec<(i64, &BankState)> = meta
+            .banks
+            .iter()
+            .filter(|(_, b)| b.enabled)
+            .filter(|(_, b)| {
+                opts.banks
+                    .as_ref()
+                    .is_none_or(|names| names.iter().any(|n| *n == b.name))
+            })
+            .filter(|(_, b)| b.enabled_ratio >= coinflip)
+            .map(|(id, b)| (*id, b))
+            .collect();
+        if taking_part.is_empty() {
+            return Ok(LookupResult::default());
+        }
+        let radius = taking_part
+            .iter()
+            .map(|(_, b)| b.pdq_threshold)
+            .max()
+            .unwrap_or(DEFAULT_PDQ_THRESHOLD);
+        let now = now_secs();
+        let hits: Vec<Hit> = self.matcher.hits(value, radius, &meta)?;
+        let mut matches: Vec<LookupMatch> = hits
+            .into_iter()
+            .filter_map(|h| {
+                let (_, b) = taking_part.iter().find(|(id, _)| *id == h.bank_id)?;
+                if h.distance > b.pdq_threshold && value.signal_type().is_fuzzy() {
+                    return None;
+                }
+                if meta.disabled.get(&h.content_id).is_some_and(|&t| t > now) {
+                    return None;
+                }
+                Some(LookupMatch {
+                    bank: b.name.clone(),
+                    bank_id: h.bank_id,
+                    content_id: h.content_id,
+                    signal_id: h.signal_id,
+                    signal_type: value.signal_type(),
+                    distance: h.distance,
+                    allow_list: b.kind == BankKind::AllowList,
+                })
+            })
+            .collect();
+        let mut suppressed = 0;
+        if matches.iter().any(|m| m.allow_list) {
+            let before = matches.len();
+            matches.retain(|m| m.allow_list);
+            suppressed = before - matches.len();
+        }
+        matches.sort_by(|a, b| {
+            (a.bank.as_str(), a.distance, a.content_id).cmp(&(b.bank.as_str(), b.distance, b.content_id))
+        });
+        Ok(LookupResult {
+            matches,
+            suppressed,
+        })
+    }
+
+    /// Looks a signal up with no bank rules but the distance threshold: disabled content and
+    /// the coin flip are ignored (HMA's `raw_lookup`). Sorted by content id.
+    pub fn raw_lookup(
+        &self,
+        value: &SignalValue,
+        banks: Option<&[String]>,
+    ) -> Result<Vec<LookupMatch>, Error> {
+        let meta = self.meta_read();
+        let radius = meta
+            .banks
+            .values()
+            .map(|b| b.pdq_threshold)
+            .max()
+            .unwrap_or(DEFAULT_PDQ_THRESHOLD);
+        let mut out: Vec<LookupMatch> = self
+            .matcher
+            .hits(value, radius, &meta)?
+            .into_iter()
+            .filter_map(|h| {
+                let b = meta.banks.get(&h.bank_id)?;
+                if value.signal_type().is_fuzzy() && h.distance > b.pdq_threshold {
+                    return None;
+                }
+                if banks.is_some_and(|names| !names.iter().any(|n| *n == b.name)) {
+                    return None;
+                }
+                Some(LookupMatch {
+                    bank: b.name.clone(),
+                    bank_id: h.bank_id,
+                    content_id: h.content_id,
+                    signal_id: h.signal_id,
+                    signal_type: value.signal_type(),
+                    distance: h.distance,
+                    allow_list: b.kind == BankKind::AllowList,
+                })
+            })
+            .collect();
+        out.sort_by_key(|m| (m.content_id, m.distance));
+        Ok(out)
+    }
+
+    /// Index sizes and freshness.
+    pub fn index_status(&self) -> IndexStatus {
+        let (entries, bytes) = self.matcher.sizes();
+        IndexStatus {
+            entries,
+            bytes,
+            applied_seq: *self.applied.lock().unwrap_or_else(|p| p.into_inner()),
+            updated_at: self.updated_at.load(Ordering::Relaxed) as i64,
+            build_seconds: self.build_seconds,
+        }
+    }
+}

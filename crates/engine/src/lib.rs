@@ -1,0 +1,22 @@
+//! Safeguard's domain logic, independent of HTTP: signal types and their validation, banks,
+//! hashing of media into signals, and the [`Engine`] that writes to a [`safeguard_store::Store`]
+//! and keeps the in-memory indexes equal to it.
+
+mod bank;
+mod engine;
+mod error;
+mod hashing;
+mod matcher;
+mod signal;
+
+pub use bank::{
+    validate_bank_name, DEFAULT_PDQ_THRESHOLD, MAX_BANK_NAME_LEN, MAX_PDQ_THRESHOLD,
+};
+pub use engine::{
+    AddContent, CreateBank, Engine, IndexStatus, LookupMatch, LookupOptions, LookupResult,
+    MAX_METADATA_BYTES, MAX_NOTE_BYTES, MAX_PAGE,
+};
+pub use error::Error;
+pub use hashing::{hash_media, HashedMedia};
+pub use matcher::BankState;
+pub use signal::{SignalType, SignalValue};

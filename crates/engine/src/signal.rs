@@ -1,0 +1,191 @@
+//! Signal types: what kinds of hash a bank holds, their names, and value validation.
+
+use std::fmt;
+
+use safeguard_pdq::PdqHash;
+
+use crate::Error;
+
+/// A kind of signal (hash) Safeguard stores and matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SignalType {
+    /// PDQ perceptual hash (256 bits, 64 hex digits), matched by Hamming distance.
+    Pdq,
+    /// MD5 of the file bytes (images and videos alike), matched exactly.
+    Md5,
+    /// SHA-1 of the file bytes, matched exactly.
+    Sha1,
+    /// SHA-256 of the file bytes, matched exactly.
+    Sha256,
+}
+
+impl SignalType {
+    /// Every signal type, in listing order.
+    pub const ALL: [SignalType; 4] = [
+        SignalType::Pdq,
+        SignalType::Md5,
+        SignalType::Sha1,
+        SignalType::Sha256,
+    ];
+
+    /// Canonical name (HMA's where HMA has one).
+    pub fn name(self) -> &'static str {
+        match self {
+            SignalType::Pdq => "pdq",
+            SignalType::Md5 => "md5",
+            SignalType::Sha1 => "sha1",
+            SignalType::Sha256 => "sha256",
+        }
+    }
+
+    /// Parses a name. HMA's `video_md5` is accepted as an alias of `md5`: a file's MD5 is the
+    /// same whatever the file holds.
+    pub fn parse(name: &str) -> Result<SignalType, Error> {
+        match name {
+            "pdq" => Ok(SignalType::Pdq),
+            "md5" | "video_md5" => Ok(SignalType::Md5),
+            "sha1" => Ok(SignalType::Sha1),
+            "sha256" => Ok(SignalType::Sha256),
+            other => Err(Error::UnknownSignalType(truncate(other))),
+        }
+    }
+
+    /// Hex digits a value of this type has.
+    pub fn hex_len(self) -> usize {
+        match self {
+            SignalType::Pdq | SignalType::Sha256 => 64,
+            SignalType::Md5 => 32,
+            SignalType::Sha1 => 40,
+        }
+    }
+
+    /// Whether matching is by distance (true) or exact equality.
+    pub fn is_fuzzy(self) -> bool {
+        matches!(self, SignalType::Pdq)
+    }
+
+    /// Validates and normalises a value: surrounding whitespace trimmed, lower-case hex of the
+    /// right length.
+    pub fn normalize(self, value: &str) -> Result<String, Error> {
+        let v = value.trim();
+        if v.len() != self.hex_len() {
+            return Err(Error::InvalidSignal {
+                signal_type: self.name(),
+                reason: format!("expected {} hex digits, got {} characters", self.hex_len(), v.len()),
+            });
+        }
+        if let Some(pos) = v.bytes().position(|b| !b.is_ascii_hexdigit()) {
+            return Err(Error::InvalidSignal {
+                signal_type: self.name(),
+                reason: format!("non-hex character at position {pos}"),
+            });
+        }
+        Ok(v.to_ascii_lowercase())
+    }
+}
+
+impl fmt::Display for SignalType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A validated signal value, ready for the indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalValue {
+    /// A PDQ hash.
+    Pdq(PdqHash),
+    /// An MD5 digest.
+    Md5([u8; 16]),
+    /// A SHA-1 digest.
+    Sha1([u8; 20]),
+    /// A SHA-256 digest.
+    Sha256([u8; 32]),
+}
+
+impl SignalValue {
+    /// Parses `value` as a signal of type `t`.
+    pub fn parse(t: SignalType, value: &str) -> Result<SignalValue, Error> {
+        let v = t.normalize(value)?;
+        // `normalize` guarantees the length and the hex digits, so decoding cannot fail.
+        Ok(match t {
+            SignalType::Pdq => SignalValue::Pdq(PdqHash::from_hex(&v).expect("validated hex")),
+            SignalType::Md5 => SignalValue::Md5(hex_array(&v)),
+            SignalType::Sha1 => SignalValue::Sha1(hex_array(&v)),
+            SignalType::Sha256 => SignalValue::Sha256(hex_array(&v)),
+        })
+    }
+
+    /// Its type.
+    pub fn signal_type(&self) -> SignalType {
+        match self {
+            SignalValue::Pdq(_) => SignalType::Pdq,
+            SignalValue::Md5(_) => SignalType::Md5,
+            SignalValue::Sha1(_) => SignalType::Sha1,
+            SignalValue::Sha256(_) => SignalType::Sha256,
+        }
+    }
+
+    /// Canonical text form (lower-case hex).
+    pub fn to_text(&self) -> String {
+        match self {
+            SignalValue::Pdq(h) => h.to_hex(),
+            SignalValue::Md5(d) => to_hex(d),
+            SignalValue::Sha1(d) => to_hex(d),
+            SignalValue::Sha256(d) => to_hex(d),
+        }
+    }
+}
+
+fn hex_array<const N: usize>(s: &str) -> [u8; N] {
+    let mut out = [0u8; N];
+    for (i, o) in out.iter_mut().enumerate() {
+        // Callers pass validated hex of length 2N.
+        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("validated hex");
+    }
+    out
+}
+
+fn to_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Cuts user input quoted back in error messages to a readable length.
+pub(crate) fn truncate(s: &str) -> String {
+    const MAX: usize = 64;
+    if s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(MAX).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_aliases() {
+        for t in SignalType::ALL {
+            assert_eq!(SignalType::parse(t.name()).unwrap(), t);
+        }
+        assert_eq!(SignalType::parse("video_md5").unwrap(), SignalType::Md5);
+        assert!(matches!(
+            SignalType::parse("photodna"),
+            Err(Error::UnknownSignalType(_))
+        ));
+    }
+
+    #[test]
+    fn values_are_validated_and_normalised() {
+        let h = "F8F8F0CEE0F4A84F06370A22038F63F0B36E2ED596621E1D33E6B39C4E9C9B22";
+        let v = SignalValue::parse(SignalType::Pdq, &format!(" {h}\n")).unwrap();
+        assert_eq!(v.to_text(), h.to_ascii_lowercase());
+        assert!(SignalValue::parse(SignalType::Md5, "abc").is_err());
+        assert!(SignalValue::parse(SignalType::Md5, &"g".repeat(32)).is_err());
+        let md5 = "d41d8cd98f00b204e9800998ecf8427e";
+        assert_eq!(SignalValue::parse(SignalType::Md5, md5).unwrap().to_text(), md5);
+        assert!(SignalValue::parse(SignalType::Sha1, &"a".repeat(40)).is_ok());
+        assert!(SignalValue::parse(SignalType::Sha256, &"a".repeat(63)).is_err());
+    }
+}

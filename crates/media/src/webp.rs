@@ -1,0 +1,78 @@
+//! WebP through `image-webp`, whose lossy (VP8 with "fancy" chroma upsampling) and lossless
+//! output matches libwebp, the library behind Pillow. Alpha is dropped; an animation gives its
+//! first frame.
+
+use std::io::Cursor;
+
+use image_webp::{DecodingError, WebPDecoder};
+
+use crate::error::Error;
+use crate::format::Format;
+use crate::limit::{alloc_zeroed, Limits};
+use crate::pixel::keep_first_three_in_place;
+use crate::RgbImage;
+
+/// Bytes per pixel a still WebP decode holds at its peak: the output (RGB, or RGBA before the
+/// alpha is dropped) plus `image-webp`'s full-size RGBA scratch for lossless images.
+const STILL_BYTES_PER_PIXEL: u64 = 4 + 4;
+
+/// Bytes per pixel for the first frame of an animation: output, RGBA canvas and RGBA frame.
+const ANIMATED_BYTES_PER_PIXEL: u64 = 4 + 4 + 4;
+
+pub(crate) fn decode(bytes: &[u8], limits: &Limits) -> Result<RgbImage, Error> {
+    // libwebp (and so Pillow) refuses a file shorter than its RIFF header says, even when the
+    // image data itself is complete; `image-webp` would sometimes decode it or call the cut
+    // data corrupt.
+    let riff_size = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+    if (bytes.len() as u64) < u64::from(riff_size) + 8 {
+        return Err(Error::Truncated {
+            format: Format::Webp,
+        });
+    }
+    let mut decoder = WebPDecoder::new(Cursor::new(bytes)).map_err(|e| map_error(e, limits))?;
+    decoder.set_memory_limit(limits.decode_budget_usize());
+    let (width, height) = decoder.dimensions();
+    let per_pixel = if decoder.is_animated() {
+        ANIMATED_BYTES_PER_PIXEL
+    } else {
+        STILL_BYTES_PER_PIXEL
+    };
+    limits.check_image(width.into(), height.into(), per_pixel)?;
+    let channels = if decoder.has_alpha() { 4 } else { 3 };
+    // Within the pixel limit, so within usize.
+    let pixels = width as usize * height as usize;
+
+    let mut data = alloc_zeroed(pixels * channels, limits)?;
+    decoder
+        .read_image(&mut data)
+        .map_err(|e| map_error(e, limits))?;
+    if channels == 4 {
+        keep_first_three_in_place(&mut data, pixels, 4);
+    }
+    Ok(RgbImage {
+        width,
+        height,
+        data,
+    })
+}
+
+fn map_error(error: DecodingError, limits: &Limits) -> Error {
+    match error {
+        DecodingError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Error::Truncated {
+                format: Format::Webp,
+            }
+        }
+        DecodingError::MemoryLimitExceeded | DecodingError::ImageTooLarge => {
+            Limits::decoder_memory_exceeded(limits.max_decode_bytes)
+        }
+        DecodingError::UnsupportedFeature(detail) => Error::UnsupportedFeature {
+            format: Format::Webp,
+            detail,
+        },
+        DecodingError::InvalidParameter(detail) => {
+            Error::Internal(format!("image-webp misuse: {detail}"))
+        }
+        other => Error::corrupt(Format::Webp, other.to_string()),
+    }
+}

@@ -1,0 +1,303 @@
+//! Server configuration: defaults < TOML file < environment < command-line flags.
+//! Unknown keys in the file are rejected, so a typo never silently keeps a default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Default listen address: loopback only, so a fresh install is not reachable from outside.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:5100";
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./safeguard-data";
+/// Largest request body, in bytes: an upload of the largest accepted image plus form overhead.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Longest a request may run, in seconds, before it is answered 503/timeout.
+pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
+/// Requests handled at once; more wait (up to the timeout) rather than pile up in memory.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 512;
+/// Largest file fetched by URL, in bytes.
+pub const DEFAULT_FETCH_MAX_BYTES: u64 = 32 * 1024 * 1024;
+/// Longest a URL fetch may take, in seconds.
+pub const DEFAULT_FETCH_TIMEOUT_SECS: u64 = 10;
+/// Redirects followed when fetching by URL (each re-checked).
+pub const DEFAULT_FETCH_MAX_REDIRECTS: usize = 5;
+/// Shortest acceptable `SAFEGUARD_ADMIN_KEY`, in characters: shorter keys are guessable.
+pub const MIN_ADMIN_KEY_LEN: usize = 32;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Where the store and snapshots live.
+    pub data_dir: PathBuf,
+    /// Development mode: no API keys required; only a loopback listen address is allowed.
+    pub dev: bool,
+    /// Request limits.
+    pub limits: LimitsConfig,
+    /// Fetching media by URL.
+    pub fetch: FetchConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// Request and media limits.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+    /// Request timeout, seconds.
+    pub request_timeout_secs: u64,
+    /// Requests in flight at once.
+    pub max_concurrency: usize,
+    /// Largest width or height of an image, pixels.
+    pub max_image_side: u32,
+    /// Largest width × height of an image, pixels.
+    pub max_image_pixels: u64,
+}
+
+/// URL fetching (`/h/hash?url=`, `/m/lookup?url=`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchConfig {
+    /// Whether fetching by URL is allowed at all.
+    pub enabled: bool,
+    /// Hosts (names or IP addresses) that may be fetched even though they resolve to
+    /// loopback, private, link-local or otherwise internal addresses.
+    pub allow_internal_hosts: Vec<String>,
+    /// Largest body fetched, bytes.
+    pub max_bytes: u64,
+    /// Timeout of a whole fetch, seconds.
+    pub timeout_secs: u64,
+    /// Redirects followed.
+    pub max_redirects: usize,
+}
+
+/// Log output.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `json` (one object per line) or `text`.
+    pub format: String,
+    /// Filter, as `RUST_LOG` (e.g. `info`, `safeguard_server=debug`).
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: DEFAULT_LISTEN.parse().expect("valid default address"),
+            data_dir: DEFAULT_DATA_DIR.into(),
+            dev: false,
+            limits: LimitsConfig::default(),
+            fetch: FetchConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> LimitsConfig {
+        LimitsConfig {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            request_timeout_secs: DEFAULT_REQUEST_TIMEOUT_SECS,
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            max_image_side: safeguard_media::DEFAULT_MAX_SIDE,
+            max_image_pixels: safeguard_media::DEFAULT_MAX_PIXELS,
+        }
+    }
+}
+
+impl Default for FetchConfig {
+    fn default() -> FetchConfig {
+        FetchConfig {
+            enabled: true,
+            allow_internal_hosts: Vec::new(),
+            max_bytes: DEFAULT_FETCH_MAX_BYTES,
+            timeout_secs: DEFAULT_FETCH_TIMEOUT_SECS,
+            max_redirects: DEFAULT_FETCH_MAX_REDIRECTS,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> LogConfig {
+        LogConfig {
+            format: "json".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// A configuration problem, reported before the server starts.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema (unknown keys included).
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (line, key).
+        message: String,
+    },
+    /// An environment variable has an invalid value.
+    #[error("invalid environment variable {name}: {message}")]
+    Env {
+        /// The variable.
+        name: String,
+        /// Why.
+        message: String,
+    },
+    /// The resulting configuration is unsafe or inconsistent.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads the file (if any) over the defaults, then the `SAFEGUARD_*` environment
+    /// variables from `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut c = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.into(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: path.into(),
+                    message: e.to_string(),
+                })?
+            }
+            None => Config::default(),
+        };
+        fn parse<T: std::str::FromStr>(name: &str, v: String) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            v.parse().map_err(|e: T::Err| ConfigError::Env {
+                name: name.into(),
+                message: e.to_string(),
+            })
+        }
+        if let Some(v) = env("SAFEGUARD_LISTEN") {
+            c.listen = parse("SAFEGUARD_LISTEN", v)?;
+        }
+        if let Some(v) = env("SAFEGUARD_DATA_DIR") {
+            c.data_dir = v.into();
+        }
+        if let Some(v) = env("SAFEGUARD_DEV") {
+            c.dev = parse("SAFEGUARD_DEV", v)?;
+        }
+        if let Some(v) = env("SAFEGUARD_MAX_BODY_BYTES") {
+            c.limits.max_body_bytes = parse("SAFEGUARD_MAX_BODY_BYTES", v)?;
+        }
+        if let Some(v) = env("SAFEGUARD_REQUEST_TIMEOUT_SECS") {
+            c.limits.request_timeout_secs = parse("SAFEGUARD_REQUEST_TIMEOUT_SECS", v)?;
+        }
+        if let Some(v) = env("SAFEGUARD_MAX_CONCURRENCY") {
+            c.limits.max_concurrency = parse("SAFEGUARD_MAX_CONCURRENCY", v)?;
+        }
+        if let Some(v) = env("SAFEGUARD_LOG_FORMAT") {
+            c.log.format = v;
+        }
+        if let Some(v) = env("SAFEGUARD_LOG") {
+            c.log.level = v;
+        }
+        Ok(c)
+    }
+
+    /// Checks the combination of settings; called after flags are applied.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.dev && !self.listen.ip().is_loopback() {
+            return Err(ConfigError::Invalid(format!(
+                "--dev disables authentication, so it only listens on loopback; {} is not",
+                self.listen
+            )));
+        }
+        if !matches!(self.log.format.as_str(), "json" | "text") {
+            return Err(ConfigError::Invalid(format!(
+                "log.format must be \"json\" or \"text\", got {:?}",
+                self.log.format
+            )));
+        }
+        if self.limits.max_concurrency == 0 || self.limits.request_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.max_concurrency and limits.request_timeout_secs must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Media decode limits from this configuration.
+    pub fn media_limits(&self) -> safeguard_media::Limits {
+        let mut l = safeguard_media::Limits::default();
+        l.max_width = self.limits.max_image_side;
+        l.max_height = self.limits.max_image_side;
+        l.max_pixels = self.limits.max_image_pixels;
+        l.max_input_bytes = (self.limits.max_body_bytes as u64).max(self.fetch.max_bytes);
+        l
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!(
+            "sg-config-{}-{}.toml",
+            std::process::id(),
+            text.len()
+        ));
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn layers_file_then_env() {
+        let p = write("listen = \"127.0.0.1:6000\"\n[limits]\nmax_concurrency = 7\n");
+        let c = Config::load(Some(&p), |k| {
+            (k == "SAFEGUARD_LISTEN").then(|| "127.0.0.1:7000".to_string())
+        })
+        .unwrap();
+        assert_eq!(c.listen.port(), 7000);
+        assert_eq!(c.limits.max_concurrency, 7);
+        assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        std::fs::remove_file(p).unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let p = write("listn = \"127.0.0.1:6000\"\n");
+        let e = Config::load(Some(&p), |_| None).unwrap_err().to_string();
+        assert!(e.contains("listn"), "{e}");
+        std::fs::remove_file(p).unwrap();
+    }
+
+    #[test]
+    fn bad_env_and_unsafe_dev_are_rejected() {
+        let e = Config::load(None, |k| (k == "SAFEGUARD_LISTEN").then(|| "nope".into()));
+        assert!(matches!(e, Err(ConfigError::Env { .. })));
+        let c = Config {
+            dev: true,
+            listen: "0.0.0.0:5100".parse().unwrap(),
+            ..Config::default()
+        };
+        assert!(c.validate().is_err());
+        assert!(Config::default().validate().is_ok());
+    }
+}

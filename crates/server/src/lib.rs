@@ -1,0 +1,103 @@
+//! Safeguard's HTTP layer, thin over [`safeguard_engine`]: HMA-compatible routes (`/h`, `/m`,
+//! `/c`, `/status`), the native API under `/v1`, API keys with scopes, request limits,
+//! metrics and structured logs.
+//!
+//! [`app`] builds the router (tests drive it with `oneshot`, no socket); [`serve`] runs it.
+
+pub mod auth;
+pub mod config;
+mod error;
+pub mod fetch;
+mod coinflip;
+mod hma;
+mod media;
+mod metrics;
+mod middleware;
+pub mod openapi;
+mod state;
+mod v1;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::Router;
+
+pub use error::{ApiError, ApiResult};
+pub use openapi::{openapi_document, Access, ERROR_CODES, ROUTES};
+pub use state::AppState;
+
+use auth::Scope;
+
+/// The router with every route and layer.
+pub fn app(state: AppState) -> Router {
+    let limits = &state.0.config.limits;
+    let scoped = |scope: Scope, r: Router<AppState>| {
+        r.route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), scope),
+            middleware::require_scope,
+        ))
+    };
+    let protected = Router::new()
+        .merge(scoped(Scope::Hash, hma::hash_routes().merge(v1::hash_routes())))
+        .merge(scoped(Scope::Match, hma::match_routes().merge(v1::match_routes())))
+        .merge(scoped(Scope::Curate, hma::curate_routes().merge(v1::curate_routes())))
+        .merge(scoped(Scope::Admin, v1::admin_routes()))
+        .merge(scoped(
+            Scope::Any,
+            Router::new()
+                .route("/openapi.json", get(openapi::serve_openapi))
+                .route("/metrics", get(middleware::metrics)),
+        ));
+    Router::new()
+        .route("/status", get(hma::status))
+        .route("/status/live", get(hma::status_live))
+        .merge(protected)
+        .fallback(middleware::fallback)
+        .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::guard,
+        ))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then finishes in-flight requests
+/// (for at most `drain`) before returning.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: Duration,
+) -> std::io::Result<()> {
+    let app = app(state);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = tx.send(());
+    });
+    let server = tokio::spawn(async move { server.await });
+    // After the shutdown signal, in-flight requests get `drain` to finish.
+    let _ = rx.await;
+    match tokio::time::timeout(drain, server).await {
+        Ok(joined) => joined.map_err(std::io::Error::other)?,
+        Err(_) => {
+            tracing::warn!("requests still running after the drain period; stopping anyway");
+            Ok(())
+        }
+    }
+}
+
+/// Loads the engine (building the indexes from the store) on a blocking thread and attaches
+/// it to `state`; the server answers `/status/live` meanwhile and lookups 503.
+pub async fn load_engine(state: AppState) -> Result<Arc<safeguard_engine::Engine>, String> {
+    let store = state.0.store.clone();
+    let engine = tokio::task::spawn_blocking(move || safeguard_engine::Engine::open(store))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let engine = Arc::new(engine);
+    state.set_engine(engine.clone());
+    Ok(engine)
+}

@@ -1,0 +1,198 @@
+//! Getting media into the engine: multipart uploads, URL fetches, and hashing them into
+//! signals off the reactor.
+
+use std::collections::BTreeMap;
+
+use axum::extract::multipart::{Multipart, MultipartError};
+use axum::http::StatusCode;
+use safeguard_engine::{HashedMedia, SignalType};
+
+use crate::error::{ApiError, ApiResult};
+use crate::fetch::FetchError;
+use crate::state::{cpu, AppState};
+
+/// What kind of media an upload or URL holds (HMA's content types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentType {
+    /// An image.
+    Photo,
+    /// A video (hashed by its bytes until video hashing lands).
+    Video,
+}
+
+impl ContentType {
+    /// Parses HMA's content type names.
+    pub fn parse(s: &str) -> ApiResult<ContentType> {
+        match s {
+            "photo" => Ok(ContentType::Photo),
+            "video" => Ok(ContentType::Video),
+            other => Err(ApiError::bad_request(
+                "unknown_content_type",
+                format!("no such content_type: '{}'", short(other)),
+            )),
+        }
+    }
+
+    /// Signal types computed for this content type, with the names HMA uses for them.
+    pub fn signal_types(self) -> &'static [(&'static str, SignalType)] {
+        match self {
+            ContentType::Photo => &[
+                ("pdq", SignalType::Pdq),
+                ("md5", SignalType::Md5),
+                ("sha1", SignalType::Sha1),
+                ("sha256", SignalType::Sha256),
+            ],
+            ContentType::Video => &[("video_md5", SignalType::Md5)],
+        }
+    }
+}
+
+pub(crate) fn short(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+pub(crate) fn multipart_error(e: MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is over the size limit",
+        )
+    } else {
+        ApiError::bad_request("invalid_multipart", format!("invalid multipart body: {e}"))
+    }
+}
+
+/// An uploaded file and the form's text fields.
+#[derive(Debug, Default)]
+pub struct Upload {
+    /// (field name, bytes) of the one file.
+    pub file: Option<(String, Vec<u8>)>,
+    /// Text fields by name.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// Largest text field of a multipart form, in bytes (metadata JSON, a note).
+pub const MAX_FORM_FIELD_BYTES: usize = 512 * 1024;
+
+/// Reads a multipart form: at most one file (a part with a filename, or named like a content
+/// type), plus text fields.
+pub async fn read_upload(mut mp: Multipart) -> ApiResult<Upload> {
+    let mut up = Upload::default();
+    while let Some(field) = mp.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or("").to_string();
+        let is_file = field.file_name().is_some() || matches!(name.as_str(), "photo" | "video" | "file");
+        let data = field.bytes().await.map_err(multipart_error)?;
+        if is_file {
+            if up.file.is_some() {
+                return Err(ApiError::bad_request(
+                    "too_many_files",
+                    "Only one file allowed per request",
+                ));
+            }
+            up.file = Some((name, data.to_vec()));
+        } else {
+            if data.len() > MAX_FORM_FIELD_BYTES {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("form field {} is over {MAX_FORM_FIELD_BYTES} bytes", short(&name)),
+                ));
+            }
+            let text = String::from_utf8(data.to_vec()).map_err(|_| {
+                ApiError::bad_request("invalid_multipart", format!("form field {} is not UTF-8", short(&name)))
+            })?;
+            up.fields.insert(name, text);
+        }
+    }
+    Ok(up)
+}
+
+/// Fetches a URL with the SSRF guard.
+pub async fn fetch(state: &AppState, url: &str) -> ApiResult<Vec<u8>> {
+    state.0.fetcher.fetch(url).await.map_err(|e| {
+        let status = match &e {
+            FetchError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            FetchError::Forbidden(_) | FetchError::Disabled => StatusCode::FORBIDDEN,
+            FetchError::Failed(_) => StatusCode::BAD_GATEWAY,
+            FetchError::InvalidUrl(_) => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    })
+}
+
+/// Hashes image bytes (decode + PDQ + digests) with the server's decode limits.
+pub async fn hash_photo(state: &AppState, bytes: Vec<u8>) -> ApiResult<HashedMedia> {
+    let limits = state.0.config.media_limits();
+    cpu(state, move || {
+        safeguard_engine::hash_media(&bytes, &limits).map_err(ApiError::from)
+    })
+    .await
+}
+
+/// The signals of a piece of media, by HMA signal type name. A PDQ hash whose quality is
+/// under 50 is given as `""` (HMA's behaviour: such hashes are not matched).
+pub async fn hash_signals(
+    state: &AppState,
+    content_type: ContentType,
+    bytes: Vec<u8>,
+    types: Option<&[String]>,
+) -> ApiResult<BTreeMap<String, String>> {
+    let wanted = select_types(content_type, types)?;
+    let mut out = BTreeMap::new();
+    match content_type {
+        ContentType::Photo => {
+            let h = hash_photo(state, bytes).await?;
+            for (name, t) in wanted {
+                let v = if t == SignalType::Pdq && h.quality < safeguard_pdq::DEFAULT_MIN_QUALITY {
+                    String::new()
+                } else {
+                    h.text(t)
+                };
+                out.insert(name.to_string(), v);
+            }
+        }
+        ContentType::Video => {
+            let md5 = cpu(state, move || Ok(safeguard_media::digest::digests(&bytes).md5)).await?;
+            for (name, _) in wanted {
+                out.insert(name.to_string(), hex::encode(md5));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn select_types(
+    ct: ContentType,
+    types: Option<&[String]>,
+) -> ApiResult<Vec<(&'static str, SignalType)>> {
+    let all = ct.signal_types();
+    let Some(types) = types else {
+        return Ok(all.to_vec());
+    };
+    let mut out = Vec::new();
+    for t in types.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+        let found = all.iter().find(|(n, _)| *n == t).ok_or_else(|| {
+            ApiError::bad_request(
+                "unknown_signal_type",
+                format!("signal type '{}' doesn't exist or is disabled", short(t)),
+            )
+        })?;
+        if !out.contains(found) {
+            out.push(*found);
+        }
+    }
+    if out.is_empty() {
+        return Err(ApiError::bad_request(
+            "unknown_signal_type",
+            "empty signal type selection",
+        ));
+    }
+    Ok(out)
+}
+
+/// Splits a comma-separated query parameter.
+pub fn split_list(s: Option<&str>) -> Option<Vec<String>> {
+    s.filter(|s| !s.is_empty())
+        .map(|s| s.split(',').map(str::to_string).collect())
+}

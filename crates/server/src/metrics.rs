@@ -1,0 +1,110 @@
+//! Prometheus metrics: requests, latencies, matches per bank, index size.
+
+use std::sync::Mutex;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Labels of a request metric. `route` is the route template (`/c/bank/{name}`), never the raw
+/// path, so label cardinality stays bounded whatever clients send.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// HTTP method.
+    pub method: String,
+    /// Route template, or `unmatched`.
+    pub route: String,
+    /// Status code.
+    pub status: u16,
+}
+
+/// Labels of a latency metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// Route template.
+    pub route: String,
+}
+
+/// Labels of a match metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BankLabels {
+    /// Bank name.
+    pub bank: String,
+}
+
+/// Labels of an index metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SignalLabels {
+    /// Signal type.
+    pub signal_type: String,
+}
+
+/// All metrics of the server.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    /// Requests answered.
+    pub requests: Family<RequestLabels, Counter>,
+    /// Request latency in seconds.
+    pub latency: Family<RouteLabels, Histogram>,
+    /// Matches returned, per bank.
+    pub matches: Family<BankLabels, Counter>,
+    /// Index entries per signal type.
+    pub index_entries: Family<SignalLabels, Gauge>,
+    /// Bytes held by the indexes.
+    pub index_bytes: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let mut registry = Registry::with_prefix("safeguard");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            // 100 µs to ~13 s.
+            Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+        });
+        let matches = Family::<BankLabels, Counter>::default();
+        let index_entries = Family::<SignalLabels, Gauge>::default();
+        let index_bytes = Gauge::default();
+        registry.register("http_requests", "HTTP requests answered", requests.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            latency.clone(),
+        );
+        registry.register("matches", "Matches returned, per bank", matches.clone());
+        registry.register(
+            "index_entries",
+            "Signals in the in-memory indexes, per signal type",
+            index_entries.clone(),
+        );
+        registry.register(
+            "index_memory_bytes",
+            "Approximate bytes held by the in-memory indexes",
+            index_bytes.clone(),
+        );
+        Metrics {
+            registry: Mutex::new(registry),
+            requests,
+            latency,
+            matches,
+            index_entries,
+            index_bytes,
+        }
+    }
+}
+
+impl Metrics {
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        // Writing into a String cannot fail.
+        encode(&mut out, &registry).expect("encoding metrics into a String");
+        out
+    }
+}

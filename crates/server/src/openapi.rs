@@ -1,0 +1,183 @@
+//! The OpenAPI document, built from one table of routes that the tests also use (the
+//! authorization matrix and the coverage check).
+
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use crate::auth::Scope;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No key needed.
+    Public,
+    /// A key with this scope (or `admin`).
+    Scope(Scope),
+}
+
+/// Every route: method, path (axum syntax), access, summary.
+pub const ROUTES: &[(&str, &str, Access, &str)] = &[
+    ("GET", "/status", Access::Public, "Readiness: 200 I-AM-ALIVE once the indexes are loaded, else 503"),
+    ("GET", "/status/live", Access::Public, "Liveness: 200 while the process answers"),
+    ("GET", "/openapi.json", Access::Scope(Scope::Any), "This document"),
+    ("GET", "/metrics", Access::Scope(Scope::Any), "Prometheus metrics"),
+    // HMA-compatible
+    ("GET", "/h/hash", Access::Scope(Scope::Hash), "HMA: hash the media at ?url="),
+    ("POST", "/h/hash", Access::Scope(Scope::Hash), "HMA: hash an upload (multipart field photo or video)"),
+    ("GET", "/m/lookup", Access::Scope(Scope::Match), "HMA: look up ?signal_type=&signal= or ?url="),
+    ("POST", "/m/lookup", Access::Scope(Scope::Match), "HMA: hash an upload and look it up"),
+    ("GET", "/m/raw_lookup", Access::Scope(Scope::Match), "HMA: look up without bank rules"),
+    ("POST", "/m/compare", Access::Scope(Scope::Match), "HMA: compare two hashes"),
+    ("GET", "/m/index/status", Access::Scope(Scope::Match), "HMA: index sizes"),
+    ("GET", "/c/banks", Access::Scope(Scope::Curate), "HMA: list banks"),
+    ("POST", "/c/banks", Access::Scope(Scope::Curate), "HMA: create a bank"),
+    ("GET", "/c/bank/{name}", Access::Scope(Scope::Curate), "HMA: get a bank"),
+    ("PUT", "/c/bank/{name}", Access::Scope(Scope::Curate), "HMA: rename or change a bank's ratio"),
+    ("DELETE", "/c/bank/{name}", Access::Scope(Scope::Curate), "HMA: delete a bank"),
+    ("POST", "/c/bank/{name}/content", Access::Scope(Scope::Curate), "HMA: add content by upload or url"),
+    ("GET", "/c/bank/{name}/content/{id}", Access::Scope(Scope::Curate), "HMA: get a content item"),
+    ("PUT", "/c/bank/{name}/content/{id}", Access::Scope(Scope::Curate), "HMA: change disable_until_ts or note"),
+    ("DELETE", "/c/bank/{name}/content/{id}", Access::Scope(Scope::Curate), "HMA: delete a content item"),
+    ("POST", "/c/bank/{name}/signal", Access::Scope(Scope::Curate), "HMA: add content by signal values"),
+    ("GET", "/c/signal_type", Access::Scope(Scope::Curate), "HMA: list signal types"),
+    ("PUT", "/c/signal_type/{name}", Access::Scope(Scope::Curate), "HMA: set a signal type's ratio (no effect)"),
+    ("GET", "/c/content_type", Access::Scope(Scope::Curate), "HMA: list content types"),
+    // Native
+    ("POST", "/v1/hash", Access::Scope(Scope::Hash), "Hash an image: PDQ, quality, MD5, SHA-1, SHA-256"),
+    ("POST", "/v1/lookup", Access::Scope(Scope::Match), "Look up one signal"),
+    ("POST", "/v1/lookup/upload", Access::Scope(Scope::Match), "Hash an image and look up all its signals"),
+    ("GET", "/v1/index/status", Access::Scope(Scope::Match), "Index sizes, memory, freshness"),
+    ("GET", "/v1/banks", Access::Scope(Scope::Curate), "List banks"),
+    ("POST", "/v1/banks", Access::Scope(Scope::Curate), "Create a bank"),
+    ("GET", "/v1/banks/{name}", Access::Scope(Scope::Curate), "Get a bank"),
+    ("PATCH", "/v1/banks/{name}", Access::Scope(Scope::Curate), "Change a bank"),
+    ("DELETE", "/v1/banks/{name}", Access::Scope(Scope::Curate), "Delete a bank and its content"),
+    ("GET", "/v1/banks/{name}/contents", Access::Scope(Scope::Curate), "List a bank's content (cursor: ?after=&limit=)"),
+    ("POST", "/v1/banks/{name}/contents", Access::Scope(Scope::Curate), "Add content by signal values"),
+    ("POST", "/v1/banks/{name}/contents/upload", Access::Scope(Scope::Curate), "Add content by uploading the image"),
+    ("GET", "/v1/banks/{name}/contents/{id}", Access::Scope(Scope::Curate), "Get a content item"),
+    ("PATCH", "/v1/banks/{name}/contents/{id}", Access::Scope(Scope::Curate), "Change a content item"),
+    ("DELETE", "/v1/banks/{name}/contents/{id}", Access::Scope(Scope::Curate), "Delete a content item"),
+    ("GET", "/v1/signal_types", Access::Scope(Scope::Curate), "List signal types"),
+    ("GET", "/v1/keys", Access::Scope(Scope::Admin), "List API keys (never the secrets)"),
+    ("POST", "/v1/keys", Access::Scope(Scope::Admin), "Create an API key (shown once)"),
+    ("DELETE", "/v1/keys/{key_id}", Access::Scope(Scope::Admin), "Revoke an API key"),
+];
+
+/// Stable error codes, for the document's error schema.
+pub const ERROR_CODES: &[&str] = &[
+    "missing_api_key",
+    "invalid_api_key",
+    "insufficient_scope",
+    "not_found",
+    "invalid_request",
+    "invalid_json",
+    "invalid_body",
+    "unsupported_media_type",
+    "payload_too_large",
+    "invalid_multipart",
+    "missing_file",
+    "too_many_files",
+    "missing_parameter",
+    "invalid_parameter",
+    "invalid_bank_name",
+    "bank_not_found",
+    "bank_exists",
+    "content_not_found",
+    "unknown_signal_type",
+    "unknown_content_type",
+    "invalid_signal",
+    "invalid_scope",
+    "conflict",
+    "empty_input",
+    "unsupported_format",
+    "unsupported_feature",
+    "too_large",
+    "truncated",
+    "corrupt_image",
+    "fetch_disabled",
+    "invalid_url",
+    "forbidden_url",
+    "fetch_failed",
+    "index_not_ready",
+    "overloaded",
+    "timeout",
+    "internal_error",
+    "storage_error",
+    "index_error",
+];
+
+/// The OpenAPI 3.1 document.
+pub fn openapi_document() -> Value {
+    let mut paths = Map::new();
+    for (method, path, access, summary) in ROUTES {
+        let mut op = Map::new();
+        op.insert("summary".into(), json!(summary));
+        let params: Vec<Value> = path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        if !params.is_empty() {
+            op.insert("parameters".into(), Value::Array(params));
+        }
+        match access {
+            Access::Public => {
+                op.insert("security".into(), json!([]));
+            }
+            Access::Scope(s) => {
+                op.insert("x-required-scope".into(), json!(s.name()));
+            }
+        }
+        op.insert(
+            "responses".into(),
+            json!({
+                "200": {"description": "success"},
+                "4XX": {"description": "client error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "5XX": {"description": "server error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            }),
+        );
+        let entry = paths
+            .entry(path.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(m) = entry {
+            m.insert(method.to_ascii_lowercase(), Value::Object(op));
+        }
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Safeguard",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Child-safety hash matching: HMA-compatible routes (/h, /m, /c, /status) and the native API (/v1)."
+        },
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "message": {"type": "string", "description": "HMA-compatible routes only"},
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message", "request_id"],
+                            "properties": {
+                                "code": {"type": "string", "enum": ERROR_CODES},
+                                "message": {"type": "string"},
+                                "request_id": {"type": "string"}
+                            }
+                        }
+                    }
+                }
+            }
+        },
+        "paths": paths,
+    })
+}
+
+/// `GET /openapi.json`.
+pub async fn serve_openapi() -> Json<Value> {
+    Json(openapi_document())
+}

@@ -1,0 +1,637 @@
+//! The native API under `/v1`: consistent resources, cursor pagination, one error shape
+//! (`{"error": {"code", "message", "request_id"}}`), JSON in and out.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use safeguard_engine::{AddContent, CreateBank, LookupOptions, SignalType, SignalValue};
+use safeguard_store::{Bank, BankKind, BankUpdate, Content, ContentUpdate};
+
+use crate::auth::{create_key, Scope};
+use crate::error::{ApiError, ApiResult};
+use crate::media::{hash_photo, read_upload, short};
+use crate::state::{blocking, AppState};
+
+/// A JSON body whose rejections use the API's error shape.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(JsonBody(v)),
+            Err(e) => Err(match e {
+                JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "send Content-Type: application/json",
+                ),
+                JsonRejection::JsonDataError(e) => {
+                    ApiError::bad_request("invalid_body", e.body_text())
+                }
+                JsonRejection::JsonSyntaxError(e) => {
+                    ApiError::bad_request("invalid_json", e.body_text())
+                }
+                other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the request body is over the size limit",
+                ),
+                other => ApiError::bad_request("invalid_body", other.body_text()),
+            }),
+        }
+    }
+}
+
+/// Routes needing the `hash` scope.
+pub fn hash_routes() -> Router<AppState> {
+    Router::new().route("/v1/hash", post(hash))
+}
+
+/// Routes needing the `match` scope.
+pub fn match_routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/lookup", post(lookup))
+        .route("/v1/lookup/upload", post(lookup_upload))
+        .route("/v1/index/status", get(index_status))
+}
+
+/// Routes needing the `curate` scope.
+pub fn curate_routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/banks", get(banks).post(bank_create))
+        .route(
+            "/v1/banks/{name}",
+            get(bank_get).patch(bank_update).delete(bank_delete),
+        )
+        .route("/v1/banks/{name}/contents", get(contents).post(content_add))
+        .route("/v1/banks/{name}/contents/upload", post(content_upload))
+        .route(
+            "/v1/banks/{name}/contents/{id}",
+            get(content_get).patch(content_update).delete(content_delete),
+        )
+        .route("/v1/signal_types", get(signal_types))
+}
+
+/// Routes needing the `admin` scope.
+pub fn admin_routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/keys", get(keys).post(key_create))
+        .route("/v1/keys/{key_id}", axum::routing::delete(key_revoke))
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn bank_json(b: &Bank) -> Value {
+    json!({
+        "id": b.id,
+        "name": b.name,
+        "enabled": b.enabled,
+        "enabled_ratio": b.enabled_ratio,
+        "pdq_threshold": b.pdq_threshold,
+        "kind": b.kind.as_str(),
+        "created_at": b.created_at,
+        "updated_at": b.updated_at,
+    })
+}
+
+fn content_json(c: &Content, bank: &str) -> Value {
+    let signals: serde_json::Map<String, Value> = c
+        .signals
+        .iter()
+        .map(|s| (s.signal_type.clone(), json!(s.value)))
+        .collect();
+    json!({
+        "id": c.id,
+        "bank": bank,
+        "signals": signals,
+        "metadata": c.metadata.as_deref().and_then(|m| serde_json::from_str::<Value>(m).ok()),
+        "note": c.note,
+        "disable_until_ts": c.disable_until_ts,
+        "enabled": c.disable_until_ts <= now_secs(),
+        "original_media_uri": c.original_media_uri,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+    })
+}
+
+fn match_json(m: &safeguard_engine::LookupMatch) -> Value {
+    json!({
+        "bank": m.bank,
+        "content_id": m.content_id,
+        "signal_type": m.signal_type.name(),
+        "distance": m.distance,
+        "allow_list": m.allow_list,
+    })
+}
+
+// ---------------------------------------------------------------- hashing
+
+async fn hash_upload(state: &AppState, mp: Multipart) -> ApiResult<(safeguard_engine::HashedMedia, Value)> {
+    let up = read_upload(mp).await?;
+    let (_, bytes) = up.file.ok_or_else(|| {
+        ApiError::bad_request("missing_file", "send the image as a multipart field named file")
+    })?;
+    let h = hash_photo(state, bytes).await?;
+    let v = json!({
+        "pdq": h.pdq.to_hex(),
+        "quality": h.quality,
+        "md5": hex::encode(h.md5),
+        "sha1": hex::encode(h.sha1),
+        "sha256": hex::encode(h.sha256),
+        "width": h.width,
+        "height": h.height,
+    });
+    Ok((h, v))
+}
+
+fn multipart(
+    mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> ApiResult<Multipart> {
+    mp.map_err(|e| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("send multipart/form-data: {}", e.body_text()),
+        )
+    })
+}
+
+async fn hash(
+    State(state): State<AppState>,
+    mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(hash_upload(&state, multipart(mp)?).await?.1))
+}
+
+// ---------------------------------------------------------------- matching
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LookupReq {
+    signal_type: String,
+    signal: String,
+    #[serde(default)]
+    banks: Option<Vec<String>>,
+    #[serde(default)]
+    bypass_enabled_ratio: bool,
+}
+
+async fn run_lookup(
+    state: &AppState,
+    value: SignalValue,
+    opts: LookupOptions,
+) -> ApiResult<safeguard_engine::LookupResult> {
+    let engine = state.engine()?;
+    let res = blocking(move || Ok(engine.lookup(&value, &opts)?)).await?;
+    for m in &res.matches {
+        state
+            .0
+            .metrics
+            .matches
+            .get_or_create(&crate::metrics::BankLabels {
+                bank: m.bank.clone(),
+            })
+            .inc();
+    }
+    Ok(res)
+}
+
+async fn lookup(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<LookupReq>,
+) -> ApiResult<Json<Value>> {
+    let t = SignalType::parse(&req.signal_type)?;
+    let v = SignalValue::parse(t, &req.signal)?;
+    let opts = LookupOptions {
+        banks: req.banks,
+        coinflip: req.bypass_enabled_ratio.then_some(0.0),
+    };
+    let res = run_lookup(&state, v, opts).await?;
+    Ok(Json(json!({
+        "matches": res.matches.iter().map(match_json).collect::<Vec<_>>(),
+        "suppressed_by_allow_list": res.suppressed,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+struct UploadLookupQuery {
+    banks: Option<String>,
+}
+
+async fn lookup_upload(
+    State(state): State<AppState>,
+    Query(q): Query<UploadLookupQuery>,
+    mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> ApiResult<Json<Value>> {
+    let (h, hashes) = hash_upload(&state, multipart(mp)?).await?;
+    let banks = crate::media::split_list(q.banks.as_deref());
+    let mut matches = Vec::new();
+    let mut suppressed = 0;
+    let pdq_matched = h.quality >= safeguard_pdq::DEFAULT_MIN_QUALITY;
+    for v in h.signals() {
+        if matches!(v, SignalValue::Pdq(_)) && !pdq_matched {
+            continue;
+        }
+        let res = run_lookup(
+            &state,
+            v,
+            LookupOptions {
+                banks: banks.clone(),
+                coinflip: None,
+            },
+        )
+        .await?;
+        suppressed += res.suppressed;
+        matches.extend(res.matches);
+    }
+    Ok(Json(json!({
+        "hashes": hashes,
+        "pdq_matched": pdq_matched,
+        "matches": matches.iter().map(match_json).collect::<Vec<_>>(),
+        "suppressed_by_allow_list": suppressed,
+    })))
+}
+
+async fn index_status(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let st = state.engine()?.index_status();
+    let entries: serde_json::Map<String, Value> = st
+        .entries
+        .iter()
+        .map(|(t, n)| (t.name().to_string(), json!(n)))
+        .collect();
+    Ok(Json(json!({
+        "entries": entries,
+        "memory_bytes": st.bytes,
+        "applied_seq": st.applied_seq,
+        "updated_at": st.updated_at,
+        "build_seconds": st.build_seconds,
+    })))
+}
+
+// ---------------------------------------------------------------- banks
+
+async fn banks(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let engine = state.engine()?;
+    let banks = blocking(move || Ok(engine.banks()?)).await?;
+    Ok(Json(json!({"banks": banks.iter().map(bank_json).collect::<Vec<_>>()})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BankReq {
+    name: String,
+    enabled: Option<bool>,
+    enabled_ratio: Option<f64>,
+    pdq_threshold: Option<u32>,
+    kind: Option<String>,
+}
+
+fn parse_kind(k: Option<&str>) -> ApiResult<Option<BankKind>> {
+    k.map(|k| {
+        BankKind::parse(k).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_request",
+                format!("kind must be \"standard\" or \"allow_list\", got {:?}", short(k)),
+            )
+        })
+    })
+    .transpose()
+}
+
+async fn bank_create(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<BankReq>,
+) -> ApiResult<Response> {
+    let kind = parse_kind(req.kind.as_deref())?;
+    let engine = state.engine()?;
+    let b = blocking(move || {
+        Ok(engine.create_bank(&CreateBank {
+            name: req.name,
+            enabled: req.enabled,
+            enabled_ratio: req.enabled_ratio,
+            pdq_threshold: req.pdq_threshold,
+            kind,
+        })?)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(bank_json(&b))).into_response())
+}
+
+async fn bank_get(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    let engine = state.engine()?;
+    let b = blocking(move || Ok(engine.bank(&name)?)).await?;
+    Ok(Json(bank_json(&b)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BankPatch {
+    name: Option<String>,
+    enabled: Option<bool>,
+    enabled_ratio: Option<f64>,
+    pdq_threshold: Option<u32>,
+}
+
+async fn bank_update(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    JsonBody(p): JsonBody<BankPatch>,
+) -> ApiResult<Json<Value>> {
+    let engine = state.engine()?;
+    let b = blocking(move || {
+        Ok(engine.update_bank(
+            &name,
+            &BankUpdate {
+                name: p.name,
+                enabled: p.enabled,
+                enabled_ratio: p.enabled_ratio,
+                pdq_threshold: p.pdq_threshold,
+            },
+        )?)
+    })
+    .await?;
+    Ok(Json(bank_json(&b)))
+}
+
+async fn bank_delete(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+    let engine = state.engine()?;
+    blocking(move || Ok(engine.delete_bank(&name)?)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------- contents
+
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    after: Option<i64>,
+    limit: Option<usize>,
+}
+
+/// Default page size of content listings.
+const DEFAULT_PAGE: usize = 100;
+
+async fn contents(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<Value>> {
+    let engine = state.engine()?;
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, safeguard_engine::MAX_PAGE);
+    let bank = name.clone();
+    let items = blocking(move || Ok(engine.list_content(&name, q.after, limit)?)).await?;
+    let next = (items.len() == limit).then(|| items.last().map(|c| c.id)).flatten();
+    Ok(Json(json!({
+        "contents": items.iter().map(|c| content_json(c, &bank)).collect::<Vec<_>>(),
+        "next_after": next,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContentReq {
+    signals: std::collections::BTreeMap<String, String>,
+    metadata: Option<Value>,
+    note: Option<String>,
+    #[serde(default)]
+    disable_until_ts: i64,
+    original_media_uri: Option<String>,
+}
+
+fn add_req(r: ContentReq) -> ApiResult<AddContent> {
+    if r.disable_until_ts < 0 {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "disable_until_ts must be 0 (enabled) or a Unix time",
+        ));
+    }
+    let mut signals = Vec::new();
+    for (t, v) in r.signals {
+        signals.push((SignalType::parse(&t)?, v));
+    }
+    Ok(AddContent {
+        signals,
+        metadata: r.metadata,
+        note: r.note,
+        disable_until_ts: r.disable_until_ts,
+        original_media_uri: r.original_media_uri,
+    })
+}
+
+async fn content_add(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    JsonBody(req): JsonBody<ContentReq>,
+) -> ApiResult<Response> {
+    let add = add_req(req)?;
+    let engine = state.engine()?;
+    let bank = name.clone();
+    let c = blocking(move || Ok(engine.add_content(&name, &add)?)).await?;
+    Ok((StatusCode::CREATED, Json(content_json(&c, &bank))).into_response())
+}
+
+async fn content_upload(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> ApiResult<Response> {
+    let up = read_upload(multipart(mp)?).await?;
+    let (_, bytes) = up.file.ok_or_else(|| {
+        ApiError::bad_request("missing_file", "send the image as a multipart field named file")
+    })?;
+    let metadata = up
+        .fields
+        .get("metadata")
+        .map(|m| {
+            serde_json::from_str::<Value>(m)
+                .map_err(|e| ApiError::bad_request("invalid_json", format!("metadata: {e}")))
+        })
+        .transpose()?;
+    let h = hash_photo(&state, bytes).await?;
+    let mut signals = vec![
+        (SignalType::Md5, hex::encode(h.md5)),
+        (SignalType::Sha1, hex::encode(h.sha1)),
+        (SignalType::Sha256, hex::encode(h.sha256)),
+    ];
+    // Low-quality PDQ hashes are not matched anyway; storing one would only add noise.
+    if h.quality >= safeguard_pdq::DEFAULT_MIN_QUALITY {
+        signals.insert(0, (SignalType::Pdq, h.pdq.to_hex()));
+    }
+    let add = AddContent {
+        signals,
+        metadata,
+        note: up.fields.get("note").cloned(),
+        disable_until_ts: 0,
+        original_media_uri: None,
+    };
+    let engine = state.engine()?;
+    let bank = name.clone();
+    let c = blocking(move || Ok(engine.add_content(&name, &add)?)).await?;
+    Ok((StatusCode::CREATED, Json(content_json(&c, &bank))).into_response())
+}
+
+async fn content_get(
+    State(state): State<AppState>,
+    Path((name, id)): Path<(String, i64)>,
+) -> ApiResult<Json<Value>> {
+    let engine = state.engine()?;
+    let bank = name.clone();
+    let c = blocking(move || Ok(engine.content(&name, id)?)).await?;
+    Ok(Json(content_json(&c, &bank)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContentPatch {
+    #[serde(default, with = "double_option")]
+    metadata: Option<Option<Value>>,
+    #[serde(default, with = "double_option")]
+    note: Option<Option<String>>,
+    disable_until_ts: Option<i64>,
+}
+
+/// Distinguishes an absent field (leave it) from `null` (clear it).
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        T: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+async fn content_update(
+    State(state): State<AppState>,
+    Path((name, id)): Path<(String, i64)>,
+    JsonBody(p): JsonBody<ContentPatch>,
+) -> ApiResult<Json<Value>> {
+    if p.disable_until_ts.is_some_and(|t| t < 0) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "disable_until_ts must be 0 (enabled) or a Unix time",
+        ));
+    }
+    let update = ContentUpdate {
+        metadata: p.metadata.map(|m| m.map(|v| v.to_string())),
+        note: p.note,
+        disable_until_ts: p.disable_until_ts,
+    };
+    let engine = state.engine()?;
+    let bank = name.clone();
+    let c = blocking(move || Ok(engine.update_content(&name, id, &update)?)).await?;
+    Ok(Json(content_json(&c, &bank)))
+}
+
+async fn content_delete(
+    State(state): State<AppState>,
+    Path((name, id)): Path<(String, i64)>,
+) -> ApiResult<StatusCode> {
+    let engine = state.engine()?;
+    blocking(move || Ok(engine.delete_content(&name, id)?)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn signal_types() -> Json<Value> {
+    Json(json!({
+        "signal_types": SignalType::ALL.iter().map(|t| json!({
+            "name": t.name(),
+            "match": if t.is_fuzzy() { "distance" } else { "exact" },
+            "hex_digits": t.hex_len(),
+        })).collect::<Vec<_>>()
+    }))
+}
+
+// ---------------------------------------------------------------- keys
+
+fn key_json(k: &safeguard_store::ApiKey) -> Value {
+    json!({
+        "key_id": k.key_id,
+        "name": k.name,
+        "scopes": k.scopes,
+        "created_at": k.created_at,
+        "revoked_at": k.revoked_at,
+    })
+}
+
+async fn keys(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let store = state.0.store.clone();
+    let keys = blocking(move || {
+        store
+            .list_api_keys()
+            .map_err(|e| safeguard_engine::Error::from(e).into())
+    })
+    .await?;
+    Ok(Json(json!({"keys": keys.iter().map(key_json).collect::<Vec<_>>()})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyReq {
+    name: String,
+    scopes: Vec<String>,
+}
+
+async fn key_create(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<KeyReq>,
+) -> ApiResult<Response> {
+    let mut scopes = Vec::new();
+    for s in &req.scopes {
+        match Scope::parse(s) {
+            Some(sc) if sc != Scope::Any => scopes.push(sc),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_scope",
+                    format!("unknown scope {:?}: use hash, match, curate or admin", short(s)),
+                ))
+            }
+        }
+    }
+    if scopes.is_empty() {
+        return Err(ApiError::bad_request("invalid_scope", "give at least one scope"));
+    }
+    let store = state.0.store.clone();
+    let k = blocking(move || {
+        create_key(store.as_ref(), &req.name, &scopes)
+            .map_err(|e| safeguard_engine::Error::from(e).into())
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "key": k.key,
+            "key_id": k.key_id,
+            "scopes": k.scopes.iter().map(|s| s.name()).collect::<Vec<_>>(),
+        })),
+    )
+        .into_response())
+}
+
+async fn key_revoke(State(state): State<AppState>, Path(key_id): Path<String>) -> ApiResult<StatusCode> {
+    let store = state.0.store.clone();
+    blocking(move || {
+        store.revoke_api_key(&key_id).map_err(|e| match e {
+            safeguard_store::Error::NotFound(_) => ApiError::not_found("no such key"),
+            other => safeguard_engine::Error::from(other).into(),
+        })
+    })
+    .await?;
+    state.0.auth.invalidate();
+    Ok(StatusCode::NO_CONTENT)
+}

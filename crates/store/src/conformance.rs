@@ -1,0 +1,1592 @@
+//! The conformance suite every [`Store`] must pass, and a reference model of the contract.
+//!
+//! Call [`run_all`] from an implementation's tests with a function that makes a fresh, empty
+//! store. Each check is also public so a failure can be rerun alone. Checks panic (like
+//! `assert!`) with a message naming what broke.
+//!
+//! [`Model`] is the contract written as plain in-memory code. [`check_ops`] applies a sequence
+//! of [`Op`]s to a store and to the model and compares every observable result; a property
+//! test generates the sequences (see `tests/model.rs`).
+//!
+//! Contract details the trait docs leave open, pinned here:
+//! - Ids of banks, content items, signals and keys are never reused after a delete.
+//! - One call's `Added` or `Removed` changes come in ascending signal id; signal ids of one item
+//!   follow the order its signals were given in.
+//! - Every successful `update_bank`/`update_content` appends exactly one `Updated`, even if it
+//!   changed nothing; failed calls append nothing.
+//! - `list_content` of an unknown bank is `NotFound`.
+//! - `revoke_api_key` on a revoked key succeeds and keeps the first `revoked_at`.
+//! - `list_api_keys` is ordered by [`ApiKey::id`].
+//! - A non-finite `enabled_ratio` is refused with an error and stores nothing.
+//! - `contents` returns each existing id asked for (callers must not rely on the order).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::{
+    ApiKey, Bank, BankId, BankKind, BankUpdate, Change, Content, ContentId, ContentUpdate, Counts,
+    Error, NewApiKey, NewBank, NewContent, Result, Seq, Signal, SignalId, Store,
+};
+
+/// An id no check ever creates, for `NotFound` checks.
+pub const UNKNOWN_ID: i64 = 1_000_000_007;
+
+/// Runs every check, each on a fresh store from `make`.
+pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
+    let checks: &[(&str, fn(&dyn Store))] = &[
+        ("empty_store", empty_store),
+        ("bank_create_and_read", bank_create_and_read),
+        ("bank_name_unique", bank_name_unique),
+        ("bank_update", bank_update),
+        ("bank_rename_conflict", bank_rename_conflict),
+        ("bank_delete_cascades", bank_delete_cascades),
+        ("content_crud", content_crud),
+        ("content_signals", content_signals),
+        (
+            "duplicate_signal_type_conflict",
+            duplicate_signal_type_conflict,
+        ),
+        ("add_contents_batch", add_contents_batch),
+        ("list_content_paging", list_content_paging),
+        ("change_feed_kinds", change_feed_kinds),
+        (
+            "changes_since_limit_and_resume",
+            changes_since_limit_and_resume,
+        ),
+        ("scan_then_follow", scan_then_follow),
+        ("scan_with_concurrent_writes", scan_with_concurrent_writes),
+        ("disabled_contents", disabled_contents),
+        ("counts", counts),
+        ("api_keys", api_keys),
+        ("not_found_everywhere", not_found_everywhere),
+        ("odd_strings_round_trip", odd_strings_round_trip),
+        ("non_finite_ratio_refused", non_finite_ratio_refused),
+        ("ids_never_reused", ids_never_reused),
+        ("model_sequence", model_sequence),
+    ];
+    for (name, check) in checks {
+        let store = make();
+        // Names the failing check in the output; the panic itself carries the detail.
+        eprintln!("conformance: {name}");
+        check(&*store);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// A standard bank named `name` with typical settings.
+pub fn new_bank(name: &str) -> NewBank {
+    NewBank {
+        name: name.to_owned(),
+        enabled: true,
+        enabled_ratio: 1.0,
+        pdq_threshold: 31,
+        kind: BankKind::Standard,
+    }
+}
+
+/// A content item with these (type, value) signals and nothing else.
+pub fn new_content(signals: &[(&str, &str)]) -> NewContent {
+    NewContent {
+        signals: signals
+            .iter()
+            .map(|(t, v)| ((*t).to_owned(), (*v).to_owned()))
+            .collect(),
+        ..NewContent::default()
+    }
+}
+
+/// A 64-digit hex value derived from `n`, shaped like a PDQ hash.
+fn hex(n: u64) -> String {
+    format!("{n:064x}")
+}
+
+/// The whole change feed.
+pub fn all_changes(store: &dyn Store) -> Vec<(Seq, Change)> {
+    let mut out = Vec::new();
+    let last = store
+        .changes_since(0, usize::MAX, &mut |seq, c| out.push((seq, c)))
+        .expect("changes_since");
+    assert_eq!(
+        last,
+        out.last().map_or(0, |(s, _)| *s),
+        "changes_since return"
+    );
+    out
+}
+
+/// The feed after `after`, values only.
+fn changes_after(store: &dyn Store, after: Seq) -> Vec<Change> {
+    let mut out = Vec::new();
+    store
+        .changes_since(after, usize::MAX, &mut |_, c| out.push(c))
+        .expect("changes_since");
+    out
+}
+
+/// Every signal, by id, and the scan's seq.
+pub fn scan(store: &dyn Store) -> (BTreeMap<SignalId, Signal>, Seq) {
+    let mut out = BTreeMap::new();
+    let mut last_id = None;
+    let seq = store
+        .scan_signals(&mut |s| {
+            assert!(
+                last_id < Some(s.id),
+                "scan_signals not in id order at {}",
+                s.id
+            );
+            last_id = Some(s.id);
+            out.insert(s.id, s.clone());
+        })
+        .expect("scan_signals");
+    (out, seq)
+}
+
+/// Which error variant `r` holds, for comparing outcomes without their messages.
+pub fn outcome<T>(r: &Result<T>) -> &'static str {
+    match r {
+        Ok(_) => "ok",
+        Err(Error::NotFound(_)) => "not_found",
+        Err(Error::Conflict(_)) => "conflict",
+        Err(Error::Backend(_)) => "backend",
+        Err(Error::Corrupt(_)) => "corrupt",
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Timestamps are the store's clock in Unix ms: within a minute of ours, in order.
+fn assert_times(what: &str, created_at: i64, updated_at: i64) {
+    let now = now_ms();
+    for t in [created_at, updated_at] {
+        assert!(
+            (now - 60_000..=now + 60_000).contains(&t),
+            "{what}: timestamp {t} is not near now ({now}) in Unix ms"
+        );
+    }
+    assert!(created_at <= updated_at, "{what}: created_at > updated_at");
+}
+
+fn ids(contents: &[Content]) -> Vec<ContentId> {
+    contents.iter().map(|c| c.id).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks
+
+/// A new store is empty and its feed starts at 0.
+pub fn empty_store(store: &dyn Store) {
+    assert_eq!(store.last_seq().unwrap(), 0);
+    assert_eq!(store.list_banks().unwrap(), vec![]);
+    assert_eq!(store.list_api_keys().unwrap(), vec![]);
+    assert_eq!(store.disabled_contents().unwrap(), vec![]);
+    assert_eq!(store.counts().unwrap(), Counts::default());
+    assert_eq!(all_changes(store), vec![]);
+    assert_eq!(scan(store), (BTreeMap::new(), 0));
+    assert_eq!(store.changes_since(0, 10, &mut |_, _| {}).unwrap(), 0);
+}
+
+/// A created bank reads back by id, by name and in the list (ordered by name).
+pub fn bank_create_and_read(store: &dyn Store) {
+    let mut nb = new_bank("ZULU");
+    nb.enabled = false;
+    nb.enabled_ratio = 0.1;
+    nb.pdq_threshold = u32::MAX;
+    nb.kind = BankKind::AllowList;
+    let zulu = store.create_bank(&nb).unwrap();
+    assert_eq!(
+        (
+            &zulu.name,
+            zulu.enabled,
+            zulu.enabled_ratio,
+            zulu.pdq_threshold,
+            zulu.kind
+        ),
+        (&nb.name, false, 0.1, u32::MAX, BankKind::AllowList)
+    );
+    assert_times("bank", zulu.created_at, zulu.updated_at);
+    assert_eq!(
+        zulu.created_at, zulu.updated_at,
+        "new bank: updated_at == created_at"
+    );
+    let alpha = store.create_bank(&new_bank("ALPHA")).unwrap();
+    assert_ne!(alpha.id, zulu.id);
+    assert_eq!(store.bank(zulu.id).unwrap(), Some(zulu.clone()));
+    assert_eq!(store.bank_by_name("ZULU").unwrap(), Some(zulu.clone()));
+    assert_eq!(
+        store.bank_by_name("zulu").unwrap(),
+        None,
+        "names are case-sensitive"
+    );
+    assert_eq!(store.list_banks().unwrap(), vec![alpha, zulu]);
+    // Creating a bank is not a signal change.
+    assert_eq!(store.last_seq().unwrap(), 0);
+}
+
+/// Two banks cannot share a name; the failed call changes nothing.
+pub fn bank_name_unique(store: &dyn Store) {
+    let a = store.create_bank(&new_bank("A")).unwrap();
+    let err = store.create_bank(&new_bank("A"));
+    assert_eq!(outcome(&err), "conflict", "{err:?}");
+    if let Err(e) = err {
+        assert!(
+            e.to_string().contains('A'),
+            "conflict message names the bank: {e}"
+        );
+    }
+    assert_eq!(store.list_banks().unwrap(), vec![a]);
+}
+
+/// Each field of a bank update applies alone; `None` leaves fields alone; each update appends
+/// one `Updated` for the bank.
+pub fn bank_update(store: &dyn Store) {
+    let b = store.create_bank(&new_bank("B")).unwrap();
+    let seq0 = store.last_seq().unwrap();
+    let up = |u: BankUpdate| store.update_bank(b.id, &u).unwrap();
+    let after = up(BankUpdate {
+        enabled: Some(false),
+        ..BankUpdate::default()
+    });
+    assert!(!after.enabled);
+    assert_eq!((after.name.as_str(), after.pdq_threshold), ("B", 31));
+    let after = up(BankUpdate {
+        enabled_ratio: Some(0.25),
+        pdq_threshold: Some(0),
+        ..BankUpdate::default()
+    });
+    assert_eq!(
+        (after.enabled, after.enabled_ratio, after.pdq_threshold),
+        (false, 0.25, 0)
+    );
+    let after = up(BankUpdate {
+        name: Some("B2".into()),
+        ..BankUpdate::default()
+    });
+    assert_eq!(after.name, "B2");
+    let after = up(BankUpdate::default());
+    assert_eq!(after.created_at, b.created_at);
+    assert_times("bank", after.created_at, after.updated_at);
+    assert_eq!(store.bank(b.id).unwrap(), Some(after.clone()));
+    assert_eq!(store.bank_by_name("B").unwrap(), None);
+    assert_eq!(store.bank_by_name("B2").unwrap(), Some(after));
+    let updated = Change::Updated {
+        bank_id: b.id,
+        content_id: None,
+    };
+    assert_eq!(changes_after(store, seq0), vec![updated; 4]);
+}
+
+/// Renaming onto a taken name is `Conflict` and leaves both banks and the feed as they were;
+/// renaming a bank to its own name is fine.
+pub fn bank_rename_conflict(store: &dyn Store) {
+    let a = store.create_bank(&new_bank("A")).unwrap();
+    let b = store.create_bank(&new_bank("B")).unwrap();
+    let seq = store.last_seq().unwrap();
+    let err = store.update_bank(
+        b.id,
+        &BankUpdate {
+            name: Some("A".into()),
+            enabled: Some(false),
+            ..BankUpdate::default()
+        },
+    );
+    assert_eq!(outcome(&err), "conflict", "{err:?}");
+    assert_eq!(store.bank(b.id).unwrap(), Some(b.clone()));
+    assert_eq!(store.bank(a.id).unwrap(), Some(a.clone()));
+    assert_eq!(
+        store.last_seq().unwrap(),
+        seq,
+        "a failed update appends nothing"
+    );
+    let same = store
+        .update_bank(
+            a.id,
+            &BankUpdate {
+                name: Some("A".into()),
+                ..BankUpdate::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(same.name, "A");
+}
+
+/// Deleting a bank deletes its content and signals (each `Removed` with full signal data),
+/// leaves other banks alone and frees the name.
+pub fn bank_delete_cascades(store: &dyn Store) {
+    let doomed = store.create_bank(&new_bank("DOOMED")).unwrap();
+    let kept = store.create_bank(&new_bank("KEPT")).unwrap();
+    let c1 = store
+        .add_content(doomed.id, &new_content(&[("pdq", &hex(1)), ("md5", "aa")]))
+        .unwrap();
+    let other = store
+        .add_content(kept.id, &new_content(&[("pdq", &hex(1))]))
+        .unwrap();
+    let c2 = store
+        .add_content(doomed.id, &new_content(&[("pdq", &hex(2))]))
+        .unwrap();
+    let seq = store.last_seq().unwrap();
+    assert_eq!(store.delete_bank(doomed.id).unwrap(), doomed);
+    let mut gone: Vec<Signal> = c1.signals.iter().chain(&c2.signals).cloned().collect();
+    gone.sort_by_key(|s| s.id);
+    let expected: Vec<Change> = gone.into_iter().map(Change::Removed).collect();
+    assert_eq!(changes_after(store, seq), expected);
+    assert_eq!(store.bank(doomed.id).unwrap(), None);
+    assert_eq!(store.bank_by_name("DOOMED").unwrap(), None);
+    assert_eq!(store.content(c1.id).unwrap(), None);
+    assert_eq!(store.content(c2.id).unwrap(), None);
+    assert_eq!(
+        outcome(&store.list_content(doomed.id, None, 10)),
+        "not_found"
+    );
+    assert_eq!(store.content(other.id).unwrap(), Some(other.clone()));
+    let (signals, _) = scan(store);
+    assert_eq!(signals.into_values().collect::<Vec<_>>(), other.signals);
+    assert_eq!(store.list_banks().unwrap(), vec![kept]);
+    let counts = store.counts().unwrap();
+    assert_eq!((counts.banks, counts.contents), (1, 1));
+    assert_eq!(outcome(&store.delete_bank(doomed.id)), "not_found");
+    store.create_bank(&new_bank("DOOMED")).unwrap();
+}
+
+/// A content item's fields round-trip, update field by field, and delete returns the item.
+pub fn content_crud(store: &dyn Store) {
+    let bank = store.create_bank(&new_bank("B")).unwrap();
+    let nc = NewContent {
+        metadata: Some(r#"{"source":"test"}"#.into()),
+        note: Some("first".into()),
+        disable_until_ts: 0,
+        original_media_uri: Some("https://example.invalid/a.jpg".into()),
+        signals: vec![("pdq".into(), hex(7))],
+    };
+    let c = store.add_content(bank.id, &nc).unwrap();
+    assert_eq!(
+        (
+            &c.bank_id,
+            &c.metadata,
+            &c.note,
+            c.disable_until_ts,
+            &c.original_media_uri
+        ),
+        (&bank.id, &nc.metadata, &nc.note, 0, &nc.original_media_uri)
+    );
+    assert_times("content", c.created_at, c.updated_at);
+    assert_eq!(store.content(c.id).unwrap(), Some(c.clone()));
+
+    let u = store
+        .update_content(
+            c.id,
+            &ContentUpdate {
+                metadata: Some(None),
+                ..ContentUpdate::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        (u.metadata.as_deref(), u.note.as_deref()),
+        (None, Some("first"))
+    );
+    let u = store
+        .update_content(
+            c.id,
+            &ContentUpdate {
+                note: Some(Some("second".into())),
+                disable_until_ts: Some(42),
+                ..ContentUpdate::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        (u.note.as_deref(), u.disable_until_ts),
+        (Some("second"), 42)
+    );
+    assert_eq!(u.original_media_uri, nc.original_media_uri);
+    assert_eq!(u.signals, c.signals, "updates leave signals alone");
+    assert_eq!(u.created_at, c.created_at);
+    assert_times("content", u.created_at, u.updated_at);
+    assert_eq!(store.content(c.id).unwrap(), Some(u.clone()));
+    assert_eq!(store.delete_content(c.id).unwrap(), u);
+    assert_eq!(store.content(c.id).unwrap(), None);
+    assert_eq!(outcome(&store.delete_content(c.id)), "not_found");
+    assert_eq!(store.list_content(bank.id, None, 10).unwrap(), vec![]);
+}
+
+/// Signals come back by type name with their owner's ids; items may have no signals; two
+/// items may share a value.
+pub fn content_signals(store: &dyn Store) {
+    let bank = store.create_bank(&new_bank("B")).unwrap();
+    let c = store
+        .add_content(
+            bank.id,
+            &new_content(&[("sha256", &hex(3)), ("md5", "m"), ("pdq", &hex(1))]),
+        )
+        .unwrap();
+    let types: Vec<&str> = c.signals.iter().map(|s| s.signal_type.as_str()).collect();
+    assert_eq!(types, ["md5", "pdq", "sha256"]);
+    for s in &c.signals {
+        assert_eq!((s.content_id, s.bank_id), (c.id, bank.id));
+    }
+    let distinct: BTreeSet<SignalId> = c.signals.iter().map(|s| s.id).collect();
+    assert_eq!(distinct.len(), 3);
+    // Ids follow the order given: sha256 first.
+    let mut sorted = c.signals.clone();
+    sorted.sort_by_key(|s| s.id);
+    let by_id: Vec<&str> = sorted.iter().map(|s| s.signal_type.as_str()).collect();
+    assert_eq!(by_id, ["sha256", "md5", "pdq"]);
+    assert_eq!(store.content(c.id).unwrap(), Some(c.clone()));
+
+    let empty = store.add_content(bank.id, &new_content(&[])).unwrap();
+    assert_eq!(empty.signals, vec![]);
+    assert_eq!(store.content(empty.id).unwrap(), Some(empty));
+
+    let twin = store
+        .add_content(bank.id, &new_content(&[("pdq", &hex(1))]))
+        .unwrap();
+    assert_eq!(twin.signals[0].value, hex(1));
+    let (signals, _) = scan(store);
+    assert_eq!(signals.len(), 4);
+}
+
+/// Two values of one signal type on one item is `Conflict`, and nothing is stored.
+pub fn duplicate_signal_type_conflict(store: &dyn Store) {
+    let bank = store.create_bank(&new_bank("B")).unwrap();
+    let before = store.counts().unwrap();
+    for sigs in [
+        &[("pdq", "a"), ("pdq", "b")][..],
+        &[("pdq", "a"), ("md5", "m"), ("pdq", "a")][..],
+    ] {
+        let err = store.add_content(bank.id, &new_content(sigs));
+        assert_eq!(outcome(&err), "conflict", "{err:?}");
+        if let Err(e) = err {
+            assert!(e.to_string().contains("pdq"), "message names the type: {e}");
+        }
+    }
+    assert_eq!(store.counts().unwrap(), before);
+    assert_eq!(store.last_seq().unwrap(), 0);
+    assert_eq!(store.list_content(bank.id, None, 10).unwrap(), vec![]);
+}
+
+/// A batch is stored in order, all or nothing.
+pub fn add_contents_batch(store: &dyn Store) {
+    let bank = store.create_bank(&new_bank("B")).unwrap();
+    assert_eq!(store.add_contents(bank.id, &[]).unwrap(), vec![]);
+    assert_eq!(store.last_seq().unwrap(), 0);
+    let batch: Vec<NewContent> = (0..5)
+        .map(|i| NewContent {
+            note: Some(format!("item {i}")),
+            ..new_content(&[("pdq", &hex(i))])
+        })
+        .collect();
+    let added = store.add_contents(bank.id, &batch).unwrap();
+    assert_eq!(added.len(), 5);
+    for (i, c) in added.iter().enumerate() {
+        assert_eq!(c.note.as_deref(), Some(format!("item {i}").as_str()));
+        assert_eq!(c.signals[0].value, hex(i as u64));
+        assert_eq!(store.content(c.id).unwrap().as_ref(), Some(c));
+    }
+    let distinct: BTreeSet<ContentId> = ids(&added).into_iter().collect();
+    assert_eq!(distinct.len(), 5);
+    let seq = store.last_seq().unwrap();
+    let counts = store.counts().unwrap();
+
+    let mut bad = batch.clone();
+    bad[3].signals.push(("pdq".into(), "other".into()));
+    assert_eq!(outcome(&store.add_contents(bank.id, &bad)), "conflict");
+    assert_eq!(
+        store.counts().unwrap(),
+        counts,
+        "a failed batch stores nothing"
+    );
+    assert_eq!(
+        store.last_seq().unwrap(),
+        seq,
+        "a failed batch appends nothing"
+    );
+    assert_eq!(
+        outcome(&store.add_contents(UNKNOWN_ID, &batch)),
+        "not_found"
+    );
+    assert_eq!(outcome(&store.add_contents(UNKNOWN_ID, &[])), "not_found");
+}
+
+/// Paging visits every item of the bank once, in ascending id, for any page size.
+pub fn list_content_paging(store: &dyn Store) {
+    let a = store.create_bank(&new_bank("A")).unwrap();
+    let b = store.create_bank(&new_bank("B")).unwrap();
+    let mut in_a = Vec::new();
+    for i in 0..25u64 {
+        let bank = if i % 3 == 0 { b.id } else { a.id };
+        let c = store
+            .add_content(bank, &new_content(&[("pdq", &hex(i))]))
+            .unwrap();
+        if bank == a.id {
+            in_a.push(c);
+        }
+    }
+    // A deleted item leaves no gap in paging and is not returned.
+    let deleted = in_a.remove(4);
+    store.delete_content(deleted.id).unwrap();
+    for page in [1, 3, 7, 100] {
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let got = store.list_content(a.id, after, page).unwrap();
+            assert!(got.len() <= page, "page size {page} exceeded");
+            let Some(last) = got.last() else { break };
+            after = Some(last.id);
+            seen.extend(got);
+        }
+        assert_eq!(seen, in_a, "page size {page}");
+    }
+    assert_eq!(store.list_content(a.id, None, 0).unwrap(), vec![]);
+    let from_deleted = store.list_content(a.id, Some(deleted.id), 1).unwrap();
+    let next = in_a.iter().find(|c| c.id > deleted.id).cloned();
+    assert_eq!(from_deleted, next.into_iter().collect::<Vec<_>>());
+    let last = in_a.last().map(|c| c.id);
+    assert_eq!(store.list_content(a.id, last, 10).unwrap(), vec![]);
+}
+
+/// Each write appends the documented change kinds with full signal data, in strictly
+/// increasing seq.
+pub fn change_feed_kinds(store: &dyn Store) {
+    let bank = store.create_bank(&new_bank("B")).unwrap();
+    let c = store
+        .add_content(bank.id, &new_content(&[("pdq", &hex(1)), ("md5", "m")]))
+        .unwrap();
+    let mut signals = c.signals.clone();
+    signals.sort_by_key(|s| s.id);
+    let mut expected: Vec<Change> = signals.iter().cloned().map(Change::Added).collect();
+    store
+        .update_content(
+            c.id,
+            &ContentUpdate {
+                disable_until_ts: Some(1),
+                ..ContentUpdate::default()
+            },
+        )
+        .unwrap();
+    expected.push(Change::Updated {
+        bank_id: bank.id,
+        content_id: Some(c.id),
+    });
+    store
+        .update_bank(
+            bank.id,
+            &BankUpdate {
+                pdq_threshold: Some(10),
+                ..BankUpdate::default()
+            },
+        )
+        .unwrap();
+    expected.push(Change::Updated {
+        bank_id: bank.id,
+        content_id: None,
+    });
+    store.delete_content(c.id).unwrap();
+    expected.extend(signals.iter().cloned().map(Change::Removed));
+    let c2 = store
+        .add_content(bank.id, &new_content(&[("pdq", &hex(2))]))
+        .unwrap();
+    expected.push(Change::Added(c2.signals[0].clone()));
+    store.delete_bank(bank.id).unwrap();
+    expected.push(Change::Removed(c2.signals[0].clone()));
+
+    let feed = all_changes(store);
+    let seqs: Vec<Seq> = feed.iter().map(|(s, _)| *s).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "seqs increase: {seqs:?}"
+    );
+    assert!(seqs[0] > 0, "seqs start above 0");
+    assert_eq!(
+        feed.into_iter().map(|(_, c)| c).collect::<Vec<_>>(),
+        expected
+    );
+    assert_eq!(store.last_seq().unwrap(), *seqs.last().unwrap());
+}
+
+/// `changes_since` honours `limit`, resumes from the seq it returns, and returns `after`
+/// when there is nothing to pass.
+pub fn changes_since_limit_and_resume(store: &dyn Store) {
+    let bank = store.create_bank(&new_bank("B")).unwrap();
+    for i in 0..10 {
+        store
+            .add_content(bank.id, &new_content(&[("pdq", &hex(i)), ("md5", &hex(i))]))
+            .unwrap();
+    }
+    let full = all_changes(store);
+    assert_eq!(full.len(), 20);
+    let mut calls = 0;
+    assert_eq!(
+        store.changes_since(0, 0, &mut |_, _| calls += 1).unwrap(),
+        0
+    );
+    assert_eq!(calls, 0, "limit 0 passes nothing");
+    for limit in [1, 3, 7] {
+        let mut paged = Vec::new();
+        let mut after = 0;
+        loop {
+            let mut page = Vec::new();
+            let next = store
+                .changes_since(after, limit, &mut |s, c| page.push((s, c)))
+                .unwrap();
+            assert!(page.len() <= limit);
+            if page.is_empty() {
+                assert_eq!(next, after, "nothing new returns `after`");
+                break;
+            }
+            assert_eq!(next, page.last().unwrap().0);
+            after = next;
+            paged.extend(page);
+        }
+        assert_eq!(paged, full, "limit {limit}");
+    }
+    let last = store.last_seq().unwrap();
+    assert_eq!(
+        store
+            .changes_since(last + 100, 10, &mut |_, _| calls += 1)
+            .unwrap(),
+        last + 100
+    );
+    assert_eq!(calls, 0);
+}
+
+/// Follows `changes_since(after)` into `signals`, checking each change applies exactly once.
+pub fn follow(store: &dyn Store, signals: &mut BTreeMap<SignalId, Signal>, mut after: Seq) -> Seq {
+    loop {
+        let mut n = 0;
+        let next = store
+            .changes_since(after, 7, &mut |seq, change| {
+                n += 1;
+                match change {
+                    Change::Added(s) => {
+                        let id = s.id;
+                        assert!(
+                            signals.insert(id, s).is_none(),
+                            "seq {seq}: signal {id} added twice"
+                        );
+                    }
+                    Change::Removed(s) => {
+                        let had = signals.remove(&s.id);
+                        assert_eq!(
+                            had.as_ref(),
+                            Some(&s),
+                            "seq {seq}: removed signal not present"
+                        );
+                    }
+                    Change::Updated { .. } => {}
+                }
+            })
+            .expect("changes_since");
+        if n == 0 {
+            return next;
+        }
+        after = next;
+    }
+}
+
+/// A scan then the feed after the scan's seq equals a fresh scan.
+pub fn scan_then_follow(store: &dyn Store) {
+    let bank = store.create_bank(&new_bank("B")).unwrap();
+    let first = store
+        .add_contents(
+            bank.id,
+            &(0..10)
+                .map(|i| new_content(&[("pdq", &hex(i))]))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    let (mut loaded, seq) = scan(store);
+    assert_eq!(seq, store.last_seq().unwrap());
+    assert_eq!(loaded.len(), 10);
+    store.delete_content(first[2].id).unwrap();
+    store
+        .add_content(bank.id, &new_content(&[("md5", "x")]))
+        .unwrap();
+    let other = store.create_bank(&new_bank("C")).unwrap();
+    store
+        .add_content(other.id, &new_content(&[("pdq", &hex(1))]))
+        .unwrap();
+    store.delete_bank(bank.id).unwrap();
+    let end = follow(store, &mut loaded, seq);
+    let (now, now_seq) = scan(store);
+    assert_eq!(end, now_seq);
+    assert_eq!(loaded, now);
+}
+
+/// A scan racing writes on another thread, followed by the feed from the scan's seq, sees
+/// every change exactly once. The scan waits (briefly) for the writer on its first row, so a
+/// store whose reads do not block writes really interleaves them; one that serialises them
+/// still passes, just without overlap.
+pub fn scan_with_concurrent_writes(store: &dyn Store) {
+    let bank = store.create_bank(&new_bank("B")).unwrap();
+    let preload = store
+        .add_contents(
+            bank.id,
+            &(0..300)
+                .map(|i| new_content(&[("pdq", &hex(i))]))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    let (tx, rx) = mpsc::channel::<()>();
+    let (mut loaded, seq) = std::thread::scope(|s| {
+        let writer = s.spawn(move || {
+            for i in 0..60u64 {
+                if i % 3 == 0 {
+                    // Usize index from a small u64 loop counter.
+                    store.delete_content(preload[i as usize * 4].id).unwrap();
+                } else {
+                    store
+                        .add_content(bank.id, &new_content(&[("pdq", &hex(1000 + i))]))
+                        .unwrap();
+                }
+                // The receiver may have stopped listening; the writes are what matter.
+                let _ = tx.send(());
+            }
+        });
+        let mut loaded = BTreeMap::new();
+        let mut waited = false;
+        let seq = store
+            .scan_signals(&mut |s| {
+                if !waited {
+                    waited = true;
+                    // Not fatal if it times out: see the doc comment.
+                    let _ = rx.recv_timeout(Duration::from_secs(1));
+                }
+                loaded.insert(s.id, s.clone());
+            })
+            .unwrap();
+        writer.join().expect("writer thread panicked");
+        (loaded, seq)
+    });
+    follow(store, &mut loaded, seq);
+    assert_eq!(loaded, scan(store).0);
+}
+
+/// Items with a non-zero `disable_until_ts` are listed by id; setting it to 0 unlists them.
+pub fn disabled_contents(store: &dyn Store) {
+    let bank = store.create_bank(&new_bank("B")).unwrap();
+    let mut expected = Vec::new();
+    for ts in [0, 5, 0, i64::MAX, -1] {
+        let c = store
+            .add_content(
+                bank.id,
+                &NewContent {
+                    disable_until_ts: ts,
+                    ..new_content(&[])
+                },
+            )
+            .unwrap();
+        if ts != 0 {
+            expected.push((c.id, ts));
+        }
+    }
+    assert_eq!(store.disabled_contents().unwrap(), expected);
+    let (id, _) = expected.remove(0);
+    store
+        .update_content(
+            id,
+            &ContentUpdate {
+                disable_until_ts: Some(0),
+                ..ContentUpdate::default()
+            },
+        )
+        .unwrap();
+    let (id2, _) = expected.remove(0);
+    store.delete_content(id2).unwrap();
+    assert_eq!(store.disabled_contents().unwrap(), expected);
+}
+
+/// Counts follow writes; signal counts are per type, sorted by name.
+pub fn counts(store: &dyn Store) {
+    let a = store.create_bank(&new_bank("A")).unwrap();
+    let b = store.create_bank(&new_bank("B")).unwrap();
+    store
+        .add_content(a.id, &new_content(&[("sha256", "s"), ("pdq", &hex(1))]))
+        .unwrap();
+    let c = store
+        .add_content(b.id, &new_content(&[("pdq", &hex(1))]))
+        .unwrap();
+    store.add_content(b.id, &new_content(&[])).unwrap();
+    let counts = store.counts().unwrap();
+    assert_eq!(
+        counts,
+        Counts {
+            banks: 2,
+            contents: 3,
+            signals: vec![("pdq".into(), 2), ("sha256".into(), 1)],
+        }
+    );
+    store.delete_content(c.id).unwrap();
+    store.delete_bank(a.id).unwrap();
+    assert_eq!(
+        store.counts().unwrap(),
+        Counts {
+            banks: 1,
+            contents: 1,
+            signals: vec![],
+        }
+    );
+}
+
+/// Keys are created once per key id, looked up, listed by id, and revoked (still returned).
+pub fn api_keys(store: &dyn Store) {
+    let new = |key_id: &str| NewApiKey {
+        key_id: key_id.into(),
+        name: format!("key {key_id}"),
+        secret_sha256: hex(9),
+        scopes: vec!["match".into(), "banks:write".into()],
+    };
+    let k2 = store.create_api_key(&new("k2")).unwrap();
+    assert_eq!(
+        (
+            &k2.key_id,
+            &k2.name,
+            &k2.secret_sha256,
+            &k2.scopes,
+            k2.revoked_at
+        ),
+        (
+            &"k2".to_owned(),
+            &"key k2".to_owned(),
+            &hex(9),
+            &new("k2").scopes,
+            None
+        )
+    );
+    assert_times("api key", k2.created_at, k2.created_at);
+    let k1 = store
+        .create_api_key(&NewApiKey {
+            scopes: vec![],
+            ..new("k1")
+        })
+        .unwrap();
+    assert_eq!(k1.scopes, Vec::<String>::new());
+    let err = store.create_api_key(&new("k2"));
+    assert_eq!(outcome(&err), "conflict", "{err:?}");
+    assert_eq!(store.api_key("k2").unwrap(), Some(k2.clone()));
+    assert_eq!(store.api_key("nope").unwrap(), None);
+    assert_eq!(store.list_api_keys().unwrap(), vec![k2.clone(), k1.clone()]);
+
+    store.revoke_api_key("k2").unwrap();
+    let revoked = store
+        .api_key("k2")
+        .unwrap()
+        .expect("revoked keys are still returned");
+    let at = revoked.revoked_at.expect("revoked_at set");
+    assert_times("api key", revoked.created_at, at);
+    assert_eq!(
+        ApiKey {
+            revoked_at: None,
+            ..revoked.clone()
+        },
+        k2
+    );
+    store.revoke_api_key("k2").unwrap();
+    assert_eq!(
+        store.api_key("k2").unwrap(),
+        Some(revoked.clone()),
+        "first revocation kept"
+    );
+    assert_eq!(outcome(&store.revoke_api_key("nope")), "not_found");
+    assert_eq!(store.list_api_keys().unwrap(), vec![revoked, k1]);
+    assert_eq!(store.last_seq().unwrap(), 0, "keys are not in the feed");
+}
+
+/// Every call naming an unknown id says so and changes nothing.
+pub fn not_found_everywhere(store: &dyn Store) {
+    let bank = store.create_bank(&new_bank("B")).unwrap();
+    let c = store
+        .add_content(bank.id, &new_content(&[("pdq", &hex(1))]))
+        .unwrap();
+    let seq = store.last_seq().unwrap();
+    let counts = store.counts().unwrap();
+    let u = UNKNOWN_ID;
+    assert_eq!(store.bank(u).unwrap(), None);
+    assert_eq!(store.bank_by_name("NOPE").unwrap(), None);
+    assert_eq!(
+        outcome(&store.update_bank(u, &BankUpdate::default())),
+        "not_found"
+    );
+    assert_eq!(outcome(&store.delete_bank(u)), "not_found");
+    assert_eq!(
+        outcome(&store.add_content(u, &new_content(&[]))),
+        "not_found"
+    );
+    assert_eq!(
+        outcome(&store.add_contents(u, &[new_content(&[])])),
+        "not_found"
+    );
+    assert_eq!(store.content(u).unwrap(), None);
+    assert_eq!(outcome(&store.list_content(u, None, 10)), "not_found");
+    assert_eq!(
+        outcome(&store.update_content(u, &ContentUpdate::default())),
+        "not_found"
+    );
+    assert_eq!(outcome(&store.delete_content(u)), "not_found");
+    assert_eq!(ids(&store.contents(&[u, c.id, -1]).unwrap()), vec![c.id]);
+    assert_eq!(store.contents(&[]).unwrap(), vec![]);
+    assert_eq!(store.api_key("nope").unwrap(), None);
+    assert_eq!(outcome(&store.revoke_api_key("nope")), "not_found");
+    assert_eq!(store.last_seq().unwrap(), seq);
+    assert_eq!(store.counts().unwrap(), counts);
+    let err = store.delete_content(u).unwrap_err();
+    assert!(
+        err.to_string().contains(&u.to_string()),
+        "message names the id: {err}"
+    );
+}
+
+/// Strings that break naive SQL, encodings or C strings are stored and matched exactly.
+pub fn odd_strings_round_trip(store: &dyn Store) {
+    let huge = "x".repeat(1 << 20);
+    let odd: Vec<String> = vec![
+        "Robert'); DROP TABLE banks;--".into(),
+        "double \"quote\" and back\\slash".into(),
+        "名前 🚀 emoji".into(),
+        "nul\0inside".into(),
+        "%_ like wildcards *".into(),
+        "\u{202e}right-to-left".into(),
+        "line\nbreak\ttab".into(),
+        String::new(),
+        " padded ".into(),
+        huge,
+    ];
+    let mut banks = Vec::new();
+    for (i, s) in odd.iter().enumerate() {
+        let bank = store.create_bank(&new_bank(s)).unwrap();
+        assert_eq!(&bank.name, s);
+        assert_eq!(
+            store.bank_by_name(s).unwrap().as_ref(),
+            Some(&bank),
+            "bank {i}"
+        );
+        banks.push(bank);
+        let nc = NewContent {
+            metadata: Some(s.clone()),
+            note: Some(s.clone()),
+            disable_until_ts: 0,
+            original_media_uri: Some(s.clone()),
+            signals: vec![(s.clone(), s.clone()), (format!("t{i}"), s.clone())],
+        };
+        let c = store.add_content(banks[i].id, &nc).unwrap();
+        let back = store.content(c.id).unwrap().expect("just added");
+        assert_eq!(back, c, "content {i}");
+        assert_eq!(back.metadata.as_ref(), Some(s));
+        assert!(back
+            .signals
+            .iter()
+            .any(|sig| &sig.signal_type == s && &sig.value == s));
+        let key = store
+            .create_api_key(&NewApiKey {
+                key_id: s.clone(),
+                name: s.clone(),
+                secret_sha256: s.clone(),
+                scopes: vec![s.clone(), "\",]".into()],
+            })
+            .unwrap();
+        assert_eq!(store.api_key(s).unwrap(), Some(key), "key {i}");
+    }
+    // Wildcards and prefixes match nothing but themselves.
+    assert_eq!(store.bank_by_name("%").unwrap(), None);
+    assert_eq!(store.bank_by_name("nul").unwrap(), None);
+    assert_eq!(store.bank_by_name("padded").unwrap(), None);
+    let mut by_name = banks.clone();
+    by_name.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(
+        store.list_banks().unwrap(),
+        by_name,
+        "ordered by name, bytewise"
+    );
+    let (signals, _) = scan(store);
+    assert_eq!(signals.len(), 2 * odd.len());
+}
+
+/// A NaN or infinite ratio is refused and stores nothing.
+pub fn non_finite_ratio_refused(store: &dyn Store) {
+    for ratio in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let r = store.create_bank(&NewBank {
+            enabled_ratio: ratio,
+            ..new_bank("NAN")
+        });
+        assert!(r.is_err(), "ratio {ratio} accepted");
+    }
+    assert_eq!(store.list_banks().unwrap(), vec![]);
+    let b = store.create_bank(&new_bank("B")).unwrap();
+    let r = store.update_bank(
+        b.id,
+        &BankUpdate {
+            enabled_ratio: Some(f64::NAN),
+            ..BankUpdate::default()
+        },
+    );
+    assert!(r.is_err(), "NaN update accepted");
+    assert_eq!(store.bank(b.id).unwrap(), Some(b));
+    assert_eq!(store.last_seq().unwrap(), 0);
+}
+
+/// Ids of deleted rows are not handed out again.
+pub fn ids_never_reused(store: &dyn Store) {
+    let b1 = store.create_bank(&new_bank("B1")).unwrap();
+    let c1 = store
+        .add_content(b1.id, &new_content(&[("pdq", &hex(1))]))
+        .unwrap();
+    store.delete_bank(b1.id).unwrap();
+    let b2 = store.create_bank(&new_bank("B1")).unwrap();
+    let c2 = store
+        .add_content(b2.id, &new_content(&[("pdq", &hex(1))]))
+        .unwrap();
+    assert_ne!(b1.id, b2.id);
+    assert_ne!(c1.id, c2.id);
+    assert_ne!(c1.signals[0].id, c2.signals[0].id);
+    store
+        .create_api_key(&NewApiKey {
+            key_id: "k".into(),
+            name: "k".into(),
+            secret_sha256: String::new(),
+            scopes: vec![],
+        })
+        .unwrap();
+}
+
+/// A fixed operation sequence through [`check_ops`], so every store runs the model comparison
+/// even without a property-test harness.
+pub fn model_sequence(store: &dyn Store) {
+    let nc = |sigs: &[(&str, &str)]| new_content(sigs);
+    let ops = vec![
+        Op::CreateBank(new_bank("A")),
+        Op::CreateBank(new_bank("B")),
+        Op::CreateBank(new_bank("A")),
+        Op::AddContent(0, nc(&[("pdq", "1"), ("md5", "2")])),
+        Op::AddContent(1, nc(&[("pdq", "1")])),
+        Op::AddContent(5, nc(&[("pdq", "1")])),
+        Op::AddContents(0, vec![nc(&[("pdq", "3")]), nc(&[]), nc(&[("md5", "4")])]),
+        Op::AddContents(1, vec![nc(&[("pdq", "3")]), nc(&[("x", "1"), ("x", "2")])]),
+        Op::UpdateContent(
+            1,
+            ContentUpdate {
+                disable_until_ts: Some(9),
+                note: Some(Some("n".into())),
+                metadata: None,
+            },
+        ),
+        Op::UpdateBank(
+            1,
+            BankUpdate {
+                name: Some("A".into()),
+                ..BankUpdate::default()
+            },
+        ),
+        Op::UpdateBank(
+            1,
+            BankUpdate {
+                name: Some("C".into()),
+                enabled: Some(false),
+                ..BankUpdate::default()
+            },
+        ),
+        Op::DeleteContent(0),
+        Op::DeleteContent(0),
+        Op::CreateApiKey(NewApiKey {
+            key_id: "k".into(),
+            name: "n".into(),
+            secret_sha256: "s".into(),
+            scopes: vec!["a".into()],
+        }),
+        Op::RevokeApiKey(0),
+        Op::RevokeApiKey(0),
+        Op::RevokeApiKey(1),
+        Op::DeleteBank(0),
+        Op::DeleteBank(0),
+        Op::AddContent(0, nc(&[("pdq", "1")])),
+    ];
+    check_ops(store, &ops);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model
+
+/// Picks a target among the ids a [`Model`] has seen (deleted ones included) plus one unknown
+/// id: `pick % (seen + 1)`, the last slot being unknown.
+pub type Pick = usize;
+
+/// One store call, for [`check_ops`].
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// [`Store::create_bank`].
+    CreateBank(NewBank),
+    /// [`Store::update_bank`] on a picked bank.
+    UpdateBank(Pick, BankUpdate),
+    /// [`Store::delete_bank`] on a picked bank.
+    DeleteBank(Pick),
+    /// [`Store::add_content`] into a picked bank.
+    AddContent(Pick, NewContent),
+    /// [`Store::add_contents`] into a picked bank.
+    AddContents(Pick, Vec<NewContent>),
+    /// [`Store::update_content`] on a picked item.
+    UpdateContent(Pick, ContentUpdate),
+    /// [`Store::delete_content`] on a picked item.
+    DeleteContent(Pick),
+    /// [`Store::create_api_key`].
+    CreateApiKey(NewApiKey),
+    /// [`Store::revoke_api_key`] on a picked key id.
+    RevokeApiKey(Pick),
+}
+
+/// The store contract as plain in-memory data. It takes the ids the store under test assigns
+/// (checking they are fresh) rather than predicting them, so any id scheme passes. Timestamps
+/// are not modelled: compared records have them zeroed (`revoked_at` keeps only
+/// `Some`/`None`).
+#[derive(Debug, Clone, Default)]
+pub struct Model {
+    /// Live banks by id, timestamps zeroed.
+    banks: BTreeMap<BankId, Bank>,
+    /// Live content items by id, timestamps zeroed, signals by type name.
+    contents: BTreeMap<ContentId, Content>,
+    /// Keys in creation order, timestamps zeroed.
+    keys: Vec<ApiKey>,
+    /// The expected feed, without seqs.
+    changes: Vec<Change>,
+    /// Every bank id ever issued, in order (picks index this).
+    seen_banks: Vec<BankId>,
+    /// Every content id ever issued, in order.
+    seen_contents: Vec<ContentId>,
+    /// Every signal id ever issued.
+    seen_signals: BTreeSet<SignalId>,
+    /// Every key row id ever issued.
+    seen_key_rows: BTreeSet<i64>,
+}
+
+fn zero_bank(b: &Bank) -> Bank {
+    Bank {
+        created_at: 0,
+        updated_at: 0,
+        ..b.clone()
+    }
+}
+
+fn zero_content(c: &Content) -> Content {
+    Content {
+        created_at: 0,
+        updated_at: 0,
+        ..c.clone()
+    }
+}
+
+fn zero_key(k: &ApiKey) -> ApiKey {
+    ApiKey {
+        created_at: 0,
+        revoked_at: k.revoked_at.map(|_| 0),
+        ..k.clone()
+    }
+}
+
+fn pick<T: Clone>(seen: &[T], unknown: T, p: Pick) -> T {
+    let i = p % (seen.len() + 1);
+    seen.get(i).cloned().unwrap_or(unknown)
+}
+
+impl Model {
+    /// An empty store's model.
+    pub fn new() -> Model {
+        Model::default()
+    }
+
+    /// The live signals by id.
+    pub fn signals(&self) -> BTreeMap<SignalId, Signal> {
+        self.contents
+            .values()
+            .flat_map(|c| c.signals.iter().map(|s| (s.id, s.clone())))
+            .collect()
+    }
+
+    fn name_taken(&self, name: &str, except: Option<BankId>) -> bool {
+        self.banks
+            .values()
+            .any(|b| b.name == name && Some(b.id) != except)
+    }
+
+    /// Registers what the store returned for an added item, checking its ids are fresh and
+    /// its fields are what was asked for.
+    fn accept_content(&mut self, bank_id: BankId, new: &NewContent, got: &Content) {
+        assert!(
+            !self.seen_contents.contains(&got.id),
+            "content id {} reused",
+            got.id
+        );
+        self.seen_contents.push(got.id);
+        let mut asked: Vec<(String, String)> = new.signals.clone();
+        asked.sort();
+        let mut returned: Vec<(String, String)> = got
+            .signals
+            .iter()
+            .map(|s| (s.signal_type.clone(), s.value.clone()))
+            .collect();
+        returned.sort();
+        assert_eq!(returned, asked, "signals of item {}", got.id);
+        let types: Vec<&String> = got.signals.iter().map(|s| &s.signal_type).collect();
+        assert!(
+            types.windows(2).all(|w| w[0] < w[1]),
+            "signals by type name"
+        );
+        let mut by_id = got.signals.clone();
+        by_id.sort_by_key(|s| s.id);
+        let order: Vec<&str> = by_id.iter().map(|s| s.signal_type.as_str()).collect();
+        let given: Vec<&str> = new.signals.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(order, given, "signal ids follow the given order");
+        for s in &got.signals {
+            assert!(self.seen_signals.insert(s.id), "signal id {} reused", s.id);
+            assert_eq!((s.content_id, s.bank_id), (got.id, bank_id));
+        }
+        let expected = Content {
+            id: got.id,
+            bank_id,
+            metadata: new.metadata.clone(),
+            note: new.note.clone(),
+            disable_until_ts: new.disable_until_ts,
+            original_media_uri: new.original_media_uri.clone(),
+            created_at: 0,
+            updated_at: 0,
+            signals: got.signals.clone(),
+        };
+        assert_eq!(zero_content(got), expected);
+        self.changes.extend(by_id.into_iter().map(Change::Added));
+        self.contents.insert(got.id, expected);
+    }
+
+    fn remove_content(&mut self, id: ContentId) -> Content {
+        // Callers check existence first.
+        let c = self.contents.remove(&id).expect("model content exists");
+        let mut by_id = c.signals.clone();
+        by_id.sort_by_key(|s| s.id);
+        self.changes.extend(by_id.into_iter().map(Change::Removed));
+        c
+    }
+
+    /// What the outcome of `add_contents(bank, batch)` must be, before the store's ids are
+    /// known.
+    fn add_outcome(&self, bank_id: BankId, batch: &[NewContent]) -> &'static str {
+        if !self.banks.contains_key(&bank_id) {
+            return "not_found";
+        }
+        let dup = batch.iter().any(|c| {
+            let types: BTreeSet<&String> = c.signals.iter().map(|(t, _)| t).collect();
+            types.len() != c.signals.len()
+        });
+        if dup {
+            "conflict"
+        } else {
+            "ok"
+        }
+    }
+
+    /// Applies `op` to `store` and to the model, asserting the store's result matches.
+    pub fn apply(&mut self, store: &dyn Store, op: &Op) {
+        match op {
+            Op::CreateBank(nb) => {
+                let r = store.create_bank(nb);
+                if !nb.enabled_ratio.is_finite() {
+                    assert!(r.is_err(), "non-finite ratio accepted");
+                    return;
+                }
+                let want = if self.name_taken(&nb.name, None) {
+                    "conflict"
+                } else {
+                    "ok"
+                };
+                assert_eq!(outcome(&r), want, "create_bank {:?}: {r:?}", nb.name);
+                let Ok(b) = r else { return };
+                assert!(!self.seen_banks.contains(&b.id), "bank id {} reused", b.id);
+                self.seen_banks.push(b.id);
+                let expected = Bank {
+                    id: b.id,
+                    name: nb.name.clone(),
+                    enabled: nb.enabled,
+                    enabled_ratio: nb.enabled_ratio,
+                    pdq_threshold: nb.pdq_threshold,
+                    kind: nb.kind,
+                    created_at: 0,
+                    updated_at: 0,
+                };
+                assert_eq!(zero_bank(&b), expected);
+                self.banks.insert(b.id, expected);
+            }
+            Op::UpdateBank(p, u) => {
+                let id = pick(&self.seen_banks, UNKNOWN_ID, *p);
+                let r = store.update_bank(id, u);
+                if u.enabled_ratio.is_some_and(|r| !r.is_finite()) {
+                    assert!(r.is_err(), "non-finite ratio accepted");
+                    return;
+                }
+                let want = match self.banks.get(&id) {
+                    None => "not_found",
+                    Some(_)
+                        if u.name
+                            .as_ref()
+                            .is_some_and(|n| self.name_taken(n, Some(id))) =>
+                    {
+                        "conflict"
+                    }
+                    Some(_) => "ok",
+                };
+                assert_eq!(outcome(&r), want, "update_bank {id}: {r:?}");
+                let Ok(got) = r else { return };
+                // Existence was just checked by `want == "ok"`.
+                let b = self.banks.get_mut(&id).expect("bank exists");
+                if let Some(n) = &u.name {
+                    b.name.clone_from(n);
+                }
+                b.enabled = u.enabled.unwrap_or(b.enabled);
+                b.enabled_ratio = u.enabled_ratio.unwrap_or(b.enabled_ratio);
+                b.pdq_threshold = u.pdq_threshold.unwrap_or(b.pdq_threshold);
+                assert_eq!(zero_bank(&got), *b);
+                self.changes.push(Change::Updated {
+                    bank_id: id,
+                    content_id: None,
+                });
+            }
+            Op::DeleteBank(p) => {
+                let id = pick(&self.seen_banks, UNKNOWN_ID, *p);
+                let r = store.delete_bank(id);
+                let want = if self.banks.contains_key(&id) {
+                    "ok"
+                } else {
+                    "not_found"
+                };
+                assert_eq!(outcome(&r), want, "delete_bank {id}: {r:?}");
+                let Ok(got) = r else { return };
+                let b = self.banks.remove(&id).expect("bank exists");
+                assert_eq!(zero_bank(&got), b);
+                let mut signals: Vec<Signal> = self
+                    .contents
+                    .values()
+                    .filter(|c| c.bank_id == id)
+                    .flat_map(|c| c.signals.iter().cloned())
+                    .collect();
+                signals.sort_by_key(|s| s.id);
+                self.changes
+                    .extend(signals.into_iter().map(Change::Removed));
+                self.contents.retain(|_, c| c.bank_id != id);
+            }
+            Op::AddContent(p, nc) => {
+                let bank_id = pick(&self.seen_banks, UNKNOWN_ID, *p);
+                let r = store.add_content(bank_id, nc);
+                let want = self.add_outcome(bank_id, std::slice::from_ref(nc));
+                assert_eq!(outcome(&r), want, "add_content to {bank_id}: {r:?}");
+                if let Ok(c) = r {
+                    self.accept_content(bank_id, nc, &c);
+                }
+            }
+            Op::AddContents(p, batch) => {
+                let bank_id = pick(&self.seen_banks, UNKNOWN_ID, *p);
+                let r = store.add_contents(bank_id, batch);
+                let want = self.add_outcome(bank_id, batch);
+                assert_eq!(outcome(&r), want, "add_contents to {bank_id}: {r:?}");
+                if let Ok(got) = r {
+                    assert_eq!(got.len(), batch.len());
+                    for (nc, c) in batch.iter().zip(&got) {
+                        self.accept_content(bank_id, nc, c);
+                    }
+                }
+            }
+            Op::UpdateContent(p, u) => {
+                let id = pick(&self.seen_contents, UNKNOWN_ID, *p);
+                let r = store.update_content(id, u);
+                let want = if self.contents.contains_key(&id) {
+                    "ok"
+                } else {
+                    "not_found"
+                };
+                assert_eq!(outcome(&r), want, "update_content {id}: {r:?}");
+                let Ok(got) = r else { return };
+                let c = self.contents.get_mut(&id).expect("content exists");
+                if let Some(m) = &u.metadata {
+                    c.metadata.clone_from(m);
+                }
+                if let Some(n) = &u.note {
+                    c.note.clone_from(n);
+                }
+                c.disable_until_ts = u.disable_until_ts.unwrap_or(c.disable_until_ts);
+                assert_eq!(zero_content(&got), *c);
+                self.changes.push(Change::Updated {
+                    bank_id: c.bank_id,
+                    content_id: Some(id),
+                });
+            }
+            Op::DeleteContent(p) => {
+                let id = pick(&self.seen_contents, UNKNOWN_ID, *p);
+                let r = store.delete_content(id);
+                let want = if self.contents.contains_key(&id) {
+                    "ok"
+                } else {
+                    "not_found"
+                };
+                assert_eq!(outcome(&r), want, "delete_content {id}: {r:?}");
+                let Ok(got) = r else { return };
+                let c = self.remove_content(id);
+                assert_eq!(zero_content(&got), c);
+            }
+            Op::CreateApiKey(nk) => {
+                let r = store.create_api_key(nk);
+                let taken = self.keys.iter().any(|k| k.key_id == nk.key_id);
+                let want = if taken { "conflict" } else { "ok" };
+                assert_eq!(outcome(&r), want, "create_api_key {:?}: {r:?}", nk.key_id);
+                let Ok(k) = r else { return };
+                assert!(
+                    self.seen_key_rows.insert(k.id),
+                    "key row id {} reused",
+                    k.id
+                );
+                let expected = ApiKey {
+                    id: k.id,
+                    key_id: nk.key_id.clone(),
+                    name: nk.name.clone(),
+                    secret_sha256: nk.secret_sha256.clone(),
+                    scopes: nk.scopes.clone(),
+                    created_at: 0,
+                    revoked_at: None,
+                };
+                assert_eq!(zero_key(&k), expected);
+                self.keys.push(expected);
+            }
+            Op::RevokeApiKey(p) => {
+                let key_ids: Vec<String> = self.keys.iter().map(|k| k.key_id.clone()).collect();
+                let key_id = pick(&key_ids, "no such key".to_owned(), *p);
+                let r = store.revoke_api_key(&key_id);
+                match self.keys.iter_mut().find(|k| k.key_id == key_id) {
+                    Some(k) => {
+                        assert_eq!(outcome(&r), "ok", "revoke {key_id:?}: {r:?}");
+                        k.revoked_at = Some(0);
+                    }
+                    None => assert_eq!(outcome(&r), "not_found", "revoke {key_id:?}: {r:?}"),
+                }
+            }
+        }
+    }
+
+    /// Compares everything observable in `store` with the model.
+    pub fn check(&self, store: &dyn Store) {
+        let mut banks: Vec<Bank> = self.banks.values().cloned().collect();
+        banks.sort_by(|a, b| a.name.cmp(&b.name));
+        let got: Vec<Bank> = store.list_banks().unwrap().iter().map(zero_bank).collect();
+        assert_eq!(got, banks, "list_banks");
+        for &id in self.seen_banks.iter().chain([&UNKNOWN_ID]) {
+            let want = self.banks.get(&id);
+            assert_eq!(
+                store.bank(id).unwrap().map(|b| zero_bank(&b)).as_ref(),
+                want
+            );
+            let listed = store.list_content(id, None, usize::MAX);
+            match want {
+                None => assert_eq!(outcome(&listed), "not_found", "list_content {id}"),
+                Some(bank) => {
+                    let by_name = store.bank_by_name(&bank.name).unwrap();
+                    assert_eq!(by_name.map(|b| zero_bank(&b)).as_ref(), Some(bank));
+                    let expected: Vec<Content> = self
+                        .contents
+                        .values()
+                        .filter(|c| c.bank_id == id)
+                        .cloned()
+                        .collect();
+                    let mut paged = Vec::new();
+                    let mut after = None;
+                    loop {
+                        let page = store.list_content(id, after, 2).unwrap();
+                        let Some(last) = page.last() else { break };
+                        after = Some(last.id);
+                        paged.extend(page.iter().map(zero_content));
+                    }
+                    assert_eq!(paged, expected, "list_content {id} in pages of 2");
+                    let all: Vec<Content> = listed.unwrap().iter().map(zero_content).collect();
+                    assert_eq!(all, expected, "list_content {id}");
+                }
+            }
+        }
+        let mut asked = self.seen_contents.clone();
+        asked.push(UNKNOWN_ID);
+        for &id in &asked {
+            let got = store.content(id).unwrap().map(|c| zero_content(&c));
+            assert_eq!(got.as_ref(), self.contents.get(&id), "content {id}");
+        }
+        let mut got: Vec<Content> = store
+            .contents(&asked)
+            .unwrap()
+            .iter()
+            .map(zero_content)
+            .collect();
+        got.sort_by_key(|c| c.id);
+        let live: Vec<Content> = self.contents.values().cloned().collect();
+        assert_eq!(got, live, "contents");
+
+        let disabled: Vec<(ContentId, i64)> = self
+            .contents
+            .values()
+            .filter(|c| c.disable_until_ts != 0)
+            .map(|c| (c.id, c.disable_until_ts))
+            .collect();
+        assert_eq!(
+            store.disabled_contents().unwrap(),
+            disabled,
+            "disabled_contents"
+        );
+
+        let mut per_type: BTreeMap<String, u64> = BTreeMap::new();
+        for s in self.signals().values() {
+            *per_type.entry(s.signal_type.clone()).or_default() += 1;
+        }
+        let counts = Counts {
+            banks: self.banks.len() as u64,
+            contents: self.contents.len() as u64,
+            signals: per_type.into_iter().collect(),
+        };
+        assert_eq!(store.counts().unwrap(), counts, "counts");
+
+        let keys: Vec<ApiKey> = store
+            .list_api_keys()
+            .unwrap()
+            .iter()
+            .map(zero_key)
+            .collect();
+        assert_eq!(keys, self.keys, "list_api_keys");
+        for k in &self.keys {
+            let got = store.api_key(&k.key_id).unwrap().map(|k| zero_key(&k));
+            assert_eq!(got.as_ref(), Some(k), "api_key {:?}", k.key_id);
+        }
+
+        let feed = all_changes(store);
+        assert!(
+            feed.windows(2).all(|w| w[0].0 < w[1].0),
+            "seqs strictly increase"
+        );
+        let last = feed.last().map_or(0, |(s, _)| *s);
+        assert_eq!(store.last_seq().unwrap(), last, "last_seq");
+        let values: Vec<Change> = feed.into_iter().map(|(_, c)| c).collect();
+        assert_eq!(values, self.changes, "change feed");
+        let mut replayed = BTreeMap::new();
+        follow(store, &mut replayed, 0);
+        let signals = self.signals();
+        assert_eq!(replayed, signals, "feed replayed == live signals");
+        assert_eq!(scan(store), (signals, last), "scan_signals");
+    }
+}
+
+/// Applies `ops` to `store` (which must be empty) and to a fresh [`Model`], comparing each
+/// call's result and then the whole observable state after each call.
+pub fn check_ops(store: &dyn Store, ops: &[Op]) {
+    let mut model = Model::new();
+    model.check(store);
+    for (i, op) in ops.iter().enumerate() {
+        model.apply(store, op);
+        // Re-check after every op so a failure points at the op that caused it.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.check(store)));
+        if let Err(panic) = result {
+            eprintln!("state diverged after op {i}: {op:?}");
+            std::panic::resume_unwind(panic);
+        }
+    }
+}

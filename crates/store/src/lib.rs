@@ -1,0 +1,105 @@
+//! Durable storage for Safeguard behind one trait, [`Store`].
+//!
+//! Every implementation must pass the shared conformance suite in [`conformance`] (run it from
+//! the implementation's tests). The in-memory indexes are rebuilt from, and kept equal to, the
+//! store through its change feed ([`Store::changes_since`]): every write appends to the feed in
+//! the same transaction, so a crash can never leave the indexes and the store disagreeing
+//! after a restart.
+
+pub mod conformance;
+mod model;
+mod sqlite;
+
+pub use model::*;
+pub use sqlite::{SqliteOptions, SqliteStore};
+
+/// Errors of a store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The bank, content item or key does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A unique name or value is taken (bank name, duplicate signal type on one item, key id).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The backend failed (I/O, lock timeout, disk full). Detail for the log, not the client.
+    #[error("storage backend error: {0}")]
+    Backend(String),
+    /// Stored data failed a consistency check (schema version, unreadable row).
+    #[error("storage corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Result of a store call.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Durable storage. All methods are blocking and thread-safe; async callers run them on a
+/// blocking pool. Every successful write is durable when the call returns.
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Creates a bank. `Conflict` if the name is taken.
+    fn create_bank(&self, bank: &NewBank) -> Result<Bank>;
+    /// The bank with this name.
+    fn bank_by_name(&self, name: &str) -> Result<Option<Bank>>;
+    /// The bank with this id.
+    fn bank(&self, id: BankId) -> Result<Option<Bank>>;
+    /// All banks, by name.
+    fn list_banks(&self) -> Result<Vec<Bank>>;
+    /// Changes a bank (and appends `Change::Updated{content_id: None}`). `NotFound`,
+    /// `Conflict` on a taken name.
+    fn update_bank(&self, id: BankId, update: &BankUpdate) -> Result<Bank>;
+    /// Deletes a bank with all its content and signals (each signal appended as
+    /// `Change::Removed`). Returns the bank as it was. `NotFound`.
+    fn delete_bank(&self, id: BankId) -> Result<Bank>;
+
+    /// Adds a content item and its signals (each appended as `Change::Added`), atomically.
+    /// `NotFound` for an unknown bank; `Conflict` for two values of one signal type.
+    fn add_content(&self, bank_id: BankId, content: &NewContent) -> Result<Content>;
+    /// Adds many content items to one bank in one transaction (all or nothing).
+    fn add_contents(&self, bank_id: BankId, contents: &[NewContent]) -> Result<Vec<Content>>;
+    /// The content item with this id, with its signals.
+    fn content(&self, id: ContentId) -> Result<Option<Content>>;
+    /// A page of a bank's content, by ascending id, starting after `after`.
+    fn list_content(
+        &self,
+        bank_id: BankId,
+        after: Option<ContentId>,
+        limit: usize,
+    ) -> Result<Vec<Content>>;
+    /// Changes a content item (appends `Change::Updated` with the item). `NotFound`.
+    fn update_content(&self, id: ContentId, update: &ContentUpdate) -> Result<Content>;
+    /// Deletes a content item and its signals (each appended as `Change::Removed`). Returns the
+    /// item as it was. `NotFound`.
+    fn delete_content(&self, id: ContentId) -> Result<Content>;
+    /// Content items with these ids (missing ids are skipped), for enriching match results.
+    fn contents(&self, ids: &[ContentId]) -> Result<Vec<Content>>;
+
+    /// The last sequence number of the change feed (0 when empty).
+    fn last_seq(&self) -> Result<Seq>;
+    /// Calls `f` for each change with sequence number greater than `after`, in order, up to
+    /// `limit` changes. Returns the sequence number of the last change passed (or `after`).
+    fn changes_since(
+        &self,
+        after: Seq,
+        limit: usize,
+        f: &mut dyn FnMut(Seq, Change),
+    ) -> Result<Seq>;
+    /// Calls `f` for every stored signal (in id order) as of one consistent moment, and
+    /// returns that moment's `last_seq`: a reader that loads this and then follows
+    /// `changes_since(returned)` sees every change exactly once.
+    fn scan_signals(&self, f: &mut dyn FnMut(&Signal)) -> Result<Seq>;
+    /// Content items whose `disable_until_ts` is non-zero, as (id, disable_until_ts): the
+    /// matcher keeps them in memory to filter matches.
+    fn disabled_contents(&self) -> Result<Vec<(ContentId, i64)>>;
+    /// Row counts.
+    fn counts(&self) -> Result<Counts>;
+
+    /// Stores an API key. `Conflict` if the key id is taken.
+    fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKey>;
+    /// The key with this public key id (revoked keys included; the caller checks).
+    fn api_key(&self, key_id: &str) -> Result<Option<ApiKey>>;
+    /// All keys, by id.
+    fn list_api_keys(&self) -> Result<Vec<ApiKey>>;
+    /// Revokes a key. `NotFound`.
+    fn revoke_api_key(&self, key_id: &str) -> Result<()>;
+}

@@ -1,0 +1,873 @@
+//! [`SqliteStore`]: the embedded default store.
+//!
+//! One writer connection behind a mutex runs every write as one `BEGIN IMMEDIATE`
+//! transaction; readers use their own connections (see [`pool`]) and, thanks to WAL, never wait
+//! for it. Every write appends its change-feed rows in the same transaction as the data.
+
+mod pool;
+mod row;
+mod schema;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{
+    params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
+};
+
+use self::pool::ReaderPool;
+use self::row::{db_err, is_unique_violation};
+use crate::{
+    ApiKey, Bank, BankId, BankUpdate, Change, Content, ContentId, ContentUpdate, Counts, Error,
+    NewApiKey, NewBank, NewContent, Result, Seq, Signal, Store,
+};
+
+/// Default for [`SqliteOptions::busy_timeout`]: long enough to ride out another process's
+/// checkpoint or backup, short enough that a request fails while its client still waits.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Default for [`SqliteOptions::read_connections`]: enough for a handful of concurrent
+/// requests plus a feed follower on a small machine.
+pub const DEFAULT_READ_CONNECTIONS: usize = 4;
+
+/// Page cache of the writer connection, in KiB (64 MiB). A bulk import inserts into the
+/// `(signal_type, value)` index at random places; keeping its pages cached avoids re-reading
+/// them from the OS for every row.
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+
+/// The WAL file is truncated back to this many bytes after a checkpoint (64 MiB), so one large
+/// import does not leave a multi-gigabyte WAL on disk for good.
+const JOURNAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
+
+/// Where and how to open a [`SqliteStore`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// The database file. Its directory must exist; the file is created if missing.
+    pub path: PathBuf,
+    /// How long a statement waits for a lock held by another process before failing with
+    /// [`Error::Backend`].
+    pub busy_timeout: Duration,
+    /// Reader connections kept open between calls (at least one is). More readers than this
+    /// at once get extra short-lived connections rather than waiting.
+    pub read_connections: usize,
+}
+
+impl SqliteOptions {
+    /// Options for the database at `path`, with the default timeout and reader count.
+    pub fn new(path: impl Into<PathBuf>) -> SqliteOptions {
+        SqliteOptions {
+            path: path.into(),
+            busy_timeout: DEFAULT_BUSY_TIMEOUT,
+            read_connections: DEFAULT_READ_CONNECTIONS,
+        }
+    }
+}
+
+/// How hard commits are pushed to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sync {
+    /// `synchronous=FULL`: the WAL is fsynced at every commit, so a write is durable when the
+    /// call returns, even across power loss.
+    Full,
+    /// `synchronous=OFF`: only for [`SqliteStore::open_in_memory`], whose file is deleted on
+    /// drop, so durability buys nothing and fsyncs would only slow tests.
+    Off,
+}
+
+/// The SQLite store. See the module docs for the concurrency design.
+pub struct SqliteStore {
+    /// The only connection that writes. Holding the lock for a whole transaction serialises
+    /// writers in-process; `BEGIN IMMEDIATE` serialises them against other processes.
+    writer: Mutex<Connection>,
+    /// Connections for reads.
+    readers: ReaderPool,
+    /// The database file, for messages.
+    path: PathBuf,
+    /// Keeps the temporary directory of [`SqliteStore::open_in_memory`] alive; declared after
+    /// the connections so they close before it is deleted.
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .field("read_connections", &self.readers.keep())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database. [`Error::Corrupt`] if the file
+    /// is not a SQLite database, not ours, or from a newer build; [`Error::Backend`] if it
+    /// cannot be opened (missing directory, permissions).
+    pub fn open(options: &SqliteOptions) -> Result<SqliteStore> {
+        SqliteStore::open_with(options, Sync::Full, None)
+    }
+
+    /// A private, empty store in a temporary directory that is deleted on drop. Everything
+    /// but durability behaves as [`SqliteStore::open`] (same WAL, locking and connections):
+    /// an actual `:memory:` database cannot use WAL, and shared-cache mode locks per table,
+    /// so readers would block on the writer.
+    pub fn open_in_memory() -> Result<SqliteStore> {
+        let dir = tempfile::Builder::new()
+            .prefix("safeguard-store-")
+            .tempdir()
+            .map_err(|e| Error::Backend(format!("create temporary directory: {e}")))?;
+        let options = SqliteOptions::new(dir.path().join("store.db"));
+        SqliteStore::open_with(&options, Sync::Off, Some(dir))
+    }
+
+    fn open_with(
+        options: &SqliteOptions,
+        sync: Sync,
+        temp: Option<tempfile::TempDir>,
+    ) -> Result<SqliteStore> {
+        let path = options.path.clone();
+        let with_path = |e: Error| match e {
+            Error::Backend(m) => Error::Backend(format!("{}: {m}", path.display())),
+            Error::Corrupt(m) => Error::Corrupt(format!("{}: {m}", path.display())),
+            other => other,
+        };
+        let mut writer = open_writer(&path, options.busy_timeout, sync).map_err(with_path)?;
+        schema::migrate(&mut writer).map_err(with_path)?;
+        let reader_path = path.clone();
+        let busy = options.busy_timeout;
+        let readers = ReaderPool::new(
+            options.read_connections.max(1),
+            Box::new(move || open_reader(&reader_path, busy)),
+        )
+        .map_err(with_path)?;
+        Ok(SqliteStore {
+            writer: Mutex::new(writer),
+            readers,
+            path,
+            _temp: temp,
+        })
+    }
+
+    /// Runs `f` in one write transaction and commits; any error rolls everything back.
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        // A poisoned lock means a thread panicked inside a transaction; unwinding dropped the
+        // `Transaction`, which rolled back, so the connection is clean to reuse.
+        let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let out = f(&tx)?;
+        tx.commit().map_err(db_err)?;
+        Ok(out)
+    }
+
+    /// Runs `f` in one read transaction, so all its queries see one snapshot.
+    fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.readers.get()?;
+        let tx = conn.transaction().map_err(db_err)?;
+        let out = f(&tx)?;
+        // Ending a read-only transaction cannot lose anything; committing just releases the
+        // snapshot.
+        tx.commit().map_err(db_err)?;
+        Ok(out)
+    }
+}
+
+fn open_writer(path: &Path, busy_timeout: Duration, sync: Sync) -> Result<Connection> {
+    // No SQLITE_OPEN_URI: a configured path containing `?` or `file:` is a file name, not
+    // options.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(db_err)?;
+    conn.busy_timeout(busy_timeout).map_err(db_err)?;
+    // journal_mode answers with the mode it ended up in; it silently stays in another mode on
+    // file systems without shared memory, and then readers would block the writer.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(db_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::Backend(format!(
+            "cannot enable WAL journal mode (got {mode:?})"
+        )));
+    }
+    let synchronous = match sync {
+        Sync::Full => "FULL",
+        Sync::Off => "OFF",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)
+        .map_err(db_err)?;
+    conn.pragma_update(None, "foreign_keys", true)
+        .map_err(db_err)?;
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
+        .map_err(db_err)?;
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT_BYTES)
+        .map_err(db_err)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connection> {
+    // Read-write rather than read-only: a read-only connection cannot rebuild the WAL index
+    // after a crash. No CREATE: a vanished file is an error, not a new empty store.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(db_err)?;
+    conn.busy_timeout(busy_timeout).map_err(db_err)?;
+    // Belt and braces: a read path can never write, whatever SQL it runs.
+    conn.pragma_update(None, "query_only", true)
+        .map_err(db_err)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+/// Now, in Unix milliseconds.
+fn now_ms() -> i64 {
+    // A clock before 1970 is a broken host; 0 keeps the store working rather than failing
+    // every write over a timestamp.
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// SQLite stores NaN as NULL and JSON cannot carry NaN or infinity, so a non-finite ratio is
+/// refused before it reaches the database. The engine validates the range; this is the last
+/// line against a value that would not round-trip.
+fn check_ratio(ratio: f64) -> Result<()> {
+    if ratio.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::Backend(format!(
+            "invalid value: enabled_ratio {ratio} is not a finite number"
+        )))
+    }
+}
+
+/// A page size or limit as SQLite's `LIMIT` (which takes i64; larger means "all").
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+fn bank_in(tx: &Connection, id: BankId) -> Result<Option<Bank>> {
+    let mut stmt = tx
+        .prepare_cached(&format!(
+            "SELECT {} FROM banks WHERE id = ?1",
+            row::BANK_COLUMNS
+        ))
+        .map_err(db_err)?;
+    let mut rows = stmt.query([id]).map_err(db_err)?;
+    match rows.next().map_err(db_err)? {
+        Some(r) => row::bank(r).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn require_bank(tx: &Connection, id: BankId) -> Result<Bank> {
+    bank_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("bank {id}")))
+}
+
+/// The signals of one content item, by signal type name.
+fn signals_of(tx: &Connection, content_id: ContentId) -> Result<Vec<Signal>> {
+    let mut stmt = tx
+        .prepare_cached(&format!(
+            "SELECT {} FROM signals WHERE content_id = ?1 ORDER BY signal_type",
+            row::SIGNAL_COLUMNS
+        ))
+        .map_err(db_err)?;
+    let mut rows = stmt.query([content_id]).map_err(db_err)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(db_err)? {
+        out.push(row::signal(r)?);
+    }
+    Ok(out)
+}
+
+fn content_in(tx: &Connection, id: ContentId) -> Result<Option<Content>> {
+    let mut stmt = tx
+        .prepare_cached(&format!(
+            "SELECT {} FROM contents WHERE id = ?1",
+            row::CONTENT_COLUMNS
+        ))
+        .map_err(db_err)?;
+    let mut rows = stmt.query([id]).map_err(db_err)?;
+    let Some(r) = rows.next().map_err(db_err)? else {
+        return Ok(None);
+    };
+    let mut content = row::content(r)?;
+    content.signals = signals_of(tx, id)?;
+    Ok(Some(content))
+}
+
+fn require_content(tx: &Connection, id: ContentId) -> Result<Content> {
+    content_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("content {id}")))
+}
+
+fn append_updated(
+    tx: &Connection,
+    bank_id: BankId,
+    content_id: Option<ContentId>,
+    at: i64,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO changes (kind, bank_id, content_id, at) VALUES ('updated', ?1, ?2, ?3)",
+    )
+    .and_then(|mut s| s.execute(params![bank_id, content_id, at]))
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Inserts content items into one bank with prepared statements reused across items: the
+/// whole batch is three statements stepped once per row.
+fn insert_contents(
+    tx: &Connection,
+    bank_id: BankId,
+    contents: &[NewContent],
+) -> Result<Vec<Content>> {
+    require_bank(tx, bank_id)?;
+    let now = now_ms();
+    let mut insert_content = tx
+        .prepare_cached(
+            "INSERT INTO contents (bank_id, metadata, note, disable_until_ts, \
+             original_media_uri, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        )
+        .map_err(db_err)?;
+    let mut insert_signal = tx
+        .prepare_cached(
+            "INSERT INTO signals (content_id, bank_id, signal_type, value) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(db_err)?;
+    let mut insert_change = tx
+        .prepare_cached(
+            "INSERT INTO changes (kind, bank_id, content_id, signal_id, signal_type, value, at) \
+             VALUES ('added', ?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .map_err(db_err)?;
+    let mut out = Vec::with_capacity(contents.len());
+    let mut types: Vec<&str> = Vec::new();
+    for (i, new) in contents.iter().enumerate() {
+        // Checked up front so the message says which type clashed; the UNIQUE constraint
+        // remains the guarantee.
+        types.clear();
+        types.extend(new.signals.iter().map(|(t, _)| t.as_str()));
+        types.sort_unstable();
+        if let Some(w) = types.windows(2).find(|w| w[0] == w[1]) {
+            let which = if contents.len() > 1 {
+                format!(" (item {i} of the batch)")
+            } else {
+                String::new()
+            };
+            return Err(Error::Conflict(format!(
+                "signal type {:?} given twice for one content item{which}",
+                w[0]
+            )));
+        }
+        insert_content
+            .execute(params![
+                bank_id,
+                new.metadata,
+                new.note,
+                new.disable_until_ts,
+                new.original_media_uri,
+                now
+            ])
+            .map_err(db_err)?;
+        let content_id = tx.last_insert_rowid();
+        let mut signals = Vec::with_capacity(new.signals.len());
+        for (signal_type, value) in &new.signals {
+            insert_signal
+                .execute(params![content_id, bank_id, signal_type, value])
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        Error::Conflict(format!(
+                            "signal type {signal_type:?} given twice for one content item"
+                        ))
+                    } else {
+                        db_err(e)
+                    }
+                })?;
+            let signal_id = tx.last_insert_rowid();
+            insert_change
+                .execute(params![
+                    bank_id,
+                    content_id,
+                    signal_id,
+                    signal_type,
+                    value,
+                    now
+                ])
+                .map_err(db_err)?;
+            signals.push(Signal {
+                id: signal_id,
+                content_id,
+                bank_id,
+                signal_type: signal_type.clone(),
+                value: value.clone(),
+            });
+        }
+        signals.sort_by(|a, b| a.signal_type.cmp(&b.signal_type));
+        out.push(Content {
+            id: content_id,
+            bank_id,
+            metadata: new.metadata.clone(),
+            note: new.note.clone(),
+            disable_until_ts: new.disable_until_ts,
+            original_media_uri: new.original_media_uri.clone(),
+            created_at: now,
+            updated_at: now,
+            signals,
+        });
+    }
+    Ok(out)
+}
+
+fn last_seq_in(tx: &Connection) -> Result<Seq> {
+    // sqlite_sequence holds the largest seq ever issued, which stays right even if old feed
+    // rows are pruned one day; MAX(seq) would go back in time after pruning everything.
+    tx.prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'changes'")
+        .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)).optional())
+        .map(|seq| seq.unwrap_or(0))
+        .map_err(db_err)
+}
+
+impl Store for SqliteStore {
+    fn create_bank(&self, bank: &NewBank) -> Result<Bank> {
+        check_ratio(bank.enabled_ratio)?;
+        self.write(|tx| {
+            let now = now_ms();
+            tx.prepare_cached(
+                "INSERT INTO banks (name, enabled, enabled_ratio, pdq_threshold, kind, \
+                 created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    bank.name,
+                    bank.enabled,
+                    bank.enabled_ratio,
+                    bank.pdq_threshold,
+                    bank.kind.as_str(),
+                    now
+                ])
+            })
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    Error::Conflict(format!("bank name {:?} is taken", bank.name))
+                } else {
+                    db_err(e)
+                }
+            })?;
+            Ok(Bank {
+                id: tx.last_insert_rowid(),
+                name: bank.name.clone(),
+                enabled: bank.enabled,
+                enabled_ratio: bank.enabled_ratio,
+                pdq_threshold: bank.pdq_threshold,
+                kind: bank.kind,
+                created_at: now,
+                updated_at: now,
+            })
+        })
+    }
+
+    fn bank_by_name(&self, name: &str) -> Result<Option<Bank>> {
+        self.read(|tx| {
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "SELECT {} FROM banks WHERE name = ?1",
+                    row::BANK_COLUMNS
+                ))
+                .map_err(db_err)?;
+            let mut rows = stmt.query([name]).map_err(db_err)?;
+            match rows.next().map_err(db_err)? {
+                Some(r) => row::bank(r).map(Some),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn bank(&self, id: BankId) -> Result<Option<Bank>> {
+        self.read(|tx| bank_in(tx, id))
+    }
+
+    fn list_banks(&self) -> Result<Vec<Bank>> {
+        self.read(|tx| {
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "SELECT {} FROM banks ORDER BY name",
+                    row::BANK_COLUMNS
+                ))
+                .map_err(db_err)?;
+            let mut rows = stmt.query([]).map_err(db_err)?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next().map_err(db_err)? {
+                out.push(row::bank(r)?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn update_bank(&self, id: BankId, update: &BankUpdate) -> Result<Bank> {
+        if let Some(ratio) = update.enabled_ratio {
+            check_ratio(ratio)?;
+        }
+        self.write(|tx| {
+            let mut bank = require_bank(tx, id)?;
+            if let Some(name) = &update.name {
+                bank.name.clone_from(name);
+            }
+            if let Some(enabled) = update.enabled {
+                bank.enabled = enabled;
+            }
+            if let Some(ratio) = update.enabled_ratio {
+                bank.enabled_ratio = ratio;
+            }
+            if let Some(threshold) = update.pdq_threshold {
+                bank.pdq_threshold = threshold;
+            }
+            bank.updated_at = now_ms();
+            tx.prepare_cached(
+                "UPDATE banks SET name = ?2, enabled = ?3, enabled_ratio = ?4, \
+                 pdq_threshold = ?5, updated_at = ?6 WHERE id = ?1",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    id,
+                    bank.name,
+                    bank.enabled,
+                    bank.enabled_ratio,
+                    bank.pdq_threshold,
+                    bank.updated_at
+                ])
+            })
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    Error::Conflict(format!("bank name {:?} is taken", bank.name))
+                } else {
+                    db_err(e)
+                }
+            })?;
+            append_updated(tx, id, None, bank.updated_at)?;
+            Ok(bank)
+        })
+    }
+
+    fn delete_bank(&self, id: BankId) -> Result<Bank> {
+        self.write(|tx| {
+            let bank = require_bank(tx, id)?;
+            // Record every signal before the cascade removes it; the join walks the bank's
+            // content through its index instead of scanning all signals.
+            tx.prepare_cached(
+                "INSERT INTO changes (kind, bank_id, content_id, signal_id, signal_type, value, at) \
+                 SELECT 'removed', s.bank_id, s.content_id, s.id, s.signal_type, s.value, ?2 \
+                 FROM contents c JOIN signals s ON s.content_id = c.id \
+                 WHERE c.bank_id = ?1 ORDER BY s.id",
+            )
+            .and_then(|mut s| s.execute(params![id, now_ms()]))
+            .map_err(db_err)?;
+            tx.prepare_cached("DELETE FROM banks WHERE id = ?1")
+                .and_then(|mut s| s.execute([id]))
+                .map_err(db_err)?;
+            Ok(bank)
+        })
+    }
+
+    fn add_content(&self, bank_id: BankId, content: &NewContent) -> Result<Content> {
+        let mut added =
+            self.write(|tx| insert_contents(tx, bank_id, std::slice::from_ref(content)))?;
+        // One item in, one item out.
+        Ok(added
+            .pop()
+            .expect("insert_contents returns one item per input"))
+    }
+
+    fn add_contents(&self, bank_id: BankId, contents: &[NewContent]) -> Result<Vec<Content>> {
+        self.write(|tx| insert_contents(tx, bank_id, contents))
+    }
+
+    fn content(&self, id: ContentId) -> Result<Option<Content>> {
+        self.read(|tx| content_in(tx, id))
+    }
+
+    fn list_content(
+        &self,
+        bank_id: BankId,
+        after: Option<ContentId>,
+        limit: usize,
+    ) -> Result<Vec<Content>> {
+        self.read(|tx| {
+            require_bank(tx, bank_id)?;
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "SELECT {} FROM contents WHERE bank_id = ?1 AND id >= ?2 ORDER BY id LIMIT ?3",
+                    row::CONTENT_COLUMNS
+                ))
+                .map_err(db_err)?;
+            let mut rows = stmt
+                .query(params![
+                    bank_id,
+                    after.unwrap_or(i64::MIN),
+                    sql_limit(limit)
+                ])
+                .map_err(db_err)?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next().map_err(db_err)? {
+                out.push(row::content(r)?);
+            }
+            for content in &mut out {
+                content.signals = signals_of(tx, content.id)?;
+            }
+            Ok(out)
+        })
+    }
+
+    fn update_content(&self, id: ContentId, update: &ContentUpdate) -> Result<Content> {
+        self.write(|tx| {
+            let mut content = require_content(tx, id)?;
+            if let Some(metadata) = &update.metadata {
+                content.metadata.clone_from(metadata);
+            }
+            if let Some(note) = &update.note {
+                content.note.clone_from(note);
+            }
+            if let Some(ts) = update.disable_until_ts {
+                content.disable_until_ts = ts;
+            }
+            content.updated_at = now_ms();
+            tx.prepare_cached(
+                "UPDATE contents SET metadata = ?2, note = ?3, disable_until_ts = ?4, \
+                 updated_at = ?5 WHERE id = ?1",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    id,
+                    content.metadata,
+                    content.note,
+                    content.disable_until_ts,
+                    content.updated_at
+                ])
+            })
+            .map_err(db_err)?;
+            append_updated(tx, content.bank_id, Some(id), content.updated_at)?;
+            Ok(content)
+        })
+    }
+
+    fn delete_content(&self, id: ContentId) -> Result<Content> {
+        self.write(|tx| {
+            let content = require_content(tx, id)?;
+            tx.prepare_cached(
+                "INSERT INTO changes (kind, bank_id, content_id, signal_id, signal_type, value, at) \
+                 SELECT 'removed', bank_id, content_id, id, signal_type, value, ?2 \
+                 FROM signals WHERE content_id = ?1 ORDER BY id",
+            )
+            .and_then(|mut s| s.execute(params![id, now_ms()]))
+            .map_err(db_err)?;
+            tx.prepare_cached("DELETE FROM contents WHERE id = ?1")
+                .and_then(|mut s| s.execute([id]))
+                .map_err(db_err)?;
+            Ok(content)
+        })
+    }
+
+    fn contents(&self, ids: &[ContentId]) -> Result<Vec<Content>> {
+        self.read(|tx| {
+            let mut out = Vec::with_capacity(ids.len());
+            for &id in ids {
+                if let Some(content) = content_in(tx, id)? {
+                    out.push(content);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn last_seq(&self) -> Result<Seq> {
+        self.read(|tx| last_seq_in(tx))
+    }
+
+    fn changes_since(
+        &self,
+        after: Seq,
+        limit: usize,
+        f: &mut dyn FnMut(Seq, Change),
+    ) -> Result<Seq> {
+        self.read(|tx| {
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "SELECT {} FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                    row::CHANGE_COLUMNS
+                ))
+                .map_err(db_err)?;
+            let mut rows = stmt
+                .query(params![after, sql_limit(limit)])
+                .map_err(db_err)?;
+            let mut last = after;
+            while let Some(r) = rows.next().map_err(db_err)? {
+                let (seq, change) = row::change(r)?;
+                f(seq, change);
+                last = seq;
+            }
+            Ok(last)
+        })
+    }
+
+    fn scan_signals(&self, f: &mut dyn FnMut(&Signal)) -> Result<Seq> {
+        self.read(|tx| {
+            // Both queries run in one read transaction, so the seq and the rows are from the
+            // same snapshot.
+            let seq = last_seq_in(tx)?;
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "SELECT {} FROM signals ORDER BY id",
+                    row::SIGNAL_COLUMNS
+                ))
+                .map_err(db_err)?;
+            let mut rows = stmt.query([]).map_err(db_err)?;
+            let mut signal = Signal {
+                id: 0,
+                content_id: 0,
+                bank_id: 0,
+                signal_type: String::new(),
+                value: String::new(),
+            };
+            while let Some(r) = rows.next().map_err(db_err)? {
+                row::signal_into(r, &mut signal)?;
+                f(&signal);
+            }
+            Ok(seq)
+        })
+    }
+
+    fn disabled_contents(&self) -> Result<Vec<(ContentId, i64)>> {
+        self.read(|tx| {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT id, disable_until_ts FROM contents WHERE disable_until_ts <> 0 \
+                     ORDER BY id",
+                )
+                .map_err(db_err)?;
+            let mut rows = stmt.query([]).map_err(db_err)?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next().map_err(db_err)? {
+                out.push((row::col(r, 0, "contents")?, row::col(r, 1, "contents")?));
+            }
+            Ok(out)
+        })
+    }
+
+    fn counts(&self) -> Result<Counts> {
+        self.read(|tx| {
+            let count = |sql: &str| -> Result<u64> {
+                let n: i64 = tx.query_row(sql, [], |r| r.get(0)).map_err(db_err)?;
+                u64::try_from(n).map_err(|_| Error::Corrupt(format!("negative count from {sql}")))
+            };
+            let banks = count("SELECT count(*) FROM banks")?;
+            let contents = count("SELECT count(*) FROM contents")?;
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT signal_type, count(*) FROM signals GROUP BY signal_type \
+                     ORDER BY signal_type",
+                )
+                .map_err(db_err)?;
+            let mut rows = stmt.query([]).map_err(db_err)?;
+            let mut signals = Vec::new();
+            while let Some(r) = rows.next().map_err(db_err)? {
+                let n: i64 = row::col(r, 1, "signals")?;
+                signals.push((
+                    row::col(r, 0, "signals")?,
+                    u64::try_from(n).unwrap_or_default(),
+                ));
+            }
+            Ok(Counts {
+                banks,
+                contents,
+                signals,
+            })
+        })
+    }
+
+    fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKey> {
+        let scopes = row::encode_scopes(&key.scopes);
+        self.write(|tx| {
+            let now = now_ms();
+            tx.prepare_cached(
+                "INSERT INTO api_keys (key_id, name, secret_sha256, scopes, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    key.key_id,
+                    key.name,
+                    key.secret_sha256,
+                    scopes,
+                    now
+                ])
+            })
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    Error::Conflict(format!("api key id {:?} is taken", key.key_id))
+                } else {
+                    db_err(e)
+                }
+            })?;
+            Ok(ApiKey {
+                id: tx.last_insert_rowid(),
+                key_id: key.key_id.clone(),
+                name: key.name.clone(),
+                secret_sha256: key.secret_sha256.clone(),
+                scopes: key.scopes.clone(),
+                created_at: now,
+                revoked_at: None,
+            })
+        })
+    }
+
+    fn api_key(&self, key_id: &str) -> Result<Option<ApiKey>> {
+        self.read(|tx| {
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "SELECT {} FROM api_keys WHERE key_id = ?1",
+                    row::API_KEY_COLUMNS
+                ))
+                .map_err(db_err)?;
+            let mut rows = stmt.query([key_id]).map_err(db_err)?;
+            match rows.next().map_err(db_err)? {
+                Some(r) => row::api_key(r).map(Some),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn list_api_keys(&self) -> Result<Vec<ApiKey>> {
+        self.read(|tx| {
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "SELECT {} FROM api_keys ORDER BY id",
+                    row::API_KEY_COLUMNS
+                ))
+                .map_err(db_err)?;
+            let mut rows = stmt.query([]).map_err(db_err)?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next().map_err(db_err)? {
+                out.push(row::api_key(r)?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn revoke_api_key(&self, key_id: &str) -> Result<()> {
+        self.write(|tx| {
+            // Revoking twice keeps the first time: that is when the key stopped being trusted.
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?2) WHERE key_id = ?1",
+                )
+                .and_then(|mut s| s.execute(params![key_id, now_ms()]))
+                .map_err(db_err)?;
+            if changed == 0 {
+                return Err(Error::NotFound(format!("api key {key_id:?}")));
+            }
+            Ok(())
+        })
+    }
+}
