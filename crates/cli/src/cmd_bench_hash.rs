@@ -46,11 +46,7 @@ fn pass(files: &[PathBuf], settings: &HashSettings, hasher: &mut Hasher) -> anyh
     })
 }
 
-fn best(
-    files: &[PathBuf],
-    settings: &HashSettings,
-    repeat: usize,
-) -> anyhow::Result<Pass> {
+fn best(files: &[PathBuf], settings: &HashSettings, repeat: usize) -> anyhow::Result<Pass> {
     let mut hasher = Hasher::new();
     let mut best: Option<Pass> = None;
     for _ in 0..repeat.max(1) {
@@ -124,8 +120,14 @@ pub fn run(args: &BenchHashArgs) -> anyhow::Result<ExitCode> {
             megapixels,
             args.repeat
         );
-        println!("exact: {exact_ips:.2} images/s ({:.1} ms/image)", 1e3 / exact_ips);
-        println!("fast:  {fast_ips:.2} images/s ({:.1} ms/image)", 1e3 / fast_ips);
+        println!(
+            "exact: {exact_ips:.2} images/s ({:.1} ms/image)",
+            1e3 / exact_ips
+        );
+        println!(
+            "fast:  {fast_ips:.2} images/s ({:.1} ms/image)",
+            1e3 / fast_ips
+        );
         println!(
             "fast drift from exact: max {max_drift} bits, mean {mean_drift:.2}, identical {identical}/{}",
             files.len()

@@ -130,9 +130,15 @@ impl SplitMix {
 enum QuerySpec {
     Random,
     /// Bank entry `index` with `flips` bits flipped.
-    NearEntry { index: u64, flips: u32 },
+    NearEntry {
+        index: u64,
+        flips: u32,
+    },
     /// Family centre number `family` (in the order sampled) with `flips` bits flipped.
-    NearCentre { family: usize, flips: u32 },
+    NearCentre {
+        family: usize,
+        flips: u32,
+    },
 }
 
 /// Generates the bank, streaming each entry to `sink(id, hash)`, and returns the queries.
@@ -209,8 +215,8 @@ fn generate(
                     dense += 1;
                     ((size / 1000).max(1), 4)
                 } else {
-                    let count = (2f64.powf(rng.below(1 << 20) as f64 / f64::from(1 << 20) * 11.0))
-                        as usize;
+                    let count =
+                        (2f64.powf(rng.below(1 << 20) as f64 / f64::from(1 << 20) * 11.0)) as usize;
                     (count.max(1), 15)
                 };
                 let count = count.min(family_budget - made);
@@ -357,10 +363,7 @@ fn run_pdq(args: &BenchIndexArgs) -> anyhow::Result<ExitCode> {
     if let Some(mut f) = bank_file.take() {
         f.flush()?;
     }
-    println!(
-        "generated in {:.2} s",
-        gen_start.elapsed().as_secs_f64()
-    );
+    println!("generated in {:.2} s", gen_start.elapsed().as_secs_f64());
 
     // Build.
     let (_, rss_before) = memory();
@@ -384,7 +387,9 @@ fn run_pdq(args: &BenchIndexArgs) -> anyhow::Result<ExitCode> {
         // Radius checked above.
         index.search(q, r).expect("radius within range")
     });
-    let (qps2, _) = throughput(&queries, 2, |q| index.search(q, r).expect("radius within range"));
+    let (qps2, _) = throughput(&queries, 2, |q| {
+        index.search(q, r).expect("radius within range")
+    });
     let matches: usize = results.iter().map(Vec::len).sum();
     let with_match = results.iter().filter(|m| !m.is_empty()).count();
     println!(
@@ -408,18 +413,22 @@ fn run_pdq(args: &BenchIndexArgs) -> anyhow::Result<ExitCode> {
         };
         let (b1, answers) = throughput(sample, 1, scan);
         let (b2, _) = throughput(sample, 2, scan);
-        let mismatches = answers
-            .iter()
-            .zip(&results)
-            .filter(|(a, b)| a != b)
-            .count();
+        let mismatches = answers.iter().zip(&results).filter(|(a, b)| a != b).count();
         exact = mismatches == 0;
         brute = (b1, b2, mismatches);
-        let bytes = if flat_copy { flat.bytes() as f64 / args.size.max(1) as f64 } else { 40.0 };
+        let bytes = if flat_copy {
+            flat.bytes() as f64 / args.size.max(1) as f64
+        } else {
+            40.0
+        };
         println!(
             "brute force ({}): {b1:.1} queries/s on 1 thread, {b2:.1} on 2 threads; \
              build 0 s (a list); {bytes:.1} bytes/hash",
-            if flat_copy { "flat copy" } else { "scan of the index's codes" }
+            if flat_copy {
+                "flat copy"
+            } else {
+                "scan of the index's codes"
+            }
         );
         println!(
             "ratio index/brute: {:.0}x on 1 thread, {:.0}x on 2 threads",
@@ -428,8 +437,16 @@ fn run_pdq(args: &BenchIndexArgs) -> anyhow::Result<ExitCode> {
         );
         println!(
             "exactness: {} ({brute_n} queries compared with the brute-force scan{})",
-            if exact { "identical results" } else { "MISMATCH" },
-            if exact { String::new() } else { format!(", {mismatches} differ") }
+            if exact {
+                "identical results"
+            } else {
+                "MISMATCH"
+            },
+            if exact {
+                String::new()
+            } else {
+                format!(", {mismatches} differ")
+            }
         );
     }
     drop(flat);
@@ -447,7 +464,9 @@ fn run_pdq(args: &BenchIndexArgs) -> anyhow::Result<ExitCode> {
         let found = index.search(h, r).expect("radius within range");
         visible += usize::from(found.iter().any(|m| m.id == id && m.distance == 0));
     }
-    let (qps_after, _) = throughput(&queries, 1, |q| index.search(q, r).expect("radius within range"));
+    let (qps_after, _) = throughput(&queries, 1, |q| {
+        index.search(q, r).expect("radius within range")
+    });
     let mut gone = 0;
     let mut remove_s = 0.0;
     for (i, h) in fresh.iter().enumerate() {
@@ -495,7 +514,10 @@ fn run_pdq(args: &BenchIndexArgs) -> anyhow::Result<ExitCode> {
                 "layout": stats.layout,
             }),
         )?;
-        println!("wrote bank, queries, results and figures to {}", dir.display());
+        println!(
+            "wrote bank, queries, results and figures to {}",
+            dir.display()
+        );
     }
     Ok(if exact && live_ok {
         ExitCode::SUCCESS
@@ -609,7 +631,9 @@ fn run_digest<const N: usize>(args: &BenchIndexArgs, name: &str) -> anyhow::Resu
             let (index, lookups) = (&index, &lookups);
             s.spawn(move || {
                 let mut out = Vec::new();
-                for chunk in lookups[t * lookups.len() / 2..(t + 1) * lookups.len() / 2].chunks(1024) {
+                for chunk in
+                    lookups[t * lookups.len() / 2..(t + 1) * lookups.len() / 2].chunks(1024)
+                {
                     index.lookup_batch(chunk, &mut out);
                     out.clear();
                 }
@@ -637,7 +661,11 @@ fn run_digest<const N: usize>(args: &BenchIndexArgs, name: &str) -> anyhow::Resu
             "std HashMap baseline: built in {map_build:.2} s; {:.2} M lookups/s on 1 thread; \
              answers {}",
             map_rate / 1e6,
-            if map_hits == hits { "identical" } else { "DIFFER" }
+            if map_hits == hits {
+                "identical"
+            } else {
+                "DIFFER"
+            }
         );
     }
     Ok(if exact {

@@ -16,11 +16,13 @@ use crate::output::{Out, WriteResult};
 
 /// Arguments of `safeguard match`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Output: one line per match, `<query_line>,<bank_id>,<distance>`, sorted \
+#[command(
+    after_help = "Output: one line per match, `<query_line>,<bank_id>,<distance>`, sorted \
 by query line, then distance, then id. Line numbers in the output are 0-based, like the \
 default bank ids; error messages give 1-based line numbers, as editors count. Blank lines are \
 skipped (they still count in the numbering). A malformed line prints an error with its file \
-and line and exits with status 2, printing no matches.")]
+and line and exits with status 2, printing no matches."
+)]
 pub struct MatchArgs {
     /// Bank file: one entry per line, `<pdq_hex>` or `<pdq_hex>,<id>`; the id is a decimal
     /// integer and defaults to the 0-based line number.

@@ -100,7 +100,9 @@ pub fn open_store(dir: &Path) -> anyhow::Result<SqliteStore> {
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // A second initialisation (in tests) is harmless: the first subscriber stays.
     let _ = if config.log.format == "json" {
         builder.json().try_init()
@@ -146,7 +148,9 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     config.validate()?;
     init_logging(&config);
 
-    let admin_key = std::env::var("SAFEGUARD_ADMIN_KEY").ok().filter(|k| !k.is_empty());
+    let admin_key = std::env::var("SAFEGUARD_ADMIN_KEY")
+        .ok()
+        .filter(|k| !k.is_empty());
     if let Some(k) = &admin_key {
         anyhow::ensure!(
             k.chars().count() >= MIN_ADMIN_KEY_LEN,
@@ -223,7 +227,11 @@ pub fn run_keys(cmd: &KeysCommand) -> anyhow::Result<ExitCode> {
             eprintln!(
                 "created key {} with scopes {}; it is shown once, store it now:",
                 k.key_id,
-                k.scopes.iter().map(|s| s.name()).collect::<Vec<_>>().join(",")
+                k.scopes
+                    .iter()
+                    .map(|s| s.name())
+                    .collect::<Vec<_>>()
+                    .join(",")
             );
             println!("{}", k.key);
         }
@@ -234,7 +242,11 @@ pub fn run_keys(cmd: &KeysCommand) -> anyhow::Result<ExitCode> {
                     "{}\t{}\t{}\t{}",
                     k.key_id,
                     k.scopes.join(","),
-                    if k.revoked_at.is_some() { "revoked" } else { "active" },
+                    if k.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    },
                     k.name
                 );
             }

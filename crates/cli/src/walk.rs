@@ -43,7 +43,10 @@ fn walk_dir(dir: &Path, out: &mut Vec<Input>) {
                 }
             }
             Err(e) => {
-                let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| dir.into());
+                let path = e
+                    .path()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| dir.into());
                 out.push(Input::Unreadable(path, e.to_string()));
             }
         }

@@ -40,7 +40,11 @@ fn csv_lines_match_the_reference_for_a_folder() {
         .arg(testdata().join("lossless/images"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), rows.len());
@@ -141,7 +145,10 @@ fn limits_reject_large_images() {
 
 #[test]
 fn dihedral_needs_json() {
-    let out = bin().args(["hash", "--dihedral", "x.png"]).output().unwrap();
+    let out = bin()
+        .args(["hash", "--dihedral", "x.png"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -158,6 +165,10 @@ fn cpp512_mode_and_fast_mode_run() {
         let got = safeguard_pdq::PdqHash::from_hex(&line[..64]).unwrap();
         let want = safeguard_pdq::PdqHash::from_hex(&pdq).unwrap();
         // A lossless PNG of at most 512 px: neither mode changes the pixels much.
-        assert!(got.distance(&want) <= 16, "{mode:?}: {}", got.distance(&want));
+        assert!(
+            got.distance(&want) <= 16,
+            "{mode:?}: {}",
+            got.distance(&want)
+        );
     }
 }

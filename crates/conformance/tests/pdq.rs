@@ -27,7 +27,11 @@ fn lossless_every_file_bit_exact_with_all_dihedrals() {
     let expected = Table::read(&dir.join("expected.csv"));
     assert!(!expected.rows.is_empty());
     if c.full {
-        assert_eq!(expected.rows.len(), 172, "the full lossless set has 172 files");
+        assert_eq!(
+            expected.rows.len(),
+            172,
+            "the full lossless set has 172 files"
+        );
     }
     let mut hasher = Hasher::new();
     let mut failures = Vec::new();
@@ -220,7 +224,10 @@ fn variants_recall_not_below_reference() {
                 .parse()
                 .expect("recall");
             assert!((published - rp as f64 / n as f64).abs() < 1e-3, "{row:?}");
-            assert!((published_any - ra as f64 / n as f64).abs() < 1e-3, "{row:?}");
+            assert!(
+                (published_any - ra as f64 / n as f64).abs() < 1e-3,
+                "{row:?}"
+            );
         }
     }
 }

@@ -191,17 +191,11 @@ impl Engine {
     fn meta_read(&self) -> RwLockReadGuard<'_, Meta> {
         // A panic while holding the lock cannot leave Meta half-updated in a way that breaks
         // reads (each field update is a single store), so a poisoned lock is still usable.
-        self.matcher
-            .meta
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
+        self.matcher.meta.read().unwrap_or_else(|p| p.into_inner())
     }
 
     fn meta_write(&self) -> RwLockWriteGuard<'_, Meta> {
-        self.matcher
-            .meta
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
+        self.matcher.meta.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Applies every change the store has committed and the matcher has not seen yet. Every
@@ -555,7 +549,11 @@ impl Engine {
             suppressed = before - matches.len();
         }
         matches.sort_by(|a, b| {
-            (a.bank.as_str(), a.distance, a.content_id).cmp(&(b.bank.as_str(), b.distance, b.content_id))
+            (a.bank.as_str(), a.distance, a.content_id).cmp(&(
+                b.bank.as_str(),
+                b.distance,
+                b.content_id,
+            ))
         });
         Ok(LookupResult {
             matches,

@@ -9,9 +9,7 @@ mod hashing;
 mod matcher;
 mod signal;
 
-pub use bank::{
-    validate_bank_name, DEFAULT_PDQ_THRESHOLD, MAX_BANK_NAME_LEN, MAX_PDQ_THRESHOLD,
-};
+pub use bank::{validate_bank_name, DEFAULT_PDQ_THRESHOLD, MAX_BANK_NAME_LEN, MAX_PDQ_THRESHOLD};
 pub use engine::{
     AddContent, CreateBank, Engine, IndexStatus, LookupMatch, LookupOptions, LookupResult,
     MAX_METADATA_BYTES, MAX_NOTE_BYTES, MAX_PAGE,

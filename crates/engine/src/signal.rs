@@ -71,7 +71,11 @@ impl SignalType {
         if v.len() != self.hex_len() {
             return Err(Error::InvalidSignal {
                 signal_type: self.name(),
-                reason: format!("expected {} hex digits, got {} characters", self.hex_len(), v.len()),
+                reason: format!(
+                    "expected {} hex digits, got {} characters",
+                    self.hex_len(),
+                    v.len()
+                ),
             });
         }
         if let Some(pos) = v.bytes().position(|b| !b.is_ascii_hexdigit()) {
@@ -184,7 +188,10 @@ mod tests {
         assert!(SignalValue::parse(SignalType::Md5, "abc").is_err());
         assert!(SignalValue::parse(SignalType::Md5, &"g".repeat(32)).is_err());
         let md5 = "d41d8cd98f00b204e9800998ecf8427e";
-        assert_eq!(SignalValue::parse(SignalType::Md5, md5).unwrap().to_text(), md5);
+        assert_eq!(
+            SignalValue::parse(SignalType::Md5, md5).unwrap().to_text(),
+            md5
+        );
         assert!(SignalValue::parse(SignalType::Sha1, &"a".repeat(40)).is_ok());
         assert!(SignalValue::parse(SignalType::Sha256, &"a".repeat(63)).is_err());
     }

@@ -247,7 +247,8 @@ fn search_view(
     exhaustive: bool,
     mut found: impl FnMut(usize, u32, u64, u32),
 ) {
-    SCRATCH.with_borrow_mut(|scratch| search_parts(view, q, radius, exhaustive, scratch, &mut found))
+    SCRATCH
+        .with_borrow_mut(|scratch| search_parts(view, q, radius, exhaustive, scratch, &mut found))
 }
 
 kernel::popcnt_dispatch!(

@@ -164,8 +164,7 @@ impl Layout {
         let below = CODE_BITS - direct_bits;
         let max_suffix = 32 - slot_bits;
         let mut specs = Vec::with_capacity(indirect as usize);
-        if indirect > 0 {
-            let base = below / indirect;
+        if let Some(base) = below.checked_div(indirect) {
             let extra = below % indirect;
             let mut hi = below;
             for i in 0..indirect {
@@ -422,4 +421,3 @@ mod tests {
         ));
     }
 }
-

@@ -718,11 +718,25 @@ mod measure {
         let radius = 31;
         let mut s = 1u64;
         let mut codes: Vec<Code> = (0..n)
-            .map(|_| [splitmix(&mut s), splitmix(&mut s), splitmix(&mut s), splitmix(&mut s)])
+            .map(|_| {
+                [
+                    splitmix(&mut s),
+                    splitmix(&mut s),
+                    splitmix(&mut s),
+                    splitmix(&mut s),
+                ]
+            })
             .collect();
         let ids: Vec<u64> = (0..n as u64).collect();
         let qs: Vec<Code> = (0..queries)
-            .map(|_| [splitmix(&mut s), splitmix(&mut s), splitmix(&mut s), splitmix(&mut s)])
+            .map(|_| {
+                [
+                    splitmix(&mut s),
+                    splitmix(&mut s),
+                    splitmix(&mut s),
+                    splitmix(&mut s),
+                ]
+            })
             .collect();
         codes.sort_unstable();
         let mut sorted = crate::memory::with_capacity(n);

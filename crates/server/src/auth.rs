@@ -83,12 +83,12 @@ pub fn create_key(
     let mut id = [0u8; 8];
     let mut secret = [0u8; 32];
     // The OS generator: keys must be unpredictable.
-    rand::rngs::OsRng.try_fill_bytes(&mut id).map_err(|e| {
-        safeguard_store::Error::Backend(format!("no OS randomness for a key: {e}"))
-    })?;
-    rand::rngs::OsRng.try_fill_bytes(&mut secret).map_err(|e| {
-        safeguard_store::Error::Backend(format!("no OS randomness for a key: {e}"))
-    })?;
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut id)
+        .map_err(|e| safeguard_store::Error::Backend(format!("no OS randomness for a key: {e}")))?;
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut secret)
+        .map_err(|e| safeguard_store::Error::Backend(format!("no OS randomness for a key: {e}")))?;
     let key_id = hex::encode(id);
     let key = format!("sg_{key_id}_{}", hex::encode(secret));
     let mut scopes = scopes.to_vec();
@@ -182,7 +182,9 @@ impl Authenticator {
         if cached.revoked || !bool::from(presented.ct_eq(&cached.secret_sha256)) {
             return Err(Denied::Invalid);
         }
-        if need == Scope::Any || cached.scopes.contains(&need) || cached.scopes.contains(&Scope::Admin)
+        if need == Scope::Any
+            || cached.scopes.contains(&need)
+            || cached.scopes.contains(&Scope::Admin)
         {
             Ok(())
         } else {
@@ -238,7 +240,13 @@ mod tests {
             Some("aaaaaaaaaaaaaaaa")
         );
         assert_eq!(key_id_of("sg_short_x"), None);
-        assert_eq!(key_id_of(&format!("xx_{}_{}", "a".repeat(16), "b".repeat(64))), None);
-        assert_eq!(key_id_of(&format!("sg_{}_{}", "g".repeat(16), "b".repeat(64))), None);
+        assert_eq!(
+            key_id_of(&format!("xx_{}_{}", "a".repeat(16), "b".repeat(64))),
+            None
+        );
+        assert_eq!(
+            key_id_of(&format!("sg_{}_{}", "g".repeat(16), "b".repeat(64))),
+            None
+        );
     }
 }

@@ -17,7 +17,9 @@ tokio::task_local! {
 
 /// The current request id, or "-" outside a request.
 pub fn request_id() -> String {
-    REQUEST_ID.try_with(Clone::clone).unwrap_or_else(|_| "-".into())
+    REQUEST_ID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| "-".into())
 }
 
 /// An error answered to the client.

@@ -96,9 +96,8 @@ impl Resolve for GuardedResolver {
         let allow = self.allow.clone();
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let allowed = allow.iter().any(|h| h.eq_ignore_ascii_case(&host));
             let ok: Vec<SocketAddr> = addrs
                 .into_iter()
@@ -253,10 +252,22 @@ mod tests {
     fn urls() {
         let u = |s: &str| url::Url::parse(s).unwrap();
         assert!(check_url(&u("https://example.org/a.jpg"), &[]).is_ok());
-        assert!(matches!(check_url(&u("file:///etc/passwd"), &[]), Err(FetchError::InvalidUrl(_))));
-        assert!(matches!(check_url(&u("http://127.0.0.1/x"), &[]), Err(FetchError::Forbidden(_))));
-        assert!(matches!(check_url(&u("http://[::1]/x"), &[]), Err(FetchError::Forbidden(_))));
-        assert!(matches!(check_url(&u("http://localhost/x"), &[]), Err(FetchError::Forbidden(_))));
+        assert!(matches!(
+            check_url(&u("file:///etc/passwd"), &[]),
+            Err(FetchError::InvalidUrl(_))
+        ));
+        assert!(matches!(
+            check_url(&u("http://127.0.0.1/x"), &[]),
+            Err(FetchError::Forbidden(_))
+        ));
+        assert!(matches!(
+            check_url(&u("http://[::1]/x"), &[]),
+            Err(FetchError::Forbidden(_))
+        ));
+        assert!(matches!(
+            check_url(&u("http://localhost/x"), &[]),
+            Err(FetchError::Forbidden(_))
+        ));
         assert!(check_url(&u("http://127.0.0.1/x"), &["127.0.0.1".into()]).is_ok());
     }
 }

@@ -129,7 +129,10 @@ async fn hash_get(
     State(state): State<AppState>,
     Query(q): Query<HashQuery>,
 ) -> HmaResult<Json<BTreeMap<String, String>>> {
-    let url = q.url.filter(|u| !u.is_empty()).ok_or_else(|| hma_missing("url"))?;
+    let url = q
+        .url
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| hma_missing("url"))?;
     Ok(Json(
         hash_url(&state, &url, q.content_type.as_deref(), q.types.as_deref()).await?,
     ))
@@ -142,7 +145,9 @@ async fn hash_post(
 ) -> HmaResult<Json<BTreeMap<String, String>>> {
     let (ct, bytes) = upload_file(mp).await?;
     let types = split_list(q.types.as_deref());
-    Ok(Json(hash_signals(&state, ct, bytes, types.as_deref()).await?))
+    Ok(Json(
+        hash_signals(&state, ct, bytes, types.as_deref()).await?,
+    ))
 }
 
 /// The one file of an HMA upload; its field name is the content type.
@@ -150,7 +155,10 @@ async fn upload_file(
     mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<(ContentType, Vec<u8>), ApiError> {
     let mp = mp.map_err(|_| {
-        ApiError::bad_request("invalid_multipart", "Missing multipart/form-data file upload")
+        ApiError::bad_request(
+            "invalid_multipart",
+            "Missing multipart/form-data file upload",
+        )
     })?;
     let up = read_upload(mp).await?;
     let (field, bytes) = up.file.ok_or_else(|| {
@@ -177,9 +185,8 @@ fn parse_signal(signal_type: &str, signal: &str) -> Result<SignalValue, ApiError
             format!("No such SignalType '{}'", short(signal_type)),
         )
     })?;
-    SignalValue::parse(t, signal).map_err(|e| {
-        ApiError::bad_request("invalid_signal", format!("invalid signal: {e}"))
-    })
+    SignalValue::parse(t, signal)
+        .map_err(|e| ApiError::bad_request("invalid_signal", format!("invalid signal: {e}")))
 }
 
 /// `{BANK: [{bank_content_id, distance}]}` with HMA's string distances (`"-"` for exact
@@ -268,8 +275,7 @@ async fn lookup_get(
     Query(q): Query<LookupQuery>,
 ) -> HmaResult<Json<Value>> {
     if let Some(url) = q.url.as_deref().filter(|u| !u.is_empty()) {
-        let signals =
-            hash_url(&state, url, q.content_type.as_deref(), q.types.as_deref()).await?;
+        let signals = hash_url(&state, url, q.content_type.as_deref(), q.types.as_deref()).await?;
         let mut by_type = lookup_signals(&state, signals, &q, false).await?;
         if let Some(t) = q.signal_type.as_deref().filter(|t| !t.is_empty()) {
             return Ok(Json(by_type.remove(t).unwrap_or_else(|| json!({}))));
@@ -508,7 +514,11 @@ fn ratio_of(body: &Map<String, Value>) -> Result<Option<f64>, HmaError> {
 
 fn bank_exists_is_403(e: ApiError) -> HmaError {
     if e.code == "bank_exists" {
-        HmaError(ApiError::new(StatusCode::FORBIDDEN, "bank_exists", e.message))
+        HmaError(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "bank_exists",
+            e.message,
+        ))
     } else {
         HmaError(e)
     }
@@ -702,14 +712,19 @@ async fn content_add(
                 ))
             })?;
         let m = json_body(&body)?;
-        let md = m.get("metadata").cloned().map(hma_metadata).transpose()?.flatten();
+        let md = m
+            .get("metadata")
+            .cloned()
+            .map(hma_metadata)
+            .transpose()?
+            .flatten();
         (md, hma_note(m.get("note"))?, None)
     } else if q.url.as_deref().is_some_and(|u| !u.is_empty()) {
         (None, None, None)
     } else {
-        let mp = Multipart::from_request(req, &state).await.map_err(|_| {
-            hma_bad("Neither `url` nor multipart file upload was received")
-        })?;
+        let mp = Multipart::from_request(req, &state)
+            .await
+            .map_err(|_| hma_bad("Neither `url` nor multipart file upload was received"))?;
         let up = read_upload(mp).await?;
         let md = match up.fields.get("metadata") {
             Some(s) => {
@@ -719,7 +734,12 @@ async fn content_add(
             }
             None => None,
         };
-        let note = hma_note(up.fields.get("note").map(|s| Value::String(s.clone())).as_ref())?;
+        let note = hma_note(
+            up.fields
+                .get("note")
+                .map(|s| Value::String(s.clone()))
+                .as_ref(),
+        )?;
         (md, note, up.file)
     };
     let types = split_list(q.types.as_deref());
@@ -782,13 +802,21 @@ fn content_json(c: &Content, bank: &safeguard_store::Bank, signals: bool, metada
         out.insert("note".into(), json!(n));
     }
     if metadata {
-        if let Some(md) = c.metadata.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok()) {
+        if let Some(md) = c
+            .metadata
+            .as_deref()
+            .and_then(|s| serde_json::from_str::<Value>(s).ok())
+        {
             let hma_shaped = md.as_object().is_some_and(|o| {
                 o.keys()
                     .all(|k| matches!(k.as_str(), "content_id" | "content_uri" | "json"))
             });
             let (cid, curi, js) = if hma_shaped {
-                (md.get("content_id").cloned(), md.get("content_uri").cloned(), md.get("json").cloned())
+                (
+                    md.get("content_id").cloned(),
+                    md.get("content_uri").cloned(),
+                    md.get("json").cloned(),
+                )
             } else {
                 (None, None, Some(md))
             };
@@ -838,7 +866,10 @@ async fn content_get(
         .is_none_or(|v| v.eq_ignore_ascii_case("true"));
     let got = blocking(move || {
         engine.bank(&name)?;
-        Ok(engine.store().content(id).map_err(safeguard_engine::Error::from)?
+        Ok(engine
+            .store()
+            .content(id)
+            .map_err(safeguard_engine::Error::from)?
             .and_then(|c| Some((engine.store().bank(c.bank_id).ok()??, c))))
     })
     .await?;
@@ -875,21 +906,42 @@ async fn content_update(
     let engine = state.engine()?;
     let (bank, c) = blocking(move || {
         let bank = engine.bank(&name)?;
-        let content = engine.store().content(id).map_err(safeguard_engine::Error::from)?;
+        let content = engine
+            .store()
+            .content(id)
+            .map_err(safeguard_engine::Error::from)?;
         let Some(content) = content else {
             return Err(safeguard_engine::Error::ContentNotFound(id).into());
         };
         let c = engine.update_content(
-            &engine.store().bank(content.bank_id).map_err(safeguard_engine::Error::from)?.map(|b| b.name).unwrap_or(bank.name.clone()),
+            &engine
+                .store()
+                .bank(content.bank_id)
+                .map_err(safeguard_engine::Error::from)?
+                .map(|b| b.name)
+                .unwrap_or(bank.name.clone()),
             id,
             &update,
         )?;
-        let bank = engine.store().bank(c.bank_id).map_err(safeguard_engine::Error::from)?.unwrap_or(bank);
+        let bank = engine
+            .store()
+            .bank(c.bank_id)
+            .map_err(safeguard_engine::Error::from)?
+            .unwrap_or(bank);
         Ok((bank, c))
     })
     .await
-    .map_err(|e| if e.code == "content_not_found" { content_not_found(id) } else { HmaError(e) })?;
-    let md = c.metadata.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok());
+    .map_err(|e| {
+        if e.code == "content_not_found" {
+            content_not_found(id)
+        } else {
+            HmaError(e)
+        }
+    })?;
+    let md = c
+        .metadata
+        .as_deref()
+        .and_then(|s| serde_json::from_str::<Value>(s).ok());
     Ok(Json(json!({
         "bank": bank_json(&bank),
         "collab_metadata": {},
@@ -909,10 +961,17 @@ async fn content_delete(
     let deleted = blocking(move || {
         engine.bank(&name)?;
         // HMA deletes by id alone, whatever bank the item is in.
-        let Some(c) = engine.store().content(id).map_err(safeguard_engine::Error::from)? else {
+        let Some(c) = engine
+            .store()
+            .content(id)
+            .map_err(safeguard_engine::Error::from)?
+        else {
             return Ok(0);
         };
-        let bank = engine.store().bank(c.bank_id).map_err(safeguard_engine::Error::from)?;
+        let bank = engine
+            .store()
+            .bank(c.bank_id)
+            .map_err(safeguard_engine::Error::from)?;
         match bank {
             Some(b) => match engine.delete_content(&b.name, id) {
                 Ok(_) => Ok(1),

@@ -5,10 +5,10 @@
 //! [`app`] builds the router (tests drive it with `oneshot`, no socket); [`serve`] runs it.
 
 pub mod auth;
+mod coinflip;
 pub mod config;
 mod error;
 pub mod fetch;
-mod coinflip;
 mod hma;
 mod media;
 mod metrics;
@@ -40,9 +40,18 @@ pub fn app(state: AppState) -> Router {
         ))
     };
     let protected = Router::new()
-        .merge(scoped(Scope::Hash, hma::hash_routes().merge(v1::hash_routes())))
-        .merge(scoped(Scope::Match, hma::match_routes().merge(v1::match_routes())))
-        .merge(scoped(Scope::Curate, hma::curate_routes().merge(v1::curate_routes())))
+        .merge(scoped(
+            Scope::Hash,
+            hma::hash_routes().merge(v1::hash_routes()),
+        ))
+        .merge(scoped(
+            Scope::Match,
+            hma::match_routes().merge(v1::match_routes()),
+        ))
+        .merge(scoped(
+            Scope::Curate,
+            hma::curate_routes().merge(v1::curate_routes()),
+        ))
         .merge(scoped(Scope::Admin, v1::admin_routes()))
         .merge(scoped(
             Scope::Any,
@@ -73,10 +82,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = app(state);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = tx.send(());
-    });
+    let server =
+        axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = tx.send(());
+        });
     let server = tokio::spawn(async move { server.await });
     // After the shutdown signal, in-flight requests get `drain` to finish.
     let _ = rx.await;

@@ -81,7 +81,8 @@ pub async fn read_upload(mut mp: Multipart) -> ApiResult<Upload> {
     let mut up = Upload::default();
     while let Some(field) = mp.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or("").to_string();
-        let is_file = field.file_name().is_some() || matches!(name.as_str(), "photo" | "video" | "file");
+        let is_file =
+            field.file_name().is_some() || matches!(name.as_str(), "photo" | "video" | "file");
         let data = field.bytes().await.map_err(multipart_error)?;
         if is_file {
             if up.file.is_some() {
@@ -96,11 +97,17 @@ pub async fn read_upload(mut mp: Multipart) -> ApiResult<Upload> {
                 return Err(ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "payload_too_large",
-                    format!("form field {} is over {MAX_FORM_FIELD_BYTES} bytes", short(&name)),
+                    format!(
+                        "form field {} is over {MAX_FORM_FIELD_BYTES} bytes",
+                        short(&name)
+                    ),
                 ));
             }
             let text = String::from_utf8(data.to_vec()).map_err(|_| {
-                ApiError::bad_request("invalid_multipart", format!("form field {} is not UTF-8", short(&name)))
+                ApiError::bad_request(
+                    "invalid_multipart",
+                    format!("form field {} is not UTF-8", short(&name)),
+                )
             })?;
             up.fields.insert(name, text);
         }
@@ -153,7 +160,10 @@ pub async fn hash_signals(
             }
         }
         ContentType::Video => {
-            let md5 = cpu(state, move || Ok(safeguard_media::digest::digests(&bytes).md5)).await?;
+            let md5 = cpu(state, move || {
+                Ok(safeguard_media::digest::digests(&bytes).md5)
+            })
+            .await?;
             for (name, _) in wanted {
                 out.insert(name.to_string(), hex::encode(md5));
             }

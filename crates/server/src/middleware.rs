@@ -17,10 +17,15 @@ use crate::state::AppState;
 
 fn new_request_id(req: &Request) -> String {
     // A caller's id is kept when it is short and plain, so logs correlate across services.
-    if let Some(v) = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()) {
+    if let Some(v) = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+    {
         if !v.is_empty()
             && v.len() <= 64
-            && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
             return v.to_string();
         }
@@ -53,7 +58,12 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
             .into_response();
         };
         let remaining = timeout.saturating_sub(start.elapsed());
-        match tokio::time::timeout(remaining, std::panic::AssertUnwindSafe(next.run(req)).catch_unwind()).await {
+        match tokio::time::timeout(
+            remaining,
+            std::panic::AssertUnwindSafe(next.run(req)).catch_unwind(),
+        )
+        .await
+        {
             Ok(Ok(resp)) => resp,
             Ok(Err(_panic)) => ApiError::internal("handler panicked").into_response(),
             Err(_) => ApiError::new(
@@ -122,8 +132,12 @@ pub async fn require_scope(
 
 /// 404 for unknown routes, in the API's error shape.
 pub async fn fallback(req: Request<Body>) -> Response {
-    ApiError::not_found(format!("no route for {} {}", req.method(), req.uri().path()))
-        .into_response()
+    ApiError::not_found(format!(
+        "no route for {} {}",
+        req.method(),
+        req.uri().path()
+    ))
+    .into_response()
 }
 
 /// `GET /metrics`.

@@ -41,9 +41,15 @@ pub struct Inner {
 
 impl AppState {
     /// State over a store; the engine is attached later with [`AppState::set_engine`].
-    pub fn new(store: Arc<dyn Store>, config: Config, admin_key: Option<&str>) -> Result<AppState, String> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: Config,
+        admin_key: Option<&str>,
+    ) -> Result<AppState, String> {
         let fetcher = Fetcher::new(&config.fetch)?;
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         Ok(AppState(Arc::new(Inner {
             engine: OnceLock::new(),
             auth: Authenticator::new(store.clone(), admin_key, config.dev),

@@ -76,7 +76,9 @@ pub fn curate_routes() -> Router<AppState> {
         .route("/v1/banks/{name}/contents/upload", post(content_upload))
         .route(
             "/v1/banks/{name}/contents/{id}",
-            get(content_get).patch(content_update).delete(content_delete),
+            get(content_get)
+                .patch(content_update)
+                .delete(content_delete),
         )
         .route("/v1/signal_types", get(signal_types))
 }
@@ -140,10 +142,16 @@ fn match_json(m: &safeguard_engine::LookupMatch) -> Value {
 
 // ---------------------------------------------------------------- hashing
 
-async fn hash_upload(state: &AppState, mp: Multipart) -> ApiResult<(safeguard_engine::HashedMedia, Value)> {
+async fn hash_upload(
+    state: &AppState,
+    mp: Multipart,
+) -> ApiResult<(safeguard_engine::HashedMedia, Value)> {
     let up = read_upload(mp).await?;
     let (_, bytes) = up.file.ok_or_else(|| {
-        ApiError::bad_request("missing_file", "send the image as a multipart field named file")
+        ApiError::bad_request(
+            "missing_file",
+            "send the image as a multipart field named file",
+        )
     })?;
     let h = hash_photo(state, bytes).await?;
     let v = json!({
@@ -287,7 +295,9 @@ async fn index_status(State(state): State<AppState>) -> ApiResult<Json<Value>> {
 async fn banks(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let engine = state.engine()?;
     let banks = blocking(move || Ok(engine.banks()?)).await?;
-    Ok(Json(json!({"banks": banks.iter().map(bank_json).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"banks": banks.iter().map(bank_json).collect::<Vec<_>>()}),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -305,7 +315,10 @@ fn parse_kind(k: Option<&str>) -> ApiResult<Option<BankKind>> {
         BankKind::parse(k).ok_or_else(|| {
             ApiError::bad_request(
                 "invalid_request",
-                format!("kind must be \"standard\" or \"allow_list\", got {:?}", short(k)),
+                format!(
+                    "kind must be \"standard\" or \"allow_list\", got {:?}",
+                    short(k)
+                ),
             )
         })
     })
@@ -331,7 +344,10 @@ async fn bank_create(
     Ok((StatusCode::CREATED, Json(bank_json(&b))).into_response())
 }
 
-async fn bank_get(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+async fn bank_get(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
     let engine = state.engine()?;
     let b = blocking(move || Ok(engine.bank(&name)?)).await?;
     Ok(Json(bank_json(&b)))
@@ -367,7 +383,10 @@ async fn bank_update(
     Ok(Json(bank_json(&b)))
 }
 
-async fn bank_delete(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+async fn bank_delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     let engine = state.engine()?;
     blocking(move || Ok(engine.delete_bank(&name)?)).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -390,10 +409,15 @@ async fn contents(
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
     let engine = state.engine()?;
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, safeguard_engine::MAX_PAGE);
+    let limit = q
+        .limit
+        .unwrap_or(DEFAULT_PAGE)
+        .clamp(1, safeguard_engine::MAX_PAGE);
     let bank = name.clone();
     let items = blocking(move || Ok(engine.list_content(&name, q.after, limit)?)).await?;
-    let next = (items.len() == limit).then(|| items.last().map(|c| c.id)).flatten();
+    let next = (items.len() == limit)
+        .then(|| items.last().map(|c| c.id))
+        .flatten();
     Ok(Json(json!({
         "contents": items.iter().map(|c| content_json(c, &bank)).collect::<Vec<_>>(),
         "next_after": next,
@@ -450,7 +474,10 @@ async fn content_upload(
 ) -> ApiResult<Response> {
     let up = read_upload(multipart(mp)?).await?;
     let (_, bytes) = up.file.ok_or_else(|| {
-        ApiError::bad_request("missing_file", "send the image as a multipart field named file")
+        ApiError::bad_request(
+            "missing_file",
+            "send the image as a multipart field named file",
+        )
     })?;
     let metadata = up
         .fields
@@ -577,7 +604,9 @@ async fn keys(State(state): State<AppState>) -> ApiResult<Json<Value>> {
             .map_err(|e| safeguard_engine::Error::from(e).into())
     })
     .await?;
-    Ok(Json(json!({"keys": keys.iter().map(key_json).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"keys": keys.iter().map(key_json).collect::<Vec<_>>()}),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -598,13 +627,19 @@ async fn key_create(
             _ => {
                 return Err(ApiError::bad_request(
                     "invalid_scope",
-                    format!("unknown scope {:?}: use hash, match, curate or admin", short(s)),
+                    format!(
+                        "unknown scope {:?}: use hash, match, curate or admin",
+                        short(s)
+                    ),
                 ))
             }
         }
     }
     if scopes.is_empty() {
-        return Err(ApiError::bad_request("invalid_scope", "give at least one scope"));
+        return Err(ApiError::bad_request(
+            "invalid_scope",
+            "give at least one scope",
+        ));
     }
     let store = state.0.store.clone();
     let k = blocking(move || {
@@ -623,11 +658,16 @@ async fn key_create(
         .into_response())
 }
 
-async fn key_revoke(State(state): State<AppState>, Path(key_id): Path<String>) -> ApiResult<StatusCode> {
+async fn key_revoke(
+    State(state): State<AppState>,
+    Path(key_id): Path<String>,
+) -> ApiResult<StatusCode> {
     let store = state.0.store.clone();
     blocking(move || {
         store.revoke_api_key(&key_id).map_err(|e| match e {
-            safeguard_store::Error::NotFound(_) => ApiError::not_found("no such key"),
+            safeguard_store::Error::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "key_not_found", "no such API key")
+            }
             other => safeguard_engine::Error::from(other).into(),
         })
     })

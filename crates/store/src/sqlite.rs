@@ -598,7 +598,7 @@ impl Store for SqliteStore {
             require_bank(tx, bank_id)?;
             let mut stmt = tx
                 .prepare_cached(&format!(
-                    "SELECT {} FROM contents WHERE bank_id = ?1 AND id >= ?2 ORDER BY id LIMIT ?3",
+                    "SELECT {} FROM contents WHERE bank_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
                     row::CONTENT_COLUMNS
                 ))
                 .map_err(db_err)?;

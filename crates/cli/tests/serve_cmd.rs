@@ -1,0 +1,214 @@
+//! `safeguard serve` as a process: start-up safety checks, durability across SIGKILL, and
+//! keys created by the CLI.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ADMIN: &str = "serve-test-admin-key-0123456789abcdef01234";
+const PDQ: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_safeguard"))
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("sg-serve-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn free_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = key
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out[9..12].parse().unwrap();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(data: &PathBuf, addr: SocketAddr) -> Server {
+    let child = bin()
+        .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
+        .arg(data)
+        .env("SAFEGUARD_ADMIN_KEY", ADMIN)
+        .env("SAFEGUARD_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(mut s) = TcpStream::connect(addr) {
+            let _ = s.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            if out.starts_with("HTTP/1.1 200") {
+                return Server(child);
+            }
+        }
+        assert!(Instant::now() < deadline, "server did not become ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_signal_added_survives_sigkill() {
+    let data = tmpdir("kill");
+    let addr = free_addr();
+    let mut server = start(&data, addr);
+    assert_eq!(
+        http(
+            addr,
+            "POST",
+            "/c/banks",
+            Some(ADMIN),
+            r#"{"name":"DURABLE"}"#
+        )
+        .0,
+        201
+    );
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/c/bank/DURABLE/signal",
+        Some(ADMIN),
+        &format!(r#"{{"pdq":"{PDQ}"}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    // SIGKILL right after the successful add: no chance to flush anything.
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+    drop(server);
+    let addr = free_addr();
+    let _server = start(&data, addr);
+    let (status, body) = http(
+        addr,
+        "GET",
+        &format!("/m/lookup?signal_type=pdq&signal={PDQ}"),
+        Some(ADMIN),
+        "",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        r#"{"DURABLE":[{"bank_content_id":1,"distance":"0"}]}"#
+    );
+    std::fs::remove_dir_all(&data).ok();
+}
+
+#[test]
+fn refuses_to_start_unsafely() {
+    let data = tmpdir("unsafe");
+    // No key at all, not dev.
+    let out = bin()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env_remove("SAFEGUARD_ADMIN_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no API key exists"));
+    // --dev on a public address.
+    let out = bin()
+        .args(["serve", "--dev", "--listen", "0.0.0.0:0", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+    // A short admin key.
+    let out = bin()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env("SAFEGUARD_ADMIN_KEY", "short")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsafe admin key"));
+    // A config file with an unknown key.
+    let cfg = data.join("bad.toml");
+    std::fs::write(&cfg, "listen = \"127.0.0.1:0\"\nport = 9\n").unwrap();
+    let out = bin()
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("port"));
+    std::fs::remove_dir_all(&data).ok();
+}
+
+#[test]
+fn keys_created_by_the_cli_authenticate_with_their_scopes() {
+    let data = tmpdir("keys");
+    let out = bin()
+        .args([
+            "keys",
+            "create",
+            "--scopes",
+            "match",
+            "--name",
+            "uploader",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(key.starts_with("sg_"));
+    let out = bin()
+        .args(["keys", "create", "--scopes", "root", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let addr = free_addr();
+    let _server = start(&data, addr);
+    let lookup = format!("/m/lookup?signal_type=pdq&signal={PDQ}");
+    assert_eq!(http(addr, "GET", &lookup, Some(&key), "").0, 200);
+    assert_eq!(http(addr, "GET", "/c/banks", Some(&key), "").0, 403);
+    assert_eq!(http(addr, "GET", &lookup, None, "").0, 401);
+    std::fs::remove_dir_all(&data).ok();
+}

@@ -1,0 +1,753 @@
+//! The HTTP API through the router (no socket): HMA response shapes (snapshots), the native
+//! API, bad input, and the OpenAPI document's coverage.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::*;
+use serde_json::json;
+
+const SQUARE: &str = "photos/images/pdq/data/bridge-mods/square-512x512.jpg";
+const SQUARE_PDQ: &str = "d8f8f0cec0f4a84f0637022a278f67f0b36e2ed596621e1d33e6339c4e9c9b22";
+
+async fn bank_with_bridge(s: &TestServer) {
+    let r = s
+        .admin("POST", "/c/banks", Some(json!({"name": "TEST_BANK"})))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let r = s
+        .admin(
+            "POST",
+            "/c/bank/TEST_BANK/signal",
+            Some(json!({"pdq": BRIDGE_PDQ})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}
+
+#[tokio::test]
+async fn status_routes_are_public_and_hma_shaped() {
+    let s = server().await;
+    let r = s.call("GET", "/status", None, None).await;
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (StatusCode::OK, "I-AM-ALIVE")
+    );
+    let r = s.call("GET", "/status/live", None, None).await;
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (StatusCode::OK, "I-AM-ALIVE")
+    );
+    assert!(r.headers.get("x-request-id").is_some());
+}
+
+#[tokio::test]
+async fn hma_bank_routes_snapshot() {
+    let s = server().await;
+    let r = s.admin("GET", "/c/banks", None).await;
+    assert_eq!(r.json(), json!([]));
+    let r = s
+        .admin("POST", "/c/banks", Some(json!({"name": "MY_BANK"})))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(
+        r.json(),
+        json!({"matching_enabled_ratio": 1.0, "name": "MY_BANK"})
+    );
+    // HMA answers a duplicate with 403.
+    let r = s
+        .admin("POST", "/c/banks", Some(json!({"name": "MY_BANK"})))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.code(), "bank_exists");
+    assert!(r.json()["message"].is_string());
+    let r = s
+        .admin("POST", "/c/banks", Some(json!({"name": "lower"})))
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_bank_name")
+    );
+    let r = s.admin("POST", "/c/banks", Some(json!({}))).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = s
+        .admin(
+            "PUT",
+            "/c/bank/MY_BANK",
+            Some(json!({"name": "RENAMED", "enabled_ratio": 0.5})),
+        )
+        .await;
+    assert_eq!(
+        r.json(),
+        json!({"matching_enabled_ratio": 0.5, "name": "RENAMED"})
+    );
+    let r = s.admin("GET", "/c/bank/RENAMED", None).await;
+    assert_eq!(
+        r.json(),
+        json!({"matching_enabled_ratio": 0.5, "name": "RENAMED"})
+    );
+    let r = s.admin("GET", "/c/bank/MY_BANK", None).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::NOT_FOUND, "bank_not_found")
+    );
+    let r = s.admin("GET", "/c/banks", None).await;
+    assert_eq!(
+        r.json(),
+        json!([{"matching_enabled_ratio": 0.5, "name": "RENAMED"}])
+    );
+    let r = s.admin("DELETE", "/c/bank/RENAMED", None).await;
+    assert_eq!(r.json(), json!({"message": "Done"}));
+    // HMA: "Done" even when the bank does not exist.
+    let r = s.admin("DELETE", "/c/bank/RENAMED", None).await;
+    assert_eq!(
+        (r.status, r.json()),
+        (StatusCode::OK, json!({"message": "Done"}))
+    );
+}
+
+#[tokio::test]
+async fn hma_content_and_lookup_snapshot() {
+    let s = server().await;
+    bank_with_bridge(&s).await;
+    let r = s
+        .admin(
+            "GET",
+            "/c/bank/TEST_BANK/content/1?include_signals=true",
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.json(),
+        json!({
+            "bank": {"matching_enabled_ratio": 1.0, "name": "TEST_BANK"},
+            "disable_until_ts": 1,
+            "id": 1,
+            "original_media_uri": null,
+            "signals": {"pdq": BRIDGE_PDQ}
+        })
+    );
+    let r = s
+        .admin(
+            "GET",
+            &format!("/m/lookup?signal_type=pdq&signal={BRIDGE_PDQ}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.json(),
+        json!({"TEST_BANK": [{"bank_content_id": 1, "distance": "0"}]})
+    );
+    // A near hash (3 bits off) matches at distance 3; a far one does not.
+    let near = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b25";
+    let r = s
+        .admin(
+            "GET",
+            &format!("/m/lookup?signal_type=pdq&signal={near}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.json(),
+        json!({"TEST_BANK": [{"bank_content_id": 1, "distance": "3"}]})
+    );
+    let far = "07070f311f0b57b0f9c8f5ddfc709c0f4c91d12a699de1e2cc194c63b16364dd";
+    let r = s
+        .admin(
+            "GET",
+            &format!("/m/lookup?signal_type=pdq&signal={far}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.json(), json!({}));
+    let r = s
+        .admin(
+            "GET",
+            &format!("/m/raw_lookup?signal_type=pdq&signal={near}&include_distance=true"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.json(),
+        json!({"matches": [{"bank_content_id": 1, "distance": "3"}]})
+    );
+    let r = s
+        .admin(
+            "GET",
+            &format!("/m/raw_lookup?signal_type=pdq&signal={near}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.json(), json!({"matches": [1]}));
+    let r = s
+        .admin(
+            "POST",
+            "/m/compare",
+            Some(json!({"pdq": [BRIDGE_PDQ, near]})),
+        )
+        .await;
+    assert_eq!(r.json(), json!({"pdq": [true, {"distance": 3}]}));
+
+    // Disabled content stops matching; raw lookup still sees it.
+    let r = s
+        .admin(
+            "PUT",
+            "/c/bank/TEST_BANK/content/1",
+            Some(json!({"disable_until_ts": 0})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["disable_until_ts"], json!(0));
+    let r = s
+        .admin(
+            "GET",
+            &format!("/m/lookup?signal_type=pdq&signal={BRIDGE_PDQ}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.json(), json!({}));
+    let r = s
+        .admin(
+            "GET",
+            &format!("/m/raw_lookup?signal_type=pdq&signal={BRIDGE_PDQ}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.json(), json!({"matches": [1]}));
+    let r = s
+        .admin(
+            "PUT",
+            "/c/bank/TEST_BANK/content/1",
+            Some(json!({"disable_until_ts": 1})),
+        )
+        .await;
+    assert_eq!(r.json()["disable_until_ts"], json!(1));
+    let r = s
+        .admin(
+            "GET",
+            &format!("/m/lookup?signal_type=pdq&signal={BRIDGE_PDQ}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.json(),
+        json!({"TEST_BANK": [{"bank_content_id": 1, "distance": "0"}]})
+    );
+
+    let r = s
+        .admin("GET", "/m/index/status?signal_type=pdq", None)
+        .await;
+    assert_eq!(r.json()["pdq"]["size"], json!(1));
+    assert_eq!(r.json()["pdq"]["present"], json!(true));
+    let r = s.admin("DELETE", "/c/bank/TEST_BANK/content/1", None).await;
+    assert_eq!(r.json(), json!({"deleted": 1}));
+    let r = s.admin("DELETE", "/c/bank/TEST_BANK/content/1", None).await;
+    assert_eq!(r.json(), json!({"deleted": 0}));
+    let r = s
+        .admin(
+            "GET",
+            &format!("/m/lookup?signal_type=pdq&signal={BRIDGE_PDQ}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.json(), json!({}));
+}
+
+#[tokio::test]
+async fn uploads_hash_and_match() {
+    let s = server().await;
+    s.admin("POST", "/c/banks", Some(json!({"name": "UPLOADS"})))
+        .await;
+    let img = sample_image(SQUARE);
+    let r = s.upload("/h/hash", "photo", &img, &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["pdq"], json!(SQUARE_PDQ));
+    let r = s
+        .upload(
+            "/c/bank/UPLOADS/content",
+            "photo",
+            &img,
+            &[("metadata", r#"{"content_id":"abc"}"#)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let id = r.json()["id"].as_i64().unwrap();
+    assert_eq!(r.json()["signals"]["pdq"], json!(SQUARE_PDQ));
+    let r = s.upload("/m/lookup", "photo", &img, &[]).await;
+    assert_eq!(
+        r.json()["pdq"],
+        json!({"UPLOADS": [{"bank_content_id": id, "distance": "0"}]})
+    );
+    assert_eq!(
+        r.json()["sha256"],
+        json!({"UPLOADS": [{"bank_content_id": id, "distance": "-"}]})
+    );
+    let r = s
+        .admin("GET", &format!("/c/bank/UPLOADS/content/{id}"), None)
+        .await;
+    assert_eq!(
+        r.json()["metadata"],
+        json!({"collab": null, "content_id": "abc", "content_uri": null, "json": null})
+    );
+    // The native API sees the same content.
+    let r = s.upload("/v1/lookup/upload", "file", &img, &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["hashes"]["pdq"], json!(SQUARE_PDQ));
+    assert!(v["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["content_id"] == json!(id) && m["signal_type"] == json!("pdq")));
+}
+
+#[tokio::test]
+async fn native_api_banks_contents_and_lookup() {
+    let s = server().await;
+    let r = s
+        .admin(
+            "POST",
+            "/v1/banks",
+            Some(json!({"name": "NCMEC_TEST", "pdq_threshold": 10})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["pdq_threshold"], json!(10));
+    assert_eq!(r.json()["kind"], json!("standard"));
+    let r = s
+        .admin(
+            "POST",
+            "/v1/banks",
+            Some(json!({"name": "BENIGN", "kind": "allow_list"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let near = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b25";
+    let r = s
+        .admin(
+            "POST",
+            "/v1/banks/NCMEC_TEST/contents",
+            Some(json!({"signals": {"pdq": BRIDGE_PDQ, "md5": "d41d8cd98f00b204e9800998ecf8427e"}, "metadata": {"case": 7}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = r.json()["id"].as_i64().unwrap();
+    assert_eq!(r.json()["metadata"], json!({"case": 7}));
+    let r = s
+        .admin(
+            "POST",
+            "/v1/lookup",
+            Some(json!({"signal_type": "pdq", "signal": near})),
+        )
+        .await;
+    assert_eq!(
+        r.json(),
+        json!({"matches": [{"bank": "NCMEC_TEST", "content_id": id, "signal_type": "pdq", "distance": 3, "allow_list": false}], "suppressed_by_allow_list": 0})
+    );
+    // The per-bank threshold is 10: 12 bits away does not match.
+    let twelve = "0707f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
+    let r = s
+        .admin(
+            "POST",
+            "/v1/lookup",
+            Some(json!({"signal_type": "pdq", "signal": twelve})),
+        )
+        .await;
+    assert_eq!(r.json()["matches"], json!([]));
+    // An allow-list match suppresses the standard bank's match.
+    let r = s
+        .admin(
+            "POST",
+            "/v1/banks/BENIGN/contents",
+            Some(json!({"signals": {"pdq": BRIDGE_PDQ}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = s
+        .admin(
+            "POST",
+            "/v1/lookup",
+            Some(json!({"signal_type": "pdq", "signal": BRIDGE_PDQ})),
+        )
+        .await;
+    let v = r.json();
+    assert_eq!(v["suppressed_by_allow_list"], json!(1));
+    assert_eq!(v["matches"].as_array().unwrap().len(), 1);
+    assert_eq!(v["matches"][0]["bank"], json!("BENIGN"));
+    // Paging.
+    for i in 0..5 {
+        let h = format!("{:064x}", i + 1);
+        s.admin(
+            "POST",
+            "/v1/banks/NCMEC_TEST/contents",
+            Some(json!({"signals": {"sha256": h}})),
+        )
+        .await;
+    }
+    let r = s
+        .admin("GET", "/v1/banks/NCMEC_TEST/contents?limit=4", None)
+        .await;
+    let page = r.json();
+    assert_eq!(page["contents"].as_array().unwrap().len(), 4);
+    let after = page["next_after"].as_i64().unwrap();
+    let r = s
+        .admin(
+            "GET",
+            &format!("/v1/banks/NCMEC_TEST/contents?limit=4&after={after}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["contents"].as_array().unwrap().len(), 2);
+    assert_eq!(r.json()["next_after"], json!(null));
+    let r = s
+        .admin(
+            "PATCH",
+            &format!("/v1/banks/NCMEC_TEST/contents/{id}"),
+            Some(json!({"note": "reviewed"})),
+        )
+        .await;
+    assert_eq!(r.json()["note"], json!("reviewed"));
+    let r = s
+        .admin(
+            "DELETE",
+            &format!("/v1/banks/NCMEC_TEST/contents/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = s
+        .admin("GET", &format!("/v1/banks/NCMEC_TEST/contents/{id}"), None)
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::NOT_FOUND, "content_not_found")
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_4xx_with_stable_codes_and_changes_nothing() {
+    let s = server().await;
+    bank_with_bridge(&s).await;
+    let before = s.store.counts().unwrap();
+    let cases: Vec<(&str, String, Option<serde_json::Value>, StatusCode, &str)> = vec![
+        (
+            "GET",
+            "/m/lookup?signal_type=pdq&signal=zz".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_signal",
+        ),
+        (
+            "GET",
+            "/m/lookup?signal_type=nope&signal=aa".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "unknown_signal_type",
+        ),
+        (
+            "GET",
+            "/m/lookup".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/c/bank/NO_SUCH_BANK/signal".into(),
+            Some(json!({"pdq": BRIDGE_PDQ})),
+            StatusCode::NOT_FOUND,
+            "bank_not_found",
+        ),
+        (
+            "POST",
+            "/c/bank/TEST_BANK/signal".into(),
+            Some(json!({"pdq": "abc"})),
+            StatusCode::BAD_REQUEST,
+            "invalid_signal",
+        ),
+        (
+            "POST",
+            "/c/bank/TEST_BANK/signal".into(),
+            Some(json!({})),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/c/bank/TEST_BANK/signal".into(),
+            Some(json!({"photodna": "x"})),
+            StatusCode::BAD_REQUEST,
+            "unknown_signal_type",
+        ),
+        (
+            "POST",
+            "/v1/banks/TEST_BANK/contents".into(),
+            Some(json!({"signals": {"md5": "xyz"}})),
+            StatusCode::BAD_REQUEST,
+            "invalid_signal",
+        ),
+        (
+            "POST",
+            "/v1/banks/TEST_BANK/contents".into(),
+            Some(json!({"signals": {}})),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/v1/banks/TEST_BANK/contents".into(),
+            Some(json!({"bogus": 1})),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+        (
+            "POST",
+            "/v1/banks".into(),
+            Some(json!({"name": "X", "enabled_ratio": 2.0})),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/v1/banks".into(),
+            Some(json!({"name": "X", "pdq_threshold": 300})),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/v1/banks".into(),
+            Some(json!({"name": "X", "kind": "weird"})),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "PATCH",
+            "/v1/banks/NOPE".into(),
+            Some(json!({"enabled": false})),
+            StatusCode::NOT_FOUND,
+            "bank_not_found",
+        ),
+        (
+            "POST",
+            "/v1/lookup".into(),
+            Some(json!({"signal_type": "sha256", "signal": "00"})),
+            StatusCode::BAD_REQUEST,
+            "invalid_signal",
+        ),
+        (
+            "POST",
+            "/v1/keys".into(),
+            Some(json!({"name": "k", "scopes": ["root"]})),
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+        ),
+        (
+            "GET",
+            "/c/bank/TEST_BANK/content/999".into(),
+            None,
+            StatusCode::NOT_FOUND,
+            "content_not_found",
+        ),
+    ];
+    for (method, uri, body, status, code) in cases {
+        let r = s.admin(method, &uri, body.clone()).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (status, code.to_string()),
+            "{method} {uri} {body:?}: {}",
+            r.text()
+        );
+    }
+    // Malformed JSON and a wrong content type.
+    let r = s
+        .send(
+            axum::http::Request::builder()
+                .method("POST")
+                .uri("/v1/banks")
+                .header("authorization", format!("Bearer {ADMIN_KEY}"))
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from("{not json"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_json")
+    );
+    let r = s
+        .send(
+            axum::http::Request::builder()
+                .method("POST")
+                .uri("/v1/banks")
+                .header("authorization", format!("Bearer {ADMIN_KEY}"))
+                .header("content-type", "text/plain")
+                .body(axum::body::Body::from("name=X"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // Corrupt and non-image uploads.
+    let r = s
+        .upload("/v1/hash", "file", b"\x89PNG\r\n\x1a\ngarbage", &[])
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert!(
+        ["corrupt_image", "truncated"].contains(&r.code().as_str()),
+        "{}",
+        r.text()
+    );
+    let r = s.upload("/v1/hash", "file", b"hello world", &[]).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_format")
+    );
+    let r = s
+        .upload("/v1/banks/TEST_BANK/contents/upload", "file", b"", &[])
+        .await;
+    assert_eq!(r.code(), "empty_input");
+    let r = s
+        .upload("/c/bank/TEST_BANK/content", "photo", b"GIF89a\x01", &[])
+        .await;
+    assert!(r.status.is_client_error(), "{}", r.text());
+    let r = s.upload("/h/hash", "document", b"x", &[]).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::BAD_REQUEST, "unknown_content_type")
+    );
+    assert_eq!(
+        s.store.counts().unwrap(),
+        before,
+        "bad input changed the store"
+    );
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let mut config = safeguard_server::config::Config::default();
+    config.limits.max_body_bytes = 64 * 1024;
+    let s = server_with(config).await;
+    s.admin("POST", "/c/banks", Some(json!({"name": "B"})))
+        .await;
+    let big = vec![0u8; 200 * 1024];
+    let r = s.upload("/v1/hash", "file", &big, &[]).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+    );
+    let r = s.upload("/h/hash", "photo", &big, &[]).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
+    let note = "x".repeat(100 * 1024);
+    let r = s
+        .admin(
+            "POST",
+            "/v1/banks/B/contents",
+            Some(json!({"signals": {"pdq": BRIDGE_PDQ}, "note": note})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
+    assert_eq!(s.store.counts().unwrap().contents, 0);
+}
+
+#[tokio::test]
+async fn url_fetch_refuses_internal_addresses() {
+    let s = server().await;
+    for url in [
+        "http://127.0.0.1:1/x.jpg",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/x",
+        "http://localhost/x",
+        "http://10.0.0.1/x",
+    ] {
+        let r = s
+            .admin("GET", &format!("/h/hash?url={}", urlencode(url)), None)
+            .await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (StatusCode::FORBIDDEN, "forbidden_url"),
+            "{url}"
+        );
+    }
+    let r = s.admin("GET", "/h/hash?url=file:///etc/passwd", None).await;
+    assert_eq!(r.code(), "invalid_url");
+    let r = s.admin("GET", "/h/hash", None).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn seeded_coinflip_is_deterministic_like_hma() {
+    let s = server().await;
+    bank_with_bridge(&s).await;
+    // Python: random.Random("abc").random() == 0.772...; a bank at ratio 0.7 loses, at 0.8 wins.
+    s.admin(
+        "PUT",
+        "/c/bank/TEST_BANK",
+        Some(json!({"enabled_ratio": 0.7})),
+    )
+    .await;
+    let uri = format!("/m/lookup?signal_type=pdq&signal={BRIDGE_PDQ}&seed=abc");
+    assert_eq!(s.admin("GET", &uri, None).await.json(), json!({}));
+    s.admin(
+        "PUT",
+        "/c/bank/TEST_BANK",
+        Some(json!({"enabled_ratio": 0.8})),
+    )
+    .await;
+    assert_eq!(
+        s.admin("GET", &uri, None).await.json(),
+        json!({"TEST_BANK": [{"bank_content_id": 1, "distance": "0"}]})
+    );
+}
+
+#[tokio::test]
+async fn openapi_covers_every_route() {
+    let s = server().await;
+    let doc = s.admin("GET", "/openapi.json", None).await.json();
+    let paths = doc["paths"].as_object().unwrap();
+    // Every route the source registers is in the route table, and so in the document.
+    let src_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut registered = Vec::new();
+    for f in std::fs::read_dir(&src_dir).unwrap() {
+        let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+        for part in text.split(".route(").skip(1) {
+            let Some(rest) = part.trim_start().strip_prefix('"') else {
+                continue;
+            };
+            registered.push(rest.split('"').next().unwrap().to_string());
+        }
+    }
+    assert!(registered.len() >= 25, "{registered:?}");
+    for p in &registered {
+        assert!(
+            paths.contains_key(p),
+            "route {p} missing from the OpenAPI document"
+        );
+    }
+    for (method, path, _, _) in safeguard_server::ROUTES {
+        assert!(
+            paths[*path].get(method.to_ascii_lowercase()).is_some(),
+            "{method} {path} missing"
+        );
+        // And the router really serves it (not the 404 fallback, not 405).
+        let uri = path
+            .replace("{name}", "TEST_BANK")
+            .replace("{id}", "1")
+            .replace("{key_id}", "0000000000000000");
+        let r = s.admin(method, &uri, None).await;
+        assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        if r.status == StatusCode::NOT_FOUND {
+            assert_ne!(r.code(), "not_found", "{method} {path} hit the fallback");
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Shared test helpers: a server over a temporary SQLite store, driven through the router.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use safeguard_server::auth::{create_key, Scope};
+use safeguard_server::config::Config;
+use safeguard_server::{app, AppState};
+use safeguard_store::{SqliteStore, Store};
+
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef0123456789";
+
+pub struct TestServer {
+    pub state: AppState,
+    pub store: Arc<dyn Store>,
+}
+
+pub async fn server() -> TestServer {
+    server_with(Config::default()).await
+}
+
+pub async fn server_with(config: Config) -> TestServer {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let state = AppState::new(store.clone(), config, Some(ADMIN_KEY)).unwrap();
+    safeguard_server::load_engine(state.clone()).await.unwrap();
+    TestServer { state, store }
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub body: Vec<u8>,
+    pub headers: axum::http::HeaderMap,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}), status {}: {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+impl TestServer {
+    pub fn key(&self, scopes: &[Scope]) -> String {
+        create_key(self.store.as_ref(), "test", scopes).unwrap().key
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Resp {
+        let resp = app(self.state.clone()).oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        Resp {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        key: Option<&str>,
+        json: Option<Value>,
+    ) -> Resp {
+        let mut b = Request::builder().method(method).uri(uri);
+        if let Some(k) = key {
+            b = b.header("authorization", format!("Bearer {k}"));
+        }
+        let req = match json {
+            Some(v) => b
+                .header("content-type", "application/json")
+                .body(Body::from(v.to_string()))
+                .unwrap(),
+            None => b.body(Body::empty()).unwrap(),
+        };
+        self.send(req).await
+    }
+
+    pub async fn admin(&self, method: &str, uri: &str, json: Option<Value>) -> Resp {
+        self.call(method, uri, Some(ADMIN_KEY), json).await
+    }
+
+    pub async fn upload(
+        &self,
+        uri: &str,
+        field: &str,
+        bytes: &[u8],
+        extra: &[(&str, &str)],
+    ) -> Resp {
+        let boundary = "sgtestboundary7d9f";
+        let mut body = Vec::new();
+        for (k, v) in extra {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"upload.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let req = Request::builder()
+            .method("POST")
+            .uri(uri)
+            .header("authorization", format!("Bearer {ADMIN_KEY}"))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(Body::from(body))
+            .unwrap();
+        self.send(req).await
+    }
+}
+
+/// A benign test image from the repository's test data.
+pub fn sample_image(name: &str) -> Vec<u8> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/conformance/pdq")
+        .join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+pub const BRIDGE_PDQ: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
