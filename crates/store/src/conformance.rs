@@ -887,6 +887,8 @@ pub fn api_keys(store: &dyn Store) {
         },
         k2
     );
+    // Past the clock's millisecond, so a second revocation that overwrote would show.
+    std::thread::sleep(Duration::from_millis(5));
     store.revoke_api_key("k2").unwrap();
     assert_eq!(
         store.api_key("k2").unwrap(),

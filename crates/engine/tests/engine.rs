@@ -1,0 +1,279 @@
+//! The engine over a real SQLite store: bank rules, live updates, reopening, and a model test
+//! against brute force.
+
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use safeguard_engine::{
+    AddContent, CreateBank, Engine, Error, LookupOptions, SignalType, SignalValue,
+};
+use safeguard_pdq::PdqHash;
+use safeguard_store::{BankKind, BankUpdate, ContentUpdate, SqliteStore, Store};
+
+const H: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
+
+fn flip(h: &str, bits: usize) -> String {
+    let mut p = PdqHash::from_hex(h).unwrap();
+    for k in 0..bits {
+        p.0[k / 8] ^= 1 << (k % 8);
+    }
+    p.to_hex()
+}
+
+fn engine() -> (Engine, Arc<dyn Store>) {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    (Engine::open(store.clone()).unwrap(), store)
+}
+
+fn bank(e: &Engine, name: &str, threshold: Option<u32>, kind: Option<BankKind>) {
+    e.create_bank(&CreateBank {
+        name: name.into(),
+        pdq_threshold: threshold,
+        kind,
+        ..Default::default()
+    })
+    .unwrap();
+}
+
+fn add(e: &Engine, bank: &str, t: SignalType, v: &str) -> i64 {
+    e.add_content(
+        bank,
+        &AddContent {
+            signals: vec![(t, v.into())],
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .id
+}
+
+fn pdq(v: &str) -> SignalValue {
+    SignalValue::parse(SignalType::Pdq, v).unwrap()
+}
+
+fn all() -> LookupOptions {
+    LookupOptions {
+        banks: None,
+        coinflip: Some(0.0),
+    }
+}
+
+#[test]
+fn thresholds_allow_lists_and_disabled_content() {
+    let (e, _) = engine();
+    bank(&e, "STRICT", Some(5), None);
+    bank(&e, "LOOSE", None, None);
+    let a = add(&e, "STRICT", SignalType::Pdq, H);
+    let b = add(&e, "LOOSE", SignalType::Pdq, H);
+    let r = e.lookup(&pdq(&flip(H, 4)), &all()).unwrap();
+    assert_eq!(r.matches.len(), 2);
+    let r = e.lookup(&pdq(&flip(H, 6)), &all()).unwrap();
+    assert_eq!(
+        r.matches.iter().map(|m| (m.bank.as_str(), m.content_id, m.distance)).collect::<Vec<_>>(),
+        vec![("LOOSE", b, 6)]
+    );
+    let r = e.lookup(&pdq(&flip(H, 31)), &all()).unwrap();
+    assert_eq!(r.matches.len(), 1);
+    assert!(e.lookup(&pdq(&flip(H, 32)), &all()).unwrap().matches.is_empty());
+
+    // Disabled until the far future: gone; back at 0.
+    e.update_content("STRICT", a, &ContentUpdate { disable_until_ts: Some(i64::MAX), ..Default::default() })
+        .unwrap();
+    let r = e.lookup(&pdq(H), &all()).unwrap();
+    assert_eq!(r.matches.len(), 1);
+    // A past time means enabled again.
+    e.update_content("STRICT", a, &ContentUpdate { disable_until_ts: Some(1000), ..Default::default() })
+        .unwrap();
+    assert_eq!(e.lookup(&pdq(H), &all()).unwrap().matches.len(), 2);
+
+    // An allow-list match suppresses the others.
+    bank(&e, "BENIGN", None, Some(BankKind::AllowList));
+    add(&e, "BENIGN", SignalType::Pdq, &flip(H, 2));
+    let r = e.lookup(&pdq(H), &all()).unwrap();
+    assert_eq!(r.suppressed, 2);
+    assert_eq!(r.matches.len(), 1);
+    assert!(r.matches[0].allow_list);
+    // Raw lookup ignores bank rules except thresholds.
+    assert_eq!(e.raw_lookup(&pdq(H), None).unwrap().len(), 3);
+    // A bank filter.
+    let r = e
+        .lookup(&pdq(H), &LookupOptions { banks: Some(vec!["LOOSE".into()]), coinflip: Some(0.0) })
+        .unwrap();
+    assert_eq!(r.matches.len(), 1);
+    assert_eq!(r.matches[0].bank, "LOOSE");
+}
+
+#[test]
+fn coinflip_and_enabled_flags() {
+    let (e, _) = engine();
+    bank(&e, "HALF", None, None);
+    add(&e, "HALF", SignalType::Pdq, H);
+    e.update_bank("HALF", &BankUpdate { enabled_ratio: Some(0.5), ..Default::default() }).unwrap();
+    let lookup = |c: f64| {
+        e.lookup(&pdq(H), &LookupOptions { banks: None, coinflip: Some(c) })
+            .unwrap()
+            .matches
+            .len()
+    };
+    assert_eq!(lookup(0.4), 1);
+    assert_eq!(lookup(0.5), 1);
+    assert_eq!(lookup(0.6), 0);
+    e.update_bank("HALF", &BankUpdate { enabled: Some(false), enabled_ratio: Some(1.0), ..Default::default() })
+        .unwrap();
+    assert_eq!(lookup(0.0), 0);
+    // Random draws over many lookups pass about half the time.
+    e.update_bank("HALF", &BankUpdate { enabled: Some(true), enabled_ratio: Some(0.5), ..Default::default() })
+        .unwrap();
+    let hits: usize = (0..2000)
+        .map(|_| e.lookup(&pdq(H), &LookupOptions::default()).unwrap().matches.len())
+        .sum();
+    assert!((800..1200).contains(&hits), "{hits}");
+}
+
+#[test]
+fn exact_signals_renames_and_deletes() {
+    let (e, _) = engine();
+    bank(&e, "HASHES", None, None);
+    let md5 = "d41d8cd98f00b204e9800998ecf8427e";
+    let id = add(&e, "HASHES", SignalType::Md5, md5);
+    let v = SignalValue::parse(SignalType::Md5, &md5.to_uppercase()).unwrap();
+    assert_eq!(e.lookup(&v, &all()).unwrap().matches[0].content_id, id);
+    e.update_bank("HASHES", &BankUpdate { name: Some("RENAMED".into()), ..Default::default() }).unwrap();
+    assert_eq!(e.lookup(&v, &all()).unwrap().matches[0].bank, "RENAMED");
+    assert!(matches!(e.bank("HASHES"), Err(Error::BankNotFound(_))));
+    e.delete_content("RENAMED", id).unwrap();
+    assert!(e.lookup(&v, &all()).unwrap().matches.is_empty());
+    let id2 = add(&e, "RENAMED", SignalType::Sha1, &"ab".repeat(20));
+    let v2 = SignalValue::parse(SignalType::Sha1, &"ab".repeat(20)).unwrap();
+    assert_eq!(e.lookup(&v2, &all()).unwrap().matches[0].content_id, id2);
+    e.delete_bank("RENAMED").unwrap();
+    assert!(e.lookup(&v2, &all()).unwrap().matches.is_empty());
+    assert!(matches!(
+        e.add_content("RENAMED", &AddContent { signals: vec![(SignalType::Pdq, H.into())], ..Default::default() }),
+        Err(Error::BankNotFound(_))
+    ));
+}
+
+#[test]
+fn invalid_requests_change_nothing() {
+    let (e, store) = engine();
+    bank(&e, "B", None, None);
+    let before = store.counts().unwrap();
+    for bad in [
+        AddContent::default(),
+        AddContent { signals: vec![(SignalType::Pdq, "xyz".into())], ..Default::default() },
+        AddContent {
+            signals: vec![(SignalType::Pdq, H.into()), (SignalType::Pdq, H.into())],
+            ..Default::default()
+        },
+        AddContent {
+            signals: vec![(SignalType::Md5, "0".repeat(32))],
+            metadata: Some(serde_json::json!("x".repeat(100_000))),
+            ..Default::default()
+        },
+    ] {
+        assert!(e.add_content("B", &bad).is_err());
+    }
+    assert!(e.create_bank(&CreateBank { name: "bad name".into(), ..Default::default() }).is_err());
+    assert!(e.create_bank(&CreateBank { name: "B".into(), ..Default::default() }).is_err());
+    assert_eq!(store.counts().unwrap(), before);
+}
+
+#[test]
+fn another_writer_is_caught_up_and_reopening_rebuilds() {
+    let (e, store) = engine();
+    bank(&e, "SHARED", None, None);
+    // A second engine over the same store (another process would look the same).
+    let other = Engine::open(store.clone()).unwrap();
+    let id = add(&other, "SHARED", SignalType::Pdq, H);
+    e.sync().unwrap();
+    assert_eq!(e.lookup(&pdq(H), &all()).unwrap().matches[0].content_id, id);
+    let reopened = Engine::open(store).unwrap();
+    assert_eq!(reopened.lookup(&pdq(H), &all()).unwrap().matches[0].content_id, id);
+    assert_eq!(reopened.index_status().entries[0], (SignalType::Pdq, 1));
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Add(usize, u64, u8),
+    Delete(usize),
+    Disable(usize, bool),
+    Lookup(u64, u8),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0usize..3, any::<u64>(), 0u8..40).prop_map(|(b, s, f)| Op::Add(b, s, f)),
+        1 => (0usize..64).prop_map(Op::Delete),
+        1 => (0usize..64, any::<bool>()).prop_map(|(i, d)| Op::Disable(i, d)),
+        3 => (any::<u64>(), 0u8..40).prop_map(|(s, f)| Op::Lookup(s, f)),
+    ]
+}
+
+/// Hashes from a few seeds, each flipped by a few bits, so lookups land near entries.
+fn near(seed: u64, flips: u8) -> String {
+    let base = flip(H, (seed % 4) as usize * 40);
+    let mut p = PdqHash::from_hex(&base).unwrap();
+    let mut x = seed | 1;
+    for _ in 0..flips {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let k = (x % 256) as usize;
+        p.0[k / 8] ^= 1 << (k % 8);
+    }
+    p.to_hex()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn lookups_equal_brute_force(ops in proptest::collection::vec(op(), 1..60)) {
+        let (e, _) = engine();
+        let banks = ["A", "B", "ALLOW"];
+        bank(&e, "A", Some(31), None);
+        bank(&e, "B", Some(12), None);
+        bank(&e, "ALLOW", Some(4), Some(BankKind::AllowList));
+        let thresholds = [31u32, 12, 4];
+        // Model: (content id, bank index, hash, disabled).
+        let mut model: Vec<(i64, usize, PdqHash, bool)> = Vec::new();
+        for op in ops {
+            match op {
+                Op::Add(b, s, f) => {
+                    let h = near(s, f);
+                    let id = add(&e, banks[b], SignalType::Pdq, &h);
+                    model.push((id, b, PdqHash::from_hex(&h).unwrap(), false));
+                }
+                Op::Delete(i) if !model.is_empty() => {
+                    let (id, b, _, _) = model.remove(i % model.len());
+                    e.delete_content(banks[b], id).unwrap();
+                }
+                Op::Disable(i, d) if !model.is_empty() => {
+                    let n = model.len();
+                    let m = &mut model[i % n];
+                    m.3 = d;
+                    let t = if d { i64::MAX } else { 0 };
+                    e.update_content(banks[m.1], m.0, &ContentUpdate { disable_until_ts: Some(t), ..Default::default() }).unwrap();
+                }
+                Op::Lookup(s, f) => {
+                    let q = PdqHash::from_hex(&near(s, f)).unwrap();
+                    let got = e.lookup(&SignalValue::Pdq(q), &all()).unwrap();
+                    let mut want: Vec<(i64, u32)> = model
+                        .iter()
+                        .filter(|(_, b, h, dis)| !dis && q.distance(h) <= thresholds[*b])
+                        .map(|(id, b, h, _)| (*id + 1000 * (*b == 2) as i64, q.distance(h)))
+                        .collect();
+                    if want.iter().any(|(id, _)| *id >= 1000) {
+                        want.retain(|(id, _)| *id >= 1000);
+                    }
+                    let mut want: Vec<(i64, u32)> = want.into_iter().map(|(id, d)| (id % 1000, d)).collect();
+                    want.sort();
+                    let mut have: Vec<(i64, u32)> = got.matches.iter().map(|m| (m.content_id, m.distance)).collect();
+                    have.sort();
+                    prop_assert_eq!(have, want);
+                }
+                _ => {}
+            }
+        }
+    }
+}
