@@ -5,7 +5,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd_bench_hash;
+mod cmd_bench_index;
+mod cmd_bench_server;
 mod cmd_hash;
+mod cmd_match;
 mod cmd_serve;
 mod output;
 mod walk;
@@ -22,6 +25,8 @@ struct Cli {
 enum Command {
     /// Hash image files: PDQ (bit-exact with the values in hash banks), MD5, SHA-1, SHA-256.
     Hash(cmd_hash::HashArgs),
+    /// Match PDQ hashes against a bank file, exactly (every entry within the radius).
+    Match(cmd_match::MatchArgs),
     /// Run the server (HMA-compatible and native API) on the embedded store.
     Serve(cmd_serve::ServeArgs),
     /// Manage API keys.
@@ -36,6 +41,11 @@ enum Command {
 enum BenchCommand {
     /// Decode + PDQ speed on one thread (exact and --fast) and the fast mode's drift.
     Hash(cmd_bench_hash::BenchHashArgs),
+    /// PDQ index build time, memory and queries/second against a brute-force scan.
+    Index(cmd_bench_index::BenchIndexArgs),
+    /// Fill a data directory with random PDQ hashes and write lookup queries (for
+    /// scripts/bench-server.sh).
+    Seed(cmd_bench_server::SeedArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,7 +54,10 @@ fn main() -> ExitCode {
         Command::Hash(a) => cmd_hash::run(a),
         Command::Serve(a) => cmd_serve::run(a),
         Command::Keys(k) => cmd_serve::run_keys(k),
+        Command::Match(a) => cmd_match::run(a),
         Command::Bench(BenchCommand::Hash(a)) => cmd_bench_hash::run(a),
+        Command::Bench(BenchCommand::Index(a)) => cmd_bench_index::run(a),
+        Command::Bench(BenchCommand::Seed(a)) => cmd_bench_server::run(a),
     };
     match result {
         Ok(code) => code,

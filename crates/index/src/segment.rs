@@ -413,11 +413,13 @@ impl Segment {
             ..
         } = scratch;
         let slot_bits = self.layout.slot_bits;
-        let slot_mask = if slot_bits >= 32 {
-            u32::MAX
-        } else {
-            (1u32 << slot_bits) - 1
-        };
+        debug_assert!(slot_bits < 32, "segments hold at most 2^31 entries");
+        let slot_mask = (1u32 << slot_bits) - 1;
+        // Room for every indirect entry (counted in stage 1): each bucket is filtered
+        // branch-free into its own window, then the windows are packed by advancing `end`.
+        candidates.clear();
+        candidates.resize(scratch_entries(ranges), 0);
+        let mut end = 0;
         for (j, r) in ranges.iter().enumerate() {
             if let Some(ahead) = ranges.get(j + RANGE_PREFETCH) {
                 // `lo` equals the length for an empty range at the end: `get` skips it.
@@ -440,23 +442,19 @@ impl Segment {
                     }
                 }
             } else {
-                let table = &self.tables[r.table as usize];
-                let qs = suffixes[r.table as usize];
-                let budget = u32::from(r.budget);
-                let bucket = &table.entries[r.lo as usize..r.hi as usize];
-                // Branch-free append: every entry is written, and the end only advances past
-                // those that pass (about one in four for random codes, which a branch would
-                // mispredict).
-                let mut end = candidates.len();
-                candidates.resize(end + bucket.len(), 0);
-                for &e in bucket {
-                    let suffix = e.checked_shr(slot_bits).unwrap_or(0);
-                    candidates[end] = e & slot_mask;
-                    end += usize::from((suffix ^ qs).count_ones() <= budget);
-                }
-                candidates.truncate(end);
+                let bucket = &self.tables[r.table as usize].entries[r.lo as usize..r.hi as usize];
+                let out = &mut candidates[end..end + bucket.len()];
+                end += filter_bucket(
+                    bucket,
+                    out,
+                    slot_bits,
+                    slot_mask,
+                    suffixes[r.table as usize],
+                    u32::from(r.budget),
+                );
             }
         }
+        candidates.truncate(end);
         candidates.len() as f64 * self.model.candidate <= budget
     }
 
@@ -487,6 +485,38 @@ impl Segment {
             }
         }
     }
+}
+
+/// Indirect entries in `ranges`.
+#[inline(always)]
+fn scratch_entries(ranges: &[Range]) -> usize {
+    ranges
+        .iter()
+        .filter(|r| r.table != DIRECT)
+        .map(|r| (r.hi - r.lo) as usize)
+        .sum()
+}
+
+/// Writes the slots of the entries of `bucket` whose suffix is within `budget` bits of `qs`
+/// to the front of `out` (as long as `bucket`), returning how many.
+///
+/// Branch-free: every slot is written and the end advances only past those that pass (about
+/// one in four for random codes, which a branch would mispredict).
+#[inline(always)]
+fn filter_bucket(
+    bucket: &[u32],
+    out: &mut [u32],
+    slot_bits: u32,
+    slot_mask: u32,
+    qs: u32,
+    budget: u32,
+) -> usize {
+    let mut k = 0;
+    for (&e, o) in bucket.iter().zip(0..out.len()) {
+        out[k.min(o)] = e & slot_mask;
+        k += usize::from(((e >> slot_bits) ^ qs).count_ones() <= budget);
+    }
+    k
 }
 
 /// Sorts entries by `(code, id)` and drops duplicate pairs.
@@ -815,6 +845,25 @@ mod measure {
                 search(&segment, &qs[0], radius, &mut scratch, &mut found);
             }
             let hot = (cpu() - c0) / 200.0 * 1e6;
+            // Stage breakdown of the hot query.
+            let c0 = cpu();
+            for _ in 0..200 {
+                stage1(&segment, &qs[0], &plan, &mut scratch);
+            }
+            let s1 = (cpu() - c0) / 200.0 * 1e6;
+            let c0 = cpu();
+            for _ in 0..200 {
+                scratch.hits.clear();
+                ranges(&segment, &qs[0], radius, &mut scratch);
+            }
+            let s2 = (cpu() - c0) / 200.0 * 1e6;
+            let c0 = cpu();
+            for _ in 0..200 {
+                scratch.hits.clear();
+                verify(&segment, &qs[0], radius, &mut scratch);
+            }
+            let s3 = (cpu() - c0) / 200.0 * 1e6;
+            eprintln!("   stages (hot): 1 {s1:.1} µs, 2 {s2:.1} µs, 3 {s3:.1} µs");
             let q = queries as f64;
             eprintln!(
                 "{name} {} | {:.1} | {build:.2} | {us:.1} wall, {cpu_us:.1} cpu, {hot:.1} hot | {:.0} | {:.0} | {:.0} | {:.0}",
@@ -834,6 +883,16 @@ mod measure {
     #[inline(always)]
     fn linear_body(s: &Segment, q: &Code, r: u32, hits: &mut usize) {
         s.scan_linear(q, r, &mut |_, _| *hits += 1);
+    }
+    fn stage1(s: &Segment, q: &Code, plan: &plan::ProbePlan, scratch: &mut Scratch) {
+        s.collect_ranges(q, plan.direct, &plan.tables, scratch, f64::INFINITY);
+    }
+    crate::kernel::popcnt_dispatch!(
+        fn verify(s: &Segment, q: &Code, r: u32, scratch: &mut Scratch) => verify_body
+    );
+    #[inline(always)]
+    fn verify_body(s: &Segment, q: &Code, r: u32, scratch: &mut Scratch) {
+        s.verify_candidates(q, r, scratch);
     }
     crate::kernel::popcnt_dispatch!(
         fn ranges(s: &Segment, q: &Code, r: u32, scratch: &mut Scratch) -> bool => ranges_body

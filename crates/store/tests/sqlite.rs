@@ -462,11 +462,7 @@ fn killed_writer_loses_nothing_committed() {
     }
     let mut replayed = BTreeMap::new();
     conformance::follow(&store, &mut replayed, 0);
-    assert_eq!(
-        replayed,
-        conformance::scan(&store).0,
-        "feed agrees with data"
-    );
+    conformance::assert_same_signals(&replayed, &conformance::scan(&store).0, "feed vs data");
     // And the store takes writes again.
     let bank = store.bank_by_name("CRASH").unwrap().unwrap();
     store.add_content(bank.id, &new_content(&[])).unwrap();
@@ -521,6 +517,20 @@ fn bulk_rates_at_one_million() {
     assert_eq!(changes, N);
     assert_eq!(seq, store.last_seq().unwrap());
 
+    let t = Instant::now();
+    let counts = store.counts().unwrap();
+    let count_time = t.elapsed();
+    assert_eq!(counts.contents, N);
+
+    // A restart: open the existing file and load every signal.
+    drop(store);
+    let t = Instant::now();
+    let store = open(&dir.path().join("bulk.db"));
+    let mut reloaded = 0u64;
+    store.scan_signals(&mut |_| reloaded += 1).unwrap();
+    let restart = t.elapsed();
+    assert_eq!(reloaded, N);
+
     let rate = |d: Duration| N as f64 / d.as_secs_f64();
     println!(
         "add_contents: {N} items in {:.2} s ({:.0} items/s)",
@@ -538,4 +548,6 @@ fn bulk_rates_at_one_million() {
         feed.as_secs_f64(),
         rate(feed)
     );
+    println!("counts: {:.2} s", count_time.as_secs_f64());
+    println!("reopen + scan_signals: {:.2} s", restart.as_secs_f64());
 }
