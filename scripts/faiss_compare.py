@@ -65,7 +65,9 @@ def result_sets(lims, D, I):
 
 
 def timed_range_search(faiss, index, queries, threshold, threads):
+    """Queries per second and results, after a short untimed warm-up (as Safeguard's bench)."""
     faiss.omp_set_num_threads(threads)
+    index.range_search(queries[: min(len(queries), 20)], threshold)
     start = time.perf_counter()
     lims, D, I = index.range_search(queries, threshold)
     secs = time.perf_counter() - start
@@ -122,7 +124,8 @@ def main():
     print(f"\nFAISS {faiss_version} on the same {len(bank)} hashes and {len(queries)} queries")
 
     rows = {}
-    # IndexBinaryMultiHash(256, 16, 16), nflip = 1: HMA's configuration.
+    # IndexBinaryMultiHash(256, 16, 16), nflip = 1: HMA's configuration. Its memory is the
+    # growth of this process's resident set while it is built.
     before = rss_bytes()
     start = time.perf_counter()
     mih = faiss.IndexBinaryMultiHash(256, 16, 16)
@@ -136,25 +139,26 @@ def main():
     del mih
 
     if not args.skip_flat:
-        before = rss_bytes()
         start = time.perf_counter()
         flat = faiss.IndexBinaryFlat(256)
         flat.add(bank)
         flat_build = time.perf_counter() - start
-        flat_bytes = (rss_bytes() - before) / len(bank)
+        # Flat holds exactly the 32-byte codes; its RSS growth is hidden by memory the
+        # multi-hash index just freed.
+        flat_bytes = float(flat.code_size)
         flat1, flat_res = timed_range_search(faiss, flat, queries, threshold, 1)
         flat2, _ = timed_range_search(faiss, flat, queries, threshold, 2)
         rows["IndexBinaryFlat"] = (flat_build, flat_bytes, flat1, flat2, result_sets(*flat_res))
         del flat
 
-    print(f"\n{'index':<24}{'build s':>9}{'bytes/hash':>12}{'q/s 1 thr':>12}{'q/s 2 thr':>12}")
+    print(f"\n{'index':<28}{'build s':>9}{'bytes/hash':>12}{'q/s 1 thr':>12}{'q/s 2 thr':>12}")
     print(
-        f"{'safeguard':<24}{sg['build_s']:>9.2f}{sg['bytes_per_hash']:>12.1f}"
+        f"{'safeguard':<28}{sg['build_s']:>9.2f}{sg['bytes_per_hash']:>12.1f}"
         f"{sg['qps_1']:>12.0f}{sg['qps_2']:>12.0f}"
     )
     identical = True
     for name, (build, per_hash, q1, q2, sets) in rows.items():
-        print(f"{'faiss ' + name:<24}{build:>9.2f}{per_hash:>12.1f}{q1:>12.1f}{q2:>12.1f}")
+        print(f"{'faiss ' + name:<28}{build:>9.2f}{per_hash:>12.1f}{q1:>12.1f}{q2:>12.1f}")
         differ = sum(1 for a, b in zip(sets, sg_sets) if a != b)
         if differ:
             identical = False
@@ -166,11 +170,17 @@ def main():
         f"{sum(1 for s in sg_sets if s)} queries with a match)"
     )
     for name, (build, per_hash, q1, q2, _) in rows.items():
-        print(
+        line = (
             f"safeguard / faiss {name}: {sg['qps_1'] / q1:.1f}x queries/s on 1 thread, "
-            f"{sg['qps_2'] / q2:.1f}x on 2 threads; build {build / sg['build_s']:.1f}x faster; "
-            f"memory {per_hash / sg['bytes_per_hash']:.2f}x smaller"
+            f"{sg['qps_2'] / q2:.1f}x on 2 threads"
         )
+        if name == "IndexBinaryMultiHash":
+            # Flat needs no build and holds only the codes: those ratios would say nothing.
+            line += (
+                f"; builds {build / sg['build_s']:.1f}x faster; "
+                f"{per_hash / sg['bytes_per_hash']:.1f}x less memory per hash"
+            )
+        print(line)
     sys.exit(0 if identical and sg.get("exact", True) else 1)
 
 

@@ -22,6 +22,10 @@ pub struct BenchHashArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Shorter side the fast mode's reduced-scale JPEG decode keeps at least (to measure the
+    /// speed/drift trade-off of other settings than `safeguard hash --fast` uses).
+    #[arg(long, default_value_t = FAST_MIN_SIDE)]
+    pub fast_min_side: u32,
 }
 
 struct Pass {
@@ -84,7 +88,7 @@ pub fn run(args: &BenchHashArgs) -> anyhow::Result<ExitCode> {
         digests: false,
     };
     let mut fast_settings = exact_settings.clone();
-    fast_settings.decode.jpeg_min_side = Some(FAST_MIN_SIDE);
+    fast_settings.decode.jpeg_min_side = Some(args.fast_min_side);
 
     let exact = best(&files, &exact_settings, args.repeat)?;
     let fast = best(&files, &fast_settings, args.repeat)?;

@@ -85,7 +85,10 @@ pub fn run(args: &SeedArgs) -> anyhow::Result<ExitCode> {
             .collect();
         store.add_contents(bank.id, &items)?;
         done += n;
-        eprint!("\r{done} hashes, {:.0}/s", done as f64 / start.elapsed().as_secs_f64());
+        eprint!(
+            "\r{done} hashes, {:.0}/s",
+            done as f64 / start.elapsed().as_secs_f64()
+        );
     }
     eprintln!();
     if let Some(q) = &args.queries {

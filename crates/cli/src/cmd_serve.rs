@@ -173,6 +173,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let listen = config.listen;
+    let data_dir = config.data_dir.clone();
     let state = AppState::new(store, config, admin_key.as_deref())
         .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -184,9 +185,10 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot listen on {listen}"))?;
         tracing::info!(address = %listen, "listening");
         let loading = state.clone();
+        let snapshot_dir = data_dir.clone();
         tokio::spawn(async move {
             let start = Instant::now();
-            match safeguard_server::load_engine(loading).await {
+            match safeguard_server::load_engine(loading, Some(snapshot_dir)).await {
                 Ok(engine) => {
                     let st = engine.index_status();
                     tracing::info!(
@@ -204,7 +206,26 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         });
-        safeguard_server::serve(listener, state, shutdown_signal(), SHUTDOWN_DRAIN).await?;
+        safeguard_server::serve(listener, state.clone(), shutdown_signal(), SHUTDOWN_DRAIN).await?;
+        // A snapshot at shutdown makes the next start fast; without one (a crash), the next
+        // start uses the older snapshot plus the change feed, or rebuilds.
+        if let Some(engine) = state.0.engine.get().cloned() {
+            let dir = data_dir.clone();
+            let start = Instant::now();
+            match tokio::task::spawn_blocking(move || {
+                safeguard_server::save_snapshot(&engine, &dir)
+            })
+            .await
+            {
+                Ok(Ok(seq)) => tracing::info!(
+                    seq,
+                    seconds = start.elapsed().as_secs_f64(),
+                    "index snapshot written"
+                ),
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot write the index snapshot"),
+                Err(e) => tracing::warn!(error = %e, "snapshot task failed"),
+            }
+        }
         tracing::info!("stopped");
         anyhow::Ok(())
     })?;

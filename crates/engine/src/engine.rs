@@ -1,6 +1,7 @@
 //! The engine: store writes, then the in-memory matcher catches up from the change feed
 //! before the call returns.
 
+use std::io::{Read, Seek, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -127,6 +128,36 @@ pub struct Engine {
     rng: AtomicU64,
 }
 
+const SNAPSHOT_MAGIC: &[u8; 8] = b"SGENGSN1";
+const SNAPSHOT_HEADER_LEN: usize = 8 + 8 + 8 + 4;
+
+fn snapshot_header(seq: Seq, fingerprint: u64) -> [u8; SNAPSHOT_HEADER_LEN] {
+    let mut h = [0u8; SNAPSHOT_HEADER_LEN];
+    h[..8].copy_from_slice(SNAPSHOT_MAGIC);
+    h[8..16].copy_from_slice(&seq.to_le_bytes());
+    h[16..24].copy_from_slice(&fingerprint.to_le_bytes());
+    let crc = crc32fast::hash(&h[..24]);
+    h[24..].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+fn parse_snapshot_header(h: &[u8; SNAPSHOT_HEADER_LEN]) -> Result<(Seq, u64), Error> {
+    if &h[..8] != SNAPSHOT_MAGIC {
+        return Err(snapshot_error("not a Safeguard engine snapshot".into()));
+    }
+    if crc32fast::hash(&h[..24]).to_le_bytes() != h[24..] {
+        return Err(snapshot_error("header checksum mismatch".into()));
+    }
+    // The slices are 8 bytes long by construction of the header layout.
+    let seq = Seq::from_le_bytes(h[8..16].try_into().expect("8 bytes"));
+    let fp = u64::from_le_bytes(h[16..24].try_into().expect("8 bytes"));
+    Ok((seq, fp))
+}
+
+fn snapshot_error(msg: String) -> Error {
+    Error::Index(safeguard_index::Error::SnapshotCorrupt(msg))
+}
+
 fn now_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -138,7 +169,7 @@ fn now_secs() -> i64 {
 /// means corruption.
 fn stored_value(s: &Signal) -> Result<SignalValue, Error> {
     let t = SignalType::parse(&s.signal_type)?;
-    SignalValue::parse(t, &s.value).map_err(|e| {
+    SignalValue::parse_canonical(t, &s.value).map_err(|e| {
         Error::Store(safeguard_store::Error::Corrupt(format!(
             "signal {}: {e}",
             s.id
@@ -181,6 +212,97 @@ impl Engine {
         // Changes committed during the scan are caught up now.
         engine.sync()?;
         Ok(engine)
+    }
+
+    /// Writes a snapshot of the whole match state to `w`, and returns the change-feed
+    /// position it reflects. Loading it with [`Engine::open_with_snapshot`] and replaying the
+    /// feed from there is equivalent to a full rebuild, and much faster. Writes wait while it
+    /// runs; lookups go on.
+    pub fn write_snapshot<W: Write + Seek>(&self, w: &mut W) -> Result<Seq, Error> {
+        let applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        let seq = *applied;
+        let io = |e: std::io::Error| Error::Invalid(format!("writing snapshot: {e}"));
+        let header = snapshot_header(seq, self.fingerprint(seq)?);
+        w.write_all(&header).map_err(io)?;
+        self.matcher.write_snapshot(w)?;
+        w.flush().map_err(io)?;
+        Ok(seq)
+    }
+
+    /// A digest of the changes at `seq`, `seq/2`, `seq/4`, ... (type, ids and value of each),
+    /// as a check that a snapshot belongs to this store and not to another one of similar
+    /// length.
+    fn fingerprint(&self, seq: Seq) -> Result<u64, Error> {
+        let mut h = crc32fast::Hasher::new();
+        let mut at = seq;
+        while at > 0 {
+            self.store.changes_since(at - 1, 1, &mut |s, c| {
+                h.update(&s.to_le_bytes());
+                match &c {
+                    Change::Added(sig) | Change::Removed(sig) => {
+                        h.update(&[matches!(c, Change::Added(_)) as u8]);
+                        h.update(&sig.id.to_le_bytes());
+                        h.update(&sig.content_id.to_le_bytes());
+                        h.update(sig.signal_type.as_bytes());
+                        h.update(sig.value.as_bytes());
+                    }
+                    Change::Updated {
+                        bank_id,
+                        content_id,
+                    } => {
+                        h.update(&[2]);
+                        h.update(&bank_id.to_le_bytes());
+                        h.update(&content_id.unwrap_or(-1).to_le_bytes());
+                    }
+                }
+            })?;
+            at /= 2;
+        }
+        Ok(h.finalize() as u64 | ((seq as u64) << 32))
+    }
+
+    /// Opens the engine from a snapshot written by [`Engine::write_snapshot`], then catches up
+    /// with the store's change feed. A snapshot that is damaged, from another store, or ahead
+    /// of the store is an error (the caller then rebuilds with [`Engine::open`]).
+    pub fn open_with_snapshot<R: Read>(store: Arc<dyn Store>, r: &mut R) -> Result<Engine, Error> {
+        let start = Instant::now();
+        let mut header = [0u8; SNAPSHOT_HEADER_LEN];
+        r.read_exact(&mut header)
+            .map_err(|e| snapshot_error(format!("header: {e}")))?;
+        let (seq, fp) = parse_snapshot_header(&header)?;
+        let last = store.last_seq()?;
+        if seq > last {
+            return Err(snapshot_error(format!(
+                "snapshot is at change {seq}, the store only at {last}"
+            )));
+        }
+        let banks = store.list_banks()?;
+        let disabled = store.disabled_contents()?;
+        let matcher = Matcher::read_snapshot(r, &banks, disabled)?;
+        let engine = Engine {
+            store,
+            matcher,
+            applied: Mutex::new(seq),
+            updated_at: AtomicU64::new(now_secs() as u64),
+            build_seconds: 0.0,
+            rng: AtomicU64::new(
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+                    | 1,
+            ),
+        };
+        if engine.fingerprint(seq)? != fp {
+            return Err(snapshot_error(
+                "snapshot does not belong to this store (change-feed fingerprint differs)".into(),
+            ));
+        }
+        engine.sync()?;
+        Ok(Engine {
+            build_seconds: start.elapsed().as_secs_f64(),
+            ..engine
+        })
     }
 
     /// The store.

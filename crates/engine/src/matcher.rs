@@ -3,6 +3,7 @@
 //! of disabled content. It is kept equal to the store by applying the store's change feed.
 
 use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::RwLock;
 
 use safeguard_index::{Md5Index, PdqIndex, Sha1Index, Sha256Index};
@@ -225,6 +226,125 @@ impl Matcher {
                 + self.sha256.memory_bytes()
                 + meta_bytes,
         )
+    }
+}
+
+/// Writes `section` behind an 8-byte length, so a reader can bound each section exactly (the
+/// index readers may buffer ahead).
+fn write_section<W: Write + Seek>(
+    w: &mut W,
+    section: impl FnOnce(&mut W) -> Result<(), crate::Error>,
+) -> Result<(), crate::Error> {
+    let io = |e: std::io::Error| crate::Error::Invalid(format!("writing snapshot: {e}"));
+    let at = w.stream_position().map_err(io)?;
+    w.write_all(&0u64.to_le_bytes()).map_err(io)?;
+    section(w)?;
+    let end = w.stream_position().map_err(io)?;
+    w.seek(SeekFrom::Start(at)).map_err(io)?;
+    w.write_all(&(end - at - 8).to_le_bytes()).map_err(io)?;
+    w.seek(SeekFrom::Start(end)).map_err(io)?;
+    Ok(())
+}
+
+fn section_reader<R: Read>(r: &mut R) -> Result<std::io::Take<&mut R>, crate::Error> {
+    let mut len = [0u8; 8];
+    r.read_exact(&mut len)
+        .map_err(|e| corrupt(format!("section length: {e}")))?;
+    Ok(r.take(u64::from_le_bytes(len)))
+}
+
+fn corrupt(msg: String) -> crate::Error {
+    crate::Error::Index(safeguard_index::Error::SnapshotCorrupt(msg))
+}
+
+impl Matcher {
+    /// Writes the whole match state (per-signal facts and every index). The caller holds
+    /// the engine's sync lock, so nothing changes meanwhile; lookups go on.
+    pub(crate) fn write_snapshot<W: Write + Seek>(&self, w: &mut W) -> Result<(), crate::Error> {
+        let idx = |e: safeguard_index::Error| crate::Error::Index(e);
+        {
+            let meta = self.meta.read().unwrap_or_else(|p| p.into_inner());
+            write_section(w, |w| {
+                let io =
+                    |e: std::io::Error| crate::Error::Invalid(format!("writing snapshot: {e}"));
+                let mut crc = crc32fast::Hasher::new();
+                let n = meta.content_of.len() as u64;
+                let mut buf = Vec::with_capacity(1 << 16);
+                buf.extend_from_slice(&n.to_le_bytes());
+                for (c, b) in meta.content_of.iter().zip(&meta.bank_of) {
+                    buf.extend_from_slice(&c.to_le_bytes());
+                    buf.extend_from_slice(&b.to_le_bytes());
+                    if buf.len() >= (1 << 16) - 12 {
+                        crc.update(&buf);
+                        w.write_all(&buf).map_err(io)?;
+                        buf.clear();
+                    }
+                }
+                crc.update(&buf);
+                w.write_all(&buf).map_err(io)?;
+                w.write_all(&crc.finalize().to_le_bytes()).map_err(io)
+            })?;
+        }
+        write_section(w, |w| self.pdq.write_snapshot(w).map_err(idx))?;
+        write_section(w, |w| self.md5.write_snapshot(w).map_err(idx))?;
+        write_section(w, |w| self.sha1.write_snapshot(w).map_err(idx))?;
+        write_section(w, |w| self.sha256.write_snapshot(w).map_err(idx))?;
+        Ok(())
+    }
+
+    /// Reads what [`Matcher::write_snapshot`] wrote; any damage is an error.
+    pub(crate) fn read_snapshot<R: Read>(
+        r: &mut R,
+        banks: &[Bank],
+        disabled: Vec<(ContentId, i64)>,
+    ) -> Result<Matcher, crate::Error> {
+        let mut meta = Meta::default();
+        {
+            let section = section_reader(r)?;
+            let section_len = section.limit();
+            let mut sec = std::io::BufReader::with_capacity(1 << 16, section);
+            let mut crc = crc32fast::Hasher::new();
+            let mut n = [0u8; 8];
+            sec.read_exact(&mut n)
+                .map_err(|e| corrupt(format!("meta: {e}")))?;
+            crc.update(&n);
+            let n = u64::from_le_bytes(n);
+            // The section's own length bounds n, so a corrupt count cannot allocate wildly.
+            if n.checked_mul(12).and_then(|b| b.checked_add(12)) != Some(section_len) {
+                return Err(corrupt(format!("meta count {n} does not fit its section")));
+            }
+            meta.content_of.reserve_exact(n as usize);
+            meta.bank_of.reserve_exact(n as usize);
+            let mut rec = [0u8; 12];
+            for _ in 0..n {
+                sec.read_exact(&mut rec)
+                    .map_err(|e| corrupt(format!("meta: {e}")))?;
+                crc.update(&rec);
+                meta.content_of
+                    .push(i64::from_le_bytes(rec[..8].try_into().expect("8 bytes")));
+                meta.bank_of
+                    .push(u32::from_le_bytes(rec[8..].try_into().expect("4 bytes")));
+            }
+            let mut sum = [0u8; 4];
+            sec.read_exact(&mut sum)
+                .map_err(|e| corrupt(format!("meta checksum: {e}")))?;
+            if u32::from_le_bytes(sum) != crc.finalize() {
+                return Err(corrupt("meta checksum mismatch".into()));
+            }
+        }
+        meta.banks = banks.iter().map(|b| (b.id, BankState::from(b))).collect();
+        meta.disabled = disabled.into_iter().collect();
+        let pdq = PdqIndex::read_snapshot(section_reader(r)?, Default::default())?;
+        let md5 = Md5Index::read_snapshot(section_reader(r)?)?;
+        let sha1 = Sha1Index::read_snapshot(section_reader(r)?)?;
+        let sha256 = Sha256Index::read_snapshot(section_reader(r)?)?;
+        Ok(Matcher {
+            pdq,
+            md5,
+            sha1,
+            sha256,
+            meta: RwLock::new(meta),
+        })
     }
 }
 

@@ -120,6 +120,37 @@ impl SignalValue {
         })
     }
 
+    /// Parses a value already in canonical form (lower-case hex of the right length, as the
+    /// store holds them) without allocating; anything else falls back to [`SignalValue::parse`].
+    pub fn parse_canonical(t: SignalType, value: &str) -> Result<SignalValue, Error> {
+        fn decode<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
+            if s.len() != 2 * N {
+                return None;
+            }
+            let mut out = [0u8; N];
+            for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+                let d = |c: u8| match c {
+                    b'0'..=b'9' => Some(c - b'0'),
+                    b'a'..=b'f' => Some(c - b'a' + 10),
+                    _ => None,
+                };
+                *o = (d(pair[0])? << 4) | d(pair[1])?;
+            }
+            Some(out)
+        }
+        let b = value.as_bytes();
+        let fast = match t {
+            SignalType::Pdq => decode::<32>(b).map(|h| SignalValue::Pdq(PdqHash(h))),
+            SignalType::Md5 => decode::<16>(b).map(SignalValue::Md5),
+            SignalType::Sha1 => decode::<20>(b).map(SignalValue::Sha1),
+            SignalType::Sha256 => decode::<32>(b).map(SignalValue::Sha256),
+        };
+        match fast {
+            Some(v) => Ok(v),
+            None => SignalValue::parse(t, value),
+        }
+    }
+
     /// Its type.
     pub fn signal_type(&self) -> SignalType {
         match self {
@@ -178,6 +209,25 @@ mod tests {
             SignalType::parse("photodna"),
             Err(Error::UnknownSignalType(_))
         ));
+    }
+
+    #[test]
+    fn canonical_parsing_agrees_with_full_parsing() {
+        for (t, v) in [
+            (
+                SignalType::Pdq,
+                "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22",
+            ),
+            (SignalType::Md5, "d41d8cd98f00b204e9800998ecf8427e"),
+            (SignalType::Sha1, "da39a3ee5e6b4b0d3255bfef95601890afd80709"),
+            (SignalType::Md5, "D41D8CD98F00B204E9800998ECF8427E"),
+        ] {
+            assert_eq!(
+                SignalValue::parse_canonical(t, v).unwrap(),
+                SignalValue::parse(t, v).unwrap()
+            );
+        }
+        assert!(SignalValue::parse_canonical(SignalType::Md5, "zz").is_err());
     }
 
     #[test]

@@ -69,21 +69,42 @@ fn thresholds_allow_lists_and_disabled_content() {
     assert_eq!(r.matches.len(), 2);
     let r = e.lookup(&pdq(&flip(H, 6)), &all()).unwrap();
     assert_eq!(
-        r.matches.iter().map(|m| (m.bank.as_str(), m.content_id, m.distance)).collect::<Vec<_>>(),
+        r.matches
+            .iter()
+            .map(|m| (m.bank.as_str(), m.content_id, m.distance))
+            .collect::<Vec<_>>(),
         vec![("LOOSE", b, 6)]
     );
     let r = e.lookup(&pdq(&flip(H, 31)), &all()).unwrap();
     assert_eq!(r.matches.len(), 1);
-    assert!(e.lookup(&pdq(&flip(H, 32)), &all()).unwrap().matches.is_empty());
+    assert!(e
+        .lookup(&pdq(&flip(H, 32)), &all())
+        .unwrap()
+        .matches
+        .is_empty());
 
     // Disabled until the far future: gone; back at 0.
-    e.update_content("STRICT", a, &ContentUpdate { disable_until_ts: Some(i64::MAX), ..Default::default() })
-        .unwrap();
+    e.update_content(
+        "STRICT",
+        a,
+        &ContentUpdate {
+            disable_until_ts: Some(i64::MAX),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let r = e.lookup(&pdq(H), &all()).unwrap();
     assert_eq!(r.matches.len(), 1);
     // A past time means enabled again.
-    e.update_content("STRICT", a, &ContentUpdate { disable_until_ts: Some(1000), ..Default::default() })
-        .unwrap();
+    e.update_content(
+        "STRICT",
+        a,
+        &ContentUpdate {
+            disable_until_ts: Some(1000),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(e.lookup(&pdq(H), &all()).unwrap().matches.len(), 2);
 
     // An allow-list match suppresses the others.
@@ -97,7 +118,13 @@ fn thresholds_allow_lists_and_disabled_content() {
     assert_eq!(e.raw_lookup(&pdq(H), None).unwrap().len(), 3);
     // A bank filter.
     let r = e
-        .lookup(&pdq(H), &LookupOptions { banks: Some(vec!["LOOSE".into()]), coinflip: Some(0.0) })
+        .lookup(
+            &pdq(H),
+            &LookupOptions {
+                banks: Some(vec!["LOOSE".into()]),
+                coinflip: Some(0.0),
+            },
+        )
         .unwrap();
     assert_eq!(r.matches.len(), 1);
     assert_eq!(r.matches[0].bank, "LOOSE");
@@ -108,24 +135,56 @@ fn coinflip_and_enabled_flags() {
     let (e, _) = engine();
     bank(&e, "HALF", None, None);
     add(&e, "HALF", SignalType::Pdq, H);
-    e.update_bank("HALF", &BankUpdate { enabled_ratio: Some(0.5), ..Default::default() }).unwrap();
+    e.update_bank(
+        "HALF",
+        &BankUpdate {
+            enabled_ratio: Some(0.5),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let lookup = |c: f64| {
-        e.lookup(&pdq(H), &LookupOptions { banks: None, coinflip: Some(c) })
-            .unwrap()
-            .matches
-            .len()
+        e.lookup(
+            &pdq(H),
+            &LookupOptions {
+                banks: None,
+                coinflip: Some(c),
+            },
+        )
+        .unwrap()
+        .matches
+        .len()
     };
     assert_eq!(lookup(0.4), 1);
     assert_eq!(lookup(0.5), 1);
     assert_eq!(lookup(0.6), 0);
-    e.update_bank("HALF", &BankUpdate { enabled: Some(false), enabled_ratio: Some(1.0), ..Default::default() })
-        .unwrap();
+    e.update_bank(
+        "HALF",
+        &BankUpdate {
+            enabled: Some(false),
+            enabled_ratio: Some(1.0),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(lookup(0.0), 0);
     // Random draws over many lookups pass about half the time.
-    e.update_bank("HALF", &BankUpdate { enabled: Some(true), enabled_ratio: Some(0.5), ..Default::default() })
-        .unwrap();
+    e.update_bank(
+        "HALF",
+        &BankUpdate {
+            enabled: Some(true),
+            enabled_ratio: Some(0.5),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let hits: usize = (0..2000)
-        .map(|_| e.lookup(&pdq(H), &LookupOptions::default()).unwrap().matches.len())
+        .map(|_| {
+            e.lookup(&pdq(H), &LookupOptions::default())
+                .unwrap()
+                .matches
+                .len()
+        })
         .sum();
     assert!((800..1200).contains(&hits), "{hits}");
 }
@@ -138,7 +197,14 @@ fn exact_signals_renames_and_deletes() {
     let id = add(&e, "HASHES", SignalType::Md5, md5);
     let v = SignalValue::parse(SignalType::Md5, &md5.to_uppercase()).unwrap();
     assert_eq!(e.lookup(&v, &all()).unwrap().matches[0].content_id, id);
-    e.update_bank("HASHES", &BankUpdate { name: Some("RENAMED".into()), ..Default::default() }).unwrap();
+    e.update_bank(
+        "HASHES",
+        &BankUpdate {
+            name: Some("RENAMED".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(e.lookup(&v, &all()).unwrap().matches[0].bank, "RENAMED");
     assert!(matches!(e.bank("HASHES"), Err(Error::BankNotFound(_))));
     e.delete_content("RENAMED", id).unwrap();
@@ -149,7 +215,13 @@ fn exact_signals_renames_and_deletes() {
     e.delete_bank("RENAMED").unwrap();
     assert!(e.lookup(&v2, &all()).unwrap().matches.is_empty());
     assert!(matches!(
-        e.add_content("RENAMED", &AddContent { signals: vec![(SignalType::Pdq, H.into())], ..Default::default() }),
+        e.add_content(
+            "RENAMED",
+            &AddContent {
+                signals: vec![(SignalType::Pdq, H.into())],
+                ..Default::default()
+            }
+        ),
         Err(Error::BankNotFound(_))
     ));
 }
@@ -161,7 +233,10 @@ fn invalid_requests_change_nothing() {
     let before = store.counts().unwrap();
     for bad in [
         AddContent::default(),
-        AddContent { signals: vec![(SignalType::Pdq, "xyz".into())], ..Default::default() },
+        AddContent {
+            signals: vec![(SignalType::Pdq, "xyz".into())],
+            ..Default::default()
+        },
         AddContent {
             signals: vec![(SignalType::Pdq, H.into()), (SignalType::Pdq, H.into())],
             ..Default::default()
@@ -174,8 +249,18 @@ fn invalid_requests_change_nothing() {
     ] {
         assert!(e.add_content("B", &bad).is_err());
     }
-    assert!(e.create_bank(&CreateBank { name: "bad name".into(), ..Default::default() }).is_err());
-    assert!(e.create_bank(&CreateBank { name: "B".into(), ..Default::default() }).is_err());
+    assert!(e
+        .create_bank(&CreateBank {
+            name: "bad name".into(),
+            ..Default::default()
+        })
+        .is_err());
+    assert!(e
+        .create_bank(&CreateBank {
+            name: "B".into(),
+            ..Default::default()
+        })
+        .is_err());
     assert_eq!(store.counts().unwrap(), before);
 }
 
@@ -189,7 +274,10 @@ fn another_writer_is_caught_up_and_reopening_rebuilds() {
     e.sync().unwrap();
     assert_eq!(e.lookup(&pdq(H), &all()).unwrap().matches[0].content_id, id);
     let reopened = Engine::open(store).unwrap();
-    assert_eq!(reopened.lookup(&pdq(H), &all()).unwrap().matches[0].content_id, id);
+    assert_eq!(
+        reopened.lookup(&pdq(H), &all()).unwrap().matches[0].content_id,
+        id
+    );
     assert_eq!(reopened.index_status().entries[0], (SignalType::Pdq, 1));
 }
 
@@ -276,4 +364,49 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn snapshots_round_trip_and_catch_up_with_the_feed() {
+    let (e, store) = engine();
+    bank(&e, "SNAP", None, None);
+    let a = add(&e, "SNAP", SignalType::Pdq, H);
+    let md5 = "d41d8cd98f00b204e9800998ecf8427e";
+    add(&e, "SNAP", SignalType::Md5, md5);
+    let mut buf = std::io::Cursor::new(Vec::new());
+    let seq = e.write_snapshot(&mut buf).unwrap();
+    assert!(seq > 0);
+    // Changes after the snapshot are replayed from the feed on load.
+    e.delete_content("SNAP", a).unwrap();
+    let b = add(&e, "SNAP", SignalType::Pdq, &flip(H, 3));
+    let bytes = buf.into_inner();
+    let loaded = Engine::open_with_snapshot(store.clone(), &mut bytes.as_slice()).unwrap();
+    let r = loaded.lookup(&pdq(H), &all()).unwrap();
+    assert_eq!(
+        r.matches.iter().map(|m| m.content_id).collect::<Vec<_>>(),
+        vec![b]
+    );
+    let v = SignalValue::parse(SignalType::Md5, md5).unwrap();
+    assert_eq!(loaded.lookup(&v, &all()).unwrap().matches.len(), 1);
+    assert_eq!(loaded.index_status().entries, e.index_status().entries);
+
+    // Damage anywhere is detected, never used.
+    for pos in [0, 10, 30, bytes.len() / 2, bytes.len() - 3] {
+        let mut bad = bytes.clone();
+        bad[pos] ^= 0x40;
+        assert!(
+            Engine::open_with_snapshot(store.clone(), &mut bad.as_slice()).is_err(),
+            "flipped byte {pos} was not detected"
+        );
+    }
+    for cut in [5, 40, bytes.len() - 1] {
+        assert!(Engine::open_with_snapshot(store.clone(), &mut &bytes[..cut]).is_err());
+    }
+    // A snapshot of another store is refused.
+    let (other, other_store) = engine();
+    bank(&other, "OTHER", None, None);
+    for _ in 0..5 {
+        add(&other, "OTHER", SignalType::Sha1, &"cd".repeat(20));
+    }
+    assert!(Engine::open_with_snapshot(other_store, &mut bytes.as_slice()).is_err());
 }

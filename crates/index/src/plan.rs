@@ -74,11 +74,11 @@ pub(crate) struct CostModel {
 
 impl CostModel {
     pub(crate) const MEASURED: CostModel = CostModel {
-        probe: 30.0,
-        entry: 3.0,
-        direct_code: 3.0,
-        candidate: 17.0,
-        linear_code: 1.5,
+        probe: 32.0,
+        entry: 2.5,
+        direct_code: 2.5,
+        candidate: 16.0,
+        linear_code: 1.3,
         min_table_entries: 256,
     };
 

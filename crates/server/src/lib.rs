@@ -99,15 +99,75 @@ pub async fn serve(
     }
 }
 
-/// Loads the engine (building the indexes from the store) on a blocking thread and attaches
-/// it to `state`; the server answers `/status/live` meanwhile and lookups 503.
-pub async fn load_engine(state: AppState) -> Result<Arc<safeguard_engine::Engine>, String> {
+/// File name of the index snapshot in the data directory.
+pub const SNAPSHOT_FILE: &str = "index.snap";
+
+/// Loads the engine on a blocking thread and attaches it to `state`; the server answers
+/// `/status/live` meanwhile and lookups 503. With `snapshot_dir`, the indexes come from its
+/// snapshot when one is there and usable (then the change feed since it is replayed), else
+/// from a full scan of the store, after which a fresh snapshot is written in the background.
+pub async fn load_engine(
+    state: AppState,
+    snapshot_dir: Option<std::path::PathBuf>,
+) -> Result<Arc<safeguard_engine::Engine>, String> {
     let store = state.0.store.clone();
-    let engine = tokio::task::spawn_blocking(move || safeguard_engine::Engine::open(store))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+    let dir = snapshot_dir.clone();
+    let (engine, rebuilt) = tokio::task::spawn_blocking(move || {
+        if let Some(dir) = &dir {
+            let path = dir.join(SNAPSHOT_FILE);
+            match std::fs::File::open(&path) {
+                Ok(f) => {
+                    let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+                    match safeguard_engine::Engine::open_with_snapshot(store.clone(), &mut r) {
+                        Ok(e) => return Ok((e, false)),
+                        Err(e) => tracing::warn!(
+                            error = %e,
+                            path = %path.display(),
+                            "index snapshot unusable; rebuilding from the store"
+                        ),
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(error = %e, "cannot open the index snapshot"),
+            }
+        }
+        safeguard_engine::Engine::open(store).map(|e| (e, true))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
     let engine = Arc::new(engine);
     state.set_engine(engine.clone());
+    if let (true, Some(dir)) = (rebuilt, snapshot_dir) {
+        let e = engine.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(err) = save_snapshot(&e, &dir) {
+                tracing::warn!(error = %err, "cannot write the index snapshot");
+            }
+        });
+    }
     Ok(engine)
+}
+
+/// Writes the engine's snapshot into `dir` atomically (temporary file, fsync, rename), and
+/// returns the change-feed position it reflects.
+pub fn save_snapshot(
+    engine: &safeguard_engine::Engine,
+    dir: &std::path::Path,
+) -> Result<i64, String> {
+    // One writer at a time: the background snapshot after a rebuild and the one at shutdown
+    // must not interleave in the same temporary file.
+    static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = WRITING.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = dir.join(format!("{SNAPSHOT_FILE}.tmp"));
+    let f = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+    let seq = engine.write_snapshot(&mut w).map_err(|e| e.to_string())?;
+    let f = w.into_inner().map_err(|e| e.to_string())?;
+    f.sync_all().map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, dir.join(SNAPSHOT_FILE)).map_err(|e| e.to_string())?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(seq)
 }

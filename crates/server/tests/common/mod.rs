@@ -29,7 +29,9 @@ pub async fn server() -> TestServer {
 pub async fn server_with(config: Config) -> TestServer {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
     let state = AppState::new(store.clone(), config, Some(ADMIN_KEY)).unwrap();
-    safeguard_server::load_engine(state.clone()).await.unwrap();
+    safeguard_server::load_engine(state.clone(), None)
+        .await
+        .unwrap();
     TestServer { state, store }
 }
 
