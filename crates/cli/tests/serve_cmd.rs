@@ -64,15 +64,18 @@ impl Drop for Server {
 }
 
 fn start(data: &PathBuf, addr: SocketAddr) -> Server {
-    let child = bin()
-        .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
-        .arg(data)
-        .env("SAFEGUARD_ADMIN_KEY", ADMIN)
-        .env("SAFEGUARD_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    // Wrapped at once so that a failed start still kills and reaps the process.
+    let server = Server(
+        bin()
+            .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
+            .arg(data)
+            .env("SAFEGUARD_ADMIN_KEY", ADMIN)
+            .env("SAFEGUARD_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(mut s) = TcpStream::connect(addr) {
@@ -80,7 +83,7 @@ fn start(data: &PathBuf, addr: SocketAddr) -> Server {
             let mut out = String::new();
             let _ = s.read_to_string(&mut out);
             if out.starts_with("HTTP/1.1 200") {
-                return Server(child);
+                return server;
             }
         }
         assert!(Instant::now() < deadline, "server did not become ready");

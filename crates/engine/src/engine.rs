@@ -628,7 +628,7 @@ impl Engine {
             .filter(|(_, b)| {
                 opts.banks
                     .as_ref()
-                    .is_none_or(|names| names.iter().any(|n| *n == b.name))
+                    .is_none_or(|names| names.contains(&b.name))
             })
             .filter(|(_, b)| b.enabled_ratio >= coinflip)
             .map(|(id, b)| (*id, b))
@@ -706,7 +706,7 @@ impl Engine {
                 if value.signal_type().is_fuzzy() && h.distance > b.pdq_threshold {
                     return None;
                 }
-                if banks.is_some_and(|names| !names.iter().any(|n| *n == b.name)) {
+                if banks.is_some_and(|names| !names.contains(&b.name)) {
                     return None;
                 }
                 Some(LookupMatch {

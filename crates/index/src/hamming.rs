@@ -688,9 +688,10 @@ impl Inner {
     }
 
     fn lock_writer(&self) -> MutexGuard<'_, Writer> {
-        // Writer state is updated in an order that leaves it consistent at every panic point
-        // (the tail map only ever over-approximates nothing: entries are inserted after their
-        // slot is written), so a poisoned lock is safe to take over.
+        // A panic inside a writer would be a bug. Readers are unaffected by one (the view is
+        // only ever replaced whole), and the worst stale writer bookkeeping can do is treat a
+        // pair from the interrupted, unpublished call as present; taking the lock over keeps
+        // the index usable instead of failing every later write.
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 

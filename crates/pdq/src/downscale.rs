@@ -23,7 +23,7 @@ const ROW_LANES: usize = 8;
 
 /// Window size of the box filter, from the reference: `(old + 2*new - 1) / (2*new)`.
 pub(crate) fn window_size(old: usize, new: usize) -> usize {
-    (old + 2 * new - 1) / (2 * new)
+    old.div_ceil(2 * new)
 }
 
 /// The four phases of the reference's 1-D box filter, for a vector of `len` with window `w`.

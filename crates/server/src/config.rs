@@ -244,12 +244,13 @@ impl Config {
 
     /// Media decode limits from this configuration.
     pub fn media_limits(&self) -> safeguard_media::Limits {
-        let mut l = safeguard_media::Limits::default();
-        l.max_width = self.limits.max_image_side;
-        l.max_height = self.limits.max_image_side;
-        l.max_pixels = self.limits.max_image_pixels;
-        l.max_input_bytes = (self.limits.max_body_bytes as u64).max(self.fetch.max_bytes);
-        l
+        safeguard_media::Limits {
+            max_width: self.limits.max_image_side,
+            max_height: self.limits.max_image_side,
+            max_pixels: self.limits.max_image_pixels,
+            max_input_bytes: (self.limits.max_body_bytes as u64).max(self.fetch.max_bytes),
+            ..safeguard_media::Limits::default()
+        }
     }
 }
 

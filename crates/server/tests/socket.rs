@@ -43,7 +43,7 @@ async fn serves_over_tcp_and_shuts_down_gracefully() {
     .unwrap();
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
     assert!(status.ends_with("I-AM-ALIVE"), "{status}");
-    let body = format!("{{\"name\":\"SOCK\"}}");
+    let body = r#"{"name":"SOCK"}"#;
     let req = format!(
         "POST /c/banks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN_KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
