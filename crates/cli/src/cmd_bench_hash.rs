@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use safeguard_pdq::{Hasher, PdqHash};
 
-use crate::cmd_hash::{hash_bytes, Compat, HashSettings, FAST_MIN_SIDE};
+use crate::cmd_hash::{hash_bytes, Compat, HashSettings, FAST_MIN_PIXELS, FAST_MIN_SIDE};
 use crate::walk::{expand, Input};
 
 /// Arguments of `safeguard bench hash`.
@@ -26,6 +26,9 @@ pub struct BenchHashArgs {
     /// speed/drift trade-off of other settings than `safeguard hash --fast` uses).
     #[arg(long, default_value_t = FAST_MIN_SIDE)]
     pub fast_min_side: u32,
+    /// Smallest JPEG (pixels) the fast mode decodes at a reduced scale.
+    #[arg(long, default_value_t = FAST_MIN_PIXELS)]
+    pub fast_min_pixels: u64,
 }
 
 struct Pass {
@@ -89,6 +92,7 @@ pub fn run(args: &BenchHashArgs) -> anyhow::Result<ExitCode> {
     };
     let mut fast_settings = exact_settings.clone();
     fast_settings.decode.jpeg_min_side = Some(args.fast_min_side);
+    fast_settings.decode.jpeg_scale_min_pixels = args.fast_min_pixels;
 
     let exact = best(&files, &exact_settings, args.repeat)?;
     let fast = best(&files, &fast_settings, args.repeat)?;

@@ -17,6 +17,7 @@ fn main() {
         jpeg_min_side: std::env::var("JPEG_MIN_SIDE")
             .ok()
             .and_then(|v| v.parse().ok()),
+        ..DecodeOptions::default()
     };
     for path in std::env::args().skip(1) {
         let result = read_file(Path::new(&path), &limits)

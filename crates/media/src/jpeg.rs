@@ -36,6 +36,7 @@ pub(crate) fn decode(
     bytes: &[u8],
     limits: &Limits,
     min_side: Option<u32>,
+    scale_min_pixels: u64,
 ) -> Result<(RgbImage, Option<(u32, u32)>), Error> {
     let mut turbo = Turbo::new()?;
     if let Err(failure) = turbo.read_header(bytes) {
@@ -81,7 +82,9 @@ pub(crate) fn decode(
     limits.check_image(width.into(), height.into(), 0)?;
 
     let eighths = match min_side {
-        Some(min_side) if !lossless => scale_eighths(width, height, min_side),
+        Some(min_side) if !lossless && width as u64 * height as u64 >= scale_min_pixels => {
+            scale_eighths(width, height, min_side)
+        }
         _ => 8,
     };
     let (out_width, out_height) = (scaled(width, eighths), scaled(height, eighths));

@@ -73,6 +73,10 @@ pub struct DecodeOptions {
     /// few bits from the reference values; use it only where that is acceptable (triage,
     /// bulk re-scans), with 256 or 512 as typical values. Other formats ignore it.
     pub jpeg_min_side: Option<u32>,
+    /// With `jpeg_min_side`: only JPEGs of at least this many pixels are decoded at a reduced
+    /// scale; smaller ones (cheap to decode anyway, and where scaling moves the hash most) take
+    /// the exact path. 0 applies the reduction to every JPEG.
+    pub jpeg_scale_min_pixels: u64,
 }
 
 /// The result of a decode.
@@ -112,7 +116,12 @@ pub fn decode_with(
     let mut scaled_from = None;
     let image = match format {
         Format::Jpeg => {
-            let (image, from) = jpeg::decode(bytes, limits, options.jpeg_min_side)?;
+            let (image, from) = jpeg::decode(
+                bytes,
+                limits,
+                options.jpeg_min_side,
+                options.jpeg_scale_min_pixels,
+            )?;
             scaled_from = from;
             image
         }

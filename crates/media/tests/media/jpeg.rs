@@ -158,6 +158,7 @@ fn reduced_scale_decode_keeps_the_minimum_side() {
     for (min_side, dims) in cases {
         let options = DecodeOptions {
             jpeg_min_side: Some(min_side),
+            ..DecodeOptions::default()
         };
         let decoded = decode_with(&bytes, &limits, &options).unwrap();
         assert_eq!(
@@ -171,6 +172,7 @@ fn reduced_scale_decode_keeps_the_minimum_side() {
     // An image already at or below the minimum is decoded at full size.
     let options = DecodeOptions {
         jpeg_min_side: Some(1200),
+        ..DecodeOptions::default()
     };
     let decoded = decode_with(&bytes, &limits, &options).unwrap();
     assert_eq!((decoded.image.width, decoded.image.height), (w, h));
@@ -179,6 +181,7 @@ fn reduced_scale_decode_keeps_the_minimum_side() {
     let odd = jpeg_bytes(1001, 999, &pattern_rgb(1001, 999), false);
     let options = DecodeOptions {
         jpeg_min_side: Some(100),
+        ..DecodeOptions::default()
     };
     let decoded = decode_with(&odd, &limits, &options).unwrap();
     assert_eq!((decoded.image.width, decoded.image.height), (126, 125));
@@ -189,6 +192,7 @@ fn reduced_scale_is_ignored_by_other_formats() {
     let (_, png, _) = valid_samples().remove(2);
     let options = DecodeOptions {
         jpeg_min_side: Some(8),
+        ..DecodeOptions::default()
     };
     let decoded = decode_with(&png, &Limits::default(), &options).unwrap();
     assert_eq!((decoded.image.width, decoded.image.height), (23, 17));
@@ -202,6 +206,7 @@ fn reduced_scale_approximates_the_full_image() {
     let bytes = jpeg_bytes(w, h, &rgb, false);
     let options = DecodeOptions {
         jpeg_min_side: Some(300),
+        ..DecodeOptions::default()
     };
     let small = decode_with(&bytes, &Limits::default(), &options).unwrap();
     assert_eq!((small.image.width, small.image.height), (400, 300));
