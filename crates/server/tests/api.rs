@@ -751,3 +751,131 @@ async fn openapi_covers_every_route() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn url_fetching_and_remaining_hma_shapes() {
+    // A local file server, allow-listed explicitly (internal addresses are refused otherwise).
+    let img = sample_image(SQUARE);
+    let served = img.clone();
+    let files = axum::Router::new()
+        .route(
+            "/img.jpg",
+            axum::routing::get(move || {
+                let b = served.clone();
+                async move { b }
+            }),
+        )
+        .route(
+            "/redirect",
+            axum::routing::get(|| async {
+                axum::response::Redirect::temporary("http://169.254.169.254/latest/meta-data")
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, files).await });
+    let mut config = safeguard_server::config::Config::default();
+    config.fetch.allow_internal_hosts = vec!["127.0.0.1".into()];
+    let s = server_with(config).await;
+    let url = format!("http://127.0.0.1:{}/img.jpg", addr.port());
+
+    let r = s
+        .admin("GET", &format!("/h/hash?url={url}&types=pdq"), None)
+        .await;
+    assert_eq!(r.json(), json!({"pdq": SQUARE_PDQ}), "{}", r.text());
+    s.admin("POST", "/c/banks", Some(json!({"name": "FETCHED"})))
+        .await;
+    let r = s
+        .admin("POST", &format!("/c/bank/FETCHED/content?url={url}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let id = r.json()["id"].as_i64().unwrap();
+    let r = s
+        .admin("GET", &format!("/m/lookup?url={url}&types=pdq"), None)
+        .await;
+    assert_eq!(
+        r.json(),
+        json!({"pdq": {"FETCHED": [{"bank_content_id": id, "distance": "0"}]}})
+    );
+    let r = s
+        .admin("GET", &format!("/m/lookup?url={url}&signal_type=pdq"), None)
+        .await;
+    assert_eq!(
+        r.json(),
+        json!({"FETCHED": [{"bank_content_id": id, "distance": "0"}]})
+    );
+    // A redirect to the metadata address is refused even though the first host is allowed.
+    let r = s
+        .admin(
+            "GET",
+            &format!("/h/hash?url=http://127.0.0.1:{}/redirect", addr.port()),
+            None,
+        )
+        .await;
+    assert!(
+        r.status.is_client_error() || r.status == StatusCode::BAD_GATEWAY,
+        "{}",
+        r.text()
+    );
+    assert_ne!(r.status, StatusCode::OK);
+
+    let r = s.admin("GET", "/c/signal_type", None).await;
+    assert_eq!(
+        r.json(),
+        json!([
+            {"enabled_ratio": 1.0, "name": "pdq"},
+            {"enabled_ratio": 1.0, "name": "md5"},
+            {"enabled_ratio": 1.0, "name": "sha1"},
+            {"enabled_ratio": 1.0, "name": "sha256"},
+            {"enabled_ratio": 1.0, "name": "video_md5"}
+        ])
+    );
+    let r = s
+        .admin(
+            "PUT",
+            "/c/signal_type/pdq",
+            Some(json!({"enabled_ratio": 0.5})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = s.admin("GET", "/c/content_type", None).await;
+    assert_eq!(
+        r.json(),
+        json!([{"enabled": true, "name": "photo"}, {"enabled": true, "name": "video"}])
+    );
+    // A video upload is matched by the MD5 of its bytes, under HMA's name.
+    let video = b"not really a video, but bytes all the same".to_vec();
+    let r = s.upload("/h/hash", "video", &video, &[]).await;
+    let md5 = r.json()["video_md5"].as_str().unwrap().to_string();
+    s.admin(
+        "POST",
+        "/c/bank/FETCHED/signal",
+        Some(json!({"video_md5": md5})),
+    )
+    .await;
+    let r = s
+        .admin(
+            "GET",
+            &format!("/m/lookup?signal_type=video_md5&signal={md5}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["FETCHED"][0]["distance"], json!("-"));
+    let r = s.admin("GET", "/m/index/status", None).await;
+    let v = r.json();
+    for t in ["pdq", "md5", "sha1", "sha256"] {
+        assert_eq!(v[t]["present"], json!(true), "{t}");
+        assert!(v[t]["built_to"].as_i64().unwrap() > 1_700_000_000);
+    }
+    assert_eq!(v["pdq"]["size"], json!(1));
+    assert_eq!(v["md5"]["size"], json!(2));
+    let r = s.admin("GET", "/metrics", None).await;
+    assert!(
+        r.text().contains("safeguard_http_requests_total"),
+        "{}",
+        r.text()
+    );
+    assert!(r
+        .text()
+        .contains("safeguard_index_entries{signal_type=\"pdq\"} 1"));
+}
