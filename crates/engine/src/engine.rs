@@ -90,6 +90,20 @@ pub struct LookupMatch {
     pub allow_list: bool,
 }
 
+impl LookupMatch {
+    fn new(h: &Hit, b: &BankState, signal_type: SignalType) -> LookupMatch {
+        LookupMatch {
+            bank: b.name.clone(),
+            bank_id: h.bank_id,
+            content_id: h.content_id,
+            signal_id: h.signal_id,
+            signal_type,
+            distance: h.distance,
+            allow_list: b.kind == BankKind::AllowList,
+        }
+    }
+}
+
 /// The result of a lookup.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LookupResult {
@@ -653,15 +667,7 @@ impl Engine {
                 if meta.disabled.get(&h.content_id).is_some_and(|&t| t > now) {
                     return None;
                 }
-                Some(LookupMatch {
-                    bank: b.name.clone(),
-                    bank_id: h.bank_id,
-                    content_id: h.content_id,
-                    signal_id: h.signal_id,
-                    signal_type: value.signal_type(),
-                    distance: h.distance,
-                    allow_list: b.kind == BankKind::AllowList,
-                })
+                Some(LookupMatch::new(&h, b, value.signal_type()))
             })
             .collect();
         let mut suppressed = 0;
@@ -709,15 +715,7 @@ impl Engine {
                 if banks.is_some_and(|names| !names.contains(&b.name)) {
                     return None;
                 }
-                Some(LookupMatch {
-                    bank: b.name.clone(),
-                    bank_id: h.bank_id,
-                    content_id: h.content_id,
-                    signal_id: h.signal_id,
-                    signal_type: value.signal_type(),
-                    distance: h.distance,
-                    allow_list: b.kind == BankKind::AllowList,
-                })
+                Some(LookupMatch::new(&h, b, value.signal_type()))
             })
             .collect();
         out.sort_by_key(|m| (m.content_id, m.distance));

@@ -214,18 +214,7 @@ async fn lookup_one(
     value: SignalValue,
     opts: LookupOptions,
 ) -> Result<Value, ApiError> {
-    let engine = state.engine()?;
-    let res = blocking(move || Ok(engine.lookup(&value, &opts)?)).await?;
-    for m in &res.matches {
-        state
-            .0
-            .metrics
-            .matches
-            .get_or_create(&crate::metrics::BankLabels {
-                bank: m.bank.clone(),
-            })
-            .inc();
-    }
+    let res = crate::state::lookup(state, value, opts).await?;
     Ok(bank_map(&res.matches))
 }
 

@@ -100,3 +100,24 @@ pub async fn cpu<T: Send + 'static>(
         .map_err(|e| ApiError::internal(format!("cpu semaphore closed: {e}")))?;
     tokio::task::spawn_blocking(f).await?
 }
+
+/// Runs a lookup off the reactor and counts its matches per bank in the metrics.
+pub async fn lookup(
+    state: &AppState,
+    value: safeguard_engine::SignalValue,
+    opts: safeguard_engine::LookupOptions,
+) -> ApiResult<safeguard_engine::LookupResult> {
+    let engine = state.engine()?;
+    let res = blocking(move || Ok(engine.lookup(&value, &opts)?)).await?;
+    for m in &res.matches {
+        state
+            .0
+            .metrics
+            .matches
+            .get_or_create(&crate::metrics::BankLabels {
+                bank: m.bank.clone(),
+            })
+            .inc();
+    }
+    Ok(res)
+}

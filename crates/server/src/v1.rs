@@ -198,26 +198,6 @@ struct LookupReq {
     bypass_enabled_ratio: bool,
 }
 
-async fn run_lookup(
-    state: &AppState,
-    value: SignalValue,
-    opts: LookupOptions,
-) -> ApiResult<safeguard_engine::LookupResult> {
-    let engine = state.engine()?;
-    let res = blocking(move || Ok(engine.lookup(&value, &opts)?)).await?;
-    for m in &res.matches {
-        state
-            .0
-            .metrics
-            .matches
-            .get_or_create(&crate::metrics::BankLabels {
-                bank: m.bank.clone(),
-            })
-            .inc();
-    }
-    Ok(res)
-}
-
 async fn lookup(
     State(state): State<AppState>,
     JsonBody(req): JsonBody<LookupReq>,
@@ -228,7 +208,7 @@ async fn lookup(
         banks: req.banks,
         coinflip: req.bypass_enabled_ratio.then_some(0.0),
     };
-    let res = run_lookup(&state, v, opts).await?;
+    let res = crate::state::lookup(&state, v, opts).await?;
     Ok(Json(json!({
         "matches": res.matches.iter().map(match_json).collect::<Vec<_>>(),
         "suppressed_by_allow_list": res.suppressed,
@@ -254,7 +234,7 @@ async fn lookup_upload(
         if matches!(v, SignalValue::Pdq(_)) && !pdq_matched {
             continue;
         }
-        let res = run_lookup(
+        let res = crate::state::lookup(
             &state,
             v,
             LookupOptions {
