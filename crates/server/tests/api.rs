@@ -879,3 +879,49 @@ async fn url_fetching_and_remaining_hma_shapes() {
         .text()
         .contains("safeguard_index_entries{signal_type=\"pdq\"} 1"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_requests_time_out_and_the_concurrency_limit_queues() {
+    // A local server that answers after 3 s.
+    let slow = axum::Router::new().route(
+        "/slow.jpg",
+        axum::routing::get(|| async {
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            "late"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, slow).await });
+    let mut config = safeguard_server::config::Config::default();
+    config.fetch.allow_internal_hosts = vec!["127.0.0.1".into()];
+    config.limits.request_timeout_secs = 1;
+    config.limits.max_concurrency = 1;
+    let s = std::sync::Arc::new(server_with(config).await);
+    let uri = format!("/h/hash?url=http://127.0.0.1:{}/slow.jpg", addr.port());
+
+    let started = std::time::Instant::now();
+    let first = {
+        let s = s.clone();
+        let uri = uri.clone();
+        tokio::spawn(async move { s.admin("GET", &uri, None).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The only slot is taken: this one waits for it (its wait counts against its own 1 s),
+    // and is answered once the slow request has been cut off.
+    let queued_at = std::time::Instant::now();
+    let second = s.admin("GET", "/c/banks", None).await;
+    assert_eq!(second.status, StatusCode::OK);
+    assert!(queued_at.elapsed() >= std::time::Duration::from_millis(600));
+    let first = first.await.unwrap();
+    assert_eq!(
+        (first.status, first.code().as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "timeout")
+    );
+    assert!(started.elapsed() < std::time::Duration::from_millis(2500));
+    // Once the slow request is gone, the server answers again.
+    assert_eq!(
+        s.admin("GET", "/c/banks", None).await.status,
+        StatusCode::OK
+    );
+}
