@@ -192,6 +192,24 @@ fn stored_value(s: &Signal) -> Result<SignalValue, Error> {
 }
 
 impl Engine {
+    fn from_parts(store: Arc<dyn Store>, matcher: Matcher, seq: Seq, build_seconds: f64) -> Engine {
+        Engine {
+            store,
+            matcher,
+            applied: Mutex::new(seq),
+            updated_at: AtomicU64::new(now_secs() as u64),
+            build_seconds,
+            // Any odd seed will do: the generator only spreads the enabled-ratio coin flips.
+            rng: AtomicU64::new(
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+                    | 1,
+            ),
+        }
+    }
+
     /// Opens the engine over a store, building the indexes from a full scan.
     pub fn open(store: Arc<dyn Store>) -> Result<Engine, Error> {
         let start = Instant::now();
@@ -209,20 +227,7 @@ impl Engine {
         let banks = store.list_banks()?;
         let disabled = store.disabled_contents()?;
         let matcher = Matcher::build(signals, &banks, disabled)?;
-        let engine = Engine {
-            store,
-            matcher,
-            applied: Mutex::new(seq),
-            updated_at: AtomicU64::new(now_secs() as u64),
-            build_seconds: start.elapsed().as_secs_f64(),
-            rng: AtomicU64::new(
-                SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(1)
-                    | 1,
-            ),
-        };
+        let engine = Engine::from_parts(store, matcher, seq, start.elapsed().as_secs_f64());
         // Changes committed during the scan are caught up now.
         engine.sync()?;
         Ok(engine)
@@ -293,20 +298,7 @@ impl Engine {
         let banks = store.list_banks()?;
         let disabled = store.disabled_contents()?;
         let matcher = Matcher::read_snapshot(r, &banks, disabled)?;
-        let engine = Engine {
-            store,
-            matcher,
-            applied: Mutex::new(seq),
-            updated_at: AtomicU64::new(now_secs() as u64),
-            build_seconds: 0.0,
-            rng: AtomicU64::new(
-                SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(1)
-                    | 1,
-            ),
-        };
+        let engine = Engine::from_parts(store, matcher, seq, 0.0);
         if engine.fingerprint(seq)? != fp {
             return Err(snapshot_error(
                 "snapshot does not belong to this store (change-feed fingerprint differs)".into(),
