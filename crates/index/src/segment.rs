@@ -149,6 +149,11 @@ impl Segment {
             .zip(ids.windows(2))
             .all(|(c, i)| (c[0], i[0]) < (c[1], i[1])));
         let layout = choose_layout(n, &model);
+        Segment::assemble(codes, ids, layout, model)
+    }
+
+    /// Builds the directories and tables of `layout` over sorted entries.
+    fn assemble(codes: Vec<Code>, ids: Vec<u64>, layout: Layout, model: CostModel) -> Segment {
         let direct_dir = if layout.is_linear() {
             Vec::new()
         } else {
@@ -156,7 +161,7 @@ impl Segment {
         };
         let tables = build_tables(&codes, &layout);
         Segment {
-            dead: Tombstones::new(n),
+            dead: Tombstones::new(codes.len()),
             codes,
             ids,
             layout,
@@ -721,23 +726,7 @@ mod measure {
     }
 
     fn with_layout(codes: Vec<Code>, ids: Vec<u64>, layout: Layout) -> Segment {
-        let n = codes.len();
-        let direct_dir = if layout.is_linear() {
-            Vec::new()
-        } else {
-            build_direct(&codes, layout.direct_bits)
-        };
-        let tables = build_tables(&codes, &layout);
-        Segment {
-            dead: Tombstones::new(n),
-            codes,
-            ids,
-            layout,
-            direct_dir,
-            tables,
-            plans: (0..=MAX_RADIUS).map(|_| OnceLock::new()).collect(),
-            model: CostModel::ALWAYS_PROBE,
-        }
+        Segment::assemble(codes, ids, layout, CostModel::ALWAYS_PROBE)
     }
 
     #[test]

@@ -248,18 +248,28 @@ fn sql_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
-fn bank_in(tx: &Connection, id: BankId) -> Result<Option<Bank>> {
-    let mut stmt = tx
-        .prepare_cached(&format!(
-            "SELECT {} FROM banks WHERE id = ?1",
-            row::BANK_COLUMNS
-        ))
-        .map_err(db_err)?;
-    let mut rows = stmt.query([id]).map_err(db_err)?;
+/// The row that `sql` (one parameter) selects, if any, read with `read_row`.
+fn query_opt<T>(
+    tx: &Connection,
+    sql: &str,
+    param: impl rusqlite::ToSql,
+    read_row: impl FnOnce(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<Option<T>> {
+    let mut stmt = tx.prepare_cached(sql).map_err(db_err)?;
+    let mut rows = stmt.query([param]).map_err(db_err)?;
     match rows.next().map_err(db_err)? {
-        Some(r) => row::bank(r).map(Some),
+        Some(r) => read_row(r).map(Some),
         None => Ok(None),
     }
+}
+
+fn bank_in(tx: &Connection, id: BankId) -> Result<Option<Bank>> {
+    query_opt(
+        tx,
+        &format!("SELECT {} FROM banks WHERE id = ?1", row::BANK_COLUMNS),
+        id,
+        row::bank,
+    )
 }
 
 fn require_bank(tx: &Connection, id: BankId) -> Result<Bank> {
@@ -471,17 +481,12 @@ impl Store for SqliteStore {
 
     fn bank_by_name(&self, name: &str) -> Result<Option<Bank>> {
         self.read(|tx| {
-            let mut stmt = tx
-                .prepare_cached(&format!(
-                    "SELECT {} FROM banks WHERE name = ?1",
-                    row::BANK_COLUMNS
-                ))
-                .map_err(db_err)?;
-            let mut rows = stmt.query([name]).map_err(db_err)?;
-            match rows.next().map_err(db_err)? {
-                Some(r) => row::bank(r).map(Some),
-                None => Ok(None),
-            }
+            query_opt(
+                tx,
+                &format!("SELECT {} FROM banks WHERE name = ?1", row::BANK_COLUMNS),
+                name,
+                row::bank,
+            )
         })
     }
 
@@ -824,17 +829,15 @@ impl Store for SqliteStore {
 
     fn api_key(&self, key_id: &str) -> Result<Option<ApiKey>> {
         self.read(|tx| {
-            let mut stmt = tx
-                .prepare_cached(&format!(
+            query_opt(
+                tx,
+                &format!(
                     "SELECT {} FROM api_keys WHERE key_id = ?1",
                     row::API_KEY_COLUMNS
-                ))
-                .map_err(db_err)?;
-            let mut rows = stmt.query([key_id]).map_err(db_err)?;
-            match rows.next().map_err(db_err)? {
-                Some(r) => row::api_key(r).map(Some),
-                None => Ok(None),
-            }
+                ),
+                key_id,
+                row::api_key,
+            )
         })
     }
 
