@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{FromRequest, Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -747,8 +747,6 @@ async fn content_add(
     }
     add_signals(&state, name, signals, metadata, note).await
 }
-
-use axum::extract::FromRequest;
 
 async fn signal_add(
     State(state): State<AppState>,

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 
 use crate::auth::Scope;
-use crate::error::{request_id, ApiError, REQUEST_ID};
+use crate::error::{ApiError, REQUEST_ID};
 use crate::metrics::{RequestLabels, RouteLabels, SignalLabels};
 use crate::state::AppState;
 
@@ -156,7 +156,6 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         }
         state.0.metrics.index_bytes.set(st.bytes as i64);
     }
-    let _ = request_id();
     (
         [(
             axum::http::header::CONTENT_TYPE,
