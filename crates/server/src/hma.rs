@@ -892,29 +892,19 @@ async fn content_update(
     }
     let engine = state.engine()?;
     let (bank, c) = blocking(move || {
-        let bank = engine.bank(&name)?;
-        let content = engine
-            .store()
-            .content(id)
-            .map_err(safeguard_engine::Error::from)?;
-        let Some(content) = content else {
-            return Err(safeguard_engine::Error::ContentNotFound(id).into());
-        };
-        let c = engine.update_content(
-            &engine
-                .store()
-                .bank(content.bank_id)
-                .map_err(safeguard_engine::Error::from)?
-                .map(|b| b.name)
-                .unwrap_or(bank.name.clone()),
-            id,
-            &update,
-        )?;
+        // As in HMA: the bank in the path must exist, the item is found by id alone.
+        engine.bank(&name)?;
+        let store_err = safeguard_engine::Error::from;
         let bank = engine
             .store()
-            .bank(c.bank_id)
-            .map_err(safeguard_engine::Error::from)?
-            .unwrap_or(bank);
+            .content(id)
+            .map_err(store_err)?
+            .map(|c| engine.store().bank(c.bank_id))
+            .transpose()
+            .map_err(store_err)?
+            .flatten()
+            .ok_or(safeguard_engine::Error::ContentNotFound(id))?;
+        let c = engine.update_content(&bank.name, id, &update)?;
         Ok((bank, c))
     })
     .await
