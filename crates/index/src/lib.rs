@@ -7,6 +7,8 @@
 //!   update and concurrency design.
 //! * [`DigestIndex`] ([`Md5Index`], [`Sha1Index`], [`Sha256Index`]): exact digest lookups in
 //!   O(1) at about 45 bytes per SHA-256 entry.
+//! * [`PhotoDnaIndex`]: exact Euclidean-radius search over 144-byte PhotoDNA values that an
+//!   operator's licensed hasher or a hotline supplies (Safeguard never computes PhotoDNA).
 //! * [`FlatScan`]: the brute-force baseline benchmarks compare against.
 //!
 //! The crate does no I/O of its own: snapshots are written to and read from any
@@ -17,6 +19,7 @@ mod flat;
 mod hamming;
 mod kernel;
 mod memory;
+mod photodna;
 mod plan;
 mod segment;
 mod snapshot;
@@ -28,6 +31,9 @@ pub use flat::FlatScan;
 pub use hamming::{
     DihedralMatch, Match, PdqIndex, PdqIndexBuilder, PdqIndexConfig, PdqIndexStats,
     DEFAULT_INLINE_MERGE_ENTRIES, DEFAULT_TAIL_CAPACITY,
+};
+pub use photodna::{
+    photodna_distance_sq, PhotoDnaIndex, PhotoDnaMatch, PhotoDnaValue, PHOTODNA_LEN,
 };
 pub use plan::{DEFAULT_RADIUS, MAX_RADIUS};
 pub use snapshot::VERSION as SNAPSHOT_VERSION;
