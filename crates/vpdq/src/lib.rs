@@ -2,6 +2,22 @@
 //!
 //! This crate is pure: frames arrive as RGB24 pixels from the media crate, and no decoder or
 //! file is touched here.
+//!
+//! * [`format`]: the text forms of a vPDQ value (the reference CLI's lines, python-threatexchange's
+//!   per-frame strings and their JSON list, which is also Safeguard's canonical stored form).
+//! * [`compare`]: video-to-video matching exactly as python-threatexchange does it (the two
+//!   percentages and their thresholds, [`VpdqMatchConfig`]).
+//! * [`index`]: [`VpdqIndex`], the frames of many videos behind one PDQ radius index,
+//!   aggregated per video; it returns what pairwise [`compare()`] would.
+
+pub mod compare;
+pub mod format;
+pub mod hasher;
+pub mod index;
+
+pub use compare::{compare, prepare, MatchPercent, VpdqMatchConfig};
+pub use format::{MAX_FRAMES, MAX_TEXT_BYTES};
+pub use index::{reduce, VideoMatch, VpdqIndex};
 
 use safeguard_pdq::PdqHash;
 
@@ -33,4 +49,32 @@ pub enum Error {
     /// A textual vPDQ value could not be parsed.
     #[error("invalid vPDQ value: {0}")]
     Parse(String),
+    /// A sampling interval or frame rate that cannot select frames (negative, NaN, infinite).
+    #[error("invalid frame sampling: {0}")]
+    InvalidSampling(String),
+    /// A frame buffer whose length does not match its dimensions.
+    #[error("bad frame buffer: {0}")]
+    BadFrame(String),
+    /// A vPDQ value with more frames than [`MAX_FRAMES`].
+    #[error("vPDQ value has {frames} frames; the limit is {max}")]
+    TooManyFrames {
+        /// Frames in the value (counted up to the point parsing stopped).
+        frames: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A vPDQ text longer than [`MAX_TEXT_BYTES`].
+    #[error("vPDQ text is {bytes} bytes; the limit is {max}")]
+    TextTooLong {
+        /// Length of the text.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Matching thresholds out of range.
+    #[error("invalid vPDQ match setting: {0}")]
+    InvalidConfig(String),
+    /// The frame index failed (an internal limit of the PDQ index).
+    #[error("vPDQ index error: {0}")]
+    Index(#[from] safeguard_index::Error),
 }
