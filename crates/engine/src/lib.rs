@@ -8,6 +8,7 @@ mod error;
 mod hashing;
 mod matcher;
 mod signal;
+pub mod video;
 
 pub use bank::{validate_bank_name, DEFAULT_PDQ_THRESHOLD, MAX_BANK_NAME_LEN, MAX_PDQ_THRESHOLD};
 pub use engine::{

@@ -60,6 +60,61 @@ pub enum Error {
         detail: String,
     },
 
+    /// A video's input size or frame size is over a [`crate::video::VideoLimits`] value.
+    #[error("video {what} of {value} is over the limit of {limit}")]
+    VideoTooLarge {
+        /// Which limit was hit (input bytes, width, height or pixels).
+        what: LimitKind,
+        /// The quantity the video declares.
+        value: u64,
+        /// The limit in force.
+        limit: u64,
+    },
+
+    /// A video is longer than [`crate::video::VideoLimits::max_duration`] (declared, or reached
+    /// while decoding).
+    #[error("video of {seconds:.1} s is over the limit of {limit:.1} s")]
+    VideoTooLong {
+        /// Duration declared or reached, seconds.
+        seconds: f64,
+        /// The limit, seconds.
+        limit: f64,
+    },
+
+    /// A video has more frames than [`crate::video::VideoLimits::max_frames`].
+    #[error("video has {frames} or more frames, over the limit of {limit}")]
+    TooManyFrames {
+        /// Frames declared, or decoded when the limit tripped.
+        frames: u64,
+        /// The limit.
+        limit: u64,
+    },
+
+    /// Decoding a video took longer than [`crate::video::VideoLimits::max_decode_time`].
+    #[error("decoding the video took longer than the limit of {} s", limit.as_secs_f64())]
+    DecodeTimeout {
+        /// The wall-clock budget.
+        limit: std::time::Duration,
+    },
+
+    /// Not a video this crate decodes: unknown or refused container (playlists, concat
+    /// scripts), no video stream, or a codec off the allowed list.
+    #[error("unsupported video: {0}")]
+    UnsupportedVideo(String),
+
+    /// The video ends before the frames its container declares.
+    #[error("video data ends early: {decoded} frames decoded, {declared} declared")]
+    TruncatedVideo {
+        /// Frames decoded.
+        decoded: u64,
+        /// Frames the container declares (0 when it ended before declaring any).
+        declared: u64,
+    },
+
+    /// The video's container or stream is malformed.
+    #[error("corrupt video: {0}")]
+    CorruptVideo(String),
+
     /// Reading the input failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -81,6 +136,13 @@ impl Error {
             Error::TooLarge { .. } => "too_large",
             Error::Truncated { .. } => "truncated",
             Error::Corrupt { .. } => "corrupt_image",
+            Error::VideoTooLarge { .. } => "video_too_large",
+            Error::VideoTooLong { .. } => "video_too_long",
+            Error::TooManyFrames { .. } => "too_many_frames",
+            Error::DecodeTimeout { .. } => "decode_timeout",
+            Error::UnsupportedVideo(_) => "unsupported_video",
+            Error::TruncatedVideo { .. } => "truncated_video",
+            Error::CorruptVideo(_) => "corrupt_video",
             Error::Io(_) => "io_error",
             Error::Internal(_) => "internal_error",
         }
@@ -124,6 +186,28 @@ mod tests {
             Error::corrupt(Format::Gif, "x"),
             Error::Io(std::io::Error::other("x")),
             Error::Internal(String::new()),
+            Error::VideoTooLarge {
+                what: LimitKind::Width,
+                value: 2,
+                limit: 1,
+            },
+            Error::VideoTooLong {
+                seconds: 2.0,
+                limit: 1.0,
+            },
+            Error::TooManyFrames {
+                frames: 2,
+                limit: 1,
+            },
+            Error::DecodeTimeout {
+                limit: std::time::Duration::from_secs(1),
+            },
+            Error::UnsupportedVideo(String::new()),
+            Error::TruncatedVideo {
+                decoded: 1,
+                declared: 2,
+            },
+            Error::CorruptVideo(String::new()),
         ];
         let mut codes: Vec<&str> = errors.iter().map(Error::code).collect();
         for code in &codes {

@@ -79,6 +79,28 @@ pub(crate) fn decode(bytes: &[u8], limits: &Limits) -> Result<RgbImage, Error> {
     })
 }
 
+/// How many images the GIF holds, counting up to `stop` (0 for a file that does not parse).
+/// Image data is skipped, not decompressed, so this is cheap on any file.
+pub(crate) fn count_frames(bytes: &[u8], stop: usize) -> usize {
+    let mut options = gif::DecodeOptions::new();
+    options.skip_frame_decoding(true);
+    options.check_frame_consistency(false);
+    options.allow_unknown_blocks(true);
+    // Skipped frames are never allocated; the limit only guards the decoder's own buffers.
+    options.set_memory_limit(MemoryLimit::Bytes(NonZeroU64::new(16 << 20).unwrap_or(NonZeroU64::MIN)));
+    let Ok(mut decoder) = options.read_info(bytes) else {
+        return 0;
+    };
+    let mut n = 0;
+    while n < stop {
+        match decoder.next_frame_info() {
+            Ok(Some(_)) => n += 1,
+            _ => break,
+        }
+    }
+    n
+}
+
 /// 256 RGB entries for the frame's indices, as Pillow shows them.
 fn colour_table(palette: Option<&[u8]>) -> [[u8; 3]; 256] {
     let mut table = [[0u8; 3]; 256];

@@ -28,6 +28,7 @@ mod jpeg;
 mod limit;
 mod pixel;
 mod png_decode;
+pub mod video;
 mod webp;
 
 use std::io::Read;

@@ -1,0 +1,125 @@
+//! Video bytes to vPDQ: decode under limits (the media crate), hash the selected frames (the
+//! vpdq crate), and digest the file.
+
+use safeguard_media::video::{VideoLimits, VideoReader};
+use safeguard_vpdq::hasher::{FrameHasher, DEFAULT_SECONDS_PER_HASH};
+use safeguard_vpdq::VpdqFrame;
+
+use crate::hashing::{hash_media, HashedMedia};
+use crate::Error;
+
+/// How to hash a video.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoOptions {
+    /// Seconds between hashed frames, by frame count (`max(1, (int)(s * fps))` frames apart);
+    /// 0 hashes every frame. Banks use 1.0.
+    pub seconds_per_hash: f64,
+    /// What one video may cost.
+    pub limits: VideoLimits,
+}
+
+impl Default for VideoOptions {
+    fn default() -> Self {
+        VideoOptions {
+            seconds_per_hash: DEFAULT_SECONDS_PER_HASH,
+            limits: VideoLimits::default(),
+        }
+    }
+}
+
+/// Everything computed from one video file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HashedVideo {
+    /// The hashed frames, in frame-number order.
+    pub frames: Vec<VpdqFrame>,
+    /// MD5 of the file bytes (hotline banks carry video MD5s).
+    pub md5: [u8; 16],
+    /// SHA-1 of the file bytes.
+    pub sha1: [u8; 20],
+    /// SHA-256 of the file bytes.
+    pub sha256: [u8; 32],
+    /// Frame width, pixels.
+    pub width: u32,
+    /// Frame height, pixels.
+    pub height: u32,
+    /// Frames per second the timestamps and sampling use.
+    pub fps: f64,
+    /// Frames decoded (all of them, hashed or not).
+    pub frame_count: u64,
+    /// `frame_count / fps`, seconds.
+    pub duration_s: f64,
+    /// For an animated image (GIF): its hashes as a still image (first frame, bank-compatible
+    /// PDQ), so it matches image banks too. `None` for video containers.
+    pub first_frame: Option<HashedMedia>,
+}
+
+/// True when `bytes` look like a video Safeguard hashes with vPDQ: a video container (MP4/MOV,
+/// Matroska/WebM, AVI, MPEG-TS/PS, FLV, ASF, Ogg) by its magic bytes, or an animated GIF (more
+/// than one image). A still GIF is an image, not a video.
+pub fn is_video(bytes: &[u8]) -> bool {
+    safeguard_media::video::sniff_video(bytes) || safeguard_media::video::is_animated_gif(bytes)
+}
+
+/// Decodes a video and computes its vPDQ frames and digests. CPU-heavy (seconds per minute of
+/// HD video on one core): async callers run it on a blocking thread.
+///
+/// Errors: the media crate's video errors (`video_too_large`, `video_too_long`,
+/// `too_many_frames`, `decode_timeout`, `unsupported_video`, `truncated_video`,
+/// `corrupt_video`, `empty_input`) as [`Error::Media`]; a frame under 5x5 pixels as
+/// `unsupported_video`; a bad `seconds_per_hash` as [`Error::Invalid`].
+pub fn hash_video(bytes: &[u8], opts: &VideoOptions) -> Result<HashedVideo, Error> {
+    let reader = VideoReader::open(bytes, &opts.limits)?;
+    let info = reader.info().clone();
+    let mut hasher = FrameHasher::new(info.fps, opts.seconds_per_hash).map_err(vpdq_error)?;
+    let mut frames = Vec::new();
+    let select_mod = hasher.frame_mod();
+    let frame_count = reader.decode(
+        |n| n % select_mod == 0,
+        |f| -> Result<(), Error> {
+            let frame = hasher
+                .hash_frame(f.number, f.rgb, f.width as usize, f.height as usize)
+                .map_err(vpdq_error)?;
+            frames.push(frame);
+            Ok(())
+        },
+    )?;
+    let first_frame = if safeguard_media::video::is_animated_gif(bytes) {
+        Some(hash_media(bytes, &image_limits(&opts.limits))?)
+    } else {
+        None
+    };
+    let d = safeguard_media::digest::digests(bytes);
+    Ok(HashedVideo {
+        frames,
+        md5: d.md5,
+        sha1: d.sha1,
+        sha256: d.sha256,
+        width: info.width,
+        height: info.height,
+        fps: info.fps,
+        frame_count,
+        duration_s: frame_count as f64 / info.fps,
+        first_frame,
+    })
+}
+
+/// Still-image limits for the first frame of an animation, no looser than the video's.
+fn image_limits(video: &VideoLimits) -> safeguard_media::Limits {
+    let mut l = safeguard_media::Limits::default();
+    l.max_input_bytes = l.max_input_bytes.max(video.max_input_bytes);
+    l.max_width = l.max_width.min(video.max_width);
+    l.max_height = l.max_height.min(video.max_height);
+    l.max_pixels = l.max_pixels.min(video.max_pixels);
+    l
+}
+
+fn vpdq_error(e: safeguard_vpdq::Error) -> Error {
+    use safeguard_media::Error as M;
+    match e {
+        safeguard_vpdq::Error::FrameTooSmall { .. } => {
+            Error::Media(M::UnsupportedVideo(e.to_string()))
+        }
+        safeguard_vpdq::Error::InvalidSampling(m) => Error::Invalid(m),
+        other => Error::Media(M::Internal(format!("vPDQ hashing: {other}"))),
+    }
+}

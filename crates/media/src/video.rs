@@ -1,0 +1,631 @@
+//! Video frames through FFmpeg's libraries, confined and under limits.
+//!
+//! What the vPDQ reference (`vpdq/cpp`, `FFmpegHasher`) does, and this module reproduces:
+//! * the first video stream is decoded, every frame, in decoder output order; a frame's number
+//!   is the decoder's output counter minus one (not a PTS), and the frames the decoder still
+//!   holds at the end (drained with an empty packet) count too;
+//! * the frame rate is the stream's `avg_frame_rate`, falling back to `r_frame_rate`;
+//! * a selected frame is converted to RGB24 at its native size with libswscale's `SWS_AREA`
+//!   filter, the scaler made once from the decoder's size and pixel format.
+//!
+//! Confinement: the input is read from memory through a custom `AVIOContext`, so no protocol
+//! (file, http, pipe, ...) is reachable for the main input, and the demuxer must be on
+//! [`ALLOWED_DEMUXERS`]: playlists (HLS, DASH), concat scripts, image sequences and every
+//! other demuxer that opens further files or URLs are refused before they read anything. The
+//! protocol whitelist is set to a name no protocol has, so even a demuxer that tried to open a
+//! nested input would fail. Decoders are limited to [`ALLOWED_DECODERS`].
+//!
+//! Limits ([`VideoLimits`]) are checked on what the container declares before decoding and
+//! again while decoding (frame count, duration from the frame count, wall-clock budget checked
+//! between packets and frames, and by FFmpeg's interrupt callback inside the demuxer).
+
+use std::io::Cursor;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+
+use ff::format::context::StreamIo;
+use ff::software::scaling;
+use ffmpeg_next as ff;
+
+use crate::error::Error;
+use crate::limit::LimitKind;
+
+/// Default for [`VideoLimits::max_input_bytes`]: 512 MiB. The whole file is held in memory while
+/// it is decoded; a 20-minute 1080p phone video is about 300 MiB.
+pub const DEFAULT_MAX_VIDEO_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Default for [`VideoLimits::max_width`] and [`VideoLimits::max_height`]: 8192 pixels (8K UHD
+/// is 7680 x 4320). Every decoded frame is held at this size.
+pub const DEFAULT_MAX_VIDEO_SIDE: u32 = 8192;
+
+/// Default for [`VideoLimits::max_pixels`]: 8K UHD (7680 x 4320 = 33.2 MP), rounded up.
+pub const DEFAULT_MAX_VIDEO_PIXELS: u64 = 36_000_000;
+
+/// Default for [`VideoLimits::max_duration`]: 3 hours, a feature film. Decoding cost grows
+/// with duration; longer recordings are better split by the operator.
+pub const DEFAULT_MAX_DURATION: Duration = Duration::from_secs(3 * 3600);
+
+/// Default for [`VideoLimits::max_frames`]: 3 hours at 60 fps. Every frame is decoded (frame
+/// numbers count all of them), so this bounds the work even when the declared duration lies.
+pub const DEFAULT_MAX_FRAMES: u64 = 3 * 3600 * 60;
+
+/// Default for [`VideoLimits::max_decode_time`]: 10 minutes of wall-clock time for one video.
+/// One core decodes 1080p H.264 at roughly 5-10x realtime, so this fits about an hour of HD
+/// video; it exists so that no input can hold a worker for ever.
+pub const DEFAULT_MAX_DECODE_TIME: Duration = Duration::from_secs(600);
+
+/// Demuxers a video may be read with (FFmpeg names; a demuxer with several names matches any).
+/// All read only the bytes given: none of them follows references to other files or URLs
+/// (MP4's external data references are off by default in FFmpeg and stay off).
+pub const ALLOWED_DEMUXERS: &str =
+    "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,flv,mpeg,asf,ogg,gif";
+
+/// Decoders a video stream may use: the codecs found in real-world uploads. Anything else is
+/// refused as unsupported rather than handed to a rarely exercised decoder.
+pub const ALLOWED_DECODERS: &str = "h264,hevc,vp8,vp9,av1,libdav1d,mpeg4,msmpeg4v1,msmpeg4v2,msmpeg4,mpeg1video,mpeg2video,h263,h263p,flv,mjpeg,theora,wmv1,wmv2,wmv3,vc1,gif";
+
+/// A protocol name that matches no FFmpeg protocol: nothing can be opened from inside a
+/// demuxer, not even the local files `file` would allow.
+const NO_PROTOCOL: &str = "safeguard_none";
+
+/// Size of the buffer FFmpeg reads the in-memory input through.
+const IO_BUFFER: usize = 64 * 1024;
+
+/// What one video may cost. Every field is enforced; see the `DEFAULT_*` constants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoLimits {
+    /// Largest input accepted, bytes.
+    pub max_input_bytes: u64,
+    /// Largest frame width, pixels.
+    pub max_width: u32,
+    /// Largest frame height, pixels.
+    pub max_height: u32,
+    /// Largest width x height, pixels.
+    pub max_pixels: u64,
+    /// Longest duration, declared or reached while decoding (frames / fps).
+    pub max_duration: Duration,
+    /// Most frames decoded.
+    pub max_frames: u64,
+    /// Wall-clock budget for opening and decoding the whole video.
+    pub max_decode_time: Duration,
+}
+
+impl Default for VideoLimits {
+    fn default() -> Self {
+        VideoLimits {
+            max_input_bytes: DEFAULT_MAX_VIDEO_BYTES,
+            max_width: DEFAULT_MAX_VIDEO_SIDE,
+            max_height: DEFAULT_MAX_VIDEO_SIDE,
+            max_pixels: DEFAULT_MAX_VIDEO_PIXELS,
+            max_duration: DEFAULT_MAX_DURATION,
+            max_frames: DEFAULT_MAX_FRAMES,
+            max_decode_time: DEFAULT_MAX_DECODE_TIME,
+        }
+    }
+}
+
+/// What the container says about the video stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoInfo {
+    /// FFmpeg's demuxer name (for example `mov,mp4,m4a,3gp,3g2,mj2`).
+    pub container: String,
+    /// FFmpeg's decoder name (for example `h264`).
+    pub codec: String,
+    /// Coded frame width, pixels.
+    pub width: u32,
+    /// Coded frame height, pixels.
+    pub height: u32,
+    /// Frames per second: `avg_frame_rate`, else `r_frame_rate` (as the vPDQ reference).
+    pub fps: f64,
+    /// Frame count the container declares, when it does.
+    pub declared_frames: Option<u64>,
+    /// Duration the container declares, seconds, when it does.
+    pub declared_duration: Option<f64>,
+}
+
+/// One decoded frame, converted to RGB24.
+#[derive(Debug, Clone, Copy)]
+pub struct VideoFrame<'a> {
+    /// 0-based index in decoder output order.
+    pub number: u64,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// `width * height * 3` bytes, row-major, no padding.
+    pub rgb: &'a [u8],
+}
+
+/// An opened video, ready to decode. Holds a private copy of the input (FFmpeg's reader needs
+/// to own what it reads; a copy costs milliseconds against seconds of decoding).
+pub struct VideoReader {
+    input: ff::format::context::Input,
+    decoder: ff::decoder::Video,
+    stream_index: usize,
+    info: VideoInfo,
+    limits: VideoLimits,
+    started: Instant,
+    timed_out: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for VideoReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VideoReader")
+            .field("info", &self.info)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+fn init_ffmpeg() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        // Only fails on FFmpeg < 5 (network init); the libraries work regardless.
+        let _ = ff::init();
+        // Hostile input makes decoders log on every packet; errors reach callers as values.
+        ff::util::log::set_level(ff::util::log::Level::Quiet);
+    });
+}
+
+impl VideoReader {
+    /// Opens `bytes` as a video: probes the container (allowed demuxers only), finds the first
+    /// video stream and opens its decoder, checking every declared quantity against `limits`.
+    pub fn open(bytes: &[u8], limits: &VideoLimits) -> Result<VideoReader, Error> {
+        if bytes.is_empty() {
+            return Err(Error::Empty);
+        }
+        let len = bytes.len() as u64;
+        if len > limits.max_input_bytes {
+            return Err(Error::VideoTooLarge {
+                what: LimitKind::InputBytes,
+                value: len,
+                limit: limits.max_input_bytes,
+            });
+        }
+        init_ffmpeg();
+        let started = Instant::now();
+        let deadline = started + limits.max_decode_time;
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&timed_out);
+        let io = StreamIo::from_read_seek_with_capacity(Cursor::new(bytes.to_vec()), IO_BUFFER)
+            .map_err(|e| Error::Internal(format!("cannot allocate FFmpeg I/O: {e}")))?;
+        let mut options = ff::Dictionary::new();
+        options.set("format_whitelist", ALLOWED_DEMUXERS);
+        options.set("codec_whitelist", ALLOWED_DECODERS);
+        options.set("protocol_whitelist", NO_PROTOCOL);
+        let input =
+            ff::format::input_from_stream_with_interrupt(io, None, Some(options), move || {
+                let late = Instant::now() >= deadline;
+                if late {
+                    flag.store(true, Ordering::Relaxed);
+                }
+                late
+            })
+            .map_err(|e| open_error(e, &timed_out, limits))?;
+
+        let container = input.format().name().to_string();
+        let stream = input
+            .streams()
+            .find(|s| s.parameters().medium() == ff::media::Type::Video)
+            .ok_or_else(|| Error::UnsupportedVideo("no video stream".into()))?;
+        let stream_index = stream.index();
+        let params = stream.parameters();
+        // SAFETY: `params` wraps the stream's live AVCodecParameters, valid while `input` is.
+        let (width, height) = unsafe {
+            let p = params.as_ptr();
+            ((*p).width, (*p).height)
+        };
+        if width <= 0 || height <= 0 {
+            return Err(Error::CorruptVideo(
+                "the video stream has no frame size".into(),
+            ));
+        }
+        let (width, height) = (width as u32, height as u32);
+        check_size(width, height, limits)?;
+
+        let mut rate = stream.avg_frame_rate();
+        if rate.numerator() == 0 || rate.denominator() == 0 {
+            rate = stream.rate();
+        }
+        if rate.numerator() <= 0 || rate.denominator() <= 0 {
+            return Err(Error::CorruptVideo(
+                "the video stream has no frame rate".into(),
+            ));
+        }
+        let fps = f64::from(rate.numerator()) / f64::from(rate.denominator());
+        let declared_frames = u64::try_from(stream.frames()).ok().filter(|&n| n > 0);
+        let declared_duration = declared_duration(&input, &stream);
+        if let Some(n) = declared_frames {
+            if n > limits.max_frames {
+                return Err(Error::TooManyFrames {
+                    frames: n,
+                    limit: limits.max_frames,
+                });
+            }
+        }
+        if let Some(d) = declared_duration {
+            if d > limits.max_duration.as_secs_f64() {
+                return Err(Error::VideoTooLong {
+                    seconds: d,
+                    limit: limits.max_duration.as_secs_f64(),
+                });
+            }
+        }
+
+        let mut context = ff::codec::context::Context::from_parameters(params)
+            .map_err(|e| Error::CorruptVideo(format!("codec parameters: {e}")))?;
+        // One thread: the caller parallelises across videos, and one-core throughput is what
+        // the benchmark compares. Slice threading would not change the output.
+        context.set_threading(ff::codec::threading::Config {
+            kind: ff::codec::threading::Type::Slice,
+            count: 1,
+            ..Default::default()
+        });
+        let codec_id = context.id();
+        let codec = ff::decoder::find(codec_id)
+            .ok_or_else(|| Error::UnsupportedVideo(format!("no decoder for {codec_id:?}")))?;
+        let codec_name = codec.name().to_string();
+        let mut decoder_options = ff::Dictionary::new();
+        decoder_options.set("codec_whitelist", ALLOWED_DECODERS);
+        let decoder = context
+            .decoder()
+            .open_as_with(codec, decoder_options)
+            .and_then(|o| o.video())
+            .map_err(|e| {
+                Error::UnsupportedVideo(format!("cannot open the {codec_name} decoder: {e}"))
+            })?;
+
+        Ok(VideoReader {
+            input,
+            decoder,
+            stream_index,
+            info: VideoInfo {
+                container,
+                codec: codec_name,
+                width,
+                height,
+                fps,
+                declared_frames,
+                declared_duration,
+            },
+            limits: limits.clone(),
+            started,
+            timed_out,
+        })
+    }
+
+    /// What the container declares.
+    pub fn info(&self) -> &VideoInfo {
+        &self.info
+    }
+
+    /// Decodes every frame. For each frame number where `select` says yes, the frame is
+    /// converted to RGB24 and passed to `on_frame`. Returns the number of frames decoded.
+    ///
+    /// Errors: [`Error::DecodeTimeout`], [`Error::TooManyFrames`], [`Error::VideoTooLong`] as
+    /// the limits are reached; [`Error::CorruptVideo`] when the demuxer or decoder fails;
+    /// [`Error::TruncatedVideo`] when fewer frames decode than the container declares; any
+    /// error `on_frame` returns, unchanged.
+    pub fn decode<E: From<Error>>(
+        mut self,
+        mut select: impl FnMut(u64) -> bool,
+        mut on_frame: impl FnMut(VideoFrame<'_>) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        let mut state = DecodeState {
+            frames: 0,
+            scaler: None,
+            decoded: ff::frame::Video::empty(),
+            rgb: ff::frame::Video::empty(),
+            packed: Vec::new(),
+        };
+        let mut packet = ff::Packet::empty();
+        loop {
+            self.check_time()?;
+            match packet.read(&mut self.input) {
+                Ok(()) => {}
+                Err(ff::Error::Eof) => break,
+                Err(e) => return Err(self.read_error(e).into()),
+            }
+            if packet.stream() != self.stream_index {
+                continue;
+            }
+            self.decoder
+                .send_packet(&packet)
+                .map_err(|e| Error::CorruptVideo(format!("decoder refused a packet: {e}")))?;
+            self.receive(&mut state, &mut select, &mut on_frame)?;
+        }
+        // Drain: the frames the decoder still holds (B-frame reordering) count as well.
+        self.decoder
+            .send_eof()
+            .map_err(|e| Error::CorruptVideo(format!("decoder flush: {e}")))?;
+        self.receive(&mut state, &mut select, &mut on_frame)?;
+
+        if state.frames == 0 {
+            return Err(Error::CorruptVideo("no frame could be decoded".into()).into());
+        }
+        if let Some(declared) = self.info.declared_frames {
+            if state.frames < declared {
+                return Err(Error::TruncatedVideo {
+                    decoded: state.frames,
+                    declared,
+                }
+                .into());
+            }
+        }
+        Ok(state.frames)
+    }
+
+    fn receive<E: From<Error>>(
+        &mut self,
+        state: &mut DecodeState,
+        select: &mut impl FnMut(u64) -> bool,
+        on_frame: &mut impl FnMut(VideoFrame<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        loop {
+            match self.decoder.receive_frame(&mut state.decoded) {
+                Ok(()) => {}
+                Err(ff::Error::Eof) => return Ok(()),
+                Err(ff::Error::Other { errno }) if errno == ff::ffi::EAGAIN => return Ok(()),
+                Err(e) => {
+                    return Err(Error::CorruptVideo(format!("decoding failed: {e}")).into());
+                }
+            }
+            let number = state.frames;
+            state.frames += 1;
+            if state.frames > self.limits.max_frames {
+                return Err(Error::TooManyFrames {
+                    frames: state.frames,
+                    limit: self.limits.max_frames,
+                }
+                .into());
+            }
+            let reached = state.frames as f64 / self.info.fps;
+            if reached > self.limits.max_duration.as_secs_f64() {
+                return Err(Error::VideoTooLong {
+                    seconds: reached,
+                    limit: self.limits.max_duration.as_secs_f64(),
+                }
+                .into());
+            }
+            self.check_time()?;
+            if !select(number) {
+                continue;
+            }
+            self.convert(state)?;
+            on_frame(VideoFrame {
+                number,
+                width: self.info.width,
+                height: self.info.height,
+                rgb: &state.packed,
+            })?;
+        }
+    }
+
+    /// Converts `state.decoded` to packed RGB24 at the stream's size in `state.packed`.
+    fn convert(&self, state: &mut DecodeState) -> Result<(), Error> {
+        let frame = &state.decoded;
+        let (w, h) = (self.info.width, self.info.height);
+        let rebuild = match &state.scaler {
+            None => true,
+            Some(s) => {
+                let i = s.input();
+                i.format != frame.format() || i.width != frame.width() || i.height != frame.height()
+            }
+        };
+        if rebuild {
+            // The reference builds its scaler once from the decoder's size and format; a
+            // stream that changes size midway is scaled back to the declared size here
+            // (the reference would read out of bounds).
+            check_size(frame.width(), frame.height(), &self.limits)?;
+            let scaler = scaling::Context::get(
+                frame.format(),
+                frame.width(),
+                frame.height(),
+                ff::format::Pixel::RGB24,
+                w,
+                h,
+                scaling::Flags::AREA,
+            )
+            .map_err(|e| {
+                Error::UnsupportedVideo(format!(
+                    "cannot convert {:?} {}x{} to RGB: {e}",
+                    frame.format(),
+                    frame.width(),
+                    frame.height()
+                ))
+            })?;
+            state.scaler = Some(scaler);
+            state.rgb = ff::frame::Video::empty();
+        }
+        let Some(scaler) = state.scaler.as_mut() else {
+            return Err(Error::Internal("scaler missing after creation".into()));
+        };
+        scaler
+            .run(frame, &mut state.rgb)
+            .map_err(|e| Error::CorruptVideo(format!("pixel conversion failed: {e}")))?;
+        let row = w as usize * 3;
+        let stride = state.rgb.stride(0);
+        let data = state.rgb.data(0);
+        state.packed.clear();
+        state.packed.reserve(row * h as usize);
+        for y in 0..h as usize {
+            state
+                .packed
+                .extend_from_slice(&data[y * stride..y * stride + row]);
+        }
+        Ok(())
+    }
+
+    fn check_time(&self) -> Result<(), Error> {
+        if self.started.elapsed() > self.limits.max_decode_time
+            || self.timed_out.load(Ordering::Relaxed)
+        {
+            return Err(Error::DecodeTimeout {
+                limit: self.limits.max_decode_time,
+            });
+        }
+        Ok(())
+    }
+
+    fn read_error(&self, e: ff::Error) -> Error {
+        if self.timed_out.load(Ordering::Relaxed) || matches!(e, ff::Error::Exit) {
+            return Error::DecodeTimeout {
+                limit: self.limits.max_decode_time,
+            };
+        }
+        Error::CorruptVideo(format!("reading the container failed: {e}"))
+    }
+}
+
+struct DecodeState {
+    /// Frames the decoder has output so far.
+    frames: u64,
+    scaler: Option<scaling::Context>,
+    decoded: ff::frame::Video,
+    rgb: ff::frame::Video,
+    /// The last converted frame without row padding.
+    packed: Vec<u8>,
+}
+
+fn check_size(width: u32, height: u32, limits: &VideoLimits) -> Result<(), Error> {
+    let too_large = |what, value: u64, limit: u64| Error::VideoTooLarge { what, value, limit };
+    if width > limits.max_width {
+        return Err(too_large(
+            LimitKind::Width,
+            width.into(),
+            limits.max_width.into(),
+        ));
+    }
+    if height > limits.max_height {
+        return Err(too_large(
+            LimitKind::Height,
+            height.into(),
+            limits.max_height.into(),
+        ));
+    }
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > limits.max_pixels {
+        return Err(too_large(LimitKind::Pixels, pixels, limits.max_pixels));
+    }
+    Ok(())
+}
+
+/// The stream's duration, else the container's, in seconds.
+fn declared_duration(input: &ff::format::context::Input, stream: &ff::Stream<'_>) -> Option<f64> {
+    let tb = stream.time_base();
+    if stream.duration() > 0 && tb.numerator() > 0 && tb.denominator() > 0 {
+        return Some(
+            stream.duration() as f64 * f64::from(tb.numerator()) / f64::from(tb.denominator()),
+        );
+    }
+    (input.duration() > 0).then(|| input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE))
+}
+
+fn open_error(e: ff::Error, timed_out: &AtomicBool, limits: &VideoLimits) -> Error {
+    if timed_out.load(Ordering::Relaxed) || matches!(e, ff::Error::Exit) {
+        return Error::DecodeTimeout {
+            limit: limits.max_decode_time,
+        };
+    }
+    match e {
+        // A demuxer off the whitelist (playlists, concat, image sequences) or a codec off it.
+        ff::Error::Other { errno } if errno == ff::ffi::EINVAL => {
+            Error::UnsupportedVideo("container or codec not allowed".into())
+        }
+        ff::Error::InvalidData => {
+            Error::UnsupportedVideo("not a recognised video container".into())
+        }
+        ff::Error::Eof => Error::TruncatedVideo {
+            decoded: 0,
+            declared: 0,
+        },
+        other => Error::CorruptVideo(format!("cannot open the container: {other}")),
+    }
+}
+
+/// Video containers recognised from their leading bytes: MP4/MOV/3GP (`ftyp`, or a QuickTime
+/// `moov`/`mdat`/`wide`/`free` atom first), Matroska/WebM (EBML), AVI (RIFF AVI), MPEG-TS
+/// (0x47 sync every 188 bytes), MPEG-PS (pack header), FLV, ASF/WMV and Ogg. Animated GIF is
+/// recognised separately by [`is_animated_gif`].
+pub fn sniff_video(bytes: &[u8]) -> bool {
+    let at = |offset: usize, magic: &[u8]| bytes.get(offset..offset + magic.len()) == Some(magic);
+    if bytes.len() >= 12 {
+        let atom = &bytes[4..8];
+        if atom == b"ftyp"
+            || ((atom == b"moov" || atom == b"mdat" || atom == b"wide" || atom == b"free")
+                && bytes[..4] != [0; 4])
+        {
+            return true;
+        }
+    }
+    if at(0, &[0x1A, 0x45, 0xDF, 0xA3])
+        || (at(0, b"RIFF") && at(8, b"AVI "))
+        || at(0, b"FLV\x01")
+        || at(0, &[0x00, 0x00, 0x01, 0xBA])
+        || at(0, b"OggS")
+        || at(0, &[0x30, 0x26, 0xB2, 0x75, 0x8E, 0x66, 0xCF, 0x11])
+    {
+        return true;
+    }
+    // MPEG-TS: the sync byte at the start of three consecutive 188-byte packets.
+    bytes.len() >= 3 * 188 && (0..3).all(|k| bytes[k * 188] == 0x47)
+}
+
+/// True for a GIF with more than one image (an animation). Reads block headers only, with no
+/// pixel decoding, and stops at the second image.
+pub fn is_animated_gif(bytes: &[u8]) -> bool {
+    crate::gif_decode::count_frames(bytes, 2) >= 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_containers_by_magic() {
+        let mut mp4 = vec![0, 0, 0, 0x20];
+        mp4.extend_from_slice(b"ftypisom\0\0\0\0");
+        assert!(sniff_video(&mp4));
+        assert!(sniff_video(&[0x1A, 0x45, 0xDF, 0xA3, 0, 0, 0, 0]));
+        assert!(sniff_video(b"RIFF\0\0\0\0AVI LIST"));
+        assert!(!sniff_video(b"RIFF\0\0\0\0WEBPVP8 "));
+        let mut ts = vec![0u8; 188 * 3];
+        for k in 0..3 {
+            ts[k * 188] = 0x47;
+        }
+        assert!(sniff_video(&ts));
+        assert!(!sniff_video(b"\xFF\xD8\xFF\xE0 jpeg"));
+        assert!(!sniff_video(b""));
+        assert!(!sniff_video(&[0u8; 4096]));
+    }
+
+    #[test]
+    fn empty_and_oversized_inputs_are_refused_before_ffmpeg() {
+        let limits = VideoLimits::default();
+        assert!(matches!(VideoReader::open(&[], &limits), Err(Error::Empty)));
+        let small = VideoLimits {
+            max_input_bytes: 3,
+            ..VideoLimits::default()
+        };
+        let e = VideoReader::open(b"abcd", &small).unwrap_err();
+        assert_eq!(e.code(), "video_too_large");
+    }
+
+    #[test]
+    fn non_video_bytes_are_unsupported() {
+        let e = VideoReader::open(&[7u8; 5000], &VideoLimits::default()).unwrap_err();
+        assert_eq!(e.code(), "unsupported_video", "{e}");
+    }
+
+    #[test]
+    fn playlists_and_concat_scripts_are_refused() {
+        let hls =
+            b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile:/etc/hostname\n#EXT-X-ENDLIST\n";
+        let e = VideoReader::open(hls, &VideoLimits::default()).unwrap_err();
+        assert_eq!(e.code(), "unsupported_video", "{e}");
+        let concat = b"ffconcat version 1.0\nfile '/etc/hostname'\n";
+        let e = VideoReader::open(concat, &VideoLimits::default()).unwrap_err();
+        assert_eq!(e.code(), "unsupported_video", "{e}");
+    }
+}
