@@ -15,6 +15,7 @@ use crate::bank::{validate_bank_name, validate_ratio, validate_threshold, DEFAUL
 use crate::matcher::{BankState, Hit, Matcher, Meta};
 use crate::signal::{SignalType, SignalValue};
 use crate::Error;
+use safeguard_vpdq::{MatchPercent, VpdqMatchConfig};
 
 /// Changes applied per batch while catching up; bounds how long the matcher's write lock is
 /// held (lookups wait at most one batch: about a millisecond per thousand changes).
@@ -69,6 +70,9 @@ pub struct LookupOptions {
     /// fresh random number in `[0, 1)` for the lookup; `Some(0.0)` is HMA's
     /// `bypass_coinflip`; a seeded caller passes its own draw.
     pub coinflip: Option<f64>,
+    /// Thresholds of vPDQ matching; `None` for the defaults (python-threatexchange's:
+    /// frame distance 31, frame quality 50, query 80 %, compared 0 %).
+    pub vpdq: Option<VpdqMatchConfig>,
 }
 
 /// One match, after bank rules.
@@ -84,14 +88,21 @@ pub struct LookupMatch {
     pub signal_id: i64,
     /// Its type.
     pub signal_type: SignalType,
-    /// Distance (0 for exact types).
+    /// Distance (0 for exact types and for vPDQ, whose closeness is in `vpdq`).
     pub distance: u32,
     /// Whether the bank is an allow-list.
     pub allow_list: bool,
+    /// vPDQ only: the query and compared match percentages.
+    pub vpdq: Option<MatchPercent>,
 }
 
 impl LookupMatch {
-    fn new(h: &Hit, b: &BankState, signal_type: SignalType) -> LookupMatch {
+    fn new(
+        h: &Hit,
+        b: &BankState,
+        signal_type: SignalType,
+        vpdq: Option<MatchPercent>,
+    ) -> LookupMatch {
         LookupMatch {
             bank: b.name.clone(),
             bank_id: h.bank_id,
@@ -100,6 +111,7 @@ impl LookupMatch {
             signal_type,
             distance: h.distance,
             allow_list: b.kind == BankKind::AllowList,
+            vpdq,
         }
     }
 }
@@ -142,7 +154,8 @@ pub struct Engine {
     rng: AtomicU64,
 }
 
-const SNAPSHOT_MAGIC: &[u8; 8] = b"SGENGSN1";
+/// Version 2 added the vPDQ section; a version-1 snapshot is refused (and the caller rebuilds).
+const SNAPSHOT_MAGIC: &[u8; 8] = b"SGENGSN2";
 const SNAPSHOT_HEADER_LEN: usize = 8 + 8 + 8 + 4;
 
 fn snapshot_header(seq: Seq, fingerprint: u64) -> [u8; SNAPSHOT_HEADER_LEN] {
@@ -156,6 +169,11 @@ fn snapshot_header(seq: Seq, fingerprint: u64) -> [u8; SNAPSHOT_HEADER_LEN] {
 }
 
 fn parse_snapshot_header(h: &[u8; SNAPSHOT_HEADER_LEN]) -> Result<(Seq, u64), Error> {
+    if &h[..8] == b"SGENGSN1" {
+        return Err(snapshot_error(
+            "snapshot of an older format (version 1, without vPDQ); rebuild it".into(),
+        ));
+    }
     if &h[..8] != SNAPSHOT_MAGIC {
         return Err(snapshot_error("not a Safeguard engine snapshot".into()));
     }
@@ -648,10 +666,10 @@ impl Engine {
             .max()
             .unwrap_or(DEFAULT_PDQ_THRESHOLD);
         let now = now_secs();
-        let hits: Vec<Hit> = self.matcher.hits(value, radius, &meta)?;
+        let hits = self.candidates(value, radius, opts.vpdq.as_ref(), &meta)?;
         let mut matches: Vec<LookupMatch> = hits
             .into_iter()
-            .filter_map(|h| {
+            .filter_map(|(h, p)| {
                 let (_, b) = taking_part.iter().find(|(id, _)| *id == h.bank_id)?;
                 if h.distance > b.pdq_threshold && value.signal_type().is_fuzzy() {
                     return None;
@@ -659,7 +677,7 @@ impl Engine {
                 if meta.disabled.get(&h.content_id).is_some_and(|&t| t > now) {
                     return None;
                 }
-                Some(LookupMatch::new(&h, b, value.signal_type()))
+                Some(LookupMatch::new(&h, b, value.signal_type(), p))
             })
             .collect();
         let mut suppressed = 0;
@@ -681,12 +699,71 @@ impl Engine {
         })
     }
 
+    /// Index hits of a value: within `radius` for PDQ, equal for digests, and for vPDQ the
+    /// videos passing the thresholds (`vpdq`, or the defaults) with their percentages.
+    fn candidates(
+        &self,
+        value: &SignalValue,
+        radius: u32,
+        vpdq: Option<&VpdqMatchConfig>,
+        meta: &Meta,
+    ) -> Result<Vec<(Hit, Option<MatchPercent>)>, Error> {
+        Ok(match value {
+            SignalValue::Vpdq(frames) => {
+                let config = vpdq.copied().unwrap_or_default();
+                self.matcher
+                    .vpdq_hits(frames, &config, meta)?
+                    .into_iter()
+                    .filter(|(_, _, is_match)| *is_match)
+                    .map(|(h, p, _)| (h, Some(p)))
+                    .collect()
+            }
+            _ => self
+                .matcher
+                .hits(value, radius, meta)?
+                .into_iter()
+                .map(|h| (h, None))
+                .collect(),
+        })
+    }
+
+    /// Compares `value`'s vPDQ frames with every indexed video sharing a matching frame, and
+    /// returns all of them with their percentages, passing `config` or not, by signal id.
+    /// No bank rules apply: this is for diagnostics and threshold tuning.
+    pub fn vpdq_scores(
+        &self,
+        frames: &[safeguard_vpdq::VpdqFrame],
+        config: &VpdqMatchConfig,
+    ) -> Result<Vec<(LookupMatch, bool)>, Error> {
+        let meta = self.meta_read();
+        Ok(self
+            .matcher
+            .vpdq_hits(frames, config, &meta)?
+            .into_iter()
+            .filter_map(|(h, p, ok)| {
+                let b = meta.banks.get(&h.bank_id)?;
+                Some((LookupMatch::new(&h, b, SignalType::Vpdq, Some(p)), ok))
+            })
+            .collect())
+    }
+
     /// Looks a signal up with no bank rules but the distance threshold: disabled content and
-    /// the coin flip are ignored (HMA's `raw_lookup`). Sorted by content id.
+    /// the coin flip are ignored (HMA's `raw_lookup`). Sorted by content id. vPDQ uses the
+    /// default thresholds; see [`Engine::raw_lookup_with`].
     pub fn raw_lookup(
         &self,
         value: &SignalValue,
         banks: Option<&[String]>,
+    ) -> Result<Vec<LookupMatch>, Error> {
+        self.raw_lookup_with(value, banks, None)
+    }
+
+    /// [`Engine::raw_lookup`] with vPDQ thresholds (`None` for the defaults).
+    pub fn raw_lookup_with(
+        &self,
+        value: &SignalValue,
+        banks: Option<&[String]>,
+        vpdq: Option<&VpdqMatchConfig>,
     ) -> Result<Vec<LookupMatch>, Error> {
         let meta = self.meta_read();
         let radius = meta
@@ -696,10 +773,9 @@ impl Engine {
             .max()
             .unwrap_or(DEFAULT_PDQ_THRESHOLD);
         let mut out: Vec<LookupMatch> = self
-            .matcher
-            .hits(value, radius, &meta)?
+            .candidates(value, radius, vpdq, &meta)?
             .into_iter()
-            .filter_map(|h| {
+            .filter_map(|(h, p)| {
                 let b = meta.banks.get(&h.bank_id)?;
                 if value.signal_type().is_fuzzy() && h.distance > b.pdq_threshold {
                     return None;
@@ -707,7 +783,7 @@ impl Engine {
                 if banks.is_some_and(|names| !names.contains(&b.name)) {
                     return None;
                 }
-                Some(LookupMatch::new(&h, b, value.signal_type()))
+                Some(LookupMatch::new(&h, b, value.signal_type(), p))
             })
             .collect();
         out.sort_by_key(|m| (m.content_id, m.distance));

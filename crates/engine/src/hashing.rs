@@ -36,9 +36,10 @@ impl HashedMedia {
         ]
     }
 
-    /// The value of one signal type, as text.
+    /// The value of one signal type, as text; empty for vPDQ, which images do not have.
     pub fn text(&self, t: SignalType) -> String {
         match t {
+            SignalType::Vpdq => return String::new(),
             SignalType::Pdq => SignalValue::Pdq(self.pdq),
             SignalType::Md5 => SignalValue::Md5(self.md5),
             SignalType::Sha1 => SignalValue::Sha1(self.sha1),

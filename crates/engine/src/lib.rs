@@ -18,4 +18,5 @@ pub use engine::{
 pub use error::Error;
 pub use hashing::{hash_media, HashedMedia};
 pub use matcher::BankState;
+pub use safeguard_vpdq::{MatchPercent, VpdqFrame, VpdqMatchConfig};
 pub use signal::{SignalType, SignalValue};

@@ -7,7 +7,9 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::RwLock;
 
 use safeguard_index::{Md5Index, PdqIndex, Sha1Index, Sha256Index};
+use safeguard_pdq::PdqHash;
 use safeguard_store::{Bank, BankId, BankKind, ContentId, Signal, SignalId};
+use safeguard_vpdq::{MatchPercent, VpdqFrame, VpdqIndex, VpdqMatchConfig};
 
 use crate::signal::{SignalType, SignalValue};
 
@@ -105,6 +107,9 @@ pub(crate) struct Matcher {
     md5: Md5Index,
     sha1: Sha1Index,
     sha256: Sha256Index,
+    /// vPDQ videos by signal id. Behind its own lock: unlike the other indexes it is not
+    /// internally synchronised, and video lookups are rare next to PDQ ones.
+    vpdq: RwLock<VpdqIndex>,
     pub(crate) meta: RwLock<Meta>,
 }
 
@@ -118,6 +123,7 @@ impl Matcher {
         let mut meta = Meta::default();
         let mut pdq = PdqIndex::builder();
         let (mut md5, mut sha1, mut sha256) = (Vec::new(), Vec::new(), Vec::new());
+        let mut vpdq = VpdqIndex::new();
         for (id, content, bank, value) in signals {
             meta.set(id, content, bank);
             match value {
@@ -125,6 +131,7 @@ impl Matcher {
                 SignalValue::Md5(d) => md5.push((d, id as u64)),
                 SignalValue::Sha1(d) => sha1.push((d, id as u64)),
                 SignalValue::Sha256(d) => sha256.push((d, id as u64)),
+                SignalValue::Vpdq(f) => vpdq.add(id as u64, &f),
             }
         }
         meta.banks = banks.iter().map(|b| (b.id, BankState::from(b))).collect();
@@ -134,8 +141,19 @@ impl Matcher {
             md5: Md5Index::from_entries(md5),
             sha1: Sha1Index::from_entries(sha1),
             sha256: Sha256Index::from_entries(sha256),
+            vpdq: RwLock::new(vpdq),
             meta: RwLock::new(meta),
         })
+    }
+
+    fn vpdq_write(&self) -> std::sync::RwLockWriteGuard<'_, VpdqIndex> {
+        // Each index operation completes or panics before touching shared state it cannot
+        // leave consistent, so a poisoned lock is still usable.
+        self.vpdq.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn vpdq_read(&self) -> std::sync::RwLockReadGuard<'_, VpdqIndex> {
+        self.vpdq.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Adds a signal (from the change feed).
@@ -154,6 +172,9 @@ impl Matcher {
             }
             SignalValue::Sha256(d) => {
                 self.sha256.insert(&d, id);
+            }
+            SignalValue::Vpdq(f) => {
+                self.vpdq_write().add(id, &f);
             }
         }
     }
@@ -175,10 +196,49 @@ impl Matcher {
             SignalValue::Sha256(d) => {
                 self.sha256.remove(&d, id);
             }
+            SignalValue::Vpdq(_) => {
+                self.vpdq_write().remove(id);
+            }
         }
     }
 
-    /// Every indexed signal of `value`'s type within `radius` (PDQ) or equal to it.
+    /// Every indexed vPDQ video sharing a matching frame with `frames`, with its percentages
+    /// and whether they pass `config`.
+    pub(crate) fn vpdq_hits(
+        &self,
+        frames: &[VpdqFrame],
+        config: &VpdqMatchConfig,
+        meta: &Meta,
+    ) -> Result<Vec<(Hit, MatchPercent, bool)>, crate::Error> {
+        let found = self
+            .vpdq_read()
+            .query(frames, config)
+            .map_err(|e| match e {
+                safeguard_vpdq::Error::InvalidConfig(m) => crate::Error::Invalid(m),
+                safeguard_vpdq::Error::Index(e) => crate::Error::Index(e),
+                other => crate::Error::Invalid(other.to_string()),
+            })?;
+        Ok(found
+            .into_iter()
+            .filter_map(|m| {
+                meta.get(m.video_id).map(|(content_id, bank_id)| {
+                    (
+                        Hit {
+                            signal_id: m.video_id as SignalId,
+                            content_id,
+                            bank_id,
+                            distance: 0,
+                        },
+                        m.percent,
+                        m.is_match,
+                    )
+                })
+            })
+            .collect())
+    }
+
+    /// Every indexed signal of `value`'s type within `radius` (PDQ) or equal to it. vPDQ
+    /// values go through [`Matcher::vpdq_hits`] instead; here they find nothing.
     pub(crate) fn hits(
         &self,
         value: &SignalValue,
@@ -195,6 +255,7 @@ impl Matcher {
             SignalValue::Md5(d) => exact(|out| self.md5.lookup(d, out)),
             SignalValue::Sha1(d) => exact(|out| self.sha1.lookup(d, out)),
             SignalValue::Sha256(d) => exact(|out| self.sha256.lookup(d, out)),
+            SignalValue::Vpdq(_) => Vec::new(),
         };
         Ok(raw
             .into_iter()
@@ -213,17 +274,20 @@ impl Matcher {
     pub(crate) fn sizes(&self) -> (Vec<(SignalType, usize)>, usize) {
         let meta_bytes = self.meta.read().map(|m| m.bytes()).unwrap_or(0);
         let stats = self.pdq.stats();
+        let vpdq = self.vpdq_read();
         (
             vec![
                 (SignalType::Pdq, self.pdq.len()),
                 (SignalType::Md5, self.md5.len()),
                 (SignalType::Sha1, self.sha1.len()),
                 (SignalType::Sha256, self.sha256.len()),
+                (SignalType::Vpdq, vpdq.len()),
             ],
             stats.bytes
                 + self.md5.memory_bytes()
                 + self.sha1.memory_bytes()
                 + self.sha256.memory_bytes()
+                + vpdq.memory_bytes()
                 + meta_bytes,
         )
     }
@@ -289,6 +353,7 @@ impl Matcher {
         write_section(w, |w| self.md5.write_snapshot(w).map_err(idx))?;
         write_section(w, |w| self.sha1.write_snapshot(w).map_err(idx))?;
         write_section(w, |w| self.sha256.write_snapshot(w).map_err(idx))?;
+        write_section(w, |w| write_vpdq(&self.vpdq_read(), w))?;
         Ok(())
     }
 
@@ -338,14 +403,86 @@ impl Matcher {
         let md5 = Md5Index::read_snapshot(section_reader(r)?)?;
         let sha1 = Sha1Index::read_snapshot(section_reader(r)?)?;
         let sha256 = Sha256Index::read_snapshot(section_reader(r)?)?;
+        let vpdq = read_vpdq(&mut section_reader(r)?)?;
         Ok(Matcher {
             pdq,
             md5,
             sha1,
             sha256,
+            vpdq: RwLock::new(vpdq),
             meta: RwLock::new(meta),
         })
     }
+}
+
+/// The vPDQ section of a snapshot: `videos: u64`, then per video `signal id: u64`,
+/// `hashes: u32` and that many `(hash: [u8; 32], best quality: u8)`, then a CRC-32 of all of
+/// it. A video is stored reduced (distinct hashes, best quality), which is all matching uses.
+fn write_vpdq<W: Write>(index: &VpdqIndex, w: &mut W) -> Result<(), crate::Error> {
+    let io = |e: std::io::Error| crate::Error::Invalid(format!("writing snapshot: {e}"));
+    let mut crc = crc32fast::Hasher::new();
+    let mut buf = Vec::with_capacity(1 << 16);
+    buf.extend_from_slice(&(index.len() as u64).to_le_bytes());
+    for (id, hashes) in index.videos() {
+        buf.extend_from_slice(&id.to_le_bytes());
+        // A video holds at most safeguard_vpdq::MAX_FRAMES hashes, far below u32::MAX.
+        buf.extend_from_slice(&(hashes.len() as u32).to_le_bytes());
+        for (h, q) in hashes {
+            buf.extend_from_slice(&h.0);
+            buf.push(*q);
+        }
+        if buf.len() >= 1 << 16 {
+            crc.update(&buf);
+            w.write_all(&buf).map_err(io)?;
+            buf.clear();
+        }
+    }
+    crc.update(&buf);
+    w.write_all(&buf).map_err(io)?;
+    w.write_all(&crc.finalize().to_le_bytes()).map_err(io)
+}
+
+fn read_vpdq<R: Read>(r: &mut std::io::Take<&mut R>) -> Result<VpdqIndex, crate::Error> {
+    let section_len = r.limit();
+    let mut sec = std::io::BufReader::with_capacity(1 << 16, r);
+    let mut crc = crc32fast::Hasher::new();
+    let mut read = |n: usize, crc: &mut crc32fast::Hasher| -> Result<Vec<u8>, crate::Error> {
+        let mut b = vec![0u8; n];
+        sec.read_exact(&mut b)
+            .map_err(|e| corrupt(format!("vpdq section: {e}")))?;
+        crc.update(&b);
+        Ok(b)
+    };
+    let le64 = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    let videos = le64(&read(8, &mut crc)?);
+    // Each video takes at least 12 bytes, so the section's length bounds a corrupt count.
+    if videos.saturating_mul(12) > section_len {
+        return Err(corrupt(format!(
+            "vpdq count {videos} does not fit its section"
+        )));
+    }
+    let mut index = VpdqIndex::new();
+    for _ in 0..videos {
+        let head = read(12, &mut crc)?;
+        let id = le64(&head[..8]);
+        let n = u32::from_le_bytes(head[8..].try_into().expect("4 bytes")) as usize;
+        if n > safeguard_vpdq::MAX_FRAMES {
+            return Err(corrupt(format!("vpdq video {id} has {n} hashes")));
+        }
+        let body = read(n * 33, &mut crc)?;
+        let hashes = body
+            .chunks_exact(33)
+            .map(|c| (PdqHash(c[..32].try_into().expect("32 bytes")), c[32]))
+            .collect();
+        index.add_reduced(id, hashes);
+    }
+    let mut sum = [0u8; 4];
+    sec.read_exact(&mut sum)
+        .map_err(|e| corrupt(format!("vpdq checksum: {e}")))?;
+    if u32::from_le_bytes(sum) != crc.finalize() {
+        return Err(corrupt("vpdq checksum mismatch".into()));
+    }
+    Ok(index)
 }
 
 fn exact(f: impl FnOnce(&mut Vec<u64>)) -> Vec<(u64, u32)> {

@@ -1,8 +1,10 @@
 //! Signal types: what kinds of hash a bank holds, their names, and value validation.
 
 use std::fmt;
+use std::sync::Arc;
 
 use safeguard_pdq::PdqHash;
+use safeguard_vpdq::VpdqFrame;
 
 use crate::Error;
 
@@ -17,15 +19,20 @@ pub enum SignalType {
     Sha1,
     /// SHA-256 of the file bytes, matched exactly.
     Sha256,
+    /// vPDQ: per-frame PDQ hashes of a video, matched by the share of frames within a distance
+    /// on each side (`safeguard_vpdq::compare`). Its text is python-threatexchange's JSON list of
+    /// `"pdqHex,quality,timestamp"` strings (HMA's `vpdq` value).
+    Vpdq,
 }
 
 impl SignalType {
     /// Every signal type, in listing order.
-    pub const ALL: [SignalType; 4] = [
+    pub const ALL: [SignalType; 5] = [
         SignalType::Pdq,
         SignalType::Md5,
         SignalType::Sha1,
         SignalType::Sha256,
+        SignalType::Vpdq,
     ];
 
     /// Canonical name (HMA's where HMA has one).
@@ -35,6 +42,7 @@ impl SignalType {
             SignalType::Md5 => "md5",
             SignalType::Sha1 => "sha1",
             SignalType::Sha256 => "sha256",
+            SignalType::Vpdq => "vpdq",
         }
     }
 
@@ -46,27 +54,38 @@ impl SignalType {
             "md5" | "video_md5" => Ok(SignalType::Md5),
             "sha1" => Ok(SignalType::Sha1),
             "sha256" => Ok(SignalType::Sha256),
+            "vpdq" => Ok(SignalType::Vpdq),
             other => Err(Error::UnknownSignalType(truncate(other))),
         }
     }
 
-    /// Hex digits a value of this type has.
+    /// Hex digits a value of this type has (for vPDQ: each frame's hash).
     pub fn hex_len(self) -> usize {
         match self {
-            SignalType::Pdq | SignalType::Sha256 => 64,
+            SignalType::Pdq | SignalType::Sha256 | SignalType::Vpdq => 64,
             SignalType::Md5 => 32,
             SignalType::Sha1 => 40,
         }
     }
 
-    /// Whether matching is by distance (true) or exact equality.
+    /// Whether matching is by distance (true) or exact equality. vPDQ is neither: it matches
+    /// by shares of frames ([`SignalType::is_video`]).
     pub fn is_fuzzy(self) -> bool {
         matches!(self, SignalType::Pdq)
     }
 
-    /// Validates and normalises a value: surrounding whitespace trimmed, lower-case hex of the
-    /// right length.
+    /// Whether values are whole-video frame lists matched by percentages (vPDQ).
+    pub fn is_video(self) -> bool {
+        matches!(self, SignalType::Vpdq)
+    }
+
+    /// Validates and normalises a value: for digests and PDQ, surrounding whitespace trimmed,
+    /// lower-case hex of the right length; for vPDQ, the canonical JSON form
+    /// (`safeguard_vpdq::format`).
     pub fn normalize(self, value: &str) -> Result<String, Error> {
+        if self == SignalType::Vpdq {
+            return Ok(safeguard_vpdq::format::to_json(&parse_vpdq(value)?));
+        }
         let v = value.trim();
         if v.len() != self.hex_len() {
             return Err(Error::InvalidSignal {
@@ -94,8 +113,26 @@ impl fmt::Display for SignalType {
     }
 }
 
-/// A validated signal value, ready for the indexes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Parses a vPDQ value in any accepted text form, and requires at least one frame: an empty
+/// video can neither match nor be matched.
+fn parse_vpdq(value: &str) -> Result<Vec<VpdqFrame>, Error> {
+    let invalid = |reason: String| Error::InvalidSignal {
+        signal_type: "vpdq",
+        reason,
+    };
+    let frames = safeguard_vpdq::format::parse(value).map_err(|e| match e {
+        safeguard_vpdq::Error::Parse(m) => invalid(m),
+        other => invalid(other.to_string()),
+    })?;
+    if frames.is_empty() {
+        return Err(invalid("a vPDQ value needs at least one frame".into()));
+    }
+    Ok(frames)
+}
+
+/// A validated signal value, ready for the indexes. Cloning is cheap (a vPDQ value's frames
+/// are shared).
+#[derive(Debug, Clone, PartialEq)]
 pub enum SignalValue {
     /// A PDQ hash.
     Pdq(PdqHash),
@@ -105,11 +142,20 @@ pub enum SignalValue {
     Sha1([u8; 20]),
     /// A SHA-256 digest.
     Sha256([u8; 32]),
+    /// A video's vPDQ frames, in the order given.
+    Vpdq(Arc<[VpdqFrame]>),
 }
+
+// Values are only built by parsing, which rejects non-finite timestamps, so equality is
+// reflexive.
+impl Eq for SignalValue {}
 
 impl SignalValue {
     /// Parses `value` as a signal of type `t`.
     pub fn parse(t: SignalType, value: &str) -> Result<SignalValue, Error> {
+        if t == SignalType::Vpdq {
+            return Ok(SignalValue::Vpdq(parse_vpdq(value)?.into()));
+        }
         let v = t.normalize(value)?;
         // `normalize` guarantees the length and the hex digits, so decoding cannot fail.
         Ok(match t {
@@ -117,6 +163,7 @@ impl SignalValue {
             SignalType::Md5 => SignalValue::Md5(hex_array(&v)),
             SignalType::Sha1 => SignalValue::Sha1(hex_array(&v)),
             SignalType::Sha256 => SignalValue::Sha256(hex_array(&v)),
+            SignalType::Vpdq => unreachable!("vPDQ is parsed above"),
         })
     }
 
@@ -144,6 +191,7 @@ impl SignalValue {
             SignalType::Md5 => decode::<16>(b).map(SignalValue::Md5),
             SignalType::Sha1 => decode::<20>(b).map(SignalValue::Sha1),
             SignalType::Sha256 => decode::<32>(b).map(SignalValue::Sha256),
+            SignalType::Vpdq => None,
         };
         match fast {
             Some(v) => Ok(v),
@@ -158,12 +206,14 @@ impl SignalValue {
             SignalValue::Md5(_) => SignalType::Md5,
             SignalValue::Sha1(_) => SignalType::Sha1,
             SignalValue::Sha256(_) => SignalType::Sha256,
+            SignalValue::Vpdq(_) => SignalType::Vpdq,
         }
     }
 
-    /// Canonical text form (lower-case hex).
+    /// Canonical text form (lower-case hex; for vPDQ python-threatexchange's JSON list).
     pub fn to_text(&self) -> String {
         match self {
+            SignalValue::Vpdq(f) => safeguard_vpdq::format::to_json(f),
             SignalValue::Pdq(h) => h.to_hex(),
             SignalValue::Md5(d) => to_hex(d),
             SignalValue::Sha1(d) => to_hex(d),
@@ -228,6 +278,41 @@ mod tests {
             );
         }
         assert!(SignalValue::parse_canonical(SignalType::Md5, "zz").is_err());
+    }
+
+    #[test]
+    fn vpdq_values_are_validated_and_normalised() {
+        let h = "F8F8F0CEE0F4A84F06370A22038F63F0B36E2ED596621E1D33E6B39C4E9C9B22";
+        let lower = h.to_ascii_lowercase();
+        // HMA's compact JSON form, and the reference CLI's lines, both normalise to the
+        // canonical JSON.
+        let canonical = format!("[\"{lower},100,0.0\", \"{lower},49,1.0\"]");
+        for input in [
+            format!("[\"{h},100,0.0\",\"{h},49,1.000\"]"),
+            format!("0,100,{h},0.000\n30,49,{h},1.000\n"),
+        ] {
+            assert_eq!(SignalType::Vpdq.normalize(&input).unwrap(), canonical);
+            let v = SignalValue::parse(SignalType::Vpdq, &input).unwrap();
+            assert_eq!(v.to_text(), canonical);
+            assert_eq!(v.signal_type(), SignalType::Vpdq);
+            // The canonical form drops frame numbers (pytx has none), nothing else.
+            let c = SignalValue::parse_canonical(SignalType::Vpdq, &canonical).unwrap();
+            assert_eq!(c.to_text(), canonical);
+        }
+        for bad in ["[]", "", "[\"x\"]", "{}", "not json"] {
+            assert!(
+                matches!(
+                    SignalValue::parse(SignalType::Vpdq, bad),
+                    Err(Error::InvalidSignal {
+                        signal_type: "vpdq",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+        assert_eq!(SignalType::parse("vpdq").unwrap(), SignalType::Vpdq);
+        assert!(SignalType::Vpdq.is_video() && !SignalType::Vpdq.is_fuzzy());
     }
 
     #[test]

@@ -55,6 +55,7 @@ fn all() -> LookupOptions {
     LookupOptions {
         banks: None,
         coinflip: Some(0.0),
+        ..Default::default()
     }
 }
 
@@ -123,6 +124,7 @@ fn thresholds_allow_lists_and_disabled_content() {
             &LookupOptions {
                 banks: Some(vec!["LOOSE".into()]),
                 coinflip: Some(0.0),
+                ..Default::default()
             },
         )
         .unwrap();
@@ -149,6 +151,7 @@ fn coinflip_and_enabled_flags() {
             &LookupOptions {
                 banks: None,
                 coinflip: Some(c),
+                ..Default::default()
             },
         )
         .unwrap()
