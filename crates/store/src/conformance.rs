@@ -26,8 +26,10 @@ use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::{
-    ApiKey, Bank, BankId, BankKind, BankUpdate, Change, Content, ContentId, ContentUpdate, Counts,
-    Error, NewApiKey, NewBank, NewContent, Result, Seq, Signal, SignalId, Store,
+    ApiKey, Bank, BankId, BankKind, BankUpdate, BatchOutcome, Change, Content, ContentId,
+    ContentUpdate, Counts, DiffOutcome, DiffSide, Error, ExchangeCheckpoint, NewApiKey, NewBank,
+    NewContent, Result, Seq, Signal, SignalId, SourceBatch, SourceEntry, SourceImport,
+    SourceRemoval, Store,
 };
 
 /// An id no check ever creates, for `NotFound` checks.
@@ -69,7 +71,7 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
         ("ids_never_reused", ids_never_reused),
         ("model_sequence", model_sequence),
     ];
-    for (name, check) in checks {
+    for (name, check) in checks.iter().chain(SOURCE_CHECKS) {
         let store = make();
         // Names the failing check in the output; the panic itself carries the detail.
         eprintln!("conformance: {name}");
@@ -184,6 +186,7 @@ pub fn outcome<T>(r: &Result<T>) -> &'static str {
         Err(Error::Conflict(_)) => "conflict",
         Err(Error::Backend(_)) => "backend",
         Err(Error::Corrupt(_)) => "corrupt",
+        Err(Error::Aborted) => "aborted",
     }
 }
 
@@ -1623,4 +1626,553 @@ pub fn check_ops(store: &dyn Store, ops: &[Op]) {
             std::panic::resume_unwind(panic);
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hash-list sources
+
+/// Every source check, for [`run_all`].
+pub const SOURCE_CHECKS: &[(&str, Check)] = &[
+    (
+        "source_batch_adds_then_refreshes",
+        source_batch_adds_then_refreshes,
+    ),
+    ("source_withdrawals", source_withdrawals),
+    ("source_withdraw_by_source_id", source_withdraw_by_source_id),
+    ("source_complete_list", source_complete_list),
+    ("source_import_is_atomic", source_import_is_atomic),
+    ("source_feed_ranges", source_feed_ranges),
+    ("exchange_state", exchange_state),
+    ("source_diff", source_diff),
+];
+
+fn entry(t: &str, v: &str) -> SourceEntry {
+    SourceEntry {
+        signal_type: t.to_owned(),
+        value: v.to_owned(),
+        ..SourceEntry::default()
+    }
+}
+
+fn removal(t: &str, v: &str) -> SourceRemoval {
+    SourceRemoval {
+        signal_type: t.to_owned(),
+        value: v.to_owned(),
+    }
+}
+
+fn batch<'a>(
+    source: &'a str,
+    seen_at: i64,
+    upserts: &'a [SourceEntry],
+    removals: &'a [SourceRemoval],
+) -> SourceBatch<'a> {
+    SourceBatch {
+        source,
+        seen_at,
+        upserts,
+        removals,
+        checkpoint: None,
+    }
+}
+
+/// The live signals of a bank as (type, value) pairs, sorted.
+fn bank_hashes(store: &dyn Store, bank_id: BankId) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    store
+        .scan_bank(bank_id, &mut |s, _| {
+            out.push((s.signal_type.clone(), s.value.clone()))
+        })
+        .unwrap();
+    out.sort();
+    out
+}
+
+/// New hashes become one content item each with one signal and a provenance record; the
+/// same batch again adds nothing, refreshes `last_seen`, and leaves the feed alone; repeats
+/// inside a batch count once (the last one's details win).
+pub fn source_batch_adds_then_refreshes(store: &dyn Store) {
+    let bank = store.create_bank(&new_bank("B")).unwrap();
+    let mut first = entry("md5", &hex(1)[32..]);
+    first.source_id = Some("e1".into());
+    first.classification = Some("A1".into());
+    first.metadata = Some("{\"k\":1}".into());
+    let mut repeat = first.clone();
+    repeat.classification = Some("B1".into());
+    let upserts = vec![first.clone(), entry("pdq", &hex(2)), repeat];
+    let out = store
+        .apply_source_batch(bank.id, &batch("file:a.txt", 1000, &upserts, &[]))
+        .unwrap();
+    assert_eq!(
+        out,
+        BatchOutcome {
+            added: 2,
+            refreshed: 0,
+            removed: 0,
+            unchanged: 1
+        }
+    );
+    let contents = store.list_content(bank.id, None, 10).unwrap();
+    assert_eq!(contents.len(), 2);
+    assert!(contents.iter().all(|c| c.signals.len() == 1));
+    let md5 = contents
+        .iter()
+        .find(|c| c.signals[0].signal_type == "md5")
+        .unwrap();
+    assert_eq!(md5.metadata.as_deref(), Some("{\"k\":1}"));
+    let p = store.provenance(bank.id, "md5", &hex(1)[32..]).unwrap();
+    assert_eq!(p.len(), 1);
+    assert_eq!(
+        (
+            p[0].source.as_str(),
+            p[0].source_id.as_deref(),
+            p[0].classification.as_deref()
+        ),
+        ("file:a.txt", Some("e1"), Some("B1"))
+    );
+    assert_eq!(
+        (p[0].first_seen, p[0].last_seen, p[0].withdrawn_at),
+        (1000, 1000, None)
+    );
+
+    // The feed shows each new signal once, as `Added`, in id order.
+    let (signals, _) = scan(store);
+    let added: Vec<Signal> = all_changes(store)
+        .into_iter()
+        .map(|(_, c)| match c {
+            Change::Added(s) => s,
+            other => panic!("unexpected change {other:?}"),
+        })
+        .collect();
+    assert_eq!(added, signals.values().cloned().collect::<Vec<_>>());
+
+    let seq = store.last_seq().unwrap();
+    let again = store
+        .apply_source_batch(bank.id, &batch("file:a.txt", 2000, &upserts, &[]))
+        .unwrap();
+    assert_eq!(
+        again,
+        BatchOutcome {
+            added: 0,
+            refreshed: 2,
+            removed: 0,
+            unchanged: 1
+        }
+    );
+    assert_eq!(
+        store.last_seq().unwrap(),
+        seq,
+        "a re-import writes no feed rows"
+    );
+    assert_eq!(store.list_content(bank.id, None, 10).unwrap(), contents);
+    let p = store.provenance(bank.id, "md5", &hex(1)[32..]).unwrap();
+    assert_eq!((p[0].first_seen, p[0].last_seen), (1000, 2000));
+
+    // A second source of the same hash is a second record, not a second signal.
+    let out = store
+        .apply_source_batch(
+            bank.id,
+            &batch("exchange:X", 3000, &[entry("pdq", &hex(2))], &[]),
+        )
+        .unwrap();
+    assert_eq!(out.refreshed, 1);
+    let p = store.provenance(bank.id, "pdq", &hex(2)).unwrap();
+    let sources: Vec<&str> = p.iter().map(|p| p.source.as_str()).collect();
+    assert_eq!(sources, ["exchange:X", "file:a.txt"]);
+    assert_eq!(bank_hashes(store, bank.id).len(), 2);
+    // Content added through the API has the source `api`.
+    store
+        .add_content(bank.id, &new_content(&[("sha1", "s")]))
+        .unwrap();
+    let p = store.provenance(bank.id, "sha1", "s").unwrap();
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].source, "api");
+    assert!(matches!(
+        store.apply_source_batch(UNKNOWN_ID, &batch("file:a", 1, &upserts, &[])),
+        Err(Error::NotFound(_))
+    ));
+}
+
+/// A withdrawal takes a hash out of matching only when no source lists it any more; its
+/// records stay, marked withdrawn; listing it again brings it back.
+pub fn source_withdrawals(store: &dyn Store) {
+    let bank = store.create_bank(&new_bank("B")).unwrap();
+    let (a, b, c) = (hex(1), hex(2), hex(3));
+    store
+        .apply_source_batch(
+            bank.id,
+            &batch(
+                "exchange:S",
+                10,
+                &[entry("pdq", &a), entry("pdq", &b), entry("pdq", &c)],
+                &[],
+            ),
+        )
+        .unwrap();
+    store
+        .apply_source_batch(bank.id, &batch("file:f", 20, &[entry("pdq", &b)], &[]))
+        .unwrap();
+    store
+        .add_content(bank.id, &new_content(&[("pdq", &c)]))
+        .unwrap();
+    let before = store.last_seq().unwrap();
+    let out = store
+        .apply_source_batch(
+            bank.id,
+            &batch(
+                "exchange:S",
+                30,
+                &[],
+                &[
+                    removal("pdq", &a),
+                    removal("pdq", &b),
+                    removal("pdq", &c),
+                    removal("pdq", &hex(9)),
+                ],
+            ),
+        )
+        .unwrap();
+    // a: gone. b: the file still lists it. c: the API added it too (two signals: the
+    // import's and the curator's item; both stay). 9: never listed.
+    assert_eq!(
+        out,
+        BatchOutcome {
+            added: 0,
+            refreshed: 0,
+            removed: 1,
+            unchanged: 3
+        }
+    );
+    let hashes = bank_hashes(store, bank.id);
+    assert!(!hashes.contains(&("pdq".into(), a.clone())));
+    assert!(hashes.contains(&("pdq".into(), b.clone())));
+    let removed: Vec<Change> = changes_after(store, before);
+    assert_eq!(removed.len(), 1);
+    assert!(matches!(&removed[0], Change::Removed(s) if s.value == a));
+    let p = store.provenance(bank.id, "pdq", &a).unwrap();
+    assert_eq!(p.len(), 1);
+    assert_eq!((p[0].last_seen, p[0].withdrawn_at), (10, Some(30)));
+    // The content item of the withdrawn hash is gone too.
+    let contents = store.list_content(bank.id, None, 100).unwrap();
+    assert!(contents.iter().all(|c| !c.signals.is_empty()));
+    assert!(contents.iter().all(|c| c.signals[0].value != a));
+    // Withdrawn twice: nothing more happens.
+    let out = store
+        .apply_source_batch(
+            bank.id,
+            &batch("exchange:S", 40, &[], &[removal("pdq", &a)]),
+        )
+        .unwrap();
+    assert_eq!((out.removed, out.unchanged), (0, 1));
+    // Listed again: back in matching, record active again.
+    let out = store
+        .apply_source_batch(bank.id, &batch("exchange:S", 50, &[entry("pdq", &a)], &[]))
+        .unwrap();
+    assert_eq!(out.added, 1);
+    let p = store.provenance(bank.id, "pdq", &a).unwrap();
+    assert_eq!(
+        (p[0].first_seen, p[0].last_seen, p[0].withdrawn_at),
+        (10, 50, None)
+    );
+}
+
+/// NCMEC withdraws by entry id: every hash the source listed under that id goes.
+pub fn source_withdraw_by_source_id(store: &dyn Store) {
+    let bank = store.create_bank(&new_bank("B")).unwrap();
+    let mut e1 = entry("md5", &hex(1)[32..]);
+    e1.source_id = Some("image1".into());
+    let mut e2 = entry("sha1", &hex(2)[24..]);
+    e2.source_id = Some("image1".into());
+    let mut e3 = entry("md5", &hex(3)[32..]);
+    e3.source_id = Some("image2".into());
+    store
+        .apply_source_batch(bank.id, &batch("exchange:N", 1, &[e1, e2, e3], &[]))
+        .unwrap();
+    let out = store
+        .import_source(
+            bank.id,
+            &SourceImport {
+                source: "exchange:N",
+                seen_at: 2,
+                checkpoint: None,
+                complete: false,
+            },
+            &mut |sink| sink.remove_source_id("image1"),
+        )
+        .unwrap();
+    assert_eq!(out.removed, 2);
+    assert_eq!(
+        bank_hashes(store, bank.id),
+        vec![("md5".to_string(), hex(3)[32..].to_string())]
+    );
+    // Another source's id of the same name is not touched.
+    let out = store
+        .import_source(
+            bank.id,
+            &SourceImport {
+                source: "exchange:OTHER",
+                seen_at: 3,
+                checkpoint: None,
+                complete: false,
+            },
+            &mut |sink| sink.remove_source_id("image2"),
+        )
+        .unwrap();
+    assert_eq!(out.removed, 0);
+}
+
+/// A complete list withdraws what its source listed before and lists no more.
+pub fn source_complete_list(store: &dyn Store) {
+    let bank = store.create_bank(&new_bank("B")).unwrap();
+    let day1: Vec<SourceEntry> = (1..=3).map(|i| entry("pdq", &hex(i))).collect();
+    let day2: Vec<SourceEntry> = (2..=4).map(|i| entry("pdq", &hex(i))).collect();
+    let complete = |seen_at, list: &[SourceEntry]| {
+        store
+            .import_source(
+                bank.id,
+                &SourceImport {
+                    source: "file:iwf.csv",
+                    seen_at,
+                    checkpoint: None,
+                    complete: true,
+                },
+                &mut |sink| list.iter().try_for_each(|e| sink.upsert(e)),
+            )
+            .unwrap()
+    };
+    assert_eq!(complete(1, &day1).added, 3);
+    let out = complete(2, &day2);
+    assert_eq!((out.added, out.refreshed, out.removed), (1, 2, 1));
+    let want: Vec<(String, String)> = (2..=4).map(|i| ("pdq".to_string(), hex(i))).collect();
+    assert_eq!(bank_hashes(store, bank.id), want);
+    assert_eq!(
+        store.provenance(bank.id, "pdq", &hex(1)).unwrap()[0].withdrawn_at,
+        Some(2)
+    );
+}
+
+/// An import whose feed fails writes nothing, and the error comes back as the feed gave it.
+pub fn source_import_is_atomic(store: &dyn Store) {
+    let bank = store.create_bank(&new_bank("B")).unwrap();
+    store
+        .apply_source_batch(bank.id, &batch("file:a", 1, &[entry("pdq", &hex(1))], &[]))
+        .unwrap();
+    let before = (
+        bank_hashes(store, bank.id),
+        all_changes(store),
+        store.provenance(bank.id, "pdq", &hex(1)).unwrap(),
+        store.counts().unwrap(),
+    );
+    let err = store
+        .import_source(
+            bank.id,
+            &SourceImport {
+                source: "file:a",
+                seen_at: 2,
+                checkpoint: Some(ExchangeCheckpoint {
+                    exchange: "X",
+                    checkpoint: "c",
+                }),
+                complete: true,
+            },
+            &mut |sink| {
+                for i in 2..100 {
+                    sink.upsert(&entry("pdq", &hex(i)))?;
+                }
+                sink.remove(&removal("pdq", &hex(1)))?;
+                Err(Error::Aborted)
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::Aborted), "{err}");
+    let after = (
+        bank_hashes(store, bank.id),
+        all_changes(store),
+        store.provenance(bank.id, "pdq", &hex(1)).unwrap(),
+        store.counts().unwrap(),
+    );
+    assert_eq!(before, after);
+    assert_eq!(store.exchange_state("X").unwrap(), None);
+    // The store still works after the rollback (staging state is gone).
+    let out = store
+        .apply_source_batch(bank.id, &batch("file:a", 3, &[entry("pdq", &hex(7))], &[]))
+        .unwrap();
+    assert_eq!(out.added, 1);
+}
+
+/// Ranges in the feed page, resume and survive deletes like one row per signal would.
+pub fn source_feed_ranges(store: &dyn Store) {
+    let bank = store.create_bank(&new_bank("B")).unwrap();
+    store
+        .add_content(bank.id, &new_content(&[("md5", "before")]))
+        .unwrap();
+    let (mut followed, start) = scan(store);
+    let upserts: Vec<SourceEntry> = (0..25).map(|i| entry("pdq", &hex(i))).collect();
+    store
+        .apply_source_batch(bank.id, &batch("file:a", 1, &upserts, &[]))
+        .unwrap();
+    store
+        .add_content(bank.id, &new_content(&[("md5", "after")]))
+        .unwrap();
+    // Delete some of the range's signals: their Added must still show, then their Removed.
+    let contents = store.list_content(bank.id, None, 100).unwrap();
+    for c in contents
+        .iter()
+        .filter(|c| c.signals[0].value == hex(3) || c.signals[0].value == hex(24))
+    {
+        store.delete_content(c.id).unwrap();
+    }
+    store
+        .apply_source_batch(
+            bank.id,
+            &batch("file:a", 2, &[], &[removal("pdq", &hex(10))]),
+        )
+        .unwrap();
+    let full = all_changes(store);
+    let seqs: Vec<Seq> = full.iter().map(|(s, _)| *s).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "seqs increase: {seqs:?}"
+    );
+    assert_eq!(store.last_seq().unwrap(), *seqs.last().unwrap());
+    let adds = full
+        .iter()
+        .filter(|(_, c)| matches!(c, Change::Added(_)))
+        .count();
+    let removes = full
+        .iter()
+        .filter(|(_, c)| matches!(c, Change::Removed(_)))
+        .count();
+    assert_eq!((adds, removes), (27, 3));
+    for limit in [1, 4, 10] {
+        let mut paged = Vec::new();
+        let mut after = 0;
+        loop {
+            let mut page = Vec::new();
+            let next = store
+                .changes_since(after, limit, &mut |s, c| page.push((s, c)))
+                .unwrap();
+            assert!(page.len() <= limit);
+            if page.is_empty() {
+                assert_eq!(next, after);
+                break;
+            }
+            assert_eq!(next, page.last().unwrap().0);
+            after = next;
+            paged.extend(page);
+        }
+        assert_eq!(paged, full, "limit {limit}");
+    }
+    let end = follow(store, &mut followed, start);
+    let (now, now_seq) = scan(store);
+    assert_eq!(end, now_seq);
+    assert_same_signals(&followed, &now, "scan, import, follow");
+    // Deleting the bank removes the rest, and a follower from the very start agrees.
+    store.delete_bank(bank.id).unwrap();
+    let mut from_zero = BTreeMap::new();
+    follow(store, &mut from_zero, 0);
+    assert!(from_zero.is_empty());
+}
+
+/// Checkpoints are written with their batch; errors are recorded; entries are counted.
+pub fn exchange_state(store: &dyn Store) {
+    let bank = store.create_bank(&new_bank("B")).unwrap();
+    assert_eq!(store.exchange_state("NCMEC").unwrap(), None);
+    store
+        .record_exchange_error("NCMEC", bank.id, "timeout", 5)
+        .unwrap();
+    let s = store.exchange_state("NCMEC").unwrap().unwrap();
+    assert_eq!(
+        (
+            s.bank_id,
+            s.checkpoint.as_deref(),
+            s.last_error.as_deref(),
+            s.last_error_at,
+            s.entries
+        ),
+        (bank.id, None, Some("timeout"), Some(5), 0)
+    );
+    let upserts: Vec<SourceEntry> = (0..5).map(|i| entry("pdq", &hex(i))).collect();
+    let mut b = batch("exchange:NCMEC", 10, &upserts, &[]);
+    b.checkpoint = Some(ExchangeCheckpoint {
+        exchange: "NCMEC",
+        checkpoint: "{\"from\": 1}",
+    });
+    store.apply_source_batch(bank.id, &b).unwrap();
+    let s = store.exchange_state("NCMEC").unwrap().unwrap();
+    assert_eq!(s.checkpoint.as_deref(), Some("{\"from\": 1}"));
+    assert_eq!(s.entries, 5);
+    assert!(s.last_success_at.is_some());
+    assert_eq!(
+        s.last_error.as_deref(),
+        Some("timeout"),
+        "errors are kept for the record"
+    );
+    let removals = [removal("pdq", &hex(0)), removal("pdq", &hex(1))];
+    let more = [entry("pdq", &hex(4)), entry("pdq", &hex(5))];
+    let mut b = batch("exchange:NCMEC", 20, &more, &removals);
+    b.checkpoint = Some(ExchangeCheckpoint {
+        exchange: "NCMEC",
+        checkpoint: "2",
+    });
+    store.apply_source_batch(bank.id, &b).unwrap();
+    let s = store.exchange_state("NCMEC").unwrap().unwrap();
+    assert_eq!((s.checkpoint.as_deref(), s.entries), (Some("2"), 4));
+    store
+        .record_exchange_error("ALPHA", bank.id, "x", 1)
+        .unwrap();
+    let names: Vec<String> = store
+        .list_exchange_states()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["ALPHA", "NCMEC"]);
+    assert!(matches!(
+        store.record_exchange_error("X", UNKNOWN_ID, "x", 1),
+        Err(Error::NotFound(_))
+    ));
+}
+
+/// A diff counts both sides and the overlap, and writes nothing.
+pub fn source_diff(store: &dyn Store) {
+    let bank = store.create_bank(&new_bank("B")).unwrap();
+    let in_bank: Vec<SourceEntry> = (0..5).map(|i| entry("pdq", &hex(i))).collect();
+    store
+        .apply_source_batch(bank.id, &batch("file:a", 1, &in_bank, &[]))
+        .unwrap();
+    store
+        .add_content(bank.id, &new_content(&[("md5", "m")]))
+        .unwrap();
+    let before = (all_changes(store), store.counts().unwrap());
+    let file: Vec<SourceEntry> = (3..8).chain([7]).map(|i| entry("pdq", &hex(i))).collect();
+    let mut shown = Vec::new();
+    let out = store
+        .diff_source(
+            bank.id,
+            &mut |sink| file.iter().try_for_each(|e| sink.upsert(e)),
+            true,
+            &mut |side, _t, v| shown.push((side, v.to_string())),
+        )
+        .unwrap();
+    assert_eq!(
+        out,
+        DiffOutcome {
+            only_in_file: 3,
+            only_in_bank: 3,
+            common: 2,
+            repeated_in_file: 1
+        },
+        "the md5 signal is not compared: the file has no md5"
+    );
+    shown.sort();
+    let want: Vec<(DiffSide, String)> = [5, 6, 7]
+        .map(|i| (DiffSide::OnlyInFile, hex(i)))
+        .into_iter()
+        .chain([0, 1, 2].map(|i| (DiffSide::OnlyInBank, hex(i))))
+        .collect();
+    let mut want = want;
+    want.sort();
+    assert_eq!(shown, want);
+    assert_eq!(before, (all_changes(store), store.counts().unwrap()));
 }

@@ -29,6 +29,9 @@ pub enum Error {
     /// Stored data failed a consistency check (schema version, unreadable row).
     #[error("storage corrupt: {0}")]
     Corrupt(String),
+    /// The caller's feed of an import failed (its own error says why); nothing was written.
+    #[error("import aborted by the caller")]
+    Aborted,
 }
 
 /// Result of a store call.
@@ -102,4 +105,72 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn list_api_keys(&self) -> Result<Vec<ApiKey>>;
     /// Revokes a key. `NotFound`.
     fn revoke_api_key(&self, key_id: &str) -> Result<()>;
+
+    /// Applies one batch of a source in ONE transaction: upserts (new hashes become content
+    /// items with one signal; known ones get their provenance refreshed), then removals
+    /// (the source's provenance record is marked withdrawn; a signal whose records are all
+    /// withdrawn leaves matching, and its records stay), then the checkpoint and
+    /// `last_success_at`. `NotFound` for an unknown bank.
+    fn apply_source_batch(&self, bank_id: BankId, batch: &SourceBatch<'_>) -> Result<BatchOutcome> {
+        self.import_source(
+            bank_id,
+            &SourceImport {
+                source: batch.source,
+                seen_at: batch.seen_at,
+                checkpoint: batch.checkpoint,
+                complete: false,
+            },
+            &mut |sink| {
+                for e in batch.upserts {
+                    sink.upsert(e)?;
+                }
+                for r in batch.removals {
+                    sink.remove(r)?;
+                }
+                Ok(())
+            },
+        )
+    }
+    /// The streaming form of [`Store::apply_source_batch`]: `feed` pushes every entry into
+    /// the sink inside the transaction, so an import of any size is one all-or-nothing write
+    /// with memory bounded by the store, not by the import. An error from `feed` rolls back
+    /// everything and is returned as is.
+    fn import_source(
+        &self,
+        bank_id: BankId,
+        import: &SourceImport<'_>,
+        feed: &mut dyn FnMut(&mut dyn SourceSink) -> Result<()>,
+    ) -> Result<BatchOutcome>;
+    /// Compares the entries `feed` pushes (removals are ignored) with the bank, writing
+    /// nothing. `show` is called for each hash on one side only, when `list` is true.
+    fn diff_source(
+        &self,
+        bank_id: BankId,
+        feed: &mut dyn FnMut(&mut dyn SourceSink) -> Result<()>,
+        list: bool,
+        show: &mut dyn FnMut(DiffSide, &str, &str),
+    ) -> Result<DiffOutcome>;
+    /// Every provenance record of one hash in one bank (withdrawn ones included), by source.
+    fn provenance(
+        &self,
+        bank_id: BankId,
+        signal_type: &str,
+        value: &str,
+    ) -> Result<Vec<Provenance>>;
+    /// Calls `f` for each signal of a bank (in id order) with its active provenance records,
+    /// as of one consistent moment. `NotFound` for an unknown bank.
+    fn scan_bank(&self, bank_id: BankId, f: &mut dyn FnMut(&Signal, &[Provenance])) -> Result<()>;
+    /// The stored state of one exchange.
+    fn exchange_state(&self, name: &str) -> Result<Option<ExchangeState>>;
+    /// Every exchange's state, by name.
+    fn list_exchange_states(&self) -> Result<Vec<ExchangeState>>;
+    /// Records a failed fetch (creating the exchange's state if needed). `NotFound` for an
+    /// unknown bank.
+    fn record_exchange_error(
+        &self,
+        name: &str,
+        bank_id: BankId,
+        error: &str,
+        at: i64,
+    ) -> Result<()>;
 }

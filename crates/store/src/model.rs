@@ -211,3 +211,162 @@ pub struct Counts {
     /// Signals per signal type name, sorted by name.
     pub signals: Vec<(String, u64)>,
 }
+
+/// One hash as a source lists it, for [`crate::Store::apply_source_batch`] and
+/// [`crate::Store::import_source`]. Identity within a bank is `(signal_type, value)`: the same
+/// hash from two sources is one signal with two provenance records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceEntry {
+    /// Canonical signal type name (the engine resolves aliases first).
+    pub signal_type: String,
+    /// The value, already normalised by the engine.
+    pub value: String,
+    /// The entry's id at the source (an NCMEC entry id, a licensed list's row id), if any.
+    pub source_id: Option<String>,
+    /// The source's classification or grade (NCMEC `A1`..`B2`, IWF `A`/`B`/`C`), if any.
+    pub classification: Option<String>,
+    /// JSON metadata for the content item created for a new hash (ignored for a hash the bank
+    /// already holds: the item is not changed).
+    pub metadata: Option<String>,
+}
+
+/// A hash its source withdrew.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRemoval {
+    /// Canonical signal type name.
+    pub signal_type: String,
+    /// The normalised value.
+    pub value: String,
+}
+
+/// One exchange fetch (or any bounded batch of a source) to apply atomically.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceBatch<'a> {
+    /// Who says so: `"exchange:<NAME>"` or `"file:<file name>"` (or `"api"`, the source of
+    /// content added through the content API).
+    pub source: &'a str,
+    /// When the source listed these entries, Unix milliseconds (first/last seen, withdrawn).
+    pub seen_at: i64,
+    /// Hashes the source lists.
+    pub upserts: &'a [SourceEntry],
+    /// Hashes the source withdrew. Applied after `upserts`.
+    pub removals: &'a [SourceRemoval],
+    /// The exchange position to store in the same transaction, so a crash can never record a
+    /// checkpoint without its entries (or entries without moving the checkpoint).
+    pub checkpoint: Option<ExchangeCheckpoint<'a>>,
+}
+
+/// An exchange's resume position, written with the batch it follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExchangeCheckpoint<'a> {
+    /// The exchange's unique name.
+    pub exchange: &'a str,
+    /// Opaque text the exchange client owns (a timestamp, a page token, JSON).
+    pub checkpoint: &'a str,
+}
+
+/// What a batch or import changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// New signals (and content items) created.
+    pub added: u64,
+    /// Entries whose hash the bank already held: only provenance (`last_seen`, and
+    /// `source_id`/`classification` when given) was updated.
+    pub refreshed: u64,
+    /// Signals taken out of matching because their last active source withdrew them.
+    pub removed: u64,
+    /// Entries that changed nothing: repeats of a hash earlier in the same batch, and
+    /// withdrawals of hashes this source did not list (or that another source still lists).
+    pub unchanged: u64,
+}
+
+/// The stored state of one exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExchangeState {
+    /// Unique exchange name.
+    pub name: String,
+    /// The bank it fills.
+    pub bank_id: BankId,
+    /// The last checkpoint committed with a batch.
+    pub checkpoint: Option<String>,
+    /// When the last batch was committed, Unix milliseconds.
+    pub last_success_at: Option<i64>,
+    /// The last recorded error (kept after later successes; compare the times).
+    pub last_error: Option<String>,
+    /// When it was recorded, Unix milliseconds.
+    pub last_error_at: Option<i64>,
+    /// Hashes this exchange currently lists in its bank (active provenance records).
+    pub entries: u64,
+}
+
+/// Where one hash of a bank came from: one record per (hash, source). Records outlive the
+/// signal (a withdrawn hash keeps its records, with `withdrawn_at` set) for the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    /// The bank.
+    pub bank_id: BankId,
+    /// Canonical signal type name.
+    pub signal_type: String,
+    /// Normalised value.
+    pub value: String,
+    /// See [`SourceBatch::source`].
+    pub source: String,
+    /// See [`SourceEntry::source_id`] (the latest one given).
+    pub source_id: Option<String>,
+    /// See [`SourceEntry::classification`] (the latest one given).
+    pub classification: Option<String>,
+    /// When the source first listed it, Unix milliseconds.
+    pub first_seen: i64,
+    /// When the source last listed it, Unix milliseconds.
+    pub last_seen: i64,
+    /// When the source withdrew it (`None` while it is listed).
+    pub withdrawn_at: Option<i64>,
+}
+
+/// How [`crate::Store::import_source`] runs.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceImport<'a> {
+    /// See [`SourceBatch::source`].
+    pub source: &'a str,
+    /// See [`SourceBatch::seen_at`].
+    pub seen_at: i64,
+    /// See [`SourceBatch::checkpoint`].
+    pub checkpoint: Option<ExchangeCheckpoint<'a>>,
+    /// The import is the source's complete list: hashes this source listed before but not
+    /// now are withdrawn (IWF-style daily full files).
+    pub complete: bool,
+}
+
+/// Receives the entries of one import inside the store's transaction. Any error aborts the
+/// whole import.
+pub trait SourceSink {
+    /// A hash the source lists.
+    fn upsert(&mut self, entry: &SourceEntry) -> crate::Result<()>;
+    /// A hash the source withdrew.
+    fn remove(&mut self, removal: &SourceRemoval) -> crate::Result<()>;
+    /// Withdraws every hash this source listed under this source id (NCMEC deletes entries
+    /// by id, not by hash).
+    fn remove_source_id(&mut self, source_id: &str) -> crate::Result<()>;
+}
+
+/// Which side of a diff a hash is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DiffSide {
+    /// In the file, not in the bank.
+    OnlyInFile,
+    /// In the bank, not in the file.
+    OnlyInBank,
+}
+
+/// Counts of a diff between a list and a bank.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiffOutcome {
+    /// Distinct hashes in the file and not in the bank.
+    pub only_in_file: u64,
+    /// Hashes in the bank (of the compared signal types) and not in the file.
+    pub only_in_bank: u64,
+    /// Hashes in both.
+    pub common: u64,
+    /// Repeated hashes in the file (counted once above).
+    pub repeated_in_file: u64,
+}

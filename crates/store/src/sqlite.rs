@@ -7,6 +7,7 @@
 mod pool;
 mod row;
 mod schema;
+mod source;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -20,8 +21,9 @@ use rusqlite::{
 use self::pool::ReaderPool;
 use self::row::{db_err, is_unique_violation};
 use crate::{
-    ApiKey, Bank, BankId, BankUpdate, Change, Content, ContentId, ContentUpdate, Counts, Error,
-    NewApiKey, NewBank, NewContent, Result, Seq, Signal, Store,
+    ApiKey, Bank, BankId, BankUpdate, BatchOutcome, Change, Content, ContentId, ContentUpdate,
+    Counts, DiffOutcome, DiffSide, Error, ExchangeState, NewApiKey, NewBank, NewContent,
+    Provenance, Result, Seq, Signal, SourceImport, SourceSink, Store,
 };
 
 /// Default for [`SqliteOptions::busy_timeout`]: long enough to ride out another process's
@@ -203,6 +205,10 @@ fn open_writer(path: &Path, busy_timeout: Duration, durability: Durability) -> R
         .map_err(db_err)?;
     conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT_BYTES)
         .map_err(db_err)?;
+    // Imports stage their entries in TEMP tables and sort them: on disk, so a
+    // ten-million-line import costs disk space, not memory.
+    conn.pragma_update(None, "temp_store", "FILE")
+        .map_err(db_err)?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
 }
@@ -353,6 +359,16 @@ fn insert_contents(
              VALUES ('added', ?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .map_err(db_err)?;
+    // Content added through the API is its own source, `api`: a hash a curator added stays
+    // in matching when a hash list that also carried it withdraws it.
+    let mut insert_provenance = tx
+        .prepare_cached(
+            "INSERT INTO provenance (bank_id, signal_type, value, source, first_seen, last_seen) \
+             VALUES (?1, ?2, ?3, 'api', ?4, ?4) \
+             ON CONFLICT (bank_id, signal_type, value, source) DO UPDATE SET \
+             last_seen = excluded.last_seen, withdrawn_at = NULL",
+        )
+        .map_err(db_err)?;
     let mut out = Vec::with_capacity(contents.len());
     let mut types: Vec<&str> = Vec::new();
     for (i, new) in contents.iter().enumerate() {
@@ -397,6 +413,9 @@ fn insert_contents(
                     }
                 })?;
             let signal_id = tx.last_insert_rowid();
+            insert_provenance
+                .execute(params![bank_id, signal_type, value, now])
+                .map_err(db_err)?;
             insert_change
                 .execute(params![
                     bank_id,
@@ -429,6 +448,68 @@ fn insert_contents(
         });
     }
     Ok(out)
+}
+
+/// Passes the changes of one `added_range` row that come after `after`, up to `limit` of
+/// them: seq `first + k` is `Added` of the signal with id `first_signal + k`. A signal deleted
+/// since is read back from its `removed` feed row (which carries it), so a follower sees
+/// exactly what a row-per-signal feed would have shown: `Added`, then later `Removed`.
+/// Returns the last seq passed and how many changes were passed.
+fn expand_range(
+    tx: &Connection,
+    after: Seq,
+    last_seq: Seq,
+    count: i64,
+    first_signal: i64,
+    limit: usize,
+    f: &mut dyn FnMut(Seq, Change),
+) -> Result<(Seq, usize)> {
+    let first_seq = last_seq - count + 1;
+    let from = (after + 1).max(first_seq);
+    let lo = first_signal + (from - first_seq);
+    let hi = (first_signal + count - 1).min(lo.saturating_add(sql_limit(limit)) - 1);
+    let mut live = tx
+        .prepare_cached(&format!(
+            "SELECT {} FROM signals WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
+            row::SIGNAL_COLUMNS
+        ))
+        .map_err(db_err)?;
+    let mut gone = tx
+        .prepare_cached(
+            "SELECT signal_id, content_id, bank_id, signal_type, value FROM changes \
+             WHERE kind = 'removed' AND signal_id BETWEEN ?1 AND ?2 ORDER BY signal_id",
+        )
+        .map_err(db_err)?;
+    let mut live = live.query(params![lo, hi]).map_err(db_err)?;
+    let mut gone = gone.query(params![lo, hi]).map_err(db_err)?;
+    let mut next_live = live.next().map_err(db_err)?.map(row::signal).transpose()?;
+    let mut next_gone = gone.next().map_err(db_err)?.map(row::signal).transpose()?;
+    let mut passed = 0;
+    let mut last = after;
+    loop {
+        let take_live = match (&next_live, &next_gone) {
+            (Some(l), Some(g)) => l.id <= g.id,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        // The match above returned true only when `next_live` is Some, false only when
+        // `next_gone` is.
+        let signal = if take_live {
+            let s = next_live.take().expect("live row present");
+            next_live = live.next().map_err(db_err)?.map(row::signal).transpose()?;
+            s
+        } else {
+            let s = next_gone.take().expect("removed row present");
+            next_gone = gone.next().map_err(db_err)?.map(row::signal).transpose()?;
+            s
+        };
+        let seq = first_seq + (signal.id - first_signal);
+        f(seq, Change::Added(signal));
+        last = seq;
+        passed += 1;
+    }
+    Ok((last, passed))
 }
 
 fn last_seq_in(tx: &Connection) -> Result<Seq> {
@@ -697,20 +778,45 @@ impl Store for SqliteStore {
         f: &mut dyn FnMut(Seq, Change),
     ) -> Result<Seq> {
         self.read(|tx| {
+            // No LIMIT in SQL: an `added_range` row stands for many changes, so the limit
+            // counts changes passed, not rows read.
             let mut stmt = tx
                 .prepare_cached(&format!(
-                    "SELECT {} FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                    "SELECT {} FROM changes WHERE seq > ?1 ORDER BY seq",
                     row::CHANGE_COLUMNS
                 ))
                 .map_err(db_err)?;
-            let mut rows = stmt
-                .query(params![after, sql_limit(limit)])
-                .map_err(db_err)?;
+            let mut rows = stmt.query([after]).map_err(db_err)?;
             let mut last = after;
-            while let Some(r) = rows.next().map_err(db_err)? {
-                let (seq, change) = row::change(r)?;
-                f(seq, change);
-                last = seq;
+            let mut passed = 0usize;
+            while passed < limit {
+                let Some(r) = rows.next().map_err(db_err)? else {
+                    break;
+                };
+                match row::change(r)? {
+                    row::FeedRow::One(seq, change) => {
+                        f(seq, change);
+                        last = seq;
+                        passed += 1;
+                    }
+                    row::FeedRow::Range {
+                        last_seq,
+                        count,
+                        first_signal,
+                    } => {
+                        let (l, n) = expand_range(
+                            tx,
+                            after,
+                            last_seq,
+                            count,
+                            first_signal,
+                            limit - passed,
+                            f,
+                        )?;
+                        last = l;
+                        passed += n;
+                    }
+                }
             }
             Ok(last)
         })
@@ -856,6 +962,64 @@ impl Store for SqliteStore {
             }
             Ok(out)
         })
+    }
+
+    fn import_source(
+        &self,
+        bank_id: BankId,
+        import: &SourceImport<'_>,
+        feed: &mut dyn FnMut(&mut dyn SourceSink) -> Result<()>,
+    ) -> Result<BatchOutcome> {
+        self.write(|tx| source::import(tx, bank_id, import, feed))
+    }
+
+    fn diff_source(
+        &self,
+        bank_id: BankId,
+        feed: &mut dyn FnMut(&mut dyn SourceSink) -> Result<()>,
+        list: bool,
+        show: &mut dyn FnMut(DiffSide, &str, &str),
+    ) -> Result<DiffOutcome> {
+        // The writer connection, because the staging tables are written; the transaction is
+        // rolled back (dropped uncommitted), so a diff never changes the store.
+        let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .map_err(db_err)?;
+        let out = source::diff(&tx, bank_id, feed, list, show);
+        tx.rollback().map_err(db_err)?;
+        out
+    }
+
+    fn provenance(
+        &self,
+        bank_id: BankId,
+        signal_type: &str,
+        value: &str,
+    ) -> Result<Vec<Provenance>> {
+        self.read(|tx| source::provenance_of(tx, bank_id, signal_type, value))
+    }
+
+    fn scan_bank(&self, bank_id: BankId, f: &mut dyn FnMut(&Signal, &[Provenance])) -> Result<()> {
+        self.read(|tx| source::scan_bank(tx, bank_id, f))
+    }
+
+    fn exchange_state(&self, name: &str) -> Result<Option<ExchangeState>> {
+        self.read(|tx| source::exchange_state(tx, name))
+    }
+
+    fn list_exchange_states(&self) -> Result<Vec<ExchangeState>> {
+        self.read(|tx| source::list_exchange_states(tx))
+    }
+
+    fn record_exchange_error(
+        &self,
+        name: &str,
+        bank_id: BankId,
+        error: &str,
+        at: i64,
+    ) -> Result<()> {
+        self.write(|tx| source::record_exchange_error(tx, name, bank_id, error, at))
     }
 
     fn revoke_api_key(&self, key_id: &str) -> Result<()> {

@@ -25,7 +25,8 @@ pub(crate) const APPLICATION_ID: i32 = 0x5347_5354;
 ///   content and bank it describes.
 /// - `STRICT` tables make SQLite refuse a value of the wrong type instead of storing it, so a
 ///   bug cannot write a row that later reads back as `Corrupt`.
-pub(crate) const MIGRATIONS: &[&str] = &[r#"
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE banks (
     id             INTEGER PRIMARY KEY AUTOINCREMENT,
     name           TEXT    NOT NULL UNIQUE,
@@ -85,7 +86,76 @@ CREATE TABLE api_keys (
     created_at     INTEGER NOT NULL,
     revoked_at     INTEGER
 ) STRICT;
-"#];
+"#,
+    // Version 2: hash-list sources.
+    // - `changes` is rebuilt (SQLite cannot change a CHECK in place) to allow `added_range`:
+    //   one row standing for `count` consecutive signal ids added by one import, numbered by
+    //   `count` consecutive seqs ending at `seq`. A ten-million-hash import writes one feed row
+    //   instead of ten million. The old rows and the sequence position are carried over.
+    // - `provenance` keeps one record per (bank, hash, source), outliving the signal, so a
+    //   withdrawn hash stays in the audit trail. WITHOUT ROWID: the key is the only index the
+    //   bulk path has to maintain for it. Existing signals get the implicit source `api`.
+    // - `exchanges` holds each exchange's checkpoint, written in the same transaction as the
+    //   entries it follows.
+    r#"
+CREATE TABLE changes_v2 (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind         TEXT    NOT NULL CHECK (kind IN ('added', 'removed', 'updated', 'added_range')),
+    bank_id      INTEGER NOT NULL,
+    content_id   INTEGER,
+    signal_id    INTEGER,
+    signal_type  TEXT,
+    value        TEXT,
+    at           INTEGER NOT NULL,
+    count        INTEGER,
+    CHECK (kind = 'updated'
+           OR (kind = 'added_range' AND content_id IS NOT NULL AND signal_id IS NOT NULL
+               AND count >= 1)
+           OR (kind IN ('added', 'removed') AND content_id IS NOT NULL
+               AND signal_id IS NOT NULL AND signal_type IS NOT NULL AND value IS NOT NULL))
+) STRICT;
+INSERT INTO changes_v2 (seq, kind, bank_id, content_id, signal_id, signal_type, value, at)
+    SELECT seq, kind, bank_id, content_id, signal_id, signal_type, value, at FROM changes
+    ORDER BY seq;
+-- The position may be past the last row (pruned feed); carry it over exactly.
+DELETE FROM sqlite_sequence WHERE name = 'changes_v2';
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'changes_v2', seq FROM sqlite_sequence WHERE name = 'changes';
+DROP TABLE changes;
+ALTER TABLE changes_v2 RENAME TO changes;
+-- A follower expanding an `added_range` finds signals deleted since by their `removed` row.
+CREATE INDEX changes_removed_by_signal ON changes (signal_id) WHERE kind = 'removed';
+
+CREATE TABLE provenance (
+    bank_id         INTEGER NOT NULL REFERENCES banks (id) ON DELETE CASCADE,
+    signal_type     TEXT    NOT NULL,
+    value           TEXT    NOT NULL,
+    source          TEXT    NOT NULL,
+    source_id       TEXT,
+    classification  TEXT,
+    first_seen      INTEGER NOT NULL,
+    last_seen       INTEGER NOT NULL,
+    withdrawn_at    INTEGER,
+    PRIMARY KEY (bank_id, signal_type, value, source)
+) STRICT, WITHOUT ROWID;
+-- NCMEC withdraws entries by id: find a source's records by source id.
+CREATE INDEX provenance_by_source_id ON provenance (bank_id, source, source_id)
+    WHERE source_id IS NOT NULL;
+INSERT OR IGNORE INTO provenance (bank_id, signal_type, value, source, first_seen, last_seen)
+    SELECT s.bank_id, s.signal_type, s.value, 'api', c.created_at, c.created_at
+    FROM signals s JOIN contents c ON c.id = s.content_id ORDER BY c.created_at;
+
+CREATE TABLE exchanges (
+    name             TEXT    PRIMARY KEY,
+    bank_id          INTEGER NOT NULL REFERENCES banks (id) ON DELETE CASCADE,
+    checkpoint       TEXT,
+    last_success_at  INTEGER,
+    last_error       TEXT,
+    last_error_at    INTEGER,
+    entries          INTEGER NOT NULL DEFAULT 0
+) STRICT;
+"#,
+];
 
 /// The schema version this build writes.
 pub(crate) fn current_version() -> i64 {
@@ -143,4 +213,82 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
         .map_err(db_err)?;
     }
     tx.commit().map_err(db_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{SqliteOptions, SqliteStore, Store};
+
+    /// A version-1 database (as the previous release wrote it) upgrades in place: rows, ids,
+    /// the feed and its position survive; existing signals get the `api` source; the new
+    /// tables work.
+    #[test]
+    fn version_1_upgrades_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(&format!(
+                "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = 1;
+                 INSERT INTO banks (id, name, enabled, enabled_ratio, pdq_threshold, kind,
+                                    created_at, updated_at)
+                     VALUES (1, 'OLD', 1, 1.0, 31, 'standard', 100, 100);
+                 INSERT INTO contents (id, bank_id, disable_until_ts, created_at, updated_at)
+                     VALUES (1, 1, 0, 100, 100), (2, 1, 0, 200, 200);
+                 INSERT INTO signals (id, content_id, bank_id, signal_type, value)
+                     VALUES (1, 1, 1, 'md5', 'aa'), (2, 2, 1, 'md5', 'bb');
+                 INSERT INTO changes (seq, kind, bank_id, content_id, signal_id, signal_type,
+                                      value, at)
+                     VALUES (1, 'added', 1, 1, 1, 'md5', 'aa', 100),
+                            (2, 'added', 1, 2, 2, 'md5', 'bb', 200);
+                 -- A pruned feed: the position is past the last row.
+                 UPDATE sqlite_sequence SET seq = 7 WHERE name = 'changes';"
+            ))
+            .unwrap();
+        }
+        let store = SqliteStore::open(&SqliteOptions::new(&path)).unwrap();
+        assert_eq!(store.last_seq().unwrap(), 7);
+        let mut feed = Vec::new();
+        store
+            .changes_since(0, usize::MAX, &mut |s, c| feed.push((s, c)))
+            .unwrap();
+        assert_eq!(feed.len(), 2);
+        assert_eq!(feed[1].0, 2);
+        let p = store.provenance(1, "md5", "bb").unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!((p[0].source.as_str(), p[0].first_seen), ("api", 200));
+        // New writes continue the sequences.
+        let out = store
+            .apply_source_batch(
+                1,
+                &crate::SourceBatch {
+                    source: "file:x",
+                    seen_at: 1,
+                    upserts: &[crate::SourceEntry {
+                        signal_type: "md5".into(),
+                        value: "cc".into(),
+                        ..Default::default()
+                    }],
+                    removals: &[],
+                    checkpoint: None,
+                },
+            )
+            .unwrap();
+        assert_eq!(out.added, 1);
+        assert_eq!(store.last_seq().unwrap(), 8);
+        let c = store.list_content(1, None, 10).unwrap();
+        assert_eq!(c.iter().map(|c| c.id).collect::<Vec<_>>(), [1, 2, 3]);
+        drop(store);
+        // Reopening is a no-op at version 2.
+        let conn = Connection::open(&path).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 2);
+        drop(conn);
+        SqliteStore::open(&SqliteOptions::new(&path)).unwrap();
+    }
 }
