@@ -1,0 +1,298 @@
+//! Video decoding through FFmpeg: frame counting, limits, confinement, and bad input. Every bad
+//! input must come back as a specific error, never a panic or a hang.
+//!
+//! The clips are synthetic (FFmpeg's `testsrc2` pattern, see `testdata/video/README.md`) plus one
+//! upstream vPDQ sample (a colour-bar pattern).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use safeguard_media::video::{is_animated_gif, sniff_video, VideoLimits, VideoReader};
+use safeguard_media::Error;
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
+}
+
+fn read(rel: &str) -> Vec<u8> {
+    let p = testdata().join(rel);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// The upstream sample: 150 frames of 1080x1080 H.264 at 30 fps in MP4 (moov at the end).
+fn padded() -> Vec<u8> {
+    read("conformance/vpdq/videos/test-padded-dimensions.mp4")
+}
+
+/// Decodes every frame, converting those `select` picks; returns (frames, converted numbers).
+fn decode_all(
+    bytes: &[u8],
+    limits: &VideoLimits,
+    select: impl Fn(u64) -> bool,
+) -> Result<(u64, Vec<u64>), Error> {
+    let reader = VideoReader::open(bytes, limits)?;
+    let (w, h) = (reader.info().width, reader.info().height);
+    let mut picked = Vec::new();
+    let n = reader.decode(select, |f| {
+        assert_eq!((f.width, f.height), (w, h));
+        assert_eq!(f.rgb.len(), w as usize * h as usize * 3);
+        picked.push(f.number);
+        Ok::<(), Error>(())
+    })?;
+    Ok((n, picked))
+}
+
+const VIDEO_CODES: [&str; 8] = [
+    "video_too_large",
+    "video_too_long",
+    "too_many_frames",
+    "decode_timeout",
+    "unsupported_video",
+    "truncated_video",
+    "corrupt_video",
+    "empty_input",
+];
+
+#[test]
+fn decodes_every_frame_and_converts_only_the_selected() {
+    let bytes = padded();
+    let reader = VideoReader::open(&bytes, &VideoLimits::default()).unwrap();
+    let info = reader.info().clone();
+    assert_eq!((info.width, info.height), (1080, 1080));
+    assert_eq!(info.fps, 30.0);
+    assert_eq!(info.declared_frames, Some(150));
+    assert_eq!(info.codec, "h264");
+    let (n, picked) = decode_all(&bytes, &VideoLimits::default(), |n| n % 30 == 0).unwrap();
+    assert_eq!(n, 150);
+    assert_eq!(picked, vec![0, 30, 60, 90, 120]);
+}
+
+#[test]
+fn other_containers_decode() {
+    for (file, frames, fps) in [
+        ("video/testsrc2-64x48-2s.ts", 50, 25.0),
+        ("video/testsrc2-64x48-2s.webm", 50, 25.0),
+        ("video/testsrc2-96x64-faststart.mp4", 60, 30.0),
+        ("video/testsrc2-48x32-animated.gif", 5, 10.0),
+    ] {
+        let bytes = read(file);
+        assert!(
+            sniff_video(&bytes) || is_animated_gif(&bytes),
+            "{file} not sniffed as video"
+        );
+        let reader = VideoReader::open(&bytes, &VideoLimits::default()).unwrap();
+        assert_eq!(reader.info().fps, fps, "{file}");
+        let (n, picked) = decode_all(&bytes, &VideoLimits::default(), |_| true).unwrap();
+        assert_eq!(n, frames, "{file}");
+        assert_eq!(picked.len() as u64, frames, "{file}");
+    }
+}
+
+#[test]
+fn empty_and_non_video_inputs_are_refused() {
+    let limits = VideoLimits::default();
+    assert_eq!(
+        VideoReader::open(&[], &limits).unwrap_err().code(),
+        "empty_input"
+    );
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0\x90wS\xde";
+    for bytes in [&b"hello, world"[..], &[0u8; 10_000][..], &png[..]] {
+        let e = VideoReader::open(bytes, &limits).unwrap_err();
+        assert_eq!(e.code(), "unsupported_video", "{e}");
+    }
+}
+
+#[test]
+fn truncated_files_fail_cleanly_at_every_offset() {
+    // Cuts inside the container structure or the frame data. (A cut that removes only trailing
+    // metadata, such as the encoder tag at the end of the upstream sample, loses no frame and
+    // decodes in full, as it does with the reference.)
+    for bytes in [padded(), read("video/testsrc2-96x64-faststart.mp4")] {
+        for cut in [
+            16,
+            100,
+            1000,
+            bytes.len() / 4,
+            bytes.len() / 2,
+            bytes.len() * 9 / 10,
+        ] {
+            let r = decode_all(&bytes[..cut], &VideoLimits::default(), |_| true);
+            let e = r.expect_err(&format!("cut at {cut} of {} decoded", bytes.len()));
+            assert!(
+                ["truncated_video", "corrupt_video", "unsupported_video"].contains(&e.code()),
+                "cut at {cut}: {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_faststart_mp4_cut_in_its_frame_data_is_an_error_not_fewer_frames() {
+    // moov first: the container still parses, so the cut shows only when frames are missing
+    // (`truncated_video`) or the last packet is cut short (`corrupt_video`).
+    let bytes = read("video/testsrc2-96x64-faststart.mp4");
+    for cut in [bytes.len() / 3, bytes.len() / 2, bytes.len() * 3 / 4] {
+        let e = decode_all(&bytes[..cut], &VideoLimits::default(), |_| true).unwrap_err();
+        assert!(
+            ["truncated_video", "corrupt_video"].contains(&e.code()),
+            "cut at {cut}: {e}"
+        );
+    }
+}
+
+#[test]
+fn random_byte_flips_never_panic_or_hang() {
+    let original = read("video/testsrc2-96x64-faststart.mp4");
+    let limits = VideoLimits {
+        max_decode_time: Duration::from_secs(20),
+        ..VideoLimits::default()
+    };
+    // xorshift64: deterministic, no dependency.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (mut ok, mut failed) = (0, 0);
+    for _ in 0..60 {
+        let mut bytes = original.clone();
+        for _ in 0..8 {
+            let i = (next() % bytes.len() as u64) as usize;
+            bytes[i] ^= 1 << (next() % 8);
+        }
+        let started = Instant::now();
+        match decode_all(&bytes, &limits, |n| n % 7 == 0) {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                failed += 1;
+                assert!(VIDEO_CODES.contains(&e.code()), "unexpected error {e}");
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(20));
+    }
+    assert_eq!(ok + failed, 60);
+}
+
+fn limit_error(bytes: &[u8], limits: VideoLimits) -> Error {
+    decode_all(bytes, &limits, |_| true).unwrap_err()
+}
+
+#[test]
+fn each_limit_alone_gives_its_own_error() {
+    let bytes = padded();
+    let d = VideoLimits::default;
+    let cases = [
+        (
+            VideoLimits {
+                max_input_bytes: bytes.len() as u64 - 1,
+                ..d()
+            },
+            "video_too_large",
+        ),
+        (
+            VideoLimits {
+                max_width: 1079,
+                ..d()
+            },
+            "video_too_large",
+        ),
+        (
+            VideoLimits {
+                max_height: 1079,
+                ..d()
+            },
+            "video_too_large",
+        ),
+        (
+            VideoLimits {
+                max_pixels: 1080 * 1080 - 1,
+                ..d()
+            },
+            "video_too_large",
+        ),
+        (
+            VideoLimits {
+                max_duration: Duration::from_secs(4),
+                ..d()
+            },
+            "video_too_long",
+        ),
+        (
+            VideoLimits {
+                max_frames: 149,
+                ..d()
+            },
+            "too_many_frames",
+        ),
+        (
+            VideoLimits {
+                max_decode_time: Duration::ZERO,
+                ..d()
+            },
+            "decode_timeout",
+        ),
+    ];
+    for (limits, code) in cases {
+        let e = limit_error(&bytes, limits.clone());
+        assert_eq!(e.code(), code, "{limits:?}: {e}");
+    }
+    // At the limit exactly, the video passes.
+    let exact = VideoLimits {
+        max_input_bytes: bytes.len() as u64,
+        max_width: 1080,
+        max_height: 1080,
+        max_pixels: 1080 * 1080,
+        max_duration: Duration::from_secs(5),
+        max_frames: 150,
+        ..d()
+    };
+    assert_eq!(decode_all(&bytes, &exact, |_| false).unwrap().0, 150);
+}
+
+#[test]
+fn limits_hold_while_decoding_when_nothing_is_declared() {
+    // MPEG-TS declares neither a frame count nor (reliably) a duration: the counters trip.
+    let bytes = read("video/testsrc2-64x48-2s.ts");
+    let e = limit_error(
+        &bytes,
+        VideoLimits {
+            max_frames: 20,
+            ..VideoLimits::default()
+        },
+    );
+    assert_eq!(e.code(), "too_many_frames", "{e}");
+}
+
+#[test]
+fn decode_timeout_trips_midway() {
+    // A budget long enough to open the file but not to decode 150 HD frames.
+    let bytes = padded();
+    let limits = VideoLimits {
+        max_decode_time: Duration::from_millis(30),
+        ..VideoLimits::default()
+    };
+    let started = Instant::now();
+    let e = decode_all(&bytes, &limits, |_| {
+        std::thread::sleep(Duration::from_millis(1));
+        true
+    })
+    .unwrap_err();
+    assert_eq!(e.code(), "decode_timeout", "{e}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn an_hls_playlist_naming_a_local_file_is_refused() {
+    let target = testdata().join("video/testsrc2-64x48-2s.ts");
+    let playlist = format!(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\nfile:{}\n#EXT-X-ENDLIST\n",
+        target.display()
+    );
+    let e = VideoReader::open(playlist.as_bytes(), &VideoLimits::default()).unwrap_err();
+    assert_eq!(e.code(), "unsupported_video", "{e}");
+    let concat = format!("ffconcat version 1.0\nfile '{}'\n", target.display());
+    let e = VideoReader::open(concat.as_bytes(), &VideoLimits::default()).unwrap_err();
+    assert_eq!(e.code(), "unsupported_video", "{e}");
+}
