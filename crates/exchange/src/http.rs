@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use rand::Rng;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER,
+};
 use reqwest::{Method, StatusCode};
 use url::Url;
 
@@ -132,8 +134,7 @@ impl Http {
                     retry_after,
                 }) => {
                     let transient = status == StatusCode::TOO_MANY_REQUESTS
-                        || (req.idempotent
-                            && matches!(status.as_u16(), 500 | 502 | 503 | 504));
+                        || (req.idempotent && matches!(status.as_u16(), 500 | 502 | 503 | 504));
                     let msg = format!("{what}: HTTP {status}");
                     if transient {
                         (true, retry_after, Error::Transport(msg))
@@ -194,14 +195,17 @@ impl Http {
     async fn once(&self, req: &Req) -> std::result::Result<Resp, Failure> {
         let mut headers = HeaderMap::new();
         for (name, value) in &req.headers {
-            let mut v = HeaderValue::from_str(value.expose())
-                .map_err(|_| Failure::Connect("a credential holds characters not allowed in a header".into()))?;
+            let mut v = HeaderValue::from_str(value.expose()).map_err(|_| {
+                Failure::Connect("a credential holds characters not allowed in a header".into())
+            })?;
             v.set_sensitive(true);
             headers.insert(name.clone(), v);
         }
         if let Some(token) = &req.bearer {
-            let mut v = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-                .map_err(|_| Failure::Connect("the API key holds characters not allowed in a header".into()))?;
+            let mut v =
+                HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                    Failure::Connect("the API key holds characters not allowed in a header".into())
+                })?;
             v.set_sensitive(true);
             headers.insert(AUTHORIZATION, v);
         }
@@ -251,7 +255,12 @@ impl Http {
                 }
                 Ok(None) => break,
                 // A connection dropped mid-body lands here: transient for an idempotent GET.
-                Err(e) => return Err(Failure::Io(format!("reading the body: {}", e.without_url()))),
+                Err(e) => {
+                    return Err(Failure::Io(format!(
+                        "reading the body: {}",
+                        e.without_url()
+                    )))
+                }
             }
         }
         Ok(Resp { body })
@@ -297,7 +306,10 @@ mod tests {
         );
         let later = std::time::SystemTime::now() + Duration::from_secs(120);
         let d = parse_retry_after(&httpdate::fmt_http_date(later)).unwrap();
-        assert!(d > Duration::from_secs(100) && d <= Duration::from_secs(120), "{d:?}");
+        assert!(
+            d > Duration::from_secs(100) && d <= Duration::from_secs(120),
+            "{d:?}"
+        );
         assert_eq!(parse_retry_after("soon"), None);
     }
 

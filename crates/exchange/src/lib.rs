@@ -23,4 +23,4 @@ pub use error::{Error, Result};
 pub use http::{HttpLimits, RetryPolicy};
 pub use run::{now_millis, now_secs, run, Fetcher, Page, Record, RunOptions, RunReport, Sweep};
 pub use secret::Secret;
-pub use sink::{Batch, ExchangeSink, Held, MemorySink, MemoryExchange, Outcome, Removal, Upsert};
+pub use sink::{Batch, ExchangeSink, Held, MemoryExchange, MemorySink, Outcome, Removal, Upsert};

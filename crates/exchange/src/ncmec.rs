@@ -150,8 +150,7 @@ fn xml_options() -> roxmltree::ParsingOptions {
 }
 
 fn parse_doc(body: &[u8]) -> Result<(String, roxmltree::Document<'_>)> {
-    let text =
-        std::str::from_utf8(body).map_err(|_| Error::Protocol("XML is not UTF-8".into()))?;
+    let text = std::str::from_utf8(body).map_err(|_| Error::Protocol("XML is not UTF-8".into()))?;
     let doc = roxmltree::Document::parse_with_options(text, xml_options())
         .map_err(|e| Error::Protocol(format!("malformed XML: {e}")))?;
     Ok((doc.root_element().tag_name().name().to_string(), doc))
@@ -214,11 +213,15 @@ pub fn parse_entries(body: &[u8]) -> Result<EntriesPage> {
             let member_id = member
                 .attribute("id")
                 .and_then(|v| v.trim().parse::<i64>().ok())
-                .ok_or_else(|| Error::Protocol(format!("<{tag}> {id}: member without a numeric id")))?;
+                .ok_or_else(|| {
+                    Error::Protocol(format!("<{tag}> {id}: member without a numeric id"))
+                })?;
             let timestamp = child(e, "timestamp").map(text_of);
             if let Some(ts) = &timestamp {
                 if parse_utc(ts).is_none() {
-                    return Err(Error::Protocol(format!("<{tag}> {id}: bad timestamp {ts:?}")));
+                    return Err(Error::Protocol(format!(
+                        "<{tag}> {id}: bad timestamp {ts:?}"
+                    )));
                 }
             }
             let fingerprints = child(e, "fingerprints")
@@ -377,10 +380,14 @@ impl NcmecClient {
     /// http(s)).
     pub fn new(cfg: NcmecConfig) -> Result<NcmecClient> {
         if cfg.username.is_empty() || cfg.password.is_empty() {
-            return Err(Error::Config("NCMEC needs a username and a password".into()));
+            return Err(Error::Config(
+                "NCMEC needs a username and a password".into(),
+            ));
         }
         if !matches!(cfg.base_url.scheme(), "http" | "https") || cfg.base_url.cannot_be_a_base() {
-            return Err(Error::Config("NCMEC base_url must be an http(s) URL".into()));
+            return Err(Error::Config(
+                "NCMEC base_url must be an http(s) URL".into(),
+            ));
         }
         if cfg.initial_window_secs < 1 || cfg.max_window_secs < cfg.initial_window_secs {
             return Err(Error::Config(
@@ -388,7 +395,9 @@ impl NcmecClient {
             ));
         }
         if cfg.max_window_entries < 1 {
-            return Err(Error::Config("NCMEC max_window_entries must be at least 1".into()));
+            return Err(Error::Config(
+                "NCMEC max_window_entries must be at least 1".into(),
+            ));
         }
         let http = Http::new(&cfg.limits, &cfg.retry)?;
         Ok(NcmecClient {
@@ -498,7 +507,12 @@ impl NcmecClient {
     /// /v2/entries/{member}/{entry}/{type}/feedback` with a `feedbackSubmission`, where
     /// `member` is this account's member id (from `/v2/status`). A negative vote's reason must
     /// be one the server lists for the type.
-    pub async fn submit_feedback(&self, entry_id: &str, t: FeedbackType, vote: &Vote) -> Result<()> {
+    pub async fn submit_feedback(
+        &self,
+        entry_id: &str,
+        t: FeedbackType,
+        vote: &Vote,
+    ) -> Result<()> {
         if entry_id.is_empty()
             || !entry_id
                 .chars()
@@ -621,14 +635,19 @@ impl Fetcher for NcmecClient {
                     // Too big to replay cheaply: split before reading on (HMA shrinks by at
                     // least 4x, more when the estimate is far over).
                     let span = self.cur_to - self.from;
-                    let scaled = (span as u128 * self.cfg.max_window_entries as u128
-                        / est as u128) as i64;
+                    let scaled =
+                        (span as u128 * self.cfg.max_window_entries as u128 / est as u128) as i64;
                     self.window = (span / 4).min(scaled).max(1);
-                    tracing::info!(estimate = est, window_secs = self.window, "NCMEC window too large; splitting");
+                    tracing::info!(
+                        estimate = est,
+                        window_secs = self.window,
+                        "NCMEC window too large; splitting"
+                    );
                     continue;
                 }
             }
-            let total_small = first && page.next.is_none()
+            let total_small = first
+                && page.next.is_none()
                 && (page.entries.len() as u64) < self.cfg.max_window_entries / 4;
             match page.next {
                 Some(n) => {
@@ -704,7 +723,10 @@ mod tests {
         assert!(p.entries[1].deleted);
         assert_eq!(p.entries[1].source_id(), "43-image4");
         assert_eq!(p.entries[2].media, "video");
-        assert_eq!(p.entries[2].fingerprints[1], ("tmk-pdqf".into(), String::new()));
+        assert_eq!(
+            p.entries[2].fingerprints[1],
+            ("tmk-pdqf".into(), String::new())
+        );
         assert_eq!(
             p.next.as_deref(),
             Some("/v2/entries?from=2017-10-20T00%3A00%3A00.000Z&to=2017-10-30T00%3A00%3A00.000Z&start=2001&size=1000&max=3000")

@@ -137,7 +137,9 @@ impl PeerClient {
         let mut prev = after;
         for it in &l.contents {
             if prev.is_some_and(|p| it.id <= p) {
-                return Err(Error::Protocol("contents are not in ascending id order".into()));
+                return Err(Error::Protocol(
+                    "contents are not in ascending id order".into(),
+                ));
             }
             prev = Some(it.id);
         }

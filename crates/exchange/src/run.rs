@@ -177,8 +177,7 @@ async fn run_inner<F: Fetcher>(
     report: &mut RunReport,
 ) -> Result<()> {
     let (s, name) = (sink.clone(), exchange.to_string());
-    let (checkpoint, held) =
-        blocking(move || Ok((s.checkpoint(&name)?, s.held(&name)?))).await?;
+    let (checkpoint, held) = blocking(move || Ok((s.checkpoint(&name)?, s.held(&name)?))).await?;
     report.checkpoint = checkpoint.clone();
     fetcher.start(checkpoint.as_deref())?;
     let mut ledger = Ledger::new(held);
@@ -266,7 +265,10 @@ impl Ledger {
                     .entry(src.to_string())
                     .or_default()
                     .push(key.clone());
-                l.owners.entry(key.clone()).or_default().insert(src.to_string());
+                l.owners
+                    .entry(key.clone())
+                    .or_default()
+                    .insert(src.to_string());
             }
         }
         l
@@ -292,8 +294,7 @@ impl Ledger {
                 .keys()
                 .filter(|src| {
                     src.parse::<u64>().is_ok_and(|id| {
-                        sweep.after.is_none_or(|a| id > a)
-                            && sweep.through.is_none_or(|t| id <= t)
+                        sweep.after.is_none_or(|a| id > a) && sweep.through.is_none_or(|t| id <= t)
                     }) && !listed.contains(src.as_str())
                 })
                 .cloned()
@@ -369,9 +370,8 @@ impl Ledger {
                     );
                     ids.truncate(MAX_OWNERS);
                     let source_id = ids.join(&OWNER_SEP.to_string());
-                    let (classification, metadata) = details
-                        .map(|(_, c, m)| (c, m))
-                        .unwrap_or((None, None));
+                    let (classification, metadata) =
+                        details.map(|(_, c, m)| (c, m)).unwrap_or((None, None));
                     upserts.push(Upsert {
                         signal_type: key.0,
                         value: key.1,
@@ -441,7 +441,10 @@ mod tests {
     fn entry(src: &str, fps: &[(&str, &str)]) -> Record {
         Record::Entry {
             source_id: src.into(),
-            fingerprints: fps.iter().map(|(t, v)| (t.to_string(), v.to_string())).collect(),
+            fingerprints: fps
+                .iter()
+                .map(|(t, v)| (t.to_string(), v.to_string()))
+                .collect(),
             classification: None,
             metadata: None,
         }
@@ -467,7 +470,12 @@ mod tests {
                 ],
                 "1",
             ),
-            page(vec![Record::Deleted { source_id: "x".into() }], "2"),
+            page(
+                vec![Record::Deleted {
+                    source_id: "x".into(),
+                }],
+                "2",
+            ),
             page(vec![entry("y", &[("md5", B)])], "3"),
         ]);
         let r = run("T", &mut f, sink.clone(), &RunOptions::default()).await;

@@ -45,7 +45,11 @@ pub struct StopNciiConfig {
 
 impl StopNciiConfig {
     /// A configuration with the documented defaults.
-    pub fn new(base_url: Url, subscription_key: Secret, fetch_function_key: Secret) -> StopNciiConfig {
+    pub fn new(
+        base_url: Url,
+        subscription_key: Secret,
+        fetch_function_key: Secret,
+    ) -> StopNciiConfig {
         StopNciiConfig {
             base_url,
             subscription_key,
@@ -194,7 +198,9 @@ impl StopNciiClient {
             )));
         }
         if !matches!(cfg.base_url.scheme(), "http" | "https") || cfg.base_url.cannot_be_a_base() {
-            return Err(Error::Config("StopNCII base_url must be an http(s) URL".into()));
+            return Err(Error::Config(
+                "StopNCII base_url must be an http(s) URL".into(),
+            ));
         }
         let http = Http::new(&cfg.limits, &cfg.retry)?;
         Ok(StopNciiClient {
@@ -216,7 +222,11 @@ impl StopNciiClient {
     }
 
     /// One `FetchHashes` call.
-    pub async fn fetch_hashes(&self, start: i64, token: Option<&str>) -> Result<FetchHashesResponse> {
+    pub async fn fetch_hashes(
+        &self,
+        start: i64,
+        token: Option<&str>,
+    ) -> Result<FetchHashesResponse> {
         let mut url = self.endpoint("FetchHashes")?;
         {
             let mut q = url.query_pairs_mut();
@@ -256,9 +266,10 @@ impl StopNciiClient {
         value: FeedbackValue,
         tags: &[String],
     ) -> Result<()> {
-        let key = self.cfg.feedback_function_key.clone().ok_or_else(|| {
-            Error::Config("StopNCII feedback needs feedback_function_key".into())
-        })?;
+        let key =
+            self.cfg.feedback_function_key.clone().ok_or_else(|| {
+                Error::Config("StopNCII feedback needs feedback_function_key".into())
+            })?;
         if hash_value.is_empty() || hash_value.len() > 1024 {
             return Err(Error::Invalid("hash value: 1 to 1024 characters".into()));
         }
@@ -314,8 +325,8 @@ impl Fetcher for StopNciiClient {
 
     fn start(&mut self, checkpoint: Option<&str>) -> Result<()> {
         if let Some(s) = checkpoint {
-            self.cp = serde_json::from_str(s)
-                .map_err(|e| Error::Checkpoint(format!("StopNCII: {e}")))?;
+            self.cp =
+                serde_json::from_str(s).map_err(|e| Error::Checkpoint(format!("StopNCII: {e}")))?;
         }
         self.done = false;
         self.token_retried = false;
@@ -326,7 +337,10 @@ impl Fetcher for StopNciiClient {
         if self.done {
             return Ok(None);
         }
-        let resp = match self.fetch_hashes(self.cp.start, self.cp.token.as_deref()).await {
+        let resp = match self
+            .fetch_hashes(self.cp.start, self.cp.token.as_deref())
+            .await
+        {
             Ok(r) => r,
             // An expired or unknown token: restart the pass from the last safe timestamp.
             Err(Error::Rejected(m)) if self.cp.token.is_some() && !self.token_retried => {
@@ -368,7 +382,9 @@ mod tests {
           ]}"#;
         let r: FetchHashesResponse = serde_json::from_str(body).unwrap();
         let recs = StopNciiClient::to_records(r.hash_records);
-        assert!(matches!(&recs[0], Record::Entry { fingerprints, .. } if fingerprints[0] == ("pdq".to_string(), "ab".to_string())));
+        assert!(
+            matches!(&recs[0], Record::Entry { fingerprints, .. } if fingerprints[0] == ("pdq".to_string(), "ab".to_string()))
+        );
         assert_eq!(
             recs[1],
             Record::Deleted {

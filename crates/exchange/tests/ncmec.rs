@@ -58,7 +58,9 @@ mod base64_free {
         let b = s.as_bytes();
         let mut out = String::new();
         for c in b.chunks(3) {
-            let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+            let n = (c[0] as u32) << 16
+                | (*c.get(1).unwrap_or(&0) as u32) << 8
+                | *c.get(2).unwrap_or(&0) as u32;
             for i in 0..4 {
                 if i <= c.len() {
                     out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -73,7 +75,9 @@ mod base64_free {
 
 fn order_key(id: &str) -> u64 {
     // Not time order: a stable scramble of the id.
-    id.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+    id.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    })
 }
 
 fn entry_xml(e: &Entry) -> String {
@@ -91,10 +95,16 @@ fn entry_xml(e: &Entry) -> String {
         e.id
     );
     if !e.deleted {
-        s += &format!("<classification>{}</classification><fingerprints>", e.classification);
+        s += &format!(
+            "<classification>{}</classification><fingerprints>",
+            e.classification
+        );
         for (t, v) in &e.fps {
             if v.is_empty() {
-                s += &format!("<{t} rel=\"self\" href=\"/v2/entries/{}/fingerprints/X\"/>", e.id);
+                s += &format!(
+                    "<{t} rel=\"self\" href=\"/v2/entries/{}/fingerprints/X\"/>",
+                    e.id
+                );
             } else {
                 s += &format!("<{t}>{v}</{t}>");
             }
@@ -105,7 +115,11 @@ fn entry_xml(e: &Entry) -> String {
     s
 }
 
-async fn entries(State(s): State<S>, headers: HeaderMap, Query(q): Query<BTreeMap<String, String>>) -> Response {
+async fn entries(
+    State(s): State<S>,
+    headers: HeaderMap,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
     if !authorized(&headers) {
         return (StatusCode::UNAUTHORIZED, "bad credentials").into_response();
     }
@@ -117,7 +131,10 @@ async fn entries(State(s): State<S>, headers: HeaderMap, Query(q): Query<BTreeMa
         return (StatusCode::BAD_REQUEST, "from and to are required").into_response();
     };
     let start: usize = q.get("start").and_then(|v| v.parse().ok()).unwrap_or(1);
-    let size: usize = q.get("size").and_then(|v| v.parse().ok()).unwrap_or(s.page_size);
+    let size: usize = q
+        .get("size")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(s.page_size);
     let mut hits: Vec<Entry> = s
         .entries
         .lock()
@@ -145,10 +162,16 @@ async fn entries(State(s): State<S>, headers: HeaderMap, Query(q): Query<BTreeMa
     }
     let mut body = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<queryResult xmlns=\"https://hashsharing.ncmec.org/hashsharing/v2\">");
     if ni > 0 {
-        body += &format!("<images count=\"{ni}\" maxTimestamp=\"{}\">{images}</images>", fmt_utc(mi));
+        body += &format!(
+            "<images count=\"{ni}\" maxTimestamp=\"{}\">{images}</images>",
+            fmt_utc(mi)
+        );
     }
     if nv > 0 {
-        body += &format!("<videos count=\"{nv}\" maxTimestamp=\"{}\">{videos}</videos>", fmt_utc(mv));
+        body += &format!(
+            "<videos count=\"{nv}\" maxTimestamp=\"{}\">{videos}</videos>",
+            fmt_utc(mv)
+        );
     }
     if start - 1 + size < total {
         body += &format!(
@@ -197,7 +220,10 @@ fn app(s: S) -> Router {
         .route("/hashsharing/v2/entries", get(entries))
         .route("/hashsharing/v2/status", get(status))
         .route("/hashsharing/v2/feedback/{t}/reasons", get(reasons))
-        .route("/hashsharing/v2/entries/{member}/{entry}/{t}/feedback", put(feedback))
+        .route(
+            "/hashsharing/v2/entries/{member}/{entry}/{t}/feedback",
+            put(feedback),
+        )
         .with_state(s)
 }
 
@@ -249,7 +275,11 @@ fn config(addr: std::net::SocketAddr, start_from: i64) -> NcmecConfig {
 }
 
 /// Runs fresh clients (as after a restart) until one catches up; returns every report.
-async fn run_until_caught_up(addr: std::net::SocketAddr, start: i64, sink: Arc<dyn ExchangeSink>) -> Vec<RunReport> {
+async fn run_until_caught_up(
+    addr: std::net::SocketAddr,
+    start: i64,
+    sink: Arc<dyn ExchangeSink>,
+) -> Vec<RunReport> {
     let mut reports = Vec::new();
     for _ in 0..50 {
         let mut client = NcmecClient::new(config(addr, start)).unwrap();
@@ -309,11 +339,23 @@ async fn resumes_after_every_failure_and_ends_equal_to_the_server() {
     let mut client = NcmecClient::new(config(addr, start)).unwrap();
     let r1 = run("NCMEC", &mut client, sink.clone(), &RunOptions::default()).await;
     drop(client);
-    assert_eq!(r1.error_code.as_deref(), Some("exchange_protocol"), "{r1:?}");
-    assert!(r1.pages >= 3, "pages applied before the malformed one: {r1:?}");
+    assert_eq!(
+        r1.error_code.as_deref(),
+        Some("exchange_protocol"),
+        "{r1:?}"
+    );
+    assert!(
+        r1.pages >= 3,
+        "pages applied before the malformed one: {r1:?}"
+    );
     assert_eq!(
         fake.faults.served_kinds(),
-        vec![Fault::TooMany(1), Fault::Unavailable, Fault::DropMidBody, Fault::Malformed]
+        vec![
+            Fault::TooMany(1),
+            Fault::Unavailable,
+            Fault::DropMidBody,
+            Fault::Malformed
+        ]
     );
     let cp1 = mem.snapshot("NCMEC").checkpoint.clone().unwrap();
     assert!(mem.snapshot("NCMEC").last_error.is_some());
@@ -336,21 +378,35 @@ async fn resumes_after_every_failure_and_ends_equal_to_the_server() {
     }
     let mut client = NcmecClient::new(config(addr, start)).unwrap();
     let r3 = run("NCMEC", &mut client, sink.clone(), &RunOptions::default()).await;
-    assert_eq!(r3.error_code.as_deref(), Some("exchange_unavailable"), "{r3:?}");
+    assert_eq!(
+        r3.error_code.as_deref(),
+        Some("exchange_unavailable"),
+        "{r3:?}"
+    );
     assert!(r3.error.as_deref().unwrap().contains("503"));
     assert_eq!(mem.snapshot("NCMEC").checkpoint, before);
 
     // Then runs resume until caught up.
     let reports = run_until_caught_up(addr, start, sink.clone()).await;
-    assert_eq!(bank_set(&mem), live_set(&fake), "bank differs from the server's live set");
+    assert_same(&bank_set(&mem), &live_set(&fake), "after the failures");
     let last = reports.last().unwrap();
     assert!(last.error.is_none());
 
     // Skipped types are counted, not lost silently: every video has TMK+PDQF and videntifier
     // links (counted once per fetch of the entry, so at least once per live video).
     let all: Vec<&RunReport> = [&r1, &r2, &r3].into_iter().chain(reports.iter()).collect();
-    let skipped = |t: &str| all.iter().map(|r| r.skipped_types.get(t).copied().unwrap_or(0)).sum::<u64>();
-    let live_videos = fake.entries.lock().unwrap().values().filter(|e| e.video && !e.deleted).count() as u64;
+    let skipped = |t: &str| {
+        all.iter()
+            .map(|r| r.skipped_types.get(t).copied().unwrap_or(0))
+            .sum::<u64>()
+    };
+    let live_videos = fake
+        .entries
+        .lock()
+        .unwrap()
+        .values()
+        .filter(|e| e.video && !e.deleted)
+        .count() as u64;
     assert!(skipped("tmk_pdqf") >= live_videos && skipped("videntifier") >= live_videos);
 
     // The server changes: updates (new fingerprints), deletions, new entries, and a value two
@@ -381,26 +437,38 @@ async fn resumes_after_every_failure_and_ends_equal_to_the_server() {
             }
             m.insert(
                 format!("50-{id}"),
-                Entry { id, member: 50, video: false, ts: now, deleted: false, classification: "A1", fps: f },
+                Entry {
+                    id,
+                    member: 50,
+                    video: false,
+                    ts: now,
+                    deleted: false,
+                    classification: "A1",
+                    fps: f,
+                },
             );
         }
     }
-    fake.faults.plan(fake.faults.requests() + 2, Fault::DropMidBody);
+    // The server's clock moves past the changes before the next run (the client reads up to
+    // "now" at one-second resolution).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    fake.faults
+        .plan(fake.faults.requests() + 2, Fault::DropMidBody);
     run_until_caught_up(addr, start, sink.clone()).await;
-    assert_eq!(bank_set(&mem), live_set(&fake));
+    assert_same(&bank_set(&mem), &live_set(&fake), "after changes");
 
     // One of the two entries sharing a value is deleted: the value stays (the other still
     // lists it); when the second goes, the value goes.
     for (i, gone) in ["50-n1", "50-n0"].into_iter().enumerate() {
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         {
             let mut m = fake.entries.lock().unwrap();
             let e = m.get_mut(gone).unwrap();
             e.deleted = true;
             e.ts = safeguard_exchange::now_secs();
         }
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         run_until_caught_up(addr, start, sink.clone()).await;
-        assert_eq!(bank_set(&mem), live_set(&fake));
+        assert_same(&bank_set(&mem), &live_set(&fake), "after changes");
         let held = bank_set(&mem).contains(&("md5".to_string(), shared_md5.clone()));
         assert_eq!(held, i == 0, "shared value after deleting {gone}");
     }
@@ -418,7 +486,10 @@ async fn resumes_after_every_failure_and_ends_equal_to_the_server() {
 
 #[tokio::test]
 async fn wrong_credentials_are_refused_without_echoing_them() {
-    let fake = Arc::new(Fake { page_size: 10, ..Fake::default() });
+    let fake = Arc::new(Fake {
+        page_size: 10,
+        ..Fake::default()
+    });
     let addr = serve(app(fake)).await;
     let mut c = config(addr, 0);
     c.password = Secret::new("wrong-password-xyz");
@@ -427,26 +498,50 @@ async fn wrong_credentials_are_refused_without_echoing_them() {
     let r = run("NCMEC", &mut client, sink.clone(), &RunOptions::default()).await;
     assert_eq!(r.error_code.as_deref(), Some("exchange_rejected"));
     let msg = r.error.unwrap();
-    assert!(msg.contains("401") && !msg.contains("wrong-password-xyz"), "{msg}");
+    assert!(
+        msg.contains("401") && !msg.contains("wrong-password-xyz"),
+        "{msg}"
+    );
     assert!(sink.snapshot("NCMEC").checkpoint.is_none());
 }
 
 #[tokio::test]
 async fn feedback_sends_the_documented_request() {
-    let fake = Arc::new(Fake { page_size: 10, ..Fake::default() });
+    let fake = Arc::new(Fake {
+        page_size: 10,
+        ..Fake::default()
+    });
     let addr = serve(app(fake.clone())).await;
     let client = NcmecClient::new(config(addr, 0)).unwrap();
-    client.submit_feedback("image1", FeedbackType::Md5, &Vote::Affirmative).await.unwrap();
     client
-        .submit_feedback("image1", FeedbackType::Pdq, &Vote::Negative { reason: REASON.into() })
+        .submit_feedback("image1", FeedbackType::Md5, &Vote::Affirmative)
+        .await
+        .unwrap();
+    client
+        .submit_feedback(
+            "image1",
+            FeedbackType::Pdq,
+            &Vote::Negative {
+                reason: REASON.into(),
+            },
+        )
         .await
         .unwrap();
     let err = client
-        .submit_feedback("image1", FeedbackType::Pdq, &Vote::Negative { reason: "not-a-reason".into() })
+        .submit_feedback(
+            "image1",
+            FeedbackType::Pdq,
+            &Vote::Negative {
+                reason: "not-a-reason".into(),
+            },
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code(), "invalid_request");
-    assert!(client.submit_feedback("../x", FeedbackType::Pdq, &Vote::Affirmative).await.is_err());
+    assert!(client
+        .submit_feedback("../x", FeedbackType::Pdq, &Vote::Affirmative)
+        .await
+        .is_err());
     let got = fake.feedback.lock().unwrap().clone();
     assert_eq!(
         got,

@@ -60,7 +60,12 @@ impl Faults {
     }
 
     pub fn served_kinds(&self) -> Vec<Fault> {
-        self.served.lock().unwrap().iter().map(|(_, f)| *f).collect()
+        self.served
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, f)| *f)
+            .collect()
     }
 }
 
@@ -148,7 +153,12 @@ impl ExchangeSink for CrashAfter {
         }
         self.inner.apply(exchange, batch)
     }
-    fn record_error(&self, exchange: &str, message: &str, at: i64) -> safeguard_exchange::Result<()> {
+    fn record_error(
+        &self,
+        exchange: &str,
+        message: &str,
+        at: i64,
+    ) -> safeguard_exchange::Result<()> {
         self.inner.record_error(exchange, message, at)
     }
 }
@@ -194,4 +204,22 @@ pub fn hex(rng: &mut impl rand::Rng, n: usize) -> String {
     (0..n)
         .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap())
         .collect()
+}
+
+/// Asserts two sets are equal, printing only the differences.
+pub fn assert_same(
+    bank: &std::collections::BTreeSet<(String, String)>,
+    server: &std::collections::BTreeSet<(String, String)>,
+    what: &str,
+) {
+    let missing: Vec<_> = server.difference(bank).take(5).collect();
+    let extra: Vec<_> = bank.difference(server).take(5).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{what}: bank {} values, server {}; missing {} e.g. {missing:?}; extra {} e.g. {extra:?}",
+        bank.len(),
+        server.len(),
+        server.difference(bank).count(),
+        bank.difference(server).count(),
+    );
 }
