@@ -9,6 +9,7 @@
 //! with its checkpoint in one transaction of an [`ExchangeSink`] (the engine in production,
 //! [`MemorySink`] in tests). See `docs/exchanges.md`.
 
+mod engine_sink;
 mod error;
 mod http;
 pub mod ncmec;
@@ -19,6 +20,7 @@ mod sink;
 pub mod stopncii;
 pub mod time;
 
+pub use engine_sink::EngineSink;
 pub use error::{Error, Result};
 pub use http::{HttpLimits, RetryPolicy};
 pub use run::{now_millis, now_secs, run, Fetcher, Page, Record, RunOptions, RunReport, Sweep};

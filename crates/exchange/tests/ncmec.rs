@@ -256,10 +256,6 @@ fn live_set(s: &Fake) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-fn bank_set(sink: &MemorySink) -> BTreeSet<(String, String)> {
-    sink.snapshot("NCMEC").values.keys().cloned().collect()
-}
-
 fn config(addr: std::net::SocketAddr, start_from: i64) -> NcmecConfig {
     let mut c = NcmecConfig::new(
         format!("http://{addr}/hashsharing").parse().unwrap(),
@@ -295,6 +291,35 @@ async fn run_until_caught_up(
 
 #[tokio::test]
 async fn resumes_after_every_failure_and_ends_equal_to_the_server() {
+    let mem = Arc::new(MemorySink::new());
+    let view = mem.clone();
+    scenario(
+        mem,
+        move || view.snapshot("NCMEC").values.keys().cloned().collect(),
+        None,
+    )
+    .await;
+}
+
+/// The same through the real engine over a temporary SQLite store: the bank (active
+/// provenance) equals the live set, and deleted entries no longer match.
+#[tokio::test]
+async fn through_the_engine_deleted_entries_stop_matching() {
+    let (engine, sink) = engine_with_bank("NCMEC_BANK");
+    let e = engine.clone();
+    scenario(
+        sink,
+        move || engine_bank_set(&e, "NCMEC_BANK", "NCMEC"),
+        Some(engine),
+    )
+    .await;
+}
+
+async fn scenario(
+    sink: Arc<dyn ExchangeSink>,
+    bank_set: impl Fn() -> BTreeSet<(String, String)>,
+    engine: Option<Arc<safeguard_engine::Engine>>,
+) {
     let logs = LogBuf::default();
     let _guard = logs.install();
     let mut rng = rand::rngs::StdRng::seed_from_u64(6);
@@ -334,8 +359,6 @@ async fn resumes_after_every_failure_and_ends_equal_to_the_server() {
     fake.faults.plan(5, Fault::Unavailable);
     fake.faults.plan(8, Fault::DropMidBody);
     fake.faults.plan(12, Fault::Malformed);
-    let mem = Arc::new(MemorySink::new());
-    let sink: Arc<dyn ExchangeSink> = mem.clone();
     let mut client = NcmecClient::new(config(addr, start)).unwrap();
     let r1 = run("NCMEC", &mut client, sink.clone(), &RunOptions::default()).await;
     drop(client);
@@ -357,8 +380,7 @@ async fn resumes_after_every_failure_and_ends_equal_to_the_server() {
             Fault::Malformed
         ]
     );
-    let cp1 = mem.snapshot("NCMEC").checkpoint.clone().unwrap();
-    assert!(mem.snapshot("NCMEC").last_error.is_some());
+    let cp1 = sink.checkpoint("NCMEC").unwrap().unwrap();
 
     // Run 2: the process "crashes" after two more pages.
     let crashing: Arc<dyn ExchangeSink> = Arc::new(CrashAfter::new(sink.clone(), 2));
@@ -367,11 +389,14 @@ async fn resumes_after_every_failure_and_ends_equal_to_the_server() {
     drop(client);
     assert_eq!(r2.error_code.as_deref(), Some("storage_error"));
     assert_eq!(r2.pages, 2);
-    assert_ne!(mem.snapshot("NCMEC").checkpoint.unwrap(), "");
-    let _ = cp1;
+    assert_ne!(
+        sink.checkpoint("NCMEC").unwrap().unwrap(),
+        cp1,
+        "the crash came after progress"
+    );
 
     // Run 3: 5xx past the retry budget ends the run; the checkpoint stays.
-    let before = mem.snapshot("NCMEC").checkpoint;
+    let before = sink.checkpoint("NCMEC").unwrap();
     let n = fake.faults.requests();
     for k in 1..=3 {
         fake.faults.plan(n + k, Fault::Unavailable);
@@ -384,11 +409,11 @@ async fn resumes_after_every_failure_and_ends_equal_to_the_server() {
         "{r3:?}"
     );
     assert!(r3.error.as_deref().unwrap().contains("503"));
-    assert_eq!(mem.snapshot("NCMEC").checkpoint, before);
+    assert_eq!(sink.checkpoint("NCMEC").unwrap(), before);
 
     // Then runs resume until caught up.
     let reports = run_until_caught_up(addr, start, sink.clone()).await;
-    assert_same(&bank_set(&mem), &live_set(&fake), "after the failures");
+    assert_same(&bank_set(), &live_set(&fake), "after the failures");
     let last = reports.last().unwrap();
     assert!(last.error.is_none());
 
@@ -455,7 +480,7 @@ async fn resumes_after_every_failure_and_ends_equal_to_the_server() {
     fake.faults
         .plan(fake.faults.requests() + 2, Fault::DropMidBody);
     run_until_caught_up(addr, start, sink.clone()).await;
-    assert_same(&bank_set(&mem), &live_set(&fake), "after changes");
+    assert_same(&bank_set(), &live_set(&fake), "after changes");
 
     // One of the two entries sharing a value is deleted: the value stays (the other still
     // lists it); when the second goes, the value goes.
@@ -468,9 +493,41 @@ async fn resumes_after_every_failure_and_ends_equal_to_the_server() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         run_until_caught_up(addr, start, sink.clone()).await;
-        assert_same(&bank_set(&mem), &live_set(&fake), "after changes");
-        let held = bank_set(&mem).contains(&("md5".to_string(), shared_md5.clone()));
+        assert_same(&bank_set(), &live_set(&fake), "after changes");
+        let held = bank_set().contains(&("md5".to_string(), shared_md5.clone()));
         assert_eq!(held, i == 0, "shared value after deleting {gone}");
+        if let Some(engine) = &engine {
+            assert_eq!(
+                engine_matches(engine, "NCMEC_BANK", "md5", &shared_md5),
+                i == 0
+            );
+        }
+    }
+    if let Some(engine) = &engine {
+        // Every deleted entry's values stopped matching; every live value matches.
+        let live = live_set(&fake);
+        let entries = fake.entries.lock().unwrap().clone();
+        let mut checked = 0;
+        for e in entries.values().filter(|e| e.deleted) {
+            for (t, v) in &e.fps {
+                if let Some((t, v)) = canonical(t, v) {
+                    if !live.contains(&(t.clone(), v.clone())) {
+                        assert!(
+                            !engine_matches(engine, "NCMEC_BANK", &t, &v),
+                            "{t} {v} still matches"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 100, "{checked}");
+        for (t, v) in live.iter().step_by(50) {
+            assert!(
+                engine_matches(engine, "NCMEC_BANK", t, v),
+                "{t} {v} does not match"
+            );
+        }
     }
 
     // Nothing logged, stored or reported carries the password.
@@ -480,7 +537,6 @@ async fn resumes_after_every_failure_and_ends_equal_to_the_server() {
     for r in all {
         assert!(!format!("{r:?}").contains(PASS));
     }
-    assert!(!format!("{:?}", mem.snapshot("NCMEC")).contains(PASS));
     assert!(!format!("{:?}", config(addr, 0)).contains(PASS));
 }
 

@@ -223,3 +223,63 @@ pub fn assert_same(
         bank.difference(server).count(),
     );
 }
+
+/// A fresh engine over a temporary SQLite store, with `bank` created, and a sink into it.
+pub fn engine_with_bank(
+    bank: &str,
+) -> (
+    Arc<safeguard_engine::Engine>,
+    Arc<safeguard_exchange::EngineSink>,
+) {
+    let store: Arc<dyn safeguard_store::Store> =
+        Arc::new(safeguard_store::SqliteStore::open_in_memory().unwrap());
+    let engine = Arc::new(safeguard_engine::Engine::open(store).unwrap());
+    engine
+        .create_bank(&safeguard_engine::CreateBank {
+            name: bank.to_string(),
+            ..Default::default()
+        })
+        .unwrap();
+    let sink = Arc::new(safeguard_exchange::EngineSink::new(engine.clone(), bank));
+    (engine, sink)
+}
+
+/// The values an exchange currently lists in an engine's bank (active provenance only).
+pub fn engine_bank_set(
+    engine: &safeguard_engine::Engine,
+    bank: &str,
+    exchange: &str,
+) -> std::collections::BTreeSet<(String, String)> {
+    let id = engine.bank(bank).unwrap().id;
+    let source = format!("exchange:{exchange}");
+    let mut out = std::collections::BTreeSet::new();
+    engine
+        .store()
+        .scan_bank(id, &mut |sig, provs| {
+            if provs
+                .iter()
+                .any(|p| p.source == source && p.withdrawn_at.is_none())
+            {
+                out.insert((sig.signal_type.clone(), sig.value.clone()));
+            }
+        })
+        .unwrap();
+    out
+}
+
+/// Whether a lookup of (type, value) matches anything in `bank`.
+pub fn engine_matches(engine: &safeguard_engine::Engine, bank: &str, t: &str, v: &str) -> bool {
+    let st = safeguard_engine::SignalType::parse(t).unwrap();
+    let value = safeguard_engine::SignalValue::parse(st, v).unwrap();
+    let res = engine
+        .lookup(
+            &value,
+            &safeguard_engine::LookupOptions {
+                banks: Some(vec![bank.to_string()]),
+                coinflip: Some(0.0),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    !res.matches.is_empty()
+}
