@@ -48,16 +48,21 @@ pub struct HashedVideo {
     pub frame_count: u64,
     /// `frame_count / fps`, seconds.
     pub duration_s: f64,
-    /// For an animated image (GIF): its hashes as a still image (first frame, bank-compatible
+    /// For an animated image (GIF, WebP): its hashes as a still image (first frame, bank-compatible
     /// PDQ), so it matches image banks too. `None` for video containers.
     pub first_frame: Option<HashedMedia>,
 }
 
 /// True when `bytes` look like a video Safeguard hashes with vPDQ: a video container (MP4/MOV,
-/// Matroska/WebM, AVI, MPEG-TS/PS, FLV, ASF, Ogg) by its magic bytes, or an animated GIF (more
-/// than one image). A still GIF is an image, not a video.
+/// Matroska/WebM, AVI, MPEG-TS/PS, FLV, ASF, Ogg) by its magic bytes, or an animated GIF or
+/// WebP (more than one frame). A still GIF or WebP is an image, not a video.
 pub fn is_video(bytes: &[u8]) -> bool {
-    safeguard_media::video::sniff_video(bytes) || safeguard_media::video::is_animated_gif(bytes)
+    safeguard_media::video::sniff_video(bytes) || is_animated_image(bytes)
+}
+
+fn is_animated_image(bytes: &[u8]) -> bool {
+    safeguard_media::video::is_animated_gif(bytes)
+        || safeguard_media::video::is_animated_webp(bytes)
 }
 
 /// Decodes a video and computes its vPDQ frames and digests. CPU-heavy (seconds per minute of
@@ -83,7 +88,7 @@ pub fn hash_video(bytes: &[u8], opts: &VideoOptions) -> Result<HashedVideo, Erro
             Ok(())
         },
     )?;
-    let first_frame = if safeguard_media::video::is_animated_gif(bytes) {
+    let first_frame = if is_animated_image(bytes) {
         Some(hash_media(bytes, &image_limits(&opts.limits))?)
     } else {
         None

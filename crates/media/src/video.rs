@@ -140,14 +140,25 @@ pub struct VideoFrame<'a> {
 /// An opened video, ready to decode. Holds a private copy of the input (FFmpeg's reader needs
 /// to own what it reads; a copy costs milliseconds against seconds of decoding).
 pub struct VideoReader {
-    input: ff::format::context::Input,
-    decoder: ff::decoder::Video,
-    stream_index: usize,
+    source: Source,
     info: VideoInfo,
     limits: VideoLimits,
     started: Instant,
     timed_out: Arc<AtomicBool>,
 }
+
+enum Source {
+    Ffmpeg {
+        input: ff::format::context::Input,
+        decoder: ff::decoder::Video,
+        stream_index: usize,
+    },
+    Webp(Box<crate::webp::Animation>),
+}
+
+/// Frame rate given to an animation whose frames all have zero duration. Browsers show such
+/// frames for 100 ms each.
+pub const ZERO_DELAY_ANIMATION_FPS: f64 = 10.0;
 
 impl std::fmt::Debug for VideoReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -182,6 +193,9 @@ impl VideoReader {
                 value: len,
                 limit: limits.max_input_bytes,
             });
+        }
+        if let Some(reader) = Self::open_webp(bytes, limits)? {
+            return Ok(reader);
         }
         init_ffmpeg();
         let started = Instant::now();
@@ -277,9 +291,11 @@ impl VideoReader {
             })?;
 
         Ok(VideoReader {
-            input,
-            decoder,
-            stream_index,
+            source: Source::Ffmpeg {
+                input,
+                decoder,
+                stream_index,
+            },
             info: VideoInfo {
                 container,
                 codec: codec_name,
@@ -293,6 +309,55 @@ impl VideoReader {
             started,
             timed_out,
         })
+    }
+
+    /// An animated WebP through `image-webp`, or `None` for anything else.
+    fn open_webp(bytes: &[u8], limits: &VideoLimits) -> Result<Option<VideoReader>, Error> {
+        let image_limits = crate::Limits {
+            max_input_bytes: limits.max_input_bytes,
+            max_width: limits.max_width,
+            max_height: limits.max_height,
+            max_pixels: limits.max_pixels,
+            ..crate::Limits::default()
+        };
+        let Some(anim) = crate::webp::Animation::open(bytes, &image_limits).map_err(video_error)?
+        else {
+            return Ok(None);
+        };
+        let frames = u64::from(anim.frames);
+        let fps = if anim.duration_ms == 0 {
+            ZERO_DELAY_ANIMATION_FPS
+        } else {
+            frames as f64 * 1000.0 / anim.duration_ms as f64
+        };
+        let duration = frames as f64 / fps;
+        if frames > limits.max_frames {
+            return Err(Error::TooManyFrames {
+                frames,
+                limit: limits.max_frames,
+            });
+        }
+        if duration > limits.max_duration.as_secs_f64() {
+            return Err(Error::VideoTooLong {
+                seconds: duration,
+                limit: limits.max_duration.as_secs_f64(),
+            });
+        }
+        Ok(Some(VideoReader {
+            info: VideoInfo {
+                container: "webp".into(),
+                codec: "webp".into(),
+                width: anim.width,
+                height: anim.height,
+                fps,
+                declared_frames: Some(frames),
+                declared_duration: Some(duration),
+            },
+            source: Source::Webp(Box::new(anim)),
+            limits: limits.clone(),
+            started: Instant::now(),
+            timed_out: Arc::new(AtomicBool::new(false)),
+        }))
     }
 
     /// What the container declares.
@@ -319,27 +384,61 @@ impl VideoReader {
             rgb: ff::frame::Video::empty(),
             packed: Vec::new(),
         };
-        let mut packet = ff::Packet::empty();
-        loop {
-            self.check_time()?;
-            match packet.read(&mut self.input) {
-                Ok(()) => {}
-                Err(ff::Error::Eof) => break,
-                Err(e) => return Err(self.read_error(e).into()),
+        if let Source::Webp(anim) = &mut self.source {
+            let image_limits = crate::Limits::default();
+            loop {
+                let more = anim
+                    .next_frame(&mut state.packed, &image_limits)
+                    .map_err(video_error)?;
+                if !more {
+                    break;
+                }
+                let number = state.frames;
+                state.frames += 1;
+                Self::check_counters(&self.limits, &self.info, state.frames)?;
+                check_time(self.started, &self.limits, &self.timed_out)?;
+                if select(number) {
+                    on_frame(VideoFrame {
+                        number,
+                        width: self.info.width,
+                        height: self.info.height,
+                        rgb: &state.packed,
+                    })?;
+                }
             }
-            if packet.stream() != self.stream_index {
-                continue;
+        } else {
+            let mut packet = ff::Packet::empty();
+            loop {
+                check_time(self.started, &self.limits, &self.timed_out)?;
+                let Source::Ffmpeg {
+                    input,
+                    decoder,
+                    stream_index,
+                } = &mut self.source
+                else {
+                    return Err(Error::Internal("video source changed".into()).into());
+                };
+                match packet.read(input) {
+                    Ok(()) => {}
+                    Err(ff::Error::Eof) => break,
+                    Err(e) => return Err(self.read_error(e).into()),
+                }
+                if packet.stream() != *stream_index {
+                    continue;
+                }
+                decoder
+                    .send_packet(&packet)
+                    .map_err(|e| Error::CorruptVideo(format!("decoder refused a packet: {e}")))?;
+                self.receive(&mut state, &mut select, &mut on_frame)?;
             }
-            self.decoder
-                .send_packet(&packet)
-                .map_err(|e| Error::CorruptVideo(format!("decoder refused a packet: {e}")))?;
+            // Drain: the frames the decoder still holds (B-frame reordering) count as well.
+            if let Source::Ffmpeg { decoder, .. } = &mut self.source {
+                decoder
+                    .send_eof()
+                    .map_err(|e| Error::CorruptVideo(format!("decoder flush: {e}")))?;
+            }
             self.receive(&mut state, &mut select, &mut on_frame)?;
         }
-        // Drain: the frames the decoder still holds (B-frame reordering) count as well.
-        self.decoder
-            .send_eof()
-            .map_err(|e| Error::CorruptVideo(format!("decoder flush: {e}")))?;
-        self.receive(&mut state, &mut select, &mut on_frame)?;
 
         if state.frames == 0 {
             return Err(Error::CorruptVideo("no frame could be decoded".into()).into());
@@ -362,8 +461,11 @@ impl VideoReader {
         select: &mut impl FnMut(u64) -> bool,
         on_frame: &mut impl FnMut(VideoFrame<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
+        let Source::Ffmpeg { decoder, .. } = &mut self.source else {
+            return Ok(());
+        };
         loop {
-            match self.decoder.receive_frame(&mut state.decoded) {
+            match decoder.receive_frame(&mut state.decoded) {
                 Ok(()) => {}
                 Err(ff::Error::Eof) => return Ok(()),
                 Err(ff::Error::Other { errno }) if errno == ff::ffi::EAGAIN => return Ok(()),
@@ -373,26 +475,12 @@ impl VideoReader {
             }
             let number = state.frames;
             state.frames += 1;
-            if state.frames > self.limits.max_frames {
-                return Err(Error::TooManyFrames {
-                    frames: state.frames,
-                    limit: self.limits.max_frames,
-                }
-                .into());
-            }
-            let reached = state.frames as f64 / self.info.fps;
-            if reached > self.limits.max_duration.as_secs_f64() {
-                return Err(Error::VideoTooLong {
-                    seconds: reached,
-                    limit: self.limits.max_duration.as_secs_f64(),
-                }
-                .into());
-            }
-            self.check_time()?;
+            Self::check_counters(&self.limits, &self.info, state.frames)?;
+            check_time(self.started, &self.limits, &self.timed_out)?;
             if !select(number) {
                 continue;
             }
-            self.convert(state)?;
+            convert(&self.info, &self.limits, state)?;
             on_frame(VideoFrame {
                 number,
                 width: self.info.width,
@@ -402,67 +490,19 @@ impl VideoReader {
         }
     }
 
-    /// Converts `state.decoded` to packed RGB24 at the stream's size in `state.packed`.
-    fn convert(&self, state: &mut DecodeState) -> Result<(), Error> {
-        let frame = &state.decoded;
-        let (w, h) = (self.info.width, self.info.height);
-        let rebuild = match &state.scaler {
-            None => true,
-            Some(s) => {
-                let i = s.input();
-                i.format != frame.format() || i.width != frame.width() || i.height != frame.height()
-            }
-        };
-        if rebuild {
-            // The reference builds its scaler once from the decoder's size and format; a
-            // stream that changes size midway is scaled back to the declared size here
-            // (the reference would read out of bounds).
-            check_size(frame.width(), frame.height(), &self.limits)?;
-            let scaler = scaling::Context::get(
-                frame.format(),
-                frame.width(),
-                frame.height(),
-                ff::format::Pixel::RGB24,
-                w,
-                h,
-                scaling::Flags::AREA,
-            )
-            .map_err(|e| {
-                Error::UnsupportedVideo(format!(
-                    "cannot convert {:?} {}x{} to RGB: {e}",
-                    frame.format(),
-                    frame.width(),
-                    frame.height()
-                ))
-            })?;
-            state.scaler = Some(scaler);
-            state.rgb = ff::frame::Video::empty();
+    /// Frame count and the duration it implies, against the limits.
+    fn check_counters(limits: &VideoLimits, info: &VideoInfo, frames: u64) -> Result<(), Error> {
+        if frames > limits.max_frames {
+            return Err(Error::TooManyFrames {
+                frames,
+                limit: limits.max_frames,
+            });
         }
-        let Some(scaler) = state.scaler.as_mut() else {
-            return Err(Error::Internal("scaler missing after creation".into()));
-        };
-        scaler
-            .run(frame, &mut state.rgb)
-            .map_err(|e| Error::CorruptVideo(format!("pixel conversion failed: {e}")))?;
-        let row = w as usize * 3;
-        let stride = state.rgb.stride(0);
-        let data = state.rgb.data(0);
-        state.packed.clear();
-        state.packed.reserve(row * h as usize);
-        for y in 0..h as usize {
-            state
-                .packed
-                .extend_from_slice(&data[y * stride..y * stride + row]);
-        }
-        Ok(())
-    }
-
-    fn check_time(&self) -> Result<(), Error> {
-        if self.started.elapsed() > self.limits.max_decode_time
-            || self.timed_out.load(Ordering::Relaxed)
-        {
-            return Err(Error::DecodeTimeout {
-                limit: self.limits.max_decode_time,
+        let reached = frames as f64 / info.fps;
+        if reached > limits.max_duration.as_secs_f64() {
+            return Err(Error::VideoTooLong {
+                seconds: reached,
+                limit: limits.max_duration.as_secs_f64(),
             });
         }
         Ok(())
@@ -475,6 +515,84 @@ impl VideoReader {
             };
         }
         Error::CorruptVideo(format!("reading the container failed: {e}"))
+    }
+}
+
+/// Converts `state.decoded` to packed RGB24 at the stream's size in `state.packed`.
+fn convert(info: &VideoInfo, limits: &VideoLimits, state: &mut DecodeState) -> Result<(), Error> {
+    let frame = &state.decoded;
+    let (w, h) = (info.width, info.height);
+    let rebuild = match &state.scaler {
+        None => true,
+        Some(s) => {
+            let i = s.input();
+            i.format != frame.format() || i.width != frame.width() || i.height != frame.height()
+        }
+    };
+    if rebuild {
+        // The reference builds its scaler once from the decoder's size and format; a
+        // stream that changes size midway is scaled back to the declared size here
+        // (the reference would read out of bounds).
+        check_size(frame.width(), frame.height(), limits)?;
+        let scaler = scaling::Context::get(
+            frame.format(),
+            frame.width(),
+            frame.height(),
+            ff::format::Pixel::RGB24,
+            w,
+            h,
+            scaling::Flags::AREA,
+        )
+        .map_err(|e| {
+            Error::UnsupportedVideo(format!(
+                "cannot convert {:?} {}x{} to RGB: {e}",
+                frame.format(),
+                frame.width(),
+                frame.height()
+            ))
+        })?;
+        state.scaler = Some(scaler);
+        state.rgb = ff::frame::Video::empty();
+    }
+    let Some(scaler) = state.scaler.as_mut() else {
+        return Err(Error::Internal("scaler missing after creation".into()));
+    };
+    scaler
+        .run(frame, &mut state.rgb)
+        .map_err(|e| Error::CorruptVideo(format!("pixel conversion failed: {e}")))?;
+    let row = w as usize * 3;
+    let stride = state.rgb.stride(0);
+    let data = state.rgb.data(0);
+    state.packed.clear();
+    state.packed.reserve(row * h as usize);
+    for y in 0..h as usize {
+        state
+            .packed
+            .extend_from_slice(&data[y * stride..y * stride + row]);
+    }
+    Ok(())
+}
+
+fn check_time(started: Instant, limits: &VideoLimits, timed_out: &AtomicBool) -> Result<(), Error> {
+    if started.elapsed() > limits.max_decode_time || timed_out.load(Ordering::Relaxed) {
+        return Err(Error::DecodeTimeout {
+            limit: limits.max_decode_time,
+        });
+    }
+    Ok(())
+}
+
+/// An image decoder's error, restated as the video error it means.
+fn video_error(e: Error) -> Error {
+    match e {
+        Error::TooLarge { what, value, limit } => Error::VideoTooLarge { what, value, limit },
+        Error::Truncated { .. } => Error::TruncatedVideo {
+            decoded: 0,
+            declared: 0,
+        },
+        Error::Corrupt { detail, .. } => Error::CorruptVideo(detail),
+        Error::UnsupportedFeature { detail, .. } => Error::UnsupportedVideo(detail),
+        other => other,
     }
 }
 
@@ -576,6 +694,12 @@ pub fn sniff_video(bytes: &[u8]) -> bool {
 /// pixel decoding, and stops at the second image.
 pub fn is_animated_gif(bytes: &[u8]) -> bool {
     crate::gif_decode::count_frames(bytes, 2) >= 2
+}
+
+/// True for an animated WebP (an `ANIM` extended file). Reads chunk headers only.
+pub fn is_animated_webp(bytes: &[u8]) -> bool {
+    crate::format::sniff(bytes) == Some(crate::Format::Webp)
+        && image_webp::WebPDecoder::new(Cursor::new(bytes)).is_ok_and(|d| d.is_animated())
 }
 
 #[cfg(test)]

@@ -56,6 +56,70 @@ pub(crate) fn decode(bytes: &[u8], limits: &Limits) -> Result<RgbImage, Error> {
     })
 }
 
+/// An animated WebP, frame by frame (FFmpeg 5.1 cannot decode WebP animations, so they do not
+/// go through the video path's FFmpeg reader).
+pub(crate) struct Animation {
+    decoder: WebPDecoder<Cursor<Vec<u8>>>,
+    /// Canvas width and height, pixels.
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    /// Frames in one loop.
+    pub(crate) frames: u32,
+    /// Sum of the frame durations, milliseconds.
+    pub(crate) duration_ms: u64,
+    channels: usize,
+    canvas: Vec<u8>,
+}
+
+impl Animation {
+    /// `None` when `bytes` are not an animated WebP. The canvas size is checked against
+    /// `max_side`/`max_pixels` before anything is allocated for it.
+    pub(crate) fn open(bytes: &[u8], limits: &Limits) -> Result<Option<Animation>, Error> {
+        if crate::format::sniff(bytes) != Some(Format::Webp) {
+            return Ok(None);
+        }
+        let mut decoder =
+            WebPDecoder::new(Cursor::new(bytes.to_vec())).map_err(|e| map_error(e, limits))?;
+        if !decoder.is_animated() {
+            return Ok(None);
+        }
+        decoder.set_memory_limit(limits.decode_budget_usize());
+        let (width, height) = decoder.dimensions();
+        limits.check_image(width.into(), height.into(), ANIMATED_BYTES_PER_PIXEL)?;
+        let channels = if decoder.has_alpha() { 4 } else { 3 };
+        let canvas = alloc_zeroed(width as usize * height as usize * channels, limits)?;
+        Ok(Some(Animation {
+            width,
+            height,
+            frames: decoder.num_frames(),
+            duration_ms: decoder.loop_duration(),
+            channels,
+            canvas,
+            decoder,
+        }))
+    }
+
+    /// The next composited frame as packed RGB (alpha dropped) in `rgb`; `false` after the
+    /// last frame.
+    pub(crate) fn next_frame(&mut self, rgb: &mut Vec<u8>, limits: &Limits) -> Result<bool, Error> {
+        match self.decoder.read_frame(&mut self.canvas) {
+            Ok(_) => {}
+            Err(DecodingError::NoMoreFrames) => return Ok(false),
+            Err(e) => return Err(map_error(e, limits)),
+        }
+        rgb.clear();
+        if self.channels == 3 {
+            rgb.extend_from_slice(&self.canvas);
+        } else {
+            rgb.reserve(self.canvas.len() / 4 * 3);
+            for px in self.canvas.chunks_exact(4) {
+                rgb.extend_from_slice(&px[..3]);
+            }
+        }
+        Ok(true)
+    }
+}
+
 fn map_error(error: DecodingError, limits: &Limits) -> Error {
     match error {
         DecodingError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {

@@ -7,7 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use safeguard_media::video::{is_animated_gif, sniff_video, VideoLimits, VideoReader};
+use safeguard_media::video::{
+    is_animated_gif, is_animated_webp, sniff_video, VideoLimits, VideoReader,
+};
 use safeguard_media::Error;
 
 fn testdata() -> PathBuf {
@@ -86,6 +88,43 @@ fn other_containers_decode() {
         assert_eq!(n, frames, "{file}");
         assert_eq!(picked.len() as u64, frames, "{file}");
     }
+}
+
+#[test]
+fn animated_webp_decodes_frame_by_frame() {
+    let bytes = read("video/testsrc2-48x32-animated.webp");
+    assert!(is_animated_webp(&bytes) && !sniff_video(&bytes));
+    let reader = VideoReader::open(&bytes, &VideoLimits::default()).unwrap();
+    assert_eq!((reader.info().width, reader.info().height), (48, 32));
+    // libwebp merged the 5 source frames into 3 (200, 200 and 100 ms): 3 frames in 0.5 s.
+    assert_eq!(reader.info().declared_frames, Some(3));
+    assert_eq!(reader.info().fps, 6.0);
+    let (n, picked) = decode_all(&bytes, &VideoLimits::default(), |n| n != 1).unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(picked, vec![0, 2]);
+    let e = decode_all(
+        &bytes,
+        &VideoLimits {
+            max_frames: 2,
+            ..VideoLimits::default()
+        },
+        |_| true,
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), "too_many_frames");
+    let e = decode_all(&bytes[..bytes.len() / 2], &VideoLimits::default(), |_| true).unwrap_err();
+    assert!(
+        ["truncated_video", "corrupt_video"].contains(&e.code()),
+        "{e}"
+    );
+}
+
+#[test]
+fn still_images_are_not_animations() {
+    assert!(!is_animated_gif(&read("video/testsrc2-48x32-still.gif")));
+    let webp = read("conformance/pdq/photos/images/pdq/data/misc-images/modes/I.webp");
+    assert!(!is_animated_webp(&webp));
+    assert!(is_animated_gif(&read("video/testsrc2-48x32-animated.gif")));
 }
 
 #[test]
