@@ -73,6 +73,9 @@ pub struct LookupOptions {
     /// Thresholds of vPDQ matching; `None` for the defaults (python-threatexchange's:
     /// frame distance 31, frame quality 50, query 80 %, compared 0 %).
     pub vpdq: Option<VpdqMatchConfig>,
+    /// Largest Euclidean distance for PhotoDNA matches; `None` for the engine's setting
+    /// ([`Engine::set_photodna_threshold`]).
+    pub photodna_threshold: Option<f64>,
 }
 
 /// One match, after bank rules.
@@ -152,10 +155,13 @@ pub struct Engine {
     build_seconds: f64,
     /// State of the xorshift generator that samples banks by `enabled_ratio`.
     rng: AtomicU64,
+    /// Default PhotoDNA threshold (f64 bits); 0 until the operator sets their licence's value.
+    photodna_threshold: AtomicU64,
 }
 
-/// Version 2 added the vPDQ section; a version-1 snapshot is refused (and the caller rebuilds).
-const SNAPSHOT_MAGIC: &[u8; 8] = b"SGENGSN2";
+/// Version 2 added the vPDQ section, version 3 the PhotoDNA section; older snapshots are
+/// refused (and the caller rebuilds).
+const SNAPSHOT_MAGIC: &[u8; 8] = b"SGENGSN3";
 const SNAPSHOT_HEADER_LEN: usize = 8 + 8 + 8 + 4;
 
 fn snapshot_header(seq: Seq, fingerprint: u64) -> [u8; SNAPSHOT_HEADER_LEN] {
@@ -169,9 +175,9 @@ fn snapshot_header(seq: Seq, fingerprint: u64) -> [u8; SNAPSHOT_HEADER_LEN] {
 }
 
 fn parse_snapshot_header(h: &[u8; SNAPSHOT_HEADER_LEN]) -> Result<(Seq, u64), Error> {
-    if &h[..8] == b"SGENGSN1" {
+    if &h[..8] == b"SGENGSN1" || &h[..8] == b"SGENGSN2" {
         return Err(snapshot_error(
-            "snapshot of an older format (version 1, without vPDQ); rebuild it".into(),
+            "snapshot of an older format (without vPDQ or PhotoDNA); rebuild it".into(),
         ));
     }
     if &h[..8] != SNAPSHOT_MAGIC {
@@ -225,7 +231,27 @@ impl Engine {
                     .unwrap_or(1)
                     | 1,
             ),
+            photodna_threshold: AtomicU64::new(0f64.to_bits()),
         }
+    }
+
+    /// Sets the default PhotoDNA match threshold (Euclidean distance). Safeguard ships no tuned
+    /// value: until this is called, only identical PhotoDNA values match. Negative or
+    /// non-finite values are refused.
+    pub fn set_photodna_threshold(&self, threshold: f64) -> Result<(), Error> {
+        if !threshold.is_finite() || threshold < 0.0 {
+            return Err(Error::Invalid(format!(
+                "PhotoDNA threshold must be a finite number >= 0, got {threshold}"
+            )));
+        }
+        self.photodna_threshold
+            .store(threshold.to_bits(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The default PhotoDNA match threshold.
+    pub fn photodna_threshold(&self) -> f64 {
+        f64::from_bits(self.photodna_threshold.load(Ordering::Relaxed))
     }
 
     /// Opens the engine over a store, building the indexes from a full scan.
@@ -666,7 +692,15 @@ impl Engine {
             .max()
             .unwrap_or(DEFAULT_PDQ_THRESHOLD);
         let now = now_secs();
-        let hits = self.candidates(value, radius, opts.vpdq.as_ref(), &meta)?;
+        let photodna = opts
+            .photodna_threshold
+            .unwrap_or_else(|| self.photodna_threshold());
+        if !photodna.is_finite() || photodna < 0.0 {
+            return Err(Error::Invalid(format!(
+                "photodna_threshold must be a finite number >= 0, got {photodna}"
+            )));
+        }
+        let hits = self.candidates(value, radius, opts.vpdq.as_ref(), photodna, &meta)?;
         let mut matches: Vec<LookupMatch> = hits
             .into_iter()
             .filter_map(|(h, p)| {
@@ -706,6 +740,7 @@ impl Engine {
         value: &SignalValue,
         radius: u32,
         vpdq: Option<&VpdqMatchConfig>,
+        photodna: f64,
         meta: &Meta,
     ) -> Result<Vec<(Hit, Option<MatchPercent>)>, Error> {
         Ok(match value {
@@ -720,7 +755,7 @@ impl Engine {
             }
             _ => self
                 .matcher
-                .hits(value, radius, meta)?
+                .hits(value, radius, photodna, meta)?
                 .into_iter()
                 .map(|h| (h, None))
                 .collect(),
@@ -773,7 +808,7 @@ impl Engine {
             .max()
             .unwrap_or(DEFAULT_PDQ_THRESHOLD);
         let mut out: Vec<LookupMatch> = self
-            .candidates(value, radius, vpdq, &meta)?
+            .candidates(value, radius, vpdq, self.photodna_threshold(), &meta)?
             .into_iter()
             .filter_map(|(h, p)| {
                 let b = meta.banks.get(&h.bank_id)?;

@@ -7,7 +7,9 @@ mod engine;
 mod error;
 mod hashing;
 mod matcher;
+pub mod photodna;
 mod signal;
+mod sources;
 pub mod video;
 
 pub use bank::{validate_bank_name, DEFAULT_PDQ_THRESHOLD, MAX_BANK_NAME_LEN, MAX_PDQ_THRESHOLD};
@@ -20,3 +22,7 @@ pub use hashing::{hash_media, HashedMedia};
 pub use matcher::BankState;
 pub use safeguard_vpdq::{MatchPercent, VpdqFrame, VpdqMatchConfig};
 pub use signal::{SignalType, SignalValue};
+pub use sources::{
+    diff_list, export_list, import_list, validate_source, DiffReport, ExportReport,
+    ImportOptions, ImportReport, MAX_IMPORT_ENTRIES, MAX_SOURCE_LEN,
+};

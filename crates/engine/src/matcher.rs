@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::RwLock;
 
-use safeguard_index::{Md5Index, PdqIndex, Sha1Index, Sha256Index};
+use safeguard_index::{Md5Index, PdqIndex, PhotoDnaIndex, Sha1Index, Sha256Index, PHOTODNA_LEN};
 use safeguard_pdq::PdqHash;
 use safeguard_store::{Bank, BankId, BankKind, ContentId, Signal, SignalId};
 use safeguard_vpdq::{MatchPercent, VpdqFrame, VpdqIndex, VpdqMatchConfig};
@@ -110,6 +110,8 @@ pub(crate) struct Matcher {
     /// vPDQ videos by signal id. Behind its own lock: unlike the other indexes it is not
     /// internally synchronised, and video lookups are rare next to PDQ ones.
     vpdq: RwLock<VpdqIndex>,
+    /// PhotoDNA values by signal id, behind its own lock for the same reason.
+    photodna: RwLock<PhotoDnaIndex>,
     pub(crate) meta: RwLock<Meta>,
 }
 
@@ -124,6 +126,7 @@ impl Matcher {
         let mut pdq = PdqIndex::builder();
         let (mut md5, mut sha1, mut sha256) = (Vec::new(), Vec::new(), Vec::new());
         let mut vpdq = VpdqIndex::new();
+        let mut photodna = PhotoDnaIndex::new();
         for (id, content, bank, value) in signals {
             meta.set(id, content, bank);
             match value {
@@ -132,6 +135,7 @@ impl Matcher {
                 SignalValue::Sha1(d) => sha1.push((d, id as u64)),
                 SignalValue::Sha256(d) => sha256.push((d, id as u64)),
                 SignalValue::Vpdq(f) => vpdq.add(id as u64, &f),
+                SignalValue::PhotoDna(v) => photodna.add(id as u64, &v),
             }
         }
         meta.banks = banks.iter().map(|b| (b.id, BankState::from(b))).collect();
@@ -142,8 +146,17 @@ impl Matcher {
             sha1: Sha1Index::from_entries(sha1),
             sha256: Sha256Index::from_entries(sha256),
             vpdq: RwLock::new(vpdq),
+            photodna: RwLock::new(photodna),
             meta: RwLock::new(meta),
         })
+    }
+
+    fn photodna_write(&self) -> std::sync::RwLockWriteGuard<'_, PhotoDnaIndex> {
+        self.photodna.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn photodna_read(&self) -> std::sync::RwLockReadGuard<'_, PhotoDnaIndex> {
+        self.photodna.read().unwrap_or_else(|p| p.into_inner())
     }
 
     fn vpdq_write(&self) -> std::sync::RwLockWriteGuard<'_, VpdqIndex> {
@@ -176,6 +189,9 @@ impl Matcher {
             SignalValue::Vpdq(f) => {
                 self.vpdq_write().add(id, &f);
             }
+            SignalValue::PhotoDna(v) => {
+                self.photodna_write().add(id, &v);
+            }
         }
     }
 
@@ -198,6 +214,9 @@ impl Matcher {
             }
             SignalValue::Vpdq(_) => {
                 self.vpdq_write().remove(id);
+            }
+            SignalValue::PhotoDna(_) => {
+                self.photodna_write().remove(id);
             }
         }
     }
@@ -239,10 +258,13 @@ impl Matcher {
 
     /// Every indexed signal of `value`'s type within `radius` (PDQ) or equal to it. vPDQ
     /// values go through [`Matcher::vpdq_hits`] instead; here they find nothing.
+    /// `photodna_radius` is the Euclidean threshold for PhotoDNA values; the reported
+    /// distance is rounded to the nearest integer (matching itself is exact).
     pub(crate) fn hits(
         &self,
         value: &SignalValue,
         radius: u32,
+        photodna_radius: f64,
         meta: &Meta,
     ) -> Result<Vec<Hit>, crate::Error> {
         let raw: Vec<(u64, u32)> = match value {
@@ -256,6 +278,12 @@ impl Matcher {
             SignalValue::Sha1(d) => exact(|out| self.sha1.lookup(d, out)),
             SignalValue::Sha256(d) => exact(|out| self.sha256.lookup(d, out)),
             SignalValue::Vpdq(_) => Vec::new(),
+            SignalValue::PhotoDna(v) => self
+                .photodna_read()
+                .search(v, photodna_radius)
+                .into_iter()
+                .map(|m| (m.id, m.distance.round() as u32))
+                .collect(),
         };
         Ok(raw
             .into_iter()
@@ -275,6 +303,7 @@ impl Matcher {
         let meta_bytes = self.meta.read().map(|m| m.bytes()).unwrap_or(0);
         let stats = self.pdq.stats();
         let vpdq = self.vpdq_read();
+        let photodna = self.photodna_read();
         (
             vec![
                 (SignalType::Pdq, self.pdq.len()),
@@ -282,12 +311,14 @@ impl Matcher {
                 (SignalType::Sha1, self.sha1.len()),
                 (SignalType::Sha256, self.sha256.len()),
                 (SignalType::Vpdq, vpdq.len()),
+                (SignalType::PhotoDna, photodna.len()),
             ],
             stats.bytes
                 + self.md5.memory_bytes()
                 + self.sha1.memory_bytes()
                 + self.sha256.memory_bytes()
                 + vpdq.memory_bytes()
+                + photodna.memory_bytes()
                 + meta_bytes,
         )
     }
@@ -354,6 +385,7 @@ impl Matcher {
         write_section(w, |w| self.sha1.write_snapshot(w).map_err(idx))?;
         write_section(w, |w| self.sha256.write_snapshot(w).map_err(idx))?;
         write_section(w, |w| write_vpdq(&self.vpdq_read(), w))?;
+        write_section(w, |w| write_photodna(&self.photodna_read(), w))?;
         Ok(())
     }
 
@@ -404,15 +436,73 @@ impl Matcher {
         let sha1 = Sha1Index::read_snapshot(section_reader(r)?)?;
         let sha256 = Sha256Index::read_snapshot(section_reader(r)?)?;
         let vpdq = read_vpdq(&mut section_reader(r)?)?;
+        let photodna = read_photodna(&mut section_reader(r)?)?;
         Ok(Matcher {
             pdq,
             md5,
             sha1,
             sha256,
             vpdq: RwLock::new(vpdq),
+            photodna: RwLock::new(photodna),
             meta: RwLock::new(meta),
         })
     }
+}
+
+/// The PhotoDNA section of a snapshot: `entries: u64`, then per entry `signal id: u64` and
+/// the 144 bytes, then a CRC-32 of all of it.
+fn write_photodna<W: Write>(index: &PhotoDnaIndex, w: &mut W) -> Result<(), crate::Error> {
+    let io = |e: std::io::Error| crate::Error::Invalid(format!("writing snapshot: {e}"));
+    let mut crc = crc32fast::Hasher::new();
+    let mut buf = Vec::with_capacity(1 << 16);
+    let entries = index.entries();
+    buf.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+    for (id, v) in entries {
+        buf.extend_from_slice(&id.to_le_bytes());
+        buf.extend_from_slice(v);
+        if buf.len() >= 1 << 16 {
+            crc.update(&buf);
+            w.write_all(&buf).map_err(io)?;
+            buf.clear();
+        }
+    }
+    crc.update(&buf);
+    w.write_all(&buf).map_err(io)?;
+    w.write_all(&crc.finalize().to_le_bytes()).map_err(io)
+}
+
+fn read_photodna<R: Read>(r: &mut std::io::Take<&mut R>) -> Result<PhotoDnaIndex, crate::Error> {
+    const ENTRY: usize = 8 + PHOTODNA_LEN;
+    let section_len = r.limit();
+    let mut sec = std::io::BufReader::with_capacity(1 << 16, r);
+    let mut crc = crc32fast::Hasher::new();
+    let mut head = [0u8; 8];
+    sec.read_exact(&mut head)
+        .map_err(|e| corrupt(format!("photodna section: {e}")))?;
+    crc.update(&head);
+    let n = u64::from_le_bytes(head);
+    if n.checked_mul(ENTRY as u64).and_then(|b| b.checked_add(12)) != Some(section_len) {
+        return Err(corrupt(format!(
+            "photodna count {n} does not fit its section"
+        )));
+    }
+    let mut index = PhotoDnaIndex::new();
+    let mut rec = [0u8; ENTRY];
+    for _ in 0..n {
+        sec.read_exact(&mut rec)
+            .map_err(|e| corrupt(format!("photodna section: {e}")))?;
+        crc.update(&rec);
+        let id = u64::from_le_bytes(rec[..8].try_into().expect("8 bytes"));
+        let v: [u8; PHOTODNA_LEN] = rec[8..].try_into().expect("144 bytes");
+        index.add(id, &v);
+    }
+    let mut sum = [0u8; 4];
+    sec.read_exact(&mut sum)
+        .map_err(|e| corrupt(format!("photodna checksum: {e}")))?;
+    if u32::from_le_bytes(sum) != crc.finalize() {
+        return Err(corrupt("photodna checksum mismatch".into()));
+    }
+    Ok(index)
 }
 
 /// The vPDQ section of a snapshot: `videos: u64`, then per video `signal id: u64`,

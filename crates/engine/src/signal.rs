@@ -23,16 +23,20 @@ pub enum SignalType {
     /// on each side (`safeguard_vpdq::compare`). Its text is python-threatexchange's JSON list of
     /// `"pdqHex,quality,timestamp"` strings (HMA's `vpdq` value).
     Vpdq,
+    /// PhotoDNA (144 bytes), matched by Euclidean distance. Safeguard never computes it: values
+    /// come from hotline lists and from an operator's licensed hasher plug-in.
+    PhotoDna,
 }
 
 impl SignalType {
     /// Every signal type, in listing order.
-    pub const ALL: [SignalType; 5] = [
+    pub const ALL: [SignalType; 6] = [
         SignalType::Pdq,
         SignalType::Md5,
         SignalType::Sha1,
         SignalType::Sha256,
         SignalType::Vpdq,
+        SignalType::PhotoDna,
     ];
 
     /// Canonical name (HMA's where HMA has one).
@@ -43,6 +47,7 @@ impl SignalType {
             SignalType::Sha1 => "sha1",
             SignalType::Sha256 => "sha256",
             SignalType::Vpdq => "vpdq",
+            SignalType::PhotoDna => "photodna",
         }
     }
 
@@ -55,6 +60,8 @@ impl SignalType {
             "sha1" => Ok(SignalType::Sha1),
             "sha256" => Ok(SignalType::Sha256),
             "vpdq" => Ok(SignalType::Vpdq),
+            // NCMEC's hash-sharing API calls it `pdna`.
+            "photodna" | "pdna" => Ok(SignalType::PhotoDna),
             other => Err(Error::UnknownSignalType(truncate(other))),
         }
     }
@@ -65,6 +72,7 @@ impl SignalType {
             SignalType::Pdq | SignalType::Sha256 | SignalType::Vpdq => 64,
             SignalType::Md5 => 32,
             SignalType::Sha1 => 40,
+            SignalType::PhotoDna => 2 * crate::photodna::PHOTODNA_LEN,
         }
     }
 
@@ -85,6 +93,9 @@ impl SignalType {
     pub fn normalize(self, value: &str) -> Result<String, Error> {
         if self == SignalType::Vpdq {
             return Ok(safeguard_vpdq::format::to_json(&parse_vpdq(value)?));
+        }
+        if self == SignalType::PhotoDna {
+            return Ok(crate::photodna::format_photodna(&parse_photodna(value)?));
         }
         let v = value.trim();
         if v.len() != self.hex_len() {
@@ -130,6 +141,14 @@ fn parse_vpdq(value: &str) -> Result<Vec<VpdqFrame>, Error> {
     Ok(frames)
 }
 
+/// Parses a PhotoDNA value in any accepted text form (`crate::photodna`).
+fn parse_photodna(value: &str) -> Result<crate::photodna::PhotoDnaValue, Error> {
+    crate::photodna::parse_photodna(value).map_err(|reason| Error::InvalidSignal {
+        signal_type: "photodna",
+        reason,
+    })
+}
+
 /// A validated signal value, ready for the indexes. Cloning is cheap (a vPDQ value's frames
 /// are shared).
 #[derive(Debug, Clone, PartialEq)]
@@ -144,6 +163,8 @@ pub enum SignalValue {
     Sha256([u8; 32]),
     /// A video's vPDQ frames, in the order given.
     Vpdq(Arc<[VpdqFrame]>),
+    /// A PhotoDNA value.
+    PhotoDna(Box<crate::photodna::PhotoDnaValue>),
 }
 
 // Values are only built by parsing, which rejects non-finite timestamps, so equality is
@@ -156,6 +177,9 @@ impl SignalValue {
         if t == SignalType::Vpdq {
             return Ok(SignalValue::Vpdq(parse_vpdq(value)?.into()));
         }
+        if t == SignalType::PhotoDna {
+            return Ok(SignalValue::PhotoDna(Box::new(parse_photodna(value)?)));
+        }
         let v = t.normalize(value)?;
         // `normalize` guarantees the length and the hex digits, so decoding cannot fail.
         Ok(match t {
@@ -163,7 +187,7 @@ impl SignalValue {
             SignalType::Md5 => SignalValue::Md5(hex_array(&v)),
             SignalType::Sha1 => SignalValue::Sha1(hex_array(&v)),
             SignalType::Sha256 => SignalValue::Sha256(hex_array(&v)),
-            SignalType::Vpdq => unreachable!("vPDQ is parsed above"),
+            SignalType::Vpdq | SignalType::PhotoDna => unreachable!("parsed above"),
         })
     }
 
@@ -192,6 +216,8 @@ impl SignalValue {
             SignalType::Sha1 => decode::<20>(b).map(SignalValue::Sha1),
             SignalType::Sha256 => decode::<32>(b).map(SignalValue::Sha256),
             SignalType::Vpdq => None,
+            SignalType::PhotoDna => decode::<{ crate::photodna::PHOTODNA_LEN }>(b)
+                .map(|v| SignalValue::PhotoDna(Box::new(v))),
         };
         match fast {
             Some(v) => Ok(v),
@@ -207,6 +233,7 @@ impl SignalValue {
             SignalValue::Sha1(_) => SignalType::Sha1,
             SignalValue::Sha256(_) => SignalType::Sha256,
             SignalValue::Vpdq(_) => SignalType::Vpdq,
+            SignalValue::PhotoDna(_) => SignalType::PhotoDna,
         }
     }
 
@@ -218,6 +245,7 @@ impl SignalValue {
             SignalValue::Md5(d) => to_hex(d),
             SignalValue::Sha1(d) => to_hex(d),
             SignalValue::Sha256(d) => to_hex(d),
+            SignalValue::PhotoDna(v) => crate::photodna::format_photodna(v),
         }
     }
 }
@@ -255,8 +283,9 @@ mod tests {
             assert_eq!(SignalType::parse(t.name()).unwrap(), t);
         }
         assert_eq!(SignalType::parse("video_md5").unwrap(), SignalType::Md5);
+        assert_eq!(SignalType::parse("pdna").unwrap(), SignalType::PhotoDna);
         assert!(matches!(
-            SignalType::parse("photodna"),
+            SignalType::parse("tmk_pdqf"),
             Err(Error::UnknownSignalType(_))
         ));
     }

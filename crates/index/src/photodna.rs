@@ -126,6 +126,17 @@ impl PhotoDnaIndex {
         block + ids + tail + live
     }
 
+    /// Every live entry, in no particular order (for snapshots).
+    pub fn entries(&self) -> Vec<(u64, &PhotoDnaValue)> {
+        let block = self
+            .ids
+            .iter()
+            .zip(&self.values)
+            .filter(|(id, _)| self.live.get(id) == Some(&Loc::Block));
+        let tail = self.tail_ids.iter().zip(&self.tail_values);
+        block.chain(tail).map(|(id, v)| (*id, v)).collect()
+    }
+
     /// Adds an entry. Ids are unique: adding a live id again replaces its value.
     pub fn add(&mut self, id: u64, value: &PhotoDnaValue) {
         if self.live.contains_key(&id) {
@@ -290,6 +301,7 @@ mod tests {
         assert_eq!(idx.len(), 1);
         assert!(idx.search(&a, 0.0).is_empty());
         assert_eq!(idx.search(&b, 0.0)[0].id, 1);
+        assert_eq!(idx.entries(), vec![(1, &b)]);
         assert!(idx.remove(1));
         assert!(!idx.remove(1));
         assert!(idx.search(&b, 0.0).is_empty());
