@@ -41,6 +41,80 @@ pub struct Config {
     pub fetch: FetchConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Video uploads and hashing.
+    pub video: VideoConfig,
+    /// vPDQ matching thresholds (each lookup may override them).
+    pub vpdq: VpdqConfig,
+}
+
+/// Largest video upload, in bytes (a separate, larger limit than `limits.max_body_bytes`,
+/// which stays sized for images): a 5-minute 1080p phone video is about 100 MiB, and the whole
+/// file is held in memory while it is decoded.
+pub const DEFAULT_MAX_VIDEO_BYTES: usize = 256 * 1024 * 1024;
+/// Longest video accepted, in seconds (declared, or reached while decoding): 30 minutes.
+pub const DEFAULT_MAX_VIDEO_SECS: u64 = 30 * 60;
+/// Wall-clock budget for decoding and hashing one video, in seconds. Below the default
+/// request timeout, so an over-budget video is answered with `decode_timeout`, never left
+/// running after its request has gone.
+pub const DEFAULT_MAX_VIDEO_DECODE_SECS: u64 = 25;
+/// Largest video frame side, pixels (4K UHD is 3840 x 2160).
+pub const DEFAULT_MAX_VIDEO_SIDE: u32 = 4096;
+
+/// Video uploads and hashing.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct VideoConfig {
+    /// Largest video upload, bytes (the body limit of the upload routes). URL fetches stay
+    /// bounded by `fetch.max_bytes`.
+    pub max_bytes: usize,
+    /// Longest video, seconds.
+    pub max_duration_secs: u64,
+    /// Largest frame width or height, pixels.
+    pub max_side: u32,
+    /// Decode-and-hash budget per video, seconds.
+    pub max_decode_secs: u64,
+    /// Seconds between hashed frames (by frame count, as the reference); 0 hashes every
+    /// frame. 1.0 is python-threatexchange's and HMA's default.
+    pub seconds_per_hash: f64,
+}
+
+/// vPDQ matching thresholds; the defaults are python-threatexchange's and HMA's.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct VpdqConfig {
+    /// Two frames match at this PDQ distance or less (inclusive).
+    pub frame_distance: u32,
+    /// Frames below this PDQ quality are ignored on both sides.
+    pub frame_quality: u8,
+    /// Least percentage of the query video's distinct frames that must match (pytx: 80).
+    pub query_match_percent: f64,
+    /// Least percentage of the banked video's distinct frames that must match (pytx: 0; the
+    /// upstream vPDQ README's example puts 80 here instead).
+    pub compared_match_percent: f64,
+}
+
+impl Default for VideoConfig {
+    fn default() -> VideoConfig {
+        VideoConfig {
+            max_bytes: DEFAULT_MAX_VIDEO_BYTES,
+            max_duration_secs: DEFAULT_MAX_VIDEO_SECS,
+            max_side: DEFAULT_MAX_VIDEO_SIDE,
+            max_decode_secs: DEFAULT_MAX_VIDEO_DECODE_SECS,
+            seconds_per_hash: 1.0,
+        }
+    }
+}
+
+impl Default for VpdqConfig {
+    fn default() -> VpdqConfig {
+        let d = safeguard_vpdq::VpdqMatchConfig::default();
+        VpdqConfig {
+            frame_distance: d.frame_distance,
+            frame_quality: d.frame_quality,
+            query_match_percent: d.query_match_percent,
+            compared_match_percent: d.compared_match_percent,
+        }
+    }
 }
 
 /// Request and media limits.
@@ -95,6 +169,8 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             fetch: FetchConfig::default(),
             log: LogConfig::default(),
+            video: VideoConfig::default(),
+            vpdq: VpdqConfig::default(),
         }
     }
 }
@@ -239,7 +315,53 @@ impl Config {
                 "limits.max_concurrency and limits.request_timeout_secs must be positive".into(),
             ));
         }
+        self.vpdq_match()
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("vpdq: {e}")))?;
+        let v = &self.video;
+        if !(v.seconds_per_hash.is_finite() && v.seconds_per_hash >= 0.0) {
+            return Err(ConfigError::Invalid(
+                "video.seconds_per_hash must be a number >= 0".into(),
+            ));
+        }
+        if v.max_bytes == 0 || v.max_duration_secs == 0 || v.max_side == 0 || v.max_decode_secs == 0
+        {
+            return Err(ConfigError::Invalid(
+                "video.max_bytes, max_duration_secs, max_side and max_decode_secs must be positive"
+                    .into(),
+            ));
+        }
         Ok(())
+    }
+
+    /// The configured vPDQ thresholds.
+    pub fn vpdq_match(&self) -> safeguard_vpdq::VpdqMatchConfig {
+        safeguard_vpdq::VpdqMatchConfig {
+            frame_distance: self.vpdq.frame_distance,
+            frame_quality: self.vpdq.frame_quality,
+            query_match_percent: self.vpdq.query_match_percent,
+            compared_match_percent: self.vpdq.compared_match_percent,
+        }
+    }
+
+    /// How uploaded and fetched videos are decoded and hashed.
+    pub fn video_options(&self) -> safeguard_engine::video::VideoOptions {
+        let v = &self.video;
+        let d = safeguard_media::video::VideoLimits::default();
+        let side = v.max_side.min(d.max_width);
+        safeguard_engine::video::VideoOptions {
+            seconds_per_hash: v.seconds_per_hash,
+            limits: safeguard_media::video::VideoLimits {
+                max_input_bytes: (v.max_bytes as u64).max(self.fetch.max_bytes),
+                max_width: side,
+                max_height: side,
+                max_pixels: (u64::from(side) * u64::from(side)).min(d.max_pixels),
+                max_duration: std::time::Duration::from_secs(v.max_duration_secs),
+                // Every frame is decoded; 60 fps bounds the count whatever the container claims.
+                max_frames: v.max_duration_secs.saturating_mul(60).min(d.max_frames),
+                max_decode_time: std::time::Duration::from_secs(v.max_decode_secs),
+            },
+        }
     }
 
     /// Media decode limits from this configuration.

@@ -86,8 +86,18 @@ impl From<safeguard_engine::Error> for ApiError {
         let status = match &e {
             E::BankNotFound(_) | E::ContentNotFound(_) => StatusCode::NOT_FOUND,
             E::BankExists(_) | E::Conflict(_) => StatusCode::CONFLICT,
-            E::Media(m) if m.code() == "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-            E::Media(m) if m.code() == "unsupported_format" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            // Over a named size, duration or frame-count limit: the content is too large.
+            E::Media(m)
+                if matches!(
+                    m.code(),
+                    "too_large" | "video_too_large" | "video_too_long" | "too_many_frames"
+                ) =>
+            {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            E::Media(m) if matches!(m.code(), "unsupported_format" | "unsupported_video") => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             E::Media(_) => StatusCode::UNPROCESSABLE_ENTITY,
             _ => StatusCode::BAD_REQUEST,
         };

@@ -3,11 +3,14 @@
 //!
 //! Differences, all deliberate: every route needs an API key (except `/status*`); error
 //! bodies carry HMA's `message` plus Safeguard's `error` object with a stable code; photos
-//! also get `md5`, `sha1` and `sha256`; `video_md5` is matched as an MD5 of the file bytes.
+//! also get `md5`, `sha1` and `sha256`; `video_md5` is matched as an MD5 of the file bytes;
+//! videos also get `vpdq` (which HMA leaves out of its service), in python-threatexchange's
+//! JSON form, and a vPDQ match's `distance` is python-threatexchange's
+//! `"<query %>%[<compared %>%]"` with both percentages also given as numbers.
 
 use std::collections::BTreeMap;
 
-use axum::extract::{FromRequest, Multipart, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -21,7 +24,10 @@ use safeguard_store::{BankUpdate, Content, ContentUpdate};
 
 use crate::coinflip;
 use crate::error::{ApiError, HmaError};
-use crate::media::{fetch, hash_signals, read_upload, short, split_list, ContentType};
+use crate::media::{
+    check_photo_upload, fetch, hash_signals, is_video_upload, read_upload, short, split_list,
+    vpdq_thresholds, ContentType, UploadForm,
+};
 use crate::state::{blocking, AppState};
 
 type HmaResult<T> = Result<T, HmaError>;
@@ -93,7 +99,13 @@ pub async fn status_live() -> Response {
 
 /// Routes needing the `hash` scope.
 pub fn hash_routes() -> Router<AppState> {
-    Router::new().route("/h/hash", get(hash_get).post(hash_post))
+    // Uploads may be videos: the upload extractor applies the video body limit instead.
+    Router::new().route(
+        "/h/hash",
+        get(hash_get)
+            .post(hash_post)
+            .layer(DefaultBodyLimit::disable()),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -141,18 +153,21 @@ async fn hash_get(
 async fn hash_post(
     State(state): State<AppState>,
     Query(q): Query<HashQuery>,
-    mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    UploadForm(mp): UploadForm,
 ) -> HmaResult<Json<BTreeMap<String, String>>> {
-    let (ct, bytes) = upload_file(mp).await?;
+    let (ct, bytes) = upload_file(&state, mp, q.content_type.as_deref()).await?;
     let types = split_list(q.types.as_deref());
     Ok(Json(
         hash_signals(&state, ct, bytes, types.as_deref()).await?,
     ))
 }
 
-/// The one file of an HMA upload; its field name is the content type.
+/// The one file of an HMA upload. Its field name is the content type (`photo`, `video`); a
+/// field named `file` takes the `content_type` parameter, or else what its bytes are.
 async fn upload_file(
+    state: &AppState,
     mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    content_type: Option<&str>,
 ) -> Result<(ContentType, Vec<u8>), ApiError> {
     let mp = mp.map_err(|_| {
         ApiError::bad_request(
@@ -164,7 +179,26 @@ async fn upload_file(
     let (field, bytes) = up.file.ok_or_else(|| {
         ApiError::bad_request("missing_file", "Missing multipart/form-data file upload")
     })?;
-    Ok((ContentType::parse(&field)?, bytes))
+    let ct = upload_content_type(&field, &bytes, content_type)?;
+    if ct == ContentType::Photo {
+        check_photo_upload(state, &bytes)?;
+    }
+    Ok((ct, bytes))
+}
+
+/// The content type of an uploaded file: its field name (`photo`, `video`), or for a field
+/// named `file` the `content_type` parameter, else what the bytes are.
+fn upload_content_type(
+    field: &str,
+    bytes: &[u8],
+    content_type: Option<&str>,
+) -> Result<ContentType, ApiError> {
+    match (field, content_type.filter(|c| !c.is_empty())) {
+        ("file", Some(ct)) => ContentType::parse(ct),
+        ("file", None) if is_video_upload(field, bytes) => Ok(ContentType::Video),
+        ("file", None) => Ok(ContentType::Photo),
+        _ => ContentType::parse(field),
+    }
 }
 
 // ---------------------------------------------------------------- matching
@@ -172,7 +206,12 @@ async fn upload_file(
 /// Routes needing the `match` scope.
 pub fn match_routes() -> Router<AppState> {
     Router::new()
-        .route("/m/lookup", get(lookup_get).post(lookup_post))
+        .route(
+            "/m/lookup",
+            get(lookup_get)
+                .post(lookup_post)
+                .layer(DefaultBodyLimit::disable()),
+        )
         .route("/m/raw_lookup", get(raw_lookup))
         .route("/m/compare", post(compare))
         .route("/m/index/status", get(index_status))
@@ -189,21 +228,38 @@ fn parse_signal(signal_type: &str, signal: &str) -> Result<SignalValue, ApiError
         .map_err(|e| ApiError::bad_request("invalid_signal", format!("invalid signal: {e}")))
 }
 
-/// `{BANK: [{bank_content_id, distance}]}` with HMA's string distances (`"-"` for exact
-/// types).
+/// HMA's string distance of a match: the number for PDQ, `"-"` for exact types, and for vPDQ
+/// python-threatexchange's `VPDQSimilarityInfo.pretty_str()`, `"<q>%[<c>%]"`.
+fn hma_distance(m: &safeguard_engine::LookupMatch) -> String {
+    match m.vpdq {
+        Some(p) => p.pretty(),
+        None if m.signal_type.is_fuzzy() => m.distance.to_string(),
+        None => "-".to_string(),
+    }
+}
+
+/// One match as HMA shows it, plus the two vPDQ percentages as numbers for vPDQ matches.
+fn hma_match(m: &safeguard_engine::LookupMatch) -> Value {
+    let mut v = json!({"bank_content_id": m.content_id, "distance": hma_distance(m)});
+    if let (Some(p), Value::Object(o)) = (m.vpdq, &mut v) {
+        o.insert("query_match_percent".into(), json!(p.query_match_percent));
+        o.insert(
+            "compared_match_percent".into(),
+            json!(p.compared_match_percent),
+        );
+    }
+    v
+}
+
+/// `{BANK: [{bank_content_id, distance}]}` with HMA's string distances.
 fn bank_map(matches: &[safeguard_engine::LookupMatch]) -> Value {
     let mut out = Map::new();
     for m in matches {
-        let d = if m.signal_type.is_fuzzy() {
-            m.distance.to_string()
-        } else {
-            "-".to_string()
-        };
         let entry = out
             .entry(m.bank.clone())
             .or_insert_with(|| Value::Array(Vec::new()));
         if let Value::Array(a) = entry {
-            a.push(json!({"bank_content_id": m.content_id, "distance": d}));
+            a.push(hma_match(m));
         }
     }
     Value::Object(out)
@@ -228,19 +284,63 @@ struct LookupQuery {
     banks: Option<String>,
     seed: Option<String>,
     bypass_coinflip: Option<String>,
+    #[serde(flatten)]
+    vpdq: VpdqQuery,
+}
+
+/// Per-lookup vPDQ thresholds (a Safeguard extension; unset ones take the configured values).
+#[derive(Debug, Default, Deserialize)]
+struct VpdqQuery {
+    vpdq_frame_distance: Option<String>,
+    vpdq_frame_quality: Option<String>,
+    vpdq_query_match_percent: Option<String>,
+    vpdq_compared_match_percent: Option<String>,
+}
+
+impl VpdqQuery {
+    fn thresholds(&self, state: &AppState) -> Result<safeguard_engine::VpdqMatchConfig, ApiError> {
+        fn num<T: std::str::FromStr>(
+            name: &str,
+            v: &Option<String>,
+        ) -> Result<Option<T>, ApiError> {
+            v.as_deref()
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.trim().parse::<T>().map_err(|_| {
+                        ApiError::bad_request(
+                            "invalid_vpdq_threshold",
+                            format!("{name} is not a valid number: {}", short(s)),
+                        )
+                    })
+                })
+                .transpose()
+        }
+        vpdq_thresholds(
+            state,
+            num("vpdq_frame_distance", &self.vpdq_frame_distance)?,
+            num("vpdq_frame_quality", &self.vpdq_frame_quality)?,
+            num("vpdq_query_match_percent", &self.vpdq_query_match_percent)?,
+            num(
+                "vpdq_compared_match_percent",
+                &self.vpdq_compared_match_percent,
+            )?,
+        )
+    }
 }
 
 impl LookupQuery {
-    fn options(&self, allow_bypass: bool) -> LookupOptions {
+    fn options(&self, state: &AppState, allow_bypass: bool) -> Result<LookupOptions, ApiError> {
         let coinflip = if allow_bypass && self.bypass_coinflip.as_deref() == Some("true") {
             Some(0.0)
         } else {
             self.seed.as_deref().map(coinflip::seeded)
         };
-        LookupOptions {
+        Ok(LookupOptions {
             banks: split_list(self.banks.as_deref()),
             coinflip,
-        }
+            vpdq: Some(self.vpdq.thresholds(state)?),
+            ..LookupOptions::default()
+        })
     }
 }
 
@@ -252,9 +352,15 @@ async fn lookup_signals(
     allow_bypass: bool,
 ) -> Result<Map<String, Value>, ApiError> {
     let mut out = Map::new();
+    let opts = q.options(state, allow_bypass)?;
     for (name, value) in signals {
+        // A video without a single hashable frame has an empty vPDQ: it matches nothing.
+        if name == "vpdq" && value == "[]" {
+            out.insert(name, json!({}));
+            continue;
+        }
         let v = parse_signal(&name, &value)?;
-        out.insert(name, lookup_one(state, v, q.options(allow_bypass)).await?);
+        out.insert(name, lookup_one(state, v, opts.clone()).await?);
     }
     Ok(out)
 }
@@ -280,15 +386,17 @@ async fn lookup_get(
         ));
     };
     let v = parse_signal(signal_type, signal)?;
-    Ok(Json(lookup_one(&state, v, q.options(false)).await?))
+    Ok(Json(
+        lookup_one(&state, v, q.options(&state, false)?).await?,
+    ))
 }
 
 async fn lookup_post(
     State(state): State<AppState>,
     Query(q): Query<LookupQuery>,
-    mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    UploadForm(mp): UploadForm,
 ) -> HmaResult<Json<Value>> {
-    let (ct, bytes) = upload_file(mp).await?;
+    let (ct, bytes) = upload_file(&state, mp, q.content_type.as_deref()).await?;
     let types = split_list(q.types.as_deref());
     let signals = hash_signals(&state, ct, bytes, types.as_deref()).await?;
     Ok(Json(Value::Object(
@@ -302,6 +410,8 @@ struct RawLookupQuery {
     signal_type: Option<String>,
     banks: Option<String>,
     include_distance: Option<String>,
+    #[serde(flatten)]
+    vpdq: VpdqQuery,
 }
 
 fn py_bool(s: Option<&str>) -> Result<bool, ApiError> {
@@ -328,18 +438,16 @@ async fn raw_lookup(
     let with_distance = py_bool(q.include_distance.as_deref())?;
     let v = parse_signal(&signal_type, &signal)?;
     let banks = split_list(q.banks.as_deref());
+    let thresholds = q.vpdq.thresholds(&state)?;
     let engine = state.engine()?;
-    let matches = blocking(move || Ok(engine.raw_lookup(&v, banks.as_deref())?)).await?;
+    let matches =
+        blocking(move || Ok(engine.raw_lookup_with(&v, banks.as_deref(), Some(&thresholds))?))
+            .await?;
     let list: Vec<Value> = matches
         .iter()
         .map(|m| {
             if with_distance {
-                let d = if m.signal_type.is_fuzzy() {
-                    m.distance.to_string()
-                } else {
-                    "-".into()
-                };
-                json!({"bank_content_id": m.content_id, "distance": d})
+                hma_match(m)
             } else {
                 json!(m.content_id)
             }
@@ -348,7 +456,7 @@ async fn raw_lookup(
     Ok(Json(json!({ "matches": list })))
 }
 
-async fn compare(body: Bytes) -> HmaResult<Json<Value>> {
+async fn compare(State(state): State<AppState>, body: Bytes) -> HmaResult<Json<Value>> {
     let v: Value = serde_json::from_slice(&body).map_err(|_| {
         hma_bad("The browser (or proxy) sent a request that this server could not understand.")
     })?;
@@ -382,10 +490,19 @@ async fn compare(body: Bytes) -> HmaResult<Json<Value>> {
                 ))
             })?);
         }
-        let result = match (vals[0], vals[1]) {
+        let result = match (&vals[0], &vals[1]) {
             (SignalValue::Pdq(a), SignalValue::Pdq(b)) => {
-                let d = a.distance(&b);
+                let d = a.distance(b);
                 json!([d <= safeguard_pdq::DEFAULT_MATCH_DISTANCE, {"distance": d}])
+            }
+            // python-threatexchange's VPDQSignal.compare_hash: the first value is the query.
+            (SignalValue::Vpdq(a), SignalValue::Vpdq(b)) => {
+                let cfg = state.0.config.vpdq_match();
+                let m = safeguard_vpdq::compare(a, b, &cfg);
+                json!([m.is_match(&cfg), {
+                    "query_match_percent": m.query_match_percent,
+                    "compared_match_percent": m.compared_match_percent,
+                }])
             }
             (a, b) => json!([a == b, {}]),
         };
@@ -437,7 +554,10 @@ pub fn curate_routes() -> Router<AppState> {
             "/c/bank/{name}",
             get(bank_get).put(bank_update).delete(bank_delete),
         )
-        .route("/c/bank/{name}/content", post(content_add))
+        .route(
+            "/c/bank/{name}/content",
+            post(content_add).layer(DefaultBodyLimit::disable()),
+        )
         .route(
             "/c/bank/{name}/content/{id}",
             get(content_get).put(content_update).delete(content_delete),
@@ -711,9 +831,11 @@ async fn content_add(
     } else if q.url.as_deref().is_some_and(|u| !u.is_empty()) {
         (None, None, None)
     } else {
-        let mp = Multipart::from_request(req, &state)
-            .await
-            .map_err(|_| hma_bad("Neither `url` nor multipart file upload was received"))?;
+        let UploadForm(mp) = match UploadForm::from_request(req, &state).await {
+            Ok(f) => f,
+            Err(never) => match never {},
+        };
+        let mp = mp.map_err(|_| hma_bad("Neither `url` nor multipart file upload was received"))?;
         let up = read_upload(mp).await?;
         let md = match up.fields.get("metadata") {
             Some(s) => {
@@ -735,7 +857,10 @@ async fn content_add(
     let signals = if let Some(url) = q.url.as_deref().filter(|u| !u.is_empty()) {
         hash_url(&state, url, q.content_type.as_deref(), q.types.as_deref()).await?
     } else if let Some((field, bytes)) = upload {
-        let ct = ContentType::parse(&field)?;
+        let ct = upload_content_type(&field, &bytes, q.content_type.as_deref())?;
+        if ct == ContentType::Photo {
+            check_photo_upload(&state, &bytes)?;
+        }
         hash_signals(&state, ct, bytes, types.as_deref()).await?
     } else {
         return Err(hma_bad(

@@ -3,9 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::multipart::{Multipart, MultipartError};
+use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
+use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
-use safeguard_engine::{HashedMedia, SignalType};
+use safeguard_engine::video::HashedVideo;
+use safeguard_engine::{HashedMedia, SignalType, VpdqMatchConfig};
 
 use crate::error::{ApiError, ApiResult};
 use crate::fetch::FetchError;
@@ -16,7 +18,7 @@ use crate::state::{cpu, AppState};
 pub enum ContentType {
     /// An image.
     Photo,
-    /// A video (hashed by its bytes until video hashing lands).
+    /// A video: vPDQ of its frames, and MD5 of its bytes.
     Video,
 }
 
@@ -42,7 +44,7 @@ impl ContentType {
                 ("sha1", SignalType::Sha1),
                 ("sha256", SignalType::Sha256),
             ],
-            ContentType::Video => &[("video_md5", SignalType::Md5)],
+            ContentType::Video => &[("video_md5", SignalType::Md5), ("vpdq", SignalType::Vpdq)],
         }
     }
 }
@@ -60,6 +62,27 @@ pub(crate) fn multipart_error(e: MultipartError) -> ApiError {
         )
     } else {
         ApiError::bad_request("invalid_multipart", format!("invalid multipart body: {e}"))
+    }
+}
+
+/// A multipart upload that may carry a video. The upload routes lift the global body limit
+/// (`limits.max_body_bytes`, sized for images and JSON) with `DefaultBodyLimit::disable()`,
+/// and this extractor applies the video limit (`video.max_bytes`) instead; an image in such
+/// an upload is still held to the image limits when it is decoded.
+#[derive(Debug)]
+pub struct UploadForm(pub Result<Multipart, MultipartRejection>);
+
+impl FromRequest<AppState> for UploadForm {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let c = &state.0.config;
+        let limit = c.video.max_bytes.max(c.limits.max_body_bytes);
+        let (parts, body) = req.into_parts();
+        let body = axum::body::Body::new(http_body_util::Limited::new(body, limit));
+        Ok(UploadForm(
+            Multipart::from_request(Request::from_parts(parts, body), state).await,
+        ))
     }
 }
 
@@ -128,6 +151,58 @@ pub async fn fetch(state: &AppState, url: &str) -> ApiResult<Vec<u8>> {
     })
 }
 
+/// Decodes a video and hashes its frames (vPDQ) and bytes, on the CPU pool, within the video
+/// limits and the decode-time budget of the configuration.
+pub async fn hash_video(state: &AppState, bytes: Vec<u8>) -> ApiResult<HashedVideo> {
+    let opts = state.0.config.video_options();
+    cpu(state, move || {
+        safeguard_engine::video::hash_video(&bytes, &opts).map_err(ApiError::from)
+    })
+    .await
+}
+
+/// Holds an uploaded image to the request body limit (`limits.max_body_bytes`): the upload
+/// routes accept bodies up to the video limit, which is no reason to take bigger images.
+pub fn check_photo_upload(state: &AppState, bytes: &[u8]) -> ApiResult<()> {
+    let max = state.0.config.limits.max_body_bytes;
+    if bytes.len() > max {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "the image is {} bytes, over the limit of {max} (limits.max_body_bytes)",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether uploaded bytes are hashed as a video: a field named `video`, or video content.
+pub fn is_video_upload(field: &str, bytes: &[u8]) -> bool {
+    field == "video" || safeguard_engine::video::is_video(bytes)
+}
+
+/// vPDQ thresholds of one lookup: the configured ones, with any the request sets.
+pub fn vpdq_thresholds(
+    state: &AppState,
+    frame_distance: Option<u32>,
+    frame_quality: Option<u8>,
+    query_match_percent: Option<f64>,
+    compared_match_percent: Option<f64>,
+) -> ApiResult<VpdqMatchConfig> {
+    let d = state.0.config.vpdq_match();
+    let c = VpdqMatchConfig {
+        frame_distance: frame_distance.unwrap_or(d.frame_distance),
+        frame_quality: frame_quality.unwrap_or(d.frame_quality),
+        query_match_percent: query_match_percent.unwrap_or(d.query_match_percent),
+        compared_match_percent: compared_match_percent.unwrap_or(d.compared_match_percent),
+    };
+    c.validate()
+        .map_err(|e| ApiError::bad_request("invalid_vpdq_threshold", e.to_string()))?;
+    Ok(c)
+}
+
 /// Hashes image bytes (decode + PDQ + digests) with the server's decode limits.
 pub async fn hash_photo(state: &AppState, bytes: Vec<u8>) -> ApiResult<HashedMedia> {
     let limits = state.0.config.media_limits();
@@ -159,13 +234,24 @@ pub async fn hash_signals(
                 out.insert(name.to_string(), v);
             }
         }
-        ContentType::Video => {
+        ContentType::Video if wanted.iter().all(|(_, t)| *t == SignalType::Md5) => {
+            // Only the file's MD5 is asked for: no need to decode anything.
             let md5 = cpu(state, move || {
                 Ok(safeguard_media::digest::digests(&bytes).md5)
             })
             .await?;
             for (name, _) in wanted {
                 out.insert(name.to_string(), hex::encode(md5));
+            }
+        }
+        ContentType::Video => {
+            let h = hash_video(state, bytes).await?;
+            for (name, t) in wanted {
+                let v = match t {
+                    SignalType::Vpdq => safeguard_vpdq::format::to_json(&h.frames),
+                    _ => hex::encode(h.md5),
+                };
+                out.insert(name.to_string(), v);
             }
         }
     }

@@ -2,7 +2,7 @@
 //! (`{"error": {"code", "message", "request_id"}}`), JSON in and out.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -16,7 +16,9 @@ use safeguard_store::{Bank, BankKind, BankUpdate, Content, ContentUpdate};
 
 use crate::auth::{create_key, Scope};
 use crate::error::{ApiError, ApiResult};
-use crate::media::{hash_photo, read_upload, short};
+use crate::media::{
+    hash_photo, hash_video, is_video_upload, read_upload, short, vpdq_thresholds, UploadForm,
+};
 use crate::state::{blocking, AppState};
 
 /// A JSON body whose rejections use the API's error shape.
@@ -53,14 +55,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 
 /// Routes needing the `hash` scope.
 pub fn hash_routes() -> Router<AppState> {
-    Router::new().route("/v1/hash", post(hash))
+    // Uploads may be videos: the upload extractor applies the video body limit instead.
+    Router::new().route("/v1/hash", post(hash).layer(DefaultBodyLimit::disable()))
 }
 
 /// Routes needing the `match` scope.
 pub fn match_routes() -> Router<AppState> {
     Router::new()
         .route("/v1/lookup", post(lookup))
-        .route("/v1/lookup/upload", post(lookup_upload))
+        .route(
+            "/v1/lookup/upload",
+            post(lookup_upload).layer(DefaultBodyLimit::disable()),
+        )
         .route("/v1/index/status", get(index_status))
 }
 
@@ -73,7 +79,10 @@ pub fn curate_routes() -> Router<AppState> {
             get(bank_get).patch(bank_update).delete(bank_delete),
         )
         .route("/v1/banks/{name}/contents", get(contents).post(content_add))
-        .route("/v1/banks/{name}/contents/upload", post(content_upload))
+        .route(
+            "/v1/banks/{name}/contents/upload",
+            post(content_upload).layer(DefaultBodyLimit::disable()),
+        )
         .route(
             "/v1/banks/{name}/contents/{id}",
             get(content_get)
@@ -131,38 +140,113 @@ fn content_json(c: &Content, bank: &str) -> Value {
 }
 
 fn match_json(m: &safeguard_engine::LookupMatch) -> Value {
-    json!({
+    let mut v = json!({
         "bank": m.bank,
         "content_id": m.content_id,
         "signal_type": m.signal_type.name(),
         "distance": m.distance,
         "allow_list": m.allow_list,
-    })
+    });
+    // vPDQ closeness is two percentages, not a distance.
+    if let (Some(p), Value::Object(o)) = (m.vpdq, &mut v) {
+        o.insert("distance".into(), Value::Null);
+        o.insert("query_match_percent".into(), json!(p.query_match_percent));
+        o.insert(
+            "compared_match_percent".into(),
+            json!(p.compared_match_percent),
+        );
+    }
+    v
 }
 
 // ---------------------------------------------------------------- hashing
 
-async fn hash_upload(
-    state: &AppState,
-    mp: Multipart,
-) -> ApiResult<(safeguard_engine::HashedMedia, Value)> {
+/// The hashes of an uploaded image or video.
+enum Hashed {
+    Photo(safeguard_engine::HashedMedia),
+    Video(safeguard_engine::video::HashedVideo),
+}
+
+impl Hashed {
+    /// The signals to look up or store. A PDQ hash of quality under 50 is left out: it is not
+    /// matched anyway. A video with no hashable frame has no vPDQ.
+    fn signals(&self) -> Vec<(SignalType, String)> {
+        match self {
+            Hashed::Photo(h) => {
+                let mut v = vec![
+                    (SignalType::Md5, hex::encode(h.md5)),
+                    (SignalType::Sha1, hex::encode(h.sha1)),
+                    (SignalType::Sha256, hex::encode(h.sha256)),
+                ];
+                if h.quality >= safeguard_pdq::DEFAULT_MIN_QUALITY {
+                    v.insert(0, (SignalType::Pdq, h.pdq.to_hex()));
+                }
+                v
+            }
+            Hashed::Video(h) => {
+                let mut v = vec![
+                    (SignalType::Md5, hex::encode(h.md5)),
+                    (SignalType::Sha1, hex::encode(h.sha1)),
+                    (SignalType::Sha256, hex::encode(h.sha256)),
+                ];
+                if !h.frames.is_empty() {
+                    v.push((SignalType::Vpdq, safeguard_vpdq::format::to_json(&h.frames)));
+                }
+                v
+            }
+        }
+    }
+
+    fn json(&self) -> Value {
+        match self {
+            Hashed::Photo(h) => json!({
+                "content_type": "photo",
+                "pdq": h.pdq.to_hex(),
+                "quality": h.quality,
+                "md5": hex::encode(h.md5),
+                "sha1": hex::encode(h.sha1),
+                "sha256": hex::encode(h.sha256),
+                "width": h.width,
+                "height": h.height,
+            }),
+            Hashed::Video(h) => json!({
+                "content_type": "video",
+                "vpdq": safeguard_vpdq::format::to_json(&h.frames),
+                "frames_hashed": h.frames.len(),
+                "md5": hex::encode(h.md5),
+                "sha1": hex::encode(h.sha1),
+                "sha256": hex::encode(h.sha256),
+                "width": h.width,
+                "height": h.height,
+                "fps": h.fps,
+                "frame_count": h.frame_count,
+                "duration_s": h.duration_s,
+            }),
+        }
+    }
+}
+
+/// Hashes the one file of an upload: a video when the field is named `video` or the bytes
+/// are a video container (or an animated GIF), an image otherwise.
+async fn hash_file(state: &AppState, field: &str, bytes: Vec<u8>) -> ApiResult<Hashed> {
+    if is_video_upload(field, &bytes) {
+        Ok(Hashed::Video(hash_video(state, bytes).await?))
+    } else {
+        crate::media::check_photo_upload(state, &bytes)?;
+        Ok(Hashed::Photo(hash_photo(state, bytes).await?))
+    }
+}
+
+async fn hash_upload(state: &AppState, mp: Multipart) -> ApiResult<(Hashed, Value)> {
     let up = read_upload(mp).await?;
-    let (_, bytes) = up.file.ok_or_else(|| {
+    let (field, bytes) = up.file.ok_or_else(|| {
         ApiError::bad_request(
             "missing_file",
-            "send the image as a multipart field named file",
+            "send the image or video as a multipart field named file",
         )
     })?;
-    let h = hash_photo(state, bytes).await?;
-    let v = json!({
-        "pdq": h.pdq.to_hex(),
-        "quality": h.quality,
-        "md5": hex::encode(h.md5),
-        "sha1": hex::encode(h.sha1),
-        "sha256": hex::encode(h.sha256),
-        "width": h.width,
-        "height": h.height,
-    });
+    let h = hash_file(state, &field, bytes).await?;
+    let v = h.json();
     Ok((h, v))
 }
 
@@ -178,10 +262,7 @@ fn multipart(
     })
 }
 
-async fn hash(
-    State(state): State<AppState>,
-    mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> ApiResult<Json<Value>> {
+async fn hash(State(state): State<AppState>, UploadForm(mp): UploadForm) -> ApiResult<Json<Value>> {
     Ok(Json(hash_upload(&state, multipart(mp)?).await?.1))
 }
 
@@ -196,6 +277,30 @@ struct LookupReq {
     banks: Option<Vec<String>>,
     #[serde(default)]
     bypass_enabled_ratio: bool,
+    #[serde(default)]
+    vpdq: VpdqReq,
+}
+
+/// Per-lookup vPDQ thresholds; unset ones take the configured values.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VpdqReq {
+    frame_distance: Option<u32>,
+    frame_quality: Option<u8>,
+    query_match_percent: Option<f64>,
+    compared_match_percent: Option<f64>,
+}
+
+impl VpdqReq {
+    fn thresholds(&self, state: &AppState) -> ApiResult<safeguard_engine::VpdqMatchConfig> {
+        vpdq_thresholds(
+            state,
+            self.frame_distance,
+            self.frame_quality,
+            self.query_match_percent,
+            self.compared_match_percent,
+        )
+    }
 }
 
 async fn lookup(
@@ -207,6 +312,8 @@ async fn lookup(
     let opts = LookupOptions {
         banks: req.banks,
         coinflip: req.bypass_enabled_ratio.then_some(0.0),
+        vpdq: Some(req.vpdq.thresholds(&state)?),
+        ..LookupOptions::default()
     };
     let res = crate::state::lookup(&state, v, opts).await?;
     Ok(Json(json!({
@@ -218,40 +325,50 @@ async fn lookup(
 #[derive(Debug, Deserialize)]
 struct UploadLookupQuery {
     banks: Option<String>,
+    vpdq_frame_distance: Option<u32>,
+    vpdq_frame_quality: Option<u8>,
+    vpdq_query_match_percent: Option<f64>,
+    vpdq_compared_match_percent: Option<f64>,
 }
 
 async fn lookup_upload(
     State(state): State<AppState>,
     Query(q): Query<UploadLookupQuery>,
-    mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    UploadForm(mp): UploadForm,
 ) -> ApiResult<Json<Value>> {
     let (h, hashes) = hash_upload(&state, multipart(mp)?).await?;
     let banks = crate::media::split_list(q.banks.as_deref());
+    let opts = LookupOptions {
+        banks,
+        coinflip: None,
+        vpdq: Some(vpdq_thresholds(
+            &state,
+            q.vpdq_frame_distance,
+            q.vpdq_frame_quality,
+            q.vpdq_query_match_percent,
+            q.vpdq_compared_match_percent,
+        )?),
+        ..LookupOptions::default()
+    };
     let mut matches = Vec::new();
     let mut suppressed = 0;
-    let pdq_matched = h.quality >= safeguard_pdq::DEFAULT_MIN_QUALITY;
-    for v in h.signals() {
-        if matches!(v, SignalValue::Pdq(_)) && !pdq_matched {
-            continue;
-        }
-        let res = crate::state::lookup(
-            &state,
-            v,
-            LookupOptions {
-                banks: banks.clone(),
-                coinflip: None,
-            },
-        )
-        .await?;
+    let signals = h.signals();
+    let pdq_matched = signals.iter().any(|(t, _)| *t == SignalType::Pdq);
+    for (t, text) in signals {
+        let v = SignalValue::parse(t, &text)?;
+        let res = crate::state::lookup(&state, v, opts.clone()).await?;
         suppressed += res.suppressed;
         matches.extend(res.matches);
     }
-    Ok(Json(json!({
+    let mut out = json!({
         "hashes": hashes,
-        "pdq_matched": pdq_matched,
         "matches": matches.iter().map(match_json).collect::<Vec<_>>(),
         "suppressed_by_allow_list": suppressed,
-    })))
+    });
+    if let (Hashed::Photo(_), Value::Object(o)) = (&h, &mut out) {
+        o.insert("pdq_matched".into(), json!(pdq_matched));
+    }
+    Ok(Json(out))
 }
 
 async fn index_status(State(state): State<AppState>) -> ApiResult<Json<Value>> {
@@ -450,13 +567,13 @@ async fn content_add(
 async fn content_upload(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    UploadForm(mp): UploadForm,
 ) -> ApiResult<Response> {
     let up = read_upload(multipart(mp)?).await?;
-    let (_, bytes) = up.file.ok_or_else(|| {
+    let (field, bytes) = up.file.ok_or_else(|| {
         ApiError::bad_request(
             "missing_file",
-            "send the image as a multipart field named file",
+            "send the image or video as a multipart field named file",
         )
     })?;
     let metadata = up
@@ -467,16 +584,8 @@ async fn content_upload(
                 .map_err(|e| ApiError::bad_request("invalid_json", format!("metadata: {e}")))
         })
         .transpose()?;
-    let h = hash_photo(&state, bytes).await?;
-    let mut signals = vec![
-        (SignalType::Md5, hex::encode(h.md5)),
-        (SignalType::Sha1, hex::encode(h.sha1)),
-        (SignalType::Sha256, hex::encode(h.sha256)),
-    ];
     // Low-quality PDQ hashes are not matched anyway; storing one would only add noise.
-    if h.quality >= safeguard_pdq::DEFAULT_MIN_QUALITY {
-        signals.insert(0, (SignalType::Pdq, h.pdq.to_hex()));
-    }
+    let signals = hash_file(&state, &field, bytes).await?.signals();
     let add = AddContent {
         signals,
         metadata,
@@ -558,7 +667,14 @@ async fn signal_types() -> Json<Value> {
     Json(json!({
         "signal_types": SignalType::ALL.iter().map(|t| json!({
             "name": t.name(),
-            "match": if t.is_fuzzy() { "distance" } else { "exact" },
+            "match": if t.is_video() {
+                "video"
+            } else if t.is_fuzzy() {
+                "distance"
+            } else {
+                "exact"
+            },
+            // A vPDQ value is a list of frames; 64 is the hex digits of each frame's hash.
             "hex_digits": t.hex_len(),
         })).collect::<Vec<_>>()
     }))
