@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod cmd_bench_hash;
 mod cmd_bench_index;
 mod cmd_bench_server;
+mod cmd_exchange;
 mod cmd_hash;
 mod cmd_match;
 mod cmd_serve;
@@ -32,6 +33,9 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(cmd_serve::KeysCommand),
+    /// Hash-sharing exchanges (NCMEC, StopNCII, another Safeguard): list, status, run.
+    #[command(subcommand)]
+    Exchange(cmd_exchange::ExchangeCommand),
     /// Benchmarks that print their baseline and ratio from the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => cmd_serve::run(a),
         Command::Keys(k) => cmd_serve::run_keys(k),
         Command::Match(a) => cmd_match::run(a),
+        Command::Exchange(x) => cmd_exchange::run(x),
         Command::Bench(BenchCommand::Hash(a)) => cmd_bench_hash::run(a),
         Command::Bench(BenchCommand::Index(a)) => cmd_bench_index::run(a),
         Command::Bench(BenchCommand::Seed(a)) => cmd_bench_server::run(a),

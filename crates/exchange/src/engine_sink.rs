@@ -1,5 +1,7 @@
-//! The production sink: the exchange's bank through the engine, so every page is validated,
-//! applied with its checkpoint in one store transaction, and matchable when the call returns.
+//! The production sink: the exchange's bank in the engine's store. Every page is applied with
+//! its checkpoint in one store transaction (`Store::apply_source_batch`), then the engine's
+//! indexes catch up (`Engine::sync`) before the call returns, so the page is matchable at once.
+//! Values arrive already normalised by the run loop (with the engine's own `SignalType`).
 
 use std::sync::Arc;
 
@@ -40,6 +42,7 @@ impl ExchangeSink for EngineSink {
     fn checkpoint(&self, exchange: &str) -> Result<Option<String>> {
         Ok(self
             .engine
+            .store()
             .exchange_state(exchange)
             .map_err(sink_err)?
             .and_then(|s| s.checkpoint))
@@ -87,10 +90,12 @@ impl ExchangeSink for EngineSink {
                 value: r.value.clone(),
             })
             .collect();
+        let bank = self.engine.bank(&self.bank).map_err(sink_err)?;
         let o = self
             .engine
+            .store()
             .apply_source_batch(
-                &self.bank,
+                bank.id,
                 &SourceBatch {
                     source: &source,
                     seen_at: batch.seen_at,
@@ -103,6 +108,9 @@ impl ExchangeSink for EngineSink {
                 },
             )
             .map_err(sink_err)?;
+        // The batch is durable; the indexes follow the change feed now. Should this fail, the
+        // next write or restart applies the feed, and the checkpoint is already right.
+        self.engine.sync().map_err(sink_err)?;
         Ok(Outcome {
             added: o.added,
             refreshed: o.refreshed,
@@ -112,8 +120,10 @@ impl ExchangeSink for EngineSink {
     }
 
     fn record_error(&self, exchange: &str, message: &str, at: i64) -> Result<()> {
+        let bank = self.engine.bank(&self.bank).map_err(sink_err)?;
         self.engine
-            .record_exchange_error(exchange, &self.bank, message, at)
+            .store()
+            .record_exchange_error(exchange, bank.id, message, at)
             .map_err(sink_err)
     }
 }

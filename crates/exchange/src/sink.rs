@@ -98,11 +98,14 @@ pub struct MemorySink {
     state: Mutex<HashMap<String, MemoryExchange>>,
 }
 
+/// What a [`MemorySink`] keeps per value: (source id, classification, metadata).
+pub type MemoryDetails = (Option<String>, Option<String>, Option<String>);
+
 /// One exchange's state inside a [`MemorySink`].
 #[derive(Debug, Default, Clone)]
 pub struct MemoryExchange {
     /// Held values: (type, value) → (source id, classification, metadata).
-    pub values: BTreeMap<(String, String), (Option<String>, Option<String>, Option<String>)>,
+    pub values: BTreeMap<(String, String), MemoryDetails>,
     /// Stored checkpoint.
     pub checkpoint: Option<String>,
     /// Last recorded error.

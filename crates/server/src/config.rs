@@ -41,6 +41,8 @@ pub struct Config {
     pub fetch: FetchConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Hash-sharing exchanges fetched on a schedule (`[[exchanges]]` tables).
+    pub exchanges: Vec<ExchangeConfig>,
     /// Video uploads and hashing.
     pub video: VideoConfig,
     /// vPDQ matching thresholds (each lookup may override them).
@@ -169,6 +171,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             fetch: FetchConfig::default(),
             log: LogConfig::default(),
+            exchanges: Vec::new(),
             video: VideoConfig::default(),
             vpdq: VpdqConfig::default(),
         }
@@ -293,11 +296,15 @@ impl Config {
         if let Some(v) = env("SAFEGUARD_LOG") {
             c.log.level = v;
         }
+        for x in &mut c.exchanges {
+            x.apply_env(&env);
+        }
         Ok(c)
     }
 
     /// Checks the combination of settings; called after flags are applied.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        validate_exchanges(&self.exchanges)?;
         if self.dev && !self.listen.ip().is_loopback() {
             return Err(ConfigError::Invalid(format!(
                 "--dev disables authentication, so it only listens on loopback; {} is not",
@@ -423,4 +430,139 @@ mod tests {
         assert!(c.validate().is_err());
         assert!(Config::default().validate().is_ok());
     }
+}
+
+/// Default interval between scheduled runs of an exchange, seconds (HMA fetches every few
+/// minutes; hourly keeps new hashes matchable well within a day and is polite to the
+/// exchanges).
+pub const DEFAULT_EXCHANGE_INTERVAL_SECS: u64 = 3600;
+
+/// Which protocol an exchange speaks.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ExchangeKind {
+    /// NCMEC hash sharing API v2.
+    Ncmec,
+    /// StopNCII.org.
+    StopNcii,
+    /// Another Safeguard instance's bank API.
+    Safeguard,
+}
+
+impl ExchangeKind {
+    /// The configuration name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExchangeKind::Ncmec => "ncmec",
+            ExchangeKind::StopNcii => "stopncii",
+            ExchangeKind::Safeguard => "safeguard",
+        }
+    }
+}
+
+/// One `[[exchanges]]` table. Credentials may be given here or, better, in the environment as
+/// `SAFEGUARD_EXCHANGE_<NAME>_<FIELD>` (for example `SAFEGUARD_EXCHANGE_NCMEC_PASSWORD`); they
+/// are held as [`safeguard_exchange::Secret`], which never prints.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeConfig {
+    /// Unique UPPER_SNAKE_CASE name; also the bank it fills unless `bank` is set.
+    pub name: String,
+    /// Protocol.
+    pub kind: ExchangeKind,
+    /// Local bank (default: `name`). Created at start-up if missing.
+    #[serde(default)]
+    pub bank: Option<String>,
+    /// The exchange's base URL (NCMEC: the environment without `/v2`; StopNCII: with `/v1`;
+    /// Safeguard: the peer's root).
+    pub base_url: String,
+    /// Whether the scheduler runs it (a disabled exchange can still be run by hand).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Seconds between scheduled runs (at least 60), plus up to 10% jitter.
+    #[serde(default = "default_exchange_interval")]
+    pub interval_secs: u64,
+    /// NCMEC user name.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// NCMEC password.
+    #[serde(default)]
+    pub password: Option<safeguard_exchange::Secret>,
+    /// StopNCII `Ocp-Apim-Subscription-Key`.
+    #[serde(default)]
+    pub subscription_key: Option<safeguard_exchange::Secret>,
+    /// StopNCII function key for FetchHashes.
+    #[serde(default)]
+    pub fetch_function_key: Option<safeguard_exchange::Secret>,
+    /// StopNCII function key for SubmitFeedback.
+    #[serde(default)]
+    pub feedback_function_key: Option<safeguard_exchange::Secret>,
+    /// Safeguard peer: an API key with the `curate` scope.
+    #[serde(default)]
+    pub api_key: Option<safeguard_exchange::Secret>,
+    /// Safeguard peer: the bank to copy.
+    #[serde(default)]
+    pub remote_bank: Option<String>,
+    /// Records per page (StopNCII, peer), at most 1,000.
+    #[serde(default)]
+    pub page_size: Option<u32>,
+    /// NCMEC: where to start without a checkpoint, Unix seconds (default 0, everything).
+    #[serde(default)]
+    pub start_from: Option<i64>,
+    /// Pages per run at most (default 10,000); the next run continues.
+    #[serde(default)]
+    pub max_pages_per_run: Option<u64>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_exchange_interval() -> u64 {
+    DEFAULT_EXCHANGE_INTERVAL_SECS
+}
+
+impl ExchangeConfig {
+    /// The local bank it fills.
+    pub fn bank_name(&self) -> String {
+        self.bank.clone().unwrap_or_else(|| self.name.clone())
+    }
+
+    /// Reads `SAFEGUARD_EXCHANGE_<NAME>_<FIELD>` credentials over the file's.
+    pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
+        let var = |field: &str| env(&format!("SAFEGUARD_EXCHANGE_{}_{field}", self.name));
+        if let Some(v) = var("USERNAME") {
+            self.username = Some(v);
+        }
+        let secrets: [(&str, &mut Option<safeguard_exchange::Secret>); 5] = [
+            ("PASSWORD", &mut self.password),
+            ("SUBSCRIPTION_KEY", &mut self.subscription_key),
+            ("FETCH_FUNCTION_KEY", &mut self.fetch_function_key),
+            ("FEEDBACK_FUNCTION_KEY", &mut self.feedback_function_key),
+            ("API_KEY", &mut self.api_key),
+        ];
+        for (field, slot) in secrets {
+            if let Some(v) = env(&format!("SAFEGUARD_EXCHANGE_{}_{field}", self.name)) {
+                *slot = Some(safeguard_exchange::Secret::new(v));
+            }
+        }
+    }
+}
+
+/// Checks the `[[exchanges]]` tables: valid unique names, and each builds a client.
+pub fn validate_exchanges(list: &[ExchangeConfig]) -> Result<(), ConfigError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for x in list {
+        safeguard_engine::validate_bank_name(&x.name)
+            .and_then(|_| safeguard_engine::validate_bank_name(&x.bank_name()))
+            .map_err(|e| ConfigError::Invalid(format!("exchange {:?}: {e}", x.name)))?;
+        if !seen.insert(x.name.clone()) {
+            return Err(ConfigError::Invalid(format!(
+                "exchange {:?} is configured twice",
+                x.name
+            )));
+        }
+        crate::exchanges::check(x).map_err(ConfigError::Invalid)?;
+    }
+    Ok(())
 }

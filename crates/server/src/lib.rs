@@ -8,6 +8,7 @@ pub mod auth;
 mod coinflip;
 pub mod config;
 mod error;
+pub mod exchanges;
 pub mod fetch;
 mod hma;
 mod media;
@@ -50,9 +51,14 @@ pub fn app(state: AppState) -> Router {
         ))
         .merge(scoped(
             Scope::Curate,
-            hma::curate_routes().merge(v1::curate_routes()),
+            hma::curate_routes()
+                .merge(v1::curate_routes())
+                .merge(exchanges::curate_routes()),
         ))
-        .merge(scoped(Scope::Admin, v1::admin_routes()))
+        .merge(scoped(
+            Scope::Admin,
+            v1::admin_routes().merge(exchanges::admin_routes()),
+        ))
         .merge(scoped(
             Scope::Any,
             Router::new()
@@ -138,6 +144,7 @@ pub async fn load_engine(
     .map_err(|e| e.to_string())?;
     let engine = Arc::new(engine);
     state.set_engine(engine.clone());
+    state.0.exchanges.start(engine.clone());
     if let (true, Some(dir)) = (rebuilt, snapshot_dir) {
         let e = engine.clone();
         tokio::task::spawn_blocking(move || {

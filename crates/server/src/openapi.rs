@@ -17,6 +17,31 @@ pub enum Access {
 
 /// Every route: method, path (axum syntax), access, summary.
 pub const ROUTES: &[(&str, &str, Access, &str)] = &[
+    // Hash-sharing exchanges
+    (
+        "GET",
+        "/v1/exchanges",
+        Access::Scope(Scope::Curate),
+        "Every configured exchange: bank, checkpoint, last success, last error, last run",
+    ),
+    (
+        "GET",
+        "/v1/exchanges/{name}",
+        Access::Scope(Scope::Curate),
+        "One exchange's status",
+    ),
+    (
+        "POST",
+        "/v1/exchanges/{name}/run",
+        Access::Scope(Scope::Admin),
+        "Start a run now (202; ?wait=true answers the run's report); 409 while one runs",
+    ),
+    (
+        "POST",
+        "/v1/exchanges/{name}/feedback",
+        Access::Scope(Scope::Curate),
+        "Send feedback on an entry to the exchange (NCMEC vote, StopNCII feedback value)",
+    ),
     (
         "GET",
         "/status",
@@ -281,6 +306,13 @@ pub const ROUTES: &[(&str, &str, Access, &str)] = &[
 
 /// Stable error codes, for the document's error schema.
 pub const ERROR_CODES: &[&str] = &[
+    "exchange_not_found",
+    "exchange_busy",
+    "exchange_config",
+    "exchange_unavailable",
+    "exchange_rejected",
+    "exchange_protocol",
+    "exchange_checkpoint",
     "missing_api_key",
     "invalid_api_key",
     "insufficient_scope",

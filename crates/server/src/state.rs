@@ -37,6 +37,8 @@ pub struct Inner {
     pub cpu: Semaphore,
     /// Permits for requests in flight (`limits.max_concurrency`).
     pub requests: Semaphore,
+    /// The configured hash-sharing exchanges and their schedulers.
+    pub exchanges: crate::exchanges::Exchanges,
 }
 
 impl AppState {
@@ -58,6 +60,7 @@ impl AppState {
             metrics: Metrics::default(),
             cpu: Semaphore::new(cores),
             requests: Semaphore::new(config.limits.max_concurrency),
+            exchanges: crate::exchanges::Exchanges::new(&config.exchanges),
             config,
         })))
     }

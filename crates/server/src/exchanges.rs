@@ -1,0 +1,437 @@
+//! Hash-sharing exchanges in the server: one scheduler task per configured exchange (an
+//! interval with jitter, never two runs of one exchange at once), and the `/v1/exchanges`
+//! routes for status, manual runs and feedback. The clients and the run loop live in
+//! `safeguard_exchange`; this module only wires them to the engine and the HTTP API.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rand::Rng;
+use safeguard_engine::{CreateBank, Engine};
+use safeguard_exchange::ncmec::{FeedbackType, NcmecClient, NcmecConfig, Vote};
+use safeguard_exchange::peer::{PeerClient, PeerConfig};
+use safeguard_exchange::stopncii::{FeedbackValue, StopNciiClient, StopNciiConfig};
+use safeguard_exchange::{EngineSink, ExchangeSink, RunOptions, RunReport};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::config::{ExchangeConfig, ExchangeKind};
+use crate::error::{ApiError, ApiResult};
+use crate::state::{blocking, AppState};
+use crate::v1::JsonBody;
+
+/// Shortest scheduling interval accepted, seconds: the exchanges ask for polite polling, and
+/// a run holds one HTTP connection and the store's writer for each page.
+pub const MIN_INTERVAL_SECS: u64 = 60;
+
+/// Longest wait before the first scheduled run after start-up, seconds (a random share of it,
+/// so that restarting many instances does not make them all call the exchange at once).
+const FIRST_RUN_SPREAD_SECS: u64 = 60;
+
+/// One configured exchange.
+#[derive(Debug)]
+struct Slot {
+    cfg: ExchangeConfig,
+    /// Held while a run is in progress: a second run waits for nothing, it is refused.
+    running: Arc<tokio::sync::Mutex<()>>,
+    /// The last finished run of this process.
+    last: Mutex<Option<RunReport>>,
+}
+
+/// Every configured exchange.
+#[derive(Debug, Default)]
+pub struct Exchanges {
+    slots: BTreeMap<String, Arc<Slot>>,
+}
+
+/// What a client is built into.
+enum Client {
+    Ncmec(NcmecClient),
+    StopNcii(StopNciiClient),
+    Peer(PeerClient),
+}
+
+fn secret(
+    v: &Option<safeguard_exchange::Secret>,
+    what: &str,
+) -> Result<safeguard_exchange::Secret, safeguard_exchange::Error> {
+    v.clone()
+        .ok_or_else(|| safeguard_exchange::Error::Config(format!("{what} is not configured")))
+}
+
+fn build(cfg: &ExchangeConfig) -> Result<Client, safeguard_exchange::Error> {
+    let bad_url = |e: url::ParseError| safeguard_exchange::Error::Config(format!("base_url: {e}"));
+    let base = url::Url::parse(&cfg.base_url).map_err(bad_url)?;
+    Ok(match cfg.kind {
+        ExchangeKind::Ncmec => {
+            let mut c = NcmecConfig::new(
+                base,
+                cfg.username.clone().unwrap_or_default(),
+                secret(&cfg.password, "password")?,
+            );
+            if let Some(s) = cfg.start_from {
+                c.start_from = s;
+            }
+            Client::Ncmec(NcmecClient::new(c)?)
+        }
+        ExchangeKind::StopNcii => {
+            let mut c = StopNciiConfig::new(
+                base,
+                secret(&cfg.subscription_key, "subscription_key")?,
+                secret(&cfg.fetch_function_key, "fetch_function_key")?,
+            );
+            c.feedback_function_key = cfg.feedback_function_key.clone();
+            if let Some(p) = cfg.page_size {
+                c.page_size = p;
+            }
+            Client::StopNcii(StopNciiClient::new(c)?)
+        }
+        ExchangeKind::Safeguard => {
+            let mut c = PeerConfig::new(
+                base,
+                cfg.remote_bank.clone().unwrap_or_default(),
+                secret(&cfg.api_key, "api_key")?,
+            );
+            if let Some(p) = cfg.page_size {
+                c.page_size = p;
+            }
+            Client::Peer(PeerClient::new(c)?)
+        }
+    })
+}
+
+/// Checks that an exchange configuration builds a client (credentials present, URL valid),
+/// without contacting anything.
+pub fn check(cfg: &ExchangeConfig) -> Result<(), String> {
+    build(cfg)
+        .map(|_| ())
+        .map_err(|e| format!("exchange {}: {e}", cfg.name))
+}
+
+/// Runs one exchange once into its bank (which must exist), in this task.
+pub async fn run_once(cfg: &ExchangeConfig, engine: Arc<Engine>) -> RunReport {
+    let sink: Arc<dyn ExchangeSink> = Arc::new(EngineSink::new(engine, cfg.bank_name()));
+    let opts = RunOptions {
+        max_pages: cfg
+            .max_pages_per_run
+            .unwrap_or(RunOptions::default().max_pages),
+    };
+    match build(cfg) {
+        Ok(Client::Ncmec(mut c)) => safeguard_exchange::run(&cfg.name, &mut c, sink, &opts).await,
+        Ok(Client::StopNcii(mut c)) => {
+            safeguard_exchange::run(&cfg.name, &mut c, sink, &opts).await
+        }
+        Ok(Client::Peer(mut c)) => safeguard_exchange::run(&cfg.name, &mut c, sink, &opts).await,
+        Err(e) => {
+            let now = safeguard_exchange::now_secs();
+            let msg = e.to_string();
+            let (name, s) = (cfg.name.clone(), sink.clone());
+            let m = msg.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                s.record_error(&name, &m, safeguard_exchange::now_millis())
+            })
+            .await;
+            RunReport {
+                exchange: cfg.name.clone(),
+                started_at: now,
+                finished_at: now,
+                error_code: Some(e.code().to_string()),
+                error: Some(msg),
+                ..RunReport::default()
+            }
+        }
+    }
+}
+
+/// Creates the bank of every configured exchange that lacks one.
+pub fn ensure_banks(
+    engine: &Engine,
+    cfgs: &[ExchangeConfig],
+) -> Result<(), safeguard_engine::Error> {
+    for c in cfgs {
+        match engine.bank(&c.bank_name()) {
+            Ok(_) => {}
+            Err(safeguard_engine::Error::BankNotFound(_)) => {
+                engine.create_bank(&CreateBank {
+                    name: c.bank_name(),
+                    ..CreateBank::default()
+                })?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+impl Exchanges {
+    /// The registry for these configurations.
+    pub fn new(cfgs: &[ExchangeConfig]) -> Exchanges {
+        Exchanges {
+            slots: cfgs
+                .iter()
+                .map(|c| {
+                    (
+                        c.name.clone(),
+                        Arc::new(Slot {
+                            cfg: c.clone(),
+                            running: Arc::new(tokio::sync::Mutex::new(())),
+                            last: Mutex::new(None),
+                        }),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Creates missing banks and starts one scheduler task per enabled exchange. Called once
+    /// the engine is loaded. A run stopped by shutdown loses nothing: its applied pages are
+    /// committed with their checkpoint.
+    pub fn start(&self, engine: Arc<Engine>) {
+        if self.slots.is_empty() {
+            return;
+        }
+        let cfgs: Vec<ExchangeConfig> = self.slots.values().map(|s| s.cfg.clone()).collect();
+        let slots: Vec<Arc<Slot>> = self.slots.values().cloned().collect();
+        tokio::spawn(async move {
+            let e = engine.clone();
+            match tokio::task::spawn_blocking(move || ensure_banks(&e, &cfgs)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => {
+                    tracing::error!(error = %err, "cannot create the exchange banks; exchanges not scheduled");
+                    return;
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "exchange bank set-up failed");
+                    return;
+                }
+            }
+            for slot in slots.into_iter().filter(|s| s.cfg.enabled) {
+                let engine = engine.clone();
+                tokio::spawn(async move {
+                    let interval = slot.cfg.interval_secs.max(MIN_INTERVAL_SECS);
+                    let first = rand::rng().random_range(0..=FIRST_RUN_SPREAD_SECS.min(interval));
+                    tokio::time::sleep(Duration::from_secs(first)).await;
+                    loop {
+                        if let Ok(guard) = slot.running.try_lock() {
+                            let report = run_once(&slot.cfg, engine.clone()).await;
+                            drop(guard);
+                            *slot.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(report);
+                        }
+                        // Up to 10% jitter so that exchanges started together drift apart.
+                        let jitter = rand::rng().random_range(0..=interval / 10);
+                        tokio::time::sleep(Duration::from_secs(interval + jitter)).await;
+                    }
+                });
+            }
+        });
+    }
+
+    fn slot(&self, name: &str) -> ApiResult<Arc<Slot>> {
+        self.slots.get(name).cloned().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "exchange_not_found",
+                format!("exchange {name:?} is not configured"),
+            )
+        })
+    }
+}
+
+/// Routes for the `curate` scope.
+pub fn curate_routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/exchanges", get(list))
+        .route("/v1/exchanges/{name}", get(status))
+        .route("/v1/exchanges/{name}/feedback", post(feedback))
+}
+
+/// Routes for the `admin` scope.
+pub fn admin_routes() -> Router<AppState> {
+    Router::new().route("/v1/exchanges/{name}/run", post(run_now))
+}
+
+async fn status_json(state: &AppState, slot: &Slot) -> ApiResult<Value> {
+    let engine = state.engine()?;
+    let name = slot.cfg.name.clone();
+    let stored = blocking(move || {
+        Ok(engine
+            .store()
+            .exchange_state(&name)
+            .map_err(safeguard_engine::Error::from)?)
+    })
+    .await?;
+    let last = slot.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    Ok(json!({
+        "name": slot.cfg.name,
+        "kind": slot.cfg.kind.name(),
+        "bank": slot.cfg.bank_name(),
+        "enabled": slot.cfg.enabled,
+        "interval_secs": slot.cfg.interval_secs.max(MIN_INTERVAL_SECS),
+        "running": slot.running.try_lock().is_err(),
+        "checkpoint": stored.as_ref().and_then(|s| s.checkpoint.clone()),
+        "entries": stored.as_ref().map(|s| s.entries).unwrap_or(0),
+        "last_success_at": stored.as_ref().and_then(|s| s.last_success_at),
+        "last_error": stored.as_ref().and_then(|s| s.last_error.clone()),
+        "last_error_at": stored.as_ref().and_then(|s| s.last_error_at),
+        "last_run": last,
+    }))
+}
+
+async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let mut out = Vec::new();
+    for slot in state.0.exchanges.slots.values() {
+        out.push(status_json(&state, slot).await?);
+    }
+    Ok(Json(json!({ "exchanges": out })))
+}
+
+async fn status(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    let slot = state.0.exchanges.slot(&name)?;
+    Ok(Json(status_json(&state, &slot).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct RunQuery {
+    /// Answer with the run's report once it finishes (else 202 at once).
+    #[serde(default)]
+    wait: bool,
+}
+
+async fn run_now(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<RunQuery>,
+) -> ApiResult<Response> {
+    let slot = state.0.exchanges.slot(&name)?;
+    let engine = state.engine()?;
+    let guard = slot.running.clone().try_lock_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "exchange_busy",
+            format!("exchange {name:?} is already running"),
+        )
+    })?;
+    let s = slot.clone();
+    // The run goes on in its own task even if this request is dropped (a timeout, a client
+    // that hangs up): its pages are committed one by one and it ends by itself.
+    let task = tokio::spawn(async move {
+        let cfgs = [s.cfg.clone()];
+        let e = engine.clone();
+        let report = match tokio::task::spawn_blocking(move || ensure_banks(&e, &cfgs)).await {
+            Ok(Ok(())) => run_once(&s.cfg, engine).await,
+            Ok(Err(err)) => RunReport {
+                exchange: s.cfg.name.clone(),
+                error_code: Some(err.code().to_string()),
+                error: Some(err.to_string()),
+                ..RunReport::default()
+            },
+            Err(err) => RunReport {
+                exchange: s.cfg.name.clone(),
+                error_code: Some("internal_error".into()),
+                error: Some(err.to_string()),
+                ..RunReport::default()
+            },
+        };
+        drop(guard);
+        *s.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(report.clone());
+        report
+    });
+    if q.wait {
+        let report = task.await?;
+        return Ok(Json(json!({ "started": true, "report": report })).into_response());
+    }
+    Ok((StatusCode::ACCEPTED, Json(json!({ "started": true }))).into_response())
+}
+
+/// A feedback request; which fields apply depends on the exchange's kind.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedbackReq {
+    /// NCMEC: the entry id (without the member prefix).
+    entry_id: Option<String>,
+    /// NCMEC: the fingerprint type (`md5`, `sha1`, `pdq`, `pdna`, ...).
+    fingerprint: Option<String>,
+    /// NCMEC: `affirmative` or `negative`.
+    vote: Option<String>,
+    /// NCMEC: the reason GUID of a negative vote.
+    reason: Option<String>,
+    /// StopNCII: the hash value.
+    hash_value: Option<String>,
+    /// StopNCII: `Blocked`, `NotBlocked`, `PendingReview`, `QualityUnknown` or `None`.
+    feedback: Option<String>,
+    /// StopNCII: free tags.
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+fn missing(field: &str) -> ApiError {
+    ApiError::bad_request("invalid_request", format!("{field} is required"))
+}
+
+fn exchange_error(e: safeguard_exchange::Error) -> ApiError {
+    use safeguard_exchange::Error as E;
+    let status = match &e {
+        E::Invalid(_) | E::Config(_) => StatusCode::BAD_REQUEST,
+        E::Sink(_) => return ApiError::internal(e),
+        _ => StatusCode::BAD_GATEWAY,
+    };
+    ApiError::new(status, e.code(), e.to_string())
+}
+
+async fn feedback(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    JsonBody(req): JsonBody<FeedbackReq>,
+) -> ApiResult<Json<Value>> {
+    let slot = state.0.exchanges.slot(&name)?;
+    match build(&slot.cfg).map_err(exchange_error)? {
+        Client::Ncmec(c) => {
+            let entry = req.entry_id.ok_or_else(|| missing("entry_id"))?;
+            let fp = req.fingerprint.ok_or_else(|| missing("fingerprint"))?;
+            let t = FeedbackType::parse(&fp).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_request",
+                    format!("unknown fingerprint type {fp:?}"),
+                )
+            })?;
+            let vote = match req.vote.as_deref() {
+                Some("affirmative") => Vote::Affirmative,
+                Some("negative") => Vote::Negative {
+                    reason: req.reason.ok_or_else(|| missing("reason"))?,
+                },
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "invalid_request",
+                        "vote must be \"affirmative\" or \"negative\"",
+                    ))
+                }
+            };
+            c.submit_feedback(&entry, t, &vote)
+                .await
+                .map_err(exchange_error)?;
+        }
+        Client::StopNcii(c) => {
+            let hash = req.hash_value.ok_or_else(|| missing("hash_value"))?;
+            let fb = req.feedback.ok_or_else(|| missing("feedback"))?;
+            let value = FeedbackValue::parse(&fb).ok_or_else(|| {
+                ApiError::bad_request("invalid_request", format!("unknown feedback value {fb:?}"))
+            })?;
+            c.submit_feedback(&hash, value, &req.tags)
+                .await
+                .map_err(exchange_error)?;
+        }
+        Client::Peer(_) => {
+            return Err(ApiError::bad_request(
+                "unsupported_feature",
+                "a Safeguard peer exchange takes no feedback",
+            ))
+        }
+    }
+    Ok(Json(json!({ "sent": true })))
+}

@@ -1,0 +1,209 @@
+//! Exchanges through the server: a Safeguard instance fills a bank from another, real,
+//! Safeguard instance (its `/v1/banks/{name}/contents` API on a loopback socket), with status,
+//! manual runs, feedback errors, and credentials that never show.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::*;
+use safeguard_server::auth::Scope;
+use safeguard_server::config::{Config, ExchangeConfig, ExchangeKind};
+use serde_json::json;
+
+const PDQ_A: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
+const MD5_B: &str = "0123456789abcdef0123456789abcdef";
+
+async fn peer() -> (TestServer, String, std::net::SocketAddr) {
+    let p = server().await;
+    let key = p.key(&[Scope::Curate]);
+    assert_eq!(
+        p.admin("POST", "/v1/banks", Some(json!({"name": "SHARED"})))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    for signals in [json!({"pdq": PDQ_A}), json!({"md5": MD5_B})] {
+        let r = p
+            .admin(
+                "POST",
+                "/v1/banks/SHARED/contents",
+                Some(json!({ "signals": signals })),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = safeguard_server::app(p.state.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (p, key, addr)
+}
+
+fn exchange(addr: std::net::SocketAddr, key: &str) -> ExchangeConfig {
+    let text = format!(
+        "[[exchanges]]\nname = \"PARTNER\"\nkind = \"safeguard\"\nbase_url = \"http://{addr}\"\n\
+         remote_bank = \"SHARED\"\nenabled = false\napi_key = \"{key}\"\n"
+    );
+    let c: Config = toml::from_str(&text).unwrap();
+    c.exchanges[0].clone()
+}
+
+#[tokio::test]
+async fn fills_a_bank_from_another_safeguard_and_reports_status() {
+    let (peer, peer_key, addr) = peer().await;
+    let config = Config {
+        exchanges: vec![exchange(addr, &peer_key)],
+        ..Config::default()
+    };
+    config.validate().unwrap();
+    assert!(!format!("{config:?}").contains(&peer_key));
+    let s = server_with(config).await;
+
+    let r = s
+        .admin("POST", "/v1/exchanges/PARTNER/run?wait=true", None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let report = &r.json()["report"];
+    assert_eq!(report["error"], serde_json::Value::Null, "{report}");
+    assert_eq!(report["caught_up"], true);
+    assert_eq!(report["outcome"]["added"], 2);
+
+    // The bank exists (created for the exchange) and matches.
+    let r = s
+        .admin(
+            "POST",
+            "/v1/lookup",
+            Some(json!({"signal_type": "md5", "signal": MD5_B, "banks": ["PARTNER"]})),
+        )
+        .await;
+    assert_eq!(
+        r.json()["matches"].as_array().unwrap().len(),
+        1,
+        "{}",
+        r.text()
+    );
+
+    let curate = s.key(&[Scope::Curate]);
+    let st = s
+        .call("GET", "/v1/exchanges/PARTNER", Some(&curate), None)
+        .await;
+    assert_eq!(st.status, StatusCode::OK);
+    let st = st.json();
+    assert_eq!(st["kind"], "safeguard");
+    assert_eq!(st["bank"], "PARTNER");
+    assert_eq!(st["entries"], 2);
+    assert!(st["last_success_at"].as_i64().unwrap() > 0);
+    assert!(st["checkpoint"].as_str().unwrap().contains("passes"));
+    let all = s.call("GET", "/v1/exchanges", Some(&curate), None).await;
+    assert_eq!(all.json()["exchanges"].as_array().unwrap().len(), 1);
+
+    // Deleted at the peer: gone here after the next run, and no longer matching.
+    let listing = peer
+        .admin("GET", "/v1/banks/SHARED/contents", None)
+        .await
+        .json();
+    let md5_item = listing["contents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["signals"]["md5"] == MD5_B)
+        .unwrap()["id"]
+        .clone();
+    let r = peer
+        .admin(
+            "DELETE",
+            &format!("/v1/banks/SHARED/contents/{md5_item}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = s
+        .admin("POST", "/v1/exchanges/PARTNER/run?wait=true", None)
+        .await;
+    assert_eq!(r.json()["report"]["outcome"]["removed"], 1, "{}", r.text());
+    let r = s
+        .admin(
+            "POST",
+            "/v1/lookup",
+            Some(json!({"signal_type": "md5", "signal": MD5_B, "banks": ["PARTNER"]})),
+        )
+        .await;
+    assert!(r.json()["matches"].as_array().unwrap().is_empty());
+
+    // Feedback is not a peer feature; unknown exchanges are 404.
+    let r = s
+        .call(
+            "POST",
+            "/v1/exchanges/PARTNER/feedback",
+            Some(&curate),
+            Some(json!({"hash_value": MD5_B, "feedback": "Blocked"})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "unsupported_feature".into())
+    );
+    let r = s
+        .call("GET", "/v1/exchanges/NOPE", Some(&curate), None)
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::NOT_FOUND, "exchange_not_found".into())
+    );
+    drop(peer);
+}
+
+#[tokio::test]
+async fn a_wrong_key_is_reported_without_the_key() {
+    let (_peer, _key, addr) = peer().await;
+    let secret =
+        "sg_00000000000000aa_00000000000000000000000000000000000000000000000000000000000000bb";
+    let config = Config {
+        exchanges: vec![exchange(addr, secret)],
+        ..Config::default()
+    };
+    let s = server_with(config).await;
+    let r = s
+        .admin("POST", "/v1/exchanges/PARTNER/run?wait=true", None)
+        .await;
+    let text = r.text();
+    assert!(text.contains("401"), "{text}");
+    assert!(!text.contains(secret));
+    let st = s.admin("GET", "/v1/exchanges/PARTNER", None).await;
+    assert_eq!(
+        st.json()["last_error"].as_str().map(|e| e.contains("401")),
+        Some(true)
+    );
+    assert!(!st.text().contains(secret));
+}
+
+#[test]
+fn credentials_come_from_the_environment_and_never_print() {
+    let dir = tempfile_dir();
+    let path = dir.join("c.toml");
+    std::fs::write(
+        &path,
+        "[[exchanges]]\nname = \"NCMEC\"\nkind = \"ncmec\"\nbase_url = \"https://exttest.cybertip.org/hashsharing\"\nusername = \"esp\"\n",
+    )
+    .unwrap();
+    let env =
+        |k: &str| (k == "SAFEGUARD_EXCHANGE_NCMEC_PASSWORD").then(|| "env-pass-123456".to_string());
+    let c = Config::load(Some(&path), env).unwrap();
+    c.validate().unwrap();
+    assert_eq!(c.exchanges[0].kind, ExchangeKind::Ncmec);
+    assert_eq!(
+        c.exchanges[0].password.as_ref().unwrap().expose(),
+        "env-pass-123456"
+    );
+    assert!(!format!("{c:?}").contains("env-pass-123456"));
+    // Without the password the configuration is refused before start-up.
+    let c = Config::load(Some(&path), |_| None).unwrap();
+    let err = c.validate().unwrap_err().to_string();
+    assert!(err.contains("NCMEC"), "{err}");
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("sg-exchange-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
