@@ -391,3 +391,58 @@ async fn over_limit_and_broken_videos_get_clear_4xx() {
     assert_eq!(r.status, 200);
     let _: Value = r.json();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn videos_by_url_are_hashed_banked_and_looked_up() {
+    // A local file server, allow-listed explicitly (internal addresses are refused otherwise).
+    let video = required("doorknob-hd-no-bar");
+    let served = video.clone();
+    let files = axum::Router::new().route(
+        "/clip",
+        axum::routing::get(move || {
+            let b = served.clone();
+            async move { b }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, files).await });
+    let mut config = Config::default();
+    config.fetch.allow_internal_hosts = vec!["127.0.0.1".into()];
+    let s = server_with(config).await;
+    let url = format!("http://127.0.0.1:{}/clip", addr.port());
+
+    // Without content_type the bytes decide: not an image, so a video.
+    let r = s.admin("GET", &format!("/h/hash?url={url}"), None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(frames(r.json()["vpdq"].as_str().unwrap()).len(), 4);
+    bank(&s, "FETCHED").await;
+    let r = s
+        .admin(
+            "POST",
+            &format!("/c/bank/FETCHED/content?url={url}&content_type=video"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let id = r.json()["id"].as_i64().unwrap();
+    let r = s
+        .admin(
+            "GET",
+            &format!("/m/lookup?url={url}&content_type=video"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["vpdq"]["FETCHED"][0]["bank_content_id"], id);
+    assert_eq!(r.json()["vpdq"]["FETCHED"][0]["distance"], "100%[100%]");
+    // signal_type narrows a URL lookup to one type, as in HMA.
+    let r = s
+        .admin(
+            "GET",
+            &format!("/m/lookup?url={url}&content_type=video&signal_type=vpdq"),
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["FETCHED"][0]["bank_content_id"], id);
+}
