@@ -150,6 +150,20 @@ fn vpdq_values_are_stored_canonically_and_matched_with_percentages() {
     assert!(e.lookup(&other, &all()).unwrap().matches.is_empty());
     // raw_lookup uses the same matching.
     assert_eq!(e.raw_lookup(&q, None).unwrap().len(), 1);
+    // vpdq_scores also reports pairs that fail the thresholds, with their percentages.
+    let half_frames = [(a, 100u8), (x, 100), (hash(6), 100)];
+    let SignalValue::Vpdq(f) = vpdq(&value(&half_frames)) else {
+        unreachable!("parsed as vpdq")
+    };
+    let scores = e.vpdq_scores(&f, &VpdqMatchConfig::default()).unwrap();
+    assert_eq!(scores.len(), 1);
+    let (m, passed) = &scores[0];
+    let p = m.vpdq.unwrap();
+    assert_eq!((m.content_id, *passed), (id, false));
+    assert_eq!(
+        (p.query_match_percent, p.compared_match_percent),
+        (100.0 / 3.0, 25.0)
+    );
 
     // Deleting the content removes it from matching at once.
     e.delete_content("VIDEOS", id).unwrap();
