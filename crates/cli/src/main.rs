@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cmd_bank;
 mod cmd_bench_hash;
 mod cmd_bench_index;
 mod cmd_bench_server;
@@ -33,6 +34,9 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(cmd_serve::KeysCommand),
+    /// Import, export and diff hash lists (plain, CSV, HMA, NCMEC XML, StopNCII JSON).
+    #[command(subcommand)]
+    Bank(cmd_bank::BankCommand),
     /// Hash-sharing exchanges (NCMEC, StopNCII, another Safeguard): list, status, run.
     #[command(subcommand)]
     Exchange(cmd_exchange::ExchangeCommand),
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
         Command::Hash(a) => cmd_hash::run(a),
         Command::Serve(a) => cmd_serve::run(a),
         Command::Keys(k) => cmd_serve::run_keys(k),
+        Command::Bank(b) => cmd_bank::run(b),
         Command::Match(a) => cmd_match::run(a),
         Command::Exchange(x) => cmd_exchange::run(x),
         Command::Bench(BenchCommand::Hash(a)) => cmd_bench_hash::run(a),

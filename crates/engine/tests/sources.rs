@@ -82,15 +82,27 @@ fn plain_import_matches_and_reimport_changes_nothing() {
         (r.outcome.added, r.outcome.refreshed, r.outcome.unchanged),
         (3, 0, 1)
     );
-    assert_eq!(matches(&e, SignalType::Md5, &md5(2)), 1, "values are normalised");
     assert_eq!(
-        matches(&e, SignalType::Sha1, "da39a3ee5e6b4b0d3255bfef95601890afd80709"),
+        matches(&e, SignalType::Md5, &md5(2)),
+        1,
+        "values are normalised"
+    );
+    assert_eq!(
+        matches(
+            &e,
+            SignalType::Sha1,
+            "da39a3ee5e6b4b0d3255bfef95601890afd80709"
+        ),
         1
     );
     let before = state(&e);
     let r = e.import_list("LIST", &opts, text.as_bytes()).unwrap();
     assert_eq!((r.outcome.added, r.outcome.refreshed), (0, 3));
-    assert_eq!(state(&e), before, "a re-import changes no content and no feed");
+    assert_eq!(
+        state(&e),
+        before,
+        "a re-import changes no content and no feed"
+    );
     let p = e.provenance("LIST", SignalType::Md5, &md5(1)).unwrap();
     assert_eq!(p.len(), 1);
     assert_eq!(p[0].source, "file:test.txt");
@@ -253,7 +265,11 @@ fn exports_round_trip_in_every_format() {
         })
         .unwrap();
         let r = e
-            .import_list(&bank, &ImportOptions::new(format.clone(), "file:export"), &out[..])
+            .import_list(
+                &bank,
+                &ImportOptions::new(format.clone(), "file:export"),
+                &out[..],
+            )
             .unwrap_or_else(|err| panic!("{format:?}: {err}\n{}", String::from_utf8_lossy(&out)));
         assert_eq!(r.outcome.added, report.written, "{format:?}");
         let diff = e
@@ -300,7 +316,11 @@ fn diff_lists_both_sides() {
     )
     .unwrap();
     assert_eq!(
-        (d.outcome.only_in_file, d.outcome.only_in_bank, d.outcome.common),
+        (
+            d.outcome.only_in_file,
+            d.outcome.only_in_bank,
+            d.outcome.common
+        ),
         (3, 3, 2)
     );
     assert_eq!(shown.len(), 6);
@@ -346,9 +366,19 @@ fn exchange_batches_validate_normalise_and_checkpoint() {
             },
         )
         .unwrap_err();
-    assert!(err.to_string().starts_with("upsert 1: invalid md5 value"), "{err}");
+    assert!(
+        err.to_string().starts_with("upsert 1: invalid md5 value"),
+        "{err}"
+    );
     assert_eq!(state(&e), before);
-    assert_eq!(e.exchange_state("X").unwrap().unwrap().checkpoint.as_deref(), Some("42"));
+    assert_eq!(
+        e.exchange_state("X")
+            .unwrap()
+            .unwrap()
+            .checkpoint
+            .as_deref(),
+        Some("42")
+    );
 
     let removals = [SourceRemoval {
         signal_type: "pdq".into(),
@@ -397,6 +427,10 @@ fn entry_limit_is_enforced() {
     opts.max_entries = 3;
     let text: String = (0..4).map(|i| format!("{}\n", md5(i))).collect();
     let err = e.import_list("LIST", &opts, text.as_bytes()).unwrap_err();
-    assert!(err.to_string().starts_with("line 4: the list has more than 3 entries"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("line 4: the list has more than 3 entries"),
+        "{err}"
+    );
     assert_eq!(matches(&e, SignalType::Md5, &md5(0)), 0);
 }

@@ -11,6 +11,7 @@ mod error;
 pub mod exchanges;
 pub mod fetch;
 mod hma;
+mod lists;
 mod media;
 mod metrics;
 mod middleware;
@@ -53,7 +54,8 @@ pub fn app(state: AppState) -> Router {
             Scope::Curate,
             hma::curate_routes()
                 .merge(v1::curate_routes())
-                .merge(exchanges::curate_routes()),
+                .merge(exchanges::curate_routes())
+                .merge(lists::curate_routes()),
         ))
         .merge(scoped(
             Scope::Admin,

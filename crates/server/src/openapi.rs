@@ -17,6 +17,25 @@ pub enum Access {
 
 /// Every route: method, path (axum syntax), access, summary.
 pub const ROUTES: &[(&str, &str, Access, &str)] = &[
+    // Hash lists
+    (
+        "POST",
+        "/v1/banks/{name}/import",
+        Access::Scope(Scope::Curate),
+        "Import a hash list (body; ?format=plain|csv|hma|ncmec|stopncii and options), all or nothing",
+    ),
+    (
+        "GET",
+        "/v1/banks/{name}/export",
+        Access::Scope(Scope::Curate),
+        "Export a bank as a hash list (?format=..., ?only=types)",
+    ),
+    (
+        "GET",
+        "/v1/banks/{name}/provenance",
+        Access::Scope(Scope::Curate),
+        "Where one hash came from: every source, with first/last seen and withdrawal",
+    ),
     // Hash-sharing exchanges
     (
         "GET",

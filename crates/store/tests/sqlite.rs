@@ -551,3 +551,84 @@ fn bulk_rates_at_one_million() {
     println!("counts: {:.2} s", count_time.as_secs_f64());
     println!("reopen + scan_signals: {:.2} s", restart.as_secs_f64());
 }
+
+/// The staged import path against the row-at-a-time `add_contents` path, same hashes, same
+/// run, each into a fresh on-disk store with full durability; then a re-import (the refresh
+/// path). Prints the rates and their ratio.
+#[test]
+#[ignore = "slow: run with --ignored --nocapture"]
+fn import_rate_against_add_contents() {
+    use safeguard_store::{SourceEntry, SourceImport};
+    let n: u64 = std::env::var("SAFEGUARD_IMPORT_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let value = |i: u64| {
+        let v = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        format!("{v:016x}{:016x}", v.rotate_left(17))
+    };
+
+    let dir = temp_dir();
+    let store = open(&dir.path().join("rows.db"));
+    let bank = store.create_bank(&new_bank("ROWS")).unwrap();
+    let t = Instant::now();
+    let baseline = std::env::var_os("SAFEGUARD_IMPORT_SKIP_BASELINE").is_none();
+    for chunk in (0..if baseline { n } else { 0 })
+        .collect::<Vec<_>>()
+        .chunks(100_000)
+    {
+        let items: Vec<NewContent> = chunk
+            .iter()
+            .map(|&i| new_content(&[("md5", &value(i))]))
+            .collect();
+        store.add_contents(bank.id, &items).unwrap();
+    }
+    let rows = t.elapsed();
+    drop(store);
+
+    let store = open(&dir.path().join("staged.db"));
+    let bank = store.create_bank(&new_bank("STAGED")).unwrap();
+    let import = |store: &SqliteStore, seen_at| {
+        let t = Instant::now();
+        let out = store
+            .import_source(
+                bank.id,
+                &SourceImport {
+                    source: "file:bench",
+                    seen_at,
+                    checkpoint: None,
+                    complete: false,
+                },
+                &mut |sink| {
+                    let mut e = SourceEntry {
+                        signal_type: "md5".into(),
+                        ..SourceEntry::default()
+                    };
+                    for i in 0..n {
+                        e.value = value(i);
+                        sink.upsert(&e)?;
+                    }
+                    Ok(())
+                },
+            )
+            .unwrap();
+        (t.elapsed(), out)
+    };
+    let (staged, out) = import(&store, 1);
+    assert_eq!(out.added, n);
+    let (again, out) = import(&store, 2);
+    assert_eq!((out.added, out.refreshed), (0, n));
+    let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    println!(
+        "{n} md5 hashes, on disk, synchronous=FULL:\n  add_contents (100k per transaction): {:.2} s = {:.0}/s\n  \
+         staged import (one transaction):      {:.2} s = {:.0}/s  ({:.2}x)\n  \
+         re-import (all refreshed):            {:.2} s = {:.0}/s",
+        rows.as_secs_f64(),
+        rate(rows),
+        staged.as_secs_f64(),
+        rate(staged),
+        rows.as_secs_f64() / staged.as_secs_f64(),
+        again.as_secs_f64(),
+        rate(again),
+    );
+}
