@@ -1,10 +1,15 @@
-//! `safeguard hash`: PDQ and cryptographic hashes of image files.
+//! `safeguard hash`: PDQ and cryptographic hashes of image files, vPDQ of videos.
+//!
+//! Each file is recognised by its content: video containers and animated GIFs get vPDQ (see
+//! `docs/video.md`), everything else is decoded as an image.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use rayon::prelude::*;
+use safeguard_engine::video::{hash_video, is_video, HashedVideo, VideoOptions};
+use safeguard_media::video::VideoLimits;
 use safeguard_media::{DecodeOptions, Limits};
 use safeguard_pdq::{Dihedral, Hasher, PdqOutput};
 
@@ -22,6 +27,17 @@ pub enum Compat {
     Cpp512,
 }
 
+/// How videos are printed without `--json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TextFormat {
+    /// Images: `pdq,quality,path`. Videos: one line per hashed frame,
+    /// `frameNumber,quality,pdqHex,timestamp,path`.
+    Csv,
+    /// The vPDQ reference CLI's lines, `frameNumber,quality,pdqHex,timestamp` (what
+    /// `vpdq-hash-video` writes); files that are not videos are reported as errors.
+    Vpdq,
+}
+
 /// Arguments of `safeguard hash`.
 #[derive(Debug, clap::Args)]
 pub struct HashArgs {
@@ -34,6 +50,13 @@ pub struct HashArgs {
     /// With --json: also the 8 dihedral hashes (rotations and mirrors).
     #[arg(long, requires = "json")]
     pub dihedral: bool,
+    /// Output format without --json.
+    #[arg(long, value_enum, default_value_t = TextFormat::Csv)]
+    pub format: TextFormat,
+    /// Videos: hash one frame every this many seconds, counted in frames
+    /// (max(1, int(S * fps)) frames apart); 0 hashes every frame.
+    #[arg(long, value_name = "S", default_value_t = 1.0)]
+    pub seconds_per_hash: f64,
     /// Whose values to reproduce.
     #[arg(long, value_enum, default_value_t = Compat::Pytx)]
     pub compat: Compat,
@@ -63,6 +86,18 @@ pub struct LimitArgs {
     /// Largest width × height accepted, in pixels.
     #[arg(long, value_name = "PIXELS")]
     pub max_pixels: Option<u64>,
+    /// Largest video file accepted, in bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub max_video_bytes: Option<u64>,
+    /// Longest video accepted, in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub max_video_seconds: Option<f64>,
+    /// Most frames a video may have.
+    #[arg(long, value_name = "FRAMES")]
+    pub max_frames: Option<u64>,
+    /// Wall-clock budget for decoding one video, in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub max_decode_seconds: Option<f64>,
 }
 
 impl LimitArgs {
@@ -80,6 +115,36 @@ impl LimitArgs {
             l.max_pixels = v;
         }
         l
+    }
+
+    /// The limits to decode videos with. A negative or non-finite number of seconds is an
+    /// error.
+    pub fn to_video_limits(&self) -> anyhow::Result<VideoLimits> {
+        let seconds = |v: f64, what: &str| {
+            std::time::Duration::try_from_secs_f64(v)
+                .map_err(|_| anyhow::anyhow!("{what} must be a number of seconds >= 0, got {v}"))
+        };
+        let mut l = VideoLimits::default();
+        if let Some(v) = self.max_video_bytes {
+            l.max_input_bytes = v;
+        }
+        if let Some(v) = self.max_side {
+            l.max_width = v;
+            l.max_height = v;
+        }
+        if let Some(v) = self.max_pixels {
+            l.max_pixels = v;
+        }
+        if let Some(v) = self.max_video_seconds {
+            l.max_duration = seconds(v, "--max-video-seconds")?;
+        }
+        if let Some(v) = self.max_frames {
+            l.max_frames = v;
+        }
+        if let Some(v) = self.max_decode_seconds {
+            l.max_decode_time = seconds(v, "--max-decode-seconds")?;
+        }
+        Ok(l)
     }
 }
 
@@ -141,14 +206,35 @@ impl HashSettings {
     }
 }
 
-/// Reads, decodes and hashes one file. The error is the reason, ready to print.
+/// What one file gave.
+#[derive(Debug)]
+pub enum Hashed {
+    /// A still image (or a format decoded as one).
+    Image(FileHashes),
+    /// A video or animated image.
+    Video(HashedVideo),
+}
+
+/// Reads, decodes and hashes one file: vPDQ when its content is a video, PDQ otherwise. The
+/// error is the reason, ready to print.
 pub fn hash_file(
     path: &Path,
     settings: &HashSettings,
+    video: &VideoOptions,
     hasher: &mut Hasher,
-) -> Result<FileHashes, String> {
-    let bytes = safeguard_media::read_file(path, &settings.limits).map_err(|e| e.to_string())?;
-    hash_bytes(&bytes, settings, hasher)
+) -> Result<Hashed, String> {
+    // Read up to the larger of the two size limits; the image decoder applies its own.
+    let mut read_limits = settings.limits.clone();
+    read_limits.max_input_bytes = read_limits
+        .max_input_bytes
+        .max(video.limits.max_input_bytes);
+    let bytes = safeguard_media::read_file(path, &read_limits).map_err(|e| e.to_string())?;
+    if is_video(&bytes) {
+        return hash_video(&bytes, video)
+            .map(Hashed::Video)
+            .map_err(|e| e.to_string());
+    }
+    hash_bytes(&bytes, settings, hasher).map(Hashed::Image)
 }
 
 /// Decodes and hashes one file's bytes.
@@ -216,6 +302,80 @@ fn json_line(path: &Path, h: &FileHashes) -> String {
     obj.to_string()
 }
 
+fn video_json(path: &Path, v: &HashedVideo, seconds_per_hash: f64) -> String {
+    let frames: Vec<serde_json::Value> = v
+        .frames
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "frame": f.frame_number,
+                "quality": f.quality,
+                "pdq": f.hash.to_hex(),
+                "timestamp": f.timestamp,
+            })
+        })
+        .collect();
+    let mut obj = serde_json::json!({
+        "path": path.to_string_lossy(),
+        "type": "video",
+        "md5": hex::encode(v.md5),
+        "sha1": hex::encode(v.sha1),
+        "sha256": hex::encode(v.sha256),
+        "width": v.width,
+        "height": v.height,
+        "fps": v.fps,
+        "frame_count": v.frame_count,
+        "duration_s": v.duration_s,
+        "seconds_per_hash": seconds_per_hash,
+        "frames": frames,
+    });
+    if let Some(img) = &v.first_frame {
+        obj["first_frame"] = serde_json::json!({
+            "pdq": img.pdq.to_hex(),
+            "quality": img.quality,
+            "width": img.width,
+            "height": img.height,
+        });
+    }
+    obj.to_string()
+}
+
+/// The reference CLI's line for one frame: `frameNumber,quality,pdqHex,timestamp`.
+fn vpdq_line(f: &safeguard_vpdq::VpdqFrame) -> String {
+    format!(
+        "{},{},{},{:.3}",
+        f.frame_number,
+        f.quality,
+        f.hash.to_hex(),
+        f.timestamp
+    )
+}
+
+/// The lines one file prints, or why it failed.
+fn output_lines(args: &HashArgs, path: &Path, h: Hashed) -> Result<Vec<String>, String> {
+    Ok(match h {
+        Hashed::Image(h) if args.json => vec![json_line(path, &h)],
+        Hashed::Image(_) if args.format == TextFormat::Vpdq => {
+            return Err("not a video (--format vpdq prints videos only)".into())
+        }
+        Hashed::Image(h) => vec![format!(
+            "{},{},{}",
+            h.pdq.hash,
+            h.pdq.quality,
+            path.display()
+        )],
+        Hashed::Video(v) if args.json => vec![video_json(path, &v, args.seconds_per_hash)],
+        Hashed::Video(v) => v
+            .frames
+            .iter()
+            .map(|f| match args.format {
+                TextFormat::Vpdq => vpdq_line(f),
+                TextFormat::Csv => format!("{},{}", vpdq_line(f), path.display()),
+            })
+            .collect(),
+    })
+}
+
 /// Files hashed in parallel per chunk; the chunk's lines are printed in input order before the
 /// next chunk starts, so output order never depends on thread timing and memory stays bounded.
 const CHUNK: usize = 256;
@@ -228,29 +388,36 @@ pub fn run(args: &HashArgs) -> anyhow::Result<ExitCode> {
             .build_global()?;
     }
     let settings = HashSettings::from_args(args);
+    let video = VideoOptions {
+        seconds_per_hash: args.seconds_per_hash,
+        limits: args.limits.to_video_limits()?,
+    };
+    // Checked once here rather than failing every video the same way.
+    safeguard_vpdq::hasher::frame_mod(args.seconds_per_hash, 1.0)
+        .map_err(|e| anyhow::anyhow!("--seconds-per-hash: {e}"))?;
     let inputs = expand(&args.paths);
     let progress = (!args.no_progress && std::io::stderr().is_terminal() && inputs.len() >= 32)
         .then(|| indicatif::ProgressBar::new(inputs.len() as u64));
     let mut out = Out::stdout();
     let mut failed = false;
     for chunk in inputs.chunks(CHUNK) {
-        let results: Vec<(&Path, Result<FileHashes, String>)> = chunk
+        let results: Vec<(&Path, Result<Vec<String>, String>)> = chunk
             .par_iter()
             .map_init(Hasher::new, |hasher, input| match input {
-                Input::File(p) => (p.as_path(), hash_file(p, &settings, hasher)),
+                Input::File(p) => (
+                    p.as_path(),
+                    hash_file(p, &settings, &video, hasher).and_then(|h| output_lines(args, p, h)),
+                ),
                 Input::Unreadable(p, why) => (p.as_path(), Err(why.clone())),
             })
             .collect();
         for (path, r) in results {
             match r {
-                Ok(h) => {
-                    let line = if args.json {
-                        json_line(path, &h)
-                    } else {
-                        format!("{},{},{}", h.pdq.hash, h.pdq.quality, path.display())
-                    };
-                    if out.line(&line)? == WriteResult::Closed {
-                        return Ok(ExitCode::SUCCESS);
+                Ok(lines) => {
+                    for line in lines {
+                        if out.line(&line)? == WriteResult::Closed {
+                            return Ok(ExitCode::SUCCESS);
+                        }
                     }
                 }
                 Err(why) => {

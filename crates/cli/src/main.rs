@@ -8,6 +8,7 @@ mod cmd_bank;
 mod cmd_bench_hash;
 mod cmd_bench_index;
 mod cmd_bench_server;
+mod cmd_bench_video;
 mod cmd_exchange;
 mod cmd_hash;
 mod cmd_match;
@@ -54,6 +55,9 @@ enum BenchCommand {
     /// Fill a data directory with random PDQ hashes and write lookup queries (for
     /// scripts/bench-server.sh).
     Seed(cmd_bench_server::SeedArgs),
+    /// vPDQ videos/second and x realtime on one core against Meta's `vpdq` Python package
+    /// (see scripts/bench-vpdq.sh).
+    Video(cmd_bench_video::BenchVideoArgs),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Hash(a)) => cmd_bench_hash::run(a),
         Command::Bench(BenchCommand::Index(a)) => cmd_bench_index::run(a),
         Command::Bench(BenchCommand::Seed(a)) => cmd_bench_server::run(a),
+        Command::Bench(BenchCommand::Video(a)) => cmd_bench_video::run(a),
     };
     match result {
         Ok(code) => code,
