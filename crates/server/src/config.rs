@@ -47,6 +47,8 @@ pub struct Config {
     pub video: VideoConfig,
     /// vPDQ matching thresholds (each lookup may override them).
     pub vpdq: VpdqConfig,
+    /// PhotoDNA: match threshold and the operator's licensed hasher plug-in.
+    pub photodna: crate::photodna::PhotoDnaConfig,
 }
 
 /// Largest video upload, in bytes (a separate, larger limit than `limits.max_body_bytes`,
@@ -174,6 +176,7 @@ impl Default for Config {
             exchanges: Vec::new(),
             video: VideoConfig::default(),
             vpdq: VpdqConfig::default(),
+            photodna: crate::photodna::PhotoDnaConfig::default(),
         }
     }
 }
@@ -304,6 +307,8 @@ impl Config {
 
     /// Checks the combination of settings; called after flags are applied.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        validate_exchanges(&self.exchanges)?;
+        self.photodna.validate().map_err(ConfigError::Invalid)?;
         validate_exchanges(&self.exchanges)?;
         if self.dev && !self.listen.ip().is_loopback() {
             return Err(ConfigError::Invalid(format!(

@@ -228,12 +228,15 @@ fn parse_signal(signal_type: &str, signal: &str) -> Result<SignalValue, ApiError
         .map_err(|e| ApiError::bad_request("invalid_signal", format!("invalid signal: {e}")))
 }
 
-/// HMA's string distance of a match: the number for PDQ, `"-"` for exact types, and for vPDQ
-/// python-threatexchange's `VPDQSimilarityInfo.pretty_str()`, `"<q>%[<c>%]"`.
+/// HMA's string distance of a match: the number for PDQ (and PhotoDNA's Euclidean distance,
+/// rounded), `"-"` for exact types, and for vPDQ python-threatexchange's
+/// `VPDQSimilarityInfo.pretty_str()`, `"<q>%[<c>%]"`.
 fn hma_distance(m: &safeguard_engine::LookupMatch) -> String {
     match m.vpdq {
         Some(p) => p.pretty(),
-        None if m.signal_type.is_fuzzy() => m.distance.to_string(),
+        None if m.signal_type.is_fuzzy() || m.signal_type == SignalType::PhotoDna => {
+            m.distance.to_string()
+        }
         None => "-".to_string(),
     }
 }

@@ -15,6 +15,7 @@ mod lists;
 mod media;
 mod metrics;
 mod middleware;
+pub mod photodna;
 pub mod openapi;
 mod state;
 mod v1;
@@ -144,6 +145,9 @@ pub async fn load_engine(
     .await
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
+    engine
+        .set_photodna_threshold(state.0.config.photodna.threshold)
+        .map_err(|e| e.to_string())?;
     let engine = Arc::new(engine);
     state.set_engine(engine.clone());
     state.0.exchanges.start(engine.clone());

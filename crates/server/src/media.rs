@@ -220,11 +220,25 @@ pub async fn hash_signals(
     bytes: Vec<u8>,
     types: Option<&[String]>,
 ) -> ApiResult<BTreeMap<String, String>> {
-    let wanted = select_types(content_type, types)?;
+    // `photodna` is a photo signal only when the operator has plugged a licensed hasher in.
+    let (types, want_photodna) = split_photodna(state, content_type, types)?;
+    let wanted = match &types {
+        Some(t) if t.is_empty() && want_photodna => Vec::new(),
+        _ => select_types(content_type, types.as_deref())?,
+    };
     let mut out = BTreeMap::new();
     match content_type {
         ContentType::Photo => {
+            // The plug-in sees only files Safeguard's own decoder accepted.
+            let plugin_bytes = want_photodna.then(|| bytes::Bytes::from(bytes.clone()));
             let h = hash_photo(state, bytes).await?;
+            if let (Some(b), Some(hasher)) = (plugin_bytes, &state.0.photodna) {
+                let v = hasher.hash_for_api(b).await?;
+                out.insert(
+                    "photodna".to_string(),
+                    safeguard_engine::photodna::format_photodna(&v),
+                );
+            }
             for (name, t) in wanted {
                 let v = if t == SignalType::Pdq && h.quality < safeguard_pdq::DEFAULT_MIN_QUALITY {
                     String::new()
@@ -256,6 +270,37 @@ pub async fn hash_signals(
         }
     }
     Ok(out)
+}
+
+/// Takes `photodna` out of a type selection: whether to call the plug-in, and the rest. With
+/// no selection, the plug-in is called whenever one is configured (photos only).
+fn split_photodna(
+    state: &AppState,
+    ct: ContentType,
+    types: Option<&[String]>,
+) -> ApiResult<(Option<Vec<String>>, bool)> {
+    let available = ct == ContentType::Photo && state.0.photodna.is_some();
+    let Some(types) = types else {
+        return Ok((None, available));
+    };
+    let asked = types.iter().any(|t| t.trim() == "photodna");
+    if asked && !available {
+        return Err(ApiError::bad_request(
+            "unknown_signal_type",
+            "signal type 'photodna' doesn't exist or is disabled (no PhotoDNA hasher is configured)",
+        ));
+    }
+    let rest: Vec<String> = types
+        .iter()
+        .filter(|t| t.trim() != "photodna")
+        .cloned()
+        .collect();
+    if asked && rest.iter().all(|t| t.trim().is_empty()) {
+        // Only PhotoDNA was asked for: an empty selection (the image is still decoded, and so
+        // checked, before the plug-in sees it).
+        return Ok((Some(Vec::new()), true));
+    }
+    Ok((Some(rest), asked))
 }
 
 fn select_types(

@@ -39,6 +39,8 @@ pub struct Inner {
     pub requests: Semaphore,
     /// The configured hash-sharing exchanges and their schedulers.
     pub exchanges: crate::exchanges::Exchanges,
+    /// The operator's licensed PhotoDNA hasher, if configured.
+    pub photodna: Option<crate::photodna::PhotoDnaHasher>,
 }
 
 impl AppState {
@@ -49,6 +51,12 @@ impl AppState {
         admin_key: Option<&str>,
     ) -> Result<AppState, String> {
         let fetcher = Fetcher::new(&config.fetch)?;
+        let photodna = config
+            .photodna
+            .hasher
+            .as_ref()
+            .map(crate::photodna::PhotoDnaHasher::new)
+            .transpose()?;
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -61,6 +69,7 @@ impl AppState {
             cpu: Semaphore::new(cores),
             requests: Semaphore::new(config.limits.max_concurrency),
             exchanges: crate::exchanges::Exchanges::new(&config.exchanges),
+            photodna,
             config,
         })))
     }

@@ -161,9 +161,10 @@ fn match_json(m: &safeguard_engine::LookupMatch) -> Value {
 
 // ---------------------------------------------------------------- hashing
 
-/// The hashes of an uploaded image or video.
+/// The hashes of an uploaded image or video. An image also has a PhotoDNA value (canonical
+/// hex) when the operator has configured a licensed hasher plug-in.
 enum Hashed {
-    Photo(safeguard_engine::HashedMedia),
+    Photo(safeguard_engine::HashedMedia, Option<String>),
     Video(safeguard_engine::video::HashedVideo),
 }
 
@@ -172,7 +173,7 @@ impl Hashed {
     /// matched anyway. A video with no hashable frame has no vPDQ.
     fn signals(&self) -> Vec<(SignalType, String)> {
         match self {
-            Hashed::Photo(h) => {
+            Hashed::Photo(h, photodna) => {
                 let mut v = vec![
                     (SignalType::Md5, hex::encode(h.md5)),
                     (SignalType::Sha1, hex::encode(h.sha1)),
@@ -180,6 +181,9 @@ impl Hashed {
                 ];
                 if h.quality >= safeguard_pdq::DEFAULT_MIN_QUALITY {
                     v.insert(0, (SignalType::Pdq, h.pdq.to_hex()));
+                }
+                if let Some(p) = photodna {
+                    v.push((SignalType::PhotoDna, p.clone()));
                 }
                 v
             }
@@ -199,16 +203,22 @@ impl Hashed {
 
     fn json(&self) -> Value {
         match self {
-            Hashed::Photo(h) => json!({
-                "content_type": "photo",
-                "pdq": h.pdq.to_hex(),
-                "quality": h.quality,
-                "md5": hex::encode(h.md5),
-                "sha1": hex::encode(h.sha1),
-                "sha256": hex::encode(h.sha256),
-                "width": h.width,
-                "height": h.height,
-            }),
+            Hashed::Photo(h, photodna) => {
+                let mut v = json!({
+                    "content_type": "photo",
+                    "pdq": h.pdq.to_hex(),
+                    "quality": h.quality,
+                    "md5": hex::encode(h.md5),
+                    "sha1": hex::encode(h.sha1),
+                    "sha256": hex::encode(h.sha256),
+                    "width": h.width,
+                    "height": h.height,
+                });
+                if let (Some(p), Value::Object(o)) = (photodna, &mut v) {
+                    o.insert("photodna".into(), json!(p));
+                }
+                v
+            }
             Hashed::Video(h) => json!({
                 "content_type": "video",
                 "vpdq": safeguard_vpdq::format::to_json(&h.frames),
@@ -233,7 +243,20 @@ async fn hash_file(state: &AppState, field: &str, bytes: Vec<u8>) -> ApiResult<H
         Ok(Hashed::Video(hash_video(state, bytes).await?))
     } else {
         crate::media::check_photo_upload(state, &bytes)?;
-        Ok(Hashed::Photo(hash_photo(state, bytes).await?))
+        // The plug-in sees only files Safeguard's own decoder accepted.
+        let plugin_bytes = state
+            .0
+            .photodna
+            .is_some()
+            .then(|| bytes::Bytes::from(bytes.clone()));
+        let h = hash_photo(state, bytes).await?;
+        let photodna = match (plugin_bytes, &state.0.photodna) {
+            (Some(b), Some(hasher)) => Some(safeguard_engine::photodna::format_photodna(
+                &hasher.hash_for_api(b).await?,
+            )),
+            _ => None,
+        };
+        Ok(Hashed::Photo(h, photodna))
     }
 }
 
@@ -365,7 +388,7 @@ async fn lookup_upload(
         "matches": matches.iter().map(match_json).collect::<Vec<_>>(),
         "suppressed_by_allow_list": suppressed,
     });
-    if let (Hashed::Photo(_), Value::Object(o)) = (&h, &mut out) {
+    if let (Hashed::Photo(..), Value::Object(o)) = (&h, &mut out) {
         o.insert("pdq_matched".into(), json!(pdq_matched));
     }
     Ok(Json(out))

@@ -475,7 +475,7 @@ async fn bad_input_gets_4xx_with_stable_codes_and_changes_nothing() {
         (
             "POST",
             "/c/bank/TEST_BANK/signal".into(),
-            Some(json!({"photodna": "x"})),
+            Some(json!({"tmk_pdqf": "x"})),
             StatusCode::BAD_REQUEST,
             "unknown_signal_type",
         ),
@@ -828,6 +828,7 @@ async fn url_fetching_and_remaining_hma_shapes() {
             {"enabled_ratio": 1.0, "name": "sha1"},
             {"enabled_ratio": 1.0, "name": "sha256"},
             {"enabled_ratio": 1.0, "name": "vpdq"},
+            {"enabled_ratio": 1.0, "name": "photodna"},
             {"enabled_ratio": 1.0, "name": "video_md5"}
         ])
     );

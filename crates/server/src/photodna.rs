@@ -1,0 +1,400 @@
+//! The PhotoDNA hasher plug-in: an operator with a Microsoft licence plugs their licensed
+//! hasher in, and Safeguard adds a `photodna` signal to every image it hashes.
+//!
+//! Safeguard never implements PhotoDNA. The plug-in is either
+//! * a command: run directly (no shell), with an empty environment except `PATH`, the image
+//!   bytes on standard input, the value printed on standard output (hex, base64 or
+//!   comma-separated — see `safeguard_engine::photodna`), exit status 0; or
+//! * an HTTP endpoint: `POST` of the image bytes as `application/octet-stream`, answered 200
+//!   with the value as the body, either plain or as JSON `{"photodna": "..."}`.
+//!
+//! Both are bounded: a timeout (the command is killed), at most 64 KiB of output, and at most
+//! `max_concurrency` calls at once. A failing plug-in fails the request with
+//! 502 `photodna_hasher_failed`; its output is logged truncated, never returned to the client.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use bytes::Bytes;
+use safeguard_engine::photodna::{parse_photodna, PhotoDnaValue};
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Semaphore;
+
+use crate::error::{request_id, ApiError};
+
+/// Largest plug-in output read, bytes.
+pub const MAX_PLUGIN_OUTPUT: usize = 64 * 1024;
+/// Default plug-in timeout, milliseconds.
+pub const DEFAULT_PLUGIN_TIMEOUT_MS: u64 = 10_000;
+/// Default plug-in calls at once.
+pub const DEFAULT_PLUGIN_CONCURRENCY: usize = 4;
+
+/// `[photodna]` in the configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PhotoDnaConfig {
+    /// Largest Euclidean distance that counts as a match. Safeguard ships no tuned value: the
+    /// default 0 matches identical values only, until the operator sets the value their
+    /// licence documentation recommends.
+    pub threshold: f64,
+    /// The licensed hasher, if any. Without one, `photodna` values can still be stored and
+    /// looked up by value; uploads get no `photodna` signal.
+    pub hasher: Option<PluginConfig>,
+}
+
+impl Default for PhotoDnaConfig {
+    fn default() -> PhotoDnaConfig {
+        PhotoDnaConfig {
+            threshold: 0.0,
+            hasher: None,
+        }
+    }
+}
+
+/// How to reach the plug-in: exactly one of `command` and `url`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// Program and arguments, run without a shell.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// HTTP endpoint that takes the bytes in a POST.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Timeout of one call, milliseconds.
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u64,
+    /// Calls at once.
+    #[serde(default = "default_concurrency")]
+    pub max_concurrency: usize,
+}
+
+fn default_timeout() -> u64 {
+    DEFAULT_PLUGIN_TIMEOUT_MS
+}
+
+fn default_concurrency() -> usize {
+    DEFAULT_PLUGIN_CONCURRENCY
+}
+
+impl PhotoDnaConfig {
+    /// Checks the settings; the message names the bad key.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.threshold.is_finite() || self.threshold < 0.0 {
+            return Err("photodna.threshold must be a finite number >= 0".into());
+        }
+        if let Some(h) = &self.hasher {
+            match (&h.command, &h.url) {
+                (Some(c), None) if !c.is_empty() && !c[0].is_empty() => {}
+                (Some(_), None) => {
+                    return Err("photodna.hasher.command must name a program".into());
+                }
+                (None, Some(u)) => {
+                    let parsed = url::Url::parse(u)
+                        .map_err(|e| format!("photodna.hasher.url is not a URL: {e}"))?;
+                    if !matches!(parsed.scheme(), "http" | "https") {
+                        return Err("photodna.hasher.url must be http or https".into());
+                    }
+                }
+                _ => {
+                    return Err("photodna.hasher needs exactly one of `command` and `url`".into());
+                }
+            }
+            if h.timeout_ms == 0 || h.max_concurrency == 0 {
+                return Err(
+                    "photodna.hasher.timeout_ms and max_concurrency must be above 0".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A configured plug-in, ready to call.
+#[derive(Debug)]
+pub struct PhotoDnaHasher {
+    kind: Kind,
+    timeout: Duration,
+    permits: Semaphore,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Command(Vec<String>),
+    Http {
+        client: reqwest::Client,
+        url: String,
+    },
+}
+
+/// Why a plug-in call failed (for the log; the client sees a generic 502).
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// The plug-in did not answer in time.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The command could not be started, or I/O with it failed.
+    #[error("could not run: {0}")]
+    Spawn(String),
+    /// The command exited unsuccessfully, or the endpoint answered an error status.
+    #[error("failed: {0}")]
+    Failed(String),
+    /// The answer was not a PhotoDNA value.
+    #[error("answer is not a PhotoDNA value: {0}")]
+    BadOutput(String),
+}
+
+impl PhotoDnaHasher {
+    /// Builds the plug-in from validated configuration.
+    pub fn new(cfg: &PluginConfig) -> Result<PhotoDnaHasher, String> {
+        let timeout = Duration::from_millis(cfg.timeout_ms);
+        let kind = match (&cfg.command, &cfg.url) {
+            (Some(c), None) => Kind::Command(c.clone()),
+            (None, Some(u)) => Kind::Http {
+                client: reqwest::Client::builder()
+                    .timeout(timeout)
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| format!("photodna hasher client: {e}"))?,
+                url: u.clone(),
+            },
+            _ => return Err("photodna.hasher needs exactly one of `command` and `url`".into()),
+        };
+        Ok(PhotoDnaHasher {
+            kind,
+            timeout,
+            permits: Semaphore::new(cfg.max_concurrency),
+        })
+    }
+
+    /// Hashes one file's bytes.
+    pub async fn hash(&self, bytes: Bytes) -> Result<PhotoDnaValue, PluginError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| PluginError::Spawn("plug-in closed".into()))?;
+        let text = match tokio::time::timeout(self.timeout, self.call(bytes)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(PluginError::Timeout(self.timeout)),
+        };
+        parse_photodna(&text).map_err(PluginError::BadOutput)
+    }
+
+    /// Hashes, mapping failure to the API error the client sees (detail only in the log).
+    pub async fn hash_for_api(&self, bytes: Bytes) -> Result<PhotoDnaValue, ApiError> {
+        self.hash(bytes).await.map_err(|e| {
+            tracing::warn!(request_id = %request_id(), error = %e, "photodna hasher failed");
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "photodna_hasher_failed",
+                "the configured PhotoDNA hasher failed; see the server log",
+            )
+        })
+    }
+
+    async fn call(&self, bytes: Bytes) -> Result<String, PluginError> {
+        match &self.kind {
+            Kind::Command(argv) => run_command(argv, bytes).await,
+            Kind::Http { client, url } => {
+                let mut resp = client
+                    .post(url)
+                    .header("content-type", "application/octet-stream")
+                    .body(bytes)
+                    .send()
+                    .await
+                    .map_err(|e| PluginError::Spawn(e.without_url().to_string()))?;
+                let status = resp.status();
+                let mut body = Vec::new();
+                while let Some(chunk) = resp
+                    .chunk()
+                    .await
+                    .map_err(|e| PluginError::Failed(e.without_url().to_string()))?
+                {
+                    if body.len() + chunk.len() > MAX_PLUGIN_OUTPUT {
+                        return Err(PluginError::BadOutput(format!(
+                            "answer longer than {MAX_PLUGIN_OUTPUT} bytes"
+                        )));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                if !status.is_success() {
+                    return Err(PluginError::Failed(format!("HTTP status {status}")));
+                }
+                let text = String::from_utf8(body)
+                    .map_err(|_| PluginError::BadOutput("answer is not UTF-8".into()))?;
+                #[derive(Deserialize)]
+                struct Answer {
+                    photodna: String,
+                }
+                Ok(match serde_json::from_str::<Answer>(&text) {
+                    Ok(a) => a.photodna,
+                    Err(_) => text,
+                })
+            }
+        }
+    }
+}
+
+async fn run_command(argv: &[String], bytes: Bytes) -> Result<String, PluginError> {
+    let mut child = tokio::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| PluginError::Spawn(format!("{}: {e}", argv[0])))?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    // Write and read at once: a plug-in that answers before reading all its input, or that
+    // fills its output pipe, must not deadlock us.
+    let write = async move {
+        // A plug-in may exit without reading everything; that is for its exit status to say.
+        let _ = stdin.write_all(&bytes).await;
+        drop(stdin);
+    };
+    let read_out = async {
+        let mut buf = Vec::new();
+        (&mut stdout)
+            .take(MAX_PLUGIN_OUTPUT as u64 + 1)
+            .read_to_end(&mut buf)
+            .await
+            .map(|_| buf)
+    };
+    // Standard error is read on its own task: it stays open as long as the plug-in runs.
+    let read_err = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        let _ = (&mut stderr).take(4096).read_to_end(&mut buf).await;
+        buf
+    });
+    let ((), out) = tokio::join!(write, read_out);
+    let out = out.map_err(|e| PluginError::Spawn(e.to_string()))?;
+    if out.len() > MAX_PLUGIN_OUTPUT {
+        // It may still be writing; nothing it says now can be used.
+        let _ = child.kill().await;
+        read_err.abort();
+        return Err(PluginError::BadOutput(format!(
+            "output longer than {MAX_PLUGIN_OUTPUT} bytes"
+        )));
+    }
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| PluginError::Spawn(e.to_string()))?;
+    if !status.success() {
+        let err = read_err.await.unwrap_or_default();
+        let msg = String::from_utf8_lossy(&err);
+        return Err(PluginError::Failed(format!(
+            "exit {status}: {}",
+            msg.trim().chars().take(200).collect::<String>()
+        )));
+    }
+    read_err.abort();
+    String::from_utf8(out).map_err(|_| PluginError::BadOutput("output is not UTF-8".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stand-in for a licensed hasher, for testing the plug-in protocol only: it prints the
+    /// 144 bytes `sha256(input)` repeated, as comma-separated numbers. It is NOT PhotoDNA.
+    const STAND_IN: &str = r#"h=$(sha256sum | cut -c1-64); s=""; for i in 0 1 2 3 4; do s="$s$h"; done; s=$(printf %s "$s" | cut -c1-288); printf %s "$s""#;
+
+    fn command(script: &str, timeout_ms: u64) -> PhotoDnaHasher {
+        PhotoDnaHasher::new(&PluginConfig {
+            command: Some(vec!["/bin/sh".into(), "-c".into(), script.into()]),
+            url: None,
+            timeout_ms,
+            max_concurrency: 2,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn command_plugin_round_trip() {
+        let h = command(STAND_IN, 10_000);
+        let a = h
+            .hash(Bytes::from_static(b"benign test bytes"))
+            .await
+            .unwrap();
+        let b = h
+            .hash(Bytes::from_static(b"benign test bytes"))
+            .await
+            .unwrap();
+        let c = h.hash(Bytes::from_static(b"other bytes")).await.unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        // Large inputs are streamed while the output is read.
+        let big = Bytes::from(vec![7u8; 8 * 1024 * 1024]);
+        h.hash(big).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn command_failures_are_errors_not_panics() {
+        let slow = command("sleep 5", 200);
+        assert!(matches!(
+            slow.hash(Bytes::from_static(b"x")).await,
+            Err(PluginError::Timeout(_))
+        ));
+        let fails = command("echo nope >&2; exit 3", 5_000);
+        match fails.hash(Bytes::from_static(b"x")).await {
+            Err(PluginError::Failed(m)) => assert!(m.contains("nope"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let garbage = command("cat >/dev/null; echo hello", 5_000);
+        assert!(matches!(
+            garbage.hash(Bytes::from_static(b"x")).await,
+            Err(PluginError::BadOutput(_))
+        ));
+        let flood = command("cat >/dev/null; yes 1 | head -c 200000", 5_000);
+        assert!(matches!(
+            flood.hash(Bytes::from_static(b"x")).await,
+            Err(PluginError::BadOutput(_))
+        ));
+        let missing = PhotoDnaHasher::new(&PluginConfig {
+            command: Some(vec!["/nonexistent/hasher".into()]),
+            url: None,
+            timeout_ms: 1000,
+            max_concurrency: 1,
+        })
+        .unwrap();
+        assert!(matches!(
+            missing.hash(Bytes::from_static(b"x")).await,
+            Err(PluginError::Spawn(_))
+        ));
+    }
+
+    #[test]
+    fn config_validation() {
+        let mut c = PhotoDnaConfig::default();
+        assert!(c.validate().is_ok());
+        c.threshold = -1.0;
+        assert!(c.validate().is_err());
+        c.threshold = 10.0;
+        c.hasher = Some(PluginConfig {
+            command: Some(vec!["x".into()]),
+            url: Some("http://127.0.0.1/".into()),
+            timeout_ms: 1,
+            max_concurrency: 1,
+        });
+        assert!(c.validate().unwrap_err().contains("exactly one"));
+        c.hasher = Some(PluginConfig {
+            command: None,
+            url: Some("file:///etc/passwd".into()),
+            timeout_ms: 1,
+            max_concurrency: 1,
+        });
+        assert!(c.validate().unwrap_err().contains("http"));
+        let parsed: PhotoDnaConfig =
+            toml::from_str("threshold = 1500.0\n[hasher]\ncommand = [\"/opt/pdna/hash\"]\n")
+                .unwrap();
+        assert_eq!(parsed.hasher.unwrap().timeout_ms, DEFAULT_PLUGIN_TIMEOUT_MS);
+    }
+}
