@@ -309,7 +309,6 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate_exchanges(&self.exchanges)?;
         self.photodna.validate().map_err(ConfigError::Invalid)?;
-        validate_exchanges(&self.exchanges)?;
         if self.dev && !self.listen.ip().is_loopback() {
             return Err(ConfigError::Invalid(format!(
                 "--dev disables authentication, so it only listens on loopback; {} is not",
