@@ -446,3 +446,71 @@ async fn videos_by_url_are_hashed_banked_and_looked_up() {
         .await;
     assert_eq!(r.json()["FETCHED"][0]["bank_content_id"], id);
 }
+
+#[tokio::test]
+async fn vpdq_thresholds_come_from_the_configuration() {
+    let dir = std::env::temp_dir().join(format!("sg-vpdq-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The upstream README's convention: 80 % on the compared (banked) side.
+    let good = dir.join("readme.toml");
+    std::fs::write(
+        &good,
+        "[vpdq]\nquery_match_percent = 0.0\ncompared_match_percent = 80.0\n[video]\nseconds_per_hash = 0.0\n",
+    )
+    .unwrap();
+    let c = Config::load(Some(&good), |_| None).unwrap();
+    c.validate().unwrap();
+    assert_eq!(
+        (
+            c.vpdq.query_match_percent,
+            c.vpdq.compared_match_percent,
+            c.vpdq.frame_distance
+        ),
+        (0.0, 80.0, 31)
+    );
+    for bad in [
+        "[vpdq]\nframe_distance = 65\n",
+        "[vpdq]\nquery_match_percent = 101.0\n",
+        "[video]\nseconds_per_hash = -1.0\n",
+        "[video]\nmax_bytes = 0\n",
+    ] {
+        let p = dir.join("bad.toml");
+        std::fs::write(&p, bad).unwrap();
+        let c = Config::load(Some(&p), |_| None).unwrap();
+        assert!(c.validate().is_err(), "{bad}");
+    }
+    let p = dir.join("typo.toml");
+    std::fs::write(&p, "[vpdq]\nquery_percent = 50.0\n").unwrap();
+    assert!(
+        Config::load(Some(&p), |_| None).is_err(),
+        "unknown keys are refused"
+    );
+
+    // A query holding 1 of the banked video's 2 frames: 100 % of the query, 50 % of the bank.
+    let h1 = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
+    let h2 = "07070f311f0b57b0f9c8f5ddfc709c0f4c91d12a699de1e2cc194c63b16364dd";
+    let banked = format!("[\"{h1},100,0.0\", \"{h2},100,1.0\"]");
+    let query = url_encode(&format!("[\"{h1},100,0.0\"]"));
+    for (config, matches) in [(Config::default(), 1), (c_readme(&good), 0)] {
+        let s = server_with(config).await;
+        bank(&s, "CONF").await;
+        let r = s
+            .admin("POST", "/c/bank/CONF/signal", Some(json!({"vpdq": banked})))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let r = s
+            .admin(
+                "GET",
+                &format!("/m/lookup?signal_type=vpdq&signal={query}"),
+                None,
+            )
+            .await;
+        let found = r.json()["CONF"].as_array().map_or(0, Vec::len);
+        assert_eq!(found, matches, "{}", r.text());
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn c_readme(path: &std::path::Path) -> Config {
+    Config::load(Some(path), |_| None).unwrap()
+}
