@@ -374,6 +374,7 @@ pub const ERROR_CODES: &[&str] = &[
     "invalid_url",
     "forbidden_url",
     "fetch_failed",
+    "photodna_hasher_failed",
     "index_not_ready",
     "overloaded",
     "timeout",

@@ -692,6 +692,8 @@ async fn signal_types() -> Json<Value> {
             "name": t.name(),
             "match": if t.is_video() {
                 "video"
+            } else if *t == SignalType::PhotoDna {
+                "euclidean"
             } else if t.is_fuzzy() {
                 "distance"
             } else {
