@@ -158,10 +158,14 @@ pub fn ensure_banks(
         match engine.bank(&c.bank_name()) {
             Ok(_) => {}
             Err(safeguard_engine::Error::BankNotFound(_)) => {
-                engine.create_bank(&CreateBank {
+                match engine.create_bank(&CreateBank {
                     name: c.bank_name(),
                     ..CreateBank::default()
-                })?;
+                }) {
+                    // Start-up and a manual run may both get here first: either one wins.
+                    Ok(_) | Err(safeguard_engine::Error::BankExists(_)) => {}
+                    Err(e) => return Err(e),
+                }
             }
             Err(e) => return Err(e),
         }
