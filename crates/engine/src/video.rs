@@ -1,7 +1,7 @@
 //! Video bytes to vPDQ: decode under limits (the media crate), hash the selected frames (the
 //! vpdq crate), and digest the file.
 
-use safeguard_media::video::{VideoLimits, VideoReader};
+use safeguard_media::video::{VideoFrame, VideoLimits, VideoReader};
 use safeguard_vpdq::hasher::{FrameHasher, DEFAULT_SECONDS_PER_HASH};
 use safeguard_vpdq::VpdqFrame;
 
@@ -76,18 +76,29 @@ pub fn hash_video(bytes: &[u8], opts: &VideoOptions) -> Result<HashedVideo, Erro
     let reader = VideoReader::open(bytes, &opts.limits)?;
     let info = reader.info().clone();
     let mut hasher = FrameHasher::new(info.fps, opts.seconds_per_hash).map_err(vpdq_error)?;
+    let frame_mod = hasher.frame_mod();
     let mut frames = Vec::new();
-    let select_mod = hasher.frame_mod();
-    let frame_count = reader.decode(
-        |n| n % select_mod == 0,
-        |f| -> Result<(), Error> {
-            let frame = hasher
-                .hash_frame(f.number, f.rgb, f.width as usize, f.height as usize)
-                .map_err(vpdq_error)?;
-            frames.push(frame);
-            Ok(())
-        },
-    )?;
+    // Sampled: skip decoding the frames nothing needs, when the numbering can be proven;
+    // otherwise (or for every-frame hashing) decode and count every frame, as the reference.
+    let sampled = {
+        let hash = |f: VideoFrame<'_>| push_frame(&mut hasher, &mut frames, f);
+        if frame_mod > 1 {
+            reader.decode_sampled(frame_mod, hash)?
+        } else {
+            Some(reader.decode(|_| true, hash)?)
+        }
+    };
+    let frame_count = match sampled {
+        Some(n) => n,
+        None => {
+            frames.clear();
+            let reader = VideoReader::open(bytes, &opts.limits)?;
+            reader.decode(
+                |n| n % frame_mod == 0,
+                |f: VideoFrame<'_>| push_frame(&mut hasher, &mut frames, f),
+            )?
+        }
+    };
     let first_frame = if is_animated_image(bytes) {
         Some(hash_media(bytes, &image_limits(&opts.limits))?)
     } else {
@@ -106,6 +117,18 @@ pub fn hash_video(bytes: &[u8], opts: &VideoOptions) -> Result<HashedVideo, Erro
         duration_s: frame_count as f64 / info.fps,
         first_frame,
     })
+}
+
+fn push_frame(
+    hasher: &mut FrameHasher,
+    frames: &mut Vec<VpdqFrame>,
+    f: VideoFrame<'_>,
+) -> Result<(), Error> {
+    let frame = hasher
+        .hash_frame(f.number, f.rgb, f.width as usize, f.height as usize)
+        .map_err(vpdq_error)?;
+    frames.push(frame);
+    Ok(())
 }
 
 /// Still-image limits for the first frame of an animation, no looser than the video's.

@@ -152,6 +152,8 @@ enum Source {
         input: ff::format::context::Input,
         decoder: ff::decoder::Video,
         stream_index: usize,
+        /// The input, kept for the packet scan of [`VideoReader::decode_sampled`].
+        bytes: Arc<[u8]>,
     },
     Webp(Box<crate::webp::Animation>),
 }
@@ -201,21 +203,8 @@ impl VideoReader {
         let started = Instant::now();
         let deadline = started + limits.max_decode_time;
         let timed_out = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&timed_out);
-        let io = StreamIo::from_read_seek_with_capacity(Cursor::new(bytes.to_vec()), IO_BUFFER)
-            .map_err(|e| Error::Internal(format!("cannot allocate FFmpeg I/O: {e}")))?;
-        let mut options = ff::Dictionary::new();
-        options.set("format_whitelist", ALLOWED_DEMUXERS);
-        options.set("codec_whitelist", ALLOWED_DECODERS);
-        options.set("protocol_whitelist", NO_PROTOCOL);
-        let input =
-            ff::format::input_from_stream_with_interrupt(io, None, Some(options), move || {
-                let late = Instant::now() >= deadline;
-                if late {
-                    flag.store(true, Ordering::Relaxed);
-                }
-                late
-            })
+        let shared: Arc<[u8]> = Arc::from(bytes);
+        let input = open_input(&shared, deadline, &timed_out)
             .map_err(|e| open_error(e, &timed_out, limits))?;
 
         let container = input.format().name().to_string();
@@ -295,6 +284,7 @@ impl VideoReader {
                 input,
                 decoder,
                 stream_index,
+                bytes: shared,
             },
             info: VideoInfo {
                 container,
@@ -414,6 +404,7 @@ impl VideoReader {
                     input,
                     decoder,
                     stream_index,
+                    ..
                 } = &mut self.source
                 else {
                     return Err(Error::Internal("video source changed".into()).into());
@@ -453,6 +444,194 @@ impl VideoReader {
             }
         }
         Ok(state.frames)
+    }
+
+    /// Like [`VideoReader::decode`] with `select = |n| n % frame_mod == 0`, but without
+    /// decoding the frames nothing needs: a frame that is not selected and that no other frame
+    /// references (a non-reference B-frame) is skipped by the decoder. Hashes are unchanged
+    /// (the skipped pixels feed nothing); what needs care is the numbering, since the
+    /// reference numbers frames by counting the decoder's output. Here a frame's number is the
+    /// rank of its presentation timestamp among all the stream's packets, found by a demux-only
+    /// pass first, and the decode checks that the output follows it (timestamps unique, known
+    /// and increasing, every selected frame output).
+    ///
+    /// Returns `Ok(None)` when that cannot be shown (missing or duplicate timestamps, output
+    /// out of order or missing, fewer packets than the container declares, an animated WebP,
+    /// `frame_mod` of 1): the caller must then discard what `on_frame` received and decode
+    /// again with [`VideoReader::decode`] on a new reader, which counts exactly as the
+    /// reference does. Errors are those of [`VideoReader::decode`].
+    pub fn decode_sampled<E: From<Error>>(
+        mut self,
+        frame_mod: u64,
+        mut on_frame: impl FnMut(VideoFrame<'_>) -> Result<(), E>,
+    ) -> Result<Option<u64>, E> {
+        let Source::Ffmpeg { bytes, .. } = &self.source else {
+            return Ok(None);
+        };
+        if frame_mod <= 1 {
+            return Ok(None);
+        }
+        let Some(ranks) = self.scan_ranks(bytes.clone())? else {
+            return Ok(None);
+        };
+        let total = ranks.len() as u64;
+        if self.info.declared_frames.is_some_and(|d| total < d) {
+            return Ok(None);
+        }
+        Self::check_counters(&self.limits, &self.info, total)?;
+        let mut state = DecodeState {
+            frames: 0,
+            scaler: None,
+            decoded: ff::frame::Video::empty(),
+            rgb: ff::frame::Video::empty(),
+            packed: Vec::new(),
+        };
+        let mut check = RankCheck {
+            last: None,
+            required: std::collections::BTreeSet::new(),
+            ok: true,
+        };
+        let mut packet = ff::Packet::empty();
+        loop {
+            check_time(self.started, &self.limits, &self.timed_out)?;
+            let Source::Ffmpeg {
+                input,
+                decoder,
+                stream_index,
+                ..
+            } = &mut self.source
+            else {
+                return Ok(None);
+            };
+            match packet.read(input) {
+                Ok(()) => {}
+                Err(ff::Error::Eof) => break,
+                Err(e) => return Err(self.read_error(e).into()),
+            }
+            if packet.stream() != *stream_index {
+                continue;
+            }
+            let Some(rank) = packet.pts().and_then(|p| ranks.get(&p).copied()) else {
+                return Ok(None);
+            };
+            let selected = rank % frame_mod == 0;
+            if selected {
+                check.required.insert(rank);
+            }
+            // Read per frame by the decoder (one thread: the packet is decoded now).
+            decoder.skip_frame(if selected {
+                ff::Discard::Default
+            } else {
+                ff::Discard::NonReference
+            });
+            decoder
+                .send_packet(&packet)
+                .map_err(|e| Error::CorruptVideo(format!("decoder refused a packet: {e}")))?;
+            self.receive_ranked(&mut state, &ranks, frame_mod, &mut check, &mut on_frame)?;
+            if !check.ok {
+                return Ok(None);
+            }
+        }
+        if let Source::Ffmpeg { decoder, .. } = &mut self.source {
+            decoder
+                .send_eof()
+                .map_err(|e| Error::CorruptVideo(format!("decoder flush: {e}")))?;
+        }
+        self.receive_ranked(&mut state, &ranks, frame_mod, &mut check, &mut on_frame)?;
+        if !check.ok || !check.required.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(total))
+    }
+
+    /// Demux-only pass: each video packet's presentation timestamp mapped to its rank, or
+    /// `None` when a packet has no timestamp or two share one.
+    fn scan_ranks(
+        &self,
+        bytes: Arc<[u8]>,
+    ) -> Result<Option<std::collections::HashMap<i64, u64>>, Error> {
+        let deadline = self.started + self.limits.max_decode_time;
+        let mut input = open_input(&bytes, deadline, &self.timed_out)
+            .map_err(|e| open_error(e, &self.timed_out, &self.limits))?;
+        let Source::Ffmpeg { stream_index, .. } = &self.source else {
+            return Ok(None);
+        };
+        let mut pts = Vec::new();
+        let mut packet = ff::Packet::empty();
+        loop {
+            check_time(self.started, &self.limits, &self.timed_out)?;
+            match packet.read(&mut input) {
+                Ok(()) => {}
+                Err(ff::Error::Eof) => break,
+                Err(e) => return Err(self.read_error(e)),
+            }
+            if packet.stream() != *stream_index {
+                continue;
+            }
+            let Some(p) = packet.pts() else {
+                return Ok(None);
+            };
+            pts.push(p);
+            if pts.len() as u64 > self.limits.max_frames {
+                return Err(Error::TooManyFrames {
+                    frames: pts.len() as u64,
+                    limit: self.limits.max_frames,
+                });
+            }
+        }
+        pts.sort_unstable();
+        let ranks: std::collections::HashMap<i64, u64> = pts
+            .iter()
+            .enumerate()
+            .map(|(r, &p)| (p, r as u64))
+            .collect();
+        Ok((ranks.len() == pts.len()).then_some(ranks))
+    }
+
+    fn receive_ranked<E: From<Error>>(
+        &mut self,
+        state: &mut DecodeState,
+        ranks: &std::collections::HashMap<i64, u64>,
+        frame_mod: u64,
+        check: &mut RankCheck,
+        on_frame: &mut impl FnMut(VideoFrame<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let Source::Ffmpeg { decoder, .. } = &mut self.source else {
+            return Ok(());
+        };
+        loop {
+            match decoder.receive_frame(&mut state.decoded) {
+                Ok(()) => {}
+                Err(ff::Error::Eof) => return Ok(()),
+                Err(ff::Error::Other { errno }) if errno == ff::ffi::EAGAIN => return Ok(()),
+                Err(e) => {
+                    return Err(Error::CorruptVideo(format!("decoding failed: {e}")).into());
+                }
+            }
+            check_time(self.started, &self.limits, &self.timed_out)?;
+            let rank = state.decoded.pts().and_then(|p| ranks.get(&p).copied());
+            match (rank, check.last) {
+                (Some(r), Some(last)) if r <= last => check.ok = false,
+                (None, _) => check.ok = false,
+                _ => {}
+            }
+            let Some(number) = rank.filter(|_| check.ok) else {
+                return Ok(());
+            };
+            check.last = Some(number);
+            check.required.remove(&number);
+            state.frames += 1;
+            if number % frame_mod != 0 {
+                continue;
+            }
+            convert(&self.info, &self.limits, state)?;
+            on_frame(VideoFrame {
+                number,
+                width: self.info.width,
+                height: self.info.height,
+                rgb: &state.packed,
+            })?;
+        }
     }
 
     fn receive<E: From<Error>>(
@@ -596,6 +775,16 @@ fn video_error(e: Error) -> Error {
     }
 }
 
+/// What [`VideoReader::decode_sampled`] verifies as frames come out.
+struct RankCheck {
+    /// Rank of the last frame output.
+    last: Option<u64>,
+    /// Selected ranks sent to the decoder and not yet output.
+    required: std::collections::BTreeSet<u64>,
+    /// False once the output contradicts the ranks.
+    ok: bool,
+}
+
 struct DecodeState {
     /// Frames the decoder has output so far.
     frames: u64,
@@ -604,6 +793,28 @@ struct DecodeState {
     rgb: ff::frame::Video,
     /// The last converted frame without row padding.
     packed: Vec<u8>,
+}
+
+/// Opens the in-memory input with the demuxer, codec and protocol whitelists and an interrupt
+/// callback that trips at `deadline`.
+fn open_input(
+    bytes: &Arc<[u8]>,
+    deadline: Instant,
+    timed_out: &Arc<AtomicBool>,
+) -> Result<ff::format::context::Input, ff::Error> {
+    let flag = Arc::clone(timed_out);
+    let io = StreamIo::from_read_seek_with_capacity(Cursor::new(Arc::clone(bytes)), IO_BUFFER)?;
+    let mut options = ff::Dictionary::new();
+    options.set("format_whitelist", ALLOWED_DEMUXERS);
+    options.set("codec_whitelist", ALLOWED_DECODERS);
+    options.set("protocol_whitelist", NO_PROTOCOL);
+    ff::format::input_from_stream_with_interrupt(io, None, Some(options), move || {
+        let late = Instant::now() >= deadline;
+        if late {
+            flag.store(true, Ordering::Relaxed);
+        }
+        late
+    })
 }
 
 fn check_size(width: u32, height: u32, limits: &VideoLimits) -> Result<(), Error> {

@@ -69,6 +69,56 @@ fn decodes_every_frame_and_converts_only_the_selected() {
     assert_eq!(picked, vec![0, 30, 60, 90, 120]);
 }
 
+/// (number, pixels digest) of the frames a decode passes on.
+fn digests_of(frames: &mut Vec<(u64, u64)>, f: safeguard_media::video::VideoFrame<'_>) {
+    let h = f.rgb.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    frames.push((f.number, h));
+}
+
+#[test]
+fn sampled_decode_skips_work_but_not_frames() {
+    for (file, frame_mod) in [
+        ("conformance/vpdq/videos/test-padded-dimensions.mp4", 30),
+        ("conformance/vpdq/videos/doorknob-hd-no-bar.mp4", 30),
+        ("conformance/vpdq/videos/doorknob-hd-no-bar.mp4", 7),
+        ("video/testsrc2-96x64-faststart.mp4", 4),
+        ("video/testsrc2-64x48-2s.webm", 5),
+        ("video/testsrc2-64x48-2s.ts", 3),
+    ] {
+        let bytes = read(file);
+        let limits = VideoLimits::default();
+        let mut full = Vec::new();
+        let n_full = VideoReader::open(&bytes, &limits)
+            .unwrap()
+            .decode(
+                |n| n % frame_mod == 0,
+                |f| {
+                    digests_of(&mut full, f);
+                    Ok::<(), Error>(())
+                },
+            )
+            .unwrap();
+        let mut sampled = Vec::new();
+        let n_sampled = VideoReader::open(&bytes, &limits)
+            .unwrap()
+            .decode_sampled(frame_mod, |f| {
+                digests_of(&mut sampled, f);
+                Ok::<(), Error>(())
+            })
+            .unwrap();
+        match n_sampled {
+            // Same frame count, same frames, same pixels.
+            Some(n) => {
+                assert_eq!(n, n_full, "{file}");
+                assert_eq!(sampled, full, "{file}");
+            }
+            None => panic!("{file}: the sampled decode could not prove its numbering"),
+        }
+    }
+}
+
 #[test]
 fn other_containers_decode() {
     for (file, frames, fps) in [
