@@ -294,7 +294,8 @@ impl StopNciiClient {
         records
             .into_iter()
             .map(|r| {
-                let source_id = format!("{}:{}", r.signal_type, r.hash_value);
+                // Hex hashes may come in either case; one entry must keep one id.
+                let source_id = format!("{}:{}", r.signal_type, r.hash_value.to_ascii_lowercase());
                 if matches!(r.hash_status.as_str(), "Withdrawn" | "Deleted") {
                     return Record::Deleted { source_id };
                 }

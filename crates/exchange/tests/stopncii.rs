@@ -209,12 +209,36 @@ async fn until_caught_up(
     panic!("never caught up: {out:#?}");
 }
 
-fn bank(sink: &MemorySink) -> BTreeSet<(String, String)> {
-    sink.snapshot("STOPNCII").values.keys().cloned().collect()
-}
-
 #[tokio::test]
 async fn resumes_after_every_failure_and_ends_equal_to_the_server() {
+    let mem = Arc::new(MemorySink::new());
+    let view = mem.clone();
+    scenario(
+        mem,
+        move || view.snapshot("STOPNCII").values.keys().cloned().collect(),
+        None,
+    )
+    .await;
+}
+
+/// The same through the real engine over a temporary SQLite store.
+#[tokio::test]
+async fn through_the_engine_withdrawn_hashes_stop_matching() {
+    let (engine, sink) = engine_with_bank("STOPNCII_BANK");
+    let e = engine.clone();
+    scenario(
+        sink,
+        move || engine_bank_set(&e, "STOPNCII_BANK", "STOPNCII"),
+        Some(engine),
+    )
+    .await;
+}
+
+async fn scenario(
+    sink: Arc<dyn ExchangeSink>,
+    bank: impl Fn() -> BTreeSet<(String, String)>,
+    engine: Option<Arc<safeguard_engine::Engine>>,
+) {
     let logs = LogBuf::default();
     let _guard = logs.install();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
@@ -234,8 +258,6 @@ async fn resumes_after_every_failure_and_ends_equal_to_the_server() {
         }
     }
     let addr = serve(app(fake.clone())).await;
-    let mem = Arc::new(MemorySink::new());
-    let sink: Arc<dyn ExchangeSink> = mem.clone();
 
     fake.faults.plan(2, Fault::TooMany(1));
     fake.faults.plan(4, Fault::Unavailable);
@@ -277,7 +299,7 @@ async fn resumes_after_every_failure_and_ends_equal_to_the_server() {
             .load(std::sync::atomic::Ordering::SeqCst),
         1
     );
-    assert_same(&bank(&mem), &fake.live(), "bank vs server");
+    assert_same(&bank(), &fake.live(), "bank vs server");
     let all: Vec<&RunReport> = [&r1, &r2].into_iter().chain(reports.iter()).collect();
     assert!(all
         .iter()
@@ -304,8 +326,27 @@ async fn resumes_after_every_failure_and_ends_equal_to_the_server() {
     fake.faults
         .plan(fake.faults.requests() + 3, Fault::Unavailable);
     until_caught_up(addr, sink.clone()).await;
-    assert_same(&bank(&mem), &fake.live(), "bank vs server");
+    assert_same(&bank(), &fake.live(), "bank vs server");
 
+    if let Some(engine) = &engine {
+        // Withdrawn and deleted hashes no longer match; live ones do.
+        let recs: Vec<Rec> = fake.records.lock().unwrap().values().cloned().collect();
+        let mut gone = 0;
+        for r in &recs {
+            let t = safeguard_exchange::stopncii::signal_type_for(r.signal_type);
+            let Some((t, v)) = canonical(&t, &r.value) else {
+                continue;
+            };
+            let live = !matches!(r.status, "Withdrawn" | "Deleted");
+            assert_eq!(
+                engine_matches(engine, "STOPNCII_BANK", &t, &v),
+                live,
+                "{r:?}"
+            );
+            gone += usize::from(!live);
+        }
+        assert!(gone > 300, "{gone}");
+    }
     let text = logs.text();
     for secret in [SUB_KEY, FETCH_KEY, FEEDBACK_KEY] {
         assert!(!text.contains(secret));
