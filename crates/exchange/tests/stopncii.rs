@@ -401,5 +401,5 @@ async fn wrong_keys_are_refused_without_echoing_them() {
     let r = run("STOPNCII", &mut c, sink.clone(), &RunOptions::default()).await;
     assert_eq!(r.error_code.as_deref(), Some("exchange_rejected"));
     assert!(!r.error.unwrap().contains("wrong-sub-key-abc"));
-    assert_eq!(sink.snapshot("STOPNCII").last_error.is_some(), true);
+    assert!(sink.snapshot("STOPNCII").last_error.is_some());
 }
