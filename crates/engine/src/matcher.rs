@@ -125,7 +125,7 @@ impl Matcher {
         let mut meta = Meta::default();
         let mut pdq = PdqIndex::builder();
         let (mut md5, mut sha1, mut sha256) = (Vec::new(), Vec::new(), Vec::new());
-        let mut vpdq = VpdqIndex::new();
+        let mut vpdq = Vec::new();
         let mut photodna = PhotoDnaIndex::new();
         for (id, content, bank, value) in signals {
             meta.set(id, content, bank);
@@ -134,7 +134,7 @@ impl Matcher {
                 SignalValue::Md5(d) => md5.push((d, id as u64)),
                 SignalValue::Sha1(d) => sha1.push((d, id as u64)),
                 SignalValue::Sha256(d) => sha256.push((d, id as u64)),
-                SignalValue::Vpdq(f) => vpdq.add(id as u64, &f),
+                SignalValue::Vpdq(f) => vpdq.push((id as u64, safeguard_vpdq::reduce(&f))),
                 SignalValue::PhotoDna(v) => photodna.add(id as u64, &v),
             }
         }
@@ -145,7 +145,7 @@ impl Matcher {
             md5: Md5Index::from_entries(md5),
             sha1: Sha1Index::from_entries(sha1),
             sha256: Sha256Index::from_entries(sha256),
-            vpdq: RwLock::new(vpdq),
+            vpdq: RwLock::new(VpdqIndex::build(vpdq).map_err(vpdq_error)?),
             photodna: RwLock::new(photodna),
             meta: RwLock::new(meta),
         })
@@ -229,14 +229,7 @@ impl Matcher {
         config: &VpdqMatchConfig,
         meta: &Meta,
     ) -> Result<Vec<(Hit, MatchPercent, bool)>, crate::Error> {
-        let found = self
-            .vpdq_read()
-            .query(frames, config)
-            .map_err(|e| match e {
-                safeguard_vpdq::Error::InvalidConfig(m) => crate::Error::Invalid(m),
-                safeguard_vpdq::Error::Index(e) => crate::Error::Index(e),
-                other => crate::Error::Invalid(other.to_string()),
-            })?;
+        let found = self.vpdq_read().query(frames, config).map_err(vpdq_error)?;
         Ok(found
             .into_iter()
             .filter_map(|m| {
@@ -551,7 +544,7 @@ fn read_vpdq<R: Read>(r: &mut std::io::Take<&mut R>) -> Result<VpdqIndex, crate:
             "vpdq count {videos} does not fit its section"
         )));
     }
-    let mut index = VpdqIndex::new();
+    let mut all = Vec::new();
     for _ in 0..videos {
         let head = read(12, &mut crc)?;
         let id = le64(&head[..8]);
@@ -564,7 +557,7 @@ fn read_vpdq<R: Read>(r: &mut std::io::Take<&mut R>) -> Result<VpdqIndex, crate:
             .chunks_exact(33)
             .map(|c| (PdqHash(c[..32].try_into().expect("32 bytes")), c[32]))
             .collect();
-        index.add_reduced(id, hashes);
+        all.push((id, hashes));
     }
     let mut sum = [0u8; 4];
     sec.read_exact(&mut sum)
@@ -572,7 +565,15 @@ fn read_vpdq<R: Read>(r: &mut std::io::Take<&mut R>) -> Result<VpdqIndex, crate:
     if u32::from_le_bytes(sum) != crc.finalize() {
         return Err(corrupt("vpdq checksum mismatch".into()));
     }
-    Ok(index)
+    VpdqIndex::build(all).map_err(vpdq_error)
+}
+
+fn vpdq_error(e: safeguard_vpdq::Error) -> crate::Error {
+    match e {
+        safeguard_vpdq::Error::InvalidConfig(m) => crate::Error::Invalid(m),
+        safeguard_vpdq::Error::Index(e) => crate::Error::Index(e),
+        other => crate::Error::Invalid(other.to_string()),
+    }
 }
 
 fn exact(f: impl FnOnce(&mut Vec<u64>)) -> Vec<(u64, u32)> {

@@ -98,6 +98,56 @@ impl VpdqIndex {
         self.frames.stats().bytes + per_video + per_slot + self.slot_of.len() * 48
     }
 
+    /// An index over many videos at once (later ids replace earlier ones), given as their
+    /// distinct hashes with the best quality each (as [`reduce`] or [`VpdqIndex::videos`] give
+    /// them). Much faster than adding them one by one: the PDQ index is built in bulk.
+    pub fn build(
+        videos: impl IntoIterator<Item = (u64, Vec<(PdqHash, u8)>)>,
+    ) -> Result<VpdqIndex, Error> {
+        let mut index = VpdqIndex::default();
+        for (id, hashes) in videos {
+            if index.videos.contains_key(&id) {
+                // A repeated id: drop the earlier video's slot entries.
+                index.unlink(id);
+            }
+            for &(hash, quality) in &hashes {
+                let next = index.next_slot;
+                let slot = *index.slot_of.entry(hash).or_insert(next);
+                if slot == next {
+                    index.next_slot += 1;
+                }
+                index
+                    .slots
+                    .entry(slot)
+                    .or_insert_with(|| Slot { videos: Vec::new() })
+                    .videos
+                    .push((id, quality));
+            }
+            index.videos.insert(id, hashes);
+        }
+        // Slots no video holds any more (from repeated ids) are not indexed.
+        index.slots.retain(|_, s| !s.videos.is_empty());
+        index.slot_of.retain(|_, s| index.slots.contains_key(s));
+        let mut builder = PdqIndex::builder();
+        builder.reserve(index.slot_of.len());
+        for (hash, &slot) in &index.slot_of {
+            builder.push(slot, hash);
+        }
+        index.frames = builder.build()?;
+        Ok(index)
+    }
+
+    /// Removes a video from the slot lists only (for [`VpdqIndex::build`]).
+    fn unlink(&mut self, video_id: u64) {
+        if let Some(hashes) = self.videos.remove(&video_id) {
+            for (hash, _) in hashes {
+                if let Some(slot) = self.slot_of.get(&hash).and_then(|s| self.slots.get_mut(s)) {
+                    slot.videos.retain(|(v, _)| *v != video_id);
+                }
+            }
+        }
+    }
+
     /// Adds a video (replacing one with the same id).
     pub fn add(&mut self, video_id: u64, frames: &[VpdqFrame]) {
         self.add_reduced(video_id, reduce(frames));
@@ -307,8 +357,13 @@ mod tests {
                 }
             }
             prop_assert_eq!(index.len(), model.len());
+            // The same videos built in bulk.
+            let built = VpdqIndex::build(model.iter().map(|(id, v)| (*id, reduce(v)))).unwrap();
+            prop_assert_eq!(built.len(), model.len());
+            prop_assert_eq!(built.frame_count(), index.frame_count());
             for (q, cfg) in &queries {
                 prop_assert_eq!(index.query(q, cfg).unwrap(), brute(&model, q, cfg));
+                prop_assert_eq!(built.query(q, cfg).unwrap(), brute(&model, q, cfg));
                 // An indexed video queried against itself.
                 if let Some((id, v)) = model.iter().next() {
                     let got = index.query(v, cfg).unwrap();
@@ -365,6 +420,31 @@ mod tests {
         let d = VpdqMatchConfig::default();
         assert!(index.query(&[frame(0, a, 100)], &d).unwrap().is_empty());
         assert_eq!(index.query(&[frame(0, b, 100)], &d).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn bulk_build_with_a_repeated_id_keeps_the_last_video() {
+        let a = PdqHash([1; 32]);
+        let b = PdqHash([0xfe; 32]);
+        let index =
+            VpdqIndex::build([(1, vec![(a, 100)]), (2, vec![(a, 90)]), (1, vec![(b, 100)])])
+                .unwrap();
+        assert_eq!((index.len(), index.frame_count()), (2, 2));
+        let d = VpdqMatchConfig::default();
+        let ids = |q: PdqHash| -> Vec<u64> {
+            index
+                .query(&[frame(0, q, 100)], &d)
+                .unwrap()
+                .iter()
+                .map(|m| m.video_id)
+                .collect()
+        };
+        assert_eq!(ids(a), vec![2]);
+        assert_eq!(ids(b), vec![1]);
+        // And it keeps working incrementally.
+        let mut index = index;
+        assert!(index.remove(2));
+        assert_eq!(index.frame_count(), 1);
     }
 
     #[test]
