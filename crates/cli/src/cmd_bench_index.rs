@@ -52,6 +52,8 @@ pub enum Kind {
     Sha1,
     /// Exact SHA-256 lookups.
     Sha256,
+    /// PhotoDNA Euclidean-radius search (`--pdna-radius`), on synthetic 144-byte vectors.
+    Photodna,
 }
 
 /// Arguments of `safeguard bench index`.
@@ -82,6 +84,9 @@ pub struct BenchIndexArgs {
     /// Which index to measure.
     #[arg(long, value_enum, default_value_t = Kind::Pdq)]
     pub kind: Kind,
+    /// Euclidean match radius (PhotoDNA only).
+    #[arg(long, default_value_t = 100.0)]
+    pub pdna_radius: f64,
     /// Timed passes over the queries (PDQ: after one untimed pass) or lookups; the best
     /// counts. The brute-force baseline gets one pass after a short warm-up.
     #[arg(long, default_value_t = 3)]
@@ -326,6 +331,7 @@ pub fn run(args: &BenchIndexArgs) -> anyhow::Result<ExitCode> {
         Kind::Md5 => run_digest::<16>(args, "MD5"),
         Kind::Sha1 => run_digest::<20>(args, "SHA-1"),
         Kind::Sha256 => run_digest::<32>(args, "SHA-256"),
+        Kind::Photodna => run_photodna(args),
     }
 }
 
@@ -742,6 +748,111 @@ fn run_digest<const N: usize>(args: &BenchIndexArgs, name: &str) -> anyhow::Resu
         );
     }
     Ok(if exact {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// PhotoDNA: the norm-windowed index against a plain scan of every vector, on the same data,
+/// with every answer compared. The bank is families of near-duplicates (a random centre, each
+/// member moved a little), which is what hotline lists of re-encoded images look like; half
+/// the queries are near a family, half are random.
+fn run_photodna(args: &BenchIndexArgs) -> anyhow::Result<ExitCode> {
+    use safeguard_index::{photodna_distance_sq, PhotoDnaIndex, PHOTODNA_LEN};
+    type V = [u8; PHOTODNA_LEN];
+    println!(
+        "safeguard bench index: PhotoDNA, {} vectors, {} queries, radius {}, seed {}",
+        args.size, args.queries, args.pdna_radius, args.seed
+    );
+    let mut rng = SplitMix(args.seed);
+    let random = |rng: &mut SplitMix| {
+        let mut v = [0u8; PHOTODNA_LEN];
+        for chunk in v.chunks_mut(8) {
+            chunk.copy_from_slice(&rng.next().to_le_bytes());
+        }
+        v
+    };
+    let nudge = |rng: &mut SplitMix, v: &V, amount: u64| {
+        let mut out = *v;
+        for b in out.iter_mut() {
+            let d = rng.below(2 * amount + 1) as i32 - amount as i32;
+            *b = (*b as i32 + d).clamp(0, 255) as u8;
+        }
+        out
+    };
+    let families = (args.size / 20).max(1);
+    let centres: Vec<V> = (0..families).map(|_| random(&mut rng)).collect();
+    let bank: Vec<V> = (0..args.size)
+        .map(|i| nudge(&mut rng, &centres[i % families], 6))
+        .collect();
+    let mut qrng = SplitMix(args.seed ^ 0x5151);
+    let queries: Vec<V> = (0..args.queries)
+        .map(|i| {
+            if i % 2 == 0 {
+                let c = &centres[qrng.below(families as u64) as usize];
+                nudge(&mut qrng, c, 6)
+            } else {
+                random(&mut qrng)
+            }
+        })
+        .collect();
+
+    let start = Instant::now();
+    let mut index = PhotoDnaIndex::new();
+    for (id, v) in bank.iter().enumerate() {
+        index.add(id as u64, v);
+    }
+    let build_s = start.elapsed().as_secs_f64();
+    println!(
+        "index: built in {build_s:.2} s by one-at-a-time adds; {:.1} bytes/vector",
+        index.memory_bytes() as f64 / index.len().max(1) as f64
+    );
+    let mut best = 0.0f64;
+    let mut answers: Vec<Vec<u64>> = Vec::new();
+    for _ in 0..args.repeat.max(1) {
+        let start = Instant::now();
+        answers = queries
+            .iter()
+            .map(|q| {
+                let mut ids: Vec<u64> = index
+                    .search(q, args.pdna_radius)
+                    .into_iter()
+                    .map(|m| m.id)
+                    .collect();
+                ids.sort_unstable();
+                ids
+            })
+            .collect();
+        best = best.max(queries.len() as f64 / start.elapsed().as_secs_f64());
+    }
+    let hits: usize = answers.iter().map(Vec::len).sum();
+    println!("index: {best:.0} queries/s on 1 thread; {hits} hits");
+    let n = args.brute_queries.min(queries.len());
+    if n == 0 {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let limit = (args.pdna_radius * args.pdna_radius).floor() as u32;
+    let start = Instant::now();
+    let brute: Vec<Vec<u64>> = queries[..n]
+        .iter()
+        .map(|q| {
+            bank.iter()
+                .enumerate()
+                .filter(|(_, v)| photodna_distance_sq(v, q) <= limit)
+                .map(|(id, _)| id as u64)
+                .collect()
+        })
+        .collect();
+    let brute_rate = n as f64 / start.elapsed().as_secs_f64();
+    let same = brute[..] == answers[..n];
+    println!(
+        "brute-force scan: {brute_rate:.1} queries/s on 1 thread ({n} queries); answers {}; \
+         index/scan = {:.1}x",
+        if same { "identical" } else { "DIFFER" },
+        best / brute_rate
+    );
+    Ok(if same {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
