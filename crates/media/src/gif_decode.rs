@@ -87,7 +87,9 @@ pub(crate) fn count_frames(bytes: &[u8], stop: usize) -> usize {
     options.check_frame_consistency(false);
     options.allow_unknown_blocks(true);
     // Skipped frames are never allocated; the limit only guards the decoder's own buffers.
-    options.set_memory_limit(MemoryLimit::Bytes(NonZeroU64::new(16 << 20).unwrap_or(NonZeroU64::MIN)));
+    options.set_memory_limit(MemoryLimit::Bytes(
+        NonZeroU64::new(16 << 20).unwrap_or(NonZeroU64::MIN),
+    ));
     let Ok(mut decoder) = options.read_info(bytes) else {
         return 0;
     };
