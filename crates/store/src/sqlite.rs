@@ -158,6 +158,12 @@ impl SqliteStore {
         transact(&mut conn, f)
     }
 
+    /// The writer connection, for tests that inspect query plans.
+    #[cfg(test)]
+    pub(crate) fn writer_for_tests(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Runs `f` in one read transaction, so all its queries see one snapshot.
     fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.readers.get()?;
@@ -1103,6 +1109,11 @@ mod tests {
                 "SELECT s.id FROM contents c JOIN signals s ON s.content_id = c.id \
                  WHERE c.bank_id = ?1 ORDER BY s.id",
                 "contents_by_bank (bank_id=?)",
+            ),
+            (
+                "SELECT signal_id, value FROM changes \
+                 WHERE kind = 'removed' AND signal_id BETWEEN ?1 AND ?2 ORDER BY signal_id",
+                "changes_removed_by_signal (signal_id>? AND signal_id<?)",
             ),
             (
                 "SELECT id FROM banks WHERE name = ?1",

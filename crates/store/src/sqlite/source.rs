@@ -110,6 +110,45 @@ fn stage(
     Ok((stager.upserts, stager.removals))
 }
 
+/// One row per staged hash (the last entry wins), in key order, with whether the bank holds
+/// it: answered from the covering `signals_by_value` index alone.
+const PRESENT_SQL: &str = "
+INSERT INTO temp.uniq (signal_type, value, n, source_id, classification, metadata, present)
+SELECT st.signal_type, st.value, max(st.n), st.source_id, st.classification, st.metadata,
+       EXISTS (SELECT 1 FROM main.signals s WHERE s.signal_type = st.signal_type
+               AND s.value = st.value AND s.bank_id = ?1)
+FROM temp.stage st GROUP BY st.signal_type, st.value ORDER BY st.signal_type, st.value";
+
+/// The source's hashes listed under the staged source ids. `source_id IS NOT NULL` lets
+/// SQLite use the partial index; without it every id would scan the bank's records.
+const BY_SOURCE_ID_SQL: &str = "
+INSERT OR IGNORE INTO temp.gone (signal_type, value)
+SELECT p.signal_type, p.value FROM temp.unstage_ids i CROSS JOIN provenance p
+    ON p.bank_id = ?1 AND p.source = ?2 AND p.source_id = i.source_id
+WHERE p.source_id IS NOT NULL";
+
+/// Marks the source's active records of the `gone` hashes withdrawn, one primary-key lookup
+/// per hash.
+const WITHDRAW_SQL: &str = "
+UPDATE provenance SET withdrawn_at = ?3 FROM temp.gone g
+WHERE provenance.bank_id = ?1 AND provenance.signal_type = g.signal_type
+  AND provenance.value = g.value AND provenance.source = ?2
+  AND provenance.withdrawn_at IS NULL";
+
+/// Keeps in `gone` only hashes no source lists any more.
+const STILL_LISTED_SQL: &str = "
+DELETE FROM temp.gone WHERE EXISTS (SELECT 1 FROM provenance p
+    WHERE p.bank_id = ?1 AND p.signal_type = gone.signal_type AND p.value = gone.value
+      AND p.withdrawn_at IS NULL)";
+
+/// The bank's signals of the `gone` hashes. CROSS JOIN fixes the loop order (SQLite never
+/// reorders it): `gone` outside, index lookups into `signals` inside.
+const DOOMED_SQL: &str = "
+INSERT INTO temp.doomed (id, content_id)
+SELECT s.id, s.content_id FROM temp.gone g CROSS JOIN signals s
+    ON s.signal_type = g.signal_type AND s.value = g.value
+WHERE s.bank_id = ?1";
+
 /// Collapses the staged upserts to one row per hash (the last one wins, as a later record of
 /// a source replaces an earlier one), in key order, each marked with whether the bank already
 /// holds the hash. Returns the number of distinct hashes.
@@ -129,19 +168,7 @@ fn collapse(tx: &Connection, bank_id: BankId) -> Result<u64> {
     .map_err(db_err)?;
     // SQLite takes the bare columns of an aggregate query with one max() from the row holding
     // the maximum: the last entry of each hash.
-    let n = tx
-        .execute(
-            "INSERT INTO temp.uniq (signal_type, value, n, source_id, classification, metadata, \
-             present)
-             SELECT st.signal_type, st.value, max(st.n), st.source_id, st.classification, \
-                    st.metadata,
-                    EXISTS (SELECT 1 FROM main.signals s WHERE s.signal_type = st.signal_type \
-                            AND s.value = st.value AND s.bank_id = ?1)
-             FROM temp.stage st GROUP BY st.signal_type, st.value \
-             ORDER BY st.signal_type, st.value",
-            [bank_id],
-        )
-        .map_err(db_err)?;
+    let n = tx.execute(PRESENT_SQL, [bank_id]).map_err(db_err)?;
     Ok(n as u64)
 }
 
@@ -244,15 +271,13 @@ fn withdraw(
          PRIMARY KEY (signal_type, value)) WITHOUT ROWID;",
     )
     .map_err(db_err)?;
-    tx.execute(
+    tx.execute_batch(
         "INSERT OR IGNORE INTO temp.gone (signal_type, value)
-         SELECT signal_type, value FROM temp.unstage
-         UNION ALL
-         SELECT p.signal_type, p.value FROM temp.unstage_ids i JOIN provenance p
-             ON p.bank_id = ?1 AND p.source = ?2 AND p.source_id = i.source_id",
-        params![bank_id, source],
+         SELECT signal_type, value FROM temp.unstage;",
     )
     .map_err(db_err)?;
+    tx.execute(BY_SOURCE_ID_SQL, params![bank_id, source])
+        .map_err(db_err)?;
     if complete {
         tx.execute_batch("CREATE INDEX temp.uniq_by_value ON uniq (signal_type, value);")
             .map_err(db_err)?;
@@ -276,12 +301,7 @@ fn withdraw(
     )
     .map_err(db_err)?;
     let n = tx
-        .execute(
-            "UPDATE provenance SET withdrawn_at = ?3
-             WHERE bank_id = ?1 AND source = ?2 AND withdrawn_at IS NULL
-               AND (signal_type, value) IN (SELECT signal_type, value FROM temp.gone)",
-            params![bank_id, source, at],
-        )
+        .execute(WITHDRAW_SQL, params![bank_id, source, at])
         .map_err(db_err)?;
     Ok(n as u64)
 }
@@ -290,31 +310,16 @@ fn withdraw(
 /// first (they carry the signal), then the signals, then content items left empty. Returns
 /// (hashes still listed by another source, signals removed).
 fn remove_unlisted(tx: &Connection, bank_id: BankId, now: i64) -> Result<(u64, u64)> {
-    let still_listed = tx
-        .execute(
-            "DELETE FROM temp.gone WHERE EXISTS (SELECT 1 FROM provenance p
-                 WHERE p.bank_id = ?1 AND p.signal_type = gone.signal_type \
-                 AND p.value = gone.value AND p.withdrawn_at IS NULL)",
-            [bank_id],
-        )
-        .map_err(db_err)? as u64;
+    let still_listed = tx.execute(STILL_LISTED_SQL, [bank_id]).map_err(db_err)? as u64;
     tx.execute_batch(
         "CREATE TEMP TABLE doomed (id INTEGER PRIMARY KEY, content_id INTEGER NOT NULL);",
     )
     .map_err(db_err)?;
-    let removed = tx
-        .execute(
-            "INSERT INTO temp.doomed (id, content_id)
-             SELECT s.id, s.content_id FROM temp.gone g JOIN signals s
-                 ON s.signal_type = g.signal_type AND s.value = g.value
-             WHERE s.bank_id = ?1",
-            [bank_id],
-        )
-        .map_err(db_err)? as u64;
+    let removed = tx.execute(DOOMED_SQL, [bank_id]).map_err(db_err)? as u64;
     tx.execute(
         "INSERT INTO changes (kind, bank_id, content_id, signal_id, signal_type, value, at)
          SELECT 'removed', s.bank_id, s.content_id, s.id, s.signal_type, s.value, ?1
-         FROM temp.doomed d JOIN signals s ON s.id = d.id ORDER BY s.id",
+         FROM temp.doomed d CROSS JOIN signals s ON s.id = d.id ORDER BY d.id",
         [now],
     )
     .map_err(db_err)?;
@@ -354,8 +359,14 @@ pub(crate) fn import(
     };
     let added = insert_fresh(tx, bank_id, now)?;
     upsert_provenance(tx, bank_id, import.source, import.seen_at)?;
-    let withdrawn = withdraw(tx, bank_id, import.source, import.seen_at, import.complete)?;
-    let (still_listed, removed) = remove_unlisted(tx, bank_id, now)?;
+    // Most imports withdraw nothing: skip the withdrawal statements and their temp tables.
+    let (withdrawn, still_listed, removed) = if removals > 0 || import.complete {
+        let withdrawn = withdraw(tx, bank_id, import.source, import.seen_at, import.complete)?;
+        let (still_listed, removed) = remove_unlisted(tx, bank_id, now)?;
+        (withdrawn, still_listed, removed)
+    } else {
+        (0, 0, 0)
+    };
     if let Some(cp) = import.checkpoint {
         let delta = activated - withdrawn as i64;
         tx.execute(
@@ -574,4 +585,59 @@ pub(crate) fn record_exchange_error(
     )
     .map_err(db_err)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SqliteStore;
+
+    /// SQLite's plan for `sql`, one line per step.
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+        let mut rows = stmt.query(rusqlite::params_from_iter(nulls)).unwrap();
+        let mut out = String::new();
+        while let Some(r) = rows.next().unwrap() {
+            out.push_str(&r.get::<_, String>(3).unwrap());
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The import's statements that look rows up in the big tables do it through an index,
+    /// driven by the (small) staged side: a full scan of `provenance` or `signals` per staged
+    /// row would make an import quadratic.
+    #[test]
+    fn import_statements_use_indexes() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let conn = store.writer_for_tests();
+        conn.execute_batch(STAGE_SQL).unwrap();
+        conn.execute_batch(
+            "CREATE TEMP TABLE uniq (k INTEGER PRIMARY KEY, signal_type TEXT NOT NULL,
+                 value TEXT NOT NULL, n INTEGER NOT NULL, source_id TEXT, classification TEXT,
+                 metadata TEXT, present INTEGER NOT NULL);
+             CREATE TEMP TABLE gone (signal_type TEXT NOT NULL, value TEXT NOT NULL,
+                 PRIMARY KEY (signal_type, value)) WITHOUT ROWID;
+             CREATE TEMP TABLE doomed (id INTEGER PRIMARY KEY, content_id INTEGER NOT NULL);",
+        )
+        .unwrap();
+        for (sql, expect) in [
+            (BY_SOURCE_ID_SQL, "provenance_by_source_id"),
+            (WITHDRAW_SQL, "PRIMARY KEY"),
+            (STILL_LISTED_SQL, "PRIMARY KEY"),
+            (DOOMED_SQL, "signals_by_value"),
+            (PRESENT_SQL, "COVERING INDEX signals_by_value"),
+        ] {
+            let p = plan(&conn, sql);
+            assert!(
+                p.contains(expect),
+                "{sql}\nexpected {expect:?} in plan:\n{p}"
+            );
+            assert!(
+                !p.contains("SCAN provenance") && !p.contains("SCAN signals"),
+                "{sql}\nscans a big table:\n{p}"
+            );
+        }
+    }
 }
