@@ -19,8 +19,13 @@ small=$((lines / 10))
 work=$(mktemp -d "${TMPDIR:-/tmp}/safeguard-bench-import.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-cargo build --release -p safeguard-cli >&2
-bin=target/release/safeguard
+# SAFEGUARD_BIN: a safeguard binary to measure instead of building target/release/safeguard.
+if [ -n "${SAFEGUARD_BIN:-}" ]; then
+    bin=$SAFEGUARD_BIN
+else
+    cargo build --release -p safeguard-cli >&2
+    bin=target/release/safeguard
+fi
 
 echo "generating lists in $work" >&2
 python3 scripts/gen-hash-list.py plain "$small" 1 > "$work/small.txt"
