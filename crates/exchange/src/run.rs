@@ -234,6 +234,14 @@ type Key = (String, String);
 /// dropped when the listed entries are all gone, which can be early.
 const MAX_OWNERS: usize = 32;
 
+/// Largest metadata text stored per value, bytes. Remote records carry free-form parts
+/// (StopNCII case lists and platform feedback); past this the metadata is dropped (the value and
+/// its source id are kept) so a remote service cannot grow the store without bound.
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+
+/// Longest classification stored, bytes (NCMEC's are two characters).
+pub const MAX_CLASSIFICATION_BYTES: usize = 64;
+
 /// Separates entry ids in a stored `source_id`. NCMEC (`member-id`), StopNCII (`Type:hash`)
 /// and peer (numeric) ids never contain it.
 const OWNER_SEP: char = ',';
@@ -336,6 +344,20 @@ impl Ledger {
                             }
                         }
                     }
+                    let metadata = metadata.clone().filter(|m| {
+                        let ok = m.len() <= MAX_METADATA_BYTES;
+                        if !ok {
+                            tracing::warn!(
+                                source_id,
+                                bytes = m.len(),
+                                "entry metadata over the limit; not stored"
+                            );
+                        }
+                        ok
+                    });
+                    let classification = classification
+                        .clone()
+                        .filter(|c| c.len() <= MAX_CLASSIFICATION_BYTES);
                     for key in &now {
                         touched.insert(
                             key.clone(),
@@ -490,6 +512,24 @@ mod tests {
         assert_eq!(snap.checkpoint.as_deref(), Some("3"));
         assert_eq!(r.outcome.added, 2);
         assert_eq!(r.outcome.removed, 1);
+    }
+
+    #[tokio::test]
+    async fn oversized_metadata_is_dropped_but_the_value_kept() {
+        let sink = Arc::new(MemorySink::new());
+        let mut f = Script(vec![page(
+            vec![Record::Entry {
+                source_id: "big".into(),
+                fingerprints: vec![("md5".into(), A.into())],
+                classification: Some("x".repeat(65)),
+                metadata: Some(format!("\"{}\"", "y".repeat(MAX_METADATA_BYTES))),
+            }],
+            "1",
+        )]);
+        run("M", &mut f, sink.clone(), &RunOptions::default()).await;
+        let snap = sink.snapshot("M");
+        let v = &snap.values[&("md5".to_string(), A.to_string())];
+        assert_eq!(v, &(Some("big".to_string()), None, None));
     }
 
     #[tokio::test]
