@@ -196,6 +196,14 @@ impl Hashed {
                 if !h.frames.is_empty() {
                     v.push((SignalType::Vpdq, safeguard_vpdq::format::to_json(&h.frames)));
                 }
+                // An animated GIF or WebP also matches image banks by its first frame's PDQ.
+                if let Some(ff) = h
+                    .first_frame
+                    .as_ref()
+                    .filter(|ff| ff.quality >= safeguard_pdq::DEFAULT_MIN_QUALITY)
+                {
+                    v.insert(0, (SignalType::Pdq, ff.pdq.to_hex()));
+                }
                 v
             }
         }
@@ -219,19 +227,28 @@ impl Hashed {
                 }
                 v
             }
-            Hashed::Video(h) => json!({
-                "content_type": "video",
-                "vpdq": safeguard_vpdq::format::to_json(&h.frames),
-                "frames_hashed": h.frames.len(),
-                "md5": hex::encode(h.md5),
-                "sha1": hex::encode(h.sha1),
-                "sha256": hex::encode(h.sha256),
-                "width": h.width,
-                "height": h.height,
-                "fps": h.fps,
-                "frame_count": h.frame_count,
-                "duration_s": h.duration_s,
-            }),
+            Hashed::Video(h) => {
+                let mut v = json!({
+                    "content_type": "video",
+                    "vpdq": safeguard_vpdq::format::to_json(&h.frames),
+                    "frames_hashed": h.frames.len(),
+                    "md5": hex::encode(h.md5),
+                    "sha1": hex::encode(h.sha1),
+                    "sha256": hex::encode(h.sha256),
+                    "width": h.width,
+                    "height": h.height,
+                    "fps": h.fps,
+                    "frame_count": h.frame_count,
+                    "duration_s": h.duration_s,
+                });
+                if let (Some(ff), Value::Object(o)) = (&h.first_frame, &mut v) {
+                    o.insert(
+                        "first_frame".into(),
+                        json!({"pdq": ff.pdq.to_hex(), "quality": ff.quality}),
+                    );
+                }
+                v
+            }
         }
     }
 }

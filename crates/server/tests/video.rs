@@ -514,3 +514,27 @@ async fn vpdq_thresholds_come_from_the_configuration() {
 fn c_readme(path: &std::path::Path) -> Config {
     Config::load(Some(path), |_| None).unwrap()
 }
+
+#[tokio::test]
+async fn animated_gifs_are_videos_with_a_first_frame_pdq() {
+    let s = server().await;
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/video/testsrc2-48x32-animated.gif");
+    let gif = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let r = s.upload("/v1/hash", "file", &gif, &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let h = r.json();
+    assert_eq!(h["content_type"], "video");
+    assert!(h["frames_hashed"].as_u64().unwrap() >= 1, "{h}");
+    // The first frame's PDQ is what hashing the file as an image gives.
+    let r = s.upload("/h/hash?types=pdq", "photo", &gif, &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let as_image = r.json()["pdq"].as_str().unwrap().to_string();
+    let first = &h["first_frame"];
+    if first["quality"].as_u64().unwrap() >= 50 {
+        assert_eq!(first["pdq"], as_image);
+    } else {
+        // HMA gives "" for a PDQ under quality 50.
+        assert_eq!(as_image, "");
+    }
+}
