@@ -75,7 +75,7 @@ pub struct VideoConfig {
     pub max_duration_secs: u64,
     /// Largest frame width or height, pixels.
     pub max_side: u32,
-    /// Decode-and-hash budget per video, seconds.
+    /// Decode-and-hash budget per video, seconds (capped at `limits.request_timeout_secs`).
     pub max_decode_secs: u64,
     /// Seconds between hashed frames (by frame count, as the reference); 0 hashes every
     /// frame. 1.0 is python-threatexchange's and HMA's default.
@@ -370,7 +370,10 @@ impl Config {
                 max_duration: std::time::Duration::from_secs(v.max_duration_secs),
                 // Every frame is decoded; 60 fps bounds the count whatever the container claims.
                 max_frames: v.max_duration_secs.saturating_mul(60).min(d.max_frames),
-                max_decode_time: std::time::Duration::from_secs(v.max_decode_secs),
+                // Never longer than the request may run: past that, nobody awaits the result.
+                max_decode_time: std::time::Duration::from_secs(
+                    v.max_decode_secs.min(self.limits.request_timeout_secs),
+                ),
             },
         }
     }
