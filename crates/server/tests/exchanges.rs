@@ -207,3 +207,117 @@ fn tempfile_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// A StopNCII stand-in whose FetchHashes is slow, to hold a run open.
+async fn slow_stopncii() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+) {
+    use axum::routing::{get, post};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let app = axum::Router::new()
+        .route(
+            "/v1/FetchHashes",
+            get(|| async {
+                tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+                axum::Json(
+                    json!({"count": 0, "nextPageToken": null, "nextSetTimestamp": 11,
+                    "hasMoreRecords": false, "hashRecords": []}),
+                )
+            }),
+        )
+        .route(
+            "/v1/SubmitFeedback",
+            post(move |h: axum::http::HeaderMap, body: String| {
+                let s2 = s2.clone();
+                async move {
+                    let key = h
+                        .get("x-functions-key")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string();
+                    s2.lock().unwrap().push((key, body));
+                    axum::Json(json!({}))
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, seen)
+}
+
+#[tokio::test]
+async fn one_run_at_a_time_and_feedback_through_the_api() {
+    let (addr, seen) = slow_stopncii().await;
+    let text = format!(
+        "[[exchanges]]\nname = \"STOPNCII\"\nkind = \"stopncii\"\nbase_url = \"http://{addr}/v1\"\n\
+         enabled = false\nsubscription_key = \"sub-key-1\"\nfetch_function_key = \"fetch-key-2\"\n\
+         feedback_function_key = \"feedback-key-3\"\n"
+    );
+    let config: Config = toml::from_str(&text).unwrap();
+    let s = server_with(config).await;
+    let r = s.admin("POST", "/v1/exchanges/STOPNCII/run", None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let r = s.admin("POST", "/v1/exchanges/STOPNCII/run", None).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::CONFLICT, "exchange_busy".into())
+    );
+    assert_eq!(
+        s.admin("GET", "/v1/exchanges/STOPNCII", None).await.json()["running"],
+        true
+    );
+    // The first run finishes by itself; then a run may start again.
+    let mut done = false;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let st = s.admin("GET", "/v1/exchanges/STOPNCII", None).await.json();
+        if st["running"] == false {
+            assert_eq!(st["last_run"]["caught_up"], true, "{st}");
+            assert_eq!(
+                st["checkpoint"],
+                "{\"start\":11,\"token\":null,\"resume_from\":11}"
+            );
+            done = true;
+            break;
+        }
+    }
+    assert!(done, "the run never finished");
+
+    let curate = s.key(&[Scope::Curate]);
+    let pdq = "f".repeat(64);
+    let r = s
+        .call(
+            "POST",
+            "/v1/exchanges/STOPNCII/feedback",
+            Some(&curate),
+            Some(json!({"hash_value": pdq, "feedback": "NotBlocked", "tags": ["reviewed"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, "feedback-key-3");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&got[0].1).unwrap(),
+        json!({"count": 1, "hashFeedbacks": [{"hashValue": pdq, "feedbackValue": "NotBlocked", "tags": ["reviewed"]}]})
+    );
+    let r = s
+        .call(
+            "POST",
+            "/v1/exchanges/STOPNCII/feedback",
+            Some(&curate),
+            Some(json!({"hash_value": pdq, "feedback": "Maybe"})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "invalid_request".into())
+    );
+    let all = s.admin("GET", "/v1/exchanges", None).await.text();
+    for secret in ["sub-key-1", "fetch-key-2", "feedback-key-3"] {
+        assert!(!all.contains(secret));
+    }
+}
