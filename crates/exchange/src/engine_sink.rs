@@ -1,7 +1,6 @@
-//! The production sink: the exchange's bank in the engine's store. Every page is applied with
-//! its checkpoint in one store transaction (`Store::apply_source_batch`), then the engine's
-//! indexes catch up (`Engine::sync`) before the call returns, so the page is matchable at once.
-//! Values arrive already normalised by the run loop (with the engine's own `SignalType`).
+//! The production sink: the exchange's bank through the engine. `Engine::apply_source_batch`
+//! validates the page, applies it with its checkpoint in one store transaction, and brings the
+//! indexes up to date before it returns, so the page is matchable at once.
 
 use std::sync::Arc;
 
@@ -42,7 +41,6 @@ impl ExchangeSink for EngineSink {
     fn checkpoint(&self, exchange: &str) -> Result<Option<String>> {
         Ok(self
             .engine
-            .store()
             .exchange_state(exchange)
             .map_err(sink_err)?
             .and_then(|s| s.checkpoint))
@@ -90,12 +88,10 @@ impl ExchangeSink for EngineSink {
                 value: r.value.clone(),
             })
             .collect();
-        let bank = self.engine.bank(&self.bank).map_err(sink_err)?;
         let o = self
             .engine
-            .store()
             .apply_source_batch(
-                bank.id,
+                &self.bank,
                 &SourceBatch {
                     source: &source,
                     seen_at: batch.seen_at,
@@ -108,9 +104,6 @@ impl ExchangeSink for EngineSink {
                 },
             )
             .map_err(sink_err)?;
-        // The batch is durable; the indexes follow the change feed now. Should this fail, the
-        // next write or restart applies the feed, and the checkpoint is already right.
-        self.engine.sync().map_err(sink_err)?;
         Ok(Outcome {
             added: o.added,
             refreshed: o.refreshed,
@@ -120,10 +113,8 @@ impl ExchangeSink for EngineSink {
     }
 
     fn record_error(&self, exchange: &str, message: &str, at: i64) -> Result<()> {
-        let bank = self.engine.bank(&self.bank).map_err(sink_err)?;
         self.engine
-            .store()
-            .record_exchange_error(exchange, bank.id, message, at)
+            .record_exchange_error(exchange, &self.bank, message, at)
             .map_err(sink_err)
     }
 }
