@@ -29,6 +29,7 @@ mod limit;
 mod pixel;
 mod png_decode;
 pub mod video;
+mod video_gop;
 mod webp;
 
 use std::io::Read;

@@ -154,6 +154,9 @@ enum Source {
         stream_index: usize,
         /// The input, kept for the packet scan of [`VideoReader::decode_sampled`].
         bytes: Arc<[u8]>,
+        /// For H.264 streams, how to find IDR pictures in packets: `Some(length size)` of
+        /// length-prefixed NAL units, `Some(None)` for Annex B; `None` for other codecs.
+        h264: Option<Option<usize>>,
     },
     Webp(Box<crate::webp::Animation>),
 }
@@ -214,6 +217,8 @@ impl VideoReader {
             .ok_or_else(|| Error::UnsupportedVideo("no video stream".into()))?;
         let stream_index = stream.index();
         let params = stream.parameters();
+        // SAFETY: only the pointer is taken here; it is read (below) while `input` is alive.
+        let params_ptr = unsafe { params.as_ptr() };
         // SAFETY: `params` wraps the stream's live AVCodecParameters, valid while `input` is.
         let (width, height) = unsafe {
             let p = params.as_ptr();
@@ -256,28 +261,22 @@ impl VideoReader {
             }
         }
 
-        let mut context = ff::codec::context::Context::from_parameters(params)
-            .map_err(|e| Error::CorruptVideo(format!("codec parameters: {e}")))?;
-        // One thread: the caller parallelises across videos, and one-core throughput is what
-        // the benchmark compares. Slice threading would not change the output.
-        context.set_threading(ff::codec::threading::Config {
-            kind: ff::codec::threading::Type::Slice,
-            count: 1,
-            ..Default::default()
+        let codec_id = params.id();
+        let h264 = (codec_id == ff::codec::Id::H264).then(|| {
+            // SAFETY: `params` wraps the stream's live AVCodecParameters, valid while `input`
+            // is; extradata is `extradata_size` bytes when non-null.
+            let extradata = unsafe {
+                let p = params_ptr;
+                if (*p).extradata.is_null() || (*p).extradata_size <= 0 {
+                    Vec::new()
+                } else {
+                    std::slice::from_raw_parts((*p).extradata, (*p).extradata_size as usize)
+                        .to_vec()
+                }
+            };
+            crate::video_gop::avcc_length_size(&extradata)
         });
-        let codec_id = context.id();
-        let codec = ff::decoder::find(codec_id)
-            .ok_or_else(|| Error::UnsupportedVideo(format!("no decoder for {codec_id:?}")))?;
-        let codec_name = codec.name().to_string();
-        let mut decoder_options = ff::Dictionary::new();
-        decoder_options.set("codec_whitelist", ALLOWED_DECODERS);
-        let decoder = context
-            .decoder()
-            .open_as_with(codec, decoder_options)
-            .and_then(|o| o.video())
-            .map_err(|e| {
-                Error::UnsupportedVideo(format!("cannot open the {codec_name} decoder: {e}"))
-            })?;
+        let (decoder, codec_name) = open_decoder(params)?;
 
         Ok(VideoReader {
             source: Source::Ffmpeg {
@@ -285,6 +284,7 @@ impl VideoReader {
                 decoder,
                 stream_index,
                 bytes: shared,
+                h264,
             },
             info: VideoInfo {
                 container,
@@ -448,7 +448,9 @@ impl VideoReader {
 
     /// Like [`VideoReader::decode`] with `select = |n| n % frame_mod == 0`, but without
     /// decoding the frames nothing needs: a frame that is not selected and that no other frame
-    /// references (a non-reference B-frame) is skipped by the decoder. Hashes are unchanged
+    /// references (a non-reference B-frame) is skipped by the decoder, and in H.264 the packets
+    /// between a segment's last selected frame and the next IDR picture are not decoded at all
+    /// (`video_gop`; each needed segment starts on a fresh decoder). Hashes are unchanged
     /// (the skipped pixels feed nothing); what needs care is the numbering, since the
     /// reference numbers frames by counting the decoder's output. Here a frame's number is the
     /// rank of its presentation timestamp among all the stream's packets, found by a demux-only
@@ -471,9 +473,15 @@ impl VideoReader {
         if frame_mod <= 1 {
             return Ok(None);
         }
-        let Some(ranks) = self.scan_ranks(bytes.clone())? else {
+        let Some(scan) = self.scan_ranks(bytes.clone())? else {
             return Ok(None);
         };
+        let ranks = scan.ranks;
+        // Packets no selected frame depends on (segment tails after the last selected frame
+        // before an IDR) are not decoded at all (`video_gop`).
+        let needed = crate::video_gop::needed_packets(&scan.packets, frame_mod);
+        let mut index = 0usize;
+        let mut fed_since_open = false;
         let total = ranks.len() as u64;
         if self.info.declared_frames.is_some_and(|d| total < d) {
             return Ok(None);
@@ -511,6 +519,44 @@ impl VideoReader {
             if packet.stream() != *stream_index {
                 continue;
             }
+            let i = index;
+            index += 1;
+            // The second demux must see the packets the scan saw, in the same order.
+            if packet.pts() != scan.pts.get(i).copied() {
+                return Ok(None);
+            }
+            if !needed[i] {
+                if fed_since_open {
+                    // Everything this segment's selected frames need has been fed: drain the
+                    // decoder, and start the next needed segment (at an IDR) on a fresh one,
+                    // exactly as if the stream began there. Splicing segments into one decoder
+                    // instead makes FFmpeg's H.264 output logic drop pictures.
+                    decoder
+                        .send_eof()
+                        .map_err(|e| Error::CorruptVideo(format!("decoder flush: {e}")))?;
+                    self.receive_ranked(&mut state, &ranks, frame_mod, &mut check, &mut on_frame)?;
+                    if !check.ok {
+                        return Ok(None);
+                    }
+                    let Source::Ffmpeg {
+                        input,
+                        decoder,
+                        stream_index,
+                        ..
+                    } = &mut self.source
+                    else {
+                        return Ok(None);
+                    };
+                    let params = input
+                        .stream(*stream_index)
+                        .map(|s| s.parameters())
+                        .ok_or_else(|| Error::CorruptVideo("the video stream vanished".into()))?;
+                    *decoder = open_decoder(params)?.0;
+                    fed_since_open = false;
+                }
+                continue;
+            }
+            fed_since_open = true;
             let Some(rank) = packet.pts().and_then(|p| ranks.get(&p).copied()) else {
                 return Ok(None);
             };
@@ -546,17 +592,18 @@ impl VideoReader {
 
     /// Demux-only pass: each video packet's presentation timestamp mapped to its rank, or
     /// `None` when a packet has no timestamp or two share one.
-    fn scan_ranks(
-        &self,
-        bytes: Arc<[u8]>,
-    ) -> Result<Option<std::collections::HashMap<i64, u64>>, Error> {
+    fn scan_ranks(&self, bytes: Arc<[u8]>) -> Result<Option<ScannedPackets>, Error> {
         let deadline = self.started + self.limits.max_decode_time;
         let mut input = open_input(&bytes, deadline, &self.timed_out)
             .map_err(|e| open_error(e, &self.timed_out, &self.limits))?;
-        let Source::Ffmpeg { stream_index, .. } = &self.source else {
+        let Source::Ffmpeg {
+            stream_index, h264, ..
+        } = &self.source
+        else {
             return Ok(None);
         };
         let mut pts = Vec::new();
+        let mut idr = Vec::new();
         let mut packet = ff::Packet::empty();
         loop {
             check_time(self.started, &self.limits, &self.timed_out)?;
@@ -572,6 +619,12 @@ impl VideoReader {
                 return Ok(None);
             };
             pts.push(p);
+            idr.push(match (h264, packet.data()) {
+                (Some(length_size), Some(data)) => {
+                    crate::video_gop::h264_packet_has_idr(data, *length_size)
+                }
+                _ => false,
+            });
             if pts.len() as u64 > self.limits.max_frames {
                 return Err(Error::TooManyFrames {
                     frames: pts.len() as u64,
@@ -579,13 +632,29 @@ impl VideoReader {
                 });
             }
         }
-        pts.sort_unstable();
-        let ranks: std::collections::HashMap<i64, u64> = pts
+        let mut sorted = pts.clone();
+        sorted.sort_unstable();
+        let ranks: std::collections::HashMap<i64, u64> = sorted
             .iter()
             .enumerate()
             .map(|(r, &p)| (p, r as u64))
             .collect();
-        Ok((ranks.len() == pts.len()).then_some(ranks))
+        if ranks.len() != pts.len() {
+            return Ok(None);
+        }
+        let packets = pts
+            .iter()
+            .zip(idr)
+            .map(|(p, idr)| crate::video_gop::PacketInfo {
+                rank: ranks[p],
+                idr,
+            })
+            .collect();
+        Ok(Some(ScannedPackets {
+            ranks,
+            pts,
+            packets,
+        }))
     }
 
     fn receive_ranked<E: From<Error>>(
@@ -752,6 +821,33 @@ fn convert(info: &VideoInfo, limits: &VideoLimits, state: &mut DecodeState) -> R
     Ok(())
 }
 
+/// Opens the decoder of a stream (allowed decoders only, one thread).
+fn open_decoder(params: ff::codec::Parameters) -> Result<(ff::decoder::Video, String), Error> {
+    let mut context = ff::codec::context::Context::from_parameters(params)
+        .map_err(|e| Error::CorruptVideo(format!("codec parameters: {e}")))?;
+    // One thread: the caller parallelises across videos, and one-core throughput is what
+    // the benchmark compares. Slice threading would not change the output.
+    context.set_threading(ff::codec::threading::Config {
+        kind: ff::codec::threading::Type::Slice,
+        count: 1,
+        ..Default::default()
+    });
+    let codec_id = context.id();
+    let codec = ff::decoder::find(codec_id)
+        .ok_or_else(|| Error::UnsupportedVideo(format!("no decoder for {codec_id:?}")))?;
+    let codec_name = codec.name().to_string();
+    let mut decoder_options = ff::Dictionary::new();
+    decoder_options.set("codec_whitelist", ALLOWED_DECODERS);
+    let decoder = context
+        .decoder()
+        .open_as_with(codec, decoder_options)
+        .and_then(|o| o.video())
+        .map_err(|e| {
+            Error::UnsupportedVideo(format!("cannot open the {codec_name} decoder: {e}"))
+        })?;
+    Ok((decoder, codec_name))
+}
+
 fn check_time(started: Instant, limits: &VideoLimits, timed_out: &AtomicBool) -> Result<(), Error> {
     if started.elapsed() > limits.max_decode_time || timed_out.load(Ordering::Relaxed) {
         return Err(Error::DecodeTimeout {
@@ -776,6 +872,16 @@ fn video_error(e: Error) -> Error {
 }
 
 /// What [`VideoReader::decode_sampled`] verifies as frames come out.
+/// What the demux-only pass learns of the video stream's packets.
+struct ScannedPackets {
+    /// Presentation timestamp → rank among all the stream's timestamps (the frame number).
+    ranks: std::collections::HashMap<i64, u64>,
+    /// Presentation timestamps in decode order.
+    pts: Vec<i64>,
+    /// Rank and IDR flag in decode order.
+    packets: Vec<crate::video_gop::PacketInfo>,
+}
+
 struct RankCheck {
     /// Rank of the last frame output.
     last: Option<u64>,
