@@ -8,7 +8,8 @@
 //! The index answers exactly what a brute-force scan answers. Entries are kept in a block
 //! sorted by their Euclidean norm: by the triangle inequality every match `e` of query `q`
 //! within radius `r` has `| |e| - |q| | <= r`, so a query scans only the slice of the block
-//! whose norms fall in `[|q| - r, |q| + r]`, and inside it abandons each candidate as soon as
+//! whose norms fall in `[|q| - r, |q| + r]`; inside it, each candidate's first 16 bytes (kept
+//! in a contiguous array) are checked before the rest, and a candidate is abandoned as soon as
 //! its partial sum passes `r²`. New entries go to a small unsorted tail that is scanned
 //! whole; the tail is merged into the block when it grows past an eighth of the block.
 //! Removed entries are tombstoned and dropped at the next merge.
@@ -67,8 +68,8 @@ fn norm(v: &PhotoDnaValue) -> f64 {
 /// Where a live entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Loc {
-    /// In the sorted block.
-    Block,
+    /// In the sorted block, at this position.
+    Block(usize),
     /// In the tail, at this position.
     Tail(usize),
 }
@@ -82,19 +83,38 @@ pub struct PhotoDnaMatch {
     pub distance: f64,
 }
 
+/// Bytes of each value checked first, from a contiguous array: for unrelated values they
+/// almost always exceed a matching radius already, so most candidates cost 16 sequential
+/// bytes instead of a 144-byte row.
+const PREFIX: usize = 16;
+
+/// Squared distance of the first [`PREFIX`] bytes.
+#[inline]
+fn prefix_distance_sq(a: &[u8; PREFIX], b: &[u8]) -> u32 {
+    let mut acc = [0u32; PREFIX];
+    for i in 0..PREFIX {
+        let d = a[i] as i32 - b[i] as i32;
+        acc[i] = (d * d) as u32;
+    }
+    acc.iter().sum()
+}
+
 /// Exact radius search over PhotoDNA values, with live additions and removals.
 #[derive(Debug, Default, Clone)]
 pub struct PhotoDnaIndex {
-    /// Sorted block: norms ascending, with ids and values in the same order.
+    /// Sorted block: norms ascending, with ids, liveness, value prefixes and whole values in
+    /// the same order.
     norms: Vec<f64>,
     ids: Vec<u64>,
+    alive: Vec<bool>,
+    prefixes: Vec<[u8; PREFIX]>,
     values: Vec<PhotoDnaValue>,
     /// Unsorted recent additions.
     tail_ids: Vec<u64>,
     tail_values: Vec<PhotoDnaValue>,
     /// Live entries and where they are. Ids not here are absent or removed.
     live: HashMap<u64, Loc>,
-    /// Removed ids still physically in the block.
+    /// Removed entries still physically in the block.
     dead_in_block: usize,
 }
 
@@ -116,7 +136,10 @@ impl PhotoDnaIndex {
 
     /// Bytes of heap memory held, approximately.
     pub fn memory_bytes(&self) -> usize {
-        let block = self.values.capacity() * PHOTODNA_LEN + self.norms.capacity() * 8;
+        let block = self.values.capacity() * PHOTODNA_LEN
+            + self.prefixes.capacity() * PREFIX
+            + self.norms.capacity() * 8
+            + self.alive.capacity();
         let ids = (self.ids.capacity() + self.tail_ids.capacity()) * 8;
         let tail = self.tail_values.capacity() * PHOTODNA_LEN;
         // hashbrown: key + value + control byte.
@@ -130,7 +153,9 @@ impl PhotoDnaIndex {
             .ids
             .iter()
             .zip(&self.values)
-            .filter(|(id, _)| self.live.get(id) == Some(&Loc::Block));
+            .zip(&self.alive)
+            .filter(|(_, alive)| **alive)
+            .map(|(e, _)| e);
         let tail = self.tail_ids.iter().zip(&self.tail_values);
         block.chain(tail).map(|(id, v)| (*id, v)).collect()
     }
@@ -160,7 +185,8 @@ impl PhotoDnaIndex {
                 }
                 true
             }
-            Some(Loc::Block) => {
+            Some(Loc::Block(pos)) => {
+                self.alive[pos] = false;
                 self.dead_in_block += 1;
                 if self.dead_in_block > MIN_TAIL_BEFORE_MERGE.max(self.ids.len() / 4) {
                     self.merge();
@@ -174,7 +200,7 @@ impl PhotoDnaIndex {
     fn merge(&mut self) {
         let mut all: Vec<(f64, u64, PhotoDnaValue)> = Vec::with_capacity(self.live.len());
         for i in 0..self.ids.len() {
-            if self.live.get(&self.ids[i]) == Some(&Loc::Block) {
+            if self.alive[i] {
                 all.push((self.norms[i], self.ids[i], self.values[i]));
             }
         }
@@ -184,9 +210,14 @@ impl PhotoDnaIndex {
         all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         self.norms = all.iter().map(|e| e.0).collect();
         self.ids = all.iter().map(|e| e.1).collect();
-        self.values = all.iter().map(|e| e.2).collect();
-        for id in &self.ids {
-            self.live.insert(*id, Loc::Block);
+        self.alive = vec![true; all.len()];
+        self.prefixes = all
+            .iter()
+            .map(|e| e.2[..PREFIX].try_into().expect("16 bytes"))
+            .collect();
+        self.values = all.into_iter().map(|e| e.2).collect();
+        for (pos, id) in self.ids.iter().enumerate() {
+            self.live.insert(*id, Loc::Block(pos));
         }
         self.dead_in_block = 0;
     }
@@ -207,17 +238,18 @@ impl PhotoDnaIndex {
         let lo = qn - radius - slack;
         let hi = qn + radius + slack;
         let start = self.norms.partition_point(|&n| n < lo);
-        for i in start..self.norms.len() {
-            if self.norms[i] > hi {
-                break;
+        let end = start + self.norms[start..].partition_point(|&n| n <= hi);
+        for (i, prefix) in self.prefixes[start..end].iter().enumerate() {
+            if prefix_distance_sq(prefix, query) > limit_sq {
+                continue;
             }
-            let id = self.ids[i];
-            if self.live.get(&id) != Some(&Loc::Block) {
+            let i = start + i;
+            if !self.alive[i] {
                 continue;
             }
             if let Some(d) = distance_sq_within(&self.values[i], query, limit_sq) {
                 out.push(PhotoDnaMatch {
-                    id,
+                    id: self.ids[i],
                     distance: (d as f64).sqrt(),
                 });
             }
