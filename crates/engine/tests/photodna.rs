@@ -138,7 +138,8 @@ fn survives_a_reopen_from_disk() {
         .unwrap();
         add(&e, format_photodna(&a));
     }
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&SqliteOptions::new(path.clone())).unwrap());
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&SqliteOptions::new(path.clone())).unwrap());
     let e = Engine::open(store).unwrap();
     assert_eq!(lookup(&e, &a, None).len(), 1);
 }

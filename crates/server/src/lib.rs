@@ -15,8 +15,8 @@ mod lists;
 mod media;
 mod metrics;
 mod middleware;
-pub mod photodna;
 pub mod openapi;
+pub mod photodna;
 mod state;
 mod v1;
 
