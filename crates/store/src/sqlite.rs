@@ -37,6 +37,8 @@ pub const DEFAULT_READ_CONNECTIONS: usize = 4;
 /// Page cache of the writer connection, in KiB (64 MiB). A bulk import inserts into the
 /// `(signal_type, value)` index at random places; keeping its pages cached avoids re-reading
 /// them from the OS for every row.
+/// Helper threads SQLite's sorter may use for a large sort in the writer (imports).
+const SORTER_THREADS: i64 = 2;
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
 
 /// The WAL file is truncated back to this many bytes after a checkpoint (64 MiB), so one large
@@ -220,6 +222,9 @@ fn open_writer(path: &Path, busy_timeout: Duration, durability: Durability) -> R
     // Imports stage their entries in TEMP tables and sort them: on disk, so a
     // ten-million-line import costs disk space, not memory.
     conn.pragma_update(None, "temp_store", "FILE")
+        .map_err(db_err)?;
+    // Large sorts (an import's GROUP BY over millions of staged rows) may use helper threads.
+    conn.pragma_update(None, "threads", SORTER_THREADS)
         .map_err(db_err)?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
