@@ -345,6 +345,94 @@ fn corrupt(msg: String) -> crate::Error {
     crate::Error::Index(safeguard_index::Error::SnapshotCorrupt(msg))
 }
 
+/// The body of a checksummed snapshot section: written through a 64 KiB buffer, with a CRC-32
+/// of every byte appended by [`CrcWriter::finish`].
+struct CrcWriter<'w, W: Write> {
+    w: &'w mut W,
+    buf: Vec<u8>,
+    crc: crc32fast::Hasher,
+}
+
+impl<'w, W: Write> CrcWriter<'w, W> {
+    fn new(w: &'w mut W) -> Self {
+        CrcWriter {
+            w,
+            buf: Vec::with_capacity(1 << 16),
+            crc: crc32fast::Hasher::new(),
+        }
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<(), crate::Error> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= 1 << 16 {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), crate::Error> {
+        self.crc.update(&self.buf);
+        self.w.write_all(&self.buf).map_err(snapshot_write_error)?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(), crate::Error> {
+        self.flush()?;
+        let sum = self.crc.clone().finalize();
+        self.w
+            .write_all(&sum.to_le_bytes())
+            .map_err(snapshot_write_error)
+    }
+}
+
+fn snapshot_write_error(e: std::io::Error) -> crate::Error {
+    crate::Error::Invalid(format!("writing snapshot: {e}"))
+}
+
+/// Reads what a [`CrcWriter`] wrote: every read is checksummed, and [`CrcReader::finish`]
+/// compares the sum. `name` labels the section in errors.
+struct CrcReader<R: Read> {
+    sec: std::io::BufReader<R>,
+    crc: crc32fast::Hasher,
+    name: &'static str,
+}
+
+impl<R: Read> CrcReader<R> {
+    fn new(r: R, name: &'static str) -> Self {
+        CrcReader {
+            sec: std::io::BufReader::with_capacity(1 << 16, r),
+            crc: crc32fast::Hasher::new(),
+            name,
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> Result<(), crate::Error> {
+        self.sec
+            .read_exact(buf)
+            .map_err(|e| corrupt(format!("{} section: {e}", self.name)))?;
+        self.crc.update(buf);
+        Ok(())
+    }
+
+    fn read_u64(&mut self) -> Result<u64, crate::Error> {
+        let mut b = [0u8; 8];
+        self.read(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn finish(mut self) -> Result<(), crate::Error> {
+        let mut sum = [0u8; 4];
+        self.sec
+            .read_exact(&mut sum)
+            .map_err(|e| corrupt(format!("{} checksum: {e}", self.name)))?;
+        if u32::from_le_bytes(sum) != self.crc.finalize() {
+            return Err(corrupt(format!("{} checksum mismatch", self.name)));
+        }
+        Ok(())
+    }
+}
+
 impl Matcher {
     /// Writes the whole match state (per-signal facts and every index). The caller holds
     /// the engine's sync lock, so nothing changes meanwhile; lookups go on.
@@ -353,24 +441,13 @@ impl Matcher {
         {
             let meta = self.meta.read().unwrap_or_else(|p| p.into_inner());
             write_section(w, |w| {
-                let io =
-                    |e: std::io::Error| crate::Error::Invalid(format!("writing snapshot: {e}"));
-                let mut crc = crc32fast::Hasher::new();
-                let n = meta.content_of.len() as u64;
-                let mut buf = Vec::with_capacity(1 << 16);
-                buf.extend_from_slice(&n.to_le_bytes());
+                let mut out = CrcWriter::new(w);
+                out.put(&(meta.content_of.len() as u64).to_le_bytes())?;
                 for (c, b) in meta.content_of.iter().zip(&meta.bank_of) {
-                    buf.extend_from_slice(&c.to_le_bytes());
-                    buf.extend_from_slice(&b.to_le_bytes());
-                    if buf.len() >= (1 << 16) - 12 {
-                        crc.update(&buf);
-                        w.write_all(&buf).map_err(io)?;
-                        buf.clear();
-                    }
+                    out.put(&c.to_le_bytes())?;
+                    out.put(&b.to_le_bytes())?;
                 }
-                crc.update(&buf);
-                w.write_all(&buf).map_err(io)?;
-                w.write_all(&crc.finalize().to_le_bytes()).map_err(io)
+                out.finish()
             })?;
         }
         write_section(w, |w| self.pdq.write_snapshot(w).map_err(idx))?;
@@ -392,13 +469,8 @@ impl Matcher {
         {
             let section = section_reader(r)?;
             let section_len = section.limit();
-            let mut sec = std::io::BufReader::with_capacity(1 << 16, section);
-            let mut crc = crc32fast::Hasher::new();
-            let mut n = [0u8; 8];
-            sec.read_exact(&mut n)
-                .map_err(|e| corrupt(format!("meta: {e}")))?;
-            crc.update(&n);
-            let n = u64::from_le_bytes(n);
+            let mut sec = CrcReader::new(section, "meta");
+            let n = sec.read_u64()?;
             // The section's own length bounds n, so a corrupt count cannot allocate wildly.
             if n.checked_mul(12).and_then(|b| b.checked_add(12)) != Some(section_len) {
                 return Err(corrupt(format!("meta count {n} does not fit its section")));
@@ -407,20 +479,13 @@ impl Matcher {
             meta.bank_of.reserve_exact(n as usize);
             let mut rec = [0u8; 12];
             for _ in 0..n {
-                sec.read_exact(&mut rec)
-                    .map_err(|e| corrupt(format!("meta: {e}")))?;
-                crc.update(&rec);
+                sec.read(&mut rec)?;
                 meta.content_of
                     .push(i64::from_le_bytes(rec[..8].try_into().expect("8 bytes")));
                 meta.bank_of
                     .push(u32::from_le_bytes(rec[8..].try_into().expect("4 bytes")));
             }
-            let mut sum = [0u8; 4];
-            sec.read_exact(&mut sum)
-                .map_err(|e| corrupt(format!("meta checksum: {e}")))?;
-            if u32::from_le_bytes(sum) != crc.finalize() {
-                return Err(corrupt("meta checksum mismatch".into()));
-            }
+            sec.finish()?;
         }
         meta.banks = banks.iter().map(|b| (b.id, BankState::from(b))).collect();
         meta.disabled = disabled.into_iter().collect();
@@ -445,35 +510,21 @@ impl Matcher {
 /// The PhotoDNA section of a snapshot: `entries: u64`, then per entry `signal id: u64` and
 /// the 144 bytes, then a CRC-32 of all of it.
 fn write_photodna<W: Write>(index: &PhotoDnaIndex, w: &mut W) -> Result<(), crate::Error> {
-    let io = |e: std::io::Error| crate::Error::Invalid(format!("writing snapshot: {e}"));
-    let mut crc = crc32fast::Hasher::new();
-    let mut buf = Vec::with_capacity(1 << 16);
+    let mut out = CrcWriter::new(w);
     let entries = index.entries();
-    buf.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+    out.put(&(entries.len() as u64).to_le_bytes())?;
     for (id, v) in entries {
-        buf.extend_from_slice(&id.to_le_bytes());
-        buf.extend_from_slice(v);
-        if buf.len() >= 1 << 16 {
-            crc.update(&buf);
-            w.write_all(&buf).map_err(io)?;
-            buf.clear();
-        }
+        out.put(&id.to_le_bytes())?;
+        out.put(v)?;
     }
-    crc.update(&buf);
-    w.write_all(&buf).map_err(io)?;
-    w.write_all(&crc.finalize().to_le_bytes()).map_err(io)
+    out.finish()
 }
 
 fn read_photodna<R: Read>(r: &mut std::io::Take<&mut R>) -> Result<PhotoDnaIndex, crate::Error> {
     const ENTRY: usize = 8 + PHOTODNA_LEN;
     let section_len = r.limit();
-    let mut sec = std::io::BufReader::with_capacity(1 << 16, r);
-    let mut crc = crc32fast::Hasher::new();
-    let mut head = [0u8; 8];
-    sec.read_exact(&mut head)
-        .map_err(|e| corrupt(format!("photodna section: {e}")))?;
-    crc.update(&head);
-    let n = u64::from_le_bytes(head);
+    let mut sec = CrcReader::new(r, "photodna");
+    let n = sec.read_u64()?;
     if n.checked_mul(ENTRY as u64).and_then(|b| b.checked_add(12)) != Some(section_len) {
         return Err(corrupt(format!(
             "photodna count {n} does not fit its section"
@@ -482,19 +533,12 @@ fn read_photodna<R: Read>(r: &mut std::io::Take<&mut R>) -> Result<PhotoDnaIndex
     let mut index = PhotoDnaIndex::new();
     let mut rec = [0u8; ENTRY];
     for _ in 0..n {
-        sec.read_exact(&mut rec)
-            .map_err(|e| corrupt(format!("photodna section: {e}")))?;
-        crc.update(&rec);
+        sec.read(&mut rec)?;
         let id = u64::from_le_bytes(rec[..8].try_into().expect("8 bytes"));
         let v: [u8; PHOTODNA_LEN] = rec[8..].try_into().expect("144 bytes");
         index.add(id, &v);
     }
-    let mut sum = [0u8; 4];
-    sec.read_exact(&mut sum)
-        .map_err(|e| corrupt(format!("photodna checksum: {e}")))?;
-    if u32::from_le_bytes(sum) != crc.finalize() {
-        return Err(corrupt("photodna checksum mismatch".into()));
-    }
+    sec.finish()?;
     Ok(index)
 }
 
@@ -502,42 +546,24 @@ fn read_photodna<R: Read>(r: &mut std::io::Take<&mut R>) -> Result<PhotoDnaIndex
 /// `hashes: u32` and that many `(hash: [u8; 32], best quality: u8)`, then a CRC-32 of all of
 /// it. A video is stored reduced (distinct hashes, best quality), which is all matching uses.
 fn write_vpdq<W: Write>(index: &VpdqIndex, w: &mut W) -> Result<(), crate::Error> {
-    let io = |e: std::io::Error| crate::Error::Invalid(format!("writing snapshot: {e}"));
-    let mut crc = crc32fast::Hasher::new();
-    let mut buf = Vec::with_capacity(1 << 16);
-    buf.extend_from_slice(&(index.len() as u64).to_le_bytes());
+    let mut out = CrcWriter::new(w);
+    out.put(&(index.len() as u64).to_le_bytes())?;
     for (id, hashes) in index.videos() {
-        buf.extend_from_slice(&id.to_le_bytes());
+        out.put(&id.to_le_bytes())?;
         // A video holds at most safeguard_vpdq::MAX_FRAMES hashes, far below u32::MAX.
-        buf.extend_from_slice(&(hashes.len() as u32).to_le_bytes());
+        out.put(&(hashes.len() as u32).to_le_bytes())?;
         for (h, q) in hashes {
-            buf.extend_from_slice(&h.0);
-            buf.push(*q);
-        }
-        if buf.len() >= 1 << 16 {
-            crc.update(&buf);
-            w.write_all(&buf).map_err(io)?;
-            buf.clear();
+            out.put(&h.0)?;
+            out.put(&[*q])?;
         }
     }
-    crc.update(&buf);
-    w.write_all(&buf).map_err(io)?;
-    w.write_all(&crc.finalize().to_le_bytes()).map_err(io)
+    out.finish()
 }
 
 fn read_vpdq<R: Read>(r: &mut std::io::Take<&mut R>) -> Result<VpdqIndex, crate::Error> {
     let section_len = r.limit();
-    let mut sec = std::io::BufReader::with_capacity(1 << 16, r);
-    let mut crc = crc32fast::Hasher::new();
-    let mut read = |n: usize, crc: &mut crc32fast::Hasher| -> Result<Vec<u8>, crate::Error> {
-        let mut b = vec![0u8; n];
-        sec.read_exact(&mut b)
-            .map_err(|e| corrupt(format!("vpdq section: {e}")))?;
-        crc.update(&b);
-        Ok(b)
-    };
-    let le64 = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
-    let videos = le64(&read(8, &mut crc)?);
+    let mut sec = CrcReader::new(r, "vpdq");
+    let videos = sec.read_u64()?;
     // Each video takes at least 12 bytes, so the section's length bounds a corrupt count.
     if videos.saturating_mul(12) > section_len {
         return Err(corrupt(format!(
@@ -546,25 +572,22 @@ fn read_vpdq<R: Read>(r: &mut std::io::Take<&mut R>) -> Result<VpdqIndex, crate:
     }
     let mut all = Vec::new();
     for _ in 0..videos {
-        let head = read(12, &mut crc)?;
-        let id = le64(&head[..8]);
+        let mut head = [0u8; 12];
+        sec.read(&mut head)?;
+        let id = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
         let n = u32::from_le_bytes(head[8..].try_into().expect("4 bytes")) as usize;
         if n > safeguard_vpdq::MAX_FRAMES {
             return Err(corrupt(format!("vpdq video {id} has {n} hashes")));
         }
-        let body = read(n * 33, &mut crc)?;
+        let mut body = vec![0u8; n * 33];
+        sec.read(&mut body)?;
         let hashes = body
             .chunks_exact(33)
             .map(|c| (PdqHash(c[..32].try_into().expect("32 bytes")), c[32]))
             .collect();
         all.push((id, hashes));
     }
-    let mut sum = [0u8; 4];
-    sec.read_exact(&mut sum)
-        .map_err(|e| corrupt(format!("vpdq checksum: {e}")))?;
-    if u32::from_le_bytes(sum) != crc.finalize() {
-        return Err(corrupt("vpdq checksum mismatch".into()));
-    }
+    sec.finish()?;
     VpdqIndex::build(all).map_err(vpdq_error)
 }
 
