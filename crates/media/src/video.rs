@@ -522,7 +522,10 @@ impl VideoReader {
             let i = index;
             index += 1;
             // The second demux must see the packets the scan saw, in the same order.
-            if packet.pts() != scan.pts.get(i).copied() {
+            let Some(rank) = packet.pts().and_then(|p| ranks.get(&p).copied()) else {
+                return Ok(None);
+            };
+            if scan.packets.get(i).map(|p| p.rank) != Some(rank) {
                 return Ok(None);
             }
             if !needed[i] {
@@ -531,10 +534,7 @@ impl VideoReader {
                     // decoder, and start the next needed segment (at an IDR) on a fresh one,
                     // exactly as if the stream began there. Splicing segments into one decoder
                     // instead makes FFmpeg's H.264 output logic drop pictures.
-                    decoder
-                        .send_eof()
-                        .map_err(|e| Error::CorruptVideo(format!("decoder flush: {e}")))?;
-                    self.receive_ranked(&mut state, &ranks, frame_mod, &mut check, &mut on_frame)?;
+                    self.drain_ranked(&mut state, &ranks, frame_mod, &mut check, &mut on_frame)?;
                     if !check.ok {
                         return Ok(None);
                     }
@@ -557,9 +557,6 @@ impl VideoReader {
                 continue;
             }
             fed_since_open = true;
-            let Some(rank) = packet.pts().and_then(|p| ranks.get(&p).copied()) else {
-                return Ok(None);
-            };
             let selected = rank % frame_mod == 0;
             if selected {
                 check.required.insert(rank);
@@ -578,12 +575,7 @@ impl VideoReader {
                 return Ok(None);
             }
         }
-        if let Source::Ffmpeg { decoder, .. } = &mut self.source {
-            decoder
-                .send_eof()
-                .map_err(|e| Error::CorruptVideo(format!("decoder flush: {e}")))?;
-        }
-        self.receive_ranked(&mut state, &ranks, frame_mod, &mut check, &mut on_frame)?;
+        self.drain_ranked(&mut state, &ranks, frame_mod, &mut check, &mut on_frame)?;
         if !check.ok || !check.required.is_empty() {
             return Ok(None);
         }
@@ -650,11 +642,24 @@ impl VideoReader {
                 idr,
             })
             .collect();
-        Ok(Some(ScannedPackets {
-            ranks,
-            pts,
-            packets,
-        }))
+        Ok(Some(ScannedPackets { ranks, packets }))
+    }
+
+    /// Tells the decoder the input has ended and takes every frame it still holds.
+    fn drain_ranked<E: From<Error>>(
+        &mut self,
+        state: &mut DecodeState,
+        ranks: &std::collections::HashMap<i64, u64>,
+        frame_mod: u64,
+        check: &mut RankCheck,
+        on_frame: &mut impl FnMut(VideoFrame<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if let Source::Ffmpeg { decoder, .. } = &mut self.source {
+            decoder
+                .send_eof()
+                .map_err(|e| Error::CorruptVideo(format!("decoder flush: {e}")))?;
+        }
+        self.receive_ranked(state, ranks, frame_mod, check, on_frame)
     }
 
     fn receive_ranked<E: From<Error>>(
@@ -876,8 +881,6 @@ fn video_error(e: Error) -> Error {
 struct ScannedPackets {
     /// Presentation timestamp → rank among all the stream's timestamps (the frame number).
     ranks: std::collections::HashMap<i64, u64>,
-    /// Presentation timestamps in decode order.
-    pts: Vec<i64>,
     /// Rank and IDR flag in decode order.
     packets: Vec<crate::video_gop::PacketInfo>,
 }
