@@ -1073,8 +1073,8 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
-    /// SQLite's plan for `sql`, one line per step.
-    fn plan(conn: &Connection, sql: &str) -> String {
+    /// SQLite's plan for `sql`, one line per step (also used by the import's plan tests).
+    pub(super) fn plan(conn: &Connection, sql: &str) -> String {
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
         let mut rows = stmt.query(rusqlite::params_from_iter(nulls)).unwrap();

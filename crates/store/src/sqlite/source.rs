@@ -590,20 +590,8 @@ pub(crate) fn record_exchange_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sqlite::tests::plan;
     use crate::SqliteStore;
-
-    /// SQLite's plan for `sql`, one line per step.
-    fn plan(conn: &Connection, sql: &str) -> String {
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
-        let mut rows = stmt.query(rusqlite::params_from_iter(nulls)).unwrap();
-        let mut out = String::new();
-        while let Some(r) = rows.next().unwrap() {
-            out.push_str(&r.get::<_, String>(3).unwrap());
-            out.push('\n');
-        }
-        out
-    }
 
     /// The import's statements that look rows up in the big tables do it through an index,
     /// driven by the (small) staged side: a full scan of `provenance` or `signals` per staged
