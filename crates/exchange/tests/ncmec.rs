@@ -276,17 +276,12 @@ async fn run_until_caught_up(
     start: i64,
     sink: Arc<dyn ExchangeSink>,
 ) -> Vec<RunReport> {
-    let mut reports = Vec::new();
-    for _ in 0..50 {
-        let mut client = NcmecClient::new(config(addr, start)).unwrap();
-        let r = run("NCMEC", &mut client, sink.clone(), &RunOptions::default()).await;
-        let done = r.caught_up;
-        reports.push(r);
-        if done {
-            return reports;
-        }
-    }
-    panic!("no run caught up: {reports:#?}");
+    common::run_until_caught_up(
+        "NCMEC",
+        || NcmecClient::new(config(addr, start)).unwrap(),
+        sink,
+    )
+    .await
 }
 
 #[tokio::test]

@@ -132,16 +132,7 @@ fn config(addr: std::net::SocketAddr) -> PeerConfig {
 }
 
 async fn until_caught_up(addr: std::net::SocketAddr, sink: Arc<dyn ExchangeSink>) {
-    for _ in 0..50 {
-        let mut c = PeerClient::new(config(addr)).unwrap();
-        if run("PEER", &mut c, sink.clone(), &RunOptions::default())
-            .await
-            .caught_up
-        {
-            return;
-        }
-    }
-    panic!("never caught up");
+    common::run_until_caught_up("PEER", || PeerClient::new(config(addr)).unwrap(), sink).await;
 }
 
 #[tokio::test]

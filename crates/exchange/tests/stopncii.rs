@@ -196,17 +196,12 @@ async fn until_caught_up(
     addr: std::net::SocketAddr,
     sink: Arc<dyn ExchangeSink>,
 ) -> Vec<RunReport> {
-    let mut out = Vec::new();
-    for _ in 0..50 {
-        let mut c = StopNciiClient::new(config(addr)).unwrap();
-        let r = run("STOPNCII", &mut c, sink.clone(), &RunOptions::default()).await;
-        let done = r.caught_up;
-        out.push(r);
-        if done {
-            return out;
-        }
-    }
-    panic!("never caught up: {out:#?}");
+    common::run_until_caught_up(
+        "STOPNCII",
+        || StopNciiClient::new(config(addr)).unwrap(),
+        sink,
+    )
+    .await
 }
 
 #[tokio::test]

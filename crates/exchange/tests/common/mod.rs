@@ -13,7 +13,29 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use safeguard_exchange::{Batch, Error, ExchangeSink, Held, Outcome, RetryPolicy};
+use safeguard_exchange::{
+    run, Batch, Error, ExchangeSink, Fetcher, Held, Outcome, RetryPolicy, RunOptions, RunReport,
+};
+
+/// Runs fresh clients from `new_client` (as after a restart, so each resumes from the stored
+/// checkpoint) until one catches up, at most 50 times; returns every run's report.
+pub async fn run_until_caught_up<F: Fetcher>(
+    exchange: &str,
+    mut new_client: impl FnMut() -> F,
+    sink: Arc<dyn ExchangeSink>,
+) -> Vec<RunReport> {
+    let mut reports = Vec::new();
+    for _ in 0..50 {
+        let mut client = new_client();
+        let r = run(exchange, &mut client, sink.clone(), &RunOptions::default()).await;
+        let done = r.caught_up;
+        reports.push(r);
+        if done {
+            return reports;
+        }
+    }
+    panic!("{exchange}: no run caught up: {reports:#?}");
+}
 
 /// A failure the fake serves instead of (or on top of) the real answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
