@@ -203,13 +203,29 @@ pub fn vpdq_thresholds(
     Ok(c)
 }
 
-/// Hashes image bytes (decode + PDQ + digests) with the server's decode limits.
-pub async fn hash_photo(state: &AppState, bytes: Vec<u8>) -> ApiResult<HashedMedia> {
+/// Hashes image bytes (decode + PDQ + digests) with the server's decode limits and, when
+/// `photodna` is asked and a licensed hasher is configured, its PhotoDNA value (canonical hex).
+/// The plug-in sees only files Safeguard's own decoder accepted; the bytes are shared with it,
+/// not copied.
+pub async fn hash_photo(
+    state: &AppState,
+    bytes: Vec<u8>,
+    photodna: bool,
+) -> ApiResult<(HashedMedia, Option<String>)> {
     let limits = state.0.config.media_limits();
-    cpu(state, move || {
-        safeguard_engine::hash_media(&bytes, &limits).map_err(ApiError::from)
+    let bytes = bytes::Bytes::from(bytes);
+    let shared = bytes.clone();
+    let h = cpu(state, move || {
+        safeguard_engine::hash_media(&shared, &limits).map_err(ApiError::from)
     })
-    .await
+    .await?;
+    let photodna = match (photodna, &state.0.photodna) {
+        (true, Some(hasher)) => Some(safeguard_engine::photodna::format_photodna(
+            &hasher.hash_for_api(bytes).await?,
+        )),
+        _ => None,
+    };
+    Ok((h, photodna))
 }
 
 /// The signals of a piece of media, by HMA signal type name. A PDQ hash whose quality is
@@ -229,15 +245,9 @@ pub async fn hash_signals(
     let mut out = BTreeMap::new();
     match content_type {
         ContentType::Photo => {
-            // The plug-in sees only files Safeguard's own decoder accepted.
-            let plugin_bytes = want_photodna.then(|| bytes::Bytes::from(bytes.clone()));
-            let h = hash_photo(state, bytes).await?;
-            if let (Some(b), Some(hasher)) = (plugin_bytes, &state.0.photodna) {
-                let v = hasher.hash_for_api(b).await?;
-                out.insert(
-                    "photodna".to_string(),
-                    safeguard_engine::photodna::format_photodna(&v),
-                );
+            let (h, photodna) = hash_photo(state, bytes, want_photodna).await?;
+            if let Some(v) = photodna {
+                out.insert("photodna".to_string(), v);
             }
             for (name, t) in wanted {
                 let v = if t == SignalType::Pdq && h.quality < safeguard_pdq::DEFAULT_MIN_QUALITY {

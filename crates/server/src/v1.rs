@@ -260,19 +260,7 @@ async fn hash_file(state: &AppState, field: &str, bytes: Vec<u8>) -> ApiResult<H
         Ok(Hashed::Video(hash_video(state, bytes).await?))
     } else {
         crate::media::check_photo_upload(state, &bytes)?;
-        // The plug-in sees only files Safeguard's own decoder accepted.
-        let plugin_bytes = state
-            .0
-            .photodna
-            .is_some()
-            .then(|| bytes::Bytes::from(bytes.clone()));
-        let h = hash_photo(state, bytes).await?;
-        let photodna = match (plugin_bytes, &state.0.photodna) {
-            (Some(b), Some(hasher)) => Some(safeguard_engine::photodna::format_photodna(
-                &hasher.hash_for_api(b).await?,
-            )),
-            _ => None,
-        };
+        let (h, photodna) = hash_photo(state, bytes, true).await?;
         Ok(Hashed::Photo(h, photodna))
     }
 }
