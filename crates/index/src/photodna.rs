@@ -39,18 +39,33 @@ pub fn photodna_distance_sq(a: &PhotoDnaValue, b: &PhotoDnaValue) -> u32 {
     acc.iter().sum()
 }
 
+/// Squared distance of one 16-byte chunk (sixteen independent lanes, so it vectorises).
+#[inline]
+fn chunk_sq(a: &[u8; 16], b: &[u8; 16]) -> u32 {
+    let mut acc = [0u32; 16];
+    for i in 0..16 {
+        let d = a[i] as i32 - b[i] as i32;
+        acc[i] = (d * d) as u32;
+    }
+    acc.iter().sum()
+}
+
 /// Squared distance, or `None` as soon as the partial sum exceeds `limit_sq`. Checked every 16
 /// bytes: for unrelated vectors the first 16 bytes almost always exceed a matching radius.
+/// `from` bytes (a multiple of 16) are already summed in `total`.
 #[inline]
-fn distance_sq_within(a: &PhotoDnaValue, b: &PhotoDnaValue, limit_sq: u32) -> Option<u32> {
-    let mut total = 0u32;
-    for (ca, cb) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
-        let mut acc = [0u32; 16];
-        for i in 0..16 {
-            let d = ca[i] as i32 - cb[i] as i32;
-            acc[i] = (d * d) as u32;
-        }
-        total += acc.iter().sum::<u32>();
+fn distance_sq_within(
+    a: &PhotoDnaValue,
+    b: &PhotoDnaValue,
+    limit_sq: u32,
+    from: usize,
+    mut total: u32,
+) -> Option<u32> {
+    for (ca, cb) in a[from..].chunks_exact(16).zip(b[from..].chunks_exact(16)) {
+        total += chunk_sq(
+            ca.try_into().expect("16 bytes"),
+            cb.try_into().expect("16 bytes"),
+        );
         if total > limit_sq {
             return None;
         }
@@ -87,17 +102,6 @@ pub struct PhotoDnaMatch {
 /// almost always exceed a matching radius already, so most candidates cost 16 sequential
 /// bytes instead of a 144-byte row.
 const PREFIX: usize = 16;
-
-/// Squared distance of the first [`PREFIX`] bytes.
-#[inline]
-fn prefix_distance_sq(a: &[u8; PREFIX], b: &[u8]) -> u32 {
-    let mut acc = [0u32; PREFIX];
-    for i in 0..PREFIX {
-        let d = a[i] as i32 - b[i] as i32;
-        acc[i] = (d * d) as u32;
-    }
-    acc.iter().sum()
-}
 
 /// Exact radius search over PhotoDNA values, with live additions and removals.
 #[derive(Debug, Default, Clone)]
@@ -239,15 +243,18 @@ impl PhotoDnaIndex {
         let hi = qn + radius + slack;
         let start = self.norms.partition_point(|&n| n < lo);
         let end = start + self.norms[start..].partition_point(|&n| n <= hi);
+        let query_prefix: &[u8; PREFIX] = query[..PREFIX].try_into().expect("16 bytes");
         for (i, prefix) in self.prefixes[start..end].iter().enumerate() {
-            if prefix_distance_sq(prefix, query) > limit_sq {
+            let prefix_sq = chunk_sq(prefix, query_prefix);
+            if prefix_sq > limit_sq {
                 continue;
             }
             let i = start + i;
             if !self.alive[i] {
                 continue;
             }
-            if let Some(d) = distance_sq_within(&self.values[i], query, limit_sq) {
+            if let Some(d) = distance_sq_within(&self.values[i], query, limit_sq, PREFIX, prefix_sq)
+            {
                 out.push(PhotoDnaMatch {
                     id: self.ids[i],
                     distance: (d as f64).sqrt(),
@@ -255,7 +262,7 @@ impl PhotoDnaIndex {
             }
         }
         for (id, v) in self.tail_ids.iter().zip(&self.tail_values) {
-            if let Some(d) = distance_sq_within(v, query, limit_sq) {
+            if let Some(d) = distance_sq_within(v, query, limit_sq, 0, 0) {
                 out.push(PhotoDnaMatch {
                     id: *id,
                     distance: (d as f64).sqrt(),
