@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use rayon::prelude::*;
-use safeguard_engine::video::{hash_video, is_video, HashedVideo, VideoOptions};
+use safeguard_engine::video::{
+    hash_video, is_video, vpdq_video, HashedVideo, VideoOptions, VpdqVideo,
+};
 use safeguard_media::video::VideoLimits;
 use safeguard_media::{DecodeOptions, Limits};
 use safeguard_pdq::{Dihedral, Hasher, PdqOutput};
@@ -211,8 +213,10 @@ impl HashSettings {
 pub enum Hashed {
     /// A still image (or a format decoded as one).
     Image(FileHashes),
-    /// A video or animated image.
+    /// A video or animated image, with its file digests.
     Video(HashedVideo),
+    /// A video or animated image, vPDQ only (the text formats print nothing else).
+    Frames(VpdqVideo),
 }
 
 /// Reads, decodes and hashes one file: vPDQ when its content is a video, PDQ otherwise. The
@@ -230,9 +234,12 @@ pub fn hash_file(
         .max(video.limits.max_input_bytes);
     let bytes = safeguard_media::read_file(path, &read_limits).map_err(|e| e.to_string())?;
     if is_video(&bytes) {
-        return hash_video(&bytes, video)
-            .map(Hashed::Video)
-            .map_err(|e| e.to_string());
+        let hashed = if settings.digests {
+            hash_video(bytes, video).map(Hashed::Video)
+        } else {
+            vpdq_video(bytes, video).map(Hashed::Frames)
+        };
+        return hashed.map_err(|e| e.to_string());
     }
     hash_bytes(&bytes, settings, hasher).map(Hashed::Image)
 }
@@ -304,6 +311,7 @@ fn json_line(path: &Path, h: &FileHashes) -> String {
 
 fn video_json(path: &Path, v: &HashedVideo, seconds_per_hash: f64) -> String {
     let frames: Vec<serde_json::Value> = v
+        .vpdq
         .frames
         .iter()
         .map(|f| {
@@ -321,11 +329,11 @@ fn video_json(path: &Path, v: &HashedVideo, seconds_per_hash: f64) -> String {
         "md5": hex::encode(v.md5),
         "sha1": hex::encode(v.sha1),
         "sha256": hex::encode(v.sha256),
-        "width": v.width,
-        "height": v.height,
-        "fps": v.fps,
-        "frame_count": v.frame_count,
-        "duration_s": v.duration_s,
+        "width": v.vpdq.width,
+        "height": v.vpdq.height,
+        "fps": v.vpdq.fps,
+        "frame_count": v.vpdq.frame_count,
+        "duration_s": v.vpdq.duration_s,
         "seconds_per_hash": seconds_per_hash,
         "frames": frames,
     });
@@ -365,7 +373,7 @@ fn output_lines(args: &HashArgs, path: &Path, h: Hashed) -> Result<Vec<String>, 
             path.display()
         )],
         Hashed::Video(v) if args.json => vec![video_json(path, &v, args.seconds_per_hash)],
-        Hashed::Video(v) => v
+        Hashed::Video(HashedVideo { vpdq: v, .. }) | Hashed::Frames(v) => v
             .frames
             .iter()
             .map(|f| match args.format {

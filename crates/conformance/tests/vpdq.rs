@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use safeguard_conformance::locate;
-use safeguard_engine::video::{hash_video, VideoOptions};
+use safeguard_engine::video::{vpdq_video, VideoOptions};
 use safeguard_pdq::PdqHash;
 use safeguard_vpdq::VpdqFrame;
 
@@ -140,7 +140,7 @@ fn run(seconds_per_hash: f64, expected: &str) {
                     .to_string();
                 let want = read_lines(&root.join(expected).join(format!("{name}.txt")));
                 let bytes = std::fs::read(path).expect("read video");
-                let got = hash_video(&bytes, &opts)
+                let got = vpdq_video(bytes, &opts)
                     .unwrap_or_else(|e| panic!("{name}: {e}"))
                     .frames;
                 let r = compare(&name, &got, &want);

@@ -1,6 +1,7 @@
 //! Video bytes to vPDQ: decode under limits (the media crate), hash the selected frames (the
 //! vpdq crate), and digest the file.
 
+use bytes::Bytes;
 use safeguard_media::video::{VideoFrame, VideoLimits, VideoReader};
 use safeguard_vpdq::hasher::{FrameHasher, DEFAULT_SECONDS_PER_HASH};
 use safeguard_vpdq::VpdqFrame;
@@ -27,27 +28,35 @@ impl Default for VideoOptions {
     }
 }
 
-/// Everything computed from one video file.
+/// The vPDQ of one video: its hashed frames and what they were sampled from.
 #[derive(Debug, Clone, PartialEq)]
-pub struct HashedVideo {
+pub struct VpdqVideo {
     /// The hashed frames, in frame-number order.
     pub frames: Vec<VpdqFrame>,
-    /// MD5 of the file bytes (hotline banks carry video MD5s).
-    pub md5: [u8; 16],
-    /// SHA-1 of the file bytes.
-    pub sha1: [u8; 20],
-    /// SHA-256 of the file bytes.
-    pub sha256: [u8; 32],
     /// Frame width, pixels.
     pub width: u32,
     /// Frame height, pixels.
     pub height: u32,
     /// Frames per second the timestamps and sampling use.
     pub fps: f64,
-    /// Frames decoded (all of them, hashed or not).
+    /// Frames in the video (all of them, hashed or not).
     pub frame_count: u64,
     /// `frame_count / fps`, seconds.
     pub duration_s: f64,
+}
+
+/// Everything computed from one video file: its vPDQ, the file digests and, for an animated
+/// image, its still-image hashes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HashedVideo {
+    /// The vPDQ frames and stream facts.
+    pub vpdq: VpdqVideo,
+    /// MD5 of the file bytes (hotline banks carry video MD5s).
+    pub md5: [u8; 16],
+    /// SHA-1 of the file bytes.
+    pub sha1: [u8; 20],
+    /// SHA-256 of the file bytes.
+    pub sha256: [u8; 32],
     /// For an animated image (GIF, WebP): its hashes as a still image (first frame, bank-compatible
     /// PDQ), so it matches image banks too. `None` for video containers.
     pub first_frame: Option<HashedMedia>,
@@ -65,15 +74,41 @@ fn is_animated_image(bytes: &[u8]) -> bool {
         || safeguard_media::video::is_animated_webp(bytes)
 }
 
-/// Decodes a video and computes its vPDQ frames and digests. CPU-heavy (seconds per minute of
-/// HD video on one core): async callers run it on a blocking thread.
+/// Decodes a video and computes its vPDQ frames, its file digests and, for an animated image,
+/// its first frame's image hashes. CPU-heavy (seconds per minute of HD video on one core):
+/// async callers run it on a blocking thread. Owned bytes (`Vec<u8>`, `Bytes`) are decoded in
+/// place, without a copy.
+///
+/// Errors: those of [`vpdq_video`], and the image errors of an animated image's first frame.
+pub fn hash_video(bytes: impl Into<Bytes>, opts: &VideoOptions) -> Result<HashedVideo, Error> {
+    let shared: Bytes = bytes.into();
+    let vpdq = vpdq_video(shared.clone(), opts)?;
+    let bytes = &shared[..];
+    let first_frame = if is_animated_image(bytes) {
+        Some(hash_media(bytes, &image_limits(&opts.limits))?)
+    } else {
+        None
+    };
+    let d = safeguard_media::digest::digests(bytes);
+    Ok(HashedVideo {
+        vpdq,
+        md5: d.md5,
+        sha1: d.sha1,
+        sha256: d.sha256,
+        first_frame,
+    })
+}
+
+/// Decodes a video and computes its vPDQ frames only: what `--format vpdq` prints and what
+/// Meta's `vpdq` computes, without the file digests [`hash_video`] adds.
 ///
 /// Errors: the media crate's video errors (`video_too_large`, `video_too_long`,
 /// `too_many_frames`, `decode_timeout`, `unsupported_video`, `truncated_video`,
 /// `corrupt_video`, `empty_input`) as [`Error::Media`]; a frame under 5x5 pixels as
 /// `unsupported_video`; a bad `seconds_per_hash` as [`Error::Invalid`].
-pub fn hash_video(bytes: &[u8], opts: &VideoOptions) -> Result<HashedVideo, Error> {
-    let reader = VideoReader::open(bytes, &opts.limits)?;
+pub fn vpdq_video(bytes: impl Into<Bytes>, opts: &VideoOptions) -> Result<VpdqVideo, Error> {
+    let bytes: Bytes = bytes.into();
+    let reader = VideoReader::open(bytes.clone(), &opts.limits)?;
     let info = reader.info().clone();
     let mut hasher = FrameHasher::new(info.fps, opts.seconds_per_hash).map_err(vpdq_error)?;
     let frame_mod = hasher.frame_mod();
@@ -99,23 +134,13 @@ pub fn hash_video(bytes: &[u8], opts: &VideoOptions) -> Result<HashedVideo, Erro
             )?
         }
     };
-    let first_frame = if is_animated_image(bytes) {
-        Some(hash_media(bytes, &image_limits(&opts.limits))?)
-    } else {
-        None
-    };
-    let d = safeguard_media::digest::digests(bytes);
-    Ok(HashedVideo {
+    Ok(VpdqVideo {
         frames,
-        md5: d.md5,
-        sha1: d.sha1,
-        sha256: d.sha256,
         width: info.width,
         height: info.height,
         fps: info.fps,
         frame_count,
         duration_s: frame_count as f64 / info.fps,
-        first_frame,
     })
 }
 

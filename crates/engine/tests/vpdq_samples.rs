@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use safeguard_engine::video::{hash_video, VideoOptions};
+use safeguard_engine::video::{vpdq_video, VideoOptions};
 use safeguard_vpdq::{compare, VpdqFrame, VpdqMatchConfig};
 
 fn root() -> PathBuf {
@@ -41,7 +41,7 @@ fn hash_all(names: &[String], seconds_per_hash: f64) -> BTreeMap<String, Vec<Vpd
                         .iter()
                         .map(|n| {
                             let bytes = std::fs::read(dir.join(format!("{n}.mp4"))).unwrap();
-                            let h = hash_video(&bytes, opts).unwrap_or_else(|e| panic!("{n}: {e}"));
+                            let h = vpdq_video(bytes, opts).unwrap_or_else(|e| panic!("{n}: {e}"));
                             (n.clone(), h.frames)
                         })
                         .collect::<Vec<_>>()

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use ff::format::context::StreamIo;
 use ff::software::scaling;
 use ffmpeg_next as ff;
@@ -153,7 +154,7 @@ enum Source {
         decoder: ff::decoder::Video,
         stream_index: usize,
         /// The input, kept for the packet scan of [`VideoReader::decode_sampled`].
-        bytes: Arc<[u8]>,
+        bytes: Bytes,
         /// For H.264 streams, how to find IDR pictures in packets: `Some(length size)` of
         /// length-prefixed NAL units, `Some(None)` for Annex B; `None` for other codecs.
         h264: Option<Option<usize>>,
@@ -187,7 +188,12 @@ fn init_ffmpeg() {
 impl VideoReader {
     /// Opens `bytes` as a video: probes the container (allowed demuxers only), finds the first
     /// video stream and opens its decoder, checking every declared quantity against `limits`.
-    pub fn open(bytes: &[u8], limits: &VideoLimits) -> Result<VideoReader, Error> {
+    ///
+    /// FFmpeg reads the input through a shared handle, so owned bytes (`Vec<u8>`, [`Bytes`])
+    /// are used in place: a video is never held twice in memory.
+    pub fn open(bytes: impl Into<Bytes>, limits: &VideoLimits) -> Result<VideoReader, Error> {
+        let shared: Bytes = bytes.into();
+        let bytes = &shared[..];
         if bytes.is_empty() {
             return Err(Error::Empty);
         }
@@ -206,7 +212,6 @@ impl VideoReader {
         let started = Instant::now();
         let deadline = started + limits.max_decode_time;
         let timed_out = Arc::new(AtomicBool::new(false));
-        let shared: Arc<[u8]> = Arc::from(bytes);
         let input = open_input(&shared, deadline, &timed_out)
             .map_err(|e| open_error(e, &timed_out, limits))?;
 
@@ -367,13 +372,7 @@ impl VideoReader {
         mut select: impl FnMut(u64) -> bool,
         mut on_frame: impl FnMut(VideoFrame<'_>) -> Result<(), E>,
     ) -> Result<u64, E> {
-        let mut state = DecodeState {
-            frames: 0,
-            scaler: None,
-            decoded: ff::frame::Video::empty(),
-            rgb: ff::frame::Video::empty(),
-            packed: Vec::new(),
-        };
+        let mut state = DecodeState::new();
         if let Source::Webp(anim) = &mut self.source {
             let image_limits = crate::Limits::default();
             loop {
@@ -487,13 +486,7 @@ impl VideoReader {
             return Ok(None);
         }
         Self::check_counters(&self.limits, &self.info, total)?;
-        let mut state = DecodeState {
-            frames: 0,
-            scaler: None,
-            decoded: ff::frame::Video::empty(),
-            rgb: ff::frame::Video::empty(),
-            packed: Vec::new(),
-        };
+        let mut state = DecodeState::new();
         let mut check = RankCheck {
             last: None,
             required: std::collections::BTreeSet::new(),
@@ -584,7 +577,7 @@ impl VideoReader {
 
     /// Demux-only pass: each video packet's presentation timestamp mapped to its rank, or
     /// `None` when a packet has no timestamp or two share one.
-    fn scan_ranks(&self, bytes: Arc<[u8]>) -> Result<Option<ScannedPackets>, Error> {
+    fn scan_ranks(&self, bytes: Bytes) -> Result<Option<ScannedPackets>, Error> {
         let deadline = self.started + self.limits.max_decode_time;
         let mut input = open_input(&bytes, deadline, &self.timed_out)
             .map_err(|e| open_error(e, &self.timed_out, &self.limits))?;
@@ -703,7 +696,7 @@ impl VideoReader {
                 number,
                 width: self.info.width,
                 height: self.info.height,
-                rgb: &state.packed,
+                rgb: state.rgb(self.info.width, self.info.height),
             })?;
         }
     }
@@ -738,7 +731,7 @@ impl VideoReader {
                 number,
                 width: self.info.width,
                 height: self.info.height,
-                rgb: &state.packed,
+                rgb: state.rgb(self.info.width, self.info.height),
             })?;
         }
     }
@@ -771,7 +764,8 @@ impl VideoReader {
     }
 }
 
-/// Converts `state.decoded` to packed RGB24 at the stream's size in `state.packed`.
+/// Converts `state.decoded` to packed RGB24 at the stream's size, read back with
+/// [`DecodeState::rgb`].
 fn convert(info: &VideoInfo, limits: &VideoLimits, state: &mut DecodeState) -> Result<(), Error> {
     let frame = &state.decoded;
     let (w, h) = (info.width, info.height);
@@ -815,6 +809,11 @@ fn convert(info: &VideoInfo, limits: &VideoLimits, state: &mut DecodeState) -> R
         .map_err(|e| Error::CorruptVideo(format!("pixel conversion failed: {e}")))?;
     let row = w as usize * 3;
     let stride = state.rgb.stride(0);
+    // Rows without padding (1280 x 3 bytes is already aligned) are used in place.
+    state.in_place = stride == row;
+    if state.in_place {
+        return Ok(());
+    }
     let data = state.rgb.data(0);
     state.packed.clear();
     state.packed.reserve(row * h as usize);
@@ -900,19 +899,43 @@ struct DecodeState {
     scaler: Option<scaling::Context>,
     decoded: ff::frame::Video,
     rgb: ff::frame::Video,
-    /// The last converted frame without row padding.
+    /// The last converted frame without row padding, when the scaler's rows were padded.
     packed: Vec<u8>,
+    /// Whether the last converted frame is read straight from `rgb` (no padding to remove).
+    in_place: bool,
+}
+
+impl DecodeState {
+    fn new() -> DecodeState {
+        DecodeState {
+            frames: 0,
+            scaler: None,
+            decoded: ff::frame::Video::empty(),
+            rgb: ff::frame::Video::empty(),
+            packed: Vec::new(),
+            in_place: false,
+        }
+    }
+
+    /// The last converted frame as packed RGB24 (`width * height * 3` bytes).
+    fn rgb(&self, width: u32, height: u32) -> &[u8] {
+        if self.in_place {
+            &self.rgb.data(0)[..width as usize * height as usize * 3]
+        } else {
+            &self.packed
+        }
+    }
 }
 
 /// Opens the in-memory input with the demuxer, codec and protocol whitelists and an interrupt
 /// callback that trips at `deadline`.
 fn open_input(
-    bytes: &Arc<[u8]>,
+    bytes: &Bytes,
     deadline: Instant,
     timed_out: &Arc<AtomicBool>,
 ) -> Result<ff::format::context::Input, ff::Error> {
     let flag = Arc::clone(timed_out);
-    let io = StreamIo::from_read_seek_with_capacity(Cursor::new(Arc::clone(bytes)), IO_BUFFER)?;
+    let io = StreamIo::from_read_seek_with_capacity(Cursor::new(bytes.clone()), IO_BUFFER)?;
     let mut options = ff::Dictionary::new();
     options.set("format_whitelist", ALLOWED_DEMUXERS);
     options.set("codec_whitelist", ALLOWED_DECODERS);
@@ -1047,18 +1070,21 @@ mod tests {
     #[test]
     fn empty_and_oversized_inputs_are_refused_before_ffmpeg() {
         let limits = VideoLimits::default();
-        assert!(matches!(VideoReader::open(&[], &limits), Err(Error::Empty)));
+        assert!(matches!(
+            VideoReader::open(Vec::new(), &limits),
+            Err(Error::Empty)
+        ));
         let small = VideoLimits {
             max_input_bytes: 3,
             ..VideoLimits::default()
         };
-        let e = VideoReader::open(b"abcd", &small).unwrap_err();
+        let e = VideoReader::open(&b"abcd"[..], &small).unwrap_err();
         assert_eq!(e.code(), "video_too_large");
     }
 
     #[test]
     fn non_video_bytes_are_unsupported() {
-        let e = VideoReader::open(&[7u8; 5000], &VideoLimits::default()).unwrap_err();
+        let e = VideoReader::open(vec![7u8; 5000], &VideoLimits::default()).unwrap_err();
         assert_eq!(e.code(), "unsupported_video", "{e}");
     }
 
@@ -1066,10 +1092,10 @@ mod tests {
     fn playlists_and_concat_scripts_are_refused() {
         let hls =
             b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile:/etc/hostname\n#EXT-X-ENDLIST\n";
-        let e = VideoReader::open(hls, &VideoLimits::default()).unwrap_err();
+        let e = VideoReader::open(&hls[..], &VideoLimits::default()).unwrap_err();
         assert_eq!(e.code(), "unsupported_video", "{e}");
         let concat = b"ffconcat version 1.0\nfile '/etc/hostname'\n";
-        let e = VideoReader::open(concat, &VideoLimits::default()).unwrap_err();
+        let e = VideoReader::open(&concat[..], &VideoLimits::default()).unwrap_err();
         assert_eq!(e.code(), "unsupported_video", "{e}");
     }
 }

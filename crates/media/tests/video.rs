@@ -32,7 +32,7 @@ fn decode_all(
     limits: &VideoLimits,
     select: impl Fn(u64) -> bool,
 ) -> Result<(u64, Vec<u64>), Error> {
-    let reader = VideoReader::open(bytes, limits)?;
+    let reader = VideoReader::open(bytes.to_vec(), limits)?;
     let (w, h) = (reader.info().width, reader.info().height);
     let mut picked = Vec::new();
     let n = reader.decode(select, |f| {
@@ -58,7 +58,7 @@ const VIDEO_CODES: [&str; 8] = [
 #[test]
 fn decodes_every_frame_and_converts_only_the_selected() {
     let bytes = padded();
-    let reader = VideoReader::open(&bytes, &VideoLimits::default()).unwrap();
+    let reader = VideoReader::open(bytes.clone(), &VideoLimits::default()).unwrap();
     let info = reader.info().clone();
     assert_eq!((info.width, info.height), (1080, 1080));
     assert_eq!(info.fps, 30.0);
@@ -90,7 +90,7 @@ fn sampled_decode_skips_work_but_not_frames() {
         let bytes = read(file);
         let limits = VideoLimits::default();
         let mut full = Vec::new();
-        let n_full = VideoReader::open(&bytes, &limits)
+        let n_full = VideoReader::open(bytes.clone(), &limits)
             .unwrap()
             .decode(
                 |n| n % frame_mod == 0,
@@ -101,7 +101,7 @@ fn sampled_decode_skips_work_but_not_frames() {
             )
             .unwrap();
         let mut sampled = Vec::new();
-        let n_sampled = VideoReader::open(&bytes, &limits)
+        let n_sampled = VideoReader::open(bytes.clone(), &limits)
             .unwrap()
             .decode_sampled(frame_mod, |f| {
                 digests_of(&mut sampled, f);
@@ -132,7 +132,7 @@ fn other_containers_decode() {
             sniff_video(&bytes) || is_animated_gif(&bytes),
             "{file} not sniffed as video"
         );
-        let reader = VideoReader::open(&bytes, &VideoLimits::default()).unwrap();
+        let reader = VideoReader::open(bytes.clone(), &VideoLimits::default()).unwrap();
         assert_eq!(reader.info().fps, fps, "{file}");
         let (n, picked) = decode_all(&bytes, &VideoLimits::default(), |_| true).unwrap();
         assert_eq!(n, frames, "{file}");
@@ -144,7 +144,7 @@ fn other_containers_decode() {
 fn animated_webp_decodes_frame_by_frame() {
     let bytes = read("video/testsrc2-48x32-animated.webp");
     assert!(is_animated_webp(&bytes) && !sniff_video(&bytes));
-    let reader = VideoReader::open(&bytes, &VideoLimits::default()).unwrap();
+    let reader = VideoReader::open(bytes.clone(), &VideoLimits::default()).unwrap();
     assert_eq!((reader.info().width, reader.info().height), (48, 32));
     // libwebp merged the 5 source frames into 3 (200, 200 and 100 ms): 3 frames in 0.5 s.
     assert_eq!(reader.info().declared_frames, Some(3));
@@ -181,7 +181,7 @@ fn still_images_are_not_animations() {
 fn empty_and_non_video_inputs_are_refused() {
     let limits = VideoLimits::default();
     assert_eq!(
-        VideoReader::open(&[], &limits).unwrap_err().code(),
+        VideoReader::open(Vec::new(), &limits).unwrap_err().code(),
         "empty_input"
     );
     let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0\x90wS\xde";
@@ -379,9 +379,9 @@ fn an_hls_playlist_naming_a_local_file_is_refused() {
         "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\nfile:{}\n#EXT-X-ENDLIST\n",
         target.display()
     );
-    let e = VideoReader::open(playlist.as_bytes(), &VideoLimits::default()).unwrap_err();
+    let e = VideoReader::open(playlist.into_bytes(), &VideoLimits::default()).unwrap_err();
     assert_eq!(e.code(), "unsupported_video", "{e}");
     let concat = format!("ffconcat version 1.0\nfile '{}'\n", target.display());
-    let e = VideoReader::open(concat.as_bytes(), &VideoLimits::default()).unwrap_err();
+    let e = VideoReader::open(concat.into_bytes(), &VideoLimits::default()).unwrap_err();
     assert_eq!(e.code(), "unsupported_video", "{e}");
 }

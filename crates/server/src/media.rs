@@ -156,7 +156,7 @@ pub async fn fetch(state: &AppState, url: &str) -> ApiResult<Vec<u8>> {
 pub async fn hash_video(state: &AppState, bytes: Vec<u8>) -> ApiResult<HashedVideo> {
     let opts = state.0.config.video_options();
     cpu(state, move || {
-        safeguard_engine::video::hash_video(&bytes, &opts).map_err(ApiError::from)
+        safeguard_engine::video::hash_video(bytes, &opts).map_err(ApiError::from)
     })
     .await
 }
@@ -272,7 +272,7 @@ pub async fn hash_signals(
             let h = hash_video(state, bytes).await?;
             for (name, t) in wanted {
                 let v = match t {
-                    SignalType::Vpdq => safeguard_vpdq::format::to_json(&h.frames),
+                    SignalType::Vpdq => safeguard_vpdq::format::to_json(&h.vpdq.frames),
                     _ => hex::encode(h.md5),
                 };
                 out.insert(name.to_string(), v);

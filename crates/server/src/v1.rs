@@ -193,8 +193,11 @@ impl Hashed {
                     (SignalType::Sha1, hex::encode(h.sha1)),
                     (SignalType::Sha256, hex::encode(h.sha256)),
                 ];
-                if !h.frames.is_empty() {
-                    v.push((SignalType::Vpdq, safeguard_vpdq::format::to_json(&h.frames)));
+                if !h.vpdq.frames.is_empty() {
+                    v.push((
+                        SignalType::Vpdq,
+                        safeguard_vpdq::format::to_json(&h.vpdq.frames),
+                    ));
                 }
                 // An animated GIF or WebP also matches image banks by its first frame's PDQ.
                 if let Some(ff) = h
@@ -230,16 +233,16 @@ impl Hashed {
             Hashed::Video(h) => {
                 let mut v = json!({
                     "content_type": "video",
-                    "vpdq": safeguard_vpdq::format::to_json(&h.frames),
-                    "frames_hashed": h.frames.len(),
+                    "vpdq": safeguard_vpdq::format::to_json(&h.vpdq.frames),
+                    "frames_hashed": h.vpdq.frames.len(),
                     "md5": hex::encode(h.md5),
                     "sha1": hex::encode(h.sha1),
                     "sha256": hex::encode(h.sha256),
-                    "width": h.width,
-                    "height": h.height,
-                    "fps": h.fps,
-                    "frame_count": h.frame_count,
-                    "duration_s": h.duration_s,
+                    "width": h.vpdq.width,
+                    "height": h.vpdq.height,
+                    "fps": h.vpdq.fps,
+                    "frame_count": h.vpdq.frame_count,
+                    "duration_s": h.vpdq.duration_s,
                 });
                 if let (Some(ff), Value::Object(o)) = (&h.first_frame, &mut v) {
                     o.insert(
