@@ -9,7 +9,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
 use safeguard_engine::video::{hash_video, vpdq_video, VideoOptions, VpdqVideo};
@@ -50,21 +50,16 @@ struct Side {
     floor: f64,
 }
 
-fn best<T>(
-    repeat: usize,
-    mut f: impl FnMut() -> anyhow::Result<T>,
-) -> anyhow::Result<(Duration, T)> {
-    let mut best: Option<(Duration, T)> = None;
-    for _ in 0..repeat.max(1) {
-        let t = Instant::now();
-        let v = f()?;
-        let dt = t.elapsed();
-        if best.as_ref().is_none_or(|(b, _)| dt < *b) {
-            best = Some((dt, v));
+/// The fastest of `repeat` runs: (seconds, its result).
+fn best<T>(repeat: usize, mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<(f64, T)> {
+    let mut best = timed(&mut f)?;
+    for _ in 1..repeat.max(1) {
+        let run = timed(&mut f)?;
+        if run.0 < best.0 {
+            best = run;
         }
     }
-    // repeat.max(1) >= 1 iterations ran, each either returned early or set `best`.
-    best.ok_or_else(|| anyhow::anyhow!("no run"))
+    Ok(best)
 }
 
 fn timed<T>(f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<(f64, T)> {
@@ -337,15 +332,15 @@ pub fn run(args: &BenchVideoArgs) -> anyhow::Result<ExitCode> {
                 "{}: libraries decoded {n_libs} frames, ffmpeg {n_sub}",
                 path.display()
             );
-            t_libs += dl.as_secs_f64();
-            t_sub += ds.as_secs_f64();
+            t_libs += dl;
+            t_sub += ds;
             frames_all += n_libs;
             println!(
                 "{},{n_libs},{:.1},{:.1},{:.2}",
                 path.file_name().unwrap_or_default().to_string_lossy(),
-                n_libs as f64 / dl.as_secs_f64(),
-                n_sub as f64 / ds.as_secs_f64(),
-                ds.as_secs_f64() / dl.as_secs_f64()
+                n_libs as f64 / dl,
+                n_sub as f64 / ds,
+                ds / dl
             );
         }
         println!(

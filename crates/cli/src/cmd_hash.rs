@@ -109,14 +109,19 @@ impl LimitArgs {
         if let Some(v) = self.max_input_bytes {
             l.max_input_bytes = v;
         }
+        self.size_overrides(&mut l.max_width, &mut l.max_height, &mut l.max_pixels);
+        l
+    }
+
+    /// `--max-side` and `--max-pixels`, which bound images and video frames alike.
+    fn size_overrides(&self, width: &mut u32, height: &mut u32, pixels: &mut u64) {
         if let Some(v) = self.max_side {
-            l.max_width = v;
-            l.max_height = v;
+            *width = v;
+            *height = v;
         }
         if let Some(v) = self.max_pixels {
-            l.max_pixels = v;
+            *pixels = v;
         }
-        l
     }
 
     /// The limits to decode videos with. A negative or non-finite number of seconds is an
@@ -130,13 +135,7 @@ impl LimitArgs {
         if let Some(v) = self.max_video_bytes {
             l.max_input_bytes = v;
         }
-        if let Some(v) = self.max_side {
-            l.max_width = v;
-            l.max_height = v;
-        }
-        if let Some(v) = self.max_pixels {
-            l.max_pixels = v;
-        }
+        self.size_overrides(&mut l.max_width, &mut l.max_height, &mut l.max_pixels);
         if let Some(v) = self.max_video_seconds {
             l.max_duration = seconds(v, "--max-video-seconds")?;
         }

@@ -667,13 +667,8 @@ impl VideoReader {
             return Ok(());
         };
         loop {
-            match decoder.receive_frame(&mut state.decoded) {
-                Ok(()) => {}
-                Err(ff::Error::Eof) => return Ok(()),
-                Err(ff::Error::Other { errno }) if errno == ff::ffi::EAGAIN => return Ok(()),
-                Err(e) => {
-                    return Err(Error::CorruptVideo(format!("decoding failed: {e}")).into());
-                }
+            if !receive_one(decoder, &mut state.decoded)? {
+                return Ok(());
             }
             check_time(self.started, &self.limits, &self.timed_out)?;
             let rank = state.decoded.pts().and_then(|p| ranks.get(&p).copied());
@@ -691,13 +686,7 @@ impl VideoReader {
             if number % frame_mod != 0 {
                 continue;
             }
-            convert(&self.info, &self.limits, state)?;
-            on_frame(VideoFrame {
-                number,
-                width: self.info.width,
-                height: self.info.height,
-                rgb: state.rgb(self.info.width, self.info.height),
-            })?;
+            emit(&self.info, &self.limits, state, number, on_frame)?;
         }
     }
 
@@ -711,13 +700,8 @@ impl VideoReader {
             return Ok(());
         };
         loop {
-            match decoder.receive_frame(&mut state.decoded) {
-                Ok(()) => {}
-                Err(ff::Error::Eof) => return Ok(()),
-                Err(ff::Error::Other { errno }) if errno == ff::ffi::EAGAIN => return Ok(()),
-                Err(e) => {
-                    return Err(Error::CorruptVideo(format!("decoding failed: {e}")).into());
-                }
+            if !receive_one(decoder, &mut state.decoded)? {
+                return Ok(());
             }
             let number = state.frames;
             state.frames += 1;
@@ -726,13 +710,7 @@ impl VideoReader {
             if !select(number) {
                 continue;
             }
-            convert(&self.info, &self.limits, state)?;
-            on_frame(VideoFrame {
-                number,
-                width: self.info.width,
-                height: self.info.height,
-                rgb: state.rgb(self.info.width, self.info.height),
-            })?;
+            emit(&self.info, &self.limits, state, number, on_frame)?;
         }
     }
 
@@ -762,6 +740,37 @@ impl VideoReader {
         }
         Error::CorruptVideo(format!("reading the container failed: {e}"))
     }
+}
+
+/// Takes the decoder's next frame into `decoded`: `Ok(false)` when it has none until it is
+/// fed more (or ever again).
+fn receive_one(
+    decoder: &mut ff::decoder::Video,
+    decoded: &mut ff::frame::Video,
+) -> Result<bool, Error> {
+    match decoder.receive_frame(decoded) {
+        Ok(()) => Ok(true),
+        Err(ff::Error::Eof) => Ok(false),
+        Err(ff::Error::Other { errno }) if errno == ff::ffi::EAGAIN => Ok(false),
+        Err(e) => Err(Error::CorruptVideo(format!("decoding failed: {e}"))),
+    }
+}
+
+/// Converts the decoded frame and hands it to `on_frame` as frame `number`.
+fn emit<E: From<Error>>(
+    info: &VideoInfo,
+    limits: &VideoLimits,
+    state: &mut DecodeState,
+    number: u64,
+    on_frame: &mut impl FnMut(VideoFrame<'_>) -> Result<(), E>,
+) -> Result<(), E> {
+    convert(info, limits, state)?;
+    on_frame(VideoFrame {
+        number,
+        width: info.width,
+        height: info.height,
+        rgb: state.rgb(info.width, info.height),
+    })
 }
 
 /// Converts `state.decoded` to packed RGB24 at the stream's size, read back with
