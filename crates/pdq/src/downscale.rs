@@ -13,6 +13,7 @@
 //!   column pass runs only over those 64 columns.
 
 use crate::luma::{luma_of, LumaMode};
+use crate::transpose::transpose8;
 
 /// Output side of the PDQ downsample.
 pub(crate) const OUT: usize = 64;
@@ -20,6 +21,8 @@ pub(crate) const OUT: usize = 64;
 /// Rows processed side by side in a row pass. Each row's running sum is a serial chain of
 /// dependent adds; interleaving independent rows hides that latency.
 const ROW_LANES: usize = 8;
+// The transposes work on 8×8 blocks.
+const _: () = assert!(ROW_LANES == 8);
 
 /// Window size of the box filter, from the reference: `(old + 2*new - 1) / (2*new)`.
 pub(crate) fn window_size(old: usize, new: usize) -> usize {
@@ -207,18 +210,19 @@ impl Source<'_> {
 fn rows_to_strip(rows: &[f32], cols: usize, strip: &mut [f32]) {
     let full = cols / ROW_LANES * ROW_LANES;
     for xb in (0..full).step_by(ROW_LANES) {
-        let blk: [[f32; ROW_LANES]; ROW_LANES] = std::array::from_fn(|l| {
+        let src: [&[f32; ROW_LANES]; ROW_LANES] = std::array::from_fn(|l| {
             let start = l * cols + xb;
             rows[start..start + ROW_LANES]
                 .try_into()
                 .expect("LANES-wide slice")
         });
-        let dst = &mut strip[xb * ROW_LANES..(xb + ROW_LANES) * ROW_LANES];
-        for x in 0..ROW_LANES {
-            for l in 0..ROW_LANES {
-                dst[x * ROW_LANES + l] = blk[l][x];
-            }
-        }
+        let mut dst = strip[xb * ROW_LANES..(xb + ROW_LANES) * ROW_LANES]
+            .chunks_exact_mut(ROW_LANES)
+            .map(|c| <&mut [f32; ROW_LANES]>::try_from(c).expect("LANES-wide chunk"));
+        transpose8(
+            src,
+            std::array::from_fn(|_| dst.next().expect("LANES chunks")),
+        );
     }
     for x in full..cols {
         for l in 0..ROW_LANES {
@@ -378,10 +382,15 @@ fn downsample_64_dispatch<'a>(
 #[inline(always)]
 fn strip_to_ring(strip: &[f32], cols: usize, ring: &mut [f32], offs: &[usize]) {
     let full = cols / ROW_LANES * ROW_LANES;
+    let mut t = [[0.0f32; ROW_LANES]; ROW_LANES];
     for xb in (0..full).step_by(ROW_LANES) {
-        let src = &strip[xb * ROW_LANES..(xb + ROW_LANES) * ROW_LANES];
-        let t: [[f32; ROW_LANES]; ROW_LANES] =
-            std::array::from_fn(|l| std::array::from_fn(|x| src[x * ROW_LANES + l]));
+        let src: [&[f32; ROW_LANES]; ROW_LANES] = std::array::from_fn(|x| {
+            let start = (xb + x) * ROW_LANES;
+            strip[start..start + ROW_LANES]
+                .try_into()
+                .expect("LANES-wide slice")
+        });
+        transpose8(src, t.each_mut());
         for (l, &off) in offs.iter().enumerate() {
             ring[off + xb..off + xb + ROW_LANES].copy_from_slice(&t[l]);
         }

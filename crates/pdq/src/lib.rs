@@ -12,6 +12,7 @@ mod hash;
 mod hasher;
 mod luma;
 mod median;
+mod transpose;
 
 pub use compat::{squash_nearest, CPP_DOWNSAMPLE_SIDE};
 pub use dct::Dihedral;
