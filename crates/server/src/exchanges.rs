@@ -217,21 +217,14 @@ impl Exchanges {
             }
             for slot in slots.into_iter().filter(|s| s.cfg.enabled) {
                 let engine = engine.clone();
-                tokio::spawn(async move {
-                    let interval = slot.cfg.interval_secs.max(MIN_INTERVAL_SECS);
-                    let first = rand::rng().random_range(0..=FIRST_RUN_SPREAD_SECS.min(interval));
-                    tokio::time::sleep(Duration::from_secs(first)).await;
-                    loop {
-                        if let Ok(guard) = slot.running.try_lock() {
-                            let report = run_once(&slot.cfg, engine.clone()).await;
-                            drop(guard);
-                            *slot.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(report);
-                        }
-                        // Up to 10% jitter so that exchanges started together drift apart.
-                        let jitter = rand::rng().random_range(0..=interval / 10);
-                        tokio::time::sleep(Duration::from_secs(interval + jitter)).await;
+                let running = slot.running.clone();
+                tokio::spawn(schedule(slot.cfg.interval_secs, running, move || {
+                    let (slot, engine) = (slot.clone(), engine.clone());
+                    async move {
+                        let report = run_once(&slot.cfg, engine).await;
+                        *slot.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(report);
                     }
-                });
+                }));
             }
         });
     }
@@ -244,6 +237,30 @@ impl Exchanges {
                 format!("exchange {name:?} is not configured"),
             )
         })
+    }
+}
+
+/// Runs `run` on an exchange's schedule, forever: first after a random share of
+/// [`FIRST_RUN_SPREAD_SECS`] (no more than the interval), then every `interval_secs` (at least
+/// [`MIN_INTERVAL_SECS`]) plus up to 10% jitter, counted from the end of the previous run so
+/// runs never overlap. While another run of the same exchange holds `running` (a manual run),
+/// the scheduled one is skipped, not queued.
+async fn schedule<F, Fut>(interval_secs: u64, running: Arc<tokio::sync::Mutex<()>>, mut run: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let interval = interval_secs.max(MIN_INTERVAL_SECS);
+    let first = rand::rng().random_range(0..=FIRST_RUN_SPREAD_SECS.min(interval));
+    tokio::time::sleep(Duration::from_secs(first)).await;
+    loop {
+        if let Ok(guard) = running.try_lock() {
+            run().await;
+            drop(guard);
+        }
+        // Up to 10% jitter so that exchanges started together drift apart.
+        let jitter = rand::rng().random_range(0..=interval / 10);
+        tokio::time::sleep(Duration::from_secs(interval + jitter)).await;
     }
 }
 
@@ -438,4 +455,104 @@ async fn feedback(
         }
     }
     Ok(Json(json!({ "sent": true })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::Instant;
+
+    /// Spawns the scheduler with a run that records when it started and takes `run_secs`.
+    fn spawn_recording(
+        interval_secs: u64,
+        running: Arc<tokio::sync::Mutex<()>>,
+        run_secs: u64,
+    ) -> (tokio::task::JoinHandle<()>, Arc<Mutex<Vec<Instant>>>) {
+        let starts = Arc::new(Mutex::new(Vec::new()));
+        let recorded = starts.clone();
+        let task = tokio::spawn(schedule(interval_secs, running, move || {
+            let recorded = recorded.clone();
+            async move {
+                recorded.lock().unwrap().push(Instant::now());
+                tokio::time::sleep(Duration::from_secs(run_secs)).await;
+            }
+        }));
+        (task, starts)
+    }
+
+    fn secs(d: Duration) -> f64 {
+        d.as_secs_f64()
+    }
+
+    // The clock is tokio's paused test clock: sleeps complete instantly, in order, and
+    // `Instant::now()` reads the virtual time.
+    #[tokio::test(start_paused = true)]
+    async fn runs_follow_the_interval_with_jitter_and_never_overlap() {
+        let t0 = Instant::now();
+        let running = Arc::new(tokio::sync::Mutex::new(()));
+        let (task, starts) = spawn_recording(100, running, 7);
+        tokio::time::sleep(Duration::from_secs(60 + 20 * 117 + 1)).await;
+        let starts = starts.lock().unwrap().clone();
+        task.abort();
+        assert!(starts.len() >= 20, "{} runs", starts.len());
+        // First run within the start-up spread.
+        assert!(
+            secs(starts[0] - t0) <= 60.0,
+            "first run at {:?}",
+            starts[0] - t0
+        );
+        // Then: the 7 s run, then 100 s plus up to 10 s of jitter.
+        let gaps: Vec<f64> = starts.windows(2).map(|w| secs(w[1] - w[0])).collect();
+        for g in &gaps {
+            assert!((107.0..=117.0).contains(g), "gap {g} s");
+        }
+        // The jitter is not constant (20 draws from 0..=10 all equal has odds of 11^-19).
+        assert!(gaps.iter().any(|g| *g != gaps[0]), "no jitter: {gaps:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn short_intervals_are_raised_to_the_minimum() {
+        let running = Arc::new(tokio::sync::Mutex::new(()));
+        let (task, starts) = spawn_recording(1, running, 0);
+        tokio::time::sleep(Duration::from_secs(60 + 10 * 66 + 1)).await;
+        let starts = starts.lock().unwrap().clone();
+        task.abort();
+        assert!(starts.len() >= 10, "{} runs", starts.len());
+        for w in starts.windows(2) {
+            let g = secs(w[1] - w[0]);
+            assert!(
+                (MIN_INTERVAL_SECS as f64..=66.0).contains(&g),
+                "gap {g} s under a 1 s interval"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_in_progress_makes_the_scheduled_one_skip_not_queue() {
+        let running = Arc::new(tokio::sync::Mutex::new(()));
+        let (task, starts) = spawn_recording(100, running.clone(), 0);
+        // Let the first scheduled run happen.
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        assert_eq!(starts.lock().unwrap().len(), 1);
+        // A manual run holds the lock across three scheduled slots.
+        let guard = running.lock().await;
+        tokio::time::sleep(Duration::from_secs(3 * 110 + 1)).await;
+        assert_eq!(
+            starts.lock().unwrap().len(),
+            1,
+            "ran while another run held the lock"
+        );
+        let released = Instant::now();
+        drop(guard);
+        // Runs resume at the next slot, and the skipped ones are not made up: no burst of
+        // catch-up runs, the interval holds.
+        tokio::time::sleep(Duration::from_secs(250)).await;
+        let after: Vec<Instant> = starts.lock().unwrap()[1..].to_vec();
+        assert!(!after.is_empty(), "runs did not resume");
+        assert!(after[0] > released && secs(after[0] - released) <= 110.0);
+        for w in after.windows(2) {
+            assert!(secs(w[1] - w[0]) >= 100.0, "catch-up run");
+        }
+        task.abort();
+    }
 }
