@@ -253,18 +253,10 @@ pub fn parse_entries(body: &[u8]) -> Result<EntriesPage> {
     Ok(EntriesPage { entries, next })
 }
 
-/// Safeguard's signal type name for an NCMEC fingerprint element. Types Safeguard does not
-/// match pass through under their own name and are counted as skipped by the run.
-pub fn signal_type_for(fingerprint: &str) -> String {
-    match fingerprint {
-        "md5" => "md5".into(),
-        "sha1" => "sha1".into(),
-        "pdq" => "pdq".into(),
-        "pdna" => "photodna".into(),
-        "tmk-pdqf" => "tmk_pdqf".into(),
-        other => other.to_string(),
-    }
-}
+/// Safeguard's signal type name for an NCMEC fingerprint element (the same mapping as NCMEC
+/// file import). Types Safeguard does not match pass through under their own name and are
+/// counted as skipped by the run.
+pub use safeguard_lists::ncmec_types::signal_type_for;
 
 /// The fingerprint types the feedback API takes (its path segment).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -113,15 +113,9 @@ pub struct FetchHashesResponse {
     pub hash_records: Vec<HashRecord>,
 }
 
-/// Safeguard's signal type for a StopNCII one; others keep a `stopncii:` name and are
-/// counted as skipped.
-pub fn signal_type_for(t: &str) -> String {
-    match t {
-        "ImagePDQ" => "pdq".into(),
-        "VideoMD5" => "video_md5".into(),
-        other => format!("stopncii:{other}"),
-    }
-}
+/// Safeguard's signal type for a StopNCII one (the same mapping as StopNCII file import);
+/// types Safeguard does not match keep their own name, lower-cased, and are counted as skipped.
+pub use safeguard_lists::stopncii_types::signal_type_for;
 
 /// The feedback values the API takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

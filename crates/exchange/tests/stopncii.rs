@@ -296,9 +296,7 @@ async fn scenario(
     );
     assert_same(&bank(), &fake.live(), "bank vs server");
     let all: Vec<&RunReport> = [&r1, &r2].into_iter().chain(reports.iter()).collect();
-    assert!(all
-        .iter()
-        .any(|r| r.skipped_types.contains_key("stopncii:VideoTMK")));
+    assert!(all.iter().any(|r| r.skipped_types.contains_key("tmk_pdqf")));
 
     // Changes: withdrawals, deletions, re-activation of a withdrawn hash, new hashes.
     let keys: Vec<(String, String)> = fake.records.lock().unwrap().keys().cloned().collect();

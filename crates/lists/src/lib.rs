@@ -27,6 +27,16 @@ use std::fmt;
 use std::io::BufRead;
 
 pub use table::{Column, CsvMapping};
+
+/// NCMEC's fingerprint names as Safeguard signal types.
+pub mod ncmec_types {
+    pub use crate::ncmec::signal_type_for;
+}
+
+/// StopNCII's signal type names as Safeguard signal types.
+pub mod stopncii_types {
+    pub use crate::stopncii::signal_type_for;
+}
 pub use write::{writer, ExportEntry, ListWriter};
 
 /// Longest line a line-based format may have, in bytes (1 MiB). Long enough for any hash

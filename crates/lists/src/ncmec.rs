@@ -27,8 +27,10 @@ use quick_xml::Reader;
 
 use crate::{Action, Error, Position, Record, MAX_FIELD_BYTES};
 
-/// Safeguard's name for an NCMEC fingerprint element.
-fn signal_type_of(fingerprint: &str) -> String {
+/// Safeguard's signal type for an NCMEC fingerprint element, shared by file import and the NCMEC
+/// exchange so that a bank fed either way names its signals alike. Types Safeguard does not
+/// match keep their own name, lower-cased.
+pub fn signal_type_for(fingerprint: &str) -> String {
     match fingerprint {
         "md5" => "md5".into(),
         "sha1" => "sha1".into(),
@@ -173,7 +175,7 @@ pub(crate) fn read<R: BufRead, E: From<Error>>(
                         }
                         Capture::Fingerprint if !text.trim().is_empty() => en
                             .fingerprints
-                            .push((signal_type_of(&fingerprint), text.trim().to_string())),
+                            .push((signal_type_for(&fingerprint), text.trim().to_string())),
                         _ => {}
                     }
                 }
@@ -312,6 +314,21 @@ mod tests {
             Ok::<(), Error>(())
         })?;
         Ok(out)
+    }
+
+    #[test]
+    fn fingerprint_names_map_to_signal_types() {
+        // The NCMEC exchange uses this same function, so file import and exchange agree.
+        for (f, t) in [
+            ("md5", "md5"),
+            ("sha1", "sha1"),
+            ("pdq", "pdq"),
+            ("pdna", "photodna"),
+            ("tmk-pdqf", "tmk_pdqf"),
+            ("Videntifier", "videntifier"),
+        ] {
+            assert_eq!(signal_type_for(f), t);
+        }
     }
 
     #[test]

@@ -19,8 +19,10 @@ use serde::Deserialize;
 
 use crate::{Action, Error, Position, Record, MAX_FIELD_BYTES};
 
-/// Safeguard's name for a StopNCII signal type.
-fn signal_type_of(t: &str) -> String {
+/// Safeguard's signal type for a StopNCII one, shared by file import and the StopNCII exchange
+/// so that a bank fed either way names its signals alike. Types Safeguard does not match keep
+/// their own name, lower-cased.
+pub fn signal_type_for(t: &str) -> String {
     match t {
         "ImagePDQ" => "pdq".into(),
         "VideoMD5" => "video_md5".into(),
@@ -67,7 +69,7 @@ impl<E: From<Error>> State<'_, E> {
             (self.sink)(&Record {
                 position,
                 action,
-                signal_type: &signal_type_of(&raw.signalType),
+                signal_type: &signal_type_for(&raw.signalType),
                 value: raw.hashValue.trim(),
                 source_id: None,
                 classification: None,
@@ -187,6 +189,19 @@ mod tests {
             Ok::<(), Error>(())
         })?;
         Ok(out)
+    }
+
+    #[test]
+    fn signal_type_names_map_to_signal_types() {
+        // The StopNCII exchange uses this same function, so file import and exchange agree.
+        for (f, t) in [
+            ("ImagePDQ", "pdq"),
+            ("VideoMD5", "video_md5"),
+            ("VideoTMK", "tmk_pdqf"),
+            ("SomethingNew", "somethingnew"),
+        ] {
+            assert_eq!(signal_type_for(f), t);
+        }
     }
 
     #[test]
