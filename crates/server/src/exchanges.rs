@@ -4,6 +4,7 @@
 //! `safeguard_exchange`; this module only wires them to the engine and the HTTP API.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::config::{ExchangeConfig, ExchangeKind};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, HmaError};
 use crate::state::{blocking, AppState};
 use crate::v1::JsonBody;
 
@@ -42,6 +43,30 @@ struct Slot {
     running: Arc<tokio::sync::Mutex<()>>,
     /// The last finished run of this process.
     last: Mutex<Option<RunReport>>,
+    /// When the run in progress started, Unix seconds; 0 when none is.
+    running_since: AtomicI64,
+}
+
+impl Slot {
+    /// Runs the exchange once, recording when the run started and its report. The caller
+    /// holds `running`.
+    async fn run(&self, engine: Arc<Engine>) -> RunReport {
+        self.running_since
+            .store(safeguard_exchange::now_secs(), Ordering::Relaxed);
+        let report = run_once(&self.cfg, engine).await;
+        self.running_since.store(0, Ordering::Relaxed);
+        self.record(report)
+    }
+
+    /// Keeps `report` as the last run's.
+    fn record(&self, report: RunReport) -> RunReport {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(report.clone());
+        report
+    }
+
+    fn last_report(&self) -> Option<RunReport> {
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 /// Every configured exchange.
@@ -186,6 +211,7 @@ impl Exchanges {
                             cfg: c.clone(),
                             running: Arc::new(tokio::sync::Mutex::new(())),
                             last: Mutex::new(None),
+                            running_since: AtomicI64::new(0),
                         }),
                     )
                 })
@@ -221,8 +247,7 @@ impl Exchanges {
                 tokio::spawn(schedule(slot.cfg.interval_secs, running, move || {
                     let (slot, engine) = (slot.clone(), engine.clone());
                     async move {
-                        let report = run_once(&slot.cfg, engine).await;
-                        *slot.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(report);
+                        slot.run(engine).await;
                     }
                 }));
             }
@@ -272,6 +297,159 @@ pub fn curate_routes() -> Router<AppState> {
         .route("/v1/exchanges/{name}/feedback", post(feedback))
 }
 
+/// HMA's curation routes for exchanges (`/c/exchanges...`, `/c/exchange/...`), for clients
+/// written against HMA. Exchanges are read here as HMA shows them; they are configured in
+/// Safeguard's configuration file (credentials in the environment), never over the API, so
+/// HMA's create, update, delete and credential routes answer 501 `exchange_config_in_file`
+/// (HMA's own answer to deleting an exchange is 501; a 403 here would read as a missing scope).
+pub fn hma_curate_routes() -> Router<AppState> {
+    Router::new()
+        .route("/c/exchanges/apis", get(hma_apis))
+        .route(
+            "/c/exchanges/api/{name}",
+            get(hma_api).post(hma_config_in_file),
+        )
+        .route("/c/exchanges", get(hma_list).post(hma_config_in_file))
+        .route(
+            "/c/exchange/{name}",
+            get(hma_show)
+                .put(hma_config_in_file)
+                .delete(hma_config_in_file),
+        )
+        .route("/c/exchange/{name}/status", get(hma_status))
+}
+
+/// HMA's name for an exchange kind (python-threatexchange's `SignalExchangeAPI` names; the
+/// Safeguard peer has no HMA counterpart and keeps its own).
+fn hma_api_name(kind: ExchangeKind) -> &'static str {
+    match kind {
+        ExchangeKind::Ncmec => "ncmec",
+        ExchangeKind::StopNcii => "stop_ncii",
+        ExchangeKind::Safeguard => "safeguard",
+    }
+}
+
+const EXCHANGE_KINDS: [ExchangeKind; 3] = [
+    ExchangeKind::Ncmec,
+    ExchangeKind::StopNcii,
+    ExchangeKind::Safeguard,
+];
+
+/// Whether the credentials a kind needs are all configured.
+fn has_credentials(cfg: &ExchangeConfig) -> bool {
+    match cfg.kind {
+        ExchangeKind::Ncmec => cfg.password.is_some(),
+        ExchangeKind::StopNcii => {
+            cfg.subscription_key.is_some() && cfg.fetch_function_key.is_some()
+        }
+        ExchangeKind::Safeguard => cfg.api_key.is_some(),
+    }
+}
+
+fn hma_slot(state: &AppState, name: &str) -> Result<Arc<Slot>, HmaError> {
+    state.0.exchanges.slots.get(name).cloned().ok_or_else(|| {
+        HmaError(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "exchange_not_found",
+            format!("Exchange '{name}' not found"),
+        ))
+    })
+}
+
+async fn hma_apis() -> Json<Value> {
+    Json(json!(EXCHANGE_KINDS.map(hma_api_name)))
+}
+
+async fn hma_api(
+    State(state): State<AppState>,
+    Path(api): Path<String>,
+) -> Result<Json<Value>, HmaError> {
+    let kind = EXCHANGE_KINDS
+        .into_iter()
+        .find(|k| hma_api_name(*k) == api)
+        .ok_or_else(|| {
+            HmaError(ApiError::bad_request(
+                "unknown_exchange_api",
+                format!("no such Exchange API '{}'", crate::media::short(&api)),
+            ))
+        })?;
+    // HMA keeps one credential per API; here each configured exchange has its own, so the
+    // API counts as set when every configured exchange of that kind has what it needs.
+    let configured: Vec<_> = state
+        .0
+        .exchanges
+        .slots
+        .values()
+        .filter(|s| s.cfg.kind == kind)
+        .collect();
+    Ok(Json(json!({
+        "supports_authentification": true,
+        "has_set_authentification":
+            !configured.is_empty() && configured.iter().all(|s| has_credentials(&s.cfg)),
+    })))
+}
+
+async fn hma_config_in_file() -> HmaError {
+    HmaError(ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "exchange_config_in_file",
+        "exchanges and their credentials are set in Safeguard's configuration file \
+         ([[exchanges]], credentials as SAFEGUARD_EXCHANGE_<NAME>_<FIELD>), not over the API",
+    ))
+}
+
+async fn hma_list(State(state): State<AppState>) -> Json<Value> {
+    Json(json!(state.0.exchanges.slots.keys().collect::<Vec<_>>()))
+}
+
+async fn hma_show(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, HmaError> {
+    let slot = hma_slot(&state, &name)?;
+    let c = &slot.cfg;
+    Ok(Json(json!({
+        "name": c.name,
+        "api": hma_api_name(c.kind),
+        "enabled": c.enabled,
+        "bank": c.bank_name(),
+        "base_url": c.base_url,
+        "interval_secs": c.interval_secs.max(MIN_INTERVAL_SECS),
+    })))
+}
+
+/// HMA's `FetchStatus`. `checkpoint_ts` is when the last checkpoint was committed (HMA gives
+/// the exchange's own progress time, which Safeguard's checkpoints do not all carry);
+/// `fetched_items` is the hashes the exchange lists in its bank now.
+async fn hma_status(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, HmaError> {
+    let slot = hma_slot(&state, &name)?;
+    let engine = state.engine()?;
+    let stored = blocking(move || {
+        Ok(engine
+            .store()
+            .exchange_state(&name)
+            .map_err(safeguard_engine::Error::from)?)
+    })
+    .await?;
+    let secs = |ms: Option<i64>| ms.map(|v| v.div_euclid(1000));
+    let success = stored.as_ref().and_then(|s| s.last_success_at);
+    let error = stored.as_ref().and_then(|s| s.last_error_at);
+    let last_complete = success.max(error);
+    let succeeded = last_complete.map(|_| success >= error);
+    let since = slot.running_since.load(Ordering::Relaxed);
+    Ok(Json(json!({
+        "checkpoint_ts": secs(success.filter(|_| stored.as_ref().is_some_and(|s| s.checkpoint.is_some()))),
+        "running_fetch_start_ts": (since > 0).then_some(since),
+        "last_fetch_complete_ts": secs(last_complete),
+        "last_fetch_succeeded": succeeded,
+        "up_to_date": slot.last_report().is_some_and(|r| r.caught_up && r.error.is_none()),
+        "fetched_items": stored.as_ref().map(|s| s.entries).unwrap_or(0),
+    })))
+}
+
 /// Routes for the `admin` scope.
 pub fn admin_routes() -> Router<AppState> {
     Router::new().route("/v1/exchanges/{name}/run", post(run_now))
@@ -287,7 +465,7 @@ async fn status_json(state: &AppState, slot: &Slot) -> ApiResult<Value> {
             .map_err(safeguard_engine::Error::from)?)
     })
     .await?;
-    let last = slot.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let last = slot.last_report();
     Ok(json!({
         "name": slot.cfg.name,
         "kind": slot.cfg.kind.name(),
@@ -344,23 +522,18 @@ async fn run_now(
     let task = tokio::spawn(async move {
         let cfgs = [s.cfg.clone()];
         let e = engine.clone();
+        let failed = |code: String, error: String| RunReport {
+            exchange: s.cfg.name.clone(),
+            error_code: Some(code),
+            error: Some(error),
+            ..RunReport::default()
+        };
         let report = match tokio::task::spawn_blocking(move || ensure_banks(&e, &cfgs)).await {
-            Ok(Ok(())) => run_once(&s.cfg, engine).await,
-            Ok(Err(err)) => RunReport {
-                exchange: s.cfg.name.clone(),
-                error_code: Some(err.code().to_string()),
-                error: Some(err.to_string()),
-                ..RunReport::default()
-            },
-            Err(err) => RunReport {
-                exchange: s.cfg.name.clone(),
-                error_code: Some("internal_error".into()),
-                error: Some(err.to_string()),
-                ..RunReport::default()
-            },
+            Ok(Ok(())) => s.run(engine).await,
+            Ok(Err(err)) => s.record(failed(err.code().to_string(), err.to_string())),
+            Err(err) => s.record(failed("internal_error".into(), err.to_string())),
         };
         drop(guard);
-        *s.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(report.clone());
         report
     });
     if q.wait {

@@ -56,6 +56,7 @@ pub fn app(state: AppState) -> Router {
             hma::curate_routes()
                 .merge(v1::curate_routes())
                 .merge(exchanges::curate_routes())
+                .merge(exchanges::hma_curate_routes())
                 .merge(lists::curate_routes()),
         ))
         .merge(scoped(

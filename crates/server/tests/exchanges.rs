@@ -321,3 +321,114 @@ async fn one_run_at_a_time_and_feedback_through_the_api() {
         assert!(!all.contains(secret));
     }
 }
+
+#[tokio::test]
+async fn hma_exchange_routes_show_configured_exchanges_and_refuse_edits() {
+    let (_peer, peer_key, addr) = peer().await;
+    let config = Config {
+        exchanges: vec![exchange(addr, &peer_key)],
+        ..Config::default()
+    };
+    let s = server_with(config).await;
+    let curate = s.key(&[Scope::Curate]);
+    let get = |path: &'static str| {
+        let (s, curate) = (&s, &curate);
+        async move { s.call("GET", path, Some(curate), None).await }
+    };
+
+    // HMA's exchange API names, and whether their credentials are set.
+    let r = get("/c/exchanges/apis").await;
+    assert_eq!(r.json(), json!(["ncmec", "stop_ncii", "safeguard"]));
+    let r = get("/c/exchanges/api/safeguard").await;
+    assert_eq!(
+        r.json(),
+        json!({"supports_authentification": true, "has_set_authentification": true})
+    );
+    let r = get("/c/exchanges/api/ncmec").await;
+    assert_eq!(r.json()["has_set_authentification"], false);
+    let r = get("/c/exchanges/api/fb_threatexchange").await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "unknown_exchange_api".into())
+    );
+
+    // The configured exchange, without its credentials.
+    assert_eq!(get("/c/exchanges").await.json(), json!(["PARTNER"]));
+    let r = get("/c/exchange/PARTNER").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(!r.text().contains(&peer_key));
+    let cfg = r.json();
+    assert_eq!(
+        (&cfg["name"], &cfg["api"], &cfg["enabled"], &cfg["bank"]),
+        (
+            &json!("PARTNER"),
+            &json!("safeguard"),
+            &json!(false),
+            &json!("PARTNER")
+        )
+    );
+    let r = get("/c/exchange/NOPE").await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::NOT_FOUND, "exchange_not_found".into())
+    );
+
+    // HMA's fetch status, before and after a run.
+    let before = get("/c/exchange/PARTNER/status").await.json();
+    assert_eq!(
+        before,
+        json!({
+            "checkpoint_ts": null,
+            "running_fetch_start_ts": null,
+            "last_fetch_complete_ts": null,
+            "last_fetch_succeeded": null,
+            "up_to_date": false,
+            "fetched_items": 0,
+        })
+    );
+    let t0 = safeguard_exchange::now_secs();
+    let r = s
+        .admin("POST", "/v1/exchanges/PARTNER/run?wait=true", None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let after = get("/c/exchange/PARTNER/status").await.json();
+    assert_eq!(after["last_fetch_succeeded"], true, "{after}");
+    assert_eq!(after["up_to_date"], true);
+    assert_eq!(after["fetched_items"], 2);
+    assert_eq!(after["running_fetch_start_ts"], serde_json::Value::Null);
+    for field in ["checkpoint_ts", "last_fetch_complete_ts"] {
+        let t = after[field].as_i64().unwrap();
+        assert!(t >= t0 - 1 && t <= t0 + 60, "{field} {t} vs {t0}");
+    }
+
+    // Exchanges are configured in the file: HMA's write routes are refused, stably.
+    for (method, path, body) in [
+        (
+            "POST",
+            "/c/exchanges",
+            Some(json!({"bank": "X", "api": "ncmec"})),
+        ),
+        ("PUT", "/c/exchange/PARTNER", Some(json!({"enabled": true}))),
+        ("DELETE", "/c/exchange/PARTNER", None),
+        (
+            "POST",
+            "/c/exchanges/api/ncmec",
+            Some(json!({"credential_json": {"user": "u", "password": "p"}})),
+        ),
+    ] {
+        let r = s.call(method, path, Some(&curate), body).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (
+                StatusCode::NOT_IMPLEMENTED,
+                "exchange_config_in_file".into()
+            ),
+            "{method} {path}"
+        );
+    }
+    // Still there, still disabled.
+    assert_eq!(get("/c/exchange/PARTNER").await.json()["enabled"], false);
+    // And the routes need the curate scope.
+    let r = s.call("GET", "/c/exchanges", None, None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
