@@ -416,6 +416,9 @@ impl VideoReader {
                 if packet.stream() != *stream_index {
                     continue;
                 }
+                if is_discarded(&packet) {
+                    state.discarded += 1;
+                }
                 decoder
                     .send_packet(&packet)
                     .map_err(|e| Error::CorruptVideo(format!("decoder refused a packet: {e}")))?;
@@ -433,11 +436,14 @@ impl VideoReader {
         if state.frames == 0 {
             return Err(Error::CorruptVideo("no frame could be decoded".into()).into());
         }
+        // Samples an edit list cuts (a video trimmed without re-encoding) are declared and
+        // decoded but never output, by FFmpeg as by the reference.
         if let Some(declared) = self.info.declared_frames {
-            if state.frames < declared {
+            let shown = declared.saturating_sub(state.discarded);
+            if state.frames < shown {
                 return Err(Error::TruncatedVideo {
                     decoded: state.frames,
-                    declared,
+                    declared: shown,
                 }
                 .into());
             }
@@ -617,7 +623,9 @@ impl VideoReader {
             if packet.stream() != *stream_index {
                 continue;
             }
-            let Some(p) = packet.pts() else {
+            // A packet decoded but not shown (cut by an edit list) would shift the ranks:
+            // numbering by output count, the full decode, handles it.
+            let Some(p) = packet.pts().filter(|_| !is_discarded(&packet)) else {
                 return Ok(None);
             };
             pts.push(p);
@@ -760,6 +768,16 @@ impl VideoReader {
     fn read_error(&self, e: ff::Error) -> Error {
         read_error(e, &self.timed_out, &self.limits)
     }
+}
+
+/// Whether the demuxer marked a packet "decode, do not show": MP4/MOV samples before the start
+/// of an edit list (a video trimmed without re-encoding). The decoder drops their frames.
+fn is_discarded(packet: &ff::Packet) -> bool {
+    use ff::packet::Ref as _;
+    // SAFETY: `as_ptr` points at the packet's own AVPacket, alive for this borrow; only its
+    // `flags` integer is read. (`Packet::flags` drops the bits ffmpeg-next has no name for.)
+    let flags = unsafe { (*packet.as_ptr()).flags };
+    flags & ff::ffi::AV_PKT_FLAG_DISCARD != 0
 }
 
 /// A failed container read: the decode-time limit when the interrupt callback tripped it,
@@ -936,6 +954,8 @@ struct RankCheck {
 struct DecodeState {
     /// Frames the decoder has output so far.
     frames: u64,
+    /// Video packets the demuxer marked "decode, do not show" (cut by an edit list).
+    discarded: u64,
     scaler: Option<scaling::Context>,
     decoded: ff::frame::Video,
     rgb: ff::frame::Video,
@@ -949,6 +969,7 @@ impl DecodeState {
     fn new() -> DecodeState {
         DecodeState {
             frames: 0,
+            discarded: 0,
             scaler: None,
             decoded: ff::frame::Video::empty(),
             rgb: ff::frame::Video::empty(),

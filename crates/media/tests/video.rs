@@ -120,6 +120,48 @@ fn sampled_decode_skips_work_but_not_frames() {
 }
 
 #[test]
+fn a_video_trimmed_without_reencoding_is_not_truncated() {
+    // `ffmpeg -ss 0.5 -c copy` of the 60-frame clip: the 15 samples before the cut stay in
+    // the file (the first shown frame needs them) behind an edit list; the container still
+    // declares 60 frames, the decoder shows 45.
+    let trimmed = read("video/testsrc2-96x64-trimmed.mp4");
+    let limits = VideoLimits::default();
+    let reader = VideoReader::open(trimmed.clone(), &limits).unwrap();
+    assert_eq!(reader.info().declared_frames, Some(60));
+    let mut shown = Vec::new();
+    let n = reader
+        .decode(
+            |_| true,
+            |f| {
+                digests_of(&mut shown, f);
+                Ok::<(), Error>(())
+            },
+        )
+        .unwrap();
+    assert_eq!(n, 45);
+    // The shown frames are the original's from 0.5 s on, pixel for pixel, numbered from 0.
+    let mut original = Vec::new();
+    VideoReader::open(read("video/testsrc2-96x64-faststart.mp4"), &limits)
+        .unwrap()
+        .decode(
+            |n| n >= 15,
+            |f| {
+                digests_of(&mut original, f);
+                Ok::<(), Error>(())
+            },
+        )
+        .unwrap();
+    let renumbered: Vec<(u64, u64)> = original.iter().map(|&(n, h)| (n - 15, h)).collect();
+    assert_eq!(shown, renumbered);
+    // The sampled decode cannot rank the cut samples, so it declines and the caller counts.
+    let sampled = VideoReader::open(trimmed, &limits)
+        .unwrap()
+        .decode_sampled(4, |_| Ok::<(), Error>(()))
+        .unwrap();
+    assert_eq!(sampled, None);
+}
+
+#[test]
 fn other_containers_decode() {
     for (file, frames, fps) in [
         ("video/testsrc2-64x48-2s.ts", 50, 25.0),
