@@ -351,7 +351,7 @@ fn hma_slot(state: &AppState, name: &str) -> Result<Arc<Slot>, HmaError> {
         HmaError(ApiError::new(
             StatusCode::NOT_FOUND,
             "exchange_not_found",
-            format!("Exchange '{name}' not found"),
+            format!("Exchange '{}' not found", crate::media::short(name)),
         ))
     })
 }
