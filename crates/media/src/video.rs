@@ -210,10 +210,8 @@ impl VideoReader {
         }
         init_ffmpeg();
         let started = Instant::now();
-        let deadline = started + limits.max_decode_time;
         let timed_out = Arc::new(AtomicBool::new(false));
-        let input = open_input(&shared, deadline, &timed_out)
-            .map_err(|e| open_error(e, &timed_out, limits))?;
+        let input = open_input(&shared, started, limits, &timed_out)?;
 
         let container = input.format().name().to_string();
         let stream = input
@@ -589,7 +587,6 @@ impl VideoReader {
     /// exactly the packets scanned here, so a seek that lands elsewhere costs the saving (the
     /// caller decodes everything again), never the exactness.
     fn scan_ranks(&mut self) -> Result<Option<ScannedPackets>, Error> {
-        let deadline = self.started + self.limits.max_decode_time;
         let reuse = self.info.container.split(',').next() == Some("mov");
         let (started, limits, timed_out) = (self.started, &self.limits, &self.timed_out);
         let Source::Ffmpeg {
@@ -606,8 +603,7 @@ impl VideoReader {
         let input = if reuse {
             own_input
         } else {
-            second = open_input(bytes, deadline, timed_out)
-                .map_err(|e| open_error(e, timed_out, limits))?;
+            second = open_input(bytes, started, limits, timed_out)?;
             &mut second
         };
         let mut pts = Vec::new();
@@ -647,8 +643,7 @@ impl VideoReader {
         // demuxer refuses (a stream that does not start with a keyframe), a fresh demuxer
         // takes its place, as for the other containers.
         if reuse && input.seek(0, ..0).is_err() {
-            *input = open_input(bytes, deadline, timed_out)
-                .map_err(|e| open_error(e, timed_out, limits))?;
+            *input = open_input(bytes, started, limits, timed_out)?;
         }
         let mut sorted = pts.clone();
         sorted.sort_unstable();
@@ -989,25 +984,31 @@ impl DecodeState {
 }
 
 /// Opens the in-memory input with the demuxer, codec and protocol whitelists and an interrupt
-/// callback that trips at `deadline`.
+/// callback that trips (setting `timed_out`) once the decode budget counted from `started` is
+/// spent. Failures come back as [`open_error`] names them.
 fn open_input(
     bytes: &Bytes,
-    deadline: Instant,
+    started: Instant,
+    limits: &VideoLimits,
     timed_out: &Arc<AtomicBool>,
-) -> Result<ff::format::context::Input, ff::Error> {
+) -> Result<ff::format::context::Input, Error> {
+    let deadline = started + limits.max_decode_time;
     let flag = Arc::clone(timed_out);
-    let io = StreamIo::from_read_seek_with_capacity(Cursor::new(bytes.clone()), IO_BUFFER)?;
-    let mut options = ff::Dictionary::new();
-    options.set("format_whitelist", ALLOWED_DEMUXERS);
-    options.set("codec_whitelist", ALLOWED_DECODERS);
-    options.set("protocol_whitelist", NO_PROTOCOL);
-    ff::format::input_from_stream_with_interrupt(io, None, Some(options), move || {
-        let late = Instant::now() >= deadline;
-        if late {
-            flag.store(true, Ordering::Relaxed);
-        }
-        late
-    })
+    let opened = StreamIo::from_read_seek_with_capacity(Cursor::new(bytes.clone()), IO_BUFFER)
+        .and_then(|io| {
+            let mut options = ff::Dictionary::new();
+            options.set("format_whitelist", ALLOWED_DEMUXERS);
+            options.set("codec_whitelist", ALLOWED_DECODERS);
+            options.set("protocol_whitelist", NO_PROTOCOL);
+            ff::format::input_from_stream_with_interrupt(io, None, Some(options), move || {
+                let late = Instant::now() >= deadline;
+                if late {
+                    flag.store(true, Ordering::Relaxed);
+                }
+                late
+            })
+        });
+    opened.map_err(|e| open_error(e, timed_out, limits))
 }
 
 fn check_size(width: u32, height: u32, limits: &VideoLimits) -> Result<(), Error> {

@@ -426,14 +426,7 @@ async fn hma_status(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, HmaError> {
     let slot = hma_slot(&state, &name)?;
-    let engine = state.engine()?;
-    let stored = blocking(move || {
-        Ok(engine
-            .store()
-            .exchange_state(&name)
-            .map_err(safeguard_engine::Error::from)?)
-    })
-    .await?;
+    let stored = stored_state(&state, name).await?;
     let secs = |ms: Option<i64>| ms.map(|v| v.div_euclid(1000));
     let success = stored.as_ref().and_then(|s| s.last_success_at);
     let error = stored.as_ref().and_then(|s| s.last_error_at);
@@ -455,16 +448,24 @@ pub fn admin_routes() -> Router<AppState> {
     Router::new().route("/v1/exchanges/{name}/run", post(run_now))
 }
 
-async fn status_json(state: &AppState, slot: &Slot) -> ApiResult<Value> {
+/// What the store keeps of an exchange (checkpoint, last success and error, entries); `None`
+/// before its first run.
+async fn stored_state(
+    state: &AppState,
+    name: String,
+) -> ApiResult<Option<safeguard_store::ExchangeState>> {
     let engine = state.engine()?;
-    let name = slot.cfg.name.clone();
-    let stored = blocking(move || {
+    blocking(move || {
         Ok(engine
             .store()
             .exchange_state(&name)
             .map_err(safeguard_engine::Error::from)?)
     })
-    .await?;
+    .await
+}
+
+async fn status_json(state: &AppState, slot: &Slot) -> ApiResult<Value> {
+    let stored = stored_state(state, slot.cfg.name.clone()).await?;
     let last = slot.last_report();
     Ok(json!({
         "name": slot.cfg.name,
