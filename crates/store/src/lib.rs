@@ -1,11 +1,15 @@
 //! Durable storage for Safeguard behind one trait, [`Store`].
 //!
-//! Every implementation must pass the shared conformance suite in [`conformance`] (run it from
-//! the implementation's tests). The in-memory indexes are rebuilt from, and kept equal to, the
-//! store through its change feed ([`Store::changes_since`]): every write appends to the feed in
-//! the same transaction, so a crash can never leave the indexes and the store disagreeing
-//! after a restart.
+//! Every implementation must pass the shared conformance suite in `conformance` (feature
+//! `test-support`; run it from the implementation's tests). The in-memory indexes are rebuilt
+//! from, and kept equal to, the store through its change feed ([`Store::changes_since`]):
+//! every write appends to the feed in the same transaction, so a crash can never leave the
+//! indexes and the store disagreeing after a restart.
 
+#![forbid(unsafe_code)]
+
+// Test support only (feature `test-support`): the suite is 2,000 lines the binary never runs.
+#[cfg(feature = "test-support")]
 pub mod conformance;
 mod model;
 mod sqlite;

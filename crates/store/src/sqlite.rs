@@ -80,6 +80,14 @@ enum Durability {
     Off,
 }
 
+/// What keeps [`SqliteStore::open_in_memory`]'s directory alive. That constructor is test
+/// support (feature `test-support`), so without it `tempfile` is not a dependency and the
+/// field can only be `None`.
+#[cfg(any(test, feature = "test-support"))]
+type TempDir = tempfile::TempDir;
+#[cfg(not(any(test, feature = "test-support")))]
+type TempDir = std::convert::Infallible;
+
 /// The SQLite store. See the module docs for the concurrency design.
 pub struct SqliteStore {
     /// The only connection that writes. Holding the lock for a whole transaction serialises
@@ -91,7 +99,7 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Keeps the temporary directory of [`SqliteStore::open_in_memory`] alive; declared after
     /// the connections so they close before it is deleted.
-    _temp: Option<tempfile::TempDir>,
+    _temp: Option<TempDir>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -114,7 +122,8 @@ impl SqliteStore {
     /// A private, empty store in a temporary directory that is deleted on drop. Everything
     /// but durability behaves as [`SqliteStore::open`] (same WAL, locking and connections):
     /// an actual `:memory:` database cannot use WAL, and shared-cache mode locks per table,
-    /// so readers would block on the writer.
+    /// so readers would block on the writer. Test support: feature `test-support`.
+    #[cfg(any(test, feature = "test-support"))]
     pub fn open_in_memory() -> Result<SqliteStore> {
         let dir = tempfile::Builder::new()
             .prefix("safeguard-store-")
@@ -127,7 +136,7 @@ impl SqliteStore {
     fn open_with(
         options: &SqliteOptions,
         durability: Durability,
-        temp: Option<tempfile::TempDir>,
+        temp: Option<TempDir>,
     ) -> Result<SqliteStore> {
         let path = options.path.clone();
         let with_path = |e: Error| match e {
