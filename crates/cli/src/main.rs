@@ -1,5 +1,7 @@
 //! `safeguard`: the Safeguard command-line tool.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

@@ -5,6 +5,8 @@
 //! `testdata/conformance` (made by `scripts/make-conformance-subset.py`) so that a plain clone's
 //! tests still mean something. When `CI=true`, a missing full set is a failure, not a fallback.
 
+#![forbid(unsafe_code)]
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

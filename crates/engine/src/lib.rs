@@ -2,6 +2,8 @@
 //! hashing of media into signals, and the [`Engine`] that writes to a [`safeguard_store::Store`]
 //! and keeps the in-memory indexes equal to it.
 
+#![forbid(unsafe_code)]
+
 mod bank;
 mod engine;
 mod error;

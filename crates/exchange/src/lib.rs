@@ -9,6 +9,8 @@
 //! with its checkpoint in one transaction of an [`ExchangeSink`] (the engine in production,
 //! [`MemorySink`] in tests). See `docs/exchanges.md`.
 
+#![forbid(unsafe_code)]
+
 mod engine_sink;
 mod error;
 mod http;

@@ -17,6 +17,8 @@
 //! - [`Format::Ncmec`]: an NCMEC hash-sharing API v2 `queryResult` page.
 //! - [`Format::StopNcii`]: a StopNCII `FetchHashes` response page (or a bare array of records).
 
+#![forbid(unsafe_code)]
+
 mod ncmec;
 mod plain;
 mod stopncii;

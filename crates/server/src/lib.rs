@@ -4,6 +4,8 @@
 //!
 //! [`app`] builds the router (tests drive it with `oneshot`, no socket); [`serve`] runs it.
 
+#![forbid(unsafe_code)]
+
 pub mod auth;
 mod coinflip;
 pub mod config;

@@ -10,6 +10,8 @@
 //! * [`index`]: [`VpdqIndex`], the frames of many videos behind one PDQ radius index,
 //!   aggregated per video; it returns what pairwise [`compare()`] would.
 
+#![forbid(unsafe_code)]
+
 pub mod compare;
 pub mod format;
 pub mod hasher;
