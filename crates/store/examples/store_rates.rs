@@ -92,7 +92,11 @@ fn main() {
         })
         .expect("scan_signals");
     let scan = t.elapsed();
-    assert_eq!((scanned, bytes), (n, in_memory_bytes), "scan vs the values added");
+    assert_eq!(
+        (scanned, bytes),
+        (n, in_memory_bytes),
+        "scan vs the values added"
+    );
     let t = Instant::now();
     let mut added = 0u64;
     store

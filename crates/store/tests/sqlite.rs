@@ -482,11 +482,7 @@ fn killed_writer_loses_nothing_committed() {
         }
         let mut replayed = BTreeMap::new();
         conformance::follow(&store, &mut replayed, 0);
-        conformance::assert_same_signals(
-            &replayed,
-            &conformance::scan(&store).0,
-            "feed vs data",
-        );
+        conformance::assert_same_signals(&replayed, &conformance::scan(&store).0, "feed vs data");
         // And the store takes writes again.
         let bank = store.bank_by_name("CRASH").unwrap().unwrap();
         store.add_content(bank.id, &new_content(&[])).unwrap();
@@ -508,10 +504,7 @@ fn bulk_add_scan_feed_and_reopen_agree() {
             format!("{v:016x}{v:016x}{v:016x}{v:016x}")
         })
         .collect();
-    let items: Vec<NewContent> = values
-        .iter()
-        .map(|v| new_content(&[("pdq", v)]))
-        .collect();
+    let items: Vec<NewContent> = values.iter().map(|v| new_content(&[("pdq", v)])).collect();
     let added = store.add_contents(bank.id, &items).unwrap();
     assert_eq!(added.len() as u64, N);
 
