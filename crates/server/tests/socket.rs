@@ -1,5 +1,6 @@
 //! Over a real socket: the server binds, answers, and shuts down gracefully with a request
-//! in flight.
+//! in flight: a write whose body is still arriving when the shutdown signal comes is read to
+//! its end, answered and committed, while new connections are already refused.
 
 mod common;
 
@@ -61,7 +62,63 @@ async fn serves_over_tcp_and_shuts_down_gracefully() {
     .await
     .unwrap();
     assert!(unauth.starts_with("HTTP/1.1 401"), "{unauth}");
+
+    // A request in flight: headers and half the body sent, the rest held back until the
+    // shutdown has begun.
+    let body = format!(
+        r#"{{"signals":{{"md5":"{}"}},"note":"in flight"}}"#,
+        "ab".repeat(16)
+    );
+    let (head, tail) = body.split_at(body.len() / 2);
+    let head = format!(
+        "POST /v1/banks/SOCK/contents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN_KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{head}",
+        body.len()
+    );
+    let tail = tail.to_string();
+    let (sent_tx, sent_rx) = tokio::sync::oneshot::channel::<()>();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let in_flight = tokio::task::spawn_blocking(move || {
+        let mut conn = TcpStream::connect(addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        conn.write_all(head.as_bytes()).unwrap();
+        conn.flush().unwrap();
+        sent_tx.send(()).unwrap();
+        go_rx.recv().unwrap();
+        conn.write_all(tail.as_bytes()).unwrap();
+        let mut out = String::new();
+        conn.read_to_string(&mut out).unwrap();
+        out
+    });
+    sent_rx.await.unwrap();
+    // Let the server read the headers and enter the handler, which now waits for the body. (Had
+    // it not got that far, the shutdown would close the idle connection and the test would
+    // fail, not pass.)
+    tokio::time::sleep(Duration::from_millis(500)).await;
     stop_tx.send(()).unwrap();
+    // The shutdown has begun: new connections are refused, but the server has not finished.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(addr).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still accepting connections 5 s after the shutdown signal"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !server.is_finished(),
+        "the server stopped with a request still receiving its body"
+    );
+    go_tx.send(()).unwrap();
+    let answer = in_flight.await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let id = answer
+        .split("\"id\":")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<i64>().ok())
+        .unwrap_or_else(|| panic!("no id in {answer}"));
     tokio::time::timeout(Duration::from_secs(15), server)
         .await
         .expect("server stopped")
@@ -71,4 +128,11 @@ async fn serves_over_tcp_and_shuts_down_gracefully() {
         TcpStream::connect(addr).is_err(),
         "still listening after shutdown"
     );
+    // The write answered during the shutdown is committed.
+    let r = s
+        .admin("GET", &format!("/v1/banks/SOCK/contents/{id}"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["signals"]["md5"], "ab".repeat(16));
+    assert_eq!(r.json()["note"], "in flight");
 }

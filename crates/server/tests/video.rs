@@ -11,24 +11,54 @@ use common::{server, server_with, TestServer};
 use safeguard_server::config::Config;
 use serde_json::{json, Value};
 
-/// A sample video: from the full conformance set when present, else the repository subset
-/// (which holds `doorknob-hd-no-bar` and `test-padded-dimensions`).
-fn sample_video(name: &str) -> Option<Vec<u8>> {
+/// The sample videos of the vPDQ conformance set, and whether they are the full set (14
+/// videos) or the repository subset (`doorknob-hd-no-bar` and `test-padded-dimensions`). Found
+/// as `safeguard_conformance::locate` finds the set: `$SAFEGUARD_CONFORMANCE` (which must then
+/// hold `vpdq/videos`), else `../shared/conformance` beside the checkout, else the subset, which
+/// `CI=true` refuses: CI must run the full set.
+fn sample_videos() -> (PathBuf, bool) {
     let ws = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dirs = [
-        std::env::var_os("SAFEGUARD_CONFORMANCE").map(|d| PathBuf::from(d).join("vpdq/videos")),
-        Some(ws.join("../shared/conformance/vpdq/videos")),
-        Some(ws.join("testdata/conformance/vpdq/videos")),
-    ];
-    dirs.into_iter()
-        .flatten()
-        .map(|d| d.join(format!("{name}.mp4")))
-        .find(|p| p.is_file())
-        .map(|p| std::fs::read(p).unwrap())
+    if let Some(dir) = std::env::var_os("SAFEGUARD_CONFORMANCE") {
+        let dir = PathBuf::from(dir).join("vpdq/videos");
+        assert!(
+            dir.is_dir(),
+            "SAFEGUARD_CONFORMANCE names a set without vpdq/videos: {} not found",
+            dir.display()
+        );
+        return (dir, true);
+    }
+    let shared = ws.join("../shared/conformance/vpdq/videos");
+    if shared.is_dir() {
+        return (shared, true);
+    }
+    assert!(
+        !std::env::var("CI").is_ok_and(|v| v == "true"),
+        "CI=true but the full vPDQ conformance set is missing: expected {} or \
+         $SAFEGUARD_CONFORMANCE",
+        shared.display()
+    );
+    (ws.join("testdata/conformance/vpdq/videos"), false)
 }
 
+/// A sample video present in the subset as well as the full set.
 fn required(name: &str) -> Vec<u8> {
-    sample_video(name).unwrap_or_else(|| panic!("sample video {name} missing"))
+    let path = sample_videos().0.join(format!("{name}.mp4"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("sample video {}: {e}", path.display()))
+}
+
+/// A sample video of the full set only: `None`, with a printed reason, when only the
+/// repository subset is here (never under `CI=true`, see [`sample_videos`]).
+fn full_set_video(name: &str) -> Option<Vec<u8>> {
+    let (dir, full) = sample_videos();
+    if !full {
+        eprintln!(
+            "skipping the part that needs {name}: the full vPDQ conformance set is missing \
+             (../shared/conformance or $SAFEGUARD_CONFORMANCE)"
+        );
+        return None;
+    }
+    let path = dir.join(format!("{name}.mp4"));
+    Some(std::fs::read(&path).unwrap_or_else(|e| panic!("full set video {}: {e}", path.display())))
 }
 
 async fn bank(s: &TestServer, name: &str) {
@@ -111,9 +141,9 @@ async fn videos_in_banks_match_their_variants_and_not_other_videos() {
 
     // Variants from the full sample set: a grey chair clip banked, its sepia version looked up.
     if let (Some(grey), Some(sepia), Some(logo)) = (
-        sample_video("chair-22-sd-grey-bar"),
-        sample_video("chair-22-sd-sepia-bar"),
-        sample_video("chair-22-with-large-logo-bar"),
+        full_set_video("chair-22-sd-grey-bar"),
+        full_set_video("chair-22-sd-sepia-bar"),
+        full_set_video("chair-22-with-large-logo-bar"),
     ) {
         let r = s
             .upload("/c/bank/VIDEOS/content", "video", &grey, &[])
@@ -127,8 +157,6 @@ async fn videos_in_banks_match_their_variants_and_not_other_videos() {
         // The large-logo clip shares about 10 % of its frames: no match.
         let r = s.upload("/m/lookup", "video", &logo, &[]).await;
         assert_eq!(r.json()["vpdq"], json!({}));
-    } else {
-        eprintln!("note: chair variants need the full conformance set; checked doorknob only");
     }
 
     // By value: GET /m/lookup?signal_type=vpdq&signal=<HMA's JSON form>.

@@ -55,19 +55,42 @@ fn pillow_made_fixtures_decode_to_pillow_pixels() {
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 
-/// The shared corpus lives beside the checkout. Without it the test is skipped with a reason,
-/// except in CI (`CI=true`), where a missing corpus is a failure.
+/// The shared corpus's `pdq/` folder, found as `safeguard-conformance` finds it:
+/// `$SAFEGUARD_CONFORMANCE` (which must then exist), else `../shared/conformance` beside the
+/// checkout. Without either the test is skipped with a printed reason, except under `CI=true`,
+/// where a missing corpus is a failure. (This crate cannot use `safeguard_conformance::locate`:
+/// that crate depends on this one.)
+fn shared_pdq_root() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("SAFEGUARD_CONFORMANCE") {
+        let root = PathBuf::from(dir).join("pdq");
+        assert!(
+            root.is_dir(),
+            "SAFEGUARD_CONFORMANCE names a set without pdq/: {} not found",
+            root.display()
+        );
+        return Some(root);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/pdq");
+    if root.is_dir() {
+        return Some(root);
+    }
+    let reason = format!(
+        "{} not found and SAFEGUARD_CONFORMANCE not set",
+        root.display()
+    );
+    assert!(
+        !std::env::var("CI").is_ok_and(|v| v == "true"),
+        "{reason}: CI must have the shared conformance corpus"
+    );
+    eprintln!("skipping shared conformance pixels: {reason}");
+    None
+}
+
 #[test]
 fn shared_conformance_images_decode_to_pillow_pixels() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/pdq");
-    if !root.is_dir() {
-        let reason = format!("{} not found", root.display());
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{reason}: CI must have the shared conformance corpus");
-        }
-        eprintln!("skipping shared conformance pixels: {reason}");
+    let Some(root) = shared_pdq_root() else {
         return;
-    }
+    };
     let rows = expected_rows(&data_dir().join("pillow13-shared-conformance.tsv"));
     assert!(rows.len() >= 500, "digest table has {} rows", rows.len());
     let bad = mismatches(&root, &rows);
