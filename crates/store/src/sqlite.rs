@@ -77,6 +77,7 @@ enum Durability {
     Full,
     /// `synchronous=OFF`: only for [`SqliteStore::open_in_memory`], whose file is deleted on
     /// drop, so durability buys nothing and fsyncs would only slow tests.
+    #[cfg(any(test, feature = "test-support"))]
     Off,
 }
 
@@ -218,6 +219,7 @@ fn open_writer(path: &Path, busy_timeout: Duration, durability: Durability) -> R
     }
     let synchronous = match durability {
         Durability::Full => "FULL",
+        #[cfg(any(test, feature = "test-support"))]
         Durability::Off => "OFF",
     };
     conn.pragma_update(None, "synchronous", synchronous)
