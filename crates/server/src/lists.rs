@@ -15,9 +15,9 @@
 //! received imports nothing. A timeout once the import has started (the whole list is on disk)
 //! answers 503 `timeout`, but the import runs on to its end and commits or fails as one
 //! transaction: stopping it midway would gain nothing, and it cannot be partial. Importing
-//! the same list again is harmless (entries already there count as `unchanged`).
+//! the same list again is harmless (entries already there are refreshed, not duplicated).
 
-use std::io::SeekFrom;
+use std::io::{Seek, SeekFrom, Write};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -30,7 +30,6 @@ use safeguard_engine::{ImportOptions, SignalType};
 use safeguard_lists::{Column, CsvMapping, Format};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::{blocking, in_request, AppState};
@@ -43,8 +42,8 @@ pub const MAX_IMPORT_BODY_BYTES: u64 = 1024 * 1024 * 1024;
 /// (chunks are at most a few tens of KiB), and back-pressure from a slow client.
 const CHANNEL_CHUNKS: usize = 16;
 
-/// Write buffer of the import spool file.
-const SPOOL_BUFFER_BYTES: usize = 1 << 20;
+/// Body bytes gathered before they are written to the import spool file.
+const SPOOL_BATCH_BYTES: usize = 1 << 20;
 
 /// Routes needing the `curate` scope.
 pub fn curate_routes() -> Router<AppState> {
@@ -184,7 +183,7 @@ async fn import(
 /// [`MAX_IMPORT_BODY_BYTES`] is 413.
 async fn spool_body(state: &AppState, body: Body) -> ApiResult<std::fs::File> {
     let dir = state.0.config.data_dir.clone();
-    let file = blocking(move || {
+    let mut file = blocking(move || {
         tempfile::tempfile_in(&dir).map_err(|e| {
             ApiError::internal(format!(
                 "cannot create the import spool file in {}: {e}",
@@ -193,36 +192,58 @@ async fn spool_body(state: &AppState, body: Body) -> ApiResult<std::fs::File> {
         })
     })
     .await?;
-    let spool_error =
-        |e: std::io::Error| ApiError::internal(format!("writing the import spool: {e}"));
-    let mut out =
-        tokio::io::BufWriter::with_capacity(SPOOL_BUFFER_BYTES, tokio::fs::File::from_std(file));
     let mut stream = body.into_data_stream();
     let mut received: u64 = 0;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
+    let mut batch: Vec<Bytes> = Vec::new();
+    let mut batched = 0;
+    loop {
+        let chunk = stream.next().await.transpose().map_err(|e| {
             ApiError::bad_request(
                 "incomplete_body",
                 format!("the list upload was cut off ({e}); nothing was imported"),
             )
         })?;
-        received += chunk.len() as u64;
-        if received > MAX_IMPORT_BODY_BYTES {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!(
-                    "the list is over {MAX_IMPORT_BODY_BYTES} bytes; nothing was imported (use \
-                     `safeguard bank import` for larger lists)"
-                ),
-            ));
+        let end = chunk.is_none();
+        if let Some(chunk) = chunk {
+            received += chunk.len() as u64;
+            if received > MAX_IMPORT_BODY_BYTES {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!(
+                        "the list is over {MAX_IMPORT_BODY_BYTES} bytes; nothing was imported \
+                         (use `safeguard bank import` for larger lists)"
+                    ),
+                ));
+            }
+            batched += chunk.len();
+            batch.push(chunk);
         }
-        out.write_all(&chunk).await.map_err(spool_error)?;
+        // Written in batches, off the reactor: one blocking hop per MiB, not per chunk.
+        if batched >= SPOOL_BATCH_BYTES || (end && !batch.is_empty()) {
+            let chunks = std::mem::take(&mut batch);
+            batched = 0;
+            file = blocking(move || {
+                for c in &chunks {
+                    file.write_all(c).map_err(spool_error)?;
+                }
+                Ok(file)
+            })
+            .await?;
+        }
+        if end {
+            break;
+        }
     }
-    out.flush().await.map_err(spool_error)?;
-    let mut file = out.into_inner();
-    file.seek(SeekFrom::Start(0)).await.map_err(spool_error)?;
-    Ok(file.into_std().await)
+    blocking(move || {
+        file.seek(SeekFrom::Start(0)).map_err(spool_error)?;
+        Ok(file)
+    })
+    .await
+}
+
+fn spool_error(e: std::io::Error) -> ApiError {
+    ApiError::internal(format!("writing the import spool: {e}"))
 }
 
 /// Writes into the response body's channel from the exporting thread.
