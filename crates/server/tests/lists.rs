@@ -15,11 +15,14 @@ use tokio::net::TcpStream;
 
 /// A server whose data directory (where imports are spooled) is a fresh temporary one.
 async fn list_server() -> (TestServer, tempfile::TempDir) {
+    list_server_with(safeguard_server::config::Config::default()).await
+}
+
+async fn list_server_with(
+    mut config: safeguard_server::config::Config,
+) -> (TestServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let config = safeguard_server::config::Config {
-        data_dir: dir.path().into(),
-        ..Default::default()
-    };
+    config.data_dir = dir.path().into();
     (server_with(config).await, dir)
 }
 
@@ -270,8 +273,16 @@ async fn send_whole(addr: SocketAddr, uri: &str, chunked: bool, list: &[u8]) -> 
 }
 
 /// Sends the head and the first `part` bytes of the list (whole lines: a valid list on its
-/// own), lets the server read them, then closes the socket.
-async fn send_cut_off(addr: SocketAddr, uri: &str, chunked: bool, list: &[u8], part: usize) {
+/// own), lets the server read them, then closes the socket; or, with `stall`, keeps the
+/// socket open past the request timeout and returns the server's answer.
+async fn send_cut_off(
+    addr: SocketAddr,
+    uri: &str,
+    chunked: bool,
+    list: &[u8],
+    part: usize,
+    stall: bool,
+) -> String {
     let mut sock = TcpStream::connect(addr).await.unwrap();
     sock.write_all(head(uri, chunked, list.len()).as_bytes())
         .await
@@ -282,9 +293,19 @@ async fn send_cut_off(addr: SocketAddr, uri: &str, chunked: bool, list: &[u8], p
         sock.write_all(&list[..part]).await.unwrap();
     }
     sock.flush().await.unwrap();
-    // The server must have the partial body in hand when the connection goes.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut out = String::new();
+    if stall {
+        // The request timeout (1 s) cuts the upload off on the server's side.
+        tokio::time::timeout(Duration::from_secs(10), sock.read_to_string(&mut out))
+            .await
+            .expect("the server timed the request out")
+            .unwrap();
+    } else {
+        // The server must have the partial body in hand when the connection goes.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     drop(sock);
+    out
 }
 
 async fn exported(s: &TestServer, bank: &str) -> Vec<String> {
@@ -306,11 +327,14 @@ async fn exported(s: &TestServer, bank: &str) -> Vec<String> {
     lines
 }
 
-/// A list upload cut off mid-body, with `Content-Length` or chunked, with and without
+/// A list upload cut off mid-body (the client goes, or the request timeout fires while the
+/// body is still arriving), with `Content-Length` or chunked, with and without
 /// `complete=true`, commits nothing: the seeded hashes stay, none of the partial list lands.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cut_off_imports_leave_the_bank_unchanged() {
-    let (s, _dir) = list_server().await;
+    let mut config = safeguard_server::config::Config::default();
+    config.limits.request_timeout_secs = 1;
+    let (s, _dir) = list_server_with(config).await;
     bank(&s, "CUT").await;
     // Seeded from the same source as the cut uploads: a `complete=true` import of that source
     // withdraws every seeded hash its list lacks, so a partial one committed would show.
@@ -331,18 +355,23 @@ async fn cut_off_imports_leave_the_bank_unchanged() {
     let list = list.into_bytes();
     // The first 100 lines: on their own, a valid list.
     let part = 100 * 33;
-    for complete in [false, true] {
-        for chunked in [false, true] {
+    for (complete, chunked, stall) in (0..8).map(|i| (i & 1 == 1, i & 2 == 2, i & 4 == 4)) {
+        {
             let uri = format!(
                 "/v1/banks/CUT/import?format=plain&type=md5&source=file:cut&complete={complete}"
             );
-            send_cut_off(addr, &uri, chunked, &list, part).await;
+            let resp = send_cut_off(addr, &uri, chunked, &list, part, stall).await;
+            if stall {
+                assert!(resp.starts_with("HTTP/1.1 503"), "{resp}");
+                assert!(resp.contains("\"timeout\""), "{resp}");
+            }
             // Time for a wrongly committed import to land before the bank is checked.
             tokio::time::sleep(Duration::from_millis(700)).await;
             assert_eq!(
                 exported(&s, "CUT").await,
                 before,
-                "a cut-off upload (complete={complete}, chunked={chunked}) changed the bank"
+                "a cut-off upload (complete={complete}, chunked={chunked}, stall={stall}) \
+                 changed the bank"
             );
             assert_eq!(raw_matches(&s, "md5", &md5(1000)).await, 0);
             assert_eq!(raw_matches(&s, "md5", &md5(0)).await, 1);
