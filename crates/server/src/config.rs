@@ -16,6 +16,9 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 /// Requests handled at once; more wait (up to the timeout) rather than pile up in memory.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 512;
+/// Default budget of request body bytes buffered at once (1 GiB): four of the largest video
+/// uploads, or thirty-two of the largest image uploads, in flight together.
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 1024 * 1024 * 1024;
 /// Largest file fetched by URL, in bytes.
 pub const DEFAULT_FETCH_MAX_BYTES: u64 = 32 * 1024 * 1024;
 /// Longest a URL fetch may take, in seconds.
@@ -135,6 +138,13 @@ pub struct LimitsConfig {
     pub max_image_side: u32,
     /// Largest width × height of an image, pixels.
     pub max_image_pixels: u64,
+    /// Request body bytes held in memory at once, over all requests (uploads, JSON bodies,
+    /// fetched URLs): charged as the bytes arrive, released when the request (or a decode of
+    /// its bytes that outlives it) ends. Over it, requests are answered 503 `overloaded`.
+    /// Must hold at least one largest upload (`video.max_bytes`, `limits.max_body_bytes`).
+    pub max_buffered_bytes: usize,
+    /// Decode-and-hash jobs run at once; 0 means one per core.
+    pub max_cpu_jobs: usize,
 }
 
 /// URL fetching (`/h/hash?url=`, `/m/lookup?url=`).
@@ -189,6 +199,8 @@ impl Default for LimitsConfig {
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             max_image_side: safeguard_media::DEFAULT_MAX_SIDE,
             max_image_pixels: safeguard_media::DEFAULT_MAX_PIXELS,
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
+            max_cpu_jobs: 0,
         }
     }
 }
@@ -293,6 +305,9 @@ impl Config {
         if let Some(v) = env("SAFEGUARD_MAX_CONCURRENCY") {
             c.limits.max_concurrency = parse("SAFEGUARD_MAX_CONCURRENCY", v)?;
         }
+        if let Some(v) = env("SAFEGUARD_MAX_BUFFERED_BYTES") {
+            c.limits.max_buffered_bytes = parse("SAFEGUARD_MAX_BUFFERED_BYTES", v)?;
+        }
         if let Some(v) = env("SAFEGUARD_LOG_FORMAT") {
             c.log.format = v;
         }
@@ -325,6 +340,20 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "limits.max_concurrency and limits.request_timeout_secs must be positive".into(),
             ));
+        }
+        let largest = self.video.max_bytes.max(self.limits.max_body_bytes);
+        if self.limits.max_buffered_bytes < largest {
+            return Err(ConfigError::Invalid(format!(
+                "limits.max_buffered_bytes ({}) must hold at least one largest upload ({largest} \
+                 bytes: video.max_bytes, limits.max_body_bytes)",
+                self.limits.max_buffered_bytes
+            )));
+        }
+        if self.limits.max_buffered_bytes > tokio::sync::Semaphore::MAX_PERMITS {
+            return Err(ConfigError::Invalid(format!(
+                "limits.max_buffered_bytes must be at most {}",
+                tokio::sync::Semaphore::MAX_PERMITS
+            )));
         }
         self.vpdq_match()
             .validate()
@@ -415,6 +444,24 @@ mod tests {
         assert_eq!(c.limits.max_concurrency, 7);
         assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         std::fs::remove_file(p).unwrap();
+    }
+
+    #[test]
+    fn the_byte_budget_must_hold_one_largest_upload() {
+        let mut c = Config::default();
+        c.validate().unwrap();
+        c.limits.max_buffered_bytes = c.video.max_bytes - 1;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("limits.max_buffered_bytes"), "{e}");
+        c.video.max_bytes = 1024;
+        c.limits.max_body_bytes = 1024;
+        c.limits.max_buffered_bytes = 1024;
+        c.validate().unwrap();
+        let c = Config::load(None, |k| {
+            (k == "SAFEGUARD_MAX_BUFFERED_BYTES").then(|| "2147483648".to_string())
+        })
+        .unwrap();
+        assert_eq!(c.limits.max_buffered_bytes, 2 << 30);
     }
 
     #[test]

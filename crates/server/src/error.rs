@@ -48,6 +48,12 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, code, message)
     }
 
+    /// 503 `overloaded`: a shared limit (requests in flight, the byte budget of buffered
+    /// bodies) is used up. Answered with `Retry-After`, as the condition is transient.
+    pub fn overloaded(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message)
+    }
+
     /// 404 for an unknown route or resource.
     pub fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
@@ -73,8 +79,21 @@ impl IntoResponse for ApiError {
                 "request_id": request_id(),
             }
         });
-        (self.status, Json(body)).into_response()
+        with_retry_after(self.code, (self.status, Json(body)).into_response())
     }
+}
+
+/// Seconds a client is asked to wait after a 503 `overloaded`.
+pub const RETRY_AFTER_SECS: u32 = 1;
+
+fn with_retry_after(code: &str, mut resp: Response) -> Response {
+    if code == "overloaded" {
+        resp.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(RETRY_AFTER_SECS),
+        );
+    }
+    resp
 }
 
 impl From<safeguard_engine::Error> for ApiError {
@@ -164,6 +183,6 @@ impl IntoResponse for HmaError {
                 "request_id": request_id(),
             }
         });
-        (e.status, Json(body)).into_response()
+        with_retry_after(e.code, (e.status, Json(body)).into_response())
     }
 }

@@ -168,7 +168,7 @@ async fn upload_file(
     state: &AppState,
     mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
     content_type: Option<&str>,
-) -> Result<(ContentType, Vec<u8>), ApiError> {
+) -> Result<(ContentType, Bytes), ApiError> {
     let mp = mp.map_err(|_| {
         ApiError::bad_request(
             "invalid_multipart",

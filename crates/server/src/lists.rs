@@ -1,16 +1,23 @@
 //! Hash-list import and export over HTTP, and the provenance of a hash:
 //!
-//! - `POST /v1/banks/{name}/import?format=..`: the request body is the list, streamed into the
-//!   engine's import as it arrives (never held whole in memory), at most
-//!   [`MAX_IMPORT_BODY_BYTES`]. All or nothing: a malformed entry anywhere answers 400 naming
-//!   the line (or record, or XML entry) and the bank is unchanged.
+//! - `POST /v1/banks/{name}/import?format=..`: the request body is the list, spooled as it
+//!   arrives into an anonymous temporary file in the data directory (never held whole in
+//!   memory), at most [`MAX_IMPORT_BODY_BYTES`]; only once the body has ended cleanly is the
+//!   import opened on the spool. A body cut off (client gone, connection dropped, timeout)
+//!   imports nothing: with `complete=true`, a partial list would withdraw every hash not yet
+//!   received. All or nothing: a malformed entry anywhere answers 400 naming the line (or
+//!   record, or XML entry) and the bank is unchanged.
 //! - `GET /v1/banks/{name}/export?format=..`: the bank as a list, streamed out.
 //! - `GET /v1/banks/{name}/provenance?signal_type=..&value=..`: where one hash came from.
 //!
 //! The request timeout (`limits.request_timeout_secs`) applies: lists of millions of entries
-//! are imported with `safeguard bank import` instead.
+//! are imported with `safeguard bank import` instead. A timeout while the body is still being
+//! received imports nothing. A timeout once the import has started (the whole list is on disk)
+//! answers 503 `timeout`, but the import runs on to its end and commits or fails as one
+//! transaction: stopping it midway would gain nothing, and it cannot be partial. Importing
+//! the same list again is harmless (entries already there are refreshed, not duplicated).
 
-use std::io::Read;
+use std::io::{Seek, SeekFrom, Write};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -25,16 +32,18 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
-use crate::state::{blocking, AppState};
+use crate::state::{blocking, in_request, AppState};
 
 /// Largest list accepted over the API, in bytes (1 GiB, about 25 million plain MD5 lines).
 /// Counted as the body streams in; larger lists go through the command line.
 pub const MAX_IMPORT_BODY_BYTES: u64 = 1024 * 1024 * 1024;
 
-/// Body chunks buffered between the connection and the importing thread: a bound on memory
-/// (chunks are at most a few tens of KiB), and back-pressure on a client faster than the
-/// import.
+/// Body chunks buffered between the exporting thread and the connection: a bound on memory
+/// (chunks are at most a few tens of KiB), and back-pressure from a slow client.
 const CHANNEL_CHUNKS: usize = 16;
+
+/// Body bytes gathered before they are written to the import spool file.
+const SPOOL_BATCH_BYTES: usize = 1 << 20;
 
 /// Routes needing the `curate` scope.
 pub fn curate_routes() -> Router<AppState> {
@@ -122,28 +131,6 @@ impl FormatQuery {
     }
 }
 
-/// Reads the body chunks the handler forwards; a closed channel is the end of the body.
-struct ChannelReader {
-    rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
-    current: Bytes,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.current.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(Ok(b)) => self.current = b,
-                Some(Err(e)) => return Err(e),
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current[..n]);
-        let _ = self.current.split_to(n);
-        Ok(n)
-    }
-}
-
 async fn import(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -162,59 +149,20 @@ async fn import(
     opts.skip_unknown_types |= q.skip_unknown_types;
     safeguard_engine::validate_source(&opts.source)?;
 
-    let (tx, rx) = tokio::sync::mpsc::channel(CHANNEL_CHUNKS);
-    let task = {
+    // The list goes to disk as it arrives, not into memory: no charge on the byte budget.
+    crate::middleware::exempt_body_from_budget();
+    let spool = spool_body(&state, body).await?;
+    // Only now, with the whole list received, does the import (and its transaction) begin.
+    let report = {
         let engine = engine.clone();
         let opts = opts.clone();
         let bank = bank.name.clone();
-        tokio::task::spawn_blocking(move || {
-            let reader = std::io::BufReader::with_capacity(
-                1 << 16,
-                ChannelReader {
-                    rx,
-                    current: Bytes::new(),
-                },
-            );
-            engine.import_list(&bank, &opts, reader)
+        blocking(move || {
+            let reader = std::io::BufReader::with_capacity(1 << 16, spool);
+            Ok(engine.import_list(&bank, &opts, reader)?)
         })
+        .await?
     };
-    let mut stream = body.into_data_stream();
-    let mut received: u64 = 0;
-    let mut over_limit = false;
-    while let Some(chunk) = stream.next().await {
-        let item = match chunk {
-            Ok(b) => {
-                received += b.len() as u64;
-                if received > MAX_IMPORT_BODY_BYTES {
-                    over_limit = true;
-                    Err(std::io::Error::other("the list is over the size limit"))
-                } else {
-                    Ok(b)
-                }
-            }
-            Err(e) => Err(std::io::Error::other(format!(
-                "reading the request body: {e}"
-            ))),
-        };
-        let stop = item.is_err();
-        // A send fails when the import already stopped (a bad entry): its error is the answer.
-        if tx.send(item).await.is_err() || stop {
-            break;
-        }
-    }
-    drop(tx);
-    let result = task.await?;
-    if over_limit {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!(
-                "the list is over {MAX_IMPORT_BODY_BYTES} bytes; nothing was imported (use \
-                 `safeguard bank import` for larger lists)"
-            ),
-        ));
-    }
-    let report = result?;
     let o = report.outcome;
     Ok(Json(json!({
         "bank": bank.name,
@@ -226,6 +174,76 @@ async fn import(
         "unchanged": o.unchanged,
         "skipped_unknown_types": report.skipped,
     })))
+}
+
+/// Copies the request body into an anonymous temporary file in the data directory and
+/// rewinds it. The file never has a name (`O_TMPFILE` on Linux, or unlinked at once), so it
+/// vanishes when dropped, even on a crash: hash lists are sensitive and must not linger.
+/// A body that ends in an error (cut off) is 400 `incomplete_body`; one over
+/// [`MAX_IMPORT_BODY_BYTES`] is 413.
+async fn spool_body(state: &AppState, body: Body) -> ApiResult<std::fs::File> {
+    let dir = state.0.config.data_dir.clone();
+    let mut file = blocking(move || {
+        tempfile::tempfile_in(&dir).map_err(|e| {
+            ApiError::internal(format!(
+                "cannot create the import spool file in {}: {e}",
+                dir.display()
+            ))
+        })
+    })
+    .await?;
+    let mut stream = body.into_data_stream();
+    let mut received: u64 = 0;
+    let mut batch: Vec<Bytes> = Vec::new();
+    let mut batched = 0;
+    loop {
+        let chunk = stream.next().await.transpose().map_err(|e| {
+            ApiError::bad_request(
+                "incomplete_body",
+                format!("the list upload was cut off ({e}); nothing was imported"),
+            )
+        })?;
+        let end = chunk.is_none();
+        if let Some(chunk) = chunk {
+            received += chunk.len() as u64;
+            if received > MAX_IMPORT_BODY_BYTES {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!(
+                        "the list is over {MAX_IMPORT_BODY_BYTES} bytes; nothing was imported \
+                         (use `safeguard bank import` for larger lists)"
+                    ),
+                ));
+            }
+            batched += chunk.len();
+            batch.push(chunk);
+        }
+        // Written in batches, off the reactor: one blocking hop per MiB, not per chunk.
+        if batched >= SPOOL_BATCH_BYTES || (end && !batch.is_empty()) {
+            let chunks = std::mem::take(&mut batch);
+            batched = 0;
+            file = blocking(move || {
+                for c in &chunks {
+                    file.write_all(c).map_err(spool_error)?;
+                }
+                Ok(file)
+            })
+            .await?;
+        }
+        if end {
+            break;
+        }
+    }
+    blocking(move || {
+        file.seek(SeekFrom::Start(0)).map_err(spool_error)?;
+        Ok(file)
+    })
+    .await
+}
+
+fn spool_error(e: std::io::Error) -> ApiError {
+    ApiError::internal(format!("writing the import spool: {e}"))
 }
 
 /// Writes into the response body's channel from the exporting thread.
@@ -271,7 +289,7 @@ async fn export(
         Format::StopNcii => "application/json",
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(CHANNEL_CHUNKS);
-    tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(in_request(move || {
         let out = std::io::BufWriter::with_capacity(1 << 16, ChannelWriter { tx: tx.clone() });
         if let Err(e) = engine.export_list(&bank.name, &format, types.as_deref(), out) {
             // The status line is sent; ending the body with an error tells the client the
@@ -279,7 +297,7 @@ async fn export(
             tracing::warn!(bank = %bank.name, error = %e, "export failed midway");
             let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
         }
-    });
+    }));
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
+use bytes::{Bytes, BytesMut};
 use safeguard_engine::video::HashedVideo;
 use safeguard_engine::{HashedMedia, SignalType, VpdqMatchConfig};
 
@@ -89,8 +90,8 @@ impl FromRequest<AppState> for UploadForm {
 /// An uploaded file and the form's text fields.
 #[derive(Debug, Default)]
 pub struct Upload {
-    /// (field name, bytes) of the one file.
-    pub file: Option<(String, Vec<u8>)>,
+    /// (field name, bytes) of the one file: the bytes as received, not copied.
+    pub file: Option<(String, Bytes)>,
     /// Text fields by name.
     pub fields: BTreeMap<String, String>,
 }
@@ -102,11 +103,10 @@ pub const MAX_FORM_FIELD_BYTES: usize = 512 * 1024;
 /// type), plus text fields.
 pub async fn read_upload(mut mp: Multipart) -> ApiResult<Upload> {
     let mut up = Upload::default();
-    while let Some(field) = mp.next_field().await.map_err(multipart_error)? {
+    while let Some(mut field) = mp.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or("").to_string();
         let is_file =
             field.file_name().is_some() || matches!(name.as_str(), "photo" | "video" | "file");
-        let data = field.bytes().await.map_err(multipart_error)?;
         if is_file {
             if up.file.is_some() {
                 return Err(ApiError::bad_request(
@@ -114,19 +114,25 @@ pub async fn read_upload(mut mp: Multipart) -> ApiResult<Upload> {
                     "Only one file allowed per request",
                 ));
             }
-            up.file = Some((name, data.to_vec()));
+            let data = field.bytes().await.map_err(multipart_error)?;
+            up.file = Some((name, data));
         } else {
-            if data.len() > MAX_FORM_FIELD_BYTES {
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    format!(
-                        "form field {} is over {MAX_FORM_FIELD_BYTES} bytes",
-                        short(&name)
-                    ),
-                ));
+            // Capped as it is read: a huge text field is refused at the cap, not buffered first.
+            let mut data = BytesMut::new();
+            while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                if data.len() + chunk.len() > MAX_FORM_FIELD_BYTES {
+                    return Err(ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        format!(
+                            "form field {} is over {MAX_FORM_FIELD_BYTES} bytes",
+                            short(&name)
+                        ),
+                    ));
+                }
+                data.extend_from_slice(&chunk);
             }
-            let text = String::from_utf8(data.to_vec()).map_err(|_| {
+            let text = String::from_utf8(data.into()).map_err(|_| {
                 ApiError::bad_request(
                     "invalid_multipart",
                     format!("form field {} is not UTF-8", short(&name)),
@@ -138,9 +144,10 @@ pub async fn read_upload(mut mp: Multipart) -> ApiResult<Upload> {
     Ok(up)
 }
 
-/// Fetches a URL with the SSRF guard.
+/// Fetches a URL with the SSRF guard. The body is charged to the byte budget of buffered
+/// bodies once fetched (it is bounded by `fetch.max_bytes` while it arrives).
 pub async fn fetch(state: &AppState, url: &str) -> ApiResult<Vec<u8>> {
-    state.0.fetcher.fetch(url).await.map_err(|e| {
+    let body = state.0.fetcher.fetch(url).await.map_err(|e| {
         let status = match &e {
             FetchError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             FetchError::Forbidden(_) | FetchError::Disabled => StatusCode::FORBIDDEN,
@@ -148,12 +155,15 @@ pub async fn fetch(state: &AppState, url: &str) -> ApiResult<Vec<u8>> {
             FetchError::InvalidUrl(_) => StatusCode::BAD_REQUEST,
         };
         ApiError::new(status, e.code(), e.to_string())
-    })
+    })?;
+    crate::middleware::charge_budget(body.len())?;
+    Ok(body)
 }
 
 /// Decodes a video and hashes its frames (vPDQ) and bytes, on the CPU pool, within the video
 /// limits and the decode-time budget of the configuration.
-pub async fn hash_video(state: &AppState, bytes: Vec<u8>) -> ApiResult<HashedVideo> {
+pub async fn hash_video(state: &AppState, bytes: impl Into<Bytes>) -> ApiResult<HashedVideo> {
+    let bytes: Bytes = bytes.into();
     let opts = state.0.config.video_options();
     cpu(state, move || {
         safeguard_engine::video::hash_video(bytes, &opts).map_err(ApiError::from)
@@ -209,11 +219,11 @@ pub fn vpdq_thresholds(
 /// not copied.
 pub async fn hash_photo(
     state: &AppState,
-    bytes: Vec<u8>,
+    bytes: impl Into<Bytes>,
     photodna: bool,
 ) -> ApiResult<(HashedMedia, Option<String>)> {
     let limits = state.0.config.media_limits();
-    let bytes = bytes::Bytes::from(bytes);
+    let bytes: Bytes = bytes.into();
     let shared = bytes.clone();
     let h = cpu(state, move || {
         safeguard_engine::hash_media(&shared, &limits).map_err(ApiError::from)
@@ -233,9 +243,10 @@ pub async fn hash_photo(
 pub async fn hash_signals(
     state: &AppState,
     content_type: ContentType,
-    bytes: Vec<u8>,
+    bytes: impl Into<Bytes>,
     types: Option<&[String]>,
 ) -> ApiResult<BTreeMap<String, String>> {
+    let bytes: Bytes = bytes.into();
     // `photodna` is a photo signal only when the operator has plugged a licensed hasher in.
     let (types, want_photodna) = split_photodna(state, content_type, types)?;
     let wanted = match &types {

@@ -57,6 +57,10 @@ pub struct Metrics {
     pub index_entries: Family<SignalLabels, Gauge>,
     /// Bytes held by the indexes.
     pub index_bytes: Gauge,
+    /// CPU jobs (decode and hash) running now, cancelled requests' included.
+    pub cpu_jobs: Gauge,
+    /// Request body bytes held against `limits.max_buffered_bytes`.
+    pub buffered_bytes: Gauge,
 }
 
 impl Default for Metrics {
@@ -70,6 +74,8 @@ impl Default for Metrics {
         let matches = Family::<BankLabels, Counter>::default();
         let index_entries = Family::<SignalLabels, Gauge>::default();
         let index_bytes = Gauge::default();
+        let cpu_jobs = Gauge::default();
+        let buffered_bytes = Gauge::default();
         registry.register("http_requests", "HTTP requests answered", requests.clone());
         registry.register(
             "http_request_duration_seconds",
@@ -87,6 +93,16 @@ impl Default for Metrics {
             "Approximate bytes held by the in-memory indexes",
             index_bytes.clone(),
         );
+        registry.register(
+            "cpu_jobs",
+            "CPU jobs (decode and hash) running, including those of cancelled requests",
+            cpu_jobs.clone(),
+        );
+        registry.register(
+            "buffered_bytes",
+            "Request body bytes held against limits.max_buffered_bytes",
+            buffered_bytes.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             requests,
@@ -94,6 +110,8 @@ impl Default for Metrics {
             matches,
             index_entries,
             index_bytes,
+            cpu_jobs,
+            buffered_bytes,
         }
     }
 }

@@ -1,14 +1,20 @@
-//! What every request goes through: request id, concurrency limit, timeout, panic catching,
-//! access log and metrics; and the scope check of protected routes.
+//! What every request goes through: request id (and a tracing span carrying it), concurrency
+//! limit, the byte budget of buffered bodies, timeout, panic catching, access log and metrics;
+//! and the scope check of protected routes.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use futures_util::FutureExt;
+use futures_util::{FutureExt, StreamExt};
+use prometheus_client::metrics::gauge::Gauge;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
 
 use crate::auth::Scope;
 use crate::error::{ApiError, REQUEST_ID};
@@ -33,10 +39,140 @@ fn new_request_id(req: &Request) -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
+/// The `method` label of the request metrics: the standard methods by name, anything else
+/// `OTHER`. The method is the client's to choose, and every distinct label value is a new
+/// series held forever.
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+tokio::task_local! {
+    /// The lease on the byte budget of the request being handled.
+    static LEASE: Arc<Lease>;
+}
+
+/// A request's hold on the global byte budget of buffered bodies
+/// (`limits.max_buffered_bytes`). Body bytes are charged as they arrive, and released when
+/// the last holder lets go: the request (its middleware), the body while it is read, and any
+/// CPU job working on the bytes, which outlives a cancelled request.
+#[derive(Debug)]
+pub struct Lease {
+    budget: Arc<Semaphore>,
+    held: Mutex<Option<OwnedSemaphorePermit>>,
+    held_bytes: AtomicUsize,
+    gauge: Gauge,
+    /// The handler streams the body somewhere other than memory (a list import's spool).
+    exempt: AtomicBool,
+    /// A charge failed: the request is answered 503 `overloaded`, whatever its handler said.
+    exceeded: AtomicBool,
+}
+
+impl Lease {
+    fn new(state: &AppState) -> Lease {
+        Lease {
+            budget: state.0.buffered.clone(),
+            held: Mutex::new(None),
+            held_bytes: AtomicUsize::new(0),
+            gauge: state.0.metrics.buffered_bytes.clone(),
+            exempt: AtomicBool::new(false),
+            exceeded: AtomicBool::new(false),
+        }
+    }
+
+    /// Takes `n` more bytes from the budget; false (and the request marked over budget) when
+    /// they are not there. Never waits: a full budget means overload, answered at once.
+    fn charge(&self, n: usize) -> bool {
+        if n == 0 || self.exempt.load(Ordering::Relaxed) {
+            return true;
+        }
+        let permit = u32::try_from(n)
+            .ok()
+            .and_then(|n| self.budget.clone().try_acquire_many_owned(n).ok());
+        let Some(permit) = permit else {
+            self.exceeded.store(true, Ordering::Relaxed);
+            return false;
+        };
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        match held.as_mut() {
+            Some(h) => h.merge(permit),
+            None => *held = Some(permit),
+        }
+        self.held_bytes.fetch_add(n, Ordering::Relaxed);
+        self.gauge.inc_by(n as i64);
+        true
+    }
+
+    fn exceeded(&self) -> bool {
+        self.exceeded.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.gauge
+            .dec_by(self.held_bytes.load(Ordering::Relaxed) as i64);
+    }
+}
+
+/// The current request's lease on the byte budget, for work that outlives the request.
+pub(crate) fn current_lease() -> Option<Arc<Lease>> {
+    LEASE.try_with(Clone::clone).ok()
+}
+
+/// The current request's body is not held in memory (it is spooled to disk as it arrives),
+/// so it is not charged to the byte budget. Call before reading the body.
+pub(crate) fn exempt_body_from_budget() {
+    if let Some(l) = current_lease() {
+        l.exempt.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Charges `n` bytes buffered outside the request body (a fetched URL) to the current
+/// request's lease; 503 `overloaded` when the budget is used up.
+pub(crate) fn charge_budget(n: usize) -> Result<(), ApiError> {
+    match current_lease() {
+        Some(l) if !l.charge(n) => Err(over_budget()),
+        _ => Ok(()),
+    }
+}
+
+fn over_budget() -> ApiError {
+    ApiError::overloaded(
+        "too many request bytes buffered at once (limits.max_buffered_bytes); retry later",
+    )
+}
+
+/// Makes the request body charge its bytes to `lease` as they arrive.
+fn budgeted(req: Request, lease: &Arc<Lease>) -> Request {
+    if req.body().size_hint().exact() == Some(0) {
+        return req;
+    }
+    let lease = lease.clone();
+    req.map(move |body| {
+        Body::from_stream(body.into_data_stream().map(move |chunk| {
+            let chunk = chunk?;
+            if lease.charge(chunk.len()) {
+                Ok(chunk)
+            } else {
+                Err(axum::Error::new(over_budget().message))
+            }
+        }))
+    })
+}
+
 /// The outermost middleware.
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let id = new_request_id(&req);
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -45,20 +181,18 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     let path = req.uri().path().to_string();
     let start = Instant::now();
     let timeout = Duration::from_secs(state.0.config.limits.request_timeout_secs);
+    let lease = Arc::new(Lease::new(&state));
+    let req = budgeted(req, &lease);
     let inner = async {
         // Waiting for a slot counts against the timeout: under overload, callers get a fast,
         // clear 503 rather than an ever-growing queue.
         let permit = tokio::time::timeout(timeout, state.0.requests.acquire()).await;
         let Ok(Ok(_permit)) = permit else {
-            return ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded",
-                "too many requests in flight; retry later",
-            )
-            .into_response();
+            return ApiError::overloaded("too many requests in flight; retry later")
+                .into_response();
         };
         let remaining = timeout.saturating_sub(start.elapsed());
-        match tokio::time::timeout(
+        let resp = match tokio::time::timeout(
             remaining,
             std::panic::AssertUnwindSafe(next.run(req)).catch_unwind(),
         )
@@ -72,9 +206,17 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
                 format!("the request took longer than {} s", timeout.as_secs()),
             )
             .into_response(),
+        };
+        // Whatever the handler made of its failed body read, the cause was the budget.
+        if lease.exceeded() {
+            return over_budget().into_response();
         }
+        resp
     };
-    let mut resp = REQUEST_ID.scope(id.clone(), inner).await;
+    let span = tracing::info_span!("request", request_id = %id);
+    let inner = LEASE.scope(lease.clone(), inner);
+    let mut resp = REQUEST_ID.scope(id.clone(), inner).instrument(span).await;
+    drop(lease);
     let status = resp.status().as_u16();
     let elapsed = start.elapsed();
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -83,7 +225,7 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     let m = &state.0.metrics;
     m.requests
         .get_or_create(&RequestLabels {
-            method: method.clone(),
+            method: method.to_string(),
             route: route.clone(),
             status,
         })

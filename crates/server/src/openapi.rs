@@ -433,6 +433,7 @@ pub const ERROR_CODES: &[&str] = &[
     "photodna_hasher_failed",
     "index_not_ready",
     "overloaded",
+    "incomplete_body",
     "timeout",
     "internal_error",
     "storage_error",

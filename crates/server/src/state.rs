@@ -1,5 +1,6 @@
 //! Shared state of the handlers.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use axum::http::StatusCode;
@@ -32,9 +33,18 @@ pub struct Inner {
     pub config: Config,
     /// Metrics.
     pub metrics: Metrics,
-    /// Permits for CPU-heavy work (decoding and hashing), one per core: more would only
-    /// queue on the blocking pool and hold memory for decoded images.
-    pub cpu: Semaphore,
+    /// Permits for CPU-heavy work (decoding and hashing), one per core unless
+    /// `limits.max_cpu_jobs` says otherwise: more would only queue on the blocking pool and
+    /// hold memory for decoded images. Owned permits, so a job keeps its permit until it
+    /// really ends, even when the request that started it was cancelled.
+    pub cpu: Arc<Semaphore>,
+    /// How many CPU permits there are.
+    pub cpu_permits: usize,
+    /// CPU jobs running now, and the most that ever ran at once.
+    pub cpu_jobs: CpuJobs,
+    /// The byte budget of buffered request bodies (`limits.max_buffered_bytes`): one permit
+    /// per byte held, taken as the bytes arrive.
+    pub buffered: Arc<Semaphore>,
     /// Permits for requests in flight (`limits.max_concurrency`).
     pub requests: Semaphore,
     /// The configured hash-sharing exchanges and their schedulers.
@@ -57,16 +67,25 @@ impl AppState {
             .as_ref()
             .map(crate::photodna::PhotoDnaHasher::new)
             .transpose()?;
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
+        let cpu_permits = match config.limits.max_cpu_jobs {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            n => n,
+        };
+        // `validate` refuses a budget the semaphore cannot hold; clamp anyway rather than
+        // panic for a configuration that skipped it.
+        let budget = config.limits.max_buffered_bytes.min(Semaphore::MAX_PERMITS);
         Ok(AppState(Arc::new(Inner {
             engine: OnceLock::new(),
             auth: Authenticator::new(store.clone(), admin_key, config.dev),
             store,
             fetcher,
             metrics: Metrics::default(),
-            cpu: Semaphore::new(cores),
+            cpu: Arc::new(Semaphore::new(cpu_permits)),
+            cpu_permits,
+            cpu_jobs: CpuJobs::default(),
+            buffered: Arc::new(Semaphore::new(budget)),
             requests: Semaphore::new(config.limits.max_concurrency),
             exchanges: crate::exchanges::Exchanges::new(&config.exchanges),
             photodna,
@@ -92,25 +111,97 @@ impl AppState {
     }
 }
 
+/// Counts the CPU jobs running: the gauge `safeguard_cpu_jobs`, and a high-water mark that
+/// shows whether the limit ever failed to hold.
+#[derive(Debug, Default)]
+pub struct CpuJobs {
+    running: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl CpuJobs {
+    /// Jobs running now.
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::SeqCst)
+    }
+
+    /// The most jobs that ran at once since the start.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+}
+
+/// Marks one CPU job as running until dropped (also on a panic).
+struct CpuJob<'a> {
+    state: &'a AppState,
+}
+
+impl<'a> CpuJob<'a> {
+    fn start(state: &'a AppState) -> CpuJob<'a> {
+        let jobs = &state.0.cpu_jobs;
+        let now = jobs.running.fetch_add(1, Ordering::SeqCst) + 1;
+        jobs.peak.fetch_max(now, Ordering::SeqCst);
+        state.0.metrics.cpu_jobs.inc();
+        CpuJob { state }
+    }
+}
+
+impl Drop for CpuJob<'_> {
+    fn drop(&mut self) {
+        self.state.0.cpu_jobs.running.fetch_sub(1, Ordering::SeqCst);
+        self.state.0.metrics.cpu_jobs.dec();
+    }
+}
+
+/// Wraps a closure bound for the blocking pool so it runs in the caller's request: inside its
+/// tracing span (so every log line carries the request id) and with its request id and body
+/// budget lease, which the pool's threads would otherwise not see.
+pub(crate) fn in_request<R>(f: impl FnOnce() -> R + Send) -> impl FnOnce() -> R + Send {
+    let span = tracing::Span::current();
+    let id = crate::error::REQUEST_ID.try_with(Clone::clone).ok();
+    move || {
+        let _entered = span.enter();
+        match id {
+            Some(id) => crate::error::REQUEST_ID.sync_scope(id, f),
+            None => f(),
+        }
+    }
+}
+
 /// Runs blocking work (store calls, lookups) off the async reactor.
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f).await?
+    tokio::task::spawn_blocking(in_request(f)).await?
 }
 
-/// Runs CPU-heavy work (decode + hash) off the reactor, at most one job per core at a time.
+/// Runs CPU-heavy work (decode + hash) off the reactor, at most one job per permit at a time.
+///
+/// The permit, and the request's lease on the body budget, move into the blocking closure: a
+/// request cancelled mid-decode (client gone, timeout) drops this future, but the decode runs
+/// on, so it must keep holding both until it really ends.
 pub async fn cpu<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce() -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
-    let _permit = state
+    let permit = state
         .0
         .cpu
-        .acquire()
+        .clone()
+        .acquire_owned()
         .await
         .map_err(|e| ApiError::internal(format!("cpu semaphore closed: {e}")))?;
-    tokio::task::spawn_blocking(f).await?
+    let lease = crate::middleware::current_lease();
+    let st = state.clone();
+    tokio::task::spawn_blocking(in_request(move || {
+        let job = CpuJob::start(&st);
+        let out = f();
+        drop(job);
+        drop(permit);
+        drop(lease);
+        out
+    }))
+    .await?
 }
 
 /// Runs a lookup off the reactor and counts its matches per bank in the metrics.

@@ -258,7 +258,7 @@ impl Hashed {
 
 /// Hashes the one file of an upload: a video when the field is named `video` or the bytes
 /// are a video container (or an animated GIF), an image otherwise.
-async fn hash_file(state: &AppState, field: &str, bytes: Vec<u8>) -> ApiResult<Hashed> {
+async fn hash_file(state: &AppState, field: &str, bytes: bytes::Bytes) -> ApiResult<Hashed> {
     if is_video_upload(field, &bytes) {
         Ok(Hashed::Video(hash_video(state, bytes).await?))
     } else {
