@@ -718,8 +718,21 @@ async fn openapi_covers_every_route() {
     // Every route the source registers is in the route table, and so in the document.
     let src_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut registered = Vec::new();
-    for f in std::fs::read_dir(&src_dir).unwrap() {
-        let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+    // The source tree, route-group folders (`src/hma/`) included.
+    let mut files = Vec::new();
+    let mut dirs = vec![src_dir];
+    while let Some(d) = dirs.pop() {
+        for f in std::fs::read_dir(&d).unwrap() {
+            let p = f.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    for f in files {
+        let text = std::fs::read_to_string(f).unwrap();
         for part in text.split(".route(").skip(1) {
             let Some(rest) = part.trim_start().strip_prefix('"') else {
                 continue;
