@@ -68,7 +68,7 @@ impl AppState {
             metrics: Metrics::default(),
             cpu: Semaphore::new(cores),
             requests: Semaphore::new(config.limits.max_concurrency),
-            exchanges: crate::exchanges::Exchanges::new(&config.exchanges),
+            exchanges: crate::exchanges::Exchanges::from_config(&config),
             photodna,
             config,
         })))

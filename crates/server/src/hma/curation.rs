@@ -14,12 +14,10 @@ use serde_json::{json, Map, Value};
 use safeguard_engine::{AddContent, CreateBank, SignalType, SignalValue};
 use safeguard_store::{BankUpdate, Content, ContentUpdate};
 
-use super::hashing::{hash_url, upload_content_type};
+use super::hashing::{hash_url, hma_hash_signals, upload_content_type};
 use super::{hma_bad, hma_missing, HmaResult};
 use crate::error::{ApiError, HmaError};
-use crate::media::{
-    check_photo_upload, hash_signals, read_upload, short, split_list, ContentType, UploadForm,
-};
+use crate::media::{check_photo_upload, read_upload, short, split_list, ContentType, UploadForm};
 use crate::state::{blocking, AppState};
 
 /// HMA's "disabled for good" value of `disable_until_ts`.
@@ -112,23 +110,52 @@ fn json_body(body: &Bytes) -> Result<Map<String, Value>, HmaError> {
     }
 }
 
-/// HMA's ratio rule: `enabled_ratio` if given (even over `enabled`), else 1.0/0.0 from
-/// `enabled`, else 1.0.
+/// HMA's ratio rule (`bank_update`, and `bank_create` when `enabled_ratio` is given as
+/// `null`): `enabled` sets 1.0 or 0.0, then `enabled_ratio`, when given, overrides it. `None`
+/// when neither is given.
 fn ratio_of(body: &Map<String, Value>) -> Result<Option<f64>, HmaError> {
+    let from_enabled = match body.get("enabled") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            if pydantic_bool(v).ok_or_else(|| {
+                HmaError(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_parameter",
+                    "enabled must be a boolean",
+                ))
+            })? {
+                1.0
+            } else {
+                0.0
+            },
+        ),
+    };
     match body.get("enabled_ratio") {
-        Some(Value::Null) => {}
-        Some(v) => {
-            return v
-                .as_f64()
-                .map(Some)
-                .ok_or_else(|| hma_bad("enabled_ratio must be a number"))
-        }
-        None => return Ok(None),
+        None | Some(Value::Null) => Ok(from_enabled),
+        Some(v) => v
+            .as_f64()
+            .map(Some)
+            .ok_or_else(|| hma_bad("enabled_ratio must be a number")),
     }
-    Ok(body
-        .get("enabled")
-        .and_then(Value::as_bool)
-        .map(|e| if e { 1.0 } else { 0.0 }))
+}
+
+/// A JSON value as pydantic's lax `bool` reads it: `true`/`false`, 0 or 1, and the strings
+/// `true`/`false`/`yes`/`no`/`on`/`off`/`1`/`0`/`t`/`f`/`y`/`n` in any case.
+fn pydantic_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => match n.as_f64() {
+            Some(x) if x == 1.0 => Some(true),
+            Some(x) if x == 0.0 => Some(false),
+            _ => None,
+        },
+        Value::String(s) => match s.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" | "t" | "y" => Some(true),
+            "false" | "no" | "off" | "0" | "f" | "n" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 fn bank_exists_is_403(e: ApiError) -> HmaError {
@@ -242,10 +269,20 @@ fn hma_note(v: Option<&Value>) -> Result<Option<String>, HmaError> {
     }
 }
 
-fn added_json(c: &Content) -> Value {
+/// The signal types HMA's default deployment computes for uploaded or fetched media: `pdq`
+/// for photos, `video_md5` for videos (and `photodna` when the operator has plugged a
+/// licensed hasher in, which is such a configured type). Safeguard also computes `md5`,
+/// `sha1`, `sha256` and `vpdq`, stores them, and shows them on the native API; the HMA answer
+/// to an add names only these, unless the request chose its `types`, because HMA clients
+/// compare that answer exactly.
+const HMA_DEFAULT_SIGNAL_TYPES: &[&str] = &["pdq", "video_md5", "photodna"];
+
+/// HMA's answer to an add: `{"id", "signals"}`, the signals limited to `shown` when given.
+fn added_json(c: &Content, shown: Option<&[&str]>) -> Value {
     let signals: Map<String, Value> = c
         .signals
         .iter()
+        .filter(|s| shown.is_none_or(|names| names.contains(&s.signal_type.as_str())))
         .map(|s| (s.signal_type.clone(), Value::String(s.value.clone())))
         .collect();
     json!({"id": c.id, "signals": signals})
@@ -258,6 +295,7 @@ async fn add_signals(
     signals: BTreeMap<String, String>,
     metadata: Option<Value>,
     note: Option<String>,
+    shown: Option<&[&str]>,
 ) -> Result<Json<Value>, HmaError> {
     if signals.is_empty() {
         return Err(hma_bad("No signals given"));
@@ -293,7 +331,7 @@ async fn add_signals(
         )?)
     })
     .await?;
-    Ok(Json(added_json(&c)))
+    Ok(Json(added_json(&c, shown)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -371,7 +409,7 @@ async fn content_add(
         if ct == ContentType::Photo {
             check_photo_upload(&state, &bytes)?;
         }
-        hash_signals(&state, ct, bytes, types.as_deref()).await?
+        hma_hash_signals(&state, ct, bytes, types.as_deref()).await?
     } else {
         return Err(hma_bad(
             "Neither `url` nor multipart file upload was received",
@@ -380,7 +418,9 @@ async fn content_add(
     if signals.get("pdq").is_some_and(String::is_empty) {
         return Err(hma_bad("Invalid pdq signal: invalid PDQ hash"));
     }
-    add_signals(&state, name, signals, metadata, note).await
+    // Hashed media answers in HMA's shape; a chosen `types` list answers all it asked for.
+    let shown = types.is_none().then_some(HMA_DEFAULT_SIGNAL_TYPES);
+    add_signals(&state, name, signals, metadata, note, shown).await
 }
 
 async fn signal_add(
@@ -402,7 +442,7 @@ async fn signal_add(
             .ok_or_else(|| hma_bad(format!("Invalid {} signal: not a string", short(&k))))?;
         signals.insert(k, s.to_string());
     }
-    add_signals(&state, name, signals, None, note).await
+    add_signals(&state, name, signals, None, note, None).await
 }
 
 #[derive(Debug, Deserialize)]

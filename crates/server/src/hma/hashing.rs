@@ -13,7 +13,57 @@ use crate::media::{
     check_photo_upload, fetch, hash_signals, is_video_upload, read_upload, split_list, ContentType,
     UploadForm,
 };
-use crate::state::AppState;
+use crate::state::{cpu, AppState};
+
+/// HMA's name of a video file's MD5.
+const VIDEO_MD5: &str = "video_md5";
+
+/// The signals of uploaded or fetched media as HMA gives them. Photos and decodable videos
+/// as [`hash_signals`]; a video that cannot be decoded still gets its `video_md5` (HMA hashes
+/// the bytes and never decodes), and only its vPDQ is left out (see [`undecodable`]). A
+/// selection without `video_md5` (`types=vpdq`) keeps the decode error: the caller asked for
+/// nothing else.
+pub(super) async fn hma_hash_signals(
+    state: &AppState,
+    ct: ContentType,
+    bytes: Vec<u8>,
+    types: Option<&[String]>,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let names = |keep: &dyn Fn(&str) -> bool| {
+        types.is_none_or(|t| t.iter().map(|x| x.trim()).any(|x| !x.is_empty() && keep(x)))
+    };
+    if ct != ContentType::Video || !names(&|t| t == VIDEO_MD5) || !names(&|t| t != VIDEO_MD5) {
+        // Photos, an MD5-only selection (nothing is decoded) and one without the MD5.
+        return hash_signals(state, ct, bytes, types).await;
+    }
+    // The MD5 is taken first, so that the bytes can move into the decode and still give an
+    // answer when it fails; the decode takes its own MD5 on success (a second pass over
+    // bytes already in memory, far cheaper than the decode itself).
+    let (md5, bytes) = cpu(state, move || {
+        use md5::Digest;
+        Ok((hex::encode(md5::Md5::digest(&bytes)), bytes))
+    })
+    .await?;
+    match hash_signals(state, ct, bytes, types).await {
+        Ok(signals) => Ok(signals),
+        Err(e) if undecodable(&e) => {
+            tracing::debug!(code = %e.code, "video not decodable; giving its MD5 only");
+            Ok(BTreeMap::from([(VIDEO_MD5.to_string(), md5)]))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether a video hashing error says the bytes are not a decodable video (unsupported,
+/// corrupt, truncated, empty, or not decoded within the time budget): 415 and 422. Over a
+/// limit (413: too large, too long, too many frames) stays an error, as on every route.
+fn undecodable(e: &ApiError) -> bool {
+    use axum::http::StatusCode;
+    matches!(
+        e.status,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::UNPROCESSABLE_ENTITY
+    )
+}
 
 /// Routes needing the `hash` scope.
 pub fn hash_routes() -> Router<AppState> {
@@ -52,7 +102,7 @@ pub(super) async fn hash_url(
         }
     });
     let types = split_list(types);
-    hash_signals(state, ct, bytes, types.as_deref()).await
+    hma_hash_signals(state, ct, bytes, types.as_deref()).await
 }
 
 async fn hash_get(
@@ -76,7 +126,7 @@ async fn hash_post(
     let (ct, bytes) = upload_file(&state, mp, q.content_type.as_deref()).await?;
     let types = split_list(q.types.as_deref());
     Ok(Json(
-        hash_signals(&state, ct, bytes, types.as_deref()).await?,
+        hma_hash_signals(&state, ct, bytes, types.as_deref()).await?,
     ))
 }
 

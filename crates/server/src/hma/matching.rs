@@ -12,12 +12,12 @@ use serde_json::{json, Map, Value};
 
 use safeguard_engine::{LookupOptions, SignalType, SignalValue};
 
-use super::hashing::{hash_url, upload_file};
+use super::hashing::{hash_url, hma_hash_signals, upload_file};
 use super::{hma_bad, hma_missing, HmaResult};
 use crate::coinflip;
 use crate::error::{ApiError, HmaError};
-use crate::media::{hash_signals, short, split_list, vpdq_thresholds, UploadForm};
-use crate::state::{blocking, AppState};
+use crate::media::{short, split_list, vpdq_thresholds, UploadForm};
+use crate::state::{blocking, cpu, AppState};
 
 /// Routes needing the `match` scope.
 pub fn match_routes() -> Router<AppState> {
@@ -217,7 +217,7 @@ async fn lookup_post(
 ) -> HmaResult<Json<Value>> {
     let (ct, bytes) = upload_file(&state, mp, q.content_type.as_deref()).await?;
     let types = split_list(q.types.as_deref());
-    let signals = hash_signals(&state, ct, bytes, types.as_deref()).await?;
+    let signals = hma_hash_signals(&state, ct, bytes, types.as_deref()).await?;
     Ok(Json(Value::Object(
         lookup_signals(&state, signals, &q, true).await?,
     )))
@@ -275,8 +275,27 @@ async fn raw_lookup(
     Ok(Json(json!({ "matches": list })))
 }
 
+/// Most frames one vPDQ hash of `/m/compare` may have. The comparison is brute force, every
+/// frame of one side against every frame of the other: 10,000 a side is at most 10^8 PDQ
+/// distances, a fraction of a second on one core, where the parser's own limit (100,000
+/// frames) would allow 10^10. Ten thousand frames is close to three hours at one frame a
+/// second, more than python-threatexchange's default sampling gives for most videos.
+pub const MAX_COMPARE_FRAMES: usize = 10_000;
+
+/// `POST /m/compare`. Parsing and comparing run on the CPU pool: a vPDQ pair costs the
+/// product of its frame counts.
 async fn compare(State(state): State<AppState>, body: Bytes) -> HmaResult<Json<Value>> {
-    let v: Value = serde_json::from_slice(&body).map_err(|_| {
+    let cfg = state.0.config.vpdq_match();
+    let out = cpu(&state, move || Ok(compare_all(&body, &cfg))).await??;
+    Ok(Json(Value::Object(out)))
+}
+
+/// The comparisons of one `/m/compare` body, as HMA answers them.
+fn compare_all(
+    body: &[u8],
+    cfg: &safeguard_vpdq::VpdqMatchConfig,
+) -> HmaResult<Map<String, Value>> {
+    let v: Value = serde_json::from_slice(body).map_err(|_| {
         hma_bad("The browser (or proxy) sent a request that this server could not understand.")
     })?;
     let Value::Object(obj) = v else {
@@ -309,6 +328,21 @@ async fn compare(State(state): State<AppState>, body: Bytes) -> HmaResult<Json<V
                 ))
             })?);
         }
+        for v in &vals {
+            if let SignalValue::Vpdq(frames) = v {
+                if frames.len() > MAX_COMPARE_FRAMES {
+                    return Err(HmaError(ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too_many_frames",
+                        format!(
+                            "a vpdq hash to compare has {} frames, over the limit of \
+                             {MAX_COMPARE_FRAMES}",
+                            frames.len()
+                        ),
+                    )));
+                }
+            }
+        }
         let result = match (&vals[0], &vals[1]) {
             (SignalValue::Pdq(a), SignalValue::Pdq(b)) => {
                 let d = a.distance(b);
@@ -316,9 +350,8 @@ async fn compare(State(state): State<AppState>, body: Bytes) -> HmaResult<Json<V
             }
             // python-threatexchange's VPDQSignal.compare_hash: the first value is the query.
             (SignalValue::Vpdq(a), SignalValue::Vpdq(b)) => {
-                let cfg = state.0.config.vpdq_match();
-                let m = safeguard_vpdq::compare(a, b, &cfg);
-                json!([m.is_match(&cfg), {
+                let m = safeguard_vpdq::compare(a, b, cfg);
+                json!([m.is_match(cfg), {
                     "query_match_percent": m.query_match_percent,
                     "compared_match_percent": m.compared_match_percent,
                 }])
@@ -327,7 +360,7 @@ async fn compare(State(state): State<AppState>, body: Bytes) -> HmaResult<Json<V
         };
         out.insert(st, result);
     }
-    Ok(Json(Value::Object(out)))
+    Ok(out)
 }
 
 #[derive(Debug, Deserialize)]
