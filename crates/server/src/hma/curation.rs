@@ -278,12 +278,15 @@ fn hma_note(v: Option<&Value>) -> Result<Option<String>, HmaError> {
 const HMA_DEFAULT_SIGNAL_TYPES: &[&str] = &["pdq", "video_md5", "photodna"];
 
 /// HMA's answer to an add: `{"id", "signals"}`, the signals limited to `shown` when given.
-fn added_json(c: &Content, shown: Option<&[&str]>) -> Value {
-    let signals: Map<String, Value> = c
-        .signals
+fn added_json(c: &Content, given: &[(String, SignalType)], shown: Option<&[&str]>) -> Value {
+    // Named as the request named them (`video_md5` is stored as `md5`), valued as stored.
+    let signals: Map<String, Value> = given
         .iter()
-        .filter(|s| shown.is_none_or(|names| names.contains(&s.signal_type.as_str())))
-        .map(|s| (s.signal_type.clone(), Value::String(s.value.clone())))
+        .filter(|(name, _)| shown.is_none_or(|names| names.contains(&name.as_str())))
+        .filter_map(|(name, t)| {
+            let stored = c.signals.iter().find(|s| s.signal_type == t.name())?;
+            Some((name.clone(), Value::String(stored.value.clone())))
+        })
         .collect();
     json!({"id": c.id, "signals": signals})
 }
@@ -301,6 +304,7 @@ async fn add_signals(
         return Err(hma_bad("No signals given"));
     }
     let mut parsed = Vec::new();
+    let mut given = Vec::new();
     for (t, v) in &signals {
         let st = SignalType::parse(t).map_err(|_| {
             HmaError(ApiError::bad_request(
@@ -315,6 +319,7 @@ async fn add_signals(
             ))
         })?;
         parsed.push((st, v.clone()));
+        given.push((t.clone(), st));
     }
     let engine = state.engine()?;
     let c = blocking(move || {
@@ -331,7 +336,7 @@ async fn add_signals(
         )?)
     })
     .await?;
-    Ok(Json(added_json(&c, shown)))
+    Ok(Json(added_json(&c, &given, shown)))
 }
 
 #[derive(Debug, Deserialize)]
