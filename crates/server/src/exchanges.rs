@@ -589,11 +589,12 @@ fn exchange_config(
     Ok(cfg)
 }
 
+/// An exchange's settings and its credentials, as JSON objects.
+type SettingsAndCredentials = (Map<String, Value>, Map<String, Value>);
+
 /// Splits an `api_json` object into settings and credentials; a credential must be a string
 /// (and is never echoed in an error).
-fn split_api_json(
-    api_json: Map<String, Value>,
-) -> Result<(Map<String, Value>, Map<String, Value>), HmaError> {
+fn split_api_json(api_json: Map<String, Value>) -> Result<SettingsAndCredentials, HmaError> {
     let mut settings = Map::new();
     let mut creds = Map::new();
     for (k, v) in api_json {
