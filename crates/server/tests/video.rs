@@ -84,13 +84,19 @@ async fn videos_in_banks_match_their_variants_and_not_other_videos() {
     let doorknob = required("doorknob-hd-no-bar");
     let pattern = required("test-padded-dimensions");
     let r = s
-        .upload("/c/bank/VIDEOS/content", "video", &doorknob, &[])
+        // HMA's add answers only `video_md5` unless `types` chooses (issue 12 item 14).
+        .upload(
+            "/c/bank/VIDEOS/content?types=video_md5,vpdq",
+            "video",
+            &doorknob,
+            &[],
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let door_id = r.json()["id"].as_i64().unwrap();
     let signals = r.json()["signals"].clone();
     assert!(
-        signals["vpdq"].is_string() && signals["md5"].is_string(),
+        signals["vpdq"].is_string() && signals["video_md5"].is_string(),
         "{signals}"
     );
 
