@@ -52,6 +52,23 @@ pub struct Config {
     pub vpdq: VpdqConfig,
     /// PhotoDNA: match threshold and the operator's licensed hasher plug-in.
     pub photodna: crate::photodna::PhotoDnaConfig,
+    /// The master key that seals secrets at rest (`[secrets]`).
+    pub secrets: SecretsConfig,
+}
+
+/// Where the master key comes from. It seals the credentials of exchanges created through the
+/// API (and, later, other secrets the instance stores); see `safeguard_seal`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// The key file (default `<data_dir>/master.key`): 64 hex characters, created with mode
+    /// 0600 on first use; refused when other users can read it.
+    pub master_key_file: Option<PathBuf>,
+    /// The key itself, from `SAFEGUARD_MASTER_KEY` (64 hex characters), which then wins over
+    /// the file. Never read from the configuration file: a key beside the data it protects
+    /// in a shared file protects little.
+    #[serde(skip)]
+    pub master_key: Option<safeguard_exchange::Secret>,
 }
 
 /// Largest video upload, in bytes (a separate, larger limit than `limits.max_body_bytes`,
@@ -187,6 +204,7 @@ impl Default for Config {
             video: VideoConfig::default(),
             vpdq: VpdqConfig::default(),
             photodna: crate::photodna::PhotoDnaConfig::default(),
+            secrets: SecretsConfig::default(),
         }
     }
 }
@@ -316,6 +334,9 @@ impl Config {
         }
         for x in &mut c.exchanges {
             x.apply_env(&env);
+        }
+        if let Some(v) = env(safeguard_seal::ENV_VAR) {
+            c.secrets.master_key = Some(safeguard_exchange::Secret::new(v));
         }
         Ok(c)
     }

@@ -1,11 +1,13 @@
 //! Hash-sharing exchanges in the server: one scheduler task per configured exchange (an
 //! interval with jitter, never two runs of one exchange at once), and the `/v1/exchanges`
-//! routes for status, manual runs and feedback. The clients and the run loop live in
-//! `safeguard_exchange`; this module only wires them to the engine and the HTTP API.
+//! routes for status, manual runs and feedback, and HMA's `/c/exchange...` routes, which also
+//! create, edit and delete exchanges kept in the store (credentials sealed with the master
+//! key, `safeguard_seal`). The clients and the run loop live in `safeguard_exchange`; this
+//! module only wires them to the engine, the store and the HTTP API.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
@@ -13,6 +15,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use bytes::Bytes;
 use rand::Rng;
 use safeguard_engine::{CreateBank, Engine};
 use safeguard_exchange::ncmec::{FeedbackType, NcmecClient, NcmecConfig, Vote};
@@ -20,7 +23,7 @@ use safeguard_exchange::peer::{PeerClient, PeerConfig};
 use safeguard_exchange::stopncii::{FeedbackValue, StopNciiClient, StopNciiConfig};
 use safeguard_exchange::{EngineSink, ExchangeSink, RunOptions, RunReport};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::config::{ExchangeConfig, ExchangeKind};
 use crate::error::{ApiError, ApiResult, HmaError};
@@ -35,22 +38,63 @@ pub const MIN_INTERVAL_SECS: u64 = 60;
 /// so that restarting many instances does not make them all call the exchange at once).
 const FIRST_RUN_SPREAD_SECS: u64 = 60;
 
-/// One configured exchange.
+/// Where an exchange's configuration lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// An `[[exchanges]]` table: read-only through the API.
+    File,
+    /// Created through the API (`POST /c/exchanges`) and kept in the store, credentials sealed.
+    Api,
+}
+
+impl Origin {
+    fn name(self) -> &'static str {
+        match self {
+            Origin::File => "config_file",
+            Origin::Api => "api",
+        }
+    }
+}
+
+/// One exchange.
 #[derive(Debug)]
 struct Slot {
     cfg: ExchangeConfig,
-    /// Held while a run is in progress: a second run waits for nothing, it is refused.
+    origin: Origin,
+    /// Held while a run is in progress: a second run waits for nothing, it is refused. Shared
+    /// with the slot that replaces this one when the exchange is edited.
     running: Arc<tokio::sync::Mutex<()>>,
     /// The last finished run of this process.
     last: Mutex<Option<RunReport>>,
     /// When the run in progress started, Unix seconds; 0 when none is.
     running_since: AtomicI64,
+    /// The scheduler task, while one runs for this exchange.
+    scheduled: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Why the stored credentials could not be opened (the master key changed), if so: every
+    /// run then fails with this, code `master_key_mismatch`, and nothing is fetched.
+    sealed_error: Option<String>,
 }
 
 impl Slot {
+    fn new(cfg: ExchangeConfig, origin: Origin) -> Slot {
+        Slot {
+            cfg,
+            origin,
+            running: Arc::new(tokio::sync::Mutex::new(())),
+            last: Mutex::new(None),
+            running_since: AtomicI64::new(0),
+            scheduled: Mutex::new(None),
+            sealed_error: None,
+        }
+    }
+
     /// Runs the exchange once, recording when the run started and its report. The caller
     /// holds `running`.
     async fn run(&self, engine: Arc<Engine>) -> RunReport {
+        if let Some(e) = &self.sealed_error {
+            let report = failed_run(&self.cfg, engine, MASTER_KEY_MISMATCH, e.clone()).await;
+            return self.record(report);
+        }
         self.running_since
             .store(safeguard_exchange::now_secs(), Ordering::Relaxed);
         let report = run_once(&self.cfg, engine).await;
@@ -67,12 +111,41 @@ impl Slot {
     fn last_report(&self) -> Option<RunReport> {
         self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
+
+    fn is_scheduled(&self) -> bool {
+        self.scheduled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// Stops the scheduler task, if one runs. A run in progress stops at its next await; every
+    /// page it applied is committed with its checkpoint, as at shutdown.
+    fn unschedule(&self) {
+        if let Some(h) = self
+            .scheduled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            h.abort();
+        }
+    }
 }
 
-/// Every configured exchange.
+/// Stable code of a run refused because stored credentials do not open with the master key.
+pub const MASTER_KEY_MISMATCH: &str = "master_key_mismatch";
+
+/// Every exchange: those of the configuration file and those created through the API.
 #[derive(Debug, Default)]
 pub struct Exchanges {
-    slots: BTreeMap<String, Arc<Slot>>,
+    slots: RwLock<BTreeMap<String, Arc<Slot>>>,
+    /// Where the master key comes from (for the credentials of API-created exchanges).
+    secrets: crate::config::SecretsConfig,
+    /// The data directory, home of the default key file.
+    data_dir: std::path::PathBuf,
+    /// The master key, once loaded.
+    key: Mutex<Option<safeguard_seal::MasterKey>>,
 }
 
 /// What a client is built into.
@@ -141,7 +214,7 @@ pub fn check(cfg: &ExchangeConfig) -> Result<(), String> {
 
 /// Runs one exchange once into its bank (which must exist), in this task.
 pub async fn run_once(cfg: &ExchangeConfig, engine: Arc<Engine>) -> RunReport {
-    let sink: Arc<dyn ExchangeSink> = Arc::new(EngineSink::new(engine, cfg.bank_name()));
+    let sink: Arc<dyn ExchangeSink> = Arc::new(EngineSink::new(engine.clone(), cfg.bank_name()));
     let opts = RunOptions {
         max_pages: cfg
             .max_pages_per_run
@@ -153,24 +226,31 @@ pub async fn run_once(cfg: &ExchangeConfig, engine: Arc<Engine>) -> RunReport {
             safeguard_exchange::run(&cfg.name, &mut c, sink, &opts).await
         }
         Ok(Client::Peer(mut c)) => safeguard_exchange::run(&cfg.name, &mut c, sink, &opts).await,
-        Err(e) => {
-            let now = safeguard_exchange::now_secs();
-            let msg = e.to_string();
-            let (name, s) = (cfg.name.clone(), sink.clone());
-            let m = msg.clone();
-            let _ = tokio::task::spawn_blocking(move || {
-                s.record_error(&name, &m, safeguard_exchange::now_millis())
-            })
-            .await;
-            RunReport {
-                exchange: cfg.name.clone(),
-                started_at: now,
-                finished_at: now,
-                error_code: Some(e.code().to_string()),
-                error: Some(msg),
-                ..RunReport::default()
-            }
-        }
+        Err(e) => failed_run(cfg, engine, e.code(), e.to_string()).await,
+    }
+}
+
+/// A run that failed before it started: the error is recorded in the store and reported.
+async fn failed_run(
+    cfg: &ExchangeConfig,
+    engine: Arc<Engine>,
+    code: &str,
+    msg: String,
+) -> RunReport {
+    let now = safeguard_exchange::now_secs();
+    let sink: Arc<dyn ExchangeSink> = Arc::new(EngineSink::new(engine, cfg.bank_name()));
+    let (name, m) = (cfg.name.clone(), msg.clone());
+    let _ = tokio::task::spawn_blocking(move || {
+        sink.record_error(&name, &m, safeguard_exchange::now_millis())
+    })
+    .await;
+    RunReport {
+        exchange: cfg.name.clone(),
+        started_at: now,
+        finished_at: now,
+        error_code: Some(code.to_string()),
+        error: Some(msg),
+        ..RunReport::default()
     }
 }
 
@@ -199,35 +279,97 @@ pub fn ensure_banks(
 }
 
 impl Exchanges {
-    /// The registry for these configurations.
+    /// The registry for these configurations (no API-created exchanges; the master key, if
+    /// one is ever needed, from `<data_dir>` defaults).
     pub fn new(cfgs: &[ExchangeConfig]) -> Exchanges {
         Exchanges {
-            slots: cfgs
-                .iter()
-                .map(|c| {
-                    (
-                        c.name.clone(),
-                        Arc::new(Slot {
-                            cfg: c.clone(),
-                            running: Arc::new(tokio::sync::Mutex::new(())),
-                            last: Mutex::new(None),
-                            running_since: AtomicI64::new(0),
-                        }),
-                    )
-                })
-                .collect(),
+            slots: RwLock::new(
+                cfgs.iter()
+                    .map(|c| (c.name.clone(), Arc::new(Slot::new(c.clone(), Origin::File))))
+                    .collect(),
+            ),
+            ..Exchanges::default()
         }
     }
 
-    /// Creates missing banks and starts one scheduler task per enabled exchange. Called once
-    /// the engine is loaded. A run stopped by shutdown loses nothing: its applied pages are
-    /// committed with their checkpoint.
+    /// The registry of a configuration: its `[[exchanges]]`, and the master key settings for
+    /// those created through the API (loaded from the store by [`Exchanges::start`]).
+    pub fn from_config(config: &crate::config::Config) -> Exchanges {
+        Exchanges {
+            secrets: config.secrets.clone(),
+            data_dir: config.data_dir.clone(),
+            ..Exchanges::new(&config.exchanges)
+        }
+    }
+
+    /// The master key, loaded (or its file created) on first use. Blocking file I/O.
+    fn master_key(&self) -> Result<safeguard_seal::MasterKey, safeguard_seal::Error> {
+        let mut held = self.key.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = &*held {
+            return Ok(k.clone());
+        }
+        let k = match (&self.secrets.master_key, &self.secrets.master_key_file) {
+            (Some(v), _) => {
+                safeguard_seal::MasterKey::from_hex(v.expose(), safeguard_seal::ENV_VAR)?
+            }
+            (None, Some(path)) => safeguard_seal::MasterKey::load_or_create(path)?,
+            (None, None) => safeguard_seal::MasterKey::resolve(None, &self.data_dir)?,
+        };
+        *held = Some(k.clone());
+        Ok(k)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<Slot>>> {
+        self.slots.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<Slot>>> {
+        self.slots.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn all(&self) -> Vec<Arc<Slot>> {
+        self.read().values().cloned().collect()
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.read().keys().cloned().collect()
+    }
+
+    fn get(&self, name: &str) -> Option<Arc<Slot>> {
+        self.read().get(name).cloned()
+    }
+
+    /// Registers the exchanges created through the API (read from the store, their
+    /// credentials opened with the master key), creates missing banks and starts one scheduler
+    /// task per enabled exchange. Called once the engine is loaded. A run stopped by shutdown
+    /// loses nothing: its applied pages are committed with their checkpoint.
     pub fn start(&self, engine: Arc<Engine>) {
-        if self.slots.is_empty() {
+        // One small read at start-up, before any request can create an exchange.
+        match engine.store().list_stored_exchanges() {
+            Ok(stored) => {
+                let mut slots = self.write();
+                for x in stored {
+                    if slots.contains_key(&x.name) {
+                        tracing::error!(
+                            exchange = %x.name,
+                            "an exchange created through the API has the name of one in the \
+                             configuration file; the file's is used"
+                        );
+                        continue;
+                    }
+                    let slot = self.unseal(&x);
+                    slots.insert(x.name.clone(), Arc::new(slot));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the exchanges created through the API")
+            }
+        }
+        let slots = self.all();
+        if slots.is_empty() {
             return;
         }
-        let cfgs: Vec<ExchangeConfig> = self.slots.values().map(|s| s.cfg.clone()).collect();
-        let slots: Vec<Arc<Slot>> = self.slots.values().cloned().collect();
+        let cfgs: Vec<ExchangeConfig> = slots.iter().map(|s| s.cfg.clone()).collect();
         tokio::spawn(async move {
             let e = engine.clone();
             match tokio::task::spawn_blocking(move || ensure_banks(&e, &cfgs)).await {
@@ -241,21 +383,76 @@ impl Exchanges {
                     return;
                 }
             }
-            for slot in slots.into_iter().filter(|s| s.cfg.enabled) {
-                let engine = engine.clone();
-                let running = slot.running.clone();
-                tokio::spawn(schedule(slot.cfg.interval_secs, running, move || {
-                    let (slot, engine) = (slot.clone(), engine.clone());
-                    async move {
-                        slot.run(engine).await;
-                    }
-                }));
+            for slot in slots {
+                schedule_slot(&slot, engine.clone());
             }
         });
     }
 
+    /// The slot of a stored exchange. Credentials that do not open leave the slot without
+    /// them and with `sealed_error` set, so the exchange is listed and its runs fail clearly.
+    fn unseal(&self, x: &safeguard_store::StoredExchange) -> Slot {
+        let opened = match &x.sealed_credentials {
+            None => Ok(Map::new()),
+            Some(sealed) => self
+                .master_key()
+                .and_then(|k| k.open(sealed, &seal_context(&x.name)))
+                .map_err(|e| e.to_string())
+                .and_then(|plain| {
+                    serde_json::from_slice::<Map<String, Value>>(&plain)
+                        .map_err(|_| "the stored credentials are not a JSON object".to_string())
+                }),
+        };
+        let settings = serde_json::from_str::<Map<String, Value>>(&x.settings)
+            .map_err(|e| format!("stored settings: {e}"));
+        let (creds, sealed_error) = match opened {
+            Ok(c) => (c, None),
+            Err(e) => {
+                tracing::error!(exchange = %x.name, code = MASTER_KEY_MISMATCH, error = %e, "cannot open the stored credentials of an exchange");
+                (Map::new(), Some(e))
+            }
+        };
+        let kind = hma_kind(&x.kind);
+        let cfg = settings.and_then(|s| {
+            let kind = kind.ok_or_else(|| format!("unknown kind {:?}", x.kind))?;
+            exchange_config(&x.name, kind, s, creds)
+        });
+        match cfg {
+            Ok(cfg) => Slot {
+                sealed_error,
+                ..Slot::new(cfg, Origin::Api)
+            },
+            Err(e) => {
+                tracing::error!(exchange = %x.name, error = %e, "stored exchange unusable");
+                // Listed, never scheduled, and every run says why.
+                let cfg = ExchangeConfig {
+                    name: x.name.clone(),
+                    kind: kind.unwrap_or(ExchangeKind::Safeguard),
+                    bank: None,
+                    base_url: String::new(),
+                    enabled: false,
+                    interval_secs: crate::config::DEFAULT_EXCHANGE_INTERVAL_SECS,
+                    username: None,
+                    password: None,
+                    subscription_key: None,
+                    fetch_function_key: None,
+                    feedback_function_key: None,
+                    api_key: None,
+                    remote_bank: None,
+                    page_size: None,
+                    start_from: None,
+                    max_pages_per_run: None,
+                };
+                Slot {
+                    sealed_error: Some(sealed_error.unwrap_or(e)),
+                    ..Slot::new(cfg, Origin::Api)
+                }
+            }
+        }
+    }
+
     fn slot(&self, name: &str) -> ApiResult<Arc<Slot>> {
-        self.slots.get(name).cloned().ok_or_else(|| {
+        self.get(name).ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
                 "exchange_not_found",
@@ -263,6 +460,22 @@ impl Exchanges {
             )
         })
     }
+}
+
+/// Starts the scheduler task of an enabled exchange (a disabled one can still be run by hand).
+fn schedule_slot(slot: &Arc<Slot>, engine: Arc<Engine>) {
+    if !slot.cfg.enabled || slot.sealed_error.is_some() {
+        return;
+    }
+    let running = slot.running.clone();
+    let s = slot.clone();
+    let task = tokio::spawn(schedule(slot.cfg.interval_secs, running, move || {
+        let (slot, engine) = (s.clone(), engine.clone());
+        async move {
+            slot.run(engine).await;
+        }
+    }));
+    *slot.scheduled.lock().unwrap_or_else(|p| p.into_inner()) = Some(task.abort_handle());
 }
 
 /// Runs `run` on an exchange's schedule, forever: first after a random share of
@@ -298,23 +511,21 @@ pub fn curate_routes() -> Router<AppState> {
 }
 
 /// HMA's curation routes for exchanges (`/c/exchanges...`, `/c/exchange/...`), for clients
-/// written against HMA. Exchanges are read here as HMA shows them; they are configured in
-/// Safeguard's configuration file (credentials in the environment), never over the API, so
-/// HMA's create, update, delete and credential routes answer 501 `exchange_config_in_file`
-/// (HMA's own answer to deleting an exchange is 501; a 403 here would read as a missing scope).
+/// written against HMA. Exchanges created here are kept in the store with their credentials
+/// sealed by the master key, and scheduled like those of the configuration file; the file's
+/// stay read-only here (409 `exchange_config_in_file`). HMA's per-API credential route
+/// answers 501: Safeguard keeps credentials per exchange, given in `api_json`.
 pub fn hma_curate_routes() -> Router<AppState> {
     Router::new()
         .route("/c/exchanges/apis", get(hma_apis))
         .route(
             "/c/exchanges/api/{name}",
-            get(hma_api).post(hma_config_in_file),
+            get(hma_api).post(hma_api_credentials),
         )
-        .route("/c/exchanges", get(hma_list).post(hma_config_in_file))
+        .route("/c/exchanges", get(hma_list).post(hma_create))
         .route(
             "/c/exchange/{name}",
-            get(hma_show)
-                .put(hma_config_in_file)
-                .delete(hma_config_in_file),
+            get(hma_show).put(hma_update).delete(hma_delete),
         )
         .route("/c/exchange/{name}/status", get(hma_status))
 }
@@ -329,11 +540,85 @@ fn hma_api_name(kind: ExchangeKind) -> &'static str {
     }
 }
 
+/// The kind of an HMA API name, or of a configuration kind name.
+fn hma_kind(name: &str) -> Option<ExchangeKind> {
+    EXCHANGE_KINDS
+        .into_iter()
+        .find(|k| hma_api_name(*k) == name || k.name() == name)
+}
+
 const EXCHANGE_KINDS: [ExchangeKind; 3] = [
     ExchangeKind::Ncmec,
     ExchangeKind::StopNcii,
     ExchangeKind::Safeguard,
 ];
+
+/// The fields of an exchange's settings that are credentials: sealed at rest, never shown.
+/// (`username` is not secret, as in the configuration file.)
+const CREDENTIAL_FIELDS: [&str; 5] = [
+    "password",
+    "subscription_key",
+    "fetch_function_key",
+    "feedback_function_key",
+    "api_key",
+];
+
+/// Associated data of an exchange's sealed credentials: they open only for that name.
+fn seal_context(name: &str) -> Vec<u8> {
+    format!("safeguard/exchange-credentials/v1/{name}").into_bytes()
+}
+
+/// An exchange configuration from stored or requested settings and credentials, checked as
+/// the configuration file's are (names, URL, every credential the kind needs).
+fn exchange_config(
+    name: &str,
+    kind: ExchangeKind,
+    settings: Map<String, Value>,
+    credentials: Map<String, Value>,
+) -> Result<ExchangeConfig, String> {
+    let mut all = settings;
+    all.extend(credentials);
+    all.insert("name".into(), json!(name));
+    all.insert("kind".into(), json!(kind.name()));
+    let cfg: ExchangeConfig =
+        serde_json::from_value(Value::Object(all)).map_err(|e| e.to_string())?;
+    safeguard_engine::validate_bank_name(&cfg.name)
+        .and_then(|_| safeguard_engine::validate_bank_name(&cfg.bank_name()))
+        .map_err(|e| e.to_string())?;
+    build(&cfg).map_err(|e| e.to_string())?;
+    Ok(cfg)
+}
+
+/// An exchange's settings and its credentials, as JSON objects.
+type SettingsAndCredentials = (Map<String, Value>, Map<String, Value>);
+
+/// Splits an `api_json` object into settings and credentials; a credential must be a string
+/// (and is never echoed in an error).
+fn split_api_json(api_json: Map<String, Value>) -> Result<SettingsAndCredentials, HmaError> {
+    let mut settings = Map::new();
+    let mut creds = Map::new();
+    for (k, v) in api_json {
+        if CREDENTIAL_FIELDS.contains(&k.as_str()) {
+            if !v.is_string() {
+                return Err(hma_error(
+                    StatusCode::BAD_REQUEST,
+                    "exchange_config",
+                    format!("Failed to parse `api_json` - {k} must be a string"),
+                ));
+            }
+            creds.insert(k, v);
+        } else if matches!(k.as_str(), "name" | "api" | "kind") {
+            // HMA's create overwrites these from the request; so does Safeguard.
+        } else {
+            settings.insert(k, v);
+        }
+    }
+    Ok((settings, creds))
+}
+
+fn hma_error(status: StatusCode, code: &'static str, message: impl Into<String>) -> HmaError {
+    HmaError(ApiError::new(status, code, message))
+}
 
 /// Whether the credentials a kind needs are all configured.
 fn has_credentials(cfg: &ExchangeConfig) -> bool {
@@ -347,13 +632,25 @@ fn has_credentials(cfg: &ExchangeConfig) -> bool {
 }
 
 fn hma_slot(state: &AppState, name: &str) -> Result<Arc<Slot>, HmaError> {
-    state.0.exchanges.slots.get(name).cloned().ok_or_else(|| {
-        HmaError(ApiError::new(
+    state.0.exchanges.get(name).ok_or_else(|| {
+        hma_error(
             StatusCode::NOT_FOUND,
             "exchange_not_found",
             format!("Exchange '{}' not found", crate::media::short(name)),
-        ))
+        )
     })
+}
+
+fn in_file(name: &str) -> HmaError {
+    hma_error(
+        StatusCode::CONFLICT,
+        "exchange_config_in_file",
+        format!(
+            "exchange '{}' is set in Safeguard's configuration file ([[exchanges]]); edit it \
+             there, or create exchanges through POST /c/exchanges to manage them here",
+            crate::media::short(name)
+        ),
+    )
 }
 
 async fn hma_apis() -> Json<Value> {
@@ -373,33 +670,49 @@ async fn hma_api(
                 format!("no such Exchange API '{}'", crate::media::short(&api)),
             ))
         })?;
-    // HMA keeps one credential per API; here each configured exchange has its own, so the
-    // API counts as set when every configured exchange of that kind has what it needs.
-    let configured: Vec<_> = state
+    // HMA keeps one credential per API; here each exchange has its own, so the API counts as
+    // set when every exchange of that kind has what it needs.
+    let of_kind: Vec<_> = state
         .0
         .exchanges
-        .slots
-        .values()
+        .all()
+        .into_iter()
         .filter(|s| s.cfg.kind == kind)
         .collect();
     Ok(Json(json!({
         "supports_authentification": true,
         "has_set_authentification":
-            !configured.is_empty() && configured.iter().all(|s| has_credentials(&s.cfg)),
+            !of_kind.is_empty() && of_kind.iter().all(|s| has_credentials(&s.cfg)),
     })))
 }
 
-async fn hma_config_in_file() -> HmaError {
-    HmaError(ApiError::new(
+async fn hma_api_credentials() -> HmaError {
+    hma_error(
         StatusCode::NOT_IMPLEMENTED,
         "exchange_config_in_file",
-        "exchanges and their credentials are set in Safeguard's configuration file \
-         ([[exchanges]], credentials as SAFEGUARD_EXCHANGE_<NAME>_<FIELD>), not over the API",
-    ))
+        "Safeguard keeps credentials per exchange, not per API: give them in `api_json` when \
+         creating (POST /c/exchanges) or editing (PUT /c/exchange/<name>) an exchange, or in \
+         the configuration file's [[exchanges]] (SAFEGUARD_EXCHANGE_<NAME>_<FIELD>)",
+    )
 }
 
 async fn hma_list(State(state): State<AppState>) -> Json<Value> {
-    Json(json!(state.0.exchanges.slots.keys().collect::<Vec<_>>()))
+    Json(json!(state.0.exchanges.names()))
+}
+
+/// An exchange as HMA shows it (`name`, `api`, `enabled`, then its settings), never with
+/// credentials.
+fn hma_show_json(slot: &Slot) -> Value {
+    let c = &slot.cfg;
+    json!({
+        "name": c.name,
+        "api": hma_api_name(c.kind),
+        "enabled": c.enabled,
+        "bank": c.bank_name(),
+        "base_url": c.base_url,
+        "interval_secs": c.interval_secs.max(MIN_INTERVAL_SECS),
+        "source": slot.origin.name(),
+    })
 }
 
 async fn hma_show(
@@ -407,15 +720,300 @@ async fn hma_show(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, HmaError> {
     let slot = hma_slot(&state, &name)?;
-    let c = &slot.cfg;
-    Ok(Json(json!({
-        "name": c.name,
-        "api": hma_api_name(c.kind),
-        "enabled": c.enabled,
-        "bank": c.bank_name(),
-        "base_url": c.base_url,
-        "interval_secs": c.interval_secs.max(MIN_INTERVAL_SECS),
-    })))
+    Ok(Json(hma_show_json(&slot)))
+}
+
+/// Errors of the master key and the store while saving an exchange.
+fn save_error(e: SaveError) -> HmaError {
+    match e {
+        SaveError::Key(e) => {
+            tracing::error!(error = %e, "master key unavailable");
+            hma_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "master_key_unavailable",
+                format!("the master key that seals credentials is unavailable: {e}"),
+            )
+        }
+        SaveError::Store(safeguard_store::Error::Conflict(_)) => exists(),
+        SaveError::Store(safeguard_store::Error::NotFound(m)) => {
+            hma_error(StatusCode::NOT_FOUND, "exchange_not_found", m)
+        }
+        SaveError::Store(e) => HmaError(ApiError::from(safeguard_engine::Error::from(e))),
+        SaveError::Engine(e) => HmaError(ApiError::from(e)),
+    }
+}
+
+fn exists() -> HmaError {
+    hma_error(
+        StatusCode::CONFLICT,
+        "exchange_exists",
+        "an exchange with this name exists",
+    )
+}
+
+enum SaveError {
+    Key(safeguard_seal::Error),
+    Store(safeguard_store::Error),
+    Engine(safeguard_engine::Error),
+}
+
+/// Seals the credentials and writes the exchange (creating or replacing it), then creates
+/// its bank if missing. Blocking.
+fn save(
+    state: &AppState,
+    engine: &Engine,
+    cfg: &ExchangeConfig,
+    settings: &Map<String, Value>,
+    creds: &Map<String, Value>,
+    create: bool,
+) -> Result<(), SaveError> {
+    let sealed = if creds.is_empty() {
+        None
+    } else {
+        let key = state.0.exchanges.master_key().map_err(SaveError::Key)?;
+        // Serialising a map of strings cannot fail.
+        let plain = zeroize::Zeroizing::new(serde_json::to_vec(creds).unwrap_or_default());
+        Some(
+            key.seal(&plain, &seal_context(&cfg.name))
+                .map_err(SaveError::Key)?,
+        )
+    };
+    let x = safeguard_store::StoredExchange {
+        name: cfg.name.clone(),
+        kind: cfg.kind.name().to_string(),
+        settings: Value::Object(settings.clone()).to_string(),
+        sealed_credentials: sealed,
+        created_at: 0,
+        updated_at: 0,
+    };
+    let store = engine.store();
+    if create {
+        store.create_stored_exchange(&x).map_err(SaveError::Store)?;
+    } else {
+        store.update_stored_exchange(&x).map_err(SaveError::Store)?;
+    }
+    ensure_banks(engine, std::slice::from_ref(cfg)).map_err(SaveError::Engine)
+}
+
+/// Puts a slot in place of the exchange's old one (if any) and schedules it.
+fn install(state: &AppState, engine: Arc<Engine>, slot: Slot) {
+    let slot = Arc::new(slot);
+    let old = state
+        .0
+        .exchanges
+        .write()
+        .insert(slot.cfg.name.clone(), slot.clone());
+    if let Some(old) = old {
+        old.unschedule();
+    }
+    schedule_slot(&slot, engine);
+}
+
+fn json_object(body: &[u8]) -> Result<Map<String, Value>, HmaError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(hma_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "the body must be a JSON object",
+        )),
+    }
+}
+
+/// `POST /c/exchanges` `{"bank": NAME, "api": API, "api_json": {...}}`: HMA's create. The
+/// settings and credentials in `api_json` are the `[[exchanges]]` fields of the
+/// configuration file.
+async fn hma_create(State(state): State<AppState>, body: Bytes) -> Result<Response, HmaError> {
+    let mut body = json_object(&body)?;
+    let name = match body.remove("bank") {
+        Some(Value::String(s)) => s,
+        _ => {
+            return Err(hma_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Field `bank` is required",
+            ))
+        }
+    };
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(hma_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_bank_name",
+            "Field `bank` must match /^[A-Z0-9_]+$/",
+        ));
+    }
+    let api_json = match body.remove("api_json") {
+        None => Map::new(),
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            return Err(hma_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Field `api_json` must be object",
+            ))
+        }
+    };
+    let kind = match body.get("api") {
+        None | Some(Value::Null) => {
+            return Err(hma_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Field `api_type` is required",
+            ))
+        }
+        Some(v) => v.as_str().and_then(hma_kind).ok_or_else(|| {
+            hma_error(
+                StatusCode::BAD_REQUEST,
+                "unknown_exchange_api",
+                format!(
+                    "No such exchange type '{}'",
+                    crate::media::short(v.as_str().unwrap_or_default())
+                ),
+            )
+        })?,
+    };
+    let (settings, creds) = split_api_json(api_json)?;
+    let cfg = exchange_config(&name, kind, settings.clone(), creds.clone()).map_err(|e| {
+        hma_error(
+            StatusCode::BAD_REQUEST,
+            "exchange_config",
+            format!("Failed to parse `api_json` - {e}"),
+        )
+    })?;
+    if let Some(s) = state.0.exchanges.get(&name) {
+        return Err(if s.origin == Origin::File {
+            in_file(&name)
+        } else {
+            exists()
+        });
+    }
+    let engine = state.engine()?;
+    let (st, e, c) = (state.clone(), engine.clone(), cfg.clone());
+    tokio::task::spawn_blocking(move || save(&st, &e, &c, &settings, &creds, true))
+        .await
+        .map_err(|e| HmaError(ApiError::internal(e)))?
+        .map_err(save_error)?;
+    tracing::info!(exchange = %name, kind = kind.name(), "exchange created through the API");
+    install(&state, engine, Slot::new(cfg, Origin::Api));
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"message": "Created successfully"})),
+    )
+        .into_response())
+}
+
+/// `PUT /c/exchange/<name>` `{"enabled": bool}` (HMA's edit), and, a Safeguard extension,
+/// `"api_json"` with settings or credentials to change (the checkpoint is kept).
+async fn hma_update(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, HmaError> {
+    let old = hma_slot(&state, &name)?;
+    if old.origin == Origin::File {
+        return Err(in_file(&name));
+    }
+    let mut body = json_object(&body)?;
+    let enabled = match body.remove("enabled") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(b),
+        Some(_) => {
+            return Err(hma_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_parameter",
+                "enabled must be a boolean",
+            ))
+        }
+    };
+    let (more_settings, more_creds) = match body.remove("api_json") {
+        None | Some(Value::Null) => (Map::new(), Map::new()),
+        Some(Value::Object(m)) => split_api_json(m)?,
+        Some(_) => {
+            return Err(hma_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Field `api_json` must be object",
+            ))
+        }
+    };
+    let engine = state.engine()?;
+    let (st, e, n) = (state.clone(), engine.clone(), name.clone());
+    let cfg = tokio::task::spawn_blocking(move || -> Result<ExchangeConfig, HmaError> {
+        let stored = e
+            .store()
+            .stored_exchange(&n)
+            .map_err(|e| save_error(SaveError::Store(e)))?
+            .ok_or_else(|| hma_error(StatusCode::NOT_FOUND, "exchange_not_found", "not found"))?;
+        let mut settings: Map<String, Value> =
+            serde_json::from_str(&stored.settings).unwrap_or_default();
+        // Credentials that no longer open (the key changed) can be replaced: start from none.
+        let mut creds: Map<String, Value> = match &stored.sealed_credentials {
+            Some(sealed) => {
+                st.0.exchanges
+                    .master_key()
+                    .and_then(|k| k.open(sealed, &seal_context(&n)))
+                    .ok()
+                    .and_then(|p| serde_json::from_slice(&p).ok())
+                    .unwrap_or_default()
+            }
+            None => Map::new(),
+        };
+        settings.extend(more_settings);
+        creds.extend(more_creds);
+        if let Some(b) = enabled {
+            settings.insert("enabled".into(), json!(b));
+        }
+        let kind = hma_kind(&stored.kind).unwrap_or(ExchangeKind::Safeguard);
+        let cfg = exchange_config(&n, kind, settings.clone(), creds.clone()).map_err(|e| {
+            hma_error(
+                StatusCode::BAD_REQUEST,
+                "exchange_config",
+                format!("Failed to parse `api_json` - {e}"),
+            )
+        })?;
+        save(&st, &e, &cfg, &settings, &creds, false).map_err(save_error)?;
+        Ok(cfg)
+    })
+    .await
+    .map_err(|e| HmaError(ApiError::internal(e)))??;
+    let slot = Slot {
+        running: old.running.clone(),
+        last: Mutex::new(old.last_report()),
+        ..Slot::new(cfg, Origin::Api)
+    };
+    let shown = hma_show_json(&slot);
+    install(&state, engine, slot);
+    Ok(Json(shown))
+}
+
+/// `DELETE /c/exchange/<name>`: as HMA, `{"message": "Exchange deleted"}` whether or not it
+/// existed. The bank it filled, and its content, stay.
+async fn hma_delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, HmaError> {
+    if let Some(slot) = state.0.exchanges.get(&name) {
+        if slot.origin == Origin::File {
+            return Err(in_file(&name));
+        }
+        let engine = state.engine()?;
+        let n = name.clone();
+        tokio::task::spawn_blocking(move || match engine.store().delete_stored_exchange(&n) {
+            Ok(_) | Err(safeguard_store::Error::NotFound(_)) => Ok(()),
+            Err(e) => Err(save_error(SaveError::Store(e))),
+        })
+        .await
+        .map_err(|e| HmaError(ApiError::internal(e)))??;
+        if let Some(old) = state.0.exchanges.write().remove(&name) {
+            old.unschedule();
+        }
+        tracing::info!(exchange = %name, "exchange deleted through the API");
+    }
+    Ok(Json(json!({"message": "Exchange deleted"})))
 }
 
 /// HMA's `FetchStatus`. `checkpoint_ts` is when the last checkpoint was committed (HMA gives
@@ -472,6 +1070,8 @@ async fn status_json(state: &AppState, slot: &Slot) -> ApiResult<Value> {
         "kind": slot.cfg.kind.name(),
         "bank": slot.cfg.bank_name(),
         "enabled": slot.cfg.enabled,
+        "source": slot.origin.name(),
+        "scheduled": slot.is_scheduled(),
         "interval_secs": slot.cfg.interval_secs.max(MIN_INTERVAL_SECS),
         "running": slot.running.try_lock().is_err(),
         "checkpoint": stored.as_ref().and_then(|s| s.checkpoint.clone()),
@@ -485,8 +1085,8 @@ async fn status_json(state: &AppState, slot: &Slot) -> ApiResult<Value> {
 
 async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let mut out = Vec::new();
-    for slot in state.0.exchanges.slots.values() {
-        out.push(status_json(&state, slot).await?);
+    for slot in state.0.exchanges.all() {
+        out.push(status_json(&state, &slot).await?);
     }
     Ok(Json(json!({ "exchanges": out })))
 }

@@ -69,6 +69,7 @@ pub fn app(state: AppState) -> Router {
             Scope::Any,
             Router::new()
                 .route("/openapi.json", get(openapi::serve_openapi))
+                .route("/openapi/openapi.json", get(openapi::serve_openapi))
                 .route("/metrics", get(middleware::metrics)),
         ));
     Router::new()

@@ -77,19 +77,19 @@ pub const ROUTES: &[(&str, &str, Access, &str)] = &[
         "POST",
         "/c/exchanges/api/{name}",
         Access::Scope(Scope::Curate),
-        "HMA: set an exchange API's credentials (501: credentials are set in the environment)",
+        "HMA: set an exchange API's credentials (501: Safeguard keeps credentials per exchange, in `api_json`)",
     ),
     (
         "GET",
         "/c/exchanges",
         Access::Scope(Scope::Curate),
-        "HMA: the configured exchange names",
+        "HMA: every exchange name (configuration file and API-created)",
     ),
     (
         "POST",
         "/c/exchanges",
         Access::Scope(Scope::Curate),
-        "HMA: create an exchange (501: exchanges are set in the configuration file)",
+        "HMA: create an exchange ({bank, api, api_json}); credentials sealed at rest and never shown",
     ),
     (
         "GET",
@@ -101,13 +101,13 @@ pub const ROUTES: &[(&str, &str, Access, &str)] = &[
         "PUT",
         "/c/exchange/{name}",
         Access::Scope(Scope::Curate),
-        "HMA: edit an exchange (501: exchanges are set in the configuration file)",
+        "HMA: edit an API-created exchange ({enabled}, and api_json); 409 for the configuration file's",
     ),
     (
         "DELETE",
         "/c/exchange/{name}",
         Access::Scope(Scope::Curate),
-        "HMA: delete an exchange (501: exchanges are set in the configuration file)",
+        "HMA: delete an API-created exchange (its bank stays); 409 for the configuration file's",
     ),
     (
         "GET",
@@ -132,6 +132,12 @@ pub const ROUTES: &[(&str, &str, Access, &str)] = &[
         "/openapi.json",
         Access::Scope(Scope::Any),
         "This document",
+    ),
+    (
+        "GET",
+        "/openapi/openapi.json",
+        Access::Scope(Scope::Any),
+        "This document, at the path HMA serves its own (flask-openapi3's doc_prefix)",
     ),
     (
         "GET",
@@ -382,6 +388,9 @@ pub const ERROR_CODES: &[&str] = &[
     "exchange_not_found",
     "exchange_busy",
     "exchange_config_in_file",
+    "exchange_exists",
+    "master_key_unavailable",
+    "master_key_mismatch",
     "unknown_exchange_api",
     "exchange_config",
     "exchange_unavailable",
@@ -510,7 +519,7 @@ pub fn openapi_document() -> Value {
     })
 }
 
-/// `GET /openapi.json`.
+/// `GET /openapi.json` and `GET /openapi/openapi.json`.
 pub async fn serve_openapi() -> Json<Value> {
     Json(openapi_document())
 }

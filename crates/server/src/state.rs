@@ -87,7 +87,7 @@ impl AppState {
             cpu_jobs: CpuJobs::default(),
             buffered: Arc::new(Semaphore::new(budget)),
             requests: Semaphore::new(config.limits.max_concurrency),
-            exchanges: crate::exchanges::Exchanges::new(&config.exchanges),
+            exchanges: crate::exchanges::Exchanges::from_config(&config),
             photodna,
             config,
         })))

@@ -718,8 +718,21 @@ async fn openapi_covers_every_route() {
     // Every route the source registers is in the route table, and so in the document.
     let src_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut registered = Vec::new();
-    for f in std::fs::read_dir(&src_dir).unwrap() {
-        let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+    // The source tree, route-group folders (`src/hma/`) included.
+    let mut files = Vec::new();
+    let mut dirs = vec![src_dir];
+    while let Some(d) = dirs.pop() {
+        for f in std::fs::read_dir(&d).unwrap() {
+            let p = f.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    for f in files {
+        let text = std::fs::read_to_string(f).unwrap();
         for part in text.split(".route(").skip(1) {
             let Some(rest) = part.trim_start().strip_prefix('"') else {
                 continue;
@@ -930,4 +943,317 @@ async fn slow_requests_time_out_and_the_concurrency_limit_queues() {
         s.admin("GET", "/c/banks", None).await.status,
         StatusCode::OK
     );
+}
+
+/// HMA's `PUT /c/bank/<name>` `{"enabled": false}` stops the bank matching on `/m/lookup`
+/// (and `{"enabled": true}` restores it); `enabled_ratio` wins over `enabled` when both are
+/// given. `/m/raw_lookup` ignores the bank's ratio, as HMA's does ("enable/disable status is
+/// NOT checked").
+#[tokio::test]
+async fn hma_bank_enabled_false_stops_matching_and_true_restores_it() {
+    let s = server().await;
+    bank_with_bridge(&s).await;
+    let lookup = format!("/m/lookup?signal_type=pdq&signal={BRIDGE_PDQ}");
+    let raw = format!("/m/raw_lookup?signal_type=pdq&signal={BRIDGE_PDQ}");
+    let matches = |r: &Resp| r.json()["TEST_BANK"].as_array().map_or(0, Vec::len);
+    assert_eq!(matches(&s.admin("GET", &lookup, None).await), 1);
+
+    let r = s
+        .admin("PUT", "/c/bank/TEST_BANK", Some(json!({"enabled": false})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        json!({"matching_enabled_ratio": 0.0, "name": "TEST_BANK"})
+    );
+    // Every coin flip is over 0, so a disabled bank never matches (many seeds tried).
+    for seed in 0..20 {
+        let r = s.admin("GET", &format!("{lookup}&seed={seed}"), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.json(), json!({}), "seed {seed}");
+    }
+    let r = s.admin("GET", &raw, None).await;
+    assert_eq!(r.json()["matches"].as_array().unwrap().len(), 1);
+
+    let r = s
+        .admin("PUT", "/c/bank/TEST_BANK", Some(json!({"enabled": true})))
+        .await;
+    assert_eq!(r.json()["matching_enabled_ratio"], 1.0);
+    assert_eq!(matches(&s.admin("GET", &lookup, None).await), 1);
+
+    // Both given: the ratio wins (HMA applies `enabled` first, then `enabled_ratio`).
+    let r = s
+        .admin(
+            "PUT",
+            "/c/bank/TEST_BANK",
+            Some(json!({"enabled": false, "enabled_ratio": 1.0})),
+        )
+        .await;
+    assert_eq!(r.json()["matching_enabled_ratio"], 1.0);
+    // pydantic's lax booleans: "false" and 0 disable too; anything else is a 422.
+    for off in [json!("false"), json!(0)] {
+        let r = s
+            .admin("PUT", "/c/bank/TEST_BANK", Some(json!({ "enabled": off })))
+            .await;
+        assert_eq!(r.json()["matching_enabled_ratio"], 0.0, "{off}");
+        s.admin("PUT", "/c/bank/TEST_BANK", Some(json!({"enabled": true})))
+            .await;
+    }
+    let r = s
+        .admin(
+            "PUT",
+            "/c/bank/TEST_BANK",
+            Some(json!({"enabled": "maybe"})),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (422, "invalid_parameter")
+    );
+    assert_eq!(matches(&s.admin("GET", &lookup, None).await), 1);
+}
+
+/// `POST /c/bank/<name>/content` answers exactly as HMA: `{"id", "signals": {"pdq"}}`; the
+/// other digests are stored all the same and the native API shows them.
+#[tokio::test]
+async fn hma_content_add_answers_in_hma_shape_and_stores_every_digest() {
+    let s = server().await;
+    s.admin("POST", "/c/banks", Some(json!({"name": "SHAPE"})))
+        .await;
+    let img = sample_image(SQUARE);
+    let r = s.upload("/c/bank/SHAPE/content", "photo", &img, &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let id = r.json()["id"].as_i64().unwrap();
+    assert_eq!(r.json(), json!({"id": id, "signals": {"pdq": SQUARE_PDQ}}));
+
+    let digests = safeguard_media::digest::digests(&img);
+    let r = s
+        .admin("GET", &format!("/v1/banks/SHAPE/contents/{id}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let signals = &r.json()["signals"];
+    assert_eq!(signals["pdq"], SQUARE_PDQ);
+    assert_eq!(signals["md5"], digests.md5_hex());
+    assert_eq!(signals["sha1"], digests.sha1_hex());
+    assert_eq!(signals["sha256"], digests.sha256_hex());
+    // And they match: an exact-hash lookup finds the item.
+    let r = s
+        .admin(
+            "GET",
+            &format!("/m/lookup?signal_type=md5&signal={}", digests.md5_hex()),
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["SHAPE"][0]["bank_content_id"], id);
+
+    // A chosen `types` list answers every type it asked for.
+    s.admin("POST", "/c/banks", Some(json!({"name": "SHAPE_TYPES"})))
+        .await;
+    let r = s
+        .upload(
+            "/c/bank/SHAPE_TYPES/content?types=pdq,md5",
+            "photo",
+            &img,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let id = r.json()["id"].as_i64().unwrap();
+    assert_eq!(
+        r.json(),
+        json!({"id": id, "signals": {"pdq": SQUARE_PDQ, "md5": digests.md5_hex()}})
+    );
+}
+
+/// HMA takes the MD5 of whatever bytes come in the `video` field; Safeguard does too on the
+/// HMA routes, and adds vPDQ only when the bytes decode as a video.
+#[tokio::test]
+async fn hma_video_field_takes_the_md5_of_undecodable_bytes() {
+    let s = server().await;
+    s.admin("POST", "/c/banks", Some(json!({"name": "CLIPS"})))
+        .await;
+    let junk = b"benign junk bytes: plain text, not a video at all".to_vec();
+    let md5 = safeguard_media::digest::digests(&junk).md5_hex();
+
+    let r = s.upload("/h/hash", "video", &junk, &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json(), json!({ "video_md5": md5 }));
+    let r = s.upload("/c/bank/CLIPS/content", "video", &junk, &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let id = r.json()["id"].as_i64().unwrap();
+    assert_eq!(r.json(), json!({"id": id, "signals": {"video_md5": md5}}));
+    let r = s.upload("/m/lookup", "video", &junk, &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        json!({"video_md5": {"CLIPS": [{"bank_content_id": id, "distance": "-"}]}})
+    );
+    // Asked for vPDQ alone, there is nothing to give: the decode error stands.
+    let r = s.upload("/h/hash?types=vpdq", "video", &junk, &[]).await;
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (415, "unsupported_video"),
+        "{}",
+        r.text()
+    );
+    // The native API still refuses what it cannot decode.
+    let r = s.upload("/v1/hash", "video", &junk, &[]).await;
+    assert_eq!(r.status.as_u16(), 415, "{}", r.text());
+
+    // A real (synthetic test pattern) video decodes: MD5 and vPDQ. The HMA add answers with
+    // `video_md5` only; the vPDQ is stored and the native API shows it.
+    let video = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/video/testsrc2-96x64-faststart.mp4"),
+    )
+    .unwrap();
+    let video_md5 = safeguard_media::digest::digests(&video).md5_hex();
+    let r = s.upload("/h/hash", "video", &video, &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["video_md5"], video_md5);
+    let vpdq = v["vpdq"].as_str().expect("vpdq of a decodable video");
+    assert!(!safeguard_vpdq::format::parse_json(vpdq).unwrap().is_empty());
+    let r = s
+        .upload("/c/bank/CLIPS/content", "video", &video, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let id = r.json()["id"].as_i64().unwrap();
+    assert_eq!(
+        r.json(),
+        json!({"id": id, "signals": {"video_md5": video_md5}})
+    );
+    let r = s
+        .admin("GET", &format!("/v1/banks/CLIPS/contents/{id}"), None)
+        .await;
+    assert_eq!(r.json()["signals"]["vpdq"], vpdq);
+}
+
+/// HMA serves its OpenAPI document at `/openapi/openapi.json`; so does Safeguard, under the
+/// same rule as `/openapi.json` (any valid key).
+#[tokio::test]
+async fn openapi_is_also_served_at_hma_s_path() {
+    let s = server().await;
+    let a = s.admin("GET", "/openapi.json", None).await;
+    let b = s.admin("GET", "/openapi/openapi.json", None).await;
+    assert_eq!(b.status, StatusCode::OK);
+    assert_eq!(a.json(), b.json());
+    assert!(b.json()["paths"]["/openapi/openapi.json"]["get"].is_object());
+    let r = s.call("GET", "/openapi/openapi.json", None, None).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::UNAUTHORIZED, "missing_api_key")
+    );
+    let hash_only = s.key(&[safeguard_server::auth::Scope::Hash]);
+    let r = s
+        .call("GET", "/openapi/openapi.json", Some(&hash_only), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+/// A vPDQ hash of `count` frames in python-threatexchange's JSON form, all of one PDQ hash.
+fn vpdq_of(count: usize) -> String {
+    let frames: Vec<safeguard_engine::VpdqFrame> = (0..count)
+        .map(|i| safeguard_engine::VpdqFrame {
+            frame_number: i as u64,
+            quality: 100,
+            hash: safeguard_pdq::PdqHash::from_hex(BRIDGE_PDQ).unwrap(),
+            timestamp: i as f64,
+        })
+        .collect();
+    safeguard_vpdq::format::to_json(&frames)
+}
+
+/// `/m/compare` refuses vPDQ hashes over `MAX_COMPARE_FRAMES` frames with 413
+/// `too_many_frames` (the comparison costs the product of the two frame counts), and still
+/// compares up to the limit.
+#[tokio::test]
+async fn compare_caps_vpdq_frames() {
+    let s = server().await;
+    let max = 10_000;
+    let small = vpdq_of(3);
+    let r = s
+        .admin("POST", "/m/compare", Some(json!({"vpdq": [small, small]})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["vpdq"][0], true);
+    let at_limit = vpdq_of(max);
+    let r = s
+        .admin(
+            "POST",
+            "/m/compare",
+            Some(json!({"vpdq": [small, at_limit]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let over = vpdq_of(max + 1);
+    for pair in [json!([small, over]), json!([over, small])] {
+        let r = s
+            .admin("POST", "/m/compare", Some(json!({ "vpdq": pair })))
+            .await;
+        assert_eq!(
+            (r.status.as_u16(), r.code().as_str()),
+            (413, "too_many_frames"),
+            "{}",
+            r.text()
+        );
+        assert!(r.text().contains("10000"), "{}", r.text());
+    }
+    // PDQ comparisons are unaffected.
+    let r = s
+        .admin(
+            "POST",
+            "/m/compare",
+            Some(json!({"pdq": [BRIDGE_PDQ, BRIDGE_PDQ]})),
+        )
+        .await;
+    assert_eq!(r.json(), json!({"pdq": [true, {"distance": 0}]}));
+}
+
+/// Per-request vPDQ thresholds outside their valid range are refused with 400
+/// `invalid_vpdq_threshold` on `/m/lookup` and `/m/raw_lookup` (a frame distance over the
+/// index's exact radius would scan everything), and in-range ones are taken.
+#[tokio::test]
+async fn per_request_vpdq_thresholds_are_capped() {
+    let s = server().await;
+    let q = vpdq_of(2);
+    let enc = urlencode(&q);
+    for route in ["/m/lookup", "/m/raw_lookup"] {
+        for bad in [
+            "vpdq_frame_distance=65",
+            "vpdq_frame_distance=4294967295",
+            "vpdq_frame_distance=-1",
+            "vpdq_frame_quality=101",
+            "vpdq_query_match_percent=100.5",
+            "vpdq_query_match_percent=NaN",
+            "vpdq_compared_match_percent=-0.5",
+            "vpdq_compared_match_percent=inf",
+        ] {
+            let r = s
+                .admin(
+                    "GET",
+                    &format!("{route}?signal_type=vpdq&signal={enc}&{bad}"),
+                    None,
+                )
+                .await;
+            assert_eq!(
+                (r.status.as_u16(), r.code().as_str()),
+                (400, "invalid_vpdq_threshold"),
+                "{route} {bad}: {}",
+                r.text()
+            );
+        }
+        let r = s
+            .admin(
+                "GET",
+                &format!(
+                    "{route}?signal_type=vpdq&signal={enc}&vpdq_frame_distance=64\
+                     &vpdq_frame_quality=100&vpdq_query_match_percent=100\
+                     &vpdq_compared_match_percent=0"
+                ),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{route}: {}", r.text());
+    }
 }

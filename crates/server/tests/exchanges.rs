@@ -323,7 +323,7 @@ async fn one_run_at_a_time_and_feedback_through_the_api() {
 }
 
 #[tokio::test]
-async fn hma_exchange_routes_show_configured_exchanges_and_refuse_edits() {
+async fn hma_exchange_routes_show_configured_exchanges_read_only() {
     let (_peer, peer_key, addr) = peer().await;
     let config = Config {
         exchanges: vec![exchange(addr, &peer_key)],
@@ -401,28 +401,31 @@ async fn hma_exchange_routes_show_configured_exchanges_and_refuse_edits() {
         assert!(t >= t0 - 1 && t <= t0 + 60, "{field} {t} vs {t0}");
     }
 
-    // Exchanges are configured in the file: HMA's write routes are refused, stably.
-    for (method, path, body) in [
+    // An exchange of the configuration file is read-only here (409, stable code), and its
+    // name cannot be taken by an API-created one; HMA's per-API credentials route is 501
+    // (Safeguard keeps credentials per exchange).
+    let clash = json!({"bank": "PARTNER", "api": "safeguard", "api_json": {
+        "base_url": format!("http://{addr}"), "remote_bank": "SHARED", "api_key": "k"}});
+    for (method, path, body, status) in [
+        ("POST", "/c/exchanges", Some(clash), StatusCode::CONFLICT),
         (
-            "POST",
-            "/c/exchanges",
-            Some(json!({"bank": "X", "api": "ncmec"})),
+            "PUT",
+            "/c/exchange/PARTNER",
+            Some(json!({"enabled": true})),
+            StatusCode::CONFLICT,
         ),
-        ("PUT", "/c/exchange/PARTNER", Some(json!({"enabled": true}))),
-        ("DELETE", "/c/exchange/PARTNER", None),
+        ("DELETE", "/c/exchange/PARTNER", None, StatusCode::CONFLICT),
         (
             "POST",
             "/c/exchanges/api/ncmec",
             Some(json!({"credential_json": {"user": "u", "password": "p"}})),
+            StatusCode::NOT_IMPLEMENTED,
         ),
     ] {
         let r = s.call(method, path, Some(&curate), body).await;
         assert_eq!(
             (r.status, r.code()),
-            (
-                StatusCode::NOT_IMPLEMENTED,
-                "exchange_config_in_file".into()
-            ),
+            (status, "exchange_config_in_file".into()),
             "{method} {path}"
         );
     }
@@ -431,4 +434,355 @@ async fn hma_exchange_routes_show_configured_exchanges_and_refuse_edits() {
     // And the routes need the curate scope.
     let r = s.call("GET", "/c/exchanges", None, None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+/// A server over an SQLite file in `dir` (so the test can read the database's bytes), with
+/// `dir` as its data directory and, when given, `key` as `SAFEGUARD_MASTER_KEY`.
+async fn server_on_disk(dir: &std::path::Path, key: Option<&str>, config: Config) -> TestServer {
+    let mut config = config;
+    config.data_dir = dir.to_path_buf();
+    config.secrets.master_key = key.map(safeguard_exchange::Secret::new);
+    let store: std::sync::Arc<dyn safeguard_store::Store> = std::sync::Arc::new(
+        safeguard_store::SqliteStore::open(&safeguard_store::SqliteOptions::new(
+            dir.join("safeguard.db"),
+        ))
+        .unwrap(),
+    );
+    let state = safeguard_server::AppState::new(store.clone(), config, Some(ADMIN_KEY)).unwrap();
+    safeguard_server::load_engine(state.clone(), None)
+        .await
+        .unwrap();
+    TestServer { state, store }
+}
+
+/// Every byte of the database files (main file, WAL, shared memory) under `dir`.
+fn database_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for f in std::fs::read_dir(dir).unwrap() {
+        let p = f.unwrap().path();
+        if p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("safeguard.db"))
+        {
+            all.extend(std::fs::read(&p).unwrap());
+        }
+    }
+    all
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+const KEY_A: &str = "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1";
+const KEY_B: &str = "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2";
+
+/// HMA's create, show, configure and delete of an exchange, in HMA's request and response
+/// shapes; the exchange is scheduled like a configured one and runs with its credentials,
+/// which no response shows and the database holds only sealed.
+#[tokio::test]
+async fn api_created_exchange_round_trip_in_hma_shapes() {
+    let (_peer, peer_key, addr) = peer().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = server_on_disk(dir.path(), Some(KEY_A), Config::default()).await;
+    let curate = s.key(&[Scope::Curate]);
+    // Every response body, to check that none shows the credential.
+    let seen = std::cell::RefCell::new(String::new());
+    let call = |method: &'static str, path: &'static str, body: Option<serde_json::Value>| {
+        let (s, curate, seen) = (&s, &curate, &seen);
+        async move {
+            let r = s.call(method, path, Some(curate), body).await;
+            seen.borrow_mut().push_str(&r.text());
+            r
+        }
+    };
+
+    // Created disabled, so that no scheduled run races the manual runs below.
+    let create = json!({"bank": "PARTNER", "api": "safeguard", "api_json": {
+        "base_url": format!("http://{addr}"),
+        "remote_bank": "SHARED",
+        "api_key": peer_key,
+        "enabled": false,
+    }});
+    let r = call("POST", "/c/exchanges", Some(create.clone())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json(), json!({"message": "Created successfully"}));
+    assert_eq!(
+        call("GET", "/c/exchanges", None).await.json(),
+        json!(["PARTNER"])
+    );
+    let r = call("GET", "/c/exchange/PARTNER", None).await;
+    assert_eq!(
+        r.json(),
+        json!({
+            "name": "PARTNER", "api": "safeguard", "enabled": false, "bank": "PARTNER",
+            "base_url": format!("http://{addr}"), "interval_secs": 3600, "source": "api",
+        })
+    );
+    // Listed with the configured ones, and its bank exists.
+    let st = call("GET", "/v1/exchanges/PARTNER", None).await.json();
+    assert_eq!(
+        (&st["scheduled"], &st["source"]),
+        (&json!(false), &json!("api"))
+    );
+    assert_eq!(
+        s.admin("GET", "/c/bank/PARTNER", None).await.status,
+        StatusCode::OK
+    );
+    // Its credentials open: a run fetches the peer's bank.
+    let r = s
+        .admin("POST", "/v1/exchanges/PARTNER/run?wait=true", None)
+        .await;
+    seen.borrow_mut().push_str(&r.text());
+    assert_eq!(
+        r.json()["report"]["error"],
+        serde_json::Value::Null,
+        "{}",
+        r.text()
+    );
+    assert_eq!(r.json()["report"]["outcome"]["added"], 2);
+
+    // A second exchange of that name is refused.
+    let r = call("POST", "/c/exchanges", Some(create)).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::CONFLICT, "exchange_exists".into())
+    );
+
+    // HMA's edit: enable (scheduled like a configured exchange), then disable (the scheduler
+    // stops).
+    let r = call("PUT", "/c/exchange/PARTNER", Some(json!({"enabled": true}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        (&r.json()["name"], &r.json()["enabled"]),
+        (&json!("PARTNER"), &json!(true))
+    );
+    let st = call("GET", "/v1/exchanges/PARTNER", None).await.json();
+    assert_eq!(
+        (&st["enabled"], &st["scheduled"]),
+        (&json!(true), &json!(true))
+    );
+    let r = call(
+        "PUT",
+        "/c/exchange/PARTNER",
+        Some(json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!(r.json()["enabled"], false);
+    let st = call("GET", "/v1/exchanges/PARTNER", None).await.json();
+    assert_eq!(
+        (&st["enabled"], &st["scheduled"]),
+        (&json!(false), &json!(false))
+    );
+    // The checkpoint survived the edits: the next run has nothing new.
+    let r = s
+        .admin("POST", "/v1/exchanges/PARTNER/run?wait=true", None)
+        .await;
+    assert_eq!(r.json()["report"]["outcome"]["added"], 0, "{}", r.text());
+
+    // The database holds the credential sealed, never in clear.
+    let stored = s.store.stored_exchange("PARTNER").unwrap().unwrap();
+    let sealed = stored.sealed_credentials.clone().unwrap();
+    assert!(!contains(&sealed, &peer_key));
+    assert!(!stored.settings.contains(&peer_key));
+    assert!(!contains(&database_bytes(dir.path()), &peer_key));
+    assert!(!format!("{stored:?}").contains(&peer_key));
+
+    // Delete: gone from every listing, its bank stays; deleting again is HMA's same answer.
+    let r = call("DELETE", "/c/exchange/PARTNER", None).await;
+    assert_eq!(r.json(), json!({"message": "Exchange deleted"}));
+    assert_eq!(call("GET", "/c/exchanges", None).await.json(), json!([]));
+    let r = call("GET", "/c/exchange/PARTNER", None).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::NOT_FOUND, "exchange_not_found".into())
+    );
+    assert_eq!(s.store.stored_exchange("PARTNER").unwrap(), None);
+    assert_eq!(
+        s.admin("GET", "/c/bank/PARTNER", None).await.status,
+        StatusCode::OK
+    );
+    let r = call("DELETE", "/c/exchange/PARTNER", None).await;
+    assert_eq!(r.json(), json!({"message": "Exchange deleted"}));
+
+    // No response showed the credential.
+    assert!(
+        !seen.borrow().contains(&peer_key),
+        "a response showed the credential"
+    );
+}
+
+/// API-created exchanges come back after a restart with the same master key; with another
+/// key they are listed but every run fails with `master_key_mismatch`, saying what to check.
+#[tokio::test]
+async fn api_exchanges_survive_restart_and_a_wrong_master_key_is_a_clear_error() {
+    let (_peer, peer_key, addr) = peer().await;
+    let dir = tempfile::tempdir().unwrap();
+    let create = json!({"bank": "PARTNER", "api": "safeguard", "api_json": {
+        "base_url": format!("http://{addr}"), "remote_bank": "SHARED", "api_key": peer_key,
+        "enabled": false,
+    }});
+    {
+        // No SAFEGUARD_MASTER_KEY: the key file is created in the data directory, 0600.
+        let s = server_on_disk(dir.path(), None, Config::default()).await;
+        let r = s.admin("POST", "/c/exchanges", Some(create)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let key_file = dir.path().join(safeguard_seal::KEY_FILE);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+    let file_key = std::fs::read_to_string(dir.path().join(safeguard_seal::KEY_FILE)).unwrap();
+
+    // Same key (from the file, then the same one given in the environment): it runs.
+    for key in [None, Some(file_key.trim())] {
+        let s = server_on_disk(dir.path(), key, Config::default()).await;
+        let r = s.admin("GET", "/c/exchange/PARTNER", None).await;
+        assert_eq!(r.json()["enabled"], false, "{}", r.text());
+        let r = s
+            .admin("POST", "/v1/exchanges/PARTNER/run?wait=true", None)
+            .await;
+        assert_eq!(
+            r.json()["report"]["error"],
+            serde_json::Value::Null,
+            "{}",
+            r.text()
+        );
+    }
+
+    // Another key: listed, never run, and the error names the cause.
+    let s = server_on_disk(dir.path(), Some(KEY_B), Config::default()).await;
+    assert_eq!(
+        s.admin("GET", "/c/exchanges", None).await.json(),
+        json!(["PARTNER"])
+    );
+    let r = s
+        .admin("POST", "/v1/exchanges/PARTNER/run?wait=true", None)
+        .await;
+    let report = &r.json()["report"];
+    assert_eq!(report["error_code"], "master_key_mismatch", "{report}");
+    let msg = report["error"].as_str().unwrap();
+    assert!(
+        msg.contains("master key") && msg.contains("SAFEGUARD_MASTER_KEY"),
+        "{msg}"
+    );
+    assert!(!r.text().contains(&peer_key));
+    let st = s.admin("GET", "/v1/exchanges/PARTNER", None).await.json();
+    assert!(
+        st["last_error"].as_str().unwrap().contains("master key"),
+        "{st}"
+    );
+    // A malformed key is refused when it is first needed, clearly.
+    let dir2 = tempfile::tempdir().unwrap();
+    let s = server_on_disk(dir2.path(), Some("not-a-key"), Config::default()).await;
+    let r = s
+        .admin(
+            "POST",
+            "/c/exchanges",
+            Some(json!({"bank": "OTHER", "api": "safeguard", "api_json": {
+                "base_url": "http://127.0.0.1:9", "remote_bank": "SHARED", "api_key": "k"}})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "master_key_unavailable".into()
+        )
+    );
+    assert!(r.text().contains("SAFEGUARD_MASTER_KEY"), "{}", r.text());
+    assert_eq!(s.admin("GET", "/c/exchanges", None).await.json(), json!([]));
+}
+
+/// Bad create requests are refused with HMA's messages and stable codes, without echoing a
+/// credential, and store nothing.
+#[tokio::test]
+async fn bad_exchange_requests_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server_on_disk(dir.path(), Some(KEY_A), Config::default()).await;
+    let secret = "s3cr3t-never-echoed";
+    for (body, status, code) in [
+        (json!({"api": "safeguard"}), 400, "invalid_request"),
+        (
+            json!({"bank": "lower", "api": "safeguard"}),
+            400,
+            "invalid_bank_name",
+        ),
+        (json!({"bank": "X"}), 400, "invalid_request"),
+        (
+            json!({"bank": "X", "api": "fb_threatexchange"}),
+            400,
+            "unknown_exchange_api",
+        ),
+        (
+            json!({"bank": "X", "api": "safeguard", "api_json": []}),
+            400,
+            "invalid_request",
+        ),
+        // No base URL; no credential; an unknown field; a credential that is not a string.
+        (
+            json!({"bank": "X", "api": "safeguard", "api_json": {"api_key": secret}}),
+            400,
+            "exchange_config",
+        ),
+        (
+            json!({"bank": "X", "api": "ncmec", "api_json": {"base_url": "https://ncmec.invalid"}}),
+            400,
+            "exchange_config",
+        ),
+        (
+            json!({"bank": "X", "api": "stop_ncii", "api_json": {"base_url": "https://s.invalid",
+            "subscription_key": secret, "fetch_function_key": secret, "colour": "red"}}),
+            400,
+            "exchange_config",
+        ),
+        (
+            json!({"bank": "X", "api": "safeguard", "api_json": {"base_url": "http://p.invalid",
+            "api_key": [secret]}}),
+            400,
+            "exchange_config",
+        ),
+    ] {
+        let r = s.admin("POST", "/c/exchanges", Some(body.clone())).await;
+        assert_eq!(
+            (r.status.as_u16(), r.code().as_str()),
+            (status, code),
+            "{body}: {}",
+            r.text()
+        );
+        assert!(!r.text().contains(secret), "{body}: {}", r.text());
+    }
+    assert!(s.store.list_stored_exchanges().unwrap().is_empty());
+    // Editing an unknown exchange is a 404; a non-boolean `enabled` a 422.
+    let r = s
+        .admin("PUT", "/c/exchange/NOPE", Some(json!({"enabled": false})))
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (404, "exchange_not_found")
+    );
+    let ok = json!({"bank": "X", "api": "stop_ncii", "api_json": {"base_url": "https://s.invalid",
+        "subscription_key": secret, "fetch_function_key": secret, "enabled": false}});
+    assert_eq!(
+        s.admin("POST", "/c/exchanges", Some(ok)).await.status,
+        StatusCode::CREATED
+    );
+    let r = s
+        .admin(
+            "PUT",
+            "/c/exchange/X",
+            Some(json!({"enabled": "yes please"})),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (422, "invalid_parameter")
+    );
+    let r = s.admin("GET", "/c/exchange/X", None).await;
+    assert_eq!(r.json()["api"], "stop_ncii");
+    assert!(!r.text().contains(secret));
 }

@@ -29,7 +29,7 @@ use crate::{
     ApiKey, Bank, BankId, BankKind, BankUpdate, BatchOutcome, Change, Content, ContentId,
     ContentUpdate, Counts, DiffOutcome, DiffSide, Error, ExchangeCheckpoint, NewApiKey, NewBank,
     NewContent, Result, Seq, Signal, SignalId, SourceBatch, SourceEntry, SourceImport,
-    SourceRemoval, Store,
+    SourceRemoval, Store, StoredExchange,
 };
 
 /// An id no check ever creates, for `NotFound` checks.
@@ -70,6 +70,7 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
         ("non_finite_ratio_refused", non_finite_ratio_refused),
         ("ids_never_reused", ids_never_reused),
         ("model_sequence", model_sequence),
+        ("stored_exchanges", stored_exchanges),
     ];
     for (name, check) in checks.iter().chain(SOURCE_CHECKS) {
         let store = make();
@@ -2175,4 +2176,71 @@ pub fn source_diff(store: &dyn Store) {
     want.sort();
     assert_eq!(shown, want);
     assert_eq!(before, (all_changes(store), store.counts().unwrap()));
+}
+
+/// Exchanges created through the API: create, read, list by name, update, delete (with their
+/// fetch state), name clashes, `NotFound`, and credential bytes kept exactly.
+pub fn stored_exchanges(store: &dyn Store) {
+    let x = |name: &str, creds: Option<&[u8]>| StoredExchange {
+        name: name.into(),
+        kind: "safeguard".into(),
+        settings: "{\"base_url\":\"http://peer.invalid\"}".into(),
+        sealed_credentials: creds.map(<[u8]>::to_vec),
+        created_at: 0,
+        updated_at: 0,
+    };
+    assert_eq!(store.stored_exchange("PEER").unwrap(), None);
+    assert!(store.list_stored_exchanges().unwrap().is_empty());
+    // Every byte value, NUL included, round-trips.
+    let creds: Vec<u8> = (0..=255u8).collect();
+    let a = store
+        .create_stored_exchange(&x("PEER", Some(&creds)))
+        .unwrap();
+    assert_eq!(a.sealed_credentials.as_deref(), Some(&creds[..]));
+    assert_times("stored exchange", a.created_at, a.updated_at);
+    assert_eq!(store.stored_exchange("PEER").unwrap().as_ref(), Some(&a));
+    assert!(matches!(
+        store.create_stored_exchange(&x("PEER", None)),
+        Err(Error::Conflict(_))
+    ));
+    store.create_stored_exchange(&x("ALPHA", None)).unwrap();
+    let names: Vec<String> = store
+        .list_stored_exchanges()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(names, ["ALPHA", "PEER"]);
+
+    let mut changed = x("PEER", None);
+    changed.settings = "{\"enabled\":false}".into();
+    let b = store.update_stored_exchange(&changed).unwrap();
+    assert_eq!(
+        (
+            b.settings.as_str(),
+            b.sealed_credentials.as_deref(),
+            b.created_at
+        ),
+        ("{\"enabled\":false}", None, a.created_at)
+    );
+    assert!(b.updated_at >= a.updated_at);
+    assert!(matches!(
+        store.update_stored_exchange(&x("NOPE", None)),
+        Err(Error::NotFound(_))
+    ));
+
+    // Deleting takes the fetch state with it, and leaves the bank.
+    let bank = store.create_bank(&new_bank("PEER")).unwrap();
+    store
+        .record_exchange_error("PEER", bank.id, "timeout", 5)
+        .unwrap();
+    assert_eq!(store.delete_stored_exchange("PEER").unwrap(), b);
+    assert_eq!(store.stored_exchange("PEER").unwrap(), None);
+    assert_eq!(store.exchange_state("PEER").unwrap(), None);
+    assert!(store.bank(bank.id).unwrap().is_some());
+    assert!(matches!(
+        store.delete_stored_exchange("PEER"),
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(store.list_stored_exchanges().unwrap().len(), 1);
 }

@@ -177,4 +177,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         error: &str,
         at: i64,
     ) -> Result<()>;
+
+    /// Stores an exchange created through the API (`created_at`/`updated_at` are set by the
+    /// store). `Conflict` if the name is taken.
+    fn create_stored_exchange(&self, exchange: &StoredExchange) -> Result<StoredExchange>;
+    /// The stored exchange with this name.
+    fn stored_exchange(&self, name: &str) -> Result<Option<StoredExchange>>;
+    /// Every stored exchange, by name.
+    fn list_stored_exchanges(&self) -> Result<Vec<StoredExchange>>;
+    /// Replaces a stored exchange's kind, settings and credentials (keeps `created_at`).
+    /// `NotFound`.
+    fn update_stored_exchange(&self, exchange: &StoredExchange) -> Result<StoredExchange>;
+    /// Deletes a stored exchange and, in the same transaction, its fetch state (checkpoint,
+    /// last success and error), so that a new exchange of the same name starts afresh. The
+    /// bank it filled and its content stay. Returns it as it was. `NotFound`.
+    fn delete_stored_exchange(&self, name: &str) -> Result<StoredExchange>;
 }

@@ -370,3 +370,39 @@ pub struct DiffOutcome {
     /// Repeated hashes in the file (counted once above).
     pub repeated_in_file: u64,
 }
+
+/// An exchange created through the API (exchanges from the configuration file are not
+/// stored). The store keeps the credentials as the opaque bytes it is given: the server seals
+/// them before they get here and opens them after, so the database never holds them in clear.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredExchange {
+    /// Unique exchange name.
+    pub name: String,
+    /// Protocol name (`ncmec`, `stopncii`, `safeguard`).
+    pub kind: String,
+    /// The non-secret settings, as a JSON object.
+    pub settings: String,
+    /// The sealed credentials; `None` when the exchange has none.
+    pub sealed_credentials: Option<Vec<u8>>,
+    /// Unix milliseconds; set by the store.
+    pub created_at: i64,
+    /// Unix milliseconds; set by the store.
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for StoredExchange {
+    // The sealed bytes are of no use in a log; their length is enough.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredExchange")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("settings", &self.settings)
+            .field(
+                "sealed_credentials",
+                &self.sealed_credentials.as_ref().map(|c| c.len()),
+            )
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
+}

@@ -23,7 +23,7 @@ use self::row::{db_err, is_unique_violation};
 use crate::{
     ApiKey, Bank, BankId, BankUpdate, BatchOutcome, Change, Content, ContentId, ContentUpdate,
     Counts, DiffOutcome, DiffSide, Error, ExchangeState, NewApiKey, NewBank, NewContent,
-    Provenance, Result, Seq, Signal, SourceImport, SourceSink, Store,
+    Provenance, Result, Seq, Signal, SourceImport, SourceSink, Store, StoredExchange,
 };
 
 /// Default for [`SqliteOptions::busy_timeout`]: long enough to ride out another process's
@@ -295,6 +295,29 @@ fn query_opt<T>(
         Some(r) => read_row(r).map(Some),
         None => Ok(None),
     }
+}
+
+const STORED_EXCHANGE_COLUMNS: &str =
+    "name, kind, settings, sealed_credentials, created_at, updated_at";
+
+fn stored_exchange_row(r: &rusqlite::Row<'_>) -> Result<StoredExchange> {
+    Ok(StoredExchange {
+        name: r.get(0).map_err(db_err)?,
+        kind: r.get(1).map_err(db_err)?,
+        settings: r.get(2).map_err(db_err)?,
+        sealed_credentials: r.get(3).map_err(db_err)?,
+        created_at: r.get(4).map_err(db_err)?,
+        updated_at: r.get(5).map_err(db_err)?,
+    })
+}
+
+fn stored_exchange_in(tx: &Connection, name: &str) -> Result<Option<StoredExchange>> {
+    query_opt(
+        tx,
+        &format!("SELECT {STORED_EXCHANGE_COLUMNS} FROM stored_exchanges WHERE name = ?1"),
+        name,
+        stored_exchange_row,
+    )
 }
 
 fn bank_in(tx: &Connection, id: BankId) -> Result<Option<Bank>> {
@@ -1061,6 +1084,93 @@ impl Store for SqliteStore {
         at: i64,
     ) -> Result<()> {
         self.write(|tx| source::record_exchange_error(tx, name, bank_id, error, at))
+    }
+
+    fn create_stored_exchange(&self, x: &StoredExchange) -> Result<StoredExchange> {
+        self.write(|tx| {
+            let now = now_ms();
+            tx.prepare_cached(
+                "INSERT INTO stored_exchanges
+                     (name, kind, settings, sealed_credentials, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    x.name,
+                    x.kind,
+                    x.settings,
+                    x.sealed_credentials,
+                    now
+                ])
+            })
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    Error::Conflict(format!("exchange {:?} exists", x.name))
+                } else {
+                    db_err(e)
+                }
+            })?;
+            stored_exchange_in(tx, &x.name)?
+                .ok_or_else(|| Error::Corrupt("stored exchange vanished".into()))
+        })
+    }
+
+    fn stored_exchange(&self, name: &str) -> Result<Option<StoredExchange>> {
+        self.read(|tx| stored_exchange_in(tx, name))
+    }
+
+    fn list_stored_exchanges(&self) -> Result<Vec<StoredExchange>> {
+        self.read(|tx| {
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "SELECT {STORED_EXCHANGE_COLUMNS} FROM stored_exchanges ORDER BY name"
+                ))
+                .map_err(db_err)?;
+            let mut rows = stmt.query([]).map_err(db_err)?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next().map_err(db_err)? {
+                out.push(stored_exchange_row(r)?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn update_stored_exchange(&self, x: &StoredExchange) -> Result<StoredExchange> {
+        self.write(|tx| {
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE stored_exchanges
+                     SET kind = ?2, settings = ?3, sealed_credentials = ?4, updated_at = ?5
+                     WHERE name = ?1",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        x.name,
+                        x.kind,
+                        x.settings,
+                        x.sealed_credentials,
+                        now_ms()
+                    ])
+                })
+                .map_err(db_err)?;
+            if changed == 0 {
+                return Err(Error::NotFound(format!("exchange {:?}", x.name)));
+            }
+            stored_exchange_in(tx, &x.name)?
+                .ok_or_else(|| Error::Corrupt("stored exchange vanished".into()))
+        })
+    }
+
+    fn delete_stored_exchange(&self, name: &str) -> Result<StoredExchange> {
+        self.write(|tx| {
+            let x = stored_exchange_in(tx, name)?
+                .ok_or_else(|| Error::NotFound(format!("exchange {name:?}")))?;
+            tx.execute("DELETE FROM stored_exchanges WHERE name = ?1", [name])
+                .map_err(db_err)?;
+            tx.execute("DELETE FROM exchanges WHERE name = ?1", [name])
+                .map_err(db_err)?;
+            Ok(x)
+        })
     }
 
     fn revoke_api_key(&self, key_id: &str) -> Result<()> {

@@ -160,6 +160,18 @@ CREATE TABLE exchanges (
     entries          INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 "#,
+    // Exchanges created through the API. Credentials are sealed by the server (its master
+    // key never reaches the store); `settings` is a JSON object of the non-secret fields.
+    r#"
+CREATE TABLE stored_exchanges (
+    name                TEXT    PRIMARY KEY,
+    kind                TEXT    NOT NULL,
+    settings            TEXT    NOT NULL,
+    sealed_credentials  BLOB,
+    created_at          INTEGER NOT NULL,
+    updated_at          INTEGER NOT NULL
+) STRICT;
+"#,
 ];
 
 /// The schema version this build writes.
@@ -286,13 +298,15 @@ mod tests {
         assert_eq!(store.last_seq().unwrap(), 8);
         let c = store.list_content(1, None, 10).unwrap();
         assert_eq!(c.iter().map(|c| c.id).collect::<Vec<_>>(), [1, 2, 3]);
+        assert!(store.list_stored_exchanges().unwrap().is_empty());
         drop(store);
-        // Reopening is a no-op at version 2.
+        // Every later migration ran (the stored exchanges table of version 3 is there), and
+        // reopening is a no-op at the current version.
         let conn = Connection::open(&path).unwrap();
         let v: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 2);
+        assert_eq!(v, current_version());
         drop(conn);
         SqliteStore::open(&SqliteOptions::new(&path)).unwrap();
     }

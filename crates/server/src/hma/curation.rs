@@ -1,16 +1,8 @@
-//! HMA-compatible routes: the same paths, parameters and JSON shapes as Meta's HMA
-//! (`docs/hma-api.md`), so platforms integrated with HMA can point their code here unchanged.
-//!
-//! Differences, all deliberate: every route needs an API key (except `/status*`); error
-//! bodies carry HMA's `message` plus Safeguard's `error` object with a stable code; photos
-//! also get `md5`, `sha1` and `sha256`; `video_md5` is matched as an MD5 of the file bytes;
-//! videos also get `vpdq` (which HMA leaves out of its service), in python-threatexchange's
-//! JSON form, and a vPDQ match's `distance` is python-threatexchange's
-//! `"<query %>%[<compared %>%]"` with both percentages also given as numbers.
+//! HMA's curation routes: banks, bank content, signal and content types (`/c/...`).
 
 use std::collections::BTreeMap;
 
-use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -19,18 +11,14 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use safeguard_engine::{AddContent, CreateBank, LookupOptions, SignalType, SignalValue};
+use safeguard_engine::{AddContent, CreateBank, SignalType, SignalValue};
 use safeguard_store::{BankUpdate, Content, ContentUpdate};
 
-use crate::coinflip;
+use super::hashing::{hash_url, hma_hash_signals, upload_content_type};
+use super::{hma_bad, hma_missing, HmaResult};
 use crate::error::{ApiError, HmaError};
-use crate::media::{
-    check_photo_upload, fetch, hash_signals, is_video_upload, read_upload, short, split_list,
-    vpdq_thresholds, ContentType, UploadForm,
-};
+use crate::media::{check_photo_upload, read_upload, short, split_list, ContentType, UploadForm};
 use crate::state::{blocking, AppState};
-
-type HmaResult<T> = Result<T, HmaError>;
 
 /// HMA's "disabled for good" value of `disable_until_ts`.
 const HMA_DISABLED: i64 = 0;
@@ -65,489 +53,6 @@ fn now_secs() -> i64 {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
 }
-
-fn hma_bad(message: impl Into<String>) -> HmaError {
-    HmaError(ApiError::bad_request("invalid_request", message))
-}
-
-/// HMA validates some routes with pydantic, which answers 422 for a missing field.
-fn hma_missing(field: &str) -> HmaError {
-    HmaError(ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "missing_parameter",
-        format!("{field} is required"),
-    ))
-}
-
-// ---------------------------------------------------------------- status
-
-/// `GET /status`: 200 `I-AM-ALIVE` once the indexes are loaded, 503 `INDEX-NOT-LOADED` before.
-pub async fn status(State(state): State<AppState>) -> Response {
-    if state.0.engine.get().is_some() {
-        (StatusCode::OK, "I-AM-ALIVE").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "INDEX-NOT-LOADED").into_response()
-    }
-}
-
-/// `GET /status/live`: 200 whenever the process answers.
-pub async fn status_live() -> Response {
-    (StatusCode::OK, "I-AM-ALIVE").into_response()
-}
-
-// ---------------------------------------------------------------- hashing
-
-/// Routes needing the `hash` scope.
-pub fn hash_routes() -> Router<AppState> {
-    // Uploads may be videos: the upload extractor applies the video body limit instead.
-    Router::new().route(
-        "/h/hash",
-        get(hash_get)
-            .post(hash_post)
-            .layer(DefaultBodyLimit::disable()),
-    )
-}
-
-#[derive(Debug, Deserialize)]
-struct HashQuery {
-    url: Option<String>,
-    content_type: Option<String>,
-    types: Option<String>,
-}
-
-async fn hash_url(
-    state: &AppState,
-    url: &str,
-    content_type: Option<&str>,
-    types: Option<&str>,
-) -> Result<BTreeMap<String, String>, ApiError> {
-    // Without an explicit content_type, HMA trusts the server's Content-Type header; the
-    // bytes are a better witness, so images are recognised by content and anything else is
-    // hashed as a video file.
-    let ct = content_type.map(ContentType::parse).transpose()?;
-    let bytes = fetch(state, url).await?;
-    let ct = ct.unwrap_or_else(|| {
-        if safeguard_media::sniff(&bytes).is_some() {
-            ContentType::Photo
-        } else {
-            ContentType::Video
-        }
-    });
-    let types = split_list(types);
-    hash_signals(state, ct, bytes, types.as_deref()).await
-}
-
-async fn hash_get(
-    State(state): State<AppState>,
-    Query(q): Query<HashQuery>,
-) -> HmaResult<Json<BTreeMap<String, String>>> {
-    let url = q
-        .url
-        .filter(|u| !u.is_empty())
-        .ok_or_else(|| hma_missing("url"))?;
-    Ok(Json(
-        hash_url(&state, &url, q.content_type.as_deref(), q.types.as_deref()).await?,
-    ))
-}
-
-async fn hash_post(
-    State(state): State<AppState>,
-    Query(q): Query<HashQuery>,
-    UploadForm(mp): UploadForm,
-) -> HmaResult<Json<BTreeMap<String, String>>> {
-    let (ct, bytes) = upload_file(&state, mp, q.content_type.as_deref()).await?;
-    let types = split_list(q.types.as_deref());
-    Ok(Json(
-        hash_signals(&state, ct, bytes, types.as_deref()).await?,
-    ))
-}
-
-/// The one file of an HMA upload. Its field name is the content type (`photo`, `video`); a
-/// field named `file` takes the `content_type` parameter, or else what its bytes are.
-async fn upload_file(
-    state: &AppState,
-    mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-    content_type: Option<&str>,
-) -> Result<(ContentType, Bytes), ApiError> {
-    let mp = mp.map_err(|_| {
-        ApiError::bad_request(
-            "invalid_multipart",
-            "Missing multipart/form-data file upload",
-        )
-    })?;
-    let up = read_upload(mp).await?;
-    let (field, bytes) = up.file.ok_or_else(|| {
-        ApiError::bad_request("missing_file", "Missing multipart/form-data file upload")
-    })?;
-    let ct = upload_content_type(&field, &bytes, content_type)?;
-    if ct == ContentType::Photo {
-        check_photo_upload(state, &bytes)?;
-    }
-    Ok((ct, bytes))
-}
-
-/// The content type of an uploaded file: its field name (`photo`, `video`), or for a field
-/// named `file` the `content_type` parameter, else what the bytes are.
-fn upload_content_type(
-    field: &str,
-    bytes: &[u8],
-    content_type: Option<&str>,
-) -> Result<ContentType, ApiError> {
-    match (field, content_type.filter(|c| !c.is_empty())) {
-        ("file", Some(ct)) => ContentType::parse(ct),
-        ("file", None) if is_video_upload(field, bytes) => Ok(ContentType::Video),
-        ("file", None) => Ok(ContentType::Photo),
-        _ => ContentType::parse(field),
-    }
-}
-
-// ---------------------------------------------------------------- matching
-
-/// Routes needing the `match` scope.
-pub fn match_routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/m/lookup",
-            get(lookup_get)
-                .post(lookup_post)
-                .layer(DefaultBodyLimit::disable()),
-        )
-        .route("/m/raw_lookup", get(raw_lookup))
-        .route("/m/compare", post(compare))
-        .route("/m/index/status", get(index_status))
-}
-
-fn parse_signal(signal_type: &str, signal: &str) -> Result<SignalValue, ApiError> {
-    let t = SignalType::parse(signal_type).map_err(|_| {
-        ApiError::bad_request(
-            "unknown_signal_type",
-            format!("No such SignalType '{}'", short(signal_type)),
-        )
-    })?;
-    SignalValue::parse(t, signal)
-        .map_err(|e| ApiError::bad_request("invalid_signal", format!("invalid signal: {e}")))
-}
-
-/// HMA's string distance of a match: the number for PDQ (and PhotoDNA's Euclidean distance,
-/// rounded), `"-"` for exact types, and for vPDQ python-threatexchange's
-/// `VPDQSimilarityInfo.pretty_str()`, `"<q>%[<c>%]"`.
-fn hma_distance(m: &safeguard_engine::LookupMatch) -> String {
-    match m.vpdq {
-        Some(p) => p.pretty(),
-        None if m.signal_type.is_fuzzy() || m.signal_type == SignalType::PhotoDna => {
-            m.distance.to_string()
-        }
-        None => "-".to_string(),
-    }
-}
-
-/// One match as HMA shows it, plus the two vPDQ percentages as numbers for vPDQ matches.
-fn hma_match(m: &safeguard_engine::LookupMatch) -> Value {
-    let mut v = json!({"bank_content_id": m.content_id, "distance": hma_distance(m)});
-    if let (Some(p), Value::Object(o)) = (m.vpdq, &mut v) {
-        o.insert("query_match_percent".into(), json!(p.query_match_percent));
-        o.insert(
-            "compared_match_percent".into(),
-            json!(p.compared_match_percent),
-        );
-    }
-    v
-}
-
-/// `{BANK: [{bank_content_id, distance}]}` with HMA's string distances.
-fn bank_map(matches: &[safeguard_engine::LookupMatch]) -> Value {
-    let mut out = Map::new();
-    for m in matches {
-        let entry = out
-            .entry(m.bank.clone())
-            .or_insert_with(|| Value::Array(Vec::new()));
-        if let Value::Array(a) = entry {
-            a.push(hma_match(m));
-        }
-    }
-    Value::Object(out)
-}
-
-async fn lookup_one(
-    state: &AppState,
-    value: SignalValue,
-    opts: LookupOptions,
-) -> Result<Value, ApiError> {
-    let res = crate::state::lookup(state, value, opts).await?;
-    Ok(bank_map(&res.matches))
-}
-
-#[derive(Debug, Deserialize)]
-struct LookupQuery {
-    url: Option<String>,
-    content_type: Option<String>,
-    types: Option<String>,
-    signal: Option<String>,
-    signal_type: Option<String>,
-    banks: Option<String>,
-    seed: Option<String>,
-    bypass_coinflip: Option<String>,
-    #[serde(flatten)]
-    vpdq: VpdqQuery,
-}
-
-/// Per-lookup vPDQ thresholds (a Safeguard extension; unset ones take the configured values).
-#[derive(Debug, Default, Deserialize)]
-struct VpdqQuery {
-    vpdq_frame_distance: Option<String>,
-    vpdq_frame_quality: Option<String>,
-    vpdq_query_match_percent: Option<String>,
-    vpdq_compared_match_percent: Option<String>,
-}
-
-impl VpdqQuery {
-    fn thresholds(&self, state: &AppState) -> Result<safeguard_engine::VpdqMatchConfig, ApiError> {
-        fn num<T: std::str::FromStr>(
-            name: &str,
-            v: &Option<String>,
-        ) -> Result<Option<T>, ApiError> {
-            v.as_deref()
-                .filter(|s| !s.is_empty())
-                .map(|s| {
-                    s.trim().parse::<T>().map_err(|_| {
-                        ApiError::bad_request(
-                            "invalid_vpdq_threshold",
-                            format!("{name} is not a valid number: {}", short(s)),
-                        )
-                    })
-                })
-                .transpose()
-        }
-        vpdq_thresholds(
-            state,
-            num("vpdq_frame_distance", &self.vpdq_frame_distance)?,
-            num("vpdq_frame_quality", &self.vpdq_frame_quality)?,
-            num("vpdq_query_match_percent", &self.vpdq_query_match_percent)?,
-            num(
-                "vpdq_compared_match_percent",
-                &self.vpdq_compared_match_percent,
-            )?,
-        )
-    }
-}
-
-impl LookupQuery {
-    fn options(&self, state: &AppState, allow_bypass: bool) -> Result<LookupOptions, ApiError> {
-        let coinflip = if allow_bypass && self.bypass_coinflip.as_deref() == Some("true") {
-            Some(0.0)
-        } else {
-            self.seed.as_deref().map(coinflip::seeded)
-        };
-        Ok(LookupOptions {
-            banks: split_list(self.banks.as_deref()),
-            coinflip,
-            vpdq: Some(self.vpdq.thresholds(state)?),
-            ..LookupOptions::default()
-        })
-    }
-}
-
-/// Looks up every hashed signal; a low-quality PDQ (`""`) is an invalid signal, as in HMA.
-async fn lookup_signals(
-    state: &AppState,
-    signals: BTreeMap<String, String>,
-    q: &LookupQuery,
-    allow_bypass: bool,
-) -> Result<Map<String, Value>, ApiError> {
-    let mut out = Map::new();
-    let opts = q.options(state, allow_bypass)?;
-    for (name, value) in signals {
-        // A video without a single hashable frame has an empty vPDQ: it matches nothing.
-        if name == "vpdq" && value == "[]" {
-            out.insert(name, json!({}));
-            continue;
-        }
-        let v = parse_signal(&name, &value)?;
-        out.insert(name, lookup_one(state, v, opts.clone()).await?);
-    }
-    Ok(out)
-}
-
-async fn lookup_get(
-    State(state): State<AppState>,
-    Query(q): Query<LookupQuery>,
-) -> HmaResult<Json<Value>> {
-    if let Some(url) = q.url.as_deref().filter(|u| !u.is_empty()) {
-        let signals = hash_url(&state, url, q.content_type.as_deref(), q.types.as_deref()).await?;
-        let mut by_type = lookup_signals(&state, signals, &q, false).await?;
-        if let Some(t) = q.signal_type.as_deref().filter(|t| !t.is_empty()) {
-            return Ok(Json(by_type.remove(t).unwrap_or_else(|| json!({}))));
-        }
-        return Ok(Json(Value::Object(by_type)));
-    }
-    let (Some(signal), Some(signal_type)) = (
-        q.signal.as_deref().filter(|s| !s.is_empty()),
-        q.signal_type.as_deref().filter(|s| !s.is_empty()),
-    ) else {
-        return Err(hma_bad(
-            "Either url or both signal and signal_type are required",
-        ));
-    };
-    let v = parse_signal(signal_type, signal)?;
-    Ok(Json(
-        lookup_one(&state, v, q.options(&state, false)?).await?,
-    ))
-}
-
-async fn lookup_post(
-    State(state): State<AppState>,
-    Query(q): Query<LookupQuery>,
-    UploadForm(mp): UploadForm,
-) -> HmaResult<Json<Value>> {
-    let (ct, bytes) = upload_file(&state, mp, q.content_type.as_deref()).await?;
-    let types = split_list(q.types.as_deref());
-    let signals = hash_signals(&state, ct, bytes, types.as_deref()).await?;
-    Ok(Json(Value::Object(
-        lookup_signals(&state, signals, &q, true).await?,
-    )))
-}
-
-#[derive(Debug, Deserialize)]
-struct RawLookupQuery {
-    signal: Option<String>,
-    signal_type: Option<String>,
-    banks: Option<String>,
-    include_distance: Option<String>,
-    #[serde(flatten)]
-    vpdq: VpdqQuery,
-}
-
-fn py_bool(s: Option<&str>) -> Result<bool, ApiError> {
-    match s.map(|s| s.to_ascii_lowercase()) {
-        None => Ok(false),
-        Some(v) => match v.as_str() {
-            "true" | "1" | "yes" | "on" | "t" | "y" => Ok(true),
-            "false" | "0" | "no" | "off" | "f" | "n" => Ok(false),
-            _ => Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_parameter",
-                format!("not a boolean: {}", short(&v)),
-            )),
-        },
-    }
-}
-
-async fn raw_lookup(
-    State(state): State<AppState>,
-    Query(q): Query<RawLookupQuery>,
-) -> HmaResult<Json<Value>> {
-    let signal = q.signal.ok_or_else(|| hma_missing("signal"))?;
-    let signal_type = q.signal_type.ok_or_else(|| hma_missing("signal_type"))?;
-    let with_distance = py_bool(q.include_distance.as_deref())?;
-    let v = parse_signal(&signal_type, &signal)?;
-    let banks = split_list(q.banks.as_deref());
-    let thresholds = q.vpdq.thresholds(&state)?;
-    let engine = state.engine()?;
-    let matches =
-        blocking(move || Ok(engine.raw_lookup_with(&v, banks.as_deref(), Some(&thresholds))?))
-            .await?;
-    let list: Vec<Value> = matches
-        .iter()
-        .map(|m| {
-            if with_distance {
-                hma_match(m)
-            } else {
-                json!(m.content_id)
-            }
-        })
-        .collect();
-    Ok(Json(json!({ "matches": list })))
-}
-
-async fn compare(State(state): State<AppState>, body: Bytes) -> HmaResult<Json<Value>> {
-    let v: Value = serde_json::from_slice(&body).map_err(|_| {
-        hma_bad("The browser (or proxy) sent a request that this server could not understand.")
-    })?;
-    let Value::Object(obj) = v else {
-        return Err(hma_bad("Request input was not a dict"));
-    };
-    let mut out = Map::new();
-    for (st, pair) in obj {
-        let Value::Array(items) = pair else {
-            return Err(hma_bad(format!(
-                "Comparison hashes for {} was not a list",
-                short(&st)
-            )));
-        };
-        if items.len() != 2 {
-            return Err(hma_bad("Comparison hash list length must be exactly 2"));
-        }
-        let t = SignalType::parse(&st).map_err(|_| {
-            HmaError(ApiError::bad_request(
-                "unknown_signal_type",
-                format!("No such SignalType '{}'", short(&st)),
-            ))
-        })?;
-        let mut vals = Vec::with_capacity(2);
-        for item in &items {
-            let s = item.as_str().unwrap_or_default();
-            vals.push(SignalValue::parse(t, s).map_err(|e| {
-                HmaError(ApiError::bad_request(
-                    "invalid_signal",
-                    format!("Invalid {st} hash: {e}"),
-                ))
-            })?);
-        }
-        let result = match (&vals[0], &vals[1]) {
-            (SignalValue::Pdq(a), SignalValue::Pdq(b)) => {
-                let d = a.distance(b);
-                json!([d <= safeguard_pdq::DEFAULT_MATCH_DISTANCE, {"distance": d}])
-            }
-            // python-threatexchange's VPDQSignal.compare_hash: the first value is the query.
-            (SignalValue::Vpdq(a), SignalValue::Vpdq(b)) => {
-                let cfg = state.0.config.vpdq_match();
-                let m = safeguard_vpdq::compare(a, b, &cfg);
-                json!([m.is_match(&cfg), {
-                    "query_match_percent": m.query_match_percent,
-                    "compared_match_percent": m.compared_match_percent,
-                }])
-            }
-            (a, b) => json!([a == b, {}]),
-        };
-        out.insert(st, result);
-    }
-    Ok(Json(Value::Object(out)))
-}
-
-#[derive(Debug, Deserialize)]
-struct IndexStatusQuery {
-    signal_type: Option<String>,
-}
-
-async fn index_status(
-    State(state): State<AppState>,
-    Query(q): Query<IndexStatusQuery>,
-) -> HmaResult<Json<Value>> {
-    let engine = state.engine()?;
-    let st = engine.index_status();
-    let wanted = match q.signal_type.as_deref() {
-        Some(t) => Some(SignalType::parse(t).map_err(|_| {
-            HmaError(ApiError::bad_request(
-                "unknown_signal_type",
-                format!("No such signal type '{}'", short(t)),
-            ))
-        })?),
-        None => None,
-    };
-    let mut out = Map::new();
-    for (t, n) in st.entries {
-        if wanted.is_some_and(|w| w != t) {
-            continue;
-        }
-        out.insert(
-            t.name().to_string(),
-            json!({"built_to": st.updated_at, "present": true, "size": n}),
-        );
-    }
-    Ok(Json(Value::Object(out)))
-}
-
-// ---------------------------------------------------------------- curation
 
 /// Routes needing the `curate` scope.
 pub fn curate_routes() -> Router<AppState> {
@@ -605,23 +110,52 @@ fn json_body(body: &Bytes) -> Result<Map<String, Value>, HmaError> {
     }
 }
 
-/// HMA's ratio rule: `enabled_ratio` if given (even over `enabled`), else 1.0/0.0 from
-/// `enabled`, else 1.0.
+/// HMA's ratio rule (`bank_update`, and `bank_create` when `enabled_ratio` is given as
+/// `null`): `enabled` sets 1.0 or 0.0, then `enabled_ratio`, when given, overrides it. `None`
+/// when neither is given.
 fn ratio_of(body: &Map<String, Value>) -> Result<Option<f64>, HmaError> {
+    let from_enabled = match body.get("enabled") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            if pydantic_bool(v).ok_or_else(|| {
+                HmaError(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_parameter",
+                    "enabled must be a boolean",
+                ))
+            })? {
+                1.0
+            } else {
+                0.0
+            },
+        ),
+    };
     match body.get("enabled_ratio") {
-        Some(Value::Null) => {}
-        Some(v) => {
-            return v
-                .as_f64()
-                .map(Some)
-                .ok_or_else(|| hma_bad("enabled_ratio must be a number"))
-        }
-        None => return Ok(None),
+        None | Some(Value::Null) => Ok(from_enabled),
+        Some(v) => v
+            .as_f64()
+            .map(Some)
+            .ok_or_else(|| hma_bad("enabled_ratio must be a number")),
     }
-    Ok(body
-        .get("enabled")
-        .and_then(Value::as_bool)
-        .map(|e| if e { 1.0 } else { 0.0 }))
+}
+
+/// A JSON value as pydantic's lax `bool` reads it: `true`/`false`, 0 or 1, and the strings
+/// `true`/`false`/`yes`/`no`/`on`/`off`/`1`/`0`/`t`/`f`/`y`/`n` in any case.
+fn pydantic_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => match n.as_f64() {
+            Some(1.0) => Some(true),
+            Some(0.0) => Some(false),
+            _ => None,
+        },
+        Value::String(s) => match s.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" | "t" | "y" => Some(true),
+            "false" | "no" | "off" | "0" | "f" | "n" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 fn bank_exists_is_403(e: ApiError) -> HmaError {
@@ -735,11 +269,24 @@ fn hma_note(v: Option<&Value>) -> Result<Option<String>, HmaError> {
     }
 }
 
-fn added_json(c: &Content) -> Value {
-    let signals: Map<String, Value> = c
-        .signals
+/// The signal types HMA's default deployment computes for uploaded or fetched media: `pdq`
+/// for photos, `video_md5` for videos (and `photodna` when the operator has plugged a
+/// licensed hasher in, which is such a configured type). Safeguard also computes `md5`,
+/// `sha1`, `sha256` and `vpdq`, stores them, and shows them on the native API; the HMA answer
+/// to an add names only these, unless the request chose its `types`, because HMA clients
+/// compare that answer exactly.
+const HMA_DEFAULT_SIGNAL_TYPES: &[&str] = &["pdq", "video_md5", "photodna"];
+
+/// HMA's answer to an add: `{"id", "signals"}`, the signals limited to `shown` when given.
+fn added_json(c: &Content, given: &[(String, SignalType)], shown: Option<&[&str]>) -> Value {
+    // Named as the request named them (`video_md5` is stored as `md5`), valued as stored.
+    let signals: Map<String, Value> = given
         .iter()
-        .map(|s| (s.signal_type.clone(), Value::String(s.value.clone())))
+        .filter(|(name, _)| shown.is_none_or(|names| names.contains(&name.as_str())))
+        .filter_map(|(name, t)| {
+            let stored = c.signals.iter().find(|s| s.signal_type == t.name())?;
+            Some((name.clone(), Value::String(stored.value.clone())))
+        })
         .collect();
     json!({"id": c.id, "signals": signals})
 }
@@ -751,11 +298,13 @@ async fn add_signals(
     signals: BTreeMap<String, String>,
     metadata: Option<Value>,
     note: Option<String>,
+    shown: Option<&[&str]>,
 ) -> Result<Json<Value>, HmaError> {
     if signals.is_empty() {
         return Err(hma_bad("No signals given"));
     }
     let mut parsed = Vec::new();
+    let mut given = Vec::new();
     for (t, v) in &signals {
         let st = SignalType::parse(t).map_err(|_| {
             HmaError(ApiError::bad_request(
@@ -770,6 +319,7 @@ async fn add_signals(
             ))
         })?;
         parsed.push((st, v.clone()));
+        given.push((t.clone(), st));
     }
     let engine = state.engine()?;
     let c = blocking(move || {
@@ -786,7 +336,7 @@ async fn add_signals(
         )?)
     })
     .await?;
-    Ok(Json(added_json(&c)))
+    Ok(Json(added_json(&c, &given, shown)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -864,7 +414,7 @@ async fn content_add(
         if ct == ContentType::Photo {
             check_photo_upload(&state, &bytes)?;
         }
-        hash_signals(&state, ct, bytes, types.as_deref()).await?
+        hma_hash_signals(&state, ct, bytes, types.as_deref()).await?
     } else {
         return Err(hma_bad(
             "Neither `url` nor multipart file upload was received",
@@ -873,7 +423,9 @@ async fn content_add(
     if signals.get("pdq").is_some_and(String::is_empty) {
         return Err(hma_bad("Invalid pdq signal: invalid PDQ hash"));
     }
-    add_signals(&state, name, signals, metadata, note).await
+    // Hashed media answers in HMA's shape; a chosen `types` list answers all it asked for.
+    let shown = types.is_none().then_some(HMA_DEFAULT_SIGNAL_TYPES);
+    add_signals(&state, name, signals, metadata, note, shown).await
 }
 
 async fn signal_add(
@@ -895,7 +447,7 @@ async fn signal_add(
             .ok_or_else(|| hma_bad(format!("Invalid {} signal: not a string", short(&k))))?;
         signals.insert(k, s.to_string());
     }
-    add_signals(&state, name, signals, None, note).await
+    add_signals(&state, name, signals, None, note, None).await
 }
 
 #[derive(Debug, Deserialize)]
