@@ -546,7 +546,10 @@ mod tests {
         );
         assert_eq!(a.check(Some(&h), Scope::Match), Ok(()));
         let reads = a.stats().store_reads;
-        assert_eq!(a.check_cached(Some(&h), Scope::Match), Cached::Decided(Ok(())));
+        assert_eq!(
+            a.check_cached(Some(&h), Scope::Match),
+            Cached::Decided(Ok(()))
+        );
         assert_eq!(
             a.check_cached(Some(&h), Scope::Curate),
             Cached::Decided(Err(Denied::Forbidden))
@@ -593,7 +596,10 @@ mod tests {
         let upper = format!("sg_{}_{}", k.key_id.to_ascii_uppercase(), &k.key[20..]);
         assert_ne!(upper, k.key);
         // Same id in another case: the real record is read, and the secret hash differs.
-        assert_eq!(a.check(Some(&bearer(&upper)), Scope::Hash), Err(Denied::Invalid));
+        assert_eq!(
+            a.check(Some(&bearer(&upper)), Scope::Hash),
+            Err(Denied::Invalid)
+        );
         assert_eq!(a.check(Some(&bearer(&k.key)), Scope::Hash), Ok(()));
         assert_eq!(a.stats().unknown_cached, 0);
     }

@@ -11,7 +11,7 @@
 //! resolve, could not connect, timed out, ...); what the resolver or the network said goes to
 //! the log with the request id, since it can describe the server's own network.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -294,6 +294,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv6Addr;
 
     #[test]
     fn internal_addresses() {
@@ -339,14 +340,14 @@ mod tests {
             ("::ffff:10.0.0.1", true),
             // 6to4 2002::/16, judged by the embedded IPv4 address (bits 16..48).
             ("2001:ffff:ffff:ffff:ffff:ffff:ffff:ffff", false),
-            ("2002::", true),                 // 0.0.0.0
-            ("2002:0808:0808::1", false),      // 8.8.8.8
-            ("2002:7f00:0001::", true),        // 127.0.0.1
-            ("2002:0a00:0001:1::1", true),     // 10.0.0.1
-            ("2002:a9fe:a9fe::", true),        // 169.254.169.254
-            ("2002:c0a8:0101::", true),        // 192.168.1.1
-            ("2002:6440:0001::", true),        // 100.64.0.1 (CGNAT)
-            ("2002:643f:ffff::", false),       // 100.63.255.255, just below CGNAT
+            ("2002::", true),                                  // 0.0.0.0
+            ("2002:0808:0808::1", false),                      // 8.8.8.8
+            ("2002:7f00:0001::", true),                        // 127.0.0.1
+            ("2002:0a00:0001:1::1", true),                     // 10.0.0.1
+            ("2002:a9fe:a9fe::", true),                        // 169.254.169.254
+            ("2002:c0a8:0101::", true),                        // 192.168.1.1
+            ("2002:6440:0001::", true),                        // 100.64.0.1 (CGNAT)
+            ("2002:643f:ffff::", false),                       // 100.63.255.255, just below CGNAT
             ("2002:ffff:ffff:ffff:ffff:ffff:ffff:ffff", true), // 255.255.255.255
             ("2003::", false),
         ];
@@ -354,7 +355,14 @@ mod tests {
             assert_eq!(is_internal(ip.parse().unwrap()), *internal, "{ip}");
         }
         // The embedded IPv4 address decides exactly as the IPv4 address alone does.
-        for v4 in ["8.8.8.8", "10.0.0.1", "172.16.0.1", "172.32.0.1", "198.18.0.1", "240.0.0.1"] {
+        for v4 in [
+            "8.8.8.8",
+            "10.0.0.1",
+            "172.16.0.1",
+            "172.32.0.1",
+            "198.18.0.1",
+            "240.0.0.1",
+        ] {
             let v4: Ipv4Addr = v4.parse().unwrap();
             let o = v4.octets();
             let six = Ipv6Addr::new(
@@ -367,7 +375,11 @@ mod tests {
                 0,
                 1,
             );
-            assert_eq!(is_internal(six.into()), is_internal(v4.into()), "{six} ({v4})");
+            assert_eq!(
+                is_internal(six.into()),
+                is_internal(v4.into()),
+                "{six} ({v4})"
+            );
         }
     }
 
@@ -482,7 +494,9 @@ mod tests {
             Ok(_) => panic!("localhost resolved to a usable address"),
             Err(e) => e,
         };
-        let own = e.downcast_ref::<FetchError>().expect("the guard's own error");
+        let own = e
+            .downcast_ref::<FetchError>()
+            .expect("the guard's own error");
         assert!(matches!(own, FetchError::Forbidden(h) if h == "localhost"));
         // Allow-listed, the same name resolves.
         let r = GuardedResolver {

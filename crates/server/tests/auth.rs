@@ -220,5 +220,8 @@ async fn bogus_keys_are_cached_and_their_reads_bounded() {
     );
     // A real key still works, and is not slowed by the remembered bogus ones.
     let k = s.key(&[Scope::Match]);
-    assert_eq!(s.call("GET", &uri, Some(&k), None).await.status, StatusCode::OK);
+    assert_eq!(
+        s.call("GET", &uri, Some(&k), None).await.status,
+        StatusCode::OK
+    );
 }

@@ -45,15 +45,27 @@ async fn imports_and_withdrawals_by_another_process_reach_lookups_within_a_secon
     // The server is idle now: nothing it does itself would make it look at the store.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    cli_import(sh.other.as_ref(), "CLI_BANK", &format!("{BRIDGE_PDQ}\n"), false);
+    cli_import(
+        sh.other.as_ref(),
+        "CLI_BANK",
+        &format!("{BRIDGE_PDQ}\n"),
+        false,
+    );
     let added = within(Duration::from_secs(1), matched).await;
     println!("an import by another process matched after {added:?}");
-    assert!(added.is_some(), "the imported hash did not match within 1 s");
+    assert!(
+        added.is_some(),
+        "the imported hash did not match within 1 s"
+    );
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     // A complete list without the hash withdraws it.
     cli_import(sh.other.as_ref(), "CLI_BANK", "", true);
-    let withdrawn = within(Duration::from_secs(1), move || async move { !matched().await }).await;
+    let withdrawn = within(
+        Duration::from_secs(1),
+        move || async move { !matched().await },
+    )
+    .await;
     println!("a withdrawal by another process stopped matching after {withdrawn:?}");
     assert!(
         withdrawn.is_some(),
