@@ -388,6 +388,21 @@ impl Engine {
         }
     }
 
+    /// Catches up with writes this engine did not make (another process on the same
+    /// database: a CLI import, withdrawal or delete) if there are any: one cheap read of the
+    /// feed position, and a [`Engine::sync`] only when the store is ahead. Returns whether
+    /// changes were applied. A server calls it on a short tick, so such writes reach lookups
+    /// without waiting for the server's own next write.
+    pub fn poll_feed(&self) -> Result<bool, Error> {
+        let last = self.store.last_seq()?;
+        let applied = *self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        if last <= applied {
+            return Ok(false);
+        }
+        self.sync()?;
+        Ok(true)
+    }
+
     fn apply(&self, batch: Vec<Change>) -> Result<(), Error> {
         // Reads needed to refresh cached state happen before taking the write lock.
         let mut bank_refresh = Vec::new();

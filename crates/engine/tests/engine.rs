@@ -284,6 +284,31 @@ fn another_writer_is_caught_up_and_reopening_rebuilds() {
     assert_eq!(reopened.index_status().entries[0], (SignalType::Pdq, 1));
 }
 
+#[test]
+fn poll_feed_reads_the_position_and_catches_up_only_when_behind() {
+    // Two handles on one file: the second stands for another process (the CLI).
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("safeguard.db");
+    let open = || -> Arc<dyn Store> {
+        Arc::new(SqliteStore::open(&safeguard_store::SqliteOptions::new(&db)).unwrap())
+    };
+    let (mine, theirs) = (open(), open());
+    let e = Engine::open(mine).unwrap();
+    bank(&e, "SHARED", None, None);
+    assert!(!e.poll_feed().unwrap(), "nothing new yet");
+    let other = Engine::open(theirs.clone()).unwrap();
+    let id = add(&other, "SHARED", SignalType::Pdq, H);
+    // Not visible until the feed is followed.
+    assert!(e.lookup(&pdq(H), &all()).unwrap().matches.is_empty());
+    assert!(e.poll_feed().unwrap());
+    assert_eq!(e.lookup(&pdq(H), &all()).unwrap().matches[0].content_id, id);
+    assert_eq!(e.index_status().applied_seq, theirs.last_seq().unwrap());
+    assert!(!e.poll_feed().unwrap(), "caught up");
+    other.delete_content("SHARED", id).unwrap();
+    assert!(e.poll_feed().unwrap());
+    assert!(e.lookup(&pdq(H), &all()).unwrap().matches.is_empty());
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Add(usize, u64, u8),

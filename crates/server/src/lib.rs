@@ -154,6 +154,7 @@ pub async fn load_engine(
         .map_err(|e| e.to_string())?;
     let engine = Arc::new(engine);
     state.set_engine(engine.clone());
+    follow_feed(&engine);
     state.0.exchanges.start(engine.clone());
     if let (true, Some(dir)) = (rebuilt, snapshot_dir) {
         let e = engine.clone();
@@ -164,6 +165,36 @@ pub async fn load_engine(
         });
     }
     Ok(engine)
+}
+
+/// How often a running server looks at the change feed for writes made by other processes
+/// (`safeguard bank import`, a withdrawal, a delete from the CLI on the same database). Each
+/// look is one read of the feed position (four a second when idle); only when the store is
+/// ahead does the engine catch up, so such a write reaches lookups within this interval plus
+/// the time to apply it, well inside a second for ordinary writes.
+pub const FEED_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Follows the change feed on [`FEED_POLL_INTERVAL`] until the engine is dropped (or the
+/// runtime stops). A failed look is logged and retried on the next tick.
+fn follow_feed(engine: &Arc<safeguard_engine::Engine>) {
+    let engine = Arc::downgrade(engine);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(FEED_POLL_INTERVAL);
+        // A slow catch-up (a large import to apply) delays the next look rather than
+        // queueing a burst of them.
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(engine) = engine.upgrade() else {
+                return;
+            };
+            match tokio::task::spawn_blocking(move || engine.poll_feed()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "following the change feed failed"),
+                Err(e) => tracing::error!(error = %e, "the change-feed task failed"),
+            }
+        }
+    });
 }
 
 /// Writes the engine's snapshot into `dir` atomically (temporary file, fsync, rename), and

@@ -16,7 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
-use crate::auth::Scope;
+use crate::auth::{Cached, Scope};
 use crate::error::{ApiError, REQUEST_ID};
 use crate::metrics::{RequestLabels, RouteLabels, SignalLabels};
 use crate::state::AppState;
@@ -247,26 +247,49 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     resp
 }
 
-/// Checks the API key of a protected route.
+/// Checks the API key of a protected route. A key the cache knows is checked inline, without
+/// a blocking task; only a real cache miss reads the store, on the blocking pool, and a miss on
+/// a key id never seen first waits for one of the few permits for such reads.
 pub async fn require_scope(
     State((state, scope)): State<(AppState, Scope)>,
     req: Request,
     next: Next,
 ) -> Response {
-    if state.0.auth.enabled() {
-        let header = req
-            .headers()
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let st = state.clone();
-        // The check may read the store on a cache miss, so it runs off the reactor.
-        let verdict =
-            tokio::task::spawn_blocking(move || st.0.auth.check(header.as_deref(), scope)).await;
-        match verdict {
-            Ok(Ok(())) => {}
-            Ok(Err(denied)) => return ApiError::from(denied).into_response(),
-            Err(e) => return ApiError::from(e).into_response(),
+    let auth = &state.0.auth;
+    if auth.enabled() {
+        // The header is copied only on a miss; the borrow of `req` ends before any await.
+        let (cached, header) = {
+            let header = req
+                .headers()
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            match auth.check_cached(header, scope) {
+                c @ Cached::Decided(_) => (c, None),
+                c @ Cached::Miss { .. } => (c, header.map(str::to_string)),
+            }
+        };
+        let verdict = match cached {
+            Cached::Decided(v) => v,
+            Cached::Miss { unknown } => {
+                let permit = match unknown {
+                    true => Some(auth.unknown_key_permit().await),
+                    false => None,
+                };
+                let st = state.clone();
+                // The permit moves into the closure: a request cancelled while its read runs
+                // still counts against the bound until the read ends.
+                let read = tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    st.0.auth.check(header.as_deref(), scope)
+                });
+                match read.await {
+                    Ok(v) => v,
+                    Err(e) => return ApiError::from(e).into_response(),
+                }
+            }
+        };
+        if let Err(denied) = verdict {
+            return ApiError::from(denied).into_response();
         }
     }
     next.run(req).await

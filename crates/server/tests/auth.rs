@@ -3,11 +3,15 @@
 //! key, 403 with a key lacking its scope, and is served with the right scope or `admin`.
 
 mod common;
+mod shared_db;
+
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use common::*;
-use safeguard_server::auth::Scope;
+use safeguard_server::auth::{create_key, Scope, MAX_UNKNOWN_KEY_READS};
 use safeguard_server::{Access, ROUTES};
+use shared_db::{shared_db, within};
 
 fn concrete(path: &str) -> String {
     path.replace("{name}", "TEST_BANK")
@@ -146,4 +150,78 @@ async fn dev_mode_needs_no_key() {
     let s = server_with(config).await;
     let r = s.call("GET", "/c/banks", None, None).await;
     assert_eq!(r.status, StatusCode::OK);
+}
+
+/// `safeguard keys revoke` writes the same database from another process; the server must
+/// refuse the key within a second without being told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_by_another_process_stops_working_within_a_second() {
+    let sh = shared_db("revoke").await;
+    // Created by the other handle too, as `safeguard keys create` would.
+    let k = create_key(sh.other.as_ref(), "cli", &[Scope::Match]).unwrap();
+    let uri = format!("/m/lookup?signal_type=pdq&signal={BRIDGE_PDQ}");
+    let (s, uri, key) = (&sh.server, uri.as_str(), k.key.as_str());
+    // Used just before the revocation, so the server holds it in its cache.
+    for _ in 0..3 {
+        let r = s.call("GET", uri, Some(key), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+    sh.other.revoke_api_key(&k.key_id).unwrap();
+    let took = within(Duration::from_secs(1), move || async move {
+        s.call("GET", uri, Some(key), None).await.status == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    println!("revocation by another process took effect after {took:?}");
+    assert!(took.is_some(), "the revoked key still worked after 1 s");
+    // And it stays refused.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let r = s.call("GET", uri, Some(key), None).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::UNAUTHORIZED, "invalid_api_key")
+    );
+}
+
+/// An invented key costs one store read, then none; a flood of distinct invented keys reads
+/// the store at most `MAX_UNKNOWN_KEY_READS` at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bogus_keys_are_cached_and_their_reads_bounded() {
+    let s = server().await;
+    let auth = &s.state.0.auth;
+    let uri = format!("/m/lookup?signal_type=pdq&signal={BRIDGE_PDQ}");
+    let before = auth.stats();
+    let bogus = format!("sg_{}_{}", "1234567890abcdef", "cd".repeat(32));
+    for _ in 0..50 {
+        let r = s.call("GET", &uri, Some(&bogus), None).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (StatusCode::UNAUTHORIZED, "invalid_api_key")
+        );
+    }
+    assert_eq!(auth.stats().store_reads - before.store_reads, 1);
+    assert_eq!(auth.stats().unknown_cached, 1);
+
+    let n = 300u64;
+    let (s_ref, uri_ref) = (&s, uri.as_str());
+    let statuses = futures_util::future::join_all((0..n).map(|i| async move {
+        let key = format!("sg_{:016x}_{}", (i + 1) << 20, "ef".repeat(32));
+        s_ref.call("GET", uri_ref, Some(&key), None).await.status
+    }))
+    .await;
+    assert!(statuses.iter().all(|st| *st == StatusCode::UNAUTHORIZED));
+    let after = auth.stats();
+    println!("{after:?}");
+    assert_eq!(after.store_reads - before.store_reads, 1 + n);
+    assert_eq!(after.unknown_cached, 1 + n as usize);
+    assert!(
+        after.peak_concurrent_reads <= MAX_UNKNOWN_KEY_READS,
+        "{} reads at once",
+        after.peak_concurrent_reads
+    );
+    // A real key still works, and is not slowed by the remembered bogus ones.
+    let k = s.key(&[Scope::Match]);
+    assert_eq!(
+        s.call("GET", &uri, Some(&k), None).await.status,
+        StatusCode::OK
+    );
 }
