@@ -86,9 +86,9 @@ impl Decoder {
     pub fn hash_video(&self, bytes: Bytes, options: &VideoOptions) -> Result<HashedVideo, Error> {
         match self.video(bytes, options, true)? {
             VideoOutput::Full(v) => Ok(*v),
-            VideoOutput::Frames(_) => Err(Error::Crashed(
-                "protocol violation: digests missing".into(),
-            )),
+            VideoOutput::Frames(_) => {
+                Err(Error::Crashed("protocol violation: digests missing".into()))
+            }
         }
     }
 
@@ -102,7 +102,12 @@ impl Decoder {
         }
     }
 
-    fn video(&self, bytes: Bytes, options: &VideoOptions, digests: bool) -> Result<VideoOutput, Error> {
+    fn video(
+        &self,
+        bytes: Bytes,
+        options: &VideoOptions,
+        digests: bool,
+    ) -> Result<VideoOutput, Error> {
         let pool = match self {
             Decoder::InProcess => return Ok(job::hash_video(bytes, options, digests)?),
             Decoder::Sandboxed(pool) => pool,

@@ -91,9 +91,7 @@ pub fn hash_image(bytes: &[u8], job: &ImageJob) -> Result<ImageHashes, Error> {
         dihedral,
         width,
         height,
-        digests: job
-            .digests
-            .then(|| safeguard_media::digest::digests(bytes)),
+        digests: job.digests.then(|| safeguard_media::digest::digests(bytes)),
     })
 }
 

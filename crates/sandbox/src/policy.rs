@@ -91,9 +91,12 @@ pub fn filter(pid: u32) -> Result<BpfProgram, String> {
         vec![rule(vec![cond(0, Op::Eq, u64::from(pid))?])?],
     );
 
-    let arch: seccompiler::TargetArch = std::env::consts::ARCH
-        .try_into()
-        .map_err(|e: seccompiler::BackendError| format!("seccomp on {}: {e}", std::env::consts::ARCH))?;
+    let arch: seccompiler::TargetArch =
+        std::env::consts::ARCH
+            .try_into()
+            .map_err(|e: seccompiler::BackendError| {
+                format!("seccomp on {}: {e}", std::env::consts::ARCH)
+            })?;
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Errno(libc::EPERM as u32),

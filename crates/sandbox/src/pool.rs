@@ -2,7 +2,7 @@
 
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -271,6 +271,8 @@ impl Pool {
         std::hint::black_box(crate::worker::entry_point());
         let program = &self.config.program;
         let mut child = Command::new(program)
+            // `ps` shows `safeguard decode-worker`, not `/proc/self/exe decode-worker`.
+            .arg0("safeguard")
             .arg(WORKER_ARG)
             .env_clear()
             .env(WORKER_ENV, WORKER_ENV_VALUE)
@@ -279,9 +281,7 @@ impl Pool {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| {
-                Error::Unavailable(format!("cannot start {}: {e}", program.display()))
-            })?;
+            .map_err(|e| Error::Unavailable(format!("cannot start {}: {e}", program.display())))?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             let _ = child.kill();
             let _ = child.wait();
@@ -370,7 +370,12 @@ fn describe(status: Option<ExitStatus>) -> String {
 
 impl Worker {
     /// One request: header and input out, one response frame back, by `until`.
-    fn exchange(&mut self, header: &[u8], input: &[u8], until: Instant) -> Result<Vec<u8>, Failure> {
+    fn exchange(
+        &mut self,
+        header: &[u8],
+        input: &[u8],
+        until: Instant,
+    ) -> Result<Vec<u8>, Failure> {
         let mut head = frame_header(header);
         head.extend_from_slice(header);
         head.extend_from_slice(&(input.len() as u64).to_le_bytes());

@@ -773,7 +773,10 @@ impl<'a> Reader<'a> {
         if self.buf.is_empty() {
             Ok(())
         } else {
-            Err(WireError(format!("{} bytes after the message", self.buf.len())))
+            Err(WireError(format!(
+                "{} bytes after the message",
+                self.buf.len()
+            )))
         }
     }
 }

@@ -160,7 +160,12 @@ fn probe(memory_limit: u64, parent: libc::pid_t) -> Vec<ProbeResult> {
     // SAFETY: each call passes valid pointers or integers and its result is only inspected;
     // any descriptor or mapping that (wrongly) came back is released at once.
     unsafe {
-        let fd = libc::syscall(libc::SYS_openat, libc::AT_FDCWD, path.as_ptr(), libc::O_RDONLY);
+        let fd = libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::O_RDONLY,
+        );
         record("openat", errno_of(fd));
         if fd >= 0 {
             libc::close(fd as i32);
@@ -204,7 +209,13 @@ fn probe(memory_limit: u64, parent: libc::pid_t) -> Vec<ProbeResult> {
                 0
             },
         );
-        let rc = libc::syscall(libc::SYS_prlimit64, 0, libc::RLIMIT_AS, std::ptr::null::<u8>(), std::ptr::null_mut::<u8>());
+        let rc = libc::syscall(
+            libc::SYS_prlimit64,
+            0,
+            libc::RLIMIT_AS,
+            std::ptr::null::<u8>(),
+            std::ptr::null_mut::<u8>(),
+        );
         record("prlimit64", errno_of(rc));
     }
     // The address-space limit: one allocation of the whole limit cannot fit.

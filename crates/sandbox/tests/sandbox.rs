@@ -15,7 +15,10 @@ fn testdata() -> PathBuf {
 }
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -218,7 +221,8 @@ fn big_png() -> &'static [u8] {
 }
 
 fn small_png() -> Vec<u8> {
-    std::fs::read(testdata().join("conformance/pdq/lossless/images/photo_bridge_65x65.png")).unwrap()
+    std::fs::read(testdata().join("conformance/pdq/lossless/images/photo_bridge_65x65.png"))
+        .unwrap()
 }
 
 #[test]
@@ -272,7 +276,10 @@ fn a_worker_killed_mid_request_fails_only_that_request_and_is_replaced() {
     // The next requests succeed, on a replacement.
     let before = p.spawned();
     for _ in 0..3 {
-        assert_eq!(sandbox.hash_media(&small_png(), &limits).unwrap(), expected_small);
+        assert_eq!(
+            sandbox.hash_media(&small_png(), &limits).unwrap(),
+            expected_small
+        );
     }
     assert!(p.spawned() >= before, "{} {before}", p.spawned());
 }
@@ -305,7 +312,9 @@ fn a_worker_that_cannot_start_is_reported_unavailable() {
         program: "/nonexistent/safeguard".into(),
         ..PoolConfig::default()
     });
-    let e = sandbox.hash_media(&small_png(), &Limits::default()).unwrap_err();
+    let e = sandbox
+        .hash_media(&small_png(), &Limits::default())
+        .unwrap_err();
     assert_eq!(e.code(), "decoder_unavailable", "{e}");
     // A program that is not a worker exits at once: refused at the handshake.
     let sandbox = pool(PoolConfig {

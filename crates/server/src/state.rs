@@ -41,6 +41,9 @@ pub struct Inner {
     pub exchanges: crate::exchanges::Exchanges,
     /// The operator's licensed PhotoDNA hasher, if configured.
     pub photodna: Option<crate::photodna::PhotoDnaHasher>,
+    /// Where uploads are decoded and hashed: confined worker processes, or in-process when
+    /// `decode.sandbox = false`.
+    pub decoder: safeguard_sandbox::Decoder,
 }
 
 impl AppState {
@@ -70,6 +73,7 @@ impl AppState {
             requests: Semaphore::new(config.limits.max_concurrency),
             exchanges: crate::exchanges::Exchanges::new(&config.exchanges),
             photodna,
+            decoder: config.decoder(),
             config,
         })))
     }
