@@ -50,7 +50,7 @@ impl Decoder {
         };
         let request = Request::Image(job.clone());
         match pool.call(&request, bytes, pool.config().image_deadline)? {
-            Response::Image(h) if h.digests.is_some() == job.digests => Ok(h),
+            Response::Image(h) if h.digests.is_some() == job.digests => Ok(*h),
             Response::Failed(f) => Err(failure(f)),
             other => Err(pool.unexpected(&other)),
         }

@@ -76,8 +76,8 @@ pub struct ProbeResult {
 pub(crate) enum Response {
     /// Confined and waiting for requests (answer to [`Init`]).
     Ready,
-    /// An image's hashes.
-    Image(ImageHashes),
+    /// An image's hashes (boxed: with its dihedral hashes it is the largest variant).
+    Image(Box<ImageHashes>),
     /// A video's hashes.
     Video(VideoOutput),
     /// The job refused the input or failed: the engine error it would give in-process.
@@ -483,7 +483,7 @@ impl Response {
         let mut r = Reader::new(bytes);
         let resp = match r.u8()? {
             0 => Response::Ready,
-            1 => Response::Image(get_image(&mut r)?),
+            1 => Response::Image(Box::new(get_image(&mut r)?)),
             2 => {
                 let vpdq = get_vpdq(&mut r)?;
                 let d = get_digests(&mut r)?;
@@ -855,7 +855,7 @@ mod tests {
             Response::Ready,
             Response::Video(VideoOutput::Frames(vpdq)),
             Response::Video(VideoOutput::Full(Box::new(full))),
-            Response::Image(ImageHashes {
+            Response::Image(Box::new(ImageHashes {
                 pdq: PdqOutput {
                     hash: PdqHash([9; 32]),
                     quality: 50,
@@ -864,7 +864,7 @@ mod tests {
                 width: 1,
                 height: 2,
                 digests: None,
-            }),
+            })),
             Response::Probe(vec![ProbeResult {
                 name: "open".into(),
                 errno: 1,
@@ -912,7 +912,7 @@ mod tests {
     #[test]
     fn hostile_responses_are_refused_not_trusted() {
         // Truncated, trailing bytes, unknown tags, impossible frame counts, bad quality.
-        let good = Response::Image(ImageHashes {
+        let good = Response::Image(Box::new(ImageHashes {
             pdq: PdqOutput {
                 hash: PdqHash([1; 32]),
                 quality: 7,
@@ -921,7 +921,7 @@ mod tests {
             width: 1,
             height: 1,
             digests: None,
-        })
+        }))
         .encode();
         assert!(Response::decode(&good[..good.len() - 1]).is_err());
         let mut long = good.clone();

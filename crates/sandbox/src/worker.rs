@@ -116,7 +116,7 @@ fn handle(request: Request, bytes: Vec<u8>, memory_limit: u64, parent: libc::pid
     // A panic in a decoder is this request's failure, not the worker's end.
     let run = std::panic::AssertUnwindSafe(|| match request {
         Request::Image(job) => match job::hash_image(&bytes, &job) {
-            Ok(h) => Response::Image(h),
+            Ok(h) => Response::Image(Box::new(h)),
             Err(e) => Response::Failed(WireFailure::from_error(&e)),
         },
         Request::Video { options, digests } => {
