@@ -8,12 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use rayon::prelude::*;
-use safeguard_engine::video::{
-    hash_video, is_video, vpdq_video, HashedVideo, VideoOptions, VpdqVideo,
-};
+use safeguard_engine::video::{is_video, HashedVideo, VideoOptions, VpdqVideo};
 use safeguard_media::video::VideoLimits;
 use safeguard_media::{DecodeOptions, Limits};
-use safeguard_pdq::{Dihedral, Hasher, PdqOutput};
+use safeguard_pdq::{Dihedral, PdqOutput};
+use safeguard_sandbox::{Decoder, ImageJob, PoolConfig};
 
 use crate::output::{Out, WriteResult};
 use crate::walk::{expand, Input};
@@ -69,6 +68,11 @@ pub struct HashArgs {
     /// Worker threads (default: all cores).
     #[arg(long, short = 'j')]
     pub threads: Option<usize>,
+    /// Decode in this process instead of in confined worker processes. LESS SAFE: a decoder
+    /// bug triggered by a hostile file then runs with your permissions (files, network).
+    /// Hashes are the same either way.
+    #[arg(long)]
+    pub in_process: bool,
     /// Never show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -177,6 +181,8 @@ pub struct FileHashes {
 /// Settings shared by every file of a run.
 #[derive(Debug, Clone)]
 pub struct HashSettings {
+    /// Where files are decoded: confined workers, or this process (`--in-process`).
+    pub decoder: Decoder,
     /// Decode limits.
     pub limits: Limits,
     /// Decode options (reduced-scale JPEG in fast mode).
@@ -190,14 +196,20 @@ pub struct HashSettings {
 }
 
 impl HashSettings {
-    /// Settings for the given command-line arguments.
-    pub fn from_args(args: &HashArgs) -> HashSettings {
+    /// Settings for the given command-line arguments; `video` bounds the workers' deadlines.
+    pub fn from_args(args: &HashArgs, video: &VideoLimits) -> HashSettings {
         let mut decode = DecodeOptions::default();
         if args.fast {
             decode.jpeg_min_side = Some(FAST_MIN_SIDE);
             decode.jpeg_scale_min_pixels = FAST_MIN_PIXELS;
         }
+        let decoder = if args.in_process {
+            Decoder::InProcess
+        } else {
+            sandboxed(rayon::current_num_threads(), video)
+        };
         HashSettings {
+            decoder,
             limits: args.limits.to_limits(),
             decode,
             compat: args.compat,
@@ -205,6 +217,22 @@ impl HashSettings {
             digests: args.json,
         }
     }
+}
+
+/// Confined decode workers for `threads` threads at once, able to take the longest video
+/// `video` admits.
+pub fn sandboxed(threads: usize, video: &VideoLimits) -> Decoder {
+    let defaults = PoolConfig::default();
+    let longest = video
+        .max_decode_time
+        .saturating_add(safeguard_sandbox::VIDEO_DEADLINE_GRACE)
+        .max(defaults.image_deadline);
+    Decoder::sandboxed(PoolConfig {
+        max_idle: threads.max(1),
+        // Room for at least two of the longest requests per worker before it is retired.
+        cpu_limit: defaults.cpu_limit.max(longest.saturating_mul(2)),
+        ..defaults
+    })
 }
 
 /// What one file gave.
@@ -224,7 +252,6 @@ pub fn hash_file(
     path: &Path,
     settings: &HashSettings,
     video: &VideoOptions,
-    hasher: &mut Hasher,
 ) -> Result<Hashed, String> {
     // Read up to the larger of the two size limits; the image decoder applies its own.
     let mut read_limits = settings.limits.clone();
@@ -233,55 +260,39 @@ pub fn hash_file(
         .max(video.limits.max_input_bytes);
     let bytes = safeguard_media::read_file(path, &read_limits).map_err(|e| e.to_string())?;
     if is_video(&bytes) {
+        let d = &settings.decoder;
         let hashed = if settings.digests {
-            hash_video(bytes, video).map(Hashed::Video)
+            d.hash_video(bytes.into(), video).map(Hashed::Video)
         } else {
-            vpdq_video(bytes, video).map(Hashed::Frames)
+            d.vpdq_video(bytes.into(), video).map(Hashed::Frames)
         };
         return hashed.map_err(|e| e.to_string());
     }
-    hash_bytes(&bytes, settings, hasher).map(Hashed::Image)
+    hash_bytes(&bytes, settings).map(Hashed::Image)
 }
 
-/// Decodes and hashes one file's bytes.
-pub fn hash_bytes(
-    bytes: &[u8],
-    settings: &HashSettings,
-    hasher: &mut Hasher,
-) -> Result<FileHashes, String> {
-    let decoded = safeguard_media::decode_with(bytes, &settings.limits, &settings.decode)
-        .map_err(|e| e.to_string())?;
-    let img = &decoded.image;
-    let (w, h) = (img.width as usize, img.height as usize);
-    let internal = |e: safeguard_pdq::Error| format!("internal error: {e}");
-    let (pdq, dihedral) = match (settings.compat, settings.dihedral) {
-        (Compat::Pytx, false) => (hasher.hash_rgb(&img.data, w, h).map_err(internal)?, None),
-        (Compat::Pytx, true) => {
-            let (o, d) = hasher
-                .hash_rgb_dihedral(&img.data, w, h)
-                .map_err(internal)?;
-            (o, Some(d.0))
-        }
-        (Compat::Cpp512, false) => (
-            hasher.hash_rgb_cpp512(&img.data, w, h).map_err(internal)?,
-            None,
-        ),
-        (Compat::Cpp512, true) => {
-            let (o, d) = hasher
-                .hash_rgb_cpp512_dihedral(&img.data, w, h)
-                .map_err(internal)?;
-            (o, Some(d.0))
-        }
+/// Decodes and hashes one file's bytes, where `settings.decoder` says.
+pub fn hash_bytes(bytes: &[u8], settings: &HashSettings) -> Result<FileHashes, String> {
+    let job = ImageJob {
+        limits: settings.limits.clone(),
+        decode: settings.decode.clone(),
+        compat: match settings.compat {
+            Compat::Pytx => safeguard_sandbox::Compat::Pytx,
+            Compat::Cpp512 => safeguard_sandbox::Compat::Cpp512,
+        },
+        dihedral: settings.dihedral,
+        digests: settings.digests,
     };
-    let (width, height) = decoded.scaled_from.unwrap_or((img.width, img.height));
+    let h = settings
+        .decoder
+        .hash_image(bytes, &job)
+        .map_err(|e| e.to_string())?;
     Ok(FileHashes {
-        pdq,
-        dihedral,
-        digests: settings
-            .digests
-            .then(|| safeguard_media::digest::digests(bytes)),
-        width,
-        height,
+        pdq: h.pdq,
+        dihedral: h.dihedral,
+        digests: h.digests,
+        width: h.width,
+        height: h.height,
     })
 }
 
@@ -394,11 +405,11 @@ pub fn run(args: &HashArgs) -> anyhow::Result<ExitCode> {
             .num_threads(n.max(1))
             .build_global()?;
     }
-    let settings = HashSettings::from_args(args);
     let video = VideoOptions {
         seconds_per_hash: args.seconds_per_hash,
         limits: args.limits.to_video_limits()?,
     };
+    let settings = HashSettings::from_args(args, &video.limits);
     // Checked once here rather than failing every video the same way.
     safeguard_vpdq::hasher::frame_mod(args.seconds_per_hash, 1.0)
         .map_err(|e| anyhow::anyhow!("--seconds-per-hash: {e}"))?;
@@ -410,10 +421,10 @@ pub fn run(args: &HashArgs) -> anyhow::Result<ExitCode> {
     for chunk in inputs.chunks(CHUNK) {
         let results: Vec<(&Path, Result<Vec<String>, String>)> = chunk
             .par_iter()
-            .map_init(Hasher::new, |hasher, input| match input {
+            .map(|input| match input {
                 Input::File(p) => (
                     p.as_path(),
-                    hash_file(p, &settings, &video, hasher).and_then(|h| output_lines(args, p, h)),
+                    hash_file(p, &settings, &video).and_then(|h| output_lines(args, p, h)),
                 ),
                 Input::Unreadable(p, why) => (p.as_path(), Err(why.clone())),
             })

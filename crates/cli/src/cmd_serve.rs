@@ -176,6 +176,13 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let data_dir = config.data_dir.clone();
     let state = AppState::new(store, config, admin_key.as_deref())
         .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?;
+    // Fail closed: a server that cannot confine its decoders does not start (rather than
+    // failing every upload, or silently decoding in-process).
+    if let Some(pool) = state.0.decoder.pool() {
+        pool.check().map_err(|e| {
+            anyhow::anyhow!("{e} (set decode.sandbox = false to decode in-process, less safe)")
+        })?;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

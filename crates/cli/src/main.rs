@@ -29,6 +29,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Hash image files: PDQ (bit-exact with the values in hash banks), MD5, SHA-1, SHA-256.
+    /// Files are decoded in confined worker processes unless `--in-process` is given.
     Hash(cmd_hash::HashArgs),
     /// Match PDQ hashes against a bank file, exactly (every entry within the radius).
     Match(cmd_match::MatchArgs),
@@ -46,6 +47,11 @@ enum Command {
     /// Benchmarks that print their baseline and ratio from the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// A confined decode worker, speaking the sandbox protocol on stdin and stdout. Started by
+    /// Safeguard itself (the worker runs before `main`, see `safeguard_sandbox::worker`); by
+    /// hand it serves the same protocol.
+    #[command(hide = true)]
+    DecodeWorker,
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,6 +81,10 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Index(a)) => cmd_bench_index::run(a),
         Command::Bench(BenchCommand::Seed(a)) => cmd_bench_server::run(a),
         Command::Bench(BenchCommand::Video(a)) => cmd_bench_video::run(a),
+        Command::DecodeWorker => {
+            let code = safeguard_sandbox::worker::serve();
+            return ExitCode::from(u8::try_from(code).unwrap_or(1));
+        }
     };
     match result {
         Ok(code) => code,

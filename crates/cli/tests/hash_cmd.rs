@@ -172,3 +172,43 @@ fn cpp512_mode_and_fast_mode_run() {
         );
     }
 }
+
+/// Runs `safeguard hash ARGS` and returns (status success, stdout, stderr).
+fn hash_output(args: &[&str], paths: &[PathBuf]) -> (bool, String, String) {
+    let out = bin().arg("hash").args(args).args(paths).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn sandboxed_and_in_process_output_are_identical() {
+    // Every testdata image and video, every output that carries hashes: the default decodes in
+    // confined workers, --in-process in the CLI itself.
+    let images = testdata();
+    let videos = testdata().join("../../video");
+    let bad = tmpdir("sandbox-bad");
+    std::fs::write(bad.join("cut.jpg"), [0xFF, 0xD8, 0xFF, 0xE0, 0, 16]).unwrap();
+    let paths = [images, videos, bad];
+    // (arguments, least lines printed: images and video frames, or video frames only)
+    for (args, least) in [
+        (&["--json", "--dihedral"][..], 100),
+        (&["--json", "--compat", "cpp512", "--fast"], 100),
+        (&["--seconds-per-hash", "0"], 100),
+        (&["--format", "vpdq"], 10),
+    ] {
+        let sandboxed = hash_output(args, &paths);
+        let mut in_process_args = args.to_vec();
+        in_process_args.push("--in-process");
+        let in_process = hash_output(&in_process_args, &paths);
+        assert_eq!(sandboxed, in_process, "{args:?}");
+        assert!(
+            sandboxed.1.lines().count() >= least,
+            "{args:?}: {}",
+            sandboxed.1
+        );
+        assert!(sandboxed.2.contains("cut.jpg"), "{}", sandboxed.2);
+    }
+}

@@ -175,6 +175,13 @@ impl std::fmt::Debug for VideoReader {
     }
 }
 
+/// Initialises FFmpeg (once per process; later calls return at once). Decoding does it on
+/// first use; a sandboxed decode worker calls it before its seccomp filter is installed, so
+/// that nothing FFmpeg sets up lazily needs a system call the filter refuses.
+pub fn init() {
+    init_ffmpeg();
+}
+
 fn init_ffmpeg() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {

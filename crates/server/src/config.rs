@@ -54,6 +54,8 @@ pub struct Config {
     pub photodna: crate::photodna::PhotoDnaConfig,
     /// The master key that seals secrets at rest (`[secrets]`).
     pub secrets: SecretsConfig,
+    /// Where uploads and fetched media are decoded (`[decode]`).
+    pub decode: DecodeConfig,
 }
 
 /// Where the master key comes from. It seals the credentials of exchanges created through the
@@ -69,6 +71,38 @@ pub struct SecretsConfig {
     /// in a shared file protects little.
     #[serde(skip)]
     pub master_key: Option<safeguard_exchange::Secret>,
+}
+
+/// Default address-space limit of a decode worker, MiB (see
+/// `safeguard_sandbox::DEFAULT_MEMORY_LIMIT` for what it must hold).
+pub const DEFAULT_WORKER_MEMORY_MIB: u64 = safeguard_sandbox::DEFAULT_MEMORY_LIMIT >> 20;
+
+/// Smallest accepted `decode.worker_memory_mib`: below this the mapped program and FFmpeg's
+/// libraries leave too little for any decode.
+pub const MIN_WORKER_MEMORY_MIB: u64 = 256;
+
+/// Where media is decoded (`[decode]`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecodeConfig {
+    /// Decode (and hash) in confined worker processes: a seccomp filter leaves them no file
+    /// system, network or process access, with limits on memory, CPU time and open files; a
+    /// crashed worker fails only its request (`decoder_crashed`) and is replaced. `false`
+    /// decodes inside the server process: LESS SAFE, since a decoder bug triggered by a
+    /// hostile upload would run with the server's access to the store and keys. Hashes are
+    /// the same either way.
+    pub sandbox: bool,
+    /// Address-space limit of each worker, MiB (`RLIMIT_AS`).
+    pub worker_memory_mib: u64,
+}
+
+impl Default for DecodeConfig {
+    fn default() -> DecodeConfig {
+        DecodeConfig {
+            sandbox: true,
+            worker_memory_mib: DEFAULT_WORKER_MEMORY_MIB,
+        }
+    }
 }
 
 /// Largest video upload, in bytes (a separate, larger limit than `limits.max_body_bytes`,
@@ -205,6 +239,7 @@ impl Default for Config {
             vpdq: VpdqConfig::default(),
             photodna: crate::photodna::PhotoDnaConfig::default(),
             secrets: SecretsConfig::default(),
+            decode: DecodeConfig::default(),
         }
     }
 }
@@ -332,6 +367,9 @@ impl Config {
         if let Some(v) = env("SAFEGUARD_LOG") {
             c.log.level = v;
         }
+        if let Some(v) = env("SAFEGUARD_DECODE_SANDBOX") {
+            c.decode.sandbox = parse("SAFEGUARD_DECODE_SANDBOX", v)?;
+        }
         for x in &mut c.exchanges {
             x.apply_env(&env);
         }
@@ -392,7 +430,38 @@ impl Config {
                     .into(),
             ));
         }
+        if self.decode.worker_memory_mib < MIN_WORKER_MEMORY_MIB {
+            return Err(ConfigError::Invalid(format!(
+                "decode.worker_memory_mib must be at least {MIN_WORKER_MEMORY_MIB}"
+            )));
+        }
         Ok(())
+    }
+
+    /// The decoder this configuration asks for: confined workers (one kept per core, the
+    /// server's CPU permits), or in-process with `decode.sandbox = false`. No worker starts
+    /// until the first decode.
+    pub fn decoder(&self) -> safeguard_sandbox::Decoder {
+        if !self.decode.sandbox {
+            return safeguard_sandbox::Decoder::InProcess;
+        }
+        let defaults = safeguard_sandbox::PoolConfig::default();
+        // Past the request timeout nobody awaits the answer: an image decode still running
+        // then is killed and its worker replaced.
+        let image_deadline = std::time::Duration::from_secs(self.limits.request_timeout_secs);
+        let video_deadline = self
+            .video_options()
+            .limits
+            .max_decode_time
+            .saturating_add(safeguard_sandbox::VIDEO_DEADLINE_GRACE);
+        safeguard_sandbox::Decoder::sandboxed(safeguard_sandbox::PoolConfig {
+            memory_limit: self.decode.worker_memory_mib.saturating_mul(1024 * 1024),
+            image_deadline,
+            cpu_limit: defaults
+                .cpu_limit
+                .max(image_deadline.max(video_deadline).saturating_mul(2)),
+            ..defaults
+        })
     }
 
     /// The configured vPDQ thresholds.
@@ -504,6 +573,29 @@ mod tests {
         };
         assert!(c.validate().is_err());
         assert!(Config::default().validate().is_ok());
+    }
+
+    #[test]
+    fn decoding_is_sandboxed_unless_opted_out() {
+        assert!(Config::default().decode.sandbox);
+        assert!(Config::default().decoder().is_sandboxed());
+        let p = write("[decode]\nsandbox = false # decode in-process\n");
+        let c = Config::load(Some(&p), |_| None).unwrap();
+        std::fs::remove_file(p).unwrap();
+        assert!(!c.decoder().is_sandboxed());
+        let c = Config::load(None, |k| {
+            (k == "SAFEGUARD_DECODE_SANDBOX").then(|| "false".to_string())
+        })
+        .unwrap();
+        assert!(!c.decode.sandbox);
+        let mut c = Config::default();
+        c.decode.worker_memory_mib = 10;
+        assert!(c.validate().is_err());
+        c.decode.worker_memory_mib = 1024;
+        let d = c.decoder();
+        let pool = d.pool().unwrap().config();
+        assert_eq!(pool.memory_limit, 1 << 30);
+        assert_eq!(pool.image_deadline.as_secs(), c.limits.request_timeout_secs);
     }
 }
 

@@ -165,10 +165,48 @@ pub async fn fetch(state: &AppState, url: &str) -> ApiResult<Vec<u8>> {
 pub async fn hash_video(state: &AppState, bytes: impl Into<Bytes>) -> ApiResult<HashedVideo> {
     let bytes: Bytes = bytes.into();
     let opts = state.0.config.video_options();
+    let decoder = state.0.decoder.clone();
     cpu(state, move || {
-        safeguard_engine::video::hash_video(bytes, &opts).map_err(ApiError::from)
+        decoder
+            .hash_video(bytes.into(), &opts)
+            .map_err(decode_error)
     })
     .await
+}
+
+/// A decode's failure as the client sees it. The input's own errors keep the engine's
+/// statuses and codes. A worker that died on this input (a decoder crash, a resource limit)
+/// is 422 `decoder_crashed`: the same file would crash it again, so the client should not
+/// retry it, while every other request carries on (the worker is replaced). No worker at all
+/// is 503 `decoder_unavailable`, with the detail in the log only.
+fn decode_error(e: safeguard_sandbox::Error) -> ApiError {
+    match e {
+        safeguard_sandbox::Error::Decode(e) => ApiError::from(e),
+        safeguard_sandbox::Error::Crashed(detail) => {
+            tracing::warn!(
+                request_id = %crate::error::request_id(),
+                detail = %detail,
+                "decode worker lost"
+            );
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "decoder_crashed",
+                "the decoder stopped while decoding this file; it cannot be hashed",
+            )
+        }
+        other => {
+            tracing::error!(
+                request_id = %crate::error::request_id(),
+                error = %other,
+                "no decode worker"
+            );
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                other.code(),
+                "decoding is unavailable; try again later",
+            )
+        }
+    }
 }
 
 /// Holds an uploaded image to the request body limit (`limits.max_body_bytes`): the upload
@@ -225,8 +263,9 @@ pub async fn hash_photo(
     let limits = state.0.config.media_limits();
     let bytes: Bytes = bytes.into();
     let shared = bytes.clone();
+    let decoder = state.0.decoder.clone();
     let h = cpu(state, move || {
-        safeguard_engine::hash_media(&shared, &limits).map_err(ApiError::from)
+        decoder.hash_media(&shared, &limits).map_err(decode_error)
     })
     .await?;
     let photodna = match (photodna, &state.0.photodna) {
@@ -357,4 +396,40 @@ fn select_types(
 pub fn split_list(s: Option<&str>) -> Option<Vec<String>> {
     s.filter(|s| !s.is_empty())
         .map(|s| s.split(',').map(str::to_string).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_failures_map_to_stable_statuses() {
+        let crashed = decode_error(safeguard_sandbox::Error::Crashed("signal 11".into()));
+        assert_eq!(
+            (crashed.status, crashed.code),
+            (StatusCode::UNPROCESSABLE_ENTITY, "decoder_crashed")
+        );
+        // The worker's detail stays in the log.
+        assert!(!crashed.message.contains("signal"));
+        let gone = decode_error(safeguard_sandbox::Error::Unavailable("no seccomp".into()));
+        assert_eq!(
+            (gone.status, gone.code),
+            (StatusCode::SERVICE_UNAVAILABLE, "decoder_unavailable")
+        );
+        assert!(!gone.message.contains("seccomp"));
+        // The input's own errors keep the in-process answer.
+        let timeout = decode_error(safeguard_sandbox::Error::Decode(
+            safeguard_media::Error::DecodeTimeout {
+                limit: std::time::Duration::from_secs(1),
+            }
+            .into(),
+        ));
+        assert_eq!(
+            (timeout.status, timeout.code),
+            (StatusCode::UNPROCESSABLE_ENTITY, "decode_timeout")
+        );
+        for code in ["decoder_crashed", "decoder_unavailable"] {
+            assert!(crate::openapi::ERROR_CODES.contains(&code), "{code}");
+        }
+    }
 }

@@ -434,6 +434,8 @@ pub const ERROR_CODES: &[&str] = &[
     "unsupported_video",
     "truncated_video",
     "corrupt_video",
+    "decoder_crashed",
+    "decoder_unavailable",
     "invalid_vpdq_threshold",
     "fetch_disabled",
     "invalid_url",

@@ -51,6 +51,9 @@ pub struct Inner {
     pub exchanges: crate::exchanges::Exchanges,
     /// The operator's licensed PhotoDNA hasher, if configured.
     pub photodna: Option<crate::photodna::PhotoDnaHasher>,
+    /// Where uploads are decoded and hashed: confined worker processes, or in-process when
+    /// `decode.sandbox = false`.
+    pub decoder: safeguard_sandbox::Decoder,
 }
 
 impl AppState {
@@ -89,6 +92,7 @@ impl AppState {
             requests: Semaphore::new(config.limits.max_concurrency),
             exchanges: crate::exchanges::Exchanges::from_config(&config),
             photodna,
+            decoder: config.decoder(),
             config,
         })))
     }
