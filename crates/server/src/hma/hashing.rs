@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use axum::extract::{DefaultBodyLimit, Multipart, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
 use bytes::Bytes;
+use serde::Deserialize;
 
 use super::{hma_missing, HmaResult};
 use crate::error::ApiError;
@@ -27,7 +27,7 @@ const VIDEO_MD5: &str = "video_md5";
 pub(super) async fn hma_hash_signals(
     state: &AppState,
     ct: ContentType,
-    bytes: Vec<u8>,
+    bytes: Bytes,
     types: Option<&[String]>,
 ) -> Result<BTreeMap<String, String>, ApiError> {
     let names = |keep: &dyn Fn(&str) -> bool| {
@@ -103,7 +103,7 @@ pub(super) async fn hash_url(
         }
     });
     let types = split_list(types);
-    hma_hash_signals(state, ct, bytes, types.as_deref()).await
+    hma_hash_signals(state, ct, bytes.into(), types.as_deref()).await
 }
 
 async fn hash_get(
