@@ -733,6 +733,8 @@ async fn openapi_covers_every_route() {
     }
     for f in files {
         let text = std::fs::read_to_string(f).unwrap();
+        // Unit tests may build routers of their own (a fake server in `fetch.rs`).
+        let text = text.split("#[cfg(test)]").next().unwrap();
         for part in text.split(".route(").skip(1) {
             let Some(rest) = part.trim_start().strip_prefix('"') else {
                 continue;
