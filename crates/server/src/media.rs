@@ -167,9 +167,7 @@ pub async fn hash_video(state: &AppState, bytes: impl Into<Bytes>) -> ApiResult<
     let opts = state.0.config.video_options();
     let decoder = state.0.decoder.clone();
     cpu(state, move || {
-        decoder
-            .hash_video(bytes.into(), &opts)
-            .map_err(decode_error)
+        decoder.hash_video(bytes, &opts).map_err(decode_error)
     })
     .await
 }
