@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -15,22 +14,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const BOUNDARY: &str = "sglimitsboundary42";
-
-/// Serves `s` on 127.0.0.1; the server stops when the returned sender is dropped.
-async fn listen(s: &TestServer) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(safeguard_server::serve(
-        listener,
-        s.state.clone(),
-        async {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(5),
-    ));
-    (addr, stop)
-}
 
 fn video(name: &str) -> Vec<u8> {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -216,22 +216,6 @@ async fn stopncii_page_with_withdrawal() {
 
 // ------------------------------------------------------------ cut-off uploads, real socket
 
-/// Serves `s` on 127.0.0.1; the server stops when the returned sender is dropped.
-async fn listen(s: &TestServer) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(safeguard_server::serve(
-        listener,
-        s.state.clone(),
-        async {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(5),
-    ));
-    (addr, stop)
-}
-
 fn head(uri: &str, chunked: bool, len: usize) -> String {
     let framing = if chunked {
         "Transfer-Encoding: chunked".to_string()

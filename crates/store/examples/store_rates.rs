@@ -19,23 +19,13 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use safeguard_store::conformance::new_bank;
 use safeguard_store::{
-    BankKind, Change, NewBank, NewContent, SourceEntry, SourceImport, SqliteOptions, SqliteStore,
-    Store,
+    Change, NewContent, SourceEntry, SourceImport, SqliteOptions, SqliteStore, Store,
 };
 
 /// Rows per `add_contents` call on the baseline path (one transaction each).
 const BASELINE_CHUNK: u64 = 100_000;
-
-fn bank(name: &str) -> NewBank {
-    NewBank {
-        name: name.to_owned(),
-        enabled: true,
-        enabled_ratio: 1.0,
-        pdq_threshold: 31,
-        kind: BankKind::Standard,
-    }
-}
 
 /// Values spread like real hashes, so the value index sees random inserts.
 fn md5_like(i: u64) -> String {
@@ -61,7 +51,7 @@ fn main() {
     // ---- Writes. Baseline: row-at-a-time add_contents.
     let rows_path = dir.join("rows.db");
     let store = open(&rows_path);
-    let b = store.create_bank(&bank("ROWS")).expect("create bank");
+    let b = store.create_bank(&new_bank("ROWS")).expect("create bank");
     let t = Instant::now();
     let mut start = 0;
     while start < n {
@@ -126,7 +116,7 @@ fn main() {
 
     // ---- The staged import, then a re-import of the same list.
     let store = open(&dir.join("staged.db"));
-    let b = store.create_bank(&bank("STAGED")).expect("create bank");
+    let b = store.create_bank(&new_bank("STAGED")).expect("create bank");
     let import = |seen_at| {
         let t = Instant::now();
         let out = store

@@ -160,3 +160,19 @@ pub fn sample_image(name: &str) -> Vec<u8> {
 }
 
 pub const BRIDGE_PDQ: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
+
+/// Serves `s` on 127.0.0.1; the server stops when the returned sender is dropped.
+pub async fn listen(s: &TestServer) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(safeguard_server::serve(
+        listener,
+        s.state.clone(),
+        async {
+            let _ = stopped.await;
+        },
+        std::time::Duration::from_secs(5),
+    ));
+    (addr, stop)
+}
