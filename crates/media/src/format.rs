@@ -21,6 +21,16 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every format, in a fixed order (wire encodings number formats by their place here).
+    pub const ALL: [Format; 6] = [
+        Format::Jpeg,
+        Format::Png,
+        Format::Gif,
+        Format::Webp,
+        Format::Bmp,
+        Format::Tiff,
+    ];
+
     /// Lower-case short name, stable for logs and APIs.
     pub fn name(&self) -> &'static str {
         match self {
@@ -99,15 +109,7 @@ mod tests {
 
     #[test]
     fn names_are_stable() {
-        let all = [
-            Format::Jpeg,
-            Format::Png,
-            Format::Gif,
-            Format::Webp,
-            Format::Bmp,
-            Format::Tiff,
-        ];
-        let names: Vec<_> = all.iter().map(Format::name).collect();
+        let names: Vec<_> = Format::ALL.iter().map(Format::name).collect();
         assert_eq!(names, ["jpeg", "png", "gif", "webp", "bmp", "tiff"]);
         assert_eq!(Format::Webp.to_string(), "webp");
     }

@@ -246,21 +246,12 @@ fn get_media_error(r: &mut Reader<'_>) -> Result<safeguard_media::Error> {
     })
 }
 
-const FORMATS: [Format; 6] = [
-    Format::Jpeg,
-    Format::Png,
-    Format::Gif,
-    Format::Webp,
-    Format::Bmp,
-    Format::Tiff,
-];
-
 fn format_tag(f: Format) -> u8 {
-    FORMATS.iter().position(|&x| x == f).unwrap_or(0) as u8
+    Format::ALL.iter().position(|&x| x == f).unwrap_or(0) as u8
 }
 
 fn format_from(t: u8) -> Result<Format> {
-    FORMATS
+    Format::ALL
         .get(usize::from(t))
         .copied()
         .ok_or_else(|| WireError(format!("unknown format tag {t}")))
