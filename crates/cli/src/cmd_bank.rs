@@ -240,6 +240,8 @@ fn bank_id(store: &dyn Store, name: &str, create: bool) -> anyhow::Result<i64> {
             enabled_ratio: 1.0,
             pdq_threshold: DEFAULT_PDQ_THRESHOLD,
             kind: BankKind::Standard,
+            tags: Vec::new(),
+            classification: None,
         })?
         .id)
 }

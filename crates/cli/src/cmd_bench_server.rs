@@ -71,6 +71,8 @@ pub fn run(args: &SeedArgs) -> anyhow::Result<ExitCode> {
             enabled_ratio: 1.0,
             pdq_threshold: 31,
             kind: BankKind::Standard,
+            tags: Vec::new(),
+            classification: None,
         })?,
     };
     let start = Instant::now();

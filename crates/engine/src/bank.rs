@@ -50,9 +50,76 @@ pub fn validate_threshold(t: u32) -> Result<(), Error> {
     }
 }
 
+/// Most tags one bank may carry: rules test them per match, so the list stays short.
+pub const MAX_BANK_TAGS: usize = 16;
+/// Longest tag, in bytes.
+pub const MAX_TAG_LEN: usize = 64;
+
+/// Checks bank tags: each `[a-z0-9][a-z0-9_-]*` (no comma: the store joins them with
+/// commas), at most [`MAX_TAG_LEN`] bytes, at most [`MAX_BANK_TAGS`], no repeats.
+pub fn validate_tags(tags: &[String]) -> Result<(), Error> {
+    if tags.len() > MAX_BANK_TAGS {
+        return Err(Error::Invalid(format!(
+            "a bank has at most {MAX_BANK_TAGS} tags, got {}",
+            tags.len()
+        )));
+    }
+    for (i, tag) in tags.iter().enumerate() {
+        let ok = !tag.is_empty()
+            && tag.len() <= MAX_TAG_LEN
+            && (tag.as_bytes()[0].is_ascii_lowercase() || tag.as_bytes()[0].is_ascii_digit())
+            && tag
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !ok {
+            return Err(Error::Invalid(format!(
+                "tag {:?} must be 1 to {MAX_TAG_LEN} characters of a-z, 0-9, _ and -, \
+                 starting with a letter or digit",
+                truncate(tag)
+            )));
+        }
+        if tags[..i].contains(tag) {
+            return Err(Error::Invalid(format!("tag {tag:?} is given twice")));
+        }
+    }
+    Ok(())
+}
+
+/// The classifications a bank may default to: the industry categories hotlines use
+/// (A1/A2: prepubescent; B1/B2: pubescent; 1: sex act, 2: lascivious exhibition).
+pub const CLASSIFICATIONS: [&str; 4] = ["A1", "A2", "B1", "B2"];
+
+/// Checks a bank's default classification and returns it in its canonical (upper) case.
+pub fn validate_classification(c: &str) -> Result<String, Error> {
+    let upper = c.to_ascii_uppercase();
+    if CLASSIFICATIONS.contains(&upper.as_str()) {
+        Ok(upper)
+    } else {
+        Err(Error::Invalid(format!(
+            "classification must be one of A1, A2, B1, B2, got {:?}",
+            truncate(c)
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_and_classifications() {
+        validate_tags(&["hotline".into(), "uk-iwf".into(), "x_1".into()]).unwrap();
+        for bad in ["", "Upper", "a,b", "-x", &"x".repeat(65)] {
+            assert!(
+                validate_tags(&[bad.to_string()]).is_err(),
+                "{bad:?} accepted"
+            );
+        }
+        assert!(validate_tags(&["a".into(), "a".into()]).is_err());
+        assert!(validate_tags(&vec!["a".to_string(); 17]).is_err());
+        assert_eq!(validate_classification("a1").unwrap(), "A1");
+        assert!(validate_classification("C3").is_err());
+    }
 
     #[test]
     fn bank_names() {

@@ -44,6 +44,10 @@ pub struct CreateBank {
     pub pdq_threshold: Option<u32>,
     /// Default standard.
     pub kind: Option<BankKind>,
+    /// Labels for policy rules ([`crate::bank::validate_tags`]).
+    pub tags: Vec<String>,
+    /// Default classification of the bank's hashes ([`crate::bank::validate_classification`]).
+    pub classification: Option<String>,
 }
 
 /// A content item to add.
@@ -491,6 +495,12 @@ impl Engine {
         validate_ratio(ratio)?;
         let threshold = req.pdq_threshold.unwrap_or(DEFAULT_PDQ_THRESHOLD);
         validate_threshold(threshold)?;
+        crate::bank::validate_tags(&req.tags)?;
+        let classification = req
+            .classification
+            .as_deref()
+            .map(crate::bank::validate_classification)
+            .transpose()?;
         let bank = self
             .store
             .create_bank(&NewBank {
@@ -499,6 +509,8 @@ impl Engine {
                 enabled_ratio: ratio,
                 pdq_threshold: threshold,
                 kind: req.kind.unwrap_or(BankKind::Standard),
+                tags: req.tags.clone(),
+                classification,
             })
             .map_err(|e| match e {
                 safeguard_store::Error::Conflict(_) => Error::BankExists(req.name.clone()),
@@ -532,9 +544,16 @@ impl Engine {
         if let Some(t) = update.pdq_threshold {
             validate_threshold(t)?;
         }
+        if let Some(tags) = &update.tags {
+            crate::bank::validate_tags(tags)?;
+        }
+        let mut update = update.clone();
+        if let Some(Some(c)) = &update.classification {
+            update.classification = Some(Some(crate::bank::validate_classification(c)?));
+        }
         let b = self
             .store
-            .update_bank(bank.id, update)
+            .update_bank(bank.id, &update)
             .map_err(|e| match (e, &update.name) {
                 (safeguard_store::Error::Conflict(_), Some(n)) => Error::BankExists(n.clone()),
                 (other, _) => other.into(),

@@ -114,6 +114,8 @@ fn bank_json(b: &Bank) -> Value {
         "enabled_ratio": b.enabled_ratio,
         "pdq_threshold": b.pdq_threshold,
         "kind": b.kind.as_str(),
+        "tags": b.tags,
+        "classification": b.classification,
         "created_at": b.created_at,
         "updated_at": b.updated_at,
     })
@@ -436,6 +438,9 @@ struct BankReq {
     enabled_ratio: Option<f64>,
     pdq_threshold: Option<u32>,
     kind: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    classification: Option<String>,
 }
 
 fn parse_kind(k: Option<&str>) -> ApiResult<Option<BankKind>> {
@@ -444,7 +449,7 @@ fn parse_kind(k: Option<&str>) -> ApiResult<Option<BankKind>> {
             ApiError::bad_request(
                 "invalid_request",
                 format!(
-                    "kind must be \"standard\" or \"allow_list\", got {:?}",
+                    "kind must be \"standard\", \"allow_list\" or \"csam\", got {:?}",
                     short(k)
                 ),
             )
@@ -466,6 +471,8 @@ async fn bank_create(
             enabled_ratio: req.enabled_ratio,
             pdq_threshold: req.pdq_threshold,
             kind,
+            tags: req.tags,
+            classification: req.classification,
         })?)
     })
     .await?;
@@ -488,6 +495,19 @@ struct BankPatch {
     enabled: Option<bool>,
     enabled_ratio: Option<f64>,
     pdq_threshold: Option<u32>,
+    tags: Option<Vec<String>>,
+    /// `null` clears the default classification; absent leaves it.
+    #[serde(default, deserialize_with = "present")]
+    classification: Option<Option<String>>,
+}
+
+/// Tells a field given as `null` (`Some(None)`) from one left out (`None`, by `default`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 async fn bank_update(
@@ -504,6 +524,8 @@ async fn bank_update(
                 enabled: p.enabled,
                 enabled_ratio: p.enabled_ratio,
                 pdq_threshold: p.pdq_threshold,
+                tags: p.tags,
+                classification: p.classification,
             },
         )?)
     })

@@ -91,6 +91,8 @@ pub fn new_bank(name: &str) -> NewBank {
         enabled_ratio: 1.0,
         pdq_threshold: 31,
         kind: BankKind::Standard,
+        tags: Vec::new(),
+        classification: None,
     }
 }
 
@@ -1348,6 +1350,8 @@ impl Model {
                     enabled_ratio: nb.enabled_ratio,
                     pdq_threshold: nb.pdq_threshold,
                     kind: nb.kind,
+                    tags: nb.tags.clone(),
+                    classification: nb.classification.clone(),
                     created_at: 0,
                     updated_at: 0,
                 };
@@ -1382,6 +1386,12 @@ impl Model {
                 b.enabled = u.enabled.unwrap_or(b.enabled);
                 b.enabled_ratio = u.enabled_ratio.unwrap_or(b.enabled_ratio);
                 b.pdq_threshold = u.pdq_threshold.unwrap_or(b.pdq_threshold);
+                if let Some(tags) = &u.tags {
+                    b.tags.clone_from(tags);
+                }
+                if let Some(c) = &u.classification {
+                    b.classification.clone_from(c);
+                }
                 assert_eq!(zero_bank(&got), *b);
                 self.changes.push(Change::Updated {
                     bank_id: id,

@@ -9,11 +9,15 @@
 #![forbid(unsafe_code)]
 
 // Test support only (feature `test-support`): the suite is 2,000 lines the binary never runs.
+pub mod action;
+#[cfg(feature = "test-support")]
+pub mod action_conformance;
 #[cfg(feature = "test-support")]
 pub mod conformance;
 mod model;
 mod sqlite;
 
+pub use action::ActionStore;
 pub use model::*;
 pub use sqlite::{SqliteOptions, SqliteStore};
 
@@ -43,7 +47,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 /// Durable storage. All methods are blocking and thread-safe; async callers run them on a
 /// blocking pool. Every successful write is durable when the call returns.
-pub trait Store: Send + Sync + std::fmt::Debug {
+///
+/// Every store also keeps the records of acting on matches ([`ActionStore`]), in the same
+/// database, so a verdict and the events describing it commit together.
+pub trait Store: ActionStore + Send + Sync + std::fmt::Debug {
     /// Creates a bank. `Conflict` if the name is taken.
     fn create_bank(&self, bank: &NewBank) -> Result<Bank>;
     /// The bank with this name.

@@ -17,6 +17,9 @@ pub enum BankKind {
     Standard,
     /// Known benign content: a match here suppresses matches from other banks.
     AllowList,
+    /// Known child sexual abuse material (a hotline's list): like `Standard` for matching;
+    /// the default policy blocks its matches and makes them report candidates.
+    Csam,
 }
 
 impl BankKind {
@@ -25,6 +28,7 @@ impl BankKind {
         match self {
             BankKind::Standard => "standard",
             BankKind::AllowList => "allow_list",
+            BankKind::Csam => "csam",
         }
     }
 
@@ -33,6 +37,7 @@ impl BankKind {
         match s {
             "standard" => Some(BankKind::Standard),
             "allow_list" => Some(BankKind::AllowList),
+            "csam" => Some(BankKind::Csam),
             _ => None,
         }
     }
@@ -51,8 +56,13 @@ pub struct Bank {
     pub enabled_ratio: f64,
     /// Largest PDQ distance that counts as a match for this bank.
     pub pdq_threshold: u32,
-    /// Standard or allow-list.
+    /// Standard, allow-list or CSAM.
     pub kind: BankKind,
+    /// Operator's labels, for policy rules (`bank_tags`); validated by the engine.
+    pub tags: Vec<String>,
+    /// Default classification of the bank's hashes (for example `A1`) when a hash carries
+    /// none of its own; validated by the engine.
+    pub classification: Option<String>,
     /// Creation time, Unix milliseconds.
     pub created_at: i64,
     /// Last change, Unix milliseconds.
@@ -72,6 +82,10 @@ pub struct NewBank {
     pub pdq_threshold: u32,
     /// See [`Bank::kind`].
     pub kind: BankKind,
+    /// See [`Bank::tags`].
+    pub tags: Vec<String>,
+    /// See [`Bank::classification`].
+    pub classification: Option<String>,
 }
 
 /// Changes to a bank; `None` leaves a field as it is.
@@ -85,6 +99,10 @@ pub struct BankUpdate {
     pub enabled_ratio: Option<f64>,
     /// See [`Bank::pdq_threshold`].
     pub pdq_threshold: Option<u32>,
+    /// See [`Bank::tags`].
+    pub tags: Option<Vec<String>>,
+    /// See [`Bank::classification`]; `Some(None)` clears it.
+    pub classification: Option<Option<String>>,
 }
 
 /// One hash of one content item.

@@ -4,6 +4,7 @@
 //! transaction; readers use their own connections (see [`pool`]) and, thanks to WAL, never wait
 //! for it. Every write appends its change-feed rows in the same transaction as the data.
 
+mod action;
 mod pool;
 mod row;
 mod schema;
@@ -579,7 +580,8 @@ impl Store for SqliteStore {
             let now = now_ms();
             tx.prepare_cached(
                 "INSERT INTO banks (name, enabled, enabled_ratio, pdq_threshold, kind, \
-                 created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                 created_at, updated_at, tags, classification) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -588,7 +590,9 @@ impl Store for SqliteStore {
                     bank.enabled_ratio,
                     bank.pdq_threshold,
                     bank.kind.as_str(),
-                    now
+                    now,
+                    row::tags_to_text(&bank.tags),
+                    bank.classification,
                 ])
             })
             .map_err(|e| {
@@ -605,6 +609,8 @@ impl Store for SqliteStore {
                 enabled_ratio: bank.enabled_ratio,
                 pdq_threshold: bank.pdq_threshold,
                 kind: bank.kind,
+                tags: bank.tags.clone(),
+                classification: bank.classification.clone(),
                 created_at: now,
                 updated_at: now,
             })
@@ -661,10 +667,17 @@ impl Store for SqliteStore {
             if let Some(threshold) = update.pdq_threshold {
                 bank.pdq_threshold = threshold;
             }
+            if let Some(tags) = &update.tags {
+                bank.tags.clone_from(tags);
+            }
+            if let Some(classification) = &update.classification {
+                bank.classification.clone_from(classification);
+            }
             bank.updated_at = now_ms();
             tx.prepare_cached(
                 "UPDATE banks SET name = ?2, enabled = ?3, enabled_ratio = ?4, \
-                 pdq_threshold = ?5, updated_at = ?6 WHERE id = ?1",
+                 pdq_threshold = ?5, updated_at = ?6, tags = ?7, classification = ?8 \
+                 WHERE id = ?1",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -673,7 +686,9 @@ impl Store for SqliteStore {
                     bank.enabled,
                     bank.enabled_ratio,
                     bank.pdq_threshold,
-                    bank.updated_at
+                    bank.updated_at,
+                    row::tags_to_text(&bank.tags),
+                    bank.classification,
                 ])
             })
             .map_err(|e| {

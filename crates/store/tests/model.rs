@@ -33,20 +33,37 @@ fn ratio() -> impl Strategy<Value = f64> {
     ]
 }
 
+fn tags() -> impl Strategy<Value = Vec<String>> {
+    prop::collection::vec(prop_oneof![Just("hotline"), Just("uk"), Just("x-1")], 0..3)
+        .prop_map(|v| v.into_iter().map(str::to_owned).collect())
+}
+
+fn classification() -> impl Strategy<Value = Option<String>> {
+    prop::option::of(prop_oneof![Just("A1".to_owned()), Just("B2".to_owned())])
+}
+
 fn new_bank() -> impl Strategy<Value = NewBank> {
-    (name(), any::<bool>(), ratio(), any::<u32>(), any::<bool>()).prop_map(
-        |(name, enabled, enabled_ratio, pdq_threshold, allow)| NewBank {
-            name,
-            enabled,
-            enabled_ratio,
-            pdq_threshold,
-            kind: if allow {
-                BankKind::AllowList
-            } else {
-                BankKind::Standard
-            },
-        },
+    (
+        (name(), any::<bool>(), ratio(), any::<u32>()),
+        prop_oneof![
+            Just(BankKind::Standard),
+            Just(BankKind::AllowList),
+            Just(BankKind::Csam)
+        ],
+        tags(),
+        classification(),
     )
+        .prop_map(
+            |((name, enabled, enabled_ratio, pdq_threshold), kind, tags, classification)| NewBank {
+                name,
+                enabled,
+                enabled_ratio,
+                pdq_threshold,
+                kind,
+                tags,
+                classification,
+            },
+        )
 }
 
 fn bank_update() -> impl Strategy<Value = BankUpdate> {
@@ -55,13 +72,19 @@ fn bank_update() -> impl Strategy<Value = BankUpdate> {
         prop::option::of(any::<bool>()),
         prop::option::of(ratio()),
         prop::option::of(any::<u32>()),
+        prop::option::of(tags()),
+        prop::option::of(classification()),
     )
-        .prop_map(|(name, enabled, enabled_ratio, pdq_threshold)| BankUpdate {
-            name,
-            enabled,
-            enabled_ratio,
-            pdq_threshold,
-        })
+        .prop_map(
+            |(name, enabled, enabled_ratio, pdq_threshold, tags, classification)| BankUpdate {
+                name,
+                enabled,
+                enabled_ratio,
+                pdq_threshold,
+                tags,
+                classification,
+            },
+        )
 }
 
 /// Small pools of types and values, so items share values and duplicate types happen.

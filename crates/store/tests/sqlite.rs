@@ -43,6 +43,24 @@ fn conformance_on_disk() {
     });
 }
 
+#[test]
+fn action_conformance_in_memory() {
+    safeguard_store::action_conformance::run_all(&|| {
+        Box::new(SqliteStore::open_in_memory().expect("open in memory"))
+    });
+}
+
+#[test]
+fn action_conformance_on_disk() {
+    let dirs = RefCell::new(Vec::new());
+    safeguard_store::action_conformance::run_all(&|| {
+        let dir = temp_dir();
+        let store = open(&dir.path().join("store.db"));
+        dirs.borrow_mut().push(dir);
+        Box::new(store)
+    });
+}
+
 /// Everything observable, for comparing a store before and after reopening.
 fn snapshot(store: &dyn Store) -> String {
     let banks = store.list_banks().unwrap();

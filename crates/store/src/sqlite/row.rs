@@ -54,8 +54,21 @@ pub(crate) fn col_str<'r>(row: &'r Row<'_>, idx: usize, table: &str) -> Result<&
 }
 
 /// Columns read by [`bank`].
-pub(crate) const BANK_COLUMNS: &str =
-    "id, name, enabled, enabled_ratio, pdq_threshold, kind, created_at, updated_at";
+pub(crate) const BANK_COLUMNS: &str = "id, name, enabled, enabled_ratio, pdq_threshold, kind, \
+     created_at, updated_at, tags, classification";
+
+/// Tags as stored: joined by commas (the engine allows no comma in a tag).
+pub(crate) fn tags_to_text(tags: &[String]) -> String {
+    tags.join(",")
+}
+
+fn tags_from_text(text: &str) -> Vec<String> {
+    if text.is_empty() {
+        Vec::new()
+    } else {
+        text.split(',').map(str::to_owned).collect()
+    }
+}
 
 pub(crate) fn bank(row: &Row<'_>) -> Result<Bank> {
     const T: &str = "banks";
@@ -74,6 +87,8 @@ pub(crate) fn bank(row: &Row<'_>) -> Result<Bank> {
             .ok_or_else(|| Error::Corrupt(format!("bank {id}: unknown kind {kind:?}")))?,
         created_at: col(row, 6, T)?,
         updated_at: col(row, 7, T)?,
+        tags: tags_from_text(col_str(row, 8, T)?),
+        classification: col(row, 9, T)?,
     })
 }
 

@@ -172,6 +172,181 @@ CREATE TABLE stored_exchanges (
     updated_at          INTEGER NOT NULL
 ) STRICT;
 "#,
+    // Version 4: banks gain the `csam` kind, tags and a default classification (policy rules
+    // test them). SQLite cannot change a CHECK in place, so the table is rebuilt by its
+    // documented procedure; `migrate` runs with foreign keys off and checks them before
+    // committing, so the rebuild neither cascades nor leaves a dangling reference.
+    r#"
+CREATE TABLE banks_v4 (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    name            TEXT    NOT NULL UNIQUE,
+    enabled         INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+    enabled_ratio   REAL    NOT NULL,
+    pdq_threshold   INTEGER NOT NULL CHECK (pdq_threshold BETWEEN 0 AND 4294967295),
+    kind            TEXT    NOT NULL CHECK (kind IN ('standard', 'allow_list', 'csam')),
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    tags            TEXT    NOT NULL DEFAULT '',
+    classification  TEXT
+) STRICT;
+INSERT INTO banks_v4 (id, name, enabled, enabled_ratio, pdq_threshold, kind, created_at,
+                      updated_at)
+    SELECT id, name, enabled, enabled_ratio, pdq_threshold, kind, created_at, updated_at
+    FROM banks ORDER BY id;
+DELETE FROM sqlite_sequence WHERE name = 'banks_v4';
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'banks_v4', seq FROM sqlite_sequence WHERE name = 'banks';
+DROP TABLE banks;
+ALTER TABLE banks_v4 RENAME TO banks;
+"#,
+    // Version 5: acting on matches (crate::action).
+    // - `rules` keeps every version of every rule; `position` is set on the versions in force
+    //   and NULL on superseded or deleted ones, so the set in force is one index range.
+    // - `submissions.platform_id` is UNIQUE: the idempotency key of re-submission.
+    // - At most one active (open or in review) case per account: a partial unique index, so
+    //   two racing submissions cannot open two.
+    // - `evidence.wrapped_key` becomes NULL when the object is destroyed (crypto-shredding);
+    //   the row stays as the record of the deletion.
+    // - `events` is the transactional outbox; `deliveries` has one row per (event, endpoint)
+    //   written in the same transaction, so delivery state survives a crash.
+    r#"
+CREATE TABLE rules (
+    id          TEXT    NOT NULL,
+    version     INTEGER NOT NULL CHECK (version >= 1),
+    position    INTEGER,
+    spec        TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (id, version)
+) STRICT;
+CREATE UNIQUE INDEX rules_in_force ON rules (position) WHERE position IS NOT NULL;
+CREATE TABLE rules_meta (
+    one         INTEGER PRIMARY KEY CHECK (one = 1),
+    generation  INTEGER NOT NULL
+) STRICT;
+INSERT INTO rules_meta (one, generation) VALUES (1, 0);
+
+CREATE TABLE cases (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    account           TEXT,
+    state             TEXT    NOT NULL
+        CHECK (state IN ('open', 'in_review', 'decided', 'reported', 'closed')),
+    queue             TEXT    NOT NULL,
+    priority          INTEGER NOT NULL,
+    report_candidate  INTEGER NOT NULL CHECK (report_candidate IN (0, 1)),
+    labels            TEXT    NOT NULL,
+    items             INTEGER NOT NULL,
+    legal_hold        INTEGER NOT NULL DEFAULT 0 CHECK (legal_hold IN (0, 1)),
+    decision          TEXT,
+    reported_at       INTEGER,
+    opened_at         INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX cases_active_by_account ON cases (account)
+    WHERE state IN ('open', 'in_review') AND account IS NOT NULL;
+CREATE INDEX cases_by_state ON cases (state, id);
+CREATE INDEX cases_by_queue ON cases (queue, id);
+
+CREATE TABLE case_history (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    case_id     INTEGER NOT NULL REFERENCES cases (id),
+    at          INTEGER NOT NULL,
+    actor       TEXT    NOT NULL,
+    action      TEXT    NOT NULL,
+    from_state  TEXT,
+    to_state    TEXT,
+    note        TEXT
+) STRICT;
+CREATE INDEX case_history_by_case ON case_history (case_id, id);
+
+CREATE TABLE submissions (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    platform_id   TEXT    NOT NULL UNIQUE,
+    fingerprint   TEXT    NOT NULL,
+    account       TEXT,
+    verdict       TEXT    NOT NULL,
+    rule_id       TEXT,
+    rule_version  INTEGER,
+    context       TEXT    NOT NULL,
+    result        TEXT    NOT NULL,
+    case_id       INTEGER REFERENCES cases (id),
+    event_ids     TEXT    NOT NULL,
+    created_at    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX submissions_by_case ON submissions (case_id) WHERE case_id IS NOT NULL;
+
+CREATE TABLE evidence (
+    object_id        TEXT    PRIMARY KEY,
+    submission_id    INTEGER NOT NULL REFERENCES submissions (id),
+    case_id          INTEGER NOT NULL REFERENCES cases (id),
+    blob_key         TEXT    NOT NULL,
+    wrapped_key      BLOB,
+    key_fingerprint  TEXT    NOT NULL,
+    sha256           TEXT    NOT NULL,
+    md5              TEXT    NOT NULL,
+    size             INTEGER NOT NULL,
+    media_kind       TEXT    NOT NULL,
+    created_at       INTEGER NOT NULL,
+    deleted_at       INTEGER,
+    deletion_reason  TEXT
+) STRICT;
+CREATE INDEX evidence_by_case ON evidence (case_id);
+CREATE INDEX evidence_live ON evidence (created_at) WHERE deleted_at IS NULL;
+
+CREATE TABLE access_log (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at      INTEGER NOT NULL,
+    actor   TEXT    NOT NULL,
+    action  TEXT    NOT NULL,
+    object  TEXT    NOT NULL
+) STRICT;
+CREATE INDEX access_log_by_object ON access_log (object, id);
+
+CREATE TABLE webhooks (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    url              TEXT    NOT NULL,
+    event_types      TEXT    NOT NULL,
+    sealed_secret    BLOB    NOT NULL,
+    enabled          INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+    disabled_reason  TEXT,
+    failing_since    INTEGER,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE events (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT    NOT NULL UNIQUE,
+    event_type  TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL,
+    body        TEXT    NOT NULL
+) STRICT;
+
+CREATE TABLE deliveries (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id        INTEGER NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    event_seq         INTEGER NOT NULL REFERENCES events (seq),
+    state             TEXT    NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+    attempts          INTEGER NOT NULL,
+    first_attempt_at  INTEGER,
+    next_attempt_at   INTEGER NOT NULL,
+    last_status       INTEGER,
+    last_error        TEXT,
+    done_at           INTEGER
+) STRICT;
+CREATE INDEX deliveries_pending ON deliveries (webhook_id, id) WHERE state = 'pending';
+CREATE INDEX deliveries_dead ON deliveries (webhook_id, id) WHERE state = 'dead';
+
+CREATE TABLE delivery_attempts (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id       INTEGER NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+    at                INTEGER NOT NULL,
+    status            INTEGER,
+    latency_ms        INTEGER NOT NULL,
+    response_excerpt  TEXT    NOT NULL,
+    error             TEXT
+) STRICT;
+CREATE INDEX delivery_attempts_by_delivery ON delivery_attempts (delivery_id, id);
+"#,
 ];
 
 /// The schema version this build writes.
@@ -184,6 +359,19 @@ pub(crate) fn current_version() -> i64 {
 /// a newer build (it may have columns or meanings this build would silently break) and a
 /// SQLite file that is not ours.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    // A table rebuild (version 4) drops a table other tables reference: with foreign keys on,
+    // the drop would cascade into them. The pragma is a no-op inside a transaction, so it is
+    // set around it; `foreign_key_check` below proves the rebuilt schema consistent.
+    conn.pragma_update(None, "foreign_keys", false)
+        .map_err(db_err)?;
+    let out = migrate_in_transaction(conn);
+    let restored = conn
+        .pragma_update(None, "foreign_keys", true)
+        .map_err(db_err);
+    out.and(restored)
+}
+
+fn migrate_in_transaction(conn: &mut Connection) -> Result<()> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db_err)?;
@@ -223,6 +411,16 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
         tx.execute_batch(sql).map_err(db_err)?;
     }
     if version < known {
+        let dangling: i64 = tx
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .map_err(db_err)?;
+        if dangling != 0 {
+            return Err(Error::Corrupt(format!(
+                "{dangling} rows reference missing rows after the schema upgrade"
+            )));
+        }
         // PRAGMA takes no bound parameters; both values are constants of this build.
         tx.execute_batch(&format!(
             "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {known};"
@@ -299,6 +497,31 @@ mod tests {
         let c = store.list_content(1, None, 10).unwrap();
         assert_eq!(c.iter().map(|c| c.id).collect::<Vec<_>>(), [1, 2, 3]);
         assert!(store.list_stored_exchanges().unwrap().is_empty());
+        // The version 4 rebuild of `banks` kept the bank, its id sequence and everything
+        // referencing it, and foreign keys are back on afterwards (the delete cascades).
+        let b = store.bank(1).unwrap().unwrap();
+        assert_eq!(
+            (b.name.as_str(), b.tags.len(), b.classification),
+            ("OLD", 0, None)
+        );
+        let csam = store
+            .create_bank(&crate::NewBank {
+                kind: crate::BankKind::Csam,
+                tags: vec!["hotline".into()],
+                classification: Some("A1".into()),
+                ..crate::conformance::new_bank("NEW")
+            })
+            .unwrap();
+        assert_eq!(csam.id, 2);
+        assert_eq!(store.bank(2).unwrap().unwrap(), csam);
+        let temp = store
+            .create_bank(&crate::conformance::new_bank("TEMP"))
+            .unwrap();
+        store
+            .add_content(temp.id, &crate::conformance::new_content(&[("md5", "dd")]))
+            .unwrap();
+        store.delete_bank(temp.id).unwrap();
+        assert_eq!(store.counts().unwrap().contents, 3);
         drop(store);
         // Every later migration ran (the stored exchanges table of version 3 is there), and
         // reopening is a no-op at the current version.

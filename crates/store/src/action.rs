@@ -1,0 +1,555 @@
+//! What Safeguard keeps about acting on matches: policy rules, content submissions and their
+//! verdicts, cases, evidence records, webhook endpoints and the event outbox.
+//!
+//! The store keeps these as plain records: the rule language, the case state machine, the
+//! retention periods and the event format are the engine's. What the store guarantees is
+//! atomicity: a submission, its case, its evidence record and the events describing them are
+//! written in ONE transaction ([`ActionStore::record_submission`]), so a crash can neither
+//! lose an event for a recorded verdict nor leave an event for a verdict that was never
+//! recorded (the transactional outbox).
+
+use crate::Result;
+
+/// Row id of a submission.
+pub type SubmissionId = i64;
+/// Row id of a case.
+pub type CaseId = i64;
+/// Row id of a webhook endpoint.
+pub type WebhookId = i64;
+/// Row id of one delivery (one event to one endpoint).
+pub type DeliveryId = i64;
+
+/// One policy rule as stored: its spec is the engine's JSON, opaque here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRule {
+    /// The operator's id, unique in the current set.
+    pub id: String,
+    /// Starts at 1; goes up by one each time the rule's spec changes (ids are never reused
+    /// for another meaning: deleting and re-creating a rule continues its versions).
+    pub version: u32,
+    /// Place in the ordered set, from 0.
+    pub position: u32,
+    /// The rule, as JSON.
+    pub spec: String,
+    /// When this version was written, Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// A rule to store: id and JSON spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRule {
+    /// The operator's id.
+    pub id: String,
+    /// The rule, as JSON.
+    pub spec: String,
+}
+
+/// What replacing the rule set did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleSetOutcome {
+    /// The set now in force, in order.
+    pub rules: Vec<StoredRule>,
+    /// Rules that did not exist before (or had been deleted).
+    pub created: u32,
+    /// Rules whose spec changed (new version).
+    pub changed: u32,
+    /// Rules left exactly as they were (same spec and position).
+    pub unchanged: u32,
+    /// Rules that moved without changing their spec (same version).
+    pub moved: u32,
+    /// Rules removed from the set.
+    pub removed: u32,
+    /// The rule-set generation after the change (see [`ActionStore::rules_generation`]).
+    pub generation: i64,
+}
+
+/// The case a submission joins, when its verdict calls for one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseAssignment {
+    /// Review queue.
+    pub queue: String,
+    /// Priority, higher first (the engine's scale).
+    pub priority: i32,
+    /// Whether the case should be considered for a report.
+    pub report_candidate: bool,
+    /// Labels from the rule.
+    pub labels: Vec<String>,
+}
+
+/// The evidence record of a submission's media (the ciphertext lives in the vault).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvidence {
+    /// The vault's object id.
+    pub object_id: String,
+    /// Where the vault put the ciphertext.
+    pub blob_key: String,
+    /// The object's data key, wrapped by the master key. Deleting it destroys the object.
+    pub wrapped_key: Vec<u8>,
+    /// Fingerprint of the master key that wrapped it.
+    pub key_fingerprint: String,
+    /// SHA-256 of the plaintext, hex.
+    pub sha256: String,
+    /// MD5 of the plaintext, hex.
+    pub md5: String,
+    /// Plaintext length, bytes.
+    pub size: i64,
+    /// What the media is (`image`, `video`, `other`).
+    pub media_kind: String,
+}
+
+/// A stored evidence record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    /// The vault's object id.
+    pub object_id: String,
+    /// The submission it belongs to.
+    pub submission_id: SubmissionId,
+    /// The case it belongs to.
+    pub case_id: CaseId,
+    /// Where the ciphertext is.
+    pub blob_key: String,
+    /// The wrapped data key; `None` once destroyed.
+    pub wrapped_key: Option<Vec<u8>>,
+    /// Fingerprint of the master key that wrapped it.
+    pub key_fingerprint: String,
+    /// SHA-256 of the plaintext, hex.
+    pub sha256: String,
+    /// MD5 of the plaintext, hex.
+    pub md5: String,
+    /// Plaintext length, bytes.
+    pub size: i64,
+    /// `image`, `video` or `other`.
+    pub media_kind: String,
+    /// When it was stored, Unix milliseconds.
+    pub created_at: i64,
+    /// When it was destroyed, Unix milliseconds.
+    pub deleted_at: Option<i64>,
+    /// Why it was destroyed (`retention_expired`, ...).
+    pub deletion_reason: Option<String>,
+}
+
+/// A submission to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSubmission {
+    /// The platform's content id, unique.
+    pub platform_id: String,
+    /// Digest of what was submitted (signals and media), to tell a replay from a clash.
+    pub fingerprint: String,
+    /// The platform's account id, if given.
+    pub account: Option<String>,
+    /// The verdict (`allow`, `review`, `hold`, `block`).
+    pub verdict: String,
+    /// The rule that decided, with its version.
+    pub rule: Option<(String, u32)>,
+    /// The request's context as JSON (kind, surface, account age, ip, metadata, signals).
+    pub context: String,
+    /// The matches and the decision as JSON (the answer the client got, less ids).
+    pub result: String,
+    /// The case to join or open; `None` for no case.
+    pub case: Option<CaseAssignment>,
+    /// The media's evidence record; only with a case.
+    pub evidence: Option<NewEvidence>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// What [`ActionStore::record_submission`] assigned, for building the events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// The submission's row id.
+    pub submission_id: SubmissionId,
+    /// The case it joined or opened.
+    pub case: Option<Case>,
+    /// Whether the case was opened by this submission.
+    pub case_opened: bool,
+}
+
+/// A stored submission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSubmission {
+    /// Row id.
+    pub id: SubmissionId,
+    /// The platform's content id.
+    pub platform_id: String,
+    /// See [`NewSubmission::fingerprint`].
+    pub fingerprint: String,
+    /// The platform's account id.
+    pub account: Option<String>,
+    /// The verdict.
+    pub verdict: String,
+    /// The deciding rule and version.
+    pub rule: Option<(String, u32)>,
+    /// See [`NewSubmission::context`].
+    pub context: String,
+    /// See [`NewSubmission::result`].
+    pub result: String,
+    /// The case it is in.
+    pub case_id: Option<CaseId>,
+    /// The events written with it.
+    pub event_ids: Vec<String>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// The result of recording a submission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmitOutcome {
+    /// Newly recorded, with the events written.
+    Recorded(StoredSubmission),
+    /// The same id was already recorded with the same fingerprint: the stored record, and
+    /// nothing was written.
+    Replayed(StoredSubmission),
+}
+
+/// A case: the matched items of one account, for review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Case {
+    /// Row id.
+    pub id: CaseId,
+    /// The platform's account id (`None`: the submission named none; such a case holds one
+    /// item).
+    pub account: Option<String>,
+    /// `open`, `in_review`, `decided`, `reported`, `closed` (the engine's state machine).
+    pub state: String,
+    /// Review queue.
+    pub queue: String,
+    /// Highest priority of its items.
+    pub priority: i32,
+    /// Whether any item is a report candidate.
+    pub report_candidate: bool,
+    /// Union of its items' labels.
+    pub labels: Vec<String>,
+    /// Number of items.
+    pub items: u32,
+    /// Whether a legal hold stops its evidence's retention clock.
+    pub legal_hold: bool,
+    /// The decision recorded on entering `decided`.
+    pub decision: Option<String>,
+    /// When it entered `reported`.
+    pub reported_at: Option<i64>,
+    /// Unix milliseconds.
+    pub opened_at: i64,
+    /// Unix milliseconds.
+    pub updated_at: i64,
+}
+
+/// Which cases to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseFilter {
+    /// Only this state.
+    pub state: Option<String>,
+    /// Only this queue.
+    pub queue: Option<String>,
+    /// Only this account.
+    pub account: Option<String>,
+    /// Opened at or after (Unix milliseconds).
+    pub since: Option<i64>,
+    /// Opened before (Unix milliseconds).
+    pub until: Option<i64>,
+    /// Page: ids below this one (newest first).
+    pub before: Option<CaseId>,
+    /// Page size.
+    pub limit: usize,
+}
+
+/// One line of a case's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseHistory {
+    /// Unix milliseconds.
+    pub at: i64,
+    /// Who: an API key id, `system`, or `cli`.
+    pub actor: String,
+    /// `opened`, `item_added`, `state`, `legal_hold`.
+    pub action: String,
+    /// State before (for `state`).
+    pub from_state: Option<String>,
+    /// State after (for `state`).
+    pub to_state: Option<String>,
+    /// Free text: the decision, the note, the submission id.
+    pub note: Option<String>,
+}
+
+/// A change of a case's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseTransition {
+    /// The state the caller saw; the change is refused (`Conflict`) if it has moved on.
+    pub from: String,
+    /// The new state.
+    pub to: String,
+    /// Who.
+    pub actor: String,
+    /// Why / the decision.
+    pub note: Option<String>,
+    /// Recorded as the case's decision when set.
+    pub decision: Option<String>,
+    /// Unix milliseconds.
+    pub at: i64,
+}
+
+/// An event for the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// Globally unique id (`evt_...`): the receivers' idempotency key.
+    pub id: String,
+    /// Event type, e.g. `content.verdict`.
+    pub event_type: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// The exact body sent (JSON), signed as is.
+    pub body: String,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Position in the outbox.
+    pub seq: i64,
+    /// See [`NewEvent::id`].
+    pub id: String,
+    /// See [`NewEvent::event_type`].
+    pub event_type: String,
+    /// See [`NewEvent::created_at`].
+    pub created_at: i64,
+    /// See [`NewEvent::body`].
+    pub body: String,
+}
+
+/// A webhook endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    /// Row id.
+    pub id: WebhookId,
+    /// Where events are POSTed.
+    pub url: String,
+    /// Event types it receives (`*` for all).
+    pub event_types: Vec<String>,
+    /// Its signing secret, sealed by the server's master key.
+    pub sealed_secret: Vec<u8>,
+    /// Whether deliveries run.
+    pub enabled: bool,
+    /// Why it was disabled.
+    pub disabled_reason: Option<String>,
+    /// Start of its current run of failed attempts (Unix milliseconds).
+    pub failing_since: Option<i64>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds.
+    pub updated_at: i64,
+}
+
+/// A webhook endpoint to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewWebhook {
+    /// See [`Webhook::url`].
+    pub url: String,
+    /// See [`Webhook::event_types`].
+    pub event_types: Vec<String>,
+    /// See [`Webhook::sealed_secret`].
+    pub sealed_secret: Vec<u8>,
+}
+
+/// A delivery that is due: the oldest pending one of an enabled endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueDelivery {
+    /// Row id.
+    pub delivery_id: DeliveryId,
+    /// The endpoint.
+    pub webhook_id: WebhookId,
+    /// Its URL.
+    pub url: String,
+    /// Its sealed secret.
+    pub sealed_secret: Vec<u8>,
+    /// The event.
+    pub event_id: String,
+    /// The event's type.
+    pub event_type: String,
+    /// The body to send.
+    pub body: String,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// First attempt (Unix milliseconds), the start of the retry horizon.
+    pub first_attempt_at: Option<i64>,
+}
+
+/// One delivery attempt, as logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryAttempt {
+    /// Unix milliseconds.
+    pub at: i64,
+    /// HTTP status, if a response came.
+    pub status: Option<u16>,
+    /// Milliseconds to the response or the failure.
+    pub latency_ms: i64,
+    /// The start of the response body.
+    pub response_excerpt: String,
+    /// The transport error, if any.
+    pub error: Option<String>,
+}
+
+/// What happens to a delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryNext {
+    /// Done.
+    Delivered,
+    /// Try again at this time (Unix milliseconds).
+    RetryAt(i64),
+    /// Give up: the dead-letter list.
+    Dead,
+}
+
+/// A dead-lettered delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Row id.
+    pub delivery_id: DeliveryId,
+    /// The event.
+    pub event_id: String,
+    /// Its type.
+    pub event_type: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Last status seen.
+    pub last_status: Option<u16>,
+    /// Last error seen.
+    pub last_error: Option<String>,
+    /// When it was given up (Unix milliseconds).
+    pub dead_at: i64,
+}
+
+/// Outbox counts, for metrics and the crash-loop check.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    /// Events stored.
+    pub events: u64,
+    /// Deliveries waiting.
+    pub pending: u64,
+    /// Deliveries done.
+    pub delivered: u64,
+    /// Deliveries given up.
+    pub dead: u64,
+    /// Endpoints disabled.
+    pub disabled_webhooks: u64,
+}
+
+/// Storage of acting on matches. Part of every [`crate::Store`].
+pub trait ActionStore: Send + Sync {
+    // ------------------------------------------------------------------ rules
+    /// The rule set in force, in order.
+    fn rules(&self) -> Result<Vec<StoredRule>>;
+    /// A counter that goes up with every change of the rule set, so a process can tell
+    /// cheaply that another one changed it.
+    fn rules_generation(&self) -> Result<i64>;
+    /// Every stored version of one rule, oldest first (deleted rules keep their history).
+    fn rule_history(&self, id: &str) -> Result<Vec<StoredRule>>;
+    /// Replaces the whole set atomically, in the given order: new ids start at version 1
+    /// (or continue a deleted rule's versions), changed specs get the next version, ids not
+    /// given are removed. `Conflict` on a repeated id.
+    fn replace_rules(&self, rules: &[NewRule]) -> Result<RuleSetOutcome>;
+    /// Creates or changes one rule; `position` None keeps its place (or appends a new one).
+    fn put_rule(&self, rule: &NewRule, position: Option<u32>) -> Result<RuleSetOutcome>;
+    /// Removes one rule from the set. `NotFound`.
+    fn delete_rule(&self, id: &str) -> Result<RuleSetOutcome>;
+
+    // ------------------------------------------------------------ submissions
+    /// The submission with this platform id.
+    fn submission(&self, platform_id: &str) -> Result<Option<StoredSubmission>>;
+    /// Records a submission, joining or opening its case and storing its evidence record,
+    /// and writes the events `events` builds from the assigned ids, all in one transaction.
+    /// A platform id already recorded with the same fingerprint is a replay (nothing
+    /// written, `events` not called); with another fingerprint, `Conflict`.
+    fn record_submission(
+        &self,
+        submission: &NewSubmission,
+        events: &mut dyn FnMut(&Recorded) -> Vec<NewEvent>,
+    ) -> Result<SubmitOutcome>;
+
+    // ------------------------------------------------------------------ cases
+    /// A page of cases, newest first.
+    fn cases(&self, filter: &CaseFilter) -> Result<Vec<Case>>;
+    /// One case.
+    fn case(&self, id: CaseId) -> Result<Option<Case>>;
+    /// A case's submissions, oldest first.
+    fn case_submissions(&self, id: CaseId) -> Result<Vec<StoredSubmission>>;
+    /// A case's history, oldest first.
+    fn case_history(&self, id: CaseId) -> Result<Vec<CaseHistory>>;
+    /// Moves a case from `t.from` to `t.to` (the caller checked the transition is allowed)
+    /// and writes the events `events` builds, in one transaction. `NotFound`; `Conflict` if
+    /// the case is no longer in `t.from`.
+    fn transition_case(
+        &self,
+        id: CaseId,
+        t: &CaseTransition,
+        events: &mut dyn FnMut(&Case) -> Vec<NewEvent>,
+    ) -> Result<Case>;
+    /// Sets or lifts a case's legal hold (recorded in its history). `NotFound`.
+    fn set_legal_hold(&self, id: CaseId, hold: bool, actor: &str, at: i64) -> Result<Case>;
+
+    // --------------------------------------------------------------- evidence
+    /// The evidence records of a case.
+    fn case_evidence(&self, id: CaseId) -> Result<Vec<Evidence>>;
+    /// One evidence record.
+    fn evidence(&self, object_id: &str) -> Result<Option<Evidence>>;
+    /// Live evidence whose retention has run out at `now`: held cases never; reported cases
+    /// `after_report_ms` after the report; others `unreported_ms` after storing. Oldest
+    /// first, at most `limit`.
+    fn expired_evidence(
+        &self,
+        now: i64,
+        after_report_ms: i64,
+        unreported_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Evidence>>;
+    /// Destroys an evidence record's data key (the object becomes unreadable) and records
+    /// when and why, with an access-log line. `NotFound`; destroying twice is a no-op.
+    fn destroy_evidence(&self, object_id: &str, at: i64, reason: &str) -> Result<Evidence>;
+    /// Appends a line to the access log (who read or exported what, and why).
+    fn log_access(&self, actor: &str, action: &str, object: &str, at: i64) -> Result<()>;
+    /// The access log's lines about one object, oldest first, as (at, actor, action).
+    fn access_log(&self, object: &str) -> Result<Vec<(i64, String, String)>>;
+
+    // --------------------------------------------------------------- webhooks
+    /// Registers an endpoint.
+    fn create_webhook(&self, webhook: &NewWebhook) -> Result<Webhook>;
+    /// All endpoints, by id.
+    fn webhooks(&self) -> Result<Vec<Webhook>>;
+    /// One endpoint.
+    fn webhook(&self, id: WebhookId) -> Result<Option<Webhook>>;
+    /// Removes an endpoint and its pending deliveries. `NotFound`.
+    fn delete_webhook(&self, id: WebhookId) -> Result<Webhook>;
+    /// Enables (clearing the failure run) or disables an endpoint. `NotFound`.
+    fn set_webhook_enabled(
+        &self,
+        id: WebhookId,
+        enabled: bool,
+        reason: Option<&str>,
+    ) -> Result<Webhook>;
+
+    // ----------------------------------------------------------------- outbox
+    /// Events after `after_seq`, in order, at most `limit`.
+    fn events_since(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredEvent>>;
+    /// For each enabled endpoint, its oldest pending delivery if due at `now`; at most
+    /// `limit`. A later event never overtakes an earlier one to the same endpoint.
+    fn due_deliveries(&self, now: i64, limit: usize) -> Result<Vec<DueDelivery>>;
+    /// The earliest time a pending delivery of an enabled endpoint is due, if any.
+    fn next_delivery_at(&self) -> Result<Option<i64>>;
+    /// Logs an attempt and moves the delivery on, in one transaction; keeps the endpoint's
+    /// failure run (`failing_since`) up to date. `NotFound`.
+    fn record_delivery_attempt(
+        &self,
+        delivery: DeliveryId,
+        attempt: &DeliveryAttempt,
+        next: DeliveryNext,
+    ) -> Result<()>;
+    /// Every attempt at one delivery, oldest first.
+    fn delivery_attempts(&self, delivery: DeliveryId) -> Result<Vec<DeliveryAttempt>>;
+    /// Dead-lettered deliveries of an endpoint, oldest first.
+    fn dead_letters(&self, webhook: WebhookId) -> Result<Vec<DeadLetter>>;
+    /// Makes dead-lettered deliveries pending again, due at `now`, attempts reset; all of the
+    /// endpoint's when `ids` is None. Returns how many.
+    fn redrive(&self, webhook: WebhookId, ids: Option<&[DeliveryId]>, now: i64) -> Result<u64>;
+    /// Dead-letters every pending delivery of an endpoint (it answered 410 Gone, or was
+    /// disabled for failing too long). Returns how many.
+    fn dead_letter_pending(&self, webhook: WebhookId, at: i64) -> Result<u64>;
+    /// Outbox counts.
+    fn outbox_counts(&self) -> Result<OutboxCounts>;
+}
