@@ -294,3 +294,18 @@ fn matched_lists_every_satisfying_match_in_order() {
     ];
     assert_eq!(eval(&p, &item(), &ms).matched, [0, 2]);
 }
+
+#[test]
+fn many_matches_beyond_the_kept_masks() {
+    // Evaluation keeps the first few matches' masks and recomputes later ones; evidence from
+    // both must be found.
+    let p = one_rule(r#"banks = ["A"]"#);
+    let mut ms = vec![M::default(); 12];
+    ms[1] = M::default().bank("A");
+    ms[10] = M::default().bank("A");
+    let d = eval(&p, &item(), &ms);
+    assert_eq!(decider(&d), "r");
+    assert_eq!(d.matched, [1, 10]);
+    ms[1] = M::default();
+    assert_eq!(eval(&p, &item(), &ms).matched, [10]);
+}

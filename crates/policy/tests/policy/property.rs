@@ -306,7 +306,7 @@ proptest! {
     fn compiled_agrees_with_reference(
         rules in rules(),
         item in an_item(),
-        ms in prop::collection::vec(a_match(), 0..5),
+        ms in prop::collection::vec(a_match(), 0..12),
     ) {
         let policy = Policy::compile(rules.clone()).unwrap();
         let facts: Vec<MatchFacts<'_>> = ms.iter().map(M::facts).collect();
