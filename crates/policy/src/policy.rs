@@ -86,10 +86,15 @@ impl Decision {
 /// A rule's outcome with every default applied, ready to copy into a decision.
 #[derive(Debug)]
 struct Compiled {
+    /// The rule as given, for listing and for its verdict and labels.
     rule: Rule,
+    /// Its id and version, as every decision it makes records them.
     reference: RuleRef,
+    /// [`crate::Then::effective_queue`]: `None` exactly when the verdict is `allow`.
     queue: Option<String>,
+    /// [`crate::Then::effective_priority`].
     priority: Priority,
+    /// [`crate::Then::effective_report_candidate`].
     report_candidate: bool,
 }
 
@@ -535,8 +540,8 @@ impl Policy {
     ///
     /// No match: `allow`, by no rule. Otherwise the first enforce-mode rule, in order, whose
     /// item conditions hold and whose match conditions all hold for at least one match
-    /// decides (the built-in rules come last and always fire, so something decides), and
-    /// every shadow-mode rule that would have fired is recorded.
+    /// decides (the last built-in rule fires for any match, so something always decides),
+    /// and every shadow-mode rule that would have fired is recorded.
     pub fn evaluate(&self, item: &ItemFacts, matches: &[MatchFacts<'_>]) -> Decision {
         if matches.is_empty() {
             return Decision::unmatched();
