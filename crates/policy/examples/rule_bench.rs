@@ -8,7 +8,7 @@
 //! Run: `cargo run --release -p safeguard-policy --example rule_bench`
 
 use std::hint::black_box;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use safeguard_policy::{
     AccountAge, Classification, ItemFacts, Kind, MatchFacts, Policy, Rule, RuleSet, RuleSpec,
@@ -18,9 +18,12 @@ use safeguard_policy::{
 /// Items in the rotating pool: enough variety that branch predictors cannot learn one item.
 const ITEMS: usize = 1024;
 /// Evaluations per timed round.
-const EVALS_PER_ROUND: usize = 500_000;
+const EVALS_PER_ROUND: usize = 1_000_000;
+/// Issue 13's target for 100 rules, nanoseconds per item (checked against wall-clock time,
+/// the stricter of the two measures).
+const TARGET_NS: f64 = 5000.0;
 /// Timed rounds; the best is reported (the least disturbed by other load on the machine).
-const ROUNDS: usize = 7;
+const ROUNDS: usize = 5;
 
 /// A rule that almost fires: every condition holds for the bench's matches but the bank.
 fn near_miss(i: usize) -> String {
@@ -126,19 +129,43 @@ fn facts(m: &OwnedMatch) -> MatchFacts<'_> {
     }
 }
 
-/// Best-of-rounds nanoseconds per evaluated item.
-fn measure(p: &Policy, item: &ItemFacts, items: &[Vec<MatchFacts<'_>>]) -> f64 {
-    let mut best = f64::INFINITY;
+/// This thread's CPU time (user + system), from /proc on Linux; `None` elsewhere.
+///
+/// The development machine is shared, and wall-clock time counts the time other processes
+/// hold the core; CPU time counts only this thread's work. Its resolution is a clock tick
+/// (10 ms at the usual 100 Hz), under 2% of a round.
+fn thread_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces: state is
+    // field 3, utime field 14, stime field 15 (proc(5)).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 1000 / CLOCK_TICKS_PER_SECOND))
+}
+
+/// USER_HZ, the unit of /proc's CPU times: 100 on every mainstream Linux build.
+const CLOCK_TICKS_PER_SECOND: u64 = 100;
+
+/// Best-of-rounds nanoseconds per evaluated item: (wall clock, thread CPU time if known).
+fn measure(p: &Policy, item: &ItemFacts, items: &[Vec<MatchFacts<'_>>]) -> (f64, Option<f64>) {
+    let mut best_wall = f64::INFINITY;
+    let mut best_cpu: Option<f64> = None;
     for _ in 0..ROUNDS {
+        let cpu_start = thread_cpu();
         let start = Instant::now();
         for i in 0..EVALS_PER_ROUND {
             let d = p.evaluate(black_box(item), black_box(&items[i % items.len()]));
             black_box(d);
         }
-        let ns = start.elapsed().as_nanos() as f64 / EVALS_PER_ROUND as f64;
-        best = best.min(ns);
+        let per = |d: Duration| d.as_nanos() as f64 / EVALS_PER_ROUND as f64;
+        best_wall = best_wall.min(per(start.elapsed()));
+        if let (Some(a), Some(b)) = (cpu_start, thread_cpu()) {
+            let ns = per(b.saturating_sub(a));
+            best_cpu = Some(best_cpu.map_or(ns, |c| c.min(ns)));
+        }
     }
-    best
+    (best_wall, best_cpu)
 }
 
 fn main() {
@@ -172,24 +199,32 @@ fn main() {
 
     println!(
         "rule_bench: {ITEMS} items x 3 matches, deciding rule last, best of {ROUNDS} rounds \
-         of {EVALS_PER_ROUND} evaluations"
+         of {EVALS_PER_ROUND} evaluations; ns per item as wall clock / this thread's CPU time"
     );
-    let baseline = measure(&policies[0], &item, &items);
-    println!("  {:>5} rule : {baseline:8.1} ns/item (baseline)", sizes[0]);
+    let show = |cpu: Option<f64>| cpu.map_or("n/a".to_string(), |c| format!("{c:.1}"));
+    let (base_wall, base_cpu) = measure(&policies[0], &item, &items);
+    println!(
+        "  {:>5} rule : {base_wall:8.1} / {:>8} ns/item (baseline)",
+        sizes[0],
+        show(base_cpu)
+    );
     for (p, n) in policies.iter().zip(sizes).skip(1) {
-        let ns = measure(p, &item, &items);
+        let (wall, cpu) = measure(p, &item, &items);
+        let ratio_cpu = match (cpu, base_cpu) {
+            (Some(c), Some(b)) => format!("{:.2}x", c / b),
+            _ => "n/a".to_string(),
+        };
+        let verdict = if n != 100 {
+            ""
+        } else if wall <= TARGET_NS {
+            "(target <= 5000 ns: met)"
+        } else {
+            "(target <= 5000 ns: MISSED)"
+        };
         println!(
-            "  {n:>5} rules: {ns:8.1} ns/item  ratio to baseline {:.2}x  {}",
-            ns / baseline,
-            if n == 100 {
-                if ns <= 5000.0 {
-                    "(target <= 5000 ns: met)"
-                } else {
-                    "(target <= 5000 ns: MISSED)"
-                }
-            } else {
-                ""
-            }
+            "  {n:>5} rules: {wall:8.1} / {:>8} ns/item  ratio to baseline {:.2}x / {ratio_cpu}  {verdict}",
+            show(cpu),
+            wall / base_wall,
         );
     }
 }

@@ -55,6 +55,33 @@ impl Mask {
         self
     }
 
+    /// In place, `self &= other` over the first `words` words; the rest are left as they are,
+    /// so callers pass the policy's word count and ignore the words beyond it.
+    pub(crate) fn and_assign(&mut self, other: &Mask, words: usize) {
+        for (a, b) in self.0[..words].iter_mut().zip(&other.0[..words]) {
+            *a &= b;
+        }
+    }
+
+    /// In place, `self |= other` over the first `words` words.
+    pub(crate) fn or_assign(&mut self, other: &Mask, words: usize) {
+        for (a, b) in self.0[..words].iter_mut().zip(&other.0[..words]) {
+            *a |= b;
+        }
+    }
+
+    /// In place, `self &= a | b` over the first `words` words: a condition's unconstrained
+    /// rules together with those accepting the value, without a temporary mask.
+    pub(crate) fn and_either(&mut self, a: &Mask, b: &Mask, words: usize) {
+        for ((m, a), b) in self.0[..words]
+            .iter_mut()
+            .zip(&a.0[..words])
+            .zip(&b.0[..words])
+        {
+            *m &= a | b;
+        }
+    }
+
     /// The lowest rule position in the set: the first rule in evaluation order.
     pub(crate) fn first(&self) -> Option<usize> {
         self.0
@@ -103,5 +130,18 @@ mod tests {
         n.set(1);
         assert_eq!(m.and(&n).iter().collect::<Vec<_>>(), [65]);
         assert_eq!(m.or(&n).first(), Some(1));
+        // The in-place forms touch only the words asked for.
+        let mut a = m;
+        a.and_assign(&n, 1);
+        assert_eq!(a.iter().collect::<Vec<_>>(), [64, 65, 700, WORDS * 64 - 1]);
+        let mut b = m;
+        b.and_assign(&n, WORDS);
+        assert_eq!(b, m.and(&n));
+        let mut c = n;
+        c.or_assign(&m, WORDS);
+        assert_eq!(c, m.or(&n));
+        let mut d = m;
+        d.and_either(&n, &Mask::EMPTY, WORDS);
+        assert_eq!(d, m.and(&n));
     }
 }

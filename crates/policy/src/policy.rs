@@ -86,10 +86,15 @@ impl Decision {
 /// A rule's outcome with every default applied, ready to copy into a decision.
 #[derive(Debug)]
 struct Compiled {
+    /// The rule as given, for listing and for its verdict and labels.
     rule: Rule,
+    /// Its id and version, as every decision it makes records them.
     reference: RuleRef,
+    /// [`crate::Then::effective_queue`]: `None` exactly when the verdict is `allow`.
     queue: Option<String>,
+    /// [`crate::Then::effective_priority`].
     priority: Priority,
+    /// [`crate::Then::effective_report_candidate`].
     report_candidate: bool,
 }
 
@@ -125,11 +130,11 @@ impl<const N: usize> EnumDim<N> {
         }
     }
 
-    fn pass(&self, value: Option<usize>) -> Option<Mask> {
-        self.used.then(|| match value {
-            Some(v) => self.free.or(&self.accept[v]),
-            None => self.free,
-        })
+    /// Narrows `m` to the rules this condition lets through for `value`.
+    fn narrow(&self, m: &mut Mask, value: usize, words: usize) {
+        if self.used {
+            m.and_either(&self.free, &self.accept[value], words);
+        }
     }
 }
 
@@ -201,12 +206,23 @@ impl StrDim {
         !self.accept.is_empty()
     }
 
-    /// The rules that accept any of `values`.
-    fn pass_any<'a>(&self, values: impl Iterator<Item = &'a str>) -> Mask {
-        values.fold(self.free, |m, v| match self.accept.get(v) {
-            Some(a) => m.or(a),
-            None => m,
-        })
+    /// Narrows `m` to the rules this condition lets through for one value.
+    fn narrow_one(&self, m: &mut Mask, value: &str, words: usize) {
+        match self.accept.get(value) {
+            Some(a) => m.and_either(&self.free, a, words),
+            None => m.and_assign(&self.free, words),
+        }
+    }
+
+    /// The rules this condition lets through for any of `values`.
+    fn pass_any<'a>(&self, values: impl Iterator<Item = &'a str>, words: usize) -> Mask {
+        let mut pass = self.free;
+        for v in values {
+            if let Some(a) = self.accept.get(v) {
+                pass.or_assign(a, words);
+            }
+        }
+        pass
     }
 }
 
@@ -248,14 +264,17 @@ impl SourceDim {
         self.exact.used() || !self.prefixes.is_empty()
     }
 
-    fn pass(&self, sources: &[String]) -> Mask {
-        let mut m = self.exact.pass_any(sources.iter().map(String::as_str));
+    /// Narrows `m` to the rules whose sources condition the hash's sources satisfy.
+    fn narrow(&self, m: &mut Mask, sources: &[String], words: usize) {
+        let mut pass = self
+            .exact
+            .pass_any(sources.iter().map(String::as_str), words);
         for (prefix, rules) in &self.prefixes {
             if sources.iter().any(|s| s.starts_with(&**prefix)) {
-                m = m.or(rules);
+                pass.or_assign(rules, words);
             }
         }
-        m
+        m.and_assign(&pass, words);
     }
 }
 
@@ -318,11 +337,18 @@ impl ThresholdDim {
         !self.steps.is_empty()
     }
 
-    fn pass(&self, value: Option<f64>) -> Mask {
+    /// Narrows `m` to the rules whose bound `value` satisfies.
+    fn narrow(&self, m: &mut Mask, value: Option<f64>, words: usize) {
+        match self.step(value) {
+            Some(step) => m.and_either(&self.free, step, words),
+            None => m.and_assign(&self.free, words),
+        }
+    }
+
+    /// The accumulated mask of the bounds `value` satisfies, if any.
+    fn step(&self, value: Option<f64>) -> Option<&Mask> {
         // NaN satisfies no bound (every comparison with it is false), like a missing value.
-        let Some(v) = value.filter(|v| !v.is_nan()) else {
-            return self.free;
-        };
+        let v = value.filter(|v| !v.is_nan())?;
         let step = if self.upper {
             // The first bound at or above v, whose mask holds every larger bound too.
             let i = self.steps.partition_point(|(b, _)| *b < v);
@@ -332,10 +358,7 @@ impl ThresholdDim {
             let i = self.steps.partition_point(|(b, _)| *b <= v);
             i.checked_sub(1).map(|i| &self.steps[i])
         };
-        match step {
-            Some((_, m)) => self.free.or(m),
-            None => self.free,
-        }
+        step.map(|(_, m)| m)
     }
 }
 
@@ -357,6 +380,9 @@ pub struct Policy {
     rules: Vec<Compiled>,
     /// Every rule position.
     all: Mask,
+    /// Words of every mask in use: the rule count rounded up to 64. Mask operations on the
+    /// hot path touch only these, so 100 rules cost 2 words, not the 16 a full set needs.
+    words: usize,
     /// Rules in enforce mode.
     enforce: Mask,
     /// Rules in shadow mode.
@@ -392,6 +418,7 @@ impl Policy {
         let mut p = Policy {
             rules: Vec::with_capacity(all_rules.len()),
             all: Mask::EMPTY,
+            words: all_rules.len().div_ceil(64),
             enforce: Mask::EMPTY,
             shadow: Mask::EMPTY,
             surfaces: EnumDim::default(),
@@ -461,54 +488,50 @@ impl Policy {
 
     /// The rules an item's facts allow, before any match is looked at.
     fn item_mask(&self, item: &ItemFacts) -> Mask {
+        let n = self.words;
         let mut m = self.all;
-        let dims = [
-            self.surfaces
-                .pass(Some(item.surface.map_or(SURFACE_SLOTS - 1, Surface::index))),
-            self.account_ages.pass(Some(item.account_age.index())),
-            self.kinds.pass(Some(item.kind.index())),
-        ];
-        for d in dims.iter().flatten() {
-            m = m.and(d);
-        }
+        let surface = item.surface.map_or(SURFACE_SLOTS - 1, Surface::index);
+        self.surfaces.narrow(&mut m, surface, n);
+        self.account_ages
+            .narrow(&mut m, item.account_age.index(), n);
+        self.kinds.narrow(&mut m, item.kind.index(), n);
         m
     }
 
     /// The rules whose match conditions this one match satisfies, within `m`.
     fn match_mask(&self, mut m: Mask, f: &MatchFacts<'_>) -> Mask {
+        let n = self.words;
         if self.banks.used() {
-            m = m.and(&self.banks.pass_any(std::iter::once(f.bank)));
+            self.banks.narrow_one(&mut m, f.bank, n);
         }
         if self.bank_kinds.used() {
-            m = m.and(&self.bank_kinds.pass_any(std::iter::once(f.bank_kind)));
+            self.bank_kinds.narrow_one(&mut m, f.bank_kind, n);
         }
         if self.signal_types.used() {
-            m = m.and(&self.signal_types.pass_any(std::iter::once(f.signal_type)));
+            self.signal_types.narrow_one(&mut m, f.signal_type, n);
         }
         if self.bank_tags.used() {
-            m = m.and(
-                &self
-                    .bank_tags
-                    .pass_any(f.bank_tags.iter().map(String::as_str)),
-            );
+            let pass = self
+                .bank_tags
+                .pass_any(f.bank_tags.iter().map(String::as_str), n);
+            m.and_assign(&pass, n);
         }
         let class = f
             .classification
             .map_or(CLASSIFICATION_SLOTS - 1, Classification::index);
-        if let Some(c) = self.classifications.pass(Some(class)) {
-            m = m.and(&c);
-        }
+        self.classifications.narrow(&mut m, class, n);
         if self.max_distance.used() {
-            m = m.and(&self.max_distance.pass(f.distance));
+            self.max_distance.narrow(&mut m, f.distance, n);
         }
         if self.vpdq_query.used() {
-            m = m.and(&self.vpdq_query.pass(f.vpdq.map(|v| v.query)));
+            self.vpdq_query.narrow(&mut m, f.vpdq.map(|v| v.query), n);
         }
         if self.vpdq_compared.used() {
-            m = m.and(&self.vpdq_compared.pass(f.vpdq.map(|v| v.compared)));
+            self.vpdq_compared
+                .narrow(&mut m, f.vpdq.map(|v| v.compared), n);
         }
         if self.sources.used() {
-            m = m.and(&self.sources.pass(f.sources));
+            self.sources.narrow(&mut m, f.sources, n);
         }
         m
     }
@@ -517,8 +540,8 @@ impl Policy {
     ///
     /// No match: `allow`, by no rule. Otherwise the first enforce-mode rule, in order, whose
     /// item conditions hold and whose match conditions all hold for at least one match
-    /// decides (the built-in rules come last and always fire, so something decides), and
-    /// every shadow-mode rule that would have fired is recorded.
+    /// decides (the last built-in rule fires for any match, so something always decides),
+    /// and every shadow-mode rule that would have fired is recorded.
     pub fn evaluate(&self, item: &ItemFacts, matches: &[MatchFacts<'_>]) -> Decision {
         if matches.is_empty() {
             return Decision::unmatched();
@@ -533,7 +556,7 @@ impl Policy {
             if let Some(slot) = kept.get_mut(i) {
                 *slot = m;
             }
-            fired = fired.or(&m);
+            fired.or_assign(&m, self.words);
         }
         // Cannot be None: builtin.match has no conditions and is enforced, so it fires for
         // every item with a match.

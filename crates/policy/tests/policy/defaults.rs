@@ -135,3 +135,10 @@ fn builtins_are_listed_after_operator_rules() {
         .to_string()
         .contains("reserved"));
 }
+
+#[test]
+fn policy_is_shareable_between_threads() {
+    // The server compiles once and evaluates from every request handler.
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Policy>();
+}

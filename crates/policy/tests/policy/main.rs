@@ -3,6 +3,7 @@
 mod common;
 mod conditions;
 mod defaults;
+mod examples;
 mod outcome;
 mod parse;
 mod property;

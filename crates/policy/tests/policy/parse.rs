@@ -180,3 +180,13 @@ fn parse_validates() {
     .unwrap_err();
     assert!(matches!(e, Error::InvalidRule { .. }), "{e:?}");
 }
+
+#[test]
+fn a_versioned_rule_serialises_flat() {
+    // The API lists rules as the spec's fields plus the store's version.
+    let spec = RuleSet::parse_toml(FULL).unwrap().rules.remove(2);
+    let v = serde_json::to_value(safeguard_policy::Rule::new(spec, 7)).unwrap();
+    assert_eq!(v["id"], "catch-all");
+    assert_eq!(v["version"], 7);
+    assert_eq!(v["then"]["verdict"], "review");
+}
