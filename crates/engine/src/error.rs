@@ -34,6 +34,21 @@ pub enum Error {
     /// A two-value conflict the store reported (a duplicate signal type on one item, say).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A case state change the state machine does not allow.
+    #[error("{0}")]
+    InvalidTransition(String),
+    /// No case of that id.
+    #[error("case {0} not found")]
+    CaseNotFound(i64),
+    /// No rule of that id.
+    #[error("rule {0:?} not found")]
+    RuleNotFound(String),
+    /// A content id already submitted with other content.
+    #[error("content id {0:?} was already submitted with different content; a content id names one item")]
+    SubmissionConflict(String),
+    /// A rule or rule set that does not parse or validate.
+    #[error(transparent)]
+    Policy(#[from] safeguard_policy::Error),
     /// The media could not be decoded or hashed.
     #[error(transparent)]
     Media(#[from] safeguard_media::Error),
@@ -57,6 +72,11 @@ impl Error {
             Error::InvalidSignal { .. } => "invalid_signal",
             Error::Invalid(_) => "invalid_request",
             Error::Conflict(_) => "conflict",
+            Error::InvalidTransition(_) => "invalid_transition",
+            Error::CaseNotFound(_) => "case_not_found",
+            Error::RuleNotFound(_) => "rule_not_found",
+            Error::SubmissionConflict(_) => "content_id_conflict",
+            Error::Policy(e) => e.code(),
             Error::Media(e) => e.code(),
             Error::Store(_) => "storage_error",
             Error::Index(_) => "index_error",

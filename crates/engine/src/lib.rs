@@ -4,7 +4,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod action;
 mod bank;
+pub mod case;
 mod engine;
 mod error;
 mod hashing;
@@ -14,7 +16,10 @@ mod signal;
 mod sources;
 pub mod video;
 
-pub use bank::{validate_bank_name, DEFAULT_PDQ_THRESHOLD, MAX_BANK_NAME_LEN, MAX_PDQ_THRESHOLD};
+pub use bank::{
+    validate_bank_name, validate_classification, validate_tags, CLASSIFICATIONS,
+    DEFAULT_PDQ_THRESHOLD, MAX_BANK_NAME_LEN, MAX_BANK_TAGS, MAX_PDQ_THRESHOLD, MAX_TAG_LEN,
+};
 pub use engine::{
     AddContent, CreateBank, Engine, IndexStatus, LookupMatch, LookupOptions, LookupResult,
     MAX_METADATA_BYTES, MAX_NOTE_BYTES, MAX_PAGE,

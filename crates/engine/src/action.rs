@@ -1,0 +1,719 @@
+//! Acting on matches: a content submission is matched against every enabled bank, the policy
+//! decides, and the verdict, its case, its evidence record and the events describing them
+//! are recorded in one store transaction.
+//!
+//! The flow is split so that the caller can do I/O between the steps without holding
+//! anything: [`Actioner::evaluate`] (match + policy, no writes), then — when
+//! [`Evaluation::keeps_evidence`] — the caller seals the media into the vault, then
+//! [`Actioner::record`] writes everything at once. A crash between the vault write and the
+//! record leaves only an unreadable blob (its data key was never stored).
+
+use std::sync::{Arc, RwLock};
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use safeguard_policy::{
+    AccountAge, Classification, Decision, ItemFacts, Kind, MatchFacts, Policy, Priority, Rule,
+    RuleRef, RuleSet, RuleSpec, Surface, Verdict, VpdqShares,
+};
+use safeguard_store::action::{
+    Case, CaseAssignment, CaseFilter, CaseTransition, NewEvent, NewEvidence, NewRule,
+    NewSubmission, Recorded, RuleSetOutcome, StoredRule, StoredSubmission, SubmitOutcome,
+};
+use safeguard_store::{Bank, BankKind, ContentId};
+
+use crate::case::{check_transition, CaseState};
+use crate::engine::{Engine, LookupOptions};
+use crate::signal::{SignalType, SignalValue};
+use crate::Error;
+
+/// Longest platform content id, in bytes.
+pub const MAX_CONTENT_ID_LEN: usize = 256;
+/// Longest platform account id, in bytes.
+pub const MAX_ACCOUNT_LEN: usize = 256;
+/// Largest `metadata` object of a submission, serialised, in bytes: context for reviewers
+/// and reports, not a place for payloads.
+pub const MAX_SUBMISSION_METADATA_BYTES: usize = 16 * 1024;
+/// Most precomputed signals in one submission.
+pub const MAX_SUBMISSION_SIGNALS: usize = 8;
+
+/// Event types.
+pub const EVENT_CONTENT_VERDICT: &str = "content.verdict";
+/// A case was opened.
+pub const EVENT_CASE_OPENED: &str = "case.opened";
+/// A case changed (an item joined, its state moved, a legal hold).
+pub const EVENT_CASE_UPDATED: &str = "case.updated";
+/// Every event type a webhook can subscribe to.
+pub const EVENT_TYPES: [&str; 3] = [EVENT_CONTENT_VERDICT, EVENT_CASE_OPENED, EVENT_CASE_UPDATED];
+
+/// The digests of submitted media, for the fingerprint and the evidence record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaDigest {
+    /// SHA-256, hex.
+    pub sha256: String,
+    /// MD5, hex.
+    pub md5: String,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// A content submission, validated.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    /// The platform's content id.
+    pub id: String,
+    /// Image, video or other.
+    pub kind: Kind,
+    /// The signals to match: computed from the media, or given.
+    pub signals: Vec<SignalValue>,
+    /// The platform's account id.
+    pub account: Option<String>,
+    /// The account's age band.
+    pub account_age: AccountAge,
+    /// Where it was posted.
+    pub surface: Option<Surface>,
+    /// When it was posted, as the platform says (Unix seconds).
+    pub created_at: Option<i64>,
+    /// The uploader's IP address, as the platform gives it (for reports).
+    pub ip: Option<String>,
+    /// Free context, at most [`MAX_SUBMISSION_METADATA_BYTES`].
+    pub metadata: Option<Value>,
+    /// The media's digests, when media was given (uploaded or fetched).
+    pub media: Option<MediaDigest>,
+    /// Where the media was fetched from, if it was.
+    pub url: Option<String>,
+}
+
+impl Submission {
+    /// Checks the fields the types do not: lengths, the metadata's size, the signal count.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.id.is_empty() || self.id.len() > MAX_CONTENT_ID_LEN {
+            return Err(Error::Invalid(format!(
+                "id must be 1 to {MAX_CONTENT_ID_LEN} bytes"
+            )));
+        }
+        if let Some(a) = &self.account {
+            if a.is_empty() || a.len() > MAX_ACCOUNT_LEN {
+                return Err(Error::Invalid(format!(
+                    "account must be 1 to {MAX_ACCOUNT_LEN} bytes"
+                )));
+            }
+        }
+        if let Some(m) = &self.metadata {
+            if !m.is_object() {
+                return Err(Error::Invalid("metadata must be a JSON object".into()));
+            }
+            let len = m.to_string().len();
+            if len > MAX_SUBMISSION_METADATA_BYTES {
+                return Err(Error::Invalid(format!(
+                    "metadata is {len} bytes; at most {MAX_SUBMISSION_METADATA_BYTES} are accepted"
+                )));
+            }
+        }
+        if self.signals.is_empty() {
+            return Err(Error::Invalid(
+                "nothing to match: give media, a url or signals".into(),
+            ));
+        }
+        if self.signals.len() > MAX_SUBMISSION_SIGNALS {
+            return Err(Error::Invalid(format!(
+                "at most {MAX_SUBMISSION_SIGNALS} signals per submission"
+            )));
+        }
+        Ok(())
+    }
+
+    /// What identifies the submitted content: its kind, its signals (sorted) and its media
+    /// digest. Re-submitting an id with an equal fingerprint is a replay.
+    pub fn fingerprint(&self) -> String {
+        let mut parts: Vec<String> = self
+            .signals
+            .iter()
+            .map(|s| format!("{}:{}", s.signal_type().name(), s.to_text()))
+            .collect();
+        parts.sort();
+        let mut h = Sha256::new();
+        h.update(self.kind.as_str().as_bytes());
+        for p in &parts {
+            h.update(b"\n");
+            h.update(p.as_bytes());
+        }
+        if let Some(m) = &self.media {
+            h.update(b"\nmedia:");
+            h.update(m.sha256.as_bytes());
+        }
+        hex::encode(h.finalize())
+    }
+
+    fn context(&self) -> Value {
+        json!({
+            "kind": self.kind.as_str(),
+            "account": self.account,
+            "account_age": self.account_age.as_str(),
+            "surface": self.surface.map(|s| s.as_str()),
+            "created_at": self.created_at,
+            "ip": self.ip,
+            "metadata": self.metadata,
+            "url": self.url,
+            "media": self.media.as_ref().map(|m| json!({
+                "sha256": m.sha256, "md5": m.md5, "size": m.size
+            })),
+            "signals": self.signals.iter().map(|s| json!({
+                "signal_type": s.signal_type().name(),
+                "value": s.to_text(),
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// One match of a submission.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubmissionMatch {
+    /// Bank name.
+    pub bank: String,
+    /// Bank kind.
+    pub bank_kind: BankKind,
+    /// Bank tags.
+    pub bank_tags: Vec<String>,
+    /// The matching bank content item.
+    pub bank_content_id: ContentId,
+    /// The signal type that matched.
+    pub signal_type: SignalType,
+    /// Hamming distance (PDQ), 0 (digests); `None` for vPDQ.
+    pub distance: Option<u32>,
+    /// vPDQ shares.
+    pub vpdq: Option<VpdqShares>,
+    /// The hash's classification, else the bank's default.
+    pub classification: Option<Classification>,
+    /// The hash's first active source (`exchange:NCMEC`, `file:iwf`, `api`).
+    pub source: Option<String>,
+    /// Every name rules may use for the hash's sources: the sources themselves plus their
+    /// aliases (`own` for `api`; `ncmec`, `stopncii`, `iwf` for sources named after them).
+    pub sources: Vec<String>,
+}
+
+impl SubmissionMatch {
+    fn json(&self) -> Value {
+        json!({
+            "bank": self.bank,
+            "bank_content_id": self.bank_content_id,
+            "signal_type": self.signal_type.name(),
+            "distance": self.distance,
+            "vpdq": self.vpdq.map(|v| json!({"query_match_percent": v.query, "compared_match_percent": v.compared})),
+            "classification": self.classification.map(|c| c.as_str()),
+            "source": self.source,
+        })
+    }
+}
+
+/// The aliases rules may use for a provenance source (see [`SubmissionMatch::sources`]).
+pub fn source_aliases(source: &str) -> Vec<String> {
+    let mut out = vec![source.to_string()];
+    if source == "api" {
+        out.push("own".into());
+    }
+    let name = source
+        .strip_prefix("exchange:")
+        .or_else(|| source.strip_prefix("file:"))
+        .map(str::to_ascii_lowercase);
+    if let Some(name) = name {
+        for hotline in ["ncmec", "stopncii", "iwf", "techcoalition"] {
+            if name.starts_with(hotline) && !out.iter().any(|o| o == hotline) {
+                out.push(hotline.into());
+            }
+        }
+    }
+    out
+}
+
+/// The result of matching a submission and applying the policy; nothing written yet.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// Matches that took part in the decision (allow-list suppression applied).
+    pub matches: Vec<SubmissionMatch>,
+    /// Standard-bank matches dropped because an allow-list bank matched.
+    pub suppressed: usize,
+    /// The policy's decision.
+    pub decision: Decision,
+    /// The submission's fingerprint.
+    pub fingerprint: String,
+}
+
+impl Evaluation {
+    /// Whether the item goes into a case (and its media into the vault): every verdict but
+    /// `allow`. A shadow rule never does this; unmatched media is never stored.
+    pub fn keeps_evidence(&self) -> bool {
+        self.decision.verdict != Verdict::Allow
+    }
+}
+
+/// What the client gets back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubmitResult {
+    /// The response body.
+    pub body: Value,
+    /// Whether this was a replay of a recorded submission.
+    pub replayed: bool,
+}
+
+fn priority_rank(p: Priority) -> i32 {
+    match p {
+        Priority::Low => 1,
+        Priority::Normal => 2,
+        Priority::High => 3,
+        Priority::Urgent => 4,
+    }
+}
+
+/// The name of a case priority rank, for the API.
+pub fn priority_name(rank: i32) -> &'static str {
+    match rank {
+        i32::MIN..=1 => "low",
+        2 => "normal",
+        3 => "high",
+        _ => "urgent",
+    }
+}
+
+/// A new event id: `evt_`, the time in milliseconds (13 hex digits, so ids sort by time) and
+/// 64 random bits.
+pub fn new_event_id() -> String {
+    let mut r = [0u8; 8];
+    // The OS random source failing leaves zeros; the timestamp and the store's UNIQUE
+    // constraint still keep ids apart or make the write fail loudly.
+    let _ = getrandom::fill(&mut r);
+    format!("evt_{:013x}{}", now_ms(), hex::encode(r))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// A case as the API shows it.
+pub fn case_json(c: &Case) -> Value {
+    json!({
+        "id": c.id,
+        "account": c.account,
+        "state": c.state,
+        "queue": c.queue,
+        "priority": priority_name(c.priority),
+        "report_candidate": c.report_candidate,
+        "labels": c.labels,
+        "items": c.items,
+        "legal_hold": c.legal_hold,
+        "decision": c.decision,
+        "reported_at": c.reported_at,
+        "opened_at": c.opened_at,
+        "updated_at": c.updated_at,
+    })
+}
+
+fn event(event_type: &str, id: String, data: Value) -> NewEvent {
+    let created_at = now_ms() / 1000;
+    let body = json!({"id": id, "type": event_type, "created_at": created_at, "data": data});
+    NewEvent {
+        id,
+        event_type: event_type.into(),
+        created_at,
+        body: body.to_string(),
+    }
+}
+
+/// Acts on matches: evaluates submissions, records them, changes cases and rules.
+#[derive(Debug)]
+pub struct Actioner {
+    engine: Arc<Engine>,
+    /// The compiled policy and the rule-set generation it was built from; rebuilt when the
+    /// store's generation moves (another process may have applied rules).
+    policy: RwLock<(i64, Arc<Policy>)>,
+}
+
+impl Actioner {
+    /// An actioner over `engine`'s store, with the rules stored there.
+    pub fn new(engine: Arc<Engine>) -> Result<Actioner, Error> {
+        let a = Actioner {
+            engine,
+            policy: RwLock::new((-1, Arc::new(Policy::default()))),
+        };
+        a.policy()?;
+        Ok(a)
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// The policy in force, rebuilt if the stored rules changed.
+    pub fn policy(&self) -> Result<Arc<Policy>, Error> {
+        let store = self.engine.store();
+        let generation = store.rules_generation()?;
+        {
+            let p = self.policy.read().unwrap_or_else(|e| e.into_inner());
+            if p.0 == generation {
+                return Ok(p.1.clone());
+            }
+        }
+        let rules = store.rules()?;
+        let policy = Arc::new(compile(&rules)?);
+        let mut p = self.policy.write().unwrap_or_else(|e| e.into_inner());
+        *p = (generation, policy.clone());
+        Ok(policy)
+    }
+
+    /// Matches `s` against every enabled bank with every signal and applies the policy.
+    pub fn evaluate(&self, s: &Submission) -> Result<Evaluation, Error> {
+        s.validate()?;
+        let policy = self.policy()?;
+        let mut raw = Vec::new();
+        for value in &s.signals {
+            let r = self.engine.lookup(value, &LookupOptions::default())?;
+            raw.extend(r.matches);
+        }
+        // Allow-list suppression across signal types: one allow-list hit clears them all.
+        let mut suppressed = 0;
+        if raw.iter().any(|m| m.allow_list) {
+            let before = raw.len();
+            raw.clear();
+            suppressed = before;
+        }
+        let matches = if raw.is_empty() {
+            Vec::new()
+        } else {
+            self.describe(&raw)?
+        };
+        let item = ItemFacts {
+            kind: s.kind,
+            surface: s.surface,
+            account_age: s.account_age,
+        };
+        let kinds: Vec<&str> = matches.iter().map(|m| m.bank_kind.as_str()).collect();
+        let facts: Vec<MatchFacts<'_>> = matches
+            .iter()
+            .zip(&kinds)
+            .map(|(m, kind)| MatchFacts {
+                bank: &m.bank,
+                bank_kind: kind,
+                bank_tags: &m.bank_tags,
+                classification: m.classification,
+                signal_type: m.signal_type.name(),
+                distance: m.distance.map(f64::from),
+                vpdq: m.vpdq,
+                sources: &m.sources,
+            })
+            .collect();
+        let decision = policy.evaluate(&item, &facts);
+        Ok(Evaluation {
+            matches,
+            suppressed,
+            decision,
+            fingerprint: s.fingerprint(),
+        })
+    }
+
+    /// Adds bank facts, classification and sources to raw lookup matches.
+    fn describe(&self, raw: &[crate::LookupMatch]) -> Result<Vec<SubmissionMatch>, Error> {
+        let store = self.engine.store();
+        let banks: Vec<Bank> = store.list_banks()?;
+        let mut ids: Vec<ContentId> = raw.iter().map(|m| m.content_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let contents = store.contents(&ids)?;
+        let mut out = Vec::with_capacity(raw.len());
+        for m in raw {
+            let Some(bank) = banks.iter().find(|b| b.id == m.bank_id) else {
+                continue; // deleted since the lookup
+            };
+            let value = contents
+                .iter()
+                .find(|c| c.id == m.content_id)
+                .and_then(|c| c.signals.iter().find(|s| s.id == m.signal_id))
+                .map(|s| s.value.clone());
+            let mut classification = None;
+            let mut source = None;
+            let mut sources = Vec::new();
+            if let Some(v) = value {
+                for p in store.provenance(bank.id, m.signal_type.name(), &v)? {
+                    if p.withdrawn_at.is_some() {
+                        continue;
+                    }
+                    if classification.is_none() {
+                        classification =
+                            p.classification.as_deref().and_then(Classification::parse);
+                    }
+                    if source.is_none() {
+                        source = Some(p.source.clone());
+                    }
+                    for a in source_aliases(&p.source) {
+                        if !sources.contains(&a) {
+                            sources.push(a);
+                        }
+                    }
+                }
+            }
+            let classification = classification.or_else(|| {
+                bank.classification
+                    .as_deref()
+                    .and_then(Classification::parse)
+            });
+            let vpdq = m.vpdq.map(|p| VpdqShares {
+                query: p.query_match_percent,
+                compared: p.compared_match_percent,
+            });
+            out.push(SubmissionMatch {
+                bank: bank.name.clone(),
+                bank_kind: bank.kind,
+                bank_tags: bank.tags.clone(),
+                bank_content_id: m.content_id,
+                signal_type: m.signal_type,
+                distance: (m.signal_type != SignalType::Vpdq).then_some(m.distance),
+                vpdq,
+                classification,
+                source,
+                sources,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The stored result of a submission with this id, if it was recorded with the same
+    /// content; `SubmissionConflict` if with other content.
+    pub fn replay(&self, s: &Submission) -> Result<Option<SubmitResult>, Error> {
+        match self.engine.store().submission(&s.id)? {
+            None => Ok(None),
+            Some(st) if st.fingerprint == s.fingerprint() => Ok(Some(SubmitResult {
+                body: stored_body(&st)?,
+                replayed: true,
+            })),
+            Some(_) => Err(Error::SubmissionConflict(s.id.clone())),
+        }
+    }
+
+    /// Records an evaluated submission with its evidence (only when
+    /// [`Evaluation::keeps_evidence`]), its case and its events, in one transaction.
+    pub fn record(
+        &self,
+        s: &Submission,
+        eval: &Evaluation,
+        evidence: Option<NewEvidence>,
+    ) -> Result<SubmitResult, Error> {
+        let d = &eval.decision;
+        let keeps = eval.keeps_evidence();
+        let case = keeps.then(|| CaseAssignment {
+            queue: d
+                .queue
+                .clone()
+                .unwrap_or_else(|| safeguard_policy::DEFAULT_QUEUE.to_string()),
+            priority: priority_rank(d.priority),
+            report_candidate: d.report_candidate,
+            labels: d.labels.clone(),
+        });
+        let matches: Vec<Value> = eval.matches.iter().map(SubmissionMatch::json).collect();
+        let result = json!({
+            "verdict": d.verdict.as_str(),
+            "matches": matches,
+            "suppressed": eval.suppressed,
+            "rule": d.rule,
+            "queue": d.queue,
+            "priority": keeps.then(|| d.priority.as_str()),
+            "report_candidate": d.report_candidate,
+            "labels": d.labels,
+            "shadow": d.shadow,
+        });
+        let new = NewSubmission {
+            platform_id: s.id.clone(),
+            fingerprint: eval.fingerprint.clone(),
+            account: s.account.clone(),
+            verdict: d.verdict.as_str().into(),
+            rule: d.rule.as_ref().map(|r| (r.id.clone(), r.version)),
+            context: s.context().to_string(),
+            result: result.to_string(),
+            case,
+            evidence: if keeps { evidence } else { None },
+            created_at: now_ms(),
+        };
+        let verdict = d.verdict;
+        let platform_id = s.id.clone();
+        let mut build = |r: &Recorded| -> Vec<NewEvent> {
+            let mut evs = Vec::new();
+            if verdict != Verdict::Allow {
+                let mut data = result.clone();
+                data["id"] = json!(platform_id);
+                data["case_id"] = json!(r.case.as_ref().map(|c| c.id));
+                evs.push(event(EVENT_CONTENT_VERDICT, new_event_id(), data));
+            }
+            if let Some(c) = &r.case {
+                if r.case_opened {
+                    evs.push(event(EVENT_CASE_OPENED, new_event_id(), case_json(c)));
+                } else {
+                    let mut data = case_json(c);
+                    data["change"] = json!("item_added");
+                    evs.push(event(EVENT_CASE_UPDATED, new_event_id(), data));
+                }
+            }
+            evs
+        };
+        let outcome = self
+            .engine
+            .store()
+            .record_submission(&new, &mut build)
+            .map_err(|e| match e {
+                safeguard_store::Error::Conflict(_) => Error::SubmissionConflict(s.id.clone()),
+                other => other.into(),
+            })?;
+        Ok(match outcome {
+            SubmitOutcome::Recorded(st) => SubmitResult {
+                body: stored_body(&st)?,
+                replayed: false,
+            },
+            SubmitOutcome::Replayed(st) => SubmitResult {
+                body: stored_body(&st)?,
+                replayed: true,
+            },
+        })
+    }
+
+    // ------------------------------------------------------------------ rules
+
+    /// Replaces the rule set.
+    pub fn apply_rules(&self, set: &RuleSet) -> Result<RuleSetOutcome, Error> {
+        set.validate()?;
+        let rules: Vec<NewRule> = set.rules.iter().map(new_rule).collect();
+        let out = self.engine.store().replace_rules(&rules)?;
+        self.policy()?;
+        Ok(out)
+    }
+
+    /// Creates or replaces one rule (at `position`, or in place / last).
+    pub fn put_rule(
+        &self,
+        spec: &RuleSpec,
+        position: Option<u32>,
+    ) -> Result<RuleSetOutcome, Error> {
+        spec.validate()?;
+        // The set must still compile with the change (limits, duplicate ids).
+        let out = self.engine.store().put_rule(&new_rule(spec), position)?;
+        self.policy()?;
+        Ok(out)
+    }
+
+    /// Removes one rule.
+    pub fn delete_rule(&self, id: &str) -> Result<RuleSetOutcome, Error> {
+        let out = self.engine.store().delete_rule(id).map_err(|e| match e {
+            safeguard_store::Error::NotFound(_) => Error::RuleNotFound(id.into()),
+            other => other.into(),
+        })?;
+        self.policy()?;
+        Ok(out)
+    }
+
+    /// The stored rules in force, in order.
+    pub fn rules(&self) -> Result<Vec<StoredRule>, Error> {
+        Ok(self.engine.store().rules()?)
+    }
+
+    // ------------------------------------------------------------------ cases
+
+    /// A page of cases.
+    pub fn cases(&self, filter: &CaseFilter) -> Result<Vec<Case>, Error> {
+        if let Some(s) = &filter.state {
+            if CaseState::parse(s).is_none() {
+                return Err(Error::Invalid(format!(
+                    "state must be one of open, in_review, decided, reported, closed; got {:?}",
+                    crate::signal::truncate(s)
+                )));
+            }
+        }
+        Ok(self.engine.store().cases(filter)?)
+    }
+
+    /// Moves a case to `to` if the state machine allows it from its current state, writing a
+    /// `case.updated` event with it.
+    pub fn transition(
+        &self,
+        id: i64,
+        to: CaseState,
+        actor: &str,
+        note: Option<String>,
+        decision: Option<String>,
+    ) -> Result<Case, Error> {
+        let store = self.engine.store();
+        let case = store.case(id)?.ok_or(Error::CaseNotFound(id))?;
+        let from = CaseState::parse(&case.state).ok_or_else(|| {
+            Error::Store(safeguard_store::Error::Corrupt(format!(
+                "case {id} has unknown state {:?}",
+                case.state
+            )))
+        })?;
+        check_transition(from, to)?;
+        let t = CaseTransition {
+            from: from.as_str().into(),
+            to: to.as_str().into(),
+            actor: actor.into(),
+            note,
+            decision,
+            at: now_ms(),
+        };
+        store
+            .transition_case(id, &t, &mut |c| {
+                let mut data = case_json(c);
+                data["change"] = json!("state");
+                data["from"] = json!(from.as_str());
+                vec![event(EVENT_CASE_UPDATED, new_event_id(), data)]
+            })
+            .map_err(|e| match e {
+                safeguard_store::Error::NotFound(_) => Error::CaseNotFound(id),
+                safeguard_store::Error::Conflict(m) => Error::InvalidTransition(format!(
+                    "{m}: the case changed meanwhile; fetch it and try again"
+                )),
+                other => other.into(),
+            })
+    }
+}
+
+fn new_rule(spec: &RuleSpec) -> NewRule {
+    NewRule {
+        id: spec.id.clone(),
+        // Cannot fail: a RuleSpec is plain data with string keys.
+        spec: serde_json::to_string(spec).expect("a rule serialises to JSON"),
+    }
+}
+
+/// Compiles stored rules into a policy; a stored rule that no longer parses is corruption.
+pub fn compile(rules: &[StoredRule]) -> Result<Policy, Error> {
+    let mut out = Vec::with_capacity(rules.len());
+    for r in rules {
+        let spec = RuleSpec::parse_json(&r.spec).map_err(|e| {
+            Error::Store(safeguard_store::Error::Corrupt(format!(
+                "stored rule {:?} v{}: {e}",
+                r.id, r.version
+            )))
+        })?;
+        out.push(Rule::new(spec, r.version));
+    }
+    Ok(Policy::compile(out)?)
+}
+
+/// The response body of a stored submission.
+pub fn stored_body(st: &StoredSubmission) -> Result<Value, Error> {
+    let mut body: Value = serde_json::from_str(&st.result).map_err(|e| {
+        Error::Store(safeguard_store::Error::Corrupt(format!(
+            "submission {}: {e}",
+            st.id
+        )))
+    })?;
+    body["id"] = json!(st.platform_id);
+    body["case_id"] = json!(st.case_id);
+    body["event_ids"] = json!(st.event_ids);
+    body["submitted_at"] = json!(st.created_at);
+    Ok(body)
+}
+
+/// A rule reference as JSON (for callers that show decisions).
+pub fn rule_ref_json(r: &RuleRef) -> Value {
+    json!({"id": r.id, "version": r.version})
+}
