@@ -6,11 +6,16 @@
 //! the events describe). Each check is public so a failure can be rerun alone. Checks panic
 //! with a message naming what broke; an `unwrap()` here asserts that the call must succeed.
 
+use std::collections::HashMap;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde_json::json;
 
 use crate::attempt::{AttemptRecord, Outcome};
 use crate::event::{types, Event};
-use crate::outbox::{DeliveryId, EndpointId, Next, Outbox, Redrive};
+use crate::memory::MemoryOutbox;
+use crate::outbox::{DeadLetter, DeliveryId, EndpointId, Next, Outbox, Pending, Redrive};
 use crate::signature::Secret;
 use crate::Error;
 
@@ -56,6 +61,10 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("redrive_in_original_order", redrive_in_original_order),
     ("records_never_resurrect", records_never_resurrect),
     ("not_found_everywhere", not_found_everywhere),
+    (
+        "matches_model_on_random_sequences",
+        matches_model_on_random_sequences,
+    ),
 ];
 
 /// Runs every check, each on a fresh outbox from `make`.
@@ -409,4 +418,216 @@ pub fn not_found_everywhere(o: &dyn Seed) {
         0,
         "failed calls change nothing"
     );
+}
+
+/// Seeds of [`matches_model_on_random_sequences`]; fixed so a failure reproduces.
+pub const MODEL_SEEDS: std::ops::Range<u64> = 0..16;
+/// Operations per seed.
+pub const MODEL_OPS: usize = 150;
+
+/// One side of the comparison: an outbox and its own ids for the shared endpoints and events.
+struct Side<'a> {
+    outbox: &'a dyn Seed,
+    endpoints: Vec<EndpointId>,
+    deliveries: HashMap<String, DeliveryId>,
+}
+
+impl Side<'_> {
+    /// `due` with the implementation's ids replaced by the shared names (endpoint index,
+    /// event id), so two implementations that number rows differently still compare equal.
+    fn due(&self, now_ms: i64, limit: usize) -> Vec<(usize, String, Pending)> {
+        self.outbox
+            .due(now_ms, limit)
+            .unwrap()
+            .into_iter()
+            .map(|mut p| {
+                let index = self.endpoint_index(p.endpoint_id);
+                p.delivery_id = DeliveryId(0);
+                p.endpoint_id = EndpointId(0);
+                (index, p.event_id.clone(), p)
+            })
+            .collect()
+    }
+
+    fn endpoint_index(&self, id: EndpointId) -> usize {
+        self.endpoints.iter().position(|&e| e == id).unwrap()
+    }
+
+    fn dead(&self, endpoint: usize) -> Vec<(String, u32, Option<i64>)> {
+        self.outbox
+            .dead_letters(self.endpoints[endpoint])
+            .unwrap()
+            .into_iter()
+            .map(|d: DeadLetter| (d.event_id, d.attempts, d.first_attempt_at_ms))
+            .collect()
+    }
+
+    fn observe(&self, endpoint: usize) -> impl PartialEq + std::fmt::Debug {
+        let e = self.endpoints[endpoint];
+        (
+            self.dead(endpoint),
+            self.outbox.endpoint_failing_since(e).unwrap(),
+            self.outbox.endpoint_status(e).unwrap(),
+            self.outbox.disabled_endpoints().unwrap(),
+        )
+    }
+}
+
+/// Random sequences of writes, attempts, disables, enables and redrives, applied to the outbox
+/// under test and to [`MemoryOutbox`]: every observable answer must agree (ids aside, which
+/// are compared through the endpoints' creation order and the events' ids).
+pub fn matches_model_on_random_sequences(o: &dyn Seed) {
+    // One outbox for all seeds (the suite hands each check one): each seed continues where the
+    // last left off, on both sides, so the whole run is one reproducible sequence.
+    let model = MemoryOutbox::new();
+    let mut sides = [
+        Side {
+            outbox: o,
+            endpoints: Vec::new(),
+            deliveries: HashMap::new(),
+        },
+        Side {
+            outbox: &model,
+            endpoints: Vec::new(),
+            deliveries: HashMap::new(),
+        },
+    ];
+    let mut events: Vec<String> = Vec::new();
+    let mut event_endpoint: HashMap<String, usize> = HashMap::new();
+    let mut now = T0;
+    for seed in MODEL_SEEDS {
+        let mut rng = StdRng::seed_from_u64(seed);
+        for step in 0..MODEL_OPS {
+            let ctx = format!("seed {seed} step {step}");
+            now += rng.random_range(0..50);
+            let endpoints = sides[0].endpoints.len();
+            // The endpoint this step touched, compared in full below; every endpoint is
+            // compared at the end of each seed (comparing all after every step is quadratic).
+            let mut touched = None;
+            match rng.random_range(0..100) {
+                0..10 => {
+                    let name = format!("s{seed}e{endpoints}");
+                    for side in &mut sides {
+                        let id = endpoint(side.outbox, &name);
+                        side.endpoints.push(id);
+                    }
+                    touched = Some(endpoints);
+                }
+                10..40 if endpoints > 0 => {
+                    let e = rng.random_range(0..endpoints);
+                    let mut ev = event(u32::try_from(events.len()).unwrap());
+                    ev.id = format!("evt_s{seed}_{}", events.len());
+                    let at = now + rng.random_range(0..100);
+                    for side in &mut sides {
+                        let d = side.outbox.enqueue(side.endpoints[e], &ev, at);
+                        side.deliveries.insert(ev.id.clone(), d);
+                    }
+                    event_endpoint.insert(ev.id.clone(), e);
+                    events.push(ev.id);
+                }
+                40..75 => {
+                    let limit = rng.random_range(0..6);
+                    let due = sides[1].due(now, limit);
+                    assert_eq!(sides[0].due(now, limit), due, "due: {ctx}");
+                    if let Some((e, event_id, _)) = due.first() {
+                        touched = Some(*e);
+                        let outcome = match rng.random_range(0..10) {
+                            0..5 => Outcome::Retry,
+                            5..9 => Outcome::Delivered,
+                            _ => Outcome::Gone,
+                        };
+                        let next = match outcome {
+                            Outcome::Delivered => Next::Delivered,
+                            Outcome::Gone => Next::Dead,
+                            Outcome::Retry if rng.random_bool(0.2) => Next::Dead,
+                            Outcome::Retry => Next::RetryAt(now + rng.random_range(1..200)),
+                        };
+                        let rec = record(now, outcome);
+                        for side in &sides {
+                            side.outbox
+                                .record_attempt(side.deliveries[event_id], &rec, next)
+                                .unwrap();
+                        }
+                    }
+                }
+                75..80 if !events.is_empty() => {
+                    // A late record for any delivery (one that was in flight when its
+                    // endpoint was disabled, or a duplicate): must not resurrect.
+                    let event_id = &events[rng.random_range(0..events.len())];
+                    touched = Some(event_endpoint[event_id]);
+                    let (rec, next) = if rng.random_bool(0.5) {
+                        (record(now, Outcome::Retry), Next::RetryAt(now + 10))
+                    } else {
+                        (record(now, Outcome::Delivered), Next::Delivered)
+                    };
+                    for side in &sides {
+                        side.outbox
+                            .record_attempt(side.deliveries[event_id], &rec, next)
+                            .unwrap();
+                    }
+                }
+                80..86 if endpoints > 0 => {
+                    let e = rng.random_range(0..endpoints);
+                    touched = Some(e);
+                    let counts: Vec<usize> = sides
+                        .iter()
+                        .map(|s| {
+                            s.outbox
+                                .disable_endpoint(s.endpoints[e], "random", now)
+                                .unwrap()
+                        })
+                        .collect();
+                    assert_eq!(counts[0], counts[1], "disable count: {ctx}");
+                }
+                86..91 if endpoints > 0 => {
+                    let e = rng.random_range(0..endpoints);
+                    touched = Some(e);
+                    for side in &sides {
+                        side.outbox.enable_endpoint(side.endpoints[e]).unwrap();
+                    }
+                }
+                91..100 if endpoints > 0 => {
+                    let e = rng.random_range(0..endpoints);
+                    touched = Some(e);
+                    let chosen: Vec<&String> =
+                        events.iter().filter(|_| rng.random_bool(0.3)).collect();
+                    let all = rng.random_bool(0.3);
+                    let counts: Vec<usize> = sides
+                        .iter()
+                        .map(|s| {
+                            let which = if all {
+                                Redrive::All
+                            } else {
+                                Redrive::Only(chosen.iter().map(|id| s.deliveries[*id]).collect())
+                            };
+                            s.outbox.redrive(s.endpoints[e], &which, now).unwrap()
+                        })
+                        .collect();
+                    assert_eq!(counts[0], counts[1], "redrive count: {ctx}");
+                }
+                _ => {}
+            }
+            if let Some(e) = touched {
+                assert_eq!(
+                    sides[0].observe(e),
+                    sides[1].observe(e),
+                    "endpoint {e}: {ctx}"
+                );
+            }
+        }
+        for e in 0..sides[0].endpoints.len() {
+            assert_eq!(
+                sides[0].observe(e),
+                sides[1].observe(e),
+                "endpoint {e}: seed {seed}"
+            );
+        }
+    }
+    for event_id in &events {
+        let logs: Vec<Vec<AttemptRecord>> = sides
+            .iter()
+            .map(|s| s.outbox.attempts(s.deliveries[event_id]).unwrap())
+            .collect();
+        assert_eq!(logs[0], logs[1], "attempt log of {event_id}");
+    }
 }

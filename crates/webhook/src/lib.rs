@@ -37,7 +37,7 @@ pub mod schedule;
 pub mod signature;
 
 pub use attempt::{attempt, default_client, AttemptRecord, Outcome};
-pub use dispatcher::{Config, Dispatcher, Metrics};
+pub use dispatcher::{Config, Dispatcher, Metrics, MetricsSnapshot};
 pub use event::Event;
 #[cfg(feature = "test-support")]
 pub use memory::{DeliveryState, MemoryOutbox};
