@@ -22,7 +22,7 @@ pub const SIGNATURE_HEADER: &str = "Safeguard-Signature";
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 /// Prefix of generated secrets, so a leaked one is recognisable in logs and secret scanners.
 pub const SECRET_PREFIX: &str = "whsec_";
-/// Random bytes in a generated secret: 256 bits, the HMAC-SHA256 block-safe key strength.
+/// Random bytes in a generated secret: 256 bits, the full strength of HMAC-SHA256.
 pub const SECRET_BYTES: usize = 32;
 /// Longest signature header [`verify`] reads, bytes. A header of a few live secrets is ~300
 /// bytes; the cap bounds the work an attacker can ask for with a header of many `v1=` entries.
@@ -33,9 +33,18 @@ pub const MAX_SIGNATURES: usize = 8;
 type HmacSha256 = Hmac<Sha256>;
 
 /// An endpoint's signing secret. `Debug` never prints it, so a secret in a struct that gets
-/// logged stays out of the log.
-#[derive(Clone, PartialEq, Eq)]
+/// logged stays out of the log; `==` compares in constant time.
+#[derive(Clone)]
 pub struct Secret(String);
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Secret) -> bool {
+        use subtle::ConstantTimeEq as _;
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+
+impl Eq for Secret {}
 
 impl Secret {
     /// Wraps a secret string (as registered, or as [`generate_secret`] made it).
