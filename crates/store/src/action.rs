@@ -412,6 +412,8 @@ pub struct DeadLetter {
     pub last_status: Option<u16>,
     /// Last error seen.
     pub last_error: Option<String>,
+    /// When its first attempt was made (Unix milliseconds), if any was.
+    pub first_attempt_at: Option<i64>,
     /// When it was given up (Unix milliseconds).
     pub dead_at: i64,
 }
@@ -516,15 +518,32 @@ pub trait ActionStore: Send + Sync {
     fn webhook(&self, id: WebhookId) -> Result<Option<Webhook>>;
     /// Removes an endpoint and its pending deliveries. `NotFound`.
     fn delete_webhook(&self, id: WebhookId) -> Result<Webhook>;
-    /// Enables (clearing the failure run) or disables an endpoint. `NotFound`.
+    /// Enables (clearing the failure run and the reason) or disables an endpoint; disabling
+    /// a disabled endpoint keeps its first reason. Disabling leaves pending deliveries as
+    /// they are (see [`ActionStore::disable_webhook`]). `NotFound`.
     fn set_webhook_enabled(
         &self,
         id: WebhookId,
         enabled: bool,
         reason: Option<&str>,
     ) -> Result<Webhook>;
+    /// Disables an endpoint (keeping a first reason) and dead-letters its pending
+    /// deliveries, in one transaction. Returns how many were dead-lettered. `NotFound`.
+    fn disable_webhook(&self, id: WebhookId, reason: &str, at: i64) -> Result<u64>;
 
     // ----------------------------------------------------------------- outbox
+    /// Writes events not tied to a submission or a case change, with a pending delivery
+    /// (due at `at`) to each enabled endpoint that takes their type, in one transaction.
+    fn append_events(&self, events: &[NewEvent], at: i64) -> Result<()>;
+    /// Writes one pending delivery of `event` to one endpoint, due at `due_at`, storing the
+    /// event if its id is new (for redelivery tools and the outbox conformance suite).
+    /// `NotFound` for an unknown endpoint.
+    fn enqueue_delivery(
+        &self,
+        webhook: WebhookId,
+        event: &NewEvent,
+        due_at: i64,
+    ) -> Result<DeliveryId>;
     /// Events after `after_seq`, in order, at most `limit`.
     fn events_since(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredEvent>>;
     /// For each enabled endpoint, its oldest pending delivery if due at `now`; at most

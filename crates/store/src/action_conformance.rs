@@ -584,6 +584,26 @@ pub fn dead_letters_and_redrive(store: &dyn Store) {
     let only = [dead[2].delivery_id];
     assert_eq!(store.redrive(w.id, Some(&only), 60).unwrap(), 1);
     assert_eq!(store.due_deliveries(60, 10).unwrap()[0].event_id, "d2");
+    // Disabling dead-letters what is pending and keeps the first reason; a late retry of a
+    // dead delivery does not bring it back; enabling clears the reason.
+    assert_eq!(store.disable_webhook(w.id, "gone", 70).unwrap(), 1);
+    assert_eq!(store.disable_webhook(w.id, "later", 71).unwrap(), 0);
+    let hook_now = store.webhook(w.id).unwrap().unwrap();
+    assert_eq!(
+        (hook_now.enabled, hook_now.disabled_reason.as_deref()),
+        (false, Some("gone"))
+    );
+    let late = store.dead_letters(w.id).unwrap()[0].delivery_id;
+    store
+        .record_delivery_attempt(late, &fail, DeliveryNext::RetryAt(80))
+        .unwrap();
+    assert_eq!(store.dead_letters(w.id).unwrap().len(), 3);
+    assert_eq!(
+        store.dead_letters(w.id).unwrap()[0].first_attempt_at,
+        Some(30)
+    );
+    let on = store.set_webhook_enabled(w.id, true, None).unwrap();
+    assert!(on.enabled && on.disabled_reason.is_none());
     assert!(matches!(
         store.redrive(999_999, None, 1),
         Err(Error::NotFound(_))

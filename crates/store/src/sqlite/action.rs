@@ -925,16 +925,84 @@ impl ActionStore for SqliteStore {
         self.write(|tx| {
             let n = tx
                 .execute(
-                    "UPDATE webhooks SET enabled = ?2, disabled_reason = ?3, \
+                    "UPDATE webhooks SET enabled = ?2, \
+                     disabled_reason = CASE WHEN ?2 THEN NULL \
+                                            ELSE coalesce(disabled_reason, ?3) END, \
                      failing_since = CASE WHEN ?2 THEN NULL ELSE failing_since END, \
                      updated_at = ?4 WHERE id = ?1",
-                    params![id, enabled, if enabled { None } else { reason }, now_ms()],
+                    params![id, enabled, reason, now_ms()],
                 )
                 .map_err(db_err)?;
             if n == 0 {
                 return Err(Error::NotFound(format!("webhook {id}")));
             }
             webhook_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("webhook {id}")))
+        })
+    }
+
+    fn disable_webhook(&self, id: WebhookId, reason: &str, at: i64) -> Result<u64> {
+        self.write(|tx| {
+            let n = tx
+                .execute(
+                    "UPDATE webhooks SET enabled = 0, \
+                     disabled_reason = coalesce(disabled_reason, ?2), updated_at = ?3 \
+                     WHERE id = ?1",
+                    params![id, reason, at],
+                )
+                .map_err(db_err)?;
+            if n == 0 {
+                return Err(Error::NotFound(format!("webhook {id}")));
+            }
+            let dead = tx
+                .execute(
+                    "UPDATE deliveries SET state = 'dead', done_at = ?2 \
+                     WHERE webhook_id = ?1 AND state = 'pending'",
+                    params![id, at],
+                )
+                .map_err(db_err)?;
+            Ok(dead as u64)
+        })
+    }
+
+    fn append_events(&self, events: &[NewEvent], at: i64) -> Result<()> {
+        self.write(|tx| write_events(tx, events, at))
+    }
+
+    fn enqueue_delivery(
+        &self,
+        webhook: WebhookId,
+        event: &NewEvent,
+        due_at: i64,
+    ) -> Result<DeliveryId> {
+        self.write(|tx| {
+            if webhook_in(tx, webhook)?.is_none() {
+                return Err(Error::NotFound(format!("webhook {webhook}")));
+            }
+            let seq: Option<i64> = tx
+                .query_row("SELECT seq FROM events WHERE id = ?1", [&event.id], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(db_err)?;
+            let seq = match seq {
+                Some(s) => s,
+                None => {
+                    tx.execute(
+                        "INSERT INTO events (id, event_type, created_at, body) \
+                         VALUES (?1, ?2, ?3, ?4)",
+                        params![event.id, event.event_type, event.created_at, event.body],
+                    )
+                    .map_err(db_err)?;
+                    tx.last_insert_rowid()
+                }
+            };
+            tx.execute(
+                "INSERT INTO deliveries (webhook_id, event_seq, state, attempts, \
+                 next_attempt_at) VALUES (?1, ?2, 'pending', 0, ?3)",
+                params![webhook, seq, due_at],
+            )
+            .map_err(db_err)?;
+            Ok(tx.last_insert_rowid())
         })
     }
 
@@ -1040,21 +1108,25 @@ impl ActionStore for SqliteStore {
                 ])
             })
             .map_err(db_err)?;
-            let (state, next_at, done_at) = match next {
-                DeliveryNext::Delivered => ("delivered", a.at, Some(a.at)),
-                DeliveryNext::RetryAt(t) => ("pending", t, None),
-                DeliveryNext::Dead => ("dead", a.at, Some(a.at)),
+            tx.prepare_cached(
+                "UPDATE deliveries SET attempts = attempts + 1, \
+                 first_attempt_at = coalesce(first_attempt_at, ?2), last_status = ?3, \
+                 last_error = ?4 WHERE id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![delivery, a.at, a.status, a.error]))
+            .map_err(db_err)?;
+            // A late retry or give-up never brings back a delivery that is already done or
+            // dead (say, disabled meanwhile); a success always counts: the receiver has it.
+            let (state, next_at, done_at, only_pending) = match next {
+                DeliveryNext::Delivered => ("delivered", a.at, Some(a.at), false),
+                DeliveryNext::RetryAt(t) => ("pending", t, None, true),
+                DeliveryNext::Dead => ("dead", a.at, Some(a.at), true),
             };
             tx.prepare_cached(
-                "UPDATE deliveries SET state = ?2, attempts = attempts + 1, \
-                 first_attempt_at = coalesce(first_attempt_at, ?3), next_attempt_at = ?4, \
-                 last_status = ?5, last_error = ?6, done_at = ?7 WHERE id = ?1",
+                "UPDATE deliveries SET state = ?2, next_attempt_at = ?3, done_at = ?4 \
+                 WHERE id = ?1 AND (NOT ?5 OR state = 'pending')",
             )
-            .and_then(|mut s| {
-                s.execute(params![
-                    delivery, state, a.at, next_at, a.status, a.error, done_at
-                ])
-            })
+            .and_then(|mut s| s.execute(params![delivery, state, next_at, done_at, only_pending]))
             .map_err(db_err)?;
             // The failure run: any success ends it; a failure starts it if none is running.
             let sql = if next == DeliveryNext::Delivered {
@@ -1097,7 +1169,7 @@ impl ActionStore for SqliteStore {
             all(
                 tx,
                 "SELECT d.id, e.id, e.event_type, d.attempts, d.last_status, d.last_error, \
-                        d.done_at \
+                        d.done_at, d.first_attempt_at \
                  FROM deliveries d JOIN events e ON e.seq = d.event_seq \
                  WHERE d.webhook_id = ?1 AND d.state = 'dead' ORDER BY d.id",
                 [webhook],
@@ -1112,6 +1184,7 @@ impl ActionStore for SqliteStore {
                         attempts: to_u32(attempts, "attempts")?,
                         last_status: status_of(col(r, 4, T)?)?,
                         last_error: col(r, 5, T)?,
+                        first_attempt_at: col(r, 7, T)?,
                         dead_at: dead_at.unwrap_or(0),
                     })
                 },
