@@ -56,6 +56,38 @@ pub struct Config {
     pub secrets: SecretsConfig,
     /// Where uploads and fetched media are decoded (`[decode]`).
     pub decode: DecodeConfig,
+    /// Webhook delivery (`[webhooks]`).
+    pub webhooks: WebhooksConfig,
+}
+
+/// Webhook delivery (`[webhooks]`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Hosts (names or IP addresses) endpoints may use even though they resolve to internal
+    /// addresses; every other endpoint goes through the same guard as URL fetching.
+    pub allow_internal_hosts: Vec<String>,
+    /// Timeout of one delivery attempt, seconds.
+    pub timeout_secs: u64,
+    /// How long an event is retried before it goes to the dead-letter list, hours.
+    pub retry_horizon_hours: u64,
+    /// How long an endpoint may fail without a success before it is disabled, hours (at
+    /// least the retry horizon).
+    pub disable_after_hours: u64,
+    /// First retry delay, seconds (doubling up to an hour, with full jitter).
+    pub retry_base_secs: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> WebhooksConfig {
+        WebhooksConfig {
+            allow_internal_hosts: Vec::new(),
+            timeout_secs: 10,
+            retry_horizon_hours: 24,
+            disable_after_hours: 72,
+            retry_base_secs: 5,
+        }
+    }
 }
 
 /// Where the master key comes from. It seals the credentials of exchanges created through the
@@ -240,6 +272,7 @@ impl Default for Config {
             photodna: crate::photodna::PhotoDnaConfig::default(),
             secrets: SecretsConfig::default(),
             decode: DecodeConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -382,6 +415,20 @@ impl Config {
     /// Checks the combination of settings; called after flags are applied.
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate_exchanges(&self.exchanges)?;
+        let w = &self.webhooks;
+        if w.timeout_secs == 0 || w.retry_horizon_hours == 0 || w.retry_base_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "webhooks: timeout_secs, retry_base_secs and retry_horizon_hours must be at least 1"
+                    .into(),
+            ));
+        }
+        if w.disable_after_hours < w.retry_horizon_hours {
+            return Err(ConfigError::Invalid(format!(
+                "webhooks.disable_after_hours ({}) must be at least retry_horizon_hours ({}): \
+                 an endpoint would be disabled while its events still have retries left",
+                w.disable_after_hours, w.retry_horizon_hours
+            )));
+        }
         self.photodna.validate().map_err(ConfigError::Invalid)?;
         if self.dev && !self.listen.ip().is_loopback() {
             return Err(ConfigError::Invalid(format!(

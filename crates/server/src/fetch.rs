@@ -179,6 +179,30 @@ fn check_url(url: &url::Url, allow: &[String]) -> Result<(), FetchError> {
     Ok(())
 }
 
+/// Checks a webhook endpoint's URL as the fetcher checks a media URL: http(s) only, and no
+/// internal address unless its host is allow-listed (`webhooks.allow_internal_hosts`). Names
+/// are checked again at every delivery, by the resolver.
+pub fn check_target(url: &str, allow: &[String]) -> Result<(), FetchError> {
+    let parsed = url::Url::parse(url).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
+    check_url(&parsed, allow)
+}
+
+/// The HTTP client of webhook deliveries: the guarded resolver, no redirects (a 3xx is a
+/// failed attempt, never a hop to a target the guard did not see), no proxy.
+pub fn webhook_client(allow: &[String], timeout: Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(Arc::new(GuardedResolver {
+            allow: Arc::new(allow.to_vec()),
+        }))
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .user_agent(concat!("Safeguard-Webhook/", env!("CARGO_PKG_VERSION")))
+        .no_proxy()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 impl Fetcher {
     /// A fetcher with the given settings.
     pub fn new(config: &FetchConfig) -> Result<Fetcher, String> {

@@ -1,0 +1,507 @@
+//! Webhooks: endpoints registered through `/v1/webhooks`, and the dispatcher that delivers the
+//! store's outbox to them (`safeguard_webhook`). The store writes each event in the same
+//! transaction as the change it describes; [`StoreOutbox`] is the dispatcher's view of those
+//! rows, with the endpoints' secrets unsealed by the master key as they are sent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use safeguard_store::action::{DeliveryAttempt, DeliveryNext, NewWebhook, Webhook};
+use safeguard_store::Store;
+use safeguard_webhook::attempt::{AttemptRecord, Outcome};
+use safeguard_webhook::outbox::{
+    DeadLetter, DeliveryId, EndpointId, Next, Outbox, Pending, Redrive,
+};
+use safeguard_webhook::signature::Secret;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::{blocking, AppState};
+use crate::v1::JsonBody;
+
+/// Associated data binding a sealed webhook secret to its use (a secret sealed for something
+/// else does not open here).
+const SECRET_CONTEXT: &[u8] = b"safeguard webhook secret v1";
+
+/// Most endpoints an instance keeps: each costs a delivery row per event.
+pub const MAX_WEBHOOKS: usize = 64;
+/// Longest endpoint URL, bytes.
+pub const MAX_URL_LEN: usize = 2048;
+/// Shortest secret a client may choose, bytes (the generated ones are 32 random bytes).
+pub const MIN_SECRET_LEN: usize = 24;
+
+fn store_err(e: safeguard_store::Error) -> safeguard_webhook::Error {
+    match e {
+        safeguard_store::Error::NotFound(m) => safeguard_webhook::Error::NotFound(m),
+        other => safeguard_webhook::Error::Store(Box::new(other)),
+    }
+}
+
+/// The dispatcher's view of the store.
+#[derive(Debug)]
+pub struct StoreOutbox {
+    store: Arc<dyn Store>,
+    key: safeguard_seal::MasterKey,
+}
+
+impl StoreOutbox {
+    /// An outbox over `store`, opening secrets with `key`.
+    pub fn new(store: Arc<dyn Store>, key: safeguard_seal::MasterKey) -> StoreOutbox {
+        StoreOutbox { store, key }
+    }
+
+    fn secret(&self, sealed: &[u8]) -> safeguard_webhook::Result<Secret> {
+        let plain = self
+            .key
+            .open(sealed, SECRET_CONTEXT)
+            .map_err(|e| safeguard_webhook::Error::Store(Box::new(e)))?;
+        let text = std::str::from_utf8(&plain)
+            .map_err(|e| safeguard_webhook::Error::Store(Box::new(e)))?;
+        Ok(Secret::new(text))
+    }
+}
+
+fn outcome_of(status: Option<u16>) -> Outcome {
+    match status {
+        Some(s) if (200..300).contains(&s) => Outcome::Delivered,
+        Some(410) => Outcome::Gone,
+        _ => Outcome::Retry,
+    }
+}
+
+impl Outbox for StoreOutbox {
+    fn due(&self, now_ms: i64, limit: usize) -> safeguard_webhook::Result<Vec<Pending>> {
+        let due = self.store.due_deliveries(now_ms, limit).map_err(store_err)?;
+        let mut out = Vec::with_capacity(due.len());
+        for d in due {
+            out.push(Pending {
+                delivery_id: DeliveryId(d.delivery_id),
+                endpoint_id: EndpointId(d.webhook_id),
+                url: d.url,
+                secrets: vec![self.secret(&d.sealed_secret)?],
+                event_id: d.event_id,
+                event_type: d.event_type,
+                body: d.body.into_bytes(),
+                first_attempt_at_ms: d.first_attempt_at,
+                attempts: d.attempts,
+            });
+        }
+        // The trait orders by delivery id; the store by due time.
+        out.sort_by_key(|p| p.delivery_id);
+        Ok(out)
+    }
+
+    fn record_attempt(
+        &self,
+        delivery_id: DeliveryId,
+        a: &AttemptRecord,
+        next: Next,
+    ) -> safeguard_webhook::Result<()> {
+        let next = match next {
+            Next::Delivered => DeliveryNext::Delivered,
+            Next::RetryAt(t) => DeliveryNext::RetryAt(t),
+            Next::Dead => DeliveryNext::Dead,
+        };
+        self.store
+            .record_delivery_attempt(
+                delivery_id.0,
+                &DeliveryAttempt {
+                    at: a.at_ms,
+                    status: a.status,
+                    latency_ms: i64::try_from(a.latency_ms).unwrap_or(i64::MAX),
+                    response_excerpt: a.response_excerpt.clone(),
+                    error: a.error.clone(),
+                },
+                next,
+            )
+            .map_err(store_err)
+    }
+
+    fn attempts(&self, delivery_id: DeliveryId) -> safeguard_webhook::Result<Vec<AttemptRecord>> {
+        Ok(self
+            .store
+            .delivery_attempts(delivery_id.0)
+            .map_err(store_err)?
+            .into_iter()
+            .map(|a| AttemptRecord {
+                at_ms: a.at,
+                status: a.status,
+                latency_ms: u64::try_from(a.latency_ms).unwrap_or(0),
+                response_excerpt: a.response_excerpt,
+                error: a.error.clone(),
+                outcome: if a.error.is_some() {
+                    Outcome::Retry
+                } else {
+                    outcome_of(a.status)
+                },
+            })
+            .collect())
+    }
+
+    fn endpoint_failing_since(&self, id: EndpointId) -> safeguard_webhook::Result<Option<i64>> {
+        Ok(self.hook(id)?.failing_since)
+    }
+
+    fn disable_endpoint(
+        &self,
+        id: EndpointId,
+        reason: &str,
+        now_ms: i64,
+    ) -> safeguard_webhook::Result<usize> {
+        let n = self
+            .store
+            .disable_webhook(id.0, reason, now_ms)
+            .map_err(store_err)?;
+        tracing::warn!(webhook = id.0, reason, dead_lettered = n, "webhook endpoint disabled");
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    fn enable_endpoint(&self, id: EndpointId) -> safeguard_webhook::Result<()> {
+        self.store
+            .set_webhook_enabled(id.0, true, None)
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    fn endpoint_status(&self, id: EndpointId) -> safeguard_webhook::Result<(bool, Option<String>)> {
+        let w = self.hook(id)?;
+        Ok((w.enabled, w.disabled_reason))
+    }
+
+    fn disabled_endpoints(&self) -> safeguard_webhook::Result<u64> {
+        Ok(self.store.outbox_counts().map_err(store_err)?.disabled_webhooks)
+    }
+
+    fn dead_letters(&self, id: EndpointId) -> safeguard_webhook::Result<Vec<DeadLetter>> {
+        self.hook(id)?;
+        Ok(self
+            .store
+            .dead_letters(id.0)
+            .map_err(store_err)?
+            .into_iter()
+            .map(|d| DeadLetter {
+                delivery_id: DeliveryId(d.delivery_id),
+                event_id: d.event_id,
+                event_type: d.event_type,
+                attempts: d.attempts,
+                first_attempt_at_ms: d.first_attempt_at,
+            })
+            .collect())
+    }
+
+    fn redrive(
+        &self,
+        id: EndpointId,
+        which: &Redrive,
+        now_ms: i64,
+    ) -> safeguard_webhook::Result<usize> {
+        let ids: Option<Vec<i64>> = match which {
+            Redrive::All => None,
+            Redrive::Only(v) => Some(v.iter().map(|d| d.0).collect()),
+        };
+        let n = self
+            .store
+            .redrive(id.0, ids.as_deref(), now_ms)
+            .map_err(store_err)?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+}
+
+impl StoreOutbox {
+    fn hook(&self, id: EndpointId) -> safeguard_webhook::Result<Webhook> {
+        self.store
+            .webhook(id.0)
+            .map_err(store_err)?
+            .ok_or_else(|| safeguard_webhook::Error::NotFound(format!("endpoint {id}")))
+    }
+
+    /// Seals a secret for storage.
+    pub fn seal(&self, secret: &Secret) -> Result<Vec<u8>, safeguard_seal::Error> {
+        self.key.seal(secret.expose().as_bytes(), SECRET_CONTEXT)
+    }
+}
+
+/// The dispatcher's settings from the configuration.
+pub fn dispatcher_config(c: &crate::config::WebhooksConfig) -> safeguard_webhook::dispatcher::Config {
+    let mut d = safeguard_webhook::dispatcher::Config::default();
+    d.timeout = Duration::from_secs(c.timeout_secs);
+    d.schedule.base = Duration::from_secs(c.retry_base_secs);
+    d.schedule.horizon = Duration::from_secs(c.retry_horizon_hours * 3600);
+    d.disable_after = Duration::from_secs(c.disable_after_hours * 3600);
+    d
+}
+
+/// Starts delivering the outbox in the background. Returns the notifier that wakes the
+/// dispatcher early (after a write that produced events).
+pub fn start(state: &AppState) -> Result<Arc<tokio::sync::Notify>, String> {
+    let key = state.0.exchanges.master_key().map_err(|e| e.to_string())?;
+    let outbox = Arc::new(StoreOutbox::new(state.0.store.clone(), key));
+    let c = &state.0.config.webhooks;
+    let client = crate::fetch::webhook_client(
+        &c.allow_internal_hosts,
+        Duration::from_secs(c.timeout_secs),
+    )?;
+    let dispatcher = safeguard_webhook::dispatcher::Dispatcher::new(
+        outbox,
+        client,
+        dispatcher_config(c),
+    )
+    .map_err(|e| e.to_string())?;
+    let notify = dispatcher.notifier();
+    let (_keep, shutdown) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        // The sender lives as long as the task: the dispatcher stops with the runtime.
+        let _keep = _keep;
+        dispatcher.run(shutdown).await;
+    });
+    Ok(notify)
+}
+
+// ------------------------------------------------------------------ routes
+
+/// Routes needing the `admin` scope.
+pub fn admin_routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/webhooks", get(list).post(create))
+        .route("/v1/webhooks/{id}", get(show).patch(update).delete(remove))
+        .route("/v1/webhooks/{id}/dead", get(dead))
+        .route("/v1/webhooks/{id}/dead/redrive", post(redrive))
+}
+
+fn hook_json(w: &Webhook) -> Value {
+    json!({
+        "id": w.id,
+        "url": w.url,
+        "event_types": w.event_types,
+        "enabled": w.enabled,
+        "disabled_reason": w.disabled_reason,
+        "failing_since": w.failing_since,
+        "created_at": w.created_at,
+        "updated_at": w.updated_at,
+    })
+}
+
+fn outbox(state: &AppState) -> ApiResult<StoreOutbox> {
+    let key = state.0.exchanges.master_key().map_err(|e| {
+        tracing::error!(error = %e, "cannot load the master key");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "master_key_unavailable",
+            "the master key that seals webhook secrets cannot be loaded",
+        )
+    })?;
+    Ok(StoreOutbox::new(state.0.store.clone(), key))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateReq {
+    url: String,
+    event_types: Vec<String>,
+    secret: Option<String>,
+}
+
+fn check_types(types: &[String]) -> ApiResult<()> {
+    if types.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_event_types",
+            "event_types must name at least one event type, or \"*\"",
+        ));
+    }
+    for t in types {
+        if t != "*" && !safeguard_engine::action::EVENT_TYPES.contains(&t.as_str()) {
+            return Err(ApiError::bad_request(
+                "invalid_event_types",
+                format!(
+                    "unknown event type {:?}; known: {}, or \"*\"",
+                    crate::media::short(t),
+                    safeguard_engine::action::EVENT_TYPES.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_url(state: &AppState, url: &str) -> ApiResult<()> {
+    if url.len() > MAX_URL_LEN {
+        return Err(ApiError::bad_request(
+            "invalid_url",
+            format!("the URL is over {MAX_URL_LEN} bytes"),
+        ));
+    }
+    crate::fetch::check_target(url, &state.0.config.webhooks.allow_internal_hosts).map_err(|e| {
+        let code = e.code();
+        ApiError::bad_request(code, e.to_string())
+    })
+}
+
+async fn create(State(state): State<AppState>, JsonBody(req): JsonBody<CreateReq>) -> ApiResult<Response> {
+    check_url(&state, &req.url)?;
+    check_types(&req.event_types)?;
+    let (secret, shown) = match req.secret {
+        Some(s) if s.len() < MIN_SECRET_LEN => {
+            return Err(ApiError::bad_request(
+                "weak_secret",
+                format!("a webhook secret has at least {MIN_SECRET_LEN} characters; omit it to get a generated one"),
+            ))
+        }
+        Some(s) => (Secret::new(s), false),
+        None => (safeguard_webhook::signature::generate_secret(), true),
+    };
+    let ob = outbox(&state)?;
+    let sealed = ob.seal(&secret).map_err(|e| {
+        tracing::error!(error = %e, "sealing a webhook secret failed");
+        ApiError::internal()
+    })?;
+    let store = state.0.store.clone();
+    let url = req.url.clone();
+    let types = req.event_types.clone();
+    let w = blocking(move || {
+        if store.webhooks()?.len() >= MAX_WEBHOOKS {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "too_many_webhooks",
+                format!("at most {MAX_WEBHOOKS} webhook endpoints"),
+            ));
+        }
+        Ok(store.create_webhook(&NewWebhook {
+            url,
+            event_types: types,
+            sealed_secret: sealed,
+        })?)
+    })
+    .await?;
+    let mut body = hook_json(&w);
+    if shown {
+        // Shown once: it is stored sealed and never returned again.
+        body["secret"] = json!(secret.expose());
+    }
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let store = state.0.store.clone();
+    let hooks = blocking(move || Ok(store.webhooks()?)).await?;
+    Ok(Json(json!({"webhooks": hooks.iter().map(hook_json).collect::<Vec<_>>()})))
+}
+
+fn not_found(id: i64) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "webhook_not_found",
+        format!("webhook {id} not found"),
+    )
+}
+
+async fn show(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+    let store = state.0.store.clone();
+    let w = blocking(move || Ok(store.webhook(id)?)).await?.ok_or_else(|| not_found(id))?;
+    let counts = {
+        let store = state.0.store.clone();
+        blocking(move || Ok(store.dead_letters(id)?.len())).await?
+    };
+    let mut body = hook_json(&w);
+    body["dead_letters"] = json!(counts);
+    Ok(Json(body))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateReq {
+    enabled: Option<bool>,
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    JsonBody(req): JsonBody<UpdateReq>,
+) -> ApiResult<Json<Value>> {
+    let store = state.0.store.clone();
+    let w = blocking(move || {
+        let Some(w) = store.webhook(id)? else {
+            return Err(not_found(id));
+        };
+        Ok(match req.enabled {
+            Some(e) => store.set_webhook_enabled(id, e, Some("disabled through the API"))?,
+            None => w,
+        })
+    })
+    .await?;
+    Ok(Json(hook_json(&w)))
+}
+
+async fn remove(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+    let store = state.0.store.clone();
+    blocking(move || match store.delete_webhook(id) {
+        Err(safeguard_store::Error::NotFound(_)) => Err(not_found(id)),
+        other => Ok(other?),
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn dead(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+    let store = state.0.store.clone();
+    let list = blocking(move || {
+        if store.webhook(id)?.is_none() {
+            return Err(not_found(id));
+        }
+        Ok(store.dead_letters(id)?)
+    })
+    .await?;
+    Ok(Json(json!({"dead_letters": list.iter().map(|d| json!({
+        "delivery_id": d.delivery_id,
+        "event_id": d.event_id,
+        "event_type": d.event_type,
+        "attempts": d.attempts,
+        "last_status": d.last_status,
+        "last_error": d.last_error,
+        "first_attempt_at": d.first_attempt_at,
+        "dead_at": d.dead_at,
+    })).collect::<Vec<_>>()})))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedriveReq {
+    delivery_ids: Option<Vec<i64>>,
+}
+
+async fn redrive(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let req: RedriveReq = if body.is_empty() {
+        RedriveReq::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?
+    };
+    let store = state.0.store.clone();
+    let now = now_ms();
+    let n = blocking(move || match store.redrive(id, req.delivery_ids.as_deref(), now) {
+        Err(safeguard_store::Error::NotFound(_)) => Err(not_found(id)),
+        other => Ok(other?),
+    })
+    .await?;
+    if let Some(n) = state.0.webhook_notify.get() {
+        n.notify_one();
+    }
+    Ok(Json(json!({"redriven": n})))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
