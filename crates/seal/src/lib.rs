@@ -168,13 +168,8 @@ impl MasterKey {
             path: path.to_path_buf(),
             source,
         };
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                check_private(path)?;
-                let text = Zeroizing::new(text);
-                MasterKey::from_hex(&text, &path.display().to_string())
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        match MasterKey::load(path) {
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 let key = MasterKey::generate()?;
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(io)?;
@@ -201,8 +196,20 @@ impl MasterKey {
                     Err(e) => Err(io(e)),
                 }
             }
-            Err(e) => Err(io(e)),
+            other => other,
         }
+    }
+
+    /// Reads an existing key file (64 hex characters); one that other users can read is
+    /// refused. Unlike [`MasterKey::load_or_create`], a missing file is an error: a key named
+    /// by path in a configuration must not be silently replaced by a new one.
+    pub fn load(path: &Path) -> Result<MasterKey, Error> {
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?);
+        check_private(path)?;
+        MasterKey::from_hex(&text, &path.display().to_string())
     }
 
     /// The key printed on the standard output of the command `argv` (program, then its
@@ -261,9 +268,10 @@ impl MasterKey {
         };
         let remaining = || deadline.saturating_duration_since(Instant::now());
         let stderr = err_rx.recv_timeout(remaining()).unwrap_or_default();
-        let excerpt = String::from_utf8_lossy(&stderr[..stderr.len().min(KEY_COMMAND_STDERR_QUOTED)])
-            .trim()
-            .to_string();
+        let excerpt =
+            String::from_utf8_lossy(&stderr[..stderr.len().min(KEY_COMMAND_STDERR_QUOTED)])
+                .trim()
+                .to_string();
         let with_stderr = |what: String| {
             if excerpt.is_empty() {
                 what
@@ -360,9 +368,7 @@ impl MasterKey {
 /// may be the key. A read error ends the read: the caller judges what arrived.
 fn read_capped(r: impl Read) -> Zeroizing<Vec<u8>> {
     let mut buf = Zeroizing::new(Vec::new());
-    let _ = r
-        .take(KEY_COMMAND_OUTPUT_MAX as u64)
-        .read_to_end(&mut buf);
+    let _ = r.take(KEY_COMMAND_OUTPUT_MAX as u64).read_to_end(&mut buf);
     buf
 }
 
@@ -479,9 +485,18 @@ mod tests {
                 matches!(err, Error::InsecureKeyFile { mode: 0o644, .. }),
                 "{err}"
             );
+            assert!(matches!(
+                MasterKey::load(&path),
+                Err(Error::InsecureKeyFile { .. })
+            ));
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
             MasterKey::load_or_create(&path).unwrap();
+            assert_eq!(&*MasterKey::load(&path).unwrap().to_hex(), &"ab".repeat(32));
         }
+        // `load` never creates.
+        let missing = dir.path().join("absent.key");
+        assert!(matches!(MasterKey::load(&missing), Err(Error::Io { .. })));
+        assert!(!missing.exists());
     }
 
     fn sh(script: &str) -> Vec<String> {
@@ -508,7 +523,10 @@ mod tests {
             MasterKey::from_command(&sh("echo 'kms: access denied' >&2; exit 3"), t).unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, Error::KeyCommand { .. }), "{msg}");
-        assert!(msg.contains("`sh`") && msg.contains("exit status: 3"), "{msg}");
+        assert!(
+            msg.contains("`sh`") && msg.contains("exit status: 3"),
+            "{msg}"
+        );
         assert!(msg.contains("kms: access denied"), "{msg}");
         // Not a key.
         let err = MasterKey::from_command(&sh("echo not-a-key"), t).unwrap_err();
@@ -531,7 +549,10 @@ mod tests {
             Duration::from_millis(300),
         )
         .unwrap_err();
-        assert!(err.to_string().contains("did not finish within 0.3 s"), "{err}");
+        assert!(
+            err.to_string().contains("did not finish within 0.3 s"),
+            "{err}"
+        );
         assert!(start.elapsed() < Duration::from_secs(10));
     }
 
