@@ -175,3 +175,27 @@ impl BlobStore for S3BlobStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secret_never_prints() {
+        let mut cfg = S3Config::new(Some("https://s3.example.invalid".into()), "b");
+        cfg.access_key_id = Some("AKIDEXAMPLE".into());
+        cfg.secret_access_key = Some("wJalrXUtnFEMI-example-secret".into());
+        let store = S3BlobStore::new(&cfg).unwrap();
+        for text in [format!("{store:?}"), format!("{cfg:?}")] {
+            assert!(!text.contains("wJalrXUtnFEMI"), "{text}");
+            assert!(text.contains("AKIDEXAMPLE"), "{text}");
+        }
+    }
+
+    #[test]
+    fn plain_http_needs_allow_http() {
+        let cfg = S3Config::new(Some("http://127.0.0.1:9000".into()), "b");
+        let err = S3BlobStore::new(&cfg).unwrap_err();
+        assert!(err.to_string().contains("allow_http"), "{err}");
+    }
+}
