@@ -13,14 +13,24 @@
 //! Losing the key loses every sealed value; a different key fails with [`Error::WrongKey`]
 //! rather than returning garbage. The key never prints (`Debug` shows `MasterKey(***)`) and is
 //! wiped from memory when dropped.
+//!
+//! An operator who keeps the key in a KMS or a secret manager can have it fetched by a
+//! command instead ([`MasterKey::from_command`]): the command prints the 64 hex characters on
+//! its standard output, and is killed if it takes longer than its timeout. A key's
+//! [`MasterKey::fingerprint`] identifies it without revealing it, so a store can tell "this
+//! value was sealed under another key" from "this value was altered".
 
 #![forbid(unsafe_code)]
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 /// Environment variable holding the master key as 64 hex characters; it wins over the file.
@@ -35,6 +45,25 @@ pub const NONCE_LEN: usize = 24;
 pub const TAG_LEN: usize = 16;
 /// First byte of a sealed value in the current format.
 pub const FORMAT_V1: u8 = 1;
+/// How long a key command may run by default before it is killed. A KMS call is one
+/// network round trip plus authentication; 30 s is generous for that and still short enough
+/// that a hung command stops the start-up with an error instead of hanging it.
+pub const KEY_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most bytes read from a key command's standard output (and, separately, its standard
+/// error). The key is 64 hex characters; anything much longer is not a key, and the cap keeps
+/// a runaway command from filling memory.
+pub const KEY_COMMAND_OUTPUT_MAX: usize = 4096;
+/// Most bytes of a failed key command's standard error quoted in the error, so the operator
+/// sees the KMS's complaint without the log filling with a whole trace.
+pub const KEY_COMMAND_STDERR_QUOTED: usize = 512;
+/// Length of a key fingerprint ([`MasterKey::fingerprint`]), bytes: 128 bits, enough that
+/// two keys never share one by chance.
+pub const FINGERPRINT_LEN: usize = 16;
+/// Domain separation for fingerprints: no other hash of the key in this program starts so.
+const FINGERPRINT_DOMAIN: &[u8] = b"safeguard-seal master key fingerprint v1\0";
+/// How often a running key command is polled for exit. Short against the timeout, long
+/// enough not to spin.
+const KEY_COMMAND_POLL: Duration = Duration::from_millis(5);
 
 /// What can go wrong with the key or a sealed value.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +107,16 @@ pub enum Error {
     /// The stored value is not in a format this build knows (too short, unknown version).
     #[error("the sealed value is malformed: {0}")]
     Malformed(String),
+    /// The command that fetches the master key (from a KMS) did not print one: it could not
+    /// be started, it failed, or it ran past its timeout.
+    #[error("the master key command `{program}` {reason}")]
+    KeyCommand {
+        /// The program (the command's first word; the arguments are not shown, since they
+        /// may carry a token).
+        program: String,
+        /// What went wrong, with the command's standard error when it wrote any.
+        reason: String,
+    },
 }
 
 /// The instance's master key. Cheap to clone; wiped on drop.
@@ -129,13 +168,8 @@ impl MasterKey {
             path: path.to_path_buf(),
             source,
         };
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                check_private(path)?;
-                let text = Zeroizing::new(text);
-                MasterKey::from_hex(&text, &path.display().to_string())
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        match MasterKey::load(path) {
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 let key = MasterKey::generate()?;
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(io)?;
@@ -162,8 +196,116 @@ impl MasterKey {
                     Err(e) => Err(io(e)),
                 }
             }
-            Err(e) => Err(io(e)),
+            other => other,
         }
+    }
+
+    /// Reads an existing key file (64 hex characters); one that other users can read is
+    /// refused. Unlike [`MasterKey::load_or_create`], a missing file is an error: a key named
+    /// by path in a configuration must not be silently replaced by a new one.
+    pub fn load(path: &Path) -> Result<MasterKey, Error> {
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?);
+        check_private(path)?;
+        MasterKey::from_hex(&text, &path.display().to_string())
+    }
+
+    /// The key printed on the standard output of the command `argv` (program, then its
+    /// arguments; no shell is involved), as 64 hex characters with optional surrounding white
+    /// space: how an operator plugs in a KMS or a secret manager. The command gets no
+    /// standard input and inherits the environment. It must exit with status 0 within
+    /// `timeout` ([`KEY_COMMAND_TIMEOUT`] is the usual value), else it is killed and
+    /// [`Error::KeyCommand`] says why, quoting its standard error.
+    pub fn from_command(argv: &[String], timeout: Duration) -> Result<MasterKey, Error> {
+        let Some(program) = argv.first() else {
+            return Err(Error::KeyCommand {
+                program: String::new(),
+                reason: "is empty: give the program and its arguments".into(),
+            });
+        };
+        let fail = |reason: String| Error::KeyCommand {
+            program: program.clone(),
+            reason,
+        };
+        let mut child = Command::new(program)
+            .args(&argv[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| fail(format!("could not be started: {e}")))?;
+        // Read both pipes on their own threads so a command that fills one while we wait on
+        // the other cannot deadlock, and so the deadline below bounds the reads too: a
+        // grandchild that keeps a pipe open after the command exits must not hang start-up.
+        let (out_tx, out_rx) = mpsc::channel();
+        let (err_tx, err_rx) = mpsc::channel();
+        // Both unwraps: the pipes were requested as `Stdio::piped()` just above.
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        std::thread::spawn(move || {
+            let _ = out_tx.send(read_capped(stdout));
+        });
+        std::thread::spawn(move || {
+            let _ = err_tx.send(read_capped(stderr));
+        });
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(fail(format!(
+                        "did not finish within {} s and was killed",
+                        timeout.as_secs_f64()
+                    )));
+                }
+                Ok(None) => std::thread::sleep(KEY_COMMAND_POLL),
+                Err(e) => return Err(fail(format!("could not be waited for: {e}"))),
+            }
+        };
+        let remaining = || deadline.saturating_duration_since(Instant::now());
+        let stderr = err_rx.recv_timeout(remaining()).unwrap_or_default();
+        let excerpt =
+            String::from_utf8_lossy(&stderr[..stderr.len().min(KEY_COMMAND_STDERR_QUOTED)])
+                .trim()
+                .to_string();
+        let with_stderr = |what: String| {
+            if excerpt.is_empty() {
+                what
+            } else {
+                format!("{what}; it wrote: {excerpt}")
+            }
+        };
+        if !status.success() {
+            return Err(fail(with_stderr(format!("failed ({status})"))));
+        }
+        let stdout = out_rx
+            .recv_timeout(remaining())
+            .map_err(|_| fail("exited but kept its output open past the timeout".into()))?;
+        let text = std::str::from_utf8(&stdout).map_err(|_| {
+            fail(with_stderr(format!(
+                "printed something that is not {} hex characters",
+                KEY_LEN * 2
+            )))
+        })?;
+        MasterKey::from_hex(text, &format!("the output of the command `{program}`"))
+    }
+
+    /// A fingerprint of the key: [`FINGERPRINT_LEN`] bytes of a domain-separated SHA-256 of
+    /// it. It identifies the key (stored beside values sealed under it, it tells a wrong key
+    /// from an altered value) and reveals nothing usable about it: the key is 256 random bits,
+    /// and SHA-256 is one-way.
+    pub fn fingerprint(&self) -> [u8; FINGERPRINT_LEN] {
+        let mut h = Sha256::new();
+        h.update(FINGERPRINT_DOMAIN);
+        h.update(&self.0[..]);
+        let digest = h.finalize();
+        let mut out = [0u8; FINGERPRINT_LEN];
+        out.copy_from_slice(&digest[..FINGERPRINT_LEN]);
+        out
     }
 
     fn cipher(&self) -> XChaCha20Poly1305 {
@@ -220,6 +362,14 @@ impl MasterKey {
             .map(Zeroizing::new)
             .map_err(|_| Error::WrongKey)
     }
+}
+
+/// Everything `r` yields up to [`KEY_COMMAND_OUTPUT_MAX`] bytes, kept in wiped memory since it
+/// may be the key. A read error ends the read: the caller judges what arrived.
+fn read_capped(r: impl Read) -> Zeroizing<Vec<u8>> {
+    let mut buf = Zeroizing::new(Vec::new());
+    let _ = r.take(KEY_COMMAND_OUTPUT_MAX as u64).read_to_end(&mut buf);
+    buf
 }
 
 /// Refuses a key file that users other than its owner may read or write.
@@ -335,8 +485,92 @@ mod tests {
                 matches!(err, Error::InsecureKeyFile { mode: 0o644, .. }),
                 "{err}"
             );
+            assert!(matches!(
+                MasterKey::load(&path),
+                Err(Error::InsecureKeyFile { .. })
+            ));
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
             MasterKey::load_or_create(&path).unwrap();
+            assert_eq!(&*MasterKey::load(&path).unwrap().to_hex(), &"ab".repeat(32));
         }
+        // `load` never creates.
+        let missing = dir.path().join("absent.key");
+        assert!(matches!(MasterKey::load(&missing), Err(Error::Io { .. })));
+        assert!(!missing.exists());
+    }
+
+    fn sh(script: &str) -> Vec<String> {
+        vec!["sh".into(), "-c".into(), script.into()]
+    }
+
+    #[test]
+    fn key_from_a_command() {
+        let k = MasterKey::generate().unwrap();
+        let got = MasterKey::from_command(
+            &sh(&format!("echo '  {}  '", &*k.to_hex())),
+            KEY_COMMAND_TIMEOUT,
+        )
+        .unwrap();
+        assert_eq!(got.to_hex(), k.to_hex());
+        assert_eq!(got.fingerprint(), k.fingerprint());
+    }
+
+    #[test]
+    fn key_command_failures_are_named() {
+        let t = Duration::from_secs(5);
+        // Exit status, with the command's own complaint quoted.
+        let err =
+            MasterKey::from_command(&sh("echo 'kms: access denied' >&2; exit 3"), t).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, Error::KeyCommand { .. }), "{msg}");
+        assert!(
+            msg.contains("`sh`") && msg.contains("exit status: 3"),
+            "{msg}"
+        );
+        assert!(msg.contains("kms: access denied"), "{msg}");
+        // Not a key.
+        let err = MasterKey::from_command(&sh("echo not-a-key"), t).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidKey { origin } if origin.contains("command `sh`")),
+            "{err}"
+        );
+        // Missing program; empty command.
+        let err =
+            MasterKey::from_command(&["/nonexistent/safeguard-kms".to_string()], t).unwrap_err();
+        assert!(err.to_string().contains("could not be started"), "{err}");
+        assert!(matches!(
+            MasterKey::from_command(&[], t),
+            Err(Error::KeyCommand { .. })
+        ));
+        // A hung command is killed at the deadline, even when a grandchild holds its output.
+        let start = Instant::now();
+        let err = MasterKey::from_command(
+            &sh("sleep 30 & echo started; sleep 30"),
+            Duration::from_millis(300),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("did not finish within 0.3 s"),
+            "{err}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn fingerprints_identify_keys_without_being_them() {
+        let a = MasterKey::generate().unwrap();
+        let b = MasterKey::generate().unwrap();
+        assert_eq!(a.fingerprint(), a.clone().fingerprint());
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        assert!(!a.to_hex().contains(&hex::encode(a.fingerprint())));
+        // Pinned, so a change of derivation (which would make every stored fingerprint read
+        // as "wrong key") cannot pass unnoticed.
+        // (Python: sha256(b"safeguard-seal master key fingerprint v1\0" + bytes(32)), first
+        // 16 bytes.)
+        let zero = MasterKey::from_hex(&"00".repeat(KEY_LEN), "t").unwrap();
+        assert_eq!(
+            hex::encode(zero.fingerprint()),
+            "c1a9233205bf35f398c1e7c0c9d61407"
+        );
     }
 }
