@@ -333,14 +333,12 @@ pub struct Actioner {
 }
 
 impl Actioner {
-    /// An actioner over `engine`'s store, with the rules stored there.
-    pub fn new(engine: Arc<Engine>) -> Result<Actioner, Error> {
-        let a = Actioner {
+    /// An actioner over `engine`'s store; the stored rules are compiled on first use.
+    pub fn new(engine: Arc<Engine>) -> Actioner {
+        Actioner {
             engine,
             policy: RwLock::new((-1, Arc::new(Policy::default()))),
-        };
-        a.policy()?;
-        Ok(a)
+        }
     }
 
     /// The engine.

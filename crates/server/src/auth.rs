@@ -24,7 +24,9 @@ pub enum Scope {
     Match,
     /// Manage banks and their content (`/c/*`, `/v1/banks...`).
     Curate,
-    /// Manage API keys, and everything above.
+    /// Submit content for matching and action (`/v1/content`).
+    Submit,
+    /// Manage API keys, rules, cases, webhooks, and everything above.
     Admin,
     /// Not a grantable scope: a route marked `Any` accepts every valid key (`/metrics`,
     /// `/openapi.json`).
@@ -33,7 +35,13 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 4] = [Scope::Hash, Scope::Match, Scope::Curate, Scope::Admin];
+    pub const ALL: [Scope; 5] = [
+        Scope::Hash,
+        Scope::Match,
+        Scope::Curate,
+        Scope::Submit,
+        Scope::Admin,
+    ];
 
     /// Stable name.
     pub fn name(self) -> &'static str {
@@ -41,6 +49,7 @@ impl Scope {
             Scope::Hash => "hash",
             Scope::Match => "match",
             Scope::Curate => "curate",
+            Scope::Submit => "submit",
             Scope::Admin => "admin",
             Scope::Any => "any",
         }
@@ -70,6 +79,26 @@ pub struct CreatedKey {
 
 fn sha256(s: &str) -> [u8; 32] {
     Sha256::digest(s.as_bytes()).into()
+}
+
+/// Who made a request, for records and logs: the key id of its API key, `admin` for the
+/// bootstrap key, `dev` in development mode. Set by the scope check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyId(pub String);
+
+impl KeyId {
+    /// The actor of a request with this `Authorization` header value.
+    pub fn from_header(header: Option<&str>, dev: bool) -> KeyId {
+        if dev {
+            return KeyId("dev".into());
+        }
+        let key = header.and_then(|h| h.strip_prefix("Bearer "));
+        KeyId(
+            key.and_then(key_id_of)
+                .map(|id| format!("key:{}", id.to_ascii_lowercase()))
+                .unwrap_or_else(|| "admin".into()),
+        )
+    }
 }
 
 /// The key id part of a well-formed key.

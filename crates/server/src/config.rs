@@ -58,6 +58,8 @@ pub struct Config {
     pub decode: DecodeConfig,
     /// Webhook delivery (`[webhooks]`).
     pub webhooks: WebhooksConfig,
+    /// The evidence vault (`[vault]`): backend, key source, retention.
+    pub vault: safeguard_vault::VaultConfig,
 }
 
 /// Webhook delivery (`[webhooks]`).
@@ -273,6 +275,7 @@ impl Default for Config {
             secrets: SecretsConfig::default(),
             decode: DecodeConfig::default(),
             webhooks: WebhooksConfig::default(),
+            vault: safeguard_vault::VaultConfig::default(),
         }
     }
 }
@@ -415,6 +418,9 @@ impl Config {
     /// Checks the combination of settings; called after flags are applied.
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate_exchanges(&self.exchanges)?;
+        self.vault
+            .validate()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let w = &self.webhooks;
         if w.timeout_secs == 0 || w.retry_horizon_hours == 0 || w.retry_base_secs == 0 {
             return Err(ConfigError::Invalid(

@@ -96,6 +96,14 @@ fn with_retry_after(code: &str, mut resp: Response) -> Response {
     resp
 }
 
+impl From<safeguard_store::Error> for ApiError {
+    /// Through the engine's mapping, so a store error answers the same whichever layer
+    /// surfaced it.
+    fn from(e: safeguard_store::Error) -> ApiError {
+        ApiError::from(safeguard_engine::Error::from(e))
+    }
+}
+
 impl From<safeguard_engine::Error> for ApiError {
     fn from(e: safeguard_engine::Error) -> ApiError {
         use safeguard_engine::Error as E;
@@ -103,8 +111,13 @@ impl From<safeguard_engine::Error> for ApiError {
             return ApiError::internal(e);
         }
         let status = match &e {
-            E::BankNotFound(_) | E::ContentNotFound(_) => StatusCode::NOT_FOUND,
-            E::BankExists(_) | E::Conflict(_) => StatusCode::CONFLICT,
+            E::BankNotFound(_)
+            | E::ContentNotFound(_)
+            | E::CaseNotFound(_)
+            | E::RuleNotFound(_) => StatusCode::NOT_FOUND,
+            E::BankExists(_) | E::Conflict(_) | E::SubmissionConflict(_) => StatusCode::CONFLICT,
+            // The request is well formed; the case's state does not allow it.
+            E::InvalidTransition(_) => StatusCode::CONFLICT,
             // Over a named size, duration or frame-count limit: the content is too large.
             E::Media(m)
                 if matches!(

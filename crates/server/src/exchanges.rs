@@ -303,7 +303,8 @@ impl Exchanges {
     }
 
     /// The master key, loaded (or its file created) on first use. Blocking file I/O.
-    fn master_key(&self) -> Result<safeguard_seal::MasterKey, safeguard_seal::Error> {
+    /// The instance master key (loaded once).
+    pub(crate) fn master_key(&self) -> Result<safeguard_seal::MasterKey, safeguard_seal::Error> {
         let mut held = self.key.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(k) = &*held {
             return Ok(k.clone());

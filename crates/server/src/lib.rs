@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+mod action;
 pub mod auth;
 mod coinflip;
 pub mod config;
@@ -19,8 +20,10 @@ mod metrics;
 mod middleware;
 pub mod openapi;
 pub mod photodna;
+pub mod retention;
 mod state;
 mod v1;
+pub mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -61,9 +64,13 @@ pub fn app(state: AppState) -> Router {
                 .merge(exchanges::hma_curate_routes())
                 .merge(lists::curate_routes()),
         ))
+        .merge(scoped(Scope::Submit, action::submit_routes()))
         .merge(scoped(
             Scope::Admin,
-            v1::admin_routes().merge(exchanges::admin_routes()),
+            v1::admin_routes()
+                .merge(exchanges::admin_routes())
+                .merge(action::admin_routes())
+                .merge(webhooks::admin_routes()),
         ))
         .merge(scoped(
             Scope::Any,
@@ -155,6 +162,14 @@ pub async fn load_engine(
     let engine = Arc::new(engine);
     state.set_engine(engine.clone());
     follow_feed(&engine);
+    match webhooks::start(&state) {
+        Ok(notify) => {
+            let _ = state.0.webhook_notify.set(notify);
+        }
+        // Events stay in the outbox; a restart with a working key delivers them.
+        Err(e) => tracing::error!(error = %e, "webhook delivery not started"),
+    }
+    retention::start(&state);
     state.0.exchanges.start(engine.clone());
     if let (true, Some(dir)) = (rebuilt, snapshot_dir) {
         let e = engine.clone();

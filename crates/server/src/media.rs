@@ -105,8 +105,8 @@ pub async fn read_upload(mut mp: Multipart) -> ApiResult<Upload> {
     let mut up = Upload::default();
     while let Some(mut field) = mp.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or("").to_string();
-        let is_file =
-            field.file_name().is_some() || matches!(name.as_str(), "photo" | "video" | "file");
+        let is_file = field.file_name().is_some()
+            || matches!(name.as_str(), "photo" | "video" | "file" | "media");
         if is_file {
             if up.file.is_some() {
                 return Err(ApiError::bad_request(

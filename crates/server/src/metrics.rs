@@ -43,6 +43,13 @@ pub struct SignalLabels {
     pub signal_type: String,
 }
 
+/// Labels of the verdict counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VerdictLabels {
+    /// `allow`, `review`, `hold` or `block`.
+    pub verdict: String,
+}
+
 /// All metrics of the server.
 #[derive(Debug)]
 pub struct Metrics {
@@ -61,6 +68,14 @@ pub struct Metrics {
     pub cpu_jobs: Gauge,
     /// Request body bytes held against `limits.max_buffered_bytes`.
     pub buffered_bytes: Gauge,
+    /// Content submissions recorded, per verdict.
+    pub verdicts: Family<VerdictLabels, Counter>,
+    /// Webhook endpoints disabled for failing (refreshed on each scrape).
+    pub webhooks_disabled: Gauge,
+    /// Webhook deliveries waiting (refreshed on each scrape).
+    pub webhook_backlog: Gauge,
+    /// Webhook deliveries in the dead-letter list (refreshed on each scrape).
+    pub webhook_dead: Gauge,
 }
 
 impl Default for Metrics {
@@ -76,6 +91,30 @@ impl Default for Metrics {
         let index_bytes = Gauge::default();
         let cpu_jobs = Gauge::default();
         let buffered_bytes = Gauge::default();
+        let verdicts = Family::<VerdictLabels, Counter>::default();
+        let webhooks_disabled = Gauge::default();
+        let webhook_backlog = Gauge::default();
+        let webhook_dead = Gauge::default();
+        registry.register(
+            "content_verdicts",
+            "Content submissions recorded, per verdict",
+            verdicts.clone(),
+        );
+        registry.register(
+            "webhooks_disabled",
+            "Webhook endpoints disabled (failing too long, 410 Gone, or by hand)",
+            webhooks_disabled.clone(),
+        );
+        registry.register(
+            "webhook_backlog",
+            "Webhook deliveries waiting to be sent",
+            webhook_backlog.clone(),
+        );
+        registry.register(
+            "webhook_dead_letters",
+            "Webhook deliveries in the dead-letter lists",
+            webhook_dead.clone(),
+        );
         registry.register("http_requests", "HTTP requests answered", requests.clone());
         registry.register(
             "http_request_duration_seconds",
@@ -112,11 +151,24 @@ impl Default for Metrics {
             index_bytes,
             cpu_jobs,
             buffered_bytes,
+            verdicts,
+            webhooks_disabled,
+            webhook_backlog,
+            webhook_dead,
         }
     }
 }
 
 impl Metrics {
+    /// Counts a recorded submission's verdict.
+    pub fn record_verdict(&self, verdict: &str) {
+        self.verdicts
+            .get_or_create(&VerdictLabels {
+                verdict: verdict.to_string(),
+            })
+            .inc();
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();

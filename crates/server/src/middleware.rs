@@ -292,6 +292,14 @@ pub async fn require_scope(
             return ApiError::from(denied).into_response();
         }
     }
+    let who = crate::auth::KeyId::from_header(
+        req.headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+        !auth.enabled(),
+    );
+    let mut req = req;
+    req.extensions_mut().insert(who);
     next.run(req).await
 }
 
@@ -307,6 +315,16 @@ pub async fn fallback(req: Request<Body>) -> Response {
 
 /// `GET /metrics`.
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    let store = state.0.store.clone();
+    if let Ok(Ok(c)) = tokio::task::spawn_blocking(move || store.outbox_counts()).await {
+        let m = &state.0.metrics;
+        m.webhooks_disabled
+            .set(i64::try_from(c.disabled_webhooks).unwrap_or(i64::MAX));
+        m.webhook_backlog
+            .set(i64::try_from(c.pending).unwrap_or(i64::MAX));
+        m.webhook_dead
+            .set(i64::try_from(c.dead).unwrap_or(i64::MAX));
+    }
     if let Some(engine) = state.0.engine.get() {
         let st = engine.index_status();
         for (t, n) in st.entries {

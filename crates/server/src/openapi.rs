@@ -17,6 +17,133 @@ pub enum Access {
 
 /// Every route: method, path (axum syntax), access, summary.
 pub const ROUTES: &[(&str, &str, Access, &str)] = &[
+    // Acting on matches
+    (
+        "POST",
+        "/v1/content",
+        Access::Scope(Scope::Submit),
+        "Submit content (JSON, or multipart `media` + `json`): match every enabled bank, apply the policy, record the verdict; a re-submitted id answers its stored result",
+    ),
+    (
+        "POST",
+        "/v1/content/batch",
+        Access::Scope(Scope::Submit),
+        "Submit up to 1,000 items with precomputed signals; answers per item",
+    ),
+    (
+        "GET",
+        "/v1/content/{id}",
+        Access::Scope(Scope::Submit),
+        "The recorded result of a submission",
+    ),
+    (
+        "GET",
+        "/v1/rules",
+        Access::Scope(Scope::Admin),
+        "The policy rules in force, in order, and the built-in defaults",
+    ),
+    (
+        "PUT",
+        "/v1/rules",
+        Access::Scope(Scope::Admin),
+        "Replace the rule set (JSON {\"rule\": [...]}, or a TOML rules file with Content-Type: application/toml)",
+    ),
+    (
+        "POST",
+        "/v1/rules",
+        Access::Scope(Scope::Admin),
+        "Create one rule (?position=N, else last)",
+    ),
+    (
+        "GET",
+        "/v1/rules/{id}",
+        Access::Scope(Scope::Admin),
+        "One rule with every stored version",
+    ),
+    (
+        "PUT",
+        "/v1/rules/{id}",
+        Access::Scope(Scope::Admin),
+        "Change one rule (a changed spec gets the next version)",
+    ),
+    (
+        "DELETE",
+        "/v1/rules/{id}",
+        Access::Scope(Scope::Admin),
+        "Remove one rule",
+    ),
+    (
+        "GET",
+        "/v1/cases",
+        Access::Scope(Scope::Admin),
+        "Cases, newest first (?state, queue, account, since, until, before, limit)",
+    ),
+    (
+        "GET",
+        "/v1/cases/{id}",
+        Access::Scope(Scope::Admin),
+        "One case: its items, matches, evidence records and history",
+    ),
+    (
+        "POST",
+        "/v1/cases/{id}/transition",
+        Access::Scope(Scope::Admin),
+        "Move a case to another state ({\"to\", \"note\", \"decision\"}); refused unless the state machine allows it",
+    ),
+    (
+        "POST",
+        "/v1/cases/{id}/legal_hold",
+        Access::Scope(Scope::Admin),
+        "Place or lift a legal hold ({\"hold\": true|false}); a hold stops the evidence's retention clock",
+    ),
+    (
+        "GET",
+        "/v1/evidence/{object_id}",
+        Access::Scope(Scope::Admin),
+        "Read one evidence object, decrypted; every read is logged",
+    ),
+    (
+        "GET",
+        "/v1/webhooks",
+        Access::Scope(Scope::Admin),
+        "Webhook endpoints",
+    ),
+    (
+        "POST",
+        "/v1/webhooks",
+        Access::Scope(Scope::Admin),
+        "Register an endpoint ({\"url\", \"event_types\", \"secret\"?}); a generated secret is shown once",
+    ),
+    (
+        "GET",
+        "/v1/webhooks/{id}",
+        Access::Scope(Scope::Admin),
+        "One endpoint, with its dead-letter count",
+    ),
+    (
+        "PATCH",
+        "/v1/webhooks/{id}",
+        Access::Scope(Scope::Admin),
+        "Enable or disable an endpoint ({\"enabled\": bool})",
+    ),
+    (
+        "DELETE",
+        "/v1/webhooks/{id}",
+        Access::Scope(Scope::Admin),
+        "Remove an endpoint and its pending deliveries",
+    ),
+    (
+        "GET",
+        "/v1/webhooks/{id}/dead",
+        Access::Scope(Scope::Admin),
+        "An endpoint's dead-letter list",
+    ),
+    (
+        "POST",
+        "/v1/webhooks/{id}/dead/redrive",
+        Access::Scope(Scope::Admin),
+        "Redeliver dead letters ({\"delivery_ids\": [...]}? else all), in their original order",
+    ),
     // Hash lists
     (
         "POST",
@@ -385,6 +512,26 @@ pub const ROUTES: &[(&str, &str, Access, &str)] = &[
 
 /// Stable error codes, for the document's error schema.
 pub const ERROR_CODES: &[&str] = &[
+    "content_id_conflict",
+    "conflicting_media",
+    "no_media",
+    "invalid_signals",
+    "signals_required",
+    "too_many_items",
+    "invalid_rule",
+    "duplicate_rule",
+    "too_many_rules",
+    "rule_not_found",
+    "case_not_found",
+    "invalid_transition",
+    "evidence_not_found",
+    "evidence_destroyed",
+    "vault_unavailable",
+    "vault_error",
+    "webhook_not_found",
+    "invalid_event_types",
+    "weak_secret",
+    "too_many_webhooks",
     "exchange_not_found",
     "exchange_busy",
     "exchange_config_in_file",

@@ -54,6 +54,12 @@ pub struct Inner {
     /// Where uploads are decoded and hashed: confined worker processes, or in-process when
     /// `decode.sandbox = false`.
     pub decoder: safeguard_sandbox::Decoder,
+    /// Acts on matches; set with the engine.
+    pub actioner: OnceLock<Arc<safeguard_engine::action::Actioner>>,
+    /// The evidence vault, opened on first use (its key may come from a slow KMS command).
+    pub vault: tokio::sync::OnceCell<Arc<safeguard_vault::Vault>>,
+    /// Wakes the webhook dispatcher after a write that produced events.
+    pub webhook_notify: OnceLock<Arc<tokio::sync::Notify>>,
 }
 
 impl AppState {
@@ -93,6 +99,9 @@ impl AppState {
             exchanges: crate::exchanges::Exchanges::from_config(&config),
             photodna,
             decoder: config.decoder(),
+            actioner: OnceLock::new(),
+            vault: tokio::sync::OnceCell::new(),
+            webhook_notify: OnceLock::new(),
             config,
         })))
     }
@@ -100,7 +109,58 @@ impl AppState {
     /// Attaches the engine once its indexes are built.
     pub fn set_engine(&self, engine: Arc<Engine>) {
         // A second call would be a programming error; the first engine stays.
+        let _ = self
+            .0
+            .actioner
+            .set(Arc::new(safeguard_engine::action::Actioner::new(
+                engine.clone(),
+            )));
         let _ = self.0.engine.set(engine);
+    }
+
+    /// The actioner, or 503 while the indexes are still loading.
+    pub fn actioner(&self) -> ApiResult<Arc<safeguard_engine::action::Actioner>> {
+        self.engine()?;
+        self.0.actioner.get().cloned().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "index_not_ready",
+                "index not yet ready",
+            )
+        })
+    }
+
+    /// The evidence vault, opened on first use; 503 when it cannot be (its key or storage
+    /// is unavailable), with the detail in the log.
+    pub async fn vault(&self) -> ApiResult<Arc<safeguard_vault::Vault>> {
+        let config = self.0.config.vault.clone();
+        let data_dir = self.0.config.data_dir.clone();
+        self.0
+            .vault
+            .get_or_try_init(|| async move {
+                tokio::task::spawn_blocking(move || config.open(&data_dir))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .cloned()
+            .map_err(|e: String| {
+                tracing::error!(error = %e, "cannot open the evidence vault");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "vault_unavailable",
+                    "the evidence vault cannot be opened; see the server log",
+                )
+            })
+    }
+
+    /// Wakes the webhook dispatcher (after a write that produced events).
+    pub fn notify_webhooks(&self) {
+        if let Some(n) = self.0.webhook_notify.get() {
+            n.notify_one();
+        }
     }
 
     /// The engine, or 503 while the indexes are still loading.

@@ -37,29 +37,62 @@ pub const MAX_URL_LEN: usize = 2048;
 /// Shortest secret a client may choose, bytes (the generated ones are 32 random bytes).
 pub const MIN_SECRET_LEN: usize = 24;
 
-fn store_err(e: safeguard_store::Error) -> safeguard_webhook::Error {
-    match e {
-        safeguard_store::Error::NotFound(m) => safeguard_webhook::Error::NotFound(m),
+/// A store error as the dispatcher sees it. `NotFound` carries which id was missing, which
+/// only the caller knows.
+fn store_err_for(
+    what: &'static str,
+    id: i64,
+) -> impl Fn(safeguard_store::Error) -> safeguard_webhook::Error {
+    move |e| match e {
+        safeguard_store::Error::NotFound(_) => safeguard_webhook::Error::NotFound { what, id },
         other => safeguard_webhook::Error::Store(Box::new(other)),
     }
 }
 
+fn store_err(e: safeguard_store::Error) -> safeguard_webhook::Error {
+    safeguard_webhook::Error::Store(Box::new(e))
+}
+
+/// Loads the master key when first needed.
+pub type KeyLoader =
+    Arc<dyn Fn() -> Result<safeguard_seal::MasterKey, safeguard_seal::Error> + Send + Sync>;
+
 /// The dispatcher's view of the store.
-#[derive(Debug)]
 pub struct StoreOutbox {
     store: Arc<dyn Store>,
-    key: safeguard_seal::MasterKey,
+    /// Loaded on the first delivery: an instance without webhooks never needs the key.
+    key: std::sync::OnceLock<safeguard_seal::MasterKey>,
+    load: KeyLoader,
+}
+
+impl std::fmt::Debug for StoreOutbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOutbox").finish_non_exhaustive()
+    }
 }
 
 impl StoreOutbox {
-    /// An outbox over `store`, opening secrets with `key`.
-    pub fn new(store: Arc<dyn Store>, key: safeguard_seal::MasterKey) -> StoreOutbox {
-        StoreOutbox { store, key }
+    /// An outbox over `store`, opening secrets with the key `load` gives.
+    pub fn new(store: Arc<dyn Store>, load: KeyLoader) -> StoreOutbox {
+        StoreOutbox {
+            store,
+            key: std::sync::OnceLock::new(),
+            load,
+        }
+    }
+
+    fn key(&self) -> Result<&safeguard_seal::MasterKey, safeguard_seal::Error> {
+        if let Some(k) = self.key.get() {
+            return Ok(k);
+        }
+        let k = (self.load)()?;
+        Ok(self.key.get_or_init(|| k))
     }
 
     fn secret(&self, sealed: &[u8]) -> safeguard_webhook::Result<Secret> {
         let plain = self
-            .key
+            .key()
+            .map_err(|e| safeguard_webhook::Error::Store(Box::new(e)))?
             .open(sealed, SECRET_CONTEXT)
             .map_err(|e| safeguard_webhook::Error::Store(Box::new(e)))?;
         let text = std::str::from_utf8(&plain)
@@ -78,7 +111,10 @@ fn outcome_of(status: Option<u16>) -> Outcome {
 
 impl Outbox for StoreOutbox {
     fn due(&self, now_ms: i64, limit: usize) -> safeguard_webhook::Result<Vec<Pending>> {
-        let due = self.store.due_deliveries(now_ms, limit).map_err(store_err)?;
+        let due = self
+            .store
+            .due_deliveries(now_ms, limit)
+            .map_err(store_err)?;
         let mut out = Vec::with_capacity(due.len());
         for d in due {
             out.push(Pending {
@@ -121,14 +157,14 @@ impl Outbox for StoreOutbox {
                 },
                 next,
             )
-            .map_err(store_err)
+            .map_err(store_err_for("delivery", delivery_id.0))
     }
 
     fn attempts(&self, delivery_id: DeliveryId) -> safeguard_webhook::Result<Vec<AttemptRecord>> {
         Ok(self
             .store
             .delivery_attempts(delivery_id.0)
-            .map_err(store_err)?
+            .map_err(store_err_for("delivery", delivery_id.0))?
             .into_iter()
             .map(|a| AttemptRecord {
                 at_ms: a.at,
@@ -158,15 +194,20 @@ impl Outbox for StoreOutbox {
         let n = self
             .store
             .disable_webhook(id.0, reason, now_ms)
-            .map_err(store_err)?;
-        tracing::warn!(webhook = id.0, reason, dead_lettered = n, "webhook endpoint disabled");
+            .map_err(store_err_for("endpoint", id.0))?;
+        tracing::warn!(
+            webhook = id.0,
+            reason,
+            dead_lettered = n,
+            "webhook endpoint disabled"
+        );
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     fn enable_endpoint(&self, id: EndpointId) -> safeguard_webhook::Result<()> {
         self.store
             .set_webhook_enabled(id.0, true, None)
-            .map_err(store_err)?;
+            .map_err(store_err_for("endpoint", id.0))?;
         Ok(())
     }
 
@@ -176,7 +217,11 @@ impl Outbox for StoreOutbox {
     }
 
     fn disabled_endpoints(&self) -> safeguard_webhook::Result<u64> {
-        Ok(self.store.outbox_counts().map_err(store_err)?.disabled_webhooks)
+        Ok(self
+            .store
+            .outbox_counts()
+            .map_err(store_err)?
+            .disabled_webhooks)
     }
 
     fn dead_letters(&self, id: EndpointId) -> safeguard_webhook::Result<Vec<DeadLetter>> {
@@ -209,7 +254,7 @@ impl Outbox for StoreOutbox {
         let n = self
             .store
             .redrive(id.0, ids.as_deref(), now_ms)
-            .map_err(store_err)?;
+            .map_err(store_err_for("endpoint", id.0))?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 }
@@ -219,17 +264,22 @@ impl StoreOutbox {
         self.store
             .webhook(id.0)
             .map_err(store_err)?
-            .ok_or_else(|| safeguard_webhook::Error::NotFound(format!("endpoint {id}")))
+            .ok_or(safeguard_webhook::Error::NotFound {
+                what: "endpoint",
+                id: id.0,
+            })
     }
 
     /// Seals a secret for storage.
     pub fn seal(&self, secret: &Secret) -> Result<Vec<u8>, safeguard_seal::Error> {
-        self.key.seal(secret.expose().as_bytes(), SECRET_CONTEXT)
+        self.key()?.seal(secret.expose().as_bytes(), SECRET_CONTEXT)
     }
 }
 
 /// The dispatcher's settings from the configuration.
-pub fn dispatcher_config(c: &crate::config::WebhooksConfig) -> safeguard_webhook::dispatcher::Config {
+pub fn dispatcher_config(
+    c: &crate::config::WebhooksConfig,
+) -> safeguard_webhook::dispatcher::Config {
     let mut d = safeguard_webhook::dispatcher::Config::default();
     d.timeout = Duration::from_secs(c.timeout_secs);
     d.schedule.base = Duration::from_secs(c.retry_base_secs);
@@ -241,25 +291,18 @@ pub fn dispatcher_config(c: &crate::config::WebhooksConfig) -> safeguard_webhook
 /// Starts delivering the outbox in the background. Returns the notifier that wakes the
 /// dispatcher early (after a write that produced events).
 pub fn start(state: &AppState) -> Result<Arc<tokio::sync::Notify>, String> {
-    let key = state.0.exchanges.master_key().map_err(|e| e.to_string())?;
-    let outbox = Arc::new(StoreOutbox::new(state.0.store.clone(), key));
+    let outbox = Arc::new(outbox_of(state));
     let c = &state.0.config.webhooks;
-    let client = crate::fetch::webhook_client(
-        &c.allow_internal_hosts,
-        Duration::from_secs(c.timeout_secs),
-    )?;
-    let dispatcher = safeguard_webhook::dispatcher::Dispatcher::new(
-        outbox,
-        client,
-        dispatcher_config(c),
-    )
-    .map_err(|e| e.to_string())?;
+    let client =
+        crate::fetch::webhook_client(&c.allow_internal_hosts, Duration::from_secs(c.timeout_secs))?;
+    let dispatcher =
+        safeguard_webhook::dispatcher::Dispatcher::new(outbox, client, dispatcher_config(c))
+            .map_err(|e| e.to_string())?;
     let notify = dispatcher.notifier();
-    let (_keep, shutdown) = tokio::sync::watch::channel(false);
+    // Runs until the runtime stops: an attempt cut off then is retried after the restart
+    // (at-least-once), so no separate shutdown is needed.
     tokio::spawn(async move {
-        // The sender lives as long as the task: the dispatcher stops with the runtime.
-        let _keep = _keep;
-        dispatcher.run(shutdown).await;
+        dispatcher.run(std::future::pending::<()>()).await;
     });
     Ok(notify)
 }
@@ -288,16 +331,13 @@ fn hook_json(w: &Webhook) -> Value {
     })
 }
 
-fn outbox(state: &AppState) -> ApiResult<StoreOutbox> {
-    let key = state.0.exchanges.master_key().map_err(|e| {
-        tracing::error!(error = %e, "cannot load the master key");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "master_key_unavailable",
-            "the master key that seals webhook secrets cannot be loaded",
-        )
-    })?;
-    Ok(StoreOutbox::new(state.0.store.clone(), key))
+/// The outbox of a server: its store, and its instance master key.
+pub fn outbox_of(state: &AppState) -> StoreOutbox {
+    let st = state.clone();
+    StoreOutbox::new(
+        state.0.store.clone(),
+        Arc::new(move || st.0.exchanges.master_key()),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -343,7 +383,10 @@ fn check_url(state: &AppState, url: &str) -> ApiResult<()> {
     })
 }
 
-async fn create(State(state): State<AppState>, JsonBody(req): JsonBody<CreateReq>) -> ApiResult<Response> {
+async fn create(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<CreateReq>,
+) -> ApiResult<Response> {
     check_url(&state, &req.url)?;
     check_types(&req.event_types)?;
     let (secret, shown) = match req.secret {
@@ -356,10 +399,13 @@ async fn create(State(state): State<AppState>, JsonBody(req): JsonBody<CreateReq
         Some(s) => (Secret::new(s), false),
         None => (safeguard_webhook::signature::generate_secret(), true),
     };
-    let ob = outbox(&state)?;
-    let sealed = ob.seal(&secret).map_err(|e| {
-        tracing::error!(error = %e, "sealing a webhook secret failed");
-        ApiError::internal()
+    let sealed = outbox_of(&state).seal(&secret).map_err(|e| {
+        tracing::error!(error = %e, "cannot seal a webhook secret");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "master_key_unavailable",
+            "the master key that seals webhook secrets cannot be loaded",
+        )
     })?;
     let store = state.0.store.clone();
     let url = req.url.clone();
@@ -390,7 +436,9 @@ async fn create(State(state): State<AppState>, JsonBody(req): JsonBody<CreateReq
 async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let store = state.0.store.clone();
     let hooks = blocking(move || Ok(store.webhooks()?)).await?;
-    Ok(Json(json!({"webhooks": hooks.iter().map(hook_json).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"webhooks": hooks.iter().map(hook_json).collect::<Vec<_>>()}),
+    ))
 }
 
 fn not_found(id: i64) -> ApiError {
@@ -403,7 +451,9 @@ fn not_found(id: i64) -> ApiError {
 
 async fn show(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
     let store = state.0.store.clone();
-    let w = blocking(move || Ok(store.webhook(id)?)).await?.ok_or_else(|| not_found(id))?;
+    let w = blocking(move || Ok(store.webhook(id)?))
+        .await?
+        .ok_or_else(|| not_found(id))?;
     let counts = {
         let store = state.0.store.clone();
         blocking(move || Ok(store.dead_letters(id)?.len())).await?
@@ -488,14 +538,14 @@ async fn redrive(
     };
     let store = state.0.store.clone();
     let now = now_ms();
-    let n = blocking(move || match store.redrive(id, req.delivery_ids.as_deref(), now) {
-        Err(safeguard_store::Error::NotFound(_)) => Err(not_found(id)),
-        other => Ok(other?),
-    })
+    let n = blocking(
+        move || match store.redrive(id, req.delivery_ids.as_deref(), now) {
+            Err(safeguard_store::Error::NotFound(_)) => Err(not_found(id)),
+            other => Ok(other?),
+        },
+    )
     .await?;
-    if let Some(n) = state.0.webhook_notify.get() {
-        n.notify_one();
-    }
+    state.notify_webhooks();
     Ok(Json(json!({"redriven": n})))
 }
 

@@ -758,7 +758,8 @@ async fn openapi_covers_every_route() {
         let uri = path
             .replace("{name}", "TEST_BANK")
             .replace("{id}", "1")
-            .replace("{key_id}", "0000000000000000");
+            .replace("{key_id}", "0000000000000000")
+            .replace("{object_id}", "ev_none");
         let r = s.admin(method, &uri, None).await;
         assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
         if r.status == StatusCode::NOT_FOUND {
