@@ -57,7 +57,7 @@ pub struct DataDirArg {
 /// Arguments of `safeguard keys create`.
 #[derive(Debug, clap::Args)]
 pub struct KeysCreateArgs {
-    /// Comma-separated scopes: hash, match, curate, admin.
+    /// Comma-separated scopes: hash, match, curate, submit, admin.
     #[arg(long, value_delimiter = ',', required = true)]
     pub scopes: Vec<String>,
     /// A label for the key.
@@ -74,6 +74,11 @@ pub struct KeysRevokeArgs {
     pub key_id: String,
     #[command(flatten)]
     pub data: DataDirArg,
+}
+
+/// The data directory: the flag, else `$SAFEGUARD_DATA_DIR`, else the default.
+pub fn resolve_data_dir(flag: Option<&Path>) -> PathBuf {
+    data_dir(flag)
 }
 
 fn data_dir(flag: Option<&Path>) -> PathBuf {

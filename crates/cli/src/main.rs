@@ -14,6 +14,7 @@ mod cmd_bench_video;
 mod cmd_exchange;
 mod cmd_hash;
 mod cmd_match;
+mod cmd_rules;
 mod cmd_serve;
 mod output;
 mod walk;
@@ -44,6 +45,9 @@ enum Command {
     /// Hash-sharing exchanges (NCMEC, StopNCII, another Safeguard): list, status, run.
     #[command(subcommand)]
     Exchange(cmd_exchange::ExchangeCommand),
+    /// Policy rules: apply a TOML rules file, list the rules in force.
+    #[command(subcommand)]
+    Rules(cmd_rules::RulesCommand),
     /// Benchmarks that print their baseline and ratio from the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
         Command::Bank(b) => cmd_bank::run(b),
         Command::Match(a) => cmd_match::run(a),
         Command::Exchange(x) => cmd_exchange::run(x),
+        Command::Rules(r) => cmd_rules::run(r),
         Command::Bench(BenchCommand::Hash(a)) => cmd_bench_hash::run(a),
         Command::Bench(BenchCommand::Index(a)) => cmd_bench_index::run(a),
         Command::Bench(BenchCommand::Seed(a)) => cmd_bench_server::run(a),

@@ -579,9 +579,7 @@ impl Actioner {
 
     /// Replaces the rule set.
     pub fn apply_rules(&self, set: &RuleSet) -> Result<RuleSetOutcome, Error> {
-        set.validate()?;
-        let rules: Vec<NewRule> = set.rules.iter().map(new_rule).collect();
-        let out = self.engine.store().replace_rules(&rules)?;
+        let out = apply_rules(self.engine.store().as_ref(), set)?;
         self.policy()?;
         Ok(out)
     }
@@ -671,6 +669,33 @@ impl Actioner {
                 other => other.into(),
             })
     }
+}
+
+/// Replaces the rule set in `store` (what `safeguard rules apply` does; a running server
+/// sees the new set at its next submission, by the rule-set generation).
+pub fn apply_rules(
+    store: &dyn safeguard_store::Store,
+    set: &RuleSet,
+) -> Result<RuleSetOutcome, Error> {
+    set.validate()?;
+    // The stored set must compile as the server will compile it.
+    Policy::compile(set.rules.iter().map(|s| Rule::new(s.clone(), 1)).collect())?;
+    let rules: Vec<NewRule> = set.rules.iter().map(new_rule).collect();
+    Ok(store.replace_rules(&rules)?)
+}
+
+/// The stored rule set as written (for `safeguard rules list`).
+pub fn stored_rule_set(rules: &[StoredRule]) -> Result<RuleSet, Error> {
+    let mut set = RuleSet::default();
+    for r in rules {
+        set.rules.push(RuleSpec::parse_json(&r.spec).map_err(|e| {
+            Error::Store(safeguard_store::Error::Corrupt(format!(
+                "stored rule {:?} v{}: {e}",
+                r.id, r.version
+            )))
+        })?);
+    }
+    Ok(set)
 }
 
 fn new_rule(spec: &RuleSpec) -> NewRule {

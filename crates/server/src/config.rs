@@ -403,6 +403,14 @@ impl Config {
         if let Some(v) = env("SAFEGUARD_LOG") {
             c.log.level = v;
         }
+        if let Some(v) = env("SAFEGUARD_WEBHOOK_ALLOW_INTERNAL_HOSTS") {
+            c.webhooks.allow_internal_hosts = v
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
         if let Some(v) = env("SAFEGUARD_DECODE_SANDBOX") {
             c.decode.sandbox = parse("SAFEGUARD_DECODE_SANDBOX", v)?;
         }

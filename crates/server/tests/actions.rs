@@ -1,0 +1,684 @@
+//! Acting on matches through the API: content submissions, the default policy and operator
+//! rules (shadow mode included), idempotent re-submission, case grouping and refused
+//! transitions, evidence in the vault, signed webhooks to a real receiver, and bad input.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+
+use common::*;
+use safeguard_server::auth::Scope;
+use safeguard_server::config::Config;
+
+const SQUARE: &str = "photos/images/pdq/data/bridge-mods/square-512x512.jpg";
+/// A PDQ hash at distance 2 from BRIDGE_PDQ (two low bits flipped).
+const NEAR_BRIDGE: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b21";
+/// A PDQ hash far from everything in the tests.
+const FAR: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// A server whose data directory (vault, master key) is a fresh temporary directory.
+async fn actions_server() -> (TestServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Config::default();
+    c.data_dir = dir.path().to_path_buf();
+    c.webhooks.allow_internal_hosts = vec!["127.0.0.1".into()];
+    c.webhooks.retry_base_secs = 1;
+    (server_with(c).await, dir)
+}
+
+async fn bank(s: &TestServer, name: &str, kind: &str, pdq: &str) {
+    let r = s
+        .admin(
+            "POST",
+            "/v1/banks",
+            Some(json!({"name": name, "kind": kind, "classification": "A1", "tags": ["hotline"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let r = s
+        .admin(
+            "POST",
+            &format!("/c/bank/{name}/signal"),
+            Some(json!({"pdq": pdq})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}
+
+async fn submit(s: &TestServer, body: Value) -> common::Resp {
+    s.admin("POST", "/v1/content", Some(body)).await
+}
+
+fn item(id: &str, account: &str, pdq: &str) -> Value {
+    json!({
+        "id": id, "kind": "image", "account": account, "account_age": "adult",
+        "surface": "public", "signals": {"pdq": pdq},
+    })
+}
+
+async fn events(s: &TestServer) -> Vec<Value> {
+    s.store
+        .events_since(0, 10_000)
+        .unwrap()
+        .into_iter()
+        .map(|e| serde_json::from_str(&e.body).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_policy_blocks_csam_and_reviews_other_matches() {
+    let (s, _dir) = actions_server().await;
+    bank(&s, "HOTLINE", "csam", BRIDGE_PDQ).await;
+    bank(&s, "SPAM", "standard", FAR).await;
+
+    let r = submit(&s, item("c1", "u1", NEAR_BRIDGE)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let b = r.json();
+    assert_eq!(b["verdict"], "block");
+    assert_eq!(b["rule"], json!({"id": "builtin.csam", "version": 1}));
+    assert_eq!(b["queue"], "csam");
+    assert_eq!(b["priority"], "high");
+    assert_eq!(b["report_candidate"], true);
+    let m = &b["matches"][0];
+    assert_eq!(m["bank"], "HOTLINE");
+    assert_eq!(m["signal_type"], "pdq");
+    assert_eq!(m["distance"], 2);
+    assert_eq!(m["classification"], "A1");
+    assert_eq!(m["source"], "api");
+    assert!(b["case_id"].is_i64());
+    assert_eq!(b["event_ids"].as_array().unwrap().len(), 2);
+
+    let r = submit(&s, item("c2", "u2", FAR)).await;
+    let b = r.json();
+    assert_eq!(b["verdict"], "review", "{b}");
+    assert_eq!(b["rule"]["id"], "builtin.match");
+    assert_eq!(b["queue"], "default");
+
+    let r = submit(
+        &s,
+        item(
+            "c3",
+            "u3",
+            "ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000",
+        ),
+    )
+    .await;
+    let b = r.json();
+    assert_eq!(b["verdict"], "allow");
+    assert_eq!(b["rule"], Value::Null);
+    assert_eq!(b["case_id"], Value::Null);
+    assert_eq!(b["event_ids"], json!([]));
+
+    let evs = events(&s).await;
+    let types: Vec<&str> = evs.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        vec![
+            "content.verdict",
+            "case.opened",
+            "content.verdict",
+            "case.opened"
+        ]
+    );
+    assert_eq!(evs[0]["data"]["id"], "c1");
+    assert_eq!(evs[0]["data"]["verdict"], "block");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resubmission_is_idempotent_and_a_changed_item_is_refused() {
+    let (s, _dir) = actions_server().await;
+    bank(&s, "HOTLINE", "csam", BRIDGE_PDQ).await;
+    let first = submit(&s, item("same", "u1", BRIDGE_PDQ)).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert!(first.headers.get("safeguard-replayed").is_none());
+    let before = events(&s).await.len();
+    let again = submit(&s, item("same", "u1", BRIDGE_PDQ)).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.headers["safeguard-replayed"], "true");
+    assert_eq!(again.json(), first.json());
+    assert_eq!(events(&s).await.len(), before, "a replay repeated actions");
+    let case = first.json()["case_id"].as_i64().unwrap();
+    assert_eq!(s.store.case(case).unwrap().unwrap().items, 1);
+
+    let clash = submit(&s, item("same", "u1", FAR)).await;
+    assert_eq!(clash.status, StatusCode::CONFLICT);
+    assert_eq!(clash.code(), "content_id_conflict");
+    let got = s.admin("GET", "/v1/content/same", None).await;
+    assert_eq!(got.json(), first.json());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matches_of_one_account_share_a_case_and_transitions_follow_the_state_machine() {
+    let (s, _dir) = actions_server().await;
+    bank(&s, "HOTLINE", "csam", BRIDGE_PDQ).await;
+    let a = submit(&s, item("g1", "acct", BRIDGE_PDQ)).await.json();
+    let b = submit(&s, item("g2", "acct", NEAR_BRIDGE)).await.json();
+    let other = submit(&s, item("g3", "someone-else", BRIDGE_PDQ))
+        .await
+        .json();
+    assert_eq!(a["case_id"], b["case_id"]);
+    assert_ne!(a["case_id"], other["case_id"]);
+    // The second item joined: case.updated, not case.opened.
+    let types: Vec<String> = events(&s)
+        .await
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(types[3], "case.updated");
+
+    let id = a["case_id"].as_i64().unwrap();
+    let c = s.admin("GET", &format!("/v1/cases/{id}"), None).await;
+    assert_eq!(c.status, StatusCode::OK, "{}", c.text());
+    let c = c.json();
+    assert_eq!(c["items"], 2);
+    assert_eq!(c["state"], "open");
+    assert_eq!(c["account"], "acct");
+    assert_eq!(c["items_detail"].as_array().unwrap().len(), 2);
+    assert_eq!(c["items_detail"][1]["id"], "g2");
+    assert_eq!(c["next_states"], json!(["in_review"]));
+    assert_eq!(c["history"][0]["action"], "opened");
+
+    let list = s
+        .admin("GET", "/v1/cases?account=acct&state=open", None)
+        .await
+        .json();
+    assert_eq!(list["cases"].as_array().unwrap().len(), 1);
+    let bad = s.admin("GET", "/v1/cases?state=nope", None).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    let t = |to: &str| json!({"to": to, "note": "checked"});
+    let uri = format!("/v1/cases/{id}/transition");
+    let r = s.admin("POST", &uri, Some(t("reported"))).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert_eq!(r.code(), "invalid_transition");
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("in_review"));
+    assert_eq!(s.store.case(id).unwrap().unwrap().state, "open");
+    for to in ["in_review", "decided", "reported", "closed"] {
+        let r = s.admin("POST", &uri, Some(t(to))).await;
+        assert_eq!(r.status, StatusCode::OK, "{to}: {}", r.text());
+        assert_eq!(r.json()["state"], to);
+    }
+    let r = s.admin("POST", &uri, Some(t("open"))).await;
+    assert_eq!(r.code(), "invalid_transition");
+    let r = s
+        .admin("POST", "/v1/cases/999999/transition", Some(t("in_review")))
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::NOT_FOUND, "case_not_found")
+    );
+    let hist = s.store.case_history(id).unwrap();
+    assert_eq!(hist.last().unwrap().actor, "admin");
+    // A decided case does not grow: the account's next match opens a new case.
+    let next = submit(&s, item("g4", "acct", BRIDGE_PDQ)).await.json();
+    assert_ne!(next["case_id"], a["case_id"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_rules_decide_in_order_and_shadow_rules_only_record() {
+    let (s, _dir) = actions_server().await;
+    bank(&s, "HOTLINE", "csam", BRIDGE_PDQ).await;
+    let rules = r#"
+[[rule]]
+id = "child-private-hold"
+[rule.when]
+account_ages = ["child"]
+surfaces = ["private"]
+[rule.then]
+verdict = "hold"
+queue = "child-safety"
+priority = "urgent"
+labels = ["minor"]
+
+[[rule]]
+id = "watch-close"
+mode = "shadow"
+[rule.when]
+max_distance = 4
+[rule.then]
+verdict = "block"
+"#;
+    let r = s
+        .send(
+            axum::http::Request::builder()
+                .method("PUT")
+                .uri("/v1/rules")
+                .header("authorization", format!("Bearer {ADMIN_KEY}"))
+                .header("content-type", "application/toml")
+                .body(axum::body::Body::from(rules))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["created"], 2);
+
+    let mut child = item("r1", "kid", BRIDGE_PDQ);
+    child["account_age"] = json!("child");
+    child["surface"] = json!("private");
+    let b = submit(&s, child).await.json();
+    assert_eq!(b["verdict"], "hold");
+    assert_eq!(b["rule"], json!({"id": "child-private-hold", "version": 1}));
+    assert_eq!(b["queue"], "child-safety");
+    assert_eq!(b["priority"], "urgent");
+    assert_eq!(b["labels"], json!(["minor"]));
+    assert_eq!(b["shadow"][0]["rule"]["id"], "watch-close");
+    assert_eq!(b["shadow"][0]["verdict"], "block");
+
+    // The adult item falls through to the built-in; the shadow rule still only records.
+    let b = submit(&s, item("r2", "grown", BRIDGE_PDQ)).await.json();
+    assert_eq!(b["rule"]["id"], "builtin.csam");
+    assert_eq!(b["shadow"][0]["rule"]["id"], "watch-close");
+
+    // Changing a rule bumps its version; the next verdict names it.
+    let mut spec = json!({
+        "id": "child-private-hold",
+        "when": {"account_ages": ["child"]},
+        "then": {"verdict": "review"}
+    });
+    let r = s
+        .admin("PUT", "/v1/rules/child-private-hold", Some(spec.clone()))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["version"], 2);
+    let mut child = item("r3", "kid2", BRIDGE_PDQ);
+    child["account_age"] = json!("child");
+    let b = submit(&s, child).await.json();
+    assert_eq!(b["rule"], json!({"id": "child-private-hold", "version": 2}));
+    assert_eq!(b["verdict"], "review");
+    let r = s
+        .admin("GET", "/v1/rules/child-private-hold", None)
+        .await
+        .json();
+    assert_eq!(r["history"].as_array().unwrap().len(), 2);
+
+    // An unknown field is refused and changes nothing.
+    spec["when"]["colour"] = json!("red");
+    let r = s
+        .admin("PUT", "/v1/rules/child-private-hold", Some(spec))
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_rule")
+    );
+    assert!(r.text().contains("colour"), "{}", r.text());
+    let listed = s.admin("GET", "/v1/rules", None).await.json();
+    assert_eq!(listed["rules"][0]["version"], 2);
+    assert_eq!(listed["builtin"].as_array().unwrap().len(), 2);
+    let r = s.admin("DELETE", "/v1/rules/nope", None).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::NOT_FOUND, "rule_not_found")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_submissions_get_stable_codes_and_change_nothing() {
+    let (s, _dir) = actions_server().await;
+    bank(&s, "HOTLINE", "csam", BRIDGE_PDQ).await;
+    let cases: Vec<(Value, StatusCode, &str)> = vec![
+        (
+            json!({"id": "b1", "kind": "sculpture", "signals": {"pdq": BRIDGE_PDQ}}),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+        (
+            json!({"id": "b2", "kind": "image", "signals": {"pdq": BRIDGE_PDQ},
+                   "metadata": {"x": "y".repeat(20_000)}}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            json!({"id": "b3", "kind": "image", "signals": {"pdq": BRIDGE_PDQ},
+                   "url": "https://example.org/a.jpg"}),
+            StatusCode::BAD_REQUEST,
+            "conflicting_media",
+        ),
+        (
+            json!({"id": "b4", "kind": "image", "signals": {"pdq": "xyz"}}),
+            StatusCode::BAD_REQUEST,
+            "invalid_signals",
+        ),
+        (
+            json!({"id": "b5", "kind": "image", "signals": {"pdq": BRIDGE_PDQ}, "colour": 1}),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+        (
+            json!({"id": "b6", "kind": "image"}),
+            StatusCode::BAD_REQUEST,
+            "no_media",
+        ),
+        (
+            json!({"id": "", "kind": "image", "signals": {"pdq": BRIDGE_PDQ}}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            json!({"id": "b8", "kind": "image", "signals": {"pdq": BRIDGE_PDQ},
+                   "account_age": "teen"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let r = submit(&s, body.clone()).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (status, code),
+            "{body}: {}",
+            r.text()
+        );
+    }
+    // Media and a url together, as multipart.
+    let img = sample_image(SQUARE);
+    let r = s
+        .upload(
+            "/v1/content",
+            "media",
+            &img,
+            &[(
+                "json",
+                r#"{"id":"b9","kind":"image","url":"https://example.org/x.jpg"}"#,
+            )],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::BAD_REQUEST, "conflicting_media")
+    );
+    assert!(s.store.events_since(0, 10).unwrap().is_empty());
+    assert!(s.store.submission("b1").unwrap().is_none());
+    assert_eq!(s.store.outbox_counts().unwrap().events, 0);
+    // A key without the submit scope is refused.
+    let k = s.key(&[Scope::Match]);
+    let r = s
+        .call(
+            "POST",
+            "/v1/content",
+            Some(&k),
+            Some(item("x", "u", BRIDGE_PDQ)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let k = s.key(&[Scope::Submit]);
+    let r = s
+        .call(
+            "POST",
+            "/v1/content",
+            Some(&k),
+            Some(item("x", "u", BRIDGE_PDQ)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // Cases are not the submitter's to read.
+    let r = s.call("GET", "/v1/cases", Some(&k), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploaded_media_of_a_match_is_kept_encrypted_and_reads_are_logged() {
+    let (s, dir) = actions_server().await;
+    let img = sample_image(SQUARE);
+    // The bank holds the image's own hash (benign test photo).
+    let h = s.upload("/h/hash", "photo", &img, &[]).await.json();
+    bank(&s, "HOTLINE", "csam", h["pdq"].as_str().unwrap()).await;
+    let r = s
+        .upload(
+            "/v1/content",
+            "media",
+            &img,
+            &[("json", r#"{"id":"m1","kind":"image","account":"u"}"#)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let b = r.json();
+    assert_eq!(b["verdict"], "block");
+    let case = b["case_id"].as_i64().unwrap();
+    let ev = s.store.case_evidence(case).unwrap();
+    assert_eq!(ev.len(), 1);
+    let sha = safeguard_media::digest::digests(&img).sha256_hex();
+    assert_eq!(ev[0].sha256, sha);
+    // What is on disk is not the image.
+    let mut found = 0;
+    for f in walk(&dir.path().join("vault")) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(!bytes.windows(64).any(|w| img.windows(64).next() == Some(w)));
+        found += 1;
+    }
+    assert_eq!(found, 1);
+    let r = s
+        .admin("GET", &format!("/v1/evidence/{}", ev[0].object_id), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.body, img);
+    let log = s.store.access_log(&ev[0].object_id).unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!((log[0].1.as_str(), log[0].2.as_str()), ("admin", "read"));
+
+    // Unmatched media is never stored.
+    let other = sample_image("photos/images/pdq/data/reg-test-input/labelme-subset/q0122.jpg");
+    let r = s
+        .upload(
+            "/v1/content",
+            "media",
+            &other,
+            &[("json", r#"{"id":"m2","kind":"image","account":"u"}"#)],
+        )
+        .await;
+    assert_eq!(r.json()["verdict"], "allow", "{}", r.text());
+    assert_eq!(walk(&dir.path().join("vault")).len(), 1);
+
+    // Retention: a sweep far in the future destroys it (not reported: the unreported
+    // period), and the record says so; a legal hold would have stopped it.
+    let hold = s
+        .admin(
+            "POST",
+            &format!("/v1/cases/{case}/legal_hold"),
+            Some(json!({"hold": true})),
+        )
+        .await;
+    assert_eq!(hold.status, StatusCode::OK);
+    let far = i64::MAX / 4;
+    assert_eq!(
+        safeguard_server::retention::sweep(&s.state, far)
+            .await
+            .unwrap(),
+        0
+    );
+    s.admin(
+        "POST",
+        &format!("/v1/cases/{case}/legal_hold"),
+        Some(json!({"hold": false})),
+    )
+    .await;
+    assert_eq!(
+        safeguard_server::retention::sweep(&s.state, far)
+            .await
+            .unwrap(),
+        1
+    );
+    let gone = s.store.evidence(&ev[0].object_id).unwrap().unwrap();
+    assert!(gone.wrapped_key.is_none());
+    assert_eq!(gone.deletion_reason.as_deref(), Some("retention_expired"));
+    assert_eq!(walk(&dir.path().join("vault")).len(), 0);
+    let r = s
+        .admin("GET", &format!("/v1/evidence/{}", ev[0].object_id), None)
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::GONE, "evidence_destroyed")
+    );
+}
+
+fn walk(d: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(d) else {
+        return out;
+    };
+    for e in rd {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A receiver on a real socket that keeps every request's signature header and body.
+async fn receiver() -> (String, Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
+    let got: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let g = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: bytes::Bytes| {
+            let g = g.clone();
+            async move {
+                let sig = headers["safeguard-signature"].to_str().unwrap().to_string();
+                g.lock().unwrap().push((sig, body.to_vec()));
+                StatusCode::OK
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (format!("http://127.0.0.1:{}/hook", addr.port()), got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_receive_signed_events_for_verdicts_and_cases() {
+    let (s, _dir) = actions_server().await;
+    bank(&s, "HOTLINE", "csam", BRIDGE_PDQ).await;
+    let (url, got) = receiver().await;
+    let r = s
+        .admin(
+            "POST",
+            "/v1/webhooks",
+            Some(json!({"url": url, "event_types": ["content.verdict", "case.opened"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let secret = r.json()["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"));
+    // The secret is shown once.
+    let id = r.json()["id"].as_i64().unwrap();
+    let shown = s
+        .admin("GET", &format!("/v1/webhooks/{id}"), None)
+        .await
+        .json();
+    assert!(shown.get("secret").is_none());
+
+    let b = submit(&s, item("w1", "u1", BRIDGE_PDQ)).await.json();
+    let want: Vec<String> = b["event_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while got.lock().unwrap().len() < want.len() {
+        assert!(std::time::Instant::now() < deadline, "events not delivered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = got.lock().unwrap().clone();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let secret = safeguard_webhook::signature::Secret::new(secret);
+    let mut ids = Vec::new();
+    for (sig, body) in &got {
+        safeguard_webhook::signature::verify(
+            &secret,
+            sig,
+            body,
+            now,
+            safeguard_webhook::signature::DEFAULT_TOLERANCE,
+        )
+        .unwrap();
+        let mut tampered = body.clone();
+        tampered[0] ^= 1;
+        assert!(safeguard_webhook::signature::verify(
+            &secret,
+            sig,
+            &tampered,
+            now,
+            safeguard_webhook::signature::DEFAULT_TOLERANCE
+        )
+        .is_err());
+        let v: Value = serde_json::from_slice(body).unwrap();
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ids, want, "in order, each once");
+    let c = s.store.outbox_counts().unwrap();
+    assert_eq!((c.pending, c.delivered), (0, 2));
+
+    // Registration goes through the SSRF guard.
+    let r = s
+        .admin(
+            "POST",
+            "/v1/webhooks",
+            Some(json!({"url": "http://10.0.0.1/hook", "event_types": ["*"]})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::BAD_REQUEST, "forbidden_url")
+    );
+    let r = s
+        .admin(
+            "POST",
+            "/v1/webhooks",
+            Some(json!({"url": url, "event_types": ["nope"]})),
+        )
+        .await;
+    assert_eq!(r.code(), "invalid_event_types");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_answer_per_item() {
+    let (s, _dir) = actions_server().await;
+    bank(&s, "HOTLINE", "csam", BRIDGE_PDQ).await;
+    let items: Vec<Value> = (0..20)
+        .map(|i| {
+            let pdq = if i % 2 == 0 { BRIDGE_PDQ } else { FAR };
+            item(&format!("bt{i}"), &format!("u{i}"), pdq)
+        })
+        .chain([json!({"id": "bad", "kind": "image", "signals": {"md5": "zz"}})])
+        .collect();
+    let r = s
+        .admin("POST", "/v1/content/batch", Some(json!({"items": items})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let res = r.json()["results"].as_array().unwrap().clone();
+    assert_eq!(res.len(), 21);
+    for (i, r) in res.iter().take(20).enumerate() {
+        let want = if i % 2 == 0 { "block" } else { "allow" };
+        assert_eq!(r["result"]["verdict"], want, "{r}");
+    }
+    assert_eq!(res[20]["status"], 400);
+    assert_eq!(res[20]["error"]["code"], "invalid_signals");
+    let too_many: Vec<Value> = (0..1001)
+        .map(|i| item(&format!("t{i}"), "u", FAR))
+        .collect();
+    let r = s
+        .admin(
+            "POST",
+            "/v1/content/batch",
+            Some(json!({"items": too_many})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "too_many_items")
+    );
+}
