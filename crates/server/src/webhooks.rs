@@ -89,7 +89,9 @@ impl StoreOutbox {
         Ok(self.key.get_or_init(|| k))
     }
 
-    fn secret(&self, sealed: &[u8]) -> safeguard_webhook::Result<Secret> {
+    /// The endpoint's live secrets, current first. Sealed together as one value (joined by
+    /// newlines; a secret has none) so a rotation can keep the old one beside the new.
+    fn secrets(&self, sealed: &[u8]) -> safeguard_webhook::Result<Vec<Secret>> {
         let plain = self
             .key()
             .map_err(|e| safeguard_webhook::Error::Store(Box::new(e)))?
@@ -97,7 +99,7 @@ impl StoreOutbox {
             .map_err(|e| safeguard_webhook::Error::Store(Box::new(e)))?;
         let text = std::str::from_utf8(&plain)
             .map_err(|e| safeguard_webhook::Error::Store(Box::new(e)))?;
-        Ok(Secret::new(text))
+        Ok(text.split('\n').map(Secret::new).collect())
     }
 }
 
@@ -121,7 +123,7 @@ impl Outbox for StoreOutbox {
                 delivery_id: DeliveryId(d.delivery_id),
                 endpoint_id: EndpointId(d.webhook_id),
                 url: d.url,
-                secrets: vec![self.secret(&d.sealed_secret)?],
+                secrets: self.secrets(&d.sealed_secret)?,
                 event_id: d.event_id,
                 event_type: d.event_type,
                 body: d.body.into_bytes(),
@@ -270,9 +272,11 @@ impl StoreOutbox {
             })
     }
 
-    /// Seals a secret for storage.
-    pub fn seal(&self, secret: &Secret) -> Result<Vec<u8>, safeguard_seal::Error> {
-        self.key()?.seal(secret.expose().as_bytes(), SECRET_CONTEXT)
+    /// Seals an endpoint's secrets (current first) for storage.
+    pub fn seal(&self, secrets: &[Secret]) -> Result<Vec<u8>, safeguard_seal::Error> {
+        let joined: Vec<&str> = secrets.iter().map(Secret::expose).collect();
+        self.key()?
+            .seal(joined.join("\n").as_bytes(), SECRET_CONTEXT)
     }
 }
 
@@ -390,23 +394,25 @@ async fn create(
     check_url(&state, &req.url)?;
     check_types(&req.event_types)?;
     let (secret, shown) = match req.secret {
-        Some(s) if s.len() < MIN_SECRET_LEN => {
+        Some(s) if s.len() < MIN_SECRET_LEN || s.len() > 256 || s.chars().any(|c| c.is_whitespace() || c.is_control()) => {
             return Err(ApiError::bad_request(
                 "weak_secret",
-                format!("a webhook secret has at least {MIN_SECRET_LEN} characters; omit it to get a generated one"),
+                format!("a webhook secret is {MIN_SECRET_LEN} to 256 characters without spaces; omit it to get a generated one"),
             ))
         }
         Some(s) => (Secret::new(s), false),
         None => (safeguard_webhook::signature::generate_secret(), true),
     };
-    let sealed = outbox_of(&state).seal(&secret).map_err(|e| {
-        tracing::error!(error = %e, "cannot seal a webhook secret");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "master_key_unavailable",
-            "the master key that seals webhook secrets cannot be loaded",
-        )
-    })?;
+    let sealed = outbox_of(&state)
+        .seal(std::slice::from_ref(&secret))
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot seal a webhook secret");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "master_key_unavailable",
+                "the master key that seals webhook secrets cannot be loaded",
+            )
+        })?;
     let store = state.0.store.clone();
     let url = req.url.clone();
     let types = req.event_types.clone();
@@ -566,8 +572,7 @@ mod tests {
 
     impl Seed for StoreOutbox {
         fn add_endpoint(&self, url: &str, secrets: Vec<Secret>) -> EndpointId {
-            // One secret is stored per endpoint; the suite gives the current one first.
-            let sealed = self.seal(&secrets[0]).unwrap();
+            let sealed = self.seal(&secrets).unwrap();
             let w = self
                 .store
                 .create_webhook(&NewWebhook {

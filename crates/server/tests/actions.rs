@@ -594,11 +594,10 @@ async fn webhooks_receive_signed_events_for_verdicts_and_cases() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let secret = safeguard_webhook::signature::Secret::new(secret);
     let mut ids = Vec::new();
     for (sig, body) in &got {
         safeguard_webhook::signature::verify(
-            &secret,
+            secret.as_str(),
             sig,
             body,
             now,
@@ -608,7 +607,7 @@ async fn webhooks_receive_signed_events_for_verdicts_and_cases() {
         let mut tampered = body.clone();
         tampered[0] ^= 1;
         assert!(safeguard_webhook::signature::verify(
-            &secret,
+            secret.as_str(),
             sig,
             &tampered,
             now,

@@ -547,7 +547,8 @@ pub trait ActionStore: Send + Sync {
     /// Events after `after_seq`, in order, at most `limit`.
     fn events_since(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredEvent>>;
     /// For each enabled endpoint, its oldest pending delivery if due at `now`; at most
-    /// `limit`. A later event never overtakes an earlier one to the same endpoint.
+    /// `limit`, oldest delivery first. A later event never overtakes an earlier one to the
+    /// same endpoint.
     fn due_deliveries(&self, now: i64, limit: usize) -> Result<Vec<DueDelivery>>;
     /// The earliest time a pending delivery of an enabled endpoint is due, if any.
     fn next_delivery_at(&self) -> Result<Option<i64>>;
@@ -559,7 +560,7 @@ pub trait ActionStore: Send + Sync {
         attempt: &DeliveryAttempt,
         next: DeliveryNext,
     ) -> Result<()>;
-    /// Every attempt at one delivery, oldest first.
+    /// Every attempt at one delivery, oldest first. `NotFound` for an unknown delivery.
     fn delivery_attempts(&self, delivery: DeliveryId) -> Result<Vec<DeliveryAttempt>>;
     /// Dead-lettered deliveries of an endpoint, oldest first.
     fn dead_letters(&self, webhook: WebhookId) -> Result<Vec<DeadLetter>>;

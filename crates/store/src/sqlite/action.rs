@@ -1042,7 +1042,7 @@ impl ActionStore for SqliteStore {
                                               WHERE webhook_id = w.id AND state = 'pending') \
                  JOIN events e ON e.seq = d.event_seq \
                  WHERE w.enabled = 1 AND d.next_attempt_at <= ?1 \
-                 ORDER BY d.next_attempt_at LIMIT ?2",
+                 ORDER BY d.id LIMIT ?2",
                 params![now, limit],
                 |r| {
                     const T: &str = "deliveries";
@@ -1145,6 +1145,15 @@ impl ActionStore for SqliteStore {
 
     fn delivery_attempts(&self, delivery: DeliveryId) -> Result<Vec<DeliveryAttempt>> {
         self.read(|tx| {
+            let known: Option<i64> = tx
+                .query_row("SELECT id FROM deliveries WHERE id = ?1", [delivery], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(db_err)?;
+            if known.is_none() {
+                return Err(Error::NotFound(format!("delivery {delivery}")));
+            }
             all(
                 tx,
                 "SELECT at, status, latency_ms, response_excerpt, error FROM delivery_attempts \
