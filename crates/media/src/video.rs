@@ -401,7 +401,6 @@ impl VideoReader {
                 }
             }
         } else {
-            let mut packet = ff::Packet::empty();
             loop {
                 check_time(self.started, &self.limits, &self.timed_out)?;
                 let Source::Ffmpeg {
@@ -413,6 +412,8 @@ impl VideoReader {
                 else {
                     return Err(Error::Internal("video source changed".into()).into());
                 };
+                // A fresh packet per read (see scan_ranks).
+                let mut packet = ff::Packet::empty();
                 match packet.read(input) {
                     Ok(()) => {}
                     Err(ff::Error::Eof) => break,
@@ -500,7 +501,6 @@ impl VideoReader {
             required: std::collections::BTreeSet::new(),
             ok: true,
         };
-        let mut packet = ff::Packet::empty();
         loop {
             check_time(self.started, &self.limits, &self.timed_out)?;
             let Source::Ffmpeg {
@@ -512,6 +512,8 @@ impl VideoReader {
             else {
                 return Ok(None);
             };
+            // A fresh packet per read (see scan_ranks).
+            let mut packet = ff::Packet::empty();
             match packet.read(input) {
                 Ok(()) => {}
                 Err(ff::Error::Eof) => break,
@@ -615,9 +617,12 @@ impl VideoReader {
         };
         let mut pts = Vec::new();
         let mut idr = Vec::new();
-        let mut packet = ff::Packet::empty();
         loop {
             check_time(started, limits, timed_out)?;
+            let mut packet = ff::Packet::empty();
+            // A fresh packet per read: `av_read_frame` overwrites the packet it is given
+            // without unreferencing it, so reusing one leaked the previous packet's buffer
+            // (found by LeakSanitizer in the video_decode fuzz target).
             match packet.read(input) {
                 Ok(()) => {}
                 Err(ff::Error::Eof) => break,
