@@ -244,7 +244,7 @@ def pct(values, p):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--bin", required=True)
+    ap.add_argument("--bin")
     ap.add_argument("--seconds", type=float, default=3600)
     ap.add_argument("--hashes", type=int, default=1_000_000)
     ap.add_argument("--port", type=int, default=5591)
@@ -262,8 +262,19 @@ def main():
     ap.add_argument("--flat-slope", type=float, default=5.0, help="MiB/hour called flat")
     ap.add_argument("--seed", type=int, default=10)
     ap.add_argument("--keep", action="store_true", help="keep the data directory")
+    ap.add_argument("--write-images", metavar="DIR",
+                    help="only write the upload images into DIR and exit (a small-image corpus "
+                         "for `safeguard bench hash`)")
     args = ap.parse_args()
+    if args.write_images:
+        os.makedirs(args.write_images, exist_ok=True)
+        for _, name, data_ in make_images(48, args.seed):
+            with open(os.path.join(args.write_images, name), "wb") as f:
+                f.write(data_)
+        return
 
+    if not args.bin:
+        ap.error("--bin is required")
     out = args.out or time.strftime("target/soak-%Y%m%dT%H%M%SZ", time.gmtime())
     os.makedirs(out, exist_ok=True)
     work = tempfile.mkdtemp(prefix="safeguard-soak-")
