@@ -67,6 +67,11 @@ fn harness() -> &'static Harness {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().expect("store"));
         let mut config = Config::default();
         config.fetch.enabled = false;
+        // Decode in-process: decode workers forked from this AddressSanitizer build do not
+        // come up (every upload was 503 decoder_unavailable, failing the run at once), and a
+        // decoder fault should stop the fuzzer, not become a worker's 422. The job code is the
+        // same in both modes (safeguard_sandbox::job).
+        config.decode.sandbox = false;
         let state = AppState::new(store.clone(), config, Some(KEY)).expect("state");
         runtime.block_on(async {
             safeguard_server::load_engine(state.clone(), None)

@@ -185,9 +185,11 @@ pub(crate) fn read<R: BufRead, E: From<Error>>(
                     name.as_str(),
                     "image" | "video" | "deletedImage" | "deletedVideo"
                 ) && path.len() == 2;
-                if closes_entry {
-                    // `entry` was set when this element opened at the same depth.
-                    let en = entry.take().expect("entry open");
+                // `entry` is open only when this element opened under <images>/<videos>; an
+                // <image> elsewhere (under <videos>, say) was no entry when it opened (the
+                // Start arm ignores it), so its end closes nothing.
+                let closed = if closes_entry { entry.take() } else { None };
+                if let Some(en) = closed {
                     let position = Position::Entry {
                         entry: entries,
                         byte: xml.buffer_position(),
@@ -368,6 +370,21 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    /// Found by the `list_ncmec` fuzz target: an entry element closing where none was open
+    /// (an `<image>` under `<videos>`) panicked on `expect("entry open")`.
+    #[test]
+    fn entry_elements_out_of_place_are_ignored() {
+        let misplaced = PAGE.replace(
+            "        <video>\n",
+            "        <image><id>stray</id><fingerprints><md5>cc</md5></fingerprints></image>\n        <video>\n",
+        );
+        assert_ne!(misplaced, PAGE);
+        assert_eq!(collect(&misplaced).unwrap(), collect(PAGE).unwrap());
+        // The fuzzer's shape: an <image> at entry depth under an unknown element.
+        let stray = r#"<queryResult><other><image><id>x</id></image></other></queryResult>"#;
+        assert_eq!(collect(stray).unwrap(), vec![]);
     }
 
     #[test]

@@ -58,6 +58,9 @@ impl<E: From<Error>> State<'_, E> {
                 format!("hashValue is longer than {MAX_FIELD_BYTES} bytes"),
             )
             .into())
+        } else if raw.hashValue.trim().is_empty() || raw.signalType.trim().is_empty() {
+            // As a delimited row without a hash: a record names no hash to import or withdraw.
+            Err(Error::at(position, "a record with an empty hashValue or signalType").into())
         } else {
             let action = match raw.hashStatus.as_deref() {
                 Some("Withdrawn" | "Deleted") => Action::Withdraw,
@@ -244,6 +247,26 @@ mod tests {
         assert!(e.to_string().contains("no hashRecords"), "{e}");
         let e = collect(r#"[{"signalType": "ImagePDQ", "hashValue": "a"}] trailing"#).unwrap_err();
         assert!(e.to_string().contains("malformed JSON"), "{e}");
+    }
+
+    /// Found by the `list_stopncii` fuzz target: an empty hashValue reached the sink as a
+    /// record without a value.
+    #[test]
+    fn empty_values_and_types_are_refused() {
+        for page in [
+            r#"[{"signalType": "ImagePDQ", "hashValue": ""}]"#,
+            r#"[{"signalType": "ImagePDQ", "hashValue": "a"}, {"signalType": "ImagePDQ", "hashValue": "  "}]"#,
+            r#"[{"signalType": "", "hashValue": "a"}]"#,
+        ] {
+            let e = collect(page).unwrap_err();
+            assert!(
+                e.to_string().contains("empty hashValue or signalType"),
+                "{page}: {e}"
+            );
+        }
+        let e = collect(r#"[{"signalType": "ImagePDQ", "hashValue": "a"}, {"signalType": "ImagePDQ", "hashValue": ""}]"#)
+            .unwrap_err();
+        assert!(e.to_string().starts_with("record 1: "), "{e}");
     }
 
     #[test]

@@ -401,7 +401,6 @@ impl VideoReader {
                 }
             }
         } else {
-            let mut packet = ff::Packet::empty();
             loop {
                 check_time(self.started, &self.limits, &self.timed_out)?;
                 let Source::Ffmpeg {
@@ -413,6 +412,8 @@ impl VideoReader {
                 else {
                     return Err(Error::Internal("video source changed".into()).into());
                 };
+                // A fresh packet per read (see scan_ranks).
+                let mut packet = ff::Packet::empty();
                 match packet.read(input) {
                     Ok(()) => {}
                     Err(ff::Error::Eof) => break,
@@ -456,9 +457,9 @@ impl VideoReader {
         Ok(state.frames)
     }
 
-    /// Like [`VideoReader::decode`] with `select = |n| n % frame_mod == 0`, but without
-    /// decoding the frames nothing needs: a frame that is not selected and that no other frame
-    /// references (a non-reference B-frame) is skipped by the decoder, and in H.264 the packets
+    /// Like [`VideoReader::decode`] with `select = |n| n % frame_mod == 0`, but, for H.264,
+    /// without decoding the frames nothing needs: a frame that is not selected and that no
+    /// other frame references (a non-reference B-frame) is skipped by the decoder, and the packets
     /// between a segment's last selected frame and the next IDR picture are not decoded at all
     /// (`video_gop`; each needed segment starts on a fresh decoder). Hashes are unchanged
     /// (the skipped pixels feed nothing); what needs care is the numbering, since the
@@ -466,6 +467,8 @@ impl VideoReader {
     /// rank of its presentation timestamp among all the stream's packets, found by a demux-only
     /// pass first, and the decode checks that the output follows it (timestamps unique, known
     /// and increasing, every selected frame output).
+    ///
+    /// Other codecs decode every packet in full and must output exactly one frame per packet.
     ///
     /// Returns `Ok(None)` when that cannot be shown (missing or duplicate timestamps, output
     /// out of order or missing, fewer packets than the container declares, an animated WebP,
@@ -486,7 +489,16 @@ impl VideoReader {
         let ranks = scan.ranks;
         // Packets no selected frame depends on (segment tails after the last selected frame
         // before an IDR) are not decoded at all (`video_gop`).
-        let needed = crate::video_gop::needed_packets(&scan.packets, frame_mod);
+        // Only H.264 skips work. In other codecs a packet may decode to no shown frame (a VP8
+        // or VP9 hidden frame, found by the video_decode fuzz target: 50 packets, 49 frames),
+        // which the reference does not count and a skipped packet cannot reveal; so there
+        // every packet is decoded in full and the output must number exactly `total` frames.
+        let skipping = matches!(&self.source, Source::Ffmpeg { h264: Some(_), .. });
+        let needed = if skipping {
+            crate::video_gop::needed_packets(&scan.packets, frame_mod)
+        } else {
+            vec![true; scan.packets.len()]
+        };
         let mut index = 0usize;
         let mut fed_since_open = false;
         let total = ranks.len() as u64;
@@ -500,7 +512,6 @@ impl VideoReader {
             required: std::collections::BTreeSet::new(),
             ok: true,
         };
-        let mut packet = ff::Packet::empty();
         loop {
             check_time(self.started, &self.limits, &self.timed_out)?;
             let Source::Ffmpeg {
@@ -512,6 +523,8 @@ impl VideoReader {
             else {
                 return Ok(None);
             };
+            // A fresh packet per read (see scan_ranks).
+            let mut packet = ff::Packet::empty();
             match packet.read(input) {
                 Ok(()) => {}
                 Err(ff::Error::Eof) => break,
@@ -563,7 +576,7 @@ impl VideoReader {
                 check.required.insert(rank);
             }
             // Read per frame by the decoder (one thread: the packet is decoded now).
-            decoder.skip_frame(if selected {
+            decoder.skip_frame(if selected || !skipping {
                 ff::Discard::Default
             } else {
                 ff::Discard::NonReference
@@ -577,7 +590,7 @@ impl VideoReader {
             }
         }
         self.drain_ranked(&mut state, &ranks, frame_mod, &mut check, &mut on_frame)?;
-        if !check.ok || !check.required.is_empty() {
+        if !check.ok || !check.required.is_empty() || (!skipping && state.frames != total) {
             return Ok(None);
         }
         Ok(Some(total))
@@ -615,9 +628,12 @@ impl VideoReader {
         };
         let mut pts = Vec::new();
         let mut idr = Vec::new();
-        let mut packet = ff::Packet::empty();
         loop {
             check_time(started, limits, timed_out)?;
+            let mut packet = ff::Packet::empty();
+            // A fresh packet per read: `av_read_frame` overwrites the packet it is given
+            // without unreferencing it, so reusing one leaked the previous packet's buffer
+            // (found by LeakSanitizer in the video_decode fuzz target).
             match packet.read(input) {
                 Ok(()) => {}
                 Err(ff::Error::Eof) => break,

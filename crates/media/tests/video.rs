@@ -119,6 +119,31 @@ fn sampled_decode_skips_work_but_not_frames() {
     }
 }
 
+/// Found by the `video_decode` fuzz target: a VP9 packet that decodes to no shown frame.
+/// The sampled decode ranked 50 packets as 50 frames while the decoder shows 49, so every
+/// frame after the hidden one was numbered one higher than the reference numbers it.
+#[test]
+fn a_packet_without_a_shown_frame_is_not_numbered() {
+    let bytes = read("video/testsrc2-64x48-2s-hidden-frame.webm");
+    let limits = VideoLimits::default();
+    let shown = VideoReader::open(bytes.clone(), &limits)
+        .unwrap()
+        .decode(|_| false, |_| Ok::<(), Error>(()))
+        .unwrap();
+    assert_eq!(shown, 49);
+    for frame_mod in [2, 3, 5] {
+        let sampled = VideoReader::open(bytes.clone(), &limits)
+            .unwrap()
+            .decode_sampled(frame_mod, |_| Ok::<(), Error>(()))
+            .unwrap();
+        // Declining is the honest answer: the caller then counts with a full decode.
+        assert!(
+            matches!(sampled, None | Some(49)),
+            "{frame_mod}: {sampled:?}"
+        );
+    }
+}
+
 #[test]
 fn a_video_trimmed_without_reencoding_is_not_truncated() {
     // `ffmpeg -ss 0.5 -c copy` of the 60-frame clip: the 15 samples before the cut stay in
