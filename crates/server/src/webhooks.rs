@@ -284,12 +284,17 @@ impl StoreOutbox {
 pub fn dispatcher_config(
     c: &crate::config::WebhooksConfig,
 ) -> safeguard_webhook::dispatcher::Config {
-    let mut d = safeguard_webhook::dispatcher::Config::default();
-    d.timeout = Duration::from_secs(c.timeout_secs);
-    d.schedule.base = Duration::from_secs(c.retry_base_secs);
-    d.schedule.horizon = Duration::from_secs(c.retry_horizon_hours * 3600);
-    d.disable_after = Duration::from_secs(c.disable_after_hours * 3600);
-    d
+    let d = safeguard_webhook::dispatcher::Config::default();
+    safeguard_webhook::dispatcher::Config {
+        timeout: Duration::from_secs(c.timeout_secs),
+        schedule: safeguard_webhook::schedule::Schedule {
+            base: Duration::from_secs(c.retry_base_secs),
+            horizon: Duration::from_secs(c.retry_horizon_hours * 3600),
+            ..d.schedule
+        },
+        disable_after: Duration::from_secs(c.disable_after_hours * 3600),
+        ..d
+    }
 }
 
 /// Starts delivering the outbox in the background. Returns the notifier that wakes the
