@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use safeguard_policy::RuleSet;
-use safeguard_store::Store;
+use safeguard_store::ActionStore;
 
 use crate::cmd_serve::{open_store, resolve_data_dir, DataDirArg};
 

@@ -23,8 +23,10 @@ const FAR: &str = "0000000000000000000000000000000000000000000000000000000000000
 /// A server whose data directory (vault, master key) is a fresh temporary directory.
 async fn actions_server() -> (TestServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = Config::default();
-    c.data_dir = dir.path().to_path_buf();
+    let mut c = Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
     c.webhooks.allow_internal_hosts = vec!["127.0.0.1".into()];
     c.webhooks.retry_base_secs = 1;
     (server_with(c).await, dir)
@@ -533,9 +535,12 @@ fn walk(d: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// What a receiver got: (signature header, body) per request.
+type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A receiver on a real socket that keeps every request's signature header and body.
-async fn receiver() -> (String, Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
-    let got: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+async fn receiver() -> (String, Received) {
+    let got: Received = Arc::default();
     let g = got.clone();
     let app = axum::Router::new().route(
         "/hook",
