@@ -26,6 +26,7 @@ use safeguard_store::{Bank, BankKind, ContentId};
 use crate::case::{check_transition, CaseState};
 use crate::engine::{Engine, LookupOptions};
 use crate::signal::{SignalType, SignalValue};
+use crate::sources::now_ms;
 use crate::Error;
 
 /// Longest platform content id, in bytes.
@@ -284,13 +285,6 @@ pub fn new_event_id() -> String {
     // constraint still keep ids apart or make the write fail loudly.
     let _ = getrandom::fill(&mut r);
     format!("evt_{:013x}{}", now_ms(), hex::encode(r))
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// A case as the API shows it.
@@ -563,15 +557,13 @@ impl Actioner {
                 safeguard_store::Error::Conflict(_) => Error::SubmissionConflict(s.id.clone()),
                 other => other.into(),
             })?;
-        Ok(match outcome {
-            SubmitOutcome::Recorded(st) => SubmitResult {
-                body: stored_body(&st)?,
-                replayed: false,
-            },
-            SubmitOutcome::Replayed(st) => SubmitResult {
-                body: stored_body(&st)?,
-                replayed: true,
-            },
+        let (st, replayed) = match outcome {
+            SubmitOutcome::Recorded(st) => (st, false),
+            SubmitOutcome::Replayed(st) => (st, true),
+        };
+        Ok(SubmitResult {
+            body: stored_body(&st)?,
+            replayed,
         })
     }
 
@@ -686,16 +678,9 @@ pub fn apply_rules(
 
 /// The stored rule set as written (for `safeguard rules list`).
 pub fn stored_rule_set(rules: &[StoredRule]) -> Result<RuleSet, Error> {
-    let mut set = RuleSet::default();
-    for r in rules {
-        set.rules.push(RuleSpec::parse_json(&r.spec).map_err(|e| {
-            Error::Store(safeguard_store::Error::Corrupt(format!(
-                "stored rule {:?} v{}: {e}",
-                r.id, r.version
-            )))
-        })?);
-    }
-    Ok(set)
+    Ok(RuleSet {
+        rules: rules.iter().map(stored_spec).collect::<Result<_, _>>()?,
+    })
 }
 
 fn new_rule(spec: &RuleSpec) -> NewRule {
@@ -706,19 +691,23 @@ fn new_rule(spec: &RuleSpec) -> NewRule {
     }
 }
 
-/// Compiles stored rules into a policy; a stored rule that no longer parses is corruption.
+/// Parses a stored rule's spec; one that no longer parses is corruption, not bad input.
+fn stored_spec(r: &StoredRule) -> Result<RuleSpec, Error> {
+    RuleSpec::parse_json(&r.spec).map_err(|e| {
+        Error::Store(safeguard_store::Error::Corrupt(format!(
+            "stored rule {:?} v{}: {e}",
+            r.id, r.version
+        )))
+    })
+}
+
+/// Compiles stored rules into a policy.
 pub fn compile(rules: &[StoredRule]) -> Result<Policy, Error> {
-    let mut out = Vec::with_capacity(rules.len());
-    for r in rules {
-        let spec = RuleSpec::parse_json(&r.spec).map_err(|e| {
-            Error::Store(safeguard_store::Error::Corrupt(format!(
-                "stored rule {:?} v{}: {e}",
-                r.id, r.version
-            )))
-        })?;
-        out.push(Rule::new(spec, r.version));
-    }
-    Ok(Policy::compile(out)?)
+    let rules = rules
+        .iter()
+        .map(|r| Ok(Rule::new(stored_spec(r)?, r.version)))
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(Policy::compile(rules)?)
 }
 
 /// The response body of a stored submission.

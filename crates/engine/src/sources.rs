@@ -110,7 +110,9 @@ pub fn validate_source(source: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn now_ms() -> i64 {
+/// The wall clock in Unix milliseconds (0 for a clock before 1970), the unit the store's
+/// timestamps use.
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

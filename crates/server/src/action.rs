@@ -18,7 +18,7 @@ use safeguard_engine::action::{
     case_json, MediaDigest, Submission, SubmitResult, MAX_SUBMISSION_SIGNALS,
 };
 use safeguard_engine::case::CaseState;
-use safeguard_engine::{SignalType, SignalValue};
+use safeguard_engine::{now_ms, SignalType, SignalValue};
 use safeguard_policy::{AccountAge, Kind, RuleSet, RuleSpec, Surface};
 use safeguard_store::action::{CaseFilter, NewEvidence, StoredRule};
 
@@ -437,6 +437,11 @@ fn outcome_json(o: &safeguard_store::action::RuleSetOutcome) -> ApiResult<Value>
     Ok(body)
 }
 
+fn rule_text(body: &Bytes) -> ApiResult<&str> {
+    std::str::from_utf8(body)
+        .map_err(|_| ApiError::bad_request("invalid_rule", "the body is not UTF-8"))
+}
+
 /// `PUT /v1/rules`: replaces the whole set, from JSON (`{"rule": [...]}`) or, with
 /// `Content-Type: application/toml`, a rules file.
 async fn rules_replace(
@@ -444,8 +449,7 @@ async fn rules_replace(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::bad_request("invalid_rule", "the body is not UTF-8"))?;
+    let text = rule_text(&body)?;
     let toml = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -471,8 +475,7 @@ async fn rule_create(
     Query(q): Query<PositionQuery>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::bad_request("invalid_rule", "the body is not UTF-8"))?;
+    let text = rule_text(&body)?;
     let spec = RuleSpec::parse_json(text).map_err(safeguard_engine::Error::from)?;
     let a = state.actioner()?;
     let id = spec.id.clone();
@@ -524,8 +527,7 @@ async fn rule_put(
     Query(q): Query<PositionQuery>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::bad_request("invalid_rule", "the body is not UTF-8"))?;
+    let text = rule_text(&body)?;
     let spec = RuleSpec::parse_json(text).map_err(safeguard_engine::Error::from)?;
     if spec.id != id {
         return Err(ApiError::bad_request(
@@ -783,11 +785,4 @@ async fn evidence_get(
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

@@ -66,11 +66,7 @@ pub fn start(state: &AppState) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-                .unwrap_or(0);
-            if let Err(e) = sweep(&state, now).await {
+            if let Err(e) = sweep(&state, safeguard_engine::now_ms()).await {
                 tracing::warn!(error = %e, "evidence retention sweep failed");
             }
         }

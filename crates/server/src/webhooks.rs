@@ -22,6 +22,8 @@ use safeguard_webhook::outbox::{
 };
 use safeguard_webhook::signature::Secret;
 
+use safeguard_engine::now_ms;
+
 use crate::error::{ApiError, ApiResult};
 use crate::state::{blocking, AppState};
 use crate::v1::JsonBody;
@@ -462,15 +464,15 @@ fn not_found(id: i64) -> ApiError {
 
 async fn show(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
     let store = state.0.store.clone();
-    let w = blocking(move || Ok(store.webhook(id)?))
-        .await?
-        .ok_or_else(|| not_found(id))?;
-    let counts = {
-        let store = state.0.store.clone();
-        blocking(move || Ok(store.dead_letters(id)?.len())).await?
-    };
+    let (w, dead) = blocking(move || {
+        let Some(w) = store.webhook(id)? else {
+            return Err(not_found(id));
+        };
+        Ok((w, store.dead_letters(id)?.len()))
+    })
+    .await?;
     let mut body = hook_json(&w);
-    body["dead_letters"] = json!(counts);
+    body["dead_letters"] = json!(dead);
     Ok(Json(body))
 }
 
@@ -558,13 +560,6 @@ async fn redrive(
     .await?;
     state.notify_webhooks();
     Ok(Json(json!({"redriven": n})))
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
