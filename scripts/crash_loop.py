@@ -18,6 +18,11 @@ Writers, all over HTTP against the server that is killed:
              and is told to run it with POST /v1/exchanges/PARTNER/run?wait=true after each
              change at the peer.
 
+  * submissions: POST /v1/content with precomputed PDQ signals, half matching bank SUBMIT
+             (kind csam: blocked, grouped into one case per account), with a webhook
+             endpoint registered for every event type and a local receiver
+             (`safeguard bench receiver`, never killed, verifying every signature).
+
 A write is acknowledged when its 2xx answer was read in full before the kill. After each
 restart (and `/status` answering 200, the index loaded):
   * store: every acknowledged add is listed (GET /v1/banks/ADDS/contents) with its hash and
@@ -27,8 +32,15 @@ restart (and `/status` answering 200, the index loaded):
     as of the last acknowledged run (when one came after the last change at the peer);
   * index: every value the store holds matches through POST /v1/lookup (the add's own
     content id for PDQ), and every value withdrawn or removed does not.
+  * submissions: every acknowledged submission (the most recent ones and a sample of older
+    ones each cycle) answers GET /v1/content/{id} with the verdict it was acknowledged with.
 An unacknowledged write (cut by the kill) may have landed or not: either is accepted and
 the observed outcome becomes the expectation.
+
+After the last cycle the server runs until its webhook backlog is empty and is stopped; then,
+from its database: every acknowledged submission is recorded with its verdict, every event
+in the outbox was delivered (and the receiver saw its id), and the receiver saw no event id
+the outbox does not have. The counts are printed.
 
 Exit status 0 when every cycle passed; the summary is printed as one `result:` line.
 """
@@ -40,6 +52,7 @@ import os
 import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -55,6 +68,12 @@ IMPORT_LIST_LEN = 3000
 # Values the peer bank holds; with PAGE_SIZE 25, a run is about 12 pages.
 PEER_ITEMS = 300
 PAGE_SIZE = 25
+# PDQ hashes in bank SUBMIT; half of the submissions use one of them.
+SUBMIT_BANK_ITEMS = 50
+# Accounts the submissions cycle over (matching ones group into one case per account).
+SUBMIT_ACCOUNTS = 20
+# Acknowledged submissions read back per cycle (the most recent half, a sample of the rest).
+SUBMISSION_CHECKS = 300
 # Removed or withdrawn values looked up per cycle to prove they no longer match (the most
 # recent ones plus a random sample of older ones).
 WITHDRAWN_CHECKS = 400
@@ -171,9 +190,15 @@ class Model:
         # PARTNER: the peer's set at the last acknowledged run, None when in doubt.
         self.partner = set()
         self.ever_shared = set()
+        # SUBMIT: the bank's PDQ values; acknowledged submissions id -> verdict (in order),
+        # and ids of submissions cut by the kill.
+        self.submit_bank = []
+        self.submitted = {}
+        self.pending_submissions = set()
+        self.submission_seq = 0
         self.counts = {k: 0 for k in (
-            "adds", "removes", "imports", "exchange_runs", "peer_writes",
-            "cut_adds", "cut_removes", "cut_imports", "cut_runs")}
+            "adds", "removes", "imports", "exchange_runs", "peer_writes", "submissions",
+            "cut_adds", "cut_removes", "cut_imports", "cut_runs", "cut_submissions")}
 
 
 def adds_writer(port, model, rng, stop):
@@ -215,6 +240,43 @@ def adds_writer(port, model, rng, stop):
             with model.lock:
                 model.live[cid] = pdq
                 model.counts["adds"] += 1
+
+
+def flip_bits(hex64, rng, n):
+    bits = int(hex64, 16)
+    for b in rng.sample(range(256), n):
+        bits ^= 1 << b
+    return f"{bits:064x}"
+
+
+def submissions_writer(port, model, rng, stop):
+    while not stop.is_set():
+        with model.lock:
+            model.submission_seq += 1
+            sid = f"s{model.submission_seq}"
+        if rng.random() < 0.5:
+            pdq = flip_bits(rng.choice(model.submit_bank), rng, rng.randint(0, 8))
+            expected = "block"
+        else:
+            pdq = rand_hex(rng, 64)
+            expected = "allow"
+        body = {"id": sid, "kind": "image", "account": f"acct-{rng.randrange(SUBMIT_ACCOUNTS)}",
+                "signals": {"pdq": pdq}}
+        try:
+            status, answer = request(port, "POST", "/v1/content", body)
+        except Refused:
+            return
+        except Cut:
+            with model.lock:
+                model.pending_submissions.add(sid)
+                model.counts["cut_submissions"] += 1
+            return
+        assert status == 200, (status, answer)
+        verdict = json.loads(answer)["verdict"]
+        assert verdict == expected, (sid, verdict, expected)
+        with model.lock:
+            model.submitted[sid] = verdict
+            model.counts["submissions"] += 1
 
 
 def import_writer(port, model, rng, stop):
@@ -435,7 +497,29 @@ def verify(port, model, rng):
 
     mismatch += parallel(shared_ok, shared)
     mismatch += parallel(gone_ok, rng.sample(gone, min(len(gone), WITHDRAWN_CHECKS)))
-    checked = len(stored) + len(sample) + len(held) + len(shared) + min(
+    # ---- SUBMISSIONS: acknowledged verdicts are recorded; cut ones resolved by the store.
+    def submission_ok(sid):
+        status, body = pool.get("GET", f"/v1/content/{sid}")
+        if status != 200:
+            return ("lost", f"acknowledged submission {sid} answers {status}")
+        got = json.loads(body)["verdict"]
+        if got != m.submitted[sid]:
+            return ("lost", f"submission {sid} acknowledged {m.submitted[sid]}, stored {got}")
+        return None
+
+    subs = list(m.submitted)
+    recent, older = subs[-SUBMISSION_CHECKS // 2:], subs[:-SUBMISSION_CHECKS // 2]
+    sub_sample = recent + rng.sample(older, min(len(older), SUBMISSION_CHECKS // 2))
+    lost += [msg for _, msg in parallel(submission_ok, sub_sample)]
+    for sid in sorted(m.pending_submissions):
+        status, body = pool.get("GET", f"/v1/content/{sid}")
+        if status == 200:
+            m.submitted[sid] = json.loads(body)["verdict"]  # a cut submission that landed
+        elif status != 404:
+            mismatch.append(f"cut submission {sid} answers {status}")
+    m.pending_submissions.clear()
+
+    checked = len(stored) + len(sample) + len(held) + len(shared) + len(sub_sample) + min(
         len(withdrawn), WITHDRAWN_CHECKS) + min(len(gone), WITHDRAWN_CHECKS)
     return lost, mismatch, checked
 
@@ -462,6 +546,65 @@ def ensure_bank(port, name, key=KEY):
         assert status == 201, (status, body)
     else:
         assert status == 200, (status, body)
+
+
+def backlog(port):
+    status, body = request(port, "GET", "/metrics")
+    assert status == 200, (status, body)
+    for line in body.decode().splitlines():
+        if line.startswith("safeguard_webhook_backlog "):
+            return int(float(line.split()[1]))
+    raise AssertionError("no safeguard_webhook_backlog in /metrics")
+
+
+def check_outbox(data, model, receiver_port):
+    """After the server stopped: the database against the model and the receiver. Returns
+    (failures, counts)."""
+    failures = []
+    db = sqlite3.connect(f"file:{os.path.join(data, 'safeguard.db')}?mode=ro", uri=True)
+    try:
+        stored = dict(db.execute("SELECT platform_id, verdict FROM submissions"))
+        events = {row[0] for row in db.execute("SELECT id FROM events")}
+        states = dict(db.execute("SELECT state, count(*) FROM deliveries GROUP BY state"))
+        undelivered_events = db.execute(
+            "SELECT count(*) FROM events e WHERE NOT EXISTS (SELECT 1 FROM deliveries d "
+            "WHERE d.event_seq = e.seq AND d.state = 'delivered')").fetchone()[0]
+    finally:
+        db.close()
+    status, body = request(receiver_port, "GET", "/ids")
+    assert status == 200, (status, body)
+    received = {line for line in body.decode().splitlines() if line}
+    status, body = request(receiver_port, "GET", "/stats")
+    assert status == 200, (status, body)
+    rstats = json.loads(body)
+    missing = [sid for sid, v in model.submitted.items() if stored.get(sid) != v]
+    if missing:
+        failures.append(f"{len(missing)} acknowledged submissions not stored with their "
+                        f"verdict, e.g. {missing[:5]}")
+    never = events - received
+    if never:
+        failures.append(f"{len(never)} events in the outbox never reached the receiver, "
+                        f"e.g. {sorted(never)[:5]}")
+    if undelivered_events:
+        failures.append(f"{undelivered_events} events have no delivered delivery")
+    invented = received - events
+    if invented:
+        failures.append(f"the receiver saw {len(invented)} event ids the outbox does not "
+                        f"have, e.g. {sorted(invented)[:5]}")
+    if rstats["invalid"]:
+        failures.append(f"{rstats['invalid']} deliveries failed signature verification")
+    counts = {
+        "submissions_stored": len(stored),
+        "submissions_acknowledged": len(model.submitted),
+        "events": len(events),
+        "deliveries": states,
+        "received_distinct": len(received),
+        "received_total": rstats["valid"],
+        "redelivered": rstats["duplicates"],
+        "never_delivered": len(never),
+        "invented": len(invented),
+    }
+    return failures, counts
 
 
 # Failures inside writer threads (an unexpected status): any of them fails the run.
@@ -515,7 +658,11 @@ page_size = {PAGE_SIZE}
 # it is being checked.
 enabled = false
 """)
-    env = {"SAFEGUARD_ADMIN_KEY": KEY, "SAFEGUARD_EXCHANGE_PARTNER_API_KEY": PEER_KEY}
+    env = {"SAFEGUARD_ADMIN_KEY": KEY, "SAFEGUARD_EXCHANGE_PARTNER_API_KEY": PEER_KEY,
+           "SAFEGUARD_WEBHOOK_ALLOW_INTERNAL_HOSTS": "127.0.0.1"}
+    receiver_port = args.port + 2
+    receiver = None
+    outbox_failures, outbox_counts = [], {}
     data = os.path.join(work, "server")
     model, peer = Model(), {}
     failures = []
@@ -527,12 +674,36 @@ enabled = false
         wait_ready(port, proc, log)
         ensure_bank(port, "ADDS")
         ensure_bank(port, "IMPORTS")
+        status, body = request(port, "POST", "/v1/banks", {"name": "SUBMIT", "kind": "csam"})
+        assert status == 201, (status, body)
+        for _ in range(SUBMIT_BANK_ITEMS):
+            pdq = rand_hex(rng, 64)
+            status, body = request(port, "POST", "/v1/banks/SUBMIT/contents",
+                                   {"signals": {"pdq": pdq}})
+            assert status == 201, (status, body)
+            model.submit_bank.append(pdq)
+        status, body = request(port, "POST", "/v1/webhooks", {
+            "url": f"http://127.0.0.1:{receiver_port}/hook", "event_types": ["*"]})
+        assert status == 201, (status, body)
+        secret = json.loads(body)["secret"]
+        rlog = open(os.path.join(work, "receiver.log"), "ab")
+        receiver = subprocess.Popen(
+            [args.bin, "bench", "receiver", "--listen", f"127.0.0.1:{receiver_port}"],
+            env=dict(os.environ, SAFEGUARD_WEBHOOK_SECRET=secret), stdout=rlog, stderr=rlog)
+        for _ in range(100):
+            try:
+                if request(receiver_port, "GET", "/stats", timeout=5)[0] == 200:
+                    break
+            except (Cut, Refused):
+                time.sleep(0.05)
         for cycle in range(1, args.cycles + 1):
             stop = threading.Event()
             writers = [
                 threading.Thread(target=guarded(adds_writer),
                                  args=(port, model, random.Random(rng.random()), stop)),
                 threading.Thread(target=guarded(import_writer),
+                                 args=(port, model, random.Random(rng.random()), stop)),
+                threading.Thread(target=guarded(submissions_writer),
                                  args=(port, model, random.Random(rng.random()), stop)),
                 threading.Thread(target=guarded(exchange_writer),
                                  args=(port, peer_port, model, peer,
@@ -564,7 +735,25 @@ enabled = false
                 failures.append((cycle, lost, mismatch))
             if WRITER_ERRORS:
                 break
+        # Drain the outbox, stop cleanly, and check it against the model and the receiver.
+        t0 = time.monotonic()
+        while backlog(port) and time.monotonic() - t0 < 300:
+            time.sleep(0.2)
+        drain_s = time.monotonic() - t0
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        proc = None
+        outbox_failures, outbox_counts = check_outbox(data, model, receiver_port)
+        outbox_counts["drain_s"] = round(drain_s, 1)
+        for line in outbox_failures:
+            print("  FAIL " + line, flush=True)
     finally:
+        if receiver is not None:
+            receiver.send_signal(signal.SIGINT)
+            try:
+                receiver.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                receiver.kill()
         for p in (proc, peer_proc):
             if p is not None and p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -574,18 +763,22 @@ enabled = false
                     p.kill()
     wall = time.monotonic() - t_start
     c = model.counts
-    acked = c["adds"] + c["removes"] + c["imports"] + c["exchange_runs"]
+    acked = c["adds"] + c["removes"] + c["imports"] + c["exchange_runs"] + c["submissions"]
     lost_n = sum(len(f[1]) for f in failures)
     mism_n = sum(len(f[2]) for f in failures)
     print(f"result: cycles={args.cycles} seed={seed} acknowledged_writes={acked} "
           f"(adds={c['adds']} removes={c['removes']} imports={c['imports']} "
-          f"exchange_runs={c['exchange_runs']}, peer_writes={c['peer_writes']}) "
-          f"cut_by_kill={c['cut_adds'] + c['cut_removes'] + c['cut_imports'] + c['cut_runs']} "
+          f"exchange_runs={c['exchange_runs']} submissions={c['submissions']}, "
+          f"peer_writes={c['peer_writes']}) "
+          f"cut_by_kill={c['cut_adds'] + c['cut_removes'] + c['cut_imports'] + c['cut_runs'] + c['cut_submissions']} "
           f"(adds={c['cut_adds']} removes={c['cut_removes']} imports={c['cut_imports']} "
-          f"exchange_runs={c['cut_runs']}) lost={lost_n} mismatches={mism_n} "
-          f"writer_errors={len(WRITER_ERRORS)} lookups_checked={total_checked} "
+          f"exchange_runs={c['cut_runs']} submissions={c['cut_submissions']}) lost={lost_n} "
+          f"mismatches={mism_n} writer_errors={len(WRITER_ERRORS)} "
+          f"lookups_checked={total_checked} "
           f"restart_ready_s_max={max(ready_times, default=0):.2f} wall_s={wall:.0f}")
-    ok = not failures and not WRITER_ERRORS
+    print(f"outbox: {json.dumps(outbox_counts, sort_keys=True)} "
+          f"failures={len(outbox_failures)}")
+    ok = not failures and not WRITER_ERRORS and not outbox_failures and bool(outbox_counts)
     if not args.keep and ok:
         shutil.rmtree(work, ignore_errors=True)
     sys.exit(0 if ok else 1)

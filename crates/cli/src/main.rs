@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod cmd_bank;
 mod cmd_bench_hash;
 mod cmd_bench_index;
+mod cmd_bench_receiver;
 mod cmd_bench_server;
 mod cmd_bench_video;
 mod cmd_exchange;
@@ -70,6 +71,9 @@ enum BenchCommand {
     /// vPDQ videos/second and x realtime on one core against Meta's `vpdq` Python package
     /// (see scripts/bench-vpdq.sh).
     Video(cmd_bench_video::BenchVideoArgs),
+    /// A webhook receiver that verifies signatures and counts events (for
+    /// scripts/bench-submit.sh and the crash loop).
+    Receiver(cmd_bench_receiver::ReceiverArgs),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Index(a)) => cmd_bench_index::run(a),
         Command::Bench(BenchCommand::Seed(a)) => cmd_bench_server::run(a),
         Command::Bench(BenchCommand::Video(a)) => cmd_bench_video::run(a),
+        Command::Bench(BenchCommand::Receiver(a)) => cmd_bench_receiver::run(a),
         Command::DecodeWorker => {
             let code = safeguard_sandbox::worker::serve();
             return ExitCode::from(u8::try_from(code).unwrap_or(1));

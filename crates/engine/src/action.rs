@@ -19,12 +19,14 @@ use safeguard_policy::{
 };
 use safeguard_store::action::{
     Case, CaseAssignment, CaseFilter, CaseTransition, NewEvent, NewEvidence, NewRule,
-    NewSubmission, Recorded, RuleSetOutcome, StoredRule, StoredSubmission, SubmitOutcome,
+    NewSubmission, Recorded, RuleSetOutcome, StoredRule, StoredSubmission, SubmissionJob,
+    SubmitOutcome,
 };
 use safeguard_store::{Bank, BankKind, ContentId};
 
 use crate::case::{check_transition, CaseState};
 use crate::engine::{Engine, LookupOptions};
+use crate::group::{GroupCommit, Stats as GroupStats};
 use crate::signal::{SignalType, SignalValue};
 use crate::sources::now_ms;
 use crate::Error;
@@ -324,6 +326,8 @@ pub struct Actioner {
     /// The compiled policy and the rule-set generation it was built from; rebuilt when the
     /// store's generation moves (another process may have applied rules).
     policy: RwLock<(i64, Arc<Policy>)>,
+    /// Concurrent records share transactions (one commit for a burst).
+    group: GroupCommit,
 }
 
 impl Actioner {
@@ -332,7 +336,13 @@ impl Actioner {
         Actioner {
             engine,
             policy: RwLock::new((-1, Arc::new(Policy::default()))),
+            group: GroupCommit::default(),
         }
+    }
+
+    /// Transactions and submissions recorded through the group commit so far.
+    pub fn group_commit_stats(&self) -> GroupStats {
+        self.group.stats()
     }
 
     /// The engine.
@@ -530,7 +540,7 @@ impl Actioner {
         };
         let verdict = d.verdict;
         let platform_id = s.id.clone();
-        let mut build = |r: &Recorded| -> Vec<NewEvent> {
+        let build = move |r: &Recorded| -> Vec<NewEvent> {
             let mut evs = Vec::new();
             if verdict != Verdict::Allow {
                 let mut data = result.clone();
@@ -549,10 +559,13 @@ impl Actioner {
             }
             evs
         };
+        let job = SubmissionJob {
+            submission: new,
+            events: Box::new(build),
+        };
         let outcome = self
-            .engine
-            .store()
-            .record_submission(&new, &mut build)
+            .group
+            .record(self.engine.store().as_ref(), job)
             .map_err(|e| match e {
                 safeguard_store::Error::Conflict(_) => Error::SubmissionConflict(s.id.clone()),
                 other => other.into(),

@@ -9,6 +9,7 @@ mod bank;
 pub mod case;
 mod engine;
 mod error;
+pub mod group;
 mod hashing;
 mod matcher;
 pub mod photodna;

@@ -4,6 +4,7 @@
 //! hashes, seals evidence into the vault and answers.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -15,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use safeguard_engine::action::{
-    case_json, MediaDigest, Submission, SubmitResult, MAX_SUBMISSION_SIGNALS,
+    case_json, Actioner, MediaDigest, Submission, SubmitResult, MAX_SUBMISSION_SIGNALS,
 };
 use safeguard_engine::case::CaseState;
 use safeguard_engine::{now_ms, SignalType, SignalValue};
@@ -231,6 +232,40 @@ fn json_part(text: &str) -> ApiResult<ContentReq> {
 /// Evaluates, seals the evidence when the verdict keeps it, and records.
 async fn process(state: &AppState, s: Submission, media: Option<Bytes>) -> ApiResult<SubmitResult> {
     let actioner = state.actioner()?;
+    let recorded = match media {
+        // Nothing to seal between the steps: one hop to the blocking pool for all three.
+        None => {
+            let a = actioner.clone();
+            blocking(move || {
+                if let Some(r) = a.replay(&s)? {
+                    return Ok(r);
+                }
+                let eval = a.evaluate(&s)?;
+                Ok(a.record(&s, &eval, None)?)
+            })
+            .await?
+        }
+        Some(bytes) => process_media(state, &actioner, s, bytes).await?,
+    };
+    if !recorded.replayed {
+        state.notify_webhooks();
+        state
+            .0
+            .metrics
+            .record_verdict(recorded.body["verdict"].as_str().unwrap_or("unknown"));
+    }
+    Ok(recorded)
+}
+
+/// [`process`] for a submission with media: the evidence is sealed into the vault between
+/// the evaluation and the record (outside any transaction), and removed again when the record
+/// fails or a racing twin was recorded first.
+async fn process_media(
+    state: &AppState,
+    actioner: &Arc<Actioner>,
+    s: Submission,
+    media: Bytes,
+) -> ApiResult<SubmitResult> {
     let a = actioner.clone();
     let probe = s.clone();
     if let Some(r) = blocking(move || Ok(a.replay(&probe)?)).await? {
@@ -241,19 +276,17 @@ async fn process(state: &AppState, s: Submission, media: Option<Bytes>) -> ApiRe
     let eval = blocking(move || Ok(a.evaluate(&probe)?)).await?;
     let mut sealed = None;
     if eval.keeps_evidence() {
-        if let Some(bytes) = &media {
-            let vault = state.vault().await?;
-            let object_id = format!("ev_{}", &safeguard_engine::action::new_event_id()[4..]);
-            let obj = vault.put(&object_id, bytes).await.map_err(|e| {
-                tracing::error!(error = %e, "storing evidence failed");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "vault_unavailable",
-                    "the evidence could not be stored; nothing was recorded, try again",
-                )
-            })?;
-            sealed = Some(obj);
-        }
+        let vault = state.vault().await?;
+        let object_id = format!("ev_{}", &safeguard_engine::action::new_event_id()[4..]);
+        let obj = vault.put(&object_id, &media).await.map_err(|e| {
+            tracing::error!(error = %e, "storing evidence failed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "vault_unavailable",
+                "the evidence could not be stored; nothing was recorded, try again",
+            )
+        })?;
+        sealed = Some(obj);
     }
     let evidence = sealed.as_ref().map(|o| NewEvidence {
         object_id: o.object_id.clone(),
@@ -278,15 +311,7 @@ async fn process(state: &AppState, s: Submission, media: Option<Bytes>) -> ApiRe
         }
         _ => {}
     }
-    let recorded = recorded?;
-    if !recorded.replayed {
-        state.notify_webhooks();
-        state
-            .0
-            .metrics
-            .record_verdict(recorded.body["verdict"].as_str().unwrap_or("unknown"));
-    }
-    Ok(recorded)
+    recorded
 }
 
 fn answer(r: SubmitResult) -> Response {

@@ -113,19 +113,28 @@ fn outcome_of(status: Option<u16>) -> Outcome {
     }
 }
 
-impl Outbox for StoreOutbox {
-    fn due(&self, now_ms: i64, limit: usize) -> safeguard_webhook::Result<Vec<Pending>> {
-        let due = self
-            .store
-            .due_deliveries(now_ms, limit)
-            .map_err(store_err)?;
+impl StoreOutbox {
+    /// The dispatcher's view of due rows, opening each endpoint's secrets once.
+    fn pending(
+        &self,
+        due: Vec<safeguard_store::action::DueDelivery>,
+    ) -> safeguard_webhook::Result<Vec<Pending>> {
+        let mut opened: Vec<(i64, Vec<Secret>)> = Vec::new();
         let mut out = Vec::with_capacity(due.len());
         for d in due {
+            let secrets = match opened.iter().find(|(id, _)| *id == d.webhook_id) {
+                Some((_, s)) => s.clone(),
+                None => {
+                    let s = self.secrets(&d.sealed_secret)?;
+                    opened.push((d.webhook_id, s.clone()));
+                    s
+                }
+            };
             out.push(Pending {
                 delivery_id: DeliveryId(d.delivery_id),
                 endpoint_id: EndpointId(d.webhook_id),
                 url: d.url,
-                secrets: self.secrets(&d.sealed_secret)?,
+                secrets,
                 event_id: d.event_id,
                 event_type: d.event_type,
                 body: d.body.into_bytes(),
@@ -133,9 +142,52 @@ impl Outbox for StoreOutbox {
                 attempts: d.attempts,
             });
         }
+        Ok(out)
+    }
+}
+
+fn delivery_next(next: Next) -> DeliveryNext {
+    match next {
+        Next::Delivered => DeliveryNext::Delivered,
+        Next::RetryAt(t) => DeliveryNext::RetryAt(t),
+        Next::Dead => DeliveryNext::Dead,
+    }
+}
+
+fn delivery_attempt(a: &AttemptRecord) -> DeliveryAttempt {
+    DeliveryAttempt {
+        at: a.at_ms,
+        status: a.status,
+        latency_ms: i64::try_from(a.latency_ms).unwrap_or(i64::MAX),
+        response_excerpt: a.response_excerpt.clone(),
+        error: a.error.clone(),
+    }
+}
+
+impl Outbox for StoreOutbox {
+    fn due(&self, now_ms: i64, limit: usize) -> safeguard_webhook::Result<Vec<Pending>> {
+        let due = self
+            .store
+            .due_deliveries(now_ms, limit)
+            .map_err(store_err)?;
+        let mut out = self.pending(due)?;
         // The trait orders by delivery id; the store by due time.
         out.sort_by_key(|p| p.delivery_id);
         Ok(out)
+    }
+
+    fn queued(
+        &self,
+        endpoint_id: EndpointId,
+        after: DeliveryId,
+        now_ms: i64,
+        limit: usize,
+    ) -> safeguard_webhook::Result<Vec<Pending>> {
+        let queued = self
+            .store
+            .queued_deliveries(endpoint_id.0, after.0, now_ms, limit)
+            .map_err(store_err_for("endpoint", endpoint_id.0))?;
+        self.pending(queued)
     }
 
     fn record_attempt(
@@ -144,24 +196,34 @@ impl Outbox for StoreOutbox {
         a: &AttemptRecord,
         next: Next,
     ) -> safeguard_webhook::Result<()> {
-        let next = match next {
-            Next::Delivered => DeliveryNext::Delivered,
-            Next::RetryAt(t) => DeliveryNext::RetryAt(t),
-            Next::Dead => DeliveryNext::Dead,
-        };
         self.store
-            .record_delivery_attempt(
-                delivery_id.0,
-                &DeliveryAttempt {
-                    at: a.at_ms,
-                    status: a.status,
-                    latency_ms: i64::try_from(a.latency_ms).unwrap_or(i64::MAX),
-                    response_excerpt: a.response_excerpt.clone(),
-                    error: a.error.clone(),
-                },
-                next,
-            )
+            .record_delivery_attempt(delivery_id.0, &delivery_attempt(a), delivery_next(next))
             .map_err(store_err_for("delivery", delivery_id.0))
+    }
+
+    fn record_attempts(
+        &self,
+        batch: &[(DeliveryId, AttemptRecord, Next)],
+    ) -> safeguard_webhook::Result<()> {
+        let rows: Vec<(i64, DeliveryAttempt, DeliveryNext)> = batch
+            .iter()
+            .map(|(id, a, next)| (id.0, delivery_attempt(a), delivery_next(*next)))
+            .collect();
+        self.store
+            .record_delivery_attempts(&rows)
+            .map_err(|e| match e {
+                // The store names the delivery it did not find ("delivery N").
+                safeguard_store::Error::NotFound(m) => {
+                    match m.strip_prefix("delivery ").and_then(|id| id.parse().ok()) {
+                        Some(id) => safeguard_webhook::Error::NotFound {
+                            what: "delivery",
+                            id,
+                        },
+                        None => store_err(safeguard_store::Error::NotFound(m)),
+                    }
+                }
+                other => store_err(other),
+            })
     }
 
     fn attempts(&self, delivery_id: DeliveryId) -> safeguard_webhook::Result<Vec<AttemptRecord>> {

@@ -369,6 +369,8 @@ pub struct DueDelivery {
     pub attempts: u32,
     /// First attempt (Unix milliseconds), the start of the retry horizon.
     pub first_attempt_at: Option<i64>,
+    /// When it is (or was) due (Unix milliseconds).
+    pub next_attempt_at: i64,
 }
 
 /// One delivery attempt, as logged.
@@ -433,6 +435,25 @@ pub struct OutboxCounts {
     pub disabled_webhooks: u64,
 }
 
+/// Builds the events of a recorded submission from the ids the store assigned.
+pub type EventBuilder = Box<dyn FnMut(&Recorded) -> Vec<NewEvent> + Send>;
+
+/// One submission waiting for a group commit ([`ActionStore::record_submissions`]).
+pub struct SubmissionJob {
+    /// What to record.
+    pub submission: NewSubmission,
+    /// Its events, built once the ids are known.
+    pub events: EventBuilder,
+}
+
+impl std::fmt::Debug for SubmissionJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubmissionJob")
+            .field("submission", &self.submission)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Storage of acting on matches. Part of every [`crate::Store`].
 pub trait ActionStore: Send + Sync {
     // ------------------------------------------------------------------ rules
@@ -464,6 +485,20 @@ pub trait ActionStore: Send + Sync {
         submission: &NewSubmission,
         events: &mut dyn FnMut(&Recorded) -> Vec<NewEvent>,
     ) -> Result<SubmitOutcome>;
+    /// Records several submissions in one transaction (group commit: one durable commit
+    /// for many concurrent submitters). Each item behaves exactly as
+    /// [`ActionStore::record_submission`] would alone, in the given order, and gets its own
+    /// outcome: an item that fails (a conflict) writes nothing and does not affect the others.
+    /// The outer error means the commit itself failed and nothing was written.
+    fn record_submissions(
+        &self,
+        batch: &mut [SubmissionJob],
+    ) -> Result<Vec<Result<SubmitOutcome>>> {
+        Ok(batch
+            .iter_mut()
+            .map(|job| self.record_submission(&job.submission, &mut *job.events))
+            .collect())
+    }
 
     // ------------------------------------------------------------------ cases
     /// A page of cases, newest first.
@@ -550,6 +585,16 @@ pub trait ActionStore: Send + Sync {
     /// `limit`, oldest delivery first. A later event never overtakes an earlier one to the
     /// same endpoint.
     fn due_deliveries(&self, now: i64, limit: usize) -> Result<Vec<DueDelivery>>;
+    /// The pending deliveries queued behind `after` for its endpoint, lowest id first: at
+    /// most `limit`, stopping before the first one not due at `now` (so a run handed to the
+    /// dispatcher is always the next events in order). Empty when the endpoint is disabled.
+    fn queued_deliveries(
+        &self,
+        webhook: WebhookId,
+        after: DeliveryId,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<DueDelivery>>;
     /// The earliest time a pending delivery of an enabled endpoint is due, if any.
     fn next_delivery_at(&self) -> Result<Option<i64>>;
     /// Logs an attempt and moves the delivery on, in one transaction; keeps the endpoint's
@@ -559,6 +604,13 @@ pub trait ActionStore: Send + Sync {
         delivery: DeliveryId,
         attempt: &DeliveryAttempt,
         next: DeliveryNext,
+    ) -> Result<()>;
+    /// Records several attempts, in order, in one transaction; each as
+    /// [`ActionStore::record_delivery_attempt`] would. `NotFound` (and nothing recorded) if
+    /// any delivery is unknown.
+    fn record_delivery_attempts(
+        &self,
+        batch: &[(DeliveryId, DeliveryAttempt, DeliveryNext)],
     ) -> Result<()>;
     /// Every attempt at one delivery, oldest first. `NotFound` for an unknown delivery.
     fn delivery_attempts(&self, delivery: DeliveryId) -> Result<Vec<DeliveryAttempt>>;

@@ -15,6 +15,7 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
         ("rules_put_and_delete", rules_put_and_delete),
         ("rules_duplicate_refused", rules_duplicate_refused),
         ("submission_replay_and_clash", submission_replay_and_clash),
+        ("group_commit_isolates_items", group_commit_isolates_items),
         ("cases_group_by_account", cases_group_by_account),
         ("closed_case_is_not_joined", closed_case_is_not_joined),
         ("transition_compare_and_set", transition_compare_and_set),
@@ -206,6 +207,62 @@ pub fn submission_replay_and_clash(store: &dyn Store) {
     assert_eq!(store.events_since(0, 10).unwrap().len(), 1);
     assert_eq!(store.submission("c1").unwrap(), Some(first));
     assert_eq!(store.submission("nope").unwrap(), None);
+}
+
+/// A group commit records each item as if alone: a conflicting item writes nothing (not
+/// even its events) and leaves the others recorded; a repeat later in the same batch sees
+/// the earlier item (a replay); one account's items in one batch share one case.
+pub fn group_commit_isolates_items(store: &dyn Store) {
+    store
+        .record_submission(&submission("g0", None, None), &mut |_| vec![])
+        .unwrap();
+    let job = |s: NewSubmission, ev: &'static str| SubmissionJob {
+        submission: s,
+        events: Box::new(move |_: &Recorded| vec![event(ev, "content.verdict")]),
+    };
+    let clash = NewSubmission {
+        fingerprint: "other".into(),
+        ..submission("g0", None, None)
+    };
+    let mut batch = vec![
+        job(submission("g1", Some("u1"), Some(("default", 1))), "eg1"),
+        job(clash, "eg-clash"),
+        job(submission("g2", Some("u1"), Some(("csam", 10))), "eg2"),
+        job(
+            submission("g1", Some("u1"), Some(("default", 1))),
+            "eg1-again",
+        ),
+    ];
+    let out = store.record_submissions(&mut batch).unwrap();
+    assert_eq!(out.len(), 4);
+    let g1 = match &out[0] {
+        Ok(SubmitOutcome::Recorded(s)) => s.clone(),
+        other => panic!("g1: {other:?}"),
+    };
+    assert!(matches!(out[1], Err(Error::Conflict(_))), "{:?}", out[1]);
+    let g2 = match &out[2] {
+        Ok(SubmitOutcome::Recorded(s)) => s.clone(),
+        other => panic!("g2: {other:?}"),
+    };
+    assert_eq!(
+        out[3].as_ref().unwrap(),
+        &SubmitOutcome::Replayed(g1.clone())
+    );
+    assert_eq!(g1.case_id, g2.case_id, "one account, one case");
+    let events: Vec<String> = store
+        .events_since(0, 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(events, vec!["eg1".to_string(), "eg2".to_string()]);
+    assert_eq!(store.submission("g1").unwrap(), Some(g1));
+    assert_eq!(
+        store.submission("g0").unwrap().unwrap().fingerprint,
+        "fp-g0",
+        "the clash changed nothing"
+    );
+    assert!(store.record_submissions(&mut []).unwrap().is_empty());
 }
 
 /// Submissions of one account join its active case (priority, report flag and labels

@@ -49,6 +49,8 @@ pub const CHECKS: &[(&str, Check)] = &[
         head_in_backoff_blocks_its_endpoint,
     ),
     ("record_attempt_bookkeeping", record_attempt_bookkeeping),
+    ("queued_runs_in_order", queued_runs_in_order),
+    ("record_attempts_in_order", record_attempts_in_order),
     (
         "dead_letter_unblocks_and_lists",
         dead_letter_unblocks_and_lists,
@@ -234,6 +236,71 @@ pub fn record_attempt_bookkeeping(o: &dyn Seed) {
     assert!(o.dead_letters(a).unwrap().is_empty());
 }
 
+/// `queued` offers an endpoint's pending deliveries behind a given one, in order, only its
+/// own, up to the limit, and stops at the first not yet due; nothing for a disabled endpoint.
+pub fn queued_runs_in_order(o: &dyn Seed) {
+    let a = endpoint(o, "a");
+    let b = endpoint(o, "b");
+    let a1 = o.enqueue(a, &event(1), T0);
+    let b1 = o.enqueue(b, &event(2), T0);
+    let a2 = o.enqueue(a, &event(3), T0);
+    let a3 = o.enqueue(a, &event(4), T0 + 10);
+    let a4 = o.enqueue(a, &event(5), T0);
+    let ids = |v: Vec<Pending>| v.iter().map(|p| p.delivery_id).collect::<Vec<_>>();
+    assert_eq!(ids(o.queued(a, a1, T0 + 10, 10).unwrap()), vec![a2, a3, a4]);
+    assert_eq!(
+        ids(o.queued(a, a1, T0 + 10, 2).unwrap()),
+        vec![a2, a3],
+        "limit"
+    );
+    assert_eq!(
+        ids(o.queued(a, a1, T0, 10).unwrap()),
+        vec![a2],
+        "a3 is not due at T0, so the run stops before it (a4 must not overtake it)"
+    );
+    assert_eq!(ids(o.queued(b, b1, T0 + 10, 10).unwrap()), Vec::new());
+    let p = &o.queued(a, a2, T0 + 10, 1).unwrap()[0];
+    assert_eq!(p.endpoint_id, a);
+    assert_eq!(p.event_id, event(4).id);
+    assert_eq!(p.body, event(4).to_body().unwrap());
+    assert_eq!(p.attempts, 0);
+    deliver(o, a2, T0 + 10);
+    assert_eq!(
+        ids(o.queued(a, a1, T0 + 10, 10).unwrap()),
+        vec![a3, a4],
+        "a delivered one is not queued"
+    );
+    o.disable_endpoint(a, "test", T0 + 20).unwrap();
+    assert!(o.queued(a, a1, T0 + 20, 10).unwrap().is_empty(), "disabled");
+}
+
+/// `record_attempts` applies each record in order, as `record_attempt` would one by one.
+pub fn record_attempts_in_order(o: &dyn Seed) {
+    let a = endpoint(o, "a");
+    let a1 = o.enqueue(a, &event(1), T0);
+    let a2 = o.enqueue(a, &event(2), T0);
+    let a3 = o.enqueue(a, &event(3), T0);
+    o.record_attempts(&[
+        (a1, record(T0 + 1, Outcome::Delivered), Next::Delivered),
+        (a2, record(T0 + 2, Outcome::Delivered), Next::Delivered),
+        (a3, record(T0 + 3, Outcome::Retry), Next::RetryAt(T0 + 500)),
+    ])
+    .unwrap();
+    assert_eq!(
+        o.attempts(a2).unwrap(),
+        vec![record(T0 + 2, Outcome::Delivered)]
+    );
+    assert!(o.due(T0 + 499, 10).unwrap().is_empty(), "a3 in backoff");
+    let p = &o.due(T0 + 500, 10).unwrap()[0];
+    assert_eq!((p.delivery_id, p.attempts), (a3, 1));
+    assert_eq!(
+        o.endpoint_failing_since(a).unwrap(),
+        Some(T0 + 3),
+        "the last record of the run failed"
+    );
+    o.record_attempts(&[]).unwrap();
+}
+
 /// A dead delivery stops blocking its endpoint and is listed with its attempts.
 pub fn dead_letter_unblocks_and_lists(o: &dyn Seed) {
     let a = endpoint(o, "a");
@@ -404,6 +471,11 @@ pub fn not_found_everywhere(o: &dyn Seed) {
         "record_attempt",
     );
     nf(o.attempts(d).map(drop), "attempts");
+    nf(o.queued(e, d, T0, 10).map(drop), "queued");
+    nf(
+        o.record_attempts(&[(d, record(T0, Outcome::Retry), Next::Dead)]),
+        "record_attempts",
+    );
     nf(
         o.endpoint_failing_since(e).map(drop),
         "endpoint_failing_since",

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
-use crate::attempt::{attempt, Outcome, DEFAULT_TIMEOUT};
-use crate::outbox::{EndpointId, Next, Outbox, Pending};
+use crate::attempt::{attempt, AttemptRecord, Outcome, DEFAULT_TIMEOUT};
+use crate::outbox::{DeliveryId, EndpointId, Next, Outbox, Pending};
 use crate::schedule::Schedule;
 use crate::{Error, Result};
 
@@ -32,6 +32,11 @@ use crate::{Error, Result};
 pub const DEFAULT_CONCURRENCY: usize = 32;
 /// Default most due deliveries fetched per outbox query.
 pub const DEFAULT_BATCH: usize = 256;
+/// Default most deliveries one endpoint gets in a run: sent one after another (each waits for
+/// the previous 2xx, so order holds) and recorded in one outbox write. Large enough that a
+/// busy endpoint costs one commit per hundred events, small enough that a crash before the
+/// record resends at most this many (delivery is at least once anyway).
+pub const DEFAULT_RUN: usize = 100;
 /// Default pause between passes when nobody pokes the notifier: 1 s, the worst extra delay of
 /// a retry and of an event whose writer did not notify.
 pub const DEFAULT_TICK: Duration = Duration::from_secs(1);
@@ -52,6 +57,9 @@ pub struct Config {
     pub concurrency: usize,
     /// Most due deliveries fetched per outbox query; at least 1.
     pub batch: usize,
+    /// Most deliveries of one endpoint sent in one run before their attempts are recorded
+    /// (together); at least 1. A run stops at its first failure.
+    pub run: usize,
     /// Pause between passes of [`Dispatcher::run`] without a notification; positive.
     pub tick: Duration,
     /// How long an endpoint may fail continuously (no 2xx since its first failure) before it is
@@ -67,6 +75,7 @@ impl Default for Config {
             timeout: DEFAULT_TIMEOUT,
             concurrency: DEFAULT_CONCURRENCY,
             batch: DEFAULT_BATCH,
+            run: DEFAULT_RUN,
             tick: DEFAULT_TICK,
             disable_after: DEFAULT_DISABLE_AFTER,
         }
@@ -87,6 +96,9 @@ impl Config {
         }
         if self.batch == 0 {
             return Err(Error::InvalidConfig("batch must be at least 1".into()));
+        }
+        if self.run == 0 {
+            return Err(Error::InvalidConfig("run must be at least 1".into()));
         }
         if self.tick.is_zero() {
             return Err(Error::InvalidConfig("tick must be positive".into()));
@@ -275,7 +287,7 @@ impl Dispatcher {
             metrics: Arc::clone(&self.metrics),
         };
         let mut in_flight: HashSet<EndpointId> = HashSet::new();
-        let mut tasks: JoinSet<(EndpointId, Result<()>)> = JoinSet::new();
+        let mut tasks: JoinSet<(EndpointId, usize, Result<()>)> = JoinSet::new();
         let mut attempts = 0;
         let mut failure: Option<Error> = None;
         loop {
@@ -296,7 +308,9 @@ impl Dispatcher {
                             let shared = shared.clone();
                             let endpoint = pending.endpoint_id;
                             tasks.spawn(async move {
-                                (endpoint, deliver(&shared, pending, now_ms, started).await)
+                                let (made, outcome) =
+                                    deliver_run(&shared, pending, now_ms, started).await;
+                                (endpoint, made, outcome)
                             });
                         }
                     }
@@ -318,15 +332,16 @@ impl Dispatcher {
                 done.push(more);
             }
             for result in done {
-                attempts += 1;
                 match result {
-                    Ok((endpoint, outcome)) => {
+                    Ok((endpoint, made, outcome)) => {
+                        attempts += made;
                         in_flight.remove(&endpoint);
                         if let Err(error) = outcome {
                             failure.get_or_insert(error);
                         }
                     }
                     Err(join_error) => {
+                        attempts += 1;
                         // A panicked task's endpoint stays out of this pass; its delivery is
                         // still pending in the outbox and the next pass retries it.
                         failure.get_or_insert(Error::Task(format!("delivery task: {join_error}")));
@@ -341,43 +356,132 @@ impl Dispatcher {
     }
 }
 
-/// Sends one delivery and records the outcome; disables the endpoint on 410 or when it has
-/// been failing longer than `disable_after`.
-async fn deliver(shared: &Shared, pending: Pending, now_ms: i64, started: Instant) -> Result<()> {
-    let clock = || now_ms.saturating_add(i64::try_from(started.elapsed().as_millis()).unwrap_or(0));
-    let at = clock();
-    let record = attempt(&shared.client, &pending, at, shared.config.timeout).await;
-    let ended = clock();
-    let next = match record.outcome {
-        Outcome::Delivered => Next::Delivered,
-        Outcome::Gone => Next::Dead,
-        Outcome::Retry => shared.config.schedule.next(
-            pending.attempts.saturating_add(1),
-            pending.first_attempt_at_ms.unwrap_or(at),
-            ended,
-            &mut rand::rng(),
-        ),
+/// Sends a run of one endpoint's deliveries, starting with `head`: each waits for the previous
+/// one's 2xx, the run stops at the first failure (or at [`Config::run`]), and all its attempts
+/// are recorded in one outbox write. Then disables the endpoint on 410 or when it has been
+/// failing longer than `disable_after`. Returns the attempts made (recorded or not).
+async fn deliver_run(
+    shared: &Shared,
+    head: Pending,
+    now_ms: i64,
+    started: Instant,
+) -> (usize, Result<()>) {
+    let mut records = Vec::new();
+    let outcome = send_run(shared, head, now_ms, started, &mut records).await;
+    let made = records.len();
+    let result = match outcome {
+        Ok(last) => finish_run(shared, records, last).await,
+        Err(error) => {
+            // The queue could not be read; what was sent is still recorded.
+            match finish_run(shared, records, None).await {
+                Ok(()) => Err(error),
+                Err(record_error) => Err(record_error),
+            }
+        }
     };
-    let delivery = pending.delivery_id;
-    let endpoint = pending.endpoint_id;
-    let outcome = record.outcome;
-    if outcome != Outcome::Delivered {
-        tracing::info!(
-            %delivery, %endpoint, event = %pending.event_id, status = ?record.status,
-            error = ?record.error, ?next, "webhook attempt failed"
-        );
+    (made, result)
+}
+
+/// The failure that ended a run, for the disable check after it is recorded.
+struct Failure {
+    endpoint: EndpointId,
+    outcome: Outcome,
+    ended: i64,
+}
+
+/// Sends the run, pushing each attempt's record; returns the failure that ended it, if any.
+async fn send_run(
+    shared: &Shared,
+    head: Pending,
+    now_ms: i64,
+    started: Instant,
+    records: &mut Vec<(DeliveryId, AttemptRecord, Next)>,
+) -> Result<Option<Failure>> {
+    let clock = || now_ms.saturating_add(i64::try_from(started.elapsed().as_millis()).unwrap_or(0));
+    let endpoint = head.endpoint_id;
+    let mut queue: std::collections::VecDeque<Pending> = std::collections::VecDeque::new();
+    let mut fetched = false;
+    let mut pending = head;
+    loop {
+        let at = clock();
+        let record = attempt(&shared.client, &pending, at, shared.config.timeout).await;
+        let ended = clock();
+        let outcome = record.outcome;
+        let next = match outcome {
+            Outcome::Delivered => Next::Delivered,
+            Outcome::Gone => Next::Dead,
+            Outcome::Retry => shared.config.schedule.next(
+                pending.attempts.saturating_add(1),
+                pending.first_attempt_at_ms.unwrap_or(at),
+                ended,
+                &mut rand::rng(),
+            ),
+        };
+        if outcome != Outcome::Delivered {
+            tracing::info!(
+                delivery = %pending.delivery_id, %endpoint, event = %pending.event_id,
+                status = ?record.status, error = ?record.error, ?next, "webhook attempt failed"
+            );
+        }
+        let last = pending.delivery_id;
+        records.push((last, record, next));
+        if outcome != Outcome::Delivered {
+            return Ok(Some(Failure {
+                endpoint,
+                outcome,
+                ended,
+            }));
+        }
+        if records.len() >= shared.config.run {
+            return Ok(None);
+        }
+        if queue.is_empty() && !fetched {
+            fetched = true;
+            let limit = shared.config.run - records.len();
+            let now = clock();
+            queue.extend(
+                blocking(&shared.outbox, move |o| {
+                    o.queued(endpoint, last, now, limit)
+                })
+                .await?,
+            );
+        }
+        match queue.pop_front() {
+            Some(p) => pending = p,
+            None => return Ok(None),
+        }
     }
-    blocking(&shared.outbox, move |o| {
-        o.record_attempt(delivery, &record, next)
-    })
-    .await?;
+}
+
+/// Records a run's attempts in one write, counts them, and disables the endpoint when the
+/// failure that ended the run calls for it.
+async fn finish_run(
+    shared: &Shared,
+    records: Vec<(DeliveryId, AttemptRecord, Next)>,
+    failure: Option<Failure>,
+) -> Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let nexts: Vec<Next> = records.iter().map(|r| r.2).collect();
+    blocking(&shared.outbox, move |o| o.record_attempts(&records)).await?;
     let m = &shared.metrics;
-    Metrics::add(&m.attempts, 1);
-    match next {
-        Next::Delivered => Metrics::add(&m.delivered, 1),
-        Next::RetryAt(_) => Metrics::add(&m.retried, 1),
-        Next::Dead => Metrics::add(&m.dead_lettered, 1),
+    for next in nexts {
+        Metrics::add(&m.attempts, 1);
+        match next {
+            Next::Delivered => Metrics::add(&m.delivered, 1),
+            Next::RetryAt(_) => Metrics::add(&m.retried, 1),
+            Next::Dead => Metrics::add(&m.dead_lettered, 1),
+        }
     }
+    let Some(Failure {
+        endpoint,
+        outcome,
+        ended,
+    }) = failure
+    else {
+        return Ok(());
+    };
     let reason = match outcome {
         Outcome::Delivered => return Ok(()),
         Outcome::Gone => "the endpoint answered 410 Gone".to_owned(),

@@ -199,6 +199,51 @@ impl Outbox for MemoryOutbox {
         Ok(due)
     }
 
+    fn queued(
+        &self,
+        endpoint_id: EndpointId,
+        after: DeliveryId,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Pending>> {
+        let state = self.lock();
+        let endpoint = state
+            .endpoints
+            .get(&endpoint_id)
+            .ok_or_else(|| endpoint_not_found(endpoint_id))?;
+        if !endpoint.enabled {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        let behind = (std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded);
+        for (&id, d) in state.deliveries.range(behind) {
+            if out.len() >= limit {
+                break;
+            }
+            if d.endpoint != endpoint_id {
+                continue;
+            }
+            let DeliveryState::Pending { next_attempt_at_ms } = d.state else {
+                continue;
+            };
+            if next_attempt_at_ms > now_ms {
+                break;
+            }
+            out.push(Pending {
+                delivery_id: id,
+                endpoint_id,
+                url: endpoint.url.clone(),
+                secrets: endpoint.secrets.clone(),
+                event_id: d.event_id.clone(),
+                event_type: d.event_type.clone(),
+                body: d.body.clone(),
+                first_attempt_at_ms: d.first_attempt_at_ms,
+                attempts: d.attempts,
+            });
+        }
+        Ok(out)
+    }
+
     fn record_attempt(
         &self,
         delivery_id: DeliveryId,

@@ -112,6 +112,18 @@ pub trait Outbox: Send + Sync {
     /// time is at or before `now_ms`. At most `limit`, oldest delivery id first.
     fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<Pending>>;
 
+    /// The endpoint's pending deliveries queued behind `after`, lowest id first: at most
+    /// `limit`, stopping before the first one not due at `now_ms`. Empty if the endpoint is
+    /// disabled. The dispatcher sends them, one at a time and in this order, right after
+    /// `after` succeeded, so a busy endpoint costs one query per run rather than per event.
+    fn queued(
+        &self,
+        endpoint_id: EndpointId,
+        after: DeliveryId,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Pending>>;
+
     /// Records one attempt and its consequence, in one transaction:
     /// - appends `attempt` to the delivery's log and adds one to its attempt count;
     /// - sets its first-attempt time to `attempt.at_ms` if it had none;
@@ -127,6 +139,16 @@ pub trait Outbox: Send + Sync {
         attempt: &AttemptRecord,
         next: Next,
     ) -> Result<()>;
+
+    /// Records several attempts, in order, each as [`Outbox::record_attempt`] would. A store
+    /// should make it one transaction (the point: one commit for a run of deliveries); this
+    /// default records them one by one.
+    fn record_attempts(&self, batch: &[(DeliveryId, AttemptRecord, Next)]) -> Result<()> {
+        for (delivery_id, attempt, next) in batch {
+            self.record_attempt(*delivery_id, attempt, *next)?;
+        }
+        Ok(())
+    }
 
     /// The attempts of one delivery, oldest first.
     fn attempts(&self, delivery_id: DeliveryId) -> Result<Vec<AttemptRecord>>;

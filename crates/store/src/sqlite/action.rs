@@ -452,6 +452,202 @@ fn join_or_open_case(
     }
 }
 
+/// Refuses evidence outside a case: the vault's retention clock belongs to a case.
+fn check_submission(s: &NewSubmission) -> Result<()> {
+    if s.evidence.is_some() && s.case.is_none() {
+        return Err(Error::Backend(
+            "evidence is kept only for items in a case".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Records one submission inside the caller's transaction (see
+/// [`ActionStore::record_submission`]).
+fn record_submission_in(
+    tx: &Connection,
+    s: &NewSubmission,
+    events: &mut dyn FnMut(&Recorded) -> Vec<NewEvent>,
+) -> Result<SubmitOutcome> {
+    if let Some(existing) = submission_by_platform_id(tx, &s.platform_id)? {
+        return if existing.fingerprint == s.fingerprint {
+            Ok(SubmitOutcome::Replayed(existing))
+        } else {
+            Err(Error::Conflict(format!(
+                "content id {:?} was already submitted with other content",
+                s.platform_id
+            )))
+        };
+    }
+    let (rule_id, rule_version) = match &s.rule {
+        Some((id, v)) => (Some(id.as_str()), Some(*v)),
+        None => (None, None),
+    };
+    tx.prepare_cached(
+        "INSERT INTO submissions (platform_id, fingerprint, account, verdict, rule_id, \
+             rule_version, context, result, event_ids, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '', ?9)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            s.platform_id,
+            s.fingerprint,
+            s.account,
+            s.verdict,
+            rule_id,
+            rule_version,
+            s.context,
+            s.result,
+            s.created_at
+        ])
+    })
+    .map_err(db_err)?;
+    let submission_id = tx.last_insert_rowid();
+    let (case, opened) = match &s.case {
+        Some(a) => {
+            let (c, opened) =
+                join_or_open_case(tx, s.account.as_deref(), a, submission_id, s.created_at)?;
+            (Some(c), opened)
+        }
+        None => (None, false),
+    };
+    if let (Some(e), Some(c)) = (&s.evidence, &case) {
+        tx.prepare_cached(
+            "INSERT INTO evidence (object_id, submission_id, case_id, blob_key, \
+                 wrapped_key, key_fingerprint, sha256, md5, size, media_kind, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                e.object_id,
+                submission_id,
+                c.id,
+                e.blob_key,
+                e.wrapped_key,
+                e.key_fingerprint,
+                e.sha256,
+                e.md5,
+                e.size,
+                e.media_kind,
+                s.created_at
+            ])
+        })
+        .map_err(db_err)?;
+    }
+    let recorded = Recorded {
+        submission_id,
+        case: case.clone(),
+        case_opened: opened,
+    };
+    let evs = events(&recorded);
+    write_events(tx, &evs, s.created_at)?;
+    let ids: Vec<String> = evs.iter().map(|e| e.id.clone()).collect();
+    tx.prepare_cached("UPDATE submissions SET case_id = ?2, event_ids = ?3 WHERE id = ?1")
+        .and_then(|mut st| {
+            st.execute(params![
+                submission_id,
+                case.as_ref().map(|c| c.id),
+                join(&ids)
+            ])
+        })
+        .map_err(db_err)?;
+    let stored = one(
+        tx,
+        &format!("SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE id = ?1"),
+        [submission_id],
+        submission_row,
+    )?
+    .ok_or_else(|| Error::Backend("submission vanished after insert".into()))?;
+    Ok(SubmitOutcome::Recorded(stored))
+}
+
+/// Logs one attempt inside the caller's transaction (see
+/// [`ActionStore::record_delivery_attempt`]).
+fn record_attempt_in(
+    tx: &Connection,
+    delivery: DeliveryId,
+    a: &DeliveryAttempt,
+    next: DeliveryNext,
+) -> Result<()> {
+    let webhook: i64 = tx
+        .query_row(
+            "SELECT webhook_id FROM deliveries WHERE id = ?1",
+            [delivery],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db_err)?
+        .ok_or_else(|| Error::NotFound(format!("delivery {delivery}")))?;
+    tx.prepare_cached(
+        "INSERT INTO delivery_attempts (delivery_id, at, status, latency_ms, \
+             response_excerpt, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            delivery,
+            a.at,
+            a.status,
+            a.latency_ms,
+            a.response_excerpt,
+            a.error
+        ])
+    })
+    .map_err(db_err)?;
+    tx.prepare_cached(
+        "UPDATE deliveries SET attempts = attempts + 1, \
+             first_attempt_at = coalesce(first_attempt_at, ?2), last_status = ?3, \
+             last_error = ?4 WHERE id = ?1",
+    )
+    .and_then(|mut s| s.execute(params![delivery, a.at, a.status, a.error]))
+    .map_err(db_err)?;
+    // A late retry or give-up never brings back a delivery that is already done or
+    // dead (say, disabled meanwhile); a success always counts: the receiver has it.
+    let (state, next_at, done_at, only_pending) = match next {
+        DeliveryNext::Delivered => ("delivered", a.at, Some(a.at), false),
+        DeliveryNext::RetryAt(t) => ("pending", t, None, true),
+        DeliveryNext::Dead => ("dead", a.at, Some(a.at), true),
+    };
+    tx.prepare_cached(
+        "UPDATE deliveries SET state = ?2, next_attempt_at = ?3, done_at = ?4 \
+             WHERE id = ?1 AND (NOT ?5 OR state = 'pending')",
+    )
+    .and_then(|mut s| s.execute(params![delivery, state, next_at, done_at, only_pending]))
+    .map_err(db_err)?;
+    // The failure run: any success ends it; a failure starts it if none is running.
+    let sql = if next == DeliveryNext::Delivered {
+        "UPDATE webhooks SET failing_since = NULL WHERE id = ?1"
+    } else {
+        "UPDATE webhooks SET failing_since = coalesce(failing_since, ?2) WHERE id = ?1"
+    };
+    if next == DeliveryNext::Delivered {
+        tx.execute(sql, [webhook]).map_err(db_err)?;
+    } else {
+        tx.execute(sql, params![webhook, a.at]).map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// The columns [`due_row`] reads: a delivery `d`, its webhook `w` and its event `e`.
+const DUE_COLUMNS: &str = "d.id, w.id, w.url, w.sealed_secret, e.id, e.event_type, e.body, \
+                           d.attempts, d.first_attempt_at, d.next_attempt_at";
+
+fn due_row(r: &Row<'_>) -> Result<DueDelivery> {
+    const T: &str = "deliveries";
+    let attempts: i64 = col(r, 7, T)?;
+    Ok(DueDelivery {
+        delivery_id: col(r, 0, T)?,
+        webhook_id: col(r, 1, T)?,
+        url: col(r, 2, T)?,
+        sealed_secret: col(r, 3, T)?,
+        event_id: col(r, 4, T)?,
+        event_type: col(r, 5, T)?,
+        body: col(r, 6, T)?,
+        attempts: to_u32(attempts, "attempts")?,
+        first_attempt_at: col(r, 8, T)?,
+        next_attempt_at: col(r, 9, T)?,
+    })
+}
+
 impl ActionStore for SqliteStore {
     fn rules(&self) -> Result<Vec<StoredRule>> {
         self.read(|tx| rules_in_force(tx))
@@ -535,107 +731,36 @@ impl ActionStore for SqliteStore {
         s: &NewSubmission,
         events: &mut dyn FnMut(&Recorded) -> Vec<NewEvent>,
     ) -> Result<SubmitOutcome> {
-        if s.evidence.is_some() && s.case.is_none() {
-            return Err(Error::Backend(
-                "evidence is kept only for items in a case".into(),
-            ));
-        }
+        check_submission(s)?;
+        self.write(|tx| record_submission_in(tx, s, events))
+    }
+
+    fn record_submissions(
+        &self,
+        batch: &mut [SubmissionJob],
+    ) -> Result<Vec<Result<SubmitOutcome>>> {
         self.write(|tx| {
-            if let Some(existing) = submission_by_platform_id(tx, &s.platform_id)? {
-                return if existing.fingerprint == s.fingerprint {
-                    Ok(SubmitOutcome::Replayed(existing))
-                } else {
-                    Err(Error::Conflict(format!(
-                        "content id {:?} was already submitted with other content",
-                        s.platform_id
-                    )))
-                };
-            }
-            let (rule_id, rule_version) = match &s.rule {
-                Some((id, v)) => (Some(id.as_str()), Some(*v)),
-                None => (None, None),
-            };
-            tx.prepare_cached(
-                "INSERT INTO submissions (platform_id, fingerprint, account, verdict, rule_id, \
-                 rule_version, context, result, event_ids, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '', ?9)",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    s.platform_id,
-                    s.fingerprint,
-                    s.account,
-                    s.verdict,
-                    rule_id,
-                    rule_version,
-                    s.context,
-                    s.result,
-                    s.created_at
-                ])
-            })
-            .map_err(db_err)?;
-            let submission_id = tx.last_insert_rowid();
-            let (case, opened) = match &s.case {
-                Some(a) => {
-                    let (c, opened) = join_or_open_case(
-                        tx,
-                        s.account.as_deref(),
-                        a,
-                        submission_id,
-                        s.created_at,
-                    )?;
-                    (Some(c), opened)
+            let mut out = Vec::with_capacity(batch.len());
+            for job in batch.iter_mut() {
+                if let Err(e) = check_submission(&job.submission) {
+                    out.push(Err(e));
+                    continue;
                 }
-                None => (None, false),
-            };
-            if let (Some(e), Some(c)) = (&s.evidence, &case) {
-                tx.prepare_cached(
-                    "INSERT INTO evidence (object_id, submission_id, case_id, blob_key, \
-                     wrapped_key, key_fingerprint, sha256, md5, size, media_kind, created_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                )
-                .and_then(|mut st| {
-                    st.execute(params![
-                        e.object_id,
-                        submission_id,
-                        c.id,
-                        e.blob_key,
-                        e.wrapped_key,
-                        e.key_fingerprint,
-                        e.sha256,
-                        e.md5,
-                        e.size,
-                        e.media_kind,
-                        s.created_at
-                    ])
-                })
-                .map_err(db_err)?;
+                // A savepoint per item: a refused item rolls back only its own writes.
+                tx.execute_batch("SAVEPOINT item").map_err(db_err)?;
+                match record_submission_in(tx, &job.submission, &mut *job.events) {
+                    Ok(o) => {
+                        tx.execute_batch("RELEASE item").map_err(db_err)?;
+                        out.push(Ok(o));
+                    }
+                    Err(e) => {
+                        tx.execute_batch("ROLLBACK TO item; RELEASE item")
+                            .map_err(db_err)?;
+                        out.push(Err(e));
+                    }
+                }
             }
-            let recorded = Recorded {
-                submission_id,
-                case: case.clone(),
-                case_opened: opened,
-            };
-            let evs = events(&recorded);
-            write_events(tx, &evs, s.created_at)?;
-            let ids: Vec<String> = evs.iter().map(|e| e.id.clone()).collect();
-            tx.prepare_cached("UPDATE submissions SET case_id = ?2, event_ids = ?3 WHERE id = ?1")
-                .and_then(|mut st| {
-                    st.execute(params![
-                        submission_id,
-                        case.as_ref().map(|c| c.id),
-                        join(&ids)
-                    ])
-                })
-                .map_err(db_err)?;
-            let stored = one(
-                tx,
-                &format!("SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE id = ?1"),
-                [submission_id],
-                submission_row,
-            )?
-            .ok_or_else(|| Error::Backend("submission vanished after insert".into()))?;
-            Ok(SubmitOutcome::Recorded(stored))
+            Ok(out)
         })
     }
 
@@ -1035,31 +1160,53 @@ impl ActionStore for SqliteStore {
             // the head may go, so a retrying event holds back the ones behind it.
             all(
                 tx,
-                "SELECT d.id, w.id, w.url, w.sealed_secret, e.id, e.event_type, e.body, \
-                        d.attempts, d.first_attempt_at \
-                 FROM webhooks w \
-                 JOIN deliveries d ON d.id = (SELECT min(id) FROM deliveries \
-                                              WHERE webhook_id = w.id AND state = 'pending') \
-                 JOIN events e ON e.seq = d.event_seq \
-                 WHERE w.enabled = 1 AND d.next_attempt_at <= ?1 \
-                 ORDER BY d.id LIMIT ?2",
+                &format!(
+                    "SELECT {DUE_COLUMNS} \
+                     FROM webhooks w \
+                     JOIN deliveries d ON d.id = (SELECT min(id) FROM deliveries \
+                                                  WHERE webhook_id = w.id AND state = 'pending') \
+                     JOIN events e ON e.seq = d.event_seq \
+                     WHERE w.enabled = 1 AND d.next_attempt_at <= ?1 \
+                     ORDER BY d.id LIMIT ?2"
+                ),
                 params![now, limit],
-                |r| {
-                    const T: &str = "deliveries";
-                    let attempts: i64 = col(r, 7, T)?;
-                    Ok(DueDelivery {
-                        delivery_id: col(r, 0, T)?,
-                        webhook_id: col(r, 1, T)?,
-                        url: col(r, 2, T)?,
-                        sealed_secret: col(r, 3, T)?,
-                        event_id: col(r, 4, T)?,
-                        event_type: col(r, 5, T)?,
-                        body: col(r, 6, T)?,
-                        attempts: to_u32(attempts, "attempts")?,
-                        first_attempt_at: col(r, 8, T)?,
-                    })
-                },
+                due_row,
             )
+        })
+    }
+
+    fn queued_deliveries(
+        &self,
+        webhook: WebhookId,
+        after: DeliveryId,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<DueDelivery>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|tx| {
+            if webhook_in(tx, webhook)?.is_none() {
+                return Err(Error::NotFound(format!("webhook {webhook}")));
+            }
+            let queued = all(
+                tx,
+                &format!(
+                    "SELECT {DUE_COLUMNS} \
+                     FROM webhooks w \
+                     JOIN deliveries d ON d.webhook_id = w.id \
+                     JOIN events e ON e.seq = d.event_seq \
+                     WHERE w.id = ?1 AND w.enabled = 1 AND d.state = 'pending' AND d.id > ?2 \
+                     ORDER BY d.id LIMIT ?3"
+                ),
+                params![webhook, after, limit],
+                due_row,
+            )?;
+            // next_attempt_at is not monotonic in id (a redriven delivery is due at the
+            // redrive), so the run ends at the first one not yet due rather than skipping it.
+            let due: Vec<DueDelivery> = queued
+                .into_iter()
+                .take_while(|d| d.next_attempt_at <= now)
+                .collect();
+            Ok(due)
         })
     }
 
@@ -1083,61 +1230,16 @@ impl ActionStore for SqliteStore {
         a: &DeliveryAttempt,
         next: DeliveryNext,
     ) -> Result<()> {
+        self.write(|tx| record_attempt_in(tx, delivery, a, next))
+    }
+
+    fn record_delivery_attempts(
+        &self,
+        batch: &[(DeliveryId, DeliveryAttempt, DeliveryNext)],
+    ) -> Result<()> {
         self.write(|tx| {
-            let webhook: i64 = tx
-                .query_row(
-                    "SELECT webhook_id FROM deliveries WHERE id = ?1",
-                    [delivery],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(db_err)?
-                .ok_or_else(|| Error::NotFound(format!("delivery {delivery}")))?;
-            tx.prepare_cached(
-                "INSERT INTO delivery_attempts (delivery_id, at, status, latency_ms, \
-                 response_excerpt, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    delivery,
-                    a.at,
-                    a.status,
-                    a.latency_ms,
-                    a.response_excerpt,
-                    a.error
-                ])
-            })
-            .map_err(db_err)?;
-            tx.prepare_cached(
-                "UPDATE deliveries SET attempts = attempts + 1, \
-                 first_attempt_at = coalesce(first_attempt_at, ?2), last_status = ?3, \
-                 last_error = ?4 WHERE id = ?1",
-            )
-            .and_then(|mut s| s.execute(params![delivery, a.at, a.status, a.error]))
-            .map_err(db_err)?;
-            // A late retry or give-up never brings back a delivery that is already done or
-            // dead (say, disabled meanwhile); a success always counts: the receiver has it.
-            let (state, next_at, done_at, only_pending) = match next {
-                DeliveryNext::Delivered => ("delivered", a.at, Some(a.at), false),
-                DeliveryNext::RetryAt(t) => ("pending", t, None, true),
-                DeliveryNext::Dead => ("dead", a.at, Some(a.at), true),
-            };
-            tx.prepare_cached(
-                "UPDATE deliveries SET state = ?2, next_attempt_at = ?3, done_at = ?4 \
-                 WHERE id = ?1 AND (NOT ?5 OR state = 'pending')",
-            )
-            .and_then(|mut s| s.execute(params![delivery, state, next_at, done_at, only_pending]))
-            .map_err(db_err)?;
-            // The failure run: any success ends it; a failure starts it if none is running.
-            let sql = if next == DeliveryNext::Delivered {
-                "UPDATE webhooks SET failing_since = NULL WHERE id = ?1"
-            } else {
-                "UPDATE webhooks SET failing_since = coalesce(failing_since, ?2) WHERE id = ?1"
-            };
-            if next == DeliveryNext::Delivered {
-                tx.execute(sql, [webhook]).map_err(db_err)?;
-            } else {
-                tx.execute(sql, params![webhook, a.at]).map_err(db_err)?;
+            for (delivery, a, next) in batch {
+                record_attempt_in(tx, *delivery, a, *next)?;
             }
             Ok(())
         })

@@ -26,6 +26,7 @@ fn config() -> Config {
         timeout: Duration::from_millis(1000),
         concurrency: 8,
         batch: 64,
+        run: 16,
         tick: Duration::from_millis(10),
         disable_after: Duration::from_secs(60),
     }
@@ -169,8 +170,12 @@ async fn delivers_in_order_per_endpoint_signed_with_headers() {
     );
     assert_eq!(statuses(&outbox, da[0]), vec![Some(200)]);
     assert_eq!(statuses(&outbox, db[0]), vec![Some(204)]);
-    let m = h.dispatcher.metrics();
-    assert_eq!((m.attempts, m.delivered, m.retried), (20, 20, 0));
+    // The counters move just after the outbox records (never before): wait for them.
+    wait_for("metrics counted", Duration::from_secs(5), || {
+        let m = h.dispatcher.metrics();
+        (m.attempts, m.delivered, m.retried) == (20, 20, 0)
+    })
+    .await;
     h.stop().await;
 }
 
@@ -342,8 +347,11 @@ async fn server_errors_then_success() {
     let order: Vec<String> = r.log().iter().map(|x| x.event_id.clone()).collect();
     let expected: Vec<String> = ids.iter().flat_map(|id| vec![id.clone(); 4]).collect();
     assert_eq!(order, expected);
-    let m = h.dispatcher.metrics();
-    assert_eq!((m.attempts, m.delivered, m.retried), (12, 3, 9));
+    wait_for("metrics counted", Duration::from_secs(5), || {
+        let m = h.dispatcher.metrics();
+        (m.attempts, m.delivered, m.retried) == (12, 3, 9)
+    })
+    .await;
     h.stop().await;
 }
 
@@ -381,8 +389,11 @@ async fn gone_disables_the_endpoint_and_dead_letters_its_events() {
     let first = &outbox.attempts(dg[0]).unwrap()[0];
     assert_eq!((first.status, first.outcome), (Some(410), Outcome::Gone));
     assert_eq!(h.dispatcher.disabled_endpoints().await.unwrap(), 1);
-    let m = h.dispatcher.metrics();
-    assert_eq!((m.endpoints_disabled, m.dead_lettered), (1, 4));
+    wait_for("metrics counted", Duration::from_secs(5), || {
+        let m = h.dispatcher.metrics();
+        (m.endpoints_disabled, m.dead_lettered) == (1, 4)
+    })
+    .await;
     // Later events for the disabled endpoint are not sent either.
     let later = outbox.enqueue(g, &new_event(7), now_ms()).unwrap();
     h.poke();
