@@ -14,6 +14,7 @@ use safeguard_store::{
 use crate::bank::{validate_bank_name, validate_ratio, validate_threshold, DEFAULT_PDQ_THRESHOLD};
 use crate::matcher::{BankState, Hit, Matcher, Meta};
 use crate::signal::{SignalType, SignalValue};
+use crate::sources::now_secs;
 use crate::Error;
 use safeguard_vpdq::{MatchPercent, VpdqMatchConfig};
 
@@ -198,13 +199,6 @@ fn parse_snapshot_header(h: &[u8; SNAPSHOT_HEADER_LEN]) -> Result<(Seq, u64), Er
 
 fn snapshot_error(msg: String) -> Error {
     Error::Index(safeguard_index::Error::SnapshotCorrupt(msg))
-}
-
-fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// A stored signal's parsed value. Stored values were validated on the way in, so a failure

@@ -31,6 +31,6 @@ pub use matcher::BankState;
 pub use safeguard_vpdq::{MatchPercent, VpdqFrame, VpdqMatchConfig};
 pub use signal::{SignalType, SignalValue};
 pub use sources::{
-    diff_list, export_list, import_list, now_ms, validate_source, DiffReport, DiffShow,
+    diff_list, export_list, import_list, now_ms, now_secs, validate_source, DiffReport, DiffShow,
     ExportReport, ImportOptions, ImportReport, MAX_IMPORT_ENTRIES, MAX_SOURCE_LEN,
 };

@@ -119,6 +119,14 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// The wall clock in Unix seconds (0 for a clock before 1970).
+pub fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 fn check_metadata(metadata: Option<&str>) -> Result<(), String> {
     let Some(m) = metadata else { return Ok(()) };
     if m.len() > MAX_METADATA_BYTES {

@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+mod config;
 mod engine_sink;
 mod error;
 mod http;
@@ -22,9 +23,10 @@ mod sink;
 pub mod stopncii;
 pub mod time;
 
+pub use config::{Client, ExchangeConfig, ExchangeKind, DEFAULT_EXCHANGE_INTERVAL_SECS};
 pub use engine_sink::EngineSink;
 pub use error::{Error, Result};
 pub use http::{HttpLimits, RetryPolicy};
-pub use run::{now_millis, now_secs, run, Fetcher, Page, Record, RunOptions, RunReport, Sweep};
+pub use run::{run, Fetcher, Page, Record, RunOptions, RunReport, Sweep};
 pub use secret::Secret;
 pub use sink::{Batch, ExchangeSink, Held, MemoryExchange, MemorySink, Outcome, Removal, Upsert};

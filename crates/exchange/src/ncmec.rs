@@ -12,11 +12,12 @@
 use std::collections::HashSet;
 
 use reqwest::Method;
+use safeguard_engine::now_secs;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::http::{Http, HttpLimits, Req, RetryPolicy};
-use crate::run::{now_secs, Fetcher, Page, Record};
+use crate::run::{Fetcher, Page, Record};
 use crate::time::{fmt_utc, parse_utc};
 use crate::{Error, Result, Secret};
 

@@ -8,11 +8,12 @@
 //! from that range that the page does not list was deleted at the peer. Disabled items
 //! (`disable_until_ts` in the future) are treated as absent: the peer does not match them.
 
+use safeguard_engine::now_secs;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::http::{Http, HttpLimits, Req, RetryPolicy};
-use crate::run::{now_secs, Fetcher, Page, Record, Sweep};
+use crate::run::{Fetcher, Page, Record, Sweep};
 use crate::{Error, Result, Secret};
 
 /// Largest page the peer serves (its `MAX_PAGE`).

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
-use safeguard_engine::SignalType;
+use safeguard_engine::{now_ms, now_secs, SignalType};
 
 use crate::sink::{Batch, ExchangeSink, Held, Outcome, Removal, Upsert};
 use crate::{Error, Result};
@@ -112,19 +112,6 @@ pub struct RunReport {
     pub error: Option<String>,
 }
 
-/// Unix seconds now.
-pub fn now_secs() -> i64 {
-    now_millis() / 1000
-}
-
-/// Unix milliseconds now (the store's unit for `seen_at` and error times).
-pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// Runs `fetcher` for `exchange` into `sink` until caught up, `max_pages`, or an error. The
 /// error (if any) is recorded in the sink and returned in the report.
 pub async fn run<F: Fetcher>(
@@ -144,7 +131,7 @@ pub async fn run<F: Fetcher>(
         tracing::warn!(exchange, kind = fetcher.kind(), error = %e, pages = report.pages, "exchange run failed; the next run resumes from the checkpoint");
         report.error_code = Some(e.code().to_string());
         report.error = Some(e.to_string());
-        let (s, name, msg, at) = (sink, exchange.to_string(), e.to_string(), now_millis());
+        let (s, name, msg, at) = (sink, exchange.to_string(), e.to_string(), now_ms());
         let recorded = tokio::task::spawn_blocking(move || s.record_error(&name, &msg, at)).await;
         if let Ok(Err(err)) | Err(err) = recorded.map_err(|j| Error::Sink(j.to_string())) {
             tracing::error!(exchange, error = %err, "cannot record the exchange error");
@@ -190,7 +177,7 @@ async fn run_inner<F: Fetcher>(
         let s = sink.clone();
         let name = exchange.to_string();
         let checkpoint = page.checkpoint.clone();
-        let seen_at = now_millis();
+        let seen_at = now_ms();
         let outcome = blocking(move || {
             s.apply(
                 &name,

@@ -318,7 +318,7 @@ async fn scenario(
     let logs = LogBuf::default();
     let _guard = logs.install();
     let mut rng = rand::rngs::StdRng::seed_from_u64(6);
-    let now = safeguard_exchange::now_secs();
+    let now = safeguard_engine::now_secs();
     let base = now - 40 * 86_400;
     let fake = Arc::new(Fake {
         page_size: 100,
@@ -431,7 +431,7 @@ async fn scenario(
 
     // The server changes: updates (new fingerprints), deletions, new entries, and a value two
     // entries share. Entries move to the present (the server stamps changes with their time).
-    let now = safeguard_exchange::now_secs();
+    let now = safeguard_engine::now_secs();
     let shared_md5 = hex(&mut rng, 32);
     {
         let mut m = fake.entries.lock().unwrap();
@@ -484,7 +484,7 @@ async fn scenario(
             let mut m = fake.entries.lock().unwrap();
             let e = m.get_mut(gone).unwrap();
             e.deleted = true;
-            e.ts = safeguard_exchange::now_secs();
+            e.ts = safeguard_engine::now_secs();
         }
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         run_until_caught_up(addr, start, sink.clone()).await;

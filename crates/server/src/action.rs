@@ -24,9 +24,9 @@ use safeguard_policy::{AccountAge, Kind, RuleSet, RuleSpec, Surface};
 use safeguard_store::action::{CaseFilter, NewEvidence, StoredRule};
 
 use crate::error::{ApiError, ApiResult};
-use crate::media::{check_photo_upload, hash_photo, hash_video, read_upload, short, UploadForm};
+use crate::extract::{short, JsonBody, UploadForm};
+use crate::media::{check_photo_upload, hash_photo, hash_video, read_upload};
 use crate::state::{blocking, AppState};
-use crate::v1::JsonBody;
 
 /// Most items in one `POST /v1/content/batch`.
 pub const MAX_BATCH_ITEMS: usize = 1000;

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use safeguard_exchange::ExchangeConfig;
 use serde::Deserialize;
 
 /// Default listen address: loopback only, so a fresh install is not reachable from outside.
@@ -51,7 +52,7 @@ pub struct Config {
     /// vPDQ matching thresholds (each lookup may override them).
     pub vpdq: VpdqConfig,
     /// PhotoDNA: match threshold and the operator's licensed hasher plug-in.
-    pub photodna: crate::photodna::PhotoDnaConfig,
+    pub photodna: PhotoDnaConfig,
     /// The master key that seals secrets at rest (`[secrets]`).
     pub secrets: SecretsConfig,
     /// Where uploads and fetched media are decoded (`[decode]`).
@@ -209,6 +210,92 @@ impl Default for VpdqConfig {
     }
 }
 
+/// Default PhotoDNA plug-in timeout, milliseconds.
+pub const DEFAULT_PLUGIN_TIMEOUT_MS: u64 = 10_000;
+/// Default PhotoDNA plug-in calls at once.
+pub const DEFAULT_PLUGIN_CONCURRENCY: usize = 4;
+
+/// `[photodna]` in the configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PhotoDnaConfig {
+    /// Largest Euclidean distance that counts as a match. Safeguard ships no tuned value: the
+    /// default 0 matches identical values only, until the operator sets the value their
+    /// licence documentation recommends.
+    pub threshold: f64,
+    /// The licensed hasher, if any. Without one, `photodna` values can still be stored and
+    /// looked up by value; uploads get no `photodna` signal.
+    pub hasher: Option<PluginConfig>,
+}
+
+impl Default for PhotoDnaConfig {
+    fn default() -> PhotoDnaConfig {
+        PhotoDnaConfig {
+            threshold: 0.0,
+            hasher: None,
+        }
+    }
+}
+
+/// How to reach the PhotoDNA plug-in: exactly one of `command` and `url`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// Program and arguments, run without a shell.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// HTTP endpoint that takes the bytes in a POST.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Timeout of one call, milliseconds.
+    #[serde(default = "default_plugin_timeout")]
+    pub timeout_ms: u64,
+    /// Calls at once.
+    #[serde(default = "default_plugin_concurrency")]
+    pub max_concurrency: usize,
+}
+
+fn default_plugin_timeout() -> u64 {
+    DEFAULT_PLUGIN_TIMEOUT_MS
+}
+
+fn default_plugin_concurrency() -> usize {
+    DEFAULT_PLUGIN_CONCURRENCY
+}
+
+impl PhotoDnaConfig {
+    /// Checks the settings; the message names the bad key.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.threshold.is_finite() || self.threshold < 0.0 {
+            return Err("photodna.threshold must be a finite number >= 0".into());
+        }
+        if let Some(h) = &self.hasher {
+            match (&h.command, &h.url) {
+                (Some(c), None) if !c.is_empty() && !c[0].is_empty() => {}
+                (Some(_), None) => {
+                    return Err("photodna.hasher.command must name a program".into());
+                }
+                (None, Some(u)) => {
+                    let parsed = url::Url::parse(u)
+                        .map_err(|e| format!("photodna.hasher.url is not a URL: {e}"))?;
+                    if !matches!(parsed.scheme(), "http" | "https") {
+                        return Err("photodna.hasher.url must be http or https".into());
+                    }
+                }
+                _ => {
+                    return Err("photodna.hasher needs exactly one of `command` and `url`".into());
+                }
+            }
+            if h.timeout_ms == 0 || h.max_concurrency == 0 {
+                return Err(
+                    "photodna.hasher.timeout_ms and max_concurrency must be above 0".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Request and media limits.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -271,7 +358,7 @@ impl Default for Config {
             exchanges: Vec::new(),
             video: VideoConfig::default(),
             vpdq: VpdqConfig::default(),
-            photodna: crate::photodna::PhotoDnaConfig::default(),
+            photodna: PhotoDnaConfig::default(),
             secrets: SecretsConfig::default(),
             decode: DecodeConfig::default(),
             webhooks: WebhooksConfig::default(),
@@ -570,6 +657,25 @@ impl Config {
     }
 }
 
+/// Checks the `[[exchanges]]` tables: valid unique names, and each builds a client.
+pub fn validate_exchanges(list: &[ExchangeConfig]) -> Result<(), ConfigError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for x in list {
+        safeguard_engine::validate_bank_name(&x.name)
+            .and_then(|_| safeguard_engine::validate_bank_name(&x.bank_name()))
+            .map_err(|e| ConfigError::Invalid(format!("exchange {:?}: {e}", x.name)))?;
+        if !seen.insert(x.name.clone()) {
+            return Err(ConfigError::Invalid(format!(
+                "exchange {:?} is configured twice",
+                x.name
+            )));
+        }
+        x.check()
+            .map_err(|e| ConfigError::Invalid(format!("exchange {}: {e}", x.name)))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -658,139 +764,31 @@ mod tests {
         assert_eq!(pool.memory_limit, 1 << 30);
         assert_eq!(pool.image_deadline.as_secs(), c.limits.request_timeout_secs);
     }
-}
 
-/// Default interval between scheduled runs of an exchange, seconds (HMA fetches every few
-/// minutes; hourly keeps new hashes matchable well within a day and is polite to the
-/// exchanges).
-pub const DEFAULT_EXCHANGE_INTERVAL_SECS: u64 = 3600;
-
-/// Which protocol an exchange speaks.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum ExchangeKind {
-    /// NCMEC hash sharing API v2.
-    Ncmec,
-    /// StopNCII.org.
-    StopNcii,
-    /// Another Safeguard instance's bank API.
-    Safeguard,
-}
-
-impl ExchangeKind {
-    /// The configuration name.
-    pub fn name(self) -> &'static str {
-        match self {
-            ExchangeKind::Ncmec => "ncmec",
-            ExchangeKind::StopNcii => "stopncii",
-            ExchangeKind::Safeguard => "safeguard",
-        }
+    #[test]
+    fn photodna_config_validation() {
+        let mut c = PhotoDnaConfig::default();
+        assert!(c.validate().is_ok());
+        c.threshold = -1.0;
+        assert!(c.validate().is_err());
+        c.threshold = 10.0;
+        c.hasher = Some(PluginConfig {
+            command: Some(vec!["x".into()]),
+            url: Some("http://127.0.0.1/".into()),
+            timeout_ms: 1,
+            max_concurrency: 1,
+        });
+        assert!(c.validate().unwrap_err().contains("exactly one"));
+        c.hasher = Some(PluginConfig {
+            command: None,
+            url: Some("file:///etc/passwd".into()),
+            timeout_ms: 1,
+            max_concurrency: 1,
+        });
+        assert!(c.validate().unwrap_err().contains("http"));
+        let parsed: PhotoDnaConfig =
+            toml::from_str("threshold = 1500.0\n[hasher]\ncommand = [\"/opt/pdna/hash\"]\n")
+                .unwrap();
+        assert_eq!(parsed.hasher.unwrap().timeout_ms, DEFAULT_PLUGIN_TIMEOUT_MS);
     }
-}
-
-/// One `[[exchanges]]` table. Credentials may be given here or, better, in the environment as
-/// `SAFEGUARD_EXCHANGE_<NAME>_<FIELD>` (for example `SAFEGUARD_EXCHANGE_NCMEC_PASSWORD`); they
-/// are held as [`safeguard_exchange::Secret`], which never prints.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ExchangeConfig {
-    /// Unique UPPER_SNAKE_CASE name; also the bank it fills unless `bank` is set.
-    pub name: String,
-    /// Protocol.
-    pub kind: ExchangeKind,
-    /// Local bank (default: `name`). Created at start-up if missing.
-    #[serde(default)]
-    pub bank: Option<String>,
-    /// The exchange's base URL (NCMEC: the environment without `/v2`; StopNCII: with `/v1`;
-    /// Safeguard: the peer's root).
-    pub base_url: String,
-    /// Whether the scheduler runs it (a disabled exchange can still be run by hand).
-    #[serde(default = "default_true")]
-    pub enabled: bool,
-    /// Seconds between scheduled runs (at least 60), plus up to 10% jitter.
-    #[serde(default = "default_exchange_interval")]
-    pub interval_secs: u64,
-    /// NCMEC user name.
-    #[serde(default)]
-    pub username: Option<String>,
-    /// NCMEC password.
-    #[serde(default)]
-    pub password: Option<safeguard_exchange::Secret>,
-    /// StopNCII `Ocp-Apim-Subscription-Key`.
-    #[serde(default)]
-    pub subscription_key: Option<safeguard_exchange::Secret>,
-    /// StopNCII function key for FetchHashes.
-    #[serde(default)]
-    pub fetch_function_key: Option<safeguard_exchange::Secret>,
-    /// StopNCII function key for SubmitFeedback.
-    #[serde(default)]
-    pub feedback_function_key: Option<safeguard_exchange::Secret>,
-    /// Safeguard peer: an API key with the `curate` scope.
-    #[serde(default)]
-    pub api_key: Option<safeguard_exchange::Secret>,
-    /// Safeguard peer: the bank to copy.
-    #[serde(default)]
-    pub remote_bank: Option<String>,
-    /// Records per page (StopNCII, peer), at most 1,000.
-    #[serde(default)]
-    pub page_size: Option<u32>,
-    /// NCMEC: where to start without a checkpoint, Unix seconds (default 0, everything).
-    #[serde(default)]
-    pub start_from: Option<i64>,
-    /// Pages per run at most (default 10,000); the next run continues.
-    #[serde(default)]
-    pub max_pages_per_run: Option<u64>,
-}
-
-fn default_true() -> bool {
-    true
-}
-
-fn default_exchange_interval() -> u64 {
-    DEFAULT_EXCHANGE_INTERVAL_SECS
-}
-
-impl ExchangeConfig {
-    /// The local bank it fills.
-    pub fn bank_name(&self) -> String {
-        self.bank.clone().unwrap_or_else(|| self.name.clone())
-    }
-
-    /// Reads `SAFEGUARD_EXCHANGE_<NAME>_<FIELD>` credentials over the file's.
-    pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
-        let var = |field: &str| env(&format!("SAFEGUARD_EXCHANGE_{}_{field}", self.name));
-        if let Some(v) = var("USERNAME") {
-            self.username = Some(v);
-        }
-        let secrets: [(&str, &mut Option<safeguard_exchange::Secret>); 5] = [
-            ("PASSWORD", &mut self.password),
-            ("SUBSCRIPTION_KEY", &mut self.subscription_key),
-            ("FETCH_FUNCTION_KEY", &mut self.fetch_function_key),
-            ("FEEDBACK_FUNCTION_KEY", &mut self.feedback_function_key),
-            ("API_KEY", &mut self.api_key),
-        ];
-        for (field, slot) in secrets {
-            if let Some(v) = env(&format!("SAFEGUARD_EXCHANGE_{}_{field}", self.name)) {
-                *slot = Some(safeguard_exchange::Secret::new(v));
-            }
-        }
-    }
-}
-
-/// Checks the `[[exchanges]]` tables: valid unique names, and each builds a client.
-pub fn validate_exchanges(list: &[ExchangeConfig]) -> Result<(), ConfigError> {
-    let mut seen = std::collections::BTreeSet::new();
-    for x in list {
-        safeguard_engine::validate_bank_name(&x.name)
-            .and_then(|_| safeguard_engine::validate_bank_name(&x.bank_name()))
-            .map_err(|e| ConfigError::Invalid(format!("exchange {:?}: {e}", x.name)))?;
-        if !seen.insert(x.name.clone()) {
-            return Err(ConfigError::Invalid(format!(
-                "exchange {:?} is configured twice",
-                x.name
-            )));
-        }
-        crate::exchanges::check(x).map_err(ConfigError::Invalid)?;
-    }
-    Ok(())
 }

@@ -18,17 +18,17 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use rand::Rng;
 use safeguard_engine::{CreateBank, Engine};
-use safeguard_exchange::ncmec::{FeedbackType, NcmecClient, NcmecConfig, Vote};
-use safeguard_exchange::peer::{PeerClient, PeerConfig};
-use safeguard_exchange::stopncii::{FeedbackValue, StopNciiClient, StopNciiConfig};
-use safeguard_exchange::{EngineSink, ExchangeSink, RunOptions, RunReport};
+use safeguard_exchange::ncmec::{FeedbackType, Vote};
+use safeguard_exchange::stopncii::FeedbackValue;
+use safeguard_exchange::{
+    Client, EngineSink, ExchangeConfig, ExchangeKind, ExchangeSink, RunOptions, RunReport,
+};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::config::{ExchangeConfig, ExchangeKind};
 use crate::error::{ApiError, ApiResult, HmaError};
+use crate::extract::{short, JsonBody};
 use crate::state::{blocking, AppState};
-use crate::v1::JsonBody;
 
 /// Shortest scheduling interval accepted, seconds: the exchanges ask for polite polling, and
 /// a run holds one HTTP connection and the store's writer for each page.
@@ -96,7 +96,7 @@ impl Slot {
             return self.record(report);
         }
         self.running_since
-            .store(safeguard_exchange::now_secs(), Ordering::Relaxed);
+            .store(safeguard_engine::now_secs(), Ordering::Relaxed);
         let report = run_once(&self.cfg, engine).await;
         self.running_since.store(0, Ordering::Relaxed);
         self.record(report)
@@ -148,70 +148,6 @@ pub struct Exchanges {
     key: Mutex<Option<safeguard_seal::MasterKey>>,
 }
 
-/// What a client is built into.
-enum Client {
-    Ncmec(NcmecClient),
-    StopNcii(StopNciiClient),
-    Peer(PeerClient),
-}
-
-fn secret(
-    v: &Option<safeguard_exchange::Secret>,
-    what: &str,
-) -> Result<safeguard_exchange::Secret, safeguard_exchange::Error> {
-    v.clone()
-        .ok_or_else(|| safeguard_exchange::Error::Config(format!("{what} is not configured")))
-}
-
-fn build(cfg: &ExchangeConfig) -> Result<Client, safeguard_exchange::Error> {
-    let bad_url = |e: url::ParseError| safeguard_exchange::Error::Config(format!("base_url: {e}"));
-    let base = url::Url::parse(&cfg.base_url).map_err(bad_url)?;
-    Ok(match cfg.kind {
-        ExchangeKind::Ncmec => {
-            let mut c = NcmecConfig::new(
-                base,
-                cfg.username.clone().unwrap_or_default(),
-                secret(&cfg.password, "password")?,
-            );
-            if let Some(s) = cfg.start_from {
-                c.start_from = s;
-            }
-            Client::Ncmec(NcmecClient::new(c)?)
-        }
-        ExchangeKind::StopNcii => {
-            let mut c = StopNciiConfig::new(
-                base,
-                secret(&cfg.subscription_key, "subscription_key")?,
-                secret(&cfg.fetch_function_key, "fetch_function_key")?,
-            );
-            c.feedback_function_key = cfg.feedback_function_key.clone();
-            if let Some(p) = cfg.page_size {
-                c.page_size = p;
-            }
-            Client::StopNcii(StopNciiClient::new(c)?)
-        }
-        ExchangeKind::Safeguard => {
-            let mut c = PeerConfig::new(
-                base,
-                cfg.remote_bank.clone().unwrap_or_default(),
-                secret(&cfg.api_key, "api_key")?,
-            );
-            if let Some(p) = cfg.page_size {
-                c.page_size = p;
-            }
-            Client::Peer(PeerClient::new(c)?)
-        }
-    })
-}
-
-/// Checks that an exchange configuration builds a client (credentials present, URL valid),
-/// without contacting anything.
-pub fn check(cfg: &ExchangeConfig) -> Result<(), String> {
-    build(cfg)
-        .map(|_| ())
-        .map_err(|e| format!("exchange {}: {e}", cfg.name))
-}
-
 /// Runs one exchange once into its bank (which must exist), in this task.
 pub async fn run_once(cfg: &ExchangeConfig, engine: Arc<Engine>) -> RunReport {
     let sink: Arc<dyn ExchangeSink> = Arc::new(EngineSink::new(engine.clone(), cfg.bank_name()));
@@ -220,7 +156,7 @@ pub async fn run_once(cfg: &ExchangeConfig, engine: Arc<Engine>) -> RunReport {
             .max_pages_per_run
             .unwrap_or(RunOptions::default().max_pages),
     };
-    match build(cfg) {
+    match cfg.client() {
         Ok(Client::Ncmec(mut c)) => safeguard_exchange::run(&cfg.name, &mut c, sink, &opts).await,
         Ok(Client::StopNcii(mut c)) => {
             safeguard_exchange::run(&cfg.name, &mut c, sink, &opts).await
@@ -237,11 +173,11 @@ async fn failed_run(
     code: &str,
     msg: String,
 ) -> RunReport {
-    let now = safeguard_exchange::now_secs();
+    let now = safeguard_engine::now_secs();
     let sink: Arc<dyn ExchangeSink> = Arc::new(EngineSink::new(engine, cfg.bank_name()));
     let (name, m) = (cfg.name.clone(), msg.clone());
     let _ = tokio::task::spawn_blocking(move || {
-        sink.record_error(&name, &m, safeguard_exchange::now_millis())
+        sink.record_error(&name, &m, safeguard_engine::now_ms())
     })
     .await;
     RunReport {
@@ -432,7 +368,7 @@ impl Exchanges {
                     bank: None,
                     base_url: String::new(),
                     enabled: false,
-                    interval_secs: crate::config::DEFAULT_EXCHANGE_INTERVAL_SECS,
+                    interval_secs: safeguard_exchange::DEFAULT_EXCHANGE_INTERVAL_SECS,
                     username: None,
                     password: None,
                     subscription_key: None,
@@ -586,7 +522,7 @@ fn exchange_config(
     safeguard_engine::validate_bank_name(&cfg.name)
         .and_then(|_| safeguard_engine::validate_bank_name(&cfg.bank_name()))
         .map_err(|e| e.to_string())?;
-    build(&cfg).map_err(|e| e.to_string())?;
+    cfg.check().map_err(|e| e.to_string())?;
     Ok(cfg)
 }
 
@@ -637,7 +573,7 @@ fn hma_slot(state: &AppState, name: &str) -> Result<Arc<Slot>, HmaError> {
         hma_error(
             StatusCode::NOT_FOUND,
             "exchange_not_found",
-            format!("Exchange '{}' not found", crate::media::short(name)),
+            format!("Exchange '{}' not found", short(name)),
         )
     })
 }
@@ -649,7 +585,7 @@ fn in_file(name: &str) -> HmaError {
         format!(
             "exchange '{}' is set in Safeguard's configuration file ([[exchanges]]); edit it \
              there, or create exchanges through POST /c/exchanges to manage them here",
-            crate::media::short(name)
+            short(name)
         ),
     )
 }
@@ -668,7 +604,7 @@ async fn hma_api(
         .ok_or_else(|| {
             HmaError(ApiError::bad_request(
                 "unknown_exchange_api",
-                format!("no such Exchange API '{}'", crate::media::short(&api)),
+                format!("no such Exchange API '{}'", short(&api)),
             ))
         })?;
     // HMA keeps one credential per API; here each exchange has its own, so the API counts as
@@ -872,7 +808,7 @@ async fn hma_create(State(state): State<AppState>, body: Bytes) -> Result<Respon
                 "unknown_exchange_api",
                 format!(
                     "No such exchange type '{}'",
-                    crate::media::short(v.as_str().unwrap_or_default())
+                    short(v.as_str().unwrap_or_default())
                 ),
             )
         })?,
@@ -1186,7 +1122,7 @@ async fn feedback(
     JsonBody(req): JsonBody<FeedbackReq>,
 ) -> ApiResult<Json<Value>> {
     let slot = state.0.exchanges.slot(&name)?;
-    match build(&slot.cfg).map_err(exchange_error)? {
+    match slot.cfg.client().map_err(exchange_error)? {
         Client::Ncmec(c) => {
             let entry = req.entry_id.ok_or_else(|| missing("entry_id"))?;
             let fp = req.fingerprint.ok_or_else(|| missing("fingerprint"))?;

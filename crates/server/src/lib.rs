@@ -12,6 +12,7 @@ mod coinflip;
 pub mod config;
 mod error;
 pub mod exchanges;
+mod extract;
 pub mod fetch;
 mod hma;
 mod lists;

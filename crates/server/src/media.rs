@@ -3,14 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
-use axum::extract::{FromRequest, Request};
+use axum::extract::multipart::{Multipart, MultipartError};
 use axum::http::StatusCode;
 use bytes::{Bytes, BytesMut};
 use safeguard_engine::video::HashedVideo;
 use safeguard_engine::{HashedMedia, SignalType, VpdqMatchConfig};
 
 use crate::error::{ApiError, ApiResult};
+use crate::extract::short;
 use crate::fetch::FetchError;
 use crate::state::{cpu, AppState};
 
@@ -50,10 +50,6 @@ impl ContentType {
     }
 }
 
-pub(crate) fn short(s: &str) -> String {
-    s.chars().take(64).collect()
-}
-
 pub(crate) fn multipart_error(e: MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
@@ -63,27 +59,6 @@ pub(crate) fn multipart_error(e: MultipartError) -> ApiError {
         )
     } else {
         ApiError::bad_request("invalid_multipart", format!("invalid multipart body: {e}"))
-    }
-}
-
-/// A multipart upload that may carry a video. The upload routes lift the global body limit
-/// (`limits.max_body_bytes`, sized for images and JSON) with `DefaultBodyLimit::disable()`,
-/// and this extractor applies the video limit (`video.max_bytes`) instead; an image in such
-/// an upload is still held to the image limits when it is decoded.
-#[derive(Debug)]
-pub struct UploadForm(pub Result<Multipart, MultipartRejection>);
-
-impl FromRequest<AppState> for UploadForm {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let c = &state.0.config;
-        let limit = c.video.max_bytes.max(c.limits.max_body_bytes);
-        let (parts, body) = req.into_parts();
-        let body = axum::body::Body::new(http_body_util::Limited::new(body, limit));
-        Ok(UploadForm(
-            Multipart::from_request(Request::from_parts(parts, body), state).await,
-        ))
     }
 }
 

@@ -22,95 +22,11 @@ use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
+use crate::config::PluginConfig;
 use crate::error::{request_id, ApiError};
 
 /// Largest plug-in output read, bytes.
 pub const MAX_PLUGIN_OUTPUT: usize = 64 * 1024;
-/// Default plug-in timeout, milliseconds.
-pub const DEFAULT_PLUGIN_TIMEOUT_MS: u64 = 10_000;
-/// Default plug-in calls at once.
-pub const DEFAULT_PLUGIN_CONCURRENCY: usize = 4;
-
-/// `[photodna]` in the configuration.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct PhotoDnaConfig {
-    /// Largest Euclidean distance that counts as a match. Safeguard ships no tuned value: the
-    /// default 0 matches identical values only, until the operator sets the value their
-    /// licence documentation recommends.
-    pub threshold: f64,
-    /// The licensed hasher, if any. Without one, `photodna` values can still be stored and
-    /// looked up by value; uploads get no `photodna` signal.
-    pub hasher: Option<PluginConfig>,
-}
-
-impl Default for PhotoDnaConfig {
-    fn default() -> PhotoDnaConfig {
-        PhotoDnaConfig {
-            threshold: 0.0,
-            hasher: None,
-        }
-    }
-}
-
-/// How to reach the plug-in: exactly one of `command` and `url`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct PluginConfig {
-    /// Program and arguments, run without a shell.
-    #[serde(default)]
-    pub command: Option<Vec<String>>,
-    /// HTTP endpoint that takes the bytes in a POST.
-    #[serde(default)]
-    pub url: Option<String>,
-    /// Timeout of one call, milliseconds.
-    #[serde(default = "default_timeout")]
-    pub timeout_ms: u64,
-    /// Calls at once.
-    #[serde(default = "default_concurrency")]
-    pub max_concurrency: usize,
-}
-
-fn default_timeout() -> u64 {
-    DEFAULT_PLUGIN_TIMEOUT_MS
-}
-
-fn default_concurrency() -> usize {
-    DEFAULT_PLUGIN_CONCURRENCY
-}
-
-impl PhotoDnaConfig {
-    /// Checks the settings; the message names the bad key.
-    pub fn validate(&self) -> Result<(), String> {
-        if !self.threshold.is_finite() || self.threshold < 0.0 {
-            return Err("photodna.threshold must be a finite number >= 0".into());
-        }
-        if let Some(h) = &self.hasher {
-            match (&h.command, &h.url) {
-                (Some(c), None) if !c.is_empty() && !c[0].is_empty() => {}
-                (Some(_), None) => {
-                    return Err("photodna.hasher.command must name a program".into());
-                }
-                (None, Some(u)) => {
-                    let parsed = url::Url::parse(u)
-                        .map_err(|e| format!("photodna.hasher.url is not a URL: {e}"))?;
-                    if !matches!(parsed.scheme(), "http" | "https") {
-                        return Err("photodna.hasher.url must be http or https".into());
-                    }
-                }
-                _ => {
-                    return Err("photodna.hasher needs exactly one of `command` and `url`".into());
-                }
-            }
-            if h.timeout_ms == 0 || h.max_concurrency == 0 {
-                return Err(
-                    "photodna.hasher.timeout_ms and max_concurrency must be above 0".into(),
-                );
-            }
-        }
-        Ok(())
-    }
-}
 
 /// A configured plug-in, ready to call.
 #[derive(Debug)]
@@ -369,32 +285,5 @@ mod tests {
             missing.hash(Bytes::from_static(b"x")).await,
             Err(PluginError::Spawn(_))
         ));
-    }
-
-    #[test]
-    fn config_validation() {
-        let mut c = PhotoDnaConfig::default();
-        assert!(c.validate().is_ok());
-        c.threshold = -1.0;
-        assert!(c.validate().is_err());
-        c.threshold = 10.0;
-        c.hasher = Some(PluginConfig {
-            command: Some(vec!["x".into()]),
-            url: Some("http://127.0.0.1/".into()),
-            timeout_ms: 1,
-            max_concurrency: 1,
-        });
-        assert!(c.validate().unwrap_err().contains("exactly one"));
-        c.hasher = Some(PluginConfig {
-            command: None,
-            url: Some("file:///etc/passwd".into()),
-            timeout_ms: 1,
-            max_concurrency: 1,
-        });
-        assert!(c.validate().unwrap_err().contains("http"));
-        let parsed: PhotoDnaConfig =
-            toml::from_str("threshold = 1500.0\n[hasher]\ncommand = [\"/opt/pdna/hash\"]\n")
-                .unwrap();
-        assert_eq!(parsed.hasher.unwrap().timeout_ms, DEFAULT_PLUGIN_TIMEOUT_MS);
     }
 }

@@ -1,57 +1,22 @@
 //! The native API under `/v1`: consistent resources, cursor pagination, one error shape
 //! (`{"error": {"code", "message", "request_id"}}`), JSON in and out.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use safeguard_engine::{AddContent, CreateBank, LookupOptions, SignalType, SignalValue};
+use safeguard_engine::{now_secs, AddContent, CreateBank, LookupOptions, SignalType, SignalValue};
 use safeguard_store::{Bank, BankKind, BankUpdate, Content, ContentUpdate};
 
 use crate::auth::{create_key, Scope};
 use crate::error::{ApiError, ApiResult};
-use crate::media::{
-    hash_photo, hash_video, is_video_upload, read_upload, short, vpdq_thresholds, UploadForm,
-};
+use crate::extract::{short, JsonBody, UploadForm};
+use crate::media::{hash_photo, hash_video, is_video_upload, read_upload, vpdq_thresholds};
 use crate::state::{blocking, AppState};
-
-/// A JSON body whose rejections use the API's error shape.
-pub struct JsonBody<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(JsonBody(v)),
-            Err(e) => Err(match e {
-                JsonRejection::MissingJsonContentType(_) => ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "send Content-Type: application/json",
-                ),
-                JsonRejection::JsonDataError(e) => {
-                    ApiError::bad_request("invalid_body", e.body_text())
-                }
-                JsonRejection::JsonSyntaxError(e) => {
-                    ApiError::bad_request("invalid_json", e.body_text())
-                }
-                other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "the request body is over the size limit",
-                ),
-                other => ApiError::bad_request("invalid_body", other.body_text()),
-            }),
-        }
-    }
-}
 
 /// Routes needing the `hash` scope.
 pub fn hash_routes() -> Router<AppState> {
@@ -97,13 +62,6 @@ pub fn admin_routes() -> Router<AppState> {
     Router::new()
         .route("/v1/keys", get(keys).post(key_create))
         .route("/v1/keys/{key_id}", axum::routing::delete(key_revoke))
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 fn bank_json(b: &Bank) -> Value {

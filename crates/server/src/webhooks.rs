@@ -25,8 +25,8 @@ use safeguard_webhook::signature::Secret;
 use safeguard_engine::now_ms;
 
 use crate::error::{ApiError, ApiResult};
+use crate::extract::JsonBody;
 use crate::state::{blocking, AppState};
-use crate::v1::JsonBody;
 
 /// Associated data binding a sealed webhook secret to its use (a secret sealed for something
 /// else does not open here).
@@ -434,7 +434,7 @@ fn check_types(types: &[String]) -> ApiResult<()> {
                 "invalid_event_types",
                 format!(
                     "unknown event type {:?}; known: {}, or \"*\"",
-                    crate::media::short(t),
+                    crate::extract::short(t),
                     safeguard_engine::action::EVENT_TYPES.join(", ")
                 ),
             ));

@@ -6,8 +6,9 @@ mod common;
 
 use axum::http::StatusCode;
 use common::*;
+use safeguard_exchange::{ExchangeConfig, ExchangeKind};
 use safeguard_server::auth::Scope;
-use safeguard_server::config::{Config, ExchangeConfig, ExchangeKind};
+use safeguard_server::config::Config;
 use serde_json::json;
 
 const PDQ_A: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
@@ -386,7 +387,7 @@ async fn hma_exchange_routes_show_configured_exchanges_read_only() {
             "fetched_items": 0,
         })
     );
-    let t0 = safeguard_exchange::now_secs();
+    let t0 = safeguard_engine::now_secs();
     let r = s
         .admin("POST", "/v1/exchanges/PARTNER/run?wait=true", None)
         .await;

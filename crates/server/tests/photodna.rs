@@ -8,8 +8,8 @@ mod common;
 use axum::http::StatusCode;
 use bytes::Bytes;
 use common::*;
-use safeguard_server::config::Config;
-use safeguard_server::photodna::{PhotoDnaConfig, PhotoDnaHasher, PluginConfig, PluginError};
+use safeguard_server::config::{Config, PhotoDnaConfig, PluginConfig};
+use safeguard_server::photodna::{PhotoDnaHasher, PluginError};
 use serde_json::json;
 
 const SQUARE: &str = "photos/images/pdq/data/bridge-mods/square-512x512.jpg";

@@ -11,13 +11,14 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use safeguard_engine::{AddContent, CreateBank, SignalType, SignalValue};
+use safeguard_engine::{now_secs, AddContent, CreateBank, SignalType, SignalValue};
 use safeguard_store::{BankUpdate, Content, ContentUpdate};
 
 use super::hashing::{hash_url, hma_hash_signals, upload_content_type};
 use super::{hma_bad, hma_missing, HmaResult};
 use crate::error::{ApiError, HmaError};
-use crate::media::{check_photo_upload, read_upload, short, split_list, ContentType, UploadForm};
+use crate::extract::{short, UploadForm};
+use crate::media::{check_photo_upload, read_upload, split_list, ContentType};
 use crate::state::{blocking, AppState};
 
 /// HMA's "disabled for good" value of `disable_until_ts`.
@@ -45,13 +46,6 @@ fn from_hma_disable(v: i64) -> i64 {
         HMA_DISABLED => i64::MAX,
         t => t,
     }
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// Routes needing the `curate` scope.

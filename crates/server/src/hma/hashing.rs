@@ -10,9 +10,9 @@ use serde::Deserialize;
 
 use super::{hma_missing, HmaResult};
 use crate::error::ApiError;
+use crate::extract::UploadForm;
 use crate::media::{
     check_photo_upload, fetch, hash_signals, is_video_upload, read_upload, split_list, ContentType,
-    UploadForm,
 };
 use crate::state::{cpu, AppState};
 

@@ -16,7 +16,8 @@ use super::hashing::{hash_url, hma_hash_signals, upload_file};
 use super::{hma_bad, hma_missing, HmaResult};
 use crate::coinflip;
 use crate::error::{ApiError, HmaError};
-use crate::media::{short, split_list, vpdq_thresholds, UploadForm};
+use crate::extract::{short, UploadForm};
+use crate::media::{split_list, vpdq_thresholds};
 use crate::state::{blocking, cpu, AppState};
 
 /// Routes needing the `match` scope.

@@ -1,0 +1,192 @@
+//! One exchange's configuration, as the server reads it from an `[[exchanges]]` table or an
+//! API request, and the exchange's own rules on it. They live here, beside the clients they
+//! build, so that the server's configuration need not reach into its HTTP layer to check them.
+
+use serde::Deserialize;
+
+use crate::ncmec::{NcmecClient, NcmecConfig};
+use crate::peer::{PeerClient, PeerConfig};
+use crate::stopncii::{StopNciiClient, StopNciiConfig};
+use crate::{Error, Result, Secret};
+
+/// Default interval between scheduled runs of an exchange, seconds (HMA fetches every few
+/// minutes; hourly keeps new hashes matchable well within a day and is polite to the
+/// exchanges).
+pub const DEFAULT_EXCHANGE_INTERVAL_SECS: u64 = 3600;
+
+/// Which protocol an exchange speaks.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ExchangeKind {
+    /// NCMEC hash sharing API v2.
+    Ncmec,
+    /// StopNCII.org.
+    StopNcii,
+    /// Another Safeguard instance's bank API.
+    Safeguard,
+}
+
+impl ExchangeKind {
+    /// The configuration name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExchangeKind::Ncmec => "ncmec",
+            ExchangeKind::StopNcii => "stopncii",
+            ExchangeKind::Safeguard => "safeguard",
+        }
+    }
+}
+
+/// One `[[exchanges]]` table. Credentials may be given here or, better, in the environment as
+/// `SAFEGUARD_EXCHANGE_<NAME>_<FIELD>` (for example `SAFEGUARD_EXCHANGE_NCMEC_PASSWORD`); they
+/// are held as [`Secret`], which never prints.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeConfig {
+    /// Unique UPPER_SNAKE_CASE name; also the bank it fills unless `bank` is set.
+    pub name: String,
+    /// Protocol.
+    pub kind: ExchangeKind,
+    /// Local bank (default: `name`). Created at start-up if missing.
+    #[serde(default)]
+    pub bank: Option<String>,
+    /// The exchange's base URL (NCMEC: the environment without `/v2`; StopNCII: with `/v1`;
+    /// Safeguard: the peer's root).
+    pub base_url: String,
+    /// Whether the scheduler runs it (a disabled exchange can still be run by hand).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Seconds between scheduled runs (at least 60), plus up to 10% jitter.
+    #[serde(default = "default_exchange_interval")]
+    pub interval_secs: u64,
+    /// NCMEC user name.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// NCMEC password.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// StopNCII `Ocp-Apim-Subscription-Key`.
+    #[serde(default)]
+    pub subscription_key: Option<Secret>,
+    /// StopNCII function key for FetchHashes.
+    #[serde(default)]
+    pub fetch_function_key: Option<Secret>,
+    /// StopNCII function key for SubmitFeedback.
+    #[serde(default)]
+    pub feedback_function_key: Option<Secret>,
+    /// Safeguard peer: an API key with the `curate` scope.
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+    /// Safeguard peer: the bank to copy.
+    #[serde(default)]
+    pub remote_bank: Option<String>,
+    /// Records per page (StopNCII, peer), at most 1,000.
+    #[serde(default)]
+    pub page_size: Option<u32>,
+    /// NCMEC: where to start without a checkpoint, Unix seconds (default 0, everything).
+    #[serde(default)]
+    pub start_from: Option<i64>,
+    /// Pages per run at most (default 10,000); the next run continues.
+    #[serde(default)]
+    pub max_pages_per_run: Option<u64>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_exchange_interval() -> u64 {
+    DEFAULT_EXCHANGE_INTERVAL_SECS
+}
+
+impl ExchangeConfig {
+    /// The local bank it fills.
+    pub fn bank_name(&self) -> String {
+        self.bank.clone().unwrap_or_else(|| self.name.clone())
+    }
+
+    /// Reads `SAFEGUARD_EXCHANGE_<NAME>_<FIELD>` credentials over the file's.
+    pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
+        let var = |field: &str| env(&format!("SAFEGUARD_EXCHANGE_{}_{field}", self.name));
+        if let Some(v) = var("USERNAME") {
+            self.username = Some(v);
+        }
+        let secrets: [(&str, &mut Option<Secret>); 5] = [
+            ("PASSWORD", &mut self.password),
+            ("SUBSCRIPTION_KEY", &mut self.subscription_key),
+            ("FETCH_FUNCTION_KEY", &mut self.fetch_function_key),
+            ("FEEDBACK_FUNCTION_KEY", &mut self.feedback_function_key),
+            ("API_KEY", &mut self.api_key),
+        ];
+        for (field, slot) in secrets {
+            if let Some(v) = env(&format!("SAFEGUARD_EXCHANGE_{}_{field}", self.name)) {
+                *slot = Some(Secret::new(v));
+            }
+        }
+    }
+
+    /// The client of this exchange's protocol, built without contacting anything.
+    pub fn client(&self) -> Result<Client> {
+        let bad_url = |e: url::ParseError| Error::Config(format!("base_url: {e}"));
+        let base = url::Url::parse(&self.base_url).map_err(bad_url)?;
+        Ok(match self.kind {
+            ExchangeKind::Ncmec => {
+                let mut c = NcmecConfig::new(
+                    base,
+                    self.username.clone().unwrap_or_default(),
+                    secret(&self.password, "password")?,
+                );
+                if let Some(s) = self.start_from {
+                    c.start_from = s;
+                }
+                Client::Ncmec(NcmecClient::new(c)?)
+            }
+            ExchangeKind::StopNcii => {
+                let mut c = StopNciiConfig::new(
+                    base,
+                    secret(&self.subscription_key, "subscription_key")?,
+                    secret(&self.fetch_function_key, "fetch_function_key")?,
+                );
+                c.feedback_function_key = self.feedback_function_key.clone();
+                if let Some(p) = self.page_size {
+                    c.page_size = p;
+                }
+                Client::StopNcii(StopNciiClient::new(c)?)
+            }
+            ExchangeKind::Safeguard => {
+                let mut c = PeerConfig::new(
+                    base,
+                    self.remote_bank.clone().unwrap_or_default(),
+                    secret(&self.api_key, "api_key")?,
+                );
+                if let Some(p) = self.page_size {
+                    c.page_size = p;
+                }
+                Client::Peer(PeerClient::new(c)?)
+            }
+        })
+    }
+
+    /// Checks that the configuration builds a client (URL valid, every credential the kind
+    /// needs present, page size in range) without contacting anything, so that a bad table or
+    /// API request is refused before any run.
+    pub fn check(&self) -> Result<()> {
+        self.client().map(|_| ())
+    }
+}
+
+/// A built client, of whichever protocol the configuration names.
+#[derive(Debug)]
+pub enum Client {
+    /// NCMEC hash sharing API v2.
+    Ncmec(NcmecClient),
+    /// StopNCII.org.
+    StopNcii(StopNciiClient),
+    /// Another Safeguard instance.
+    Peer(PeerClient),
+}
+
+fn secret(v: &Option<Secret>, what: &str) -> Result<Secret> {
+    v.clone()
+        .ok_or_else(|| Error::Config(format!("{what} is not configured")))
+}
