@@ -51,16 +51,19 @@ struct Shared {
     seen: Mutex<Seen>,
 }
 
-fn now_secs() -> i64 {
-    safeguard_engine::now_ms() / 1000
-}
-
 async fn hook(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let header = headers
         .get("safeguard-signature")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let ok = safeguard_webhook::verify(&s.secret, header, &body, now_secs(), s.tolerance).is_ok();
+    let ok = safeguard_webhook::verify(
+        &s.secret,
+        header,
+        &body,
+        safeguard_engine::now_secs(),
+        s.tolerance,
+    )
+    .is_ok();
     // The id is read from the verified body, not the header, so it is what was signed.
     let id = ok
         .then(|| serde_json::from_slice::<Value>(&body).ok())
