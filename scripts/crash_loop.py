@@ -726,8 +726,9 @@ enabled = false
             c = model.counts
             print(f"cycle {cycle}: live adds {len(model.live)}, imported {len(model.imported)}, "
                   f"acknowledged adds {c['adds']} removes {c['removes']} imports {c['imports']} "
-                  f"exchange runs {c['exchange_runs']}; cut {c['cut_adds']}/{c['cut_removes']}/"
-                  f"{c['cut_imports']}/{c['cut_runs']}; lost {len(lost)}, "
+                  f"exchange runs {c['exchange_runs']} submissions {c['submissions']}; cut "
+                  f"{c['cut_adds']}/{c['cut_removes']}/{c['cut_imports']}/{c['cut_runs']}/"
+                  f"{c['cut_submissions']}; lost {len(lost)}, "
                   f"mismatches {len(mismatch)}", flush=True)
             for line in lost + mismatch:
                 print("  FAIL " + line, flush=True)

@@ -164,8 +164,8 @@ pub async fn load_engine(
     state.set_engine(engine.clone());
     follow_feed(&engine);
     match webhooks::start(&state) {
-        Ok(notify) => {
-            let _ = state.0.webhook_notify.set(notify);
+        Ok(running) => {
+            let _ = state.0.webhooks.set(running);
         }
         // Events stay in the outbox; a restart with a working key delivers them.
         Err(e) => tracing::error!(error = %e, "webhook delivery not started"),

@@ -76,6 +76,10 @@ pub struct Metrics {
     pub webhook_backlog: Gauge,
     /// Webhook deliveries in the dead-letter list (refreshed on each scrape).
     pub webhook_dead: Gauge,
+    /// Transactions that recorded submissions since start (refreshed on each scrape).
+    pub submission_commits: Gauge,
+    /// Submissions those transactions recorded; divided by the above, the mean group size.
+    pub submission_commit_items: Gauge,
 }
 
 impl Default for Metrics {
@@ -95,6 +99,18 @@ impl Default for Metrics {
         let webhooks_disabled = Gauge::default();
         let webhook_backlog = Gauge::default();
         let webhook_dead = Gauge::default();
+        let submission_commits = Gauge::default();
+        let submission_commit_items = Gauge::default();
+        registry.register(
+            "submission_commits",
+            "Transactions that recorded content submissions since start (group commits)",
+            submission_commits.clone(),
+        );
+        registry.register(
+            "submission_commit_items",
+            "Content submissions recorded by those transactions since start",
+            submission_commit_items.clone(),
+        );
         registry.register(
             "content_verdicts",
             "Content submissions recorded, per verdict",
@@ -155,6 +171,8 @@ impl Default for Metrics {
             webhooks_disabled,
             webhook_backlog,
             webhook_dead,
+            submission_commits,
+            submission_commit_items,
         }
     }
 }

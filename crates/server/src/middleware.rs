@@ -325,6 +325,14 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         m.webhook_dead
             .set(i64::try_from(c.dead).unwrap_or(i64::MAX));
     }
+    if let Some(actioner) = state.0.actioner.get() {
+        let g = actioner.group_commit_stats();
+        let m = &state.0.metrics;
+        m.submission_commits
+            .set(i64::try_from(g.batches).unwrap_or(i64::MAX));
+        m.submission_commit_items
+            .set(i64::try_from(g.jobs).unwrap_or(i64::MAX));
+    }
     if let Some(engine) = state.0.engine.get() {
         let st = engine.index_status();
         for (t, n) in st.entries {

@@ -58,8 +58,8 @@ pub struct Inner {
     pub actioner: OnceLock<Arc<safeguard_engine::action::Actioner>>,
     /// The evidence vault, opened on first use (its key may come from a slow KMS command).
     pub vault: tokio::sync::OnceCell<Arc<safeguard_vault::Vault>>,
-    /// Wakes the webhook dispatcher after a write that produced events.
-    pub webhook_notify: OnceLock<Arc<tokio::sync::Notify>>,
+    /// The webhook dispatcher (stopped when this state is dropped).
+    pub webhooks: OnceLock<crate::webhooks::Running>,
 }
 
 impl AppState {
@@ -101,7 +101,7 @@ impl AppState {
             decoder: config.decoder(),
             actioner: OnceLock::new(),
             vault: tokio::sync::OnceCell::new(),
-            webhook_notify: OnceLock::new(),
+            webhooks: OnceLock::new(),
             config,
         })))
     }
@@ -158,8 +158,8 @@ impl AppState {
 
     /// Wakes the webhook dispatcher (after a write that produced events).
     pub fn notify_webhooks(&self) {
-        if let Some(n) = self.0.webhook_notify.get() {
-            n.notify_one();
+        if let Some(w) = self.0.webhooks.get() {
+            w.notify.notify_one();
         }
     }
 

@@ -361,9 +361,22 @@ pub fn dispatcher_config(
     }
 }
 
-/// Starts delivering the outbox in the background. Returns the notifier that wakes the
-/// dispatcher early (after a write that produced events).
-pub fn start(state: &AppState) -> Result<Arc<tokio::sync::Notify>, String> {
+/// The running dispatcher: the notifier that wakes it early (after a write that produced
+/// events), and its stop signal, which fires when this handle is dropped with the server's
+/// state.
+#[derive(Debug)]
+pub struct Running {
+    /// Wakes the dispatcher.
+    pub notify: Arc<tokio::sync::Notify>,
+    _stop: tokio::sync::watch::Sender<()>,
+}
+
+/// Starts delivering the outbox on a thread of its own with its own single-threaded runtime:
+/// sending is strictly in order per endpoint, so its throughput is one round trip per event,
+/// and on the API's runtime a loaded server kept it queued behind request handlers (the
+/// backlog grew under load). Runs until the returned handle is dropped; an attempt cut off
+/// then is retried after the restart (at-least-once).
+pub fn start(state: &AppState) -> Result<Running, String> {
     let outbox = Arc::new(outbox_of(state));
     let c = &state.0.config.webhooks;
     let client =
@@ -372,12 +385,24 @@ pub fn start(state: &AppState) -> Result<Arc<tokio::sync::Notify>, String> {
         safeguard_webhook::dispatcher::Dispatcher::new(outbox, client, dispatcher_config(c))
             .map_err(|e| e.to_string())?;
     let notify = dispatcher.notifier();
-    // Runs until the runtime stops: an attempt cut off then is retried after the restart
-    // (at-least-once), so no separate shutdown is needed.
-    tokio::spawn(async move {
-        dispatcher.run(std::future::pending::<()>()).await;
-    });
-    Ok(notify)
+    let (stop, mut stopped) = tokio::sync::watch::channel(());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("webhook runtime: {e}"))?;
+    std::thread::Builder::new()
+        .name("webhooks".into())
+        .spawn(move || {
+            runtime.block_on(dispatcher.run(async move {
+                // Err: the sender (the handle) is gone, which is the signal.
+                while stopped.changed().await.is_ok() {}
+            }));
+        })
+        .map_err(|e| format!("webhook thread: {e}"))?;
+    Ok(Running {
+        notify,
+        _stop: stop,
+    })
 }
 
 // ------------------------------------------------------------------ routes

@@ -1798,6 +1798,34 @@ pub fn source_batch_adds_then_refreshes(store: &dyn Store) {
     let p = store.provenance(bank.id, "sha1", "s").unwrap();
     assert_eq!(p.len(), 1);
     assert_eq!(p[0].source, "api");
+    // The same records found by signal id (what a match carries), in one call.
+    let mut ids = Vec::new();
+    store
+        .scan_bank(bank.id, &mut |sig, _| {
+            ids.push((sig.signal_type.clone(), sig.value.clone(), sig.id));
+        })
+        .unwrap();
+    let signal_of = |t: &str, v: &str| -> SignalId {
+        ids.iter()
+            .find(|(st, sv, _)| st == t && sv == v)
+            .map(|x| x.2)
+            .unwrap()
+    };
+    let by_id = store
+        .signals_provenance(&[
+            (bank.id, signal_of("pdq", &hex(2))),
+            (bank.id, signal_of("sha1", "s")),
+            (bank.id + 1000, signal_of("sha1", "s")),
+            (bank.id, 1_000_000_007),
+        ])
+        .unwrap();
+    assert_eq!(by_id[0], store.provenance(bank.id, "pdq", &hex(2)).unwrap());
+    assert_eq!(by_id[1], p);
+    assert!(
+        by_id[2].is_empty(),
+        "another bank's records are not this signal's"
+    );
+    assert!(by_id[3].is_empty(), "an unknown signal has none");
     assert!(matches!(
         store.apply_source_batch(UNKNOWN_ID, &batch("file:a", 1, &upserts, &[])),
         Err(Error::NotFound(_))

@@ -168,6 +168,10 @@ pub trait Store: ActionStore + Send + Sync + std::fmt::Debug {
         signal_type: &str,
         value: &str,
     ) -> Result<Vec<Provenance>>;
+    /// The provenance records (withdrawn ones included, by source) of each signal, found by
+    /// its row id in its bank, in one snapshot: what a match needs without reading its content
+    /// first. An empty list for a signal that no longer exists (or has no record).
+    fn signals_provenance(&self, signals: &[(BankId, SignalId)]) -> Result<Vec<Vec<Provenance>>>;
     /// Calls `f` for each signal of a bank (in id order) with its active provenance records,
     /// as of one consistent moment. `NotFound` for an unknown bank.
     fn scan_bank(&self, bank_id: BankId, f: &mut dyn FnMut(&Signal, &[Provenance])) -> Result<()>;

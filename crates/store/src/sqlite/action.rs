@@ -469,16 +469,35 @@ fn record_submission_in(
     s: &NewSubmission,
     events: &mut dyn FnMut(&Recorded) -> Vec<NewEvent>,
 ) -> Result<SubmitOutcome> {
-    if let Some(existing) = submission_by_platform_id(tx, &s.platform_id)? {
-        return if existing.fingerprint == s.fingerprint {
-            Ok(SubmitOutcome::Replayed(existing))
-        } else {
-            Err(Error::Conflict(format!(
-                "content id {:?} was already submitted with other content",
-                s.platform_id
-            )))
-        };
+    match precheck_submission(tx, s)? {
+        Some(replayed) => Ok(replayed),
+        None => write_submission(tx, s, events),
     }
+}
+
+/// The checks of a submission that come before any write: a replay (the stored outcome) or
+/// a clash (`Conflict`). `None`: record it.
+fn precheck_submission(tx: &Connection, s: &NewSubmission) -> Result<Option<SubmitOutcome>> {
+    check_submission(s)?;
+    match submission_by_platform_id(tx, &s.platform_id)? {
+        None => Ok(None),
+        Some(existing) if existing.fingerprint == s.fingerprint => {
+            Ok(Some(SubmitOutcome::Replayed(existing)))
+        }
+        Some(_) => Err(Error::Conflict(format!(
+            "content id {:?} was already submitted with other content",
+            s.platform_id
+        ))),
+    }
+}
+
+/// Writes a submission that passed [`precheck_submission`]. Any error here is the backend's
+/// and fails the whole transaction.
+fn write_submission(
+    tx: &Connection,
+    s: &NewSubmission,
+    events: &mut dyn FnMut(&Recorded) -> Vec<NewEvent>,
+) -> Result<SubmitOutcome> {
     let (rule_id, rule_version) = match &s.rule {
         Some((id, v)) => (Some(id.as_str()), Some(*v)),
         None => (None, None),
@@ -542,22 +561,32 @@ fn record_submission_in(
     let evs = events(&recorded);
     write_events(tx, &evs, s.created_at)?;
     let ids: Vec<String> = evs.iter().map(|e| e.id.clone()).collect();
-    tx.prepare_cached("UPDATE submissions SET case_id = ?2, event_ids = ?3 WHERE id = ?1")
-        .and_then(|mut st| {
-            st.execute(params![
-                submission_id,
-                case.as_ref().map(|c| c.id),
-                join(&ids)
-            ])
-        })
-        .map_err(db_err)?;
-    let stored = one(
-        tx,
-        &format!("SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE id = ?1"),
-        [submission_id],
-        submission_row,
-    )?
-    .ok_or_else(|| Error::Backend("submission vanished after insert".into()))?;
+    // An allowed item (no case, no events) already has what the insert wrote.
+    if case.is_some() || !ids.is_empty() {
+        tx.prepare_cached("UPDATE submissions SET case_id = ?2, event_ids = ?3 WHERE id = ?1")
+            .and_then(|mut st| {
+                st.execute(params![
+                    submission_id,
+                    case.as_ref().map(|c| c.id),
+                    join(&ids)
+                ])
+            })
+            .map_err(db_err)?;
+    }
+    // Everything stored is known here; reading the row back would cost the writer a query.
+    let stored = StoredSubmission {
+        id: submission_id,
+        platform_id: s.platform_id.clone(),
+        fingerprint: s.fingerprint.clone(),
+        account: s.account.clone(),
+        verdict: s.verdict.clone(),
+        rule: s.rule.clone(),
+        context: s.context.clone(),
+        result: s.result.clone(),
+        case_id: case.as_ref().map(|c| c.id),
+        event_ids: ids,
+        created_at: s.created_at,
+    };
     Ok(SubmitOutcome::Recorded(stored))
 }
 
@@ -619,10 +648,11 @@ fn record_attempt_in(
     } else {
         "UPDATE webhooks SET failing_since = coalesce(failing_since, ?2) WHERE id = ?1"
     };
+    let mut st = tx.prepare_cached(sql).map_err(db_err)?;
     if next == DeliveryNext::Delivered {
-        tx.execute(sql, [webhook]).map_err(db_err)?;
+        st.execute([webhook]).map_err(db_err)?;
     } else {
-        tx.execute(sql, params![webhook, a.at]).map_err(db_err)?;
+        st.execute(params![webhook, a.at]).map_err(db_err)?;
     }
     Ok(())
 }
@@ -655,10 +685,10 @@ impl ActionStore for SqliteStore {
 
     fn rules_generation(&self) -> Result<i64> {
         self.read(|tx| {
-            tx.query_row("SELECT generation FROM rules_meta WHERE one = 1", [], |r| {
-                r.get(0)
-            })
-            .map_err(db_err)
+            // Read for every submission: kept prepared.
+            tx.prepare_cached("SELECT generation FROM rules_meta WHERE one = 1")
+                .and_then(|mut st| st.query_row([], |r| r.get(0)))
+                .map_err(db_err)
         })
     }
 
@@ -731,7 +761,6 @@ impl ActionStore for SqliteStore {
         s: &NewSubmission,
         events: &mut dyn FnMut(&Recorded) -> Vec<NewEvent>,
     ) -> Result<SubmitOutcome> {
-        check_submission(s)?;
         self.write(|tx| record_submission_in(tx, s, events))
     }
 
@@ -742,22 +771,15 @@ impl ActionStore for SqliteStore {
         self.write(|tx| {
             let mut out = Vec::with_capacity(batch.len());
             for job in batch.iter_mut() {
-                if let Err(e) = check_submission(&job.submission) {
-                    out.push(Err(e));
-                    continue;
-                }
-                // A savepoint per item: a refused item rolls back only its own writes.
-                tx.execute_batch("SAVEPOINT item").map_err(db_err)?;
-                match record_submission_in(tx, &job.submission, &mut *job.events) {
-                    Ok(o) => {
-                        tx.execute_batch("RELEASE item").map_err(db_err)?;
-                        out.push(Ok(o));
+                // The refusals come before any write, so a refused item needs no savepoint
+                // (whose statement journal would cost every item a page copy): what fails
+                // after them is the backend, and fails the whole batch.
+                match precheck_submission(tx, &job.submission) {
+                    Ok(Some(replayed)) => out.push(Ok(replayed)),
+                    Ok(None) => {
+                        out.push(Ok(write_submission(tx, &job.submission, &mut *job.events)?))
                     }
-                    Err(e) => {
-                        tx.execute_batch("ROLLBACK TO item; RELEASE item")
-                            .map_err(db_err)?;
-                        out.push(Err(e));
-                    }
+                    Err(e) => out.push(Err(e)),
                 }
             }
             Ok(out)
