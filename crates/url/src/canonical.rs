@@ -9,7 +9,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use crate::host::{canonical_host, write_host};
+use crate::host::write_host;
 use crate::{Error, MAX_URL_BYTES};
 
 /// A URL in Safe Browsing canonical form: `scheme://host/path` with an optional `?query`,
@@ -73,19 +73,18 @@ impl CanonicalUrl {
             Some(i) => &authority[i + 1..],
             None => authority,
         };
-        let host = canonical_host(host_port).ok_or(Error::MissingHost)?;
 
+        // Everything is written, escaped, into one buffer: one allocation besides `raw`.
         let mut text = Vec::with_capacity(raw.len() + 16);
-        text.extend_from_slice(scheme.as_bytes());
+        match scheme {
+            Some(scheme) => text.extend(scheme.iter().map(u8::to_ascii_lowercase)),
+            None => text.extend_from_slice(b"http"),
+        }
         text.extend_from_slice(b"://");
         let host_start = text.len();
-        let mut host_text = Vec::new();
-        write_host(&host, &mut host_text);
-        escape_into(&host_text, &mut text);
+        let is_ip = write_host(host_port, &mut text).ok_or(Error::MissingHost)?;
         let host_end = text.len();
-        let mut path_text = Vec::with_capacity(path.len() + 1);
-        canonical_path(path, &mut path_text);
-        escape_into(&path_text, &mut text);
+        write_path(path, &mut text);
         let path_end = text.len();
         if let Some(query) = query {
             text.push(b'?');
@@ -97,7 +96,7 @@ impl CanonicalUrl {
             text,
             host: host_start..host_end,
             path_end,
-            is_ip: host.is_ip(),
+            is_ip,
         })
     }
 
@@ -200,6 +199,13 @@ fn trim_c0_space(mut s: &[u8]) -> &[u8] {
 /// two against each other on random input. Input that needs more than 1,024 passes is an
 /// error in the Go client and canonicalises here.
 fn unescape_fully(input: &[u8]) -> Vec<u8> {
+    // Most URLs have no escapes and no tabs or newlines: a copy is all they need.
+    if !input
+        .iter()
+        .any(|&b| matches!(b, b'%' | b'\t' | b'\r' | b'\n'))
+    {
+        return input.to_vec();
+    }
     let mut out = Vec::with_capacity(input.len());
     for &b in input {
         // Literal tab, CR and LF are removed first; escaped ones (%0A) are kept and escaped
@@ -237,9 +243,9 @@ fn hex_value(b: u8) -> Option<u8> {
 /// "//" (scheme-relative, as in HTML) is taken as http too, where the Go client finds no host;
 /// browsers follow such links, so a list must match them.
 ///
-/// The scheme is lowercased, as RFC 3986 allows; the Go client keeps its case, which would
+/// The scheme (`None` for none, meaning http) is lowercased by the caller, as RFC 3986 allows; the Go client keeps its case, which would
 /// make "HTTP://a/" and "http://a/" two canonical forms of one URL.
-fn split_scheme(url: &[u8]) -> Result<(String, &[u8]), Error> {
+fn split_scheme(url: &[u8]) -> Result<(Option<&[u8]>, &[u8]), Error> {
     let mut scheme_end = None;
     for (i, &c) in url.iter().enumerate() {
         match c {
@@ -255,14 +261,13 @@ fn split_scheme(url: &[u8]) -> Result<(String, &[u8]), Error> {
         }
     }
     match scheme_end {
-        Some(end) => {
-            let scheme = String::from_utf8_lossy(&url[..end]).to_ascii_lowercase();
-            match url[end + 1..].strip_prefix(b"//") {
-                Some(rest) => Ok((scheme, rest)),
-                None => Err(Error::NotHierarchical { scheme }),
-            }
-        }
-        None => Ok(("http".to_owned(), url.strip_prefix(b"//").unwrap_or(url))),
+        Some(end) => match url[end + 1..].strip_prefix(b"//") {
+            Some(rest) => Ok((Some(&url[..end]), rest)),
+            None => Err(Error::NotHierarchical {
+                scheme: String::from_utf8_lossy(&url[..end]).to_ascii_lowercase(),
+            }),
+        },
+        None => Ok((None, url.strip_prefix(b"//").unwrap_or(url))),
     }
 }
 
@@ -272,56 +277,60 @@ fn is_port(s: &[u8]) -> bool {
     digits > 0 && matches!(s.get(digits), None | Some(b'/') | Some(b'?'))
 }
 
-/// Canonicalises a raw (unescaped) path into `out`: resolves "." and ".." segments and
-/// collapses runs of '/'. An empty path becomes "/".
+/// Canonicalises a raw (unescaped) path and appends it, escaped, to `out`: resolves "." and
+/// ".." segments and collapses runs of '/'. An empty path becomes "/".
 ///
 /// A path ending in a "." or ".." segment keeps a trailing slash ("/a/b/.." -> "/a/"), as
 /// in the URL Standard and Chrome: such a path names a directory. The Go client's
 /// `path.Clean` drops the slash ("/a"); the spec's own vector ("/blah/.." -> "/") cannot tell
 /// the two apart, and the directory reading is the one that makes a listed folder match.
-fn canonical_path(path: &[u8], out: &mut Vec<u8>) {
-    let mut segments: Vec<&[u8]> = Vec::new();
+fn write_path(path: &[u8], out: &mut Vec<u8>) {
+    // While segments are added, `out[start..]` is "/" followed by escaped segments, each
+    // ending in '/'. An escaped segment holds no '/', so ".." can find the one before it.
+    let start = out.len();
+    out.push(b'/');
     let mut trailing_slash = false;
     for segment in path.split(|&b| b == b'/') {
         match segment {
             b"" => {}
             b"." => trailing_slash = true,
             b".." => {
-                segments.pop();
+                let written = &out[start..out.len() - 1];
+                if let Some(slash) = written.iter().rposition(|&b| b == b'/') {
+                    out.truncate(start + slash + 1);
+                }
                 trailing_slash = true;
             }
             _ => {
-                segments.push(segment);
+                escape_into(segment, out);
+                out.push(b'/');
                 trailing_slash = false;
             }
         }
     }
-    // The loop's last segment decides; an empty last segment means the path ended in '/'.
     if path.last() == Some(&b'/') {
         trailing_slash = true;
     }
-    out.push(b'/');
-    for (i, segment) in segments.iter().enumerate() {
-        if i > 0 {
-            out.push(b'/');
-        }
-        out.extend_from_slice(segment);
-    }
-    if trailing_slash && !segments.is_empty() {
-        out.push(b'/');
+    if !trailing_slash && out.len() > start + 1 {
+        out.pop();
     }
 }
 
 /// Percent-escapes, with uppercase hex as the spec asks, every byte <= 0x20 or >= 0x7F, '#'
 /// and '%'. (The Go client writes lowercase hex; the spec's text and vectors are uppercase.)
 fn escape_into(raw: &[u8], out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in raw {
-        if b <= 0x20 || b >= 0x7f || b == b'#' || b == b'%' {
-            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
-        } else {
-            out.push(b);
-        }
+        push_escaped(b, out);
+    }
+}
+
+/// One byte of [`escape_into`].
+pub(crate) fn push_escaped(b: u8, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    if b <= 0x20 || b >= 0x7f || b == b'#' || b == b'%' {
+        out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+    } else {
+        out.push(b);
     }
 }
 
@@ -360,7 +369,7 @@ mod tests {
 
     fn path(p: &str) -> String {
         let mut out = Vec::new();
-        canonical_path(p.as_bytes(), &mut out);
+        write_path(p.as_bytes(), &mut out);
         String::from_utf8(out).unwrap()
     }
 
@@ -419,13 +428,13 @@ mod tests {
     fn schemes() {
         assert_eq!(
             split_scheme(b"HTTPS://x").unwrap(),
-            ("https".to_owned(), &b"x"[..])
+            (Some(&b"HTTPS"[..]), &b"x"[..])
         );
-        assert_eq!(split_scheme(b"www.google.com:80/").unwrap().0, "http");
-        assert_eq!(split_scheme(b"example.com:8080?q").unwrap().0, "http");
+        assert_eq!(split_scheme(b"www.google.com:80/").unwrap().0, None);
+        assert_eq!(split_scheme(b"example.com:8080?q").unwrap().0, None);
         assert_eq!(
             split_scheme(b"//example.com/").unwrap(),
-            ("http".to_owned(), &b"example.com/"[..])
+            (None, &b"example.com/"[..])
         );
         assert!(matches!(
             split_scheme(b"mailto:a@b.c"),

@@ -1,39 +1,25 @@
 //! The host half of Safe Browsing canonicalisation: raw (fully unescaped) host bytes in, the
 //! canonical host out, before re-escaping.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::io::Write as _;
+use std::net::Ipv4Addr;
 
 use url::Host;
 
-/// A canonical host, not yet percent-escaped.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum CanonicalHost {
-    /// A name: lowercase, no empty labels; may hold any byte but `.` separators are the only
-    /// dots' meaning.
-    Name(Vec<u8>),
-    /// An IPv4 address, from any legal form, written as dotted decimal.
-    Ipv4(Ipv4Addr),
-    /// An IPv6 address that is not IPv4 in disguise (see [`ipv6`]).
-    Ipv6(Ipv6Addr),
-}
+use crate::canonical::push_escaped;
 
-impl CanonicalHost {
-    /// Whether the host is an IP address, for which Safe Browsing checks no suffixes.
-    pub(crate) fn is_ip(&self) -> bool {
-        !matches!(self, CanonicalHost::Name(_))
-    }
-}
-
-/// Canonicalises `raw`, the authority after user info has been removed, port included.
-/// `None` when no host is left (empty, or only dots).
-pub(crate) fn canonical_host(raw: &[u8]) -> Option<CanonicalHost> {
+/// Canonicalises `raw`, the authority after user info has been removed, port included, and
+/// appends it, escaped, to `out`. Returns whether the host is an IP address (for which Safe
+/// Browsing checks no suffixes), or `None`, with `out` unchanged, when no host is left
+/// (empty, or only dots).
+pub(crate) fn write_host(raw: &[u8], out: &mut Vec<u8>) -> Option<bool> {
     // A bracketed IPv6 literal may contain ':'; anything else ends at the first ':', and what
     // follows is a port (dropped by the spec). Cutting at the first rather than the last ':'
     // keeps the result idempotent: "a.com:1:2" gives "a.com", never "a.com:1".
     if raw.first() == Some(&b'[') {
         if let Some(end) = raw.iter().position(|&b| b == b']') {
-            if let Some(addr) = ipv6(&raw[..=end]) {
-                return Some(addr);
+            if let Some(is_ip) = write_ipv6(&raw[..=end], out) {
+                return Some(is_ip);
             }
         }
     }
@@ -47,8 +33,8 @@ pub(crate) fn canonical_host(raw: &[u8]) -> Option<CanonicalHost> {
     // `idna` crate (the one the `url` crate uses) does exactly what browsers do, mapping
     // full-width letters and the ideographic full stop as well. Bytes that are not UTF-8
     // (from an escape like %80) or that UTS 46 rejects stay as they are and are
-    // percent-escaped later, as the spec's "http://\x01\x80.com/" vector expects; failing
-    // the whole URL instead would let one odd byte hide a listed host.
+    // percent-escaped, as the spec's "http://\x01\x80.com/" vector expects; failing the
+    // whole URL instead would let one odd byte hide a listed host.
     let converted;
     let name: &[u8] = if !name.is_ascii() && std::str::from_utf8(name).is_ok() {
         match idna::domain_to_ascii_cow(name, idna::AsciiDenyList::URL) {
@@ -64,31 +50,33 @@ pub(crate) fn canonical_host(raw: &[u8]) -> Option<CanonicalHost> {
         name
     };
 
-    let name = collapse_dots(name);
-    if name.is_empty() {
-        return None;
-    }
-    if let Some(addr) = ipv4(&name) {
-        return Some(CanonicalHost::Ipv4(addr));
-    }
-    let mut name = name;
-    name.make_ascii_lowercase();
-    Some(CanonicalHost::Name(name))
-}
-
-/// Spec steps 1 and 2 for hostnames: no leading or trailing dots, no runs of dots.
-fn collapse_dots(name: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(name.len());
+    // Spec steps 1, 2 and 4 in one pass: no leading or trailing dots, no runs of dots,
+    // lowercase; escaped as it goes.
+    let start = out.len();
+    let mut dot_pending = false;
     for &b in name {
-        if b == b'.' && (out.is_empty() || out.last() == Some(&b'.')) {
+        if b == b'.' {
+            dot_pending = out.len() > start;
             continue;
         }
-        out.push(b);
+        if dot_pending {
+            out.push(b'.');
+            dot_pending = false;
+        }
+        push_escaped(b.to_ascii_lowercase(), out);
     }
-    if out.last() == Some(&b'.') {
-        out.pop();
+    if out.len() == start {
+        return None;
     }
-    out
+    // Step 3, IPv4. The name is lowercase by now, which the IPv4 grammar does not mind, and
+    // an escaped byte ('%') rules an address out anyway.
+    if let Some(addr) = ipv4(&out[start..]) {
+        out.truncate(start);
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "{addr}");
+        return Some(true);
+    }
+    Some(false)
 }
 
 /// Any legal IPv4 form: 1 to 4 parts, each decimal, octal (leading 0) or hex (0x), the last
@@ -119,32 +107,28 @@ fn ipv4(name: &[u8]) -> Option<Ipv4Addr> {
 /// A bracketed IPv6 literal, compressed as RFC 5952 says (lowercase hex, longest zero run as
 /// `::`). Safe Browsing's current text adds that IPv4-mapped (`::ffff:1.2.3.4`) and NAT64
 /// (`64:ff9b::1.2.3.4`) addresses become the IPv4 address, so the same server is listed once.
-fn ipv6(bracketed: &[u8]) -> Option<CanonicalHost> {
+/// Always an IP: returns `Some(true)` when written, `None` when `bracketed` is no address.
+fn write_ipv6(bracketed: &[u8], out: &mut Vec<u8>) -> Option<bool> {
     let s = std::str::from_utf8(bracketed).ok()?;
-    let Ok(Host::Ipv6(addr)) = Host::parse(s) else {
+    let Ok(host @ Host::Ipv6(addr)) = Host::parse(s) else {
         return None;
     };
-    if let Some(v4) = addr.to_ipv4_mapped() {
-        return Some(CanonicalHost::Ipv4(v4));
-    }
     let seg = addr.segments();
-    if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+    let v4 = if let Some(v4) = addr.to_ipv4_mapped() {
+        Some(v4)
+    } else if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         let [a, b] = seg[6].to_be_bytes();
         let [c, d] = seg[7].to_be_bytes();
-        return Some(CanonicalHost::Ipv4(Ipv4Addr::new(a, b, c, d)));
-    }
-    Some(CanonicalHost::Ipv6(addr))
-}
-
-/// The canonical host as text before escaping: a name as is, IPv4 dotted, IPv6 in brackets.
-pub(crate) fn write_host(host: &CanonicalHost, out: &mut Vec<u8>) {
-    match host {
-        CanonicalHost::Name(name) => out.extend_from_slice(name),
-        CanonicalHost::Ipv4(addr) => out.extend_from_slice(addr.to_string().as_bytes()),
-        CanonicalHost::Ipv6(addr) => {
-            out.extend_from_slice(Host::<String>::Ipv6(*addr).to_string().as_bytes())
-        }
-    }
+        Some(Ipv4Addr::new(a, b, c, d))
+    } else {
+        None
+    };
+    // Writing to a Vec cannot fail.
+    let _ = match v4 {
+        Some(v4) => write!(out, "{v4}"),
+        None => write!(out, "{host}"),
+    };
+    Some(true)
 }
 
 #[cfg(test)]
@@ -152,11 +136,8 @@ mod tests {
     use super::*;
 
     fn host(s: &[u8]) -> Option<String> {
-        canonical_host(s).map(|h| {
-            let mut out = Vec::new();
-            write_host(&h, &mut out);
-            String::from_utf8_lossy(&out).into_owned()
-        })
+        let mut out = Vec::new();
+        write_host(s, &mut out).map(|_| String::from_utf8(out).unwrap())
     }
 
     #[test]
@@ -231,10 +212,12 @@ mod tests {
             host("ｅｘａｍｐｌｅ。com".as_bytes()).as_deref(),
             Some("example.com")
         );
-        // Not UTF-8: kept as bytes (escaped later).
+        // Not UTF-8: kept as bytes, escaped.
+        assert_eq!(host(b"\x01\x80.com").as_deref(), Some("%01%80.com"));
+        // UTS 46 rejects it (a space): kept as bytes, escaped, lowercased.
         assert_eq!(
-            canonical_host(b"\x01\x80.com"),
-            Some(CanonicalHost::Name(b"\x01\x80.com".to_vec()))
+            host("A \u{fc}.com".as_bytes()).as_deref(),
+            Some("a%20%C3%BC.com")
         );
     }
 }

@@ -8,7 +8,7 @@
 //!   percent-escaped hosts); the `url` crate parses IP addresses and `idna` converts IDNs.
 //! - [`expressions`]: the up to 5 × 6 strings a URL is looked up under.
 //! - [`UrlList`]: a list of entries (pages, folders, whole domains) answering which entries a
-//!   URL falls under, holding fingerprints rather than strings (about 24 bytes per entry).
+//!   URL falls under, holding fingerprints rather than strings (about 18 bytes per entry).
 //! - [`extract_urls`]: URLs in text, after undoing `hxxp`, `[.]`, ` dot `, spaced dots and
 //!   full-width characters.
 //!
