@@ -33,8 +33,8 @@ pub const MAX_EXTRACTED_URLS: usize = 1_000;
 ///
 /// A URL is then either one with `http://`, `https://` or `ftp://`, or a bare host whose last
 /// label is a top-level domain in the Public Suffix List (`psl` crate) or a dotted IPv4
-/// address, optionally followed by a port, path and query. A host right after '@' is an email
-/// address, not a link, and is skipped.
+/// address, optionally followed by a port, path and query. A host right before or after '@'
+/// is part of an email address, not a link, and is skipped.
 pub fn extract_urls(text: &str) -> Result<Vec<String>, Error> {
     if text.len() > MAX_TEXT_BYTES {
         return Err(Error::TextTooLong {
@@ -159,22 +159,31 @@ fn deobfuscate(text: &str) -> String {
 
 /// Drops sentence punctuation after a URL, keeping closing brackets that close one opened
 /// inside it ("https://en.example/wiki/A_(b)").
-fn trim_trailing(mut s: &str) -> &str {
-    loop {
-        let Some(last) = s.chars().next_back() else {
-            return s;
-        };
-        let drop = match last {
+fn trim_trailing(s: &str) -> &str {
+    // Bracket counts are taken once and updated as characters are dropped: recounting for
+    // each dropped character would be quadratic on a URL followed by thousands of ')'.
+    let open = [s.matches('(').count(), s.matches('[').count()];
+    let mut close = [s.matches(')').count(), s.matches(']').count()];
+    let mut end = s.len();
+    for c in s.chars().rev() {
+        let drop = match c {
             '.' | ',' | ';' | ':' | '!' | '?' | '\'' | '"' => true,
-            ')' => s.matches('(').count() < s.matches(')').count(),
-            ']' => s.matches('[').count() < s.matches(']').count(),
+            ')' | ']' => {
+                let k = usize::from(c == ']');
+                let unbalanced = open[k] < close[k];
+                if unbalanced {
+                    close[k] -= 1;
+                }
+                unbalanced
+            }
             _ => false,
         };
         if !drop {
-            return s;
+            break;
         }
-        s = &s[..s.len() - last.len_utf8()];
+        end -= c.len_utf8();
     }
+    &s[..end]
 }
 
 /// A bare candidate is a URL when its host ends in a known top-level domain or is a dotted
@@ -232,6 +241,10 @@ mod tests {
         assert_eq!(trim_trailing("example.com/a),"), "example.com/a");
         assert_eq!(trim_trailing("example.com/A_(b)"), "example.com/A_(b)");
         assert_eq!(trim_trailing("example.com/A_(b))"), "example.com/A_(b)");
+        assert_eq!(trim_trailing("example.com/[a]]."), "example.com/[a]");
+        // Linear: a long tail of brackets is no quadratic trap.
+        let tail = format!("example.com/a{}", ")".repeat(60_000));
+        assert_eq!(trim_trailing(&tail), "example.com/a");
     }
 
     #[test]

@@ -102,3 +102,35 @@ fn limits() {
         .collect();
     assert_eq!(extract_urls(&just).unwrap().len(), MAX_EXTRACTED_URLS);
 }
+
+/// The worst inputs of the maximum size finish quickly: extraction is linear.
+#[test]
+fn hostile_text_of_the_maximum_size_is_fast() {
+    // Whole units, leaving room for a short prefix, so the text stays within the limit.
+    let filler = |unit: &str| unit.repeat((MAX_TEXT_BYTES - 32) / unit.len());
+    for text in [
+        format!("example.com/{}", filler(")")),
+        filler("a . "),
+        filler("a. com "),
+        filler("%25"),
+        format!("http://example.com/{}", filler("%2525")),
+        filler("\u{FF10}"),
+        filler("[.]"),
+        filler("a."),
+        filler("a-"),
+        filler("a@b."),
+        filler("1.1.1.1 "),
+        filler("http://"),
+        filler("a.co "),
+    ] {
+        assert!(text.len() <= MAX_TEXT_BYTES);
+        let started = std::time::Instant::now();
+        let _ = extract_urls(&text);
+        assert!(
+            started.elapsed().as_secs_f64() < 2.0,
+            "{:.1} s on {:?}...",
+            started.elapsed().as_secs_f64(),
+            &text[..20]
+        );
+    }
+}
