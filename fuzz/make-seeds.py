@@ -159,4 +159,22 @@ seeds = {
 }
 for name, (route, q, body) in seeds.items():
     write("hma_http", name, bytes([route]) + q.encode() + b"\x00" + body)
+# URLs and message text (url_canonicalize): the Safe Browsing vectors' shapes on reserved
+# names, every IP form, IDN, and defanged text. All benign.
+url_seeds = {
+    "plain": b"http://www.example.com/a/b/c.html?x=1#frag",
+    "escapes": b"http://host.example/%25%32%35%2525252525%%%25%32%35asd%%/%2E%2e/%2Fx",
+    "ip-forms": b"http://0xc0.0250.2.1:8080/x/../y",
+    "decimal-ip": b"3221225985/blah",
+    "ipv6": b"https://[2001:0db8:0000::1]:443//a//b/./c/",
+    "ipv4-mapped": b"http://[::ffff:192.0.2.1]/",
+    "idn": "http://B\u00fccher.Example\u3002test/~user/".encode(),
+    "userinfo": b"http://user:pass@a@example.com.../q?r?s",
+    "controls": b"  http://exa\tmple.com/foo\tbar\rbaz\n2 \x01\x80",
+    "no-scheme": b"%20leadingspace.example/",
+    "text-defanged": b"see hxxps://example[.]com/a and example dot org/b, or www.example . net",
+    "text-fullwidth": "\uff48\uff54\uff54\uff50\uff1a\uff0f\uff0f\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\uff0e\uff43\uff4f\uff4d".encode(),
+}
+for name, data in url_seeds.items():
+    write("url_canonicalize", name, data)
 print("seeds written to", SEEDS)
