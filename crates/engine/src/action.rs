@@ -23,7 +23,7 @@ use safeguard_store::action::{
     NewSubmission, Recorded, RuleSetOutcome, StoredRule, StoredSubmission, SubmissionJob,
     SubmitOutcome,
 };
-use safeguard_store::{Bank, BankKind, ContentId};
+use safeguard_store::{BankKind, ContentId};
 
 use crate::case::{check_transition, CaseState};
 use crate::engine::{Engine, LookupOptions};
@@ -460,12 +460,13 @@ impl Actioner {
     /// Adds bank facts, classification and sources to raw lookup matches.
     fn describe(&self, raw: &[crate::LookupMatch]) -> Result<Vec<SubmissionMatch>, Error> {
         let store = self.engine.store();
-        let banks: Vec<Bank> = store.list_banks()?;
         let keys: Vec<(i64, i64)> = raw.iter().map(|m| (m.bank_id, m.signal_id)).collect();
         let records = store.signals_provenance(&keys)?;
         let mut out = Vec::with_capacity(raw.len());
         for (m, records) in raw.iter().zip(records) {
-            let Some(bank) = banks.iter().find(|b| b.id == m.bank_id) else {
+            // From the engine's own copy: a store read of every bank per matching submission
+            // was 2.6% of a loaded server's CPU.
+            let Some(bank) = self.engine.bank_state(m.bank_id) else {
                 continue; // deleted since the lookup
             };
             let mut classification = None;

@@ -358,6 +358,12 @@ impl Engine {
         &self.store
     }
 
+    /// What the indexes know of a bank (kept equal to the store like the indexes themselves),
+    /// without a store read.
+    pub fn bank_state(&self, id: i64) -> Option<BankState> {
+        self.meta_read().banks.get(&id).cloned()
+    }
+
     fn meta_read(&self) -> RwLockReadGuard<'_, Meta> {
         // A panic while holding the lock cannot leave Meta half-updated in a way that breaks
         // reads (each field update is a single store), so a poisoned lock is still usable.

@@ -24,8 +24,12 @@ pub struct BankState {
     pub enabled_ratio: f64,
     /// Largest PDQ distance that matches.
     pub pdq_threshold: u32,
-    /// Standard or allow-list.
+    /// Standard, allow-list or csam.
     pub kind: BankKind,
+    /// Tags, for policy rules.
+    pub tags: Vec<String>,
+    /// Default classification of its hashes, for policy rules.
+    pub classification: Option<String>,
 }
 
 impl From<&Bank> for BankState {
@@ -36,6 +40,8 @@ impl From<&Bank> for BankState {
             enabled_ratio: b.enabled_ratio,
             pdq_threshold: b.pdq_threshold,
             kind: b.kind,
+            tags: b.tags.clone(),
+            classification: b.classification.clone(),
         }
     }
 }
