@@ -21,7 +21,8 @@ use safeguard_store::{Error, Store};
 pub const MAX_BATCH: usize = 256;
 
 enum Reply {
-    Done(Result<SubmitOutcome, Error>),
+    // Boxed: a stored submission is large, and the hand-over message is sent far more often.
+    Done(Box<Result<SubmitOutcome, Error>>),
     /// The previous leader finished its batch; the receiver commits the next one.
     Lead,
 }
@@ -93,9 +94,9 @@ impl Drop for HandOver<'_> {
                     // Its caller is gone (a panicked thread); nobody else will lead, so
                     // fail the queue rather than strand it.
                     for (_, tx) in q.jobs.drain(..) {
-                        let _ = tx.send(Reply::Done(Err(Error::Backend(
+                        let _ = tx.send(Reply::Done(Box::new(Err(Error::Backend(
                             "group commit: the next leader is gone".into(),
-                        ))));
+                        )))));
                     }
                     q.leading = false;
                 }
@@ -131,7 +132,7 @@ impl GroupCommit {
         };
         if !lead {
             match recv(&rx)? {
-                Reply::Done(outcome) => return outcome,
+                Reply::Done(outcome) => return *outcome,
                 Reply::Lead => {}
             }
         }
@@ -153,19 +154,19 @@ impl GroupCommit {
                 Ok(outcomes) => {
                     for (outcome, reply) in outcomes.into_iter().zip(&replies) {
                         // A caller that is gone (panicked) just misses its answer.
-                        let _ = reply.send(Reply::Done(outcome));
+                        let _ = reply.send(Reply::Done(Box::new(outcome)));
                     }
                 }
                 Err(e) => {
                     for reply in &replies {
-                        let _ = reply.send(Reply::Done(Err(copy(&e))));
+                        let _ = reply.send(Reply::Done(Box::new(Err(copy(&e)))));
                     }
                 }
             }
         }
         // The leader's own job was first in its batch, so its answer is waiting.
         match recv(&rx)? {
-            Reply::Done(outcome) => outcome,
+            Reply::Done(outcome) => *outcome,
             Reply::Lead => Err(Error::Backend(
                 "group commit: lead handed to a caller already answered".into(),
             )),

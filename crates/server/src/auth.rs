@@ -24,7 +24,8 @@ pub enum Scope {
     Match,
     /// Manage banks and their content (`/c/*`, `/v1/banks...`).
     Curate,
-    /// Submit content for matching and action (`/v1/content`).
+    /// Submit content for matching and action (`/v1/content`), and ask for contact decisions
+    /// (`/v1/contact/decide`).
     Submit,
     /// Manage API keys, rules, cases, webhooks, and everything above.
     Admin,

@@ -61,6 +61,8 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     /// The evidence vault (`[vault]`): backend, key source, retention.
     pub vault: safeguard_vault::VaultConfig,
+    /// Contact decisions for child accounts (`[contact]`, docs/child-safety.md).
+    pub contact: safeguard_contact::PolicySpec,
 }
 
 /// Webhook delivery (`[webhooks]`).
@@ -363,6 +365,7 @@ impl Default for Config {
             decode: DecodeConfig::default(),
             webhooks: WebhooksConfig::default(),
             vault: safeguard_vault::VaultConfig::default(),
+            contact: safeguard_contact::PolicySpec::default(),
         }
     }
 }
@@ -531,6 +534,8 @@ impl Config {
             )));
         }
         self.photodna.validate().map_err(ConfigError::Invalid)?;
+        safeguard_contact::ContactPolicy::new(self.contact.clone())
+            .map_err(|e| ConfigError::Invalid(format!("contact: {e}")))?;
         if self.dev && !self.listen.ip().is_loopback() {
             return Err(ConfigError::Invalid(format!(
                 "--dev disables authentication, so it only listens on loopback; {} is not",

@@ -10,6 +10,7 @@ mod action;
 pub mod auth;
 mod coinflip;
 pub mod config;
+mod contact;
 mod error;
 pub mod exchanges;
 mod extract;
@@ -65,7 +66,10 @@ pub fn app(state: AppState) -> Router {
                 .merge(exchanges::hma_curate_routes())
                 .merge(lists::curate_routes()),
         ))
-        .merge(scoped(Scope::Submit, action::submit_routes()))
+        .merge(scoped(
+            Scope::Submit,
+            action::submit_routes().merge(contact::submit_routes()),
+        ))
         .merge(scoped(
             Scope::Admin,
             v1::admin_routes()

@@ -36,6 +36,13 @@ pub const ROUTES: &[(&str, &str, Access, &str)] = &[
         Access::Scope(Scope::Submit),
         "The recorded result of a submission",
     ),
+    // Protecting child accounts
+    (
+        "POST",
+        "/v1/contact/decide",
+        Access::Scope(Scope::Submit),
+        "May this account message, request, suggest or see that one? Ofcom ICU F1/F2 defaults under the [contact] policy: allow, deny or allow_with_prompt, with the measure",
+    ),
     (
         "GET",
         "/v1/rules",
