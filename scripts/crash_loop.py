@@ -557,6 +557,23 @@ def backlog(port):
     raise AssertionError("no safeguard_webhook_backlog in /metrics")
 
 
+def inject_outbox_faults(data):
+    """Self-check of the outbox check (see --inject-outbox-faults): behind the checker's back,
+    removes one delivered event from the stopped server's database (the receiver then holds an
+    id the outbox does not have) and adds one event that was never sent."""
+    db = sqlite3.connect(os.path.join(data, "safeguard.db"))
+    try:
+        seq, eid = db.execute("SELECT seq, id FROM events ORDER BY seq LIMIT 1").fetchone()
+        db.execute("DELETE FROM deliveries WHERE event_seq = ?", (seq,))
+        db.execute("DELETE FROM events WHERE seq = ?", (seq,))
+        db.execute("INSERT INTO events (id, event_type, created_at, body) "
+                   "VALUES ('evt_injected_never_sent', 'case.updated', 0, '{}')")
+        db.commit()
+    finally:
+        db.close()
+    print(f"  injected: removed event {eid}, added an event that was never sent", flush=True)
+
+
 def check_outbox(data, model, receiver_port):
     """After the server stopped: the database against the model and the receiver. Returns
     (failures, counts)."""
@@ -634,6 +651,10 @@ def main():
                     help="self-check of the checker: before verifying CYCLE, delete one "
                          "acknowledged add and withdraw one imported value behind the model's "
                          "back; the run must then report 2 lost writes and exit 1")
+    ap.add_argument("--inject-outbox-faults", action="store_true",
+                    help="self-check of the outbox check: after the last cycle, remove one "
+                         "delivered event from the database and add one never sent; the run "
+                         "must then report both and exit 1")
     args = ap.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1 << 32)
     rng = random.Random(seed)
@@ -744,6 +765,8 @@ enabled = false
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
         proc = None
+        if args.inject_outbox_faults:
+            inject_outbox_faults(data)
         outbox_failures, outbox_counts = check_outbox(data, model, receiver_port)
         outbox_counts["drain_s"] = round(drain_s, 1)
         for line in outbox_failures:
