@@ -14,10 +14,14 @@ fuzz_target!(|data: &[u8]| {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (data, &[][..]),
     };
-    let policy = std::str::from_utf8(policy)
-        .ok()
-        .and_then(|t| ContactPolicy::from_toml(t).map_err(|e| assert!(!e.code().is_empty())).ok());
-    let Ok(text) = std::str::from_utf8(request) else { return };
+    let policy = std::str::from_utf8(policy).ok().and_then(|t| {
+        ContactPolicy::from_toml(t)
+            .map_err(|e| assert!(!e.code().is_empty()))
+            .ok()
+    });
+    let Ok(text) = std::str::from_utf8(request) else {
+        return;
+    };
     let request = match ContactRequest::from_json(text).and_then(|r| r.validate().map(|()| r)) {
         Ok(r) => r,
         Err(e) => {

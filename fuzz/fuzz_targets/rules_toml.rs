@@ -11,14 +11,18 @@ use libfuzzer_sys::fuzz_target;
 use safeguard_policy::{AccountAge, ItemFacts, Kind, MatchFacts, Policy, Rule, RuleSet};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     for parsed in [RuleSet::parse_toml(text), RuleSet::parse_json(text)] {
         // The parsers validate: what they accept is a valid set.
         let Ok(set) = parsed else { continue };
         assert_eq!(RuleSet::parse_toml(&set.to_toml()).as_ref(), Ok(&set));
         assert_eq!(RuleSet::parse_json(&set.to_json()).as_ref(), Ok(&set));
         let rules: Vec<Rule> = set.rules.iter().cloned().map(|s| Rule::new(s, 1)).collect();
-        let Ok(policy) = Policy::compile(rules) else { continue };
+        let Ok(policy) = Policy::compile(rules) else {
+            continue;
+        };
         let tags = vec!["hotline".to_string()];
         let sources = vec!["ncmec".to_string()];
         let facts = [MatchFacts {
