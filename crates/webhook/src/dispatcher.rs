@@ -371,13 +371,9 @@ async fn deliver_run(
     let made = records.len();
     let result = match outcome {
         Ok(last) => finish_run(shared, records, last).await,
-        Err(error) => {
-            // The queue could not be read; what was sent is still recorded.
-            match finish_run(shared, records, None).await {
-                Ok(()) => Err(error),
-                Err(record_error) => Err(record_error),
-            }
-        }
+        // The queue could not be read; what was sent is still recorded, and a failure to
+        // record wins over the read's.
+        Err(error) => finish_run(shared, records, None).await.and(Err(error)),
     };
     (made, result)
 }
