@@ -205,3 +205,70 @@ fn mapping_file_and_malformed_lists() {
     let out = bank(&data, &["export", "--bank", "NOPE", "--format", "plain"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A plain URL list (the form hotlines distribute theirs in) imported with `--type url`:
+/// entries canonicalised on the way in, a malformed one refused with its line, nothing
+/// written, and the stored entries exported in their canonical form.
+#[test]
+fn url_lists_import_with_type_url() {
+    let s = Scratch::new("urls");
+    let data = s.data();
+    let bad = s.file(
+        "bad.txt",
+        "http://pages.example.com/a.html\nmailto:someone@example.com\n",
+    );
+    let out = bank(
+        &data,
+        &[
+            "import",
+            "--bank",
+            "URLS",
+            "--create",
+            "--format",
+            "plain",
+            "--type",
+            "url",
+            bad.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2"), "{err}");
+
+    let list = s.file(
+        "urls.txt",
+        "# benign test entries\nHTTP://Pages.Example.COM/a/../a.html\nfolders.example.org/shared/\nwhole.example.net\n",
+    );
+    let r = json(&bank(
+        &data,
+        &[
+            "import",
+            "--bank",
+            "URLS",
+            "--create",
+            "--format",
+            "plain",
+            "--type",
+            "url",
+            list.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(r["added"].as_u64(), Some(3), "{r}");
+    let out = bank(&data, &["export", "--bank", "URLS", "--format", "plain"]);
+    assert!(out.status.success(), "{out:?}");
+    let mut lines: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(String::from)
+        .collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "url folders.example.org/shared/",
+            "url pages.example.com/a.html",
+            "url whole.example.net/"
+        ]
+    );
+}

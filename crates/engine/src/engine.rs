@@ -164,9 +164,9 @@ pub struct Engine {
     photodna_threshold: AtomicU64,
 }
 
-/// Version 2 added the vPDQ section, version 3 the PhotoDNA section; older snapshots are
-/// refused (and the caller rebuilds).
-const SNAPSHOT_MAGIC: &[u8; 8] = b"SGENGSN3";
+/// Version 2 added the vPDQ section, version 3 the PhotoDNA section, version 4 the URL
+/// section; older snapshots are refused (and the caller rebuilds).
+const SNAPSHOT_MAGIC: &[u8; 8] = b"SGENGSN4";
 const SNAPSHOT_HEADER_LEN: usize = 8 + 8 + 8 + 4;
 
 fn snapshot_header(seq: Seq, fingerprint: u64) -> [u8; SNAPSHOT_HEADER_LEN] {
@@ -180,9 +180,9 @@ fn snapshot_header(seq: Seq, fingerprint: u64) -> [u8; SNAPSHOT_HEADER_LEN] {
 }
 
 fn parse_snapshot_header(h: &[u8; SNAPSHOT_HEADER_LEN]) -> Result<(Seq, u64), Error> {
-    if &h[..8] == b"SGENGSN1" || &h[..8] == b"SGENGSN2" {
+    if matches!(&h[..8], b"SGENGSN1" | b"SGENGSN2" | b"SGENGSN3") {
         return Err(snapshot_error(
-            "snapshot of an older format (without vPDQ or PhotoDNA); rebuild it".into(),
+            "snapshot of an older format (without vPDQ, PhotoDNA or URLs); rebuild it".into(),
         ));
     }
     if &h[..8] != SNAPSHOT_MAGIC {

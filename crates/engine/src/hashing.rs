@@ -36,11 +36,11 @@ impl HashedMedia {
         ]
     }
 
-    /// The value of one signal type, as text; empty for vPDQ, which images do not have, and
-    /// for PhotoDNA, which only the operator's plug-in computes (in the server).
+    /// The value of one signal type, as text; empty for vPDQ, which images do not have, for
+    /// PhotoDNA, which only the operator's plug-in computes (in the server), and for URLs.
     pub fn text(&self, t: SignalType) -> String {
         match t {
-            SignalType::Vpdq | SignalType::PhotoDna => return String::new(),
+            SignalType::Vpdq | SignalType::PhotoDna | SignalType::Url => return String::new(),
             SignalType::Pdq => SignalValue::Pdq(self.pdq),
             SignalType::Md5 => SignalValue::Md5(self.md5),
             SignalType::Sha1 => SignalValue::Sha1(self.sha1),

@@ -9,6 +9,7 @@ use std::sync::RwLock;
 use safeguard_index::{Md5Index, PdqIndex, PhotoDnaIndex, Sha1Index, Sha256Index, PHOTODNA_LEN};
 use safeguard_pdq::PdqHash;
 use safeguard_store::{Bank, BankId, BankKind, ContentId, Signal, SignalId};
+use safeguard_url::{CanonicalUrl, UrlIndex};
 use safeguard_vpdq::{MatchPercent, VpdqFrame, VpdqIndex, VpdqMatchConfig};
 
 use crate::signal::{SignalType, SignalValue};
@@ -118,6 +119,8 @@ pub(crate) struct Matcher {
     vpdq: RwLock<VpdqIndex>,
     /// PhotoDNA values by signal id, behind its own lock for the same reason.
     photodna: RwLock<PhotoDnaIndex>,
+    /// URL list entries, behind its own lock for the same reason.
+    url: RwLock<UrlIndex>,
     pub(crate) meta: RwLock<Meta>,
 }
 
@@ -133,6 +136,7 @@ impl Matcher {
         let (mut md5, mut sha1, mut sha256) = (Vec::new(), Vec::new(), Vec::new());
         let mut vpdq = Vec::new();
         let mut photodna = PhotoDnaIndex::new();
+        let mut url = UrlIndex::new();
         for (id, content, bank, value) in signals {
             meta.set(id, content, bank);
             match value {
@@ -142,6 +146,9 @@ impl Matcher {
                 SignalValue::Sha256(d) => sha256.push((d, id as u64)),
                 SignalValue::Vpdq(f) => vpdq.push((id as u64, safeguard_vpdq::reduce(&f))),
                 SignalValue::PhotoDna(v) => photodna.add(id as u64, &v),
+                SignalValue::Url(u) => {
+                    url.insert(&u, id as u64);
+                }
             }
         }
         meta.banks = banks.iter().map(|b| (b.id, BankState::from(b))).collect();
@@ -153,8 +160,17 @@ impl Matcher {
             sha256: Sha256Index::from_entries(sha256),
             vpdq: RwLock::new(VpdqIndex::build(vpdq).map_err(vpdq_error)?),
             photodna: RwLock::new(photodna),
+            url: RwLock::new(url),
             meta: RwLock::new(meta),
         })
+    }
+
+    fn url_write(&self) -> std::sync::RwLockWriteGuard<'_, UrlIndex> {
+        self.url.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn url_read(&self) -> std::sync::RwLockReadGuard<'_, UrlIndex> {
+        self.url.read().unwrap_or_else(|p| p.into_inner())
     }
 
     fn photodna_write(&self) -> std::sync::RwLockWriteGuard<'_, PhotoDnaIndex> {
@@ -198,6 +214,9 @@ impl Matcher {
             SignalValue::PhotoDna(v) => {
                 self.photodna_write().add(id, &v);
             }
+            SignalValue::Url(u) => {
+                self.url_write().insert(&u, id);
+            }
         }
     }
 
@@ -223,6 +242,9 @@ impl Matcher {
             }
             SignalValue::PhotoDna(_) => {
                 self.photodna_write().remove(id);
+            }
+            SignalValue::Url(u) => {
+                self.url_write().remove(&u, id);
             }
         }
     }
@@ -283,6 +305,17 @@ impl Matcher {
                 .into_iter()
                 .map(|m| (m.id, m.distance.round() as u32))
                 .collect(),
+            // The value is an entry expression, itself a canonical URL without its scheme, so
+            // parsing it again gives the same URL; its expressions are what is looked up.
+            SignalValue::Url(u) => match CanonicalUrl::parse(u) {
+                Ok(url) => exact(|out| self.url_read().lookup(&url, out)),
+                Err(e) => {
+                    return Err(crate::Error::InvalidSignal {
+                        signal_type: "url",
+                        reason: e.to_string(),
+                    })
+                }
+            },
         };
         Ok(raw
             .into_iter()
@@ -303,6 +336,7 @@ impl Matcher {
         let stats = self.pdq.stats();
         let vpdq = self.vpdq_read();
         let photodna = self.photodna_read();
+        let url = self.url_read();
         (
             vec![
                 (SignalType::Pdq, self.pdq.len()),
@@ -311,6 +345,7 @@ impl Matcher {
                 (SignalType::Sha256, self.sha256.len()),
                 (SignalType::Vpdq, vpdq.len()),
                 (SignalType::PhotoDna, photodna.len()),
+                (SignalType::Url, url.len()),
             ],
             stats.bytes
                 + self.md5.memory_bytes()
@@ -318,6 +353,7 @@ impl Matcher {
                 + self.sha256.memory_bytes()
                 + vpdq.memory_bytes()
                 + photodna.memory_bytes()
+                + url.heap_bytes()
                 + meta_bytes,
         )
     }
@@ -462,6 +498,7 @@ impl Matcher {
         write_section(w, |w| self.sha256.write_snapshot(w).map_err(idx))?;
         write_section(w, |w| write_vpdq(&self.vpdq_read(), w))?;
         write_section(w, |w| write_photodna(&self.photodna_read(), w))?;
+        write_section(w, |w| write_url(&self.url_read(), w))?;
         Ok(())
     }
 
@@ -501,6 +538,7 @@ impl Matcher {
         let sha256 = Sha256Index::read_snapshot(section_reader(r)?)?;
         let vpdq = read_vpdq(&mut section_reader(r)?)?;
         let photodna = read_photodna(&mut section_reader(r)?)?;
+        let url = read_url(&mut section_reader(r)?)?;
         Ok(Matcher {
             pdq,
             md5,
@@ -508,9 +546,55 @@ impl Matcher {
             sha256,
             vpdq: RwLock::new(vpdq),
             photodna: RwLock::new(photodna),
+            url: RwLock::new(url),
             meta: RwLock::new(meta),
         })
     }
+}
+
+/// The URL section of a snapshot: `pairs: u64`, then per (entry, signal id) pair `signal id:
+/// u64`, `length: u32` and the entry's bytes, then a CRC-32 of all of it.
+fn write_url<W: Write>(index: &UrlIndex, w: &mut W) -> Result<(), crate::Error> {
+    let mut out = CrcWriter::new(w);
+    out.put(&(index.len() as u64).to_le_bytes())?;
+    for (entry, ids) in index.entries() {
+        for id in ids {
+            out.put(&id.to_le_bytes())?;
+            // Entries are at most safeguard_url::MAX_URL_BYTES long, far below u32::MAX.
+            out.put(&(entry.len() as u32).to_le_bytes())?;
+            out.put(entry.as_bytes())?;
+        }
+    }
+    out.finish()
+}
+
+fn read_url<R: Read>(r: &mut std::io::Take<&mut R>) -> Result<UrlIndex, crate::Error> {
+    let section_len = r.limit();
+    let mut sec = CrcReader::new(r, "url");
+    let n = sec.read_u64()?;
+    // Each pair takes at least 12 bytes, so the section's length bounds a corrupt count.
+    if n.saturating_mul(12) > section_len {
+        return Err(corrupt(format!("url count {n} does not fit its section")));
+    }
+    let mut index = UrlIndex::new();
+    for _ in 0..n {
+        let mut head = [0u8; 12];
+        sec.read(&mut head)?;
+        let id = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
+        let len = u32::from_le_bytes(head[8..].try_into().expect("4 bytes")) as usize;
+        if len > safeguard_url::MAX_URL_BYTES {
+            return Err(corrupt(format!("url entry {id} is {len} bytes")));
+        }
+        let mut body = vec![0u8; len];
+        sec.read(&mut body)?;
+        let entry =
+            String::from_utf8(body).map_err(|_| corrupt(format!("url entry {id} is not UTF-8")))?;
+        if !index.insert(&entry, id) {
+            return Err(corrupt(format!("url entry {id} is malformed or repeated")));
+        }
+    }
+    sec.finish()?;
+    Ok(index)
 }
 
 /// The PhotoDNA section of a snapshot: `entries: u64`, then per entry `signal id: u64` and

@@ -26,17 +26,24 @@ pub enum SignalType {
     /// PhotoDNA (144 bytes), matched by Euclidean distance. Safeguard never computes it: values
     /// come from hotline lists and from an operator's licensed hasher plug-in.
     PhotoDna,
+    /// A URL on a child-safety URL list (the IWF's, a hotline's), canonicalised as Google Safe
+    /// Browsing specifies and stored as its entry expression (`host/path[?query]`, see
+    /// `safeguard_url::entry_expression`). A looked-up URL matches an entry when one of its
+    /// host-suffix × path-prefix expressions equals it: a page matches itself, a folder what
+    /// is under it, a whole domain itself and its subdomains.
+    Url,
 }
 
 impl SignalType {
     /// Every signal type, in listing order.
-    pub const ALL: [SignalType; 6] = [
+    pub const ALL: [SignalType; 7] = [
         SignalType::Pdq,
         SignalType::Md5,
         SignalType::Sha1,
         SignalType::Sha256,
         SignalType::Vpdq,
         SignalType::PhotoDna,
+        SignalType::Url,
     ];
 
     /// Canonical name (HMA's where HMA has one).
@@ -48,6 +55,7 @@ impl SignalType {
             SignalType::Sha256 => "sha256",
             SignalType::Vpdq => "vpdq",
             SignalType::PhotoDna => "photodna",
+            SignalType::Url => "url",
         }
     }
 
@@ -62,17 +70,20 @@ impl SignalType {
             "vpdq" => Ok(SignalType::Vpdq),
             // NCMEC's hash-sharing API calls it `pdna`.
             "photodna" | "pdna" => Ok(SignalType::PhotoDna),
+            "url" => Ok(SignalType::Url),
             other => Err(Error::UnknownSignalType(truncate(other))),
         }
     }
 
-    /// Hex digits a value of this type has (for vPDQ: each frame's hash).
+    /// Hex digits a value of this type has (for vPDQ: each frame's hash); 0 for URLs, which
+    /// are text.
     pub fn hex_len(self) -> usize {
         match self {
             SignalType::Pdq | SignalType::Sha256 | SignalType::Vpdq => 64,
             SignalType::Md5 => 32,
             SignalType::Sha1 => 40,
             SignalType::PhotoDna => 2 * crate::photodna::PHOTODNA_LEN,
+            SignalType::Url => 0,
         }
     }
 
@@ -89,8 +100,11 @@ impl SignalType {
 
     /// Validates and normalises a value: for digests and PDQ, surrounding whitespace trimmed,
     /// lower-case hex of the right length; for vPDQ, the canonical JSON form
-    /// (`safeguard_vpdq::format`).
+    /// (`safeguard_vpdq::format`); for URLs, the entry expression.
     pub fn normalize(self, value: &str) -> Result<String, Error> {
+        if self == SignalType::Url {
+            return parse_url(value);
+        }
         if self == SignalType::Vpdq {
             return Ok(safeguard_vpdq::format::to_json(&parse_vpdq(value)?));
         }
@@ -141,6 +155,14 @@ fn parse_vpdq(value: &str) -> Result<Vec<VpdqFrame>, Error> {
     Ok(frames)
 }
 
+/// Canonicalises a URL list entry (or a URL to look up) into its entry expression.
+fn parse_url(value: &str) -> Result<String, Error> {
+    safeguard_url::entry_expression(value.trim()).map_err(|e| Error::InvalidSignal {
+        signal_type: "url",
+        reason: e.to_string(),
+    })
+}
+
 /// Parses a PhotoDNA value in any accepted text form (`crate::photodna`).
 fn parse_photodna(value: &str) -> Result<crate::photodna::PhotoDnaValue, Error> {
     crate::photodna::parse_photodna(value).map_err(|reason| Error::InvalidSignal {
@@ -165,6 +187,9 @@ pub enum SignalValue {
     Vpdq(Arc<[VpdqFrame]>),
     /// A PhotoDNA value.
     PhotoDna(Box<crate::photodna::PhotoDnaValue>),
+    /// A URL's entry expression (`safeguard_url::entry_expression`): a list entry, or a URL
+    /// to look up (whose own page, folders and domains are then tried).
+    Url(Box<str>),
 }
 
 // Values are only built by parsing, which rejects non-finite timestamps, so equality is
@@ -180,6 +205,9 @@ impl SignalValue {
         if t == SignalType::PhotoDna {
             return Ok(SignalValue::PhotoDna(Box::new(parse_photodna(value)?)));
         }
+        if t == SignalType::Url {
+            return Ok(SignalValue::Url(parse_url(value)?.into()));
+        }
         let v = t.normalize(value)?;
         // `normalize` guarantees the length and the hex digits, so decoding cannot fail.
         Ok(match t {
@@ -187,7 +215,9 @@ impl SignalValue {
             SignalType::Md5 => SignalValue::Md5(hex_array(&v)),
             SignalType::Sha1 => SignalValue::Sha1(hex_array(&v)),
             SignalType::Sha256 => SignalValue::Sha256(hex_array(&v)),
-            SignalType::Vpdq | SignalType::PhotoDna => unreachable!("parsed above"),
+            SignalType::Vpdq | SignalType::PhotoDna | SignalType::Url => {
+                unreachable!("parsed above")
+            }
         })
     }
 
@@ -215,7 +245,8 @@ impl SignalValue {
             SignalType::Md5 => decode::<16>(b).map(SignalValue::Md5),
             SignalType::Sha1 => decode::<20>(b).map(SignalValue::Sha1),
             SignalType::Sha256 => decode::<32>(b).map(SignalValue::Sha256),
-            SignalType::Vpdq => None,
+            // A stored URL is canonicalised again: a check that costs about a microsecond.
+            SignalType::Vpdq | SignalType::Url => None,
             SignalType::PhotoDna => decode::<{ crate::photodna::PHOTODNA_LEN }>(b)
                 .map(|v| SignalValue::PhotoDna(Box::new(v))),
         };
@@ -234,6 +265,7 @@ impl SignalValue {
             SignalValue::Sha256(_) => SignalType::Sha256,
             SignalValue::Vpdq(_) => SignalType::Vpdq,
             SignalValue::PhotoDna(_) => SignalType::PhotoDna,
+            SignalValue::Url(_) => SignalType::Url,
         }
     }
 
@@ -246,6 +278,7 @@ impl SignalValue {
             SignalValue::Sha1(d) => to_hex(d),
             SignalValue::Sha256(d) => to_hex(d),
             SignalValue::PhotoDna(v) => crate::photodna::format_photodna(v),
+            SignalValue::Url(u) => u.to_string(),
         }
     }
 }
@@ -342,6 +375,31 @@ mod tests {
         }
         assert_eq!(SignalType::parse("vpdq").unwrap(), SignalType::Vpdq);
         assert!(SignalType::Vpdq.is_video() && !SignalType::Vpdq.is_fuzzy());
+    }
+
+    #[test]
+    fn url_values_are_entry_expressions() {
+        let v = SignalValue::parse(SignalType::Url, " HTTP://www.Example.com/a/../b/?\n").unwrap();
+        assert_eq!(v, SignalValue::Url("www.example.com/b/".into()));
+        assert_eq!(v.to_text(), "www.example.com/b/");
+        assert_eq!(v.signal_type(), SignalType::Url);
+        assert_eq!(
+            SignalValue::parse_canonical(SignalType::Url, &v.to_text()).unwrap(),
+            v
+        );
+        assert_eq!(SignalType::parse("url").unwrap(), SignalType::Url);
+        for bad in ["", "mailto:someone@example.com", "http:///nohost"] {
+            assert!(
+                matches!(
+                    SignalValue::parse(SignalType::Url, bad),
+                    Err(Error::InvalidSignal {
+                        signal_type: "url",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

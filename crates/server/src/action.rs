@@ -96,7 +96,7 @@ fn unknown_age() -> AccountAge {
 }
 
 /// Longest `ip` field, bytes (an IPv6 address with a zone fits).
-const MAX_IP_LEN: usize = 64;
+pub(crate) const MAX_IP_LEN: usize = 64;
 
 fn parse_signals(map: &BTreeMap<String, String>) -> ApiResult<Vec<SignalValue>> {
     if map.is_empty() {
@@ -230,7 +230,11 @@ fn json_part(text: &str) -> ApiResult<ContentReq> {
 }
 
 /// Evaluates, seals the evidence when the verdict keeps it, and records.
-async fn process(state: &AppState, s: Submission, media: Option<Bytes>) -> ApiResult<SubmitResult> {
+pub(crate) async fn process(
+    state: &AppState,
+    s: Submission,
+    media: Option<Bytes>,
+) -> ApiResult<SubmitResult> {
     let actioner = state.actioner()?;
     let recorded = match media {
         // Nothing to seal between the steps: one hop to the blocking pool, and no separate

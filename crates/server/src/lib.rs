@@ -24,6 +24,7 @@ pub mod openapi;
 pub mod photodna;
 pub mod retention;
 mod state;
+mod urls;
 mod v1;
 pub mod webhooks;
 
@@ -68,7 +69,9 @@ pub fn app(state: AppState) -> Router {
         ))
         .merge(scoped(
             Scope::Submit,
-            action::submit_routes().merge(contact::submit_routes()),
+            action::submit_routes()
+                .merge(contact::submit_routes())
+                .merge(urls::submit_routes()),
         ))
         .merge(scoped(
             Scope::Admin,

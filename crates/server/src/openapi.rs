@@ -44,6 +44,18 @@ pub const ROUTES: &[(&str, &str, Access, &str)] = &[
         "May this account message, request, suggest or see that one? Ofcom ICU F1/F2 defaults under the [contact] policy: allow, deny or allow_with_prompt, with the measure",
     ),
     (
+        "POST",
+        "/v1/urls/check",
+        Access::Scope(Scope::Submit),
+        "Check up to 1,000 URLs against the url banks (Safe Browsing canonicalisation; page, folder and whole-domain entries); with a submission object, a match is recorded and acted on by the policy",
+    ),
+    (
+        "POST",
+        "/v1/text/check",
+        Access::Scope(Scope::Submit),
+        "Find the URLs in message text (hxxp, [.], ' dot ', spaced dots and full-width forms undone) and check them against the url banks; with a submission object, a match is recorded and acted on by the policy",
+    ),
+    (
         "GET",
         "/v1/rules",
         Access::Scope(Scope::Admin),
@@ -593,6 +605,8 @@ pub const ERROR_CODES: &[&str] = &[
     "invalid_vpdq_threshold",
     "fetch_disabled",
     "invalid_url",
+    "too_many_urls",
+    "text_too_long",
     "forbidden_url",
     "fetch_failed",
     "photodna_hasher_failed",

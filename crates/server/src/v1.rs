@@ -99,7 +99,7 @@ fn content_json(c: &Content, bank: &str) -> Value {
     })
 }
 
-fn match_json(m: &safeguard_engine::LookupMatch) -> Value {
+pub(crate) fn match_json(m: &safeguard_engine::LookupMatch) -> Value {
     let mut v = json!({
         "bank": m.bank,
         "content_id": m.content_id,
@@ -682,13 +682,16 @@ async fn signal_types() -> Json<Value> {
                 "video"
             } else if *t == SignalType::PhotoDna {
                 "euclidean"
+            } else if *t == SignalType::Url {
+                "url_expressions"
             } else if t.is_fuzzy() {
                 "distance"
             } else {
                 "exact"
             },
-            // A vPDQ value is a list of frames; 64 is the hex digits of each frame's hash.
-            "hex_digits": t.hex_len(),
+            // A vPDQ value is a list of frames; 64 is the hex digits of each frame's hash. A
+            // URL is text, not hex.
+            "hex_digits": (t.hex_len() > 0).then_some(t.hex_len()),
         })).collect::<Vec<_>>()
     }))
 }

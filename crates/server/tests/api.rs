@@ -845,6 +845,7 @@ async fn url_fetching_and_remaining_hma_shapes() {
             {"enabled_ratio": 1.0, "name": "sha256"},
             {"enabled_ratio": 1.0, "name": "vpdq"},
             {"enabled_ratio": 1.0, "name": "photodna"},
+            {"enabled_ratio": 1.0, "name": "url"},
             {"enabled_ratio": 1.0, "name": "video_md5"}
         ])
     );

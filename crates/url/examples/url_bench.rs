@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use std::hint::black_box;
 use std::time::Instant;
 
-use safeguard_url::{expressions, CanonicalUrl, UrlList};
+use safeguard_url::{entry_expression, expressions, CanonicalUrl, UrlIndex, UrlList};
 
 /// Timed rounds of each measurement.
 const ROUNDS: usize = 5;
@@ -140,11 +140,32 @@ fn main() {
         naive_bytes as f64 / naive.len() as f64
     );
 
+    // The live index the server matches with (entries added one at a time, as the change
+    // feed does).
+    let t = Instant::now();
+    let mut live = UrlIndex::new();
+    for (i, e) in entries.iter().enumerate() {
+        live.insert(
+            &entry_expression(e).expect("synthetic entries are URLs"),
+            i as u64,
+        );
+    }
+    let live_build_s = t.elapsed().as_secs_f64();
+    let live_bytes = live.heap_bytes();
+    println!(
+        "UrlIndex (live, server): built in {live_build_s:.2} s, about {live_bytes} heap bytes, \
+         {:.1} bytes/entry (without allocator overhead)",
+        live_bytes as f64 / n_entries as f64
+    );
+
     // Each measurement runs ROUNDS times, alternating, and the median is reported (the best
     // too): the machine is shared, and one round can be slowed by a neighbour.
     let mut canon_s = Vec::new();
     let mut fast_s = Vec::new();
     let mut naive_s = Vec::new();
+    let mut live_s = Vec::new();
+    let mut live_matched: Vec<bool> = Vec::with_capacity(urls.len());
+    let mut ids = Vec::new();
     let mut fast_hits = 0u64;
     let mut fast_matched: Vec<bool> = Vec::with_capacity(urls.len());
     let mut naive_matched: Vec<bool> = Vec::with_capacity(urls.len());
@@ -173,6 +194,16 @@ fn main() {
             naive_matched.push(expressions(&c).iter().any(|e| naive.contains(e)));
         }
         naive_s.push(t.elapsed().as_secs_f64());
+
+        live_matched.clear();
+        let t = Instant::now();
+        for u in &urls {
+            let c = CanonicalUrl::parse(u).expect("generated URLs are URLs");
+            ids.clear();
+            live.lookup(&c, &mut ids);
+            live_matched.push(!ids.is_empty());
+        }
+        live_s.push(t.elapsed().as_secs_f64());
     }
     let rate = |times: &mut Vec<f64>| {
         times.sort_by(f64::total_cmp);
@@ -184,6 +215,7 @@ fn main() {
     let (canon_rate, canon_best) = rate(&mut canon_s);
     let (fast_rate, fast_best) = rate(&mut fast_s);
     let (naive_rate, naive_best) = rate(&mut naive_s);
+    let (live_rate, live_best) = rate(&mut live_s);
 
     let matched = fast_matched.iter().filter(|&&m| m).count();
     // The fast list widens lookups only for entries deeper than the spec reaches; the
@@ -197,6 +229,7 @@ fn main() {
         disagreements, 0,
         "UrlList and the baseline disagree on {disagreements} URLs"
     );
+    assert_eq!(live_matched, fast_matched, "UrlIndex and UrlList disagree");
 
     println!(
         "URLs matching: {matched} ({:.1}%), entry hits: {fast_hits}",
@@ -207,6 +240,10 @@ fn main() {
     println!(
         "UrlList::matches:         {fast_rate:>10.0} URLs/s ({fast_best:.0}), {:.0} ns/URL",
         1e9 / fast_rate
+    );
+    println!(
+        "UrlIndex::lookup (live):  {live_rate:>10.0} URLs/s ({live_best:.0}), {:.0} ns/URL",
+        1e9 / live_rate
     );
     println!(
         "HashSet<String> baseline: {naive_rate:>10.0} URLs/s ({naive_best:.0}), {:.0} ns/URL",

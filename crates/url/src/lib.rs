@@ -9,6 +9,8 @@
 //! - [`expressions`]: the up to 5 × 6 strings a URL is looked up under.
 //! - [`UrlList`]: a list of entries (pages, folders, whole domains) answering which entries a
 //!   URL falls under, holding fingerprints rather than strings (about 18 bytes per entry).
+//! - [`UrlIndex`]: the same matching for a list that changes one entry at a time (the
+//!   engine's live index), entries stored in [`entry_expression`] form.
 //! - [`extract_urls`]: URLs in text, after undoing `hxxp`, `[.]`, ` dot `, spaced dots and
 //!   full-width characters.
 //!
@@ -20,11 +22,13 @@ mod canonical;
 mod expression;
 mod extract;
 mod host;
+mod index;
 mod list;
 
 pub use canonical::{canonicalize, canonicalize_bytes, CanonicalUrl};
 pub use expression::{expressions, MAX_HOST_SUFFIX_LABELS, MAX_PATH_PREFIX_COMPONENTS};
 pub use extract::{extract_urls, MAX_EXTRACTED_URLS, MAX_TEXT_BYTES};
+pub use index::{entry_expression, UrlIndex, MAX_INDEX_HOST_LABELS, MAX_INDEX_PATH_COMPONENTS};
 pub use list::{UrlList, UrlListBuilder};
 
 /// Longest URL, in bytes, [`canonicalize`] accepts.
