@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+mod accounts;
 mod action;
 pub mod auth;
 mod coinflip;
@@ -71,6 +72,7 @@ pub fn app(state: AppState) -> Router {
             Scope::Submit,
             action::submit_routes()
                 .merge(contact::submit_routes())
+                .merge(accounts::submit_routes())
                 .merge(urls::submit_routes()),
         ))
         .merge(scoped(

@@ -9,6 +9,9 @@
 #![forbid(unsafe_code)]
 
 // Test support only (feature `test-support`): the suite is 2,000 lines the binary never runs.
+pub mod account;
+#[cfg(feature = "test-support")]
+pub mod account_conformance;
 pub mod action;
 #[cfg(feature = "test-support")]
 pub mod action_conformance;
@@ -17,6 +20,7 @@ pub mod conformance;
 mod model;
 mod sqlite;
 
+pub use account::AccountStore;
 pub use action::ActionStore;
 pub use model::*;
 pub use sqlite::{SqliteOptions, SqliteStore};
@@ -49,8 +53,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// blocking pool. Every successful write is durable when the call returns.
 ///
 /// Every store also keeps the records of acting on matches ([`ActionStore`]), in the same
-/// database, so a verdict and the events describing it commit together.
-pub trait Store: ActionStore + Send + Sync + std::fmt::Debug {
+/// database, so a verdict and the events describing it commit together, and the accounts
+/// and relationships contact decisions read ([`AccountStore`]).
+pub trait Store: ActionStore + AccountStore + Send + Sync + std::fmt::Debug {
     /// Creates a bank. `Conflict` if the name is taken.
     fn create_bank(&self, bank: &NewBank) -> Result<Bank>;
     /// The bank with this name.

@@ -4,6 +4,7 @@
 //! transaction; readers use their own connections (see [`pool`]) and, thanks to WAL, never wait
 //! for it. Every write appends its change-feed rows in the same transaction as the data.
 
+mod account;
 mod action;
 mod pool;
 mod row;

@@ -347,6 +347,27 @@ CREATE TABLE delivery_attempts (
 ) STRICT;
 CREATE INDEX delivery_attempts_by_delivery ON delivery_attempts (delivery_id, id);
 "#,
+    // Accounts and relationships for contact decisions (`/v1/accounts`). A relationship is
+    // one row per unordered pair (a < b); `none` is the absence of a row.
+    r#"
+CREATE TABLE accounts (
+    id                    TEXT    PRIMARY KEY,
+    age_band              TEXT    NOT NULL,
+    assurance_method      TEXT    NOT NULL,
+    assurance_confidence  REAL    NOT NULL,
+    updated_at            INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE account_relationships (
+    a             TEXT    NOT NULL,
+    b             TEXT    NOT NULL,
+    relationship  TEXT    NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    PRIMARY KEY (a, b),
+    CHECK (a < b)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX account_relationships_by_b ON account_relationships (b);
+"#,
 ];
 
 /// The schema version this build writes.

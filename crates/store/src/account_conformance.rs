@@ -1,0 +1,123 @@
+//! Conformance of [`AccountStore`]: every backend runs [`run_all`] from its tests.
+
+use crate::account::*;
+use crate::{Error, Store};
+
+/// Runs every check, each on a fresh store from `make`.
+pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
+    accounts_put_get_replace(&*make());
+    relationships_are_symmetric_and_none_removes(&*make());
+    delete_account_erases_its_relationships(&*make());
+    odd_ids_round_trip(&*make());
+}
+
+fn new_account(id: &str, band: &str, method: &str, confidence: f64) -> NewAccount {
+    NewAccount {
+        id: id.into(),
+        age_band: band.into(),
+        assurance_method: method.into(),
+        assurance_confidence: confidence,
+    }
+}
+
+pub fn accounts_put_get_replace(store: &dyn Store) {
+    assert_eq!(store.account("u1").unwrap(), None);
+    let a = store
+        .put_account(&new_account("u1", "13_15", "self_declared", 1.0))
+        .unwrap();
+    assert_eq!(a.id, "u1");
+    assert!(a.updated_at > 0);
+    assert_eq!(store.account("u1").unwrap().as_ref(), Some(&a));
+    // Replacing keeps one row and takes every field.
+    let b = store
+        .put_account(&new_account("u1", "adult", "verification", 0.97))
+        .unwrap();
+    let got = store.account("u1").unwrap().unwrap();
+    assert_eq!(got, b);
+    assert_eq!(got.age_band, "adult");
+    assert_eq!(got.assurance_method, "verification");
+    assert!((got.assurance_confidence - 0.97).abs() < 1e-12);
+    assert!(got.updated_at >= a.updated_at);
+    store
+        .put_account(&new_account("u2", "under_13", "none", 0.0))
+        .unwrap();
+    assert_eq!(store.account_counts().unwrap(), (2, 0));
+    assert_eq!(store.account("U1").unwrap(), None, "ids are case-sensitive");
+}
+
+pub fn relationships_are_symmetric_and_none_removes(store: &dyn Store) {
+    assert_eq!(store.relationship("x", "y").unwrap(), None);
+    store.put_relationship("y", "x", "connected").unwrap();
+    for (p, q) in [("x", "y"), ("y", "x")] {
+        let r = store.relationship(p, q).unwrap().unwrap();
+        assert_eq!((r.a.as_str(), r.b.as_str()), ("x", "y"));
+        assert_eq!(r.relationship, "connected");
+    }
+    // The pair need not be stored accounts.
+    assert_eq!(store.account_counts().unwrap(), (0, 1));
+    store.put_relationship("x", "y", "blocked").unwrap();
+    assert_eq!(
+        store.relationship("y", "x").unwrap().unwrap().relationship,
+        "blocked"
+    );
+    store.put_relationship("x", "z", "mutual").unwrap();
+    assert_eq!(store.account_counts().unwrap(), (0, 2));
+    store.put_relationship("y", "x", "none").unwrap();
+    assert_eq!(store.relationship("x", "y").unwrap(), None);
+    assert_eq!(
+        store.relationship("z", "x").unwrap().unwrap().relationship,
+        "mutual"
+    );
+    // Removing what is not there is not an error: `none` is a state, not a deletion.
+    store.put_relationship("x", "y", "none").unwrap();
+    match store.put_relationship("x", "x", "connected") {
+        Err(Error::Conflict(_)) => {}
+        other => panic!("a self-relationship must be refused with Conflict, got {other:?}"),
+    }
+}
+
+pub fn delete_account_erases_its_relationships(store: &dyn Store) {
+    match store.delete_account("ghost") {
+        Err(Error::NotFound(_)) => {}
+        other => panic!("deleting an unknown account must be NotFound, got {other:?}"),
+    }
+    store
+        .put_account(&new_account("a", "adult", "estimation", 0.8))
+        .unwrap();
+    store
+        .put_account(&new_account("b", "16_17", "estimation", 0.9))
+        .unwrap();
+    store.put_relationship("a", "b", "connected").unwrap();
+    store.put_relationship("c", "a", "blocked").unwrap();
+    store.put_relationship("b", "c", "mutual").unwrap();
+    let gone = store.delete_account("a").unwrap();
+    assert_eq!(gone.age_band, "adult");
+    assert_eq!(store.account("a").unwrap(), None);
+    assert_eq!(store.relationship("a", "b").unwrap(), None);
+    assert_eq!(store.relationship("a", "c").unwrap(), None);
+    assert_eq!(
+        store.relationship("c", "b").unwrap().unwrap().relationship,
+        "mutual",
+        "other pairs are kept"
+    );
+    assert_eq!(store.account_counts().unwrap(), (1, 1));
+}
+
+pub fn odd_ids_round_trip(store: &dyn Store) {
+    let long = "é".repeat(MAX_STORED_ACCOUNT_ID_LEN / 2);
+    for id in ["user with spaces", "ユーザー", "a'b\"c;--", long.as_str()] {
+        store
+            .put_account(&new_account(id, "unknown", "none", 0.0))
+            .unwrap();
+        assert_eq!(store.account(id).unwrap().unwrap().id, id);
+        store.put_relationship(id, "other", "connected").unwrap();
+        assert_eq!(
+            store
+                .relationship("other", id)
+                .unwrap()
+                .unwrap()
+                .relationship,
+            "connected"
+        );
+    }
+}
