@@ -23,6 +23,7 @@ mod middleware;
 pub mod openapi;
 pub mod photodna;
 pub mod retention;
+mod risk;
 mod state;
 mod v1;
 pub mod webhooks;
@@ -68,7 +69,9 @@ pub fn app(state: AppState) -> Router {
         ))
         .merge(scoped(
             Scope::Submit,
-            action::submit_routes().merge(contact::submit_routes()),
+            action::submit_routes()
+                .merge(contact::submit_routes())
+                .merge(risk::submit_routes()),
         ))
         .merge(scoped(
             Scope::Admin,

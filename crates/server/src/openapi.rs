@@ -44,6 +44,12 @@ pub const ROUTES: &[(&str, &str, Access, &str)] = &[
         "May this account message, request, suggest or see that one? Ofcom ICU F1/F2 defaults under the [contact] policy: allow, deny or allow_with_prompt, with the measure",
     ),
     (
+        "POST",
+        "/v1/events",
+        Access::Scope(Scope::Submit),
+        "Contact-risk signals: score a batch of up to 1,000 events ({\"events\": [...]}); answers each subject account's score with its contributing features, and any review or alert threshold crossed",
+    ),
+    (
         "GET",
         "/v1/rules",
         Access::Scope(Scope::Admin),
