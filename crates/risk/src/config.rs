@@ -21,10 +21,11 @@ pub const MAX_PAIRS_LIMIT: usize = 256;
 pub const MAX_RECENT_LIMIT: usize = 64;
 
 /// The weight of each feature in the score (see [`Feature`] for what each measures). A
-/// feature's contribution is its value (0 to 1) times its weight.
+/// feature's contribution is its value (0 to 1) times its weight. Each field is named as the
+/// feature is ([`Feature::as_str`]); every weight is a finite number of at least 0, and 0
+/// turns the feature off.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-#[allow(missing_docs)]
 pub struct Weights {
     pub fan_out_1h: f64,
     pub fan_out_24h: f64,
@@ -245,6 +246,22 @@ mod tests {
         assert_eq!(spec.weights.fan_out_1h, Weights::default().fan_out_1h);
         assert!(toml::from_str::<RiskSpec>("colour = 1").is_err());
         assert!(toml::from_str::<RiskSpec>("[weights]\nvibes = 1").is_err());
+    }
+
+    #[test]
+    fn weights_line_up_with_the_features() {
+        // `as_array` is positional: each field must sit at its feature's index.
+        let w = Weights {
+            minor_profile_views: 9.0,
+            fan_out_1h: 7.0,
+            ..Weights::default()
+        };
+        let json = serde_json::to_value(&w).unwrap();
+        let arr = w.as_array();
+        assert_eq!(json.as_object().unwrap().len(), FEATURE_COUNT);
+        for f in Feature::ALL {
+            assert_eq!(json[f.as_str()].as_f64(), Some(arr[f as usize]), "{f:?}");
+        }
     }
 
     #[test]
