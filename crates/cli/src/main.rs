@@ -10,6 +10,7 @@ mod cmd_bank;
 mod cmd_bench_hash;
 mod cmd_bench_index;
 mod cmd_bench_receiver;
+mod cmd_bench_risk;
 mod cmd_bench_server;
 mod cmd_bench_video;
 mod cmd_exchange;
@@ -74,6 +75,12 @@ enum BenchCommand {
     /// A webhook receiver that verifies signatures and counts events (for
     /// scripts/bench-submit.sh and the crash loop).
     Receiver(cmd_bench_receiver::ReceiverArgs),
+    /// Contact-risk scoring speed (events/s on one thread) on synthetic streams, against the
+    /// 100,000 events/s target.
+    Risk(cmd_bench_risk::BenchRiskArgs),
+    /// Contact-risk accuracy on synthetic labelled streams: precision, recall and F0.5 at the
+    /// configured thresholds, and the false-alert rate on benign accounts.
+    Contact(cmd_bench_risk::BenchContactArgs),
 }
 
 fn main() -> ExitCode {
@@ -91,6 +98,8 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Seed(a)) => cmd_bench_server::run(a),
         Command::Bench(BenchCommand::Video(a)) => cmd_bench_video::run(a),
         Command::Bench(BenchCommand::Receiver(a)) => cmd_bench_receiver::run(a),
+        Command::Bench(BenchCommand::Risk(a)) => cmd_bench_risk::run_risk(a),
+        Command::Bench(BenchCommand::Contact(a)) => cmd_bench_risk::run_contact(a),
         Command::DecodeWorker => {
             let code = safeguard_sandbox::worker::serve();
             return ExitCode::from(u8::try_from(code).unwrap_or(1));

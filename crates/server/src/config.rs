@@ -63,6 +63,9 @@ pub struct Config {
     pub vault: safeguard_vault::VaultConfig,
     /// Contact decisions for child accounts (`[contact]`, docs/child-safety.md).
     pub contact: safeguard_contact::PolicySpec,
+    /// Contact-risk signals (`[risk]`, docs/child-safety.md): thresholds, weights, memory
+    /// bounds, the pattern file.
+    pub risk: safeguard_risk::RiskSpec,
 }
 
 /// Webhook delivery (`[webhooks]`).
@@ -366,6 +369,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             vault: safeguard_vault::VaultConfig::default(),
             contact: safeguard_contact::PolicySpec::default(),
+            risk: safeguard_risk::RiskSpec::default(),
         }
     }
 }
@@ -536,6 +540,9 @@ impl Config {
         self.photodna.validate().map_err(ConfigError::Invalid)?;
         safeguard_contact::ContactPolicy::new(self.contact.clone())
             .map_err(|e| ConfigError::Invalid(format!("contact: {e}")))?;
+        self.risk
+            .validate()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if self.dev && !self.listen.ip().is_loopback() {
             return Err(ConfigError::Invalid(format!(
                 "--dev disables authentication, so it only listens on loopback; {} is not",

@@ -24,6 +24,7 @@ mod middleware;
 pub mod openapi;
 pub mod photodna;
 pub mod retention;
+mod risk;
 mod state;
 mod urls;
 mod v1;
@@ -73,7 +74,8 @@ pub fn app(state: AppState) -> Router {
             action::submit_routes()
                 .merge(contact::submit_routes())
                 .merge(accounts::submit_routes())
-                .merge(urls::submit_routes()),
+                .merge(urls::submit_routes())
+                .merge(risk::submit_routes()),
         ))
         .merge(scoped(
             Scope::Admin,

@@ -86,6 +86,12 @@ pub const ROUTES: &[(&str, &str, Access, &str)] = &[
         "Find the URLs in message text (hxxp, [.], ' dot ', spaced dots and full-width forms undone) and check them against the url banks; with a submission object, a match is recorded and acted on by the policy",
     ),
     (
+        "POST",
+        "/v1/events",
+        Access::Scope(Scope::Submit),
+        "Contact-risk signals: score a batch of up to 1,000 events ({\"events\": [...]}); answers each subject account's score with its contributing features, and any review or alert threshold crossed",
+    ),
+    (
         "GET",
         "/v1/rules",
         Access::Scope(Scope::Admin),
@@ -646,6 +652,10 @@ pub const ERROR_CODES: &[&str] = &[
     "invalid_confidence",
     "invalid_account",
     "body_too_large",
+    // Contact-risk events (crates/server/src/risk.rs).
+    "invalid_event",
+    "too_many_events",
+    "risk_disabled",
     "text_too_long",
     "forbidden_url",
     "fetch_failed",

@@ -60,6 +60,9 @@ pub struct Inner {
     pub vault: tokio::sync::OnceCell<Arc<safeguard_vault::Vault>>,
     /// The webhook dispatcher (stopped when this state is dropped).
     pub webhooks: OnceLock<crate::webhooks::Running>,
+    /// The contact-risk scorer (`[risk]`), `None` when disabled. Behind a plain mutex,
+    /// taken on the blocking pool for one batch at a time (see `crate::risk`).
+    pub risk: Option<Arc<std::sync::Mutex<safeguard_risk::Scorer>>>,
 }
 
 impl AppState {
@@ -85,6 +88,8 @@ impl AppState {
         // `validate` refuses a budget the semaphore cannot hold; clamp anyway rather than
         // panic for a configuration that skipped it.
         let budget = config.limits.max_buffered_bytes.min(Semaphore::MAX_PERMITS);
+        let risk = crate::risk::scorer_from_config(&config.risk)?
+            .map(|s| Arc::new(std::sync::Mutex::new(s)));
         Ok(AppState(Arc::new(Inner {
             engine: OnceLock::new(),
             auth: Authenticator::new(store.clone(), admin_key, config.dev),
@@ -102,6 +107,7 @@ impl AppState {
             actioner: OnceLock::new(),
             vault: tokio::sync::OnceCell::new(),
             webhooks: OnceLock::new(),
+            risk,
             config,
         })))
     }

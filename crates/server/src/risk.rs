@@ -1,0 +1,178 @@
+//! `POST /v1/events`: contact-risk signals. A batch of events (messages, connection requests
+//! and accepts, blocks, reports, gifts, images, profile views) goes through the configured
+//! `safeguard_risk::Scorer`; the answer is each subject account's score with the features
+//! that raised it, and any threshold crossed.
+//!
+//! The scorer lives in the server's state behind a `std::sync::Mutex`: scoring an event is
+//! a few microseconds of CPU with no I/O and no await, so one lock held for a batch is
+//! simpler and faster than finer locking, and the batch runs on the blocking pool so that
+//! a 1,000-event batch (a few milliseconds) never stalls the reactor. Batches are scored
+//! in the order they take the lock; the scorer's windows accept events out of order within
+//! their span. A platform needing more than one core shards accounts over instances.
+//!
+//! A batch is validated whole before anything is scored: one bad event refuses the batch
+//! with its index in the error's field (`events[3].actor_age`), and nothing is counted.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::Value;
+
+use safeguard_risk::{Crossing, Event, Score, Scorer};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Most events in one batch: a platform's backend flushing once a second, and enough that
+/// a batch's lock on the scorer stays within a few milliseconds.
+pub const MAX_EVENTS_PER_BATCH: usize = 1_000;
+
+/// Largest request body, bytes: 1,000 events averaging 2 KiB (ids, ages, a short message).
+/// A batch of long messages is split by the caller; one message may be up to
+/// `safeguard_risk::MAX_TEXT_BYTES`.
+pub const MAX_EVENTS_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// Routes needing the `submit` scope (the platform's backend, reporting what happened).
+pub fn submit_routes() -> Router<AppState> {
+    Router::new().route("/v1/events", post(events_route))
+}
+
+/// Builds the scorer from `[risk]`: `None` when disabled. The pattern file, when one is
+/// configured, is read here, once, at start-up.
+pub fn scorer_from_config(spec: &safeguard_risk::RiskSpec) -> Result<Option<Scorer>, String> {
+    if !spec.enabled {
+        return Ok(None);
+    }
+    let patterns = match &spec.patterns {
+        None => safeguard_risk::PatternSet::default_set(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("risk.patterns: {}: {e}", path.display()))?;
+            safeguard_risk::PatternSet::from_toml(&text)
+                .map_err(|e| format!("risk.patterns: {}: {e}", path.display()))?
+        }
+    };
+    Scorer::new(spec.clone(), patterns)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+fn risk_error(e: safeguard_risk::Error) -> ApiError {
+    let status = match e.code() {
+        "text_too_long" => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    ApiError::new(status, e.code(), e.to_string())
+}
+
+#[derive(Debug, Serialize)]
+struct Answer {
+    /// Events scored.
+    scored: usize,
+    /// Each subject account of the batch, in order of first appearance, with its score now.
+    accounts: Vec<Score>,
+    /// Thresholds crossed by this batch.
+    crossings: Vec<Crossing>,
+}
+
+fn parse(body: &[u8]) -> ApiResult<Vec<Event>> {
+    if body.len() > MAX_EVENTS_BODY_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!(
+                "an event batch is at most {MAX_EVENTS_BODY_BYTES} bytes, got {}; send \
+                 smaller batches",
+                body.len()
+            ),
+        ));
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not JSON: {e}")))?;
+    let Value::Object(mut top) = value else {
+        return Err(ApiError::bad_request(
+            "invalid_event",
+            "send an object: {\"events\": [...]}",
+        ));
+    };
+    if let Some(k) = top.keys().find(|k| k.as_str() != "events") {
+        return Err(ApiError::bad_request(
+            "invalid_event",
+            format!(
+                "unknown field `{}`; the body is {{\"events\": [...]}}",
+                crate::extract::short(k)
+            ),
+        ));
+    }
+    let Some(Value::Array(events)) = top.remove("events") else {
+        return Err(ApiError::bad_request(
+            "invalid_event",
+            "`events`: send an array of events",
+        ));
+    };
+    if events.len() > MAX_EVENTS_PER_BATCH {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_events",
+            format!(
+                "a batch holds at most {MAX_EVENTS_PER_BATCH} events, got {}; split it",
+                events.len()
+            ),
+        ));
+    }
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| Event::from_json_value(v, &format!("events[{i}]")).map_err(risk_error))
+        .collect()
+}
+
+async fn events_route(State(state): State<AppState>, body: Bytes) -> ApiResult<Json<Value>> {
+    let Some(scorer) = state.0.risk.clone() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "risk_disabled",
+            "contact-risk scoring is off on this server ([risk] enabled = false)",
+        ));
+    };
+    let events = parse(&body)?;
+    let answer = tokio::task::spawn_blocking(move || {
+        // The scorer does not panic on any validated event; should a panic ever poison the
+        // lock, the state it left is still a valid scorer (each update is to plain counters),
+        // so scoring goes on rather than failing every later batch.
+        let mut s = scorer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut crossings = Vec::new();
+        let mut subjects: Vec<&str> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for e in &events {
+            if let Some(c) = s.observe(e).crossing {
+                crossings.push(c);
+            }
+            let subject = e.subject();
+            if seen.insert(subject) {
+                subjects.push(subject);
+            }
+        }
+        let accounts = subjects.iter().filter_map(|a| s.score(a)).collect();
+        Answer {
+            scored: events.len(),
+            accounts,
+            crossings,
+        }
+    })
+    .await?;
+    for c in &answer.crossings {
+        tracing::info!(
+            account = %c.account,
+            level = ?c.level,
+            score = c.score,
+            "contact-risk threshold crossed"
+        );
+    }
+    Ok(Json(
+        serde_json::to_value(&answer).map_err(ApiError::internal)?,
+    ))
+}

@@ -1,0 +1,391 @@
+//! `POST /v1/events` over HTTP: scores with their explanations, a crossing reported once
+//! with its events, the `submit` scope, the `[risk]` settings, and bad input with stable
+//! codes. One test goes over a real socket.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::{json, Value};
+
+use common::*;
+use safeguard_server::auth::Scope;
+use safeguard_server::config::Config;
+
+const T0: u64 = 1_767_268_800; // 2026-01-01T12:00:00Z
+
+fn message(id: &str, target: &str, at: u64, text: Option<&str>) -> Value {
+    let mut e = json!({
+        "id": id, "kind": "message", "actor": "stranger", "target": target,
+        "timestamp": at, "actor_age": "adult", "target_age": "13_15",
+        "connected": false, "channel": "private",
+    });
+    if let Some(t) = text {
+        e["text"] = json!(t);
+    }
+    e
+}
+
+async fn post(s: &TestServer, key: &str, body: Value) -> Resp {
+    s.call("POST", "/v1/events", Some(key), Some(body)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scores_are_explained_and_a_crossing_is_reported_once() {
+    let s = server().await;
+    let key = s.key(&[Scope::Submit]);
+    let batch = json!({"events": [
+        message("e1", "m1", T0, Some("hi, nice game")),
+        message("e2", "m1", T0 + 60, Some("how old are you")),
+        message("e3", "m1", T0 + 120, Some("this is our secret, dont tell your parents")),
+        message("e4", "m1", T0 + 180, Some("l3ts m0ve t0 ａｎｏｔｈｅｒ app")),
+    ]});
+    let r = post(&s, &key, batch).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let a = r.json();
+    assert_eq!(a["scored"], 4);
+    let acct = &a["accounts"][0];
+    assert_eq!(acct["account"], "stranger");
+    let features: Vec<&str> = acct["contributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["feature"].as_str().unwrap())
+        .collect();
+    for f in [
+        "secrecy",
+        "age_question",
+        "off_platform",
+        "fan_out_1h",
+        "quick_private",
+    ] {
+        assert!(features.contains(&f), "{f} missing from {features:?}");
+    }
+    let sum: f64 = acct["contributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["contribution"].as_f64().unwrap())
+        .sum();
+    assert!((sum - acct["score"].as_f64().unwrap()).abs() < 1e-9);
+    let crossings = a["crossings"].as_array().unwrap();
+    assert_eq!(crossings.len(), 1, "{a:#}");
+    assert_eq!(crossings[0]["account"], "stranger");
+    assert_eq!(crossings[0]["level"], "review");
+    let ids: Vec<&str> = crossings[0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["id"].as_str())
+        .collect();
+    // The events up to the one that crossed, not those after it.
+    assert!(ids.contains(&"e2") && ids.contains(&"e3"), "{ids:?}");
+    assert!(!ids.contains(&"e4"), "{ids:?}");
+    // More of the same in the next batch: the level holds, no second review crossing.
+    let r = post(
+        &s,
+        &key,
+        json!({"events": [message("e5", "m1", T0 + 240, Some("keep this between us"))]}),
+    )
+    .await;
+    let a = r.json();
+    assert!(a["crossings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["level"] != "review"));
+    assert_ne!(a["accounts"][0]["level"], "none");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_only_events_and_reports_by_minors_are_scored() {
+    let s = server().await;
+    let key = s.key(&[Scope::Submit]);
+    let mut events = Vec::new();
+    for i in 0..6 {
+        events.push(message(
+            &format!("c{i}"),
+            &format!("m{i}"),
+            T0 + i * 60,
+            None,
+        ));
+    }
+    events.push(
+        json!({"kind": "report", "actor": "m0", "target": "stranger",
+                       "timestamp": T0 + 600, "actor_age": "13_15"}),
+    );
+    let a = post(&s, &key, json!({"events": events})).await.json();
+    let acct = &a["accounts"][0];
+    assert_eq!(acct["account"], "stranger");
+    let features: Vec<&str> = acct["contributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["feature"].as_str().unwrap())
+        .collect();
+    assert!(features.contains(&"fan_out_1h"), "{features:?}");
+    assert!(features.contains(&"minor_reports"), "{features:?}");
+    // The report is about the stranger too: one subject account in the batch.
+    assert_eq!(a["accounts"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_submit_scope_is_needed() {
+    let s = server().await;
+    let match_only = s.key(&[Scope::Match]);
+    let body = json!({"events": [message("e1", "m1", T0, None)]});
+    let r = post(&s, &match_only, body.clone()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    let r = s.call("POST", "/v1/events", None, Some(body)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_batches_get_stable_codes_and_score_nothing() {
+    let s = server().await;
+    let key = s.key(&[Scope::Submit]);
+    let good = message("ok", "m1", T0, Some("how old are you"));
+    let with = |field: &str, v: Value| {
+        let mut e = message("bad", "m2", T0, None);
+        e[field] = v;
+        json!({"events": [good.clone(), e]})
+    };
+    let cases = [
+        (
+            with("target_age", json!("teen")),
+            StatusCode::BAD_REQUEST,
+            "unknown_age_band",
+            "events[1].target_age",
+        ),
+        (
+            with("kind", json!("poke")),
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+            "events[1].kind",
+        ),
+        (
+            with("actor", json!("")),
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+            "events[1].actor",
+        ),
+        (
+            with("target", json!("stranger")),
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+            "events[1].target",
+        ),
+        (
+            with("channel", json!("dm")),
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+            "events[1].channel",
+        ),
+        (
+            with("timestamp", json!("noon")),
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+            "events[1]",
+        ),
+        (
+            with("text", json!("x".repeat(9000))),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "text_too_long",
+            "events[1].text",
+        ),
+        (
+            json!({"events": "none"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+            "events",
+        ),
+        (
+            json!({"evnts": []}),
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+            "unknown field",
+        ),
+        (
+            json!([good.clone()]),
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+            "send an object",
+        ),
+    ];
+    for (body, status, code, mention) in cases {
+        let r = post(&s, &key, body.clone()).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (status, code),
+            "{}",
+            r.text()
+        );
+        let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
+        assert!(msg.contains(mention), "{msg}");
+    }
+    // Nothing of the refused batches was counted.
+    let a = post(&s, &key, json!({"events": []})).await.json();
+    assert_eq!(a["scored"], 0);
+    let one = json!({"events": [message("n", "m9", T0 + 1, None)]});
+    let a = post(&s, &key, one).await.json();
+    let fan = a["accounts"][0]["contributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["feature"] == "fan_out_1h")
+        .cloned()
+        .unwrap();
+    assert_eq!(fan["count"], 1, "only the one accepted event counts");
+
+    let many: Vec<Value> = (0..1001)
+        .map(|i| message(&format!("e{i}"), "m1", T0, None))
+        .collect();
+    let r = post(&s, &key, json!({"events": many})).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "too_many_events")
+    );
+    let raw = |body: Vec<u8>| {
+        Request::builder()
+            .method("POST")
+            .uri("/v1/events")
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let r = s.send(raw(b"{not json".to_vec())).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_json")
+    );
+    let r = s.send(raw(vec![b' '; 3 * 1024 * 1024])).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_risk_settings_apply_and_it_can_be_turned_off() {
+    // A low review threshold: one secrecy request crosses it.
+    let c = Config {
+        risk: toml::from_str("review = 0.2\nalert = 5\n").unwrap(),
+        ..Config::default()
+    };
+    let s = server_with(c).await;
+    let key = s.key(&[Scope::Submit]);
+    let a = post(
+        &s,
+        &key,
+        json!({"events": [message("e1", "m1", T0, Some("our secret"))]}),
+    )
+    .await
+    .json();
+    assert_eq!(a["crossings"][0]["level"], "review", "{a:#}");
+
+    // A pattern file of the operator's own.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("patterns.toml");
+    std::fs::write(&path, "meeting = [\"see you at the lighthouse\"]\n").unwrap();
+    let c = Config {
+        risk: toml::from_str(&format!("patterns = {:?}", path.display().to_string())).unwrap(),
+        ..Config::default()
+    };
+    let s = server_with(c).await;
+    let key = s.key(&[Scope::Submit]);
+    let a = post(
+        &s,
+        &key,
+        json!({"events": [message("e1", "m1", T0, Some("see you at the l1ghthouse")),
+                          message("e2", "m1", T0 + 1, Some("our secret"))]}),
+    )
+    .await
+    .json();
+    let features: Vec<&str> = a["accounts"][0]["contributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["feature"].as_str().unwrap())
+        .collect();
+    assert!(features.contains(&"meeting"), "{features:?}");
+    assert!(
+        !features.contains(&"secrecy"),
+        "the file replaces the shipped lists"
+    );
+
+    // Off: 404 with its own code.
+    let c = Config {
+        risk: toml::from_str("enabled = false").unwrap(),
+        ..Config::default()
+    };
+    let s = server_with(c).await;
+    let key = s.key(&[Scope::Submit]);
+    let r = post(&s, &key, json!({"events": []})).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::NOT_FOUND, "risk_disabled")
+    );
+}
+
+#[test]
+fn bad_risk_settings_are_refused_at_load() {
+    let c = Config {
+        risk: toml::from_str("review = 3\nalert = 1").unwrap(),
+        ..Config::default()
+    };
+    let e = c.validate().unwrap_err().to_string();
+    assert!(e.contains("alert"), "{e}");
+    let c = Config {
+        risk: toml::from_str("patterns = \"/nonexistent/patterns.toml\"").unwrap(),
+        ..Config::default()
+    };
+    let store: std::sync::Arc<dyn safeguard_store::Store> =
+        std::sync::Arc::new(safeguard_store::SqliteStore::open_in_memory().unwrap());
+    let e = safeguard_server::AppState::new(store, c, Some(ADMIN_KEY)).unwrap_err();
+    assert!(e.contains("risk.patterns"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_a_real_socket() {
+    let s = server().await;
+    let key = s.key(&[Scope::Submit]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(safeguard_server::serve(
+        listener,
+        s.state.clone(),
+        async {
+            let _ = stop_rx.await;
+        },
+        Duration::from_secs(5),
+    ));
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("http://{addr}/v1/events"))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body(json!({"events": [message("e1", "m1", T0, Some("send me a selfie"))]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let a: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(a["accounts"][0]["account"], "stranger");
+    let r = client
+        .post(format!("http://{addr}/v1/events"))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body(json!({"events": [{"kind": "message"}]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::BAD_REQUEST);
+    let a: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(a["error"]["code"], "invalid_event");
+    let _ = stop_tx.send(());
+    server.await.unwrap().unwrap();
+}
