@@ -74,6 +74,13 @@ async fn fill_from_store(state: &AppState, value: &mut Value) -> ApiResult<Vec<&
     let Some(obj) = value.as_object_mut() else {
         return Ok(Vec::new());
     };
+    // A request missing its shape is malformed whatever is stored: the parser says so.
+    let shaped = obj.get("actor").is_some_and(Value::is_object)
+        && obj.get("target").is_some_and(Value::is_object)
+        && obj.contains_key("action");
+    if !shaped {
+        return Ok(Vec::new());
+    }
     let mut wanted: Vec<(&'static str, String)> = Vec::new();
     for side in ["actor", "target"] {
         if let Some(Value::Object(acc)) = obj.get(side) {
