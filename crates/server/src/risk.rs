@@ -21,10 +21,10 @@ use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::Value;
 
-use safeguard_risk::{Crossing, Event, Score, Scorer};
+use safeguard_risk::{Crossing, Event, EventKind, Score, Scorer};
 
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::state::{blocking, AppState};
 
 /// Most events in one batch: a platform's backend flushing once a second, and enough that
 /// a batch's lock on the scorer stays within a few milliseconds.
@@ -76,6 +76,9 @@ struct Answer {
     accounts: Vec<Score>,
     /// Thresholds crossed by this batch.
     crossings: Vec<Crossing>,
+    /// Stored relationships (`/v1/accounts`) this batch changed: a connection accept makes the
+    /// pair `connected`, a block `blocked`.
+    relationships_updated: usize,
 }
 
 fn parse(body: &[u8]) -> ApiResult<Vec<Event>> {
@@ -139,6 +142,7 @@ async fn events_route(State(state): State<AppState>, body: Bytes) -> ApiResult<J
         ));
     };
     let events = parse(&body)?;
+    let edges = graph_edges(&events);
     let answer = tokio::task::spawn_blocking(move || {
         // The scorer does not panic on any validated event; should a panic ever poison the
         // lock, the state it left is still a valid scorer (each update is to plain counters),
@@ -161,9 +165,12 @@ async fn events_route(State(state): State<AppState>, body: Bytes) -> ApiResult<J
             scored: events.len(),
             accounts,
             crossings,
+            relationships_updated: 0,
         }
     })
     .await?;
+    let mut answer = answer;
+    answer.relationships_updated = update_relationships(&state, edges).await?;
     for c in &answer.crossings {
         tracing::info!(
             account = %c.account,
@@ -175,4 +182,41 @@ async fn events_route(State(state): State<AppState>, body: Bytes) -> ApiResult<J
     Ok(Json(
         serde_json::to_value(&answer).map_err(ApiError::internal)?,
     ))
+}
+
+/// A change to the stored graph: (actor, target, relationship).
+type Edge = (String, String, String);
+
+/// The graph changes a batch carries, in its order.
+fn graph_edges(events: &[Event]) -> Vec<Edge> {
+    events
+        .iter()
+        .filter_map(|e| {
+            let rel = match e.kind {
+                EventKind::ConnectionAccept => "connected",
+                EventKind::Block => "blocked",
+                _ => return None,
+            };
+            Some((e.actor.clone(), e.target.clone(), rel.to_string()))
+        })
+        .collect()
+}
+
+/// Keeps the stored graph that contact decisions read (`/v1/accounts`) current from the
+/// events: a connection accept makes the pair `connected`, a block makes it `blocked`, in the
+/// batch's order. Age bands in events are not written: they carry no assurance, and an
+/// account the platform stored with a verified age must not be overwritten by a claim. Runs
+/// after scoring, so a store failure is a 500 for a batch the scorer has seen; the platform's
+/// retry then scores it twice, which counts its events twice but loses no edge of the graph.
+async fn update_relationships(state: &AppState, edges: Vec<Edge>) -> ApiResult<usize> {
+    if edges.is_empty() {
+        return Ok(0);
+    }
+    let store = state.0.store.clone();
+    // One transaction for the batch: all of its graph changes, or none.
+    blocking(move || {
+        store.put_relationships(&edges)?;
+        Ok(edges.len())
+    })
+    .await
 }

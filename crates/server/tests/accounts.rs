@@ -235,3 +235,93 @@ async fn bad_input_and_scope() {
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_keep_the_stored_graph_current() {
+    let s = server().await;
+    let key = s.key(&[Scope::Submit]);
+    for (id, band, method) in [
+        ("kid", "13_15", "self_declared"),
+        ("coach", "adult", "verification"),
+    ] {
+        let r = put(
+            &s,
+            &key,
+            &format!("/v1/accounts/{id}"),
+            json!({"age_band": band, "assurance": {"method": method, "confidence": 0.99}}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+    let ask = json!({"actor": {"id": "coach"}, "target": {"id": "kid"}, "action": "message"});
+    assert_eq!(
+        decide(&s, &key, ask.clone()).await.json()["outcome"],
+        "deny"
+    );
+
+    // The child accepts the coach's connection request: the pair is now connected.
+    let event = |kind: &str, actor: &str, target: &str, at: u64| json!({"kind": kind, "actor": actor, "target": target, "timestamp": at});
+    let r = s
+        .call(
+            "POST",
+            "/v1/events",
+            Some(&key),
+            Some(json!({"events": [
+                event("connection_request", "coach", "kid", 1_767_268_800),
+                event("connection_accept", "kid", "coach", 1_767_268_860),
+            ]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["relationships_updated"], 1);
+    let r = s
+        .call(
+            "GET",
+            "/v1/accounts/coach/relationships/kid",
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["relationship"], "connected");
+    assert_eq!(
+        decide(&s, &key, ask.clone()).await.json()["outcome"],
+        "allow"
+    );
+
+    // Then blocks: the block is what the next decision sees.
+    let r = s
+        .call(
+            "POST",
+            "/v1/events",
+            Some(&key),
+            Some(json!({"events": [event("block", "kid", "coach", 1_767_269_000)]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["relationships_updated"], 1);
+    let d = decide(&s, &key, ask).await.json();
+    assert_eq!(d["outcome"], "deny", "{d}");
+
+    // A refused batch changes no edge of the graph.
+    let r = s
+        .call(
+            "POST",
+            "/v1/events",
+            Some(&key),
+            Some(json!({"events": [
+                event("connection_accept", "kid", "coach", 1_767_269_100),
+                event("teleport", "kid", "coach", 1_767_269_200),
+            ]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    let r = s
+        .call(
+            "GET",
+            "/v1/accounts/kid/relationships/coach",
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["relationship"], "blocked");
+}

@@ -68,7 +68,12 @@ pub trait AccountStore: Send + Sync {
     /// Sets how `x` and `y` are related (symmetric); `none` removes the row. The two
     /// accounts need not be stored: platforms often send the graph before the age signals.
     /// `Conflict` when `x == y`.
-    fn put_relationship(&self, x: &str, y: &str, relationship: &str) -> Result<()>;
+    fn put_relationship(&self, x: &str, y: &str, relationship: &str) -> Result<()> {
+        self.put_relationships(&[(x.to_string(), y.to_string(), relationship.to_string())])
+    }
+    /// Sets several relationships, in order, in one transaction: all or none (`Conflict` on
+    /// a self-pair, and nothing is written).
+    fn put_relationships(&self, edges: &[(String, String, String)]) -> Result<()>;
     /// How `x` and `y` are related; `None` is `none`.
     fn relationship(&self, x: &str, y: &str) -> Result<Option<StoredRelationship>>;
     /// Number of accounts and of stored relationships (for status and figures).

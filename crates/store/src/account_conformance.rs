@@ -9,6 +9,34 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     relationships_are_symmetric_and_none_removes(&*make());
     delete_account_erases_its_relationships(&*make());
     odd_ids_round_trip(&*make());
+    relationship_batches_are_atomic_and_ordered(&*make());
+}
+
+pub fn relationship_batches_are_atomic_and_ordered(store: &dyn Store) {
+    let e = |x: &str, y: &str, r: &str| (x.to_string(), y.to_string(), r.to_string());
+    store
+        .put_relationships(&[
+            e("p", "q", "connected"),
+            e("q", "r", "mutual"),
+            e("q", "p", "blocked"),
+        ])
+        .unwrap();
+    assert_eq!(
+        store.relationship("p", "q").unwrap().unwrap().relationship,
+        "blocked",
+        "later edges of a batch win"
+    );
+    assert_eq!(store.account_counts().unwrap(), (0, 2));
+    match store.put_relationships(&[e("s", "t", "connected"), e("u", "u", "connected")]) {
+        Err(Error::Conflict(_)) => {}
+        other => panic!("a batch with a self-pair must be refused, got {other:?}"),
+    }
+    assert_eq!(
+        store.relationship("s", "t").unwrap(),
+        None,
+        "nothing of it written"
+    );
+    store.put_relationships(&[]).unwrap();
 }
 
 fn new_account(id: &str, band: &str, method: &str, confidence: f64) -> NewAccount {

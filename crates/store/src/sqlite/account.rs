@@ -85,31 +85,31 @@ impl AccountStore for SqliteStore {
         })
     }
 
-    fn put_relationship(&self, x: &str, y: &str, relationship: &str) -> Result<()> {
-        if x == y {
+    fn put_relationships(&self, edges: &[(String, String, String)]) -> Result<()> {
+        if let Some((x, _, _)) = edges.iter().find(|(x, y, _)| x == y) {
             return Err(Error::Conflict(format!(
                 "account {x:?} cannot have a relationship with itself"
             )));
         }
-        let (a, b) = ordered_pair(x, y);
         let now = now_ms();
         self.write(|tx| {
-            if relationship == "none" {
-                tx.execute(
-                    "DELETE FROM account_relationships WHERE a = ?1 AND b = ?2",
-                    params![a, b],
-                )
-                .map_err(db_err)?;
-            } else {
-                tx.execute(
-                    "INSERT INTO account_relationships (a, b, relationship, updated_at)
-                     VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (a, b) DO UPDATE SET
-                         relationship = excluded.relationship,
-                         updated_at = excluded.updated_at",
-                    params![a, b, relationship, now],
-                )
-                .map_err(db_err)?;
+            for (x, y, relationship) in edges {
+                let (a, b) = ordered_pair(x, y);
+                if relationship == "none" {
+                    tx.prepare_cached("DELETE FROM account_relationships WHERE a = ?1 AND b = ?2")
+                        .and_then(|mut st| st.execute(params![a, b]))
+                        .map_err(db_err)?;
+                } else {
+                    tx.prepare_cached(
+                        "INSERT INTO account_relationships (a, b, relationship, updated_at)
+                         VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (a, b) DO UPDATE SET
+                             relationship = excluded.relationship,
+                             updated_at = excluded.updated_at",
+                    )
+                    .and_then(|mut st| st.execute(params![a, b, relationship, now]))
+                    .map_err(db_err)?;
+                }
             }
             Ok(())
         })
