@@ -48,8 +48,15 @@ pub const EVENT_CONTENT_VERDICT: &str = "content.verdict";
 pub const EVENT_CASE_OPENED: &str = "case.opened";
 /// A case changed (an item joined, its state moved, a legal hold).
 pub const EVENT_CASE_UPDATED: &str = "case.updated";
+/// An account's contact-risk score crossed a threshold (`POST /v1/events`).
+pub const EVENT_ACCOUNT_RISK: &str = "account.risk";
 /// Every event type a webhook can subscribe to.
-pub const EVENT_TYPES: [&str; 3] = [EVENT_CONTENT_VERDICT, EVENT_CASE_OPENED, EVENT_CASE_UPDATED];
+pub const EVENT_TYPES: [&str; 4] = [
+    EVENT_CONTENT_VERDICT,
+    EVENT_CASE_OPENED,
+    EVENT_CASE_UPDATED,
+    EVENT_ACCOUNT_RISK,
+];
 
 /// The digests of submitted media, for the fingerprint and the evidence record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -317,6 +324,82 @@ fn event(event_type: &str, id: String, data: Value) -> NewEvent {
         event_type: event_type.into(),
         created_at,
         body: body.to_string(),
+    }
+}
+
+/// Routes an account whose contact-risk score crossed a threshold: records the crossing as a
+/// review item (verdict `review`, kind `account_risk`) of the account's case in `queue`,
+/// opening the case if it has none open, with the crossing (score, contributions, the recent
+/// events that raised it) as its result; and writes an `account.risk` event for webhooks and
+/// the case's own event, all in one transaction. An `alert` goes in at urgent priority, a
+/// `review` at normal. `key` names the crossing (account, level, time), so a retried batch
+/// replays instead of recording twice. Returns the case and whether this call recorded it.
+pub fn record_account_risk(
+    store: &dyn safeguard_store::Store,
+    key: &str,
+    account: &str,
+    level: &str,
+    queue: &str,
+    crossing: Value,
+) -> Result<(Option<Case>, bool), Error> {
+    let urgent = level == "alert";
+    let platform_id = format!("risk:{key}");
+    let result = json!({"verdict": "review", "account_risk": crossing});
+    let new = NewSubmission {
+        platform_id: platform_id.clone(),
+        fingerprint: hex::encode(Sha256::digest(platform_id.as_bytes())),
+        account: Some(account.to_string()),
+        verdict: Verdict::Review.as_str().into(),
+        rule: None,
+        context: json!({"kind": "account_risk", "account": account, "level": level}).to_string(),
+        result: result.to_string(),
+        case: Some(CaseAssignment {
+            queue: queue.to_string(),
+            priority: priority_rank(if urgent {
+                Priority::Urgent
+            } else {
+                Priority::Normal
+            }),
+            report_candidate: false,
+            labels: vec!["contact_risk".to_string(), level.to_string()],
+        }),
+        evidence: None,
+        created_at: now_ms(),
+    };
+    let mut build = |r: &Recorded| -> Vec<NewEvent> {
+        let mut evs = Vec::new();
+        let mut data = json!({
+            "account": account,
+            "level": level,
+            "case_id": r.case.as_ref().map(|c| c.id),
+            "crossing": result["account_risk"],
+        });
+        data["queue"] = json!(queue);
+        evs.push(event(EVENT_ACCOUNT_RISK, new_event_id(), data));
+        if let Some(c) = &r.case {
+            if r.case_opened {
+                evs.push(event(EVENT_CASE_OPENED, new_event_id(), case_json(c)));
+            } else {
+                let mut data = case_json(c);
+                data["change"] = json!("item_added");
+                evs.push(event(EVENT_CASE_UPDATED, new_event_id(), data));
+            }
+        }
+        evs
+    };
+    match store.record_submission(&new, &mut build)? {
+        SubmitOutcome::Recorded(s) => Ok((case_of(store, &s)?, true)),
+        SubmitOutcome::Replayed(s) => Ok((case_of(store, &s)?, false)),
+    }
+}
+
+fn case_of(
+    store: &dyn safeguard_store::Store,
+    s: &StoredSubmission,
+) -> Result<Option<Case>, Error> {
+    match s.case_id {
+        Some(id) => Ok(store.case(id)?),
+        None => Ok(None),
     }
 }
 

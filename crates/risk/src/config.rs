@@ -138,6 +138,12 @@ pub struct RiskSpec {
     pub unknown_actor_as_adult: bool,
     /// The feature weights.
     pub weights: Weights,
+    /// Whether the server routes crossings: records each as a review item of the account's
+    /// case in `review_queue` and sends an `account.risk` webhook event. The crate itself
+    /// ignores it.
+    pub route_crossings: bool,
+    /// The review queue crossings go to. The crate itself ignores it.
+    pub review_queue: String,
 }
 
 impl Default for RiskSpec {
@@ -158,6 +164,8 @@ impl Default for RiskSpec {
             utc_offset_minutes: 0,
             unknown_actor_as_adult: true,
             weights: Weights::default(),
+            route_crossings: true,
+            review_queue: "contact_risk".to_string(),
         }
     }
 }
@@ -177,6 +185,19 @@ impl RiskSpec {
         };
         finite_pos("review", self.review)?;
         finite_pos("alert", self.alert)?;
+        // Queue names are the policy's: short, printable, no spaces (they go into URLs).
+        let q = &self.review_queue;
+        if q.is_empty()
+            || q.len() > 64
+            || !q
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        {
+            return Err(Error::config(
+                "review_queue",
+                format!("{q:?}: 1 to 64 of A-Z a-z 0-9 _ - ."),
+            ));
+        }
         if self.alert < self.review {
             return Err(Error::config(
                 "alert",

@@ -21,7 +21,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::Value;
 
-use safeguard_risk::{Crossing, Event, EventKind, Score, Scorer};
+use safeguard_risk::{Crossing, Event, EventKind, Level, Score, Scorer};
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::{blocking, AppState};
@@ -79,6 +79,19 @@ struct Answer {
     /// Stored relationships (`/v1/accounts`) this batch changed: a connection accept makes the
     /// pair `connected`, a block `blocked`.
     relationships_updated: usize,
+    /// Where each crossing was routed (`[risk] route_crossings`): the case it joined in the
+    /// review queue, in the order of `crossings`; empty when routing is off.
+    routed: Vec<Routed>,
+}
+
+#[derive(Debug, Serialize)]
+struct Routed {
+    account: String,
+    level: Level,
+    case_id: Option<i64>,
+    queue: String,
+    /// False when this crossing was already recorded (a retried batch).
+    recorded: bool,
 }
 
 fn parse(body: &[u8]) -> ApiResult<Vec<Event>> {
@@ -166,6 +179,7 @@ async fn events_route(State(state): State<AppState>, body: Bytes) -> ApiResult<J
             accounts,
             crossings,
             relationships_updated: 0,
+            routed: Vec::new(),
         }
     })
     .await?;
@@ -179,6 +193,7 @@ async fn events_route(State(state): State<AppState>, body: Bytes) -> ApiResult<J
             "contact-risk threshold crossed"
         );
     }
+    answer.routed = route_crossings(&state, &answer.crossings).await?;
     Ok(Json(
         serde_json::to_value(&answer).map_err(ApiError::internal)?,
     ))
@@ -217,6 +232,50 @@ async fn update_relationships(state: &AppState, edges: Vec<Edge>) -> ApiResult<u
     blocking(move || {
         store.put_relationships(&edges)?;
         Ok(edges.len())
+    })
+    .await
+}
+
+/// Routes each crossing to human review and to the webhooks
+/// (`safeguard_engine::action::record_account_risk`): the account's case in `[risk]
+/// review_queue` gets the crossing, with its contributions and recent events, as an item, and
+/// an `account.risk` event goes out, in one transaction per crossing. A crossing is named by
+/// account, level and time, so a retried batch replays rather than queueing it twice.
+async fn route_crossings(state: &AppState, crossings: &[Crossing]) -> ApiResult<Vec<Routed>> {
+    let spec = &state.0.config.risk;
+    if !spec.route_crossings || crossings.is_empty() {
+        return Ok(Vec::new());
+    }
+    let queue = spec.review_queue.clone();
+    let mut jobs = Vec::with_capacity(crossings.len());
+    for c in crossings {
+        let level = serde_json::to_value(c.level).map_err(ApiError::internal)?;
+        let level = level.as_str().unwrap_or("review").to_string();
+        let detail = serde_json::to_value(c).map_err(ApiError::internal)?;
+        jobs.push((c.account.clone(), c.level, level, c.at, detail));
+    }
+    let store = state.0.store.clone();
+    blocking(move || {
+        let mut out = Vec::with_capacity(jobs.len());
+        for (account, lvl, level, at, detail) in jobs {
+            let key = format!("{level}:{at}:{account}");
+            let (case, recorded) = safeguard_engine::action::record_account_risk(
+                store.as_ref(),
+                &key,
+                &account,
+                &level,
+                &queue,
+                detail,
+            )?;
+            out.push(Routed {
+                account,
+                level: lvl,
+                case_id: case.map(|c| c.id),
+                queue: queue.clone(),
+                recorded,
+            });
+        }
+        Ok(out)
     })
     .await
 }

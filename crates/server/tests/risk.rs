@@ -389,3 +389,93 @@ async fn over_a_real_socket() {
     let _ = stop_tx.send(());
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crossings_are_routed_to_review_and_webhooks() {
+    let s = server().await;
+    let key = s.key(&[Scope::Submit]);
+    // A webhook may subscribe to the new event type.
+    let r = s
+        .admin(
+            "POST",
+            "/v1/webhooks",
+            Some(json!({"url": "https://hooks.example/risk", "event_types": ["account.risk"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let batch = json!({"events": [
+        message("e1", "m1", T0, Some("hi, nice game")),
+        message("e2", "m1", T0 + 60, Some("how old are you")),
+        message("e3", "m1", T0 + 120, Some("this is our secret, dont tell your parents")),
+    ]});
+    let r = post(&s, &key, batch).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let a = r.json();
+    let routed = a["routed"].as_array().unwrap();
+    assert_eq!(routed.len(), 1, "{a:#}");
+    assert_eq!(routed[0]["account"], "stranger");
+    assert_eq!(routed[0]["queue"], "contact_risk");
+    assert_eq!(routed[0]["recorded"], true);
+    let case_id = routed[0]["case_id"].as_i64().expect("a case");
+
+    // The case is in the review queue, for the account, with the crossing as its item.
+    let r = s.admin("GET", "/v1/cases?queue=contact_risk", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let cases = r.json();
+    let list = cases["cases"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{cases:#}"));
+    assert_eq!(list.len(), 1, "{cases:#}");
+    assert_eq!(list[0]["id"], case_id);
+    assert_eq!(list[0]["account"], "stranger");
+    assert_eq!(list[0]["queue"], "contact_risk");
+    let subs = s.store.case_submissions(case_id).unwrap();
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].verdict, "review");
+    let result: Value = serde_json::from_str(&subs[0].result).unwrap();
+    let events: Vec<&str> = result["account_risk"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["id"].as_str())
+        .collect();
+    assert!(
+        events.contains(&"e3"),
+        "the events that raised it are attached: {result:#}"
+    );
+
+    // An `account.risk` event went to the outbox with the crossing, beside case.opened.
+    let outbox = s.store.events_since(0, 100).unwrap();
+    let types: Vec<&str> = outbox.iter().map(|e| e.event_type.as_str()).collect();
+    assert!(types.contains(&"account.risk"), "{types:?}");
+    assert!(types.contains(&"case.opened"), "{types:?}");
+    let risk = outbox
+        .iter()
+        .find(|e| e.event_type == "account.risk")
+        .unwrap();
+    let body: Value = serde_json::from_str(&risk.body).unwrap();
+    assert_eq!(body["data"]["account"], "stranger");
+    assert_eq!(body["data"]["case_id"], case_id);
+    assert_eq!(body["data"]["level"], "review");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routing_can_be_turned_off_and_a_bad_queue_is_refused() {
+    let mut config = Config::default();
+    config.risk.route_crossings = false;
+    let s = server_with(config).await;
+    let key = s.key(&[Scope::Submit]);
+    let batch = json!({"events": [
+        message("e1", "m1", T0, Some("how old are you")),
+        message("e2", "m1", T0 + 60, Some("this is our secret, dont tell your parents")),
+        message("e3", "m1", T0 + 120, Some("lets move to another app")),
+    ]});
+    let a = post(&s, &key, batch).await.json();
+    assert!(!a["crossings"].as_array().unwrap().is_empty(), "{a:#}");
+    assert_eq!(a["routed"], json!([]));
+    assert!(s.store.events_since(0, 100).unwrap().is_empty());
+
+    let mut bad = safeguard_risk::RiskSpec::default();
+    bad.review_queue = "no spaces please".into();
+    assert!(bad.validate().is_err());
+}
