@@ -475,7 +475,9 @@ async fn routing_can_be_turned_off_and_a_bad_queue_is_refused() {
     assert_eq!(a["routed"], json!([]));
     assert!(s.store.events_since(0, 100).unwrap().is_empty());
 
-    let mut bad = safeguard_risk::RiskSpec::default();
-    bad.review_queue = "no spaces please".into();
+    let bad = safeguard_risk::RiskSpec {
+        review_queue: "no spaces please".into(),
+        ..Default::default()
+    };
     assert!(bad.validate().is_err());
 }
