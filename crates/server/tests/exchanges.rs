@@ -787,3 +787,62 @@ async fn bad_exchange_requests_are_refused() {
     assert_eq!(r.json()["api"], "stop_ncii");
     assert!(!r.text().contains(secret));
 }
+
+/// An exchange that carries URLs: the peer's bank holds `url` entries, and after a run they
+/// match here through `/v1/urls/check` with their page/folder semantics.
+#[tokio::test]
+async fn an_exchange_carries_url_entries() {
+    let p = server().await;
+    let peer_key = p.key(&[Scope::Curate]);
+    let r = p
+        .admin("POST", "/v1/banks", Some(json!({"name": "SHARED"})))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    for entry in ["listed.example/folder/", "pages.example/one.html"] {
+        let r = p
+            .admin(
+                "POST",
+                "/v1/banks/SHARED/contents",
+                Some(json!({"signals": {"url": entry}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = safeguard_server::app(p.state.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let s = server_with(Config {
+        exchanges: vec![exchange(addr, &peer_key)],
+        ..Config::default()
+    })
+    .await;
+    let r = s
+        .admin("POST", "/v1/exchanges/PARTNER/run?wait=true", None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["report"]["outcome"]["added"], 2, "{}", r.text());
+
+    let submit = s.key(&[Scope::Submit]);
+    let r = s
+        .call(
+            "POST",
+            "/v1/urls/check",
+            Some(&submit),
+            Some(json!({"urls": [
+                "http://LISTED.example/folder/deeper/page.html",
+                "https://pages.example/one.html#frag",
+                "https://pages.example/two.html",
+            ]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let matched: Vec<bool> = r.json()["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["matched"].as_bool().unwrap())
+        .collect();
+    assert_eq!(matched, [true, true, false]);
+}
