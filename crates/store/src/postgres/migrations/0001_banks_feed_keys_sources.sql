@@ -6,14 +6,16 @@
 
 -- Unique keys over text of any length. A btree entry must fit in a third of a page (about
 -- 2.7 kB), and a name, hash or id given to the store may be longer (SQLite takes any length),
--- so uniqueness is enforced on this digest of the text instead of the text itself, and
--- equality lookups use hash indexes (which store 4-byte hash codes, whatever the length).
--- convert_to() is only STABLE because conversions can be redefined; to UTF8 in a database of
--- fixed encoding its result depends on its argument alone, so the wrapper is IMMUTABLE and
--- usable in an index.
-CREATE FUNCTION sg_digest(t TEXT) RETURNS BYTEA
+-- so uniqueness is enforced on this key of the text instead of the text itself, and equality
+-- lookups use hash indexes (which store 4-byte hash codes, whatever the length). The key is
+-- the first 128 characters followed by the MD5 of the whole text: exact for every text of up
+-- to 128 characters (all real hashes, signal types, sources and names), and for longer text
+-- it also needs an MD5 collision sharing those 128 characters. The lengths make the
+-- concatenation unambiguous (equal keys have equal prefix lengths). Built only from
+-- immutable built-ins, so PostgreSQL inlines it: no function call per row in imports.
+CREATE FUNCTION sg_digest(t TEXT) RETURNS TEXT
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-    AS $$ SELECT sha256(convert_to(t, 'UTF8')) $$;
+    AS $$ SELECT left(t, 128) || md5(t) $$;
 
 CREATE TABLE banks (
     id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
