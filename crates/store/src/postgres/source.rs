@@ -16,7 +16,7 @@ use futures_util::SinkExt;
 use super::row::{self, col, count, pg_err};
 use super::{now_ms, require_bank, Tx};
 use crate::{
-    BankId, BatchOutcome, DiffOutcome, DiffSide, ExchangeState, Provenance, Result, Signal,
+    BankId, BatchOutcome, DiffOutcome, DiffSide, Error, ExchangeState, Provenance, Result, Signal,
     SourceEntry, SourceImport, SourceRemoval, SourceSink,
 };
 
@@ -212,60 +212,95 @@ fn count_of(tx: &mut Tx<'_>, sql: &str, p: &[super::Param<'_>]) -> Result<u64> {
     count(&r, 0, "count")
 }
 
-/// Inserts a content item and a signal for every collapsed hash the bank does not hold, with
-/// ids from the tables' sequences, and an `added` feed row for each. Returns how many.
-fn insert_fresh(tx: &mut Tx<'_>, bank_id: BankId, now: i64) -> Result<u64> {
-    tx.batch(
-        r#"CREATE TEMP TABLE fresh (
-               cid BIGINT NOT NULL, sid BIGINT NOT NULL,
-               signal_type TEXT COLLATE "C" NOT NULL, value TEXT COLLATE "C" NOT NULL,
-               metadata TEXT COLLATE "C") ON COMMIT DROP;
-           INSERT INTO fresh (cid, sid, signal_type, value, metadata)
-           SELECT nextval(pg_get_serial_sequence('contents', 'id')),
-                  nextval(pg_get_serial_sequence('signals', 'id')),
-                  u.signal_type, u.value, u.metadata
-           FROM (SELECT signal_type, value, metadata FROM uniq WHERE NOT present
-                 ORDER BY signal_type, value) u"#,
+/// Takes `n` consecutive ids from the identity sequence of `table`; returns the one before
+/// the first. Only ever called under the store's write lock, the only place ids are taken
+/// (every insert is a write), so nobody takes one in between. `setval` is not rolled back
+/// with the transaction: a failed import burns its ids, which is harmless (ids are never
+/// reused, and nothing needs them dense).
+fn take_ids(tx: &mut Tx<'_>, table: &str, n: u64) -> Result<i64> {
+    let n = i64::try_from(n).map_err(|_| Error::Backend("import too large".into()))?;
+    let r = tx.one(
+        "SELECT setval(pg_get_serial_sequence($1, 'id'), nextval(pg_get_serial_sequence($1, 'id')) + $2 - 1)",
+        &[&table, &n],
     )?;
-    let m = count_of(tx, "SELECT count(*) FROM fresh", &[])?;
+    let last: i64 = col(&r, 0, table)?;
+    Ok(last - n)
+}
+
+/// Inserts a content item and a signal for every collapsed hash the bank does not hold, with
+/// blocks of ids from the tables' sequences, and an `added` feed row for each. Returns how
+/// many.
+fn insert_fresh(tx: &mut Tx<'_>, bank_id: BankId, now: i64) -> Result<u64> {
+    let m = count_of(tx, "SELECT count(*) FROM uniq WHERE NOT present", &[])?;
     if m == 0 {
         return Ok(0);
     }
+    let content_base = take_ids(tx, "contents", m)?;
+    let signal_base = take_ids(tx, "signals", m)?;
+    tx.batch(
+        r#"CREATE TEMP TABLE fresh (
+               k BIGINT NOT NULL,
+               signal_type TEXT COLLATE "C" NOT NULL, value TEXT COLLATE "C" NOT NULL,
+               metadata TEXT COLLATE "C") ON COMMIT DROP"#,
+    )?;
+    tx.execute(
+        "INSERT INTO fresh (k, signal_type, value, metadata)
+         SELECT row_number() OVER (ORDER BY signal_type, value), signal_type, value, metadata
+         FROM uniq WHERE NOT present",
+        &[],
+    )?;
     tx.execute(
         "INSERT INTO contents (id, bank_id, metadata, note, disable_until_ts, \
          original_media_uri, created_at, updated_at)
-         SELECT cid, $1, metadata, NULL, 0, NULL, $2, $2 FROM fresh ORDER BY cid",
-        &[&bank_id, &now],
+         SELECT $3 + k, $1, metadata, NULL, 0, NULL, $2, $2 FROM fresh",
+        &[&bank_id, &now, &content_base],
     )?;
     tx.execute(
         "INSERT INTO signals (id, content_id, bank_id, signal_type, value)
-         SELECT sid, cid, $1, signal_type, value FROM fresh ORDER BY sid",
-        &[&bank_id],
+         SELECT $2 + k, $3 + k, $1, signal_type, value FROM fresh",
+        &[&bank_id, &signal_base, &content_base],
     )?;
     let base = tx.take_seqs(m)?;
     tx.execute(
         "INSERT INTO changes (seq, kind, bank_id, content_id, signal_id, signal_type, value, at)
-         SELECT $1 + row_number() OVER (ORDER BY sid), 'added', $2, cid, sid, signal_type,
-                value, $3
+         SELECT $1 + k, 'added', $2, $4 + k, $5 + k, signal_type, value, $3
          FROM fresh",
-        &[&base, &bank_id, &now],
+        &[&base, &bank_id, &now, &content_base, &signal_base],
     )?;
     Ok(m)
 }
 
-/// Records every collapsed hash as listed by `source` at `seen_at`.
-fn upsert_provenance(tx: &mut Tx<'_>, bank_id: BankId, source: &str, seen_at: i64) -> Result<()> {
+/// Records every collapsed hash as listed by `source` at `seen_at`: refreshes the records
+/// that exist (last seen, the latest source id and classification, no longer withdrawn), then
+/// inserts the others. Two plain statements rather than one `INSERT ... ON CONFLICT`: under
+/// the store's write lock nobody else inserts records meanwhile, and the upsert's speculative
+/// insertion (an arbiter probe per row before each insert) cost most of a large import.
+fn upsert_provenance(
+    tx: &mut Tx<'_>,
+    bank_id: BankId,
+    source: &str,
+    seen_at: i64,
+) -> Result<()> {
+    tx.execute(
+        "UPDATE provenance p SET
+             first_seen = LEAST(p.first_seen, $3),
+             last_seen = GREATEST(p.last_seen, $3),
+             source_id = coalesce(u.source_id, p.source_id),
+             classification = coalesce(u.classification, p.classification),
+             withdrawn_at = NULL
+         FROM uniq u
+         WHERE p.bank_id = $1 AND p.source = $2
+           AND p.signal_type = u.signal_type AND p.value = u.value",
+        &[&bank_id, &source, &seen_at],
+    )?;
     tx.execute(
         "INSERT INTO provenance (bank_id, signal_type, value, source, source_id, \
          classification, first_seen, last_seen)
-         SELECT $1, signal_type, value, $2, source_id, classification, $3, $3
-         FROM uniq ORDER BY signal_type, value
-         ON CONFLICT (bank_id, sg_digest(signal_type), sg_digest(value), sg_digest(source)) DO UPDATE SET
-             first_seen = LEAST(provenance.first_seen, excluded.first_seen),
-             last_seen = GREATEST(provenance.last_seen, excluded.last_seen),
-             source_id = coalesce(excluded.source_id, provenance.source_id),
-             classification = coalesce(excluded.classification, provenance.classification),
-             withdrawn_at = NULL",
+         SELECT $1, u.signal_type, u.value, $2, u.source_id, u.classification, $3, $3
+         FROM uniq u
+         WHERE NOT EXISTS (SELECT 1 FROM provenance p
+                           WHERE p.bank_id = $1 AND p.source = $2
+                             AND p.signal_type = u.signal_type AND p.value = u.value)",
         &[&bank_id, &source, &seen_at],
     )?;
     Ok(())
