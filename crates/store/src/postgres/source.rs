@@ -275,12 +275,7 @@ fn insert_fresh(tx: &mut Tx<'_>, bank_id: BankId, now: i64) -> Result<u64> {
 /// inserts the others. Two plain statements rather than one `INSERT ... ON CONFLICT`: under
 /// the store's write lock nobody else inserts records meanwhile, and the upsert's speculative
 /// insertion (an arbiter probe per row before each insert) cost most of a large import.
-fn upsert_provenance(
-    tx: &mut Tx<'_>,
-    bank_id: BankId,
-    source: &str,
-    seen_at: i64,
-) -> Result<()> {
+fn upsert_provenance(tx: &mut Tx<'_>, bank_id: BankId, source: &str, seen_at: i64) -> Result<()> {
     tx.execute(
         "UPDATE provenance p SET
              first_seen = LEAST(p.first_seen, $3),
