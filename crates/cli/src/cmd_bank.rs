@@ -15,7 +15,7 @@ use safeguard_lists::{Column, CsvMapping, Format};
 use safeguard_store::{BankKind, DiffSide, NewBank, Store};
 use serde::Deserialize;
 
-use crate::cmd_serve::{open_store, DataDirArg};
+use crate::cmd_serve::DataDirArg;
 use crate::output::{Out, WriteResult};
 
 /// `safeguard bank ...`.
@@ -209,12 +209,6 @@ pub struct DiffArgs {
     pub data: DataDirArg,
 }
 
-fn data_dir(flag: Option<&Path>) -> PathBuf {
-    flag.map(Path::to_path_buf)
-        .or_else(|| std::env::var_os("SAFEGUARD_DATA_DIR").map(PathBuf::from))
-        .unwrap_or_else(|| safeguard_server::config::DEFAULT_DATA_DIR.into())
-}
-
 /// The list as a buffered reader (1 MiB buffer: imports are sequential reads of big files).
 fn open_list(path: &Path) -> anyhow::Result<Box<dyn std::io::BufRead>> {
     let inner: Box<dyn Read> = if path == Path::new("-") {
@@ -266,8 +260,8 @@ pub fn run(cmd: &BankCommand) -> anyhow::Result<ExitCode> {
 
 fn import(a: &ImportArgs) -> anyhow::Result<ExitCode> {
     let format = a.format.format()?;
-    let store = open_store(&data_dir(a.data.data_dir.as_deref()))?;
-    let bank = bank_id(&store, &a.bank, a.create)?;
+    let store = a.data.open()?;
+    let bank = bank_id(store.as_ref(), &a.bank, a.create)?;
     let source = match &a.source {
         Some(s) => s.clone(),
         None => {
@@ -284,7 +278,7 @@ fn import(a: &ImportArgs) -> anyhow::Result<ExitCode> {
     opts.complete = a.complete;
     opts.skip_unknown_types |= a.skip_unknown_types;
     let start = std::time::Instant::now();
-    let report = safeguard_engine::import_list(&store, bank, &opts, open_list(&a.file)?)
+    let report = safeguard_engine::import_list(store.as_ref(), bank, &opts, open_list(&a.file)?)
         .with_context(|| format!("{}: nothing was imported", a.file.display()))?;
     let o = report.outcome;
     println!(
@@ -311,8 +305,8 @@ fn export(a: &ExportArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|t| SignalType::parse(t))
         .collect::<Result<Vec<_>, _>>()?;
-    let store = open_store(&data_dir(a.data.data_dir.as_deref()))?;
-    let bank = bank_id(&store, &a.bank, false)?;
+    let store = a.data.open()?;
+    let bank = bank_id(store.as_ref(), &a.bank, false)?;
     let out: Box<dyn Write> = match &a.output {
         Some(p) => {
             Box::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?)
@@ -320,7 +314,7 @@ fn export(a: &ExportArgs) -> anyhow::Result<ExitCode> {
         None => Box::new(std::io::stdout()),
     };
     let report = safeguard_engine::export_list(
-        &store,
+        store.as_ref(),
         bank,
         &format,
         (!types.is_empty()).then_some(types.as_slice()),
@@ -339,8 +333,8 @@ fn export(a: &ExportArgs) -> anyhow::Result<ExitCode> {
 
 fn diff(a: &DiffArgs) -> anyhow::Result<ExitCode> {
     let format = a.format.format()?;
-    let store = open_store(&data_dir(a.data.data_dir.as_deref()))?;
-    let bank = bank_id(&store, &a.bank, false)?;
+    let store = a.data.open()?;
+    let bank = bank_id(store.as_ref(), &a.bank, false)?;
     let mut out = Out::stdout();
     let mut write_error = None;
     let mut closed = false;
@@ -359,7 +353,7 @@ fn diff(a: &DiffArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let report: DiffReport = safeguard_engine::diff_list(
-        &store,
+        store.as_ref(),
         bank,
         &format,
         open_list(&a.file)?,

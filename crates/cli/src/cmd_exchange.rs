@@ -9,7 +9,7 @@ use anyhow::Context;
 use safeguard_server::config::Config;
 use safeguard_store::Store;
 
-use crate::cmd_serve::{open_store, DataDirArg};
+use crate::cmd_serve::{open_any_store, DataDirArg};
 
 /// `safeguard exchange ...`
 #[derive(Debug, clap::Subcommand)]
@@ -48,8 +48,11 @@ fn load(args: &ExchangeArgs) -> anyhow::Result<(Config, Arc<dyn Store>)> {
     if let Some(d) = &args.data.data_dir {
         config.data_dir = d.clone();
     }
+    if let Some(s) = &args.data.store {
+        config.store = Some(s.clone());
+    }
     config.validate()?;
-    let store: Arc<dyn Store> = Arc::new(open_store(&config.data_dir)?);
+    let store: Arc<dyn Store> = open_any_store(config.store.as_deref(), &config.data_dir)?.into();
     Ok((config, store))
 }
 

@@ -6,9 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use safeguard_policy::RuleSet;
-use safeguard_store::ActionStore;
 
-use crate::cmd_serve::{open_store, resolve_data_dir, DataDirArg};
+use crate::cmd_serve::DataDirArg;
 
 /// `safeguard rules ...`
 #[derive(Debug, clap::Subcommand)]
@@ -45,8 +44,8 @@ pub fn run(cmd: &RulesCommand) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot read {}", a.file.display()))?;
             let set = RuleSet::parse_toml(&text)
                 .with_context(|| format!("{} is not a valid rules file", a.file.display()))?;
-            let store = open_store(&resolve_data_dir(a.data.data_dir.as_deref()))?;
-            let out = safeguard_engine::action::apply_rules(&store, &set)?;
+            let store = a.data.open()?;
+            let out = safeguard_engine::action::apply_rules(store.as_ref(), &set)?;
             println!(
                 "rules applied: {} in force ({} created, {} changed, {} moved, {} unchanged, {} removed)",
                 out.rules.len(),
@@ -59,7 +58,7 @@ pub fn run(cmd: &RulesCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         RulesCommand::List(a) => {
-            let store = open_store(&resolve_data_dir(a.data.data_dir.as_deref()))?;
+            let store = a.data.open()?;
             let rules = store.rules()?;
             if rules.is_empty() {
                 println!("# no rules: the built-in defaults decide (builtin.csam, builtin.match)");

@@ -1,5 +1,5 @@
-//! `safeguard serve` and `safeguard keys`: the server on the embedded store, and API key
-//! management.
+//! `safeguard serve` and `safeguard keys`: the server on its store (SQLite in the data
+//! directory, or PostgreSQL with `--store postgres://...`), and API key management.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,6 +10,8 @@ use anyhow::Context;
 use safeguard_server::auth::{create_key, Scope};
 use safeguard_server::config::{Config, MIN_ADMIN_KEY_LEN};
 use safeguard_server::AppState;
+#[cfg(feature = "postgres")]
+use safeguard_store::{PostgresOptions, PostgresStore};
 use safeguard_store::{SqliteOptions, SqliteStore, Store};
 
 /// How long in-flight requests get to finish after a shutdown signal.
@@ -27,9 +29,14 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:5100].
     #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,
-    /// Data directory [default: ./safeguard-data].
+    /// Data directory [default: ./safeguard-data]: the SQLite store and index snapshots.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// The store, when not SQLite in the data directory: a `postgres://USER@HOST:PORT/DB`
+    /// URL shared by any number of `serve` processes [default: $SAFEGUARD_STORE, else the
+    /// config's `store`].
+    #[arg(long)]
+    pub store: Option<String>,
     /// Development mode: no API keys needed; refuses any non-loopback listen address.
     #[arg(long)]
     pub dev: bool,
@@ -52,6 +59,17 @@ pub struct DataDirArg {
     /// Data directory [default: $SAFEGUARD_DATA_DIR or ./safeguard-data].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// A `postgres://USER@HOST:PORT/DB` URL to use instead of SQLite in the data directory
+    /// [default: $SAFEGUARD_STORE].
+    #[arg(long, env = "SAFEGUARD_STORE", hide_env_values = true)]
+    pub store: Option<String>,
+}
+
+impl DataDirArg {
+    /// Opens the store these arguments name.
+    pub fn open(&self) -> anyhow::Result<Box<dyn Store>> {
+        open_any_store(self.store.as_deref(), &data_dir(self.data_dir.as_deref()))
+    }
 }
 
 /// Arguments of `safeguard keys create`.
@@ -77,10 +95,6 @@ pub struct KeysRevokeArgs {
 }
 
 /// The data directory: the flag, else `$SAFEGUARD_DATA_DIR`, else the default.
-pub fn resolve_data_dir(flag: Option<&Path>) -> PathBuf {
-    data_dir(flag)
-}
-
 fn data_dir(flag: Option<&Path>) -> PathBuf {
     flag.map(Path::to_path_buf)
         .or_else(|| std::env::var_os("SAFEGUARD_DATA_DIR").map(PathBuf::from))
@@ -100,6 +114,37 @@ pub fn open_store(dir: &Path) -> anyhow::Result<SqliteStore> {
     }
     SqliteStore::open(&SqliteOptions::new(dir.join(DB_FILE)))
         .with_context(|| format!("cannot open the store in {}", dir.display()))
+}
+
+/// Opens the store: PostgreSQL when `store` is a `postgres://` URL, else SQLite in `dir`
+/// (also when `store` is empty). Any other value is refused rather than guessed at.
+pub fn open_any_store(store: Option<&str>, dir: &Path) -> anyhow::Result<Box<dyn Store>> {
+    match store.filter(|s| !s.is_empty()) {
+        None => Ok(Box::new(open_store(dir)?)),
+        Some(url) => open_postgres(url),
+    }
+}
+
+#[cfg(feature = "postgres")]
+fn open_postgres(url: &str) -> anyhow::Result<Box<dyn Store>> {
+    anyhow::ensure!(
+        safeguard_store::is_postgres_url(url),
+        "--store must be a postgres:// or postgresql:// URL (SQLite is the default, in the \
+         data directory); got {:?}",
+        safeguard_store::redact(url)
+    );
+    let store = PostgresStore::open(&PostgresOptions::new(url)).with_context(|| {
+        format!(
+            "cannot open the PostgreSQL store at {}",
+            safeguard_store::redact(url)
+        )
+    })?;
+    Ok(Box::new(store))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn open_postgres(_url: &str) -> anyhow::Result<Box<dyn Store>> {
+    anyhow::bail!("this build has no PostgreSQL support (feature `postgres` is off)")
 }
 
 fn init_logging(config: &Config) {
@@ -147,6 +192,9 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(d) = &args.data_dir {
         config.data_dir = d.clone();
     }
+    if let Some(s) = &args.store {
+        config.store = Some(s.clone());
+    }
     if args.dev {
         config.dev = true;
     }
@@ -163,7 +211,13 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
              unsafe admin key (generate one with: openssl rand -hex 32)"
         );
     }
-    let store: Arc<dyn Store> = Arc::new(open_store(&config.data_dir)?);
+    let store: Arc<dyn Store> = open_any_store(config.store.as_deref(), &config.data_dir)?.into();
+    if config.store.is_some() {
+        // Index snapshots still go to the data directory.
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("cannot create data directory {}", config.data_dir.display())
+        })?;
+    }
     if !config.dev && admin_key.is_none() {
         let usable = store
             .list_api_keys()?
@@ -255,8 +309,8 @@ pub fn run_keys(cmd: &KeysCommand) -> anyhow::Result<ExitCode> {
                     _ => anyhow::bail!("unknown scope {s:?}: use hash, match, curate or admin"),
                 }
             }
-            let store = open_store(&data_dir(a.data.data_dir.as_deref()))?;
-            let k = create_key(&store, &a.name, &scopes)?;
+            let store = a.data.open()?;
+            let k = create_key(store.as_ref(), &a.name, &scopes)?;
             eprintln!(
                 "created key {} with scopes {}; it is shown once, store it now:",
                 k.key_id,
@@ -269,7 +323,7 @@ pub fn run_keys(cmd: &KeysCommand) -> anyhow::Result<ExitCode> {
             println!("{}", k.key);
         }
         KeysCommand::List(a) => {
-            let store = open_store(&data_dir(a.data_dir.as_deref()))?;
+            let store = a.open()?;
             for k in store.list_api_keys()? {
                 println!(
                     "{}\t{}\t{}\t{}",
@@ -285,7 +339,7 @@ pub fn run_keys(cmd: &KeysCommand) -> anyhow::Result<ExitCode> {
             }
         }
         KeysCommand::Revoke(a) => {
-            let store = open_store(&data_dir(a.data.data_dir.as_deref()))?;
+            let store = a.data.open()?;
             store.revoke_api_key(&a.key_id)?;
             eprintln!("revoked {}", a.key_id);
         }

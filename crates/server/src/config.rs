@@ -37,6 +37,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the store and snapshots live.
     pub data_dir: PathBuf,
+    /// The store: `None` for SQLite in `data_dir` (the default), or a `postgres://` URL for
+    /// PostgreSQL (index snapshots still go to `data_dir`). Config key `store`, environment
+    /// `SAFEGUARD_STORE`, flag `--store`.
+    pub store: Option<String>,
     /// Development mode: no API keys required; only a loopback listen address is allowed.
     pub dev: bool,
     /// Request limits.
@@ -356,6 +360,7 @@ impl Default for Config {
         Config {
             listen: DEFAULT_LISTEN.parse().expect("valid default address"),
             data_dir: DEFAULT_DATA_DIR.into(),
+            store: None,
             dev: false,
             limits: LimitsConfig::default(),
             fetch: FetchConfig::default(),
@@ -475,6 +480,9 @@ impl Config {
         }
         if let Some(v) = env("SAFEGUARD_DATA_DIR") {
             c.data_dir = v.into();
+        }
+        if let Some(v) = env("SAFEGUARD_STORE").filter(|v| !v.is_empty()) {
+            c.store = Some(v);
         }
         if let Some(v) = env("SAFEGUARD_DEV") {
             c.dev = parse("SAFEGUARD_DEV", v)?;

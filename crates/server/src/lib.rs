@@ -195,30 +195,47 @@ pub async fn load_engine(
 }
 
 /// How often a running server looks at the change feed for writes made by other processes
-/// (`safeguard bank import`, a withdrawal, a delete from the CLI on the same database). Each
-/// look is one read of the feed position (four a second when idle); only when the store is
-/// ahead does the engine catch up, so such a write reaches lookups within this interval plus
-/// the time to apply it, well inside a second for ordinary writes.
+/// (`safeguard bank import`, a withdrawal, a delete from the CLI, another `serve` on the same
+/// database) when nothing wakes it earlier. Each look is one read of the feed position; only
+/// when the store is ahead does the engine catch up, so such a write reaches lookups within
+/// this interval plus the time to apply it, well inside a second for ordinary writes. A store
+/// that can announce its writes (PostgreSQL's NOTIFY, see `Store::wait_for_changes`) wakes the
+/// follower at once; the interval then only bounds the delay after a lost notification.
 pub const FEED_POLL_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Follows the change feed on [`FEED_POLL_INTERVAL`] until the engine is dropped (or the
-/// runtime stops). A failed look is logged and retried on the next tick.
+/// Follows the change feed until the engine is dropped (or the runtime stops): waits for the
+/// store to move past the position last seen (at most [`FEED_POLL_INTERVAL`]), then catches
+/// up. A failed look is logged and retried after the interval.
 fn follow_feed(engine: &Arc<safeguard_engine::Engine>) {
     let engine = Arc::downgrade(engine);
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(FEED_POLL_INTERVAL);
-        // A slow catch-up (a large import to apply) delays the next look rather than
-        // queueing a burst of them.
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut seen: Option<i64> = None;
         loop {
-            tick.tick().await;
             let Some(engine) = engine.upgrade() else {
                 return;
             };
-            match tokio::task::spawn_blocking(move || engine.poll_feed()).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "following the change feed failed"),
-                Err(e) => tracing::error!(error = %e, "the change-feed task failed"),
+            let look = tokio::task::spawn_blocking(move || -> Result<i64, String> {
+                let store = engine.store();
+                if let Some(after) = seen {
+                    store
+                        .wait_for_changes(after, FEED_POLL_INTERVAL)
+                        .map_err(|e| e.to_string())?;
+                }
+                let last = store.last_seq().map_err(|e| e.to_string())?;
+                engine.poll_feed().map_err(|e| e.to_string())?;
+                Ok(last)
+            })
+            .await;
+            match look {
+                Ok(Ok(last)) => seen = Some(last),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "following the change feed failed");
+                    tokio::time::sleep(FEED_POLL_INTERVAL).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the change-feed task failed");
+                    tokio::time::sleep(FEED_POLL_INTERVAL).await;
+                }
             }
         }
     });

@@ -18,11 +18,20 @@ pub mod action_conformance;
 #[cfg(feature = "test-support")]
 pub mod conformance;
 mod model;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(all(feature = "postgres", feature = "test-support"))]
+pub mod postgres_testing;
 mod sqlite;
 
 pub use account::AccountStore;
 pub use action::ActionStore;
 pub use model::*;
+#[cfg(feature = "postgres")]
+pub use postgres::{
+    is_postgres_url, redact, PostgresOptions, PostgresStore, CHANGES_CHANNEL,
+    DEFAULT_MAX_CONNECTIONS, WRITE_LOCK_KEY,
+};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// Errors of a store.
@@ -208,4 +217,18 @@ pub trait Store: ActionStore + AccountStore + Send + Sync + std::fmt::Debug {
     /// last success and error), so that a new exchange of the same name starts afresh. The
     /// bank it filled and its content stay. Returns it as it was. `NotFound`.
     fn delete_stored_exchange(&self, name: &str) -> Result<StoredExchange>;
+
+    /// Waits until the change feed is past `after` (another process, or this one, wrote) or
+    /// `timeout` has passed; returns whether it is past `after` now. A follower calls it in a
+    /// loop and then reads [`Store::changes_since`]. The default sleeps out the timeout and
+    /// then reads [`Store::last_seq`] once: a poll at the caller's interval (SQLite).
+    /// PostgreSQL wakes up early on the feed's notifications (`LISTEN`/`NOTIFY`), still
+    /// confirming with `last_seq`, so a lost notification costs latency, never a change.
+    fn wait_for_changes(&self, after: Seq, timeout: std::time::Duration) -> Result<bool> {
+        if self.last_seq()? > after {
+            return Ok(true);
+        }
+        std::thread::sleep(timeout);
+        Ok(self.last_seq()? > after)
+    }
 }

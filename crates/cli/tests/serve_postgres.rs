@@ -1,0 +1,235 @@
+//! Two `safeguard serve` processes on one PostgreSQL database: a hash added through one is
+//! matched by the other within a second, and its removal reaches the other within a second
+//! (each process follows the shared change feed, woken by NOTIFY). Also `keys create` with
+//! `--store`, whose key the servers accept.
+//!
+//! Runs in a fresh database on the server named by `SAFEGUARD_TEST_PG`; without a reachable
+//! server it prints `SKIPPED: ...` and passes, except under `CI=true`, where it fails.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use safeguard_store::postgres_testing::TestDatabase;
+
+const PDQ: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
+
+/// The longest a write may take to reach the other process's lookups.
+const WITHIN: Duration = Duration::from_secs(1);
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_safeguard"))
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("sg-serve-pg-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn free_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+fn http(addr: SocketAddr, method: &str, path: &str, key: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out[9..12].parse().unwrap();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// A server process, killed and reaped on drop.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(url: &str, data: &PathBuf, addr: SocketAddr) -> Server {
+    let server = Server(
+        bin()
+            .args([
+                "serve",
+                "--listen",
+                &addr.to_string(),
+                "--store",
+                url,
+                "--data-dir",
+            ])
+            .arg(data)
+            .env_remove("SAFEGUARD_ADMIN_KEY")
+            .env_remove("SAFEGUARD_STORE")
+            .env("SAFEGUARD_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(mut s) = TcpStream::connect(addr) {
+            let _ = s.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            if out.starts_with("HTTP/1.1 200") {
+                return server;
+            }
+        }
+        assert!(Instant::now() < deadline, "server did not become ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Polls `cond` every 10 ms until it holds or `limit` passes; returns how long it took.
+fn within(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    loop {
+        if cond() {
+            return Some(start.elapsed());
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn lookup(addr: SocketAddr, key: &str) -> String {
+    let (status, body) = http(
+        addr,
+        "GET",
+        &format!("/m/lookup?signal_type=pdq&signal={PDQ}&bypass_coinflip=true"),
+        key,
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[test]
+fn two_servers_on_one_database_see_each_others_writes_within_a_second() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    // A key made by the CLI in the shared store: both servers accept it.
+    let out = bin()
+        .args([
+            "keys",
+            "create",
+            "--scopes",
+            "admin",
+            "--name",
+            "t",
+            "--store",
+            db.url(),
+        ])
+        .env_remove("SAFEGUARD_STORE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let list = bin()
+        .args(["keys", "list"])
+        .env("SAFEGUARD_STORE", db.url())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&list.stdout).contains("admin"));
+
+    let (dir_a, dir_b) = (tmpdir("a"), tmpdir("b"));
+    let (a, b) = (free_addr(), free_addr());
+    let _server_a = start(db.url(), &dir_a, a);
+    let _server_b = start(db.url(), &dir_b, b);
+
+    let (status, body) = http(a, "POST", "/c/banks", &key, r#"{"name":"SHARED"}"#);
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(lookup(b, &key), "{}");
+    // Both servers idle, so nothing but the feed can bring the write to B.
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, body) = http(
+        a,
+        "POST",
+        "/c/bank/SHARED/signal",
+        &key,
+        &format!(r#"{{"pdq":"{PDQ}"}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let added = within(WITHIN, || lookup(b, &key).contains("SHARED"));
+    println!("a hash added through A matched through B after {added:?}");
+    assert!(
+        added.is_some(),
+        "B did not match A's hash within {WITHIN:?}"
+    );
+
+    // The removal travels the same way.
+    let found = lookup(a, &key);
+    let id: i64 = found
+        .split("\"bank_content_id\":")
+        .nth(1)
+        .and_then(|s| s.split([',', '}']).next())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no content id in {found}"));
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, body) = http(
+        a,
+        "DELETE",
+        &format!("/c/bank/SHARED/content/{id}"),
+        &key,
+        "",
+    );
+    assert!((200..300).contains(&status), "{status} {body}");
+    let removed = within(WITHIN, || !lookup(b, &key).contains("SHARED"));
+    println!("its removal through A reached B after {removed:?}");
+    assert!(removed.is_some(), "B still matched after {WITHIN:?}");
+
+    // And the other way round: B writes, A sees it.
+    let (status, body) = http(
+        b,
+        "POST",
+        "/c/bank/SHARED/signal",
+        &key,
+        &format!(r#"{{"pdq":"{PDQ}"}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let back = within(WITHIN, || lookup(a, &key).contains("SHARED"));
+    println!("a hash added through B matched through A after {back:?}");
+    assert!(back.is_some(), "A did not match B's hash within {WITHIN:?}");
+
+    drop((_server_a, _server_b));
+    let _ = std::fs::remove_dir_all(&dir_a);
+    let _ = std::fs::remove_dir_all(&dir_b);
+}
+
+#[test]
+fn a_store_that_is_not_a_postgres_url_is_refused() {
+    let out = bin()
+        .args(["keys", "list", "--store", "mysql://nope"])
+        .env_remove("SAFEGUARD_STORE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("postgres://"), "{err}");
+}

@@ -1,0 +1,1295 @@
+//! [`ActionStore`] on PostgreSQL: rules, submissions, cases, evidence, webhooks and the
+//! outbox. The statements and their order are SQLite's (`crate::sqlite::action`), so both
+//! stores pass one conformance suite; what differs is PostgreSQL's types (BOOLEAN flags,
+//! `RETURNING id` for new rows).
+
+use tokio_postgres::Row;
+
+use super::row::{col, count};
+use super::{now_ms, PostgresStore, Tx};
+use crate::action::*;
+use crate::{Error, Result};
+
+/// Labels and event types are stored joined by newlines, as in SQLite's store.
+fn join(list: &[String]) -> String {
+    list.join("\n")
+}
+
+fn split(text: &str) -> Vec<String> {
+    if text.is_empty() {
+        Vec::new()
+    } else {
+        text.split('\n').map(str::to_owned).collect()
+    }
+}
+
+fn to_u32(v: i64, what: &str) -> Result<u32> {
+    u32::try_from(v).map_err(|_| Error::Corrupt(format!("{what} {v} out of range")))
+}
+
+/// The id a `RETURNING id` statement gave.
+fn returned_id(rows: &[Row], table: &str) -> Result<i64> {
+    rows.first()
+        .map(|r| col(r, 0, table))
+        .transpose()?
+        .ok_or_else(|| Error::Backend(format!("insert into {table} returned no id")))
+}
+
+const RULE_COLUMNS: &str = "id, version, position, spec, created_at";
+
+fn rule_row(r: &Row) -> Result<StoredRule> {
+    const T: &str = "rules";
+    let version: i64 = col(r, 1, T)?;
+    let position: Option<i64> = col(r, 2, T)?;
+    Ok(StoredRule {
+        id: col(r, 0, T)?,
+        version: to_u32(version, "rule version")?,
+        position: to_u32(position.unwrap_or(0), "rule position")?,
+        spec: col(r, 3, T)?,
+        created_at: col(r, 4, T)?,
+    })
+}
+
+const CASE_COLUMNS: &str = "id, account, state, queue, priority, report_candidate, labels, \
+     items, legal_hold, decision, reported_at, opened_at, updated_at";
+
+fn case_row(r: &Row) -> Result<Case> {
+    const T: &str = "cases";
+    let priority: i64 = col(r, 4, T)?;
+    let items: i64 = col(r, 7, T)?;
+    let labels: String = col(r, 6, T)?;
+    Ok(Case {
+        id: col(r, 0, T)?,
+        account: col(r, 1, T)?,
+        state: col(r, 2, T)?,
+        queue: col(r, 3, T)?,
+        priority: i32::try_from(priority)
+            .map_err(|_| Error::Corrupt(format!("case priority {priority} out of range")))?,
+        report_candidate: col(r, 5, T)?,
+        labels: split(&labels),
+        items: to_u32(items, "case items")?,
+        legal_hold: col(r, 8, T)?,
+        decision: col(r, 9, T)?,
+        reported_at: col(r, 10, T)?,
+        opened_at: col(r, 11, T)?,
+        updated_at: col(r, 12, T)?,
+    })
+}
+
+const SUBMISSION_COLUMNS: &str = "id, platform_id, fingerprint, account, verdict, rule_id, \
+     rule_version, context, result, case_id, event_ids, created_at";
+
+fn submission_row(r: &Row) -> Result<StoredSubmission> {
+    const T: &str = "submissions";
+    let rule_id: Option<String> = col(r, 5, T)?;
+    let rule_version: Option<i64> = col(r, 6, T)?;
+    let rule = match (rule_id, rule_version) {
+        (Some(id), Some(v)) => Some((id, to_u32(v, "rule version")?)),
+        (None, None) => None,
+        _ => {
+            return Err(Error::Corrupt(
+                "submission with half a rule reference".into(),
+            ))
+        }
+    };
+    let events: String = col(r, 10, T)?;
+    Ok(StoredSubmission {
+        id: col(r, 0, T)?,
+        platform_id: col(r, 1, T)?,
+        fingerprint: col(r, 2, T)?,
+        account: col(r, 3, T)?,
+        verdict: col(r, 4, T)?,
+        rule,
+        context: col(r, 7, T)?,
+        result: col(r, 8, T)?,
+        case_id: col(r, 9, T)?,
+        event_ids: split(&events),
+        created_at: col(r, 11, T)?,
+    })
+}
+
+const EVIDENCE_COLUMNS: &str = "object_id, submission_id, case_id, blob_key, wrapped_key, \
+     key_fingerprint, sha256, md5, size, media_kind, created_at, deleted_at, deletion_reason";
+
+fn evidence_row(r: &Row) -> Result<Evidence> {
+    const T: &str = "evidence";
+    Ok(Evidence {
+        object_id: col(r, 0, T)?,
+        submission_id: col(r, 1, T)?,
+        case_id: col(r, 2, T)?,
+        blob_key: col(r, 3, T)?,
+        wrapped_key: col(r, 4, T)?,
+        key_fingerprint: col(r, 5, T)?,
+        sha256: col(r, 6, T)?,
+        md5: col(r, 7, T)?,
+        size: col(r, 8, T)?,
+        media_kind: col(r, 9, T)?,
+        created_at: col(r, 10, T)?,
+        deleted_at: col(r, 11, T)?,
+        deletion_reason: col(r, 12, T)?,
+    })
+}
+
+const WEBHOOK_COLUMNS: &str = "id, url, event_types, sealed_secret, enabled, disabled_reason, \
+     failing_since, created_at, updated_at";
+
+fn webhook_row(r: &Row) -> Result<Webhook> {
+    const T: &str = "webhooks";
+    let types: String = col(r, 2, T)?;
+    Ok(Webhook {
+        id: col(r, 0, T)?,
+        url: col(r, 1, T)?,
+        event_types: split(&types),
+        sealed_secret: col(r, 3, T)?,
+        enabled: col(r, 4, T)?,
+        disabled_reason: col(r, 5, T)?,
+        failing_since: col(r, 6, T)?,
+        created_at: col(r, 7, T)?,
+        updated_at: col(r, 8, T)?,
+    })
+}
+
+fn status_of(v: Option<i64>) -> Result<Option<u16>> {
+    v.map(|s| u16::try_from(s).map_err(|_| Error::Corrupt(format!("status {s} out of range"))))
+        .transpose()
+}
+
+/// Runs `sql` and reads every row with `read`.
+fn all<T>(
+    tx: &mut Tx<'_>,
+    sql: &str,
+    p: &[super::Param<'_>],
+    read: impl Fn(&Row) -> Result<T>,
+) -> Result<Vec<T>> {
+    tx.query(sql, p)?.iter().map(read).collect()
+}
+
+/// Runs `sql` and reads its first row, if any, with `read`.
+fn one<T>(
+    tx: &mut Tx<'_>,
+    sql: &str,
+    p: &[super::Param<'_>],
+    read: impl FnOnce(&Row) -> Result<T>,
+) -> Result<Option<T>> {
+    tx.opt(sql, p)?.map(|r| read(&r)).transpose()
+}
+
+fn rules_in_force(tx: &mut Tx<'_>) -> Result<Vec<StoredRule>> {
+    all(
+        tx,
+        &format!("SELECT {RULE_COLUMNS} FROM rules WHERE position IS NOT NULL ORDER BY position"),
+        &[],
+        rule_row,
+    )
+}
+
+fn latest_version(tx: &mut Tx<'_>, id: &str) -> Result<Option<(u32, String)>> {
+    one(
+        tx,
+        "SELECT version, spec FROM rules WHERE id = $1 ORDER BY version DESC LIMIT 1",
+        &[&id],
+        |r| {
+            let v: i64 = col(r, 0, "rules")?;
+            Ok((to_u32(v, "rule version")?, col(r, 1, "rules")?))
+        },
+    )
+}
+
+fn bump_generation(tx: &mut Tx<'_>) -> Result<i64> {
+    let r = tx.one(
+        "UPDATE rules_meta SET generation = generation + 1 RETURNING generation",
+        &[],
+    )?;
+    col(&r, 0, "rules_meta")
+}
+
+/// Writes `wanted` as the set in force, in order; the shared body of every rule change.
+fn write_rule_set(tx: &mut Tx<'_>, wanted: &[NewRule]) -> Result<RuleSetOutcome> {
+    for (i, r) in wanted.iter().enumerate() {
+        if wanted[..i].iter().any(|o| o.id == r.id) {
+            return Err(Error::Conflict(format!(
+                "rule id {:?} is given twice",
+                r.id
+            )));
+        }
+    }
+    let before = rules_in_force(tx)?;
+    let mut out = RuleSetOutcome::default();
+    // Positions are unique among rules in force: clear them all, then set the new order.
+    tx.execute(
+        "UPDATE rules SET position = NULL WHERE position IS NOT NULL",
+        &[],
+    )?;
+    let now = now_ms();
+    for (pos, r) in wanted.iter().enumerate() {
+        let pos = i64::try_from(pos).map_err(|_| Error::Backend("too many rules".into()))?;
+        match latest_version(tx, &r.id)? {
+            Some((v, spec)) if spec == r.spec && before.iter().any(|b| b.id == r.id) => {
+                tx.execute(
+                    "UPDATE rules SET position = $3 WHERE id = $1 AND version = $2",
+                    &[&r.id, &i64::from(v), &pos],
+                )?;
+                let old_pos = before.iter().find(|b| b.id == r.id).map(|b| b.position);
+                if old_pos == Some(u32::try_from(pos).unwrap_or(u32::MAX)) {
+                    out.unchanged += 1;
+                } else {
+                    out.moved += 1;
+                }
+            }
+            latest => {
+                let existed = before.iter().any(|b| b.id == r.id);
+                let version = latest.map_or(1, |(v, _)| i64::from(v) + 1);
+                tx.execute(
+                    "INSERT INTO rules (id, version, position, spec, created_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                    &[&r.id, &version, &pos, &r.spec, &now],
+                )?;
+                if existed {
+                    out.changed += 1;
+                } else {
+                    out.created += 1;
+                }
+            }
+        }
+    }
+    out.removed = u32::try_from(
+        before
+            .iter()
+            .filter(|b| !wanted.iter().any(|w| w.id == b.id))
+            .count(),
+    )
+    .unwrap_or(u32::MAX);
+    out.generation = bump_generation(tx)?;
+    out.rules = rules_in_force(tx)?;
+    Ok(out)
+}
+
+fn case_in(tx: &mut Tx<'_>, id: CaseId) -> Result<Option<Case>> {
+    one(
+        tx,
+        &format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"),
+        &[&id],
+        case_row,
+    )
+}
+
+fn history(
+    tx: &mut Tx<'_>,
+    case: CaseId,
+    at: i64,
+    actor: &str,
+    action: &str,
+    states: (Option<&str>, Option<&str>),
+    note: Option<&str>,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO case_history (case_id, at, actor, action, from_state, to_state, note) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[&case, &at, &actor, &action, &states.0, &states.1, &note],
+    )?;
+    Ok(())
+}
+
+/// Stores events and one pending delivery per enabled endpoint that takes their type.
+fn write_events(tx: &mut Tx<'_>, events: &[NewEvent], now: i64) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let hooks = all(
+        tx,
+        "SELECT id, event_types FROM webhooks WHERE enabled ORDER BY id",
+        &[],
+        |r| {
+            let types: String = col(r, 1, "webhooks")?;
+            Ok((col::<i64>(r, 0, "webhooks")?, split(&types)))
+        },
+    )?;
+    for e in events {
+        let rows = tx.query_unique(
+            "INSERT INTO events (id, event_type, created_at, body) VALUES ($1, $2, $3, $4) \
+             RETURNING seq",
+            &[&e.id, &e.event_type, &e.created_at, &e.body],
+            || format!("event id {:?} is taken", e.id),
+        )?;
+        let seq = returned_id(&rows, "events")?;
+        for (hook, types) in &hooks {
+            if types.iter().any(|t| t == "*" || *t == e.event_type) {
+                tx.execute(
+                    "INSERT INTO deliveries (webhook_id, event_seq, state, attempts, \
+                     next_attempt_at) VALUES ($1, $2, 'pending', 0, $3)",
+                    &[hook, &seq, &now],
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn submission_by_platform_id(
+    tx: &mut Tx<'_>,
+    platform_id: &str,
+) -> Result<Option<StoredSubmission>> {
+    one(
+        tx,
+        &format!("SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE platform_id = $1"),
+        &[&platform_id],
+        submission_row,
+    )
+}
+
+/// Joins the account's active case, or opens one. Returns the case as it is now and whether
+/// it was opened.
+fn join_or_open_case(
+    tx: &mut Tx<'_>,
+    account: Option<&str>,
+    a: &CaseAssignment,
+    submission: SubmissionId,
+    at: i64,
+) -> Result<(Case, bool)> {
+    let active = match account {
+        Some(acc) => one(
+            tx,
+            &format!(
+                "SELECT {CASE_COLUMNS} FROM cases \
+                 WHERE account = $1 AND state IN ('open', 'in_review')"
+            ),
+            &[&acc],
+            case_row,
+        )?,
+        None => None,
+    };
+    let note = format!("submission {submission}");
+    match active {
+        Some(mut c) => {
+            // The case's queue follows its most urgent item.
+            if a.priority > c.priority {
+                c.priority = a.priority;
+                c.queue.clone_from(&a.queue);
+            }
+            c.report_candidate |= a.report_candidate;
+            for l in &a.labels {
+                if !c.labels.contains(l) {
+                    c.labels.push(l.clone());
+                }
+            }
+            c.items += 1;
+            c.updated_at = at;
+            tx.execute(
+                "UPDATE cases SET queue = $2, priority = $3, report_candidate = $4, \
+                 labels = $5, items = $6, updated_at = $7 WHERE id = $1",
+                &[
+                    &c.id,
+                    &c.queue,
+                    &i64::from(c.priority),
+                    &c.report_candidate,
+                    &join(&c.labels),
+                    &i64::from(c.items),
+                    &at,
+                ],
+            )?;
+            history(
+                tx,
+                c.id,
+                at,
+                "system",
+                "item_added",
+                (None, None),
+                Some(&note),
+            )?;
+            Ok((c, false))
+        }
+        None => {
+            let rows = tx.query(
+                "INSERT INTO cases (account, state, queue, priority, report_candidate, labels, \
+                 items, opened_at, updated_at) VALUES ($1, 'open', $2, $3, $4, $5, 1, $6, $6) \
+                 RETURNING id",
+                &[
+                    &account,
+                    &a.queue,
+                    &i64::from(a.priority),
+                    &a.report_candidate,
+                    &join(&a.labels),
+                    &at,
+                ],
+            )?;
+            let id = returned_id(&rows, "cases")?;
+            history(
+                tx,
+                id,
+                at,
+                "system",
+                "opened",
+                (None, Some("open")),
+                Some(&note),
+            )?;
+            let c = case_in(tx, id)?
+                .ok_or_else(|| Error::Backend(format!("case {id} vanished after insert")))?;
+            Ok((c, true))
+        }
+    }
+}
+
+/// Refuses evidence outside a case: the vault's retention clock belongs to a case.
+fn check_submission(s: &NewSubmission) -> Result<()> {
+    if s.evidence.is_some() && s.case.is_none() {
+        return Err(Error::Backend(
+            "evidence is kept only for items in a case".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The checks of a submission that come before any write: a replay (the stored outcome) or
+/// a clash (`Conflict`). `None`: record it.
+fn precheck_submission(tx: &mut Tx<'_>, s: &NewSubmission) -> Result<Option<SubmitOutcome>> {
+    check_submission(s)?;
+    match submission_by_platform_id(tx, &s.platform_id)? {
+        None => Ok(None),
+        Some(existing) if existing.fingerprint == s.fingerprint => {
+            Ok(Some(SubmitOutcome::Replayed(existing)))
+        }
+        Some(_) => Err(Error::Conflict(format!(
+            "content id {:?} was already submitted with other content",
+            s.platform_id
+        ))),
+    }
+}
+
+/// Writes a submission that passed [`precheck_submission`]. Any error here is the backend's
+/// and fails the whole transaction.
+fn write_submission(
+    tx: &mut Tx<'_>,
+    s: &NewSubmission,
+    events: &mut dyn FnMut(&Recorded) -> Vec<NewEvent>,
+) -> Result<SubmitOutcome> {
+    let (rule_id, rule_version) = match &s.rule {
+        Some((id, v)) => (Some(id.as_str()), Some(i64::from(*v))),
+        None => (None, None),
+    };
+    let rows = tx.query(
+        "INSERT INTO submissions (platform_id, fingerprint, account, verdict, rule_id, \
+         rule_version, context, result, event_ids, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '', $9) RETURNING id",
+        &[
+            &s.platform_id,
+            &s.fingerprint,
+            &s.account,
+            &s.verdict,
+            &rule_id,
+            &rule_version,
+            &s.context,
+            &s.result,
+            &s.created_at,
+        ],
+    )?;
+    let submission_id = returned_id(&rows, "submissions")?;
+    let (case, opened) = match &s.case {
+        Some(a) => {
+            let (c, opened) =
+                join_or_open_case(tx, s.account.as_deref(), a, submission_id, s.created_at)?;
+            (Some(c), opened)
+        }
+        None => (None, false),
+    };
+    if let (Some(e), Some(c)) = (&s.evidence, &case) {
+        tx.execute(
+            "INSERT INTO evidence (object_id, submission_id, case_id, blob_key, \
+             wrapped_key, key_fingerprint, sha256, md5, size, media_kind, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            &[
+                &e.object_id,
+                &submission_id,
+                &c.id,
+                &e.blob_key,
+                &e.wrapped_key,
+                &e.key_fingerprint,
+                &e.sha256,
+                &e.md5,
+                &e.size,
+                &e.media_kind,
+                &s.created_at,
+            ],
+        )?;
+    }
+    let recorded = Recorded {
+        submission_id,
+        case: case.clone(),
+        case_opened: opened,
+    };
+    let evs = events(&recorded);
+    write_events(tx, &evs, s.created_at)?;
+    let ids: Vec<String> = evs.iter().map(|e| e.id.clone()).collect();
+    if case.is_some() || !ids.is_empty() {
+        tx.execute(
+            "UPDATE submissions SET case_id = $2, event_ids = $3 WHERE id = $1",
+            &[&submission_id, &case.as_ref().map(|c| c.id), &join(&ids)],
+        )?;
+    }
+    Ok(SubmitOutcome::Recorded(StoredSubmission {
+        id: submission_id,
+        platform_id: s.platform_id.clone(),
+        fingerprint: s.fingerprint.clone(),
+        account: s.account.clone(),
+        verdict: s.verdict.clone(),
+        rule: s.rule.clone(),
+        context: s.context.clone(),
+        result: s.result.clone(),
+        case_id: case.as_ref().map(|c| c.id),
+        event_ids: ids,
+        created_at: s.created_at,
+    }))
+}
+
+/// Logs one attempt inside the caller's transaction (see
+/// [`ActionStore::record_delivery_attempt`]).
+fn record_attempt_in(
+    tx: &mut Tx<'_>,
+    delivery: DeliveryId,
+    a: &DeliveryAttempt,
+    next: DeliveryNext,
+) -> Result<()> {
+    let webhook: i64 = one(
+        tx,
+        "SELECT webhook_id FROM deliveries WHERE id = $1",
+        &[&delivery],
+        |r| col(r, 0, "deliveries"),
+    )?
+    .ok_or_else(|| Error::NotFound(format!("delivery {delivery}")))?;
+    let status = a.status.map(i64::from);
+    tx.execute(
+        "INSERT INTO delivery_attempts (delivery_id, at, status, latency_ms, \
+         response_excerpt, error) VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            &delivery,
+            &a.at,
+            &status,
+            &a.latency_ms,
+            &a.response_excerpt,
+            &a.error,
+        ],
+    )?;
+    tx.execute(
+        "UPDATE deliveries SET attempts = attempts + 1, \
+         first_attempt_at = coalesce(first_attempt_at, $2), last_status = $3, \
+         last_error = $4 WHERE id = $1",
+        &[&delivery, &a.at, &status, &a.error],
+    )?;
+    // A late retry or give-up never brings back a delivery that is already done or
+    // dead (say, disabled meanwhile); a success always counts: the receiver has it.
+    let (state, next_at, done_at, only_pending) = match next {
+        DeliveryNext::Delivered => ("delivered", a.at, Some(a.at), false),
+        DeliveryNext::RetryAt(t) => ("pending", t, None, true),
+        DeliveryNext::Dead => ("dead", a.at, Some(a.at), true),
+    };
+    tx.execute(
+        "UPDATE deliveries SET state = $2, next_attempt_at = $3, done_at = $4 \
+         WHERE id = $1 AND (NOT $5 OR state = 'pending')",
+        &[&delivery, &state, &next_at, &done_at, &only_pending],
+    )?;
+    // The failure run: any success ends it; a failure starts it if none is running.
+    if next == DeliveryNext::Delivered {
+        tx.execute(
+            "UPDATE webhooks SET failing_since = NULL WHERE id = $1",
+            &[&webhook],
+        )?;
+    } else {
+        tx.execute(
+            "UPDATE webhooks SET failing_since = coalesce(failing_since, $2) WHERE id = $1",
+            &[&webhook, &a.at],
+        )?;
+    }
+    Ok(())
+}
+
+/// The columns [`due_row`] reads: a delivery `d`, its webhook `w` and its event `e`.
+const DUE_COLUMNS: &str = "d.id, w.id, w.url, w.sealed_secret, e.id, e.event_type, e.body, \
+                           d.attempts, d.first_attempt_at, d.next_attempt_at";
+
+fn due_row(r: &Row) -> Result<DueDelivery> {
+    const T: &str = "deliveries";
+    let attempts: i64 = col(r, 7, T)?;
+    Ok(DueDelivery {
+        delivery_id: col(r, 0, T)?,
+        webhook_id: col(r, 1, T)?,
+        url: col(r, 2, T)?,
+        sealed_secret: col(r, 3, T)?,
+        event_id: col(r, 4, T)?,
+        event_type: col(r, 5, T)?,
+        body: col(r, 6, T)?,
+        attempts: to_u32(attempts, "attempts")?,
+        first_attempt_at: col(r, 8, T)?,
+        next_attempt_at: col(r, 9, T)?,
+    })
+}
+
+fn webhook_in(tx: &mut Tx<'_>, id: WebhookId) -> Result<Option<Webhook>> {
+    one(
+        tx,
+        &format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = $1"),
+        &[&id],
+        webhook_row,
+    )
+}
+
+fn evidence_in(tx: &mut Tx<'_>, object_id: &str) -> Result<Option<Evidence>> {
+    one(
+        tx,
+        &format!("SELECT {EVIDENCE_COLUMNS} FROM evidence WHERE object_id = $1"),
+        &[&object_id],
+        evidence_row,
+    )
+}
+
+/// The rules in force as new rules (id and spec), in order.
+fn wanted_now(tx: &mut Tx<'_>) -> Result<Vec<NewRule>> {
+    Ok(rules_in_force(tx)?
+        .into_iter()
+        .map(|r| NewRule {
+            id: r.id,
+            spec: r.spec,
+        })
+        .collect())
+}
+
+impl ActionStore for PostgresStore {
+    fn rules(&self) -> Result<Vec<StoredRule>> {
+        self.read(rules_in_force)
+    }
+
+    fn rules_generation(&self) -> Result<i64> {
+        self.read(|tx| {
+            let r = tx.one("SELECT generation FROM rules_meta", &[])?;
+            col(&r, 0, "rules_meta")
+        })
+    }
+
+    fn rule_history(&self, id: &str) -> Result<Vec<StoredRule>> {
+        self.read(|tx| {
+            all(
+                tx,
+                &format!("SELECT {RULE_COLUMNS} FROM rules WHERE id = $1 ORDER BY version"),
+                &[&id],
+                rule_row,
+            )
+        })
+    }
+
+    fn replace_rules(&self, rules: &[NewRule]) -> Result<RuleSetOutcome> {
+        self.write(|tx| write_rule_set(tx, rules))
+    }
+
+    fn put_rule(&self, rule: &NewRule, position: Option<u32>) -> Result<RuleSetOutcome> {
+        self.write(|tx| {
+            let mut wanted = wanted_now(tx)?;
+            let at = wanted.iter().position(|r| r.id == rule.id);
+            match (at, position) {
+                (Some(i), None) => wanted[i] = rule.clone(),
+                (Some(i), Some(p)) => {
+                    wanted.remove(i);
+                    let p = (p as usize).min(wanted.len());
+                    wanted.insert(p, rule.clone());
+                }
+                (None, None) => wanted.push(rule.clone()),
+                (None, Some(p)) => {
+                    let p = (p as usize).min(wanted.len());
+                    wanted.insert(p, rule.clone());
+                }
+            }
+            write_rule_set(tx, &wanted)
+        })
+    }
+
+    fn delete_rule(&self, id: &str) -> Result<RuleSetOutcome> {
+        self.write(|tx| {
+            let mut wanted = wanted_now(tx)?;
+            let before = wanted.len();
+            wanted.retain(|r| r.id != id);
+            if wanted.len() == before {
+                return Err(Error::NotFound(format!("rule {id:?}")));
+            }
+            write_rule_set(tx, &wanted)
+        })
+    }
+
+    fn submission(&self, platform_id: &str) -> Result<Option<StoredSubmission>> {
+        self.read(|tx| submission_by_platform_id(tx, platform_id))
+    }
+
+    fn record_submission(
+        &self,
+        s: &NewSubmission,
+        events: &mut dyn FnMut(&Recorded) -> Vec<NewEvent>,
+    ) -> Result<SubmitOutcome> {
+        self.write(|tx| match precheck_submission(tx, s)? {
+            Some(replayed) => Ok(replayed),
+            None => write_submission(tx, s, events),
+        })
+    }
+
+    fn record_submissions(
+        &self,
+        batch: &mut [SubmissionJob],
+    ) -> Result<Vec<Result<SubmitOutcome>>> {
+        self.write(|tx| {
+            let mut out = Vec::with_capacity(batch.len());
+            for job in batch.iter_mut() {
+                // The refusals come before any write, so a refused item leaves the
+                // transaction usable; what fails after them is the backend, and fails the
+                // whole batch.
+                match precheck_submission(tx, &job.submission) {
+                    Ok(Some(replayed)) => out.push(Ok(replayed)),
+                    Ok(None) => {
+                        out.push(Ok(write_submission(tx, &job.submission, &mut *job.events)?))
+                    }
+                    Err(e) => out.push(Err(e)),
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn cases(&self, f: &CaseFilter) -> Result<Vec<Case>> {
+        self.read(|tx| {
+            let limit = i64::try_from(f.limit).unwrap_or(i64::MAX);
+            all(
+                tx,
+                &format!(
+                    "SELECT {CASE_COLUMNS} FROM cases \
+                     WHERE ($1::TEXT IS NULL OR state = $1) AND ($2::TEXT IS NULL OR queue = $2) \
+                     AND ($3::TEXT IS NULL OR account = $3) \
+                     AND ($4::BIGINT IS NULL OR opened_at >= $4) \
+                     AND ($5::BIGINT IS NULL OR opened_at < $5) \
+                     AND ($6::BIGINT IS NULL OR id < $6) \
+                     ORDER BY id DESC LIMIT $7"
+                ),
+                &[
+                    &f.state, &f.queue, &f.account, &f.since, &f.until, &f.before, &limit,
+                ],
+                case_row,
+            )
+        })
+    }
+
+    fn case(&self, id: CaseId) -> Result<Option<Case>> {
+        self.read(|tx| case_in(tx, id))
+    }
+
+    fn case_submissions(&self, id: CaseId) -> Result<Vec<StoredSubmission>> {
+        self.read(|tx| {
+            all(
+                tx,
+                &format!(
+                    "SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE case_id = $1 ORDER BY id"
+                ),
+                &[&id],
+                submission_row,
+            )
+        })
+    }
+
+    fn case_history(&self, id: CaseId) -> Result<Vec<CaseHistory>> {
+        self.read(|tx| {
+            all(
+                tx,
+                "SELECT at, actor, action, from_state, to_state, note FROM case_history \
+                 WHERE case_id = $1 ORDER BY id",
+                &[&id],
+                |r| {
+                    const T: &str = "case_history";
+                    Ok(CaseHistory {
+                        at: col(r, 0, T)?,
+                        actor: col(r, 1, T)?,
+                        action: col(r, 2, T)?,
+                        from_state: col(r, 3, T)?,
+                        to_state: col(r, 4, T)?,
+                        note: col(r, 5, T)?,
+                    })
+                },
+            )
+        })
+    }
+
+    fn transition_case(
+        &self,
+        id: CaseId,
+        t: &CaseTransition,
+        events: &mut dyn FnMut(&Case) -> Vec<NewEvent>,
+    ) -> Result<Case> {
+        self.write(|tx| {
+            let case = case_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("case {id}")))?;
+            if case.state != t.from {
+                return Err(Error::Conflict(format!(
+                    "case {id} is {}, not {}",
+                    case.state, t.from
+                )));
+            }
+            let reported_at = if t.to == "reported" {
+                Some(t.at)
+            } else {
+                case.reported_at
+            };
+            let decision = t.decision.clone().or(case.decision.clone());
+            tx.execute_unique(
+                "UPDATE cases SET state = $2, updated_at = $3, reported_at = $4, decision = $5 \
+                 WHERE id = $1",
+                &[&id, &t.to, &t.at, &reported_at, &decision],
+                // Reopening a case while the account already has another active one.
+                || format!("the account of case {id} already has an active case"),
+            )?;
+            history(
+                tx,
+                id,
+                t.at,
+                &t.actor,
+                "state",
+                (Some(&t.from), Some(&t.to)),
+                t.note.as_deref(),
+            )?;
+            let case = case_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("case {id}")))?;
+            let evs = events(&case);
+            write_events(tx, &evs, t.at)?;
+            Ok(case)
+        })
+    }
+
+    fn set_legal_hold(&self, id: CaseId, hold: bool, actor: &str, at: i64) -> Result<Case> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE cases SET legal_hold = $2, updated_at = $3 WHERE id = $1",
+                &[&id, &hold, &at],
+            )?;
+            if n == 0 {
+                return Err(Error::NotFound(format!("case {id}")));
+            }
+            let note = if hold { "placed" } else { "lifted" };
+            history(tx, id, at, actor, "legal_hold", (None, None), Some(note))?;
+            case_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("case {id}")))
+        })
+    }
+
+    fn case_evidence(&self, id: CaseId) -> Result<Vec<Evidence>> {
+        self.read(|tx| {
+            all(
+                tx,
+                &format!(
+                    "SELECT {EVIDENCE_COLUMNS} FROM evidence WHERE case_id = $1 \
+                     ORDER BY created_at, submission_id"
+                ),
+                &[&id],
+                evidence_row,
+            )
+        })
+    }
+
+    fn evidence(&self, object_id: &str) -> Result<Option<Evidence>> {
+        self.read(|tx| evidence_in(tx, object_id))
+    }
+
+    fn expired_evidence(
+        &self,
+        now: i64,
+        after_report_ms: i64,
+        unreported_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Evidence>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let columns = EVIDENCE_COLUMNS
+            .split(", ")
+            .map(|c| format!("e.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.read(|tx| {
+            all(
+                tx,
+                &format!(
+                    "SELECT {columns} FROM evidence e JOIN cases c ON c.id = e.case_id \
+                     WHERE e.deleted_at IS NULL AND NOT c.legal_hold \
+                     AND ((c.reported_at IS NOT NULL AND c.reported_at + $2 <= $1) \
+                       OR (c.reported_at IS NULL AND e.created_at + $3 <= $1)) \
+                     ORDER BY e.created_at, e.submission_id LIMIT $4"
+                ),
+                &[&now, &after_report_ms, &unreported_ms, &limit],
+                evidence_row,
+            )
+        })
+    }
+
+    fn destroy_evidence(&self, object_id: &str, at: i64, reason: &str) -> Result<Evidence> {
+        self.write(|tx| {
+            let ev = evidence_in(tx, object_id)?
+                .ok_or_else(|| Error::NotFound(format!("evidence {object_id:?}")))?;
+            if ev.deleted_at.is_some() {
+                return Ok(ev);
+            }
+            tx.execute(
+                "UPDATE evidence SET wrapped_key = NULL, deleted_at = $2, deletion_reason = $3 \
+                 WHERE object_id = $1",
+                &[&object_id, &at, &reason],
+            )?;
+            tx.execute(
+                "INSERT INTO access_log (at, actor, action, object) VALUES ($1, 'system', $2, $3)",
+                &[&at, &format!("destroy:{reason}"), &object_id],
+            )?;
+            evidence_in(tx, object_id)?
+                .ok_or_else(|| Error::NotFound(format!("evidence {object_id:?}")))
+        })
+    }
+
+    fn log_access(&self, actor: &str, action: &str, object: &str, at: i64) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO access_log (at, actor, action, object) VALUES ($1, $2, $3, $4)",
+                &[&at, &actor, &action, &object],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn access_log(&self, object: &str) -> Result<Vec<(i64, String, String)>> {
+        self.read(|tx| {
+            all(
+                tx,
+                "SELECT at, actor, action FROM access_log WHERE object = $1 ORDER BY id",
+                &[&object],
+                |r| {
+                    Ok((
+                        col(r, 0, "access_log")?,
+                        col(r, 1, "access_log")?,
+                        col(r, 2, "access_log")?,
+                    ))
+                },
+            )
+        })
+    }
+
+    fn create_webhook(&self, w: &NewWebhook) -> Result<Webhook> {
+        self.write(|tx| {
+            let now = now_ms();
+            let rows = tx.query(
+                "INSERT INTO webhooks (url, event_types, sealed_secret, enabled, created_at, \
+                 updated_at) VALUES ($1, $2, $3, TRUE, $4, $4) RETURNING id",
+                &[&w.url, &join(&w.event_types), &w.sealed_secret, &now],
+            )?;
+            let id = returned_id(&rows, "webhooks")?;
+            webhook_in(tx, id)?.ok_or_else(|| Error::Backend("webhook vanished".into()))
+        })
+    }
+
+    fn webhooks(&self) -> Result<Vec<Webhook>> {
+        self.read(|tx| {
+            all(
+                tx,
+                &format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY id"),
+                &[],
+                webhook_row,
+            )
+        })
+    }
+
+    fn webhook(&self, id: WebhookId) -> Result<Option<Webhook>> {
+        self.read(|tx| webhook_in(tx, id))
+    }
+
+    fn delete_webhook(&self, id: WebhookId) -> Result<Webhook> {
+        self.write(|tx| {
+            let w = webhook_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("webhook {id}")))?;
+            tx.execute("DELETE FROM webhooks WHERE id = $1", &[&id])?;
+            Ok(w)
+        })
+    }
+
+    fn set_webhook_enabled(
+        &self,
+        id: WebhookId,
+        enabled: bool,
+        reason: Option<&str>,
+    ) -> Result<Webhook> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE webhooks SET enabled = $2, \
+                 disabled_reason = CASE WHEN $2 THEN NULL \
+                                        ELSE coalesce(disabled_reason, $3) END, \
+                 failing_since = CASE WHEN $2 THEN NULL ELSE failing_since END, \
+                 updated_at = $4 WHERE id = $1",
+                &[&id, &enabled, &reason, &now_ms()],
+            )?;
+            if n == 0 {
+                return Err(Error::NotFound(format!("webhook {id}")));
+            }
+            webhook_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("webhook {id}")))
+        })
+    }
+
+    fn disable_webhook(&self, id: WebhookId, reason: &str, at: i64) -> Result<u64> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE webhooks SET enabled = FALSE, \
+                 disabled_reason = coalesce(disabled_reason, $2), updated_at = $3 \
+                 WHERE id = $1",
+                &[&id, &reason, &at],
+            )?;
+            if n == 0 {
+                return Err(Error::NotFound(format!("webhook {id}")));
+            }
+            tx.execute(
+                "UPDATE deliveries SET state = 'dead', done_at = $2 \
+                 WHERE webhook_id = $1 AND state = 'pending'",
+                &[&id, &at],
+            )
+        })
+    }
+
+    fn append_events(&self, events: &[NewEvent], at: i64) -> Result<()> {
+        self.write(|tx| write_events(tx, events, at))
+    }
+
+    fn enqueue_delivery(
+        &self,
+        webhook: WebhookId,
+        event: &NewEvent,
+        due_at: i64,
+    ) -> Result<DeliveryId> {
+        self.write(|tx| {
+            if webhook_in(tx, webhook)?.is_none() {
+                return Err(Error::NotFound(format!("webhook {webhook}")));
+            }
+            let seq = one(
+                tx,
+                "SELECT seq FROM events WHERE id = $1",
+                &[&event.id],
+                |r| col::<i64>(r, 0, "events"),
+            )?;
+            let seq = match seq {
+                Some(s) => s,
+                None => {
+                    let rows = tx.query(
+                        "INSERT INTO events (id, event_type, created_at, body) \
+                         VALUES ($1, $2, $3, $4) RETURNING seq",
+                        &[&event.id, &event.event_type, &event.created_at, &event.body],
+                    )?;
+                    returned_id(&rows, "events")?
+                }
+            };
+            let rows = tx.query(
+                "INSERT INTO deliveries (webhook_id, event_seq, state, attempts, \
+                 next_attempt_at) VALUES ($1, $2, 'pending', 0, $3) RETURNING id",
+                &[&webhook, &seq, &due_at],
+            )?;
+            returned_id(&rows, "deliveries")
+        })
+    }
+
+    fn events_since(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredEvent>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|tx| {
+            all(
+                tx,
+                "SELECT seq, id, event_type, created_at, body FROM events WHERE seq > $1 \
+                 ORDER BY seq LIMIT $2",
+                &[&after_seq, &limit],
+                |r| {
+                    const T: &str = "events";
+                    Ok(StoredEvent {
+                        seq: col(r, 0, T)?,
+                        id: col(r, 1, T)?,
+                        event_type: col(r, 2, T)?,
+                        created_at: col(r, 3, T)?,
+                        body: col(r, 4, T)?,
+                    })
+                },
+            )
+        })
+    }
+
+    fn due_deliveries(&self, now: i64, limit: usize) -> Result<Vec<DueDelivery>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|tx| {
+            // The head of each enabled endpoint's queue, through the partial index; only
+            // the head may go, so a retrying event holds back the ones behind it.
+            all(
+                tx,
+                &format!(
+                    "SELECT {DUE_COLUMNS} \
+                     FROM webhooks w \
+                     JOIN deliveries d ON d.id = (SELECT min(id) FROM deliveries \
+                                                  WHERE webhook_id = w.id AND state = 'pending') \
+                     JOIN events e ON e.seq = d.event_seq \
+                     WHERE w.enabled AND d.next_attempt_at <= $1 \
+                     ORDER BY d.id LIMIT $2"
+                ),
+                &[&now, &limit],
+                due_row,
+            )
+        })
+    }
+
+    fn queued_deliveries(
+        &self,
+        webhook: WebhookId,
+        after: DeliveryId,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<DueDelivery>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|tx| {
+            if webhook_in(tx, webhook)?.is_none() {
+                return Err(Error::NotFound(format!("webhook {webhook}")));
+            }
+            let queued = all(
+                tx,
+                &format!(
+                    "SELECT {DUE_COLUMNS} \
+                     FROM webhooks w \
+                     JOIN deliveries d ON d.webhook_id = w.id \
+                     JOIN events e ON e.seq = d.event_seq \
+                     WHERE w.id = $1 AND w.enabled AND d.state = 'pending' AND d.id > $2 \
+                     ORDER BY d.id LIMIT $3"
+                ),
+                &[&webhook, &after, &limit],
+                due_row,
+            )?;
+            // next_attempt_at is not monotonic in id (a redriven delivery is due at the
+            // redrive), so the run ends at the first one not yet due rather than skipping it.
+            Ok(queued
+                .into_iter()
+                .take_while(|d| d.next_attempt_at <= now)
+                .collect())
+        })
+    }
+
+    fn next_delivery_at(&self) -> Result<Option<i64>> {
+        self.read(|tx| {
+            let r = tx.one(
+                "SELECT min(d.next_attempt_at) FROM webhooks w \
+                 JOIN deliveries d ON d.id = (SELECT min(id) FROM deliveries \
+                                              WHERE webhook_id = w.id AND state = 'pending') \
+                 WHERE w.enabled",
+                &[],
+            )?;
+            col(&r, 0, "deliveries")
+        })
+    }
+
+    fn record_delivery_attempt(
+        &self,
+        delivery: DeliveryId,
+        a: &DeliveryAttempt,
+        next: DeliveryNext,
+    ) -> Result<()> {
+        self.write(|tx| record_attempt_in(tx, delivery, a, next))
+    }
+
+    fn record_delivery_attempts(
+        &self,
+        batch: &[(DeliveryId, DeliveryAttempt, DeliveryNext)],
+    ) -> Result<()> {
+        self.write(|tx| {
+            for (delivery, a, next) in batch {
+                record_attempt_in(tx, *delivery, a, *next)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn delivery_attempts(&self, delivery: DeliveryId) -> Result<Vec<DeliveryAttempt>> {
+        self.read(|tx| {
+            if tx
+                .opt("SELECT id FROM deliveries WHERE id = $1", &[&delivery])?
+                .is_none()
+            {
+                return Err(Error::NotFound(format!("delivery {delivery}")));
+            }
+            all(
+                tx,
+                "SELECT at, status, latency_ms, response_excerpt, error FROM delivery_attempts \
+                 WHERE delivery_id = $1 ORDER BY id",
+                &[&delivery],
+                |r| {
+                    const T: &str = "delivery_attempts";
+                    Ok(DeliveryAttempt {
+                        at: col(r, 0, T)?,
+                        status: status_of(col(r, 1, T)?)?,
+                        latency_ms: col(r, 2, T)?,
+                        response_excerpt: col(r, 3, T)?,
+                        error: col(r, 4, T)?,
+                    })
+                },
+            )
+        })
+    }
+
+    fn dead_letters(&self, webhook: WebhookId) -> Result<Vec<DeadLetter>> {
+        self.read(|tx| {
+            all(
+                tx,
+                "SELECT d.id, e.id, e.event_type, d.attempts, d.last_status, d.last_error, \
+                        d.done_at, d.first_attempt_at \
+                 FROM deliveries d JOIN events e ON e.seq = d.event_seq \
+                 WHERE d.webhook_id = $1 AND d.state = 'dead' ORDER BY d.id",
+                &[&webhook],
+                |r| {
+                    const T: &str = "deliveries";
+                    let attempts: i64 = col(r, 3, T)?;
+                    let dead_at: Option<i64> = col(r, 6, T)?;
+                    Ok(DeadLetter {
+                        delivery_id: col(r, 0, T)?,
+                        event_id: col(r, 1, T)?,
+                        event_type: col(r, 2, T)?,
+                        attempts: to_u32(attempts, "attempts")?,
+                        last_status: status_of(col(r, 4, T)?)?,
+                        last_error: col(r, 5, T)?,
+                        first_attempt_at: col(r, 7, T)?,
+                        dead_at: dead_at.unwrap_or(0),
+                    })
+                },
+            )
+        })
+    }
+
+    fn redrive(&self, webhook: WebhookId, ids: Option<&[DeliveryId]>, now: i64) -> Result<u64> {
+        self.write(|tx| {
+            if webhook_in(tx, webhook)?.is_none() {
+                return Err(Error::NotFound(format!("webhook {webhook}")));
+            }
+            const SQL: &str = "UPDATE deliveries SET state = 'pending', attempts = 0, \
+                 first_attempt_at = NULL, next_attempt_at = $2, done_at = NULL \
+                 WHERE webhook_id = $1 AND state = 'dead'";
+            match ids {
+                None => tx.execute(SQL, &[&webhook, &now]),
+                Some(ids) => {
+                    tx.execute(&format!("{SQL} AND id = ANY($3)"), &[&webhook, &now, &ids])
+                }
+            }
+        })
+    }
+
+    fn dead_letter_pending(&self, webhook: WebhookId, at: i64) -> Result<u64> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE deliveries SET state = 'dead', done_at = $2 \
+                 WHERE webhook_id = $1 AND state = 'pending'",
+                &[&webhook, &at],
+            )
+        })
+    }
+
+    fn outbox_counts(&self) -> Result<OutboxCounts> {
+        self.read(|tx| {
+            let r = tx.one(
+                "SELECT (SELECT count(*) FROM events), \
+                        (SELECT count(*) FROM deliveries WHERE state = 'pending'), \
+                        (SELECT count(*) FROM deliveries WHERE state = 'delivered'), \
+                        (SELECT count(*) FROM deliveries WHERE state = 'dead'), \
+                        (SELECT count(*) FROM webhooks WHERE NOT enabled)",
+                &[],
+            )?;
+            Ok(OutboxCounts {
+                events: count(&r, 0, "events")?,
+                pending: count(&r, 1, "deliveries")?,
+                delivered: count(&r, 2, "deliveries")?,
+                dead: count(&r, 3, "deliveries")?,
+                disabled_webhooks: count(&r, 4, "webhooks")?,
+            })
+        })
+    }
+}

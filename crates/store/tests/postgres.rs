@@ -1,0 +1,401 @@
+//! PostgreSQL-specific tests: the shared conformance suites, migrations from an empty database
+//! and from the previous version, several stores (as several processes would) writing one
+//! gap-free feed, the feed's wake-ups, imports through COPY with hostile text, and clean
+//! errors for bad connection strings.
+//!
+//! Each test runs in a fresh database (`postgres_testing::TestDatabase`) on the server named
+//! by `SAFEGUARD_TEST_PG`; without a reachable server each test prints `SKIPPED: ...` and
+//! passes, except under `CI=true`, where it fails.
+#![cfg(feature = "postgres")]
+
+use std::cell::RefCell;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use safeguard_store::conformance::{self, all_changes, new_bank, new_content, scan};
+use safeguard_store::postgres_testing::TestDatabase;
+use safeguard_store::{
+    ActionStore, Change, Error, PostgresOptions, PostgresStore, SourceBatch, SourceEntry,
+    SourceRemoval, Store,
+};
+
+#[test]
+fn conformance() {
+    let Some(_probe) = TestDatabase::create() else {
+        return;
+    };
+    let dbs = RefCell::new(Vec::new());
+    conformance::run_all(&|| {
+        let db = TestDatabase::create().expect("the server answered the probe");
+        let store = db.open();
+        dbs.borrow_mut().push(db);
+        Box::new(store)
+    });
+}
+
+#[test]
+fn action_conformance() {
+    let Some(_probe) = TestDatabase::create() else {
+        return;
+    };
+    let dbs = RefCell::new(Vec::new());
+    safeguard_store::action_conformance::run_all(&|| {
+        let db = TestDatabase::create().expect("the server answered the probe");
+        let store = db.open();
+        dbs.borrow_mut().push(db);
+        Box::new(store)
+    });
+}
+
+#[test]
+fn account_conformance() {
+    let Some(_probe) = TestDatabase::create() else {
+        return;
+    };
+    let dbs = RefCell::new(Vec::new());
+    safeguard_store::account_conformance::run_all(&|| {
+        let db = TestDatabase::create().expect("the server answered the probe");
+        let store = db.open();
+        dbs.borrow_mut().push(db);
+        Box::new(store)
+    });
+}
+
+/// An empty database is migrated to the current version, every migration recorded; opening
+/// again changes nothing.
+#[test]
+fn migrates_an_empty_database_once() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let store = db.open();
+    assert_eq!(store.schema_version().unwrap(), 3);
+    let bank = store.create_bank(&new_bank("B")).unwrap();
+    drop(store);
+    let store = db.open();
+    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.bank(bank.id).unwrap(), Some(bank));
+}
+
+/// A database at version 2 (before stored accounts) upgrades in place: its rules survive and
+/// the account tables work.
+#[test]
+fn upgrades_from_version_2_to_accounts() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let old = PostgresStore::open_at_version(&PostgresOptions::new(db.url()), 2).unwrap();
+    assert_eq!(old.schema_version().unwrap(), 2);
+    old.replace_rules(&[safeguard_store::action::NewRule {
+        id: "r1".into(),
+        spec: "{}".into(),
+    }])
+    .unwrap();
+    assert!(matches!(old.account("u1"), Err(Error::Backend(_))));
+    drop(old);
+    let store = db.open();
+    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.rules().unwrap().len(), 1);
+    use safeguard_store::AccountStore;
+    store
+        .put_account(&safeguard_store::account::NewAccount {
+            id: "u1".into(),
+            age_band: "13_15".into(),
+            assurance_method: "self_declared".into(),
+            assurance_confidence: 1.0,
+        })
+        .unwrap();
+    assert_eq!(store.account("u1").unwrap().unwrap().age_band, "13_15");
+}
+
+/// A database at version 1 (as the previous release left it, with rows and a feed) upgrades
+/// in place: rows, ids, the feed and its position survive, and the new tables work.
+#[test]
+fn upgrades_from_the_previous_version() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let old = PostgresStore::open_at_version(&PostgresOptions::new(db.url()), 1).unwrap();
+    assert_eq!(old.schema_version().unwrap(), 1);
+    let bank = old.create_bank(&new_bank("OLD")).unwrap();
+    let c = old
+        .add_content(bank.id, &new_content(&[("md5", "aa"), ("pdq", "bb")]))
+        .unwrap();
+    let key = old
+        .create_api_key(&safeguard_store::NewApiKey {
+            key_id: "k1".into(),
+            name: "old key".into(),
+            secret_sha256: "00".into(),
+            scopes: vec!["match".into()],
+        })
+        .unwrap();
+    // Version 1 has no action tables: those calls fail cleanly rather than panic.
+    assert!(matches!(old.rules(), Err(Error::Backend(_))));
+    let seq = old.last_seq().unwrap();
+    assert_eq!(seq, 2);
+    let c_id = c.id;
+    drop(old);
+
+    let store = db.open();
+    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.content(c.id).unwrap(), Some(c));
+    assert_eq!(store.api_key("k1").unwrap(), Some(key));
+    assert_eq!(store.last_seq().unwrap(), seq);
+    assert_eq!(all_changes(&store).len(), 2);
+    // New writes continue the ids and the feed.
+    let c2 = store
+        .add_content(bank.id, &new_content(&[("md5", "cc")]))
+        .unwrap();
+    assert!(c2.id > c_id);
+    assert_eq!(store.last_seq().unwrap(), seq + 1);
+    // The version 2 tables work.
+    let out = store
+        .replace_rules(&[safeguard_store::action::NewRule {
+            id: "r1".into(),
+            spec: "{}".into(),
+        }])
+        .unwrap();
+    assert_eq!(out.created, 1);
+    assert_eq!(store.rules_generation().unwrap(), 1);
+}
+
+/// A database from a newer build, and a database holding someone else's tables, are refused
+/// with `Corrupt` instead of being migrated.
+#[test]
+fn refuses_newer_and_foreign_databases() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let store = db.open();
+    store
+        .execute_batch_for_tests(
+            "INSERT INTO schema_migrations (version, name) VALUES (99, 'from the future')",
+        )
+        .unwrap();
+    drop(store);
+    let err = PostgresStore::open(&PostgresOptions::new(db.url())).unwrap_err();
+    assert!(
+        matches!(&err, Error::Corrupt(m) if m.contains("newer")),
+        "{err}"
+    );
+
+    let Some(other) = TestDatabase::create() else {
+        return;
+    };
+    let bare = PostgresStore::open_at_version(&PostgresOptions::new(other.url()), 0).unwrap();
+    bare.execute_batch_for_tests("DROP TABLE schema_migrations; CREATE TABLE orders (id INT)")
+        .unwrap();
+    drop(bare);
+    let err = PostgresStore::open(&PostgresOptions::new(other.url())).unwrap_err();
+    assert!(
+        matches!(&err, Error::Corrupt(m) if m.contains("not a Safeguard database")),
+        "{err}"
+    );
+}
+
+/// Bad connection strings and unreachable servers are clean `Backend` errors, the password
+/// never shown.
+#[test]
+fn connection_errors_are_clean() {
+    let err =
+        PostgresStore::open(&PostgresOptions::new("postgres://u:secret@/x?bad=1")).unwrap_err();
+    assert!(matches!(&err, Error::Backend(_)), "{err}");
+    assert!(!err.to_string().contains("secret"), "{err}");
+    let mut o = PostgresOptions::new("postgres://u:secret@127.0.0.1:1/x");
+    o.connect_timeout = Duration::from_secs(2);
+    let start = Instant::now();
+    let err = PostgresStore::open(&o).unwrap_err();
+    assert!(matches!(&err, Error::Backend(_)), "{err}");
+    assert!(!err.to_string().contains("secret"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+/// Four stores on one database (as four processes would be) writing at once: every write
+/// lands, and the feed is gap-free (1..=N), in commit order, and replays to the same signals
+/// a scan sees.
+#[test]
+fn concurrent_writers_keep_one_gap_free_feed() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let first = db.open();
+    let bank = first.create_bank(&new_bank("B")).unwrap();
+    const WRITERS: usize = 4;
+    const EACH: usize = 25;
+    let start = Arc::new(Barrier::new(WRITERS));
+    let threads: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let url = db.url().to_owned();
+            let start = start.clone();
+            std::thread::spawn(move || {
+                let store = PostgresStore::open(&PostgresOptions::new(url)).unwrap();
+                start.wait();
+                for i in 0..EACH {
+                    let v = format!("{w:02}{i:04}");
+                    if i % 5 == 0 {
+                        let e = SourceEntry {
+                            signal_type: "pdq".into(),
+                            value: v,
+                            ..Default::default()
+                        };
+                        store
+                            .apply_source_batch(
+                                bank.id,
+                                &SourceBatch {
+                                    source: "file:x",
+                                    seen_at: 1,
+                                    upserts: &[e],
+                                    removals: &[],
+                                    checkpoint: None,
+                                },
+                            )
+                            .unwrap();
+                    } else {
+                        store
+                            .add_content(bank.id, &new_content(&[("md5", &v)]))
+                            .unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let changes = all_changes(&first);
+    let seqs: Vec<i64> = changes.iter().map(|(s, _)| *s).collect();
+    let n = (WRITERS * EACH) as i64;
+    assert_eq!(seqs, (1..=n).collect::<Vec<_>>());
+    assert_eq!(first.last_seq().unwrap(), n);
+    let mut followed = std::collections::BTreeMap::new();
+    conformance::follow(&first, &mut followed, 0);
+    let (scanned, seq) = scan(&first);
+    assert_eq!(seq, n);
+    conformance::assert_same_signals(&followed, &scanned, "feed vs scan");
+    assert_eq!(scanned.len(), WRITERS * EACH);
+}
+
+/// `wait_for_changes` returns as soon as another store commits (the NOTIFY wake-up), well
+/// within a second; with no write it returns `false` after the timeout; and a store that is
+/// already behind returns at once.
+#[test]
+fn wait_for_changes_wakes_on_another_stores_write() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let reader = Arc::new(db.open());
+    let writer = db.open();
+    let bank = writer.create_bank(&new_bank("B")).unwrap();
+    let after = reader.last_seq().unwrap();
+    assert!(!reader
+        .wait_for_changes(after, Duration::from_millis(200))
+        .unwrap());
+    // Let the listener connect (its first wait started it), so the wake-up is measured,
+    // not the fallback.
+    std::thread::sleep(Duration::from_millis(300));
+    let r = reader.clone();
+    let waiter = std::thread::spawn(move || {
+        let t = Instant::now();
+        let woke = r.wait_for_changes(after, Duration::from_secs(20)).unwrap();
+        (woke, Instant::now(), t.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let written = Instant::now();
+    writer
+        .add_content(bank.id, &new_content(&[("md5", "aa")]))
+        .unwrap();
+    let (woke, at, waited) = waiter.join().unwrap();
+    assert!(woke);
+    let delay = at.saturating_duration_since(written);
+    eprintln!("wake-up {delay:?} after the commit (waited {waited:?})");
+    assert!(delay < Duration::from_secs(1), "{delay:?}");
+    // Already behind: immediate.
+    let t = Instant::now();
+    assert!(reader.wait_for_changes(0, Duration::from_secs(20)).unwrap());
+    assert!(t.elapsed() < Duration::from_secs(1));
+}
+
+/// Entries with every character COPY's text format and PostgreSQL's text treat specially
+/// (tab, newline, backslash, `\N`, NUL) go in through COPY and come back exactly, with their
+/// provenance; a withdrawal of one of them finds it.
+#[test]
+fn import_through_copy_round_trips_hostile_text() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let store = db.open();
+    let bank = store.create_bank(&new_bank("B")).unwrap();
+    let values = [
+        "tab\there",
+        "line\nbreak\r",
+        "back\\slash",
+        "\\N",
+        "nul\0byte",
+        "\u{1}escape\u{1}\u{2}",
+        "名前 🚀",
+        "",
+    ];
+    let upserts: Vec<SourceEntry> = values
+        .iter()
+        .map(|v| SourceEntry {
+            signal_type: format!("t\t{v}"),
+            value: (*v).to_owned(),
+            source_id: Some(format!("id {v}")),
+            classification: Some(format!("c {v}")),
+            metadata: Some(format!("m {v}")),
+        })
+        .collect();
+    let out = store
+        .apply_source_batch(
+            bank.id,
+            &SourceBatch {
+                source: "file:odd",
+                seen_at: 5,
+                upserts: &upserts,
+                removals: &[],
+                checkpoint: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(out.added, values.len() as u64);
+    let (signals, _) = scan(&store);
+    let mut got: Vec<(String, String)> = signals
+        .values()
+        .map(|s| (s.signal_type.clone(), s.value.clone()))
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, String)> = upserts
+        .iter()
+        .map(|e| (e.signal_type.clone(), e.value.clone()))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    for e in &upserts {
+        let p = store.provenance(bank.id, &e.signal_type, &e.value).unwrap();
+        assert_eq!(p.len(), 1, "{:?}", e.value);
+        assert_eq!(p[0].source_id, e.source_id);
+        assert_eq!(p[0].classification, e.classification);
+    }
+    let contents = store.list_content(bank.id, None, 100).unwrap();
+    assert!(contents
+        .iter()
+        .any(|c| c.metadata.as_deref() == Some("m nul\0byte")));
+    let out = store
+        .apply_source_batch(
+            bank.id,
+            &SourceBatch {
+                source: "file:odd",
+                seen_at: 6,
+                upserts: &[],
+                removals: &[SourceRemoval {
+                    signal_type: "t\tnul\0byte".into(),
+                    value: "nul\0byte".into(),
+                }],
+                checkpoint: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(out.removed, 1);
+    let last = all_changes(&store).pop().unwrap().1;
+    assert!(matches!(last, Change::Removed(s) if s.value == "nul\0byte"));
+}
