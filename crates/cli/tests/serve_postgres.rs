@@ -1,7 +1,8 @@
-//! Two `safeguard serve` processes on one PostgreSQL database: a hash added through one is
-//! matched by the other within a second, and its removal reaches the other within a second
-//! (each process follows the shared change feed, woken by NOTIFY). Also `keys create` with
-//! `--store`, whose key the servers accept.
+//! `safeguard serve` processes on one PostgreSQL database: a hash added through one is
+//! matched by the others within a second, and its removal reaches them within a second (each
+//! process follows the shared change feed, woken by NOTIFY); with three processes, one of them
+//! SIGKILLed and restarted mid-run. Also `keys create` with `--store`, whose key the servers
+//! accept.
 //!
 //! Runs in a fresh database on the server named by `SAFEGUARD_TEST_PG`; without a reachable
 //! server it prints `SKIPPED: ...` and passes, except under `CI=true`, where it fails.
@@ -232,4 +233,176 @@ fn a_store_that_is_not_a_postgres_url_is_refused() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("postgres://"), "{err}");
+}
+
+/// A random PDQ hash (hex) from a xorshift state: 256 random bits, so two of them are about
+/// 128 bits apart and never match each other at the default threshold.
+fn random_pdq(state: &mut u64) -> String {
+    let mut out = String::with_capacity(64);
+    for _ in 0..4 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        out.push_str(&format!("{:016x}", *state));
+    }
+    out
+}
+
+/// Whether `addr` matches `pdq` now: `Some(true/false)`, or `None` while the process is not
+/// answering lookups (starting up, index loading).
+fn matches(addr: SocketAddr, key: &str, pdq: &str) -> Option<bool> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET /m/lookup?signal_type=pdq&signal={pdq}&bypass_coinflip=true HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    if !out.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    Some(out.contains("SHARED"))
+}
+
+/// The issue's multi-process check: three `serve` processes on one database, writes (adds
+/// and removals) through a process picked at random, lookups through every live process
+/// after each write, one process SIGKILLed mid-run and restarted later (it must catch up on
+/// everything written while it was down). It prints and asserts the largest delay between a
+/// write and its visibility in every live process: at most 1 s. Every lookup that has not
+/// yet seen a write is within that second, so none misses a hash visible for longer.
+#[test]
+fn three_servers_a_kill_and_a_restart_every_write_visible_everywhere_within_a_second() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let out = bin()
+        .args([
+            "keys", "create", "--scopes", "admin", "--name", "t", "--store",
+        ])
+        .arg(db.url())
+        .env_remove("SAFEGUARD_STORE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+
+    let dirs: Vec<PathBuf> = (0..3).map(|i| tmpdir(&format!("three-{i}"))).collect();
+    let addrs: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
+    let mut servers: Vec<Option<Server>> = (0..3)
+        .map(|i| Some(start(db.url(), &dirs[i], addrs[i])))
+        .collect();
+    let (status, body) = http(addrs[0], "POST", "/c/banks", &key, r#"{"name":"SHARED"}"#);
+    assert_eq!(status, 201, "{body}");
+
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    println!("seed {seed}");
+    let mut rng = seed;
+    let pick = |n: usize, rng: &mut u64| {
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        (*rng % n as u64) as usize
+    };
+    let mut worst = Duration::ZERO;
+    let mut live: Vec<(String, i64)> = Vec::new();
+    const WRITES: usize = 36;
+    const KILL_AT: usize = 10;
+    const RESTART_AT: usize = 22;
+    for step in 0..WRITES {
+        if step == KILL_AT {
+            // SIGKILL: no shutdown path runs.
+            let mut s = servers[1].take().unwrap();
+            s.0.kill().unwrap();
+            s.0.wait().unwrap();
+            println!("step {step}: killed server 1");
+        }
+        if step == RESTART_AT {
+            servers[1] = Some(start(db.url(), &dirs[1], addrs[1]));
+            // Once it answers, it must hold every hash written while it was down.
+            let caught_up = within(WITHIN, || {
+                live.iter()
+                    .all(|(pdq, _)| matches(addrs[1], &key, pdq) == Some(true))
+            });
+            println!(
+                "step {step}: restarted server 1, caught up on {} hashes after {caught_up:?}",
+                live.len()
+            );
+            assert!(
+                caught_up.is_some(),
+                "the restarted server missed writes made while it was down"
+            );
+        }
+        let alive: Vec<usize> = (0..3).filter(|&i| servers[i].is_some()).collect();
+        let via = alive[pick(alive.len(), &mut rng)];
+        // Every fourth write removes a live hash; the rest add a new one.
+        let (pdq, want) = if step % 4 == 3 && !live.is_empty() {
+            let (pdq, id) = live.remove(pick(live.len(), &mut rng));
+            let (status, body) = http(
+                addrs[via],
+                "DELETE",
+                &format!("/c/bank/SHARED/content/{id}"),
+                &key,
+                "",
+            );
+            assert!((200..300).contains(&status), "{status} {body}");
+            (pdq, false)
+        } else {
+            let pdq = random_pdq(&mut rng);
+            let (status, body) = http(
+                addrs[via],
+                "POST",
+                "/c/bank/SHARED/signal",
+                &key,
+                &format!(r#"{{"pdq":"{pdq}"}}"#),
+            );
+            assert_eq!(status, 200, "{body}");
+            (pdq, true)
+        };
+        let written = Instant::now();
+        for &i in &alive {
+            let seen = within(WITHIN, || matches(addrs[i], &key, &pdq) == Some(want));
+            let Some(_) = seen else {
+                panic!(
+                    "step {step}: server {i} did not see the {} through server {via} within {WITHIN:?}",
+                    if want { "add" } else { "removal" }
+                );
+            };
+            worst = worst.max(written.elapsed());
+        }
+        if want {
+            // The content id, for a later removal: from the lookup's answer.
+            let (_, found) = http(
+                addrs[via],
+                "GET",
+                &format!("/m/lookup?signal_type=pdq&signal={pdq}&bypass_coinflip=true"),
+                &key,
+                "",
+            );
+            let id: i64 = found
+                .split("\"bank_content_id\":")
+                .nth(1)
+                .and_then(|s| s.split([',', '}']).next())
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no content id in {found}"));
+            live.push((pdq, id));
+        }
+    }
+    println!(
+        "{WRITES} writes through random processes of 3 (one killed and restarted): the largest delay until every live process saw a write was {worst:?}"
+    );
+    assert!(worst <= WITHIN, "{worst:?}");
+    drop(servers);
+    for d in &dirs {
+        let _ = std::fs::remove_dir_all(d);
+    }
 }
