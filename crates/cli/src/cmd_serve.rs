@@ -37,6 +37,11 @@ pub struct ServeArgs {
     /// config's `store`].
     #[arg(long)]
     pub store: Option<String>,
+    /// What this process serves: hasher (/h, /v1/hash), matcher (lookups, submissions,
+    /// checks), curator (banks, lists, exchanges, keys, rules, cases; runs the schedules) or
+    /// all [default: $SAFEGUARD_ROLE, else the config's `role`, else all].
+    #[arg(long, value_parser = ["hasher", "matcher", "curator", "all"])]
+    pub role: Option<String>,
     /// Development mode: no API keys needed; refuses any non-loopback listen address.
     #[arg(long)]
     pub dev: bool,
@@ -194,6 +199,10 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(s) = &args.store {
         config.store = Some(s.clone());
+    }
+    if let Some(r) = &args.role {
+        config.role = safeguard_server::config::Role::parse(r)
+            .ok_or_else(|| anyhow::anyhow!("--role {r:?}: not a role"))?;
     }
     if args.dev {
         config.dev = true;

@@ -41,6 +41,10 @@ pub struct Config {
     /// PostgreSQL (index snapshots still go to `data_dir`). Config key `store`, environment
     /// `SAFEGUARD_STORE`, flag `--store`.
     pub store: Option<String>,
+    /// What this process serves (HMA's roles): `all` (the default), or one of `hasher`,
+    /// `matcher`, `curator`, so an operator can scale them separately behind a load
+    /// balancer. Config key `role`, environment `SAFEGUARD_ROLE`, flag `--role`.
+    pub role: Role,
     /// Development mode: no API keys required; only a loopback listen address is allowed.
     pub dev: bool,
     /// Request limits.
@@ -361,6 +365,7 @@ impl Default for Config {
             listen: DEFAULT_LISTEN.parse().expect("valid default address"),
             data_dir: DEFAULT_DATA_DIR.into(),
             store: None,
+            role: Role::All,
             dev: false,
             limits: LimitsConfig::default(),
             fetch: FetchConfig::default(),
@@ -483,6 +488,12 @@ impl Config {
         }
         if let Some(v) = env("SAFEGUARD_STORE").filter(|v| !v.is_empty()) {
             c.store = Some(v);
+        }
+        if let Some(v) = env("SAFEGUARD_ROLE").filter(|v| !v.is_empty()) {
+            c.role = Role::parse(&v).ok_or_else(|| ConfigError::Env {
+                name: "SAFEGUARD_ROLE".into(),
+                message: format!("{v:?} is not one of {}", Role::NAMES.join(", ")),
+            })?;
         }
         if let Some(v) = env("SAFEGUARD_DEV") {
             c.dev = parse("SAFEGUARD_DEV", v)?;
@@ -810,5 +821,56 @@ mod tests {
             toml::from_str("threshold = 1500.0\n[hasher]\ncommand = [\"/opt/pdna/hash\"]\n")
                 .unwrap();
         assert_eq!(parsed.hasher.unwrap().timeout_ms, DEFAULT_PLUGIN_TIMEOUT_MS);
+    }
+}
+
+/// What a `safeguard serve` process serves, as HMA's roles.
+///
+/// | role | routes (by API-key scope) | background work |
+/// | --- | --- | --- |
+/// | `hasher` | `hash` (`/h/*`, `/v1/hash`) | none |
+/// | `matcher` | `match` and `submit` (lookups, submissions, URL and contact checks, events) | webhook delivery |
+/// | `curator` | `curate` and `admin` (banks, lists, exchanges, keys, rules, cases, webhooks) | exchange schedules, evidence retention, webhook delivery |
+/// | `all` | everything | everything |
+///
+/// `/status*`, `/metrics` and the OpenAPI document are served by every role. A route of
+/// another role answers 404 `not_served_by_role`, naming the role that serves it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Hasher,
+    Matcher,
+    Curator,
+    #[default]
+    All,
+}
+
+impl Role {
+    /// The names, as in the config and on the command line.
+    pub const NAMES: [&'static str; 4] = ["hasher", "matcher", "curator", "all"];
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "hasher" => Some(Role::Hasher),
+            "matcher" => Some(Role::Matcher),
+            "curator" => Some(Role::Curator),
+            "all" => Some(Role::All),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Hasher => "hasher",
+            Role::Matcher => "matcher",
+            Role::Curator => "curator",
+            Role::All => "all",
+        }
+    }
+
+    /// Whether this role runs the scheduled work of a curator: exchange schedules and evidence
+    /// retention. Run by one process, they are not repeated by every matcher.
+    pub fn runs_schedules(self) -> bool {
+        matches!(self, Role::Curator | Role::All)
     }
 }

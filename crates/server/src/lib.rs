@@ -46,7 +46,32 @@ use auth::Scope;
 /// The router with every route and layer.
 pub fn app(state: AppState) -> Router {
     let limits = &state.0.config.limits;
+    let role = state.0.config.role;
     let scoped = |scope: Scope, r: Router<AppState>| {
+        // A route of another role answers 404 `not_served_by_role` (after authentication,
+        // which stays outermost): the client learns where to send it instead.
+        let r = match role_serving(scope) {
+            Some(serving) if role != config::Role::All && role != serving => {
+                let msg = format!(
+                    "this process serves role `{}`; this route is served by role `{}` (or `all`)",
+                    role.as_str(),
+                    serving.as_str()
+                );
+                r.route_layer(axum::middleware::from_fn(
+                    move |_req: axum::extract::Request, _next: axum::middleware::Next| {
+                        let msg = msg.clone();
+                        async move {
+                            axum::response::IntoResponse::into_response(ApiError::new(
+                                axum::http::StatusCode::NOT_FOUND,
+                                "not_served_by_role",
+                                msg,
+                            ))
+                        }
+                    },
+                ))
+            }
+            _ => r,
+        };
         r.route_layer(axum::middleware::from_fn_with_state(
             (state.clone(), scope),
             middleware::require_scope,
@@ -102,6 +127,17 @@ pub fn app(state: AppState) -> Router {
             middleware::guard,
         ))
         .with_state(state)
+}
+
+/// The role whose processes serve the routes of `scope`; `None` for routes every role serves.
+fn role_serving(scope: Scope) -> Option<config::Role> {
+    use config::Role;
+    match scope {
+        Scope::Hash => Some(Role::Hasher),
+        Scope::Match | Scope::Submit => Some(Role::Matcher),
+        Scope::Curate | Scope::Admin => Some(Role::Curator),
+        Scope::Any => None,
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then finishes in-flight requests
@@ -181,8 +217,12 @@ pub async fn load_engine(
         // Events stay in the outbox; a restart with a working key delivers them.
         Err(e) => tracing::error!(error = %e, "webhook delivery not started"),
     }
-    retention::start(&state);
-    state.0.exchanges.start(engine.clone());
+    // A curator's scheduled work runs once, on the curator (or an `all` process), not on
+    // every matcher sharing the database.
+    if state.0.config.role.runs_schedules() {
+        retention::start(&state);
+        state.0.exchanges.start(engine.clone());
+    }
     if let (true, Some(dir)) = (rebuilt, snapshot_dir) {
         let e = engine.clone();
         tokio::task::spawn_blocking(move || {

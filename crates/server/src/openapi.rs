@@ -643,6 +643,7 @@ pub const ERROR_CODES: &[&str] = &[
     "invalid_url",
     "too_many_urls",
     "account_not_found",
+    "not_served_by_role",
     // Contact decisions and stored accounts (safeguard_contact::Error::code).
     "malformed_request",
     "unknown_age_band",

@@ -1261,3 +1261,78 @@ async fn per_request_vpdq_thresholds_are_capped() {
         assert_eq!(r.status, StatusCode::OK, "{route}: {}", r.text());
     }
 }
+
+/// `role`: a process serves only its role's routes; others answer 404 `not_served_by_role`
+/// naming the role that serves them, after authentication; status and metrics are served by
+/// every role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_serves_only_its_routes() {
+    use safeguard_server::config::{Config, Role};
+    for (role, served, refused) in [
+        (
+            Role::Matcher,
+            vec![(
+                "GET",
+                "/m/lookup?signal_type=md5&signal=0123456789abcdef0123456789abcdef",
+            )],
+            vec![
+                ("GET", "/v1/banks", "curator"),
+                ("GET", "/h/hash?url=http://x/", "hasher"),
+            ],
+        ),
+        (
+            Role::Curator,
+            vec![("GET", "/v1/banks")],
+            vec![(
+                "GET",
+                "/m/lookup?signal_type=md5&signal=0123456789abcdef0123456789abcdef",
+                "matcher",
+            )],
+        ),
+        (
+            Role::Hasher,
+            vec![],
+            vec![
+                ("GET", "/v1/banks", "curator"),
+                ("POST", "/v1/lookup", "matcher"),
+            ],
+        ),
+    ] {
+        let config = Config {
+            role,
+            ..Config::default()
+        };
+        let s = server_with(config).await;
+        for (method, uri) in served {
+            let r = s.admin(method, uri, None).await;
+            assert_eq!(r.status, StatusCode::OK, "{role:?} {uri}: {}", r.text());
+        }
+        for (method, uri, serving) in refused {
+            let r = s.admin(method, uri, None).await;
+            assert_eq!(
+                r.status,
+                StatusCode::NOT_FOUND,
+                "{role:?} {uri}: {}",
+                r.text()
+            );
+            assert_eq!(r.code(), "not_served_by_role", "{role:?} {uri}");
+            assert!(r.text().contains(serving), "{role:?} {uri}: {}", r.text());
+            // Authentication still comes first: no key, no hint about the deployment.
+            let r = s.call(method, uri, None, None).await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{role:?} {uri}");
+        }
+        let r = s.call("GET", "/status", None, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{role:?}");
+    }
+    // From the environment, and a bad value is a clear error.
+    let c = Config::load(None, |k| {
+        (k == "SAFEGUARD_ROLE").then(|| "curator".to_string())
+    })
+    .unwrap();
+    assert_eq!(c.role, Role::Curator);
+    let e = Config::load(None, |k| {
+        (k == "SAFEGUARD_ROLE").then(|| "boss".to_string())
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("SAFEGUARD_ROLE"), "{e}");
+}

@@ -392,7 +392,14 @@ async fn over_a_real_socket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crossings_are_routed_to_review_and_webhooks() {
-    let s = server().await;
+    // A fresh data directory: webhook secrets are sealed with the instance's master key,
+    // which lives there.
+    let dir = tempfile::tempdir().unwrap();
+    let s = server_with(Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    })
+    .await;
     let key = s.key(&[Scope::Submit]);
     // A webhook may subscribe to the new event type.
     let r = s
