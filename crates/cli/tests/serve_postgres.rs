@@ -126,6 +126,16 @@ fn lookup(addr: SocketAddr, key: &str) -> String {
     body
 }
 
+/// The bank content id in a lookup's answer.
+fn content_id(found: &str) -> i64 {
+    found
+        .split("\"bank_content_id\":")
+        .nth(1)
+        .and_then(|s| s.split([',', '}']).next())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no content id in {found}"))
+}
+
 #[test]
 fn two_servers_on_one_database_see_each_others_writes_within_a_second() {
     let Some(db) = TestDatabase::create() else {
@@ -185,13 +195,7 @@ fn two_servers_on_one_database_see_each_others_writes_within_a_second() {
     );
 
     // The removal travels the same way.
-    let found = lookup(a, &key);
-    let id: i64 = found
-        .split("\"bank_content_id\":")
-        .nth(1)
-        .and_then(|s| s.split([',', '}']).next())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no content id in {found}"));
+    let id = content_id(&lookup(a, &key));
     std::thread::sleep(Duration::from_millis(300));
     let (status, body) = http(
         a,
@@ -388,13 +392,7 @@ fn three_servers_a_kill_and_a_restart_every_write_visible_everywhere_within_a_se
                 &key,
                 "",
             );
-            let id: i64 = found
-                .split("\"bank_content_id\":")
-                .nth(1)
-                .and_then(|s| s.split([',', '}']).next())
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or_else(|| panic!("no content id in {found}"));
-            live.push((pdq, id));
+            live.push((pdq, content_id(&found)));
         }
     }
     println!(

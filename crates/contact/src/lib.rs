@@ -43,5 +43,6 @@ pub use policy::{
     DEFAULT_MIN_ADULT_CONFIDENCE, MAX_OVERRIDES,
 };
 pub use request::{
-    Account, Action, ContactRequest, RawAccount, RawRequest, Relationship, MAX_ACCOUNT_ID_LEN,
+    validate_account_id, Account, Action, ContactRequest, RawAccount, RawRequest, Relationship,
+    MAX_ACCOUNT_ID_LEN,
 };

@@ -154,8 +154,8 @@ impl ContactRequest {
 
     /// Checks what the types cannot: account ids, and that actor and target differ.
     pub fn validate(&self) -> Result<(), Error> {
-        validate_id("actor.id", &self.actor.id)?;
-        validate_id("target.id", &self.target.id)?;
+        validate_account_id("actor.id", &self.actor.id)?;
+        validate_account_id("target.id", &self.target.id)?;
         if self.actor.id == self.target.id {
             return Err(Error::InvalidAccount {
                 field: "target.id".into(),
@@ -170,7 +170,9 @@ impl ContactRequest {
     }
 }
 
-fn validate_id(field: &str, id: &str) -> Result<(), Error> {
+/// Checks a platform account id: 1 to [`MAX_ACCOUNT_ID_LEN`] bytes, no control characters.
+/// `field` names it in the error (`actor.id`, `target.id`, ...).
+pub fn validate_account_id(field: &str, id: &str) -> Result<(), Error> {
     let problem = if id.is_empty() {
         Some("is empty; give the platform's id for the account".to_string())
     } else if id.len() > MAX_ACCOUNT_ID_LEN {
@@ -259,7 +261,7 @@ impl TryFrom<RawAccount> for Account {
 
     fn try_from(raw: RawAccount) -> Result<Self, Error> {
         let account = raw.parse("")?;
-        validate_id("id", &account.id)?;
+        validate_account_id("id", &account.id)?;
         Ok(account)
     }
 }
@@ -350,11 +352,12 @@ mod tests {
 
     #[test]
     fn ids_are_bounded() {
-        assert!(validate_id("actor.id", "u1").is_ok());
-        assert!(validate_id("actor.id", &"x".repeat(MAX_ACCOUNT_ID_LEN)).is_ok());
-        let long = validate_id("actor.id", &"x".repeat(MAX_ACCOUNT_ID_LEN + 1)).unwrap_err();
+        assert!(validate_account_id("actor.id", "u1").is_ok());
+        assert!(validate_account_id("actor.id", &"x".repeat(MAX_ACCOUNT_ID_LEN)).is_ok());
+        let long =
+            validate_account_id("actor.id", &"x".repeat(MAX_ACCOUNT_ID_LEN + 1)).unwrap_err();
         assert_eq!(long.code(), "invalid_account");
-        assert!(validate_id("actor.id", "").is_err());
-        assert!(validate_id("actor.id", "a\nb").is_err());
+        assert!(validate_account_id("actor.id", "").is_err());
+        assert!(validate_account_id("actor.id", "a\nb").is_err());
     }
 }

@@ -316,6 +316,19 @@ pub fn case_json(c: &Case) -> Value {
     })
 }
 
+/// The event of the case a recorded item went into: `case.opened` when it opened the case,
+/// else `case.updated` with change `item_added`.
+fn case_event(r: &Recorded) -> Option<NewEvent> {
+    let c = r.case.as_ref()?;
+    Some(if r.case_opened {
+        event(EVENT_CASE_OPENED, new_event_id(), case_json(c))
+    } else {
+        let mut data = case_json(c);
+        data["change"] = json!("item_added");
+        event(EVENT_CASE_UPDATED, new_event_id(), data)
+    })
+}
+
 fn event(event_type: &str, id: String, data: Value) -> NewEvent {
     let created_at = now_ms() / 1000;
     let body = json!({"id": id, "type": event_type, "created_at": created_at, "data": data});
@@ -367,24 +380,15 @@ pub fn record_account_risk(
         created_at: now_ms(),
     };
     let mut build = |r: &Recorded| -> Vec<NewEvent> {
-        let mut evs = Vec::new();
-        let mut data = json!({
+        let data = json!({
             "account": account,
             "level": level,
+            "queue": queue,
             "case_id": r.case.as_ref().map(|c| c.id),
             "crossing": result["account_risk"],
         });
-        data["queue"] = json!(queue);
-        evs.push(event(EVENT_ACCOUNT_RISK, new_event_id(), data));
-        if let Some(c) = &r.case {
-            if r.case_opened {
-                evs.push(event(EVENT_CASE_OPENED, new_event_id(), case_json(c)));
-            } else {
-                let mut data = case_json(c);
-                data["change"] = json!("item_added");
-                evs.push(event(EVENT_CASE_UPDATED, new_event_id(), data));
-            }
-        }
+        let mut evs = vec![event(EVENT_ACCOUNT_RISK, new_event_id(), data)];
+        evs.extend(case_event(r));
         evs
     };
     match store.record_submission(&new, &mut build)? {
@@ -662,15 +666,7 @@ impl Actioner {
                 data["case_id"] = json!(r.case.as_ref().map(|c| c.id));
                 evs.push(event(EVENT_CONTENT_VERDICT, new_event_id(), data));
             }
-            if let Some(c) = &r.case {
-                if r.case_opened {
-                    evs.push(event(EVENT_CASE_OPENED, new_event_id(), case_json(c)));
-                } else {
-                    let mut data = case_json(c);
-                    data["change"] = json!("item_added");
-                    evs.push(event(EVENT_CASE_UPDATED, new_event_id(), data));
-                }
-            }
+            evs.extend(case_event(r));
             evs
         };
         let job = SubmissionJob {

@@ -19,10 +19,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use safeguard_contact::{
-    Account, AgeBand, Assurance, AssuranceMethod, Confidence, RawAccount, Relationship,
+    validate_account_id, Account, AgeBand, Assurance, AssuranceMethod, Confidence, RawAccount,
+    Relationship,
 };
 use safeguard_store::account::{NewAccount, StoredAccount};
 
+use crate::contact::contact_error;
 use crate::error::{ApiError, ApiResult};
 use crate::state::{blocking, AppState};
 
@@ -41,10 +43,6 @@ pub fn submit_routes() -> Router<AppState> {
             "/v1/accounts/{id}/relationships/{other}",
             put(put_relationship).get(get_relationship),
         )
-}
-
-fn contact_error(e: safeguard_contact::Error) -> ApiError {
-    ApiError::bad_request(e.code(), e.to_string())
 }
 
 fn body_json(body: &Bytes) -> ApiResult<Value> {
@@ -117,14 +115,7 @@ fn account_json(s: &StoredAccount) -> Value {
 
 /// Checks an id from the path with the contact crate's rules (length, control characters).
 fn check_id(field: &str, id: &str) -> ApiResult<()> {
-    let probe = json!({"id": id, "age_band": "unknown"});
-    let raw: RawAccount = serde_json::from_value(probe).map_err(ApiError::internal)?;
-    Account::try_from(raw).map(|_| ()).map_err(|e| match e {
-        safeguard_contact::Error::InvalidAccount { message, .. } => {
-            ApiError::bad_request("invalid_account", format!("{field}: {message}"))
-        }
-        other => contact_error(other),
-    })
+    validate_account_id(field, id).map_err(contact_error)
 }
 
 async fn put_account(

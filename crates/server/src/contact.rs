@@ -30,7 +30,7 @@ pub fn submit_routes() -> Router<AppState> {
     Router::new().route("/v1/contact/decide", post(decide_route))
 }
 
-fn contact_error(e: safeguard_contact::Error) -> ApiError {
+pub(crate) fn contact_error(e: safeguard_contact::Error) -> ApiError {
     ApiError::bad_request(e.code(), e.to_string())
 }
 
@@ -117,15 +117,7 @@ async fn fill_from_store(state: &AppState, value: &mut Value) -> ApiResult<Vec<&
         return Ok(Vec::new());
     }
     for (side, id) in &wanted {
-        if id.is_empty() || id.len() > safeguard_contact::MAX_ACCOUNT_ID_LEN {
-            return Err(ApiError::bad_request(
-                "invalid_account",
-                format!(
-                    "{side}.id: 1 to {} bytes",
-                    safeguard_contact::MAX_ACCOUNT_ID_LEN
-                ),
-            ));
-        }
+        safeguard_contact::validate_account_id(&format!("{side}.id"), id).map_err(contact_error)?;
     }
     let store = state.0.store.clone();
     let lookups = wanted.clone();

@@ -156,7 +156,7 @@ async fn events_route(State(state): State<AppState>, body: Bytes) -> ApiResult<J
     };
     let events = parse(&body)?;
     let edges = graph_edges(&events);
-    let answer = tokio::task::spawn_blocking(move || {
+    let mut answer = tokio::task::spawn_blocking(move || {
         // The scorer does not panic on any validated event; should a panic ever poison the
         // lock, the state it left is still a valid scorer (each update is to plain counters),
         // so scoring goes on rather than failing every later batch.
@@ -183,7 +183,6 @@ async fn events_route(State(state): State<AppState>, body: Bytes) -> ApiResult<J
         }
     })
     .await?;
-    let mut answer = answer;
     answer.relationships_updated = update_relationships(&state, edges).await?;
     for c in &answer.crossings {
         tracing::info!(

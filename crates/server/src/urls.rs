@@ -103,14 +103,11 @@ fn url_error(index: Option<usize>, e: &safeguard_url::Error) -> ApiError {
 }
 
 fn checked(given: String, canonical: CanonicalUrl) -> Checked {
-    let expr = match canonical.query() {
-        Some(q) if !q.is_empty() => canonical.without_scheme().to_string(),
-        _ => format!("{}{}", canonical.host(), canonical.path()),
-    };
+    let value = SignalValue::Url(canonical.entry_expression().into());
     Checked {
         given,
         canonical,
-        value: SignalValue::Url(expr.into()),
+        value,
     }
 }
 

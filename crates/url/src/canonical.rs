@@ -110,6 +110,15 @@ impl CanonicalUrl {
         &self.text[self.host.start..]
     }
 
+    /// The form a list entry is stored and looked up in ([`crate::entry_expression`]):
+    /// without the scheme, and without a bare `?` (`host/path` or `host/path?query`).
+    pub fn entry_expression(&self) -> String {
+        match self.query() {
+            Some(q) if !q.is_empty() => self.without_scheme().to_string(),
+            _ => format!("{}{}", self.host(), self.path()),
+        }
+    }
+
     /// The scheme, lowercase.
     pub fn scheme(&self) -> &str {
         &self.text[..self.host.start - 3]

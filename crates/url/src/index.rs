@@ -39,14 +39,7 @@ pub const MAX_INDEX_PATH_COMPONENTS: usize = 32;
 /// assert_eq!(safeguard_url::entry_expression("example.com").unwrap(), "example.com/");
 /// ```
 pub fn entry_expression(entry: &str) -> Result<String, Error> {
-    let url = CanonicalUrl::parse(entry)?;
-    let mut out = String::with_capacity(url.host().len() + url.path_and_query().len());
-    out.push_str(url.host());
-    match url.query() {
-        Some(q) if !q.is_empty() => out.push_str(url.path_and_query()),
-        _ => out.push_str(url.path()),
-    }
-    Ok(out)
+    Ok(CanonicalUrl::parse(entry)?.entry_expression())
 }
 
 /// A changing URL list; see the module docs.
