@@ -1,0 +1,3 @@
+//! UK NCA reporting.
+
+#![forbid(unsafe_code)]

@@ -1,0 +1,3 @@
+//! NCMEC CyberTipline filing.
+
+#![forbid(unsafe_code)]
