@@ -32,8 +32,8 @@
 //!
 //! Only the heads are authenticated; the `leaf` and `root` fields are unsigned *locators*
 //! that anyone could rewrite. [`verify_export`] rebuilds the tree from the entries' own
-//! fields and collects every discrepancy, then reports the one with the lowest entry
-//! index:
+//! fields, reads the whole file and collects every discrepancy, then reports the first
+//! altered entry (the rule is after the list):
 //!
 //! - an entry whose `seq` is not its position: an entry before it was deleted, or this one
 //!   was inserted or moved ([`Tamper::Sequence`]);
@@ -47,6 +47,12 @@
 //!   the last matching head was changed ([`Tamper::Head`]); this one holds even against a
 //!   forger who recomputed every locator, since they cannot sign;
 //! - entries after the last head ([`Tamper::Unsigned`]).
+//!
+//! The entry named is the lowest index among the locator findings (all but
+//! [`Tamper::Head`]), unless the first failing head lies wholly before it: then the altered
+//! entry is somewhere between the last matching head and that head, and the error names
+//! the start of that range. A locator finding inside the range pins it down, since the
+//! entries before it passed every check.
 //!
 //! Against someone editing the file (or the rows it was made from) without recomputing the
 //! recorded leaf hashes, the locators name the altered entry exactly. Against a forger who
@@ -409,7 +415,9 @@ pub fn verify_export<R: Read>(reader: R, key: &VerifyingKey) -> Result<VerifiedL
     let mut finding: Option<Finding> = None;
     // Size of the last head that matched the entries, while none has failed yet.
     let mut matched_up_to = 0u64;
-    let mut head_failed = false;
+    // The first head that did not match: the first altered entry is at or after
+    // `matched_up_to` and before its size.
+    let mut head_failed: Option<Finding> = None;
     loop {
         buf.clear();
         let n = (&mut reader)
@@ -490,18 +498,18 @@ pub fn verify_export<R: Read>(reader: R, key: &VerifyingKey) -> Result<VerifiedL
             } else {
                 tree.root(sth.size)? == signed.head.root
             };
-            if !matches && !head_failed {
-                head_failed = true;
-                note(
-                    &mut finding,
-                    matched_up_to,
-                    line,
-                    Tamper::Head {
-                        head_size: sth.size,
-                    },
-                );
-            } else if matches && !head_failed {
-                matched_up_to = sth.size;
+            if head_failed.is_none() {
+                if matches {
+                    matched_up_to = sth.size;
+                } else {
+                    head_failed = Some(Finding {
+                        index: matched_up_to,
+                        line,
+                        reason: Tamper::Head {
+                            head_size: sth.size,
+                        },
+                    });
+                }
             }
             heads.push(signed);
         } else {
@@ -550,6 +558,15 @@ pub fn verify_export<R: Read>(reader: R, key: &VerifyingKey) -> Result<VerifiedL
             },
         );
     }
+    // A failed head bounds the first altered entry to a range; a locator finding inside
+    // (or before) that range pins it down, since the entries before it passed every check.
+    let finding = match (finding, head_failed) {
+        (Some(f), Some(h)) => match h.reason {
+            Tamper::Head { head_size } if f.index >= head_size => Some(h),
+            _ => Some(f),
+        },
+        (f, h) => f.or(h),
+    };
     if let Some(f) = finding {
         return Err(Error::Tampered {
             index: f.index,

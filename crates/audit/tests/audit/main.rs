@@ -1,0 +1,5 @@
+//! Integration tests of safeguard-audit, compiled into one binary.
+
+mod export;
+mod properties;
+mod vectors;
