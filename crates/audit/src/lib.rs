@@ -25,6 +25,44 @@
 //! with [`Tree::from_leaf_hashes`] and then appends with [`Tree::push`]. Exports are written to
 //! and read from any `std::io::Write` / `std::io::Read`.
 //!
+//! ```
+//! use safeguard_audit::{
+//!     verify_consistency, verify_export, verify_inclusion, Action, Entry, ExportWriter,
+//!     SigningKey, Tree,
+//! };
+//!
+//! let key = SigningKey::generate()?;
+//! let mut tree = Tree::new();
+//! let mut rows = Vec::new(); // what a store keeps: the entry and its leaf hash
+//! for action in [Action::Login, Action::MediaRevealed, Action::Decision] {
+//!     let entry = Entry::new(tree.size(), 1_764_770_000_000, "reviewer-7", action, "case-42", "")?;
+//!     let leaf = tree.push_entry(&entry)?;
+//!     rows.push((entry, leaf));
+//! }
+//! let old_head = tree.head(2, 1_764_770_000_000)?.sign(&key);
+//! let new_head = tree.head(3, 1_764_770_060_000)?.sign(&key);
+//!
+//! // Entry 1 is in the tree the new head commits to, and the new head extends the old one.
+//! let proof = tree.inclusion_proof(1, 3)?;
+//! verify_inclusion(&rows[1].1, 1, 3, &proof, &new_head.head.root)?;
+//! let proof = tree.consistency_proof(2, 3)?;
+//! verify_consistency(2, 3, &old_head.head.root, &new_head.head.root, &proof)?;
+//!
+//! // Export, then verify offline with the public key alone.
+//! let mut export = ExportWriter::new(Vec::new())?;
+//! for (entry, leaf) in &rows {
+//!     export.entry(entry, leaf)?;
+//!     if entry.seq() == 1 {
+//!         export.head(&old_head)?;
+//!     }
+//! }
+//! export.head(&new_head)?;
+//! let bytes = export.finish()?;
+//! let log = verify_export(&bytes[..], &key.verifying_key())?;
+//! assert_eq!(log.size(), 3);
+//! # Ok::<(), safeguard_audit::Error>(())
+//! ```
+//!
 //! Entries hold ids and short phrases only, never media, full hashes or personal data (see
 //! [`entry`]): an audit log is kept forever and handed to auditors.
 

@@ -8,6 +8,8 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::entry::Entry;
+use crate::head::TreeHead;
 use crate::Error;
 
 /// Length of every hash in the tree, bytes (SHA-256).
@@ -109,6 +111,31 @@ impl Tree {
     /// Hashes `data` as a leaf and appends it; returns its index.
     pub fn push_data(&mut self, data: &[u8]) -> u64 {
         self.push(leaf_hash(data))
+    }
+
+    /// Appends an entry's leaf hash, checking that the entry's `seq` is the next position
+    /// (so the log has no gaps); returns the leaf hash, for the store to keep beside the
+    /// entry.
+    pub fn push_entry(&mut self, entry: &Entry) -> Result<Hash, Error> {
+        if entry.seq() != self.size() {
+            return Err(Error::OutOfRange {
+                what: "entry seq (it must be the tree size)",
+                value: entry.seq(),
+                limit: self.size(),
+            });
+        }
+        let leaf = entry.leaf_hash();
+        self.push(leaf);
+        Ok(leaf)
+    }
+
+    /// The head of the tree at `size`, ready to be signed ([`TreeHead::sign`]).
+    pub fn head(&self, size: u64, timestamp_ms: i64) -> Result<TreeHead, Error> {
+        Ok(TreeHead {
+            size,
+            root: self.root(size)?,
+            timestamp_ms,
+        })
     }
 
     /// The leaf hash at `index`, if there is one.
@@ -273,6 +300,19 @@ mod tests {
                 assert_eq!(row.len() as u64, size >> l);
             }
         }
+    }
+
+    #[test]
+    fn push_entry_refuses_gaps() {
+        let mut tree = Tree::new();
+        let e0 = Entry::new(0, 0, "a", "login", "", "").unwrap();
+        let e2 = Entry::new(2, 0, "a", "login", "", "").unwrap();
+        assert_eq!(tree.push_entry(&e0).unwrap(), e0.leaf_hash());
+        assert!(tree.push_entry(&e0).is_err());
+        assert!(tree.push_entry(&e2).is_err());
+        assert_eq!(tree.size(), 1);
+        assert_eq!(tree.head(1, 5).unwrap().root, e0.leaf_hash());
+        assert!(tree.head(2, 5).is_err());
     }
 
     #[test]
