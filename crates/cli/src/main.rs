@@ -14,6 +14,7 @@ mod cmd_bench_risk;
 mod cmd_bench_server;
 mod cmd_bench_video;
 mod cmd_exchange;
+mod cmd_figures;
 mod cmd_hash;
 mod cmd_match;
 mod cmd_rules;
@@ -50,6 +51,9 @@ enum Command {
     /// Policy rules: apply a TOML rules file, list the rules in force.
     #[command(subcommand)]
     Rules(cmd_rules::RulesCommand),
+    /// Transparency figures of a period (scanned, matched, verdicts, reviews, reports,
+    /// times), computed from the store, as JSON or CSV.
+    Figures(cmd_figures::FiguresArgs),
     /// Benchmarks that print their baseline and ratio from the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -91,6 +95,7 @@ fn main() -> ExitCode {
         Command::Keys(k) => cmd_serve::run_keys(k),
         Command::Bank(b) => cmd_bank::run(b),
         Command::Match(a) => cmd_match::run(a),
+        Command::Figures(a) => cmd_figures::run(a),
         Command::Exchange(x) => cmd_exchange::run(x),
         Command::Rules(r) => cmd_rules::run(r),
         Command::Bench(BenchCommand::Hash(a)) => cmd_bench_hash::run(a),

@@ -19,13 +19,13 @@ use safeguard_policy::{
     RuleRef, RuleSet, RuleSpec, Surface, Verdict, VpdqShares,
 };
 use safeguard_store::action::{
-    Case, CaseAssignment, CaseFilter, CaseTransition, NewEvent, NewEvidence, NewRule,
+    Case, CaseApproval, CaseAssignment, CaseFilter, CaseTransition, NewEvent, NewEvidence, NewRule,
     NewSubmission, Recorded, RuleSetOutcome, StoredRule, StoredSubmission, SubmissionJob,
     SubmitOutcome,
 };
 use safeguard_store::{BankKind, ContentId};
 
-use crate::case::{check_transition, CaseState};
+use crate::case::{check_transition, current_approval, decision_line, CaseState, DecisionKind};
 use crate::engine::{Engine, LookupOptions};
 use crate::group::{GroupCommit, Stats as GroupStats};
 use crate::signal::{SignalType, SignalValue};
@@ -761,6 +761,10 @@ impl Actioner {
             )))
         })?;
         check_transition(from, to)?;
+        // The two-person rule: nothing becomes a report on one person's word.
+        if to == CaseState::Reported && current_approval(&store.case_history(id)?).is_none() {
+            return Err(Error::ApprovalRequired(id));
+        }
         let t = CaseTransition {
             from: from.as_str().into(),
             to: to.as_str().into(),
@@ -774,6 +778,64 @@ impl Actioner {
                 let mut data = case_json(c);
                 data["change"] = json!("state");
                 data["from"] = json!(from.as_str());
+                vec![event(EVENT_CASE_UPDATED, new_event_id(), data)]
+            })
+            .map_err(|e| match e {
+                safeguard_store::Error::NotFound(_) => Error::CaseNotFound(id),
+                safeguard_store::Error::Conflict(m) => Error::InvalidTransition(format!(
+                    "{m}: the case changed meanwhile; fetch it and try again"
+                )),
+                other => other.into(),
+            })
+    }
+}
+
+impl Actioner {
+    /// Approves a decided case's current decision as a second person (the two-person rule):
+    /// the decision must be `confirmed` (see [`DecisionKind`]), `actor` must not be who made
+    /// it, and it must not be approved already. Writes a `case.updated` event with
+    /// `change: approved`. After this the case may move to `reported`.
+    pub fn approve(&self, id: i64, actor: &str, note: Option<String>) -> Result<Case, Error> {
+        let store = self.engine.store();
+        let case = store.case(id)?.ok_or(Error::CaseNotFound(id))?;
+        if case.state != CaseState::Decided.as_str() {
+            return Err(Error::InvalidTransition(format!(
+                "only a decided case can be approved; case {id} is {}",
+                case.state
+            )));
+        }
+        let history = store.case_history(id)?;
+        let decided = decision_line(&history).ok_or_else(|| {
+            Error::Store(safeguard_store::Error::Corrupt(format!(
+                "case {id} is decided but its history has no decision"
+            )))
+        })?;
+        let decision = decided.decision.as_deref().or(case.decision.as_deref());
+        if decision.map(DecisionKind::of) != Some(DecisionKind::Confirmed) {
+            return Err(Error::InvalidTransition(format!(
+                "only a confirmed decision is approved for reporting; case {id}'s decision is {:?}",
+                decision.unwrap_or("")
+            )));
+        }
+        if decided.actor == actor {
+            return Err(Error::SamePerson(actor.to_string()));
+        }
+        if current_approval(&history).is_some() {
+            return Err(Error::AlreadyApproved(id));
+        }
+        let decided_by = decided.actor.clone();
+        let a = CaseApproval {
+            actor: actor.into(),
+            seen_updated_at: case.updated_at,
+            note,
+            at: now_ms(),
+        };
+        store
+            .approve_case(id, &a, &mut |c| {
+                let mut data = case_json(c);
+                data["change"] = json!("approved");
+                data["approved_by"] = json!(a.actor);
+                data["decided_by"] = json!(decided_by);
                 vec![event(EVENT_CASE_UPDATED, new_event_id(), data)]
             })
             .map_err(|e| match e {

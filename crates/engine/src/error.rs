@@ -40,6 +40,16 @@ pub enum Error {
     /// No case of that id.
     #[error("case {0} not found")]
     CaseNotFound(i64),
+    /// The two-person rule: the person who decided a case cannot also approve it.
+    #[error("{0} decided this case; a second, different person must approve it")]
+    SamePerson(String),
+    /// The two-person rule: a case becomes a report only after a second person approved its
+    /// current decision.
+    #[error("case {0} has no approval of its current decision; a second person must approve it first (POST /v1/cases/{0}/approve)")]
+    ApprovalRequired(i64),
+    /// The case's current decision is already approved.
+    #[error("case {0}'s current decision is already approved")]
+    AlreadyApproved(i64),
     /// No rule of that id.
     #[error("rule {0:?} not found")]
     RuleNotFound(String),
@@ -74,6 +84,9 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::InvalidTransition(_) => "invalid_transition",
             Error::CaseNotFound(_) => "case_not_found",
+            Error::SamePerson(_) => "same_person",
+            Error::ApprovalRequired(_) => "approval_required",
+            Error::AlreadyApproved(_) => "already_approved",
             Error::RuleNotFound(_) => "rule_not_found",
             Error::SubmissionConflict(_) => "content_id_conflict",
             Error::Policy(e) => e.code(),

@@ -5,8 +5,10 @@
 #![forbid(unsafe_code)]
 
 pub mod action;
+pub mod audit;
 mod bank;
 pub mod case;
+pub mod figures;
 mod engine;
 mod error;
 pub mod group;

@@ -56,6 +56,9 @@ pub const KEY_COMMAND_OUTPUT_MAX: usize = 4096;
 /// Most bytes of a failed key command's standard error quoted in the error, so the operator
 /// sees the KMS's complaint without the log filling with a whole trace.
 pub const KEY_COMMAND_STDERR_QUOTED: usize = 512;
+/// Prefix of every [`MasterKey::derive`] input, so a derived key never equals an HMAC the
+/// key computes for anything else.
+pub const DERIVE_DOMAIN: &[u8] = b"safeguard-derive-v1\0";
 /// Length of a key fingerprint ([`MasterKey::fingerprint`]), bytes: 128 bits, enough that
 /// two keys never share one by chance.
 pub const FINGERPRINT_LEN: usize = 16;
@@ -308,6 +311,23 @@ impl MasterKey {
         out
     }
 
+    /// A 256-bit key for one purpose, derived from the master key: HMAC-SHA256 keyed by the
+    /// master key over [`DERIVE_DOMAIN`] and `purpose`. Every process with the master key
+    /// derives the same key (the audit log's signing key, for one), so no second secret has
+    /// to be stored or shared; different purposes give unrelated keys, and a derived key
+    /// reveals nothing about the master key (HMAC is a PRF).
+    pub fn derive(&self, purpose: &[u8]) -> Zeroizing<[u8; KEY_LEN]> {
+        use hmac::Mac;
+        // HMAC takes a key of any length; a 32-byte key cannot be refused.
+        let mut mac = <hmac::Hmac<Sha256> as Mac>::new_from_slice(&self.0[..])
+            .expect("HMAC accepts any key length");
+        mac.update(DERIVE_DOMAIN);
+        mac.update(purpose);
+        let mut out = Zeroizing::new([0u8; KEY_LEN]);
+        out.copy_from_slice(&mac.finalize().into_bytes());
+        out
+    }
+
     fn cipher(&self) -> XChaCha20Poly1305 {
         XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(&self.0[..]))
     }
@@ -401,6 +421,28 @@ fn check_private(_: &Path) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// HMAC-SHA256 under 32 bytes of 0x0f over the domain and `audit-signing`, computed
+    /// independently (Python's `hmac` module).
+    const PINNED_DERIVATION: &str =
+        "41615457b01b74bd189e82a18cbae5ccf9659e2641c0ff6f7eabb8d658725378";
+
+    #[test]
+    fn derived_keys_are_stable_per_purpose_and_key() {
+        let k = MasterKey::generate().unwrap();
+        let same = MasterKey::from_hex(&k.to_hex(), "test").unwrap();
+        assert_eq!(*k.derive(b"audit"), *same.derive(b"audit"));
+        assert_ne!(*k.derive(b"audit"), *k.derive(b"other"));
+        let other = MasterKey::generate().unwrap();
+        assert_ne!(*k.derive(b"audit"), *other.derive(b"audit"));
+        // Pinned so the
+        // derivation can never change silently: every signed audit head depends on it.
+        let fixed = MasterKey::from_hex(&"0f".repeat(32), "test").unwrap();
+        assert_eq!(
+            hex::encode(*fixed.derive(b"audit-signing")),
+            PINNED_DERIVATION
+        );
+    }
 
     #[test]
     fn seals_and_opens_bound_to_the_context() {

@@ -72,6 +72,11 @@ pub fn admin_routes() -> Router<AppState> {
         .route("/v1/evidence/{object_id}", get(evidence_get))
 }
 
+/// Routes needing the `approve` scope: the second person of the two-person rule.
+pub fn approve_routes() -> Router<AppState> {
+    Router::new().route("/v1/cases/{id}/approve", post(case_approve))
+}
+
 // ------------------------------------------------------------ submissions
 
 /// The JSON of a submission (the body, or the `json` part of a multipart form).
@@ -682,9 +687,13 @@ async fn case_get(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResu
         .iter()
         .map(|h| json!({
             "at": h.at, "actor": h.actor, "action": h.action,
-            "from": h.from_state, "to": h.to_state, "note": h.note,
+            "from": h.from_state, "to": h.to_state, "note": h.note, "decision": h.decision,
         }))
         .collect::<Vec<_>>());
+    // The two-person rule's state, so a client can tell what the case waits for.
+    body["decided_by"] = json!(safeguard_engine::case::decision_line(&history).map(|h| &h.actor));
+    body["approved_by"] =
+        json!(safeguard_engine::case::current_approval(&history).map(|h| &h.actor));
     Ok(Json(body))
 }
 
@@ -724,6 +733,41 @@ async fn case_transition(
     }
     let a = state.actioner()?;
     let c = blocking(move || Ok(a.transition(id, to, &key.0, req.note, req.decision)?)).await?;
+    state.notify_webhooks();
+    Ok(Json(case_json(&c)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApproveReq {
+    note: Option<String>,
+}
+
+/// `POST /v1/cases/{id}/approve`: a second key approves the confirmed decision of a decided
+/// case. The key that decided it is refused (403 `same_person`); so is a second approval of
+/// the same decision (409 `already_approved`). Only an approved case can become `reported`.
+async fn case_approve(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Extension(key): Extension<crate::auth::KeyId>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    // The body is optional: an approval needs nothing but the key that makes it.
+    let req: ApproveReq = if body.iter().all(u8::is_ascii_whitespace) {
+        ApproveReq::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request("invalid_json", format!("invalid approval body: {e}"))
+        })?
+    };
+    if req.note.as_ref().is_some_and(|n| n.len() > MAX_CASE_NOTE_BYTES) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("notes are at most {MAX_CASE_NOTE_BYTES} bytes"),
+        ));
+    }
+    let a = state.actioner()?;
+    let c = blocking(move || Ok(a.approve(id, &key.0, req.note)?)).await?;
     state.notify_webhooks();
     Ok(Json(case_json(&c)))
 }

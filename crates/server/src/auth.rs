@@ -29,6 +29,11 @@ pub enum Scope {
     Submit,
     /// Manage API keys, rules, cases, webhooks, and everything above.
     Admin,
+    /// Approve another person's confirmed decision so the case may be reported
+    /// (`/v1/cases/{id}/approve`): the second person of the two-person rule.
+    Approve,
+    /// Read the transparency figures and the audit log, and nothing else.
+    Audit,
     /// Not a grantable scope: a route marked `Any` accepts every valid key (`/metrics`,
     /// `/openapi.json`).
     Any,
@@ -36,12 +41,14 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 7] = [
         Scope::Hash,
         Scope::Match,
         Scope::Curate,
         Scope::Submit,
         Scope::Admin,
+        Scope::Approve,
+        Scope::Audit,
     ];
 
     /// Stable name.
@@ -52,6 +59,8 @@ impl Scope {
             Scope::Curate => "curate",
             Scope::Submit => "submit",
             Scope::Admin => "admin",
+            Scope::Approve => "approve",
+            Scope::Audit => "audit",
             Scope::Any => "any",
         }
     }

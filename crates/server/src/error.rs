@@ -117,7 +117,11 @@ impl From<safeguard_engine::Error> for ApiError {
             | E::RuleNotFound(_) => StatusCode::NOT_FOUND,
             E::BankExists(_) | E::Conflict(_) | E::SubmissionConflict(_) => StatusCode::CONFLICT,
             // The request is well formed; the case's state does not allow it.
-            E::InvalidTransition(_) => StatusCode::CONFLICT,
+            E::InvalidTransition(_) | E::ApprovalRequired(_) | E::AlreadyApproved(_) => {
+                StatusCode::CONFLICT
+            }
+            // Authenticated, but this person may not do this to this case.
+            E::SamePerson(_) => StatusCode::FORBIDDEN,
             // Over a named size, duration or frame-count limit: the content is too large.
             E::Media(m)
                 if matches!(

@@ -15,6 +15,7 @@ mod contact;
 mod error;
 pub mod exchanges;
 mod extract;
+mod figures;
 pub mod fetch;
 mod hma;
 mod lists;
@@ -109,6 +110,8 @@ pub fn app(state: AppState) -> Router {
                 .merge(action::admin_routes())
                 .merge(webhooks::admin_routes()),
         ))
+        .merge(scoped(Scope::Approve, action::approve_routes()))
+        .merge(scoped(Scope::Audit, figures::audit_routes()))
         .merge(scoped(
             Scope::Any,
             Router::new()
@@ -135,7 +138,7 @@ fn role_serving(scope: Scope) -> Option<config::Role> {
     match scope {
         Scope::Hash => Some(Role::Hasher),
         Scope::Match | Scope::Submit => Some(Role::Matcher),
-        Scope::Curate | Scope::Admin => Some(Role::Curator),
+        Scope::Curate | Scope::Admin | Scope::Approve | Scope::Audit => Some(Role::Curator),
         Scope::Any => None,
     }
 }

@@ -147,6 +147,18 @@ pub const ROUTES: &[(&str, &str, Access, &str)] = &[
     ),
     (
         "POST",
+        "/v1/cases/{id}/approve",
+        Access::Scope(Scope::Approve),
+        "Approve a confirmed decision as a second person (the two-person rule); the key that decided is refused; only an approved case can become reported",
+    ),
+    (
+        "GET",
+        "/v1/figures",
+        Access::Scope(Scope::Audit),
+        "Transparency figures of a period (from, to: Unix ms; format json or csv), computed from the store",
+    ),
+    (
+        "POST",
         "/v1/cases/{id}/legal_hold",
         Access::Scope(Scope::Admin),
         "Place or lift a legal hold ({\"hold\": true|false}); a hold stops the evidence's retention clock",
@@ -579,6 +591,9 @@ pub const ERROR_CODES: &[&str] = &[
     "rule_not_found",
     "case_not_found",
     "invalid_transition",
+    "same_person",
+    "approval_required",
+    "already_approved",
     "evidence_not_found",
     "evidence_destroyed",
     "vault_unavailable",

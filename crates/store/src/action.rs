@@ -265,8 +265,38 @@ pub struct CaseHistory {
     pub from_state: Option<String>,
     /// State after (for `state`).
     pub to_state: Option<String>,
-    /// Free text: the decision, the note, the submission id.
+    /// Free text: the note, the submission id.
     pub note: Option<String>,
+    /// The decision recorded with this line (a `state` change into `decided`), kept here so
+    /// figures for a past period stay what they were when a case is later decided again.
+    pub decision: Option<String>,
+}
+
+/// One line of some case's history, with its position, for reading the history of every
+/// case over a period ([`ActionStore::case_history_between`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseHistoryRow {
+    /// Row id: increasing in the order lines were written; the page cursor.
+    pub id: i64,
+    /// The case.
+    pub case_id: CaseId,
+    /// The line.
+    pub entry: CaseHistory,
+}
+
+/// A second person's approval of a decided case (the two-person rule). The engine checks
+/// who may approve; the store records it atomically with the events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseApproval {
+    /// Who approves.
+    pub actor: String,
+    /// The case's `updated_at` the approver saw: the approval is refused (`Conflict`) if the
+    /// case changed since, so nobody approves a decision they have not seen.
+    pub seen_updated_at: i64,
+    /// Free text.
+    pub note: Option<String>,
+    /// Unix milliseconds.
+    pub at: i64,
 }
 
 /// A change of a case's state.
@@ -520,6 +550,35 @@ pub trait ActionStore: Send + Sync {
     ) -> Result<Case>;
     /// Sets or lifts a case's legal hold (recorded in its history). `NotFound`.
     fn set_legal_hold(&self, id: CaseId, hold: bool, actor: &str, at: i64) -> Result<Case>;
+    /// Records an approval (history action `approved`) of a case in `decided` and writes the
+    /// events `events` builds, in one transaction. `NotFound`; `Conflict` if the case is not
+    /// `decided` or its `updated_at` is not `a.seen_updated_at`.
+    fn approve_case(
+        &self,
+        id: CaseId,
+        a: &CaseApproval,
+        events: &mut dyn FnMut(&Case) -> Vec<NewEvent>,
+    ) -> Result<Case>;
+    /// History lines of every case written at `from <= at < to`, with row id above
+    /// `after_id`, in row-id order, at most `limit`: the source of the review and report
+    /// figures.
+    fn case_history_between(
+        &self,
+        from: i64,
+        to: i64,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<CaseHistoryRow>>;
+    /// Submissions recorded at `from <= created_at < to`, ordered by (`created_at`, id),
+    /// after the cursor `after` (a previous page's last (`created_at`, id)), at most `limit`:
+    /// the source of the scanning and matching figures.
+    fn submissions_between(
+        &self,
+        from: i64,
+        to: i64,
+        after: Option<(i64, SubmissionId)>,
+        limit: usize,
+    ) -> Result<Vec<StoredSubmission>>;
 
     // --------------------------------------------------------------- evidence
     /// The evidence records of a case.

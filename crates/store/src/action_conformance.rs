@@ -19,6 +19,9 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
         ("cases_group_by_account", cases_group_by_account),
         ("closed_case_is_not_joined", closed_case_is_not_joined),
         ("transition_compare_and_set", transition_compare_and_set),
+        ("approval_compare_and_set", approval_compare_and_set),
+        ("history_between_pages", history_between_pages),
+        ("submissions_between_pages", submissions_between_pages),
         (
             "case_listing_filters_and_pages",
             case_listing_filters_and_pages,
@@ -758,4 +761,152 @@ pub fn evidence_retention_and_destroy(store: &dyn Store) {
         store.destroy_evidence("nope", 1, "x"),
         Err(Error::NotFound(_))
     ));
+}
+
+/// An approval is recorded only on a decided case whose `updated_at` the approver saw; it
+/// moves `updated_at`, so a second approval on the same view is refused; the decision made
+/// on entering `decided` is kept on that history line.
+pub fn approval_compare_and_set(store: &dyn Store) {
+    let id = recorded(
+        store
+            .record_submission(&submission("a1", Some("u"), Some(("q", 1))), &mut |_| {
+                vec![]
+            })
+            .unwrap(),
+    )
+    .case_id
+    .unwrap();
+    let approval = |seen: i64, at: i64| CaseApproval {
+        actor: "senior".into(),
+        seen_updated_at: seen,
+        note: Some("ok".into()),
+        at,
+    };
+    let r = store.approve_case(id, &approval(1_000, 2_000), &mut |_| vec![]);
+    assert!(matches!(r, Err(Error::Conflict(_))), "open case approved: {r:?}");
+    let r = store.approve_case(999_999, &approval(1_000, 2_000), &mut |_| vec![]);
+    assert!(matches!(r, Err(Error::NotFound(_))), "{r:?}");
+    for (from, to, decision) in [
+        ("open", "in_review", None),
+        ("in_review", "decided", Some("confirmed")),
+    ] {
+        store
+            .transition_case(
+                id,
+                &CaseTransition {
+                    from: from.into(),
+                    to: to.into(),
+                    actor: "reviewer".into(),
+                    note: None,
+                    decision: decision.map(str::to_owned),
+                    at: 3_000,
+                },
+                &mut |_| vec![],
+            )
+            .unwrap();
+    }
+    let r = store.approve_case(id, &approval(1_000, 4_000), &mut |_| vec![]);
+    assert!(matches!(r, Err(Error::Conflict(_))), "stale view approved: {r:?}");
+    let c = store
+        .approve_case(id, &approval(3_000, 4_000), &mut |c| {
+            vec![event(&format!("approved-{}", c.id), "case.updated")]
+        })
+        .unwrap();
+    assert_eq!((c.state.as_str(), c.updated_at), ("decided", 4_000));
+    let r = store.approve_case(id, &approval(3_000, 5_000), &mut |_| vec![]);
+    assert!(matches!(r, Err(Error::Conflict(_))), "{r:?}");
+    let h = store.case_history(id).unwrap();
+    let last = h.last().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.actor.as_str(), last.note.as_deref()),
+        ("approved", "senior", Some("ok"))
+    );
+    assert_eq!(h[2].decision.as_deref(), Some("confirmed"));
+    assert_eq!(h[2].to_state.as_deref(), Some("decided"));
+    let evs = store.events_since(0, 10).unwrap();
+    assert_eq!(evs.len(), 1);
+    assert_eq!(evs[0].id, format!("approved-{id}"));
+}
+
+/// History lines of every case in a period, in write order, paged by row id; the bounds
+/// are `from <= at < to`.
+pub fn history_between_pages(store: &dyn Store) {
+    let mut cases = Vec::new();
+    for (i, at) in [(0, 1_000), (1, 2_000), (2, 3_000)] {
+        let mut s = submission(&format!("h{i}"), Some(&format!("u{i}")), Some(("q", 1)));
+        s.created_at = at;
+        let r = recorded(store.record_submission(&s, &mut |_| vec![]).unwrap());
+        cases.push(r.case_id.unwrap());
+    }
+    store
+        .transition_case(
+            cases[0],
+            &CaseTransition {
+                from: "open".into(),
+                to: "in_review".into(),
+                actor: "k".into(),
+                note: None,
+                decision: None,
+                at: 2_500,
+            },
+            &mut |_| vec![],
+        )
+        .unwrap();
+    let all = store.case_history_between(0, i64::MAX, 0, 100).unwrap();
+    let seen: Vec<(i64, &str, i64)> = all
+        .iter()
+        .map(|r| (r.case_id, r.entry.action.as_str(), r.entry.at))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (cases[0], "opened", 1_000),
+            (cases[1], "opened", 2_000),
+            (cases[2], "opened", 3_000),
+            (cases[0], "state", 2_500),
+        ]
+    );
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+    let period: Vec<i64> = store
+        .case_history_between(2_000, 3_000, 0, 100)
+        .unwrap()
+        .iter()
+        .map(|r| r.entry.at)
+        .collect();
+    assert_eq!(period, vec![2_000, 2_500]);
+    let first = store.case_history_between(0, i64::MAX, 0, 2).unwrap();
+    assert_eq!(first.len(), 2);
+    let rest = store
+        .case_history_between(0, i64::MAX, first[1].id, 2)
+        .unwrap();
+    assert_eq!(rest.len(), 2);
+    assert_eq!(rest[0].id, all[2].id);
+}
+
+/// Submissions of a period in (`created_at`, id) order, paged by that pair, bounds
+/// `from <= created_at < to`; equal times page correctly.
+pub fn submissions_between_pages(store: &dyn Store) {
+    for (id, at) in [("s1", 500), ("s2", 1_000), ("s3", 1_000), ("s4", 1_000), ("s5", 2_000)] {
+        let mut s = submission(id, None, None);
+        s.created_at = at;
+        store.record_submission(&s, &mut |_| vec![]).unwrap();
+    }
+    let names = |v: &[StoredSubmission]| -> Vec<String> {
+        v.iter().map(|s| s.platform_id.clone()).collect()
+    };
+    let all = store.submissions_between(0, i64::MAX, None, 100).unwrap();
+    assert_eq!(names(&all), vec!["s1", "s2", "s3", "s4", "s5"]);
+    let period = store.submissions_between(1_000, 2_000, None, 100).unwrap();
+    assert_eq!(names(&period), vec!["s2", "s3", "s4"]);
+    let p1 = store.submissions_between(1_000, 2_000, None, 2).unwrap();
+    assert_eq!(names(&p1), vec!["s2", "s3"]);
+    let last = p1.last().unwrap();
+    let p2 = store
+        .submissions_between(1_000, 2_000, Some((last.created_at, last.id)), 2)
+        .unwrap();
+    assert_eq!(names(&p2), vec!["s4"]);
+    assert!(store
+        .submissions_between(3_000, 4_000, None, 10)
+        .unwrap()
+        .is_empty());
 }

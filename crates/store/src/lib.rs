@@ -15,6 +15,9 @@ pub mod account_conformance;
 pub mod action;
 #[cfg(feature = "test-support")]
 pub mod action_conformance;
+pub mod audit;
+#[cfg(feature = "test-support")]
+pub mod audit_conformance;
 #[cfg(feature = "test-support")]
 pub mod conformance;
 mod model;
@@ -26,6 +29,7 @@ mod sqlite;
 
 pub use account::AccountStore;
 pub use action::ActionStore;
+pub use audit::AuditStore;
 pub use model::*;
 #[cfg(feature = "postgres")]
 pub use postgres::{
@@ -64,7 +68,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// Every store also keeps the records of acting on matches ([`ActionStore`]), in the same
 /// database, so a verdict and the events describing it commit together, and the accounts
 /// and relationships contact decisions read ([`AccountStore`]).
-pub trait Store: ActionStore + AccountStore + Send + Sync + std::fmt::Debug {
+pub trait Store:
+    ActionStore + AccountStore + AuditStore + Send + Sync + std::fmt::Debug
+{
     /// Creates a bank. `Conflict` if the name is taken.
     fn create_bank(&self, bank: &NewBank) -> Result<Bank>;
     /// The bank with this name.

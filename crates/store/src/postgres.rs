@@ -25,6 +25,7 @@
 //! to reading the position, so a lost notification costs latency, never a change.
 
 mod account;
+mod audit;
 mod action;
 mod listen;
 mod row;

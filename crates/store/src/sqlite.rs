@@ -5,6 +5,7 @@
 //! for it. Every write appends its change-feed rows in the same transaction as the data.
 
 mod account;
+mod audit;
 mod action;
 mod pool;
 mod row;

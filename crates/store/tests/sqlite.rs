@@ -622,3 +622,46 @@ fn staged_import_adds_then_refreshes_every_entry() {
         .unwrap();
     assert_eq!(scanned, N);
 }
+
+#[test]
+fn audit_conformance_on_disk() {
+    let dirs = RefCell::new(Vec::new());
+    safeguard_store::audit_conformance::run_all(&|| {
+        let dir = temp_dir();
+        let store = open(&dir.path().join("store.db"));
+        dirs.borrow_mut().push(dir);
+        Box::new(store)
+    });
+}
+
+/// The audit log refuses UPDATE and DELETE in the database itself (triggers), so a stray
+/// statement cannot quietly change history.
+#[test]
+fn the_audit_log_is_append_only_in_the_database() {
+    use safeguard_store::audit::NewAuditEntry;
+    use safeguard_store::AuditStore;
+    let dir = temp_dir();
+    let path = dir.path().join("store.db");
+    let store = open(&path);
+    let e = NewAuditEntry {
+        at: 1,
+        actor: "a".into(),
+        action: "login".into(),
+        object: "o".into(),
+        detail: String::new(),
+    };
+    store.audit_append(&[e], &|_, _| [1; 32]).unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for sql in [
+        "UPDATE audit_log SET actor = 'b' WHERE seq = 0",
+        "DELETE FROM audit_log WHERE seq = 0",
+    ] {
+        let err = conn.execute(sql, []).unwrap_err().to_string();
+        assert!(err.contains("append-only"), "{sql}: {err}");
+    }
+    let actor: String = conn
+        .query_row("SELECT actor FROM audit_log WHERE seq = 0", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(actor, "a");
+}

@@ -281,11 +281,15 @@ fn history(
     action: &str,
     states: (Option<&str>, Option<&str>),
     note: Option<&str>,
+    decision: Option<&str>,
 ) -> Result<()> {
     tx.execute(
-        "INSERT INTO case_history (case_id, at, actor, action, from_state, to_state, note) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        &[&case, &at, &actor, &action, &states.0, &states.1, &note],
+        "INSERT INTO case_history \
+         (case_id, at, actor, action, from_state, to_state, note, decision) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            &case, &at, &actor, &action, &states.0, &states.1, &note, &decision,
+        ],
     )?;
     Ok(())
 }
@@ -395,6 +399,7 @@ fn join_or_open_case(
                 "item_added",
                 (None, None),
                 Some(&note),
+                None,
             )?;
             Ok((c, false))
         }
@@ -421,6 +426,7 @@ fn join_or_open_case(
                 "opened",
                 (None, Some("open")),
                 Some(&note),
+                None,
             )?;
             let c = case_in(tx, id)?
                 .ok_or_else(|| Error::Backend(format!("case {id} vanished after insert")))?;
@@ -791,8 +797,8 @@ impl ActionStore for PostgresStore {
         self.read(|tx| {
             all(
                 tx,
-                "SELECT at, actor, action, from_state, to_state, note FROM case_history \
-                 WHERE case_id = $1 ORDER BY id",
+                "SELECT at, actor, action, from_state, to_state, note, decision \
+                 FROM case_history WHERE case_id = $1 ORDER BY id",
                 &[&id],
                 |r| {
                     const T: &str = "case_history";
@@ -803,6 +809,7 @@ impl ActionStore for PostgresStore {
                         from_state: col(r, 3, T)?,
                         to_state: col(r, 4, T)?,
                         note: col(r, 5, T)?,
+                        decision: col(r, 6, T)?,
                     })
                 },
             )
@@ -844,6 +851,7 @@ impl ActionStore for PostgresStore {
                 "state",
                 (Some(&t.from), Some(&t.to)),
                 t.note.as_deref(),
+                t.decision.as_deref(),
             )?;
             let case = case_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("case {id}")))?;
             let evs = events(&case);
@@ -862,8 +870,96 @@ impl ActionStore for PostgresStore {
                 return Err(Error::NotFound(format!("case {id}")));
             }
             let note = if hold { "placed" } else { "lifted" };
-            history(tx, id, at, actor, "legal_hold", (None, None), Some(note))?;
+            history(tx, id, at, actor, "legal_hold", (None, None), Some(note), None)?;
             case_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("case {id}")))
+        })
+    }
+
+    fn approve_case(
+        &self,
+        id: CaseId,
+        a: &CaseApproval,
+        events: &mut dyn FnMut(&Case) -> Vec<NewEvent>,
+    ) -> Result<Case> {
+        self.write(|tx| {
+            let case = case_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("case {id}")))?;
+            if case.state != "decided" {
+                return Err(Error::Conflict(format!(
+                    "case {id} is {}, not decided",
+                    case.state
+                )));
+            }
+            if case.updated_at != a.seen_updated_at {
+                return Err(Error::Conflict(format!("case {id} changed meanwhile")));
+            }
+            tx.execute(
+                "UPDATE cases SET updated_at = $2 WHERE id = $1",
+                &[&id, &a.at],
+            )?;
+            history(tx, id, a.at, &a.actor, "approved", (None, None), a.note.as_deref(), None)?;
+            let case = case_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("case {id}")))?;
+            let evs = events(&case);
+            write_events(tx, &evs, a.at)?;
+            Ok(case)
+        })
+    }
+
+    fn case_history_between(
+        &self,
+        from: i64,
+        to: i64,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<CaseHistoryRow>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|tx| {
+            all(
+                tx,
+                "SELECT id, case_id, at, actor, action, from_state, to_state, note, decision \
+                 FROM case_history WHERE at >= $1 AND at < $2 AND id > $3 ORDER BY id LIMIT $4",
+                &[&from, &to, &after_id, &limit],
+                |r| {
+                    const T: &str = "case_history";
+                    Ok(CaseHistoryRow {
+                        id: col(r, 0, T)?,
+                        case_id: col(r, 1, T)?,
+                        entry: CaseHistory {
+                            at: col(r, 2, T)?,
+                            actor: col(r, 3, T)?,
+                            action: col(r, 4, T)?,
+                            from_state: col(r, 5, T)?,
+                            to_state: col(r, 6, T)?,
+                            note: col(r, 7, T)?,
+                            decision: col(r, 8, T)?,
+                        },
+                    })
+                },
+            )
+        })
+    }
+
+    fn submissions_between(
+        &self,
+        from: i64,
+        to: i64,
+        after: Option<(i64, SubmissionId)>,
+        limit: usize,
+    ) -> Result<Vec<StoredSubmission>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // Without a cursor, start just before the period: (from, 0) excludes nothing at
+        // `from` because ids start at 1.
+        let (at, id) = after.unwrap_or((from, 0));
+        self.read(|tx| {
+            all(
+                tx,
+                &format!(
+                    "SELECT {SUBMISSION_COLUMNS} FROM submissions \
+                     WHERE (created_at, id) > ($1, $2) AND created_at >= $3 AND created_at < $4 \
+                     ORDER BY created_at, id LIMIT $5"
+                ),
+                &[&at, &id, &from, &to, &limit],
+                submission_row,
+            )
         })
     }
 

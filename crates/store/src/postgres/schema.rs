@@ -19,6 +19,8 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("actions", include_str!("migrations/0002_actions.sql")),
     ("accounts", include_str!("migrations/0003_accounts.sql")),
+    ("figures", include_str!("migrations/0004_figures.sql")),
+    ("audit", include_str!("migrations/0005_audit.sql")),
 ];
 
 /// The advisory lock held while migrating: `b"SGMIGRATE"` folded into an i64.

@@ -368,6 +368,41 @@ CREATE TABLE account_relationships (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX account_relationships_by_b ON account_relationships (b);
 "#,
+    // Version 7: figures for a past period and the two-person rule.
+    // - `case_history.decision` keeps the decision with the line that made it, so a case
+    //   decided again later does not rewrite what an earlier period's figures said.
+    // - Both indexes serve reading one period in order (figures), by keyset pages.
+    r#"
+ALTER TABLE case_history ADD COLUMN decision TEXT;
+CREATE INDEX case_history_by_time ON case_history (at, id);
+CREATE INDEX submissions_by_time ON submissions (created_at, id);
+"#,
+    // Version 8: the audit log (crate::audit). `seq` is the entry's position in the Merkle
+    // tree, from 0, with no gaps. Triggers refuse UPDATE and DELETE: the software never
+    // changes an entry, and a mistaken or malicious statement fails loudly here before the
+    // tree's signed heads would have to catch it.
+    r#"
+CREATE TABLE audit_log (
+    seq        INTEGER PRIMARY KEY CHECK (seq >= 0),
+    at         INTEGER NOT NULL,
+    actor      TEXT    NOT NULL,
+    action     TEXT    NOT NULL,
+    object     TEXT    NOT NULL,
+    detail     TEXT    NOT NULL,
+    leaf_hash  BLOB    NOT NULL CHECK (length(leaf_hash) = 32)
+) STRICT;
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TABLE audit_tree_heads (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    size       INTEGER NOT NULL CHECK (size >= 0),
+    root       BLOB    NOT NULL CHECK (length(root) = 32),
+    timestamp  INTEGER NOT NULL,
+    signature  BLOB    NOT NULL
+) STRICT;
+"#,
 ];
 
 /// The schema version this build writes.

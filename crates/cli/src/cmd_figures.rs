@@ -1,0 +1,100 @@
+//! `safeguard figures`: the transparency figures of a period, from the data directory's
+//! store (the same computation as `GET /v1/figures`).
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+
+use crate::cmd_serve::DataDirArg;
+
+/// Arguments of `safeguard figures`.
+#[derive(Debug, clap::Args)]
+pub struct FiguresArgs {
+    /// Period start, inclusive: a UTC date (2026-01-01, from its midnight) or Unix
+    /// milliseconds.
+    #[arg(long)]
+    pub from: String,
+    /// Period end, exclusive: a UTC date (its midnight, so `--to 2026-07-01` ends with the
+    /// last millisecond of June) or Unix milliseconds.
+    #[arg(long)]
+    pub to: String,
+    /// `json` (pretty) or `csv` (`section,name,value` rows).
+    #[arg(long, default_value = "json")]
+    pub format: String,
+    #[command(flatten)]
+    pub data: DataDirArg,
+}
+
+/// Runs `safeguard figures`.
+pub fn run(a: &FiguresArgs) -> anyhow::Result<ExitCode> {
+    let from = parse_instant(&a.from).context("--from")?;
+    let to = parse_instant(&a.to).context("--to")?;
+    if !matches!(a.format.as_str(), "json" | "csv") {
+        bail!("--format must be json or csv, not {:?}", a.format);
+    }
+    let store = a.data.open()?;
+    let f = safeguard_engine::figures::compute(store.as_ref(), from, to)?;
+    if a.format == "csv" {
+        print!("{}", f.to_csv());
+    } else {
+        println!("{}", serde_json::to_string_pretty(&f)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Unix milliseconds from `YYYY-MM-DD` (UTC midnight) or a number of milliseconds.
+fn parse_instant(s: &str) -> anyhow::Result<i64> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    let parts: Vec<&str> = s.split('-').collect();
+    let [y, m, d] = parts.as_slice() else {
+        bail!("{s:?} is neither a date (YYYY-MM-DD) nor Unix milliseconds");
+    };
+    let (y, m, d): (i64, u32, u32) = (
+        y.parse().with_context(|| format!("bad year in {s:?}"))?,
+        m.parse().with_context(|| format!("bad month in {s:?}"))?,
+        d.parse().with_context(|| format!("bad day in {s:?}"))?,
+    );
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days_in_month = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => bail!("month {m} in {s:?} is not 1 to 12"),
+    };
+    if d == 0 || d > days_in_month {
+        bail!("day {d} in {s:?} is not in that month");
+    }
+    Ok(days_from_civil(y, m, d) * 86_400_000)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants() {
+        assert_eq!(parse_instant("0").unwrap(), 0);
+        assert_eq!(parse_instant("1700000000000").unwrap(), 1_700_000_000_000);
+        assert_eq!(parse_instant("1970-01-01").unwrap(), 0);
+        assert_eq!(parse_instant("2000-03-01").unwrap(), 951_868_800_000);
+        assert_eq!(parse_instant("2026-12-03").unwrap(), 1_796_256_000_000);
+        assert_eq!(parse_instant("2024-02-29").unwrap(), 1_709_164_800_000);
+        for bad in ["2023-02-29", "2026-13-01", "2026-00-10", "2026-01-32", "yesterday", "2026-1"] {
+            assert!(parse_instant(bad).is_err(), "{bad}");
+        }
+    }
+}
