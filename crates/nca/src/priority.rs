@@ -513,6 +513,22 @@ pub struct DeadlineClock {
 }
 
 impl DeadlineClock {
+    /// A clock for a level set by a person rather than by the rules (a reviewer who knows
+    /// more than the signals say), with the organisation's target for that level.
+    pub fn for_level(
+        detected_at_ms: UnixMs,
+        level: PriorityLevel,
+        deadlines: &Deadlines,
+        reason: impl Into<String>,
+    ) -> DeadlineClock {
+        DeadlineClock {
+            detected_at_ms,
+            level,
+            deadline: deadlines.for_level(level),
+            reason: format!("{level}: {}", reason.into()),
+        }
+    }
+
     /// When the target falls, Unix ms.
     pub fn due_at_ms(&self) -> UnixMs {
         let ms = i64::try_from(self.deadline.as_millis()).unwrap_or(i64::MAX);
@@ -733,6 +749,54 @@ mod tests {
         assert!(text.starts_with("OVERDUE by 15m 00s;"), "{text}");
         assert!(text.contains("threat to life"), "{text}");
         assert!(clock.describe(T0).starts_with("1h 00m left"));
+    }
+
+    #[test]
+    fn a_level_set_by_hand_gets_its_target() {
+        let clock = DeadlineClock::for_level(
+            T0,
+            PriorityLevel::Two,
+            &Deadlines::default(),
+            "raised by the reviewer",
+        );
+        assert_eq!(clock.due_at_ms(), T0 + 24 * 60 * MIN);
+        assert!(clock.is_overdue(T0 + 24 * 60 * MIN + 1));
+        assert!(clock
+            .describe(T0)
+            .ends_with("level 2 (as soon as reasonably practicable): raised by the reviewer"));
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let doc = r#"
+            [deadlines]
+            level_1_minutes = 60
+            level_2_minutes = 1440
+            level_3_minutes = 4320
+            [[rules]]
+            name = "threat to life or contact in progress"
+            level = 1
+            any_signals = ["threat_to_life", "contact_in_progress"]
+            [[rules]]
+            name = "live stream with a child account"
+            level = 1
+            all_signals = ["livestream", "child_account_involved"]
+            [[rules]]
+            name = "high risk score, not self-generated"
+            level = 2
+            min_risk_score = 0.8
+            none_signals = ["self_generated"]
+            [[rules]]
+            name = "category A"
+            level = 2
+            classifications = ["A1", "A"]
+        "#;
+        let c = PriorityConfig::from_toml(doc).expect("valid");
+        let mut facts = PriorityFacts::with_signals(["self_generated"]);
+        facts.risk_score = Some(0.9);
+        assert_eq!(c.assess(&facts).level, PriorityLevel::Three);
+        facts.signals.clear();
+        assert_eq!(c.assess(&facts).level, PriorityLevel::Two);
     }
 
     #[test]

@@ -113,8 +113,8 @@ fn a_modified_report_byte_fails_verification() {
         plain[at] = b'B';
     });
     let err = open_bundle(&bytes, &id, &key.verifying_key()).expect_err("must fail");
-    // The manifest holds the name too? No: only hashes. The first "Alex Example" is in
-    // report.json, so its hash no longer matches.
+    // The manifest holds only paths, sizes and hashes, so the first "Alex Example" is in
+    // report.json, whose hash no longer matches the signed one.
     assert!(matches!(err, Error::Corrupt(_)), "{err:?}");
 }
 
