@@ -1,0 +1,185 @@
+//! Whole filings against the test server: a report with two files, a text-only report, the
+//! XML of each checked for element order, and a finished filing run again.
+
+use safeguard_ncmec::model::{
+    Contact, IncidentType, InternetDetail, Person, Report, ReportAnnotations, UserDetails, Victim,
+};
+use safeguard_ncmec::testserver::{sample_filing, TestServer};
+use safeguard_ncmec::{Approval, Filing, Phase};
+
+use crate::common::{assert_one_finished, assert_xsd_order, file_journal, filer, now};
+
+#[tokio::test]
+async fn files_a_report_with_two_files() {
+    let server = TestServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = file_journal(&dir);
+    let filer = filer(&server, journal.clone());
+    let filing = sample_filing("two-files", now());
+    let filed = filer.run(&filing).await.unwrap();
+
+    let on_server = assert_one_finished(&server, &["image-1.png", "context.txt"]);
+    assert_eq!(filed.report_id, on_server.report_id);
+    let server_ids: Vec<&str> = on_server.files.iter().map(|f| f.file_id.as_str()).collect();
+    assert_eq!(filed.file_ids, server_ids);
+    for (f, s) in filing.files.iter().zip(&on_server.files) {
+        assert_eq!(safeguard_ncmec::client::md5_hex(&f.content), s.md5);
+    }
+    // What was sent is what the server got, and both are in XSD order.
+    assert_eq!(filed.report_xml, on_server.xml);
+    assert!(assert_xsd_order(&filed.report_xml) >= 6);
+    assert_eq!(filed.file_details_xml.len(), 2);
+    for xml in &filed.file_details_xml {
+        assert!(assert_xsd_order(xml) >= 1);
+    }
+    assert!(filed
+        .report_xml
+        .contains("Upload time &lt;as recorded&gt; &amp; confirmed"));
+    // The transcript: one exchange per call, each with NCMEC's Request-ID and its answer.
+    let endpoints: Vec<&str> = filed
+        .transcript
+        .iter()
+        .map(|e| e.endpoint.as_str())
+        .collect();
+    assert_eq!(
+        endpoints,
+        [
+            "/submit",
+            "/upload",
+            "/fileinfo",
+            "/upload",
+            "/fileinfo",
+            "/finish"
+        ]
+    );
+    for e in &filed.transcript {
+        assert!(
+            e.request_id.as_deref().unwrap_or("").starts_with("req-"),
+            "{e:?}"
+        );
+        assert!(
+            e.response.contains("<responseCode>0</responseCode>"),
+            "{e:?}"
+        );
+    }
+    assert!(filed.transcript[5].response.contains("reportDoneResponse"));
+    assert!(filed.abandoned.is_empty());
+
+    // Running a finished filing again answers from the journal and sends nothing.
+    let requests = server.log().len();
+    let again = filer.run(&filing).await.unwrap();
+    assert_eq!(again, filed);
+    assert_eq!(server.log().len(), requests);
+    let state = filer.state("two-files").unwrap().unwrap();
+    assert_eq!(state.phase, Phase::Finished);
+    // The journal file is the documented JSON shape.
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("two-files.json")).unwrap()).unwrap();
+    assert_eq!(json["phase"], "finished");
+    assert_eq!(json["version"], 1);
+    assert_eq!(json["current"]["report_id"], filed.report_id.as_str());
+}
+
+/// Online enticement: no files, the conversation described in a chat incident, the child as
+/// intended recipient and victim.
+#[tokio::test]
+async fn files_a_text_only_report() {
+    let server = TestServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let filer = filer(&server, file_journal(&dir));
+    let t = now();
+    let mut report = Report::new(
+        IncidentType::OnlineEnticement,
+        t.plus_seconds(-7200),
+        Person {
+            first_name: Some("Test".into()),
+            last_name: Some("Reporter".into()),
+            emails: vec![Contact::new("reporter@example.com")],
+            ..Person::default()
+        },
+    );
+    report.incident_summary.report_annotations = ReportAnnotations {
+        sextortion: true,
+        minor_to_minor_interaction: false,
+        ..ReportAnnotations::default()
+    };
+    report.incident_summary.escalate_to_high_priority = Some("Test escalation text.".into());
+    report.internet_details = vec![InternetDetail::ChatIm {
+        chat_client: Some("Example Chat".into()),
+        chat_room_name: None,
+        content: Some("Synthetic placeholder conversation.".into()),
+        additional_info: Some("Direct messages".into()),
+    }];
+    report.person_or_user_reported = Some(UserDetails {
+        esp_identifier: Some("user-1".into()),
+        screen_name: Some("test_sender".into()),
+        ..UserDetails::default()
+    });
+    report.intended_recipients = vec![UserDetails {
+        esp_identifier: Some("user-2".into()),
+        ..UserDetails::default()
+    }];
+    report.victims = vec![Victim {
+        person: Person {
+            first_name: Some("Test".into()),
+            age: Some(13),
+            ..Person::default()
+        },
+        esp_identifier: Some("user-2".into()),
+        ..Victim::default()
+    }];
+    let filing = Filing {
+        id: "text-only".into(),
+        report,
+        files: Vec::new(),
+        approval: Some(Approval::new("Test Moderator", "Test Lead").unwrap()),
+    };
+    let filed = filer.run(&filing).await.unwrap();
+    let on_server = assert_one_finished(&server, &[]);
+    assert_eq!(on_server.report_id, filed.report_id);
+    assert!(filed.file_ids.is_empty());
+    assert!(assert_xsd_order(&filed.report_xml) >= 5);
+    for needle in [
+        "<sextortion/>",
+        "<chatImIncident>",
+        "<intendedRecipient>",
+        "<victimPerson>",
+        "Online Enticement of Children for Sexual Acts",
+    ] {
+        assert!(filed.report_xml.contains(needle), "{needle}");
+    }
+    let endpoints: Vec<&str> = filed
+        .transcript
+        .iter()
+        .map(|e| e.endpoint.as_str())
+        .collect();
+    assert_eq!(endpoints, ["/submit", "/finish"]);
+}
+
+/// The server's own order check refuses what the model would never write: an element out of
+/// order answers 4100, broken XML 4110.
+#[tokio::test]
+async fn server_refuses_out_of_order_and_malformed_reports() {
+    let server = TestServer::start().await.unwrap();
+    let client = crate::common::client(&server);
+    let good = sample_filing("x", now()).report.to_xml(now()).unwrap();
+    assert!(client.submit(&good).await.is_ok());
+    // Move <reporter> before <incidentSummary>.
+    let start = good.find("<reporter>").unwrap();
+    let end = good.find("</reporter>").unwrap() + "</reporter>".len();
+    let reporter = &good[start..end];
+    let swapped = good.replacen(reporter, "", 1).replacen(
+        "<incidentSummary>",
+        &format!("{reporter}<incidentSummary>"),
+        1,
+    );
+    let err = client.submit(&swapped).await.unwrap_err();
+    assert_eq!(err.code_class(), Some(safeguard_ncmec::CodeClass::Invalid));
+    assert!(err.to_string().contains("4100"), "{err}");
+    let err = client
+        .submit("<report><incidentSummary>")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("4110"), "{err}");
+    assert!(!err.is_retryable());
+}
