@@ -613,7 +613,14 @@ impl Filer {
                             file.name
                         )))
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => {
+                        // NCMEC answered and refused (a malformed file, an auth failure) or
+                        // the connection was never made: nothing was stored, so the next run
+                        // may upload to this report again instead of abandoning it.
+                        cur_files_mut(state)[i].upload_started = false;
+                        self.record(state).await?;
+                        return Err(e);
+                    }
                 };
                 let request = format!(
                     "id={report_id}; file={} ({} bytes, MD5 {})",

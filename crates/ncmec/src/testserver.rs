@@ -436,10 +436,7 @@ async fn faults_and_auth(
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         Some(Fault::DropAfter) | None => {}
     }
-    let code = match check_auth(&shared, request.headers()) {
-        Ok(()) => None,
-        Err(code) => Some(code),
-    };
+    let code = check_auth(&shared, request.headers()).err();
     let response = match code {
         Some(code) => xml_answer(StatusCode::UNAUTHORIZED, code, &[]),
         None => next.run(request).await,

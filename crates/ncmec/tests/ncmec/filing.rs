@@ -162,6 +162,9 @@ async fn files_a_text_only_report() {
 async fn server_refuses_out_of_order_and_malformed_reports() {
     let server = TestServer::start().await.unwrap();
     let client = crate::common::client(&server);
+    let status = client.status().await.unwrap();
+    assert_eq!(status.response.response_code, 0);
+    assert!(status.request_id.is_some());
     let good = sample_filing("x", now()).report.to_xml(now()).unwrap();
     assert!(client.submit(&good).await.is_ok());
     // Move <reporter> before <incidentSummary>.
