@@ -186,3 +186,23 @@ async fn server_refuses_out_of_order_and_malformed_reports() {
     assert!(err.to_string().contains("4110"), "{err}");
     assert!(!err.is_retryable());
 }
+
+/// The server spawns filings on its runtime: the filer and its futures must be `Send`.
+#[test]
+fn the_filer_and_its_futures_are_send() {
+    fn send<T: Send + Sync>(_: &T) {}
+    fn send_future<T: std::future::Future + Send>(_: T) {}
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let server = TestServer::start().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let filer = filer(&server, file_journal(&dir));
+        send(&filer);
+        let filing = sample_filing("send", now());
+        send_future(filer.run(&filing));
+        send_future(filer.retract("send"));
+    });
+}
