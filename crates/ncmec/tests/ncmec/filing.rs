@@ -206,3 +206,184 @@ fn the_filer_and_its_futures_are_send() {
         send_future(filer.retract("send"));
     });
 }
+
+/// Every element the model knows, set at once: the XML passes the independent order check
+/// here and the server's own, for the report and for the file details.
+#[tokio::test]
+async fn a_report_with_every_element_is_in_order() {
+    use safeguard_ncmec::model::{
+        Address, Details, DeviceId, EstimatedLocation, EventName, FileAnnotations, FileDetails,
+        FileHash, FileRelevance, IndustryClassification, IpCaptureEvent, LawEnforcement,
+    };
+    let t = now();
+    let person = |first: &str| Person {
+        first_name: Some(first.into()),
+        last_name: Some("Example".into()),
+        phones: vec![Contact {
+            value: "+1-555-0100".into(),
+            kind: Some("Mobile".into()),
+            verified: Some(true),
+            verification_date: Some(t.plus_seconds(-86_400)),
+        }],
+        emails: vec![Contact::new(format!(
+            "{}@example.com",
+            first.to_lowercase()
+        ))],
+        addresses: vec![Address {
+            kind: Some("Home".into()),
+            street: Some("1 Example Street".into()),
+            city: Some("Example City".into()),
+            zip_code: Some("00000".into()),
+            state: Some("VA".into()),
+            non_usa_state: None,
+            country: Some("US".into()),
+        }],
+        age: Some(30),
+        date_of_birth: Some("1996-01-01".into()),
+    };
+    let ip = IpCaptureEvent {
+        ip_address: "2001:db8::1".into(),
+        event_name: Some(EventName::Login),
+        date_time: Some(t.plus_seconds(-600)),
+        possible_proxy: Some(true),
+        port: Some(50_000),
+    };
+    let device = DeviceId {
+        id_type: "Advertising ID".into(),
+        id_value: "00000000-0000-0000-0000-000000000000".into(),
+        event_name: Some(EventName::Registration),
+        date_time: Some(t.plus_seconds(-900)),
+    };
+    let user = |id: &str| UserDetails {
+        person: Some(person("Reported")),
+        vehicle_description: Some("n/a".into()),
+        esp_identifier: Some(id.into()),
+        esp_service: Some("Example Chat".into()),
+        compromised_account: Some(false),
+        screen_name: Some("screen".into()),
+        display_names: vec!["One".into(), "Two".into()],
+        profile_urls: vec!["https://example.com/u/1".into()],
+        profile_bio: Some("bio".into()),
+        ip_capture_events: vec![ip.clone()],
+        device_ids: vec![device.clone()],
+        third_party_user_reported: Some(false),
+        prior_ct_reports: vec!["123456".into()],
+        group_identifier: Some("group-1".into()),
+        account_temporarily_disabled: Some(true),
+        account_permanently_disabled: Some(false),
+        estimated_location: Some(EstimatedLocation {
+            city: Some("Example City".into()),
+            region: Some("VA".into()),
+            country_code: Some("US".into()),
+        }),
+        all_emails_reported: Some(true),
+        associated_accounts: vec!["user-9".into()],
+        additional_info: Some("info".into()),
+    };
+    let mut report = Report::new(
+        IncidentType::ChildSexTrafficking,
+        t.plus_seconds(-60),
+        person("Test"),
+    );
+    report.batched_report_reason = Some("test batch".into());
+    report.incident_summary.platform = Some("Example Chat".into());
+    report.incident_summary.escalate_to_high_priority = Some("Test.".into());
+    report.incident_summary.report_annotations = ReportAnnotations {
+        sextortion: true,
+        csam_solicitation: true,
+        minor_to_minor_interaction: true,
+        spam: true,
+        sadistic_online_exploitation: true,
+    };
+    report.incident_summary.incident_date_time_description = Some("first seen".into());
+    report.internet_details = vec![
+        InternetDetail::WebPage {
+            urls: vec!["https://example.com/a".into()],
+            additional_info: Some("x".into()),
+            third_party_hosted_content: Some(true),
+        },
+        InternetDetail::ChatIm {
+            chat_client: Some("c".into()),
+            chat_room_name: Some("r".into()),
+            content: Some("placeholder".into()),
+            additional_info: Some("x".into()),
+        },
+    ];
+    report.law_enforcement = Some(LawEnforcement {
+        agency_name: "Example Police".into(),
+        case_number: Some("case-1".into()),
+        officer_contact: Some(person("Officer")),
+        reported_to_le: Some(true),
+        served_legal_process_domestic: Some(false),
+        served_legal_process_international: Some(false),
+    });
+    report.reporter.contact_person = Some(person("Contact"));
+    report.reporter.company_template = Some("template".into());
+    report.reporter.terms_of_service = Some("https://example.com/terms".into());
+    report.reporter.legal_url = Some("https://example.com/legal".into());
+    report.person_or_user_reported = Some(user("user-1"));
+    report.intended_recipients = vec![user("user-2")];
+    report.victims = vec![Victim {
+        person: person("Child"),
+        esp_identifier: Some("user-2".into()),
+        esp_service: Some("Example Chat".into()),
+        screen_name: Some("s".into()),
+        display_names: vec!["d".into()],
+        profile_urls: vec!["https://example.com/u/2".into()],
+        additional_info: Some("x".into()),
+    }];
+    report.additional_info = Some("end".into());
+    let xml = report.to_xml(t).unwrap();
+    assert!(assert_xsd_order(&xml) >= 20, "{xml}");
+
+    let server = TestServer::start().await.unwrap();
+    let client = crate::common::client(&server);
+    let report_id = client
+        .submit(&xml)
+        .await
+        .unwrap()
+        .response
+        .report_id
+        .unwrap();
+    let upload = client.upload(&report_id, "f.txt", b"benign").await.unwrap();
+    let file_id = upload.response.file_id.unwrap();
+    let details = FileDetails {
+        file_name: Some("f.txt".into()),
+        original_file_name: Some("orig.txt".into()),
+        uploaded_to_esp_timestamp: Some(t.plus_seconds(-60)),
+        location_of_file: Some("https://example.com/f".into()),
+        file_viewed_by_esp: Some(true),
+        exif_viewed_by_esp: Some(false),
+        publicly_available: Some(false),
+        file_relevance: Some(FileRelevance::Reported),
+        file_annotations: FileAnnotations {
+            anime_drawing_virtual_hentai: true,
+            potential_meme: true,
+            viral: true,
+            possible_self_production: true,
+            physical_harm: true,
+            violence_gore: true,
+            bestiality: true,
+            live_streaming: true,
+            infant: true,
+            generative_ai: true,
+        },
+        industry_classification: Some(IndustryClassification::A2),
+        original_file_hashes: vec![FileHash {
+            hash_type: "MD5".into(),
+            value: "0".repeat(32),
+        }],
+        ip_capture_event: Some(ip),
+        device_ids: vec![device],
+        details: vec![Details {
+            kind: Some("EXIF".into()),
+            pairs: vec![("Make".into(), "Example".into())],
+        }],
+        additional_info: vec!["a".into(), "b".into()],
+    };
+    let details_xml = details.to_xml(&report_id, &file_id, "f.txt").unwrap();
+    assert!(assert_xsd_order(&details_xml) >= 3, "{details_xml}");
+    client.file_info(&details_xml).await.unwrap();
+    client.finish(&report_id).await.unwrap();
+    assert_eq!(server.finished().len(), 1);
+}
