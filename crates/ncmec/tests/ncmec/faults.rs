@@ -142,3 +142,36 @@ async fn uploads_that_keep_failing_ambiguously_give_up_after_three_reports() {
     );
     assert!(server.finished().is_empty());
 }
+
+/// A submit carried out whose answer is lost leaves a report nobody knows the id of; the
+/// retry opens another, and the orphan is never finished (NCMEC deletes it after an hour).
+#[tokio::test]
+async fn a_lost_submit_answer_leaves_an_orphan_that_is_never_finished() {
+    let server = TestServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    server.inject("/submit", Fault::DropAfter, 1);
+    let filed = filer(&server, file_journal(&dir))
+        .run(&sample_filing("orphan", now()))
+        .await
+        .unwrap();
+    let finished = assert_one_finished(&server, FILES);
+    assert_eq!(finished.report_id, filed.report_id);
+    let orphan: Vec<_> = server
+        .reports()
+        .into_iter()
+        .filter(|r| r.report_id != filed.report_id)
+        .collect();
+    assert_eq!(orphan.len(), 1);
+    assert_eq!(orphan[0].state, ReportState::Open);
+    assert!(orphan[0].files.is_empty());
+    server.advance(Duration::from_secs(3601));
+    assert_eq!(
+        server
+            .reports()
+            .into_iter()
+            .find(|r| r.report_id == orphan[0].report_id)
+            .unwrap()
+            .state,
+        ReportState::Expired
+    );
+}
