@@ -406,6 +406,8 @@ fn refused(endpoint: &'static str, answer: Answer) -> Error {
             .response_description
             .unwrap_or_else(|| code.meaning().to_string()),
         request_id: answer.request_id,
+        status: answer.status,
+        body: answer.body,
     }
 }
 

@@ -516,9 +516,12 @@ impl Filer {
                     form(&report_id),
                     &answer,
                 ),
-                Err(e) if e.code_class() == Some(CodeClass::NotFound) => {}
+                Err(e) if e.code_class() == Some(CodeClass::NotFound) => {
+                    self.log_refusal(&mut state, "/retract", &report_id, form(&report_id), &e)
+                }
                 Err(e) if e.code_class() == Some(CodeClass::AlreadyFinished) => {
                     // A finish sent earlier arrived after all: the report stands.
+                    self.log_refusal(&mut state, "/retract", &report_id, form(&report_id), &e);
                     state.phase = Phase::Finished;
                     self.record(&state).await?;
                     return Err(Error::AlreadyFinished(filing_id.to_string()));
@@ -605,7 +608,9 @@ impl Filer {
                 let answer = match result {
                     Ok(a) => a,
                     Err(e) if e.code_class() == Some(CodeClass::NotFound) => {
-                        return Ok(Next::Abandon(format!("NCMEC no longer has it: {e}")))
+                        let request = format!("id={report_id}; file={}", file.name);
+                        self.log_refusal(state, "/upload", &report_id, request, &e);
+                        return Ok(Next::Abandon(format!("NCMEC no longer has it: {e}")));
                     }
                     Err(e) if upload_may_have_arrived(&e) => {
                         return Ok(Next::Abandon(format!(
@@ -647,7 +652,8 @@ impl Filer {
                 {
                     Ok(answer) => self.log(state, "/fileinfo", &report_id, xml.clone(), &answer),
                     Err(e) if e.code_class() == Some(CodeClass::NotFound) => {
-                        return Ok(Next::Abandon(format!("NCMEC no longer has it: {e}")))
+                        self.log_refusal(state, "/fileinfo", &report_id, xml.clone(), &e);
+                        return Ok(Next::Abandon(format!("NCMEC no longer has it: {e}")));
                     }
                     Err(e) => return Err(e),
                 }
@@ -682,9 +688,12 @@ impl Filer {
                 Ok(Next::Continue)
             }
             // Deleted before any finish arrived (a finish that arrived would answer 5102).
-            Err(e) if e.code_class() == Some(CodeClass::NotFound) => Ok(Next::Abandon(format!(
-                "NCMEC no longer has it at finish: {e}"
-            ))),
+            Err(e) if e.code_class() == Some(CodeClass::NotFound) => {
+                self.log_refusal(state, "/finish", &report_id, form(&report_id), &e);
+                Ok(Next::Abandon(format!(
+                    "NCMEC no longer has it at finish: {e}"
+                )))
+            }
             Err(e) => Err(e),
         }
     }
@@ -717,12 +726,16 @@ impl Filer {
                 .await
             {
                 Ok(answer) => self.log(state, "/retract", &report_id, form(&report_id), &answer),
-                Err(e) if e.code_class() == Some(CodeClass::NotFound) => {}
+                Err(e) if e.code_class() == Some(CodeClass::NotFound) => {
+                    self.log_refusal(state, "/retract", &report_id, form(&report_id), &e)
+                }
                 Err(e) if e.code_class() == Some(CodeClass::AlreadyFinished) => {
+                    self.log_refusal(state, "/retract", &report_id, form(&report_id), &e);
+                    self.record(state).await?;
                     return Err(Error::AlreadyFinished(format!(
                         "{} (abandoned report {report_id} was finished; not filing another)",
                         state.filing_id
-                    )))
+                    )));
                 }
                 // NCMEC deletes it within 24 h anyway; a retract that keeps failing must not
                 // hold up a report about a child. The flag stays false and the next run
@@ -785,6 +798,39 @@ impl Filer {
             request_id: answer.request_id.clone(),
             response: answer.body.clone(),
         });
+    }
+
+    /// Keeps a refusal the filer acted on (5001 on a report it then abandons, for example)
+    /// in the transcript, with its Request-ID, like any other answer.
+    fn log_refusal(
+        &self,
+        state: &mut FilingState,
+        endpoint: &str,
+        report_id: &str,
+        request: String,
+        error: &Error,
+    ) {
+        let error = match error {
+            Error::RetriesExhausted { last, .. } => last,
+            e => e,
+        };
+        if let Error::Refused {
+            request_id,
+            status,
+            body,
+            ..
+        } = error
+        {
+            state.transcript.push(Exchange {
+                at: self.clock.now(),
+                endpoint: endpoint.to_string(),
+                report_id: Some(report_id.to_string()),
+                request,
+                status: *status,
+                request_id: request_id.clone(),
+                response: body.clone(),
+            });
+        }
     }
 
     /// Records `state` durably, off the async reactor (a journal fsyncs).

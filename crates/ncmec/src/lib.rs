@@ -80,6 +80,10 @@ pub enum Error {
         description: String,
         /// The `Request-ID` header of the answer, for NCMEC's support.
         request_id: Option<String>,
+        /// The HTTP status of the answer.
+        status: u16,
+        /// The answer's body as received, for the filing's transcript.
+        body: String,
     },
     /// An HTTP status other than 2xx without a parseable NCMEC answer.
     #[error("{endpoint} answered HTTP {status}{}", request_id_suffix(.request_id))]

@@ -193,3 +193,33 @@ async fn wrong_credentials_are_refused_without_retrying_or_printing_the_password
     let body = raw.text().await.unwrap();
     assert!(body.contains("<responseCode>2000</responseCode>"), "{body}");
 }
+
+/// Refusals the filer acts on are kept in the transcript with their Request-ID too.
+#[tokio::test]
+async fn refusals_acted_on_are_in_the_transcript() {
+    let server = TestServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = file_journal(&dir);
+    let filing = sample_filing("refusals", now());
+    let _ = filer(
+        &server,
+        StopAfter::new(journal.clone(), STOP_AFTER_FIRST_UPLOAD),
+    )
+    .run(&filing)
+    .await;
+    server.advance(Duration::from_secs(25 * 3600));
+    let filer = Filer::new(crate::common::client(&server), journal).with_config(FilerConfig {
+        retry: FAST_RETRY,
+        ..FilerConfig::default()
+    });
+    let filed = filer.run(&filing).await.unwrap();
+    let refusals: Vec<_> = filed
+        .transcript
+        .iter()
+        .filter(|e| e.response.contains("<responseCode>5001</responseCode>"))
+        .collect();
+    // The /fileinfo that found the report gone, then the retract of the abandoned report.
+    let endpoints: Vec<&str> = refusals.iter().map(|e| e.endpoint.as_str()).collect();
+    assert_eq!(endpoints, ["/fileinfo", "/retract"]);
+    assert!(refusals.iter().all(|e| e.request_id.is_some()));
+}
