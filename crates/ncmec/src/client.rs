@@ -179,11 +179,18 @@ impl Client {
             .clone()
             .unwrap_or_else(|| config.environment.base_url().to_string());
         let base = base.trim_end_matches('/').to_string();
-        if !(base.starts_with("https://") || base.starts_with("http://127.0.0.1")) {
+        let url = reqwest::Url::parse(&base)
+            .map_err(|e| Error::Config(format!("base URL {base}: {e}")))?;
+        let loopback = url
+            .host_str()
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+            .and_then(|h| h.parse::<std::net::IpAddr>().ok())
+            .is_some_and(|ip| ip.is_loopback());
+        if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
             // Credentials go in every request's Authorization header: over plain HTTP they
             // would cross the network readable, so only a loopback test server may use it.
             return Err(Error::Config(format!(
-                "base URL {base} must be https:// (plain http only on 127.0.0.1)"
+                "base URL {base} must be https:// (plain http only on a loopback address)"
             )));
         }
         if config.credentials.username.is_empty() || config.credentials.password.is_empty() {
@@ -513,6 +520,7 @@ mod tests {
     fn plain_http_only_on_loopback() {
         let c = ClientConfig::new(Credentials::new("u", "p"));
         assert!(Client::new(c.clone().base_url("http://example.com/ispws")).is_err());
+        assert!(Client::new(c.clone().base_url("http://127.0.0.1.example.com/ispws")).is_err());
         assert!(Client::new(c.base_url("http://127.0.0.1:8080/ispws")).is_ok());
     }
 
