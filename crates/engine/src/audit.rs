@@ -29,6 +29,12 @@ pub const SIGNING_KEY_PURPOSE: &[u8] = b"audit-signing-v1";
 /// are 3.2 MB.
 pub const PAGE: usize = 100_000;
 
+/// The log's signing key: derived from the instance's master key under
+/// [`SIGNING_KEY_PURPOSE`], so every process with the key signs alike.
+pub fn signing_key(master: &safeguard_seal::MasterKey) -> SigningKey {
+    SigningKey::from_bytes(&master.derive(SIGNING_KEY_PURPOSE))
+}
+
 /// Appends to, proves and signs the audit log of one store.
 pub struct Auditor {
     store: Arc<dyn Store>,

@@ -597,6 +597,7 @@ pub const ERROR_CODES: &[&str] = &[
     "evidence_not_found",
     "evidence_destroyed",
     "vault_unavailable",
+    "audit_unavailable",
     "vault_error",
     "webhook_not_found",
     "invalid_event_types",

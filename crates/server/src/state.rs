@@ -63,6 +63,8 @@ pub struct Inner {
     /// The contact-risk scorer (`[risk]`), `None` when disabled. Behind a plain mutex,
     /// taken on the blocking pool for one batch at a time (see `crate::risk`).
     pub risk: Option<Arc<std::sync::Mutex<safeguard_risk::Scorer>>>,
+    /// The audit log, opened on first use (it needs the master key, for its signing key).
+    pub auditor: OnceLock<Arc<safeguard_engine::audit::Auditor>>,
 }
 
 impl AppState {
@@ -108,6 +110,7 @@ impl AppState {
             vault: tokio::sync::OnceCell::new(),
             webhooks: OnceLock::new(),
             risk,
+            auditor: OnceLock::new(),
             config,
         })))
     }
@@ -160,6 +163,64 @@ impl AppState {
                     "the evidence vault cannot be opened; see the server log",
                 )
             })
+    }
+
+    /// The audit log. Blocking (call it on the blocking pool): the first call loads the
+    /// master key and reads the log's leaf hashes. 503 `audit_unavailable` when the key
+    /// cannot be loaded, with the detail in the log.
+    pub fn auditor(&self) -> ApiResult<Arc<safeguard_engine::audit::Auditor>> {
+        if let Some(a) = self.0.auditor.get() {
+            return Ok(a.clone());
+        }
+        let unavailable = |e: String| {
+            tracing::error!(error = %e, "cannot open the audit log");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "audit_unavailable",
+                "the audit log cannot be opened; see the server log",
+            )
+        };
+        let key = self
+            .0
+            .exchanges
+            .master_key()
+            .map_err(|e| unavailable(e.to_string()))?;
+        let a = safeguard_engine::audit::Auditor::new(
+            self.0.store.clone(),
+            safeguard_engine::audit::signing_key(&key),
+        )
+        .map_err(|e| unavailable(e.to_string()))?;
+        // Two first calls racing both build one; the first stored wins and both are equal.
+        let _ = self.0.auditor.set(Arc::new(a));
+        Ok(self.0.auditor.get().cloned().expect("set just above"))
+    }
+
+    /// Appends an audit entry (blocking; call it on the blocking pool). A failure is an
+    /// error for the caller: an action that must be audited is refused when it cannot be.
+    pub fn audit(
+        &self,
+        actor: &str,
+        action: safeguard_engine::audit::Action,
+        object: &str,
+        detail: &str,
+    ) -> ApiResult<u64> {
+        let a = self.auditor()?;
+        a.record(actor, action, object, detail).map_err(|e| {
+            tracing::error!(error = %e, action = action.as_str(), object, "audit append failed");
+            ApiError::from(e)
+        })
+    }
+
+    /// Appends an audit entry for an action already done (blocking): a failure is logged,
+    /// not returned, since the action cannot be undone by refusing the response.
+    pub fn audit_after(
+        &self,
+        actor: &str,
+        action: safeguard_engine::audit::Action,
+        object: &str,
+        detail: &str,
+    ) {
+        let _ = self.audit(actor, action, object, detail);
     }
 
     /// Wakes the webhook dispatcher (after a write that produced events).
