@@ -281,6 +281,20 @@ fn import(a: &ImportArgs) -> anyhow::Result<ExitCode> {
     let report = safeguard_engine::import_list(store.as_ref(), bank, &opts, open_list(&a.file)?)
         .with_context(|| format!("{}: nothing was imported", a.file.display()))?;
     let o = report.outcome;
+    crate::cmd_audit::record(
+        &a.data,
+        std::sync::Arc::from(store),
+        if o.removed > 0 && o.added == 0 {
+            safeguard_engine::audit::Action::BankWithdrawal
+        } else {
+            safeguard_engine::audit::Action::BankImport
+        },
+        &format!("bank:{}", a.bank),
+        &format!(
+            "{} added, {} refreshed, {} removed",
+            o.added, o.refreshed, o.removed
+        ),
+    );
     println!(
         "{}",
         serde_json::json!({

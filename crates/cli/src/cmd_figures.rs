@@ -93,7 +93,14 @@ mod tests {
         assert_eq!(parse_instant("2000-03-01").unwrap(), 951_868_800_000);
         assert_eq!(parse_instant("2026-12-03").unwrap(), 1_796_256_000_000);
         assert_eq!(parse_instant("2024-02-29").unwrap(), 1_709_164_800_000);
-        for bad in ["2023-02-29", "2026-13-01", "2026-00-10", "2026-01-32", "yesterday", "2026-1"] {
+        for bad in [
+            "2023-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-01-32",
+            "yesterday",
+            "2026-1",
+        ] {
             assert!(parse_instant(bad).is_err(), "{bad}");
         }
     }

@@ -80,7 +80,7 @@ impl DataDirArg {
 /// Arguments of `safeguard keys create`.
 #[derive(Debug, clap::Args)]
 pub struct KeysCreateArgs {
-    /// Comma-separated scopes: hash, match, curate, submit, admin.
+    /// Comma-separated scopes: hash, match, curate, submit, admin, approve, audit.
     #[arg(long, value_delimiter = ',', required = true)]
     pub scopes: Vec<String>,
     /// A label for the key.
@@ -100,7 +100,7 @@ pub struct KeysRevokeArgs {
 }
 
 /// The data directory: the flag, else `$SAFEGUARD_DATA_DIR`, else the default.
-fn data_dir(flag: Option<&Path>) -> PathBuf {
+pub fn data_dir(flag: Option<&Path>) -> PathBuf {
     flag.map(Path::to_path_buf)
         .or_else(|| std::env::var_os("SAFEGUARD_DATA_DIR").map(PathBuf::from))
         .unwrap_or_else(|| safeguard_server::config::DEFAULT_DATA_DIR.into())
@@ -315,11 +315,21 @@ pub fn run_keys(cmd: &KeysCommand) -> anyhow::Result<ExitCode> {
             for s in &a.scopes {
                 match Scope::parse(s.trim()) {
                     Some(sc) if sc != Scope::Any => scopes.push(sc),
-                    _ => anyhow::bail!("unknown scope {s:?}: use hash, match, curate or admin"),
+                    _ => anyhow::bail!(
+                        "unknown scope {s:?}: use hash, match, curate, submit, admin, approve or audit"
+                    ),
                 }
             }
-            let store = a.data.open()?;
+            let store: std::sync::Arc<dyn Store> = std::sync::Arc::from(a.data.open()?);
             let k = create_key(store.as_ref(), &a.name, &scopes)?;
+            let names: Vec<&str> = k.scopes.iter().map(|s| s.name()).collect();
+            crate::cmd_audit::record(
+                &a.data,
+                store,
+                safeguard_engine::audit::Action::KeyCreated,
+                &format!("key:{}", k.key_id),
+                &format!("scopes {}", names.join(",")),
+            );
             eprintln!(
                 "created key {} with scopes {}; it is shown once, store it now:",
                 k.key_id,
@@ -348,8 +358,15 @@ pub fn run_keys(cmd: &KeysCommand) -> anyhow::Result<ExitCode> {
             }
         }
         KeysCommand::Revoke(a) => {
-            let store = a.data.open()?;
+            let store: std::sync::Arc<dyn Store> = std::sync::Arc::from(a.data.open()?);
             store.revoke_api_key(&a.key_id)?;
+            crate::cmd_audit::record(
+                &a.data,
+                store,
+                safeguard_engine::audit::Action::KeyRevoked,
+                &format!("key:{}", a.key_id.to_ascii_lowercase()),
+                "",
+            );
             eprintln!("revoked {}", a.key_id);
         }
     }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cmd_audit;
 mod cmd_bank;
 mod cmd_bench_hash;
 mod cmd_bench_index;
@@ -51,6 +52,9 @@ enum Command {
     /// Policy rules: apply a TOML rules file, list the rules in force.
     #[command(subcommand)]
     Rules(cmd_rules::RulesCommand),
+    /// The tamper-evident audit log: export it, verify an export offline, print its key.
+    #[command(subcommand)]
+    Audit(cmd_audit::AuditCommand),
     /// Transparency figures of a period (scanned, matched, verdicts, reviews, reports,
     /// times), computed from the store, as JSON or CSV.
     Figures(cmd_figures::FiguresArgs),
@@ -96,6 +100,7 @@ fn main() -> ExitCode {
         Command::Bank(b) => cmd_bank::run(b),
         Command::Match(a) => cmd_match::run(a),
         Command::Figures(a) => cmd_figures::run(a),
+        Command::Audit(a) => cmd_audit::run(a),
         Command::Exchange(x) => cmd_exchange::run(x),
         Command::Rules(r) => cmd_rules::run(r),
         Command::Bench(BenchCommand::Hash(a)) => cmd_bench_hash::run(a),

@@ -54,8 +54,9 @@ impl std::fmt::Debug for Auditor {
 
 fn audit_err(e: safeguard_audit::Error) -> Error {
     match e {
-        safeguard_audit::Error::InvalidEntry { .. }
-        | safeguard_audit::Error::OutOfRange { .. } => Error::Invalid(e.to_string()),
+        safeguard_audit::Error::InvalidEntry { .. } | safeguard_audit::Error::OutOfRange { .. } => {
+            Error::Invalid(e.to_string())
+        }
         other => Error::Store(safeguard_store::Error::Corrupt(format!(
             "audit log: {other}"
         ))),
@@ -218,27 +219,38 @@ impl Auditor {
             .map(stored_head)
             .collect::<Result<_, _>>()?;
         heads.sort_by_key(|h| (h.head.size, h.head.timestamp_ms));
-        let heads = heads
-            .into_iter()
-            .filter(|h| h.head.size <= last.head.size);
+        let heads = heads.into_iter().filter(|h| h.head.size <= last.head.size);
         let mut heads = heads.peekable();
         let mut w = safeguard_audit::ExportWriter::new(out).map_err(audit_err)?;
         while let Some(h) = heads.next_if(|h| h.head.size == 0) {
             w.head(&h).map_err(audit_err)?;
         }
+        // Rows are written as stored, whatever they hold: an export of a tampered database
+        // must still come out, for the verifier to name what was changed. So heads are
+        // placed by the count of lines written, not by the rows' own numbers.
         let mut seq = 0;
-        while seq < last.head.size {
+        let mut written: u64 = 0;
+        'pages: while seq < last.head.size {
             let page = self.store.audit_entries(seq, PAGE)?;
             if page.is_empty() {
                 break;
             }
             for r in &page {
                 if r.seq >= last.head.size {
-                    break;
+                    break 'pages;
                 }
-                let e = entry_of(r.seq, &r.entry).map_err(audit_err)?;
+                let e = Entry::new(
+                    r.seq,
+                    r.entry.at,
+                    &r.entry.actor,
+                    &r.entry.action,
+                    &r.entry.object,
+                    &r.entry.detail,
+                )
+                .map_err(audit_err)?;
                 w.entry(&e, &r.leaf_hash).map_err(audit_err)?;
-                while let Some(h) = heads.next_if(|h| h.head.size <= r.seq + 1) {
+                written += 1;
+                while let Some(h) = heads.next_if(|h| h.head.size <= written) {
                     w.head(&h).map_err(audit_err)?;
                 }
                 seq = r.seq + 1;
@@ -286,7 +298,12 @@ mod tests {
         let a = auditor(store.clone());
         for i in 0..10 {
             let seq = a
-                .record("key:0011223344556677", Action::VaultRead, &format!("obj-{i}"), "read")
+                .record(
+                    "key:0011223344556677",
+                    Action::VaultRead,
+                    &format!("obj-{i}"),
+                    "read",
+                )
                 .unwrap();
             assert_eq!(seq, i);
             if i % 4 == 3 {
@@ -306,7 +323,11 @@ mod tests {
         assert_eq!(head.head.size, 10);
         let log = safeguard_audit::verify_export(out.as_slice(), &a.verifying_key()).unwrap();
         assert_eq!(log.size(), 10);
-        assert_eq!(log.heads().len(), 3, "two periodic heads and the export's own");
+        assert_eq!(
+            log.heads().len(),
+            3,
+            "two periodic heads and the export's own"
+        );
         let other = SigningKey::from_bytes(&[8; 32]).verifying_key();
         assert!(safeguard_audit::verify_export(out.as_slice(), &other).is_err());
         assert!(a.sign_head_if_grown().unwrap().is_none());

@@ -188,7 +188,10 @@ mod tests {
         h.push(line("state", Some("in_review"), "r2"));
         h.push(line("state", Some("decided"), "r2"));
         assert_eq!(decision_line(&h).unwrap().actor, "r2");
-        assert!(current_approval(&h).is_none(), "an old approval carried over");
+        assert!(
+            current_approval(&h).is_none(),
+            "an old approval carried over"
+        );
     }
 
     #[test]

@@ -300,9 +300,7 @@ impl FiguresBuilder {
             "opened" => f.cases.opened += 1,
             "item_added" => f.cases.items_added += 1,
             "approved" => f.cases.approvals += 1,
-            "legal_hold" if h.note.as_deref() == Some("placed") => {
-                f.cases.legal_holds_placed += 1
-            }
+            "legal_hold" if h.note.as_deref() == Some("placed") => f.cases.legal_holds_placed += 1,
             "state" => {
                 let to = h.to_state.clone().unwrap_or_default();
                 bump(&mut f.cases.entered, to.clone());
@@ -531,7 +529,14 @@ mod tests {
     use super::*;
     use safeguard_store::action::CaseHistory;
 
-    fn sub(id: i64, kind: &str, verdict: &str, at: i64, uploaded_s: Option<i64>, matches: Value) -> StoredSubmission {
+    fn sub(
+        id: i64,
+        kind: &str,
+        verdict: &str,
+        at: i64,
+        uploaded_s: Option<i64>,
+        matches: Value,
+    ) -> StoredSubmission {
         StoredSubmission {
             id,
             platform_id: format!("p{id}"),
@@ -551,7 +556,15 @@ mod tests {
         serde_json::json!({"source": source, "bank": bank, "classification": class, "signal_type": signal})
     }
 
-    fn line(id: i64, case_id: i64, at: i64, action: &str, to: Option<&str>, decision: Option<&str>, note: Option<&str>) -> CaseHistoryRow {
+    fn line(
+        id: i64,
+        case_id: i64,
+        at: i64,
+        action: &str,
+        to: Option<&str>,
+        decision: Option<&str>,
+        note: Option<&str>,
+    ) -> CaseHistoryRow {
         CaseHistoryRow {
             id,
             case_id,
@@ -585,57 +598,218 @@ mod tests {
         let mut b = FiguresBuilder::new(0, 1_000_000);
         let subs = [
             sub(1, "image", "allow", 10_000, Some(5), serde_json::json!([])),
-            sub(2, "image", "block", 20_000, Some(10), serde_json::json!([m("exchange:NCMEC", "NCMEC", Some("A1"), "pdq")])),
-            sub(3, "video", "review", 30_000, Some(40), serde_json::json!([m("api", "OWN", None, "vpdq"), m("exchange:NCMEC", "NCMEC", Some("B2"), "md5")])),
-            sub(4, "other", "hold", 40_000, None, serde_json::json!([m("file:iwf", "IWF_URLS", None, "url")])),
-            sub(5, "account_risk", "review", 50_000, None, serde_json::json!(null)),
+            sub(
+                2,
+                "image",
+                "block",
+                20_000,
+                Some(10),
+                serde_json::json!([m("exchange:NCMEC", "NCMEC", Some("A1"), "pdq")]),
+            ),
+            sub(
+                3,
+                "video",
+                "review",
+                30_000,
+                Some(40),
+                serde_json::json!([
+                    m("api", "OWN", None, "vpdq"),
+                    m("exchange:NCMEC", "NCMEC", Some("B2"), "md5")
+                ]),
+            ),
+            sub(
+                4,
+                "other",
+                "hold",
+                40_000,
+                None,
+                serde_json::json!([m("file:iwf", "IWF_URLS", None, "url")]),
+            ),
+            sub(
+                5,
+                "account_risk",
+                "review",
+                50_000,
+                None,
+                serde_json::json!(null),
+            ),
         ];
         for s in &subs {
             b.add_submission(s).unwrap();
         }
         let ncmec = CaseFacts::of(&subs[1..2]).unwrap();
-        assert_eq!(ncmec, CaseFacts { sources: vec!["exchange:NCMEC".into()], first_match_at: Some(20_000) });
+        assert_eq!(
+            ncmec,
+            CaseFacts {
+                sources: vec!["exchange:NCMEC".into()],
+                first_match_at: Some(20_000)
+            }
+        );
         let mixed = CaseFacts::of(&subs[2..3]).unwrap();
-        assert_eq!(mixed.sources, vec!["api".to_string(), "exchange:NCMEC".to_string()]);
+        assert_eq!(
+            mixed.sources,
+            vec!["api".to_string(), "exchange:NCMEC".to_string()]
+        );
         let none = CaseFacts::default();
-        b.add_history(&line(1, 1, 20_000, "opened", Some("open"), None, None), &none);
-        b.add_history(&line(2, 2, 30_000, "opened", Some("open"), None, None), &none);
+        b.add_history(
+            &line(1, 1, 20_000, "opened", Some("open"), None, None),
+            &none,
+        );
+        b.add_history(
+            &line(2, 2, 30_000, "opened", Some("open"), None, None),
+            &none,
+        );
         b.add_history(&line(3, 2, 31_000, "item_added", None, None, None), &none);
-        b.add_history(&line(4, 1, 60_000, "state", Some("decided"), Some("confirmed: A1"), None), &ncmec);
-        b.add_history(&line(5, 2, 61_000, "state", Some("decided"), Some("not_csam"), None), &mixed);
+        b.add_history(
+            &line(
+                4,
+                1,
+                60_000,
+                "state",
+                Some("decided"),
+                Some("confirmed: A1"),
+                None,
+            ),
+            &ncmec,
+        );
+        b.add_history(
+            &line(
+                5,
+                2,
+                61_000,
+                "state",
+                Some("decided"),
+                Some("not_csam"),
+                None,
+            ),
+            &mixed,
+        );
         b.add_history(&line(6, 1, 62_000, "approved", None, None, None), &none);
-        b.add_history(&line(7, 1, 80_000, "state", Some("reported"), None, None), &ncmec);
-        b.add_history(&line(8, 2, 81_000, "legal_hold", None, None, Some("placed")), &none);
-        b.add_history(&line(9, 2, 82_000, "legal_hold", None, None, Some("lifted")), &none);
+        b.add_history(
+            &line(7, 1, 80_000, "state", Some("reported"), None, None),
+            &ncmec,
+        );
+        b.add_history(
+            &line(8, 2, 81_000, "legal_hold", None, None, Some("placed")),
+            &none,
+        );
+        b.add_history(
+            &line(9, 2, 82_000, "legal_hold", None, None, Some("lifted")),
+            &none,
+        );
         let f = b.finish();
-        let counts = |pairs: &[(&str, u64)]| -> Counts { pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect() };
+        let counts = |pairs: &[(&str, u64)]| -> Counts {
+            pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+        };
         assert_eq!(f.scanned.total, 4);
-        assert_eq!(f.scanned.by_kind, counts(&[("image", 2), ("video", 1), ("other", 1)]));
-        assert_eq!(f.verdicts, counts(&[("allow", 1), ("block", 1), ("review", 1), ("hold", 1)]));
+        assert_eq!(
+            f.scanned.by_kind,
+            counts(&[("image", 2), ("video", 1), ("other", 1)])
+        );
+        assert_eq!(
+            f.verdicts,
+            counts(&[("allow", 1), ("block", 1), ("review", 1), ("hold", 1)])
+        );
         assert_eq!((f.matched.items, f.matched.matches), (3, 4));
-        assert_eq!(f.matched.by_source, counts(&[("exchange:NCMEC", 2), ("api", 1), ("file:iwf", 1)]));
-        assert_eq!(f.matched.by_bank, counts(&[("NCMEC", 2), ("OWN", 1), ("IWF_URLS", 1)]));
-        assert_eq!(f.matched.by_classification, counts(&[("A1", 1), ("B2", 1), ("none", 2)]));
-        assert_eq!(f.matched.by_signal_type, counts(&[("pdq", 1), ("vpdq", 1), ("md5", 1), ("url", 1)]));
-        assert_eq!(f.contact_safety, ContactSafety { risk_reviews: 1, url_matches: 1 });
-        assert_eq!((f.cases.opened, f.cases.items_added, f.cases.approvals, f.cases.legal_holds_placed), (2, 1, 1, 1));
+        assert_eq!(
+            f.matched.by_source,
+            counts(&[("exchange:NCMEC", 2), ("api", 1), ("file:iwf", 1)])
+        );
+        assert_eq!(
+            f.matched.by_bank,
+            counts(&[("NCMEC", 2), ("OWN", 1), ("IWF_URLS", 1)])
+        );
+        assert_eq!(
+            f.matched.by_classification,
+            counts(&[("A1", 1), ("B2", 1), ("none", 2)])
+        );
+        assert_eq!(
+            f.matched.by_signal_type,
+            counts(&[("pdq", 1), ("vpdq", 1), ("md5", 1), ("url", 1)])
+        );
+        assert_eq!(
+            f.contact_safety,
+            ContactSafety {
+                risk_reviews: 1,
+                url_matches: 1
+            }
+        );
+        assert_eq!(
+            (
+                f.cases.opened,
+                f.cases.items_added,
+                f.cases.approvals,
+                f.cases.legal_holds_placed
+            ),
+            (2, 1, 1, 1)
+        );
         assert_eq!(f.cases.entered, counts(&[("decided", 2), ("reported", 1)]));
-        assert_eq!((f.review.decided, f.review.confirmed, f.review.false_positive, f.review.other), (2, 1, 1, 0));
+        assert_eq!(
+            (
+                f.review.decided,
+                f.review.confirmed,
+                f.review.false_positive,
+                f.review.other
+            ),
+            (2, 1, 1, 0)
+        );
         let n = &f.review.by_source["exchange:NCMEC"];
-        assert_eq!((n.decided, n.confirmed, n.false_positive, n.false_positive_rate), (2, 1, 1, Some(0.5)));
+        assert_eq!(
+            (
+                n.decided,
+                n.confirmed,
+                n.false_positive,
+                n.false_positive_rate
+            ),
+            (2, 1, 1, Some(0.5))
+        );
         let a = &f.review.by_source["api"];
-        assert_eq!((a.decided, a.confirmed, a.false_positive, a.false_positive_rate), (1, 0, 1, Some(1.0)));
+        assert_eq!(
+            (
+                a.decided,
+                a.confirmed,
+                a.false_positive,
+                a.false_positive_rate
+            ),
+            (1, 0, 1, Some(1.0))
+        );
         assert_eq!(f.reports.reported_cases, 1);
         // Upload to action: block 20,000 - 10,000 = 10,000; review 30,000 - 40,000 < 0 -> 0;
         // hold has no upload time; allow is not an action.
-        assert_eq!(f.times.upload_to_action, Durations { count: 2, median_ms: Some(0), p90_ms: Some(10_000) });
-        assert_eq!(f.times.match_to_report, Durations { count: 1, median_ms: Some(60_000), p90_ms: Some(60_000) });
+        assert_eq!(
+            f.times.upload_to_action,
+            Durations {
+                count: 2,
+                median_ms: Some(0),
+                p90_ms: Some(10_000)
+            }
+        );
+        assert_eq!(
+            f.times.match_to_report,
+            Durations {
+                count: 1,
+                median_ms: Some(60_000),
+                p90_ms: Some(60_000)
+            }
+        );
         let csv = f.to_csv();
         assert!(csv.starts_with("section,name,value\n"));
-        assert!(csv.contains("\nmatched.by_source,exchange:NCMEC,2\n"), "{csv}");
-        assert!(csv.contains("\nreview.by_source.api,false_positive_rate,1.000000\n"), "{csv}");
-        assert!(csv.contains("\ntimes.upload_to_action,p90_ms,10000\n"), "{csv}");
-        assert_eq!(csv.lines().count(), csv.lines().filter(|l| l.split(',').count() == 3).count());
+        assert!(
+            csv.contains("\nmatched.by_source,exchange:NCMEC,2\n"),
+            "{csv}"
+        );
+        assert!(
+            csv.contains("\nreview.by_source.api,false_positive_rate,1.000000\n"),
+            "{csv}"
+        );
+        assert!(
+            csv.contains("\ntimes.upload_to_action,p90_ms,10000\n"),
+            "{csv}"
+        );
+        assert_eq!(
+            csv.lines().count(),
+            csv.lines().filter(|l| l.split(',').count() == 3).count()
+        );
     }
 
     #[test]

@@ -479,6 +479,7 @@ fn rule_text(body: &Bytes) -> ApiResult<&str> {
 /// `Content-Type: application/toml`, a rules file.
 async fn rules_replace(
     State(state): State<AppState>,
+    Extension(actor): Extension<crate::auth::KeyId>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
@@ -494,7 +495,24 @@ async fn rules_replace(
     }
     .map_err(safeguard_engine::Error::from)?;
     let a = state.actioner()?;
-    let out = blocking(move || Ok(a.apply_rules(&set)?)).await?;
+    let st = state.clone();
+    let out = blocking(move || {
+        let out = a.apply_rules(&set)?;
+        st.audit_after(
+            &actor.0,
+            safeguard_engine::audit::Action::RuleChanged,
+            "rules",
+            &format!(
+                "set replaced: {} in force, {} created, {} changed, {} removed",
+                out.rules.len(),
+                out.created,
+                out.changed,
+                out.removed
+            ),
+        );
+        Ok(out)
+    })
+    .await?;
     Ok(Json(outcome_json(&out)?))
 }
 
@@ -505,6 +523,7 @@ struct PositionQuery {
 
 async fn rule_create(
     State(state): State<AppState>,
+    Extension(actor): Extension<crate::auth::KeyId>,
     Query(q): Query<PositionQuery>,
     body: Bytes,
 ) -> ApiResult<Response> {
@@ -512,6 +531,7 @@ async fn rule_create(
     let spec = RuleSpec::parse_json(text).map_err(safeguard_engine::Error::from)?;
     let a = state.actioner()?;
     let id = spec.id.clone();
+    let st = state.clone();
     let out = blocking(move || {
         if a.rules()?.iter().any(|r| r.id == spec.id) {
             return Err(ApiError::new(
@@ -520,7 +540,14 @@ async fn rule_create(
                 format!("rule {:?} exists; PUT /v1/rules/{{id}} changes it", spec.id),
             ));
         }
-        Ok(a.put_rule(&spec, q.position)?)
+        let out = a.put_rule(&spec, q.position)?;
+        st.audit_after(
+            &actor.0,
+            safeguard_engine::audit::Action::RuleChanged,
+            &format!("rule:{}", spec.id),
+            "created",
+        );
+        Ok(out)
     })
     .await?;
     let rule = out
@@ -556,6 +583,7 @@ async fn rule_get(State(state): State<AppState>, Path(id): Path<String>) -> ApiR
 
 async fn rule_put(
     State(state): State<AppState>,
+    Extension(actor): Extension<crate::auth::KeyId>,
     Path(id): Path<String>,
     Query(q): Query<PositionQuery>,
     body: Bytes,
@@ -573,7 +601,18 @@ async fn rule_put(
         ));
     }
     let a = state.actioner()?;
-    let out = blocking(move || Ok(a.put_rule(&spec, q.position)?)).await?;
+    let st = state.clone();
+    let out = blocking(move || {
+        let out = a.put_rule(&spec, q.position)?;
+        st.audit_after(
+            &actor.0,
+            safeguard_engine::audit::Action::RuleChanged,
+            &format!("rule:{}", spec.id),
+            "changed",
+        );
+        Ok(out)
+    })
+    .await?;
     let rule = out
         .rules
         .iter()
@@ -584,10 +623,22 @@ async fn rule_put(
 
 async fn rule_delete(
     State(state): State<AppState>,
+    Extension(actor): Extension<crate::auth::KeyId>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let a = state.actioner()?;
-    blocking(move || Ok(a.delete_rule(&id)?)).await?;
+    let st = state.clone();
+    blocking(move || {
+        a.delete_rule(&id)?;
+        st.audit_after(
+            &actor.0,
+            safeguard_engine::audit::Action::RuleChanged,
+            &format!("rule:{id}"),
+            "deleted",
+        );
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -732,7 +783,30 @@ async fn case_transition(
         }
     }
     let a = state.actioner()?;
-    let c = blocking(move || Ok(a.transition(id, to, &key.0, req.note, req.decision)?)).await?;
+    let st = state.clone();
+    let c = blocking(move || {
+        let kind = req
+            .decision
+            .as_deref()
+            .map(safeguard_engine::case::DecisionKind::of);
+        let c = a.transition(id, to, &key.0, req.note, req.decision)?;
+        if to == CaseState::Decided {
+            // The kind, not the text: a decision's free text may quote what it is about.
+            let kind = match kind {
+                Some(safeguard_engine::case::DecisionKind::Confirmed) => "confirmed",
+                Some(safeguard_engine::case::DecisionKind::FalsePositive) => "false_positive",
+                _ => "other",
+            };
+            st.audit_after(
+                &key.0,
+                safeguard_engine::audit::Action::Decision,
+                &format!("case:{id}"),
+                kind,
+            );
+        }
+        Ok(c)
+    })
+    .await?;
     state.notify_webhooks();
     Ok(Json(case_json(&c)))
 }
@@ -760,14 +834,29 @@ async fn case_approve(
             ApiError::bad_request("invalid_json", format!("invalid approval body: {e}"))
         })?
     };
-    if req.note.as_ref().is_some_and(|n| n.len() > MAX_CASE_NOTE_BYTES) {
+    if req
+        .note
+        .as_ref()
+        .is_some_and(|n| n.len() > MAX_CASE_NOTE_BYTES)
+    {
         return Err(ApiError::bad_request(
             "invalid_request",
             format!("notes are at most {MAX_CASE_NOTE_BYTES} bytes"),
         ));
     }
     let a = state.actioner()?;
-    let c = blocking(move || Ok(a.approve(id, &key.0, req.note)?)).await?;
+    let st = state.clone();
+    let c = blocking(move || {
+        let c = a.approve(id, &key.0, req.note)?;
+        st.audit_after(
+            &key.0,
+            safeguard_engine::audit::Action::Approval,
+            &format!("case:{id}"),
+            "",
+        );
+        Ok(c)
+    })
+    .await?;
     state.notify_webhooks();
     Ok(Json(case_json(&c)))
 }
@@ -829,7 +918,18 @@ async fn evidence_get(
     // The read is logged before the bytes leave: a failure to log refuses the read.
     let store = state.0.store.clone();
     let (actor, oid) = (key.0.clone(), object_id.clone());
-    blocking(move || Ok(store.log_access(&actor, "read", &oid, now_ms())?)).await?;
+    let st = state.clone();
+    blocking(move || {
+        store.log_access(&actor, "read", &oid, now_ms())?;
+        st.audit(
+            &actor,
+            safeguard_engine::audit::Action::VaultRead,
+            &oid,
+            "evidence read",
+        )?;
+        Ok(())
+    })
+    .await?;
     tracing::info!(object = %object_id, key = %key.0, "evidence read");
     let vault = state.vault().await?;
     let obj = safeguard_vault::SealedObject {

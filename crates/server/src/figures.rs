@@ -52,8 +52,14 @@ async fn figures(
     };
     let store = state.0.store.clone();
     let (from, to) = (q.from, q.to);
-    let f = blocking(move || Ok(safeguard_engine::figures::compute(store.as_ref(), from, to)?))
-        .await?;
+    let f = blocking(move || {
+        Ok(safeguard_engine::figures::compute(
+            store.as_ref(),
+            from,
+            to,
+        )?)
+    })
+    .await?;
     if csv {
         let mut r = f.to_csv().into_response();
         r.headers_mut().insert(

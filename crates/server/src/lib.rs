@@ -8,6 +8,7 @@
 
 mod accounts;
 mod action;
+mod audit;
 pub mod auth;
 mod coinflip;
 pub mod config;
@@ -15,8 +16,8 @@ mod contact;
 mod error;
 pub mod exchanges;
 mod extract;
-mod figures;
 pub mod fetch;
+mod figures;
 mod hma;
 mod lists;
 mod media;
@@ -111,7 +112,10 @@ pub fn app(state: AppState) -> Router {
                 .merge(webhooks::admin_routes()),
         ))
         .merge(scoped(Scope::Approve, action::approve_routes()))
-        .merge(scoped(Scope::Audit, figures::audit_routes()))
+        .merge(scoped(
+            Scope::Audit,
+            figures::audit_routes().merge(audit::audit_routes()),
+        ))
         .merge(scoped(
             Scope::Any,
             Router::new()
@@ -224,6 +228,7 @@ pub async fn load_engine(
     // every matcher sharing the database.
     if state.0.config.role.runs_schedules() {
         retention::start(&state);
+        audit::start(&state);
         state.0.exchanges.start(engine.clone());
     }
     if let (true, Some(dir)) = (rebuilt, snapshot_dir) {

@@ -24,7 +24,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use futures_util::StreamExt;
 use safeguard_engine::{ImportOptions, SignalType};
 use safeguard_lists::{Column, CsvMapping, Format};
@@ -133,6 +133,7 @@ impl FormatQuery {
 
 async fn import(
     State(state): State<AppState>,
+    Extension(actor): Extension<crate::auth::KeyId>,
     Path(name): Path<String>,
     Query(q): Query<FormatQuery>,
     body: Body,
@@ -157,9 +158,22 @@ async fn import(
         let engine = engine.clone();
         let opts = opts.clone();
         let bank = bank.name.clone();
+        let st = state.clone();
         blocking(move || {
             let reader = std::io::BufReader::with_capacity(1 << 16, spool);
-            Ok(engine.import_list(&bank, &opts, reader)?)
+            let report = engine.import_list(&bank, &opts, reader)?;
+            let o = &report.outcome;
+            let detail = format!(
+                "{} added, {} refreshed, {} removed",
+                o.added, o.refreshed, o.removed
+            );
+            let action = if o.removed > 0 && o.added == 0 {
+                safeguard_engine::audit::Action::BankWithdrawal
+            } else {
+                safeguard_engine::audit::Action::BankImport
+            };
+            st.audit_after(&actor.0, action, &format!("bank:{bank}"), &detail);
+            Ok(report)
         })
         .await?
     };

@@ -158,6 +158,36 @@ pub const ROUTES: &[(&str, &str, Access, &str)] = &[
         "Transparency figures of a period (from, to: Unix ms; format json or csv), computed from the store",
     ),
     (
+        "GET",
+        "/v1/audit/head",
+        Access::Scope(Scope::Audit),
+        "The newest signed tree head of the audit log (signing one first if the log grew), with the Ed25519 public key",
+    ),
+    (
+        "POST",
+        "/v1/audit/head",
+        Access::Scope(Scope::Audit),
+        "Sign a tree head of the audit log now",
+    ),
+    (
+        "GET",
+        "/v1/audit/entries",
+        Access::Scope(Scope::Audit),
+        "Audit log entries from `from`, at most `limit` (1,000), with their recorded leaf hashes",
+    ),
+    (
+        "GET",
+        "/v1/audit/proof/inclusion",
+        Access::Scope(Scope::Audit),
+        "RFC 6962 inclusion proof of entry `index` in the tree of `size` entries",
+    ),
+    (
+        "GET",
+        "/v1/audit/proof/consistency",
+        Access::Scope(Scope::Audit),
+        "RFC 6962 consistency proof between the trees of `first` and `second` entries",
+    ),
+    (
         "POST",
         "/v1/cases/{id}/legal_hold",
         Access::Scope(Scope::Admin),

@@ -35,8 +35,16 @@ pub async fn sweep(state: &AppState, now_ms: i64) -> Result<usize, String> {
             // ciphertext even if deleting it fails (it is retried from the record).
             let store = state.0.store.clone();
             let id = ev.object_id.clone();
+            let st = state.clone();
             tokio::task::spawn_blocking(move || {
-                store.destroy_evidence(&id, now_ms, "retention_expired")
+                store.destroy_evidence(&id, now_ms, "retention_expired")?;
+                st.audit_after(
+                    "system:retention",
+                    safeguard_engine::audit::Action::VaultDelete,
+                    &id,
+                    "retention expired",
+                );
+                Ok::<_, safeguard_store::Error>(())
             })
             .await
             .map_err(|e| e.to_string())?

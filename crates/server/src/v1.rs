@@ -5,7 +5,7 @@ use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -667,10 +667,22 @@ async fn content_update(
 
 async fn content_delete(
     State(state): State<AppState>,
+    Extension(actor): Extension<crate::auth::KeyId>,
     Path((name, id)): Path<(String, i64)>,
 ) -> ApiResult<StatusCode> {
     let engine = state.engine()?;
-    blocking(move || Ok(engine.delete_content(&name, id)?)).await?;
+    let st = state.clone();
+    blocking(move || {
+        engine.delete_content(&name, id)?;
+        st.audit_after(
+            &actor.0,
+            safeguard_engine::audit::Action::BankWithdrawal,
+            &format!("bank:{name}"),
+            &format!("content {id} removed"),
+        );
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -730,21 +742,20 @@ struct KeyReq {
 
 async fn key_create(
     State(state): State<AppState>,
+    Extension(actor): Extension<crate::auth::KeyId>,
     JsonBody(req): JsonBody<KeyReq>,
 ) -> ApiResult<Response> {
     let mut scopes = Vec::new();
     for s in &req.scopes {
         match Scope::parse(s) {
             Some(sc) if sc != Scope::Any => scopes.push(sc),
-            _ => {
-                return Err(ApiError::bad_request(
-                    "invalid_scope",
-                    format!(
-                        "unknown scope {:?}: use hash, match, curate or admin",
-                        short(s)
-                    ),
-                ))
-            }
+            _ => return Err(ApiError::bad_request(
+                "invalid_scope",
+                format!(
+                    "unknown scope {:?}: use hash, match, curate, submit, admin, approve or audit",
+                    short(s)
+                ),
+            )),
         }
     }
     if scopes.is_empty() {
@@ -754,9 +765,18 @@ async fn key_create(
         ));
     }
     let store = state.0.store.clone();
+    let st = state.clone();
     let k = blocking(move || {
-        create_key(store.as_ref(), &req.name, &scopes)
-            .map_err(|e| safeguard_engine::Error::from(e).into())
+        let k = create_key(store.as_ref(), &req.name, &scopes)
+            .map_err(|e| ApiError::from(safeguard_engine::Error::from(e)))?;
+        let names: Vec<&str> = k.scopes.iter().map(|s| s.name()).collect();
+        st.audit_after(
+            &actor.0,
+            safeguard_engine::audit::Action::KeyCreated,
+            &format!("key:{}", k.key_id),
+            &format!("scopes {}", names.join(",")),
+        );
+        Ok(k)
     })
     .await?;
     Ok((
@@ -772,16 +792,25 @@ async fn key_create(
 
 async fn key_revoke(
     State(state): State<AppState>,
+    Extension(actor): Extension<crate::auth::KeyId>,
     Path(key_id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let store = state.0.store.clone();
+    let st = state.clone();
     blocking(move || {
         store.revoke_api_key(&key_id).map_err(|e| match e {
             safeguard_store::Error::NotFound(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "key_not_found", "no such API key")
             }
             other => safeguard_engine::Error::from(other).into(),
-        })
+        })?;
+        st.audit_after(
+            &actor.0,
+            safeguard_engine::audit::Action::KeyRevoked,
+            &format!("key:{}", key_id.to_ascii_lowercase()),
+            "",
+        );
+        Ok(())
     })
     .await?;
     state.0.auth.invalidate();

@@ -716,7 +716,9 @@ async fn a_second_key_approves_before_a_report_and_the_figures_count_everything(
     ] {
         let mut body = item(id, account, pdq);
         body["created_at"] = json!(1_000);
-        let r = s.call("POST", "/v1/content", Some(&submitter), Some(body)).await;
+        let r = s
+            .call("POST", "/v1/content", Some(&submitter), Some(body))
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         if id == "f1" {
             uploaded = r.json();
@@ -729,8 +731,13 @@ async fn a_second_key_approves_before_a_report_and_the_figures_count_everything(
         let key = reviewer.clone();
         let s = &s;
         async move {
-            s.call("POST", &format!("/v1/cases/{id}/transition"), Some(&key), Some(body))
-                .await
+            s.call(
+                "POST",
+                &format!("/v1/cases/{id}/transition"),
+                Some(&key),
+                Some(body),
+            )
+            .await
         }
     };
     let approve = |id: i64, key: String| {
@@ -740,25 +747,45 @@ async fn a_second_key_approves_before_a_report_and_the_figures_count_everything(
                 .await
         }
     };
-    assert_eq!(move_to(case_a, "in_review", None).await.status, StatusCode::OK);
+    assert_eq!(
+        move_to(case_a, "in_review", None).await.status,
+        StatusCode::OK
+    );
     // Not decided yet: nothing to approve.
     let r = approve(case_a, senior.clone()).await;
-    assert_eq!((r.status, r.code().as_str()), (StatusCode::CONFLICT, "invalid_transition"));
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::CONFLICT, "invalid_transition")
+    );
     let r = move_to(case_a, "decided", Some("confirmed: A1")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let r = move_to(case_a, "reported", None).await;
-    assert_eq!((r.status, r.code().as_str()), (StatusCode::CONFLICT, "approval_required"));
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::CONFLICT, "approval_required")
+    );
     // The reviewer cannot approve their own confirmation, even with an admin key.
     let r = approve(case_a, reviewer.clone()).await;
-    assert_eq!((r.status, r.code().as_str()), (StatusCode::FORBIDDEN, "same_person"), "{}", r.text());
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::FORBIDDEN, "same_person"),
+        "{}",
+        r.text()
+    );
     // A key without the approve scope is refused before the rule is looked at.
     let r = approve(case_a, submitter.clone()).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = approve(case_a, senior.clone()).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let r = approve(case_a, senior.clone()).await;
-    assert_eq!((r.status, r.code().as_str()), (StatusCode::CONFLICT, "already_approved"));
-    let c = s.admin("GET", &format!("/v1/cases/{case_a}"), None).await.json();
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::CONFLICT, "already_approved")
+    );
+    let c = s
+        .admin("GET", &format!("/v1/cases/{case_a}"), None)
+        .await
+        .json();
     let senior_id = c["approved_by"].as_str().unwrap().to_string();
     assert!(senior_id.starts_with("key:"), "{c}");
     assert_ne!(c["approved_by"], c["decided_by"]);
@@ -770,21 +797,45 @@ async fn a_second_key_approves_before_a_report_and_the_figures_count_everything(
     assert_eq!(approved_event["type"], "case.updated");
     assert_eq!(approved_event["data"]["approved_by"], json!(senior_id));
     // Re-deciding drops the approval.
-    assert_eq!(move_to(case_a, "in_review", None).await.status, StatusCode::OK);
-    assert_eq!(move_to(case_a, "decided", Some("confirmed: A1")).await.status, StatusCode::OK);
+    assert_eq!(
+        move_to(case_a, "in_review", None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        move_to(case_a, "decided", Some("confirmed: A1"))
+            .await
+            .status,
+        StatusCode::OK
+    );
     let r = move_to(case_a, "reported", None).await;
     assert_eq!(r.code(), "approval_required");
     assert_eq!(approve(case_a, senior.clone()).await.status, StatusCode::OK);
     let r = move_to(case_a, "reported", None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     // Case b: a false positive. Not approvable.
-    assert_eq!(move_to(case_b, "in_review", None).await.status, StatusCode::OK);
-    assert_eq!(move_to(case_b, "decided", Some("not_csam")).await.status, StatusCode::OK);
+    assert_eq!(
+        move_to(case_b, "in_review", None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        move_to(case_b, "decided", Some("not_csam")).await.status,
+        StatusCode::OK
+    );
     let r = approve(case_b, senior.clone()).await;
-    assert_eq!((r.status, r.code().as_str()), (StatusCode::CONFLICT, "invalid_transition"));
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::CONFLICT, "invalid_transition")
+    );
 
     // Figures of everything so far.
-    let r = s.call("GET", "/v1/figures?from=0&to=9999999999999", Some(&auditor), None).await;
+    let r = s
+        .call(
+            "GET",
+            "/v1/figures?from=0&to=9999999999999",
+            Some(&auditor),
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let f = r.json();
     assert_eq!(f["scanned"], json!({"total": 4, "by_kind": {"image": 4}}));
@@ -798,24 +849,47 @@ async fn a_second_key_approves_before_a_report_and_the_figures_count_everything(
     assert_eq!(f["cases"]["opened"], 2);
     assert_eq!(f["cases"]["items_added"], 1);
     assert_eq!(f["cases"]["approvals"], 2);
-    assert_eq!(f["cases"]["entered"], json!({"in_review": 3, "decided": 3, "reported": 1}));
+    assert_eq!(
+        f["cases"]["entered"],
+        json!({"in_review": 3, "decided": 3, "reported": 1})
+    );
     assert_eq!(f["review"]["decided"], 3);
     assert_eq!(f["review"]["confirmed"], 2);
     assert_eq!(f["review"]["false_positive"], 1);
-    assert_eq!(f["review"]["by_source"]["api"], json!({"decided": 3, "confirmed": 2, "false_positive": 1, "false_positive_rate": 1.0 / 3.0}));
+    assert_eq!(
+        f["review"]["by_source"]["api"],
+        json!({"decided": 3, "confirmed": 2, "false_positive": 1, "false_positive_rate": 1.0 / 3.0})
+    );
     assert_eq!(f["reports"]["reported_cases"], 1);
     assert_eq!(f["times"]["match_to_report"]["count"], 1);
     // Every verdict other than allow had an upload time (1,000 s after the epoch).
     assert_eq!(f["times"]["upload_to_action"]["count"], 3);
-    assert_eq!(f["contact_safety"], json!({"risk_reviews": 0, "url_matches": 0}));
+    assert_eq!(
+        f["contact_safety"],
+        json!({"risk_reviews": 0, "url_matches": 0})
+    );
     // An empty period before anything happened.
-    let r = s.call("GET", "/v1/figures?from=0&to=1000", Some(&auditor), None).await;
+    let r = s
+        .call("GET", "/v1/figures?from=0&to=1000", Some(&auditor), None)
+        .await;
     assert_eq!(r.json()["scanned"]["total"], 0);
-    let r = s.call("GET", "/v1/figures?from=0&to=9999999999999&format=csv", Some(&auditor), None).await;
+    let r = s
+        .call(
+            "GET",
+            "/v1/figures?from=0&to=9999999999999&format=csv",
+            Some(&auditor),
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.headers["content-type"], "text/csv; charset=utf-8");
     assert!(r.text().contains("\nreview,confirmed,2\n"), "{}", r.text());
-    for bad in ["/v1/figures", "/v1/figures?from=5&to=5", "/v1/figures?from=0&to=1&format=xml", "/v1/figures?from=x&to=1"] {
+    for bad in [
+        "/v1/figures",
+        "/v1/figures?from=5&to=5",
+        "/v1/figures?from=0&to=1&format=xml",
+        "/v1/figures?from=x&to=1",
+    ] {
         let r = s.call("GET", bad, Some(&auditor), None).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text());
         assert_eq!(r.code(), "invalid_request");

@@ -769,9 +769,10 @@ pub fn evidence_retention_and_destroy(store: &dyn Store) {
 pub fn approval_compare_and_set(store: &dyn Store) {
     let id = recorded(
         store
-            .record_submission(&submission("a1", Some("u"), Some(("q", 1))), &mut |_| {
-                vec![]
-            })
+            .record_submission(
+                &submission("a1", Some("u"), Some(("q", 1))),
+                &mut |_| vec![],
+            )
             .unwrap(),
     )
     .case_id
@@ -783,7 +784,10 @@ pub fn approval_compare_and_set(store: &dyn Store) {
         at,
     };
     let r = store.approve_case(id, &approval(1_000, 2_000), &mut |_| vec![]);
-    assert!(matches!(r, Err(Error::Conflict(_))), "open case approved: {r:?}");
+    assert!(
+        matches!(r, Err(Error::Conflict(_))),
+        "open case approved: {r:?}"
+    );
     let r = store.approve_case(999_999, &approval(1_000, 2_000), &mut |_| vec![]);
     assert!(matches!(r, Err(Error::NotFound(_))), "{r:?}");
     for (from, to, decision) in [
@@ -806,7 +810,10 @@ pub fn approval_compare_and_set(store: &dyn Store) {
             .unwrap();
     }
     let r = store.approve_case(id, &approval(1_000, 4_000), &mut |_| vec![]);
-    assert!(matches!(r, Err(Error::Conflict(_))), "stale view approved: {r:?}");
+    assert!(
+        matches!(r, Err(Error::Conflict(_))),
+        "stale view approved: {r:?}"
+    );
     let c = store
         .approve_case(id, &approval(3_000, 4_000), &mut |c| {
             vec![event(&format!("approved-{}", c.id), "case.updated")]
@@ -818,7 +825,11 @@ pub fn approval_compare_and_set(store: &dyn Store) {
     let h = store.case_history(id).unwrap();
     let last = h.last().unwrap();
     assert_eq!(
-        (last.action.as_str(), last.actor.as_str(), last.note.as_deref()),
+        (
+            last.action.as_str(),
+            last.actor.as_str(),
+            last.note.as_deref()
+        ),
         ("approved", "senior", Some("ok"))
     );
     assert_eq!(h[2].decision.as_deref(), Some("confirmed"));
@@ -886,7 +897,13 @@ pub fn history_between_pages(store: &dyn Store) {
 /// Submissions of a period in (`created_at`, id) order, paged by that pair, bounds
 /// `from <= created_at < to`; equal times page correctly.
 pub fn submissions_between_pages(store: &dyn Store) {
-    for (id, at) in [("s1", 500), ("s2", 1_000), ("s3", 1_000), ("s4", 1_000), ("s5", 2_000)] {
+    for (id, at) in [
+        ("s1", 500),
+        ("s2", 1_000),
+        ("s3", 1_000),
+        ("s4", 1_000),
+        ("s5", 2_000),
+    ] {
         let mut s = submission(id, None, None);
         s.created_at = at;
         store.record_submission(&s, &mut |_| vec![]).unwrap();

@@ -68,9 +68,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// Every store also keeps the records of acting on matches ([`ActionStore`]), in the same
 /// database, so a verdict and the events describing it commit together, and the accounts
 /// and relationships contact decisions read ([`AccountStore`]).
-pub trait Store:
-    ActionStore + AccountStore + AuditStore + Send + Sync + std::fmt::Debug
-{
+pub trait Store: ActionStore + AccountStore + AuditStore + Send + Sync + std::fmt::Debug {
     /// Creates a bank. `Conflict` if the name is taken.
     fn create_bank(&self, bank: &NewBank) -> Result<Bank>;
     /// The bank with this name.

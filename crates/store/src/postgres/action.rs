@@ -870,7 +870,16 @@ impl ActionStore for PostgresStore {
                 return Err(Error::NotFound(format!("case {id}")));
             }
             let note = if hold { "placed" } else { "lifted" };
-            history(tx, id, at, actor, "legal_hold", (None, None), Some(note), None)?;
+            history(
+                tx,
+                id,
+                at,
+                actor,
+                "legal_hold",
+                (None, None),
+                Some(note),
+                None,
+            )?;
             case_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("case {id}")))
         })
     }
@@ -896,7 +905,16 @@ impl ActionStore for PostgresStore {
                 "UPDATE cases SET updated_at = $2 WHERE id = $1",
                 &[&id, &a.at],
             )?;
-            history(tx, id, a.at, &a.actor, "approved", (None, None), a.note.as_deref(), None)?;
+            history(
+                tx,
+                id,
+                a.at,
+                &a.actor,
+                "approved",
+                (None, None),
+                a.note.as_deref(),
+                None,
+            )?;
             let case = case_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("case {id}")))?;
             let evs = events(&case);
             write_events(tx, &evs, a.at)?;

@@ -121,7 +121,12 @@ impl AuditStore for PostgresStore {
             tx.execute(
                 "INSERT INTO audit_tree_heads (size, root, timestamp, signature) \
                  VALUES ($1, $2, $3, $4)",
-                &[&to_i64(h.size), &h.root.to_vec(), &h.timestamp, &h.signature],
+                &[
+                    &to_i64(h.size),
+                    &h.root.to_vec(),
+                    &h.timestamp,
+                    &h.signature,
+                ],
             )?;
             Ok(())
         })

@@ -916,7 +916,16 @@ impl ActionStore for SqliteStore {
                 return Err(Error::NotFound(format!("case {id}")));
             }
             let note = if hold { "placed" } else { "lifted" };
-            history(tx, id, at, actor, "legal_hold", (None, None), Some(note), None)?;
+            history(
+                tx,
+                id,
+                at,
+                actor,
+                "legal_hold",
+                (None, None),
+                Some(note),
+                None,
+            )?;
             case_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("case {id}")))
         })
     }
@@ -943,7 +952,16 @@ impl ActionStore for SqliteStore {
                 params![id, a.at],
             )
             .map_err(db_err)?;
-            history(tx, id, a.at, &a.actor, "approved", (None, None), a.note.as_deref(), None)?;
+            history(
+                tx,
+                id,
+                a.at,
+                &a.actor,
+                "approved",
+                (None, None),
+                a.note.as_deref(),
+                None,
+            )?;
             let case = case_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("case {id}")))?;
             let evs = events(&case);
             write_events(tx, &evs, a.at)?;
