@@ -23,6 +23,7 @@ mod lists;
 mod media;
 mod metrics;
 mod middleware;
+mod nca;
 pub mod openapi;
 pub mod photodna;
 pub mod retention;
@@ -109,6 +110,7 @@ pub fn app(state: AppState) -> Router {
             v1::admin_routes()
                 .merge(exchanges::admin_routes())
                 .merge(action::admin_routes())
+                .merge(nca::admin_routes())
                 .merge(webhooks::admin_routes()),
         ))
         .merge(scoped(Scope::Approve, action::approve_routes()))

@@ -159,6 +159,30 @@ pub const ROUTES: &[(&str, &str, Access, &str)] = &[
     ),
     (
         "GET",
+        "/v1/cases/{id}/reports/nca/priority",
+        Access::Scope(Scope::Admin),
+        "UK NCA priority level (1-3) of a case by the rules, why, and its deadline clock",
+    ),
+    (
+        "POST",
+        "/v1/cases/{id}/reports/nca/bundle",
+        Access::Scope(Scope::Admin),
+        "The approved case as a Schedule 1 report with its media, signed and encrypted to an age recipient, for the NCA's portal",
+    ),
+    (
+        "POST",
+        "/v1/cases/{id}/reports/nca/reference",
+        Access::Scope(Scope::Admin),
+        "Record the NCA's reference for the case's report; the case becomes reported",
+    ),
+    (
+        "GET",
+        "/v1/reports/nca/signing_key",
+        Access::Scope(Scope::Admin),
+        "The public key that signs NCA bundles",
+    ),
+    (
+        "GET",
         "/v1/audit/head",
         Access::Scope(Scope::Audit),
         "The newest signed tree head of the audit log (signing one first if the log grew), with the Ed25519 public key",

@@ -749,13 +749,15 @@ async fn key_create(
     for s in &req.scopes {
         match Scope::parse(s) {
             Some(sc) if sc != Scope::Any => scopes.push(sc),
-            _ => return Err(ApiError::bad_request(
-                "invalid_scope",
-                format!(
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_scope",
+                    format!(
                     "unknown scope {:?}: use hash, match, curate, submit, admin, approve or audit",
                     short(s)
                 ),
-            )),
+                ))
+            }
         }
     }
     if scopes.is_empty() {

@@ -1,0 +1,195 @@
+//! UK NCA reports of a case through the API: the priority assessment, the signed and
+//! encrypted bundle (opened with the recipient's age key and the organisation's public key,
+//! media and hashes intact), the two-person rule, and recording the NCA's reference.
+
+mod common;
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use common::*;
+use safeguard_nca::age::x25519::Identity;
+use safeguard_server::auth::Scope;
+use safeguard_server::config::Config;
+
+const SQUARE: &str = "photos/images/pdq/data/bridge-mods/square-512x512.jpg";
+const BLURRED: &str = "photos/images/pdq/data/bridge-mods/blur-a-lot.jpg";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_case_exports_a_bundle_and_records_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server_with(Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    })
+    .await;
+    // Two benign photos; the bank holds their own hashes.
+    let imgs = [sample_image(SQUARE), sample_image(BLURRED)];
+    let r = s
+        .admin(
+            "POST",
+            "/v1/banks",
+            Some(json!({"name": "HOTLINE", "kind": "csam", "classification": "A1"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    for img in &imgs {
+        let h = s.upload("/h/hash", "photo", img, &[]).await.json();
+        let r = s
+            .admin(
+                "POST",
+                "/c/bank/HOTLINE/signal",
+                Some(json!({"pdq": h["pdq"]})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+    let mut case = 0;
+    for (i, img) in imgs.iter().enumerate() {
+        let meta = format!(
+            r#"{{"id":"n{i}","kind":"image","account":"uploader-1","account_age":"child","created_at":1764000000,"ip":"192.0.2.{i}"}}"#
+        );
+        let r = s
+            .upload("/v1/content", "media", img, &[("json", &meta)])
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        case = r.json()["case_id"].as_i64().unwrap();
+    }
+    assert_eq!(s.store.case_evidence(case).unwrap().len(), 2);
+
+    // Priority: a child account is involved, so level 2 by the default rules.
+    let p = s
+        .admin(
+            "GET",
+            &format!("/v1/cases/{case}/reports/nca/priority"),
+            None,
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.text());
+    let p = p.json();
+    assert_eq!(p["level"], 2, "{p}");
+    assert_eq!(p["rule"], "child account involved");
+    assert_eq!(p["facts"]["classification"], "A1");
+    let opened = s.store.case(case).unwrap().unwrap().opened_at;
+    assert_eq!(p["due_at_ms"], opened + 24 * 3600 * 1000);
+    assert_eq!(p["overdue"], false);
+
+    let identity = Identity::generate();
+    let body = json!({
+        "recipient": identity.to_public().to_string(),
+        "authorised_person": {"name": "Test Reporter", "email": "reporter@example.com"},
+        "declared_by": "Test Reporter",
+        "platform": "Example Platform",
+    });
+    let uri = format!("/v1/cases/{case}/reports/nca/bundle");
+    // Not before a second person approved the confirmed decision.
+    let r = s.admin("POST", &uri, Some(body.clone())).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::CONFLICT, "approval_required")
+    );
+    for (to, decision) in [("in_review", None), ("decided", Some("confirmed: A1"))] {
+        let r = s
+            .admin(
+                "POST",
+                &format!("/v1/cases/{case}/transition"),
+                Some(json!({"to": to, "decision": decision})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+    let r = s.admin("POST", &uri, Some(body.clone())).await;
+    assert_eq!(r.code(), "approval_required");
+    let senior = s.key(&[Scope::Approve]);
+    let r = s
+        .call(
+            "POST",
+            &format!("/v1/cases/{case}/approve"),
+            Some(&senior),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+
+    let r = s.admin("POST", &uri, Some(body.clone())).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.headers["content-type"], "application/octet-stream");
+    let public = r.headers["safeguard-signing-key"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let key = s
+        .admin("GET", "/v1/reports/nca/signing_key", None)
+        .await
+        .json();
+    assert_eq!(key["public_key"], public);
+    let vk = safeguard_nca::ed25519_dalek::VerifyingKey::from_bytes(
+        &hex::decode(&public).unwrap().try_into().unwrap(),
+    )
+    .unwrap();
+    let opened_bundle = safeguard_nca::open_bundle(&r.body, &identity, &vk).unwrap();
+    let report = &opened_bundle.report;
+    assert_eq!(report.content.len(), 2);
+    assert_eq!(report.priority.map(|l| l.number()), Some(2));
+    assert_eq!(report.users[0].accounts[0].id, "uploader-1");
+    assert!(
+        report
+            .declaration
+            .all_reasonably_available_information_included
+    );
+    assert_eq!(opened_bundle.files.len(), 2);
+    for (i, img) in imgs.iter().enumerate() {
+        let item = &report.content[i];
+        assert_eq!(item.reference.as_deref(), Some(format!("n{i}").as_str()));
+        assert_eq!(item.uploaded_at_ms, Some(1_764_000_000_000));
+        assert_eq!(item.upload_ip.unwrap().to_string(), format!("192.0.2.{i}"));
+        let md5 = safeguard_media::digest::digests(img).md5_hex();
+        assert!(item.hashes.iter().any(|h| h.value == md5), "{item:?}");
+        let file = &opened_bundle.files[i];
+        assert_eq!(Some(file.name.as_str()), item.file_name.as_deref());
+        assert!(file.name.ends_with(".jpg"));
+        assert_eq!(&file.bytes, img, "the media in the bundle is the upload");
+    }
+    // Another identity cannot open it.
+    assert!(safeguard_nca::open_bundle(&r.body, &Identity::generate(), &vk).is_err());
+    // The export is on the audit record.
+    let a = s.store.audit_entries(0, 100).unwrap();
+    assert!(a
+        .iter()
+        .any(|e| e.entry.action == "vault_export" && e.entry.object == format!("case:{case}")));
+    // A bad recipient is a 400.
+    let mut bad = body.clone();
+    bad["recipient"] = json!("not-a-key");
+    let r = s.admin("POST", &uri, Some(bad)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    // The reference: refused when malformed, then recorded; the case is reported.
+    let refuri = format!("/v1/cases/{case}/reports/nca/reference");
+    let r = s
+        .admin("POST", &refuri, Some(json!({"reference": ""})))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = s
+        .admin(
+            "POST",
+            &refuri,
+            Some(json!({"reference": "NCA-2026-000123"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["state"], "reported");
+    let h = s.store.case_history(case).unwrap();
+    assert_eq!(
+        h.last().unwrap().note.as_deref(),
+        Some("nca reference NCA-2026-000123")
+    );
+    // Recorded once: the case is no longer decided.
+    let r = s
+        .admin(
+            "POST",
+            &refuri,
+            Some(json!({"reference": "NCA-2026-000124"})),
+        )
+        .await;
+    assert_eq!(r.code(), "approval_required");
+}
