@@ -35,12 +35,20 @@ pub fn audit_routes() -> Router<AppState> {
 pub fn start(state: &AppState) {
     let state = state.clone();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(HEAD_INTERVAL);
+        // The first head one interval after start, not at once: opening the log loads (or,
+        // on a new instance, creates) the master key, which nothing should do before it is
+        // needed.
+        let mut tick =
+            tokio::time::interval_at(tokio::time::Instant::now() + HEAD_INTERVAL, HEAD_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             let st = state.clone();
             let out = tokio::task::spawn_blocking(move || {
+                // An empty log needs no head, and no key.
+                if st.0.store.audit_size()? == 0 {
+                    return Ok(None);
+                }
                 st.auditor()?
                     .sign_head_if_grown()
                     .map_err(crate::error::ApiError::from)

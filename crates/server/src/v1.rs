@@ -493,10 +493,22 @@ async fn bank_update(
 
 async fn bank_delete(
     State(state): State<AppState>,
+    Extension(actor): Extension<crate::auth::KeyId>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     let engine = state.engine()?;
-    blocking(move || Ok(engine.delete_bank(&name)?)).await?;
+    let st = state.clone();
+    blocking(move || {
+        engine.delete_bank(&name)?;
+        st.audit_after(
+            &actor.0,
+            safeguard_engine::audit::Action::BankWithdrawal,
+            &format!("bank:{name}"),
+            "bank deleted",
+        );
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

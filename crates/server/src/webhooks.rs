@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -483,6 +483,7 @@ fn check_url(state: &AppState, url: &str) -> ApiResult<()> {
 
 async fn create(
     State(state): State<AppState>,
+    Extension(actor): Extension<crate::auth::KeyId>,
     JsonBody(req): JsonBody<CreateReq>,
 ) -> ApiResult<Response> {
     check_url(&state, &req.url)?;
@@ -510,6 +511,7 @@ async fn create(
     let store = state.0.store.clone();
     let url = req.url.clone();
     let types = req.event_types.clone();
+    let st = state.clone();
     let w = blocking(move || {
         if store.webhooks()?.len() >= MAX_WEBHOOKS {
             return Err(ApiError::new(
@@ -518,11 +520,19 @@ async fn create(
                 format!("at most {MAX_WEBHOOKS} webhook endpoints"),
             ));
         }
-        Ok(store.create_webhook(&NewWebhook {
+        let w = store.create_webhook(&NewWebhook {
             url,
             event_types: types,
             sealed_secret: sealed,
-        })?)
+        })?;
+        // The id, not the URL: a receiver's URL can carry a token.
+        st.audit_after(
+            &actor.0,
+            safeguard_engine::audit::Action::ConfigChanged,
+            &format!("webhook:{}", w.id),
+            "webhook created",
+        );
+        Ok(w)
     })
     .await?;
     let mut body = hook_json(&w);
@@ -588,11 +598,25 @@ async fn update(
     Ok(Json(hook_json(&w)))
 }
 
-async fn remove(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+async fn remove(
+    State(state): State<AppState>,
+    Extension(actor): Extension<crate::auth::KeyId>,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
     let store = state.0.store.clone();
+    let st = state.clone();
     blocking(move || match store.delete_webhook(id) {
         Err(safeguard_store::Error::NotFound(_)) => Err(not_found(id)),
-        other => Ok(other?),
+        other => {
+            other?;
+            st.audit_after(
+                &actor.0,
+                safeguard_engine::audit::Action::ConfigChanged,
+                &format!("webhook:{id}"),
+                "webhook deleted",
+            );
+            Ok(())
+        }
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)
