@@ -17,6 +17,7 @@ mod cmd_exchange;
 mod cmd_figures;
 mod cmd_hash;
 mod cmd_match;
+mod cmd_report;
 mod cmd_rules;
 mod cmd_serve;
 mod output;
@@ -54,6 +55,9 @@ enum Command {
     /// Transparency figures of a period (scanned, matched, verdicts, reviews, reports,
     /// times), computed from the store, as JSON or CSV.
     Figures(cmd_figures::FiguresArgs),
+    /// Reporting set-up: `ncmec-credentials` stores the CyberTipline account, sealed.
+    #[command(subcommand)]
+    Report(cmd_report::ReportCommand),
     /// Benchmarks that print their baseline and ratio from the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -96,6 +100,7 @@ fn main() -> ExitCode {
         Command::Bank(b) => cmd_bank::run(b),
         Command::Match(a) => cmd_match::run(a),
         Command::Figures(a) => cmd_figures::run(a),
+        Command::Report(r) => cmd_report::run(r),
         Command::Exchange(x) => cmd_exchange::run(x),
         Command::Rules(r) => cmd_rules::run(r),
         Command::Bench(BenchCommand::Hash(a)) => cmd_bench_hash::run(a),

@@ -24,6 +24,7 @@ mod metrics;
 mod middleware;
 pub mod openapi;
 pub mod photodna;
+pub mod reports;
 pub mod retention;
 mod risk;
 mod state;
@@ -108,7 +109,8 @@ pub fn app(state: AppState) -> Router {
             v1::admin_routes()
                 .merge(exchanges::admin_routes())
                 .merge(action::admin_routes())
-                .merge(webhooks::admin_routes()),
+                .merge(webhooks::admin_routes())
+                .merge(reports::admin_routes()),
         ))
         .merge(scoped(Scope::Approve, action::approve_routes()))
         .merge(scoped(Scope::Audit, figures::audit_routes()))
@@ -224,6 +226,7 @@ pub async fn load_engine(
     // every matcher sharing the database.
     if state.0.config.role.runs_schedules() {
         retention::start(&state);
+        reports::resume(&state);
         state.0.exchanges.start(engine.clone());
     }
     if let (true, Some(dir)) = (rebuilt, snapshot_dir) {

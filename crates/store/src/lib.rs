@@ -20,6 +20,9 @@ pub mod audit;
 pub mod audit_conformance;
 #[cfg(feature = "test-support")]
 pub mod conformance;
+pub mod report;
+#[cfg(feature = "test-support")]
+pub mod report_conformance;
 mod model;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -30,6 +33,7 @@ mod sqlite;
 pub use account::AccountStore;
 pub use action::ActionStore;
 pub use audit::AuditStore;
+pub use report::ReportStore;
 pub use model::*;
 #[cfg(feature = "postgres")]
 pub use postgres::{
@@ -69,7 +73,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// database, so a verdict and the events describing it commit together, and the accounts
 /// and relationships contact decisions read ([`AccountStore`]).
 pub trait Store:
-    ActionStore + AccountStore + AuditStore + Send + Sync + std::fmt::Debug
+    ActionStore + AccountStore + AuditStore + ReportStore + Send + Sync + std::fmt::Debug
 {
     /// Creates a bank. `Conflict` if the name is taken.
     fn create_bank(&self, bank: &NewBank) -> Result<Bank>;

@@ -28,6 +28,7 @@ mod account;
 mod audit;
 mod action;
 mod listen;
+mod report;
 mod row;
 mod schema;
 mod source;

@@ -8,6 +8,7 @@ mod account;
 mod audit;
 mod action;
 mod pool;
+mod report;
 mod row;
 mod schema;
 mod source;
