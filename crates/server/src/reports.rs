@@ -707,7 +707,7 @@ async fn after_filed(state: &AppState, filed: &FiledReport, case_id: CaseId) -> 
     let sealed = serde_json::to_string(&sealed)
         .map_err(|e| Failure::new("filing_followup_failed", e.to_string()))?;
     let st = state.clone();
-    let filed = filed.clone();
+    let done = filed.clone();
     blocking(move || {
         let store = st.0.store.clone();
         let case = store
@@ -720,33 +720,33 @@ async fn after_filed(state: &AppState, filed: &FiledReport, case_id: CaseId) -> 
                 SYSTEM_ACTOR,
                 Some(format!(
                     "NCMEC CyberTipline report {} (filing {})",
-                    filed.report_id, filed.filing_id
+                    done.report_id, done.filing_id
                 )),
                 None,
             )?;
         }
         let data = json!({
             "case_id": case_id,
-            "filing_id": filed.filing_id,
+            "filing_id": done.filing_id,
             "destination": DESTINATION,
-            "report_id": filed.report_id,
-            "files": filed.file_ids.len(),
+            "report_id": done.report_id,
+            "files": done.file_ids.len(),
         });
         store.append_events(&[new_event(EVENT_REPORT_FILED, data)], now_ms())?;
         st.notify_webhooks();
         st.audit_after(
             SYSTEM_ACTOR,
             Action::ReportFiled,
-            &filed.filing_id,
+            &done.filing_id,
             &format!(
                 "case {case_id}; NCMEC report {}; {} file(s)",
-                filed.report_id,
-                filed.file_ids.len()
+                done.report_id,
+                done.file_ids.len()
             ),
         );
         let now = now_ms();
-        store.set_filing_transcript(&filed.filing_id, &sealed, now)?;
-        store.set_filing_error(&filed.filing_id, None, now)?;
+        store.set_filing_transcript(&done.filing_id, &sealed, now)?;
+        store.set_filing_error(&done.filing_id, None, now)?;
         Ok(())
     })
     .await
