@@ -38,8 +38,7 @@ use safeguard_ncmec::model::{
 };
 use safeguard_ncmec::{
     Approval, Client, ClientConfig, Credentials, Environment, FileDetails, FiledReport, Filer,
-    FilerConfig, Filing, FilingFile, FilingState, Journal, Phase, Report, RetryPolicy,
-    Timestamp,
+    FilerConfig, Filing, FilingFile, FilingState, Journal, Phase, Report, RetryPolicy, Timestamp,
 };
 use safeguard_store::action::{Case, CaseId, Evidence, StoredSubmission};
 use safeguard_store::report::{FilingRecord, ReportFiling};
@@ -242,7 +241,8 @@ fn phase_name(phase: Phase) -> String {
 
 impl Journal for StoreJournal {
     fn load(&self, filing_id: &str) -> safeguard_ncmec::Result<Option<FilingState>> {
-        let row = block(|| self.store.filing(filing_id)).map_err(|e| journal_error(filing_id, e))?;
+        let row =
+            block(|| self.store.filing(filing_id)).map_err(|e| journal_error(filing_id, e))?;
         let Some(row) = row else {
             return Ok(None);
         };
@@ -530,8 +530,8 @@ async fn build_files(state: &AppState, f: &CaseFacts) -> Result<Vec<FilingFile>,
 /// Whether the case may be filed: a confirmed decision approved by a second person.
 fn check_approved(f: &CaseFacts) -> ApiResult<()> {
     let confirmed = f.decision.as_deref().map(DecisionKind::of) == Some(DecisionKind::Confirmed);
-    let state_ok = f.case.state == CaseState::Decided.as_str()
-        || f.case.state == CaseState::Reported.as_str();
+    let state_ok =
+        f.case.state == CaseState::Decided.as_str() || f.case.state == CaseState::Reported.as_str();
     if confirmed && state_ok && f.approval.is_some() {
         return Ok(());
     }
@@ -677,7 +677,11 @@ async fn record_error(state: &AppState, filing_id: &str, e: &Failure) {
 /// After NCMEC confirmed the report: seal the transcript in the vault, move the case to
 /// `reported`, announce and audit it, and record the transcript (last, so that a crash
 /// before it repeats these steps at the next start rather than skipping them).
-async fn after_filed(state: &AppState, filed: &FiledReport, case_id: CaseId) -> Result<(), Failure> {
+async fn after_filed(
+    state: &AppState,
+    filed: &FiledReport,
+    case_id: CaseId,
+) -> Result<(), Failure> {
     let fail = |e: ApiError| Failure::new("filing_followup_failed", e.message);
     let store = state.0.store.clone();
     let fid = filed.filing_id.clone();
@@ -810,7 +814,11 @@ async fn preview(State(state): State<AppState>, Path(id): Path<CaseId>) -> ApiRe
     let facts = blocking(move || case_facts(store.as_ref(), id)).await?;
     let report = build_report(&state.0.config.reporting.ncmec, &facts)?;
     let xml = report.to_xml(Timestamp::now()).map_err(|e| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "report_invalid", e.to_string())
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "report_invalid",
+            e.to_string(),
+        )
     })?;
     let mut resp = xml.into_response();
     resp.headers_mut().insert(
@@ -940,7 +948,10 @@ fn filing_json(state: &AppState, f: &ReportFiling) -> Value {
     })
 }
 
-async fn filing_get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn filing_get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let f = filing_row(&state, &id).await?;
     Ok(Json(filing_json(&state, &f)))
 }

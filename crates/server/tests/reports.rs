@@ -153,7 +153,12 @@ async fn confirm_and_approve(s: &TestServer, case: i64) {
     confirm(s, case).await;
     let senior = s.key(&[Scope::Approve]);
     let r = s
-        .call("POST", &format!("/v1/cases/{case}/approve"), Some(&senior), None)
+        .call(
+            "POST",
+            &format!("/v1/cases/{case}/approve"),
+            Some(&senior),
+            None,
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 }
@@ -239,7 +244,11 @@ fn assert_order(node: roxmltree::Node<'_, '_>, order: &[&str]) {
             .iter()
             .position(|o| *o == name)
             .unwrap_or_else(|| panic!("unknown <{name}> in <{}>", node.tag_name().name()));
-        assert!(i >= at, "<{name}> out of order in <{}>", node.tag_name().name());
+        assert!(
+            i >= at,
+            "<{name}> out of order in <{}>",
+            node.tag_name().name()
+        );
         at = i;
     }
 }
@@ -300,16 +309,32 @@ async fn an_approved_case_with_two_images_is_filed_once_with_both_files() {
     for f in &report.files {
         assert!(f.name.ends_with(".jpg"), "{}", f.name);
         let d = f.details_xml.as_deref().unwrap();
-        assert!(d.contains("<industryClassification>A1</industryClassification>"), "{d}");
-        assert!(d.contains("<fileViewedByEsp>false</fileViewedByEsp>"), "{d}");
-        assert!(d.contains("<publiclyAvailable>true</publiclyAvailable>"), "{d}");
+        assert!(
+            d.contains("<industryClassification>A1</industryClassification>"),
+            "{d}"
+        );
+        assert!(
+            d.contains("<fileViewedByEsp>false</fileViewedByEsp>"),
+            "{d}"
+        );
+        assert!(
+            d.contains("<publiclyAvailable>true</publiclyAvailable>"),
+            "{d}"
+        );
         assert!(d.contains("originalFileHash") && d.contains(&f.md5), "{d}");
     }
-    assert!(report.xml.contains("<espIdentifier>acct-test-1</espIdentifier>"));
+    assert!(report
+        .xml
+        .contains("<espIdentifier>acct-test-1</espIdentifier>"));
     assert!(report.xml.contains("<ipAddress>192.0.2.10</ipAddress>"));
-    assert!(report.xml.contains("<incidentDateTime>2023-11-14T22:13:20Z</incidentDateTime>"));
+    assert!(report
+        .xml
+        .contains("<incidentDateTime>2023-11-14T22:13:20Z</incidentDateTime>"));
 
-    let c = s.admin("GET", &format!("/v1/cases/{case}"), None).await.json();
+    let c = s
+        .admin("GET", &format!("/v1/cases/{case}"), None)
+        .await
+        .json();
     assert_eq!(c["state"], "reported", "{c}");
     let evs = events(&s);
     let ev = evs
@@ -331,7 +356,9 @@ async fn an_approved_case_with_two_images_is_filed_once_with_both_files() {
     // The evidence reads for the report are logged as the system's exports.
     for e in s.store.case_evidence(case).unwrap() {
         let log = s.store.access_log(&e.object_id).unwrap();
-        assert!(log.iter().any(|(_, who, what)| who == "system:ncmec" && what == "export"));
+        assert!(log
+            .iter()
+            .any(|(_, who, what)| who == "system:ncmec" && what == "export"));
     }
     // The transcript is sealed in the vault: what is on disk is not the XML.
     let row = s.store.filing(&filing).unwrap().unwrap();
@@ -356,7 +383,10 @@ async fn a_signals_only_case_files_a_text_only_report() {
     assert!(finished[0]
         .xml
         .contains("<espIdentifier>acct-text-2</espIdentifier>"));
-    let c = s.admin("GET", &format!("/v1/cases/{case}"), None).await.json();
+    let c = s
+        .admin("GET", &format!("/v1/cases/{case}"), None)
+        .await
+        .json();
     assert_eq!(c["state"], "reported");
 }
 
@@ -368,7 +398,11 @@ async fn the_preview_before_approval_is_the_xml_later_submitted() {
     store_credentials(&s, dir.path(), cybertip::USERNAME, cybertip::PASSWORD);
     let case = signals_case(&s, "acct-preview-3").await;
     let r = s
-        .admin("GET", &format!("/v1/cases/{case}/reports/ncmec/preview"), None)
+        .admin(
+            "GET",
+            &format!("/v1/cases/{case}/reports/ncmec/preview"),
+            None,
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert!(r.headers["content-type"]
@@ -398,7 +432,11 @@ async fn the_preview_before_approval_is_the_xml_later_submitted() {
     assert_eq!(tip.finished()[0].xml, preview);
     // The preview afterwards is still the same document.
     let again = s
-        .admin("GET", &format!("/v1/cases/{case}/reports/ncmec/preview"), None)
+        .admin(
+            "GET",
+            &format!("/v1/cases/{case}/reports/ncmec/preview"),
+            None,
+        )
         .await
         .text();
     assert_eq!(again, preview);
@@ -416,10 +454,16 @@ async fn nothing_is_filed_without_a_second_persons_approval() {
     };
     // Open, then decided but not approved: refused.
     let r = post().await;
-    assert_eq!((r.status, r.code().as_str()), (StatusCode::CONFLICT, "approval_required"));
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::CONFLICT, "approval_required")
+    );
     confirm(&s, case).await;
     let r = post().await;
-    assert_eq!((r.status, r.code().as_str()), (StatusCode::CONFLICT, "approval_required"));
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::CONFLICT, "approval_required")
+    );
     // The person who decided cannot approve (refused by /approve), so the case stays
     // unapproved and the route still refuses.
     let r = s
@@ -427,11 +471,19 @@ async fn nothing_is_filed_without_a_second_persons_approval() {
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     let r = post().await;
-    assert_eq!((r.status, r.code().as_str()), (StatusCode::CONFLICT, "approval_required"));
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::CONFLICT, "approval_required")
+    );
     // Approved, but no credentials stored: not configured.
     let senior = s.key(&[Scope::Approve]);
     let r = s
-        .call("POST", &format!("/v1/cases/{case}/approve"), Some(&senior), None)
+        .call(
+            "POST",
+            &format!("/v1/cases/{case}/approve"),
+            Some(&senior),
+            None,
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let r = post().await;
@@ -443,7 +495,10 @@ async fn nothing_is_filed_without_a_second_persons_approval() {
     assert!(s.store.case_filings(case).unwrap().is_empty());
     // An unknown filing.
     let r = s.admin("GET", "/v1/reports/ncmec-case-99-1", None).await;
-    assert_eq!((r.status, r.code().as_str()), (StatusCode::NOT_FOUND, "filing_not_found"));
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::NOT_FOUND, "filing_not_found")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -474,7 +529,10 @@ async fn a_filing_stopped_at_finish_resumes_after_a_restart_and_files_once() {
     assert!(audit_actions(&s)
         .iter()
         .any(|(a, o, d)| a == "report_failed" && *o == filing && d == "ncmec_unavailable"));
-    let c = s.admin("GET", &format!("/v1/cases/{case}"), None).await.json();
+    let c = s
+        .admin("GET", &format!("/v1/cases/{case}"), None)
+        .await
+        .json();
     assert_eq!(c["state"], "decided");
     drop(s);
 
@@ -483,9 +541,16 @@ async fn a_filing_stopped_at_finish_resumes_after_a_restart_and_files_once() {
     let v = wait_for(&s, &filing, filed).await;
     assert_eq!(v["last_error"], Value::Null);
     assert_eq!(tip.finished().len(), 1);
-    assert_eq!(tip.reports().len(), 1, "the same report was finished, none abandoned");
+    assert_eq!(
+        tip.reports().len(),
+        1,
+        "the same report was finished, none abandoned"
+    );
     assert_eq!(v["report_id"], json!(tip.finished()[0].report_id));
-    let c = s.admin("GET", &format!("/v1/cases/{case}"), None).await.json();
+    let c = s
+        .admin("GET", &format!("/v1/cases/{case}"), None)
+        .await
+        .json();
     assert_eq!(c["state"], "reported");
     assert_eq!(
         events(&s)
@@ -512,8 +577,7 @@ async fn credentials_never_appear_in_answers_or_logs() {
 
     let basic = {
         use base64::Engine;
-        base64::engine::general_purpose::STANDARD
-            .encode(format!("esp-account-6:{SECRET_PASSWORD}"))
+        base64::engine::general_purpose::STANDARD.encode(format!("esp-account-6:{SECRET_PASSWORD}"))
     };
     let mut seen = Vec::new();
     for uri in [
@@ -542,8 +606,14 @@ async fn credentials_never_appear_in_answers_or_logs() {
     seen.push(String::from_utf8_lossy(&sealed).into_owned());
     seen.push(String::from_utf8_lossy(&logs().lock().unwrap()).into_owned());
     for text in &seen {
-        assert!(!text.contains(SECRET_PASSWORD), "the password leaked: {text}");
-        assert!(!text.contains(&basic), "the Basic credentials leaked: {text}");
+        assert!(
+            !text.contains(SECRET_PASSWORD),
+            "the password leaked: {text}"
+        );
+        assert!(
+            !text.contains(&basic),
+            "the Basic credentials leaked: {text}"
+        );
     }
     // The log did record the filing, so it was captured at all.
     assert!(String::from_utf8_lossy(&logs().lock().unwrap()).contains(&filing));

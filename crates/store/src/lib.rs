@@ -20,26 +20,26 @@ pub mod audit;
 pub mod audit_conformance;
 #[cfg(feature = "test-support")]
 pub mod conformance;
-pub mod report;
-#[cfg(feature = "test-support")]
-pub mod report_conformance;
 mod model;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(all(feature = "postgres", feature = "test-support"))]
 pub mod postgres_testing;
+pub mod report;
+#[cfg(feature = "test-support")]
+pub mod report_conformance;
 mod sqlite;
 
 pub use account::AccountStore;
 pub use action::ActionStore;
 pub use audit::AuditStore;
-pub use report::ReportStore;
 pub use model::*;
 #[cfg(feature = "postgres")]
 pub use postgres::{
     is_postgres_url, redact, PostgresOptions, PostgresStore, CHANGES_CHANNEL,
     DEFAULT_MAX_CONNECTIONS, WRITE_LOCK_KEY,
 };
+pub use report::ReportStore;
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// Errors of a store.

@@ -25,8 +25,8 @@
 //! to reading the position, so a lost notification costs latency, never a change.
 
 mod account;
-mod audit;
 mod action;
+mod audit;
 mod listen;
 mod report;
 mod row;

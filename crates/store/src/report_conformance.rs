@@ -51,7 +51,10 @@ pub fn filings_upsert_and_keep(store: &dyn Store) {
     );
     assert_eq!(f.state, "{\"phase\":\"x\",\"note\":\"\u{0} é\"}");
     assert_eq!((f.created_at, f.updated_at), (10, 10));
-    assert_eq!((&f.report_id, &f.last_error, &f.transcript), (&None, &None, &None));
+    assert_eq!(
+        (&f.report_id, &f.last_error, &f.transcript),
+        (&None, &None, &None)
+    );
     assert!(!f.is_final());
 
     store

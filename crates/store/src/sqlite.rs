@@ -5,8 +5,8 @@
 //! for it. Every write appends its change-feed rows in the same transaction as the data.
 
 mod account;
-mod audit;
 mod action;
+mod audit;
 mod pool;
 mod report;
 mod row;

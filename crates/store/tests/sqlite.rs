@@ -661,7 +661,9 @@ fn the_audit_log_is_append_only_in_the_database() {
         assert!(err.contains("append-only"), "{sql}: {err}");
     }
     let actor: String = conn
-        .query_row("SELECT actor FROM audit_log WHERE seq = 0", [], |r| r.get(0))
+        .query_row("SELECT actor FROM audit_log WHERE seq = 0", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(actor, "a");
 }

@@ -49,11 +49,19 @@ impl SqliteStore {
         })
     }
 
-    fn set_filing_column(&self, id: &str, column: &str, value: Option<&str>, at: i64) -> Result<()> {
+    fn set_filing_column(
+        &self,
+        id: &str,
+        column: &str,
+        value: Option<&str>,
+        at: i64,
+    ) -> Result<()> {
         self.write(|tx| {
             let n = tx
                 .execute(
-                    &format!("UPDATE report_filings SET {column} = ?2, updated_at = ?3 WHERE id = ?1"),
+                    &format!(
+                        "UPDATE report_filings SET {column} = ?2, updated_at = ?3 WHERE id = ?1"
+                    ),
                     params![id, value, at],
                 )
                 .map_err(db_err)?;
