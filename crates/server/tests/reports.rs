@@ -618,3 +618,44 @@ async fn credentials_never_appear_in_answers_or_logs() {
     // The log did record the filing, so it was captured at all.
     assert!(String::from_utf8_lossy(&logs().lock().unwrap()).contains(&filing));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unfinished_filing_is_retracted_and_a_finished_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let tip = cybertip::TestServer::start().await.unwrap();
+    let s = start(dir.path(), config(dir.path(), &tip)).await;
+    store_credentials(&s, dir.path(), cybertip::USERNAME, cybertip::PASSWORD);
+    let case = signals_case(&s, "acct-retract-7").await;
+    confirm_and_approve(&s, case).await;
+    tip.inject("/finish", Fault::Http500, 2);
+    let filing = file(&s, case).await;
+    wait_for(&s, &filing, |v| {
+        v["last_error"].is_string() && v["in_progress"] == false
+    })
+    .await;
+    let r = s
+        .admin("POST", &format!("/v1/reports/{filing}/retract"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["phase"], "retracted");
+    assert!(tip.finished().is_empty());
+    assert!(tip
+        .reports()
+        .iter()
+        .all(|r| r.state == cybertip::ReportState::Retracted));
+    assert!(audit_actions(&s)
+        .iter()
+        .any(|(a, o, _)| a == "report_retracted" && *o == filing));
+    // A new request files the case again under a new filing id.
+    let again = file(&s, case).await;
+    assert_eq!(again, format!("ncmec-case-{case}-2"));
+    wait_for(&s, &again, filed).await;
+    assert_eq!(tip.finished().len(), 1);
+    let r = s
+        .admin("POST", &format!("/v1/reports/{again}/retract"), None)
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::CONFLICT, "report_already_finished")
+    );
+}
