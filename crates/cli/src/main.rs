@@ -18,6 +18,7 @@ mod cmd_exchange;
 mod cmd_figures;
 mod cmd_hash;
 mod cmd_match;
+mod cmd_report;
 mod cmd_rules;
 mod cmd_serve;
 mod output;
@@ -58,6 +59,9 @@ enum Command {
     /// Transparency figures of a period (scanned, matched, verdicts, reviews, reports,
     /// times), computed from the store, as JSON or CSV.
     Figures(cmd_figures::FiguresArgs),
+    /// Reporting set-up: `ncmec-credentials` stores the CyberTipline account, sealed.
+    #[command(subcommand)]
+    Report(cmd_report::ReportCommand),
     /// Benchmarks that print their baseline and ratio from the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -101,6 +105,7 @@ fn main() -> ExitCode {
         Command::Match(a) => cmd_match::run(a),
         Command::Figures(a) => cmd_figures::run(a),
         Command::Audit(a) => cmd_audit::run(a),
+        Command::Report(r) => cmd_report::run(r),
         Command::Exchange(x) => cmd_exchange::run(x),
         Command::Rules(r) => cmd_rules::run(r),
         Command::Bench(BenchCommand::Hash(a)) => cmd_bench_hash::run(a),

@@ -50,12 +50,18 @@ pub const EVENT_CASE_OPENED: &str = "case.opened";
 pub const EVENT_CASE_UPDATED: &str = "case.updated";
 /// An account's contact-risk score crossed a threshold (`POST /v1/events`).
 pub const EVENT_ACCOUNT_RISK: &str = "account.risk";
+/// A case's report was filed (NCMEC confirmed it finished).
+pub const EVENT_REPORT_FILED: &str = "report.filed";
+/// Filing a case's report failed; the event carries the stable error code.
+pub const EVENT_REPORT_FAILED: &str = "report.failed";
 /// Every event type a webhook can subscribe to.
-pub const EVENT_TYPES: [&str; 4] = [
+pub const EVENT_TYPES: [&str; 6] = [
     EVENT_CONTENT_VERDICT,
     EVENT_CASE_OPENED,
     EVENT_CASE_UPDATED,
     EVENT_ACCOUNT_RISK,
+    EVENT_REPORT_FILED,
+    EVENT_REPORT_FAILED,
 ];
 
 /// The digests of submitted media, for the fingerprint and the evidence record.
@@ -327,6 +333,12 @@ fn case_event(r: &Recorded) -> Option<NewEvent> {
         data["change"] = json!("item_added");
         event(EVENT_CASE_UPDATED, new_event_id(), data)
     })
+}
+
+/// An event of `event_type` with a new id and `data`, in the body shape every event has
+/// (`{id, type, created_at, data}`), for [`safeguard_store::ActionStore::append_events`].
+pub fn new_event(event_type: &str, data: Value) -> NewEvent {
+    event(event_type, new_event_id(), data)
 }
 
 fn event(event_type: &str, id: String, data: Value) -> NewEvent {

@@ -372,9 +372,9 @@ pub fn compute(store: &dyn Store, from: i64, to: i64) -> Result<Figures, Error> 
             let needs_facts = row.entry.action == "state"
                 && matches!(row.entry.to_state.as_deref(), Some("decided" | "reported"));
             let f = if needs_facts {
-                if !facts.contains_key(&row.case_id) {
+                if let std::collections::hash_map::Entry::Vacant(slot) = facts.entry(row.case_id) {
                     let subs = store.case_submissions(row.case_id)?;
-                    facts.insert(row.case_id, CaseFacts::of(&subs)?);
+                    slot.insert(CaseFacts::of(&subs)?);
                 }
                 facts.get(&row.case_id).cloned().unwrap_or_default()
             } else {

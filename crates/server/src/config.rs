@@ -74,6 +74,129 @@ pub struct Config {
     /// Contact-risk signals (`[risk]`, docs/child-safety.md): thresholds, weights, memory
     /// bounds, the pattern file.
     pub risk: safeguard_risk::RiskSpec,
+    /// Filing reports (`[reporting]`, docs/reporting.md "Filing to NCMEC").
+    pub reporting: ReportingConfig,
+}
+
+/// Filing reports (`[reporting]`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportingConfig {
+    /// NCMEC's CyberTipline (`[reporting.ncmec]`).
+    pub ncmec: NcmecConfig,
+}
+
+/// Which CyberTipline reports go to.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NcmecEnvironment {
+    /// NCMEC's test system (exttest), the default: nothing sent there reaches an analyst.
+    #[default]
+    Test,
+    /// The production CyberTipline; only when the configuration says so explicitly.
+    Production,
+}
+
+/// Incident type of a report unless the configuration names another (NCMEC's XSD string).
+pub const DEFAULT_NCMEC_INCIDENT_TYPE: &str =
+    "Child Pornography (possession, manufacture, and distribution)";
+/// Attempts per CyberTipline call before a filing run gives up (it resumes at the next start
+/// or the next `POST`): the filer's own default.
+pub const DEFAULT_NCMEC_MAX_ATTEMPTS: u32 = 5;
+/// First pause between attempts, milliseconds (doubled each time, capped at 10 s).
+pub const DEFAULT_NCMEC_INITIAL_BACKOFF_MS: u64 = 500;
+
+/// NCMEC's CyberTipline (`[reporting.ncmec]`). Off by default. The account's credentials
+/// are not here: `safeguard report ncmec-credentials` stores them sealed in the store.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NcmecConfig {
+    /// Whether approved cases may be filed.
+    pub enabled: bool,
+    /// `test` (the default) or `production`.
+    pub environment: NcmecEnvironment,
+    /// Replaces the environment's base URL (a local test server); plain `http` only to a
+    /// loopback address.
+    pub base_url: Option<String>,
+    /// The reporting person's email, required when enabled: NCMEC writes to it.
+    pub reporter_email: Option<String>,
+    /// The reporting person's first name.
+    pub reporter_first_name: Option<String>,
+    /// The reporting person's last name.
+    pub reporter_last_name: Option<String>,
+    /// The platform's name (`incidentSummary/platform`, `espService`).
+    pub platform: Option<String>,
+    /// Where law enforcement sends legal process (`reporter/legalURL`).
+    pub legal_url: Option<String>,
+    /// The incident type, one of NCMEC's strings ([`DEFAULT_NCMEC_INCIDENT_TYPE`]).
+    pub incident_type: String,
+    /// Attempts per call ([`DEFAULT_NCMEC_MAX_ATTEMPTS`]), at least 1.
+    pub max_attempts: u32,
+    /// First pause between attempts, milliseconds ([`DEFAULT_NCMEC_INITIAL_BACKOFF_MS`]).
+    pub initial_backoff_ms: u64,
+}
+
+impl Default for NcmecConfig {
+    fn default() -> NcmecConfig {
+        NcmecConfig {
+            enabled: false,
+            environment: NcmecEnvironment::Test,
+            base_url: None,
+            reporter_email: None,
+            reporter_first_name: None,
+            reporter_last_name: None,
+            platform: None,
+            legal_url: None,
+            incident_type: DEFAULT_NCMEC_INCIDENT_TYPE.into(),
+            max_attempts: DEFAULT_NCMEC_MAX_ATTEMPTS,
+            initial_backoff_ms: DEFAULT_NCMEC_INITIAL_BACKOFF_MS,
+        }
+    }
+}
+
+impl NcmecConfig {
+    /// The incident type, if it is one of NCMEC's.
+    pub fn incident(&self) -> Option<safeguard_ncmec::model::IncidentType> {
+        safeguard_ncmec::model::IncidentType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == self.incident_type)
+    }
+
+    /// Checks the section; an unused (disabled) section is checked too, so a typo shows
+    /// before the day it is switched on.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.incident().is_none() {
+            return Err(format!(
+                "reporting.ncmec.incident_type {:?} is not one of NCMEC's: {}",
+                self.incident_type,
+                safeguard_ncmec::model::IncidentType::ALL
+                    .map(|t| t.as_str())
+                    .join("; ")
+            ));
+        }
+        if self.max_attempts == 0 {
+            return Err("reporting.ncmec.max_attempts must be at least 1".into());
+        }
+        if self.enabled
+            && self
+                .reporter_email
+                .as_deref()
+                .is_none_or(|e| !e.contains('@'))
+        {
+            return Err(
+                "reporting.ncmec.reporter_email is required when enabled: NCMEC writes to it"
+                    .into(),
+            );
+        }
+        if let Some(u) = &self.base_url {
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                return Err(format!(
+                    "reporting.ncmec.base_url {u:?} is not an http(s) URL"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Webhook delivery (`[webhooks]`).
@@ -380,6 +503,7 @@ impl Default for Config {
             vault: safeguard_vault::VaultConfig::default(),
             contact: safeguard_contact::PolicySpec::default(),
             risk: safeguard_risk::RiskSpec::default(),
+            reporting: ReportingConfig::default(),
         }
     }
 }
@@ -557,6 +681,10 @@ impl Config {
             )));
         }
         self.photodna.validate().map_err(ConfigError::Invalid)?;
+        self.reporting
+            .ncmec
+            .validate()
+            .map_err(ConfigError::Invalid)?;
         safeguard_contact::ContactPolicy::new(self.contact.clone())
             .map_err(|e| ConfigError::Invalid(format!("contact: {e}")))?;
         self.risk

@@ -26,6 +26,7 @@ mod middleware;
 mod nca;
 pub mod openapi;
 pub mod photodna;
+pub mod reports;
 pub mod retention;
 mod risk;
 mod state;
@@ -111,7 +112,8 @@ pub fn app(state: AppState) -> Router {
                 .merge(exchanges::admin_routes())
                 .merge(action::admin_routes())
                 .merge(nca::admin_routes())
-                .merge(webhooks::admin_routes()),
+                .merge(webhooks::admin_routes())
+                .merge(reports::admin_routes()),
         ))
         .merge(scoped(Scope::Approve, action::approve_routes()))
         .merge(scoped(
@@ -231,6 +233,7 @@ pub async fn load_engine(
     if state.0.config.role.runs_schedules() {
         retention::start(&state);
         audit::start(&state);
+        reports::resume(&state);
         state.0.exchanges.start(engine.clone());
     }
     if let (true, Some(dir)) = (rebuilt, snapshot_dir) {

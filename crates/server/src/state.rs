@@ -65,6 +65,8 @@ pub struct Inner {
     pub risk: Option<Arc<std::sync::Mutex<safeguard_risk::Scorer>>>,
     /// The audit log, opened on first use (it needs the master key, for its signing key).
     pub auditor: OnceLock<Arc<safeguard_engine::audit::Auditor>>,
+    /// Report filings this process is driving (`crate::reports`).
+    pub reports: Arc<crate::reports::Reports>,
 }
 
 impl AppState {
@@ -111,6 +113,7 @@ impl AppState {
             webhooks: OnceLock::new(),
             risk,
             auditor: OnceLock::new(),
+            reports: Arc::default(),
             config,
         })))
     }

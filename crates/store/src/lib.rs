@@ -25,6 +25,9 @@ mod model;
 mod postgres;
 #[cfg(all(feature = "postgres", feature = "test-support"))]
 pub mod postgres_testing;
+pub mod report;
+#[cfg(feature = "test-support")]
+pub mod report_conformance;
 mod sqlite;
 
 pub use account::AccountStore;
@@ -36,6 +39,7 @@ pub use postgres::{
     is_postgres_url, redact, PostgresOptions, PostgresStore, CHANGES_CHANNEL,
     DEFAULT_MAX_CONNECTIONS, WRITE_LOCK_KEY,
 };
+pub use report::ReportStore;
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// Errors of a store.
@@ -68,7 +72,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// Every store also keeps the records of acting on matches ([`ActionStore`]), in the same
 /// database, so a verdict and the events describing it commit together, and the accounts
 /// and relationships contact decisions read ([`AccountStore`]).
-pub trait Store: ActionStore + AccountStore + AuditStore + Send + Sync + std::fmt::Debug {
+pub trait Store:
+    ActionStore + AccountStore + AuditStore + ReportStore + Send + Sync + std::fmt::Debug
+{
     /// Creates a bank. `Conflict` if the name is taken.
     fn create_bank(&self, bank: &NewBank) -> Result<Bank>;
     /// The bank with this name.

@@ -28,6 +28,7 @@ mod account;
 mod action;
 mod audit;
 mod listen;
+mod report;
 mod row;
 mod schema;
 mod source;

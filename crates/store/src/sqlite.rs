@@ -8,6 +8,7 @@ mod account;
 mod action;
 mod audit;
 mod pool;
+mod report;
 mod row;
 mod schema;
 mod source;

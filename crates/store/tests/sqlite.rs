@@ -667,3 +667,21 @@ fn the_audit_log_is_append_only_in_the_database() {
         .unwrap();
     assert_eq!(actor, "a");
 }
+
+#[test]
+fn report_conformance_in_memory() {
+    safeguard_store::report_conformance::run_all(&|| {
+        Box::new(SqliteStore::open_in_memory().expect("open in memory"))
+    });
+}
+
+#[test]
+fn report_conformance_on_disk() {
+    let dirs = RefCell::new(Vec::new());
+    safeguard_store::report_conformance::run_all(&|| {
+        let dir = temp_dir();
+        let store = open(&dir.path().join("store.db"));
+        dirs.borrow_mut().push(dir);
+        Box::new(store)
+    });
+}

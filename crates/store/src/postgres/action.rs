@@ -273,6 +273,7 @@ fn case_in(tx: &mut Tx<'_>, id: CaseId) -> Result<Option<Case>> {
     )
 }
 
+#[allow(clippy::too_many_arguments)] // one argument per column of a history line
 fn history(
     tx: &mut Tx<'_>,
     case: CaseId,

@@ -46,9 +46,9 @@ impl AuditStore for PostgresStore {
     ) -> Result<Vec<AuditRecord>> {
         self.write(|tx| {
             let r = tx.one("SELECT coalesce(max(seq) + 1, 0) FROM audit_log", &[])?;
-            let mut seq = seq_of(col(&r, 0, T)?)?;
+            let first = seq_of(col(&r, 0, T)?)?;
             let mut out = Vec::with_capacity(entries.len());
-            for e in entries {
+            for (seq, e) in (first..).zip(entries) {
                 let h = leaf(seq, e);
                 tx.execute(
                     "INSERT INTO audit_log (seq, at, actor, action, object, detail, leaf_hash) \
@@ -68,7 +68,6 @@ impl AuditStore for PostgresStore {
                     entry: e.clone(),
                     leaf_hash: h,
                 });
-                seq += 1;
             }
             Ok(out)
         })

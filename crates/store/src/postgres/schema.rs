@@ -21,6 +21,7 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     ("accounts", include_str!("migrations/0003_accounts.sql")),
     ("figures", include_str!("migrations/0004_figures.sql")),
     ("audit", include_str!("migrations/0005_audit.sql")),
+    ("reports", include_str!("migrations/0006_reports.sql")),
 ];
 
 /// The advisory lock held while migrating: `b"SGMIGRATE"` folded into an i64.

@@ -284,6 +284,7 @@ fn case_in(tx: &Connection, id: CaseId) -> Result<Option<Case>> {
     )
 }
 
+#[allow(clippy::too_many_arguments)] // one argument per column of a history line
 fn history(
     tx: &Connection,
     case: CaseId,

@@ -48,7 +48,7 @@ impl AuditStore for SqliteStore {
                     r.get(0)
                 })
                 .map_err(db_err)?;
-            let mut seq = seq_of(next)?;
+            let first = seq_of(next)?;
             let mut out = Vec::with_capacity(entries.len());
             let mut stmt = tx
                 .prepare_cached(
@@ -56,7 +56,7 @@ impl AuditStore for SqliteStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(db_err)?;
-            for e in entries {
+            for (seq, e) in (first..).zip(entries) {
                 let h = leaf(seq, e);
                 stmt.execute(params![
                     to_i64(seq),
@@ -73,7 +73,6 @@ impl AuditStore for SqliteStore {
                     entry: e.clone(),
                     leaf_hash: h,
                 });
-                seq += 1;
             }
             Ok(out)
         })

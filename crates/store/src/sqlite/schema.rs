@@ -403,6 +403,29 @@ CREATE TABLE audit_tree_heads (
     signature  BLOB    NOT NULL
 ) STRICT;
 "#,
+    // Version 9: report filings (crate::report) and sealed secrets. `state` is the filer's
+    // journal (JSON), replaced on every step; `phase` and `report_id` repeat what a server
+    // queries by. `transcript` is the vault's record of the sealed transcript, once filed.
+    r#"
+CREATE TABLE report_filings (
+    id           TEXT    PRIMARY KEY,
+    case_id      INTEGER NOT NULL,
+    destination  TEXT    NOT NULL,
+    state        TEXT    NOT NULL,
+    phase        TEXT    NOT NULL,
+    report_id    TEXT,
+    last_error   TEXT,
+    transcript   TEXT,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX report_filings_by_case ON report_filings (case_id, created_at);
+CREATE TABLE secrets (
+    name        TEXT    PRIMARY KEY,
+    sealed      BLOB    NOT NULL,
+    updated_at  INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this build writes.

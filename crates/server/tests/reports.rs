@@ -1,0 +1,661 @@
+//! Filing approved cases to NCMEC through the API, against the ncmec crate's local
+//! CyberTipline on a real socket: images and text-only reports, the preview equal to what is
+//! sent, the two-person rule, a restart mid-filing, and credentials kept out of every answer
+//! and log line. Every file is one of the repository's benign sample photos; names are fake.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+
+use common::*;
+use safeguard_ncmec::client::md5_hex;
+use safeguard_ncmec::testserver::{self as cybertip, Fault};
+use safeguard_server::auth::Scope;
+use safeguard_server::config::{Config, NcmecConfig};
+use safeguard_server::AppState;
+use safeguard_store::{SqliteOptions, SqliteStore, Store};
+
+const SQUARE: &str = "photos/images/pdq/data/bridge-mods/square-512x512.jpg";
+const OTHER: &str = "photos/images/pdq/data/reg-test-input/labelme-subset/q0122.jpg";
+/// A password only the credentials test uses, to search every output for.
+const SECRET_PASSWORD: &str = "pw-Zebra-7781-not-a-real-secret";
+
+// The CyberTipline's element sequences (docs/reporting.md), written here independently of the
+// model, as in crates/ncmec/tests.
+const REPORT_ORDER: &[&str] = &[
+    "batchedReport",
+    "incidentSummary",
+    "internetDetails",
+    "lawEnforcement",
+    "reporter",
+    "personOrUserReported",
+    "intendedRecipient",
+    "victim",
+    "additionalInfo",
+];
+const INCIDENT_SUMMARY_ORDER: &[&str] = &[
+    "incidentType",
+    "platform",
+    "escalateToHighPriority",
+    "reportAnnotations",
+    "incidentDateTime",
+    "incidentDateTimeDescription",
+];
+
+/// Every log line of this test binary, for the credentials test.
+fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || Sink(sink.clone()))
+            .finish();
+        // Another test of this binary may have set it first; the buffer is the same.
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buf
+    })
+}
+
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Sink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn config(dir: &Path, cybertip: &cybertip::TestServer) -> Config {
+    let mut c = Config {
+        data_dir: dir.to_path_buf(),
+        ..Config::default()
+    };
+    c.reporting.ncmec = NcmecConfig {
+        enabled: true,
+        base_url: Some(cybertip.base_url()),
+        reporter_email: Some("reports@example.com".into()),
+        reporter_first_name: Some("Test".into()),
+        reporter_last_name: Some("Reporter".into()),
+        platform: Some("Example Share".into()),
+        legal_url: Some("https://example.com/legal".into()),
+        // Two quick attempts per call, so a fault test runs in milliseconds.
+        max_attempts: 2,
+        initial_backoff_ms: 10,
+        ..NcmecConfig::default()
+    };
+    c
+}
+
+/// A server over a SQLite store in `dir` (reopened from the file, as after a restart).
+async fn start(dir: &Path, config: Config) -> TestServer {
+    logs();
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&SqliteOptions::new(dir.join("store.db"))).unwrap());
+    let state = AppState::new(store.clone(), config, Some(ADMIN_KEY)).unwrap();
+    safeguard_server::load_engine(state.clone(), None)
+        .await
+        .unwrap();
+    TestServer { state, store }
+}
+
+/// Stores the CyberTipline account the way `safeguard report ncmec-credentials` does.
+fn store_credentials(s: &TestServer, dir: &Path, username: &str, password: &str) {
+    let key = safeguard_server::reports::master_key(None, None, dir).unwrap();
+    safeguard_server::reports::store_ncmec_credentials(s.store.as_ref(), &key, username, password)
+        .unwrap();
+}
+
+async fn bank(s: &TestServer, pdqs: &[&str]) {
+    let r = s
+        .admin(
+            "POST",
+            "/v1/banks",
+            Some(json!({"name": "HOTLINE", "kind": "csam", "classification": "A1"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    for pdq in pdqs {
+        let r = s
+            .admin("POST", "/c/bank/HOTLINE/signal", Some(json!({"pdq": pdq})))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+}
+
+/// A case of `account` from signals-only submissions (no media: a text-only report).
+async fn signals_case(s: &TestServer, account: &str) -> i64 {
+    bank(s, &[BRIDGE_PDQ]).await;
+    let body = json!({
+        "id": format!("{account}-item"), "kind": "image", "account": account,
+        "account_age": "adult", "surface": "private", "signals": {"pdq": BRIDGE_PDQ},
+        "created_at": 1_700_000_000, "ip": "198.51.100.7",
+    });
+    let r = s.admin("POST", "/v1/content", Some(body)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["verdict"], "block");
+    r.json()["case_id"].as_i64().unwrap()
+}
+
+/// Moves a case to decided `confirmed: A1` (the admin key) and approves it with a second key.
+async fn confirm_and_approve(s: &TestServer, case: i64) {
+    confirm(s, case).await;
+    let senior = s.key(&[Scope::Approve]);
+    let r = s
+        .call(
+            "POST",
+            &format!("/v1/cases/{case}/approve"),
+            Some(&senior),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}
+
+async fn confirm(s: &TestServer, case: i64) {
+    for (to, decision) in [("in_review", None), ("decided", Some("confirmed: A1"))] {
+        let r = s
+            .admin(
+                "POST",
+                &format!("/v1/cases/{case}/transition"),
+                Some(json!({"to": to, "decision": decision})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+}
+
+async fn file(s: &TestServer, case: i64) -> String {
+    let r = s
+        .admin("POST", &format!("/v1/cases/{case}/reports/ncmec"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    r.json()["filing_id"].as_str().unwrap().to_string()
+}
+
+/// Polls the filing until `done` says so (at most 30 s).
+async fn wait_for(s: &TestServer, filing: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..300 {
+        let r = s.admin("GET", &format!("/v1/reports/{filing}"), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let v = r.json();
+        if done(&v) {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = s.admin("GET", &format!("/v1/reports/{filing}"), None).await;
+    panic!("filing {filing} did not get there: {}", r.text());
+}
+
+fn filed(v: &Value) -> bool {
+    v["phase"] == "finished" && v["transcript_stored"] == true
+}
+
+fn events(s: &TestServer) -> Vec<Value> {
+    s.store
+        .events_since(0, 10_000)
+        .unwrap()
+        .into_iter()
+        .map(|e| serde_json::from_str(&e.body).unwrap())
+        .collect()
+}
+
+fn audit_actions(s: &TestServer) -> Vec<(String, String, String)> {
+    s.store
+        .audit_entries(0, 10_000)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.entry.action, r.entry.object, r.entry.detail))
+        .collect()
+}
+
+/// The `/submit` request the filing's journal recorded: the XML sent.
+fn submitted_xml(s: &TestServer, filing: &str) -> String {
+    let row = s.store.filing(filing).unwrap().unwrap();
+    let state: Value = serde_json::from_str(&row.state).unwrap();
+    state["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["endpoint"] == "/submit")
+        .expect("a /submit in the transcript")["request"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn assert_order(node: roxmltree::Node<'_, '_>, order: &[&str]) {
+    let mut at = 0;
+    for child in node.children().filter(|n| n.is_element()) {
+        let name = child.tag_name().name();
+        let i = order
+            .iter()
+            .position(|o| *o == name)
+            .unwrap_or_else(|| panic!("unknown <{name}> in <{}>", node.tag_name().name()));
+        assert!(
+            i >= at,
+            "<{name}> out of order in <{}>",
+            node.tag_name().name()
+        );
+        at = i;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_case_with_two_images_is_filed_once_with_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let tip = cybertip::TestServer::start().await.unwrap();
+    let s = start(dir.path(), config(dir.path(), &tip)).await;
+    store_credentials(&s, dir.path(), cybertip::USERNAME, cybertip::PASSWORD);
+    let images = [sample_image(SQUARE), sample_image(OTHER)];
+    let mut pdqs = Vec::new();
+    for img in &images {
+        let h = s.upload("/h/hash", "photo", img, &[]).await.json();
+        pdqs.push(h["pdq"].as_str().unwrap().to_string());
+    }
+    bank(&s, &[&pdqs[0], &pdqs[1]]).await;
+    let mut case = None;
+    for (i, img) in images.iter().enumerate() {
+        let meta = json!({
+            "id": format!("photo-{i}"), "kind": "image", "account": "acct-test-1",
+            "surface": "public", "created_at": 1_700_000_000 + i as i64, "ip": "192.0.2.10",
+        });
+        let r = s
+            .upload("/v1/content", "media", img, &[("json", &meta.to_string())])
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.json()["verdict"], "block", "{}", r.text());
+        let id = r.json()["case_id"].as_i64().unwrap();
+        assert_eq!(*case.get_or_insert(id), id, "one case for the account");
+    }
+    let case = case.unwrap();
+    assert_eq!(s.store.case_evidence(case).unwrap().len(), 2);
+    confirm_and_approve(&s, case).await;
+
+    let filing = file(&s, case).await;
+    assert_eq!(filing, format!("ncmec-case-{case}-1"));
+    let v = wait_for(&s, &filing, filed).await;
+    // A second POST returns the same filing and files nothing more.
+    let r = s
+        .admin("POST", &format!("/v1/cases/{case}/reports/ncmec"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["filing_id"], json!(filing));
+
+    let finished = tip.finished();
+    assert_eq!(finished.len(), 1, "{:?}", tip.reports());
+    assert_eq!(tip.reports().len(), 1);
+    let report = &finished[0];
+    assert_eq!(v["report_id"], json!(report.report_id));
+    assert_eq!(v["last_error"], Value::Null);
+    let mut got: Vec<&str> = report.files.iter().map(|f| f.md5.as_str()).collect();
+    let mut want: Vec<String> = images.iter().map(|i| md5_hex(i)).collect();
+    got.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(got, want);
+    assert_eq!(v["file_ids"].as_array().unwrap().len(), 2);
+    for f in &report.files {
+        assert!(f.name.ends_with(".jpg"), "{}", f.name);
+        let d = f.details_xml.as_deref().unwrap();
+        assert!(
+            d.contains("<industryClassification>A1</industryClassification>"),
+            "{d}"
+        );
+        assert!(
+            d.contains("<fileViewedByEsp>false</fileViewedByEsp>"),
+            "{d}"
+        );
+        assert!(
+            d.contains("<publiclyAvailable>true</publiclyAvailable>"),
+            "{d}"
+        );
+        assert!(d.contains("originalFileHash") && d.contains(&f.md5), "{d}");
+    }
+    assert!(report
+        .xml
+        .contains("<espIdentifier>acct-test-1</espIdentifier>"));
+    assert!(report.xml.contains("<ipAddress>192.0.2.10</ipAddress>"));
+    assert!(report
+        .xml
+        .contains("<incidentDateTime>2023-11-14T22:13:20Z</incidentDateTime>"));
+
+    let c = s
+        .admin("GET", &format!("/v1/cases/{case}"), None)
+        .await
+        .json();
+    assert_eq!(c["state"], "reported", "{c}");
+    let evs = events(&s);
+    let ev = evs
+        .iter()
+        .find(|e| e["type"] == "report.filed")
+        .expect("a report.filed event");
+    assert_eq!(ev["data"]["filing_id"], json!(filing));
+    assert_eq!(ev["data"]["report_id"], json!(report.report_id));
+    assert_eq!(ev["data"]["files"], 2);
+    let audit = audit_actions(&s);
+    let line = audit
+        .iter()
+        .find(|(a, o, _)| a == "report_filed" && *o == filing)
+        .expect("a report_filed audit entry");
+    // No hash of the material in the audit detail.
+    for w in &want {
+        assert!(!line.2.contains(w.as_str()), "{}", line.2);
+    }
+    // The evidence reads for the report are logged as the system's exports.
+    for e in s.store.case_evidence(case).unwrap() {
+        let log = s.store.access_log(&e.object_id).unwrap();
+        assert!(log
+            .iter()
+            .any(|(_, who, what)| who == "system:ncmec" && what == "export"));
+    }
+    // The transcript is sealed in the vault: what is on disk is not the XML.
+    let row = s.store.filing(&filing).unwrap().unwrap();
+    let sealed: Value = serde_json::from_str(row.transcript.as_deref().unwrap()).unwrap();
+    assert_eq!(sealed["object_id"], json!(format!("transcript:{filing}")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signals_only_case_files_a_text_only_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let tip = cybertip::TestServer::start().await.unwrap();
+    let s = start(dir.path(), config(dir.path(), &tip)).await;
+    store_credentials(&s, dir.path(), cybertip::USERNAME, cybertip::PASSWORD);
+    let case = signals_case(&s, "acct-text-2").await;
+    confirm_and_approve(&s, case).await;
+    let filing = file(&s, case).await;
+    let v = wait_for(&s, &filing, filed).await;
+    assert_eq!(v["file_ids"], json!([]));
+    let finished = tip.finished();
+    assert_eq!(finished.len(), 1);
+    assert!(finished[0].files.is_empty());
+    assert!(finished[0]
+        .xml
+        .contains("<espIdentifier>acct-text-2</espIdentifier>"));
+    let c = s
+        .admin("GET", &format!("/v1/cases/{case}"), None)
+        .await
+        .json();
+    assert_eq!(c["state"], "reported");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preview_before_approval_is_the_xml_later_submitted() {
+    let dir = tempfile::tempdir().unwrap();
+    let tip = cybertip::TestServer::start().await.unwrap();
+    let s = start(dir.path(), config(dir.path(), &tip)).await;
+    store_credentials(&s, dir.path(), cybertip::USERNAME, cybertip::PASSWORD);
+    let case = signals_case(&s, "acct-preview-3").await;
+    let r = s
+        .admin(
+            "GET",
+            &format!("/v1/cases/{case}/reports/ncmec/preview"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/xml"));
+    let preview = r.text();
+    let doc = roxmltree::Document::parse(&preview).expect("well-formed XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "report");
+    assert_order(root, REPORT_ORDER);
+    let summary = root
+        .children()
+        .find(|n| n.has_tag_name("incidentSummary"))
+        .unwrap();
+    assert_order(summary, INCIDENT_SUMMARY_ORDER);
+    assert!(preview.contains(
+        "<incidentType>Child Pornography (possession, manufacture, and distribution)</incidentType>"
+    ));
+    assert!(preview.contains("<platform>Example Share</platform>"));
+    assert!(preview.contains("reports@example.com"));
+
+    confirm_and_approve(&s, case).await;
+    let filing = file(&s, case).await;
+    wait_for(&s, &filing, filed).await;
+    assert_eq!(submitted_xml(&s, &filing), preview);
+    assert_eq!(tip.finished()[0].xml, preview);
+    // The preview afterwards is still the same document.
+    let again = s
+        .admin(
+            "GET",
+            &format!("/v1/cases/{case}/reports/ncmec/preview"),
+            None,
+        )
+        .await
+        .text();
+    assert_eq!(again, preview);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_filed_without_a_second_persons_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    let tip = cybertip::TestServer::start().await.unwrap();
+    let s = start(dir.path(), config(dir.path(), &tip)).await;
+    let case = signals_case(&s, "acct-unapproved-4").await;
+    let post = || async {
+        s.admin("POST", &format!("/v1/cases/{case}/reports/ncmec"), None)
+            .await
+    };
+    // Open, then decided but not approved: refused.
+    let r = post().await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::CONFLICT, "approval_required")
+    );
+    confirm(&s, case).await;
+    let r = post().await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::CONFLICT, "approval_required")
+    );
+    // The person who decided cannot approve (refused by /approve), so the case stays
+    // unapproved and the route still refuses.
+    let r = s
+        .admin("POST", &format!("/v1/cases/{case}/approve"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    let r = post().await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::CONFLICT, "approval_required")
+    );
+    // Approved, but no credentials stored: not configured.
+    let senior = s.key(&[Scope::Approve]);
+    let r = s
+        .call(
+            "POST",
+            &format!("/v1/cases/{case}/approve"),
+            Some(&senior),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = post().await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::CONFLICT, "reporting_not_configured")
+    );
+    assert!(tip.reports().is_empty());
+    assert!(s.store.case_filings(case).unwrap().is_empty());
+    // An unknown filing.
+    let r = s.admin("GET", "/v1/reports/ncmec-case-99-1", None).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::NOT_FOUND, "filing_not_found")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filing_stopped_at_finish_resumes_after_a_restart_and_files_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let tip = cybertip::TestServer::start().await.unwrap();
+    let cfg = config(dir.path(), &tip);
+    let s = start(dir.path(), cfg.clone()).await;
+    store_credentials(&s, dir.path(), cybertip::USERNAME, cybertip::PASSWORD);
+    let case = signals_case(&s, "acct-restart-5").await;
+    confirm_and_approve(&s, case).await;
+    // Every attempt of the first run's /finish fails (two attempts per call).
+    tip.inject("/finish", Fault::Http500, 2);
+    let filing = file(&s, case).await;
+    let v = wait_for(&s, &filing, |v| {
+        v["last_error"].is_string() && v["in_progress"] == false
+    })
+    .await;
+    assert_eq!(v["phase"], "finishing", "{v}");
+    assert!(v["last_error"]
+        .as_str()
+        .unwrap()
+        .starts_with("ncmec_unavailable"));
+    assert!(tip.finished().is_empty());
+    assert!(events(&s)
+        .iter()
+        .any(|e| e["type"] == "report.failed" && e["data"]["code"] == "ncmec_unavailable"));
+    assert!(audit_actions(&s)
+        .iter()
+        .any(|(a, o, d)| a == "report_failed" && *o == filing && d == "ncmec_unavailable"));
+    let c = s
+        .admin("GET", &format!("/v1/cases/{case}"), None)
+        .await
+        .json();
+    assert_eq!(c["state"], "decided");
+    drop(s);
+
+    // A new process over the same data directory and database resumes it at start.
+    let s = start(dir.path(), cfg).await;
+    let v = wait_for(&s, &filing, filed).await;
+    assert_eq!(v["last_error"], Value::Null);
+    assert_eq!(tip.finished().len(), 1);
+    assert_eq!(
+        tip.reports().len(),
+        1,
+        "the same report was finished, none abandoned"
+    );
+    assert_eq!(v["report_id"], json!(tip.finished()[0].report_id));
+    let c = s
+        .admin("GET", &format!("/v1/cases/{case}"), None)
+        .await
+        .json();
+    assert_eq!(c["state"], "reported");
+    assert_eq!(
+        events(&s)
+            .iter()
+            .filter(|e| e["type"] == "report.filed")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_never_appear_in_answers_or_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let tip = cybertip::TestServer::start_with("esp-account-6", SECRET_PASSWORD)
+        .await
+        .unwrap();
+    let s = start(dir.path(), config(dir.path(), &tip)).await;
+    store_credentials(&s, dir.path(), "esp-account-6", SECRET_PASSWORD);
+    let case = signals_case(&s, "acct-creds-6").await;
+    confirm_and_approve(&s, case).await;
+    let filing = file(&s, case).await;
+    wait_for(&s, &filing, filed).await;
+    assert_eq!(tip.finished().len(), 1);
+
+    let basic = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!("esp-account-6:{SECRET_PASSWORD}"))
+    };
+    let mut seen = Vec::new();
+    for uri in [
+        format!("/v1/reports/{filing}"),
+        format!("/v1/cases/{case}"),
+        "/v1/cases".to_string(),
+        format!("/v1/cases/{case}/reports/ncmec/preview"),
+    ] {
+        seen.push(s.admin("GET", &uri, None).await.text());
+    }
+    seen.push(
+        s.admin("POST", &format!("/v1/cases/{case}/reports/ncmec"), None)
+            .await
+            .text(),
+    );
+    let row = s.store.filing(&filing).unwrap().unwrap();
+    seen.push(format!("{row:?}"));
+    seen.push(format!("{:?}", events(&s)));
+    seen.push(format!("{:?}", audit_actions(&s)));
+    // The sealed value in the store is not the password either.
+    let sealed = s
+        .store
+        .secret(safeguard_server::reports::CREDENTIALS_SECRET)
+        .unwrap()
+        .unwrap();
+    seen.push(String::from_utf8_lossy(&sealed).into_owned());
+    seen.push(String::from_utf8_lossy(&logs().lock().unwrap()).into_owned());
+    for text in &seen {
+        assert!(
+            !text.contains(SECRET_PASSWORD),
+            "the password leaked: {text}"
+        );
+        assert!(
+            !text.contains(&basic),
+            "the Basic credentials leaked: {text}"
+        );
+    }
+    // The log did record the filing, so it was captured at all.
+    assert!(String::from_utf8_lossy(&logs().lock().unwrap()).contains(&filing));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unfinished_filing_is_retracted_and_a_finished_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let tip = cybertip::TestServer::start().await.unwrap();
+    let s = start(dir.path(), config(dir.path(), &tip)).await;
+    store_credentials(&s, dir.path(), cybertip::USERNAME, cybertip::PASSWORD);
+    let case = signals_case(&s, "acct-retract-7").await;
+    confirm_and_approve(&s, case).await;
+    tip.inject("/finish", Fault::Http500, 2);
+    let filing = file(&s, case).await;
+    wait_for(&s, &filing, |v| {
+        v["last_error"].is_string() && v["in_progress"] == false
+    })
+    .await;
+    let r = s
+        .admin("POST", &format!("/v1/reports/{filing}/retract"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["phase"], "retracted");
+    assert!(tip.finished().is_empty());
+    assert!(tip
+        .reports()
+        .iter()
+        .all(|r| r.state == cybertip::ReportState::Retracted));
+    assert!(audit_actions(&s)
+        .iter()
+        .any(|(a, o, _)| a == "report_retracted" && *o == filing));
+    // A new request files the case again under a new filing id.
+    let again = file(&s, case).await;
+    assert_eq!(again, format!("ncmec-case-{case}-2"));
+    wait_for(&s, &again, filed).await;
+    assert_eq!(tip.finished().len(), 1);
+    let r = s
+        .admin("POST", &format!("/v1/reports/{again}/retract"), None)
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::CONFLICT, "report_already_finished")
+    );
+}

@@ -1,0 +1,135 @@
+//! The conformance suite of [`ReportStore`]. Call [`run_all`] from an implementation's tests.
+//! An `unwrap()` here asserts that the call succeeds.
+
+use crate::report::*;
+use crate::{Error, Store};
+
+/// One check.
+pub type Check = fn(&dyn Store);
+
+/// Runs every check, each on a fresh store from `make`.
+pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
+    let checks: &[(&str, Check)] = &[
+        ("filings_upsert_and_keep", filings_upsert_and_keep),
+        ("unfinished_and_by_case", unfinished_and_by_case),
+        ("secrets_replace", secrets_replace),
+    ];
+    for (name, check) in checks {
+        let store = make();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&*store)));
+        if let Err(e) = outcome {
+            eprintln!("report conformance check {name} failed");
+            std::panic::resume_unwind(e);
+        }
+    }
+}
+
+fn record<'a>(id: &'a str, case_id: i64, phase: &'a str, at: i64) -> FilingRecord<'a> {
+    FilingRecord {
+        id,
+        case_id,
+        destination: "ncmec",
+        // Text the PostgreSQL store must escape, and non-ASCII.
+        state: "{\"phase\":\"x\",\"note\":\"\u{0} é\"}",
+        phase,
+        report_id: None,
+        at,
+    }
+}
+
+/// A put creates, a second put replaces state and phase but keeps the creation time, the
+/// error and the transcript; an id of another case is refused.
+pub fn filings_upsert_and_keep(store: &dyn Store) {
+    assert_eq!(store.filing("ncmec-case-1-1").unwrap(), None);
+    store
+        .put_filing_state(&record("ncmec-case-1-1", 1, "prepared", 10))
+        .unwrap();
+    let f = store.filing("ncmec-case-1-1").unwrap().unwrap();
+    assert_eq!(
+        (f.case_id, f.destination.as_str(), f.phase.as_str()),
+        (1, "ncmec", "prepared")
+    );
+    assert_eq!(f.state, "{\"phase\":\"x\",\"note\":\"\u{0} é\"}");
+    assert_eq!((f.created_at, f.updated_at), (10, 10));
+    assert_eq!(
+        (&f.report_id, &f.last_error, &f.transcript),
+        (&None, &None, &None)
+    );
+    assert!(!f.is_final());
+
+    store
+        .set_filing_error("ncmec-case-1-1", Some("ncmec_refused: 4100"), 11)
+        .unwrap();
+    let mut next = record("ncmec-case-1-1", 1, "finished", 20);
+    next.state = "{}";
+    next.report_id = Some("4564654");
+    store.put_filing_state(&next).unwrap();
+    store
+        .set_filing_transcript("ncmec-case-1-1", "{\"object_id\":\"t\"}", 21)
+        .unwrap();
+    let f = store.filing("ncmec-case-1-1").unwrap().unwrap();
+    assert_eq!(f.state, "{}");
+    assert_eq!(f.phase, "finished");
+    assert_eq!(f.report_id.as_deref(), Some("4564654"));
+    assert_eq!(f.last_error.as_deref(), Some("ncmec_refused: 4100"));
+    assert_eq!(f.transcript.as_deref(), Some("{\"object_id\":\"t\"}"));
+    assert_eq!((f.created_at, f.updated_at), (10, 21));
+    assert!(f.is_final());
+    store.set_filing_error("ncmec-case-1-1", None, 22).unwrap();
+    assert_eq!(
+        store.filing("ncmec-case-1-1").unwrap().unwrap().last_error,
+        None
+    );
+
+    let r = store.put_filing_state(&record("ncmec-case-1-1", 2, "prepared", 30));
+    assert!(matches!(r, Err(Error::Conflict(_))), "{r:?}");
+    for r in [
+        store.set_filing_error("nope", Some("x"), 1),
+        store.set_filing_transcript("nope", "x", 1),
+    ] {
+        assert!(matches!(r, Err(Error::NotFound(_))), "{r:?}");
+    }
+}
+
+/// Unfinished filings are those not finished or retracted, and finished ones without a
+/// transcript; a case's filings come oldest first.
+pub fn unfinished_and_by_case(store: &dyn Store) {
+    store
+        .put_filing_state(&record("f-a", 7, "submitted", 1))
+        .unwrap();
+    store
+        .put_filing_state(&record("f-b", 7, "finished", 2))
+        .unwrap();
+    store
+        .put_filing_state(&record("f-c", 8, "prepared", 3))
+        .unwrap();
+    store
+        .put_filing_state(&record("f-d", 8, "retracted", 4))
+        .unwrap();
+    store
+        .put_filing_state(&record("f-e", 9, "retracting", 5))
+        .unwrap();
+    let ids = |v: Vec<ReportFiling>| v.into_iter().map(|f| f.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.unfinished_filings().unwrap()),
+        vec!["f-a", "f-b", "f-c", "f-e"]
+    );
+    store.set_filing_transcript("f-b", "{}", 6).unwrap();
+    assert_eq!(
+        ids(store.unfinished_filings().unwrap()),
+        vec!["f-a", "f-c", "f-e"]
+    );
+    assert_eq!(ids(store.case_filings(7).unwrap()), vec!["f-a", "f-b"]);
+    assert_eq!(ids(store.case_filings(8).unwrap()), vec!["f-c", "f-d"]);
+    assert!(store.case_filings(1).unwrap().is_empty());
+}
+
+/// A secret comes back as stored and a second put replaces it.
+pub fn secrets_replace(store: &dyn Store) {
+    assert_eq!(store.secret("ncmec").unwrap(), None);
+    store.put_secret("ncmec", &[0, 1, 2, 255], 1).unwrap();
+    assert_eq!(store.secret("ncmec").unwrap(), Some(vec![0, 1, 2, 255]));
+    store.put_secret("ncmec", &[9; 40], 2).unwrap();
+    assert_eq!(store.secret("ncmec").unwrap(), Some(vec![9; 40]));
+    assert_eq!(store.secret("other").unwrap(), None);
+}
