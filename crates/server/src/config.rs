@@ -84,6 +84,33 @@ pub struct Config {
 pub struct ReportingConfig {
     /// NCMEC's CyberTipline (`[reporting.ncmec]`).
     pub ncmec: NcmecConfig,
+    /// UK NCA reports (`[reporting.nca]`).
+    pub nca: NcaConfig,
+}
+
+/// UK NCA reports (`[reporting.nca]`, docs/reporting.md).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NcaConfig {
+    /// A TOML file of priority rules and deadline targets (`safeguard_nca::priority`); the
+    /// built-in defaults when absent. Read at start (a bad file stops the start) and again
+    /// at each assessment, so an edit applies without a restart.
+    pub priority_rules: Option<PathBuf>,
+}
+
+impl NcaConfig {
+    /// The priority rules in force.
+    pub fn priority(&self) -> Result<safeguard_nca::PriorityConfig, String> {
+        match &self.priority_rules {
+            None => Ok(safeguard_nca::PriorityConfig::default()),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("reporting.nca.priority_rules {}: {e}", path.display()))?;
+                safeguard_nca::PriorityConfig::from_toml(&text)
+                    .map_err(|e| format!("reporting.nca.priority_rules {}: {e}", path.display()))
+            }
+        }
+    }
 }
 
 /// Which CyberTipline reports go to.
@@ -684,6 +711,10 @@ impl Config {
         self.reporting
             .ncmec
             .validate()
+            .map_err(ConfigError::Invalid)?;
+        self.reporting
+            .nca
+            .priority()
             .map_err(ConfigError::Invalid)?;
         safeguard_contact::ContactPolicy::new(self.contact.clone())
             .map_err(|e| ConfigError::Invalid(format!("contact: {e}")))?;

@@ -66,6 +66,15 @@ async fn signing_key_route(State(state): State<AppState>) -> ApiResult<Json<Valu
     })))
 }
 
+/// The priority rules in force (`[reporting.nca] priority_rules`, else the defaults). The
+/// file was checked at start; an edit that broke it since is a 500 with the detail logged.
+fn rules(state: &AppState) -> ApiResult<PriorityConfig> {
+    state.0.config.reporting.nca.priority().map_err(|e| {
+        tracing::error!(error = %e, "the NCA priority rules cannot be read");
+        ApiError::internal(e)
+    })
+}
+
 /// What a case's records say for the priority rules.
 fn facts(case: &Case, subs: &[StoredSubmission]) -> PriorityFacts {
     let mut signals: BTreeSet<String> = case.labels.iter().cloned().collect();
@@ -127,7 +136,7 @@ async fn priority(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResu
     let st = state.clone();
     let (case, subs) = blocking(move || load(&st, id)).await?;
     let facts = facts(&case, &subs);
-    let a = PriorityConfig::default().assess(&facts);
+    let a = rules(&state)?.assess(&facts);
     let clock = a.clock(case.opened_at);
     let now = safeguard_engine::now_ms();
     let remaining = match clock.state(now) {
@@ -289,7 +298,7 @@ async fn bundle(
         }
         items.push(item);
     }
-    let a = PriorityConfig::default().assess(&facts(&case, &subs));
+    let a = rules(&state)?.assess(&facts(&case, &subs));
     let report = Report {
         provider_reference: Some(format!("case-{id}")),
         authorised_person: req.authorised_person,

@@ -193,3 +193,71 @@ async fn an_approved_case_exports_a_bundle_and_records_the_reference() {
         .await;
     assert_eq!(r.code(), "approval_required");
 }
+
+/// The organisation's own priority rules (`[reporting.nca] priority_rules`) decide the level
+/// and the deadline; a broken rules file stops the configuration from loading.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_priority_rules_set_the_level_and_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("priority.toml");
+    std::fs::write(
+        &rules,
+        r#"
+[deadlines]
+level_1_minutes = 15
+level_2_minutes = 600
+level_3_minutes = 1440
+
+[[rules]]
+name = "any child account"
+level = 1
+any_signals = ["child_account_involved"]
+"#,
+    )
+    .unwrap();
+    let mut config = Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    config.reporting.nca.priority_rules = Some(rules.clone());
+    config.validate().unwrap();
+    let s = server_with(config.clone()).await;
+    let r = s
+        .admin(
+            "POST",
+            "/v1/banks",
+            Some(json!({"name": "HOTLINE", "kind": "csam"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    s.admin(
+        "POST",
+        "/c/bank/HOTLINE/signal",
+        Some(json!({"pdq": BRIDGE_PDQ})),
+    )
+    .await;
+    let r = s
+        .admin(
+            "POST",
+            "/v1/content",
+            Some(json!({"id": "p1", "kind": "image", "account": "kid", "account_age": "child", "signals": {"pdq": BRIDGE_PDQ}})),
+        )
+        .await;
+    let case = r.json()["case_id"].as_i64().unwrap();
+    let p = s
+        .admin(
+            "GET",
+            &format!("/v1/cases/{case}/reports/nca/priority"),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(p["level"], 1, "{p}");
+    assert_eq!(p["rule"], "any child account");
+    let opened = s.store.case(case).unwrap().unwrap().opened_at;
+    assert_eq!(p["due_at_ms"], opened + 15 * 60 * 1000);
+    // A rules file that does not parse is refused when the configuration is checked.
+    std::fs::write(&rules, "[[rules]]\nname = \"x\"\nlevel = 7\n").unwrap();
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("priority_rules"), "{err}");
+}
