@@ -83,14 +83,18 @@ fn facts(case: &Case, subs: &[StoredSubmission]) -> PriorityFacts {
         .as_deref()
         .filter(|d| DecisionKind::of(d) == DecisionKind::Confirmed)
         .and_then(decided_class);
-    let mut risk_score = None;
     for s in subs {
         let ctx: Value = serde_json::from_str(&s.context).unwrap_or(Value::Null);
         if ctx["account_age"] == "child" {
             signals.insert("child_account_involved".into());
         }
-        if let Some(score) = ctx["score"].as_f64() {
-            risk_score = Some(risk_score.map_or(score, |r: f64| r.max(score)));
+        // A contact-risk crossing in the case: its level as a signal (`risk_review`,
+        // `risk_alert`) for rules to name. The scorer's scale is its own, not the 0-to-1
+        // score the priority rules compare, so no score is passed.
+        if ctx["kind"] == "account_risk" {
+            if let Some(level) = ctx["level"].as_str() {
+                signals.insert(format!("risk_{level}"));
+            }
         }
         let result: Value = serde_json::from_str(&s.result).unwrap_or(Value::Null);
         if classification.is_none() {
@@ -104,7 +108,7 @@ fn facts(case: &Case, subs: &[StoredSubmission]) -> PriorityFacts {
     PriorityFacts {
         signals,
         classification,
-        risk_score,
+        risk_score: None,
     }
 }
 
