@@ -453,7 +453,11 @@ async fn server_on_disk(dir: &std::path::Path, key: Option<&str>, config: Config
     safeguard_server::load_engine(state.clone(), None)
         .await
         .unwrap();
-    TestServer { state, store }
+    TestServer {
+        state,
+        store,
+        _data: None,
+    }
 }
 
 /// Every byte of the database files (main file, WAL, shared memory) under `dir`.

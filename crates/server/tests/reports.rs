@@ -107,7 +107,11 @@ async fn start(dir: &Path, config: Config) -> TestServer {
     safeguard_server::load_engine(state.clone(), None)
         .await
         .unwrap();
-    TestServer { state, store }
+    TestServer {
+        state,
+        store,
+        _data: None,
+    }
 }
 
 /// Stores the CyberTipline account the way `safeguard report ncmec-credentials` does.

@@ -20,19 +20,33 @@ pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef0123456789";
 pub struct TestServer {
     pub state: AppState,
     pub store: Arc<dyn Store>,
+    /// The temporary data directory `server_with` made, removed with the server.
+    pub _data: Option<tempfile::TempDir>,
 }
 
 pub async fn server() -> TestServer {
     server_with(Config::default()).await
 }
 
-pub async fn server_with(config: Config) -> TestServer {
+pub async fn server_with(mut config: Config) -> TestServer {
+    // A test never writes into the crate's folder: the default (relative) data directory
+    // becomes a temporary one. The master key (created on first use by webhooks, the vault
+    // and the audit log) would otherwise land in `crates/server/safeguard-data`.
+    let data = (config.data_dir == Config::default().data_dir).then(|| {
+        let d = tempfile::tempdir().unwrap();
+        config.data_dir = d.path().to_path_buf();
+        d
+    });
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
     let state = AppState::new(store.clone(), config, Some(ADMIN_KEY)).unwrap();
     safeguard_server::load_engine(state.clone(), None)
         .await
         .unwrap();
-    TestServer { state, store }
+    TestServer {
+        state,
+        store,
+        _data: data,
+    }
 }
 
 pub struct Resp {

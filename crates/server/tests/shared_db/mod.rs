@@ -52,7 +52,11 @@ pub async fn shared_db(tag: &str) -> Shared {
         .unwrap();
     let other: Arc<dyn Store> = Arc::new(SqliteStore::open(&SqliteOptions::new(&db)).unwrap());
     Shared {
-        server: TestServer { state, store },
+        server: TestServer {
+            state,
+            store,
+            _data: None,
+        },
         other,
         dir,
     }
