@@ -884,6 +884,23 @@ async fn case_legal_hold(
     Ok(Json(case_json(&c)))
 }
 
+/// The vault's handle of a stored evidence record whose data key is `wrapped_key` (the
+/// record's own, which a destroyed record no longer has).
+pub(crate) fn sealed_object(
+    ev: &safeguard_store::action::Evidence,
+    wrapped_key: Vec<u8>,
+) -> safeguard_vault::SealedObject {
+    safeguard_vault::SealedObject {
+        object_id: ev.object_id.clone(),
+        blob_key: ev.blob_key.clone(),
+        wrapped_key,
+        key_fingerprint: ev.key_fingerprint.clone(),
+        sha256: ev.sha256.clone(),
+        md5: ev.md5.clone(),
+        size: u64::try_from(ev.size).unwrap_or(0),
+    }
+}
+
 /// `GET /v1/evidence/{object_id}`: the decrypted media, one object per request, logged with
 /// the key that read it. There is no bulk export.
 async fn evidence_get(
@@ -932,15 +949,7 @@ async fn evidence_get(
     .await?;
     tracing::info!(object = %object_id, key = %key.0, "evidence read");
     let vault = state.vault().await?;
-    let obj = safeguard_vault::SealedObject {
-        object_id: ev.object_id.clone(),
-        blob_key: ev.blob_key.clone(),
-        wrapped_key,
-        key_fingerprint: ev.key_fingerprint.clone(),
-        sha256: ev.sha256.clone(),
-        md5: ev.md5.clone(),
-        size: u64::try_from(ev.size).unwrap_or(0),
-    };
+    let obj = sealed_object(&ev, wrapped_key);
     let bytes = vault.get(&obj).await.map_err(|e| {
         tracing::error!(error = %e, object = %object_id, "evidence read failed");
         ApiError::new(

@@ -271,15 +271,7 @@ async fn bundle(
             .iter()
             .find(|e| e.submission_id == s.id && e.wrapped_key.is_some())
         {
-            let obj = safeguard_vault::SealedObject {
-                object_id: ev.object_id.clone(),
-                blob_key: ev.blob_key.clone(),
-                wrapped_key: ev.wrapped_key.clone().unwrap_or_default(),
-                key_fingerprint: ev.key_fingerprint.clone(),
-                sha256: ev.sha256.clone(),
-                md5: ev.md5.clone(),
-                size: u64::try_from(ev.size).unwrap_or(0),
-            };
+            let obj = crate::action::sealed_object(ev, ev.wrapped_key.clone().unwrap_or_default());
             let bytes = vault.get(&obj).await.map_err(|e| {
                 tracing::error!(error = %e, object = %ev.object_id, "evidence read failed");
                 ApiError::new(
@@ -288,7 +280,11 @@ async fn bundle(
                     "the evidence could not be read; see the server log",
                 )
             })?;
-            let name = format!("{}.{}", ev.object_id, extension(&bytes));
+            let name = format!(
+                "{}.{}",
+                ev.object_id,
+                crate::reports::extension(&bytes, &ev.media_kind)
+            );
             item.file_name = Some(name.clone());
             item.hashes.push(ContentHash {
                 kind: HashKind::Md5,
@@ -371,19 +367,6 @@ async fn bundle(
         HeaderValue::from_str(&public).map_err(|e| ApiError::internal(e.to_string()))?,
     );
     Ok(resp)
-}
-
-/// A file name extension for the evidence's bytes: sniffed from its first bytes, since the
-/// record keeps only the submission's kind (`image`, `video`, `other`).
-fn extension(bytes: &[u8]) -> &'static str {
-    match bytes {
-        [0xFF, 0xD8, 0xFF, ..] => "jpg",
-        [0x89, b'P', b'N', b'G', ..] => "png",
-        [b'G', b'I', b'F', b'8', ..] => "gif",
-        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => "webp",
-        [_, _, _, _, b'f', b't', b'y', b'p', ..] => "mp4",
-        _ => "bin",
-    }
 }
 
 #[derive(Debug, Deserialize)]

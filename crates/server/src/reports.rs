@@ -433,7 +433,7 @@ fn build_report(cfg: &NcmecConfig, f: &CaseFacts) -> ApiResult<Report> {
 }
 
 /// A file extension from the content's first bytes, else from the evidence's media kind.
-fn extension(bytes: &[u8], media_kind: &str) -> &'static str {
+pub(crate) fn extension(bytes: &[u8], media_kind: &str) -> &'static str {
     match bytes {
         [0xFF, 0xD8, 0xFF, ..] => "jpg",
         [0x89, b'P', b'N', b'G', ..] => "png",
@@ -479,16 +479,8 @@ async fn build_files(state: &AppState, f: &CaseFacts) -> Result<Vec<FilingFile>,
         .await
         .map_err(|e| Failure::new("filing_failed", e.to_string()))?
         .map_err(|e| Failure::new("filing_failed", e.to_string()))?;
-        let obj = safeguard_vault::SealedObject {
-            object_id: ev.object_id.clone(),
-            blob_key: ev.blob_key.clone(),
-            // Filtered to live evidence above.
-            wrapped_key: ev.wrapped_key.clone().unwrap_or_default(),
-            key_fingerprint: ev.key_fingerprint.clone(),
-            sha256: ev.sha256.clone(),
-            md5: ev.md5.clone(),
-            size: u64::try_from(ev.size).unwrap_or(0),
-        };
+        // Filtered to live evidence above.
+        let obj = crate::action::sealed_object(ev, ev.wrapped_key.clone().unwrap_or_default());
         let content = vault.get(&obj).await.map_err(|e| {
             tracing::error!(error = %e, object = %ev.object_id, "evidence read for a report failed");
             Failure::new("vault_error", "the evidence could not be read; see the server log")
