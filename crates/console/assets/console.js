@@ -19,14 +19,17 @@
     return meta ? meta.content : "";
   };
 
-  const post = (url, body, keepalive = false) =>
-    fetch(url, {
+  const post = (url, body, keepalive = false) => {
+    const headers = { "X-CSRF-Token": csrf() };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    return fetch(url, {
       method: "POST",
       credentials: "same-origin",
       keepalive,
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+      headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
+  };
 
   const mediaOf = (figure) => figure.querySelector(".media-img, .media-video");
 
@@ -53,6 +56,9 @@
       : null;
 
   function reblur(keepalive = false) {
+    // Also voids a reveal still waiting for the server (Escape, leaving the page, another
+    // item): its answer is then ended at once instead of shown.
+    requestSeq++;
     if (!current) return;
     const { figure, el, revealId, timer } = current;
     current = null;
@@ -102,7 +108,7 @@
       button.disabled = false;
     }
     if (seq !== requestSeq) {
-      // Another item was asked for meanwhile; only one may be visible.
+      // Cancelled meanwhile (another item, Escape, the page hidden); only one may be visible.
       endReveal(answer.reveal_id, false);
       say(figure, "");
       return;

@@ -23,6 +23,14 @@ pub enum Error {
         /// What to fix.
         reason: String,
     },
+    /// A posted form field that is missing, malformed or not allowed; `field` names it.
+    #[error("{field}: {reason}")]
+    InvalidForm {
+        /// The form field at fault (for example `class:<object id>`).
+        field: String,
+        /// What to fix.
+        reason: String,
+    },
     /// The OS random source failed (internal).
     #[error("OS randomness unavailable: {0}")]
     Random(String),

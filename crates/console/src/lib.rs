@@ -7,6 +7,7 @@
 //!
 //! - [`role`]: who may do what (a user holds a set of roles).
 //! - [`password`], [`totp`], [`token`]: the login factors and session tokens.
+//! - [`decision`]: reading a submitted decision back from its form fields.
 //! - [`lockout`]: failed-login locks and session lifetimes.
 //! - [`signing`]: short-lived media URLs bound to one session.
 //! - [`exposure`]: daily caps and breaks that protect the people reviewing.
@@ -17,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod assets;
+pub mod decision;
 mod error;
 pub mod exposure;
 pub mod lockout;
@@ -31,11 +33,20 @@ pub mod views;
 
 pub use error::{Error, Result};
 
-/// Fills `buf` from the OS. Token and secret constructors have no error path in their
-/// signatures: without an entropy source the console must not issue credentials at all, so
-/// they stop loudly instead of returning something guessable.
-pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+/// `N` bytes from the OS random source.
+pub(crate) fn try_random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut buf = [0u8; N];
-    getrandom::fill(&mut buf).expect("the OS random source is unavailable");
-    buf
+    getrandom::fill(&mut buf).map_err(|e| Error::Random(e.to_string()))?;
+    Ok(buf)
+}
+
+/// As [`try_random_bytes`], for the token and secret constructors, whose signatures have no
+/// error path: without an entropy source the console must not issue credentials at all, so
+/// they stop loudly instead of returning something guessable. On Linux this cannot fail once
+/// the kernel's pool is initialised.
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    match try_random_bytes() {
+        Ok(b) => b,
+        Err(e) => panic!("{e}"),
+    }
 }

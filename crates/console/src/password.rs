@@ -27,7 +27,7 @@ fn hasher() -> Result<Argon2<'static>> {
 /// Hashes `password` with argon2id and a fresh 16-byte salt, as a PHC string
 /// (`$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`).
 pub fn hash(password: &str) -> Result<String> {
-    let salt_bytes: [u8; 16] = crate::random_bytes();
+    let salt_bytes: [u8; 16] = crate::try_random_bytes()?;
     let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| Error::Hash(e.to_string()))?;
     let hash = hasher()?
         .hash_password(password.as_bytes(), &salt)

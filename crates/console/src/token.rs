@@ -8,6 +8,9 @@ use subtle::ConstantTimeEq;
 
 /// A new token: 32 random bytes (256 bits), base64url without padding (43 characters), safe
 /// in cookies, URLs and form fields.
+///
+/// # Panics
+/// If the OS random source fails (see the crate's `random_bytes`).
 pub fn new_token() -> String {
     URL_SAFE_NO_PAD.encode(crate::random_bytes::<32>())
 }

@@ -15,6 +15,9 @@ pub const DIGITS: u32 = 6;
 pub const SECRET_LEN: usize = 20;
 
 /// A new random secret of [`SECRET_LEN`] bytes.
+///
+/// # Panics
+/// If the OS random source fails (see [`crate::token::new_token`]).
 pub fn new_secret() -> Vec<u8> {
     crate::random_bytes::<SECRET_LEN>().to_vec()
 }

@@ -6,6 +6,9 @@ use super::{csrf_field, layout, Viewer};
 use crate::settings::{ViewSettings, BLUR_STEP_PX, MAX_BLUR_PX, MIN_BLUR_PX, THUMB_SIZES_PX};
 use crate::time::{duration_text, utc_text};
 
+/// Longest login name, characters (the create-user form's limit; the server checks it too).
+pub const MAX_USER_NAME_CHARS: usize = 100;
+
 /// The team's exposure over a period, summed over everyone. Never per person: individual
 /// figures invite ranking people by how much abuse they looked at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +130,7 @@ pub fn users_page(
         form #create-user method="post" action="/console/users" {
             (csrf_field(&viewer.csrf))
             label for="new-name" { "Name" }
-            input #new-name type="text" name="name" required maxlength="100" autocomplete="off";
+            input #new-name type="text" name="name" required maxlength=(MAX_USER_NAME_CHARS) autocomplete="off";
             label for="new-roles" { "Roles (reviewer, senior, admin, auditor; comma-separated)" }
             input #new-roles type="text" name="roles" required value="reviewer";
             button #create-user-submit type="submit" { "Create and show setup link" }

@@ -4,19 +4,10 @@
 use maud::{html, Markup};
 
 use super::{csrf_field, layout, Viewer};
+use crate::decision::{Decision, CLASSES, MAX_NOTE_CHARS, MAX_REASON_CHARS};
 use crate::settings::ViewSettings;
 use crate::time::{age_text, utc_text};
 
-/// The decisions a reviewer can take, as (value, label).
-const DECISIONS: [(&str, &str); 4] = [
-    ("confirmed", "Confirmed: report"),
-    ("not_csam", "Not CSAM"),
-    ("escalate", "Escalate"),
-    ("second_opinion", "Ask for a second opinion"),
-];
-/// Per-item classification (the UK categories A and B crossed with the industry scheme's
-/// 1 = prepubescent, 2 = pubescent), empty for none.
-const CLASSES: [&str; 5] = ["", "A1", "A2", "B1", "B2"];
 /// Playback speeds offered for video.
 const SPEEDS: [&str; 5] = ["0.25", "0.5", "1", "1.5", "2"];
 
@@ -307,7 +298,7 @@ fn lease_and_decide(viewer: &Viewer, c: &CaseView) -> Markup {
                     form #skip method="post" action=(format!("/console/cases/{}/skip", c.id)) {
                         (csrf_field(&viewer.csrf))
                         label for="skip-reason" { "Reason" }
-                        input #skip-reason type="text" name="reason" required maxlength="500";
+                        input #skip-reason type="text" name="reason" required maxlength=(MAX_REASON_CHARS);
                         button type="submit" { "Skip this case" }
                     }
                 }
@@ -320,7 +311,7 @@ fn lease_and_decide(viewer: &Viewer, c: &CaseView) -> Markup {
                 label for="decision" { "Decision" }
                 select #decision name="decision" required {
                     option value="" { "Choose…" }
-                    @for (v, label) in DECISIONS { option value=(v) { (label) } }
+                    @for d in Decision::ALL { option value=(d.as_str()) { (d.label()) } }
                 }
                 @if !c.media.is_empty() {
                     table.item-labels {
@@ -330,8 +321,9 @@ fn lease_and_decide(viewer: &Viewer, c: &CaseView) -> Markup {
                                 tr data-object=(m.object_id) {
                                     th scope="row" { code { (m.object_id) } }
                                     td { select name=(format!("class:{}", m.object_id)) aria-label=(format!("Class of {}", m.object_id)) {
+                                        option value="" selected[m.classification.is_none()] { "(none)" }
                                         @for k in CLASSES {
-                                            option value=(k) selected[m.classification.as_deref().unwrap_or("") == k] { @if k.is_empty() { "(none)" } @else { (k) } }
+                                            option value=(k) selected[m.classification.as_deref() == Some(k)] { (k) }
                                         }
                                     } }
                                     td { input type="text" name=(format!("annot:{}", m.object_id)) value=(m.annotations.join(", ")) aria-label=(format!("Annotations of {}", m.object_id)); }
@@ -341,7 +333,7 @@ fn lease_and_decide(viewer: &Viewer, c: &CaseView) -> Markup {
                     }
                 }
                 label for="note" { "Note" }
-                textarea #note name="note" rows="3" maxlength="4000" {}
+                textarea #note name="note" rows="3" maxlength=(MAX_NOTE_CHARS) {}
                 button #decide-submit type="submit" { "Record decision" }
             }
         }

@@ -19,7 +19,9 @@ mod queue;
 mod tests;
 
 pub use account::{login_page, setup_page, SetupView};
-pub use admin::{settings_page, team_page, users_page, CreatedUser, TeamAggregate, UserRow};
+pub use admin::{
+    settings_page, team_page, users_page, CreatedUser, TeamAggregate, UserRow, MAX_USER_NAME_CHARS,
+};
 pub use case::{
     case_page, CaseView, DecisionView, EarlierDecision, EvidenceMatch, HistoryLine, LeaseView,
     MediaItem, MediaKind, UploaderItem,

@@ -829,7 +829,82 @@ fn scanner_refuses_what_is_not_there() {
 }
 
 #[test]
-#[ignore = "prints a page for eyeballing: cargo test -p safeguard-console dump -- --ignored --nocapture"]
+#[ignore = "writes every page and the assets under $CONSOLE_DUMP_DIR for screenshots"]
 fn dump() {
-    println!("{}", case_page(&viewer("senior"), &case_view()));
+    let dir = std::path::PathBuf::from(std::env::var("CONSOLE_DUMP_DIR").unwrap());
+    let assets = dir.join("console/assets");
+    std::fs::create_dir_all(&assets).unwrap();
+    std::fs::write(assets.join(crate::assets::css_name()), crate::assets::CSS).unwrap();
+    std::fs::write(assets.join(crate::assets::js_name()), crate::assets::JS).unwrap();
+    let mut v = viewer("senior,admin");
+    v.break_due = false;
+    for (name, html) in every_page(&v) {
+        std::fs::write(dir.join(format!("{name}.html")), html).unwrap();
+    }
+}
+
+/// The fields a form posts, as a browser would send them with each select on its selected
+/// (or first) option and checked boxes only.
+fn form_pairs(html: &str, form_sel: &str) -> Vec<(String, String)> {
+    let els = scan(html);
+    let start = els.iter().position(|e| e.matches(form_sel)).unwrap();
+    let mut out = Vec::new();
+    let mut select: Option<(String, Option<String>)> = None;
+    for e in &els[start + 1..] {
+        match (e.name.as_str(), e.end) {
+            ("form", true) => break,
+            ("input", false) => {
+                let checkbox = e.attr("type") == Some("checkbox");
+                if let Some(name) = e.attr("name") {
+                    if !checkbox || e.attr("checked").is_some() {
+                        out.push((name.to_string(), e.attr("value").unwrap_or("").to_string()));
+                    }
+                }
+            }
+            ("textarea", false) => out.push((e.attr("name").unwrap().to_string(), String::new())),
+            ("select", false) => select = Some((e.attr("name").unwrap().to_string(), None)),
+            ("option", false) => {
+                if let Some((_, chosen)) = &mut select {
+                    if chosen.is_none() || e.attr("selected").is_some() {
+                        *chosen = Some(e.attr("value").unwrap().to_string());
+                    }
+                }
+            }
+            ("select", true) => {
+                let (name, chosen) = select.take().unwrap();
+                out.push((name, chosen.unwrap_or_default()));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn rendered_forms_read_back() {
+    let c = case_view();
+    let html = case_page(&viewer("reviewer"), &c);
+    let mut pairs = form_pairs(&html, "form#decide");
+    assert!(pairs.iter().any(|(n, v)| n == "csrf" && v == "tok-123"));
+    for (n, v) in &mut pairs {
+        if n == "decision" {
+            *v = "confirmed".into();
+        }
+    }
+    let ids: Vec<String> = c.media.iter().map(|m| m.object_id.clone()).collect();
+    let f = crate::decision::DecideForm::from_pairs(&pairs, &ids).unwrap();
+    assert_eq!(f.items[0].classification.as_deref(), Some("A2"));
+    assert_eq!(f.items[0].annotations, ["animeDrawingVirtualHentai"]);
+    assert_eq!(f.items[1].classification, None);
+
+    let org = ViewSettings {
+        greyscale: false,
+        blur_px: 20,
+        thumb_px: 240,
+        reduced_detail: true,
+        ..Default::default()
+    };
+    let html = settings_page(&viewer("admin"), &org, None);
+    let o = crate::settings::ViewOverrides::from_form(&form_pairs(&html, "form#settings")).unwrap();
+    assert_eq!(crate::settings::resolve(Some(&o), None, None, None), org);
 }
