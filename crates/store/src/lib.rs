@@ -20,6 +20,9 @@ pub mod audit;
 pub mod audit_conformance;
 #[cfg(feature = "test-support")]
 pub mod conformance;
+pub mod console;
+#[cfg(feature = "test-support")]
+pub mod console_conformance;
 mod model;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -33,6 +36,7 @@ mod sqlite;
 pub use account::AccountStore;
 pub use action::ActionStore;
 pub use audit::AuditStore;
+pub use console::ConsoleStore;
 pub use model::*;
 #[cfg(feature = "postgres")]
 pub use postgres::{
@@ -71,9 +75,11 @@ pub type Result<T> = std::result::Result<T, Error>;
 ///
 /// Every store also keeps the records of acting on matches ([`ActionStore`]), in the same
 /// database, so a verdict and the events describing it commit together, and the accounts
-/// and relationships contact decisions read ([`AccountStore`]).
+/// and relationships contact decisions read ([`AccountStore`]), and the review console's
+/// users, leases and exposure records ([`ConsoleStore`]), so a claim moves its case and takes
+/// its lease in one transaction.
 pub trait Store:
-    ActionStore + AccountStore + AuditStore + ReportStore + Send + Sync + std::fmt::Debug
+    ActionStore + AccountStore + AuditStore + ConsoleStore + ReportStore + Send + Sync + std::fmt::Debug
 {
     /// Creates a bank. `Conflict` if the name is taken.
     fn create_bank(&self, bank: &NewBank) -> Result<Bank>;

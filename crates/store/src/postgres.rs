@@ -27,6 +27,7 @@
 mod account;
 mod action;
 mod audit;
+mod console;
 mod listen;
 mod report;
 mod row;

@@ -7,6 +7,7 @@
 mod account;
 mod action;
 mod audit;
+mod console;
 mod pool;
 mod report;
 mod row;

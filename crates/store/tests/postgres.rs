@@ -69,11 +69,11 @@ fn migrates_an_empty_database_once() {
         return;
     };
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 6);
+    assert_eq!(store.schema_version().unwrap(), 7);
     let bank = store.create_bank(&new_bank("B")).unwrap();
     drop(store);
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 6);
+    assert_eq!(store.schema_version().unwrap(), 7);
     assert_eq!(store.bank(bank.id).unwrap(), Some(bank));
 }
 
@@ -94,7 +94,7 @@ fn upgrades_from_version_2_to_accounts() {
     assert!(matches!(old.account("u1"), Err(Error::Backend(_))));
     drop(old);
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 6);
+    assert_eq!(store.schema_version().unwrap(), 7);
     assert_eq!(store.rules().unwrap().len(), 1);
     use safeguard_store::AccountStore;
     store
@@ -137,7 +137,7 @@ fn upgrades_from_the_previous_version() {
     drop(old);
 
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 6);
+    assert_eq!(store.schema_version().unwrap(), 7);
     assert_eq!(store.content(c.id).unwrap(), Some(c));
     assert_eq!(store.api_key("k1").unwrap(), Some(key));
     assert_eq!(store.last_seq().unwrap(), seq);
@@ -426,4 +426,68 @@ fn report_conformance() {
         dbs.borrow_mut().push(db);
         Box::new(store)
     });
+}
+
+#[test]
+fn console_conformance() {
+    let Some(_probe) = TestDatabase::create() else {
+        return;
+    };
+    let dbs = RefCell::new(Vec::new());
+    safeguard_store::console_conformance::run_all(&|| {
+        let db = TestDatabase::create().expect("the server answered the probe");
+        let store = db.open();
+        dbs.borrow_mut().push(db);
+        Box::new(store)
+    });
+}
+
+/// A database at version 6 (before the console) upgrades in place: the queue counts start
+/// from the cases already there, and the triggers keep them from then on.
+#[test]
+fn upgrade_to_the_console_counts_existing_cases() {
+    use safeguard_store::console::QueueStats;
+    use safeguard_store::ConsoleStore;
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let old = PostgresStore::open_at_version(&PostgresOptions::new(db.url()), 6).unwrap();
+    let mut ids = Vec::new();
+    for (i, queue) in ["csam", "csam", "spam"].iter().enumerate() {
+        let mut s = safeguard_store::action_conformance::submission(
+            &format!("p{i}"),
+            None,
+            Some((queue, 1)),
+        );
+        s.created_at = 100 + i as i64;
+        match old.record_submission(&s, &mut |_| vec![]).unwrap() {
+            safeguard_store::action::SubmitOutcome::Recorded(r) => ids.push(r.case_id.unwrap()),
+            other => panic!("{other:?}"),
+        }
+    }
+    old.transition_case(
+        ids[0],
+        &safeguard_store::action::CaseTransition {
+            from: "open".into(),
+            to: "in_review".into(),
+            actor: "api".into(),
+            note: None,
+            decision: None,
+            at: 200,
+        },
+        &mut |_| vec![],
+    )
+    .unwrap();
+    drop(old);
+    let store = db.open();
+    let stats = |queue: &str, open: u64, in_review: u64, oldest: i64| QueueStats {
+        queue: queue.into(),
+        open,
+        in_review,
+        oldest_opened_at: Some(oldest),
+    };
+    assert_eq!(
+        store.queue_stats().unwrap(),
+        vec![stats("csam", 1, 1, 100), stats("spam", 1, 0, 102)]
+    );
 }

@@ -685,3 +685,21 @@ fn report_conformance_on_disk() {
         Box::new(store)
     });
 }
+
+#[test]
+fn console_conformance_in_memory() {
+    safeguard_store::console_conformance::run_all(&|| {
+        Box::new(SqliteStore::open_in_memory().expect("open in memory"))
+    });
+}
+
+#[test]
+fn console_conformance_on_disk() {
+    let dirs = RefCell::new(Vec::new());
+    safeguard_store::console_conformance::run_all(&|| {
+        let dir = temp_dir();
+        let store = open(&dir.path().join("store.db"));
+        dirs.borrow_mut().push(dir);
+        Box::new(store)
+    });
+}

@@ -23,7 +23,7 @@ fn split(text: &str) -> Vec<String> {
     }
 }
 
-fn to_u32(v: i64, what: &str) -> Result<u32> {
+pub(super) fn to_u32(v: i64, what: &str) -> Result<u32> {
     u32::try_from(v).map_err(|_| Error::Corrupt(format!("{what} {v} out of range")))
 }
 
@@ -50,10 +50,11 @@ fn rule_row(r: &Row) -> Result<StoredRule> {
     })
 }
 
-const CASE_COLUMNS: &str = "id, account, state, queue, priority, report_candidate, labels, \
+pub(super) const CASE_COLUMNS: &str =
+    "id, account, state, queue, priority, report_candidate, labels, \
      items, legal_hold, decision, reported_at, opened_at, updated_at";
 
-fn case_row(r: &Row) -> Result<Case> {
+pub(super) fn case_row(r: &Row) -> Result<Case> {
     const T: &str = "cases";
     let priority: i64 = col(r, 4, T)?;
     let items: i64 = col(r, 7, T)?;
@@ -155,7 +156,7 @@ fn status_of(v: Option<i64>) -> Result<Option<u16>> {
 }
 
 /// Runs `sql` and reads every row with `read`.
-fn all<T>(
+pub(super) fn all<T>(
     tx: &mut Tx<'_>,
     sql: &str,
     p: &[super::Param<'_>],
@@ -165,7 +166,7 @@ fn all<T>(
 }
 
 /// Runs `sql` and reads its first row, if any, with `read`.
-fn one<T>(
+pub(super) fn one<T>(
     tx: &mut Tx<'_>,
     sql: &str,
     p: &[super::Param<'_>],
@@ -264,7 +265,7 @@ fn write_rule_set(tx: &mut Tx<'_>, wanted: &[NewRule]) -> Result<RuleSetOutcome>
     Ok(out)
 }
 
-fn case_in(tx: &mut Tx<'_>, id: CaseId) -> Result<Option<Case>> {
+pub(super) fn case_in(tx: &mut Tx<'_>, id: CaseId) -> Result<Option<Case>> {
     one(
         tx,
         &format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"),
@@ -274,7 +275,7 @@ fn case_in(tx: &mut Tx<'_>, id: CaseId) -> Result<Option<Case>> {
 }
 
 #[allow(clippy::too_many_arguments)] // one argument per column of a history line
-fn history(
+pub(super) fn history(
     tx: &mut Tx<'_>,
     case: CaseId,
     at: i64,
@@ -296,7 +297,7 @@ fn history(
 }
 
 /// Stores events and one pending delivery per enabled endpoint that takes their type.
-fn write_events(tx: &mut Tx<'_>, events: &[NewEvent], now: i64) -> Result<()> {
+pub(super) fn write_events(tx: &mut Tx<'_>, events: &[NewEvent], now: i64) -> Result<()> {
     if events.is_empty() {
         return Ok(());
     }

@@ -22,6 +22,7 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     ("figures", include_str!("migrations/0004_figures.sql")),
     ("audit", include_str!("migrations/0005_audit.sql")),
     ("reports", include_str!("migrations/0006_reports.sql")),
+    ("console", include_str!("migrations/0007_console.sql")),
 ];
 
 /// The advisory lock held while migrating: `b"SGMIGRATE"` folded into an i64.

@@ -21,7 +21,7 @@ fn split(text: &str) -> Vec<String> {
     }
 }
 
-fn to_u32(v: i64, what: &str) -> Result<u32> {
+pub(super) fn to_u32(v: i64, what: &str) -> Result<u32> {
     u32::try_from(v).map_err(|_| Error::Corrupt(format!("{what} {v} out of range")))
 }
 
@@ -40,10 +40,11 @@ fn rule_row(r: &Row<'_>) -> Result<StoredRule> {
     })
 }
 
-const CASE_COLUMNS: &str = "id, account, state, queue, priority, report_candidate, labels, \
+pub(super) const CASE_COLUMNS: &str =
+    "id, account, state, queue, priority, report_candidate, labels, \
      items, legal_hold, decision, reported_at, opened_at, updated_at";
 
-fn case_row(r: &Row<'_>) -> Result<Case> {
+pub(super) fn case_row(r: &Row<'_>) -> Result<Case> {
     const T: &str = "cases";
     let priority: i64 = col(r, 4, T)?;
     let items: i64 = col(r, 7, T)?;
@@ -145,7 +146,7 @@ fn status_of(v: Option<i64>) -> Result<Option<u16>> {
 }
 
 /// Runs `sql` with `params` and reads every row with `read`.
-fn all<T, P: rusqlite::Params>(
+pub(super) fn all<T, P: rusqlite::Params>(
     tx: &Connection,
     sql: &str,
     p: P,
@@ -160,7 +161,7 @@ fn all<T, P: rusqlite::Params>(
     Ok(out)
 }
 
-fn one<T, P: rusqlite::Params>(
+pub(super) fn one<T, P: rusqlite::Params>(
     tx: &Connection,
     sql: &str,
     p: P,
@@ -275,7 +276,7 @@ fn write_rule_set(tx: &Connection, wanted: &[NewRule]) -> Result<RuleSetOutcome>
     Ok(out)
 }
 
-fn case_in(tx: &Connection, id: CaseId) -> Result<Option<Case>> {
+pub(super) fn case_in(tx: &Connection, id: CaseId) -> Result<Option<Case>> {
     one(
         tx,
         &format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = ?1"),
@@ -285,7 +286,7 @@ fn case_in(tx: &Connection, id: CaseId) -> Result<Option<Case>> {
 }
 
 #[allow(clippy::too_many_arguments)] // one argument per column of a history line
-fn history(
+pub(super) fn history(
     tx: &Connection,
     case: CaseId,
     at: i64,
@@ -310,7 +311,7 @@ fn history(
 }
 
 /// Stores events and one pending delivery per enabled endpoint that takes their type.
-fn write_events(tx: &Connection, events: &[NewEvent], now: i64) -> Result<()> {
+pub(super) fn write_events(tx: &Connection, events: &[NewEvent], now: i64) -> Result<()> {
     if events.is_empty() {
         return Ok(());
     }

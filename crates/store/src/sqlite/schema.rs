@@ -426,6 +426,136 @@ CREATE TABLE secrets (
     updated_at  INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 "#,
+    // Version 10: the review console (crate::console).
+    // - `case_queue_counts` keeps, per queue, how many cases are open and in review, kept by
+    //   triggers on `cases` in the same statement as every change: the console's queue page
+    //   must answer in milliseconds at a million open cases, and counting them is a scan of
+    //   a million index entries however the index is laid out. The oldest case of a queue is
+    //   an index seek (`cases_oldest`). `n` has no CHECK on purpose: were a count ever to
+    //   drift, the figure is wrong (and read as at least 0), but the case writes that fire
+    //   the triggers must not start failing.
+    // - `cases_claim` is the claim order: the next case of a queue is the first entry of
+    //   the (queue, 'open') range, with no sort.
+    // - A lease is one row per case (the holder of a live one owns the case); a lapsed one
+    //   stays until someone claims the case, so its holder can still release it.
+    // - Reveals and review time are kept per user for exposure figures; `annotations` is a
+    //   JSON array (an annotation may contain any character).
+    r#"
+CREATE INDEX cases_claim ON cases (queue, state, priority DESC, opened_at, id);
+CREATE INDEX cases_oldest ON cases (queue, state, opened_at);
+
+CREATE TABLE case_queue_counts (
+    queue  TEXT    NOT NULL,
+    state  TEXT    NOT NULL,
+    n      INTEGER NOT NULL,
+    PRIMARY KEY (queue, state)
+) STRICT, WITHOUT ROWID;
+INSERT INTO case_queue_counts (queue, state, n)
+    SELECT queue, state, count(*) FROM cases WHERE state IN ('open', 'in_review')
+    GROUP BY queue, state;
+CREATE TRIGGER cases_count_insert AFTER INSERT ON cases
+WHEN NEW.state IN ('open', 'in_review')
+BEGIN
+    INSERT INTO case_queue_counts (queue, state, n) VALUES (NEW.queue, NEW.state, 1)
+        ON CONFLICT (queue, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER cases_count_delete AFTER DELETE ON cases
+WHEN OLD.state IN ('open', 'in_review')
+BEGIN
+    UPDATE case_queue_counts SET n = n - 1 WHERE queue = OLD.queue AND state = OLD.state;
+END;
+CREATE TRIGGER cases_count_update AFTER UPDATE OF state, queue ON cases
+WHEN OLD.state IS NOT NEW.state OR OLD.queue IS NOT NEW.queue
+BEGIN
+    UPDATE case_queue_counts SET n = n - 1
+        WHERE OLD.state IN ('open', 'in_review') AND queue = OLD.queue AND state = OLD.state;
+    INSERT INTO case_queue_counts (queue, state, n)
+        SELECT NEW.queue, NEW.state, 1 WHERE NEW.state IN ('open', 'in_review')
+        ON CONFLICT (queue, state) DO UPDATE SET n = n + 1;
+END;
+
+CREATE TABLE console_users (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    name              TEXT    NOT NULL UNIQUE,
+    roles             TEXT    NOT NULL,
+    password_hash     TEXT,
+    totp_secret       BLOB,
+    setup_token_hash  TEXT,
+    setup_expires_at  INTEGER,
+    failed_logins     INTEGER NOT NULL CHECK (failed_logins BETWEEN 0 AND 4294967295),
+    locked_until      INTEGER,
+    last_totp_step    INTEGER,
+    disabled          INTEGER NOT NULL CHECK (disabled IN (0, 1)),
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX console_users_by_setup_token ON console_users (setup_token_hash)
+    WHERE setup_token_hash IS NOT NULL;
+
+CREATE TABLE console_sessions (
+    id_hash       TEXT    PRIMARY KEY,
+    user_id       INTEGER NOT NULL REFERENCES console_users (id),
+    csrf          TEXT    NOT NULL,
+    created_at    INTEGER NOT NULL,
+    last_seen_at  INTEGER NOT NULL,
+    expires_at    INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX console_sessions_by_user ON console_sessions (user_id);
+
+CREATE TABLE case_leases (
+    case_id     INTEGER PRIMARY KEY REFERENCES cases (id),
+    holder      INTEGER NOT NULL REFERENCES console_users (id),
+    claimed_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX case_leases_by_expiry ON case_leases (expires_at);
+
+CREATE TABLE case_skips (
+    holder   INTEGER NOT NULL REFERENCES console_users (id),
+    case_id  INTEGER NOT NULL REFERENCES cases (id),
+    at       INTEGER NOT NULL,
+    PRIMARY KEY (holder, case_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE console_reveals (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id     INTEGER NOT NULL REFERENCES console_users (id),
+    case_id     INTEGER NOT NULL REFERENCES cases (id),
+    object_id   TEXT    NOT NULL,
+    started_at  INTEGER NOT NULL,
+    ended_at    INTEGER,
+    CHECK (ended_at IS NULL OR ended_at >= started_at)
+) STRICT;
+CREATE INDEX console_reveals_by_user ON console_reveals (user_id, started_at);
+CREATE INDEX console_reveals_by_object ON console_reveals (object_id, id);
+CREATE INDEX console_reveals_by_time ON console_reveals (started_at);
+
+CREATE TABLE console_review_time (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id  INTEGER NOT NULL REFERENCES console_users (id),
+    case_id  INTEGER NOT NULL REFERENCES cases (id),
+    ms       INTEGER NOT NULL CHECK (ms >= 0),
+    at       INTEGER NOT NULL
+) STRICT;
+CREATE INDEX console_review_time_by_user ON console_review_time (user_id, at);
+CREATE INDEX console_review_time_by_time ON console_review_time (at);
+
+CREATE TABLE console_item_labels (
+    case_id         INTEGER NOT NULL REFERENCES cases (id),
+    object_id       TEXT    NOT NULL,
+    classification  TEXT    NOT NULL,
+    annotations     TEXT    NOT NULL,
+    actor           TEXT    NOT NULL,
+    at              INTEGER NOT NULL,
+    PRIMARY KEY (case_id, object_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE console_settings (
+    scope       TEXT    PRIMARY KEY,
+    json        TEXT    NOT NULL,
+    updated_at  INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this build writes.
@@ -513,6 +643,59 @@ fn migrate_in_transaction(conn: &mut Connection) -> Result<()> {
 mod tests {
     use super::*;
     use crate::{SqliteOptions, SqliteStore, Store};
+
+    /// A version-9 database with cases upgrades to the console's version 10 with its queue
+    /// counts taken from the cases already there; the triggers keep them from then on.
+    #[test]
+    fn version_10_counts_existing_cases() {
+        use crate::console::QueueStats;
+        use crate::{ActionStore, ConsoleStore};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v9.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
+            for sql in &MIGRATIONS[..9] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute_batch(&format!(
+                "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = 9;
+                 INSERT INTO cases (account, state, queue, priority, report_candidate, labels,
+                                    items, legal_hold, opened_at, updated_at)
+                     VALUES (NULL, 'open', 'csam', 1, 0, '', 1, 0, 100, 100),
+                            (NULL, 'in_review', 'csam', 1, 0, '', 1, 0, 50, 100),
+                            (NULL, 'decided', 'csam', 1, 0, '', 1, 0, 10, 100),
+                            (NULL, 'open', 'spam', 1, 0, '', 1, 0, 300, 300);"
+            ))
+            .unwrap();
+        }
+        let store = SqliteStore::open(&SqliteOptions::new(&path)).unwrap();
+        let stats = |queue: &str, open: u64, in_review: u64, oldest: i64| QueueStats {
+            queue: queue.into(),
+            open,
+            in_review,
+            oldest_opened_at: Some(oldest),
+        };
+        assert_eq!(
+            store.queue_stats().unwrap(),
+            vec![stats("csam", 1, 1, 50), stats("spam", 1, 0, 300)]
+        );
+        store
+            .transition_case(
+                4,
+                &crate::action::CaseTransition {
+                    from: "open".into(),
+                    to: "closed".into(),
+                    actor: "t".into(),
+                    note: None,
+                    decision: None,
+                    at: 400,
+                },
+                &mut |_| vec![],
+            )
+            .unwrap();
+        assert_eq!(store.queue_stats().unwrap(), vec![stats("csam", 1, 1, 50)]);
+    }
 
     /// A version-1 database (as the previous release wrote it) upgrades in place: rows, ids,
     /// the feed and its position survive; existing signals get the `api` source; the new

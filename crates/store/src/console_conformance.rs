@@ -1,0 +1,938 @@
+//! The conformance suite of [`ConsoleStore`]. Call [`run_all`] from an implementation's tests,
+//! and [`concurrent_claims_are_unique`] on a store that several threads share. An `unwrap()`
+//! here asserts that the call succeeds.
+
+use std::collections::HashSet;
+
+use crate::action::*;
+use crate::console::*;
+use crate::{Error, Store};
+
+/// One check.
+pub type Check = fn(&dyn Store);
+
+/// Runs every check, each on a fresh store from `make`.
+pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
+    let checks: &[(&str, Check)] = &[
+        ("users_lifecycle", users_lifecycle),
+        ("login_failures_and_replay", login_failures_and_replay),
+        ("sessions_lifecycle", sessions_lifecycle),
+        (
+            "disabled_or_reset_user_loses_sessions",
+            disabled_or_reset_user_loses_sessions,
+        ),
+        ("claim_order_and_queues", claim_order_and_queues),
+        ("claim_respects_live_leases", claim_respects_live_leases),
+        ("lapsed_lease_is_reclaimed", lapsed_lease_is_reclaimed),
+        ("renew_release_and_drop", renew_release_and_drop),
+        ("skip_is_per_holder", skip_is_per_holder),
+        ("queue_stats_count_and_age", queue_stats_count_and_age),
+        ("awaiting_approval", awaiting_approval),
+        ("reveals_and_exposure", reveals_and_exposure),
+        ("labels_and_settings", labels_and_settings),
+        ("concurrent_claims", concurrent_claims_are_unique),
+    ];
+    for (name, check) in checks {
+        let store = make();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&*store)));
+        if let Err(e) = outcome {
+            eprintln!("console conformance check {name} failed");
+            std::panic::resume_unwind(e);
+        }
+    }
+}
+
+fn new_user(name: &str) -> NewUser {
+    NewUser {
+        name: name.into(),
+        roles: "reviewer".into(),
+        setup_token_hash: format!("token-{name}"),
+        setup_expires_at: 5_000,
+        at: 1_000,
+    }
+}
+
+fn user(store: &dyn Store, name: &str) -> UserId {
+    store.create_user(&new_user(name)).unwrap().id
+}
+
+/// Opens a one-item case in `queue` at `opened_at`.
+fn open_case(store: &dyn Store, id: &str, queue: &str, priority: i32, opened_at: i64) -> CaseId {
+    let mut s = crate::action_conformance::submission(id, None, Some((queue, priority)));
+    s.created_at = opened_at;
+    match store.record_submission(&s, &mut |_| vec![]).unwrap() {
+        SubmitOutcome::Recorded(r) => r.case_id.expect("a case"),
+        SubmitOutcome::Replayed(_) => panic!("replayed {id}"),
+    }
+}
+
+fn queues(names: &[&str]) -> Vec<String> {
+    names.iter().map(|q| (*q).to_owned()).collect()
+}
+
+fn event(id: &str) -> NewEvent {
+    NewEvent {
+        id: id.into(),
+        event_type: "case.claimed".into(),
+        created_at: 1,
+        body: "{}".into(),
+    }
+}
+
+fn none(_: &Case) -> Vec<NewEvent> {
+    Vec::new()
+}
+
+const LEASE: i64 = 60_000;
+
+fn claim(store: &dyn Store, qs: &[&str], holder: UserId, now: i64) -> Option<CaseId> {
+    store
+        .claim_next(&queues(qs), holder, "tester", now, LEASE, &mut none)
+        .unwrap()
+        .map(|(c, _)| c.id)
+}
+
+fn last_line(store: &dyn Store, id: CaseId) -> CaseHistory {
+    store
+        .case_history(id)
+        .unwrap()
+        .pop()
+        .expect("a history line")
+}
+
+fn assert_conflict<T: std::fmt::Debug>(r: crate::Result<T>) {
+    assert!(matches!(r, Err(Error::Conflict(_))), "{r:?}");
+}
+
+fn assert_not_found<T: std::fmt::Debug>(r: crate::Result<T>) {
+    assert!(matches!(r, Err(Error::NotFound(_))), "{r:?}");
+}
+
+/// A user is created with its setup token, found by id, name and token, listed by name;
+/// setup sets the credentials and clears the token; roles change; a taken name conflicts;
+/// unknown ids are `NotFound`; printing a user shows no credential.
+pub fn users_lifecycle(store: &dyn Store) {
+    let bob = store.create_user(&new_user("bob")).unwrap();
+    assert_eq!(bob.name, "bob");
+    assert_eq!(bob.roles, "reviewer");
+    assert_eq!(bob.setup_token_hash.as_deref(), Some("token-bob"));
+    assert_eq!(bob.setup_expires_at, Some(5_000));
+    assert_eq!(
+        (bob.password_hash.clone(), bob.totp_secret.clone()),
+        (None, None)
+    );
+    assert_eq!(
+        (bob.failed_logins, bob.locked_until, bob.last_totp_step),
+        (0, None, None)
+    );
+    assert!(!bob.disabled);
+    assert_eq!((bob.created_at, bob.updated_at), (1_000, 1_000));
+    let alice = store.create_user(&new_user("alice")).unwrap();
+    assert_ne!(alice.id, bob.id);
+    assert_conflict(store.create_user(&new_user("bob")));
+
+    assert_eq!(store.user(bob.id).unwrap(), Some(bob.clone()));
+    assert_eq!(store.user_by_name("bob").unwrap(), Some(bob.clone()));
+    assert_eq!(store.user_by_name("nobody").unwrap(), None);
+    assert_eq!(
+        store.user_by_setup_token("token-bob").unwrap(),
+        Some(bob.clone())
+    );
+    assert_eq!(store.user_by_setup_token("nope").unwrap(), None);
+    let names: Vec<String> = store.users().unwrap().into_iter().map(|u| u.name).collect();
+    assert_eq!(names, vec!["alice", "bob"]);
+
+    let secret = vec![0u8, 1, 2, 255];
+    let done = store
+        .complete_setup(bob.id, "$argon2id$hash", &secret, 2_000)
+        .unwrap();
+    assert_eq!(done.password_hash.as_deref(), Some("$argon2id$hash"));
+    assert_eq!(done.totp_secret.as_deref(), Some(&secret[..]));
+    assert_eq!(
+        (done.setup_token_hash.clone(), done.setup_expires_at),
+        (None, None)
+    );
+    assert_eq!(done.updated_at, 2_000);
+    assert_eq!(store.user_by_setup_token("token-bob").unwrap(), None);
+    assert_eq!(store.user(bob.id).unwrap(), Some(done.clone()));
+
+    let admin = store
+        .set_user_roles(bob.id, "admin,reviewer", 3_000)
+        .unwrap();
+    assert_eq!(
+        (admin.roles.as_str(), admin.updated_at),
+        ("admin,reviewer", 3_000)
+    );
+
+    let printed = format!("{done:?}");
+    assert!(
+        !printed.contains("argon2id") && !printed.contains("255"),
+        "{printed}"
+    );
+
+    assert_eq!(store.user(9_999).unwrap(), None);
+    assert_not_found(store.complete_setup(9_999, "h", &[1], 1));
+    assert_not_found(store.reset_user(9_999, "t", 1, 1));
+    assert_not_found(store.set_user_roles(9_999, "admin", 1));
+    assert_not_found(store.set_user_disabled(9_999, true, 1));
+    assert_not_found(store.record_login_failure(9_999, None, 1));
+    assert_not_found(store.record_login_success(9_999, 1, 1));
+}
+
+/// Failures count up and lock; a success resets them and consumes the TOTP step: the same
+/// or an older step is refused (`Conflict`) and changes nothing. A reset clears the step.
+pub fn login_failures_and_replay(store: &dyn Store) {
+    let id = user(store, "carol");
+    let u = store.record_login_failure(id, None, 10).unwrap();
+    assert_eq!(
+        (u.failed_logins, u.locked_until, u.updated_at),
+        (1, None, 10)
+    );
+    let u = store.record_login_failure(id, Some(900), 11).unwrap();
+    assert_eq!((u.failed_logins, u.locked_until), (2, Some(900)));
+    // A failure without a new lock keeps the lock in force.
+    let u = store.record_login_failure(id, None, 12).unwrap();
+    assert_eq!((u.failed_logins, u.locked_until), (3, Some(900)));
+
+    let u = store.record_login_success(id, 100, 20).unwrap();
+    assert_eq!(
+        (u.failed_logins, u.locked_until, u.last_totp_step),
+        (0, None, Some(100))
+    );
+    assert_conflict(store.record_login_success(id, 100, 21));
+    assert_conflict(store.record_login_success(id, 99, 21));
+    store.record_login_failure(id, None, 22).unwrap();
+    assert_conflict(store.record_login_success(id, 100, 23));
+    // The refused replay did not reset the failures.
+    assert_eq!(store.user(id).unwrap().unwrap().failed_logins, 1);
+    let u = store.record_login_success(id, 101, 24).unwrap();
+    assert_eq!((u.failed_logins, u.last_totp_step), (0, Some(101)));
+
+    store.record_login_failure(id, Some(5_000), 25).unwrap();
+    let u = store.reset_user(id, "token-new", 9_000, 30).unwrap();
+    assert_eq!(u.last_totp_step, None);
+    assert_eq!((u.failed_logins, u.locked_until), (0, None));
+    assert_eq!((u.password_hash, u.totp_secret), (None, None));
+    assert_eq!(u.setup_token_hash.as_deref(), Some("token-new"));
+    assert_eq!(u.setup_expires_at, Some(9_000));
+    assert_eq!(
+        store.user_by_setup_token("token-new").unwrap().unwrap().id,
+        id
+    );
+    // With the step cleared, any step is new again.
+    assert_eq!(
+        store
+            .record_login_success(id, 5, 31)
+            .unwrap()
+            .last_totp_step,
+        Some(5)
+    );
+}
+
+fn session(id_hash: &str, user_id: UserId, at: i64) -> ConsoleSession {
+    ConsoleSession {
+        id_hash: id_hash.into(),
+        user_id,
+        csrf: format!("csrf-{id_hash}"),
+        created_at: at,
+        last_seen_at: at,
+        expires_at: at + 10_000,
+    }
+}
+
+/// Sessions are created, read back, touched (never backwards), deleted idempotently, and
+/// swept when past their end or idle too long.
+pub fn sessions_lifecycle(store: &dyn Store) {
+    let id = user(store, "dave");
+    let s = session("s1", id, 100);
+    store.create_session(&s).unwrap();
+    assert_eq!(store.session("s1").unwrap(), Some(s.clone()));
+    assert_eq!(store.session("nope").unwrap(), None);
+    assert_conflict(store.create_session(&s));
+    assert_not_found(store.create_session(&session("s9", 9_999, 100)));
+
+    store.touch_session("s1", 500).unwrap();
+    assert_eq!(store.session("s1").unwrap().unwrap().last_seen_at, 500);
+    store.touch_session("s1", 400).unwrap();
+    assert_eq!(store.session("s1").unwrap().unwrap().last_seen_at, 500);
+    store.touch_session("gone", 500).unwrap();
+
+    store.delete_session("s1").unwrap();
+    store.delete_session("s1").unwrap();
+    assert_eq!(store.session("s1").unwrap(), None);
+
+    // s2 idles out, s3 reaches its end, s4 lives on.
+    store.create_session(&session("s2", id, 1_000)).unwrap();
+    let mut s3 = session("s3", id, 1_000);
+    s3.expires_at = 2_000;
+    s3.last_seen_at = 1_900;
+    store.create_session(&s3).unwrap();
+    let mut s4 = session("s4", id, 1_000);
+    s4.last_seen_at = 1_800;
+    store.create_session(&s4).unwrap();
+    assert_eq!(store.delete_expired_sessions(1_500, 1_000).unwrap(), 0);
+    assert_eq!(store.delete_expired_sessions(2_000, 1_000).unwrap(), 2);
+    assert_eq!(store.session("s2").unwrap(), None);
+    assert_eq!(store.session("s3").unwrap(), None);
+    assert!(store.session("s4").unwrap().is_some());
+    assert_eq!(store.delete_expired_sessions(2_000, 1_000).unwrap(), 0);
+}
+
+/// Disabling or resetting a user deletes its sessions (others' stay); a disabled user gets
+/// no new session; enabling again allows one.
+pub fn disabled_or_reset_user_loses_sessions(store: &dyn Store) {
+    let a = user(store, "erin");
+    let b = user(store, "frank");
+    store.create_session(&session("a1", a, 1)).unwrap();
+    store.create_session(&session("a2", a, 1)).unwrap();
+    store.create_session(&session("b1", b, 1)).unwrap();
+    let u = store.set_user_disabled(a, true, 10).unwrap();
+    assert!(u.disabled);
+    assert_eq!(store.session("a1").unwrap(), None);
+    assert_eq!(store.session("a2").unwrap(), None);
+    assert!(store.session("b1").unwrap().is_some());
+    assert_conflict(store.create_session(&session("a3", a, 11)));
+    assert!(!store.set_user_disabled(a, false, 12).unwrap().disabled);
+    store.create_session(&session("a3", a, 13)).unwrap();
+
+    store.reset_user(b, "token-b2", 100, 20).unwrap();
+    assert_eq!(store.session("b1").unwrap(), None);
+    assert!(store.session("a3").unwrap().is_some());
+}
+
+/// `claim_next` takes priority DESC, opened_at ASC, id ASC across the given queues only,
+/// moves the case into review with a history line and the events, takes the lease, and
+/// returns `None` when nothing is left.
+pub fn claim_order_and_queues(store: &dyn Store) {
+    let r = user(store, "gina");
+    let low_old = open_case(store, "p1", "csam", 1, 100);
+    let high_new = open_case(store, "p2", "csam", 9, 300);
+    let high_old_b = open_case(store, "p3", "grooming", 9, 200);
+    let high_old_a = open_case(store, "p4", "csam", 9, 200);
+    let tie_later_id = open_case(store, "p5", "grooming", 9, 200);
+    let other_queue = open_case(store, "p6", "spam", 99, 1);
+    assert!(high_old_a > high_old_b);
+
+    let (case, lease) = store
+        .claim_next(
+            &queues(&["csam", "grooming"]),
+            r,
+            "gina (1)",
+            1_000,
+            LEASE,
+            &mut |c| vec![event(&format!("evt-{}", c.id))],
+        )
+        .unwrap()
+        .unwrap();
+    // Same priority and age: the lower id first, across queues.
+    assert_eq!(case.id, high_old_b);
+    assert_eq!(case.state, "in_review");
+    assert_eq!(case.updated_at, 1_000);
+    assert_eq!(
+        lease,
+        Lease {
+            case_id: high_old_b,
+            holder: r,
+            claimed_at: 1_000,
+            expires_at: 1_000 + LEASE
+        }
+    );
+    assert_eq!(store.lease(high_old_b).unwrap(), Some(lease));
+    let line = last_line(store, high_old_b);
+    assert_eq!(
+        (
+            line.action.as_str(),
+            line.actor.as_str(),
+            line.note.as_deref()
+        ),
+        ("state", "gina (1)", Some("claimed"))
+    );
+    assert_eq!(
+        (
+            line.from_state.as_deref(),
+            line.to_state.as_deref(),
+            line.at
+        ),
+        (Some("open"), Some("in_review"), 1_000)
+    );
+    let events = store.events_since(0, 10).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].id, format!("evt-{high_old_b}"));
+
+    let order: Vec<CaseId> =
+        std::iter::from_fn(|| claim(store, &["grooming", "csam"], r, 1_001)).collect();
+    assert_eq!(order, vec![high_old_a, tie_later_id, high_new, low_old]);
+    assert_eq!(claim(store, &["csam", "grooming"], r, 1_002), None);
+    assert_eq!(claim(store, &[], r, 1_002), None);
+    assert_eq!(claim(store, &["spam"], r, 1_002), Some(other_queue));
+    assert_eq!(store.case(low_old).unwrap().unwrap().state, "in_review");
+    assert_not_found(store.claim_next(&queues(&["spam"]), 9_999, "x", 1, LEASE, &mut none));
+}
+
+/// A live lease of another holder is respected: `claim_next` passes the case by, and
+/// `claim_case` is a `Conflict`; the holder's own `claim_case` renews without a history line.
+/// Cases not open or in review, or in review without a lease, are refused.
+pub fn claim_respects_live_leases(store: &dyn Store) {
+    let a = user(store, "hank");
+    let b = user(store, "ivy");
+    let c1 = open_case(store, "q1", "csam", 5, 100);
+    let c2 = open_case(store, "q2", "csam", 1, 100);
+    let (case, lease) = store
+        .claim_case(c1, a, "hank", 1_000, LEASE, &mut none)
+        .unwrap();
+    assert_eq!((case.state.as_str(), lease.holder), ("in_review", a));
+    let lines = store.case_history(c1).unwrap().len();
+
+    assert_conflict(store.claim_case(c1, b, "ivy", 1_500, LEASE, &mut none));
+    assert_eq!(claim(store, &["csam"], b, 1_500), Some(c2));
+    assert_eq!(claim(store, &["csam"], b, 1_500), None);
+
+    let mut called = false;
+    let (_, renewed) = store
+        .claim_case(c1, a, "hank", 2_000, LEASE, &mut |_| {
+            called = true;
+            vec![]
+        })
+        .unwrap();
+    assert!(!called);
+    assert_eq!(
+        (renewed.claimed_at, renewed.expires_at),
+        (1_000, 2_000 + LEASE)
+    );
+    assert_eq!(store.case_history(c1).unwrap().len(), lines);
+
+    assert_not_found(store.claim_case(9_999, a, "hank", 1, LEASE, &mut none));
+    // Moved into review through the API: no lease, not the console's to hand out.
+    let api = open_case(store, "q3", "csam", 1, 100);
+    transition(store, api, "open", "in_review", None, 10);
+    assert_conflict(store.claim_case(api, a, "hank", 3_000, LEASE, &mut none));
+    transition(store, api, "in_review", "decided", Some("not_csam"), 11);
+    assert_conflict(store.claim_case(api, a, "hank", 3_000, LEASE, &mut none));
+    assert_eq!(claim(store, &["csam"], a, 3_000), None);
+}
+
+fn transition(
+    store: &dyn Store,
+    id: CaseId,
+    from: &str,
+    to: &str,
+    decision: Option<&str>,
+    at: i64,
+) -> Case {
+    store
+        .transition_case(
+            id,
+            &CaseTransition {
+                from: from.into(),
+                to: to.into(),
+                actor: "api".into(),
+                note: None,
+                decision: decision.map(str::to_owned),
+                at,
+            },
+            &mut none,
+        )
+        .unwrap()
+}
+
+/// A lapsed lease makes an in-review case claimable again, by `claim_next` (in claim order
+/// with the open ones) and by `claim_case`, with a `claimed` history line and no state
+/// change; the old holder's renew is then a `Conflict`.
+pub fn lapsed_lease_is_reclaimed(store: &dyn Store) {
+    let a = user(store, "jack");
+    let b = user(store, "kate");
+    let hot = open_case(store, "r1", "csam", 9, 100);
+    let cold = open_case(store, "r2", "csam", 1, 50);
+    assert_eq!(claim(store, &["csam"], a, 1_000), Some(hot));
+    // Live: b gets the other one only.
+    assert_eq!(claim(store, &["csam"], b, 1_000 + LEASE - 1), Some(cold));
+    assert_eq!(claim(store, &["csam"], b, 1_000 + LEASE - 1), None);
+    // Lapsed (expires_at <= now): b takes it over.
+    let (case, lease) = store
+        .claim_next(
+            &queues(&["csam"]),
+            b,
+            "kate",
+            1_000 + LEASE,
+            LEASE,
+            &mut |c| vec![event(&format!("re-{}", c.id))],
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!((case.id, case.state.as_str()), (hot, "in_review"));
+    assert_eq!((lease.holder, lease.claimed_at), (b, 1_000 + LEASE));
+    let line = last_line(store, hot);
+    assert_eq!(
+        (line.action.as_str(), line.actor.as_str()),
+        ("claimed", "kate")
+    );
+    assert_eq!((line.from_state, line.to_state), (None, None));
+    assert!(store
+        .events_since(0, 10)
+        .unwrap()
+        .iter()
+        .any(|e| e.id == format!("re-{hot}")));
+    assert_conflict(store.renew_lease(hot, a, 1_000 + LEASE, LEASE));
+
+    // claim_case takes a lapsed lease too.
+    let t = 1_000 + 3 * LEASE;
+    let (_, lease) = store
+        .claim_case(cold, a, "jack", t, LEASE, &mut none)
+        .unwrap();
+    assert_eq!((lease.holder, lease.claimed_at), (a, t));
+    assert_eq!(last_line(store, cold).action, "claimed");
+}
+
+/// Renew extends the holder's lease (a lapsed one nobody took too), not another's; release
+/// returns the case to open with the reason, and is refused to others; drop_lease is
+/// idempotent.
+pub fn renew_release_and_drop(store: &dyn Store) {
+    let a = user(store, "liam");
+    let b = user(store, "mia");
+    let c = open_case(store, "s1", "csam", 1, 100);
+    assert_conflict(store.renew_lease(c, a, 1_000, LEASE));
+    assert_not_found(store.renew_lease(9_999, a, 1_000, LEASE));
+    assert_eq!(claim(store, &["csam"], a, 1_000), Some(c));
+    let l = store.renew_lease(c, a, 2_000, LEASE).unwrap();
+    assert_eq!((l.claimed_at, l.expires_at), (1_000, 2_000 + LEASE));
+    assert_eq!(store.lease(c).unwrap(), Some(l));
+    assert_conflict(store.renew_lease(c, b, 2_000, LEASE));
+    // Lapsed but not taken: still the holder's to renew.
+    let l = store.renew_lease(c, a, 10 * LEASE, LEASE).unwrap();
+    assert_eq!(l.expires_at, 11 * LEASE);
+
+    assert_conflict(store.release_case(c, b, "mia", "no", 3_000, &mut none));
+    assert_not_found(store.release_case(9_999, a, "liam", "no", 3_000, &mut none));
+    let case = store
+        .release_case(c, a, "liam", "lunch", 3_000, &mut |c| {
+            vec![event(&format!("rel-{}", c.id))]
+        })
+        .unwrap();
+    assert_eq!((case.state.as_str(), case.updated_at), ("open", 3_000));
+    assert_eq!(store.lease(c).unwrap(), None);
+    let line = last_line(store, c);
+    assert_eq!(
+        (
+            line.action.as_str(),
+            line.note.as_deref(),
+            line.actor.as_str()
+        ),
+        ("state", Some("lunch"), "liam")
+    );
+    assert_eq!(
+        (line.from_state.as_deref(), line.to_state.as_deref()),
+        (Some("in_review"), Some("open"))
+    );
+    assert!(store
+        .events_since(0, 10)
+        .unwrap()
+        .iter()
+        .any(|e| e.id == format!("rel-{c}")));
+    assert_conflict(store.release_case(c, a, "liam", "again", 3_001, &mut none));
+    assert_conflict(store.renew_lease(c, a, 3_001, LEASE));
+
+    // Released cases are offered again, to anyone.
+    assert_eq!(claim(store, &["csam"], b, 4_000), Some(c));
+    store.drop_lease(c).unwrap();
+    store.drop_lease(c).unwrap();
+    store.drop_lease(9_999).unwrap();
+    assert_eq!(store.lease(c).unwrap(), None);
+}
+
+/// A skipped case is never offered to its skipper again, but is to others; the skip writes
+/// a `skipped` line with the reason and releases the case.
+pub fn skip_is_per_holder(store: &dyn Store) {
+    let a = user(store, "nina");
+    let b = user(store, "otto");
+    let first = open_case(store, "t1", "csam", 9, 100);
+    let second = open_case(store, "t2", "csam", 1, 100);
+    assert_eq!(claim(store, &["csam"], a, 1_000), Some(first));
+    assert_conflict(store.skip_case(first, b, "otto", "no", 1_001, &mut none));
+    let case = store
+        .skip_case(first, a, "nina", "conflict of interest", 1_001, &mut none)
+        .unwrap();
+    assert_eq!(case.state, "open");
+    let lines = store.case_history(first).unwrap();
+    let skipped = lines
+        .iter()
+        .find(|l| l.action == "skipped")
+        .expect("a skipped line");
+    assert_eq!(
+        (skipped.note.as_deref(), skipped.actor.as_str()),
+        (Some("conflict of interest"), "nina")
+    );
+    assert_eq!(lines.last().unwrap().to_state.as_deref(), Some("open"));
+
+    assert_eq!(claim(store, &["csam"], a, 1_002), Some(second));
+    assert_eq!(claim(store, &["csam"], a, 1_003), None);
+    assert_eq!(claim(store, &["csam"], b, 1_004), Some(first));
+    store.renew_lease(second, a, 1_010, LEASE).unwrap();
+    // Lapsed, it is still not offered to the skipper.
+    assert_eq!(claim(store, &["csam"], a, 1_004 + LEASE), None);
+    // The skipper can still open it on purpose.
+    let (_, lease) = store
+        .claim_case(first, a, "nina", 1_004 + LEASE, LEASE, &mut none)
+        .unwrap();
+    assert_eq!(lease.holder, a);
+}
+
+/// Counts per queue of open and in-review cases follow every change of state, whoever made
+/// it (record, claim, release, the API's transitions); the oldest is over both states.
+pub fn queue_stats_count_and_age(store: &dyn Store) {
+    assert_eq!(store.queue_stats().unwrap(), vec![]);
+    let r = user(store, "pia");
+    let a1 = open_case(store, "u1", "csam", 9, 300);
+    open_case(store, "u2", "csam", 1, 200);
+    let a3 = open_case(store, "u3", "csam", 1, 250);
+    let b1 = open_case(store, "u4", "grooming", 1, 400);
+    let stats = |q: &str, open: u64, in_review: u64, oldest: Option<i64>| QueueStats {
+        queue: q.into(),
+        open,
+        in_review,
+        oldest_opened_at: oldest,
+    };
+    assert_eq!(
+        store.queue_stats().unwrap(),
+        vec![
+            stats("csam", 3, 0, Some(200)),
+            stats("grooming", 1, 0, Some(400))
+        ]
+    );
+    assert_eq!(claim(store, &["csam"], r, 1_000), Some(a1));
+    store
+        .claim_case(a3, r, "pia", 1_000, LEASE, &mut none)
+        .unwrap();
+    transition(store, b1, "open", "in_review", None, 1_000);
+    assert_eq!(
+        store.queue_stats().unwrap(),
+        vec![
+            stats("csam", 1, 2, Some(200)),
+            stats("grooming", 0, 1, Some(400))
+        ]
+    );
+    transition(store, b1, "in_review", "decided", Some("not_csam"), 1_001);
+    store
+        .release_case(a1, r, "pia", "later", 1_002, &mut none)
+        .unwrap();
+    assert_eq!(
+        store.queue_stats().unwrap(),
+        vec![stats("csam", 2, 1, Some(200))]
+    );
+}
+
+/// Confirmed decisions without an approval after their (last) decision wait, oldest
+/// decision first; an approval removes one; deciding again needs a new approval; other
+/// decisions never wait.
+pub fn awaiting_approval(store: &dyn Store) {
+    let ids = |v: Vec<Case>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.cases_awaiting_approval(10).unwrap()),
+        Vec::<CaseId>::new()
+    );
+    let late = open_case(store, "v1", "csam", 1, 100);
+    let early = open_case(store, "v2", "csam", 1, 200);
+    let not_csam = open_case(store, "v3", "csam", 1, 300);
+    let open = open_case(store, "v4", "csam", 1, 400);
+    for (id, at) in [(early, 10), (late, 20), (not_csam, 30)] {
+        transition(store, id, "open", "in_review", None, at);
+    }
+    transition(
+        store,
+        early,
+        "in_review",
+        "decided",
+        Some("confirmed:A1"),
+        40,
+    );
+    transition(store, late, "in_review", "decided", Some("confirmed"), 50);
+    transition(
+        store,
+        not_csam,
+        "in_review",
+        "decided",
+        Some("not_csam"),
+        60,
+    );
+    let _ = open;
+    assert_eq!(
+        ids(store.cases_awaiting_approval(10).unwrap()),
+        vec![early, late]
+    );
+    assert_eq!(ids(store.cases_awaiting_approval(1).unwrap()), vec![early]);
+
+    let seen = store.case(early).unwrap().unwrap().updated_at;
+    store
+        .approve_case(
+            early,
+            &CaseApproval {
+                actor: "senior".into(),
+                seen_updated_at: seen,
+                note: None,
+                at: 70,
+            },
+            &mut none,
+        )
+        .unwrap();
+    assert_eq!(ids(store.cases_awaiting_approval(10).unwrap()), vec![late]);
+    // Decided again: the old approval does not cover the new decision.
+    transition(store, early, "decided", "in_review", None, 80);
+    assert_eq!(ids(store.cases_awaiting_approval(10).unwrap()), vec![late]);
+    transition(
+        store,
+        early,
+        "in_review",
+        "decided",
+        Some("confirmed:A2"),
+        90,
+    );
+    assert_eq!(
+        ids(store.cases_awaiting_approval(10).unwrap()),
+        vec![late, early]
+    );
+}
+
+/// Reveals start and end (idempotently, the first end kept, never before the start; another
+/// user's end is a `Conflict`); they are listed by object and by user and period; exposure
+/// sums reveals, time on screen (an open reveal up to `now`) and review time per user and
+/// for everyone.
+pub fn reveals_and_exposure(store: &dyn Store) {
+    let a = user(store, "quinn");
+    let b = user(store, "rosa");
+    let c = open_case(store, "w1", "csam", 1, 1);
+    assert_not_found(store.start_reveal(9_999, c, "obj1", 100));
+    assert_not_found(store.start_reveal(a, 9_999, "obj1", 100));
+    let r1 = store.start_reveal(a, c, "obj1", 1_000).unwrap();
+    assert_eq!(
+        (
+            r1.user_id,
+            r1.case_id,
+            r1.object_id.as_str(),
+            r1.started_at,
+            r1.ended_at
+        ),
+        (a, c, "obj1", 1_000, None)
+    );
+    assert_conflict(store.end_reveal(r1.id, b, 1_100));
+    assert_not_found(store.end_reveal(9_999, a, 1_100));
+    let ended = store.end_reveal(r1.id, a, 1_400).unwrap();
+    assert_eq!(ended.ended_at, Some(1_400));
+    assert_eq!(
+        store.end_reveal(r1.id, a, 9_000).unwrap().ended_at,
+        Some(1_400)
+    );
+    let r2 = store.start_reveal(a, c, "obj2", 2_000).unwrap();
+    // Ending before the start (a clock step) counts as zero time.
+    let r3 = store.start_reveal(b, c, "obj1", 3_000).unwrap();
+    assert_eq!(
+        store.end_reveal(r3.id, b, 2_500).unwrap().ended_at,
+        Some(3_000)
+    );
+    let r4 = store.start_reveal(b, c, "obj1", 5_000).unwrap();
+
+    let of_obj: Vec<i64> = store
+        .reveals_of_object("obj1")
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(of_obj, vec![r1.id, r3.id, r4.id]);
+    let of_a: Vec<i64> = store
+        .reveals_of_user(a, 0, 10_000)
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(of_a, vec![r1.id, r2.id]);
+    assert_eq!(store.reveals_of_user(a, 1_000, 2_000).unwrap().len(), 1);
+    assert_eq!(store.reveals_of_user(a, 1_001, 2_001).unwrap()[0].id, r2.id);
+
+    store.add_review_time(a, c, 60_000, 1_500).unwrap();
+    store.add_review_time(a, c, 30_000, 20_000).unwrap();
+    store.add_review_time(b, c, 5_000, 1_500).unwrap();
+    assert_not_found(store.add_review_time(9_999, c, 1, 1));
+    assert_not_found(store.add_review_time(a, 9_999, 1, 1));
+    assert!(store.add_review_time(a, c, -1, 1).is_err());
+
+    // a: r1 400 ms, r2 open since 2 000 counted to now = 2 600.
+    assert_eq!(
+        store.exposure(a, 0, 10_000, 2_600).unwrap(),
+        ExposureTotals {
+            reveals: 2,
+            visible_ms: 400 + 600,
+            review_ms: 60_000
+        }
+    );
+    assert_eq!(
+        store.exposure(a, 1_001, 10_000, 2_600).unwrap(),
+        ExposureTotals {
+            reveals: 1,
+            visible_ms: 600,
+            review_ms: 60_000
+        }
+    );
+    assert_eq!(
+        store.exposure(a, 100_000, 200_000, 2_600).unwrap(),
+        ExposureTotals::default()
+    );
+    // b: r3 0 ms, r4 open and started after now: 0.
+    assert_eq!(
+        store.exposure(b, 0, 10_000, 4_000).unwrap(),
+        ExposureTotals {
+            reveals: 2,
+            visible_ms: 0,
+            review_ms: 5_000
+        }
+    );
+    assert_eq!(
+        store.exposure_all(0, 10_000, 6_000).unwrap(),
+        (
+            2,
+            ExposureTotals {
+                reveals: 4,
+                visible_ms: 400 + 4_000 + 1_000,
+                review_ms: 65_000
+            }
+        )
+    );
+    assert_eq!(
+        store.exposure_all(4_000, 10_000, 6_000).unwrap(),
+        (
+            1,
+            ExposureTotals {
+                reveals: 1,
+                visible_ms: 1_000,
+                review_ms: 0
+            }
+        )
+    );
+}
+
+/// Labels are upserted by (case, object) and listed by object; an unknown case is refused
+/// with nothing written. Settings are upserted by scope.
+pub fn labels_and_settings(store: &dyn Store) {
+    let c = open_case(store, "x1", "csam", 1, 1);
+    let label = |object: &str, class: &str, annotations: &[&str], at: i64| ItemLabel {
+        case_id: c,
+        object_id: object.into(),
+        classification: class.into(),
+        annotations: annotations.iter().map(|a| (*a).to_owned()).collect(),
+        actor: "sam".into(),
+        at,
+    };
+    assert_eq!(store.item_labels(c).unwrap(), vec![]);
+    store
+        .put_item_labels(&[
+            label(
+                "obj-b",
+                "A1",
+                &["animal", "with \"quotes\", commas\nand lines"],
+                10,
+            ),
+            label("obj-a", "", &[], 10),
+        ])
+        .unwrap();
+    assert_eq!(
+        store.item_labels(c).unwrap(),
+        vec![
+            label("obj-a", "", &[], 10),
+            label(
+                "obj-b",
+                "A1",
+                &["animal", "with \"quotes\", commas\nand lines"],
+                10
+            )
+        ]
+    );
+    store
+        .put_item_labels(&[label("obj-a", "B2", &["x"], 20)])
+        .unwrap();
+    assert_eq!(
+        store.item_labels(c).unwrap()[0],
+        label("obj-a", "B2", &["x"], 20)
+    );
+    let mut bad = label("obj-c", "A2", &[], 30);
+    bad.case_id = 9_999;
+    assert_not_found(store.put_item_labels(&[label("obj-c", "A2", &[], 30), bad]));
+    assert_eq!(store.item_labels(c).unwrap().len(), 2);
+
+    assert_eq!(store.setting("org").unwrap(), None);
+    store.put_setting("org", "{\"blur_px\":16}", 1).unwrap();
+    store.put_setting("queue:csam", "{}", 1).unwrap();
+    store.put_setting("org", "{\"blur_px\":20}", 2).unwrap();
+    assert_eq!(
+        store.setting("org").unwrap().as_deref(),
+        Some("{\"blur_px\":20}")
+    );
+    assert_eq!(store.setting("queue:csam").unwrap().as_deref(), Some("{}"));
+    assert_eq!(store.setting("user:1").unwrap(), None);
+}
+
+/// Threads claiming at once.
+pub const CLAIMERS: usize = 20;
+
+/// [`CLAIMERS`] threads, each its own holder, claim from one queue until it is empty: every
+/// case is handed out exactly once, each lease names the thread that got the case, and the
+/// queue's counts agree.
+pub fn concurrent_claims_are_unique(store: &dyn Store) {
+    const CASES: usize = 300;
+    let holders: Vec<UserId> = (0..CLAIMERS)
+        .map(|i| user(store, &format!("claimer-{i}")))
+        .collect();
+    let mut batch: Vec<SubmissionJob> = (0..CASES)
+        .map(|i| {
+            let mut s = crate::action_conformance::submission(
+                &format!("cc-{i}"),
+                None,
+                Some(("busy", i32::try_from(i % 7).unwrap_or(0))),
+            );
+            s.created_at = i64::try_from(i).unwrap_or(0);
+            SubmissionJob {
+                submission: s,
+                events: Box::new(|_| vec![]),
+            }
+        })
+        .collect();
+    for r in store.record_submissions(&mut batch).unwrap() {
+        r.unwrap();
+    }
+    let barrier = std::sync::Barrier::new(CLAIMERS);
+    let got: Vec<Vec<(CaseId, UserId)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = holders
+            .iter()
+            .map(|&h| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    let mut mine = Vec::new();
+                    while let Some((case, lease)) = store
+                        .claim_next(&queues(&["busy"]), h, "claimer", 1_000, LEASE, &mut none)
+                        .unwrap()
+                    {
+                        assert_eq!(case.state, "in_review");
+                        mine.push((case.id, lease.holder));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut seen = HashSet::new();
+    for (thread, claims) in got.iter().enumerate() {
+        for &(case, holder) in claims {
+            assert_eq!(holder, holders[thread]);
+            assert!(seen.insert(case), "case {case} was handed out twice");
+            assert_eq!(store.lease(case).unwrap().unwrap().holder, holder);
+        }
+    }
+    assert_eq!(seen.len(), CASES);
+    assert_eq!(
+        store.queue_stats().unwrap(),
+        vec![QueueStats {
+            queue: "busy".into(),
+            open: 0,
+            in_review: CASES as u64,
+            oldest_opened_at: Some(0),
+        }]
+    );
+}
