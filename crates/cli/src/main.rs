@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd_audit;
 mod cmd_bank;
+mod cmd_bench_console;
 mod cmd_bench_hash;
 mod cmd_bench_index;
 mod cmd_bench_receiver;
@@ -21,6 +22,7 @@ mod cmd_match;
 mod cmd_report;
 mod cmd_rules;
 mod cmd_serve;
+mod cmd_users;
 mod output;
 mod walk;
 
@@ -59,6 +61,10 @@ enum Command {
     /// Transparency figures of a period (scanned, matched, verdicts, reviews, reports,
     /// times), computed from the store, as JSON or CSV.
     Figures(cmd_figures::FiguresArgs),
+    /// The review console's people: create (prints a one-time setup link), list, reset,
+    /// disable, enable.
+    #[command(subcommand)]
+    Users(cmd_users::UsersCommand),
     /// Reporting set-up: `ncmec-credentials` stores the CyberTipline account, sealed.
     #[command(subcommand)]
     Report(cmd_report::ReportCommand),
@@ -93,6 +99,9 @@ enum BenchCommand {
     /// Contact-risk accuracy on synthetic labelled streams: precision, recall and F0.5 at the
     /// configured thresholds, and the false-alert rate on benign accounts.
     Contact(cmd_bench_risk::BenchContactArgs),
+    /// Review console: server time per page with a million open cases, and claim latency
+    /// with many reviewers claiming at once.
+    Console(cmd_bench_console::BenchConsoleArgs),
 }
 
 fn main() -> ExitCode {
@@ -104,11 +113,13 @@ fn main() -> ExitCode {
         Command::Bank(b) => cmd_bank::run(b),
         Command::Match(a) => cmd_match::run(a),
         Command::Figures(a) => cmd_figures::run(a),
+        Command::Users(u) => cmd_users::run(u),
         Command::Audit(a) => cmd_audit::run(a),
         Command::Report(r) => cmd_report::run(r),
         Command::Exchange(x) => cmd_exchange::run(x),
         Command::Rules(r) => cmd_rules::run(r),
         Command::Bench(BenchCommand::Hash(a)) => cmd_bench_hash::run(a),
+        Command::Bench(BenchCommand::Console(a)) => cmd_bench_console::run(a),
         Command::Bench(BenchCommand::Index(a)) => cmd_bench_index::run(a),
         Command::Bench(BenchCommand::Seed(a)) => cmd_bench_server::run(a),
         Command::Bench(BenchCommand::Video(a)) => cmd_bench_video::run(a),

@@ -50,6 +50,16 @@ pub fn verify(password: &str, phc: &str) -> bool {
         .is_ok()
 }
 
+/// Does the work of one [`verify`] against a fixed hash and discards the answer: for a login
+/// naming no account (or one without a password yet), so the answer's timing does not tell
+/// which names exist.
+pub fn verify_dummy(password: &str) {
+    static DUMMY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if let Some(phc) = DUMMY.get_or_init(|| hash("safeguard-console-dummy-password").ok()) {
+        let _ = verify(password, phc);
+    }
+}
+
 /// Checks a password someone is setting: [`MIN_CHARS`]..=[`MAX_CHARS`] characters and not one
 /// character repeated.
 pub fn check_new(password: &str) -> Result<()> {

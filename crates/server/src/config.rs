@@ -76,6 +76,69 @@ pub struct Config {
     pub risk: safeguard_risk::RiskSpec,
     /// Filing reports (`[reporting]`, docs/reporting.md "Filing to NCMEC").
     pub reporting: ReportingConfig,
+    /// The moderators' review console (`[console]`, docs/console.md).
+    pub console: ConsoleConfig,
+}
+
+/// The review console (`[console]`, docs/console.md). Every limit has a safe default; the
+/// exposure caps and break prompts protect the people doing the work.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// Serve `/console` at all.
+    pub enabled: bool,
+    /// How long a claim holds a case before another reviewer may take it, seconds.
+    pub lease_secs: u64,
+    /// A session unused this long ends, seconds.
+    pub session_idle_secs: u64,
+    /// A session ends this long after login whatever its use, seconds.
+    pub session_absolute_secs: u64,
+    /// Failed logins in a row before an account is locked.
+    pub lockout_failures: u32,
+    /// How long the first lock lasts, seconds (doubling with each further run of failures).
+    pub lockout_secs: u64,
+    /// Failed logins per client address per ten minutes before it is answered 429.
+    pub login_failures_per_ip: u32,
+    /// Reveals per person per day.
+    pub daily_reveal_cap: u32,
+    /// Time per person per day on claimed items of media queues, seconds.
+    pub daily_review_secs_cap: u64,
+    /// A break prompt after this long reviewing without one, seconds.
+    pub break_after_secs: u64,
+    /// A revealed item is blurred again after this long on screen, seconds.
+    pub reveal_max_secs: u64,
+    /// The allow-list bank a "not CSAM" decision adds the item's hashes to (created on
+    /// first use).
+    pub false_positive_bank: String,
+    /// Who may claim from which queue: queue name -> roles or `user:NAME` entries. A queue
+    /// not named here is open to every reviewer and senior.
+    pub queue_access: std::collections::BTreeMap<String, Vec<String>>,
+    /// Where "escalate" sends a case.
+    pub escalation_queue: String,
+    /// Where "needs a second opinion" sends a case (never back to the same person).
+    pub second_opinion_queue: String,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> ConsoleConfig {
+        ConsoleConfig {
+            enabled: true,
+            lease_secs: 300,
+            session_idle_secs: 15 * 60,
+            session_absolute_secs: 8 * 3600,
+            lockout_failures: 5,
+            lockout_secs: 15 * 60,
+            login_failures_per_ip: 50,
+            daily_reveal_cap: 100,
+            daily_review_secs_cap: 4 * 3600,
+            break_after_secs: 50 * 60,
+            reveal_max_secs: 60,
+            false_positive_bank: "CONSOLE_FALSE_POSITIVES".into(),
+            queue_access: Default::default(),
+            escalation_queue: "escalated".into(),
+            second_opinion_queue: "second_opinion".into(),
+        }
+    }
 }
 
 /// Filing reports (`[reporting]`).
@@ -531,6 +594,7 @@ impl Default for Config {
             contact: safeguard_contact::PolicySpec::default(),
             risk: safeguard_risk::RiskSpec::default(),
             reporting: ReportingConfig::default(),
+            console: ConsoleConfig::default(),
         }
     }
 }

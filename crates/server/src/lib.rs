@@ -12,6 +12,7 @@ mod audit;
 pub mod auth;
 mod coinflip;
 pub mod config;
+pub mod console;
 mod contact;
 mod error;
 pub mod exchanges;
@@ -127,9 +128,15 @@ pub fn app(state: AppState) -> Router {
                 .route("/openapi/openapi.json", get(openapi::serve_openapi))
                 .route("/metrics", get(middleware::metrics)),
         ));
+    let console = if state.0.config.console.enabled {
+        console::routes()
+    } else {
+        Router::new()
+    };
     Router::new()
         .route("/status", get(hma::status))
         .route("/status/live", get(hma::status_live))
+        .merge(console)
         .merge(protected)
         .fallback(middleware::fallback)
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
@@ -161,11 +168,14 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = app(state);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server =
-        axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = tx.send(());
-        });
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = tx.send(());
+    });
     let server = tokio::spawn(async move { server.await });
     // After the shutdown signal, in-flight requests get `drain` to finish.
     let _ = rx.await;

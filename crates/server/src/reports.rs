@@ -293,6 +293,8 @@ struct CaseFacts {
     approval: Option<(String, String)>,
     /// The current decision's text.
     decision: Option<String>,
+    /// The reviewer's classification and annotations per item (review console).
+    labels: Vec<safeguard_store::console::ItemLabel>,
 }
 
 fn case_facts(store: &dyn Store, id: CaseId) -> ApiResult<CaseFacts> {
@@ -311,6 +313,7 @@ fn case_facts(store: &dyn Store, id: CaseId) -> ApiResult<CaseFacts> {
     Ok(CaseFacts {
         submissions: store.case_submissions(id)?,
         evidence: store.case_evidence(id)?,
+        labels: store.item_labels(id)?,
         case,
         approval,
         decision,
@@ -349,6 +352,23 @@ fn classification(text: &str) -> Option<IndustryClassification> {
         "B1" => Some(IndustryClassification::B1),
         "B2" => Some(IndustryClassification::B2),
         _ => None,
+    }
+}
+
+/// CyberTipline's file annotations from the names the review console records.
+fn file_annotations(names: &[String]) -> safeguard_ncmec::model::FileAnnotations {
+    let has = |n: &str| names.iter().any(|a| a == n);
+    safeguard_ncmec::model::FileAnnotations {
+        anime_drawing_virtual_hentai: has("animeDrawingVirtualHentai"),
+        potential_meme: has("potentialMeme"),
+        viral: has("viral"),
+        possible_self_production: has("possibleSelfProduction"),
+        physical_harm: has("physicalHarm"),
+        violence_gore: has("violenceGore"),
+        bestiality: has("bestiality"),
+        live_streaming: has("liveStreaming"),
+        infant: has("infant"),
+        generative_ai: has("generativeAi"),
     }
 }
 
@@ -472,7 +492,11 @@ async fn build_files(state: &AppState, f: &CaseFacts) -> Result<Vec<FilingFile>,
             let viewed = store
                 .access_log(&oid)?
                 .iter()
-                .any(|(_, actor, action)| action == "read" && !actor.starts_with("system:"));
+                // A person's read through the API, or a reveal in the review console (media
+                // shown blurred there does not count as viewed).
+                .any(|(_, actor, action)| {
+                    (action == "read" || action == "reveal") && !actor.starts_with("system:")
+                });
             store.log_access(SYSTEM_ACTOR, "export", &oid, now_ms())?;
             Ok(viewed)
         })
@@ -486,6 +510,7 @@ async fn build_files(state: &AppState, f: &CaseFacts) -> Result<Vec<FilingFile>,
             Failure::new("vault_error", "the evidence could not be read; see the server log")
         })?;
         let sub = f.submissions.iter().find(|s| s.id == ev.submission_id);
+        let label = f.labels.iter().find(|l| l.object_id == ev.object_id);
         let surface = sub.map(context);
         let publicly_available = surface
             .as_ref()
@@ -496,7 +521,14 @@ async fn build_files(state: &AppState, f: &CaseFacts) -> Result<Vec<FilingFile>,
             file_viewed_by_esp: Some(viewed),
             publicly_available,
             file_relevance: Some(FileRelevance::Reported),
-            industry_classification: file_classification(f.decision.as_deref(), sub),
+            // The reviewer's per-item classification first, then the decision's, then
+            // the hotline's.
+            industry_classification: label
+                .and_then(|l| classification(&l.classification))
+                .or_else(|| file_classification(f.decision.as_deref(), sub)),
+            file_annotations: label
+                .map(|l| file_annotations(&l.annotations))
+                .unwrap_or_default(),
             original_file_hashes: vec![
                 FileHash {
                     hash_type: "MD5".into(),

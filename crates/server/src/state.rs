@@ -67,6 +67,8 @@ pub struct Inner {
     pub auditor: OnceLock<Arc<safeguard_engine::audit::Auditor>>,
     /// Report filings this process is driving (`crate::reports`).
     pub reports: Arc<crate::reports::Reports>,
+    /// The review console's in-process state (`crate::console`).
+    pub console: crate::console::Console,
 }
 
 impl AppState {
@@ -114,6 +116,7 @@ impl AppState {
             risk,
             auditor: OnceLock::new(),
             reports: Arc::default(),
+            console: crate::console::Console::default(),
             config,
         })))
     }

@@ -255,6 +255,24 @@ pub trait ConsoleStore: Send + Sync {
     /// (`last_seen_at <= now - idle_ms`); returns how many.
     fn delete_expired_sessions(&self, now: i64, idle_ms: i64) -> Result<u64>;
 
+    /// Gives a held case to another queue (escalation, a second opinion): exactly as
+    /// [`ConsoleStore::release_case`] (or [`ConsoleStore::skip_case`] when `skip`, so the
+    /// holder is not offered it again), and the case moves to `queue` with a history line
+    /// `requeued` ("old -> new: reason"), in one transaction. `Conflict` if the lease is not
+    /// holder's; `NotFound`.
+    #[allow(clippy::too_many_arguments)]
+    fn requeue_case(
+        &self,
+        id: CaseId,
+        holder: UserId,
+        actor_label: &str,
+        queue: &str,
+        reason: &str,
+        skip: bool,
+        at: i64,
+        events: &mut dyn FnMut(&Case) -> Vec<NewEvent>,
+    ) -> Result<Case>;
+
     /// Atomically: picks the first case of `queues` claimable by `holder` (see the trait
     /// docs), moves it open -> in_review with a history line (action `state`, actor
     /// `actor_label`, note `claimed`), or, for an expired lease, writes a line (action

@@ -26,6 +26,7 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
         ("lapsed_lease_is_reclaimed", lapsed_lease_is_reclaimed),
         ("renew_release_and_drop", renew_release_and_drop),
         ("skip_is_per_holder", skip_is_per_holder),
+        ("requeue_moves_and_releases", requeue_moves_and_releases),
         ("queue_stats_count_and_age", queue_stats_count_and_age),
         ("awaiting_approval", awaiting_approval),
         ("reveals_and_exposure", reveals_and_exposure),
@@ -537,6 +538,89 @@ pub fn renew_release_and_drop(store: &dyn Store) {
     store.drop_lease(c).unwrap();
     store.drop_lease(9_999).unwrap();
     assert_eq!(store.lease(c).unwrap(), None);
+}
+
+/// Requeueing (escalation, a second opinion) moves a held case to another queue, open, with
+/// a `requeued` line; with `skip` its holder is not offered it there either.
+pub fn requeue_moves_and_releases(store: &dyn Store) {
+    let a = user(store, "quentin");
+    let b = user(store, "rosa");
+    let c = open_case(store, "q1", "csam", 1, 100);
+    assert_eq!(claim(store, &["csam"], a, 1_000), Some(c));
+    assert_conflict(store.requeue_case(c, b, "rosa", "escalated", "why", false, 1_001, &mut none));
+    assert_not_found(store.requeue_case(
+        9_999,
+        a,
+        "quentin",
+        "escalated",
+        "why",
+        false,
+        1_001,
+        &mut none,
+    ));
+    let case = store
+        .requeue_case(
+            c,
+            a,
+            "quentin",
+            "escalated",
+            "needs a lead",
+            false,
+            1_001,
+            &mut |c| vec![event(&format!("req-{}", c.id))],
+        )
+        .unwrap();
+    assert_eq!(
+        (case.state.as_str(), case.queue.as_str(), case.updated_at),
+        ("open", "escalated", 1_001)
+    );
+    assert_eq!(store.lease(c).unwrap(), None);
+    let lines = store.case_history(c).unwrap();
+    let moved = lines
+        .iter()
+        .find(|l| l.action == "requeued")
+        .expect("a requeued line");
+    assert_eq!(
+        moved.note.as_deref(),
+        Some("csam -> escalated: needs a lead")
+    );
+    assert!(store
+        .events_since(0, 10)
+        .unwrap()
+        .iter()
+        .any(|e| e.id == format!("req-{c}")));
+    assert_eq!(
+        claim(store, &["csam"], b, 1_002),
+        None,
+        "gone from the old queue"
+    );
+    let stats = store.queue_stats().unwrap();
+    assert!(stats
+        .iter()
+        .all(|q| q.queue != "csam" || q.open + q.in_review == 0));
+    assert_eq!(
+        stats
+            .iter()
+            .find(|q| q.queue == "escalated")
+            .map(|q| q.open),
+        Some(1)
+    );
+    // A second opinion: never back to the same person.
+    assert_eq!(claim(store, &["escalated"], a, 1_003), Some(c));
+    store
+        .requeue_case(
+            c,
+            a,
+            "quentin",
+            "second_opinion",
+            "not sure",
+            true,
+            1_004,
+            &mut none,
+        )
+        .unwrap();
+    assert_eq!(claim(store, &["second_opinion"], a, 1_005), None);
+    assert_eq!(claim(store, &["second_opinion"], b, 1_005), Some(c));
 }
 
 /// A skipped case is never offered to its skipper again, but is to others; the skip writes

@@ -36,6 +36,10 @@ pub struct SetupView {
     pub secret_base32: String,
     /// The `otpauth://` URI ([`crate::totp::otpauth_uri`]).
     pub otpauth_uri: String,
+    /// The same secret sealed by the server (opaque here), posted back in the hidden `secret`
+    /// field: the server keeps no state between showing the page and the submission, and
+    /// the secret is stored only once a code from the app proves the enrolment worked.
+    pub sealed_secret: String,
     /// What was wrong with the last attempt, if any.
     pub error: Option<String>,
 }
@@ -52,6 +56,7 @@ pub fn setup_page(csrf: &str, setup: &SetupView) -> String {
             form #setup method="post" action="/console/setup" {
                 (csrf_field(csrf))
                 input type="hidden" name="token" value=(setup.token);
+                input type="hidden" name="secret" value=(setup.sealed_secret);
                 label for="password" { "New password" }
                 input #password type="password" name="password" autocomplete="new-password" minlength="12" maxlength="1024" required;
                 label for="password2" { "New password again" }

@@ -334,6 +334,7 @@ fn every_page(v: &Viewer) -> Vec<(&'static str, String)> {
         name: "carol".into(),
         secret_base32: "GEZDGNBV".into(),
         otpauth_uri: "otpauth://totp/x:carol?secret=GEZDGNBV".into(),
+        sealed_secret: "c2VhbGVk".into(),
         error: Some("codes did not match".into()),
     };
     let created = CreatedUser {
@@ -459,6 +460,7 @@ fn login_and_setup_contract() {
             name: "carol".into(),
             secret_base32: "GEZDGNBV".into(),
             otpauth_uri: "otpauth://totp/x".into(),
+            sealed_secret: "c2VhbGVk".into(),
             error: None,
         },
     );

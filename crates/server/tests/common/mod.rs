@@ -15,6 +15,8 @@ use safeguard_server::config::Config;
 use safeguard_server::{app, AppState};
 use safeguard_store::{SqliteStore, Store};
 
+pub mod console;
+
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef0123456789";
 
 pub struct TestServer {

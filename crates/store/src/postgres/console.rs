@@ -291,6 +291,7 @@ fn release(
     reason: &str,
     at: i64,
     skip: bool,
+    to_queue: Option<&str>,
     events: &mut dyn FnMut(&Case) -> Vec<NewEvent>,
 ) -> Result<Case> {
     let case = require_case(tx, id)?;
@@ -314,6 +315,23 @@ fn release(
             "skipped",
             (None, None),
             Some(reason),
+            None,
+        )?;
+    }
+    if let Some(q) = to_queue.filter(|q| *q != case.queue) {
+        tx.execute(
+            "UPDATE cases SET queue = $2, updated_at = $3 WHERE id = $1",
+            &[&id, &q, &at],
+        )?;
+        let note = format!("{} -> {q}: {reason}", case.queue);
+        history(
+            tx,
+            id,
+            at,
+            actor,
+            "requeued",
+            (None, None),
+            Some(&note),
             None,
         )?;
     }
@@ -715,7 +733,7 @@ impl ConsoleStore for PostgresStore {
         at: i64,
         events: &mut dyn FnMut(&Case) -> Vec<NewEvent>,
     ) -> Result<Case> {
-        self.write(|tx| release(tx, id, holder, actor_label, reason, at, false, events))
+        self.write(|tx| release(tx, id, holder, actor_label, reason, at, false, None, events))
     }
 
     fn skip_case(
@@ -727,7 +745,33 @@ impl ConsoleStore for PostgresStore {
         at: i64,
         events: &mut dyn FnMut(&Case) -> Vec<NewEvent>,
     ) -> Result<Case> {
-        self.write(|tx| release(tx, id, holder, actor_label, reason, at, true, events))
+        self.write(|tx| release(tx, id, holder, actor_label, reason, at, true, None, events))
+    }
+
+    fn requeue_case(
+        &self,
+        id: CaseId,
+        holder: UserId,
+        actor_label: &str,
+        queue: &str,
+        reason: &str,
+        skip: bool,
+        at: i64,
+        events: &mut dyn FnMut(&Case) -> Vec<NewEvent>,
+    ) -> Result<Case> {
+        self.write(|tx| {
+            release(
+                tx,
+                id,
+                holder,
+                actor_label,
+                reason,
+                at,
+                skip,
+                Some(queue),
+                events,
+            )
+        })
     }
 
     fn drop_lease(&self, id: CaseId) -> Result<()> {

@@ -1,0 +1,321 @@
+//! `safeguard bench console`: the review console's server time per page with a million open
+//! cases across queues, and the latency of claims with many reviewers claiming at once.
+//!
+//! Requests go through the whole HTTP router (session lookup, CSRF, the store, rendering) in
+//! process, so the time is the server's own, without a network or a browser. Printed against
+//! the targets (50 ms per page, 10 ms p99 per claim) and against a baseline measured in the
+//! same run: the API's own case list at the same scale for pages, and one reviewer claiming
+//! alone for claims.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::body::Body;
+use axum::http::Request;
+use safeguard_store::action::{CaseAssignment, NewSubmission, SubmissionJob};
+use safeguard_store::console::{ConsoleSession, NewUser};
+use safeguard_store::Store;
+use tower::ServiceExt;
+
+/// Arguments of `safeguard bench console`.
+#[derive(Debug, clap::Args)]
+pub struct BenchConsoleArgs {
+    /// Open cases to seed (skipped when the store already has this many).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub cases: u64,
+    /// Queues the cases are spread over.
+    #[arg(long, default_value_t = 10)]
+    pub queues: u32,
+    /// Reviewers claiming at once.
+    #[arg(long, default_value_t = 20)]
+    pub reviewers: usize,
+    /// Claims per reviewer.
+    #[arg(long, default_value_t = 100)]
+    pub claims: usize,
+    /// Requests per page kind.
+    #[arg(long, default_value_t = 200)]
+    pub page_requests: usize,
+    /// Data directory (a SQLite store there); a temporary one when absent.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// A `postgres://` URL to benchmark PostgreSQL instead.
+    #[arg(long)]
+    pub store: Option<String>,
+}
+
+/// Server time per page must stay under this.
+const PAGE_TARGET_MS: f64 = 50.0;
+/// A claim's p99 must stay under this.
+const CLAIM_TARGET_MS: f64 = 10.0;
+
+struct Stats {
+    p50: f64,
+    p99: f64,
+    max: f64,
+}
+
+fn stats(mut v: Vec<Duration>) -> Stats {
+    v.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let at = |q: f64| ms(v[((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1]);
+    Stats {
+        p50: at(0.50),
+        p99: at(0.99),
+        max: ms(*v.last().unwrap()),
+    }
+}
+
+fn seed(store: &dyn Store, n: u64, queues: u32) -> anyhow::Result<()> {
+    let have: u64 = store
+        .queue_stats()?
+        .iter()
+        .map(|q| q.open + q.in_review)
+        .sum();
+    if have >= n {
+        println!("store already has {have} open cases; not seeding");
+        return Ok(());
+    }
+    let start = Instant::now();
+    let now = safeguard_engine::now_ms();
+    let mut i = have;
+    while i < n {
+        let end = (i + 5_000).min(n);
+        let mut batch: Vec<SubmissionJob> = (i..end)
+            .map(|k| SubmissionJob {
+                submission: NewSubmission {
+                    platform_id: format!("bench-{k}"),
+                    fingerprint: format!("fp-{k}"),
+                    account: Some(format!("acct-{k}")),
+                    verdict: "review".into(),
+                    rule: None,
+                    context: "{}".into(),
+                    result: r#"{"verdict":"review","matches":[]}"#.into(),
+                    case: Some(CaseAssignment {
+                        queue: format!("queue-{}", k % u64::from(queues)),
+                        priority: (k % 4) as i32,
+                        report_candidate: true,
+                        labels: vec![],
+                    }),
+                    evidence: None,
+                    // Spread over the last 30 days, so "oldest" means something.
+                    created_at: now - (k as i64 % 2_592_000) * 1000,
+                },
+                events: Box::new(|_| Vec::new()),
+            })
+            .collect();
+        for r in store.record_submissions(&mut batch)? {
+            r?;
+        }
+        i = end;
+        if i % 100_000 == 0 {
+            println!("seeded {i} cases ({:.0} s)", start.elapsed().as_secs_f64());
+        }
+    }
+    println!("seeded {n} cases in {:.1} s", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// A person with a session whose raw token is returned.
+fn person(store: &dyn Store, name: &str, roles: &str) -> anyhow::Result<(String, String)> {
+    let now = safeguard_engine::now_ms();
+    let user = match store.user_by_name(name)? {
+        Some(u) => u,
+        None => store.create_user(&NewUser {
+            name: name.into(),
+            roles: roles.into(),
+            setup_token_hash: safeguard_console::token::new_token(),
+            setup_expires_at: now,
+            at: now,
+        })?,
+    };
+    let raw = safeguard_console::token::new_token();
+    let csrf = safeguard_console::token::new_token();
+    store.create_session(&ConsoleSession {
+        id_hash: safeguard_console::token::hash(&raw),
+        user_id: user.id,
+        csrf: csrf.clone(),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + 8 * 3_600_000,
+    })?;
+    Ok((raw, csrf))
+}
+
+async fn timed(app: &axum::Router, req: Request<Body>) -> anyhow::Result<(Duration, u16)> {
+    let t = Instant::now();
+    let resp = app.clone().oneshot(req).await?;
+    let status = resp.status().as_u16();
+    // The body is part of the server's work: render and collect it.
+    let _ = axum::body::to_bytes(resp.into_body(), usize::MAX).await?;
+    Ok((t.elapsed(), status))
+}
+
+fn get(path: &str, cookie: &str) -> Request<Body> {
+    Request::get(path)
+        .header("cookie", format!("sg_session={cookie}"))
+        .header("authorization", format!("Bearer {}", BENCH_ADMIN_KEY))
+        .body(Body::empty())
+        .unwrap()
+}
+
+const BENCH_ADMIN_KEY: &str = "bench-console-admin-key-0123456789abcdef";
+
+/// Runs `safeguard bench console`.
+pub fn run(a: &BenchConsoleArgs) -> anyhow::Result<ExitCode> {
+    let tmp = tempfile::tempdir()?;
+    let dir = a
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&dir)?;
+    let store: Arc<dyn Store> =
+        Arc::from(crate::cmd_serve::open_any_store(a.store.as_deref(), &dir)?);
+    seed(store.as_ref(), a.cases, a.queues)?;
+    let t = Instant::now();
+    let qs = store.queue_stats()?;
+    println!(
+        "queue depth query (uncached, every queue): {:.1} ms over {} queues, {} open",
+        t.elapsed().as_secs_f64() * 1000.0,
+        qs.len(),
+        qs.iter().map(|q| q.open).sum::<u64>()
+    );
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        // --dev: plain cookie names; the console still needs its own session.
+        let config = safeguard_server::config::Config {
+            data_dir: dir.clone(),
+            dev: true,
+            ..Default::default()
+        };
+        let state = safeguard_server::AppState::new(store.clone(), config, Some(BENCH_ADMIN_KEY))
+            .map_err(anyhow::Error::msg)?;
+        safeguard_server::load_engine(state.clone(), None)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let app = safeguard_server::app(state);
+        let (lead, _) = person(store.as_ref(), "bench-lead", "senior,admin")?;
+        let some_case = store
+            .cases(&safeguard_store::action::CaseFilter {
+                limit: 1,
+                ..Default::default()
+            })?
+            .first()
+            .map(|c| c.id)
+            .context("no case")?;
+
+        println!("\nserver time per page, {} requests each (target {PAGE_TARGET_MS} ms):", a.page_requests);
+        println!("{:<34} {:>8} {:>8} {:>8} {:>8}", "page", "p50 ms", "p99 ms", "max ms", "p99/target");
+        let pages = [
+            ("/v1/cases?limit=50 (API baseline)".to_string(), "/v1/cases?limit=50".to_string()),
+            ("/console (queues)".into(), "/console".into()),
+            ("/console/cases/{id}".into(), format!("/console/cases/{some_case}")),
+            ("/console/approvals".into(), "/console/approvals".into()),
+            ("/console/team".into(), "/console/team".into()),
+        ];
+        let mut worst = 0f64;
+        let mut baseline = 0f64;
+        for (label, path) in &pages {
+            let mut times = Vec::with_capacity(a.page_requests);
+            for _ in 0..a.page_requests {
+                let (d, status) = timed(&app, get(path, &lead)).await?;
+                anyhow::ensure!(status == 200, "{path} answered {status}");
+                times.push(d);
+            }
+            let s = stats(times);
+            if path.starts_with("/v1/") {
+                baseline = s.p99;
+            } else {
+                worst = worst.max(s.p99);
+            }
+            println!(
+                "{label:<34} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+                s.p50,
+                s.p99,
+                s.max,
+                s.p99 / PAGE_TARGET_MS
+            );
+        }
+        println!(
+            "worst console page p99 {worst:.2} ms = {:.2}x the API list's p99 ({baseline:.2} ms), {:.2}x the target",
+            worst / baseline.max(1e-9),
+            worst / PAGE_TARGET_MS
+        );
+
+        // Claims: one reviewer alone (baseline), then all at once.
+        let mut people = Vec::new();
+        for r in 0..a.reviewers {
+            people.push(person(store.as_ref(), &format!("bench-reviewer-{r}"), "reviewer")?);
+        }
+        let claim = |cookie: String, csrf: String, queue: u32| {
+            Request::post(format!("/console/queues/queue-{queue}/claim"))
+                .header("cookie", format!("sg_session={cookie}"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(format!("csrf={csrf}")))
+                .unwrap()
+        };
+        let mut alone = Vec::new();
+        for _ in 0..a.claims {
+            let (c, k) = people[0].clone();
+            let (d, status) = timed(&app, claim(c, k, 0)).await?;
+            anyhow::ensure!(status == 303, "claim answered {status}");
+            alone.push(d);
+        }
+        let alone = stats(alone);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for (i, (c, k)) in people.iter().cloned().enumerate() {
+            let app = app.clone();
+            let n = a.claims;
+            let queues = a.queues;
+            tasks.push(tokio::spawn(async move {
+                let mut v = Vec::with_capacity(n);
+                for j in 0..n {
+                    let q = ((i + j) as u32) % queues;
+                    let (d, status) = timed(&app, claim(c.clone(), k.clone(), q)).await?;
+                    anyhow::ensure!(status == 303, "claim answered {status}");
+                    v.push(d);
+                }
+                Ok::<_, anyhow::Error>(v)
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await??);
+        }
+        let wall = started.elapsed();
+        let n = all.len();
+        let together = stats(all);
+        println!("\nclaims (target p99 {CLAIM_TARGET_MS} ms):");
+        println!("{:<34} {:>8} {:>8} {:>8} {:>8}", "", "p50 ms", "p99 ms", "max ms", "p99/target");
+        println!(
+            "{:<34} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+            "1 reviewer alone (baseline)",
+            alone.p50,
+            alone.p99,
+            alone.max,
+            alone.p99 / CLAIM_TARGET_MS
+        );
+        println!(
+            "{:<34} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+            format!("{} reviewers at once", a.reviewers),
+            together.p50,
+            together.p99,
+            together.max,
+            together.p99 / CLAIM_TARGET_MS
+        );
+        println!(
+            "{n} claims in {:.2} s ({:.0}/s); p99 at once = {:.2}x alone",
+            wall.as_secs_f64(),
+            n as f64 / wall.as_secs_f64(),
+            together.p99 / alone.p99.max(1e-9)
+        );
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,383 @@
+//! People and settings, for admins. Admins see no media (unless they are also reviewers):
+//! these pages show names, roles and defaults only.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use safeguard_console::role::Roles;
+use safeguard_console::{settings, token, views};
+use safeguard_engine::audit::Action;
+use safeguard_store::console::NewUser;
+use serde::Deserialize;
+
+use super::{html, now_ms, session, ConsoleResult, Fail, Session};
+use crate::error::ApiError;
+use crate::state::{blocking, AppState};
+
+/// How long a setup link works.
+pub const SETUP_LINK_TTL_MS: i64 = 72 * 3600 * 1000;
+/// Longest person name, bytes.
+pub const MAX_NAME: usize = 64;
+
+fn admin_only(s: &Session) -> ConsoleResult<()> {
+    if s.roles.can_admin() {
+        Ok(())
+    } else {
+        Err(Fail::forbidden("only admins manage people and settings"))
+    }
+}
+
+/// Checks a person's name: 1 to 64 letters, digits, `.`, `_`, `-`, `@`.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.len() > MAX_NAME
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+    {
+        return Err(format!(
+            "a name is 1 to {MAX_NAME} letters, digits, '.', '_', '-' or '@'"
+        ));
+    }
+    Ok(())
+}
+
+/// Creates a person with a one-time setup link (blocking); returns the raw setup token.
+/// Shared by the admin page and `safeguard users create`.
+pub fn create_user(
+    store: &dyn safeguard_store::Store,
+    name: &str,
+    roles: &str,
+    now: i64,
+) -> Result<(safeguard_store::console::User, String), ApiError> {
+    check_name(name).map_err(|m| ApiError::bad_request("invalid_request", m))?;
+    let roles =
+        Roles::parse(roles).map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?;
+    let raw = token::new_token();
+    let u = store
+        .create_user(&NewUser {
+            name: name.to_string(),
+            roles: roles.to_string(),
+            setup_token_hash: token::hash(&raw),
+            setup_expires_at: now + SETUP_LINK_TTL_MS,
+            at: now,
+        })
+        .map_err(|e| match e {
+            safeguard_store::Error::Conflict(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                "user_exists",
+                format!("a person named {name:?} exists already"),
+            ),
+            other => other.into(),
+        })?;
+    Ok((u, raw))
+}
+
+/// Gives a person a new setup link: their password, authenticator and sessions are gone.
+pub fn reset_user(
+    store: &dyn safeguard_store::Store,
+    id: i64,
+    now: i64,
+) -> Result<(safeguard_store::console::User, String), ApiError> {
+    let raw = token::new_token();
+    let u = store.reset_user(id, &token::hash(&raw), now + SETUP_LINK_TTL_MS, now)?;
+    Ok((u, raw))
+}
+
+async fn users_page(
+    state: &AppState,
+    s: &Session,
+    created: Option<views::CreatedUser>,
+    status: StatusCode,
+) -> ConsoleResult<Response> {
+    let st = state.clone();
+    let users = blocking(move || Ok(st.0.store.users()?)).await?;
+    let now = now_ms();
+    let rows = users
+        .iter()
+        .map(|u| views::UserRow {
+            id: u.id,
+            name: u.name.clone(),
+            roles: u.roles.clone(),
+            setup_pending: u.password_hash.is_none() || u.totp_secret.is_none(),
+            locked_until: u.locked_until,
+            disabled: u.disabled,
+            created_at: u.created_at,
+        })
+        .collect::<Vec<_>>();
+    Ok((
+        status,
+        html(views::users_page(&s.viewer(), &rows, created.as_ref(), now)),
+    )
+        .into_response())
+}
+
+/// `GET /console/users`.
+pub(crate) async fn users(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ConsoleResult<Response> {
+    let s = session(&state, &headers).await?;
+    admin_only(&s)?;
+    users_page(&state, &s, None, StatusCode::OK).await
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CreateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    roles: String,
+}
+
+/// `POST /console/users`: the setup link is shown once, on the answer page.
+/// The full setup link, on the address the admin is using.
+fn setup_url(state: &AppState, host: Option<&str>, raw: &str) -> String {
+    let scheme = if state.0.config.dev { "http" } else { "https" };
+    match host {
+        Some(h) => format!("{scheme}://{h}/console/setup?token={raw}"),
+        None => format!("/console/setup?token={raw}"),
+    }
+}
+
+fn host(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.len() <= 255 && !h.contains(['/', ' ', '"', '<', '>']))
+}
+
+pub(crate) async fn create_user_form(
+    state: &AppState,
+    s: &Session,
+    f: CreateForm,
+    host: Option<&str>,
+) -> ConsoleResult<Response> {
+    let st = state.clone();
+    let actor = s.actor();
+    let (u, raw) = blocking(move || {
+        let (u, raw) = create_user(st.0.store.as_ref(), f.name.trim(), &f.roles, now_ms())?;
+        st.audit_after(
+            &actor,
+            Action::ConfigChanged,
+            &format!("user:{}", u.id),
+            &format!("console account created with roles {}", u.roles),
+        );
+        Ok((u, raw))
+    })
+    .await?;
+    let created = views::CreatedUser {
+        name: u.name.clone(),
+        setup_url: setup_url(state, host, &raw),
+    };
+    users_page(state, s, Some(created), StatusCode::CREATED).await
+}
+
+pub(crate) async fn create_user_handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<CreateForm>,
+) -> ConsoleResult<Response> {
+    let s = session(&state, &headers).await?;
+    s.check_csrf(Some(&f.csrf))?;
+    admin_only(&s)?;
+    create_user_form(&state, &s, f, host(&headers)).await
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /console/users/{id}/reset`: a new setup link (lost phone, forgotten password).
+pub(crate) async fn reset_user_route(
+    state: &AppState,
+    s: &Session,
+    id: i64,
+    host: Option<&str>,
+) -> ConsoleResult<Response> {
+    let st = state.clone();
+    let actor = s.actor();
+    let (u, raw) = blocking(move || {
+        let (u, raw) = reset_user(st.0.store.as_ref(), id, now_ms())?;
+        st.audit_after(
+            &actor,
+            Action::ConfigChanged,
+            &format!("user:{id}"),
+            "console account reset (new setup link)",
+        );
+        Ok((u, raw))
+    })
+    .await?;
+    let created = views::CreatedUser {
+        name: u.name.clone(),
+        setup_url: setup_url(state, host, &raw),
+    };
+    users_page(state, s, Some(created), StatusCode::OK).await
+}
+
+pub(crate) async fn reset_user_handler(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> ConsoleResult<Response> {
+    let s = session(&state, &headers).await?;
+    s.check_csrf(Some(&f.csrf))?;
+    admin_only(&s)?;
+    reset_user_route(&state, &s, id, host(&headers)).await
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct DisableForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    disabled: String,
+}
+
+/// `POST /console/users/{id}/disable` (`disabled=true|false`): a disabled person can no
+/// longer sign in and their sessions end.
+pub(crate) async fn disable_user(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    Form(f): Form<DisableForm>,
+) -> ConsoleResult<Response> {
+    let s = session(&state, &headers).await?;
+    s.check_csrf(Some(&f.csrf))?;
+    admin_only(&s)?;
+    let disable = f.disabled != "false";
+    if id == s.user.id && disable {
+        return Err(Fail::page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "you cannot disable your own account",
+        ));
+    }
+    let st = state.clone();
+    let actor = s.actor();
+    blocking(move || {
+        st.0.store.set_user_disabled(id, disable, now_ms())?;
+        st.audit_after(
+            &actor,
+            Action::ConfigChanged,
+            &format!("user:{id}"),
+            if disable {
+                "console account disabled"
+            } else {
+                "console account enabled"
+            },
+        );
+        Ok(())
+    })
+    .await?;
+    Ok(Redirect::to("/console/users").into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RolesForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    roles: String,
+}
+
+/// `POST /console/users/{id}/roles`.
+pub(crate) async fn set_roles(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    Form(f): Form<RolesForm>,
+) -> ConsoleResult<Response> {
+    let s = session(&state, &headers).await?;
+    s.check_csrf(Some(&f.csrf))?;
+    admin_only(&s)?;
+    let roles = Roles::parse(&f.roles)
+        .map_err(|e| Fail::page(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))?;
+    if id == s.user.id && !roles.can_admin() {
+        return Err(Fail::page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "you cannot remove your own admin role",
+        ));
+    }
+    let st = state.clone();
+    let actor = s.actor();
+    blocking(move || {
+        st.0.store
+            .set_user_roles(id, &roles.to_string(), now_ms())?;
+        st.audit_after(
+            &actor,
+            Action::ConfigChanged,
+            &format!("user:{id}"),
+            &format!("console roles set to {roles}"),
+        );
+        Ok(())
+    })
+    .await?;
+    Ok(Redirect::to("/console/users").into_response())
+}
+
+/// `GET /console/settings`: the organisation's default view settings.
+pub(crate) async fn settings(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ConsoleResult<Response> {
+    let s = session(&state, &headers).await?;
+    admin_only(&s)?;
+    let st = state.clone();
+    let org = blocking(move || Ok(st.0.store.setting("org")?)).await?;
+    let org = org.and_then(|j| settings::ViewOverrides::from_json(&j).ok());
+    let resolved = settings::resolve(org.as_ref(), None, None, None);
+    Ok(html(views::settings_page(&s.viewer(), &resolved, None)).into_response())
+}
+
+/// `POST /console/settings`.
+pub(crate) async fn save_settings(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> ConsoleResult<Response> {
+    let s = session(&state, &headers).await?;
+    let csrf = pairs
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str());
+    s.check_csrf(csrf)?;
+    admin_only(&s)?;
+    let o = match settings::ViewOverrides::from_form(&pairs) {
+        Ok(o) => o,
+        Err(e) => {
+            let resolved = settings::resolve(None, None, None, None);
+            return Ok((
+                StatusCode::BAD_REQUEST,
+                html(views::settings_page(
+                    &s.viewer(),
+                    &resolved,
+                    Some(&e.to_string()),
+                )),
+            )
+                .into_response());
+        }
+    };
+    let json = o.to_json();
+    let st = state.clone();
+    let actor = s.actor();
+    blocking(move || {
+        st.0.store.put_setting("org", &json, now_ms())?;
+        st.audit_after(
+            &actor,
+            Action::ConfigChanged,
+            "console:settings:org",
+            "review view defaults changed",
+        );
+        Ok(())
+    })
+    .await?;
+    Ok(Redirect::to("/console/settings").into_response())
+}

@@ -1,0 +1,632 @@
+//! The review console over a real socket, without a browser: sign-in (password and TOTP),
+//! session fixation, expiry, lockout and throttling, CSRF, the security headers, signed
+//! session-bound media, reveals, claims and leases, decisions and the two-person rule.
+//! The same flow in a real browser is in `console_browser.rs`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::console::{
+    attr_of, enrol, eventually, image_case, login, start, try_login, Client, ConsoleServer,
+    PASSWORD,
+};
+use reqwest::StatusCode;
+use serde_json::json;
+
+async fn server() -> ConsoleServer {
+    start(common::console::config()).await
+}
+
+/// The CSRF token on a page.
+fn csrf_of(body: &str) -> String {
+    attr_of(body, "name=\"csrf-token\"", "content").expect("csrf meta")
+}
+
+/// Claims the next case of `queue`; returns the case page it redirects to.
+async fn claim(c: &mut Client, queue: &str) -> (i64, String) {
+    let csrf = c.csrf().await;
+    let r = c
+        .post_form(
+            &format!("/console/queues/{queue}/claim"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let loc = r.location().unwrap().to_string();
+    let id: i64 = loc
+        .strip_prefix("/console/cases/")
+        .unwrap_or_else(|| panic!("claim went to {loc}"))
+        .parse()
+        .unwrap();
+    let page = c.get(&loc).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    (id, page.body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_console_response_carries_the_security_headers() {
+    let cs = server().await;
+    let (case, _) = image_case(&cs.s, "acct-headers").await;
+    let mut admin = enrol(&cs, "ada", "admin,reviewer").await;
+    let mut c = login(&cs, &mut admin).await;
+    let mut anon = Client::new(&cs.base);
+    let mut pages = Vec::new();
+    pages.push(("login", anon.get("/console/login").await));
+    pages.push((
+        "setup (bad token)",
+        anon.get("/console/setup?token=nope").await,
+    ));
+    pages.push(("home, signed out", anon.get("/console").await));
+    for path in [
+        "/console".to_string(),
+        format!("/console/cases/{case}"),
+        "/console/approvals".into(),
+        "/console/team".into(),
+        "/console/users".into(),
+        "/console/settings".into(),
+        "/console/cases/999999".into(),
+    ] {
+        let p = c.get(&path).await;
+        pages.push(("signed in", p));
+    }
+    for (what, p) in &pages {
+        let h = &p.headers;
+        let csp = h
+            .get("content-security-policy")
+            .unwrap_or_else(|| panic!("{what}: no CSP"))
+            .to_str()
+            .unwrap();
+        assert!(csp.contains("script-src 'self'"), "{what}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{what}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{what}");
+        assert_eq!(h["x-frame-options"], "DENY", "{what}");
+        assert_eq!(h["cache-control"], "no-store", "{what}");
+        // No inline script anywhere: every <script> has a src.
+        for (i, _) in p.body.match_indices("<script") {
+            let tag_end = i + p.body[i..].find('>').unwrap();
+            assert!(p.body[i..tag_end].contains("src="), "{what}: inline script");
+        }
+        assert!(
+            !p.body.contains(" style=\""),
+            "{what}: inline style attribute"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_needs_password_and_code_and_always_starts_a_new_session() {
+    let cs = server().await;
+    let mut p = enrol(&cs, "rita", "reviewer").await;
+    let mut c = Client::new(&cs.base);
+    // Wrong password, right code; right password, wrong code: both refused alike.
+    let code = p.next_code();
+    let r = try_login(&mut c, "rita", "not the password at all", &code).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = try_login(&mut c, "rita", PASSWORD, "000000").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.body.contains("Sign-in failed"));
+    // Session fixation: a session id planted before login is never the one logged in.
+    let (cookie, _) = ("__Host-sg_session", ());
+    c.cookies
+        .insert(cookie.into(), "planted-by-an-attacker".into());
+    let code = p.next_code();
+    let r = try_login(&mut c, "rita", PASSWORD, &code).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let new = c.cookies[cookie].clone();
+    assert_ne!(new, "planted-by-an-attacker");
+    let set = r.headers["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Secure"),
+        "{set}"
+    );
+    let mut attacker = Client::new(&cs.base);
+    attacker
+        .cookies
+        .insert(cookie.into(), "planted-by-an-attacker".into());
+    let r = attacker.get("/console").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.location(), Some("/console/login"));
+    // Logging in again ends the session the browser had.
+    let code = p.next_code();
+    let mut again = Client::new(&cs.base);
+    again.cookies.insert(cookie.into(), new.clone());
+    let r = try_login(&mut again, "rita", PASSWORD, &code).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let mut old = Client::new(&cs.base);
+    old.cookies.insert(cookie.into(), new);
+    assert_eq!(old.get("/console").await.status, StatusCode::SEE_OTHER);
+    // A code is accepted once.
+    let used = safeguard_console::totp::code_at(&p.secret, common::console::now_secs() + 30);
+    let r = try_login(&mut Client::new(&cs.base), "rita", PASSWORD, &used).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "a replayed code");
+    // Sign-ins are in the audit log.
+    let actions: Vec<String> =
+        cs.s.store
+            .audit_entries(0, 1000)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.entry.action)
+            .collect();
+    assert!(actions.iter().any(|a| a == "login"));
+    assert!(actions.iter().any(|a| a == "login_failed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_end_after_the_idle_and_the_absolute_timeout() {
+    let mut c = common::console::config();
+    c.console.session_idle_secs = 1;
+    let cs = start(c).await;
+    let mut p = enrol(&cs, "ida", "reviewer").await;
+    let mut client = login(&cs, &mut p).await;
+    assert_eq!(client.get("/console").await.status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let r = client.get("/console").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "idle session ended");
+
+    let mut c = common::console::config();
+    c.console.session_absolute_secs = 2;
+    let cs = start(c).await;
+    let mut p = enrol(&cs, "abe", "reviewer").await;
+    let mut client = login(&cs, &mut p).await;
+    for _ in 0..4 {
+        assert_eq!(client.get("/console").await.status, StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        client.get("/console").await.status,
+        StatusCode::SEE_OTHER,
+        "a session in use still ends at its absolute timeout"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failures_lock_the_account_and_throttle_the_address() {
+    let mut c = common::console::config();
+    c.console.lockout_failures = 3;
+    c.console.login_failures_per_ip = 6;
+    let cs = start(c).await;
+    let mut p = enrol(&cs, "lou", "reviewer").await;
+    let mut client = Client::new(&cs.base);
+    for _ in 0..3 {
+        let r = try_login(&mut client, "lou", "wrong password, long enough", "123456").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let u = cs.s.store.user_by_name("lou").unwrap().unwrap();
+    assert!(u.locked_until.unwrap() > safeguard_engine::now_ms());
+    // Locked: even the right password and code are refused.
+    let code = p.next_code();
+    let r = try_login(&mut client, "lou", PASSWORD, &code).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // The address is throttled after 6 failures, whatever the account.
+    for _ in 0..2 {
+        try_login(
+            &mut client,
+            "nobody",
+            "wrong password, long enough",
+            "123456",
+        )
+        .await;
+    }
+    let r = try_login(
+        &mut client,
+        "nobody",
+        "wrong password, long enough",
+        "123456",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_changes_without_the_csrf_token_are_refused() {
+    let cs = server().await;
+    let (case, objects) = image_case(&cs.s, "acct-csrf").await;
+    let mut p = enrol(&cs, "cyd", "reviewer").await;
+    let mut c = login(&cs, &mut p).await;
+    let r = c.post_form("/console/queues/csam/claim", &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = c
+        .post_form("/console/queues/csam/claim", &[("csrf", "forged")])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(cs.s.store.lease(case).unwrap(), None, "nothing claimed");
+    let reveal = json!({"case_id": case, "object_id": objects[0]});
+    let r = c.post_json("/console/reveals", &reveal, None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.json()["error"]["code"], "csrf_failed");
+    // The login form needs its own cookie's token.
+    let mut fresh = Client::new(&cs.base);
+    let r = fresh
+        .post_form(
+            "/console/login",
+            &[
+                ("username", "cyd"),
+                ("password", PASSWORD),
+                ("totp", "000000"),
+                ("csrf", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_is_signed_for_one_session_and_never_shown_to_auditors() {
+    let cs = server().await;
+    let (case, objects) = image_case(&cs.s, "acct-media").await;
+    let mut rev = enrol(&cs, "mae", "reviewer").await;
+    let mut aud = enrol(&cs, "aud", "auditor").await;
+    let mut other = enrol(&cs, "oli", "reviewer").await;
+    let mut c = login(&cs, &mut rev).await;
+    let (id, page) = claim(&mut c, "csam").await;
+    assert_eq!(id, case);
+    // Evidence comes before media, and the media starts blurred and greyscale.
+    let ev = page.find("id=\"evidence\"").expect("evidence section");
+    let media = page.find("id=\"media\"").expect("media section");
+    assert!(ev < media, "evidence first");
+    let src = attr_of(&page, "class=\"media-img", "src").expect("an image");
+    let class = attr_of(&page, "class=\"media-img", "class").unwrap();
+    for want in ["blurred", "greyscale"] {
+        assert!(class.split(' ').any(|c| c == want), "{class}");
+    }
+    assert!(src.starts_with("/console/media/"), "{src}");
+    let r = c.get(&src).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["cache-control"], "no-store");
+    assert_eq!(r.headers["content-type"], "image/jpeg");
+    // The same URL in another person's session, or with no session: refused.
+    let mut o = login(&cs, &mut other).await;
+    let r = o.get(&src).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.json()["error"]["code"], "media_url_invalid");
+    assert_eq!(
+        Client::new(&cs.base).get(&src).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // A tampered object id: refused.
+    let tampered = src.replacen(&objects[0], &objects[1], 1);
+    if tampered != src {
+        assert_eq!(c.get(&tampered).await.status, StatusCode::FORBIDDEN);
+    }
+    // The auditor's view of the case has no media at all, and the URL is refused.
+    let mut a = login(&cs, &mut aud).await;
+    let p = a.get(&format!("/console/cases/{case}")).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(
+        !p.body.contains("/console/media/"),
+        "no media URL for an auditor"
+    );
+    assert!(p.body.contains("media-hidden"));
+    assert_eq!(a.get(&src).await.status, StatusCode::FORBIDDEN);
+    // Every media read is in the access log, as the person who read it.
+    let log = cs.s.store.access_log(&objects[0]).unwrap();
+    assert!(log
+        .iter()
+        .any(|(_, who, what)| who == "console:mae" && what == "console_view"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reveals_are_recorded_with_their_duration_and_capped_per_day() {
+    let mut c = common::console::config();
+    c.console.daily_reveal_cap = 2;
+    let cs = start(c).await;
+    let (case, objects) = image_case(&cs.s, "acct-reveal").await;
+    let mut p = enrol(&cs, "rex", "reviewer").await;
+    let mut c = login(&cs, &mut p).await;
+    let (_, page) = claim(&mut c, "csam").await;
+    let csrf = csrf_of(&page);
+    let r = c
+        .post_json(
+            "/console/reveals",
+            &json!({"case_id": case, "object_id": objects[0]}),
+            Some(&csrf),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let rid = r.json()["reveal_id"].as_i64().unwrap();
+    assert!(r.json()["max_ms"].as_i64().unwrap() > 0);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = c
+        .post_json(
+            &format!("/console/reveals/{rid}/end"),
+            &json!({}),
+            Some(&csrf),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let visible = r.json()["visible_ms"].as_i64().unwrap();
+    assert!(visible >= 200, "{visible}");
+    let reveals = cs.s.store.reveals_of_object(&objects[0]).unwrap();
+    assert_eq!(reveals.len(), 1);
+    assert_eq!(
+        reveals[0].ended_at.unwrap() - reveals[0].started_at,
+        visible
+    );
+    // Someone else cannot end it, and an unknown object of the case is refused.
+    let mut q = enrol(&cs, "quin", "reviewer").await;
+    let mut other = login(&cs, &mut q).await;
+    let csrf2 = other.csrf().await;
+    let r = other
+        .post_json(
+            &format!("/console/reveals/{rid}/end"),
+            &json!({}),
+            Some(&csrf2),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = c
+        .post_json(
+            "/console/reveals",
+            &json!({"case_id": case, "object_id": "no-such-object"}),
+            Some(&csrf),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // The cap: a second reveal is allowed, a third refused.
+    let body = json!({"case_id": case, "object_id": objects[1]});
+    assert_eq!(
+        c.post_json("/console/reveals", &body, Some(&csrf))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let r = c.post_json("/console/reveals", &body, Some(&csrf)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.json()["error"]["code"], "exposure_cap_reached");
+    // The reveal is what marks the file viewed for a report.
+    let log = cs.s.store.access_log(&objects[0]).unwrap();
+    assert!(log
+        .iter()
+        .any(|(_, who, what)| who == "console:rex" && what == "reveal"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_is_a_lease_that_others_respect_and_a_skip_is_not_offered_again() {
+    let cs = server().await;
+    let (case, _) = image_case(&cs.s, "acct-lease").await;
+    let mut a = enrol(&cs, "ann", "reviewer").await;
+    let mut b = enrol(&cs, "bob", "reviewer").await;
+    let mut ca = login(&cs, &mut a).await;
+    let mut cb = login(&cs, &mut b).await;
+    let (id, _) = claim(&mut ca, "csam").await;
+    assert_eq!(id, case);
+    // Bob finds nothing to claim while Ann holds it, and cannot decide it.
+    let csrf_b = cb.csrf().await;
+    let r = cb
+        .post_form("/console/queues/csam/claim", &[("csrf", &csrf_b)])
+        .await;
+    assert_eq!(r.location(), Some("/console?empty=1"));
+    let r = cb
+        .post_form(
+            &format!("/console/cases/{case}/decide"),
+            &[("csrf", &csrf_b), ("decision", "not_csam")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    // Ann renews, then skips with a reason: back to open, offered to Bob, not to Ann.
+    let csrf_a = ca.csrf().await;
+    let r = ca
+        .post_form(
+            &format!("/console/cases/{case}/renew"),
+            &[("csrf", &csrf_a)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let r = ca
+        .post_form(
+            &format!("/console/cases/{case}/skip"),
+            &[("csrf", &csrf_a), ("reason", "")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "a skip needs a reason");
+    let r = ca
+        .post_form(
+            &format!("/console/cases/{case}/skip"),
+            &[("csrf", &csrf_a), ("reason", "I know this account")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(cs.s.store.case(case).unwrap().unwrap().state, "open");
+    let r = ca
+        .post_form("/console/queues/csam/claim", &[("csrf", &csrf_a)])
+        .await;
+    assert_eq!(
+        r.location(),
+        Some("/console?empty=1"),
+        "not offered again to Ann"
+    );
+    let (id, _) = claim(&mut cb, "csam").await;
+    assert_eq!(id, case);
+    let history = cs.s.store.case_history(case).unwrap();
+    assert!(history
+        .iter()
+        .any(|h| h.action == "skipped" && h.note.as_deref() == Some("I know this account")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmation_needs_a_second_senior_and_fires_the_webhook() {
+    let cs = server().await;
+    let (url, got) = common::console::receiver().await;
+    let r =
+        cs.s.admin(
+            "POST",
+            "/v1/webhooks",
+            Some(json!({"url": url, "event_types": ["case.updated"]})),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.text());
+    let (case, objects) = image_case(&cs.s, "acct-two").await;
+    let mut rev = enrol(&cs, "sam", "senior").await;
+    let mut sen = enrol(&cs, "tess", "senior").await;
+    let mut c = login(&cs, &mut rev).await;
+    let (_, page) = claim(&mut c, "csam").await;
+    let csrf = csrf_of(&page);
+    // A confirmation without a classification for each item is refused.
+    let r = c
+        .post_form(
+            &format!("/console/cases/{case}/decide"),
+            &[
+                ("csrf", &csrf),
+                ("decision", "confirmed"),
+                (&format!("class:{}", objects[0]), "A1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let (k0, k1) = (
+        format!("class:{}", objects[0]),
+        format!("class:{}", objects[1]),
+    );
+    let a1 = format!("annot:{}", objects[1]);
+    let r = c
+        .post_form(
+            &format!("/console/cases/{case}/decide"),
+            &[
+                ("csrf", &csrf),
+                ("decision", "confirmed"),
+                (&k0, "A1"),
+                (&k1, "B2"),
+                (&a1, "animeDrawingVirtualHentai"),
+                ("note", "both items match the hotline's hashes"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let cse = cs.s.store.case(case).unwrap().unwrap();
+    assert_eq!(
+        (cse.state.as_str(), cse.decision.as_deref()),
+        ("decided", Some("confirmed"))
+    );
+    let labels = cs.s.store.item_labels(case).unwrap();
+    assert_eq!(labels.len(), 2);
+    // Sam is a senior too, but cannot approve his own confirmation: no button, and refused.
+    let p = c.get("/console/approvals").await;
+    assert!(p.body.contains("own-decision"), "{}", p.body);
+    assert!(!p.body.contains(&format!("/console/cases/{case}/approve")));
+    let r = c
+        .post_form(
+            &format!("/console/cases/{case}/approve"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert_eq!(r.headers["x-error-code"], "same_person");
+    // A reviewer without the senior role cannot approve at all.
+    let mut r2 = enrol(&cs, "vic", "reviewer").await;
+    let mut v = login(&cs, &mut r2).await;
+    let vcsrf = v.csrf().await;
+    let r = v
+        .post_form(
+            &format!("/console/cases/{case}/approve"),
+            &[("csrf", &vcsrf)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Tess approves.
+    let mut t = login(&cs, &mut sen).await;
+    let p = t.get("/console/approvals").await;
+    assert!(
+        p.body.contains(&format!("/console/cases/{case}/approve")),
+        "{}",
+        p.body
+    );
+    let tcsrf = csrf_of(&p.body);
+    let r = t
+        .post_form(
+            &format!("/console/cases/{case}/approve"),
+            &[("csrf", &tcsrf)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let h = cs.s.store.case_history(case).unwrap();
+    assert!(h
+        .iter()
+        .any(|l| l.action == "approved" && l.actor == "console:tess"));
+    eventually(
+        || {
+            got.lock().unwrap().iter().any(|b| {
+                let v: serde_json::Value = serde_json::from_slice(b).unwrap();
+                v["type"] == "case.updated" && v["data"]["change"] == "approved"
+            })
+        },
+        "the approval's case.updated event",
+    )
+    .await;
+    let got = got.lock().unwrap();
+    let changes: Vec<String> = got
+        .iter()
+        .map(|b| {
+            let v: serde_json::Value = serde_json::from_slice(b).unwrap();
+            v["data"]["change"].as_str().unwrap_or("").to_string()
+        })
+        .collect();
+    assert!(changes.contains(&"claimed".to_string()), "{changes:?}");
+    assert!(changes.contains(&"state".to_string()), "{changes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escalation_requeues_and_not_csam_adds_the_hashes_to_the_allow_list() {
+    let cs = server().await;
+    let mut p = enrol(&cs, "fay", "reviewer").await;
+    let mut c = login(&cs, &mut p).await;
+    // Escalation moves a claimed case to the escalation queue, open.
+    let (case, _) = image_case(&cs.s, "acct-esc").await;
+    let (id, page) = claim(&mut c, "csam").await;
+    assert_eq!(id, case);
+    let csrf = csrf_of(&page);
+    let r = c
+        .post_form(
+            &format!("/console/cases/{case}/decide"),
+            &[
+                ("csrf", &csrf),
+                ("decision", "escalate"),
+                ("note", "needs a lead"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let cse = cs.s.store.case(case).unwrap().unwrap();
+    assert_eq!(
+        (cse.state.as_str(), cse.queue.as_str()),
+        ("open", "escalated")
+    );
+    assert_eq!(cs.s.store.lease(case).unwrap(), None);
+
+    // "Not CSAM" from the escalation queue.
+    let (id, page) = claim(&mut c, "escalated").await;
+    assert_eq!(id, case);
+    let csrf = csrf_of(&page);
+    let r = c
+        .post_form(
+            &format!("/console/cases/{case}/decide"),
+            &[
+                ("csrf", &csrf),
+                ("decision", "not_csam"),
+                ("note", "a photo of a bridge"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let cse = cs.s.store.case(case).unwrap().unwrap();
+    assert_eq!(
+        (cse.state.as_str(), cse.decision.as_deref()),
+        ("decided", Some("not_csam"))
+    );
+    let bank =
+        cs.s.store
+            .bank_by_name("CONSOLE_FALSE_POSITIVES")
+            .unwrap()
+            .expect("the allow-list bank");
+    assert_eq!(format!("{:?}", bank.kind).to_lowercase(), "allowlist");
+    // The same image again is now allowed by the allow-list.
+    let img = common::sample_image(common::console::IMAGES[0]);
+    let meta = json!({"id": "again-1", "kind": "image", "account": "acct-fp-2"});
+    let r =
+        cs.s.upload("/v1/content", "media", &img, &[("json", &meta.to_string())])
+            .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["verdict"], "allow", "{}", r.text());
+}
