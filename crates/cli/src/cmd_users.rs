@@ -44,7 +44,7 @@ pub struct CreateArgs {
     #[arg(long)]
     pub role: String,
     /// The console's address as people reach it, for the printed link.
-    #[arg(long, default_value = "http://127.0.0.1:5100")]
+    #[arg(long, default_value = "http://localhost:5100")]
     pub url: String,
     #[command(flatten)]
     pub data: DataDirArg,
@@ -57,7 +57,7 @@ pub struct NameArgs {
     #[arg(long)]
     pub name: String,
     /// The console's address as people reach it, for a printed link.
-    #[arg(long, default_value = "http://127.0.0.1:5100")]
+    #[arg(long, default_value = "http://localhost:5100")]
     pub url: String,
     #[command(flatten)]
     pub data: DataDirArg,

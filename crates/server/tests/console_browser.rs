@@ -244,6 +244,7 @@ async fn review_in_a_real_browser() {
         // The images really loaded (from the signed, session-bound route).
         let loaded = js(&c, "return Array.from(document.querySelectorAll('.media-img')).every(e => e.complete && e.naturalWidth > 0);").await;
         assert_eq!(loaded, json!(true));
+        js(&c, "document.querySelector('#media').scrollIntoView(); return null;").await;
         shot(&c, "04-case-blurred").await;
         let src = js(&c, "return document.querySelector('.media-img').getAttribute('src');").await;
         let src = src.as_str().unwrap().to_string();
@@ -304,6 +305,7 @@ async fn review_in_a_real_browser() {
         )
         .await;
         wait_for(&c, "#history").await;
+        js(&c, "document.querySelector('#decision').scrollIntoView(); return null;").await;
         shot(&c, "06-decided").await;
         // The reviewer cannot approve: no approval form on their own decision.
         assert!(c.find(Locator::Css("form#approve")).await.is_err());
