@@ -119,6 +119,64 @@ pub struct ConsoleConfig {
     pub second_opinion_queue: String,
 }
 
+impl ConsoleConfig {
+    /// Refuses settings that would lock everyone out or leave a protection off: every time
+    /// and count must be at least 1, and the queue names valid.
+    pub fn validate(&self) -> Result<(), String> {
+        let times = [
+            ("lease_secs", self.lease_secs),
+            ("session_idle_secs", self.session_idle_secs),
+            ("session_absolute_secs", self.session_absolute_secs),
+            ("lockout_secs", self.lockout_secs),
+            ("daily_review_secs_cap", self.daily_review_secs_cap),
+            ("break_after_secs", self.break_after_secs),
+            ("reveal_max_secs", self.reveal_max_secs),
+        ];
+        for (name, v) in times {
+            if v == 0 || v > 366 * 86_400 {
+                return Err(format!("console.{name} must be from 1 to 31622400 seconds, got {v}"));
+            }
+        }
+        let counts = [
+            ("lockout_failures", self.lockout_failures),
+            ("login_failures_per_ip", self.login_failures_per_ip),
+            ("daily_reveal_cap", self.daily_reveal_cap),
+        ];
+        for (name, v) in counts {
+            if v == 0 {
+                return Err(format!("console.{name} must be at least 1"));
+            }
+        }
+        if self.session_idle_secs > self.session_absolute_secs {
+            return Err("console.session_idle_secs must not exceed session_absolute_secs".into());
+        }
+        for (name, q) in [
+            ("escalation_queue", &self.escalation_queue),
+            ("second_opinion_queue", &self.second_opinion_queue),
+        ] {
+            if q.is_empty() || q.len() > 64 {
+                return Err(format!("console.{name} must be 1 to 64 characters"));
+            }
+        }
+        safeguard_engine::validate_bank_name(&self.false_positive_bank)
+            .map_err(|e| format!("console.false_positive_bank: {e}"))?;
+        for (queue, who) in &self.queue_access {
+            for w in who {
+                let ok = match w.strip_prefix("user:") {
+                    Some(name) => !name.is_empty(),
+                    None => safeguard_console::role::Roles::parse(w).is_ok(),
+                };
+                if !ok {
+                    return Err(format!(
+                        "console.queue_access.{queue}: {w:?} is neither a role (reviewer, senior, admin, auditor) nor user:NAME"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for ConsoleConfig {
     fn default() -> ConsoleConfig {
         ConsoleConfig {
@@ -757,6 +815,7 @@ impl Config {
         self.vault
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        self.console.validate().map_err(ConfigError::Invalid)?;
         let w = &self.webhooks;
         if w.timeout_secs == 0 || w.retry_horizon_hours == 0 || w.retry_base_secs == 0 {
             return Err(ConfigError::Invalid(
@@ -942,6 +1001,29 @@ mod tests {
         ));
         std::fs::write(&p, text).unwrap();
         p
+    }
+
+    #[test]
+    fn console_settings_that_would_disable_a_protection_are_refused() {
+        assert_eq!(ConsoleConfig::default().validate(), Ok(()));
+        let bad = |f: fn(&mut ConsoleConfig)| {
+            let mut c = ConsoleConfig::default();
+            f(&mut c);
+            c.validate().unwrap_err()
+        };
+        assert!(bad(|c| c.lease_secs = 0).contains("lease_secs"));
+        assert!(bad(|c| c.lockout_failures = 0).contains("lockout_failures"));
+        assert!(bad(|c| c.daily_reveal_cap = 0).contains("daily_reveal_cap"));
+        assert!(bad(|c| c.session_idle_secs = c.session_absolute_secs + 1).contains("idle"));
+        assert!(bad(|c| c.false_positive_bank = "lower case".into()).contains("false_positive_bank"));
+        assert!(bad(|c| {
+            c.queue_access.insert("csam".into(), vec!["moderator".into()]);
+        })
+        .contains("queue_access"));
+        let p = write("[console]\nlease_secs = 0\n");
+        let c = Config::load(Some(&p), |_| None).unwrap();
+        assert!(c.validate().is_err());
+        std::fs::remove_file(p).unwrap();
     }
 
     #[test]

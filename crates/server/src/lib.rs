@@ -243,6 +243,9 @@ pub async fn load_engine(
     if state.0.config.role.runs_schedules() {
         retention::start(&state);
         audit::start(&state);
+        if state.0.config.console.enabled {
+            console::start(&state);
+        }
         reports::resume(&state);
         state.0.exchanges.start(engine.clone());
     }

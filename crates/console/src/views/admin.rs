@@ -1,6 +1,6 @@
 //! Leads' and admins' pages: team exposure, users, organisation settings.
 
-use maud::html;
+use maud::{html, Markup};
 
 use super::{csrf_field, layout, Viewer};
 use crate::settings::{ViewSettings, BLUR_STEP_PX, MAX_BLUR_PX, MIN_BLUR_PX, THUMB_SIZES_PX};
@@ -139,27 +139,65 @@ pub fn users_page(
     layout("Users", Some(viewer), &viewer.csrf, main)
 }
 
-/// The organisation's default view settings.
-pub fn settings_page(viewer: &Viewer, org: &ViewSettings, error: Option<&str>) -> String {
-    let blurs = (MIN_BLUR_PX..=MAX_BLUR_PX).step_by(BLUR_STEP_PX as usize);
+/// The organisation's default view settings, one queue's or one harm type's (`scope` is
+/// `org`, `queue:NAME` or `harm:LABEL`; `scopes` lists the choices as (value, label)).
+pub fn settings_page(
+    viewer: &Viewer,
+    scope: &str,
+    scopes: &[(String, String)],
+    settings: &ViewSettings,
+    error: Option<&str>,
+) -> String {
     let main = html! {
         h1 { "Media display defaults" }
-        p { "Queues, harms and each reviewer may change these for themselves; blur never goes below " (MIN_BLUR_PX) " px, and video never autoplays or plays sound by itself." }
+        p { "The organisation's defaults apply everywhere; a queue's settings override them for its cases, and each reviewer may change their own view on top. Blur never goes below " (MIN_BLUR_PX) " px, and video never autoplays or plays sound by itself." }
+        form #settings-scope method="get" action="/console/settings" {
+            label for="scope" { "Settings for" }
+            select #scope name="scope" {
+                @for (value, label) in scopes { option value=(value) selected[value == scope] { (label) } }
+            }
+            button type="submit" { "Show" }
+        }
+        form #settings-harm method="get" action="/console/settings" {
+            label for="harm-scope" { "Or for a harm type (a rule's label)" }
+            input #harm-scope type="text" name="scope" placeholder="harm:LABEL" pattern="harm:.+" maxlength="70";
+            button type="submit" { "Show" }
+        }
         @if let Some(e) = error { p.error role="alert" { (e) } }
-        form #settings method="post" action="/console/settings" {
+        h2 { "Settings for " (scopes.iter().find(|(v, _)| v == scope).map(|(_, l)| l.as_str()).unwrap_or(scope)) }
+        (settings_form(viewer, "/console/settings", Some(scope), settings))
+    };
+    layout("Settings", Some(viewer), &viewer.csrf, main)
+}
+
+/// A person's own view of media, on top of the organisation's and queue's defaults.
+pub fn my_settings_page(viewer: &Viewer, settings: &ViewSettings, error: Option<&str>) -> String {
+    let main = html! {
+        h1 { "My media view" }
+        p { "How media is shown to you. You can make it stronger or weaker for yourself, but blur never goes below " (MIN_BLUR_PX) " px and video never autoplays or plays sound by itself." }
+        @if let Some(e) = error { p.error role="alert" { (e) } }
+        (settings_form(viewer, "/console/me", None, settings))
+    };
+    layout("My view", Some(viewer), &viewer.csrf, main)
+}
+
+fn settings_form(viewer: &Viewer, action: &str, scope: Option<&str>, s: &ViewSettings) -> Markup {
+    let blurs = (MIN_BLUR_PX..=MAX_BLUR_PX).step_by(BLUR_STEP_PX as usize);
+    html! {
+        form #settings method="post" action=(action) {
             (csrf_field(&viewer.csrf))
-            label.check { input type="checkbox" name="greyscale" value="on" checked[org.greyscale]; " Greyscale" }
+            @if let Some(scope) = scope { input type="hidden" name="scope" value=(scope); }
+            label.check { input type="checkbox" name="greyscale" value="on" checked[s.greyscale]; " Greyscale" }
             label for="blur_px" { "Blur (px)" }
             select #blur_px name="blur_px" {
-                @for b in blurs { option value=(b) selected[b == org.blur_px] { (b) } }
+                @for b in blurs { option value=(b) selected[b == s.blur_px] { (b) } }
             }
             label for="thumb_px" { "Thumbnail size (px)" }
             select #thumb_px name="thumb_px" {
-                @for t in THUMB_SIZES_PX { option value=(t) selected[t == org.thumb_px] { (t) } }
+                @for t in THUMB_SIZES_PX { option value=(t) selected[t == s.thumb_px] { (t) } }
             }
-            label.check { input type="checkbox" name="reduced_detail" value="on" checked[org.reduced_detail]; " Reduced detail (lower contrast)" }
+            label.check { input type="checkbox" name="reduced_detail" value="on" checked[s.reduced_detail]; " Reduced detail (lower contrast)" }
             button #settings-submit type="submit" { "Save" }
         }
-    };
-    layout("Settings", Some(viewer), &viewer.csrf, main)
+    }
 }

@@ -20,6 +20,7 @@ mod tests;
 
 pub use account::{login_page, setup_page, SetupView};
 pub use admin::{
+    my_settings_page,
     settings_page, team_page, users_page, CreatedUser, TeamAggregate, UserRow, MAX_USER_NAME_CHARS,
 };
 pub use case::{
@@ -110,7 +111,10 @@ fn layout(title: &str, viewer: Option<&Viewer>, csrf: &str, main: Markup) -> Str
                                 a href="/console/settings" { "Settings" }
                             }
                         }
-                        span.who { (v.name) " " span.roles { "(" (v.roles) ")" } }
+                        span.who {
+                            @if v.roles.sees_media() { a href="/console/me" title="My media view" { (v.name) } } @else { (v.name) }
+                            " " span.roles { "(" (v.roles) ")" }
+                        }
                         form #logout method="post" action="/console/logout" {
                             (csrf_field(&v.csrf))
                             button type="submit" { "Log out" }

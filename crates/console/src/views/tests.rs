@@ -363,8 +363,9 @@ fn every_page(v: &Viewer) -> Vec<(&'static str, String)> {
         ("users", users_page(v, &users(), Some(&created), 0)),
         (
             "settings",
-            settings_page(v, &ViewSettings::default(), Some("blur too low")),
+            settings_page(v, "org", &[("org".into(), "Organisation".into())], &ViewSettings::default(), Some("blur too low")),
         ),
+        ("my-view", my_settings_page(v, &ViewSettings::default(), None)),
         ("error", error_page(Some(v), 404, "No such case.")),
         (
             "error-anon",
@@ -731,7 +732,7 @@ fn admin_pages_contract() {
     assert!(html.contains("https://x/console/setup?token=abc"));
     assert!(!has(&users_page(&v, &users(), None, 0), "#setup-link"));
 
-    let html = settings_page(&v, &ViewSettings::default(), None);
+    let html = settings_page(&v, "org", &[("org".into(), "Organisation".into())], &ViewSettings::default(), None);
     assert_has(
         &html,
         &[
@@ -906,7 +907,7 @@ fn rendered_forms_read_back() {
         reduced_detail: true,
         ..Default::default()
     };
-    let html = settings_page(&viewer("admin"), &org, None);
+    let html = settings_page(&viewer("admin"), "org", &[("org".into(), "Organisation".into())], &org, None);
     let o = crate::settings::ViewOverrides::from_form(&form_pairs(&html, "form#settings")).unwrap();
     assert_eq!(crate::settings::resolve(Some(&o), None, None, None), org);
 }

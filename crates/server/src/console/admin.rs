@@ -323,44 +323,106 @@ pub(crate) async fn set_roles(
     Ok(Redirect::to("/console/users").into_response())
 }
 
-/// `GET /console/settings`: the organisation's default view settings.
+/// Reads a stored settings layer; one that no longer parses counts as absent.
+fn stored_layer(state: &AppState, scope: &str) -> Result<Option<settings::ViewOverrides>, ApiError> {
+    Ok(state
+        .0
+        .store
+        .setting(scope)?
+        .and_then(|j| settings::ViewOverrides::from_json(&j).ok()))
+}
+
+/// The scopes an admin may set: the organisation, each queue that has cases, and the harm
+/// type being shown.
+async fn scopes(state: &AppState, scope: Option<&str>) -> ConsoleResult<Vec<(String, String)>> {
+    let mut out = vec![("org".to_string(), "The organisation (defaults)".to_string())];
+    for q in state.0.console.queue_stats(state).await? {
+        out.push((format!("queue:{}", q.queue), format!("Queue {}", q.queue)));
+    }
+    if let Some(s) = scope.filter(|s| s.starts_with("harm:")) {
+        out.push((s.to_string(), format!("Harm type {}", &s["harm:".len()..])));
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ScopeQuery {
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// Checks a settings scope an admin names: `org`, `queue:NAME` or `harm:LABEL`.
+fn check_scope(scope: &str) -> ConsoleResult<()> {
+    let named = |prefix: &str| {
+        scope
+            .strip_prefix(prefix)
+            .is_some_and(|q| !q.is_empty() && q.len() <= 64)
+    };
+    let ok = scope == "org" || named("queue:") || named("harm:");
+    if ok {
+        Ok(())
+    } else {
+        Err(Fail::page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "settings apply to the organisation (org), one queue (queue:NAME) or one harm type (harm:LABEL)",
+        ))
+    }
+}
+
+/// `GET /console/settings?scope=org|queue:NAME`: media display defaults.
 pub(crate) async fn settings(
     State(state): State<AppState>,
     headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<ScopeQuery>,
 ) -> ConsoleResult<Response> {
     let s = session(&state, &headers).await?;
     admin_only(&s)?;
+    let scope = q.scope.unwrap_or_else(|| "org".into());
+    check_scope(&scope)?;
     let st = state.clone();
-    let org = blocking(move || Ok(st.0.store.setting("org")?)).await?;
-    let org = org.and_then(|j| settings::ViewOverrides::from_json(&j).ok());
-    let resolved = settings::resolve(org.as_ref(), None, None, None);
-    Ok(html(views::settings_page(&s.viewer(), &resolved, None)).into_response())
+    let sc = scope.clone();
+    let (org, layer) = blocking(move || {
+        let org = stored_layer(&st, "org")?;
+        let layer = if sc == "org" {
+            None
+        } else {
+            stored_layer(&st, &sc)?
+        };
+        Ok((org, layer))
+    })
+    .await?;
+    // What that scope's cases look like with no person's own view on top.
+    let (queue, harm) = if scope.starts_with("harm:") {
+        (None, layer.as_ref())
+    } else {
+        (layer.as_ref(), None)
+    };
+    let resolved = settings::resolve(org.as_ref(), queue, harm, None);
+    let scopes = scopes(&state, Some(&scope)).await?;
+    Ok(html(views::settings_page(&s.viewer(), &scope, &scopes, &resolved, None)).into_response())
 }
 
-/// `POST /console/settings`.
+/// `POST /console/settings` (`scope` = `org` or `queue:NAME`).
 pub(crate) async fn save_settings(
     State(state): State<AppState>,
     headers: HeaderMap,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> ConsoleResult<Response> {
     let s = session(&state, &headers).await?;
-    let csrf = pairs
-        .iter()
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v.as_str());
-    s.check_csrf(csrf)?;
+    let field = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    s.check_csrf(field("csrf"))?;
     admin_only(&s)?;
+    let scope = field("scope").unwrap_or("org").to_string();
+    check_scope(&scope)?;
     let o = match settings::ViewOverrides::from_form(&pairs) {
         Ok(o) => o,
         Err(e) => {
             let resolved = settings::resolve(None, None, None, None);
+            let scopes = scopes(&state, Some(&scope)).await?;
             return Ok((
                 StatusCode::BAD_REQUEST,
-                html(views::settings_page(
-                    &s.viewer(),
-                    &resolved,
-                    Some(&e.to_string()),
-                )),
+                html(views::settings_page(&s.viewer(), &scope, &scopes, &resolved, Some(&e.to_string()))),
             )
                 .into_response());
         }
@@ -368,16 +430,64 @@ pub(crate) async fn save_settings(
     let json = o.to_json();
     let st = state.clone();
     let actor = s.actor();
+    let sc = scope.clone();
     blocking(move || {
-        st.0.store.put_setting("org", &json, now_ms())?;
+        st.0.store.put_setting(&sc, &json, now_ms())?;
         st.audit_after(
             &actor,
             Action::ConfigChanged,
-            "console:settings:org",
+            &format!("console:settings:{sc}"),
             "review view defaults changed",
         );
         Ok(())
     })
     .await?;
-    Ok(Redirect::to("/console/settings").into_response())
+    Ok(Redirect::to(&format!("/console/settings?scope={}", url_encode(&scope))).into_response())
+}
+
+fn url_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// `GET /console/me`: the person's own view of media (people who see media only).
+pub(crate) async fn my_view(State(state): State<AppState>, headers: HeaderMap) -> ConsoleResult<Response> {
+    let s = session(&state, &headers).await?;
+    if !s.roles.sees_media() {
+        return Err(Fail::forbidden("your roles do not see media"));
+    }
+    let st = state.clone();
+    let scope = format!("user:{}", s.user.id);
+    let (org, mine) = blocking(move || Ok((stored_layer(&st, "org")?, stored_layer(&st, &scope)?))).await?;
+    let resolved = settings::resolve(org.as_ref(), None, None, mine.as_ref());
+    Ok(html(views::my_settings_page(&s.viewer(), &resolved, None)).into_response())
+}
+
+/// `POST /console/me`.
+pub(crate) async fn save_my_view(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> ConsoleResult<Response> {
+    let s = session(&state, &headers).await?;
+    let csrf = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
+    s.check_csrf(csrf)?;
+    if !s.roles.sees_media() {
+        return Err(Fail::forbidden("your roles do not see media"));
+    }
+    let o = match settings::ViewOverrides::from_form(&pairs) {
+        Ok(o) => o,
+        Err(e) => {
+            let resolved = settings::resolve(None, None, None, None);
+            return Ok((
+                StatusCode::BAD_REQUEST,
+                html(views::my_settings_page(&s.viewer(), &resolved, Some(&e.to_string()))),
+            )
+                .into_response());
+        }
+    };
+    let json = o.to_json();
+    let st = state.clone();
+    let scope = format!("user:{}", s.user.id);
+    blocking(move || Ok(st.0.store.put_setting(&scope, &json, now_ms())?)).await?;
+    Ok(Redirect::to("/console/me").into_response())
 }

@@ -98,6 +98,7 @@ pub fn routes() -> Router<AppState> {
             "/console/settings",
             get(admin::settings).post(admin::save_settings),
         )
+        .route("/console/me", get(admin::my_view).post(admin::save_my_view))
         .route_layer(axum::middleware::from_fn(security_headers))
 }
 
@@ -509,6 +510,35 @@ pub(crate) fn client_ip(
     connect
         .map(|c| c.0 .0.ip())
         .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
+/// How often ended sessions are deleted from the store.
+const SESSION_SWEEP: Duration = Duration::from_secs(600);
+
+/// Deletes ended sessions every ten minutes (curator or `all` only). An ended session is
+/// refused when it is used whether or not it was swept; sweeping only keeps the table small.
+pub fn start(state: &AppState) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut tick =
+            tokio::time::interval_at(tokio::time::Instant::now() + SESSION_SWEEP, SESSION_SWEEP);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let st = state.clone();
+            let idle = policies(&st.0.config.console).session.idle_ms;
+            let out = tokio::task::spawn_blocking(move || {
+                st.0.store.delete_expired_sessions(now_ms(), idle)
+            })
+            .await;
+            match out {
+                Ok(Ok(n)) if n > 0 => tracing::info!(sessions = n, "ended console sessions swept"),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "console session sweep failed"),
+                Err(e) => tracing::warn!(error = %e, "console session sweep task failed"),
+            }
+        }
+    });
 }
 
 /// Start of the UTC day containing `at` (exposure caps are per day).
