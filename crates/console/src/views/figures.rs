@@ -146,6 +146,11 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// A form field's text, or None when it was left empty.
+fn given(s: Option<&str>) -> Option<&str> {
+    s.map(str::trim).filter(|s| !s.is_empty())
+}
+
 /// The period asked for by the `from` and `to` fields (`YYYY-MM-DD`, empty or absent for the
 /// default): `to` defaults to the end of today, `from` to [`DEFAULT_PERIOD_DAYS`] before `to`.
 /// Errors say what to change.
@@ -154,7 +159,6 @@ pub fn parse_period(
     to: Option<&str>,
     now_ms: i64,
 ) -> Result<(i64, i64), String> {
-    let given = |s: Option<&str>| s.map(str::trim).filter(|s| !s.is_empty());
     let to_ms = match given(to) {
         Some(s) => parse_date(s).map_err(|e| format!("to: {e}"))?,
         None => day_start(now_ms) + DAY_MS,
