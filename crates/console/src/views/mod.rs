@@ -14,6 +14,7 @@
 mod account;
 mod admin;
 mod case;
+mod figures;
 mod queue;
 #[cfg(test)]
 mod tests;
@@ -26,6 +27,10 @@ pub use admin::{
 pub use case::{
     case_page, CaseView, DecisionView, EarlierDecision, EvidenceMatch, HistoryLine, LeaseView,
     MediaItem, MediaKind, UploaderItem,
+};
+pub use figures::{
+    bar_chart_svg, date_text, figures_page, parse_date, parse_period, BarChart, FigureSection,
+    FiguresView, DEFAULT_PERIOD_DAYS, MAX_PERIOD_DAYS,
 };
 pub use queue::{approvals_page, home_page, ApprovalRow, ExposureSummary, HomeView, QueueRow};
 
@@ -106,6 +111,7 @@ fn layout(title: &str, viewer: Option<&Viewer>, csrf: &str, main: Markup) -> Str
                             a href="/console" { "Queues" }
                             @if v.roles.can_approve() { a href="/console/approvals" { "Approvals" } }
                             @if v.roles.is_lead() || v.roles.can_audit() { a href="/console/team" { "Team" } }
+                            @if v.roles.is_lead() || v.roles.can_audit() { a href="/console/figures" { "Figures" } }
                             @if v.roles.can_admin() {
                                 a href="/console/users" { "Users" }
                                 a href="/console/settings" { "Settings" }

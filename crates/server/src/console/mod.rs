@@ -9,6 +9,7 @@
 
 mod admin;
 mod auth;
+mod figures;
 mod media;
 mod review;
 
@@ -84,6 +85,8 @@ pub fn routes() -> Router<AppState> {
         .route("/console/cases/{id}/approve", post(review::approve))
         .route("/console/approvals", get(review::approvals))
         .route("/console/team", get(review::team))
+        .route("/console/figures", get(figures::page))
+        .route("/console/figures.csv", get(figures::csv))
         .route("/console/media/{object}", get(media::media))
         .route("/console/reveals", post(media::reveal_start))
         .route("/console/reveals/{id}/end", post(media::reveal_end))
