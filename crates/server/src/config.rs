@@ -134,7 +134,9 @@ impl ConsoleConfig {
         ];
         for (name, v) in times {
             if v == 0 || v > 366 * 86_400 {
-                return Err(format!("console.{name} must be from 1 to 31622400 seconds, got {v}"));
+                return Err(format!(
+                    "console.{name} must be from 1 to 31622400 seconds, got {v}"
+                ));
             }
         }
         let counts = [
@@ -1015,9 +1017,12 @@ mod tests {
         assert!(bad(|c| c.lockout_failures = 0).contains("lockout_failures"));
         assert!(bad(|c| c.daily_reveal_cap = 0).contains("daily_reveal_cap"));
         assert!(bad(|c| c.session_idle_secs = c.session_absolute_secs + 1).contains("idle"));
-        assert!(bad(|c| c.false_positive_bank = "lower case".into()).contains("false_positive_bank"));
+        assert!(
+            bad(|c| c.false_positive_bank = "lower case".into()).contains("false_positive_bank")
+        );
         assert!(bad(|c| {
-            c.queue_access.insert("csam".into(), vec!["moderator".into()]);
+            c.queue_access
+                .insert("csam".into(), vec!["moderator".into()]);
         })
         .contains("queue_access"));
         let p = write("[console]\nlease_secs = 0\n");

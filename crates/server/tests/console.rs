@@ -642,49 +642,85 @@ async fn view_settings_layer_organisation_queue_and_person_and_never_go_below_th
     let classes = |page: &str| attr_of(page, "class=\"media-img", "class").expect("an image");
     let (_, page) = claim(&mut r, "csam").await;
     let c = classes(&page);
-    assert!(c.contains("blur-16") && c.contains("greyscale"), "defaults: {c}");
+    assert!(
+        c.contains("blur-16") && c.contains("greyscale"),
+        "defaults: {c}"
+    );
     // The queue's setting overrides the organisation's.
     let acsrf = a.csrf().await;
     let p = a
         .post_form(
             "/console/settings",
-            &[("csrf", &acsrf), ("scope", "queue:csam"), ("greyscale", "on"), ("blur_px", "24"), ("thumb_px", "200")],
+            &[
+                ("csrf", &acsrf),
+                ("scope", "queue:csam"),
+                ("greyscale", "on"),
+                ("blur_px", "24"),
+                ("thumb_px", "200"),
+            ],
         )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     let page = r.get(&format!("/console/cases/{case}")).await.body;
     let c = classes(&page);
-    assert!(c.contains("blur-24") && c.contains("thumb-200"), "queue layer: {c}");
+    assert!(
+        c.contains("blur-24") && c.contains("thumb-200"),
+        "queue layer: {c}"
+    );
     // A harm type's layer is kept and shown; an unknown kind of scope is refused.
     let p = a
         .post_form(
             "/console/settings",
-            &[("csrf", &acsrf), ("scope", "harm:grooming"), ("blur_px", "30"), ("thumb_px", "120")],
+            &[
+                ("csrf", &acsrf),
+                ("scope", "harm:grooming"),
+                ("blur_px", "30"),
+                ("thumb_px", "120"),
+            ],
         )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     let shown = a.get("/console/settings?scope=harm:grooming").await;
-    assert!(shown.body.contains("<option value=\"30\" selected>"), "{}", shown.body);
-    assert_eq!(a.get("/console/settings?scope=everyone").await.status, StatusCode::BAD_REQUEST);
+    assert!(
+        shown.body.contains("<option value=\"30\" selected>"),
+        "{}",
+        shown.body
+    );
+    assert_eq!(
+        a.get("/console/settings?scope=everyone").await.status,
+        StatusCode::BAD_REQUEST
+    );
     // Below the minimum: refused.
     let p = a
-        .post_form("/console/settings", &[("csrf", &acsrf), ("scope", "org"), ("blur_px", "8")])
+        .post_form(
+            "/console/settings",
+            &[("csrf", &acsrf), ("scope", "org"), ("blur_px", "8")],
+        )
         .await;
     assert_eq!(p.status, StatusCode::BAD_REQUEST);
     // A reviewer may turn greyscale off for themselves; an admin without a reviewing role has
     // no media view to set.
     let rcsrf = csrf_of(&page);
     let p = r
-        .post_form("/console/me", &[("csrf", &rcsrf), ("blur_px", "12"), ("thumb_px", "160")])
+        .post_form(
+            "/console/me",
+            &[("csrf", &rcsrf), ("blur_px", "12"), ("thumb_px", "160")],
+        )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     let page = r.get(&format!("/console/cases/{case}")).await.body;
     let c = classes(&page);
-    assert!(c.contains("blur-12") && !c.contains("greyscale"), "person layer: {c}");
+    assert!(
+        c.contains("blur-12") && !c.contains("greyscale"),
+        "person layer: {c}"
+    );
     assert_eq!(a.get("/console/me").await.status, StatusCode::FORBIDDEN);
     // Only admins change the organisation's settings.
     let p = r
-        .post_form("/console/settings", &[("csrf", &rcsrf), ("scope", "org"), ("blur_px", "10")])
+        .post_form(
+            "/console/settings",
+            &[("csrf", &rcsrf), ("scope", "org"), ("blur_px", "10")],
+        )
         .await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
 }

@@ -273,6 +273,10 @@ pub trait ConsoleStore: Send + Sync {
         events: &mut dyn FnMut(&Case) -> Vec<NewEvent>,
     ) -> Result<Case>;
 
+    /// The latest cases of one account, newest first, at most `limit`: the uploader's other
+    /// items and earlier decisions on the item view (an index seek at any size).
+    fn cases_of_account(&self, account: &str, limit: usize) -> Result<Vec<Case>>;
+
     /// Atomically: picks the first case of `queues` claimable by `holder` (see the trait
     /// docs), moves it open -> in_review with a history line (action `state`, actor
     /// `actor_label`, note `claimed`), or, for an expired lease, writes a line (action

@@ -29,6 +29,7 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
         ("requeue_moves_and_releases", requeue_moves_and_releases),
         ("queue_stats_count_and_age", queue_stats_count_and_age),
         ("awaiting_approval", awaiting_approval),
+        ("cases_of_one_account", cases_of_one_account),
         ("reveals_and_exposure", reveals_and_exposure),
         ("labels_and_settings", labels_and_settings),
         ("concurrent_claims", concurrent_claims_are_unique),
@@ -621,6 +622,24 @@ pub fn requeue_moves_and_releases(store: &dyn Store) {
         .unwrap();
     assert_eq!(claim(store, &["second_opinion"], a, 1_005), None);
     assert_eq!(claim(store, &["second_opinion"], b, 1_005), Some(c));
+}
+
+/// An account's cases, newest first, and no one else's.
+pub fn cases_of_one_account(store: &dyn Store) {
+    let record = |id: &str, account: &str| {
+        let s = crate::action_conformance::submission(id, Some(account), Some(("csam", 1)));
+        match store.record_submission(&s, &mut |_| vec![]).unwrap() {
+            SubmitOutcome::Recorded(r) => r.case_id.expect("a case"),
+            SubmitOutcome::Replayed(_) => panic!("replayed {id}"),
+        }
+    };
+    let first = record("acc-1", "u-1");
+    let other = record("acc-2", "u-2");
+    assert_ne!(first, other);
+    assert_eq!(store.cases_of_account("nobody", 10).unwrap(), vec![]);
+    let got = store.cases_of_account("u-1", 10).unwrap();
+    assert_eq!(got.iter().map(|c| c.id).collect::<Vec<_>>(), vec![first]);
+    assert_eq!(store.cases_of_account("u-1", 0).unwrap(), vec![]);
 }
 
 /// A skipped case is never offered to its skipper again, but is to others; the skip writes

@@ -21,8 +21,8 @@ mod tests;
 
 pub use account::{login_page, setup_page, SetupView};
 pub use admin::{
-    my_settings_page,
-    settings_page, team_page, users_page, CreatedUser, TeamAggregate, UserRow, MAX_USER_NAME_CHARS,
+    my_settings_page, settings_page, team_page, users_page, CreatedUser, TeamAggregate, UserRow,
+    MAX_USER_NAME_CHARS,
 };
 pub use case::{
     case_page, CaseView, DecisionView, EarlierDecision, EvidenceMatch, HistoryLine, LeaseView,

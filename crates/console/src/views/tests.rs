@@ -171,15 +171,26 @@ fn assert_page_rules(html: &str, csrf: &str) {
     assert!(!html.contains("<script>alert"), "unescaped hostile text");
     // Every form that posts carries the token.
     let mut in_form = false;
+    let mut in_get = false;
     let mut saw_csrf = false;
     for e in &els {
         if e.name == "form" && !e.end {
-            assert_eq!(e.attr("method"), Some("post"), "form without method=post");
-            in_form = true;
+            // A form either changes state (POST, with the token) or only chooses what to
+            // show (GET, to a console page, never carrying the token into a URL).
+            let method = e.attr("method");
+            assert!(
+                matches!(method, Some("post") | Some("get")),
+                "form without an explicit method"
+            );
+            in_form = method == Some("post");
+            in_get = method == Some("get");
             saw_csrf = false;
         } else if e.name == "form" && e.end {
-            assert!(in_form && saw_csrf, "form without csrf");
+            assert!(!in_form || saw_csrf, "a POST form without csrf");
             in_form = false;
+            in_get = false;
+        } else if in_get && e.matches("input[name=csrf]") {
+            panic!("a GET form would put the csrf token into a URL");
         } else if in_form && e.matches("input[type=hidden][name=csrf]") {
             assert_eq!(e.attr("value"), Some(csrf));
             saw_csrf = true;
@@ -363,9 +374,18 @@ fn every_page(v: &Viewer) -> Vec<(&'static str, String)> {
         ("users", users_page(v, &users(), Some(&created), 0)),
         (
             "settings",
-            settings_page(v, "org", &[("org".into(), "Organisation".into())], &ViewSettings::default(), Some("blur too low")),
+            settings_page(
+                v,
+                "org",
+                &[("org".into(), "Organisation".into())],
+                &ViewSettings::default(),
+                Some("blur too low"),
+            ),
         ),
-        ("my-view", my_settings_page(v, &ViewSettings::default(), None)),
+        (
+            "my-view",
+            my_settings_page(v, &ViewSettings::default(), None),
+        ),
         ("error", error_page(Some(v), 404, "No such case.")),
         (
             "error-anon",
@@ -732,7 +752,13 @@ fn admin_pages_contract() {
     assert!(html.contains("https://x/console/setup?token=abc"));
     assert!(!has(&users_page(&v, &users(), None, 0), "#setup-link"));
 
-    let html = settings_page(&v, "org", &[("org".into(), "Organisation".into())], &ViewSettings::default(), None);
+    let html = settings_page(
+        &v,
+        "org",
+        &[("org".into(), "Organisation".into())],
+        &ViewSettings::default(),
+        None,
+    );
     assert_has(
         &html,
         &[
@@ -907,7 +933,13 @@ fn rendered_forms_read_back() {
         reduced_detail: true,
         ..Default::default()
     };
-    let html = settings_page(&viewer("admin"), "org", &[("org".into(), "Organisation".into())], &org, None);
+    let html = settings_page(
+        &viewer("admin"),
+        "org",
+        &[("org".into(), "Organisation".into())],
+        &org,
+        None,
+    );
     let o = crate::settings::ViewOverrides::from_form(&form_pairs(&html, "form#settings")).unwrap();
     assert_eq!(crate::settings::resolve(Some(&o), None, None, None), org);
 }

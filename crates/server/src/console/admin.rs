@@ -324,7 +324,10 @@ pub(crate) async fn set_roles(
 }
 
 /// Reads a stored settings layer; one that no longer parses counts as absent.
-fn stored_layer(state: &AppState, scope: &str) -> Result<Option<settings::ViewOverrides>, ApiError> {
+fn stored_layer(
+    state: &AppState,
+    scope: &str,
+) -> Result<Option<settings::ViewOverrides>, ApiError> {
     Ok(state
         .0
         .store
@@ -400,7 +403,14 @@ pub(crate) async fn settings(
     };
     let resolved = settings::resolve(org.as_ref(), queue, harm, None);
     let scopes = scopes(&state, Some(&scope)).await?;
-    Ok(html(views::settings_page(&s.viewer(), &scope, &scopes, &resolved, None)).into_response())
+    Ok(html(views::settings_page(
+        &s.viewer(),
+        &scope,
+        &scopes,
+        &resolved,
+        None,
+    ))
+    .into_response())
 }
 
 /// `POST /console/settings` (`scope` = `org` or `queue:NAME`).
@@ -422,7 +432,13 @@ pub(crate) async fn save_settings(
             let scopes = scopes(&state, Some(&scope)).await?;
             return Ok((
                 StatusCode::BAD_REQUEST,
-                html(views::settings_page(&s.viewer(), &scope, &scopes, &resolved, Some(&e.to_string()))),
+                html(views::settings_page(
+                    &s.viewer(),
+                    &scope,
+                    &scopes,
+                    &resolved,
+                    Some(&e.to_string()),
+                )),
             )
                 .into_response());
         }
@@ -450,14 +466,18 @@ fn url_encode(s: &str) -> String {
 }
 
 /// `GET /console/me`: the person's own view of media (people who see media only).
-pub(crate) async fn my_view(State(state): State<AppState>, headers: HeaderMap) -> ConsoleResult<Response> {
+pub(crate) async fn my_view(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ConsoleResult<Response> {
     let s = session(&state, &headers).await?;
     if !s.roles.sees_media() {
         return Err(Fail::forbidden("your roles do not see media"));
     }
     let st = state.clone();
     let scope = format!("user:{}", s.user.id);
-    let (org, mine) = blocking(move || Ok((stored_layer(&st, "org")?, stored_layer(&st, &scope)?))).await?;
+    let (org, mine) =
+        blocking(move || Ok((stored_layer(&st, "org")?, stored_layer(&st, &scope)?))).await?;
     let resolved = settings::resolve(org.as_ref(), None, None, mine.as_ref());
     Ok(html(views::my_settings_page(&s.viewer(), &resolved, None)).into_response())
 }
@@ -469,7 +489,10 @@ pub(crate) async fn save_my_view(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> ConsoleResult<Response> {
     let s = session(&state, &headers).await?;
-    let csrf = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
+    let csrf = pairs
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str());
     s.check_csrf(csrf)?;
     if !s.roles.sees_media() {
         return Err(Fail::forbidden("your roles do not see media"));
@@ -480,7 +503,11 @@ pub(crate) async fn save_my_view(
             let resolved = settings::resolve(None, None, None, None);
             return Ok((
                 StatusCode::BAD_REQUEST,
-                html(views::my_settings_page(&s.viewer(), &resolved, Some(&e.to_string()))),
+                html(views::my_settings_page(
+                    &s.viewer(),
+                    &resolved,
+                    Some(&e.to_string()),
+                )),
             )
                 .into_response());
         }

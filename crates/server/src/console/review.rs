@@ -17,7 +17,7 @@ use safeguard_console::views;
 use safeguard_engine::action::{case_json, new_event, EVENT_CASE_UPDATED};
 use safeguard_engine::audit::Action;
 use safeguard_engine::case::{current_approval, decision_line, CaseState};
-use safeguard_store::action::{Case, CaseFilter, NewEvent};
+use safeguard_store::action::{Case, NewEvent};
 use safeguard_store::console::ItemLabel;
 use serde_json::{json, Value};
 
@@ -231,11 +231,7 @@ fn read_case(state: &AppState, s: &Session, id: i64) -> Result<Option<CaseFacts>
     let mut uploader_items = Vec::new();
     let mut earlier = Vec::new();
     if let Some(a) = &case.account {
-        let others = store.cases(&CaseFilter {
-            account: Some(a.clone()),
-            limit: OTHER_CASES + 1,
-            ..Default::default()
-        })?;
+        let others = store.cases_of_account(a, OTHER_CASES + 1)?;
         for c in others.into_iter().filter(|c| c.id != id).take(OTHER_CASES) {
             let outcome = match &c.decision {
                 Some(d) => format!("{}: {d}", c.state),

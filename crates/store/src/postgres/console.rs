@@ -831,6 +831,21 @@ impl ConsoleStore for PostgresStore {
         })
     }
 
+    fn cases_of_account(&self, account: &str, limit: usize) -> Result<Vec<Case>> {
+        let limit = sql_limit(limit);
+        self.read(|tx| {
+            all(
+                tx,
+                &format!(
+                    "SELECT {CASE_COLUMNS} FROM cases WHERE account = $1 \
+                     ORDER BY id DESC LIMIT $2"
+                ),
+                &[&account, &limit],
+                case_row,
+            )
+        })
+    }
+
     fn cases_awaiting_approval(&self, limit: usize) -> Result<Vec<Case>> {
         let limit = sql_limit(limit);
         self.read(|tx| {

@@ -861,6 +861,21 @@ impl ConsoleStore for SqliteStore {
         })
     }
 
+    fn cases_of_account(&self, account: &str, limit: usize) -> Result<Vec<Case>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|tx| {
+            all(
+                tx,
+                &format!(
+                    "SELECT {CASE_COLUMNS} FROM cases WHERE account = ?1 \
+                     ORDER BY id DESC LIMIT ?2"
+                ),
+                params![account, limit],
+                super::action::case_row,
+            )
+        })
+    }
+
     fn cases_awaiting_approval(&self, limit: usize) -> Result<Vec<Case>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(|tx| {

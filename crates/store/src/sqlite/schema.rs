@@ -443,6 +443,7 @@ CREATE TABLE secrets (
     r#"
 CREATE INDEX cases_claim ON cases (queue, state, priority DESC, opened_at, id);
 CREATE INDEX cases_oldest ON cases (queue, state, opened_at);
+CREATE INDEX cases_by_account ON cases (account, id);
 
 CREATE TABLE case_queue_counts (
     queue  TEXT    NOT NULL,
