@@ -135,6 +135,40 @@ pub struct Lease {
     pub expires_at: i64,
 }
 
+/// Builds the events of a claim from the case as claimed.
+pub type ClaimEvents = Box<dyn FnMut(&Case) -> Vec<NewEvent> + Send>;
+
+/// One claim waiting for a group commit ([`ConsoleStore::claim_next_batch`]): the arguments
+/// of [`ConsoleStore::claim_next`], owned.
+pub struct ClaimJob {
+    /// The queues to claim from.
+    pub queues: Vec<String>,
+    /// Who claims.
+    pub holder: UserId,
+    /// The history lines' actor.
+    pub actor_label: String,
+    /// The claim's time, Unix milliseconds.
+    pub now: i64,
+    /// How long the lease lasts.
+    pub lease_ms: i64,
+    /// The events of the claimed case.
+    pub events: ClaimEvents,
+}
+
+impl std::fmt::Debug for ClaimJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimJob")
+            .field("queues", &self.queues)
+            .field("holder", &self.holder)
+            .field("now", &self.now)
+            .field("lease_ms", &self.lease_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a claim gets: the case and the lease, or nothing claimable.
+pub type Claimed = Option<(Case, Lease)>;
+
 /// One queue's depth.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueStats {
@@ -292,6 +326,26 @@ pub trait ConsoleStore: Send + Sync {
         lease_ms: i64,
         events: &mut dyn FnMut(&Case) -> Vec<NewEvent>,
     ) -> Result<Option<(Case, Lease)>>;
+    /// [`ConsoleStore::claim_next`] for each job in order, in as few transactions as the
+    /// backend can (one, on SQLite and PostgreSQL), so concurrent claims share one durable
+    /// commit. Each job gets exactly the answer `claim_next` would give it run alone after the
+    /// jobs before it. A refused job (unknown holder, bad lease) is answered alone; the outer
+    /// error is a failure of the whole batch, none of whose claims then took effect.
+    fn claim_next_batch(&self, batch: &mut [ClaimJob]) -> Result<Vec<Result<Claimed>>> {
+        Ok(batch
+            .iter_mut()
+            .map(|j| {
+                self.claim_next(
+                    &j.queues,
+                    j.holder,
+                    &j.actor_label,
+                    j.now,
+                    j.lease_ms,
+                    &mut *j.events,
+                )
+            })
+            .collect())
+    }
     /// Claims one given case by the same rules, skips aside (a reviewer may open a case they
     /// skipped). A case whose lease `holder` already holds is renewed instead (no history
     /// line, no events, `events` is not called). `Conflict` if another holder's lease is live,

@@ -32,6 +32,7 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
         ("cases_of_one_account", cases_of_one_account),
         ("reveals_and_exposure", reveals_and_exposure),
         ("labels_and_settings", labels_and_settings),
+        ("claim_batch", claim_batch_is_claims_in_order),
         ("concurrent_claims", concurrent_claims_are_unique),
     ];
     for (name, check) in checks {
@@ -369,6 +370,73 @@ pub fn claim_order_and_queues(store: &dyn Store) {
     assert_eq!(claim(store, &["spam"], r, 1_002), Some(other_queue));
     assert_eq!(store.case(low_old).unwrap().unwrap().state, "in_review");
     assert_not_found(store.claim_next(&queues(&["spam"]), 9_999, "x", 1, LEASE, &mut none));
+}
+
+fn claim_job(queues_of: &[&str], holder: UserId, now: i64, lease_ms: i64) -> ClaimJob {
+    ClaimJob {
+        queues: queues(queues_of),
+        holder,
+        actor_label: format!("user {holder}"),
+        now,
+        lease_ms,
+        events: Box::new(|c: &Case| vec![event(&format!("evt-batch-{}", c.id))]),
+    }
+}
+
+/// A batch answers each job as `claim_next` would have, one after another: the claim order
+/// across the jobs, no case handed out twice, `None` once a queue is empty, refused jobs
+/// (unknown holder, bad lease) answered alone without stopping the others, and each claim's
+/// lease, history line and events written.
+pub fn claim_batch_is_claims_in_order(store: &dyn Store) {
+    let a = user(store, "kim");
+    let b = user(store, "lee");
+    let first = open_case(store, "b1", "csam", 9, 100);
+    let second = open_case(store, "b2", "csam", 5, 100);
+    let third = open_case(store, "b3", "grooming", 1, 50);
+    let mut batch = vec![
+        claim_job(&["csam"], a, 1_000, LEASE),
+        claim_job(&["csam"], 9_999, 1_000, LEASE),
+        claim_job(&["csam"], b, 1_000, LEASE),
+        claim_job(&["csam"], b, 1_000, 0),
+        claim_job(&["csam"], a, 1_001, LEASE),
+        claim_job(&["grooming", "csam"], b, 1_002, LEASE),
+    ];
+    let out = store.claim_next_batch(&mut batch).unwrap();
+    assert_eq!(out.len(), 6);
+    let got = |i: usize| match &out[i] {
+        Ok(c) => c.as_ref().map(|(c, l)| (c.id, l.holder, l.expires_at)),
+        Err(e) => panic!("job {i}: {e}"),
+    };
+    assert_eq!(got(0), Some((first, a, 1_000 + LEASE)));
+    assert!(matches!(out[1], Err(Error::NotFound(_))), "{:?}", out[1]);
+    assert_eq!(got(2), Some((second, b, 1_000 + LEASE)));
+    assert!(out[3].is_err(), "a zero lease is refused: {:?}", out[3]);
+    assert_eq!(got(4), None, "the csam queue is empty by then");
+    assert_eq!(got(5), Some((third, b, 1_002 + LEASE)));
+    for (case, holder) in [(first, a), (second, b), (third, b)] {
+        assert_eq!(store.case(case).unwrap().unwrap().state, "in_review");
+        assert_eq!(store.lease(case).unwrap().unwrap().holder, holder);
+        let line = last_line(store, case);
+        assert_eq!(
+            (line.action.as_str(), line.note.as_deref()),
+            ("state", Some("claimed"))
+        );
+    }
+    let events: Vec<String> = store
+        .events_since(0, 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            format!("evt-batch-{first}"),
+            format!("evt-batch-{second}"),
+            format!("evt-batch-{third}")
+        ]
+    );
+    assert!(store.claim_next_batch(&mut []).unwrap().is_empty());
 }
 
 /// A live lease of another holder is respected: `claim_next` passes the case by, and

@@ -65,6 +65,8 @@ pub struct Console {
     throttle: Mutex<HashMap<IpAddr, (u32, i64)>>,
     /// The last queue statistics and when they were read.
     stats: Mutex<Option<(Instant, Vec<QueueStats>)>>,
+    /// Claims made at the same moment share one transaction (one durable commit).
+    pub(crate) claims: safeguard_engine::group::ClaimGroup,
 }
 
 /// The console's routes, under `/console`. They take no API key: a console session is their

@@ -18,7 +18,7 @@ use safeguard_engine::action::{case_json, new_event, EVENT_CASE_UPDATED};
 use safeguard_engine::audit::Action;
 use safeguard_engine::case::{current_approval, decision_line, CaseState};
 use safeguard_store::action::{Case, NewEvent};
-use safeguard_store::console::ItemLabel;
+use safeguard_store::console::{ClaimJob, ItemLabel};
 use serde_json::{json, Value};
 
 use super::{
@@ -160,14 +160,15 @@ pub(crate) async fn claim(
             return Ok(Err(cap_text(what)));
         }
         let pol = policies(&st.0.config.console);
-        let got = st.0.store.claim_next(
-            std::slice::from_ref(&queue),
-            s2.user.id,
-            &s2.actor(),
-            now_ms(),
-            pol.lease_ms,
-            &mut case_event("claimed", s2.actor()),
-        )?;
+        let job = ClaimJob {
+            queues: vec![queue],
+            holder: s2.user.id,
+            actor_label: s2.actor(),
+            now: now_ms(),
+            lease_ms: pol.lease_ms,
+            events: Box::new(case_event("claimed", s2.actor())),
+        };
+        let got = st.0.console.claims.claim(st.0.store.as_ref(), job)?;
         Ok(Ok(got))
     })
     .await?;

@@ -649,6 +649,38 @@ impl ConsoleStore for PostgresStore {
         })
     }
 
+    fn claim_next_batch(&self, batch: &mut [ClaimJob]) -> Result<Vec<Result<Claimed>>> {
+        self.write(|tx| {
+            let mut out = Vec::with_capacity(batch.len());
+            for job in batch.iter_mut() {
+                // The refusals come before any write, so a refused job needs no savepoint:
+                // what fails after them is the backend, and fails the whole batch.
+                if let Err(e) = check_lease_ms(job.lease_ms)
+                    .and_then(|()| require_user(tx, job.holder).map(drop))
+                {
+                    out.push(Err(e));
+                    continue;
+                }
+                let Some(id) = next_claimable(tx, &job.queues, job.holder, job.now)? else {
+                    out.push(Ok(None));
+                    continue;
+                };
+                let case = require_case(tx, id)?;
+                let (holder, now, lease_ms) = (job.holder, job.now, job.lease_ms);
+                out.push(Ok(Some(take(
+                    tx,
+                    &case,
+                    holder,
+                    &job.actor_label,
+                    now,
+                    lease_ms,
+                    &mut *job.events,
+                )?)));
+            }
+            Ok(out)
+        })
+    }
+
     fn claim_case(
         &self,
         id: CaseId,

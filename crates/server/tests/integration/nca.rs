@@ -2,12 +2,11 @@
 //! encrypted bundle (opened with the recipient's age key and the organisation's public key,
 //! media and hashes intact), the two-person rule, and recording the NCA's reference.
 
-mod common;
 
 use axum::http::StatusCode;
 use serde_json::json;
 
-use common::*;
+use crate::common::*;
 use safeguard_nca::age::x25519::Identity;
 use safeguard_server::auth::Scope;
 use safeguard_server::config::Config;

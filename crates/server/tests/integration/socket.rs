@@ -2,13 +2,12 @@
 //! in flight: a write whose body is still arriving when the shutdown signal comes is read to
 //! its end, answered and committed, while new connections are already refused.
 
-mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 fn http(addr: std::net::SocketAddr, req: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();

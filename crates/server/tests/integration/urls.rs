@@ -4,12 +4,11 @@
 //! URL match when a submission is given, and bad input with stable codes. Every URL is under
 //! reserved example domains.
 
-mod common;
 
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use common::*;
+use crate::common::*;
 use safeguard_server::auth::Scope;
 use safeguard_server::config::Config;
 

@@ -1,13 +1,12 @@
 //! `POST /v1/contact/decide` over HTTP: the default child-safe answers with their measures,
 //! the `submit` scope, the configured policy, and bad input with stable codes.
 
-mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{json, Value};
 
-use common::*;
+use crate::common::*;
 use safeguard_server::auth::Scope;
 use safeguard_server::config::Config;
 

@@ -2,7 +2,6 @@
 //! with its events, the `submit` scope, the `[risk]` settings, and bad input with stable
 //! codes. One test goes over a real socket.
 
-mod common;
 
 use std::time::Duration;
 
@@ -10,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{json, Value};
 
-use common::*;
+use crate::common::*;
 use safeguard_server::auth::Scope;
 use safeguard_server::config::Config;
 

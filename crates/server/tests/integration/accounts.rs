@@ -3,12 +3,11 @@
 //! values still win, erasure removes the account and its relationships, and bad input gets
 //! stable codes.
 
-mod common;
 
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use common::*;
+use crate::common::*;
 use safeguard_server::auth::Scope;
 
 async fn put(s: &TestServer, key: &str, uri: &str, body: Value) -> Resp {

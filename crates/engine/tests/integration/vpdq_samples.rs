@@ -4,7 +4,7 @@
 //! twice, so it is ignored by default:
 //!
 //! ```text
-//! cargo test --release -p safeguard-engine --test vpdq_samples -- --ignored --nocapture
+//! cargo test --release -p safeguard-engine --test integration vpdq_samples:: -- --ignored --nocapture
 //! ```
 //!
 //! It prints the matrix as Markdown (recorded in `docs/video.md`) and fails if any pair's

@@ -3,11 +3,11 @@
 //! session-bound media, reveals, claims and leases, decisions and the two-person rule.
 //! The same flow in a real browser is in `console_browser.rs`.
 
-mod common;
 
 use std::time::Duration;
 
-use common::console::{
+use crate::common;
+use crate::common::console::{
     attr_of, enrol, eventually, image_case, login, start, try_login, Client, ConsoleServer,
     PASSWORD,
 };

@@ -2,12 +2,11 @@
 //! verifies under the public key it names, inclusion and consistency proofs verify against
 //! those roots, and only the `audit` (or `admin`) scope reads it.
 
-mod common;
 
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use common::*;
+use crate::common::*;
 use safeguard_server::auth::Scope;
 use safeguard_server::config::Config;
 

@@ -2,7 +2,6 @@
 //! rules (shadow mode included), idempotent re-submission, case grouping and refused
 //! transitions, evidence in the vault, signed webhooks to a real receiver, and bad input.
 
-mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,7 +9,8 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use common::*;
+use crate::common;
+use crate::common::*;
 use safeguard_server::auth::Scope;
 use safeguard_server::config::Config;
 

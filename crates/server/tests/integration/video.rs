@@ -3,11 +3,10 @@
 //! `/c/bank/{name}/content` and `/signal`, and the `/v1` equivalents, with the sample videos of
 //! the vPDQ conformance set; plus limits and broken input.
 
-mod common;
 
 use std::path::PathBuf;
 
-use common::{server, server_with, TestServer};
+use crate::common::{server, server_with, TestServer};
 use safeguard_server::config::Config;
 use serde_json::{json, Value};
 

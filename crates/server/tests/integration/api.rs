@@ -1,10 +1,9 @@
 //! The HTTP API through the router (no socket): HMA response shapes (snapshots), the native
 //! API, bad input, and the OpenAPI document's coverage.
 
-mod common;
 
 use axum::http::StatusCode;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 const SQUARE: &str = "photos/images/pdq/data/bridge-mods/square-512x512.jpg";
@@ -869,7 +868,7 @@ async fn url_fetching_and_remaining_hma_shapes() {
     );
     // A video upload is matched by the MD5 of its bytes, under HMA's name. Asking for
     // video_md5 alone needs no decoding, so any bytes do; a full video hash would refuse them
-    // (`unsupported_video`, tested in tests/video.rs).
+    // (`unsupported_video`, tested in integration/video.rs).
     let video = b"not really a video, but bytes all the same".to_vec();
     let r = s
         .upload("/h/hash?types=video_md5", "video", &video, &[])

@@ -1,10 +1,9 @@
 //! What a client is told when a URL fetch fails: a stable code and a fixed message, never what
 //! the resolver or the network library said.
 
-mod common;
 
 use axum::http::StatusCode;
-use common::*;
+use crate::common::*;
 
 /// Words of resolver and OS errors (glibc, musl, macOS, hyper, reqwest).
 const DETAIL: &[&str] = &[

@@ -2,16 +2,14 @@
 //! / each scope. Public routes answer anyone; every other route answers 401 without a valid
 //! key, 403 with a key lacking its scope, and is served with the right scope or `admin`.
 
-mod common;
-mod shared_db;
 
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use common::*;
+use crate::common::*;
 use safeguard_server::auth::{create_key, Scope, MAX_UNKNOWN_KEY_READS};
 use safeguard_server::{Access, ROUTES};
-use shared_db::{shared_db, within};
+use crate::shared_db::{shared_db, within};
 
 fn concrete(path: &str) -> String {
     path.replace("{name}", "TEST_BANK")

@@ -1,14 +1,13 @@
 //! Hash-list import, export and provenance over HTTP, through the router; and imports cut off
 //! mid-body over a real socket, which must leave the bank unchanged.
 
-mod common;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

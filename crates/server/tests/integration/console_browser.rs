@@ -11,13 +11,13 @@
 //!
 //! Without chromedriver the test says so and passes locally; under `CI=true` it fails.
 
-mod common;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::console::{
+use crate::common;
+use crate::common::console::{
     base32_decode, enrol, eventually, image_case, start, ConsoleServer, PASSWORD,
 };
 use fantoccini::{Client, ClientBuilder, Locator};
