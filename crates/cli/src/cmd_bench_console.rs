@@ -198,7 +198,7 @@ pub fn run(a: &BenchConsoleArgs) -> anyhow::Result<ExitCode> {
         safeguard_server::load_engine(state.clone(), None)
             .await
             .map_err(anyhow::Error::msg)?;
-        let app = safeguard_server::app(state);
+        let app = safeguard_server::app(state.clone());
         let (lead, _) = person(store.as_ref(), "bench-lead", "senior,admin")?;
         let some_case = store
             .cases(&safeguard_store::action::CaseFilter {
@@ -267,6 +267,44 @@ pub fn run(a: &BenchConsoleArgs) -> anyhow::Result<ExitCode> {
             alone.push(d);
         }
         let alone = stats(alone);
+
+        // Bursts: every reviewer presses "claim" at the same instant (a barrier), all wait for
+        // their answers, and the next round starts: the issue's "20 reviewers claiming at
+        // once", `--claims` rounds of it.
+        let before = state.0.console.claim_stats();
+        let barrier = Arc::new(tokio::sync::Barrier::new(people.len()));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for (i, (c, k)) in people.iter().cloned().enumerate() {
+            let app = app.clone();
+            let barrier = barrier.clone();
+            let n = a.claims;
+            let queues = a.queues;
+            tasks.push(tokio::spawn(async move {
+                let mut v = Vec::with_capacity(n);
+                for j in 0..n {
+                    let q = ((i + j) as u32) % queues;
+                    let req = claim(c.clone(), k.clone(), q);
+                    barrier.wait().await;
+                    let (d, status) = timed(&app, req).await?;
+                    anyhow::ensure!(status == 303, "claim answered {status}");
+                    v.push(d);
+                }
+                Ok::<_, anyhow::Error>(v)
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await??);
+        }
+        let burst_wall = started.elapsed();
+        let burst_n = all.len();
+        let bursts = stats(all);
+        let after_bursts = state.0.console.claim_stats();
+
+        // Sustained: each reviewer claims again the moment the last claim answers, with no
+        // time spent on the case: thousands of claims a second, far past what people do; the
+        // stress figure.
         let started = Instant::now();
         let mut tasks = Vec::new();
         for (i, (c, k)) in people.iter().cloned().enumerate() {
@@ -291,28 +329,40 @@ pub fn run(a: &BenchConsoleArgs) -> anyhow::Result<ExitCode> {
         let wall = started.elapsed();
         let n = all.len();
         let together = stats(all);
+        let after = state.0.console.claim_stats();
+
         println!("\nclaims (target p99 {CLAIM_TARGET_MS} ms):");
-        println!("{:<34} {:>8} {:>8} {:>8} {:>8}", "", "p50 ms", "p99 ms", "max ms", "p99/target");
-        println!(
-            "{:<34} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
-            "1 reviewer alone (baseline)",
-            alone.p50,
-            alone.p99,
-            alone.max,
-            alone.p99 / CLAIM_TARGET_MS
+        println!("{:<44} {:>8} {:>8} {:>8} {:>8}", "", "p50 ms", "p99 ms", "max ms", "p99/target");
+        let row = |label: String, s: &Stats| {
+            println!(
+                "{:<44} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+                label,
+                s.p50,
+                s.p99,
+                s.max,
+                s.p99 / CLAIM_TARGET_MS
+            );
+        };
+        row("1 reviewer alone (baseline)".into(), &alone);
+        row(
+            format!("{} reviewers at once, {} rounds", a.reviewers, a.claims),
+            &bursts,
+        );
+        row(
+            format!("{} reviewers back to back (sustained)", a.reviewers),
+            &together,
         );
         println!(
-            "{:<34} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
-            format!("{} reviewers at once", a.reviewers),
-            together.p50,
-            together.p99,
-            together.max,
-            together.p99 / CLAIM_TARGET_MS
+            "rounds: {burst_n} claims in {:.2} s, {} transactions; p99 at once = {:.2}x alone",
+            burst_wall.as_secs_f64(),
+            after_bursts.batches - before.batches,
+            bursts.p99 / alone.p99.max(1e-9)
         );
         println!(
-            "{n} claims in {:.2} s ({:.0}/s); p99 at once = {:.2}x alone",
+            "sustained: {n} claims in {:.2} s ({:.0}/s), {} transactions; p99 = {:.2}x alone",
             wall.as_secs_f64(),
             n as f64 / wall.as_secs_f64(),
+            after.batches - after_bursts.batches,
             together.p99 / alone.p99.max(1e-9)
         );
         Ok::<_, anyhow::Error>(())

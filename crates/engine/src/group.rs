@@ -428,7 +428,11 @@ mod tests {
         }
         assert_eq!(seen.len(), 400);
         let stats = group.stats();
-        assert_eq!(stats.jobs, 400 + 16, "every claim, and each thread's final empty one");
+        assert_eq!(
+            stats.jobs,
+            400 + 16,
+            "every claim, and each thread's final empty one"
+        );
         assert!(stats.batches <= stats.jobs);
         let q = group.0.lock();
         assert!(q.jobs.is_empty() && !q.leading, "the queue is left idle");

@@ -331,6 +331,12 @@ pub trait ConsoleStore: Send + Sync {
     /// commit. Each job gets exactly the answer `claim_next` would give it run alone after the
     /// jobs before it. A refused job (unknown holder, bad lease) is answered alone; the outer
     /// error is a failure of the whole batch, none of whose claims then took effect.
+    ///
+    /// The SQLite and PostgreSQL stores commit a batch without waiting for the disk
+    /// (`synchronous=NORMAL`, `synchronous_commit = off`, for that transaction only): a
+    /// process crash loses nothing, and a power cut can lose only the last claims, which is
+    /// a lease that ended early: the case is open again and its reviewer is told to claim it
+    /// again when they decide. Every other write stays durable at commit.
     fn claim_next_batch(&self, batch: &mut [ClaimJob]) -> Result<Vec<Result<Claimed>>> {
         Ok(batch
             .iter_mut()

@@ -38,10 +38,11 @@ pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default for [`SqliteOptions::read_connections`]: the idle reader connections kept. More
 /// readers than this at once open extra connections, which are closed again after use, and
 /// a new connection parses the whole schema on its first statement (measured: 6% of the
-/// server's CPU under a submission load with 4 kept). 16 covers a loaded server's overlap
-/// of short reads; an idle connection costs little until its page cache fills (2 MiB each
-/// at most).
-pub const DEFAULT_READ_CONNECTIONS: usize = 16;
+/// server's CPU under a submission load with 4 kept). 32 covers a loaded server's overlap
+/// of short reads, 20 console reviewers claiming at once among them (with 16 kept, the
+/// extra connections of such a burst showed in the claims' p99); an idle connection costs
+/// little until its page cache fills (2 MiB each at most).
+pub const DEFAULT_READ_CONNECTIONS: usize = 32;
 
 /// Page cache of the writer connection, in KiB (64 MiB). A bulk import inserts into the
 /// `(signal_type, value)` index at random places; keeping its pages cached avoids re-reading
@@ -107,6 +108,8 @@ pub struct SqliteStore {
     readers: ReaderPool,
     /// The database file, for messages.
     path: PathBuf,
+    /// Copies the WAL into the database in the background (durable stores only).
+    _checkpointer: Option<Checkpointer>,
     /// Keeps the temporary directory of [`SqliteStore::open_in_memory`] alive; declared after
     /// the connections so they close before it is deleted.
     _temp: Option<TempDir>,
@@ -163,10 +166,16 @@ impl SqliteStore {
             Box::new(move || open_reader(&reader_path, busy)),
         )
         .map_err(with_path)?;
+        let checkpointer = match durability {
+            Durability::Full => Some(Checkpointer::start(&path).map_err(with_path)?),
+            #[cfg(any(test, feature = "test-support"))]
+            Durability::Off => None,
+        };
         Ok(SqliteStore {
             writer: Mutex::new(writer),
             readers,
             path,
+            _checkpointer: checkpointer,
             _temp: temp,
         })
     }
@@ -177,6 +186,30 @@ impl SqliteStore {
         // `Transaction`, which rolled back, so the connection is clean to reuse.
         let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         transact(&mut conn, f)
+    }
+
+    /// [`SqliteStore::write`], but the commit does not wait for the disk: `synchronous=NORMAL`
+    /// for this one transaction, so the WAL is written to the OS at commit and fsynced by the
+    /// next durable commit or checkpoint. A process crash loses nothing (the OS has the
+    /// pages); a power cut may lose it, and, WAL frames being in order, only it and the other
+    /// unsynced commits after the last durable one. For state whose loss is harmless: a
+    /// console lease (see [`crate::ConsoleStore::claim_next_batch`]).
+    fn write_unsynced<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let level: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .map_err(db_err)?;
+        // 2 is FULL; a store opened with less (tests' OFF) keeps its own.
+        if level < 2 {
+            return transact(&mut conn, f);
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db_err)?;
+        let out = transact(&mut conn, f);
+        // Every later write must be durable again; failing to say so fails this call too.
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db_err)?;
+        out
     }
 
     /// The writer connection, for tests that inspect query plans.
@@ -239,6 +272,11 @@ fn open_writer(path: &Path, busy_timeout: Duration, durability: Durability) -> R
         .map_err(db_err)?;
     conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT_BYTES)
         .map_err(db_err)?;
+    if durability == Durability::Full {
+        // The background checkpointer does this work; see [`Checkpointer`].
+        conn.pragma_update(None, "wal_autocheckpoint", AUTO_CHECKPOINT_PAGES)
+            .map_err(db_err)?;
+    }
     // Imports stage their entries in TEMP tables and sort them: on disk, so a
     // ten-million-line import costs disk space, not memory.
     conn.pragma_update(None, "temp_store", "FILE")
@@ -251,6 +289,64 @@ fn open_writer(path: &Path, busy_timeout: Duration, durability: Durability) -> R
     // its next use, inside the writer lock.
     conn.set_prepared_statement_cache_capacity(256);
     Ok(conn)
+}
+
+/// How often the background checkpoint runs.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// WAL pages after which a commit checkpoints by itself, only as a fallback: the background
+/// thread keeps the WAL far below this (40 MiB at 4 KiB pages).
+const AUTO_CHECKPOINT_PAGES: i64 = 10_000;
+
+/// Copies committed WAL frames into the database file every [`CHECKPOINT_EVERY`], on its
+/// own connection and thread. With SQLite's default the commit that takes the WAL past 1,000
+/// pages checkpoints inline, with the writer lock held and an fsync of the database: every
+/// hundred or so console claims one of them took milliseconds more, and a batch of claims
+/// with it. A `PASSIVE` checkpoint never waits for and never blocks readers or the writer.
+struct Checkpointer {
+    stop: std::sync::Arc<(Mutex<bool>, std::sync::Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Checkpointer> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(db_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db_err)?;
+        let stop = std::sync::Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || {
+                let (lock, cvar) = &*flag;
+                let mut stopped = lock.lock().unwrap_or_else(PoisonError::into_inner);
+                while !*stopped {
+                    stopped = cvar
+                        .wait_timeout(stopped, CHECKPOINT_EVERY)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                    // Best effort: a busy or failed pass leaves the frames for the next one,
+                    // and the writer's own automatic checkpoint stays as the fallback.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+            })
+            .map_err(|e| Error::Backend(format!("start the checkpoint thread: {e}")))?;
+        Ok(Checkpointer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        let (lock, cvar) = &*self.stop;
+        *lock.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        cvar.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connection> {
@@ -1231,6 +1327,40 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Committed pages reach the database file without any write checkpointing: the writer's
+    /// own automatic checkpoint is set far above what this test writes, so a growing file is
+    /// the background thread's work. Dropping the store stops the thread.
+    #[test]
+    fn the_wal_is_checkpointed_in_the_background() {
+        use crate::ActionStore;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let store = SqliteStore::open(&SqliteOptions::new(&path)).unwrap();
+        // The migrations' pages may already be in; wait for them so only what follows counts.
+        std::thread::sleep(CHECKPOINT_EVERY * 3);
+        let before = std::fs::metadata(&path).unwrap().len();
+        for i in 0..300 {
+            let s = crate::action_conformance::submission(&format!("w{i}"), None, Some(("q", 1)));
+            store.record_submission(&s, &mut |_| vec![]).unwrap();
+        }
+        let wal = std::fs::metadata(dir.path().join("store.db-wal"))
+            .unwrap()
+            .len();
+        assert!(
+            wal < AUTO_CHECKPOINT_PAGES as u64 * 4096,
+            "the test must stay under the automatic checkpoint ({wal} bytes of WAL)"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::fs::metadata(&path).unwrap().len() <= before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nothing was checkpointed into the database file"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(store);
+    }
 
     /// SQLite's plan for `sql`, one line per step (also used by the import's plan tests).
     pub(super) fn plan(conn: &Connection, sql: &str) -> String {

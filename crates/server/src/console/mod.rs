@@ -386,6 +386,15 @@ pub(crate) fn set_cookie(
 /// The signed-in person, or [`Fail::Login`]. Ends sessions past their idle or absolute
 /// timeout, and of disabled people; refreshes `last_seen_at` at most every 30 s.
 pub(crate) async fn session(state: &AppState, headers: &HeaderMap) -> ConsoleResult<Session> {
+    let id_hash = session_cookie(state, headers)?;
+    let st = state.clone();
+    blocking(move || Ok(load_session(&st, &id_hash)))
+        .await
+        .map_err(Fail::from)?
+}
+
+/// The hash of the request's session cookie; `Fail::Login` without a plausible one.
+pub(crate) fn session_cookie(state: &AppState, headers: &HeaderMap) -> ConsoleResult<String> {
     let (name, _) = cookie_names(state);
     let Some(raw) = cookie(headers, name) else {
         return Err(Fail::Login);
@@ -393,32 +402,36 @@ pub(crate) async fn session(state: &AppState, headers: &HeaderMap) -> ConsoleRes
     if raw.is_empty() || raw.len() > 128 {
         return Err(Fail::Login);
     }
-    let id_hash = token::hash(raw);
-    let store = state.0.store.clone();
+    Ok(token::hash(raw))
+}
+
+/// [`session`]'s store work, blocking: for a handler that does its own store work in the
+/// same blocking call (a claim), so the request takes one trip to the blocking pool, not two.
+pub(crate) fn load_session(state: &AppState, id_hash: &str) -> ConsoleResult<Session> {
+    let store = &state.0.store;
     let pol = policies(&state.0.config.console);
-    let found = blocking(move || {
-        let Some(s) = store.session(&id_hash)? else {
+    let found = (|| {
+        let Some(s) = store.session(id_hash)? else {
             return Ok(None);
         };
         let now = now_ms();
         if !pol.session.is_live(s.created_at, s.last_seen_at, now) {
-            store.delete_session(&id_hash)?;
+            store.delete_session(id_hash)?;
             return Ok(None);
         }
         let Some(user) = store.user(s.user_id)? else {
-            store.delete_session(&id_hash)?;
+            store.delete_session(id_hash)?;
             return Ok(None);
         };
         if user.disabled {
-            store.delete_session(&id_hash)?;
+            store.delete_session(id_hash)?;
             return Ok(None);
         }
         if now - s.last_seen_at >= TOUCH_EVERY_MS {
-            store.touch_session(&id_hash, now)?;
+            store.touch_session(id_hash, now)?;
         }
-        Ok(Some((s, user)))
-    })
-    .await?;
+        Ok::<_, ApiError>(Some((s, user)))
+    })()?;
     let Some((session, user)) = found else {
         return Err(Fail::Login);
     };
@@ -432,6 +445,11 @@ pub(crate) async fn session(state: &AppState, headers: &HeaderMap) -> ConsoleRes
 }
 
 impl Console {
+    /// Transactions and claims through the claim group commit since start.
+    pub fn claim_stats(&self) -> safeguard_engine::group::Stats {
+        self.claims.stats()
+    }
+
     /// The media URL signer (blocking on first use: it loads the master key).
     pub(crate) fn signer(&self, state: &AppState) -> Result<&signing::MediaSigner, ApiError> {
         if let Some(s) = self.signer.get() {

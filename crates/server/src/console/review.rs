@@ -22,8 +22,8 @@ use safeguard_store::console::{ClaimJob, ItemLabel};
 use serde_json::{json, Value};
 
 use super::{
-    day_start, html, may_claim, now_ms, policies, session, ConsoleResult, Fail, Session,
-    MEDIA_URL_TTL_MS,
+    day_start, html, load_session, may_claim, now_ms, policies, session, session_cookie,
+    ConsoleResult, Fail, Session, MEDIA_URL_TTL_MS,
 };
 use crate::error::ApiError;
 use crate::state::{blocking, AppState};
@@ -147,39 +147,52 @@ pub(crate) async fn claim(
     headers: HeaderMap,
     Form(f): Form<CsrfForm>,
 ) -> ConsoleResult<Response> {
-    let s = session(&state, &headers).await?;
-    s.check_csrf(Some(&f.csrf))?;
-    if !may_claim(&state.0.config.console, &s, &queue) {
-        return Err(Fail::forbidden("you may not claim from this queue"));
-    }
+    let id_hash = session_cookie(&state, &headers)?;
     let st = state.clone();
-    let s2 = s.clone();
+    // The session, the checks and the claim in one blocking call: a claim is the console's
+    // hottest write, and each trip to the blocking pool is a thread hand-off.
     let claimed = blocking(move || {
-        let exposure = exposure_state(&st, &s2)?;
-        if let ExposureState::CapReached { what } = exposure.state {
-            return Ok(Err(cap_text(what)));
+        let s = match load_session(&st, &id_hash) {
+            Ok(s) => s,
+            Err(fail) => return Ok(Err(fail)),
+        };
+        if let Err(fail) = s.check_csrf(Some(&f.csrf)) {
+            return Ok(Err(fail));
+        }
+        if !may_claim(&st.0.config.console, &s, &queue) {
+            return Ok(Err(Fail::forbidden("you may not claim from this queue")));
+        }
+        // Only today's caps can refuse a claim (a due break only prompts), so one read.
+        let now = now_ms();
+        let today =
+            st.0.store
+                .exposure(s.user.id, day_start(now), now + 1, now)?;
+        let policy = policies(&st.0.config.console).exposure;
+        if let ExposureState::CapReached { what } = policy.state(&totals(&today), 0) {
+            return Ok(Err(Fail::page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "exposure_cap_reached",
+                format!(
+                    "you have reached today's limit on {}; take a break, the queue will wait",
+                    cap_text(what)
+                ),
+            )));
         }
         let pol = policies(&st.0.config.console);
         let job = ClaimJob {
             queues: vec![queue],
-            holder: s2.user.id,
-            actor_label: s2.actor(),
-            now: now_ms(),
+            holder: s.user.id,
+            actor_label: s.actor(),
+            now,
             lease_ms: pol.lease_ms,
-            events: Box::new(case_event("claimed", s2.actor())),
+            events: Box::new(case_event("claimed", s.actor())),
         };
-        let got = st.0.console.claims.claim(st.0.store.as_ref(), job)?;
-        Ok(Ok(got))
+        Ok(Ok(st.0.console.claims.claim(st.0.store.as_ref(), job)?))
     })
-    .await?;
+    .await??;
     match claimed {
-        Err(what) => Err(Fail::page(
-            StatusCode::TOO_MANY_REQUESTS,
-            "exposure_cap_reached",
-            format!("you have reached today's limit on {what}; take a break, the queue will wait"),
-        )),
-        Ok(None) => Ok(Redirect::to("/console?empty=1").into_response()),
-        Ok(Some((c, _))) => {
+        None => Ok(Redirect::to("/console?empty=1").into_response()),
+        Some((c, _)) => {
             state.notify_webhooks();
             Ok(Redirect::to(&format!("/console/cases/{}", c.id)).into_response())
         }

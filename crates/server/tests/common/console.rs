@@ -258,9 +258,9 @@ pub fn base32_decode(s: &str) -> Vec<u8> {
 pub struct Person {
     pub name: String,
     pub secret: Vec<u8>,
-    /// The TOTP step offset the next login uses (-1, 0, +1): a code is accepted once, so
-    /// successive logins within one 30 s step use the neighbouring steps.
-    pub next_step: i64,
+    /// The last TOTP step a login used: a code is accepted once, so the next login takes a
+    /// later step.
+    pub last_step: Option<i64>,
 }
 
 /// A one-time setup token for a new person, as `safeguard users create` makes it.
@@ -312,20 +312,28 @@ pub async fn enrol(cs: &ConsoleServer, name: &str, roles: &str) -> Person {
     Person {
         name: name.into(),
         secret,
-        next_step: -1,
+        last_step: None,
     }
 }
 
 impl Person {
-    /// The code for the next login (a fresh step each time).
+    /// The code for the next login (a fresh step each time): the current step, or the next
+    /// one if the current was used. Never the previous step: the server accepts one step
+    /// either side of its own, so a login whose request crosses a step boundary on the way
+    /// would find a previous-step code out of its window. Past that, it waits for the next
+    /// step.
     pub fn next_code(&mut self) -> String {
-        assert!(
-            self.next_step <= 1,
-            "three logins in one TOTP step; wait for the next"
-        );
-        let t = now_secs() + self.next_step * 30;
-        self.next_step += 1;
-        safeguard_console::totp::code_at(&self.secret, t)
+        let step = loop {
+            let current = now_secs() / 30;
+            let step = self.last_step.map_or(current, |l| (l + 1).max(current));
+            if step <= current + 1 {
+                break step;
+            }
+            let into = u64::try_from(now_secs() % 30).unwrap_or(0);
+            std::thread::sleep(std::time::Duration::from_secs(30 - into));
+        };
+        self.last_step = Some(step);
+        safeguard_console::totp::code_at(&self.secret, step * 30)
     }
 }
 

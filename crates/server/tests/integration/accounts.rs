@@ -3,7 +3,6 @@
 //! values still win, erasure removes the account and its relationships, and bad input gets
 //! stable codes.
 
-
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 

@@ -2,7 +2,6 @@
 //! rules (shadow mode included), idempotent re-submission, case grouping and refused
 //! transitions, evidence in the vault, signed webhooks to a real receiver, and bad input.
 
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

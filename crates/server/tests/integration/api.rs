@@ -1,9 +1,8 @@
 //! The HTTP API through the router (no socket): HMA response shapes (snapshots), the native
 //! API, bad input, and the OpenAPI document's coverage.
 
-
-use axum::http::StatusCode;
 use crate::common::*;
+use axum::http::StatusCode;
 use serde_json::json;
 
 const SQUARE: &str = "photos/images/pdq/data/bridge-mods/square-512x512.jpg";

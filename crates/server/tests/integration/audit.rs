@@ -2,7 +2,6 @@
 //! verifies under the public key it names, inclusion and consistency proofs verify against
 //! those roots, and only the `audit` (or `admin`) scope reads it.
 
-
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 

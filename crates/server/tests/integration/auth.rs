@@ -2,14 +2,13 @@
 //! / each scope. Public routes answer anyone; every other route answers 401 without a valid
 //! key, 403 with a key lacking its scope, and is served with the right scope or `admin`.
 
-
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use crate::common::*;
+use crate::shared_db::{shared_db, within};
+use axum::http::StatusCode;
 use safeguard_server::auth::{create_key, Scope, MAX_UNKNOWN_KEY_READS};
 use safeguard_server::{Access, ROUTES};
-use crate::shared_db::{shared_db, within};
 
 fn concrete(path: &str) -> String {
     path.replace("{name}", "TEST_BANK")

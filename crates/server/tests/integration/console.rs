@@ -3,7 +3,6 @@
 //! session-bound media, reveals, claims and leases, decisions and the two-person rule.
 //! The same flow in a real browser is in `console_browser.rs`.
 
-
 use std::time::Duration;
 
 use crate::common;

@@ -2,7 +2,6 @@
 //! errors, a decision made through the API showing up in the page's numbers and chart, and
 //! the CSV download matching `GET /v1/figures?format=csv` for the same period.
 
-
 use crate::common;
 use crate::common::console::{enrol, image_case, login, start};
 use reqwest::StatusCode;

@@ -1,7 +1,6 @@
 //! `POST /v1/contact/decide` over HTTP: the default child-safe answers with their measures,
 //! the `submit` scope, the configured policy, and bad input with stable codes.
 
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{json, Value};

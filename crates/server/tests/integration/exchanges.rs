@@ -2,9 +2,8 @@
 //! Safeguard instance (its `/v1/banks/{name}/contents` API on a loopback socket), with status,
 //! manual runs, feedback errors, and credentials that never show.
 
-
-use axum::http::StatusCode;
 use crate::common::*;
+use axum::http::StatusCode;
 use safeguard_exchange::{ExchangeConfig, ExchangeKind};
 use safeguard_server::auth::Scope;
 use safeguard_server::config::Config;

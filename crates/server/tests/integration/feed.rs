@@ -1,15 +1,14 @@
 //! Writes by another process (the CLI's `bank import`, with and without `--complete`) reach a
 //! running server's lookups within a second, through the change feed it follows.
 
-
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use crate::common::*;
+use crate::shared_db::{shared_db, within};
+use axum::http::StatusCode;
 use safeguard_engine::{import_list, ImportOptions};
 use safeguard_lists::Format;
 use serde_json::json;
-use crate::shared_db::{shared_db, within};
 
 /// Imports `list` into `bank` through `store` the way `safeguard bank import` does.
 fn cli_import(store: &dyn safeguard_store::Store, bank: &str, list: &str, complete: bool) {

@@ -1,9 +1,8 @@
 //! What a client is told when a URL fetch fails: a stable code and a fixed message, never what
 //! the resolver or the network library said.
 
-
-use axum::http::StatusCode;
 use crate::common::*;
+use axum::http::StatusCode;
 
 /// Words of resolver and OS errors (glibc, musl, macOS, hyper, reqwest).
 const DETAIL: &[&str] = &[

@@ -2,12 +2,11 @@
 //! request's decode keeps its permit), the byte budget of buffered bodies, form text fields
 //! capped as they are read, and the metrics' `method` label.
 
-
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use crate::common::*;
 use safeguard_server::config::Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -1,13 +1,12 @@
 //! Hash-list import, export and provenance over HTTP, through the router; and imports cut off
 //! mid-body over a real socket, which must leave the bank unchanged.
 
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::common::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use crate::common::*;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -2,7 +2,6 @@
 //! encrypted bundle (opened with the recipient's age key and the organisation's public key,
 //! media and hashes intact), the two-person rule, and recording the NCA's reference.
 
-
 use axum::http::StatusCode;
 use serde_json::json;
 

@@ -3,10 +3,9 @@
 //! never a crash. The plug-in here is a stand-in that prints bytes derived from SHA-256 of its
 //! input: it exercises the protocol and is NOT PhotoDNA.
 
-
+use crate::common::*;
 use axum::http::StatusCode;
 use bytes::Bytes;
-use crate::common::*;
 use safeguard_server::config::{Config, PhotoDnaConfig, PluginConfig};
 use safeguard_server::photodna::{PhotoDnaHasher, PluginError};
 use serde_json::json;

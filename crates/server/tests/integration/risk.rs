@@ -2,7 +2,6 @@
 //! with its events, the `submit` scope, the `[risk]` settings, and bad input with stable
 //! codes. One test goes over a real socket.
 
-
 use std::time::Duration;
 
 use axum::body::Body;

@@ -2,7 +2,6 @@
 //! in flight: a write whose body is still arriving when the shutdown signal comes is read to
 //! its end, answered and committed, while new connections are already refused.
 
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;

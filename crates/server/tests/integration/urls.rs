@@ -4,7 +4,6 @@
 //! URL match when a submission is given, and bad input with stable codes. Every URL is under
 //! reserved example domains.
 
-
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 

@@ -3,7 +3,6 @@
 //! `/c/bank/{name}/content` and `/signal`, and the `/v1` equivalents, with the sample videos of
 //! the vPDQ conformance set; plus limits and broken input.
 
-
 use std::path::PathBuf;
 
 use crate::common::{server, server_with, TestServer};

@@ -166,12 +166,13 @@ const OPEN_NEXT: &str = "SELECT c.priority, c.opened_at, c.id FROM cases c \
      ORDER BY c.priority DESC, c.opened_at, c.id LIMIT 1 \
      FOR UPDATE OF c SKIP LOCKED";
 
-/// Cases in review whose lease lapsed (few: a lease lapses when a reviewer walks away), any
-/// queue; the caller keeps those of its queues.
-const LAPSED: &str = "SELECT c.queue, c.priority, c.opened_at, c.id \
+/// The first case of `queue` in review whose lease lapsed and that `holder` did not skip, by
+/// the claim order (few: a lease lapses when a reviewer walks away); only that row is locked.
+const LAPSED_NEXT: &str = "SELECT c.priority, c.opened_at, c.id \
      FROM case_leases l JOIN cases c ON c.id = l.case_id \
-     WHERE l.expires_at <= $2 AND c.state = 'in_review' \
-     AND NOT EXISTS (SELECT 1 FROM case_skips s WHERE s.holder = $1 AND s.case_id = c.id) \
+     WHERE l.expires_at <= $3 AND c.queue = $1 AND c.state = 'in_review' \
+     AND NOT EXISTS (SELECT 1 FROM case_skips s WHERE s.holder = $2 AND s.case_id = c.id) \
+     ORDER BY c.priority DESC, c.opened_at, c.id LIMIT 1 \
      FOR UPDATE OF c SKIP LOCKED";
 
 /// The next case `holder` may claim from `queues`, by the claim order.
@@ -187,33 +188,19 @@ fn next_claimable(
             best = Some(key);
         }
     };
-    for queue in queues {
-        let first = one(tx, OPEN_NEXT, &[queue, &holder, &now], |r| {
-            const T: &str = "cases";
-            Ok((
-                std::cmp::Reverse(col::<i64>(r, 0, T)?),
-                col::<i64>(r, 1, T)?,
-                col::<i64>(r, 2, T)?,
-            ))
-        })?;
-        if let Some(key) = first {
-            consider(key);
-        }
-    }
-    let lapsed = all(tx, LAPSED, &[&holder, &now], |r| {
+    let key = |r: &Row| {
         const T: &str = "cases";
         Ok((
-            col::<String>(r, 0, T)?,
-            (
-                std::cmp::Reverse(col::<i64>(r, 1, T)?),
-                col::<i64>(r, 2, T)?,
-                col::<i64>(r, 3, T)?,
-            ),
+            std::cmp::Reverse(col::<i64>(r, 0, T)?),
+            col::<i64>(r, 1, T)?,
+            col::<i64>(r, 2, T)?,
         ))
-    })?;
-    for (queue, key) in lapsed {
-        if queues.contains(&queue) {
-            consider(key);
+    };
+    for queue in queues {
+        for sql in [OPEN_NEXT, LAPSED_NEXT] {
+            if let Some(k) = one(tx, sql, &[queue, &holder, &now], key)? {
+                consider(k);
+            }
         }
     }
     Ok(best.map(|(_, _, id)| id))
@@ -651,6 +638,9 @@ impl ConsoleStore for PostgresStore {
 
     fn claim_next_batch(&self, batch: &mut [ClaimJob]) -> Result<Vec<Result<Claimed>>> {
         self.write(|tx| {
+            // Leases do not wait for the WAL flush (see the trait docs); for this transaction
+            // only.
+            tx.execute("SET LOCAL synchronous_commit TO OFF", &[])?;
             let mut out = Vec::with_capacity(batch.len());
             for job in batch.iter_mut() {
                 // The refusals come before any write, so a refused job needs no savepoint:

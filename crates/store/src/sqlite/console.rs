@@ -167,13 +167,16 @@ const OPEN_NEXT: &str = "SELECT c.priority, c.opened_at, c.id FROM cases c \
                      WHERE l.case_id = c.id AND l.holder <> ?2 AND l.expires_at > ?3) \
      ORDER BY c.priority DESC, c.opened_at, c.id LIMIT 1";
 
-/// Cases in review whose lease lapsed (few: a lease lapses when a reviewer walks away), any
-/// queue; the caller keeps those of its queues. `CROSS JOIN` makes SQLite start from the
-/// lapsed leases: starting from every case in review instead is a scan of thousands.
-const LAPSED: &str = "SELECT c.queue, c.priority, c.opened_at, c.id \
+/// The first case of `queue` in review whose lease lapsed and that `holder` did not skip, by
+/// the claim order. `CROSS JOIN` makes SQLite start from the lapsed leases (an index range:
+/// few, a lease lapses when a reviewer walks away); starting from every case in review
+/// instead is a scan of thousands. The sort is over that queue's lapsed leases only, in
+/// SQLite, with one row back.
+const LAPSED_NEXT: &str = "SELECT c.priority, c.opened_at, c.id \
      FROM case_leases l CROSS JOIN cases c ON c.id = l.case_id \
-     WHERE l.expires_at <= ?2 AND c.state = 'in_review' \
-     AND NOT EXISTS (SELECT 1 FROM case_skips s WHERE s.holder = ?1 AND s.case_id = c.id)";
+     WHERE l.expires_at <= ?3 AND c.queue = ?1 AND c.state = 'in_review' \
+     AND NOT EXISTS (SELECT 1 FROM case_skips s WHERE s.holder = ?2 AND s.case_id = c.id) \
+     ORDER BY c.priority DESC, c.opened_at, c.id LIMIT 1";
 
 /// The next case `holder` may claim from `queues`, by the claim order.
 fn next_claimable(
@@ -188,33 +191,19 @@ fn next_claimable(
             best = Some(key);
         }
     };
-    for queue in queues {
-        let first = one(tx, OPEN_NEXT, params![queue, holder, now], |r| {
-            const T: &str = "cases";
-            Ok((
-                std::cmp::Reverse(col::<i64>(r, 0, T)?),
-                col::<i64>(r, 1, T)?,
-                col::<i64>(r, 2, T)?,
-            ))
-        })?;
-        if let Some(key) = first {
-            consider(key);
-        }
-    }
-    let lapsed = all(tx, LAPSED, params![holder, now], |r| {
+    let key = |r: &Row<'_>| {
         const T: &str = "cases";
         Ok((
-            col::<String>(r, 0, T)?,
-            (
-                std::cmp::Reverse(col::<i64>(r, 1, T)?),
-                col::<i64>(r, 2, T)?,
-                col::<i64>(r, 3, T)?,
-            ),
+            std::cmp::Reverse(col::<i64>(r, 0, T)?),
+            col::<i64>(r, 1, T)?,
+            col::<i64>(r, 2, T)?,
         ))
-    })?;
-    for (queue, key) in lapsed {
-        if queues.contains(&queue) {
-            consider(key);
+    };
+    for queue in queues {
+        for sql in [OPEN_NEXT, LAPSED_NEXT] {
+            if let Some(k) = one(tx, sql, params![queue, holder, now], key)? {
+                consider(k);
+            }
         }
     }
     Ok(best.map(|(_, _, id)| id))
@@ -684,7 +673,7 @@ impl ConsoleStore for SqliteStore {
     }
 
     fn claim_next_batch(&self, batch: &mut [ClaimJob]) -> Result<Vec<Result<Claimed>>> {
-        self.write(|tx| {
+        self.write_unsynced(|tx| {
             let mut out = Vec::with_capacity(batch.len());
             for job in batch.iter_mut() {
                 // The refusals come before any write, so a refused job needs no savepoint:
@@ -1115,7 +1104,7 @@ mod tests {
                 OPEN_NEXT,
                 "USING COVERING INDEX cases_claim (queue=? AND state=?)",
             ),
-            (LAPSED, "case_leases_by_expiry (expires_at<?)"),
+            (LAPSED_NEXT, "case_leases_by_expiry (expires_at<?)"),
             (
                 "SELECT min(opened_at) FROM cases WHERE queue = ?1 AND state = ?2",
                 "USING COVERING INDEX cases_oldest (queue=? AND state=?)",
