@@ -161,6 +161,52 @@ fn get(path: &str, cookie: &str) -> Request<Body> {
         .unwrap()
 }
 
+fn claim_request(cookie: &str, csrf: &str, queue: u32) -> Request<Body> {
+    Request::post(format!("/console/queues/queue-{queue}/claim"))
+        .header("cookie", format!("sg_session={cookie}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(format!("csrf={csrf}")))
+        .unwrap()
+}
+
+/// Every person (session cookie, CSRF token) claims `claims` times, all at once, each from
+/// the queues in turn; with `rounds`, each claim of a round starts at the same instant (a
+/// barrier), else each person claims again as soon as the last answer came. Every claim's
+/// server time, and the wall time of it all.
+async fn claim_loads(
+    app: &axum::Router,
+    people: &[(String, String)],
+    claims: usize,
+    queues: u32,
+    rounds: bool,
+) -> anyhow::Result<(Vec<Duration>, Duration)> {
+    let barrier = Arc::new(tokio::sync::Barrier::new(people.len()));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, (c, k)) in people.iter().cloned().enumerate() {
+        let app = app.clone();
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut v = Vec::with_capacity(claims);
+            for j in 0..claims {
+                let req = claim_request(&c, &k, ((i + j) as u32) % queues);
+                if rounds {
+                    barrier.wait().await;
+                }
+                let (d, status) = timed(&app, req).await?;
+                anyhow::ensure!(status == 303, "claim answered {status}");
+                v.push(d);
+            }
+            Ok::<_, anyhow::Error>(v)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok((all, started.elapsed()))
+}
+
 const BENCH_ADMIN_KEY: &str = "bench-console-admin-key-0123456789abcdef";
 
 /// Runs `safeguard bench console`.
@@ -252,17 +298,10 @@ pub fn run(a: &BenchConsoleArgs) -> anyhow::Result<ExitCode> {
         for r in 0..a.reviewers {
             people.push(person(store.as_ref(), &format!("bench-reviewer-{r}"), "reviewer")?);
         }
-        let claim = |cookie: String, csrf: String, queue: u32| {
-            Request::post(format!("/console/queues/queue-{queue}/claim"))
-                .header("cookie", format!("sg_session={cookie}"))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(Body::from(format!("csrf={csrf}")))
-                .unwrap()
-        };
         let mut alone = Vec::new();
         for _ in 0..a.claims {
-            let (c, k) = people[0].clone();
-            let (d, status) = timed(&app, claim(c, k, 0)).await?;
+            let (c, k) = &people[0];
+            let (d, status) = timed(&app, claim_request(c, k, 0)).await?;
             anyhow::ensure!(status == 303, "claim answered {status}");
             alone.push(d);
         }
@@ -272,32 +311,7 @@ pub fn run(a: &BenchConsoleArgs) -> anyhow::Result<ExitCode> {
         // their answers, and the next round starts: the issue's "20 reviewers claiming at
         // once", `--claims` rounds of it.
         let before = state.0.console.claim_stats();
-        let barrier = Arc::new(tokio::sync::Barrier::new(people.len()));
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for (i, (c, k)) in people.iter().cloned().enumerate() {
-            let app = app.clone();
-            let barrier = barrier.clone();
-            let n = a.claims;
-            let queues = a.queues;
-            tasks.push(tokio::spawn(async move {
-                let mut v = Vec::with_capacity(n);
-                for j in 0..n {
-                    let q = ((i + j) as u32) % queues;
-                    let req = claim(c.clone(), k.clone(), q);
-                    barrier.wait().await;
-                    let (d, status) = timed(&app, req).await?;
-                    anyhow::ensure!(status == 303, "claim answered {status}");
-                    v.push(d);
-                }
-                Ok::<_, anyhow::Error>(v)
-            }));
-        }
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await??);
-        }
-        let burst_wall = started.elapsed();
+        let (all, burst_wall) = claim_loads(&app, &people, a.claims, a.queues, true).await?;
         let burst_n = all.len();
         let bursts = stats(all);
         let after_bursts = state.0.console.claim_stats();
@@ -305,28 +319,7 @@ pub fn run(a: &BenchConsoleArgs) -> anyhow::Result<ExitCode> {
         // Sustained: each reviewer claims again the moment the last claim answers, with no
         // time spent on the case: thousands of claims a second, far past what people do; the
         // stress figure.
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for (i, (c, k)) in people.iter().cloned().enumerate() {
-            let app = app.clone();
-            let n = a.claims;
-            let queues = a.queues;
-            tasks.push(tokio::spawn(async move {
-                let mut v = Vec::with_capacity(n);
-                for j in 0..n {
-                    let q = ((i + j) as u32) % queues;
-                    let (d, status) = timed(&app, claim(c.clone(), k.clone(), q)).await?;
-                    anyhow::ensure!(status == 303, "claim answered {status}");
-                    v.push(d);
-                }
-                Ok::<_, anyhow::Error>(v)
-            }));
-        }
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await??);
-        }
-        let wall = started.elapsed();
+        let (all, wall) = claim_loads(&app, &people, a.claims, a.queues, false).await?;
         let n = all.len();
         let together = stats(all);
         let after = state.0.console.claim_stats();

@@ -10,7 +10,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use safeguard_console::exposure::ExposureState;
 use safeguard_engine::audit::Action;
 use serde::Deserialize;
 use serde_json::json;
@@ -167,7 +166,7 @@ pub(crate) async fn reveal_start(
             ));
         }
         let now = now_ms();
-        if let ExposureState::CapReached { what } = super::review::exposure_state(&st, &s2)?.state {
+        if let Some(what) = super::review::cap_reached(&st, &s2)? {
             return Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "exposure_cap_reached",

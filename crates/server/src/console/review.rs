@@ -56,6 +56,24 @@ pub(crate) fn cap_text(c: safeguard_console::exposure::Cap) -> &'static str {
     }
 }
 
+/// The daily cap `s` has reached, if any: the only part of the exposure state that refuses
+/// a claim or a reveal (a due break only prompts), so it reads today's totals alone.
+pub(crate) fn cap_reached(
+    state: &AppState,
+    s: &Session,
+) -> Result<Option<safeguard_console::exposure::Cap>, ApiError> {
+    let now = now_ms();
+    let today = state
+        .0
+        .store
+        .exposure(s.user.id, day_start(now), now + 1, now)?;
+    let policy = policies(&state.0.config.console).exposure;
+    Ok(match policy.state(&totals(&today), 0) {
+        ExposureState::CapReached { what } => Some(what),
+        _ => None,
+    })
+}
+
 /// The person's exposure today (caps and break prompt). The stretch since the last break is
 /// the time reviewed and revealed since this session began: a new session after a pause
 /// starts a fresh stretch.
@@ -162,13 +180,7 @@ pub(crate) async fn claim(
         if !may_claim(&st.0.config.console, &s, &queue) {
             return Ok(Err(Fail::forbidden("you may not claim from this queue")));
         }
-        // Only today's caps can refuse a claim (a due break only prompts), so one read.
-        let now = now_ms();
-        let today =
-            st.0.store
-                .exposure(s.user.id, day_start(now), now + 1, now)?;
-        let policy = policies(&st.0.config.console).exposure;
-        if let ExposureState::CapReached { what } = policy.state(&totals(&today), 0) {
+        if let Some(what) = cap_reached(&st, &s)? {
             return Ok(Err(Fail::page(
                 StatusCode::TOO_MANY_REQUESTS,
                 "exposure_cap_reached",
@@ -183,7 +195,7 @@ pub(crate) async fn claim(
             queues: vec![queue],
             holder: s.user.id,
             actor_label: s.actor(),
-            now,
+            now: now_ms(),
             lease_ms: pol.lease_ms,
             events: Box::new(case_event("claimed", s.actor())),
         };

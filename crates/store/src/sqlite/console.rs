@@ -209,6 +209,24 @@ fn next_claimable(
     Ok(best.map(|(_, _, id)| id))
 }
 
+/// The claim itself, once the holder is known to exist: the next claimable case of `queues`
+/// given to `holder` ([`take`]), or `None` when nothing is claimable.
+fn claim_first(
+    tx: &Connection,
+    queues: &[String],
+    holder: UserId,
+    actor: &str,
+    now: i64,
+    lease_ms: i64,
+    events: &mut dyn FnMut(&Case) -> Vec<NewEvent>,
+) -> Result<Claimed> {
+    let Some(id) = next_claimable(tx, queues, holder, now)? else {
+        return Ok(None);
+    };
+    let case = require_case(tx, id)?;
+    take(tx, &case, holder, actor, now, lease_ms, events).map(Some)
+}
+
 /// Gives `case` (claimable by `holder`: the caller checked) to `holder`: an open case moves
 /// into review, a lapsed lease is taken over; the history line, the lease and the events.
 fn take(
@@ -664,11 +682,7 @@ impl ConsoleStore for SqliteStore {
         check_lease_ms(lease_ms)?;
         self.write(|tx| {
             require_user(tx, holder)?;
-            let Some(id) = next_claimable(tx, queues, holder, now)? else {
-                return Ok(None);
-            };
-            let case = require_case(tx, id)?;
-            take(tx, &case, holder, actor_label, now, lease_ms, events).map(Some)
+            claim_first(tx, queues, holder, actor_label, now, lease_ms, events)
         })
     }
 
@@ -684,21 +698,15 @@ impl ConsoleStore for SqliteStore {
                     out.push(Err(e));
                     continue;
                 }
-                let Some(id) = next_claimable(tx, &job.queues, job.holder, job.now)? else {
-                    out.push(Ok(None));
-                    continue;
-                };
-                let case = require_case(tx, id)?;
-                let (holder, now, lease_ms) = (job.holder, job.now, job.lease_ms);
-                out.push(Ok(Some(take(
+                out.push(Ok(claim_first(
                     tx,
-                    &case,
-                    holder,
+                    &job.queues,
+                    job.holder,
                     &job.actor_label,
-                    now,
-                    lease_ms,
+                    job.now,
+                    job.lease_ms,
                     &mut *job.events,
-                )?)));
+                )?));
             }
             Ok(out)
         })
