@@ -16,7 +16,7 @@ use anyhow::Context;
 use axum::body::Body;
 use axum::http::Request;
 use safeguard_store::action::{CaseAssignment, NewSubmission, SubmissionJob};
-use safeguard_store::console::{ConsoleSession, NewUser};
+use safeguard_store::console::{ClaimJob, ConsoleSession, NewUser};
 use safeguard_store::Store;
 use tower::ServiceExt;
 
@@ -44,6 +44,11 @@ pub struct BenchConsoleArgs {
     /// A `postgres://` URL to benchmark PostgreSQL instead.
     #[arg(long)]
     pub store: Option<String>,
+    /// Leases that lapsed long ago to leave behind first (a reviewer who walked away from
+    /// this many cases): lone claims are timed with them, then again after the lapsed-lease
+    /// sweep returns them to their queues.
+    #[arg(long, default_value_t = 0)]
+    pub lapsed: usize,
 }
 
 /// Server time per page must stay under this.
@@ -207,6 +212,83 @@ async fn claim_loads(
     Ok((all, started.elapsed()))
 }
 
+/// Leaves `a.lapsed` leases that lapsed two lease lengths ago (claimed straight in the store
+/// by a reviewer who then walked away), times `a.claims` lone claims with them, runs the
+/// server's lapsed-lease sweep, and times as many lone claims after it.
+async fn lapsed_leases(
+    state: &safeguard_server::AppState,
+    app: &axum::Router,
+    (cookie, csrf): &(String, String),
+    a: &BenchConsoleArgs,
+) -> anyhow::Result<()> {
+    let store = state.0.store.clone();
+    let lease_ms = i64::try_from(state.0.config.console.lease_secs)? * 1000;
+    let t = Instant::now();
+    person(store.as_ref(), "bench-away", "reviewer")?;
+    let away = store.user_by_name("bench-away")?.context("bench-away")?.id;
+    let then = safeguard_engine::now_ms() - 2 * lease_ms - 60_000;
+    let mut left = a.lapsed;
+    let mut k = 0usize;
+    while left > 0 {
+        let n = left.min(1_000);
+        let mut jobs: Vec<ClaimJob> = (0..n)
+            .map(|i| ClaimJob {
+                queues: vec![format!("queue-{}", (k + i) % a.queues as usize)],
+                holder: away,
+                actor_label: "console:bench-away".into(),
+                now: then,
+                lease_ms,
+                events: Box::new(|_| Vec::new()),
+            })
+            .collect();
+        for r in store.claim_next_batch(&mut jobs)? {
+            r?.context("nothing left to claim")?;
+        }
+        k += n;
+        left -= n;
+    }
+    println!(
+        "\n{} leases left to lapse ({:.1} s to claim them)",
+        a.lapsed,
+        t.elapsed().as_secs_f64()
+    );
+    let lone = |label: &'static str| async move {
+        let mut v = Vec::with_capacity(a.claims);
+        for _ in 0..a.claims {
+            let (d, status) = timed(app, claim_request(cookie, csrf, 0)).await?;
+            anyhow::ensure!(status == 303, "claim answered {status}");
+            v.push(d);
+        }
+        let s = stats(v);
+        println!(
+            "{label:<44} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+            s.p50,
+            s.p99,
+            s.max,
+            s.p99 / CLAIM_TARGET_MS
+        );
+        Ok::<_, anyhow::Error>(s)
+    };
+    println!(
+        "{:<44} {:>8} {:>8} {:>8} {:>8}",
+        "", "p50 ms", "p99 ms", "max ms", "p99/target"
+    );
+    let before = lone("1 reviewer alone, leases lapsed").await?;
+    let t = Instant::now();
+    let reopened =
+        safeguard_server::console::reopen_lapsed_leases(state, safeguard_engine::now_ms())
+            .await
+            .map_err(|e| anyhow::anyhow!("lapsed-lease sweep: {}", e.message))?;
+    let swept = t.elapsed();
+    let after = lone("1 reviewer alone, after the sweep").await?;
+    println!(
+        "sweep: {reopened} cases back in their queues in {:.2} s; lone claim p50 after = {:.2}x before",
+        swept.as_secs_f64(),
+        after.p50 / before.p50.max(1e-9)
+    );
+    Ok(())
+}
+
 const BENCH_ADMIN_KEY: &str = "bench-console-admin-key-0123456789abcdef";
 
 /// Runs `safeguard bench console`.
@@ -245,6 +327,19 @@ pub fn run(a: &BenchConsoleArgs) -> anyhow::Result<ExitCode> {
             .await
             .map_err(anyhow::Error::msg)?;
         let app = safeguard_server::app(state.clone());
+        // A store reused from earlier runs holds their leases; the server's minute-by-minute
+        // sweep would have returned those that lapsed a lease length ago to their queues.
+        let t = Instant::now();
+        let reopened =
+            safeguard_server::console::reopen_lapsed_leases(&state, safeguard_engine::now_ms())
+                .await
+                .map_err(|e| anyhow::anyhow!("lapsed-lease sweep: {}", e.message))?;
+        if reopened > 0 {
+            println!(
+                "lapsed-lease sweep: {reopened} cases of earlier runs back in their queues ({:.1} s)",
+                t.elapsed().as_secs_f64()
+            );
+        }
         let (lead, _) = person(store.as_ref(), "bench-lead", "senior,admin")?;
         let some_case = store
             .cases(&safeguard_store::action::CaseFilter {
@@ -297,6 +392,9 @@ pub fn run(a: &BenchConsoleArgs) -> anyhow::Result<ExitCode> {
         let mut people = Vec::new();
         for r in 0..a.reviewers {
             people.push(person(store.as_ref(), &format!("bench-reviewer-{r}"), "reviewer")?);
+        }
+        if a.lapsed > 0 {
+            lapsed_leases(&state, &app, &people[0], a).await?;
         }
         let mut alone = Vec::new();
         for _ in 0..a.claims {

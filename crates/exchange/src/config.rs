@@ -89,6 +89,13 @@ pub struct ExchangeConfig {
     /// Pages per run at most (default 10,000); the next run continues.
     #[serde(default)]
     pub max_pages_per_run: Option<u64>,
+    /// What Safeguard sends, by itself, for each hash of this exchange that a reviewer
+    /// decided was not CSAM: NCMEC, the GUID of a negative vote's reason (one of those
+    /// `GET /v2/feedback/{type}/reasons` lists); StopNCII, a feedback value (`NotBlocked`).
+    /// Unset: the feedback is recorded and listed (`GET /v1/exchanges/{name}/feedback`) but
+    /// not sent. A Safeguard peer takes no feedback.
+    #[serde(default)]
+    pub false_positive_feedback: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -171,7 +178,32 @@ impl ExchangeConfig {
     /// needs present, page size in range) without contacting anything, so that a bad table or
     /// API request is refused before any run.
     pub fn check(&self) -> Result<()> {
-        self.client().map(|_| ())
+        self.client()?;
+        let Some(v) = &self.false_positive_feedback else {
+            return Ok(());
+        };
+        let bad = |why: &str| Err(Error::Config(format!("false_positive_feedback: {why}")));
+        match self.kind {
+            // A GUID (NCMEC's reasons are); which reasons exist is checked when sending.
+            ExchangeKind::Ncmec => {
+                let groups: Vec<&str> = v.split('-').collect();
+                let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+                if lens != [8, 4, 4, 4, 12]
+                    || !groups
+                        .iter()
+                        .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()))
+                {
+                    return bad("the GUID of an NCMEC feedback reason is expected");
+                }
+            }
+            ExchangeKind::StopNcii => {
+                if crate::stopncii::FeedbackValue::parse(v).is_none() {
+                    return bad("one of None, QualityUnknown, PendingReview, Blocked, NotBlocked");
+                }
+            }
+            ExchangeKind::Safeguard => return bad("a Safeguard peer exchange takes no feedback"),
+        }
+        Ok(())
     }
 }
 
@@ -189,4 +221,51 @@ pub enum Client {
 fn secret(v: &Option<Secret>, what: &str) -> Result<Secret> {
     v.clone()
         .ok_or_else(|| Error::Config(format!("{what} is not configured")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(kind: &str, feedback: Option<&str>) -> ExchangeConfig {
+        let mut v = serde_json::json!({
+            "name": "X",
+            "kind": kind,
+            "base_url": "https://x.invalid",
+            "username": "u",
+            "password": "p",
+            "subscription_key": "s",
+            "fetch_function_key": "f",
+            "api_key": "k",
+            "remote_bank": "B",
+        });
+        if let Some(f) = feedback {
+            v["false_positive_feedback"] = f.into();
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn false_positive_feedback_is_checked_per_kind() {
+        let guid = "0f2c9e4a-1b3d-4c5e-8f70-123456789abc";
+        assert!(config("ncmec", None).check().is_ok());
+        assert!(config("ncmec", Some(guid)).check().is_ok());
+        for bad in [
+            "not-a-guid",
+            "0f2c9e4a1b3d4c5e8f70123456789abc",
+            "NotBlocked",
+        ] {
+            let e = config("ncmec", Some(bad)).check().unwrap_err().to_string();
+            assert!(e.contains("false_positive_feedback"), "{e}");
+        }
+        assert!(config("stopncii", Some("NotBlocked")).check().is_ok());
+        assert!(config("stopncii", Some("notblocked")).check().is_err());
+        assert!(config("stopncii", Some(guid)).check().is_err());
+        assert!(config("safeguard", None).check().is_ok());
+        let e = config("safeguard", Some("NotBlocked"))
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("takes no feedback"), "{e}");
+    }
 }

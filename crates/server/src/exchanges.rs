@@ -379,6 +379,7 @@ impl Exchanges {
                     page_size: None,
                     start_from: None,
                     max_pages_per_run: None,
+                    false_positive_feedback: None,
                 };
                 Slot {
                     sealed_error: Some(sealed_error.unwrap_or(e)),
@@ -386,6 +387,21 @@ impl Exchanges {
                 }
             }
         }
+    }
+
+    /// The configuration of every exchange that sends false-positive feedback by itself
+    /// (`false_positive_feedback` set, credentials open).
+    pub(crate) fn feedback_senders(&self) -> Vec<ExchangeConfig> {
+        self.all()
+            .into_iter()
+            .filter(|s| s.sealed_error.is_none() && s.cfg.false_positive_feedback.is_some())
+            .map(|s| s.cfg.clone())
+            .collect()
+    }
+
+    /// Whether an exchange of this name exists (`exchange_not_found` if not).
+    pub(crate) fn require(&self, name: &str) -> ApiResult<()> {
+        self.slot(name).map(|_| ())
     }
 
     fn slot(&self, name: &str) -> ApiResult<Arc<Slot>> {
@@ -444,7 +460,10 @@ pub fn curate_routes() -> Router<AppState> {
     Router::new()
         .route("/v1/exchanges", get(list))
         .route("/v1/exchanges/{name}", get(status))
-        .route("/v1/exchanges/{name}/feedback", post(feedback))
+        .route(
+            "/v1/exchanges/{name}/feedback",
+            get(crate::source_feedback::list).post(feedback),
+        )
 }
 
 /// HMA's curation routes for exchanges (`/c/exchanges...`, `/c/exchange/...`), for clients

@@ -30,6 +30,7 @@ pub mod photodna;
 pub mod reports;
 pub mod retention;
 mod risk;
+pub mod source_feedback;
 mod state;
 mod urls;
 mod v1;
@@ -248,6 +249,7 @@ pub async fn load_engine(
         }
         reports::resume(&state);
         state.0.exchanges.start(engine.clone());
+        source_feedback::start(&state);
     }
     if let (true, Some(dir)) = (rebuilt, snapshot_dir) {
         let e = engine.clone();

@@ -329,6 +329,12 @@ pub const ROUTES: &[(&str, &str, Access, &str)] = &[
         "Start a run now (202; ?wait=true answers the run's report); 409 while one runs",
     ),
     (
+        "GET",
+        "/v1/exchanges/{name}/feedback",
+        Access::Scope(Scope::Curate),
+        "The feedback recorded for the exchange's entries (reviewers' false positives), with what became of each: ?status=pending|sent|failed, after, limit",
+    ),
+    (
         "POST",
         "/v1/exchanges/{name}/feedback",
         Access::Scope(Scope::Curate),

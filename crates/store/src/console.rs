@@ -227,6 +227,61 @@ pub struct ItemLabel {
     pub at: i64,
 }
 
+/// Feedback owed to the source of a matched hash, recorded when a reviewer decides: a "not
+/// CSAM" decision on a hash an exchange supplied is a vote against that exchange's entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSourceFeedback {
+    /// The case decided.
+    pub case_id: CaseId,
+    /// The exchange that supplied the hash (its name, as in provenance `exchange:NAME`).
+    pub exchange: String,
+    /// The exchange's id of the entry (NCMEC `member-entry`, StopNCII `Type:hash`).
+    pub source_id: String,
+    /// The bank signal's type name (`pdq`, `md5`, ...).
+    pub signal_type: String,
+    /// The bank signal's value: the hash the exchange sent, not the submission's.
+    pub value: String,
+    /// What the feedback says: `false_positive`.
+    pub verdict: String,
+    /// Who decided (the console's actor label).
+    pub actor: String,
+    /// When.
+    pub at: i64,
+}
+
+/// A recorded [`NewSourceFeedback`] and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFeedback {
+    /// Row id.
+    pub id: i64,
+    /// What was recorded.
+    pub feedback: NewSourceFeedback,
+    /// `pending` (not sent yet, or failed and to be tried again), `sent`, or `failed` (gave
+    /// up after the last attempt).
+    pub status: String,
+    /// Send attempts so far.
+    pub attempts: u32,
+    /// The last attempt's error.
+    pub last_error: Option<String>,
+    /// When it was sent.
+    pub sent_at: Option<i64>,
+    /// The last change.
+    pub updated_at: i64,
+}
+
+/// Which recorded source feedback to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedbackFilter {
+    /// One exchange only.
+    pub exchange: Option<String>,
+    /// One status only.
+    pub status: Option<String>,
+    /// Rows with an id above this (paging).
+    pub after: i64,
+    /// At most this many, by id.
+    pub limit: usize,
+}
+
 /// Storage of the review console. Part of every [`crate::Store`].
 ///
 /// A case is claimable by `holder` when it is `open` (and no other holder's lease on it is
@@ -397,6 +452,21 @@ pub trait ConsoleStore: Send + Sync {
     ) -> Result<Case>;
     /// Deletes the lease of a case (after it is decided). Idempotent.
     fn drop_lease(&self, id: CaseId) -> Result<()>;
+    /// Returns to their queue the cases whose lease lapsed at or before `lapsed_before`, at
+    /// most `limit` of them, longest lapsed first: each as [`ConsoleStore::release_case`] by
+    /// its holder would (the lease deleted, a case in review back to `open` with a history
+    /// line `state` in_review -> open noting "the lease lapsed", by `actor_label`), and the
+    /// events `events` builds. Returns the cases as they are after. Without it, claims would
+    /// look through every lapsed lease of a queue for the first one: this keeps that set to
+    /// the leases that lapsed since the last sweep.
+    fn reopen_lapsed(
+        &self,
+        lapsed_before: i64,
+        limit: usize,
+        actor_label: &str,
+        at: i64,
+        events: &mut dyn FnMut(&Case) -> Vec<NewEvent>,
+    ) -> Result<Vec<Case>>;
     /// Per queue with any open or in-review case, by name: the counts and the oldest
     /// `opened_at`. Constant work per queue, whatever the number of cases.
     fn queue_stats(&self) -> Result<Vec<QueueStats>>;
@@ -441,6 +511,23 @@ pub trait ConsoleStore: Send + Sync {
     fn setting(&self, scope: &str) -> Result<Option<String>>;
     /// Creates or replaces a settings blob.
     fn put_setting(&self, scope: &str, json: &str, at: i64) -> Result<()>;
+
+    /// Records feedback for sources, in one transaction, each `pending`. The same feedback
+    /// (case, exchange, entry, signal, verdict) recorded again is left as it is: a decision
+    /// retried never votes twice. Returns how many were new. `NotFound` for an unknown case.
+    fn record_source_feedback(&self, items: &[NewSourceFeedback]) -> Result<usize>;
+    /// Recorded source feedback by `filter`, by id.
+    fn source_feedback(&self, filter: &FeedbackFilter) -> Result<Vec<SourceFeedback>>;
+    /// Records one send attempt of a `pending` row: `error` `None` makes it `sent`; an error
+    /// counts the attempt, keeps the error, and makes it `failed` once `max_attempts` are
+    /// spent (else it stays `pending`). `NotFound`; `Conflict` if it is not `pending`.
+    fn note_feedback_attempt(
+        &self,
+        id: i64,
+        error: Option<&str>,
+        at: i64,
+        max_attempts: u32,
+    ) -> Result<SourceFeedback>;
 }
 
 /// Annotations are stored as a JSON array: unlike labels they are free text, so no

@@ -24,6 +24,8 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
         ("claim_order_and_queues", claim_order_and_queues),
         ("claim_respects_live_leases", claim_respects_live_leases),
         ("lapsed_lease_is_reclaimed", lapsed_lease_is_reclaimed),
+        ("reopen_lapsed", reopen_lapsed_returns_cases_to_their_queue),
+        ("source_feedback", source_feedback_is_recorded_once_and_sent),
         ("renew_release_and_drop", renew_release_and_drop),
         ("skip_is_per_holder", skip_is_per_holder),
         ("requeue_moves_and_releases", requeue_moves_and_releases),
@@ -551,6 +553,184 @@ pub fn lapsed_lease_is_reclaimed(store: &dyn Store) {
         .unwrap();
     assert_eq!((lease.holder, lease.claimed_at), (a, t));
     assert_eq!(last_line(store, cold).action, "claimed");
+}
+
+/// `reopen_lapsed` returns the cases whose lease lapsed by the cut-off to `open`, longest
+/// lapsed first and at most `limit`, with a history line and events; a lease that lapsed
+/// after the cut-off stays; the holder can no longer renew; the case is claimed as open.
+pub fn reopen_lapsed_returns_cases_to_their_queue(store: &dyn Store) {
+    let a = user(store, "lou");
+    let b = user(store, "max");
+    let first = open_case(store, "w1", "csam", 9, 100);
+    let second = open_case(store, "w2", "csam", 5, 100);
+    let third = open_case(store, "w3", "grooming", 5, 100);
+    let live = open_case(store, "w4", "csam", 1, 100);
+    assert_eq!(claim(store, &["csam"], a, 1_000), Some(first));
+    assert_eq!(claim(store, &["csam"], b, 2_000), Some(second));
+    assert_eq!(claim(store, &["grooming"], a, 3_000), Some(third));
+    assert_eq!(claim(store, &["csam"], b, 3_000), Some(live));
+    // Nothing lapsed by the cut-off yet.
+    let cases = store
+        .reopen_lapsed(1_000 + LEASE - 1, 10, "system", 9_000_000, &mut none)
+        .unwrap();
+    assert!(cases.is_empty(), "{cases:?}");
+    // Two lapsed by the cut-off, the limit takes the longer lapsed one.
+    let at = 1_000 + 5 * LEASE;
+    let cases = store
+        .reopen_lapsed(2_000 + LEASE, 1, "system", at, &mut |c| {
+            vec![event(&format!("lapsed-{}", c.id))]
+        })
+        .unwrap();
+    let ids: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
+    assert_eq!(ids, vec![first]);
+    assert_eq!(cases[0].state, "open");
+    assert!(store.lease(first).unwrap().is_none());
+    let line = last_line(store, first);
+    assert_eq!(
+        (
+            line.action.as_str(),
+            line.actor.as_str(),
+            line.note.as_deref()
+        ),
+        ("state", "system", Some("the lease lapsed"))
+    );
+    assert_eq!(
+        (line.from_state.as_deref(), line.to_state.as_deref()),
+        (Some("in_review"), Some("open"))
+    );
+    assert!(store
+        .events_since(0, 10)
+        .unwrap()
+        .iter()
+        .any(|e| e.id == format!("lapsed-{first}")));
+    assert_conflict(store.renew_lease(first, a, at, LEASE));
+    let cases = store
+        .reopen_lapsed(2_000 + LEASE, 10, "system", at, &mut none)
+        .unwrap();
+    let ids: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
+    assert_eq!(ids, vec![second], "the others lapsed after the cut-off");
+    assert_eq!(store.case(third).unwrap().unwrap().state, "in_review");
+    assert_eq!(store.lease(live).unwrap().unwrap().holder, b);
+    assert_eq!(store.case(live).unwrap().unwrap().state, "in_review");
+    // Back in the queue as open cases, by the claim order.
+    assert_eq!(claim(store, &["csam"], a, at), Some(first));
+    assert_eq!(claim(store, &["csam"], a, at), Some(second));
+    let stats = store.queue_stats().unwrap();
+    let csam = stats.iter().find(|q| q.queue == "csam").unwrap();
+    assert_eq!(csam.open, 0, "{stats:?}");
+}
+
+/// Source feedback: recorded once per (case, exchange, entry, signal, verdict), listed by
+/// exchange and status, and an attempt makes it `sent`, keeps it `pending` with the error, or
+/// `failed` after the last attempt; a row no longer pending takes no attempt.
+pub fn source_feedback_is_recorded_once_and_sent(store: &dyn Store) {
+    let case = open_case(store, "f1", "csam", 5, 100);
+    let fb = |exchange: &str, source_id: &str, value: &str| NewSourceFeedback {
+        case_id: case,
+        exchange: exchange.into(),
+        source_id: source_id.into(),
+        signal_type: "pdq".into(),
+        value: value.into(),
+        verdict: "false_positive".into(),
+        actor: "user:kim".into(),
+        at: 2_000,
+    };
+    let items = vec![
+        fb("NCMEC", "7-abc", "aa"),
+        fb("STOPNCII", "ImagePDQ:bb", "bb"),
+        fb("NCMEC", "7-abd", "cc"),
+    ];
+    assert_eq!(store.record_source_feedback(&items).unwrap(), 3);
+    assert_eq!(
+        store.record_source_feedback(&items[..1]).unwrap(),
+        0,
+        "recorded once"
+    );
+    let mut unknown = items[0].clone();
+    unknown.case_id = 9_999_999;
+    assert!(matches!(
+        store.record_source_feedback(&[unknown]),
+        Err(Error::NotFound(_))
+    ));
+    let list = |exchange: Option<&str>, status: Option<&str>| -> Vec<String> {
+        store
+            .source_feedback(&FeedbackFilter {
+                exchange: exchange.map(str::to_string),
+                status: status.map(str::to_string),
+                after: 0,
+                limit: 10,
+            })
+            .unwrap()
+            .into_iter()
+            .map(|f| f.feedback.source_id)
+            .collect()
+    };
+    assert_eq!(list(None, None), vec!["7-abc", "ImagePDQ:bb", "7-abd"]);
+    assert_eq!(list(Some("NCMEC"), Some("pending")), vec!["7-abc", "7-abd"]);
+    let all = store
+        .source_feedback(&FeedbackFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(all[0].feedback, items[0]);
+    assert_eq!(
+        (all[0].status.as_str(), all[0].attempts, all[0].sent_at),
+        ("pending", 0, None)
+    );
+    let page = store
+        .source_feedback(&FeedbackFilter {
+            after: all[0].id,
+            limit: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].id, all[1].id);
+
+    // Sent at the first attempt.
+    let sent = store
+        .note_feedback_attempt(all[0].id, None, 3_000, 3)
+        .unwrap();
+    assert_eq!(
+        (
+            sent.status.as_str(),
+            sent.attempts,
+            sent.sent_at,
+            sent.updated_at
+        ),
+        ("sent", 1, Some(3_000), 3_000)
+    );
+    assert_conflict(store.note_feedback_attempt(all[0].id, None, 3_001, 3));
+    // Fails, fails, gives up at the third.
+    let id = all[2].id;
+    let f = store
+        .note_feedback_attempt(id, Some("502 from the exchange"), 3_000, 3)
+        .unwrap();
+    assert_eq!((f.status.as_str(), f.attempts), ("pending", 1));
+    assert_eq!(f.last_error.as_deref(), Some("502 from the exchange"));
+    store
+        .note_feedback_attempt(id, Some("timeout"), 3_100, 3)
+        .unwrap();
+    let f = store
+        .note_feedback_attempt(id, Some("timeout again"), 3_200, 3)
+        .unwrap();
+    assert_eq!(
+        (
+            f.status.as_str(),
+            f.attempts,
+            f.last_error.as_deref(),
+            f.sent_at
+        ),
+        ("failed", 3, Some("timeout again"), None)
+    );
+    assert_conflict(store.note_feedback_attempt(id, None, 3_300, 3));
+    assert_eq!(list(Some("NCMEC"), Some("pending")), Vec::<String>::new());
+    assert_eq!(list(None, Some("failed")), vec!["7-abd"]);
+    assert!(matches!(
+        store.note_feedback_attempt(9_999_999, None, 1, 3),
+        Err(Error::NotFound(_))
+    ));
 }
 
 /// Renew extends the holder's lease (a lapsed one nobody took too), not another's; release

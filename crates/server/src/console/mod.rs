@@ -538,9 +538,65 @@ pub(crate) fn client_ip(
 /// How often ended sessions are deleted from the store.
 const SESSION_SWEEP: Duration = Duration::from_secs(600);
 
-/// Deletes ended sessions every ten minutes (curator or `all` only). An ended session is
-/// refused when it is used whether or not it was swept; sweeping only keeps the table small.
+/// How often cases whose lease lapsed long ago go back to their queue.
+const LAPSED_SWEEP: Duration = Duration::from_secs(60);
+
+/// Most cases one transaction of the lapsed-lease sweep returns, so it never holds the writer
+/// for long.
+const LAPSED_BATCH: usize = 500;
+
+/// Returns to their queue (state `open`, the lease deleted, a history line and a
+/// `case.updated` event with change `lease_lapsed`) every case whose lease lapsed at least one
+/// lease length before `now`. The holder keeps that long to come back and renew a lapsed
+/// lease; after it the case is anyone's again, as an open case. Claims look through the
+/// lapsed leases of each queue one by one, so without this sweep every lease a reviewer
+/// walks away from would slow every later claim. Returns how many cases went back.
+pub async fn reopen_lapsed_leases(state: &AppState, now: i64) -> Result<usize, ApiError> {
+    let lease_ms = policies(&state.0.config.console).lease_ms;
+    let before = now.saturating_sub(lease_ms);
+    let mut total = 0;
+    loop {
+        let st = state.clone();
+        let cases = tokio::task::spawn_blocking(move || {
+            st.0.store.reopen_lapsed(
+                before,
+                LAPSED_BATCH,
+                "system",
+                now,
+                &mut review::case_event("lease_lapsed", "system".into()),
+            )
+        })
+        .await
+        .map_err(ApiError::internal)??;
+        total += cases.len();
+        if cases.len() < LAPSED_BATCH {
+            break;
+        }
+    }
+    if total > 0 {
+        state.notify_webhooks();
+    }
+    Ok(total)
+}
+
+/// Deletes ended sessions every ten minutes, and returns long-lapsed leases' cases to their
+/// queue every minute (curator or `all` only). An ended session is refused when it is used
+/// whether or not it was swept; sweeping only keeps the table small.
 pub fn start(state: &AppState) {
+    let lapsed = state.clone();
+    tokio::spawn(async move {
+        let mut tick =
+            tokio::time::interval_at(tokio::time::Instant::now() + LAPSED_SWEEP, LAPSED_SWEEP);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match reopen_lapsed_leases(&lapsed, now_ms()).await {
+                Ok(n) if n > 0 => tracing::info!(cases = n, "cases with lapsed leases reopened"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e.message, "lapsed-lease sweep failed"),
+            }
+        }
+    });
     let state = state.clone();
     tokio::spawn(async move {
         let mut tick =

@@ -29,7 +29,7 @@ use crate::error::ApiError;
 use crate::state::{blocking, AppState};
 
 /// The `case.updated` event of a console action on a case.
-fn case_event(change: &'static str, by: String) -> impl FnMut(&Case) -> Vec<NewEvent> {
+pub(crate) fn case_event(change: &'static str, by: String) -> impl FnMut(&Case) -> Vec<NewEvent> {
     move |c: &Case| {
         let mut data = case_json(c);
         data["change"] = json!(change);
@@ -654,9 +654,14 @@ pub(crate) async fn decide(
 
 /// A "not CSAM" decision: the items' hashes go to the allow-list bank (created on first
 /// use), so the same false positive does not come back, and the case's `case.updated` event
-/// (already written) tells the platform. Feedback to the hash's source is the curator's call
-/// through the exchange feedback routes (it needs the source's own entry ids).
+/// (already written) tells the platform. Each exchange entry that supplied a matched hash gets
+/// a `false_positive` feedback row (`crate::source_feedback`), recorded before the hashes
+/// join the allow-list.
 fn false_positive(state: &AppState, id: i64, actor: &str) -> Result<(), ApiError> {
+    let owed = crate::source_feedback::owed_for_case(state, id, actor, now_ms())?;
+    if !owed.is_empty() {
+        state.0.store.record_source_feedback(&owed)?;
+    }
     let engine = state.engine()?;
     let bank = state.0.config.console.false_positive_bank.clone();
     if engine.bank(&bank).is_err() {

@@ -443,6 +443,52 @@ async fn a_claim_is_a_lease_that_others_respect_and_a_skip_is_not_offered_again(
     assert!(history
         .iter()
         .any(|h| h.action == "skipped" && h.note.as_deref() == Some("I know this account")));
+
+    // Bob walks away. The sweep leaves a live lease, and a lease that lapsed less than one
+    // lease length ago (Bob may still come back and renew it); after that the case is open.
+    let now = safeguard_engine::now_ms();
+    let lease = cs.s.store.lease(case).unwrap().unwrap();
+    let lease_ms = lease.expires_at - lease.claimed_at;
+    let sweep = |at: i64| {
+        let state = cs.s.state.clone();
+        async move {
+            safeguard_server::console::reopen_lapsed_leases(&state, at)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(sweep(now).await, 0);
+    assert_eq!(sweep(lease.expires_at + lease_ms - 1).await, 0);
+    assert_eq!(cs.s.store.case(case).unwrap().unwrap().state, "in_review");
+    assert_eq!(sweep(lease.expires_at + lease_ms).await, 1);
+    assert_eq!(cs.s.store.case(case).unwrap().unwrap().state, "open");
+    assert!(cs.s.store.lease(case).unwrap().is_none());
+    let last = cs.s.store.case_history(case).unwrap().pop().unwrap();
+    assert_eq!(
+        (last.actor.as_str(), last.note.as_deref()),
+        ("system", Some("the lease lapsed"))
+    );
+    let events = cs.s.store.events_since(0, 1_000).unwrap();
+    assert!(
+        events.iter().any(|e| {
+            let body: serde_json::Value = serde_json::from_str(&e.body).unwrap();
+            e.event_type == "case.updated"
+                && body["data"]["change"] == "lease_lapsed"
+                && body["data"]["id"] == case
+                && body["data"]["state"] == "open"
+        }),
+        "no lease_lapsed event"
+    );
+    let csrf_b = cb.csrf().await;
+    let r = cb
+        .post_form(
+            &format!("/console/cases/{case}/renew"),
+            &[("csrf", &csrf_b)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    let (id, _) = claim(&mut cb, "csam").await;
+    assert_eq!(id, case, "the open case is claimed again");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -722,4 +768,174 @@ async fn view_settings_layer_organisation_queue_and_person_and_never_go_below_th
         )
         .await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
+}
+
+/// A StopNCII stand-in: FetchHashes lists `hash` (once set) as an active ImagePDQ record;
+/// SubmitFeedback refuses the first call (400) and answers 200 after, keeping each body.
+async fn stopncii_with(
+    hash: std::sync::Arc<std::sync::Mutex<String>>,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<(u16, String)>>>,
+) {
+    use axum::routing::{get, post};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(u16, String)>::new()));
+    let s2 = seen.clone();
+    let app = axum::Router::new()
+        .route(
+            "/v1/FetchHashes",
+            get(move || {
+                let hash = hash.lock().unwrap().clone();
+                async move {
+                    axum::Json(json!({"count": 1, "nextPageToken": null,
+                        "nextSetTimestamp": 11, "hasMoreRecords": false,
+                        "hashRecords": [{"lastModtimestamp": 10, "signalType": "ImagePDQ",
+                            "hashValue": hash, "hashStatus": "Active",
+                            "caseNumbers": {"case-1": "Active"}, "CSPFeedbacks": []}]}))
+                }
+            }),
+        )
+        .route(
+            "/v1/SubmitFeedback",
+            post(move |body: String| {
+                let s2 = s2.clone();
+                async move {
+                    let mut seen = s2.lock().unwrap();
+                    let status = if seen.is_empty() { 400 } else { 200 };
+                    seen.push((status, body));
+                    (
+                        axum::http::StatusCode::from_u16(status).unwrap(),
+                        axum::Json(json!({})),
+                    )
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_csam_records_feedback_for_the_exchange_and_sends_it() {
+    let hash = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (addr, seen) = stopncii_with(hash.clone()).await;
+    let mut config = common::console::config();
+    let text = format!(
+        "[[exchanges]]\nname = \"STOPNCII\"\nkind = \"stopncii\"\nbase_url = \"http://{addr}/v1\"\n\
+         enabled = false\nsubscription_key = \"sub\"\nfetch_function_key = \"fetch\"\n\
+         feedback_function_key = \"feedback\"\nfalse_positive_feedback = \"NotBlocked\"\n"
+    );
+    config.exchanges = toml::from_str::<safeguard_server::config::Config>(&text)
+        .unwrap()
+        .exchanges;
+    let cs = start(config).await;
+    // The exchange lists the benign sample photo's PDQ hash.
+    let img = common::sample_image(common::console::IMAGES[0]);
+    let pdq = cs.s.upload("/h/hash", "photo", &img, &[]).await.json()["pdq"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    *hash.lock().unwrap() = pdq.clone();
+    let r =
+        cs.s.admin("POST", "/v1/exchanges/STOPNCII/run?wait=true", None)
+            .await;
+    assert_eq!(r.json()["report"]["outcome"]["added"], 1, "{}", r.text());
+    let meta = json!({"id": "fp-photo", "kind": "image", "account": "acct-fb"});
+    let r =
+        cs.s.upload("/v1/content", "media", &img, &[("json", &meta.to_string())])
+            .await;
+    let case = r.json()["case_id"].as_i64().expect("a case");
+
+    let mut p = enrol(&cs, "gus", "reviewer").await;
+    let mut c = login(&cs, &mut p).await;
+    let (id, page) = claim(&mut c, "default").await;
+    assert_eq!(id, case);
+    let csrf = csrf_of(&page);
+    let r = c
+        .post_form(
+            &format!("/console/cases/{case}/decide"),
+            &[("csrf", &csrf), ("decision", "not_csam")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+
+    // Recorded, pending, against the exchange's own entry.
+    let curate = cs.s.key(&[safeguard_server::auth::Scope::Curate]);
+    let list = |q: &'static str| {
+        let s = &cs.s;
+        let curate = curate.clone();
+        async move {
+            s.call(
+                "GET",
+                &format!("/v1/exchanges/STOPNCII/feedback{q}"),
+                Some(&curate),
+                None,
+            )
+            .await
+        }
+    };
+    let r = list("").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let rows = r.json()["feedback"].as_array().unwrap().clone();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["case_id"], case);
+    assert_eq!(rows[0]["source_id"], format!("ImagePDQ:{pdq}"));
+    assert_eq!(rows[0]["signal_type"], "pdq");
+    assert_eq!(rows[0]["value"], pdq);
+    assert_eq!(rows[0]["verdict"], "false_positive");
+    assert_eq!(rows[0]["decided_by"], "console:gus");
+    assert_eq!(rows[0]["status"], "pending");
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "nothing sent at decision time"
+    );
+
+    // The first attempt is refused: still pending, with the error; the next one is sent.
+    let state = cs.s.state.clone();
+    let now = safeguard_engine::now_ms();
+    let round = safeguard_server::source_feedback::send_pending(&state, now)
+        .await
+        .unwrap();
+    assert_eq!((round.sent, round.failed), (0, 1));
+    let row = list("?status=pending").await.json()["feedback"][0].clone();
+    assert_eq!(row["attempts"], 1);
+    assert!(row["last_error"].as_str().unwrap().contains("400"), "{row}");
+    let round = safeguard_server::source_feedback::send_pending(&state, now + 60_000)
+        .await
+        .unwrap();
+    assert_eq!((round.sent, round.failed), (1, 0));
+    let sent = seen.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&sent[1].1).unwrap(),
+        json!({"count": 1, "hashFeedbacks": [{"hashValue": pdq,
+            "feedbackValue": "NotBlocked", "tags": ["false_positive"]}]})
+    );
+    let row = list("?status=sent").await.json()["feedback"][0].clone();
+    assert_eq!(
+        (row["attempts"].clone(), row["sent_at"].clone()),
+        (json!(2), json!(now + 60_000))
+    );
+    let round = safeguard_server::source_feedback::send_pending(&state, now + 120_000)
+        .await
+        .unwrap();
+    assert_eq!((round.sent, round.failed), (0, 0), "sent once");
+    assert_eq!(list("?status=pending").await.json()["feedback"], json!([]));
+
+    // Bad listings are refused.
+    let r = list("?status=maybe").await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "invalid_request".into())
+    );
+    let r = list("?limit=0").await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "invalid_request".into())
+    );
+    let r =
+        cs.s.call("GET", "/v1/exchanges/NOPE/feedback", Some(&curate), None)
+            .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
 }

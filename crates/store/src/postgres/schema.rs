@@ -23,6 +23,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     ("audit", include_str!("migrations/0005_audit.sql")),
     ("reports", include_str!("migrations/0006_reports.sql")),
     ("console", include_str!("migrations/0007_console.sql")),
+    (
+        "source_feedback",
+        include_str!("migrations/0008_source_feedback.sql"),
+    ),
 ];
 
 /// The advisory lock held while migrating: `b"SGMIGRATE"` folded into an i64.

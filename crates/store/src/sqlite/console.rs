@@ -433,6 +433,40 @@ fn exposure_in(
     ))
 }
 
+const FEEDBACK_COLUMNS: &str = "id, case_id, exchange, source_id, signal_type, value, verdict, \
+     actor, created_at, status, last_error, attempts, sent_at, updated_at";
+
+fn feedback_row(r: &Row<'_>) -> Result<SourceFeedback> {
+    const T: &str = "source_feedback";
+    Ok(SourceFeedback {
+        id: col(r, 0, T)?,
+        feedback: NewSourceFeedback {
+            case_id: col(r, 1, T)?,
+            exchange: col(r, 2, T)?,
+            source_id: col(r, 3, T)?,
+            signal_type: col(r, 4, T)?,
+            value: col(r, 5, T)?,
+            verdict: col(r, 6, T)?,
+            actor: col(r, 7, T)?,
+            at: col(r, 8, T)?,
+        },
+        status: col(r, 9, T)?,
+        last_error: col(r, 10, T)?,
+        attempts: to_u32(col::<i64>(r, 11, T)?, "attempts")?,
+        sent_at: col(r, 12, T)?,
+        updated_at: col(r, 13, T)?,
+    })
+}
+
+fn feedback_in(tx: &Connection, id: i64) -> Result<Option<SourceFeedback>> {
+    one(
+        tx,
+        &format!("SELECT {FEEDBACK_COLUMNS} FROM source_feedback WHERE id = ?1"),
+        params![id],
+        feedback_row,
+    )
+}
+
 impl ConsoleStore for SqliteStore {
     fn create_user(&self, u: &NewUser) -> Result<User> {
         self.write(|tx| {
@@ -832,6 +866,46 @@ impl ConsoleStore for SqliteStore {
         })
     }
 
+    fn reopen_lapsed(
+        &self,
+        lapsed_before: i64,
+        limit: usize,
+        actor_label: &str,
+        at: i64,
+        events: &mut dyn FnMut(&Case) -> Vec<NewEvent>,
+    ) -> Result<Vec<Case>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.write(|tx| {
+            let ids = all(
+                tx,
+                "SELECT case_id FROM case_leases WHERE expires_at <= ?1 \
+                 ORDER BY expires_at, case_id LIMIT ?2",
+                params![lapsed_before, limit],
+                |r| col::<i64>(r, 0, "case_leases"),
+            )?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                // Read again under the write: a claim may have taken the case over since.
+                let Some(lease) = lease_in(tx, id)?.filter(|l| l.expires_at <= lapsed_before)
+                else {
+                    continue;
+                };
+                out.push(release(
+                    tx,
+                    id,
+                    lease.holder,
+                    actor_label,
+                    "the lease lapsed",
+                    at,
+                    false,
+                    None,
+                    events,
+                )?);
+            }
+            Ok(out)
+        })
+    }
+
     fn drop_lease(&self, id: CaseId) -> Result<()> {
         self.write(|tx| {
             tx.execute("DELETE FROM case_leases WHERE case_id = ?1", params![id])
@@ -1092,6 +1166,91 @@ impl ConsoleStore for SqliteStore {
             )
             .map_err(db_err)?;
             Ok(())
+        })
+    }
+
+    fn record_source_feedback(&self, items: &[NewSourceFeedback]) -> Result<usize> {
+        self.write(|tx| {
+            let mut new = 0;
+            for f in items {
+                if case_in(tx, f.case_id)?.is_none() {
+                    return Err(Error::NotFound(format!("case {}", f.case_id)));
+                }
+                let n = tx
+                    .prepare_cached(
+                        "INSERT INTO source_feedback (case_id, exchange, source_id, signal_type, \
+                     value, verdict, actor, created_at, status, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?8) \
+                     ON CONFLICT (case_id, exchange, source_id, signal_type, value, verdict) \
+                     DO NOTHING",
+                    )
+                    .and_then(|mut st| {
+                        st.execute(params![
+                            f.case_id,
+                            f.exchange,
+                            f.source_id,
+                            f.signal_type,
+                            f.value,
+                            f.verdict,
+                            f.actor,
+                            f.at
+                        ])
+                    })
+                    .map_err(db_err)?;
+                new += n;
+            }
+            Ok(new)
+        })
+    }
+
+    fn source_feedback(&self, filter: &FeedbackFilter) -> Result<Vec<SourceFeedback>> {
+        let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
+        self.read(|tx| {
+            let mut bound: Vec<&dyn ToSql> = vec![&filter.after];
+            let mut sql = format!("SELECT {FEEDBACK_COLUMNS} FROM source_feedback WHERE id > ?1");
+            if let Some(e) = &filter.exchange {
+                bound.push(e);
+                sql.push_str(&format!(" AND exchange = ?{}", bound.len()));
+            }
+            if let Some(st) = &filter.status {
+                bound.push(st);
+                sql.push_str(&format!(" AND status = ?{}", bound.len()));
+            }
+            bound.push(&limit);
+            sql.push_str(&format!(" ORDER BY id LIMIT ?{}", bound.len()));
+            all(tx, &sql, bound.as_slice(), feedback_row)
+        })
+    }
+
+    fn note_feedback_attempt(
+        &self,
+        id: i64,
+        error: Option<&str>,
+        at: i64,
+        max_attempts: u32,
+    ) -> Result<SourceFeedback> {
+        self.write(|tx| {
+            let f = feedback_in(tx, id)?
+                .ok_or_else(|| Error::NotFound(format!("source feedback {id}")))?;
+            if f.status != "pending" {
+                return Err(Error::Conflict(format!(
+                    "source feedback {id} is {}, not pending",
+                    f.status
+                )));
+            }
+            let attempts = f.attempts.saturating_add(1);
+            let (status, last_error, sent_at) = match error {
+                None => ("sent", f.last_error.clone(), Some(at)),
+                Some(e) if attempts >= max_attempts => ("failed", Some(e.to_string()), None),
+                Some(e) => ("pending", Some(e.to_string()), None),
+            };
+            tx.execute(
+                "UPDATE source_feedback SET status = ?2, attempts = ?3, last_error = ?4, \
+                 sent_at = ?5, updated_at = ?6 WHERE id = ?1",
+                params![id, status, attempts, last_error, sent_at, at],
+            )
+            .map_err(db_err)?;
+            feedback_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("source feedback {id}")))
         })
     }
 }

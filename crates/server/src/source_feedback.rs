@@ -1,0 +1,325 @@
+//! Feedback for the sources of hashes. When a reviewer decides that a match was not CSAM, the
+//! hash an exchange supplied was wrong for this platform: each entry of that exchange that
+//! listed the hash gets a `false_positive` row (`safeguard_store::console::SourceFeedback`),
+//! recorded with the decision. An exchange configured with `false_positive_feedback` is sent
+//! its rows by a background task (NCMEC: a negative vote with that reason; StopNCII: that
+//! feedback value); the others keep them listed for the curator
+//! (`GET /v1/exchanges/{name}/feedback`), who can send them through the feedback route.
+
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use safeguard_exchange::ncmec::{FeedbackType, Vote};
+use safeguard_exchange::stopncii::FeedbackValue;
+use safeguard_exchange::{Client, ExchangeConfig};
+use safeguard_store::console::{FeedbackFilter, NewSourceFeedback, SourceFeedback};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::{blocking, AppState};
+
+/// Attempts before a row is given up (`failed`); an error that no retry can mend (an entry id
+/// or fingerprint type the exchange cannot take, a reason it does not list) gives up at once.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// How often pending feedback is sent.
+const SEND_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Rows sent per exchange per round; the next round goes on.
+const SEND_BATCH: usize = 100;
+
+/// The verdict of a "not CSAM" decision.
+pub const FALSE_POSITIVE: &str = "false_positive";
+
+/// The StopNCII tag sent with a false positive.
+const STOPNCII_TAG: &str = "false_positive";
+
+/// The feedback a "not CSAM" decision of case `id` owes: for each match of its submissions
+/// whose hash an exchange supplied, one row per entry of that exchange that lists the hash (a
+/// hash two NCMEC members both sent gets two votes). The hash is the bank's, as the exchange
+/// sent it, not the submission's (a PDQ match is near, not equal). Matches whose bank or
+/// content is gone since are passed by.
+pub(crate) fn owed_for_case(
+    state: &AppState,
+    id: i64,
+    actor: &str,
+    at: i64,
+) -> Result<Vec<NewSourceFeedback>, ApiError> {
+    let engine = state.engine()?;
+    let store = state.0.store.clone();
+    let mut out: Vec<NewSourceFeedback> = Vec::new();
+    for sub in store.case_submissions(id)? {
+        let result: Value = serde_json::from_str(&sub.result).unwrap_or(Value::Null);
+        for m in result["matches"].as_array().into_iter().flatten() {
+            let from_exchange = m["source"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("exchange:"));
+            let (Some(bank), Some(content), Some(signal_type)) = (
+                m["bank"].as_str(),
+                m["bank_content_id"].as_i64(),
+                m["signal_type"].as_str(),
+            ) else {
+                continue;
+            };
+            if !from_exchange {
+                continue;
+            }
+            let Ok(content) = engine.content(bank, content) else {
+                continue;
+            };
+            for signal in content
+                .signals
+                .iter()
+                .filter(|s| s.signal_type == signal_type)
+            {
+                let records =
+                    store.provenance(content.bank_id, &signal.signal_type, &signal.value)?;
+                for p in records.iter().filter(|p| p.withdrawn_at.is_none()) {
+                    let Some(exchange) = p.source.strip_prefix("exchange:") else {
+                        continue;
+                    };
+                    // An exchange's value listed by several entries keeps them comma-joined.
+                    for entry in p.source_id.as_deref().unwrap_or("").split(',') {
+                        let entry = entry.trim();
+                        if entry.is_empty() {
+                            continue;
+                        }
+                        let f = NewSourceFeedback {
+                            case_id: id,
+                            exchange: exchange.to_string(),
+                            source_id: entry.to_string(),
+                            signal_type: signal.signal_type.clone(),
+                            value: signal.value.clone(),
+                            verdict: FALSE_POSITIVE.into(),
+                            actor: actor.to_string(),
+                            at,
+                        };
+                        if !out.contains(&f) {
+                            out.push(f);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Why one send failed, and whether trying again could help.
+struct SendError {
+    message: String,
+    permanent: bool,
+}
+
+fn permanent(message: impl Into<String>) -> SendError {
+    SendError {
+        message: message.into(),
+        permanent: true,
+    }
+}
+
+impl From<safeguard_exchange::Error> for SendError {
+    fn from(e: safeguard_exchange::Error) -> SendError {
+        use safeguard_exchange::Error as E;
+        SendError {
+            permanent: matches!(e, E::Invalid(_) | E::Config(_)),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Sends one row to its exchange.
+async fn send_one(
+    client: &Client,
+    cfg: &ExchangeConfig,
+    f: &SourceFeedback,
+) -> Result<(), SendError> {
+    let setting = cfg.false_positive_feedback.clone().unwrap_or_default();
+    match client {
+        Client::Ncmec(c) => {
+            // NCMEC's source ids are `member-entry`; the vote names the entry.
+            let entry = f
+                .feedback
+                .source_id
+                .split_once('-')
+                .map(|(_, e)| e)
+                .ok_or_else(|| {
+                    permanent(format!("not an NCMEC entry id: {:?}", f.feedback.source_id))
+                })?;
+            let t = FeedbackType::parse(&f.feedback.signal_type).ok_or_else(|| {
+                permanent(format!(
+                    "NCMEC takes no feedback on {} fingerprints",
+                    f.feedback.signal_type
+                ))
+            })?;
+            c.submit_feedback(entry, t, &Vote::Negative { reason: setting })
+                .await?;
+        }
+        Client::StopNcii(c) => {
+            let value = FeedbackValue::parse(&setting)
+                .ok_or_else(|| permanent(format!("unknown StopNCII feedback value {setting:?}")))?;
+            // StopNCII's source ids are `Type:hash`, the hash as StopNCII sent it.
+            let hash = f
+                .feedback
+                .source_id
+                .split_once(':')
+                .map_or(f.feedback.value.as_str(), |(_, h)| h);
+            c.submit_feedback(hash, value, &[STOPNCII_TAG.to_string()])
+                .await?;
+        }
+        Client::Peer(_) => return Err(permanent("a Safeguard peer exchange takes no feedback")),
+    }
+    Ok(())
+}
+
+/// What one round of [`send_pending`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SendRound {
+    /// Rows sent.
+    pub sent: usize,
+    /// Attempts that failed (the row stays pending, or is given up).
+    pub failed: usize,
+}
+
+/// Sends the pending feedback of every exchange configured to send it, up to [`SEND_BATCH`]
+/// rows each, recording each attempt. Exchanges are tried one after another; one that cannot
+/// be reached only delays its own rows.
+pub async fn send_pending(state: &AppState, now: i64) -> Result<SendRound, ApiError> {
+    let mut round = SendRound::default();
+    for cfg in state.0.exchanges.feedback_senders() {
+        let filter = FeedbackFilter {
+            exchange: Some(cfg.name.clone()),
+            status: Some("pending".into()),
+            after: 0,
+            limit: SEND_BATCH,
+        };
+        let store = state.0.store.clone();
+        let rows = blocking(move || Ok(store.source_feedback(&filter)?)).await?;
+        if rows.is_empty() {
+            continue;
+        }
+        let client = match cfg.client() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(exchange = %cfg.name, error = %e, "cannot send source feedback");
+                continue;
+            }
+        };
+        for f in rows {
+            let outcome = send_one(&client, &cfg, &f).await;
+            let (error, max) = match &outcome {
+                Ok(()) => (None, MAX_ATTEMPTS),
+                Err(e) if e.permanent => (Some(e.message.clone()), f.attempts.saturating_add(1)),
+                Err(e) => (Some(e.message.clone()), MAX_ATTEMPTS),
+            };
+            if let Some(e) = &error {
+                tracing::warn!(exchange = %cfg.name, feedback = f.id, error = %e, "source feedback not sent");
+                round.failed += 1;
+            } else {
+                round.sent += 1;
+            }
+            let id = f.id;
+            let store = state.0.store.clone();
+            blocking(move || Ok(store.note_feedback_attempt(id, error.as_deref(), now, max)?))
+                .await?;
+        }
+    }
+    Ok(round)
+}
+
+/// Runs [`send_pending`] every minute (curator or `all` only).
+pub fn start(state: &AppState) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut tick =
+            tokio::time::interval_at(tokio::time::Instant::now() + SEND_INTERVAL, SEND_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match send_pending(&state, safeguard_engine::now_ms()).await {
+                Ok(r) if r.sent + r.failed > 0 => {
+                    tracing::info!(sent = r.sent, failed = r.failed, "source feedback round")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e.message, "source feedback round failed"),
+            }
+        }
+    });
+}
+
+/// Most rows one listing answers.
+const MAX_LIST: usize = 1_000;
+
+/// `GET /v1/exchanges/{name}/feedback` parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    /// `pending`, `sent` or `failed`.
+    status: Option<String>,
+    /// Rows with an id above this.
+    #[serde(default)]
+    after: i64,
+    /// At most this many (default 100, at most 1,000).
+    limit: Option<usize>,
+}
+
+fn row_json(f: &SourceFeedback) -> Value {
+    json!({
+        "id": f.id,
+        "case_id": f.feedback.case_id,
+        "exchange": f.feedback.exchange,
+        "source_id": f.feedback.source_id,
+        "signal_type": f.feedback.signal_type,
+        "value": f.feedback.value,
+        "verdict": f.feedback.verdict,
+        "decided_by": f.feedback.actor,
+        "created_at": f.feedback.at,
+        "status": f.status,
+        "attempts": f.attempts,
+        "last_error": f.last_error,
+        "sent_at": f.sent_at,
+        "updated_at": f.updated_at,
+    })
+}
+
+/// `GET /v1/exchanges/{name}/feedback`: the feedback recorded for an exchange's entries, by
+/// id, with what became of each.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    state.0.exchanges.require(&name)?;
+    if let Some(s) = &q.status {
+        if !matches!(s.as_str(), "pending" | "sent" | "failed") {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "status must be pending, sent or failed",
+            ));
+        }
+    }
+    let limit = q.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_LIST {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("limit must be 1 to {MAX_LIST}"),
+        ));
+    }
+    let filter = FeedbackFilter {
+        exchange: Some(name),
+        status: q.status,
+        after: q.after,
+        limit,
+    };
+    let store = state.0.store.clone();
+    let rows = blocking(move || Ok(store.source_feedback(&filter)?)).await?;
+    let next = (rows.len() == limit)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
+    Ok(Json(json!({
+        "feedback": rows.iter().map(row_json).collect::<Vec<_>>(),
+        "next_after": next,
+    })))
+}
