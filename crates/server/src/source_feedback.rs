@@ -36,11 +36,73 @@ pub const FALSE_POSITIVE: &str = "false_positive";
 /// The StopNCII tag sent with a false positive.
 const STOPNCII_TAG: &str = "false_positive";
 
-/// The feedback a "not CSAM" decision of case `id` owes: for each match of its submissions
-/// whose hash an exchange supplied, one row per entry of that exchange that lists the hash (a
-/// hash two NCMEC members both sent gets two votes). The hash is the bank's, as the exchange
-/// sent it, not the submission's (a PDQ match is near, not equal). Matches whose bank or
-/// content is gone since are passed by.
+/// One entry of a hash list that holds a matched hash: where it came from and its id there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    /// The provenance source (`exchange:NCMEC`, `file:iwf`, `api`).
+    pub source: String,
+    /// The source's id of the entry (NCMEC `member-entry`, StopNCII `Type:hash`, a list's id).
+    pub source_id: String,
+    /// The bank signal's type name.
+    pub signal_type: String,
+    /// The bank signal's value, as the source sent it.
+    pub value: String,
+}
+
+/// The entries behind one match of a stored submission result (`{bank, bank_content_id,
+/// signal_type, ...}`): for the matched content's signals of that type, every active
+/// provenance record's entry ids (an exchange's value listed by several entries keeps them
+/// comma-joined). Empty when the bank or content is gone since, or the source gave no ids.
+pub(crate) fn entries_of_match(
+    engine: &safeguard_engine::Engine,
+    m: &Value,
+) -> Result<Vec<Entry>, ApiError> {
+    let (Some(bank), Some(content), Some(signal_type)) = (
+        m["bank"].as_str(),
+        m["bank_content_id"].as_i64(),
+        m["signal_type"].as_str(),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let Ok(content) = engine.content(bank, content) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for signal in content
+        .signals
+        .iter()
+        .filter(|s| s.signal_type == signal_type)
+    {
+        let records =
+            engine
+                .store()
+                .provenance(content.bank_id, &signal.signal_type, &signal.value)?;
+        for p in records.iter().filter(|p| p.withdrawn_at.is_none()) {
+            for id in p.source_id.as_deref().unwrap_or("").split(',') {
+                let id = id.trim();
+                if id.is_empty() {
+                    continue;
+                }
+                let e = Entry {
+                    source: p.source.clone(),
+                    source_id: id.to_string(),
+                    signal_type: signal.signal_type.clone(),
+                    value: signal.value.clone(),
+                };
+                if !out.contains(&e) {
+                    out.push(e);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The feedback a "not CSAM" decision of case `id` owes: for each match of its submissions,
+/// one row per entry of an exchange that lists the matched hash (a hash two NCMEC members
+/// both sent gets two votes). The hash is the bank's, as the exchange sent it, not the
+/// submission's (a PDQ match is near, not equal). Matches whose bank or content is gone since
+/// are passed by.
 pub(crate) fn owed_for_case(
     state: &AppState,
     id: i64,
@@ -48,58 +110,26 @@ pub(crate) fn owed_for_case(
     at: i64,
 ) -> Result<Vec<NewSourceFeedback>, ApiError> {
     let engine = state.engine()?;
-    let store = state.0.store.clone();
     let mut out: Vec<NewSourceFeedback> = Vec::new();
-    for sub in store.case_submissions(id)? {
+    for sub in state.0.store.case_submissions(id)? {
         let result: Value = serde_json::from_str(&sub.result).unwrap_or(Value::Null);
         for m in result["matches"].as_array().into_iter().flatten() {
-            let from_exchange = m["source"]
-                .as_str()
-                .is_some_and(|s| s.starts_with("exchange:"));
-            let (Some(bank), Some(content), Some(signal_type)) = (
-                m["bank"].as_str(),
-                m["bank_content_id"].as_i64(),
-                m["signal_type"].as_str(),
-            ) else {
-                continue;
-            };
-            if !from_exchange {
-                continue;
-            }
-            let Ok(content) = engine.content(bank, content) else {
-                continue;
-            };
-            for signal in content
-                .signals
-                .iter()
-                .filter(|s| s.signal_type == signal_type)
-            {
-                let records =
-                    store.provenance(content.bank_id, &signal.signal_type, &signal.value)?;
-                for p in records.iter().filter(|p| p.withdrawn_at.is_none()) {
-                    let Some(exchange) = p.source.strip_prefix("exchange:") else {
-                        continue;
-                    };
-                    // An exchange's value listed by several entries keeps them comma-joined.
-                    for entry in p.source_id.as_deref().unwrap_or("").split(',') {
-                        let entry = entry.trim();
-                        if entry.is_empty() {
-                            continue;
-                        }
-                        let f = NewSourceFeedback {
-                            case_id: id,
-                            exchange: exchange.to_string(),
-                            source_id: entry.to_string(),
-                            signal_type: signal.signal_type.clone(),
-                            value: signal.value.clone(),
-                            verdict: FALSE_POSITIVE.into(),
-                            actor: actor.to_string(),
-                            at,
-                        };
-                        if !out.contains(&f) {
-                            out.push(f);
-                        }
-                    }
+            for e in entries_of_match(&engine, m)? {
+                let Some(exchange) = e.source.strip_prefix("exchange:") else {
+                    continue;
+                };
+                let f = NewSourceFeedback {
+                    case_id: id,
+                    exchange: exchange.to_string(),
+                    source_id: e.source_id,
+                    signal_type: e.signal_type,
+                    value: e.value,
+                    verdict: FALSE_POSITIVE.into(),
+                    actor: actor.to_string(),
+                    at,
+                };
+                if !out.contains(&f) {
+                    out.push(f);
                 }
             }
         }

@@ -216,7 +216,8 @@ struct CaseFacts {
     case: Case,
     lease: Option<safeguard_store::console::Lease>,
     lease_holder: Option<String>,
-    submissions: Vec<safeguard_store::action::StoredSubmission>,
+    /// The matches of every submission, with the sources' entry ids.
+    matches: Vec<views::EvidenceMatch>,
     evidence: Vec<safeguard_store::action::Evidence>,
     history: Vec<safeguard_store::action::CaseHistory>,
     labels: Vec<ItemLabel>,
@@ -303,9 +304,21 @@ fn read_case(state: &AppState, s: &Session, id: i64) -> Result<Option<CaseFacts>
     } else {
         None
     };
+    let submissions = store.case_submissions(id)?;
+    let evidence = store.case_evidence(id)?;
+    let engine = state.engine()?;
+    let mut matches = Vec::new();
+    for sub in &submissions {
+        let object = evidence
+            .iter()
+            .find(|e| e.submission_id == sub.id)
+            .map(|e| e.object_id.clone())
+            .unwrap_or_else(|| sub.platform_id.clone());
+        matches.extend(matches_of(&engine, &sub.result, &object)?);
+    }
     Ok(Some(CaseFacts {
-        submissions: store.case_submissions(id)?,
-        evidence: store.case_evidence(id)?,
+        matches,
+        evidence,
         history: store.case_history(id)?,
         labels: store.item_labels(id)?,
         case,
@@ -318,24 +331,31 @@ fn read_case(state: &AppState, s: &Session, id: i64) -> Result<Option<CaseFacts>
     }))
 }
 
-/// The matches of a submission, from its stored result.
-fn matches_of(result: &str, object_id: &str) -> Vec<views::EvidenceMatch> {
+/// The matches of a submission, from its stored result. The hotline id is the source's own id
+/// of the entry that listed the hash (NCMEC `member-entry`, StopNCII `Type:hash`, a list's id
+/// column), from the hash's provenance; several are joined by commas.
+fn matches_of(
+    engine: &safeguard_engine::Engine,
+    result: &str,
+    object_id: &str,
+) -> Result<Vec<views::EvidenceMatch>, ApiError> {
     let v: Value = serde_json::from_str(result).unwrap_or(Value::Null);
-    v["matches"]
-        .as_array()
-        .map(|ms| {
-            ms.iter()
-                .map(|m| views::EvidenceMatch {
-                    object_id: object_id.to_string(),
-                    bank: m["bank"].as_str().unwrap_or("").to_string(),
-                    distance: m["distance"].as_u64().and_then(|d| u32::try_from(d).ok()),
-                    source: m["source"].as_str().unwrap_or("").to_string(),
-                    classification: m["classification"].as_str().map(str::to_string),
-                    hotline_id: m["bank_content_id"].as_i64().map(|i| i.to_string()),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    let mut out = Vec::new();
+    for m in v["matches"].as_array().into_iter().flatten() {
+        let ids: Vec<String> = crate::source_feedback::entries_of_match(engine, m)?
+            .into_iter()
+            .map(|e| e.source_id)
+            .collect();
+        out.push(views::EvidenceMatch {
+            object_id: object_id.to_string(),
+            bank: m["bank"].as_str().unwrap_or("").to_string(),
+            distance: m["distance"].as_u64().and_then(|d| u32::try_from(d).ok()),
+            source: m["source"].as_str().unwrap_or("").to_string(),
+            classification: m["classification"].as_str().map(str::to_string),
+            hotline_id: (!ids.is_empty()).then(|| ids.join(", ")),
+        });
+    }
+    Ok(out)
 }
 
 /// `GET /console/cases/{id}`: evidence first, media blurred and greyscale until clicked.
@@ -422,19 +442,7 @@ pub(crate) async fn case_page(
         opened_at: facts.case.opened_at,
         now_ms: now,
         labels: facts.case.labels.clone(),
-        matches: facts
-            .submissions
-            .iter()
-            .flat_map(|sub| {
-                let object = facts
-                    .evidence
-                    .iter()
-                    .find(|e| e.submission_id == sub.id)
-                    .map(|e| e.object_id.clone())
-                    .unwrap_or_else(|| sub.platform_id.clone());
-                matches_of(&sub.result, &object)
-            })
-            .collect(),
+        matches: facts.matches,
         uploader_items: facts.uploader_items,
         earlier_decisions: facts.earlier,
         history: facts

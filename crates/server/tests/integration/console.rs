@@ -851,6 +851,11 @@ async fn not_csam_records_feedback_for_the_exchange_and_sends_it() {
     let mut c = login(&cs, &mut p).await;
     let (id, page) = claim(&mut c, "default").await;
     assert_eq!(id, case);
+    // The evidence names the exchange's own entry, not a local row id.
+    assert!(
+        page.contains(&format!("<td class=\"hotline\">ImagePDQ:{pdq}</td>")),
+        "{page}"
+    );
     let csrf = csrf_of(&page);
     let r = c
         .post_form(
