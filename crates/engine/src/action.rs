@@ -54,14 +54,18 @@ pub const EVENT_ACCOUNT_RISK: &str = "account.risk";
 pub const EVENT_REPORT_FILED: &str = "report.filed";
 /// Filing a case's report failed; the event carries the stable error code.
 pub const EVENT_REPORT_FAILED: &str = "report.failed";
+/// A submission put its case at UK NCA priority level 1 (an immediate threat to a child):
+/// the case went to urgent priority, the top of its queue, in the same transaction.
+pub const EVENT_CASE_NCA_LEVEL_1: &str = "case.nca_level_1";
 /// Every event type a webhook can subscribe to.
-pub const EVENT_TYPES: [&str; 6] = [
+pub const EVENT_TYPES: [&str; 7] = [
     EVENT_CONTENT_VERDICT,
     EVENT_CASE_OPENED,
     EVENT_CASE_UPDATED,
     EVENT_ACCOUNT_RISK,
     EVENT_REPORT_FILED,
     EVENT_REPORT_FAILED,
+    EVENT_CASE_NCA_LEVEL_1,
 ];
 
 /// The digests of submitted media, for the fingerprint and the evidence record.
@@ -255,6 +259,11 @@ pub struct Evaluation {
     pub decision: Decision,
     /// The submission's fingerprint.
     pub fingerprint: String,
+    /// Set by the caller before recording when the submission makes its case urgent at once
+    /// (UK NCA priority level 1): the assessment, as JSON. The case then goes in at urgent
+    /// priority, the result carries it as `nca_priority`, and an [`EVENT_CASE_NCA_LEVEL_1`]
+    /// event is written with the case's. Ignored when nothing goes into a case.
+    pub surfaced: Option<Value>,
 }
 
 impl Evaluation {
@@ -553,6 +562,7 @@ impl Actioner {
             suppressed,
             decision,
             fingerprint: s.fingerprint(),
+            surfaced: None,
         })
     }
 
@@ -635,27 +645,36 @@ impl Actioner {
     ) -> Result<SubmitResult, Error> {
         let d = &eval.decision;
         let keeps = eval.keeps_evidence();
+        let surfaced = eval.surfaced.clone().filter(|_| keeps);
+        let priority = if surfaced.is_some() {
+            Priority::Urgent
+        } else {
+            d.priority
+        };
         let case = keeps.then(|| CaseAssignment {
             queue: d
                 .queue
                 .clone()
                 .unwrap_or_else(|| safeguard_policy::DEFAULT_QUEUE.to_string()),
-            priority: priority_rank(d.priority),
+            priority: priority_rank(priority),
             report_candidate: d.report_candidate,
             labels: d.labels.clone(),
         });
         let matches: Vec<Value> = eval.matches.iter().map(SubmissionMatch::json).collect();
-        let result = json!({
+        let mut result = json!({
             "verdict": d.verdict.as_str(),
             "matches": matches,
             "suppressed": eval.suppressed,
             "rule": d.rule,
             "queue": d.queue,
-            "priority": keeps.then(|| d.priority.as_str()),
+            "priority": keeps.then(|| priority.as_str()),
             "report_candidate": d.report_candidate,
             "labels": d.labels,
             "shadow": d.shadow,
         });
+        if let Some(a) = &surfaced {
+            result["nca_priority"] = a.clone();
+        }
         let new = NewSubmission {
             platform_id: s.id.clone(),
             fingerprint: eval.fingerprint.clone(),
@@ -679,6 +698,16 @@ impl Actioner {
                 evs.push(event(EVENT_CONTENT_VERDICT, new_event_id(), data));
             }
             evs.extend(case_event(r));
+            if let (Some(a), Some(c)) = (&surfaced, &r.case) {
+                let data = json!({
+                    "case_id": c.id,
+                    "account": c.account,
+                    "queue": c.queue,
+                    "submission": platform_id,
+                    "assessment": a,
+                });
+                evs.push(event(EVENT_CASE_NCA_LEVEL_1, new_event_id(), data));
+            }
             evs
         };
         let job = SubmissionJob {

@@ -247,8 +247,10 @@ pub(crate) async fn process(
         // evaluating a rare replay again costs less than a read for every submission).
         None => {
             let a = actioner.clone();
+            let st = state.clone();
             blocking(move || {
-                let eval = a.evaluate(&s)?;
+                let mut eval = a.evaluate(&s)?;
+                eval.surfaced = crate::nca::surfaced(&st, &s, &eval)?;
                 Ok(a.record(&s, &eval, None)?)
             })
             .await?
@@ -281,7 +283,13 @@ async fn process_media(
     }
     let a = actioner.clone();
     let probe = s.clone();
-    let eval = blocking(move || Ok(a.evaluate(&probe)?)).await?;
+    let st = state.clone();
+    let eval = blocking(move || {
+        let mut eval = a.evaluate(&probe)?;
+        eval.surfaced = crate::nca::surfaced(&st, &probe, &eval)?;
+        Ok(eval)
+    })
+    .await?;
     let mut sealed = None;
     if eval.keeps_evidence() {
         let vault = state.vault().await?;

@@ -66,13 +66,66 @@ async fn signing_key_route(State(state): State<AppState>) -> ApiResult<Json<Valu
     })))
 }
 
-/// The priority rules in force (`[reporting.nca] priority_rules`, else the defaults). The
-/// file was checked at start; an edit that broke it since is a 500 with the detail logged.
-fn rules(state: &AppState) -> ApiResult<PriorityConfig> {
-    state.0.config.reporting.nca.priority().map_err(|e| {
+/// The priority rules in force (`[reporting.nca] priority_rules`, else the defaults), read on
+/// first use and kept: a change to the file takes a restart, as every other setting does.
+/// The file was checked at start; one that broke since then is a 500 with the detail logged.
+fn rules(state: &AppState) -> ApiResult<std::sync::Arc<PriorityConfig>> {
+    if let Some(r) = state.0.nca_rules.get() {
+        return Ok(r.clone());
+    }
+    let r = state.0.config.reporting.nca.priority().map_err(|e| {
         tracing::error!(error = %e, "the NCA priority rules cannot be read");
         ApiError::internal(e)
-    })
+    })?;
+    Ok(state
+        .0
+        .nca_rules
+        .get_or_init(|| std::sync::Arc::new(r))
+        .clone())
+}
+
+/// The signal an item from a child's account adds for the priority rules.
+const CHILD_ACCOUNT: &str = "child_account_involved";
+
+/// Whether a submission about to be recorded puts its case at priority level 1, and if so the
+/// assessment to record with it (see `Evaluation::surfaced`): the case then goes to the top
+/// of its queue and the `case.nca_level_1` webhook fires, in the submission's own
+/// transaction, before anyone has looked at it. The facts are the ones [`facts`] reads back
+/// from the stored case, for this one item: the labels its rule gives the case, a child's
+/// account, the classification of its first classified match. A case that reached level 1
+/// earlier was surfaced then.
+pub(crate) fn surfaced(
+    state: &AppState,
+    s: &safeguard_engine::action::Submission,
+    eval: &safeguard_engine::action::Evaluation,
+) -> ApiResult<Option<Value>> {
+    if !eval.keeps_evidence() {
+        return Ok(None);
+    }
+    let mut signals: BTreeSet<String> = eval.decision.labels.iter().cloned().collect();
+    if s.account_age == safeguard_policy::AccountAge::Child {
+        signals.insert(CHILD_ACCOUNT.into());
+    }
+    let facts = PriorityFacts {
+        signals,
+        classification: eval
+            .matches
+            .iter()
+            .find_map(|m| m.classification.map(|c| c.as_str().to_string())),
+        risk_score: None,
+    };
+    let a = rules(state)?.assess(&facts);
+    if a.level.number() != 1 {
+        return Ok(None);
+    }
+    Ok(Some(json!({
+        "level": 1,
+        "requirement": a.level.requirement(),
+        "rule": a.rule,
+        "fired": a.fired,
+        "explanation": a.explanation(),
+        "deadline_ms": i64::try_from(a.deadline.as_millis()).unwrap_or(i64::MAX),
+    })))
 }
 
 /// What a case's records say for the priority rules.
@@ -86,7 +139,7 @@ fn facts(case: &Case, subs: &[StoredSubmission]) -> PriorityFacts {
     for s in subs {
         let ctx: Value = serde_json::from_str(&s.context).unwrap_or(Value::Null);
         if ctx["account_age"] == "child" {
-            signals.insert("child_account_involved".into());
+            signals.insert(CHILD_ACCOUNT.into());
         }
         // A contact-risk crossing in the case: its level as a signal (`risk_review`,
         // `risk_alert`) for rules to name. The scorer's scale is its own, not the 0-to-1

@@ -56,6 +56,9 @@ pub struct Inner {
     pub decoder: safeguard_sandbox::Decoder,
     /// Acts on matches; set with the engine.
     pub actioner: OnceLock<Arc<safeguard_engine::action::Actioner>>,
+    /// The UK NCA priority rules (`[reporting.nca] priority_rules`, else the defaults), read
+    /// once: every submission that opens or joins a case is assessed against them.
+    pub nca_rules: OnceLock<Arc<safeguard_nca::PriorityConfig>>,
     /// The evidence vault, opened on first use (its key may come from a slow KMS command).
     pub vault: tokio::sync::OnceCell<Arc<safeguard_vault::Vault>>,
     /// The webhook dispatcher (stopped when this state is dropped).
@@ -111,6 +114,7 @@ impl AppState {
             photodna,
             decoder: config.decoder(),
             actioner: OnceLock::new(),
+            nca_rules: OnceLock::new(),
             vault: tokio::sync::OnceCell::new(),
             webhooks: OnceLock::new(),
             risk,

@@ -241,7 +241,44 @@ any_signals = ["child_account_involved"]
             Some(json!({"id": "p1", "kind": "image", "account": "kid", "account_age": "child", "signals": {"pdq": BRIDGE_PDQ}})),
         )
         .await;
-    let case = r.json()["case_id"].as_i64().unwrap();
+    let body = r.json();
+    let case = body["case_id"].as_i64().unwrap();
+    // Level 1 is surfaced as the item is recorded: the case goes in at urgent priority (the
+    // top of its queue, above the CSAM rule's `high`) and `case.nca_level_1` is written with it.
+    assert_eq!(body["nca_priority"]["level"], 1, "{body}");
+    assert_eq!(body["nca_priority"]["rule"], "any child account");
+    assert_eq!(body["priority"], "urgent", "{body}");
+    let c = s.store.case(case).unwrap().unwrap();
+    assert_eq!(
+        safeguard_engine::action::priority_name(c.priority),
+        "urgent"
+    );
+    let level_1 = |s: &TestServer| -> Vec<serde_json::Value> {
+        s.store
+            .events_since(0, 1_000)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.event_type == "case.nca_level_1")
+            .map(|e| serde_json::from_str::<serde_json::Value>(&e.body).unwrap()["data"].clone())
+            .collect()
+    };
+    let events = level_1(&s);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["case_id"], case);
+    assert_eq!(events[0]["account"], "kid");
+    assert_eq!(events[0]["assessment"]["deadline_ms"], 15 * 60 * 1000);
+    // An adult's item matching the same bank is level 3: the CSAM rule's priority, no event.
+    let r = s
+        .admin(
+            "POST",
+            "/v1/content",
+            Some(json!({"id": "p2", "kind": "image", "account": "adult", "account_age": "adult", "signals": {"pdq": BRIDGE_PDQ}})),
+        )
+        .await;
+    let body = r.json();
+    assert_eq!(body["priority"], "high", "{body}");
+    assert!(body.get("nca_priority").is_none(), "{body}");
+    assert_eq!(level_1(&s).len(), 1);
     let p = s
         .admin(
             "GET",
