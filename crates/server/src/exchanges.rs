@@ -464,6 +464,10 @@ pub fn curate_routes() -> Router<AppState> {
             "/v1/exchanges/{name}/feedback",
             get(crate::source_feedback::list).post(feedback),
         )
+        .route(
+            "/v1/exchanges/{name}/feedback/retry",
+            post(crate::source_feedback::retry),
+        )
 }
 
 /// HMA's curation routes for exchanges (`/c/exchanges...`, `/c/exchange/...`), for clients

@@ -332,7 +332,13 @@ pub const ROUTES: &[(&str, &str, Access, &str)] = &[
         "GET",
         "/v1/exchanges/{name}/feedback",
         Access::Scope(Scope::Curate),
-        "The feedback recorded for the exchange's entries (reviewers' false positives), with what became of each: ?status=pending|sent|failed, after, limit",
+        "The feedback recorded for the exchange's entries (reviewers' false positives), with what became of each: ?status=pending|sent|failed|cancelled, after, limit",
+    ),
+    (
+        "POST",
+        "/v1/exchanges/{name}/feedback/retry",
+        Access::Scope(Scope::Curate),
+        "Make the exchange's failed feedback rows pending again, due now: {retried}",
     ),
     (
         "POST",

@@ -20,9 +20,10 @@ use serde_json::{json, Value};
 use crate::error::{ApiError, ApiResult};
 use crate::state::{blocking, AppState};
 
-/// Attempts before a row is given up (`failed`); an error that no retry can mend (an entry id
-/// or fingerprint type the exchange cannot take, a reason it does not list) gives up at once.
-pub const MAX_ATTEMPTS: u32 = 5;
+/// Attempts before a row is given up (`failed`), spaced by [`backoff_ms`]; an error that no
+/// retry can mend (an entry id or fingerprint type the exchange cannot take, a reason it does
+/// not list) gives up at once.
+pub const MAX_ATTEMPTS: u32 = 10;
 
 /// How often pending feedback is sent.
 const SEND_INTERVAL: Duration = Duration::from_secs(60);
@@ -211,49 +212,134 @@ pub struct SendRound {
     pub sent: usize,
     /// Attempts that failed (the row stays pending, or is given up).
     pub failed: usize,
+    /// Rows cancelled because their case was decided otherwise since.
+    pub cancelled: usize,
+}
+
+/// The wait before the next attempt after `attempts` failed ones: a minute, doubling, so the
+/// [`MAX_ATTEMPTS`] attempts span about eight and a half hours of an exchange being down.
+pub fn backoff_ms(attempts: u32) -> i64 {
+    let minutes = 1i64 << attempts.saturating_sub(1).min(12);
+    minutes.saturating_mul(60_000)
 }
 
 /// Sends the pending feedback of every exchange configured to send it, up to [`SEND_BATCH`]
-/// rows each, recording each attempt. Exchanges are tried one after another; one that cannot
-/// be reached only delays its own rows.
+/// due rows each, recording each attempt. The exchanges are sent to side by side, so one that
+/// hangs delays only its own rows; within one, the round stops at the first failure that is
+/// not the row's own fault (the exchange is down or refuses us), so an outage costs one
+/// attempt a round, not one per row. Delivery is at least once: a send whose record then
+/// fails goes again.
 pub async fn send_pending(state: &AppState, now: i64) -> Result<SendRound, ApiError> {
-    let mut round = SendRound::default();
+    let mut tasks = Vec::new();
     for cfg in state.0.exchanges.feedback_senders() {
-        let filter = FeedbackFilter {
-            exchange: Some(cfg.name.clone()),
-            status: Some("pending".into()),
-            after: 0,
-            limit: SEND_BATCH,
-        };
-        let store = state.0.store.clone();
-        let rows = blocking(move || Ok(store.source_feedback(&filter)?)).await?;
-        if rows.is_empty() {
-            continue;
+        let state = state.clone();
+        tasks.push(tokio::spawn(async move {
+            send_exchange(&state, cfg, now).await
+        }));
+    }
+    let mut round = SendRound::default();
+    for t in tasks {
+        let r = t.await.map_err(ApiError::internal)??;
+        round.sent += r.sent;
+        round.failed += r.failed;
+        round.cancelled += r.cancelled;
+    }
+    Ok(round)
+}
+
+/// What to do with a row, from its case as it stands now.
+enum Standing {
+    /// Decided "not CSAM": send.
+    Send,
+    /// Back in review (the decision did not go through, or the case was reopened): wait.
+    Wait,
+    /// Decided otherwise since: the vote must not go out.
+    Cancel(String),
+}
+
+fn standing(state: &AppState, case_id: i64) -> Result<Standing, ApiError> {
+    let Some(case) = state.0.store.case(case_id)? else {
+        return Ok(Standing::Cancel("the case no longer exists".into()));
+    };
+    Ok(match (case.state.as_str(), case.decision.as_deref()) {
+        ("open" | "in_review", _) => Standing::Wait,
+        (_, Some("not_csam")) => Standing::Send,
+        (state, decision) => Standing::Cancel(format!(
+            "the case is {state}, decided {}, no longer \"not CSAM\"",
+            decision.unwrap_or("nothing")
+        )),
+    })
+}
+
+async fn send_exchange(
+    state: &AppState,
+    cfg: ExchangeConfig,
+    now: i64,
+) -> Result<SendRound, ApiError> {
+    let mut round = SendRound::default();
+    let filter = FeedbackFilter {
+        exchange: Some(cfg.name.clone()),
+        status: Some("pending".into()),
+        due_by: Some(now),
+        after: 0,
+        limit: SEND_BATCH,
+    };
+    let store = state.0.store.clone();
+    let rows = blocking(move || Ok(store.source_feedback(&filter)?)).await?;
+    if rows.is_empty() {
+        return Ok(round);
+    }
+    let client = match cfg.client() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(exchange = %cfg.name, error = %e, "cannot send source feedback");
+            return Ok(round);
         }
-        let client = match cfg.client() {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(exchange = %cfg.name, error = %e, "cannot send source feedback");
+    };
+    for f in rows {
+        let st = state.clone();
+        let case_id = f.feedback.case_id;
+        match blocking(move || standing(&st, case_id)).await? {
+            Standing::Wait => continue,
+            Standing::Cancel(why) => {
+                let store = state.0.store.clone();
+                let id = f.id;
+                match blocking(move || Ok(store.cancel_source_feedback(id, &why, now)?)).await {
+                    Ok(_) => round.cancelled += 1,
+                    Err(e) => {
+                        tracing::warn!(feedback = id, error = %e.message, "cannot cancel source feedback")
+                    }
+                }
                 continue;
             }
+            Standing::Send => {}
+        }
+        let outcome = send_one(&client, &cfg, &f).await;
+        let attempts = f.attempts.saturating_add(1);
+        let (error, max, stop) = match &outcome {
+            Ok(()) => (None, MAX_ATTEMPTS, false),
+            // Only this row is wrong: give it up now, and go on with the others.
+            Err(e) if e.permanent => (Some(e.message.clone()), attempts, false),
+            Err(e) => (Some(e.message.clone()), MAX_ATTEMPTS, true),
         };
-        for f in rows {
-            let outcome = send_one(&client, &cfg, &f).await;
-            let (error, max) = match &outcome {
-                Ok(()) => (None, MAX_ATTEMPTS),
-                Err(e) if e.permanent => (Some(e.message.clone()), f.attempts.saturating_add(1)),
-                Err(e) => (Some(e.message.clone()), MAX_ATTEMPTS),
-            };
-            if let Some(e) = &error {
-                tracing::warn!(exchange = %cfg.name, feedback = f.id, error = %e, "source feedback not sent");
-                round.failed += 1;
-            } else {
-                round.sent += 1;
-            }
-            let id = f.id;
-            let store = state.0.store.clone();
-            blocking(move || Ok(store.note_feedback_attempt(id, error.as_deref(), now, max)?))
-                .await?;
+        if let Some(e) = &error {
+            tracing::warn!(exchange = %cfg.name, feedback = f.id, error = %e, "source feedback not sent");
+            round.failed += 1;
+        } else {
+            round.sent += 1;
+        }
+        let id = f.id;
+        let store = state.0.store.clone();
+        let retry_at = now.saturating_add(backoff_ms(attempts));
+        let noted = blocking(move || {
+            Ok(store.note_feedback_attempt(id, error.as_deref(), now, max, retry_at)?)
+        })
+        .await;
+        if let Err(e) = noted {
+            tracing::warn!(feedback = id, error = %e.message, "cannot record a source feedback attempt");
+        }
+        if stop {
+            break;
         }
     }
     Ok(round)
@@ -269,8 +355,13 @@ pub fn start(state: &AppState) {
         loop {
             tick.tick().await;
             match send_pending(&state, safeguard_engine::now_ms()).await {
-                Ok(r) if r.sent + r.failed > 0 => {
-                    tracing::info!(sent = r.sent, failed = r.failed, "source feedback round")
+                Ok(r) if r.sent + r.failed + r.cancelled > 0 => {
+                    tracing::info!(
+                        sent = r.sent,
+                        failed = r.failed,
+                        cancelled = r.cancelled,
+                        "source feedback round"
+                    )
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e.message, "source feedback round failed"),
@@ -286,7 +377,7 @@ const MAX_LIST: usize = 1_000;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListQuery {
-    /// `pending`, `sent` or `failed`.
+    /// `pending`, `sent`, `failed` or `cancelled`.
     status: Option<String>,
     /// Rows with an id above this.
     #[serde(default)]
@@ -310,6 +401,7 @@ fn row_json(f: &SourceFeedback) -> Value {
         "attempts": f.attempts,
         "last_error": f.last_error,
         "sent_at": f.sent_at,
+        "next_attempt_at": f.next_attempt_at,
         "updated_at": f.updated_at,
     })
 }
@@ -323,10 +415,10 @@ pub(crate) async fn list(
 ) -> ApiResult<Json<Value>> {
     state.0.exchanges.require(&name)?;
     if let Some(s) = &q.status {
-        if !matches!(s.as_str(), "pending" | "sent" | "failed") {
+        if !matches!(s.as_str(), "pending" | "sent" | "failed" | "cancelled") {
             return Err(ApiError::bad_request(
                 "invalid_request",
-                "status must be pending, sent or failed",
+                "status must be pending, sent, failed or cancelled",
             ));
         }
     }
@@ -340,6 +432,7 @@ pub(crate) async fn list(
     let filter = FeedbackFilter {
         exchange: Some(name),
         status: q.status,
+        due_by: None,
         after: q.after,
         limit,
     };
@@ -352,4 +445,18 @@ pub(crate) async fn list(
         "feedback": rows.iter().map(row_json).collect::<Vec<_>>(),
         "next_after": next,
     })))
+}
+
+/// `POST /v1/exchanges/{name}/feedback/retry`: every `failed` row of the exchange is pending
+/// again, due now, with its attempts counted afresh (after an outage longer than the backoff,
+/// or once a refused credential is fixed).
+pub(crate) async fn retry(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    state.0.exchanges.require(&name)?;
+    let store = state.0.store.clone();
+    let now = safeguard_engine::now_ms();
+    let n = blocking(move || Ok(store.retry_failed_feedback(&name, now)?)).await?;
+    Ok(Json(json!({ "retried": n })))
 }

@@ -256,8 +256,8 @@ pub struct SourceFeedback {
     pub id: i64,
     /// What was recorded.
     pub feedback: NewSourceFeedback,
-    /// `pending` (not sent yet, or failed and to be tried again), `sent`, or `failed` (gave
-    /// up after the last attempt).
+    /// `pending` (not sent yet, or failed and to be tried again), `sent`, `failed` (gave up
+    /// after the last attempt), or `cancelled` (the decision it came from no longer stands).
     pub status: String,
     /// Send attempts so far.
     pub attempts: u32,
@@ -265,6 +265,8 @@ pub struct SourceFeedback {
     pub last_error: Option<String>,
     /// When it was sent.
     pub sent_at: Option<i64>,
+    /// When a pending row is next due to be sent (backing off after failures).
+    pub next_attempt_at: i64,
     /// The last change.
     pub updated_at: i64,
 }
@@ -276,6 +278,8 @@ pub struct FeedbackFilter {
     pub exchange: Option<String>,
     /// One status only.
     pub status: Option<String>,
+    /// Only rows due by then (`next_attempt_at <= due_by`).
+    pub due_by: Option<i64>,
     /// Rows with an id above this (paging).
     pub after: i64,
     /// At most this many, by id.
@@ -520,14 +524,22 @@ pub trait ConsoleStore: Send + Sync {
     fn source_feedback(&self, filter: &FeedbackFilter) -> Result<Vec<SourceFeedback>>;
     /// Records one send attempt of a `pending` row: `error` `None` makes it `sent`; an error
     /// counts the attempt, keeps the error, and makes it `failed` once `max_attempts` are
-    /// spent (else it stays `pending`). `NotFound`; `Conflict` if it is not `pending`.
+    /// spent, else it stays `pending`, due again at `retry_at`. `NotFound`; `Conflict` if it
+    /// is not `pending`.
     fn note_feedback_attempt(
         &self,
         id: i64,
         error: Option<&str>,
         at: i64,
         max_attempts: u32,
+        retry_at: i64,
     ) -> Result<SourceFeedback>;
+    /// Makes a `pending` row `cancelled`, keeping `reason` as its last error. `NotFound`;
+    /// `Conflict` if it is not `pending`.
+    fn cancel_source_feedback(&self, id: i64, reason: &str, at: i64) -> Result<SourceFeedback>;
+    /// Makes every `failed` row of `exchange` `pending` again, due at `at`, with its attempts
+    /// counted afresh (the last error kept). Returns how many.
+    fn retry_failed_feedback(&self, exchange: &str, at: i64) -> Result<usize>;
 }
 
 /// Annotations are stored as a JSON array: unlike labels they are free text, so no

@@ -612,12 +612,42 @@ pub fn reopen_lapsed_returns_cases_to_their_queue(store: &dyn Store) {
     assert_eq!(store.case(third).unwrap().unwrap().state, "in_review");
     assert_eq!(store.lease(live).unwrap().unwrap().holder, b);
     assert_eq!(store.case(live).unwrap().unwrap().state, "in_review");
+    // A lapsed lease left on a case no longer in review goes quietly: no case back, no event.
+    let t = CaseTransition {
+        from: "in_review".into(),
+        to: "decided".into(),
+        actor: "lou".into(),
+        note: None,
+        decision: Some("not_csam".into()),
+        at,
+    };
+    store.transition_case(third, &t, &mut none).unwrap();
+    let events_before = store.events_since(0, 100).unwrap().len();
+    let history_before = store.case_history(third).unwrap().len();
+    let cases = store
+        .reopen_lapsed(3_000 + LEASE, 10, "system", at, &mut |c| {
+            vec![event(&format!("quiet-{}", c.id))]
+        })
+        .unwrap();
+    let ids: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
+    assert_eq!(ids, vec![live], "the decided case is not returned");
+    assert!(store.lease(third).unwrap().is_none(), "its lease is gone");
+    assert_eq!(store.case(third).unwrap().unwrap().state, "decided");
+    assert_eq!(store.case_history(third).unwrap().len(), history_before);
+    let events: Vec<String> = store
+        .events_since(0, 100)
+        .unwrap()
+        .into_iter()
+        .skip(events_before)
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(events, vec![format!("quiet-{live}")]);
     // Back in the queue as open cases, by the claim order.
     assert_eq!(claim(store, &["csam"], a, at), Some(first));
     assert_eq!(claim(store, &["csam"], a, at), Some(second));
     let stats = store.queue_stats().unwrap();
     let csam = stats.iter().find(|q| q.queue == "csam").unwrap();
-    assert_eq!(csam.open, 0, "{stats:?}");
+    assert_eq!((csam.open, csam.in_review), (1, 2), "{stats:?}");
 }
 
 /// Source feedback: recorded once per (case, exchange, entry, signal, verdict), listed by
@@ -657,6 +687,7 @@ pub fn source_feedback_is_recorded_once_and_sent(store: &dyn Store) {
             .source_feedback(&FeedbackFilter {
                 exchange: exchange.map(str::to_string),
                 status: status.map(str::to_string),
+                due_by: None,
                 after: 0,
                 limit: 10,
             })
@@ -675,8 +706,13 @@ pub fn source_feedback_is_recorded_once_and_sent(store: &dyn Store) {
         .unwrap();
     assert_eq!(all[0].feedback, items[0]);
     assert_eq!(
-        (all[0].status.as_str(), all[0].attempts, all[0].sent_at),
-        ("pending", 0, None)
+        (
+            all[0].status.as_str(),
+            all[0].attempts,
+            all[0].sent_at,
+            all[0].next_attempt_at
+        ),
+        ("pending", 0, None, 2_000)
     );
     let page = store
         .source_feedback(&FeedbackFilter {
@@ -690,7 +726,7 @@ pub fn source_feedback_is_recorded_once_and_sent(store: &dyn Store) {
 
     // Sent at the first attempt.
     let sent = store
-        .note_feedback_attempt(all[0].id, None, 3_000, 3)
+        .note_feedback_attempt(all[0].id, None, 3_000, 3, 9_000)
         .unwrap();
     assert_eq!(
         (
@@ -701,19 +737,41 @@ pub fn source_feedback_is_recorded_once_and_sent(store: &dyn Store) {
         ),
         ("sent", 1, Some(3_000), 3_000)
     );
-    assert_conflict(store.note_feedback_attempt(all[0].id, None, 3_001, 3));
-    // Fails, fails, gives up at the third.
+    assert_conflict(store.note_feedback_attempt(all[0].id, None, 3_001, 3, 9_000));
+    // Fails, fails, gives up at the third; each failure sets when it is due again.
     let id = all[2].id;
     let f = store
-        .note_feedback_attempt(id, Some("502 from the exchange"), 3_000, 3)
+        .note_feedback_attempt(id, Some("502 from the exchange"), 3_000, 3, 4_000)
         .unwrap();
-    assert_eq!((f.status.as_str(), f.attempts), ("pending", 1));
+    assert_eq!(
+        (f.status.as_str(), f.attempts, f.next_attempt_at),
+        ("pending", 1, 4_000)
+    );
     assert_eq!(f.last_error.as_deref(), Some("502 from the exchange"));
+    let due = |by: i64| -> Vec<i64> {
+        store
+            .source_feedback(&FeedbackFilter {
+                status: Some("pending".into()),
+                due_by: Some(by),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap()
+            .into_iter()
+            .map(|f| f.id)
+            .collect()
+    };
+    assert_eq!(
+        due(3_999),
+        vec![all[1].id],
+        "not due before its next attempt"
+    );
+    assert_eq!(due(4_000), vec![all[1].id, id]);
     store
-        .note_feedback_attempt(id, Some("timeout"), 3_100, 3)
+        .note_feedback_attempt(id, Some("timeout"), 4_000, 3, 6_000)
         .unwrap();
     let f = store
-        .note_feedback_attempt(id, Some("timeout again"), 3_200, 3)
+        .note_feedback_attempt(id, Some("timeout again"), 6_000, 3, 10_000)
         .unwrap();
     assert_eq!(
         (
@@ -724,11 +782,46 @@ pub fn source_feedback_is_recorded_once_and_sent(store: &dyn Store) {
         ),
         ("failed", 3, Some("timeout again"), None)
     );
-    assert_conflict(store.note_feedback_attempt(id, None, 3_300, 3));
+    assert_conflict(store.note_feedback_attempt(id, None, 6_100, 3, 9_000));
     assert_eq!(list(Some("NCMEC"), Some("pending")), Vec::<String>::new());
     assert_eq!(list(None, Some("failed")), vec!["7-abd"]);
     assert!(matches!(
-        store.note_feedback_attempt(9_999_999, None, 1, 3),
+        store.note_feedback_attempt(9_999_999, None, 1, 3, 1),
+        Err(Error::NotFound(_))
+    ));
+    // A failed row is tried afresh on request; other exchanges' rows are left alone.
+    assert_eq!(store.retry_failed_feedback("STOPNCII", 7_000).unwrap(), 0);
+    assert_eq!(store.retry_failed_feedback("NCMEC", 7_000).unwrap(), 1);
+    let f = store
+        .source_feedback(&FeedbackFilter {
+            after: id - 1,
+            limit: 1,
+            ..Default::default()
+        })
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        (
+            f.status.as_str(),
+            f.attempts,
+            f.next_attempt_at,
+            f.last_error.as_deref()
+        ),
+        ("pending", 0, 7_000, Some("timeout again"))
+    );
+    // Cancelled: no longer pending, so no attempt and no second cancel.
+    let c = store
+        .cancel_source_feedback(all[1].id, "the case was decided again", 7_100)
+        .unwrap();
+    assert_eq!(
+        (c.status.as_str(), c.last_error.as_deref(), c.updated_at),
+        ("cancelled", Some("the case was decided again"), 7_100)
+    );
+    assert_conflict(store.note_feedback_attempt(all[1].id, None, 7_200, 3, 9_000));
+    assert_conflict(store.cancel_source_feedback(all[1].id, "again", 7_200));
+    assert_conflict(store.cancel_source_feedback(all[0].id, "sent already", 7_200));
+    assert!(matches!(
+        store.cancel_source_feedback(9_999_999, "x", 1),
         Err(Error::NotFound(_))
     ));
 }

@@ -542,8 +542,8 @@ const SESSION_SWEEP: Duration = Duration::from_secs(600);
 const LAPSED_SWEEP: Duration = Duration::from_secs(60);
 
 /// Most cases one transaction of the lapsed-lease sweep returns, so it never holds the writer
-/// for long.
-const LAPSED_BATCH: usize = 500;
+/// for long (on PostgreSQL each is about seven round trips under the write lock).
+const LAPSED_BATCH: usize = 100;
 
 /// Returns to their queue (state `open`, the lease deleted, a history line and a
 /// `case.updated` event with change `lease_lapsed`) every case whose lease lapsed at least one

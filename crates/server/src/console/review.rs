@@ -306,7 +306,8 @@ fn read_case(state: &AppState, s: &Session, id: i64) -> Result<Option<CaseFacts>
     };
     let submissions = store.case_submissions(id)?;
     let evidence = store.case_evidence(id)?;
-    let engine = state.engine()?;
+    // While the index loads the page still shows, without the sources' entry ids.
+    let engine = state.0.engine.get().cloned();
     let mut matches = Vec::new();
     for sub in &submissions {
         let object = evidence
@@ -314,7 +315,7 @@ fn read_case(state: &AppState, s: &Session, id: i64) -> Result<Option<CaseFacts>
             .find(|e| e.submission_id == sub.id)
             .map(|e| e.object_id.clone())
             .unwrap_or_else(|| sub.platform_id.clone());
-        matches.extend(matches_of(&engine, &sub.result, &object)?);
+        matches.extend(matches_of(engine.as_deref(), &sub.result, &object)?);
     }
     Ok(Some(CaseFacts {
         matches,
@@ -335,17 +336,20 @@ fn read_case(state: &AppState, s: &Session, id: i64) -> Result<Option<CaseFacts>
 /// of the entry that listed the hash (NCMEC `member-entry`, StopNCII `Type:hash`, a list's id
 /// column), from the hash's provenance; several are joined by commas.
 fn matches_of(
-    engine: &safeguard_engine::Engine,
+    engine: Option<&safeguard_engine::Engine>,
     result: &str,
     object_id: &str,
 ) -> Result<Vec<views::EvidenceMatch>, ApiError> {
     let v: Value = serde_json::from_str(result).unwrap_or(Value::Null);
     let mut out = Vec::new();
     for m in v["matches"].as_array().into_iter().flatten() {
-        let ids: Vec<String> = crate::source_feedback::entries_of_match(engine, m)?
-            .into_iter()
-            .map(|e| e.source_id)
-            .collect();
+        let ids: Vec<String> = match engine {
+            Some(e) => crate::source_feedback::entries_of_match(e, m)?
+                .into_iter()
+                .map(|e| e.source_id)
+                .collect(),
+            None => Vec::new(),
+        };
         out.push(views::EvidenceMatch {
             object_id: object_id.to_string(),
             bank: m["bank"].as_str().unwrap_or("").to_string(),
@@ -624,6 +628,13 @@ pub(crate) async fn decide(
                 st.audit_after(&actor, Action::Decision, &format!("case:{id}"), "confirmed");
             }
             Decision::NotCsam => {
+                // Recorded first, so a decision that fails half-way leaves no vote owed that
+                // is not written down; the sender sends a row only once its case stands
+                // decided "not CSAM", and cancels it if the case is decided otherwise.
+                let owed = crate::source_feedback::owed_for_case(&st, id, &actor, now)?;
+                if !owed.is_empty() {
+                    store.record_source_feedback(&owed)?;
+                }
                 a.transition(id, CaseState::Decided, &actor, note, Some("not_csam".into()))?;
                 st.audit_after(&actor, Action::Decision, &format!("case:{id}"), "false_positive");
                 false_positive(&st, id, &actor)?;
@@ -662,14 +673,9 @@ pub(crate) async fn decide(
 
 /// A "not CSAM" decision: the items' hashes go to the allow-list bank (created on first
 /// use), so the same false positive does not come back, and the case's `case.updated` event
-/// (already written) tells the platform. Each exchange entry that supplied a matched hash gets
-/// a `false_positive` feedback row (`crate::source_feedback`), recorded before the hashes
-/// join the allow-list.
+/// (already written) tells the platform. The feedback owed to the hashes' sources was
+/// recorded before the decision (`crate::source_feedback`).
 fn false_positive(state: &AppState, id: i64, actor: &str) -> Result<(), ApiError> {
-    let owed = crate::source_feedback::owed_for_case(state, id, actor, now_ms())?;
-    if !owed.is_empty() {
-        state.0.store.record_source_feedback(&owed)?;
-    }
     let engine = state.engine()?;
     let bank = state.0.config.console.false_positive_bank.clone();
     if engine.bank(&bank).is_err() {

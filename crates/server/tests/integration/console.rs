@@ -896,20 +896,26 @@ async fn not_csam_records_feedback_for_the_exchange_and_sends_it() {
         "nothing sent at decision time"
     );
 
-    // The first attempt is refused: still pending, with the error; the next one is sent.
+    // The first attempt is refused: still pending, with the error, due again a minute later
+    // (not before); then it is sent.
     let state = cs.s.state.clone();
     let now = safeguard_engine::now_ms();
-    let round = safeguard_server::source_feedback::send_pending(&state, now)
-        .await
-        .unwrap();
-    assert_eq!((round.sent, round.failed), (0, 1));
+    let send = |at: i64| {
+        let state = state.clone();
+        async move {
+            let r = safeguard_server::source_feedback::send_pending(&state, at)
+                .await
+                .unwrap();
+            (r.sent, r.failed, r.cancelled)
+        }
+    };
+    assert_eq!(send(now).await, (0, 1, 0));
     let row = list("?status=pending").await.json()["feedback"][0].clone();
     assert_eq!(row["attempts"], 1);
+    assert_eq!(row["next_attempt_at"], now + 60_000);
     assert!(row["last_error"].as_str().unwrap().contains("400"), "{row}");
-    let round = safeguard_server::source_feedback::send_pending(&state, now + 60_000)
-        .await
-        .unwrap();
-    assert_eq!((round.sent, round.failed), (1, 0));
+    assert_eq!(send(now + 59_999).await, (0, 0, 0), "not due yet");
+    assert_eq!(send(now + 60_000).await, (1, 0, 0));
     let sent = seen.lock().unwrap().clone();
     assert_eq!(sent.len(), 2);
     assert_eq!(
@@ -922,11 +928,91 @@ async fn not_csam_records_feedback_for_the_exchange_and_sends_it() {
         (row["attempts"].clone(), row["sent_at"].clone()),
         (json!(2), json!(now + 60_000))
     );
-    let round = safeguard_server::source_feedback::send_pending(&state, now + 120_000)
-        .await
-        .unwrap();
-    assert_eq!((round.sent, round.failed), (0, 0), "sent once");
+    assert_eq!(send(now + 120_000).await, (0, 0, 0), "sent once");
     assert_eq!(list("?status=pending").await.json()["feedback"], json!([]));
+
+    // A row whose case is back in review waits (no attempt); once its case is decided
+    // otherwise it is cancelled, never sent.
+    let md5 = "0123456789abcdef0123456789abcdef";
+    let r =
+        cs.s.admin("POST", "/v1/banks", Some(json!({"name": "OTHER"})))
+            .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    cs.s.admin("POST", "/c/bank/OTHER/signal", Some(json!({"md5": md5})))
+        .await;
+    let r =
+        cs.s.admin(
+            "POST",
+            "/v1/content",
+            Some(
+                json!({"id": "other-1", "kind": "image", "account": "acct-fb-2",
+                "signals": {"md5": md5}}),
+            ),
+        )
+        .await;
+    let reopened = r.json()["case_id"].as_i64().expect("a second case");
+    let owed = |case_id: i64, entry: &str| safeguard_store::console::NewSourceFeedback {
+        case_id,
+        exchange: "STOPNCII".into(),
+        source_id: entry.into(),
+        signal_type: "pdq".into(),
+        value: pdq.clone(),
+        verdict: "false_positive".into(),
+        actor: "console:gus".into(),
+        at: now,
+    };
+    cs.s.store
+        .record_source_feedback(&[owed(reopened, "ImagePDQ:waiting")])
+        .unwrap();
+    assert_eq!(send(now + 180_000).await, (0, 0, 0), "its case is open");
+    assert_eq!(
+        list("?status=pending").await.json()["feedback"][0]["attempts"],
+        0
+    );
+    let t = safeguard_store::action::CaseTransition {
+        from: "open".into(),
+        to: "closed".into(),
+        actor: "api".into(),
+        note: None,
+        decision: Some("no_action".into()),
+        at: now,
+    };
+    cs.s.store
+        .transition_case(reopened, &t, &mut |_| vec![])
+        .unwrap();
+    assert_eq!(send(now + 240_000).await, (0, 0, 1));
+    let row = list("?status=cancelled").await.json()["feedback"][0].clone();
+    assert!(
+        row["last_error"].as_str().unwrap().contains("no longer"),
+        "{row}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 2, "nothing more was sent");
+
+    // A row given up is tried again on request.
+    cs.s.store
+        .record_source_feedback(&[owed(case, "ImagePDQ:givenup")])
+        .unwrap();
+    let id = list("?status=pending").await.json()["feedback"][0]["id"]
+        .as_i64()
+        .unwrap();
+    cs.s.store
+        .note_feedback_attempt(id, Some("refused"), now, 1, now)
+        .unwrap();
+    assert_eq!(list("?status=failed").await.json()["feedback"][0]["id"], id);
+    let r =
+        cs.s.call(
+            "POST",
+            "/v1/exchanges/STOPNCII/feedback/retry",
+            Some(&curate),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["retried"], 1);
+    let due = safeguard_engine::now_ms();
+    assert_eq!(send(due).await, (1, 0, 0));
+    let last = seen.lock().unwrap().last().unwrap().1.clone();
+    assert!(last.contains("\"hashValue\":\"givenup\""), "{last}");
 
     // Bad listings are refused.
     let r = list("?status=maybe").await;

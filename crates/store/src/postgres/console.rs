@@ -412,7 +412,7 @@ fn exposure_in(
 }
 
 const FEEDBACK_COLUMNS: &str = "id, case_id, exchange, source_id, signal_type, value, verdict, \
-     actor, created_at, status, last_error, attempts, sent_at, updated_at";
+     actor, created_at, status, last_error, attempts, sent_at, updated_at, next_attempt_at";
 
 fn feedback_row(r: &Row) -> Result<SourceFeedback> {
     const T: &str = "source_feedback";
@@ -433,6 +433,7 @@ fn feedback_row(r: &Row) -> Result<SourceFeedback> {
         attempts: to_u32(col::<i64>(r, 11, T)?, "attempts")?,
         sent_at: col(r, 12, T)?,
         updated_at: col(r, 13, T)?,
+        next_attempt_at: col(r, 14, T)?,
     })
 }
 
@@ -858,11 +859,16 @@ impl ConsoleStore for PostgresStore {
             )?;
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
-                // Read again under the write: a claim may have taken the case over since.
-                let Some(lease) = lease_in(tx, id)?.filter(|l| l.expires_at <= lapsed_before)
-                else {
+                let Some(lease) = lease_in(tx, id)? else {
                     continue;
                 };
+                // A lease left on a case no longer in review (decided, closed or moved through
+                // the API while held) has nobody to hand the case back from: it goes quietly,
+                // so claims stop reading it, with no event and no history line.
+                if require_case(tx, id)?.state != "in_review" {
+                    tx.execute("DELETE FROM case_leases WHERE case_id = $1", &[&id])?;
+                    continue;
+                }
                 out.push(release(
                     tx,
                     id,
@@ -1151,8 +1157,8 @@ impl ConsoleStore for PostgresStore {
                 }
                 let n = tx.execute(
                     "INSERT INTO source_feedback (case_id, exchange, source_id, signal_type, \
-                     value, verdict, actor, created_at, status, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $8) \
+                     value, verdict, actor, created_at, status, updated_at, next_attempt_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $8, $8) \
                      ON CONFLICT (case_id, exchange, source_id, signal_type, value, verdict) \
                      DO NOTHING",
                     &[
@@ -1185,6 +1191,10 @@ impl ConsoleStore for PostgresStore {
                 bound.push(st);
                 sql.push_str(&format!(" AND status = ${}", bound.len()));
             }
+            if let Some(due) = &filter.due_by {
+                bound.push(due);
+                sql.push_str(&format!(" AND next_attempt_at <= ${}", bound.len()));
+            }
             bound.push(&limit);
             sql.push_str(&format!(" ORDER BY id LIMIT ${}", bound.len()));
             all(tx, &sql, &bound, feedback_row)
@@ -1197,6 +1207,7 @@ impl ConsoleStore for PostgresStore {
         error: Option<&str>,
         at: i64,
         max_attempts: u32,
+        retry_at: i64,
     ) -> Result<SourceFeedback> {
         self.write(|tx| {
             let f = feedback_in(tx, id)?
@@ -1215,7 +1226,7 @@ impl ConsoleStore for PostgresStore {
             };
             tx.execute(
                 "UPDATE source_feedback SET status = $2, attempts = $3, last_error = $4, \
-                 sent_at = $5, updated_at = $6 WHERE id = $1",
+                 sent_at = $5, updated_at = $6, next_attempt_at = $7 WHERE id = $1",
                 &[
                     &id,
                     &status,
@@ -1223,9 +1234,40 @@ impl ConsoleStore for PostgresStore {
                     &last_error,
                     &sent_at,
                     &at,
+                    &retry_at,
                 ],
             )?;
             feedback_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("source feedback {id}")))
+        })
+    }
+
+    fn cancel_source_feedback(&self, id: i64, reason: &str, at: i64) -> Result<SourceFeedback> {
+        self.write(|tx| {
+            let f = feedback_in(tx, id)?
+                .ok_or_else(|| Error::NotFound(format!("source feedback {id}")))?;
+            if f.status != "pending" {
+                return Err(Error::Conflict(format!(
+                    "source feedback {id} is {}, not pending",
+                    f.status
+                )));
+            }
+            tx.execute(
+                "UPDATE source_feedback SET status = 'cancelled', last_error = $2, \
+                 updated_at = $3 WHERE id = $1",
+                &[&id, &reason, &at],
+            )?;
+            feedback_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("source feedback {id}")))
+        })
+    }
+
+    fn retry_failed_feedback(&self, exchange: &str, at: i64) -> Result<usize> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE source_feedback SET status = 'pending', attempts = 0, \
+                 next_attempt_at = $2, updated_at = $2 WHERE exchange = $1 AND status = 'failed'",
+                &[&exchange, &at],
+            )?;
+            Ok(usize::try_from(n).unwrap_or(usize::MAX))
         })
     }
 }

@@ -434,7 +434,7 @@ fn exposure_in(
 }
 
 const FEEDBACK_COLUMNS: &str = "id, case_id, exchange, source_id, signal_type, value, verdict, \
-     actor, created_at, status, last_error, attempts, sent_at, updated_at";
+     actor, created_at, status, last_error, attempts, sent_at, updated_at, next_attempt_at";
 
 fn feedback_row(r: &Row<'_>) -> Result<SourceFeedback> {
     const T: &str = "source_feedback";
@@ -455,6 +455,7 @@ fn feedback_row(r: &Row<'_>) -> Result<SourceFeedback> {
         attempts: to_u32(col::<i64>(r, 11, T)?, "attempts")?,
         sent_at: col(r, 12, T)?,
         updated_at: col(r, 13, T)?,
+        next_attempt_at: col(r, 14, T)?,
     })
 }
 
@@ -885,11 +886,17 @@ impl ConsoleStore for SqliteStore {
             )?;
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
-                // Read again under the write: a claim may have taken the case over since.
-                let Some(lease) = lease_in(tx, id)?.filter(|l| l.expires_at <= lapsed_before)
-                else {
+                let Some(lease) = lease_in(tx, id)? else {
                     continue;
                 };
+                // A lease left on a case no longer in review (decided, closed or moved through
+                // the API while held) has nobody to hand the case back from: it goes quietly,
+                // so claims stop reading it, with no event and no history line.
+                if require_case(tx, id)?.state != "in_review" {
+                    tx.execute("DELETE FROM case_leases WHERE case_id = ?1", params![id])
+                        .map_err(db_err)?;
+                    continue;
+                }
                 out.push(release(
                     tx,
                     id,
@@ -1179,8 +1186,8 @@ impl ConsoleStore for SqliteStore {
                 let n = tx
                     .prepare_cached(
                         "INSERT INTO source_feedback (case_id, exchange, source_id, signal_type, \
-                     value, verdict, actor, created_at, status, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?8) \
+                     value, verdict, actor, created_at, status, updated_at, next_attempt_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?8, ?8) \
                      ON CONFLICT (case_id, exchange, source_id, signal_type, value, verdict) \
                      DO NOTHING",
                     )
@@ -1216,6 +1223,10 @@ impl ConsoleStore for SqliteStore {
                 bound.push(st);
                 sql.push_str(&format!(" AND status = ?{}", bound.len()));
             }
+            if let Some(due) = &filter.due_by {
+                bound.push(due);
+                sql.push_str(&format!(" AND next_attempt_at <= ?{}", bound.len()));
+            }
             bound.push(&limit);
             sql.push_str(&format!(" ORDER BY id LIMIT ?{}", bound.len()));
             all(tx, &sql, bound.as_slice(), feedback_row)
@@ -1228,6 +1239,7 @@ impl ConsoleStore for SqliteStore {
         error: Option<&str>,
         at: i64,
         max_attempts: u32,
+        retry_at: i64,
     ) -> Result<SourceFeedback> {
         self.write(|tx| {
             let f = feedback_in(tx, id)?
@@ -1246,11 +1258,42 @@ impl ConsoleStore for SqliteStore {
             };
             tx.execute(
                 "UPDATE source_feedback SET status = ?2, attempts = ?3, last_error = ?4, \
-                 sent_at = ?5, updated_at = ?6 WHERE id = ?1",
-                params![id, status, attempts, last_error, sent_at, at],
+                 sent_at = ?5, updated_at = ?6, next_attempt_at = ?7 WHERE id = ?1",
+                params![id, status, attempts, last_error, sent_at, at, retry_at],
             )
             .map_err(db_err)?;
             feedback_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("source feedback {id}")))
+        })
+    }
+
+    fn cancel_source_feedback(&self, id: i64, reason: &str, at: i64) -> Result<SourceFeedback> {
+        self.write(|tx| {
+            let f = feedback_in(tx, id)?
+                .ok_or_else(|| Error::NotFound(format!("source feedback {id}")))?;
+            if f.status != "pending" {
+                return Err(Error::Conflict(format!(
+                    "source feedback {id} is {}, not pending",
+                    f.status
+                )));
+            }
+            tx.execute(
+                "UPDATE source_feedback SET status = 'cancelled', last_error = ?2, \
+                 updated_at = ?3 WHERE id = ?1",
+                params![id, reason, at],
+            )
+            .map_err(db_err)?;
+            feedback_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("source feedback {id}")))
+        })
+    }
+
+    fn retry_failed_feedback(&self, exchange: &str, at: i64) -> Result<usize> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE source_feedback SET status = 'pending', attempts = 0, \
+                 next_attempt_at = ?2, updated_at = ?2 WHERE exchange = ?1 AND status = 'failed'",
+                params![exchange, at],
+            )
+            .map_err(db_err)
         })
     }
 }

@@ -560,9 +560,9 @@ CREATE TABLE console_settings (
     // Version 11: feedback for the sources of hashes (crate::console::NewSourceFeedback).
     // - One row per (case, exchange, entry, signal, verdict): a decision recorded twice never
     //   votes twice.
-    // - `source_feedback_pending` is what the sender reads: one exchange's pending rows, by id.
-    // - Leases: a lease that lapsed a lease length ago is returned to its queue by the
-    //   server's sweep (`reopen_lapsed`), so the lapsed leases claims look through stay few.
+    // - `source_feedback_pending` is what the sender reads: one exchange's pending rows, by
+    //   id, due or not (few: a row waits only while its exchange fails);
+    //   `source_feedback_listed` serves an exchange's listing.
     r#"
 CREATE TABLE source_feedback (
     id           INTEGER PRIMARY KEY,
@@ -574,15 +574,16 @@ CREATE TABLE source_feedback (
     verdict      TEXT    NOT NULL,
     actor        TEXT    NOT NULL,
     created_at   INTEGER NOT NULL,
-    status       TEXT    NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+    status       TEXT    NOT NULL CHECK (status IN ('pending', 'sent', 'failed', 'cancelled')),
     attempts     INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
     last_error   TEXT,
     sent_at      INTEGER,
     updated_at   INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
     UNIQUE (case_id, exchange, source_id, signal_type, value, verdict)
 ) STRICT;
 CREATE INDEX source_feedback_pending ON source_feedback (exchange, status, id);
-CREATE INDEX source_feedback_by_status ON source_feedback (status, id);
+CREATE INDEX source_feedback_listed ON source_feedback (exchange, id);
 "#,
 ];
 

@@ -2,9 +2,9 @@
 -- SQLite's version 11.
 -- - One row per (case, exchange, entry, signal, verdict): a decision recorded twice never
 --   votes twice.
--- - `source_feedback_pending` is what the sender reads: the pending rows of one exchange, by id.
--- - Leases: a lease that lapsed a lease length ago is returned to its queue by the server's
---   sweep (`reopen_lapsed`), so the lapsed leases claims look through stay few.
+-- - `source_feedback_pending` is what the sender reads: the pending rows of one exchange, by
+--   id, due or not (few: a row waits only while its exchange fails); `source_feedback_listed`
+--   serves an exchange's listing.
 
 CREATE TABLE source_feedback (
     id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -16,12 +16,13 @@ CREATE TABLE source_feedback (
     verdict      TEXT COLLATE "C" NOT NULL,
     actor        TEXT NOT NULL,
     created_at   BIGINT NOT NULL,
-    status       TEXT COLLATE "C" NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+    status       TEXT COLLATE "C" NOT NULL CHECK (status IN ('pending', 'sent', 'failed', 'cancelled')),
     attempts     BIGINT NOT NULL DEFAULT 0 CHECK (attempts >= 0),
     last_error   TEXT,
     sent_at      BIGINT,
     updated_at   BIGINT NOT NULL,
+    next_attempt_at BIGINT NOT NULL,
     UNIQUE (case_id, exchange, source_id, signal_type, value, verdict)
 );
 CREATE INDEX source_feedback_pending ON source_feedback (exchange, status, id);
-CREATE INDEX source_feedback_by_status ON source_feedback (status, id);
+CREATE INDEX source_feedback_listed ON source_feedback (exchange, id);
