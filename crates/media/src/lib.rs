@@ -28,6 +28,7 @@ mod jpeg;
 mod limit;
 mod pixel;
 mod png_decode;
+pub mod reduce;
 pub mod video;
 mod video_gop;
 mod webp;

@@ -56,6 +56,32 @@ impl Decoder {
         }
     }
 
+    /// The review console's reduced-detail rendering of an image
+    /// ([`safeguard_media::reduce::reduced_png`]): a small greyscale posterised PNG.
+    pub fn reduced_png(
+        &self,
+        bytes: &[u8],
+        limits: &Limits,
+        options: &safeguard_media::reduce::ReduceOptions,
+    ) -> Result<Vec<u8>, Error> {
+        let pool = match self {
+            Decoder::InProcess => {
+                return safeguard_media::reduce::reduced_png(bytes, limits, options)
+                    .map_err(|e| Error::Decode(e.into()))
+            }
+            Decoder::Sandboxed(pool) => pool,
+        };
+        let request = Request::Reduce {
+            limits: limits.clone(),
+            options: *options,
+        };
+        match pool.call(&request, bytes, pool.config().image_deadline)? {
+            Response::Reduced(png) => Ok(png),
+            Response::Failed(f) => Err(failure(f)),
+            other => Err(pool.unexpected(&other)),
+        }
+    }
+
     /// What [`safeguard_engine::hash_media`] computes: PDQ (python-threatexchange values),
     /// MD5, SHA-1, SHA-256 and the size.
     pub fn hash_media(&self, bytes: &[u8], limits: &Limits) -> Result<HashedMedia, Error> {

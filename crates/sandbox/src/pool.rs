@@ -201,6 +201,7 @@ impl Pool {
             Request::Image(_) => matches!(r, Response::Image(_) | Response::Failed(_)),
             Request::Video { .. } => matches!(r, Response::Video(_) | Response::Failed(_)),
             Request::Probe => matches!(r, Response::Probe(_)),
+            Request::Reduce { .. } => matches!(r, Response::Reduced(_) | Response::Failed(_)),
         };
         let mut worker = self.take(deadline)?;
         let pid = worker.child.id();

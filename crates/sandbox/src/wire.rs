@@ -13,6 +13,7 @@ use std::time::Duration;
 use safeguard_engine::video::{HashedVideo, VideoOptions, VpdqVideo};
 use safeguard_engine::HashedMedia;
 use safeguard_media::digest::Digests;
+use safeguard_media::reduce::ReduceOptions;
 use safeguard_media::video::VideoLimits;
 use safeguard_media::{DecodeOptions, Format, LimitKind, Limits};
 use safeguard_pdq::{PdqHash, PdqOutput};
@@ -56,6 +57,11 @@ pub(crate) enum Request {
         options: VideoOptions,
         digests: bool,
     },
+    /// Decode an image and render the console's reduced-detail copy (a PNG).
+    Reduce {
+        limits: Limits,
+        options: ReduceOptions,
+    },
     /// Try what the filter must refuse (open a file, a socket, run a program, start a thread,
     /// signal the parent, map executable memory, allocate past the memory limit) and report
     /// what happened. The input frame is ignored.
@@ -84,6 +90,8 @@ pub(crate) enum Response {
     Failed(WireFailure),
     /// The probe's results.
     Probe(Vec<ProbeResult>),
+    /// A reduced-detail rendering, PNG bytes.
+    Reduced(Vec<u8>),
 }
 
 /// An engine error as it crosses the pipe. Carried as data and rebuilt on the other side, so
@@ -329,6 +337,12 @@ impl Request {
                 w.bool(*digests);
             }
             Request::Probe => w.u8(2),
+            Request::Reduce { limits, options } => {
+                w.u8(3);
+                put_limits(&mut w, limits);
+                w.u32(options.max_side);
+                w.u8(options.levels);
+            }
         }
         w.0
     }
@@ -375,6 +389,13 @@ impl Request {
                 }
             }
             2 => Request::Probe,
+            3 => Request::Reduce {
+                limits: get_limits(&mut r)?,
+                options: ReduceOptions {
+                    max_side: r.u32()?,
+                    levels: r.u8()?,
+                },
+            },
             t => return Err(WireError(format!("unknown request tag {t}"))),
         };
         r.end()?;
@@ -388,6 +409,7 @@ impl Request {
             Request::Image(job) => job.limits.max_input_bytes,
             Request::Video { options, .. } => options.limits.max_input_bytes,
             Request::Probe => 0,
+            Request::Reduce { limits, .. } => limits.max_input_bytes,
         }
     }
 }
@@ -466,6 +488,11 @@ impl Response {
                     w.u32(p.errno as u32);
                 }
             }
+            Response::Reduced(png) => {
+                w.u8(6);
+                w.u32(png.len() as u32);
+                w.bytes(png);
+            }
         }
         w.0
     }
@@ -519,6 +546,10 @@ impl Response {
                     });
                 }
                 Response::Probe(results)
+            }
+            6 => {
+                let n = r.u32()? as usize;
+                Response::Reduced(r.take(n)?.to_vec())
             }
             t => return Err(WireError(format!("unknown response tag {t}"))),
         };
@@ -783,6 +814,19 @@ mod tests {
     #[test]
     fn requests_roundtrip() {
         roundtrip_request(Request::Probe);
+        roundtrip_request(Request::Reduce {
+            limits: Limits {
+                max_input_bytes: 6,
+                max_width: 7,
+                max_height: 8,
+                max_pixels: 9,
+                max_decode_bytes: 10,
+            },
+            options: ReduceOptions {
+                max_side: 240,
+                levels: 5,
+            },
+        });
         roundtrip_request(Request::Image(ImageJob {
             limits: Limits {
                 max_input_bytes: 1,
@@ -844,6 +888,7 @@ mod tests {
         };
         for r in [
             Response::Ready,
+            Response::Reduced(vec![0x89, b'P', b'N', b'G', 0, 255]),
             Response::Video(VideoOutput::Frames(vpdq)),
             Response::Video(VideoOutput::Full(Box::new(full))),
             Response::Image(Box::new(ImageHashes {

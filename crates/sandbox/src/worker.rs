@@ -126,6 +126,12 @@ fn handle(request: Request, bytes: Vec<u8>, memory_limit: u64, parent: libc::pid
             }
         }
         Request::Probe => Response::Probe(probe(memory_limit, parent)),
+        Request::Reduce { limits, options } => {
+            match safeguard_media::reduce::reduced_png(&bytes, &limits, &options) {
+                Ok(png) => Response::Reduced(png),
+                Err(e) => Response::Failed(WireFailure::from_error(&e.into())),
+            }
+        }
     });
     std::panic::catch_unwind(run).unwrap_or_else(|panic| {
         let what = panic

@@ -111,6 +111,31 @@ fn image_hashes_equal_in_process_bit_for_bit() {
     assert_eq!(p.lost(), 0);
 }
 
+/// The console's reduced-detail rendering comes out of a worker byte for byte as in-process,
+/// and a file that does not decode is the same error.
+#[test]
+fn reduced_renderings_equal_in_process_bit_for_bit() {
+    let sandbox = sandboxed();
+    let limits = Limits::default();
+    let o = safeguard_media::reduce::ReduceOptions::default();
+    for path in images().iter().step_by(10) {
+        let bytes = std::fs::read(path).unwrap();
+        let name = path.display().to_string();
+        same(
+            &name,
+            sandbox.reduced_png(&bytes, &limits, &o),
+            safeguard_media::reduce::reduced_png(&bytes, &limits, &o).map_err(Into::into),
+        );
+        let cut = &bytes[..bytes.len() / 2];
+        same(
+            &format!("{name} cut"),
+            sandbox.reduced_png(cut, &limits, &o),
+            safeguard_media::reduce::reduced_png(cut, &limits, &o).map_err(Into::into),
+        );
+    }
+    assert_eq!(sandbox.pool().unwrap().lost(), 0);
+}
+
 #[test]
 fn video_hashes_equal_in_process_bit_for_bit() {
     let sandbox = sandboxed();

@@ -152,7 +152,7 @@ pub async fn hash_video(state: &AppState, bytes: impl Into<Bytes>) -> ApiResult<
 /// is 422 `decoder_crashed`: the same file would crash it again, so the client should not
 /// retry it, while every other request carries on (the worker is replaced). No worker at all
 /// is 503 `decoder_unavailable`, with the detail in the log only.
-fn decode_error(e: safeguard_sandbox::Error) -> ApiError {
+pub(crate) fn decode_error(e: safeguard_sandbox::Error) -> ApiError {
     match e {
         safeguard_sandbox::Error::Decode(e) => ApiError::from(e),
         safeguard_sandbox::Error::Crashed(detail) => {

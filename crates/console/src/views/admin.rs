@@ -196,7 +196,7 @@ fn settings_form(viewer: &Viewer, action: &str, scope: Option<&str>, s: &ViewSet
             select #thumb_px name="thumb_px" {
                 @for t in THUMB_SIZES_PX { option value=(t) selected[t == s.thumb_px] { (t) } }
             }
-            label.check { input type="checkbox" name="reduced_detail" value="on" checked[s.reduced_detail]; " Reduced detail (lower contrast)" }
+            label.check { input type="checkbox" name="reduced_detail" value="on" checked[s.reduced_detail]; " Reduced detail (images as a small four-tone grey copy drawn by the server)" }
             button #settings-submit type="submit" { "Save" }
         }
     }

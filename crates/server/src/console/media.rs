@@ -11,13 +11,14 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use safeguard_engine::audit::Action;
+use safeguard_media::reduce::ReduceOptions;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{now_ms, policies, session, ConsoleResult, Fail};
 use crate::action::sealed_object;
 use crate::error::ApiError;
-use crate::state::{blocking, AppState};
+use crate::state::{blocking, cpu, AppState};
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct MediaQuery {
@@ -25,6 +26,8 @@ pub(crate) struct MediaQuery {
     exp: i64,
     #[serde(default)]
     sig: String,
+    /// `reduced`: the reduced-detail rendering of an image instead of the original.
+    view: Option<String>,
 }
 
 /// `GET /console/media/{object}?exp=…&sig=…`.
@@ -56,6 +59,16 @@ pub(crate) async fn media(
                 format!("this media address is not valid for this session ({e}); reload the page"),
             ))
         })?;
+    let reduced = match q.view.as_deref() {
+        None => false,
+        Some("reduced") => true,
+        Some(_) => {
+            return Err(Fail::Json(ApiError::bad_request(
+                "invalid_request",
+                "view must be \"reduced\" or absent",
+            )))
+        }
+    };
     let st = state.clone();
     let actor = s.actor();
     let oid = object.clone();
@@ -81,7 +94,11 @@ pub(crate) async fn media(
             &actor,
             Action::VaultRead,
             &oid,
-            "shown blurred in the review console",
+            if reduced {
+                "shown reduced and blurred in the review console"
+            } else {
+                "shown blurred in the review console"
+            },
         )?;
         Ok(ev)
     })
@@ -97,7 +114,27 @@ pub(crate) async fn media(
             "the media could not be read; see the server log",
         ))
     })?;
-    let content_type = sniff(&bytes, &ev.media_kind);
+    let (bytes, content_type) = if reduced {
+        if ev.media_kind == "video" {
+            return Err(Fail::Json(ApiError::bad_request(
+                "invalid_request",
+                "videos have no reduced-detail view",
+            )));
+        }
+        let limits = state.0.config.media_limits();
+        let decoder = state.0.decoder.clone();
+        let png = cpu(&state, move || {
+            decoder
+                .reduced_png(&bytes, &limits, &ReduceOptions::default())
+                .map_err(crate::media::decode_error)
+        })
+        .await
+        .map_err(Fail::Json)?;
+        (png, "image/png")
+    } else {
+        let t = sniff(&bytes, &ev.media_kind);
+        (bytes, t)
+    };
     let mut resp = bytes.into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

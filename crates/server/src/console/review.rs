@@ -407,10 +407,17 @@ pub(crate) async fn case_page(
                     } else {
                         views::MediaKind::Image
                     },
+                    // With reduced detail on, an image comes as the server's stylised copy:
+                    // the original never reaches the browser.
                     url: Some(format!(
-                        "/console/media/{}?exp={exp}&sig={}",
+                        "/console/media/{}?exp={exp}&sig={}{}",
                         e.object_id,
-                        signer.sign(&e.object_id, &s.session.id_hash, exp)
+                        signer.sign(&e.object_id, &s.session.id_hash, exp),
+                        if facts.settings.reduced_detail && e.media_kind != "video" {
+                            "&view=reduced"
+                        } else {
+                            ""
+                        }
                     )),
                     classification: label.map(|l| l.classification.clone()),
                     annotations: label.map(|l| l.annotations.clone()).unwrap_or_default(),

@@ -161,6 +161,22 @@ impl Client {
         self.finish(r).await
     }
 
+    /// A GET whose body is kept as bytes (media): status, headers, body.
+    pub async fn get_bytes(
+        &mut self,
+        path: &str,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        let (status, headers) = (r.status(), r.headers().clone());
+        (status, headers, r.bytes().await.unwrap().to_vec())
+    }
+
     pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
         let body = serde_urlencoded(fields);
         let r = self

@@ -760,6 +760,54 @@ async fn view_settings_layer_organisation_queue_and_person_and_never_go_below_th
         "person layer: {c}"
     );
     assert_eq!(a.get("/console/me").await.status, StatusCode::FORBIDDEN);
+    // Reduced detail: the image comes as the server's small, greyscale, posterised PNG, never
+    // the original, and still blurred until a click.
+    let p = r
+        .post_form(
+            "/console/me",
+            &[
+                ("csrf", &rcsrf),
+                ("blur_px", "12"),
+                ("thumb_px", "160"),
+                ("reduced_detail", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let page = r.get(&format!("/console/cases/{case}")).await.body;
+    assert!(classes(&page).contains("blurred"), "{}", classes(&page));
+    let src = attr_of(&page, "class=\"media-img", "src").expect("an image");
+    assert!(src.ends_with("&view=reduced"), "{src}");
+    let original = src.trim_end_matches("&view=reduced").to_string();
+    let (status, headers, png) = r.get_bytes(&src).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "image/png");
+    assert_eq!(headers["cache-control"], "no-store");
+    let (_, _, orig) = r.get_bytes(&original).await;
+    assert_ne!(png, orig, "not the original bytes");
+    let img = safeguard_media::decode(&png, &safeguard_media::Limits::default())
+        .unwrap()
+        .image;
+    assert!(
+        img.width.max(img.height) <= 320,
+        "{}x{}",
+        img.width,
+        img.height
+    );
+    let mut greys: Vec<u8> = img
+        .data
+        .chunks(3)
+        .map(|p| {
+            assert!(p[0] == p[1] && p[1] == p[2], "not greyscale: {p:?}");
+            p[0]
+        })
+        .collect();
+    greys.sort_unstable();
+    greys.dedup();
+    assert!(greys.len() <= 4, "posterised to 4 levels: {greys:?}");
+    assert!(greys.len() >= 2, "a photo keeps some shapes: {greys:?}");
+    let bad = format!("{original}&view=sketch");
+    assert_eq!(r.get(&bad).await.status, StatusCode::BAD_REQUEST);
     // Only admins change the organisation's settings.
     let p = r
         .post_form(
