@@ -72,11 +72,14 @@ pub enum Action {
     BankImport,
     /// Hashes were withdrawn from a bank.
     BankWithdrawal,
+    /// A case's legal hold was set or lifted (it stops or restarts its evidence's retention
+    /// clock).
+    LegalHold,
 }
 
 impl Action {
     /// Every kind, in declaration order.
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 18] = [
         Action::KeyCreated,
         Action::KeyRevoked,
         Action::Login,
@@ -94,6 +97,7 @@ impl Action {
         Action::ConfigChanged,
         Action::BankImport,
         Action::BankWithdrawal,
+        Action::LegalHold,
     ];
 
     /// The stable snake_case name stored in entries.
@@ -116,6 +120,7 @@ impl Action {
             Action::ConfigChanged => "config_changed",
             Action::BankImport => "bank_import",
             Action::BankWithdrawal => "bank_withdrawal",
+            Action::LegalHold => "legal_hold",
         }
     }
 

@@ -27,7 +27,8 @@ pub struct ViewSettings {
     pub blur_px: u32,
     /// Thumbnail edge, px: one of [`THUMB_SIZES_PX`].
     pub thumb_px: u32,
-    /// Lower contrast even when revealed.
+    /// Images as the server's stylised copy (small, greyscale, four tones) instead of the
+    /// original, at lower contrast even when revealed.
     pub reduced_detail: bool,
     /// Always false: video never starts by itself.
     pub autoplay: bool,

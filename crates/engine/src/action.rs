@@ -698,7 +698,8 @@ impl Actioner {
                 evs.push(event(EVENT_CONTENT_VERDICT, new_event_id(), data));
             }
             evs.extend(case_event(r));
-            if let (Some(a), Some(c)) = (&surfaced, &r.case) {
+            // Once per case: when level 1 first puts it at urgent, not for every later item.
+            if let (Some(a), Some(c), true) = (&surfaced, &r.case, r.priority_raised) {
                 let data = json!({
                     "case_id": c.id,
                     "account": c.account,

@@ -40,8 +40,9 @@ pub fn reduced_png(bytes: &[u8], limits: &Limits, o: &ReduceOptions) -> Result<V
     encode_png(w, h, &grey)
 }
 
-/// The reduced pixels: (width, height, one grey byte per pixel).
-pub fn reduce(img: &RgbImage, o: &ReduceOptions) -> (u32, u32, Vec<u8>) {
+/// The reduced pixels: (width, height, one grey byte per pixel). `img` is a decoded image
+/// (at least one pixel each way, `data` of `width * height * 3` bytes).
+fn reduce(img: &RgbImage, o: &ReduceOptions) -> (u32, u32, Vec<u8>) {
     let (sw, sh) = (img.width.max(1), img.height.max(1));
     let scale = f64::from(o.max_side) / f64::from(sw.max(sh));
     let (dw, dh) = if scale >= 1.0 {
@@ -78,8 +79,9 @@ pub fn reduce(img: &RgbImage, o: &ReduceOptions) -> (u32, u32, Vec<u8>) {
                     n += 1000;
                 }
             }
-            let luma = (sum / n.max(1)) as u32; // 0..=255
-                                                // Posterise: the band the luma falls in, drawn at an even step from black to white.
+            let luma = (sum / n.max(1)) as u32;
+            // Posterise: the band the luma (0 to 255) falls in, drawn at an even step from
+            // black to white.
             let band = (luma * levels / 256).min(levels - 1);
             out.push((band * 255 / (levels - 1)) as u8);
         }

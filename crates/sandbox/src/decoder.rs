@@ -76,7 +76,18 @@ impl Decoder {
             options: *options,
         };
         match pool.call(&request, bytes, pool.config().image_deadline)? {
-            Response::Reduced(png) => Ok(png),
+            // What goes to a browser as image/png: a PNG of no more than a greyscale byte per
+            // pixel at the asked size (plus its framing), whatever the worker sends.
+            Response::Reduced(png)
+                if png.starts_with(b"\x89PNG\r\n\x1a\n")
+                    && png.len() as u64 <= 64 * 1024 + u64::from(options.max_side).pow(2) * 2 =>
+            {
+                Ok(png)
+            }
+            Response::Reduced(png) => Err(Error::Crashed(format!(
+                "protocol violation: a reduced image of {} bytes that is not a PNG of its size",
+                png.len()
+            ))),
             Response::Failed(f) => Err(failure(f)),
             other => Err(pool.unexpected(&other)),
         }

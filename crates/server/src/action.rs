@@ -881,13 +881,20 @@ async fn case_legal_hold(
     Extension(key): Extension<crate::auth::KeyId>,
     JsonBody(req): JsonBody<HoldReq>,
 ) -> ApiResult<Json<Value>> {
-    let store = state.0.store.clone();
-    let c = blocking(
-        move || match store.set_legal_hold(id, req.hold, &key.0, now_ms()) {
-            Err(safeguard_store::Error::NotFound(_)) => Err(case_not_found(id)),
-            other => Ok(other?),
-        },
-    )
+    let st = state.clone();
+    let c = blocking(move || {
+        let c = match st.0.store.set_legal_hold(id, req.hold, &key.0, now_ms()) {
+            Err(safeguard_store::Error::NotFound(_)) => return Err(case_not_found(id)),
+            other => other?,
+        };
+        st.audit_after(
+            &key.0,
+            safeguard_engine::audit::Action::LegalHold,
+            &format!("case:{id}"),
+            if req.hold { "set" } else { "lifted" },
+        );
+        Ok(c)
+    })
     .await?;
     Ok(Json(case_json(&c)))
 }

@@ -216,8 +216,8 @@ pub struct ReportingConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct NcaConfig {
     /// A TOML file of priority rules and deadline targets (`safeguard_nca::priority`); the
-    /// built-in defaults when absent. Read at start (a bad file stops the start) and again
-    /// at each assessment, so an edit applies without a restart.
+    /// built-in defaults when absent. Read once at start (a bad file stops the start); a
+    /// change takes a restart.
     pub priority_rules: Option<PathBuf>,
 }
 

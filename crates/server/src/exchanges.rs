@@ -137,7 +137,7 @@ impl Slot {
 pub const MASTER_KEY_MISMATCH: &str = "master_key_mismatch";
 
 /// Every exchange: those of the configuration file and those created through the API.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Exchanges {
     slots: RwLock<BTreeMap<String, Arc<Slot>>>,
     /// Where the master key comes from (for the credentials of API-created exchanges).
@@ -146,7 +146,12 @@ pub struct Exchanges {
     data_dir: std::path::PathBuf,
     /// The master key, once loaded.
     key: Mutex<Option<safeguard_seal::MasterKey>>,
+    /// Called after every run, scheduled or manual (the server audits the bank changes).
+    run_hook: std::sync::OnceLock<RunHook>,
 }
+
+/// What [`Exchanges::set_run_hook`] takes: the exchange's configuration and its run's report.
+pub type RunHook = Arc<dyn Fn(&ExchangeConfig, &RunReport) + Send + Sync>;
 
 /// Runs one exchange once into its bank (which must exist), in this task.
 pub async fn run_once(cfg: &ExchangeConfig, engine: Arc<Engine>) -> RunReport {
@@ -214,7 +219,24 @@ pub fn ensure_banks(
     Ok(())
 }
 
+impl std::fmt::Debug for Exchanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exchanges")
+            .field("names", &self.names())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Exchanges {
+    /// Sets what runs after every exchange run (once; later calls are ignored).
+    pub fn set_run_hook(&self, hook: RunHook) {
+        let _ = self.run_hook.set(hook);
+    }
+
+    fn run_hook(&self) -> Option<RunHook> {
+        self.run_hook.get().cloned()
+    }
+
     /// The registry for these configurations (no API-created exchanges; the master key, if
     /// one is ever needed, from `<data_dir>` defaults).
     pub fn new(cfgs: &[ExchangeConfig]) -> Exchanges {
@@ -307,6 +329,7 @@ impl Exchanges {
             return;
         }
         let cfgs: Vec<ExchangeConfig> = slots.iter().map(|s| s.cfg.clone()).collect();
+        let hook = self.run_hook();
         tokio::spawn(async move {
             let e = engine.clone();
             match tokio::task::spawn_blocking(move || ensure_banks(&e, &cfgs)).await {
@@ -321,7 +344,7 @@ impl Exchanges {
                 }
             }
             for slot in slots {
-                schedule_slot(&slot, engine.clone());
+                schedule_slot(&slot, engine.clone(), hook.clone());
             }
         });
     }
@@ -416,16 +439,19 @@ impl Exchanges {
 }
 
 /// Starts the scheduler task of an enabled exchange (a disabled one can still be run by hand).
-fn schedule_slot(slot: &Arc<Slot>, engine: Arc<Engine>) {
+fn schedule_slot(slot: &Arc<Slot>, engine: Arc<Engine>, hook: Option<RunHook>) {
     if !slot.cfg.enabled || slot.sealed_error.is_some() {
         return;
     }
     let running = slot.running.clone();
     let s = slot.clone();
     let task = tokio::spawn(schedule(slot.cfg.interval_secs, running, move || {
-        let (slot, engine) = (s.clone(), engine.clone());
+        let (slot, engine, hook) = (s.clone(), engine.clone(), hook.clone());
         async move {
-            slot.run(engine).await;
+            let report = slot.run(engine).await;
+            if let Some(h) = hook {
+                h(&slot.cfg, &report);
+            }
         }
     }));
     *slot.scheduled.lock().unwrap_or_else(|p| p.into_inner()) = Some(task.abort_handle());
@@ -452,6 +478,36 @@ where
         // Up to 10% jitter so that exchanges started together drift apart.
         let jitter = rand::rng().random_range(0..=interval / 10);
         tokio::time::sleep(Duration::from_secs(interval + jitter)).await;
+    }
+}
+
+/// The audit entries of an exchange run: the hashes it brought into its bank (`bank_import`)
+/// and took out (`bank_withdrawal`), by `exchange:NAME`. Details refreshed on hashes already
+/// held change nothing that matches, and most runs refresh some, so a run that only refreshed
+/// writes nothing (an hourly schedule would otherwise fill the log); its count goes with the
+/// next import. A failed run's applied pages count like any others (they are committed).
+pub fn audit_run(state: &AppState, cfg: &ExchangeConfig, report: &RunReport) {
+    let o = report.outcome;
+    let actor = format!("exchange:{}", cfg.name);
+    let object = format!("bank:{}", cfg.bank_name());
+    let mut entries = Vec::new();
+    if o.added > 0 {
+        entries.push((
+            safeguard_engine::audit::Action::BankImport,
+            format!(
+                "exchange run: {} added, {} refreshed, {} pages",
+                o.added, o.refreshed, report.pages
+            ),
+        ));
+    }
+    if o.removed > 0 {
+        entries.push((
+            safeguard_engine::audit::Action::BankWithdrawal,
+            format!("exchange run: {} removed", o.removed),
+        ));
+    }
+    for (action, detail) in entries {
+        state.audit_after(&actor, action, &object, &detail);
     }
 }
 
@@ -766,7 +822,7 @@ fn install(state: &AppState, engine: Arc<Engine>, slot: Slot) {
     if let Some(old) = old {
         old.unschedule();
     }
-    schedule_slot(&slot, engine);
+    schedule_slot(&slot, engine, state.0.exchanges.run_hook());
 }
 
 fn json_object(body: &[u8]) -> Result<Map<String, Value>, HmaError> {
@@ -1078,6 +1134,7 @@ async fn run_now(
         )
     })?;
     let s = slot.clone();
+    let hook = state.0.exchanges.run_hook();
     // The run goes on in its own task even if this request is dropped (a timeout, a client
     // that hangs up): its pages are committed one by one and it ends by itself.
     let task = tokio::spawn(async move {
@@ -1094,6 +1151,9 @@ async fn run_now(
             Ok(Err(err)) => s.record(failed(err.code().to_string(), err.to_string())),
             Err(err) => s.record(failed("internal_error".into(), err.to_string())),
         };
+        if let Some(h) = hook {
+            h(&s.cfg, &report);
+        }
         drop(guard);
         report
     });

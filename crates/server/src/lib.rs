@@ -248,6 +248,15 @@ pub async fn load_engine(
             console::start(&state);
         }
         reports::resume(&state);
+        // Weak: the hook lives inside the state it audits into.
+        let weak = Arc::downgrade(&state.0);
+        state.0.exchanges.set_run_hook(Arc::new(move |cfg, report| {
+            let Some(inner) = weak.upgrade() else {
+                return;
+            };
+            let (state, cfg, report) = (AppState(inner), cfg.clone(), report.clone());
+            tokio::task::spawn_blocking(move || exchanges::audit_run(&state, &cfg, &report));
+        }));
         state.0.exchanges.start(engine.clone());
         source_feedback::start(&state);
     }

@@ -66,9 +66,9 @@ async fn signing_key_route(State(state): State<AppState>) -> ApiResult<Json<Valu
     })))
 }
 
-/// The priority rules in force (`[reporting.nca] priority_rules`, else the defaults), read on
-/// first use and kept: a change to the file takes a restart, as every other setting does.
-/// The file was checked at start; one that broke since then is a 500 with the detail logged.
+/// The priority rules in force (`[reporting.nca] priority_rules`, else the defaults), read
+/// when the server starts (a file that does not parse stops the start) and kept: a change
+/// takes a restart, as every other setting does.
 fn rules(state: &AppState) -> ApiResult<std::sync::Arc<PriorityConfig>> {
     if let Some(r) = state.0.nca_rules.get() {
         return Ok(r.clone());
@@ -114,7 +114,12 @@ pub(crate) fn surfaced(
             .find_map(|m| m.classification.map(|c| c.as_str().to_string())),
         risk_score: None,
     };
-    let a = rules(state)?.assess(&facts);
+    // The rules were read at start; if they could not be, the item is still recorded (a
+    // priority file must never stop intake), without the surfacing.
+    let a = match rules(state) {
+        Ok(r) => r.assess(&facts),
+        Err(_) => return Ok(None),
+    };
     if a.level.number() != 1 {
         return Ok(None);
     }

@@ -31,6 +31,9 @@ const SEND_INTERVAL: Duration = Duration::from_secs(60);
 /// Rows sent per exchange per round; the next round goes on.
 const SEND_BATCH: usize = 100;
 
+/// How long a row whose case is open or in review again waits before it is looked at again.
+const WAIT_MS: i64 = 10 * 60_000;
+
 /// The verdict of a "not CSAM" decision.
 pub const FALSE_POSITIVE: &str = "false_positive";
 
@@ -224,11 +227,12 @@ pub fn backoff_ms(attempts: u32) -> i64 {
 }
 
 /// Sends the pending feedback of every exchange configured to send it, up to [`SEND_BATCH`]
-/// due rows each, recording each attempt. The exchanges are sent to side by side, so one that
-/// hangs delays only its own rows; within one, the round stops at the first failure that is
-/// not the row's own fault (the exchange is down or refuses us), so an outage costs one
-/// attempt a round, not one per row. Delivery is at least once: a send whose record then
-/// fails goes again.
+/// due rows each, recording each attempt. The exchanges are sent to side by side, so a slow
+/// one does not hold the others' rows back within a round (the next round starts when all
+/// are done; the HTTP client's timeouts bound that); within one, the round stops at the first
+/// failure that is not the row's own fault (the exchange is down or refuses us), so an outage
+/// costs one attempt a round, not one per row. Delivery is at least once: a send whose record
+/// then fails goes again.
 pub async fn send_pending(state: &AppState, now: i64) -> Result<SendRound, ApiError> {
     let mut tasks = Vec::new();
     for cfg in state.0.exchanges.feedback_senders() {
@@ -261,9 +265,13 @@ fn standing(state: &AppState, case_id: i64) -> Result<Standing, ApiError> {
     let Some(case) = state.0.store.case(case_id)? else {
         return Ok(Standing::Cancel("the case no longer exists".into()));
     };
+    let false_positive = case.decision.as_deref().is_some_and(|d| {
+        safeguard_engine::case::DecisionKind::of(d)
+            == safeguard_engine::case::DecisionKind::FalsePositive
+    });
     Ok(match (case.state.as_str(), case.decision.as_deref()) {
         ("open" | "in_review", _) => Standing::Wait,
-        (_, Some("not_csam")) => Standing::Send,
+        _ if false_positive => Standing::Send,
         (state, decision) => Standing::Cancel(format!(
             "the case is {state}, decided {}, no longer \"not CSAM\"",
             decision.unwrap_or("nothing")
@@ -300,7 +308,17 @@ async fn send_exchange(
         let st = state.clone();
         let case_id = f.feedback.case_id;
         match blocking(move || standing(&st, case_id)).await? {
-            Standing::Wait => continue,
+            // Looked at again later, so rows that wait never fill the batch.
+            Standing::Wait => {
+                let store = state.0.store.clone();
+                let id = f.id;
+                let until = now.saturating_add(WAIT_MS);
+                if let Err(e) = blocking(move || Ok(store.defer_source_feedback(id, until)?)).await
+                {
+                    tracing::warn!(feedback = id, error = %e.message, "cannot defer source feedback");
+                }
+                continue;
+            }
             Standing::Cancel(why) => {
                 let store = state.0.store.clone();
                 let id = f.id;

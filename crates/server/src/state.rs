@@ -114,7 +114,7 @@ impl AppState {
             photodna,
             decoder: config.decoder(),
             actioner: OnceLock::new(),
-            nca_rules: OnceLock::new(),
+            nca_rules: OnceLock::from(Arc::new(config.reporting.nca.priority()?)),
             vault: tokio::sync::OnceCell::new(),
             webhooks: OnceLock::new(),
             risk,

@@ -162,6 +162,8 @@ pub struct Recorded {
     pub case: Option<Case>,
     /// Whether the case was opened by this submission.
     pub case_opened: bool,
+    /// Whether this submission raised the case's priority (always so for a case it opened).
+    pub priority_raised: bool,
 }
 
 /// A stored submission.

@@ -517,8 +517,10 @@ pub trait ConsoleStore: Send + Sync {
     fn put_setting(&self, scope: &str, json: &str, at: i64) -> Result<()>;
 
     /// Records feedback for sources, in one transaction, each `pending`. The same feedback
-    /// (case, exchange, entry, signal, verdict) recorded again is left as it is: a decision
-    /// retried never votes twice. Returns how many were new. `NotFound` for an unknown case.
+    /// (case, exchange, entry, signal, verdict) recorded again is left as it is (a decision
+    /// retried never votes twice), unless it was `cancelled`: then it is `pending` again, its
+    /// attempts counted afresh (the case was decided the same way again). Returns how many
+    /// were new or revived. `NotFound` for an unknown case.
     fn record_source_feedback(&self, items: &[NewSourceFeedback]) -> Result<usize>;
     /// Recorded source feedback by `filter`, by id.
     fn source_feedback(&self, filter: &FeedbackFilter) -> Result<Vec<SourceFeedback>>;
@@ -537,6 +539,9 @@ pub trait ConsoleStore: Send + Sync {
     /// Makes a `pending` row `cancelled`, keeping `reason` as its last error. `NotFound`;
     /// `Conflict` if it is not `pending`.
     fn cancel_source_feedback(&self, id: i64, reason: &str, at: i64) -> Result<SourceFeedback>;
+    /// Moves a `pending` row's next attempt to `until` without counting an attempt (its case
+    /// is not ready for it yet). `Conflict` if it is not pending or does not exist.
+    fn defer_source_feedback(&self, id: i64, until: i64) -> Result<()>;
     /// Makes every `failed` row of `exchange` `pending` again, due at `at`, with its attempts
     /// counted afresh (the last error kept). Returns how many.
     fn retry_failed_feedback(&self, exchange: &str, at: i64) -> Result<usize>;

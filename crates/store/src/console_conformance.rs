@@ -820,6 +820,54 @@ pub fn source_feedback_is_recorded_once_and_sent(store: &dyn Store) {
     assert_conflict(store.note_feedback_attempt(all[1].id, None, 7_200, 3, 9_000));
     assert_conflict(store.cancel_source_feedback(all[1].id, "again", 7_200));
     assert_conflict(store.cancel_source_feedback(all[0].id, "sent already", 7_200));
+    // The same feedback recorded again revives a cancelled row (the case was decided the same
+    // way again), and leaves a sent one alone.
+    assert_eq!(
+        store
+            .record_source_feedback(&[items[1].clone(), items[0].clone()])
+            .unwrap(),
+        1
+    );
+    let revived = store
+        .source_feedback(&FeedbackFilter {
+            after: all[1].id - 1,
+            limit: 1,
+            ..Default::default()
+        })
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        (
+            revived.status.as_str(),
+            revived.attempts,
+            revived.next_attempt_at
+        ),
+        ("pending", 0, 2_000)
+    );
+    assert_eq!(
+        store
+            .source_feedback(&FeedbackFilter {
+                after: all[0].id - 1,
+                limit: 1,
+                ..Default::default()
+            })
+            .unwrap()[0]
+            .status,
+        "sent"
+    );
+    // Deferred: due later, no attempt counted; only a pending row.
+    store.defer_source_feedback(all[1].id, 50_000).unwrap();
+    let d = store
+        .source_feedback(&FeedbackFilter {
+            after: all[1].id - 1,
+            limit: 1,
+            ..Default::default()
+        })
+        .unwrap()
+        .remove(0);
+    assert_eq!((d.next_attempt_at, d.attempts), (50_000, 0));
+    assert_conflict(store.defer_source_feedback(all[0].id, 50_000));
+    assert_conflict(store.defer_source_feedback(9_999_999, 50_000));
     assert!(matches!(
         store.cancel_source_feedback(9_999_999, "x", 1),
         Err(Error::NotFound(_))

@@ -87,6 +87,12 @@ pub(crate) async fn media(
                 "this media was destroyed by its retention period",
             ));
         }
+        if reduced && ev.media_kind == "video" {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "videos have no reduced-detail view",
+            ));
+        }
         // Logged before the bytes leave: a failure to log refuses the read.
         st.0.store
             .log_access(&actor, "console_view", &oid, now_ms())?;
@@ -94,8 +100,10 @@ pub(crate) async fn media(
             &actor,
             Action::VaultRead,
             &oid,
+            // Recorded before the decryption, so it says what the read was for, not that
+            // the reduced copy was drawn (a file that does not decode gets none).
             if reduced {
-                "shown reduced and blurred in the review console"
+                "read to show a reduced-detail copy in the review console"
             } else {
                 "shown blurred in the review console"
             },
@@ -115,12 +123,6 @@ pub(crate) async fn media(
         ))
     })?;
     let (bytes, content_type) = if reduced {
-        if ev.media_kind == "video" {
-            return Err(Fail::Json(ApiError::bad_request(
-                "invalid_request",
-                "videos have no reduced-detail view",
-            )));
-        }
         let limits = state.0.config.media_limits();
         let decoder = state.0.decoder.clone();
         let png = cpu(&state, move || {
@@ -213,14 +215,27 @@ pub(crate) async fn reveal_start(
                 ),
             ));
         }
+        // Under reduced detail an image is shown only as the server's stylised copy, so its
+        // reveal is not the platform viewing the file (CyberTipline's `fileViewedByEsp`); the
+        // access line says which it was. Decided here from the settings in force, not from
+        // the browser's request.
+        let case = store.case(req.case_id)?.ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, "case_not_found", "no such case")
+        })?;
+        let reduced = ev.as_ref().is_some_and(|e| e.media_kind != "video")
+            && super::review::view_settings(store.as_ref(), &case, s2.user.id)?.reduced_detail;
         let r = store.start_reveal(s2.user.id, req.case_id, &req.object_id, now)?;
-        // The access log line is what later says this file was viewed by the platform.
-        store.log_access(&s2.actor(), "reveal", &req.object_id, now)?;
+        let kind = if reduced { "reveal_reduced" } else { "reveal" };
+        store.log_access(&s2.actor(), kind, &req.object_id, now)?;
         st.audit(
             &s2.actor(),
             Action::MediaRevealed,
             &req.object_id,
-            &format!("case {}", req.case_id),
+            &if reduced {
+                format!("case {}, reduced detail", req.case_id)
+            } else {
+                format!("case {}", req.case_id)
+            },
         )?;
         Ok(r)
     })

@@ -232,6 +232,28 @@ const OTHER_CASES: usize = 10;
 
 /// A stored settings layer; a layer that no longer parses is ignored (and logged), so a bad
 /// row can only fall back to the safer defaults.
+/// The media view `user` gets on `case`: the organisation's settings, then the queue's, then
+/// the harm type's (the case's first label), then the person's own.
+pub(crate) fn view_settings(
+    store: &dyn safeguard_store::Store,
+    case: &Case,
+    user: safeguard_store::console::UserId,
+) -> Result<safeguard_console::settings::ViewSettings, ApiError> {
+    let org = layer(store, "org")?;
+    let queue = layer(store, &format!("queue:{}", case.queue))?;
+    let harm = match case.labels.first() {
+        Some(h) => layer(store, &format!("harm:{h}"))?,
+        None => None,
+    };
+    let person = layer(store, &format!("user:{user}"))?;
+    Ok(safeguard_console::settings::resolve(
+        org.as_ref(),
+        queue.as_ref(),
+        harm.as_ref(),
+        person.as_ref(),
+    ))
+}
+
 fn layer(
     store: &dyn safeguard_store::Store,
     scope: &str,
@@ -284,21 +306,7 @@ fn read_case(state: &AppState, s: &Session, id: i64) -> Result<Option<CaseFacts>
             }
         }
     }
-    // Settings: the organisation's, then the queue's, then the harm type's (the case's
-    // first label), then the person's own.
-    let org = layer(store, "org")?;
-    let queue = layer(store, &format!("queue:{}", case.queue))?;
-    let harm = match case.labels.first() {
-        Some(h) => layer(store, &format!("harm:{h}"))?,
-        None => None,
-    };
-    let user = layer(store, &format!("user:{}", s.user.id))?;
-    let settings = safeguard_console::settings::resolve(
-        org.as_ref(),
-        queue.as_ref(),
-        harm.as_ref(),
-        user.as_ref(),
-    );
+    let settings = view_settings(store, &case, s.user.id)?;
     let exposure = if s.roles.sees_media() {
         Some(exposure_state(state, s)?)
     } else {

@@ -514,6 +514,16 @@ async fn uploaded_media_of_a_match_is_kept_encrypted_and_reads_are_logged() {
             .unwrap(),
         1
     );
+    // Setting and lifting the hold are in the audit log, by the key that did it.
+    let holds: Vec<String> = s
+        .store
+        .audit_entries(0, 10_000)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.entry.action == "legal_hold" && r.entry.object == format!("case:{case}"))
+        .map(|r| r.entry.detail)
+        .collect();
+    assert_eq!(holds, vec!["set", "lifted"]);
     let gone = s.store.evidence(&ev[0].object_id).unwrap().unwrap();
     assert!(gone.wrapped_key.is_none());
     assert_eq!(gone.deletion_reason.as_deref(), Some("retention_expired"));

@@ -808,6 +808,32 @@ async fn view_settings_layer_organisation_queue_and_person_and_never_go_below_th
     assert!(greys.len() >= 2, "a photo keeps some shapes: {greys:?}");
     let bad = format!("{original}&view=sketch");
     assert_eq!(r.get(&bad).await.status, StatusCode::BAD_REQUEST);
+    // A reveal under reduced detail is recorded as such, and does not mark the file viewed
+    // (CyberTipline's fileViewedByEsp counts `reveal` lines only).
+    let object = src
+        .trim_start_matches("/console/media/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let rcsrf = csrf_of(&page);
+    let rv = r
+        .post_json(
+            "/console/reveals",
+            &json!({"case_id": case, "object_id": object}),
+            Some(&rcsrf),
+        )
+        .await;
+    assert_eq!(rv.status, StatusCode::OK, "{}", rv.body);
+    let kinds: Vec<String> =
+        cs.s.store
+            .access_log(&object)
+            .unwrap()
+            .into_iter()
+            .map(|(_, _, k)| k)
+            .collect();
+    assert!(kinds.contains(&"reveal_reduced".to_string()), "{kinds:?}");
+    assert!(!kinds.contains(&"reveal".to_string()), "{kinds:?}");
     // Only admins change the organisation's settings.
     let p = r
         .post_form(
@@ -1013,9 +1039,12 @@ async fn not_csam_records_feedback_for_the_exchange_and_sends_it() {
         .record_source_feedback(&[owed(reopened, "ImagePDQ:waiting")])
         .unwrap();
     assert_eq!(send(now + 180_000).await, (0, 0, 0), "its case is open");
+    let waiting = list("?status=pending").await.json()["feedback"][0].clone();
+    assert_eq!(waiting["attempts"], 0);
     assert_eq!(
-        list("?status=pending").await.json()["feedback"][0]["attempts"],
-        0
+        waiting["next_attempt_at"],
+        now + 180_000 + 600_000,
+        "looked at again in ten minutes"
     );
     let t = safeguard_store::action::CaseTransition {
         from: "open".into(),
@@ -1028,7 +1057,7 @@ async fn not_csam_records_feedback_for_the_exchange_and_sends_it() {
     cs.s.store
         .transition_case(reopened, &t, &mut |_| vec![])
         .unwrap();
-    assert_eq!(send(now + 240_000).await, (0, 0, 1));
+    assert_eq!(send(now + 780_000).await, (0, 0, 1));
     let row = list("?status=cancelled").await.json()["feedback"][0].clone();
     assert!(
         row["last_error"].as_str().unwrap().contains("no longer"),

@@ -129,6 +129,53 @@ async fn fills_a_bank_from_another_safeguard_and_reports_status() {
         .await;
     assert!(r.json()["matches"].as_array().unwrap().is_empty());
 
+    // Both runs changed what the bank holds, so both are in the audit log, by the exchange
+    // (written just after the run's answer); a run that only refreshes details writes nothing.
+    let runs = |s: &TestServer| -> Vec<(String, String)> {
+        s.store
+            .audit_entries(0, 10_000)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.entry.actor == "exchange:PARTNER" && r.entry.object == "bank:PARTNER")
+            .map(|r| (r.entry.action, r.entry.detail))
+            .collect()
+    };
+    let expected = vec![
+        (
+            "bank_import".to_string(),
+            "exchange run: 2 added, 0 refreshed, 1 pages".to_string(),
+        ),
+        (
+            "bank_withdrawal".to_string(),
+            "exchange run: 1 removed".to_string(),
+        ),
+    ];
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen = runs(&s);
+        if seen.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen, expected);
+    let r = s
+        .admin("POST", "/v1/exchanges/PARTNER/run?wait=true", None)
+        .await;
+    let o = &r.json()["report"]["outcome"];
+    assert_eq!(
+        (o["added"].clone(), o["removed"].clone()),
+        (json!(0), json!(0)),
+        "{}",
+        r.text()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        runs(&s),
+        expected,
+        "a run that adds and removes nothing writes nothing"
+    );
+
     // Feedback is not a peer feature; unknown exchanges are 404.
     let r = s
         .call(

@@ -267,6 +267,18 @@ any_signals = ["child_account_involved"]
     assert_eq!(events[0]["case_id"], case);
     assert_eq!(events[0]["account"], "kid");
     assert_eq!(events[0]["assessment"]["deadline_ms"], 15 * 60 * 1000);
+    // A second level-1 item joins the same case: the case is already urgent, so no second
+    // event.
+    let r = s
+        .admin(
+            "POST",
+            "/v1/content",
+            Some(json!({"id": "p1b", "kind": "image", "account": "kid", "account_age": "child", "signals": {"pdq": BRIDGE_PDQ}})),
+        )
+        .await;
+    assert_eq!(r.json()["case_id"], case, "{}", r.text());
+    assert_eq!(r.json()["nca_priority"]["level"], 1);
+    assert_eq!(level_1(&s).len(), 1, "once per case");
     // An adult's item matching the same bank is level 3: the CSAM rule's priority, no event.
     let r = s
         .admin(

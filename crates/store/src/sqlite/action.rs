@@ -371,7 +371,7 @@ fn join_or_open_case(
     a: &CaseAssignment,
     submission: SubmissionId,
     at: i64,
-) -> Result<(Case, bool)> {
+) -> Result<(Case, bool, bool)> {
     let active = match account {
         Some(acc) => one(
             tx,
@@ -387,8 +387,9 @@ fn join_or_open_case(
     let note = format!("submission {submission}");
     match active {
         Some(mut c) => {
+            let raised = a.priority > c.priority;
             // The case's queue follows its most urgent item.
-            if a.priority > c.priority {
+            if raised {
                 c.priority = a.priority;
                 c.queue.clone_from(&a.queue);
             }
@@ -426,7 +427,7 @@ fn join_or_open_case(
                 Some(&note),
                 None,
             )?;
-            Ok((c, false))
+            Ok((c, false, raised))
         }
         None => {
             tx.prepare_cached(
@@ -457,7 +458,7 @@ fn join_or_open_case(
             )?;
             let c = case_in(tx, id)?
                 .ok_or_else(|| Error::Backend(format!("case {id} vanished after insert")))?;
-            Ok((c, true))
+            Ok((c, true, true))
         }
     }
 }
@@ -532,13 +533,13 @@ fn write_submission(
     })
     .map_err(db_err)?;
     let submission_id = tx.last_insert_rowid();
-    let (case, opened) = match &s.case {
+    let (case, opened, raised) = match &s.case {
         Some(a) => {
-            let (c, opened) =
+            let (c, opened, raised) =
                 join_or_open_case(tx, s.account.as_deref(), a, submission_id, s.created_at)?;
-            (Some(c), opened)
+            (Some(c), opened, raised)
         }
-        None => (None, false),
+        None => (None, false, false),
     };
     if let (Some(e), Some(c)) = (&s.evidence, &case) {
         tx.prepare_cached(
@@ -567,6 +568,7 @@ fn write_submission(
         submission_id,
         case: case.clone(),
         case_opened: opened,
+        priority_raised: raised,
     };
     let evs = events(&recorded);
     write_events(tx, &evs, s.created_at)?;

@@ -1189,7 +1189,10 @@ impl ConsoleStore for SqliteStore {
                      value, verdict, actor, created_at, status, updated_at, next_attempt_at) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?8, ?8) \
                      ON CONFLICT (case_id, exchange, source_id, signal_type, value, verdict) \
-                     DO NOTHING",
+                     DO UPDATE SET status = 'pending', attempts = 0, \
+                     next_attempt_at = excluded.created_at, updated_at = excluded.created_at, \
+                     actor = excluded.actor \
+                     WHERE source_feedback.status = 'cancelled'",
                     )
                     .and_then(|mut st| {
                         st.execute(params![
@@ -1283,6 +1286,24 @@ impl ConsoleStore for SqliteStore {
             )
             .map_err(db_err)?;
             feedback_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("source feedback {id}")))
+        })
+    }
+
+    fn defer_source_feedback(&self, id: i64, until: i64) -> Result<()> {
+        self.write(|tx| {
+            let n = tx
+                .execute(
+                    "UPDATE source_feedback SET next_attempt_at = ?2 \
+                     WHERE id = ?1 AND status = 'pending'",
+                    params![id, until],
+                )
+                .map_err(db_err)?;
+            if n == 0 {
+                return Err(Error::Conflict(format!(
+                    "source feedback {id} is not pending, or does not exist"
+                )));
+            }
+            Ok(())
         })
     }
 
