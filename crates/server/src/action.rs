@@ -891,7 +891,7 @@ async fn case_legal_hold(
             &key.0,
             safeguard_engine::audit::Action::LegalHold,
             &format!("case:{id}"),
-            if req.hold { "set" } else { "lifted" },
+            if req.hold { "placed" } else { "lifted" },
         );
         Ok(c)
     })

@@ -201,10 +201,47 @@ impl Default for ConsoleConfig {
     }
 }
 
+/// Where a case's report goes (`[reporting] referral`, `crate::referral`).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Referral {
+    /// NCMEC only: the default. US providers must report to NCMEC (18 U.S.C. 2258A), and the
+    /// NCA asks those who do not to send it the same referral again.
+    #[default]
+    Ncmec,
+    /// The UK NCA only.
+    Nca,
+    /// Both, for an organisation whose counsel says both are owed.
+    Both,
+}
+
+impl Referral {
+    /// The configuration name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Referral::Ncmec => "ncmec",
+            Referral::Nca => "nca",
+            Referral::Both => "both",
+        }
+    }
+
+    /// From the configuration name.
+    pub fn parse(s: &str) -> Option<Referral> {
+        Some(match s {
+            "ncmec" => Referral::Ncmec,
+            "nca" => Referral::Nca,
+            "both" => Referral::Both,
+            _ => return None,
+        })
+    }
+}
+
 /// Filing reports (`[reporting]`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReportingConfig {
+    /// Where each case's report goes, unless set for that case (`crate::referral`).
+    pub referral: Referral,
     /// NCMEC's CyberTipline (`[reporting.ncmec]`).
     pub ncmec: NcmecConfig,
     /// UK NCA reports (`[reporting.nca]`).

@@ -27,6 +27,7 @@ mod middleware;
 mod nca;
 pub mod openapi;
 pub mod photodna;
+mod referral;
 pub mod reports;
 pub mod retention;
 mod risk;
@@ -114,6 +115,7 @@ pub fn app(state: AppState) -> Router {
                 .merge(exchanges::admin_routes())
                 .merge(action::admin_routes())
                 .merge(nca::admin_routes())
+                .merge(referral::admin_routes())
                 .merge(webhooks::admin_routes())
                 .merge(reports::admin_routes()),
         ))

@@ -278,6 +278,7 @@ async fn bundle(
     let (case, subs, evidence) = blocking(move || {
         let (case, subs) = load(&st, id)?;
         require_approval(&st, &case)?;
+        crate::referral::require(&st, id, crate::referral::Destination::Nca)?;
         let ev = st.0.store.case_evidence(id)?;
         Ok((case, subs, ev))
     })
@@ -450,6 +451,7 @@ async fn reference(
     let c = blocking(move || {
         let (case, _) = load(&st, id)?;
         require_approval(&st, &case)?;
+        crate::referral::require(&st, id, crate::referral::Destination::Nca)?;
         let c = a.transition(
             id,
             CaseState::Reported,

@@ -184,6 +184,18 @@ pub const ROUTES: &[(&str, &str, Access, &str)] = &[
     ),
     (
         "GET",
+        "/v1/cases/{id}/referral",
+        Access::Scope(Scope::Admin),
+        "Where the case's report goes (ncmec, nca or both): the recorded choice, else the policy's",
+    ),
+    (
+        "POST",
+        "/v1/cases/{id}/referral",
+        Access::Scope(Scope::Admin),
+        "Set where this case's report goes, with a reason ({to, reason}); recorded on its history",
+    ),
+    (
+        "GET",
         "/v1/cases/{id}/reports/nca/priority",
         Access::Scope(Scope::Admin),
         "UK NCA priority level (1-3) of a case by the rules, why, and its deadline clock",
@@ -685,6 +697,7 @@ pub const ERROR_CODES: &[&str] = &[
     "same_person",
     "approval_required",
     "already_approved",
+    "referral_excluded",
     "reporting_not_configured",
     "report_invalid",
     "filing_not_found",

@@ -862,6 +862,9 @@ async fn file(
     let store = state.0.store.clone();
     let facts = blocking(move || case_facts(store.as_ref(), id)).await?;
     check_approved(&facts)?;
+    let st = state.clone();
+    blocking(move || crate::referral::require(&st, id, crate::referral::Destination::Ncmec))
+        .await?;
     let cfg = &state.0.config.reporting.ncmec;
     if !cfg.enabled {
         return Err(not_configured(

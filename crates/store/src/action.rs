@@ -552,6 +552,10 @@ pub trait ActionStore: Send + Sync {
     ) -> Result<Case>;
     /// Sets or lifts a case's legal hold (recorded in its history). `NotFound`.
     fn set_legal_hold(&self, id: CaseId, hold: bool, actor: &str, at: i64) -> Result<Case>;
+    /// Adds a history line (`action`, `note`, no change of state) to a case: a choice made
+    /// about it that is not a change to it, such as where its report goes. `NotFound` for an
+    /// unknown case.
+    fn note_case(&self, id: CaseId, actor: &str, action: &str, note: &str, at: i64) -> Result<()>;
     /// Records an approval (history action `approved`) of a case in `decided` and writes the
     /// events `events` builds, in one transaction. `NotFound`; `Conflict` if the case is not
     /// `decided` or its `updated_at` is not `a.seen_updated_at`.

@@ -756,6 +756,28 @@ pub fn evidence_retention_and_destroy(store: &dyn Store) {
     assert_eq!(store.access_log("obj-r2").unwrap()[0].1, "k9");
     let lifted = store.set_legal_hold(held, false, "k", 20_000).unwrap();
     assert!(!lifted.legal_hold);
+    // A note is a history line that changes nothing else.
+    let before = store.case(held).unwrap().unwrap();
+    store
+        .note_case(held, "k", "referral", "nca", 21_000)
+        .unwrap();
+    let line = store.case_history(held).unwrap().pop().unwrap();
+    assert_eq!(
+        (
+            line.at,
+            line.actor.as_str(),
+            line.action.as_str(),
+            line.note.as_deref(),
+            line.from_state.as_deref(),
+            line.to_state.as_deref()
+        ),
+        (21_000, "k", "referral", Some("nca"), None, None)
+    );
+    assert_eq!(store.case(held).unwrap().unwrap(), before);
+    assert!(matches!(
+        store.note_case(9_999_999, "k", "referral", "nca", 1),
+        Err(Error::NotFound(_))
+    ));
     assert_eq!(due(1_000_000), vec!["obj-r2", "obj-r3"]);
     assert!(matches!(
         store.destroy_evidence("nope", 1, "x"),

@@ -523,7 +523,7 @@ async fn uploaded_media_of_a_match_is_kept_encrypted_and_reads_are_logged() {
         .filter(|r| r.entry.action == "legal_hold" && r.entry.object == format!("case:{case}"))
         .map(|r| r.entry.detail)
         .collect();
-    assert_eq!(holds, vec!["set", "lifted"]);
+    assert_eq!(holds, vec!["placed", "lifted"]);
     let gone = s.store.evidence(&ev[0].object_id).unwrap().unwrap();
     assert!(gone.wrapped_key.is_none());
     assert_eq!(gone.deletion_reason.as_deref(), Some("retention_expired"));

@@ -109,6 +109,73 @@ async fn an_approved_case_exports_a_bundle_and_records_the_reference() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 
+    // One referral per case. The policy's default is NCMEC: the first report step records
+    // that choice on the case and refuses the NCA.
+    let referral = format!("/v1/cases/{case}/referral");
+    let shown = s.admin("GET", &referral, None).await.json();
+    assert_eq!(
+        (shown["to"].clone(), shown["source"].clone()),
+        (json!("ncmec"), json!("policy"))
+    );
+    let r = s.admin("POST", &uri, Some(body.clone())).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::CONFLICT, "referral_excluded"),
+        "{}",
+        r.text()
+    );
+    let shown = s.admin("GET", &referral, None).await.json();
+    assert_eq!(
+        (
+            shown["to"].clone(),
+            shown["source"].clone(),
+            shown["by"].clone()
+        ),
+        (json!("ncmec"), json!("recorded"), json!("policy"))
+    );
+    // An admin refers this case to the NCA instead, with a reason: recorded, and NCMEC is
+    // now the destination refused.
+    for bad in [
+        json!({"to": "interpol", "reason": "x"}),
+        json!({"to": "nca", "reason": "  "}),
+        json!({"to": "nca"}),
+    ] {
+        let r = s.admin("POST", &referral, Some(bad)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    }
+    let r = s
+        .admin(
+            "POST",
+            &referral,
+            Some(json!({"to": "nca", "reason": "UK-only service, not reported to NCMEC"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        (r.json()["to"].clone(), r.json()["reason"].clone()),
+        (
+            json!("nca"),
+            json!("UK-only service, not reported to NCMEC")
+        )
+    );
+    let line = s.store.case_history(case).unwrap().pop().unwrap();
+    assert_eq!(line.action, "referral");
+    let r = s
+        .admin("POST", &format!("/v1/cases/{case}/reports/ncmec"), None)
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::CONFLICT, "referral_excluded"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(
+        s.admin("GET", "/v1/cases/999999/referral", None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
     let r = s.admin("POST", &uri, Some(body.clone())).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.headers["content-type"], "application/octet-stream");

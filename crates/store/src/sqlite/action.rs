@@ -908,6 +908,15 @@ impl ActionStore for SqliteStore {
         })
     }
 
+    fn note_case(&self, id: CaseId, actor: &str, action: &str, note: &str, at: i64) -> Result<()> {
+        self.write(|tx| {
+            if case_in(tx, id)?.is_none() {
+                return Err(Error::NotFound(format!("case {id}")));
+            }
+            history(tx, id, at, actor, action, (None, None), Some(note), None)
+        })
+    }
+
     fn set_legal_hold(&self, id: CaseId, hold: bool, actor: &str, at: i64) -> Result<Case> {
         self.write(|tx| {
             let n = tx
