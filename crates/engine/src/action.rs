@@ -57,6 +57,9 @@ pub const EVENT_REPORT_FAILED: &str = "report.failed";
 /// A submission put its case at UK NCA priority level 1 (an immediate threat to a child):
 /// the case went to urgent priority, the top of its queue, in the same transaction.
 pub const EVENT_CASE_NCA_LEVEL_1: &str = "case.nca_level_1";
+/// The label a case gets when an item puts it at UK NCA priority level 1: the record that it
+/// was surfaced, so the event goes out once per case.
+pub const NCA_LEVEL_1_LABEL: &str = "nca_level_1";
 /// Every event type a webhook can subscribe to.
 pub const EVENT_TYPES: [&str; 7] = [
     EVENT_CONTENT_VERDICT,
@@ -261,8 +264,9 @@ pub struct Evaluation {
     pub fingerprint: String,
     /// Set by the caller before recording when the submission makes its case urgent at once
     /// (UK NCA priority level 1): the assessment, as JSON. The case then goes in at urgent
-    /// priority, the result carries it as `nca_priority`, and an [`EVENT_CASE_NCA_LEVEL_1`]
-    /// event is written with the case's. Ignored when nothing goes into a case.
+    /// priority with the label [`NCA_LEVEL_1_LABEL`], the result carries the assessment as
+    /// `nca_priority`, and the first such item of a case writes an [`EVENT_CASE_NCA_LEVEL_1`]
+    /// event with the case's. Ignored when nothing goes into a case.
     pub surfaced: Option<Value>,
 }
 
@@ -651,6 +655,10 @@ impl Actioner {
         } else {
             d.priority
         };
+        let mut labels = d.labels.clone();
+        if surfaced.is_some() && !labels.iter().any(|l| l == NCA_LEVEL_1_LABEL) {
+            labels.push(NCA_LEVEL_1_LABEL.to_string());
+        }
         let case = keeps.then(|| CaseAssignment {
             queue: d
                 .queue
@@ -658,7 +666,7 @@ impl Actioner {
                 .unwrap_or_else(|| safeguard_policy::DEFAULT_QUEUE.to_string()),
             priority: priority_rank(priority),
             report_candidate: d.report_candidate,
-            labels: d.labels.clone(),
+            labels,
         });
         let matches: Vec<Value> = eval.matches.iter().map(SubmissionMatch::json).collect();
         let mut result = json!({
@@ -698,8 +706,9 @@ impl Actioner {
                 evs.push(event(EVENT_CONTENT_VERDICT, new_event_id(), data));
             }
             evs.extend(case_event(r));
-            // Once per case: when level 1 first puts it at urgent, not for every later item.
-            if let (Some(a), Some(c), true) = (&surfaced, &r.case, r.priority_raised) {
+            // Once per case: when this item is the one that gave the case its level-1 label.
+            let first = r.new_labels.iter().any(|l| l == NCA_LEVEL_1_LABEL);
+            if let (Some(a), Some(c), true) = (&surfaced, &r.case, first) {
                 let data = json!({
                     "case_id": c.id,
                     "account": c.account,

@@ -76,8 +76,10 @@ impl Decoder {
             options: *options,
         };
         match pool.call(&request, bytes, pool.config().image_deadline)? {
-            // What goes to a browser as image/png: a PNG of no more than a greyscale byte per
-            // pixel at the asked size (plus its framing), whatever the worker sends.
+            // What goes to a browser as image/png, whatever the worker sends: it must start as
+            // a PNG, and be no bigger than twice a greyscale byte per pixel at the asked size
+            // plus 64 KiB (a PNG that size can still mis-state its contents; the browser
+            // decodes it, confined to an image).
             Response::Reduced(png)
                 if png.starts_with(b"\x89PNG\r\n\x1a\n")
                     && png.len() as u64 <= 64 * 1024 + u64::from(options.max_side).pow(2) * 2 =>

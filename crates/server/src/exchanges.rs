@@ -484,8 +484,9 @@ where
 /// The audit entries of an exchange run: the hashes it brought into its bank (`bank_import`)
 /// and took out (`bank_withdrawal`), by `exchange:NAME`. Details refreshed on hashes already
 /// held change nothing that matches, and most runs refresh some, so a run that only refreshed
-/// writes nothing (an hourly schedule would otherwise fill the log); its count goes with the
-/// next import. A failed run's applied pages count like any others (they are committed).
+/// writes nothing (an hourly schedule would otherwise fill the log); an import's entry names
+/// the refreshes of its own run. A failed run's applied pages count like any others (they are
+/// committed).
 pub fn audit_run(state: &AppState, cfg: &ExchangeConfig, report: &RunReport) {
     let o = report.outcome;
     let actor = format!("exchange:{}", cfg.name);

@@ -69,19 +69,8 @@ async fn signing_key_route(State(state): State<AppState>) -> ApiResult<Json<Valu
 /// The priority rules in force (`[reporting.nca] priority_rules`, else the defaults), read
 /// when the server starts (a file that does not parse stops the start) and kept: a change
 /// takes a restart, as every other setting does.
-fn rules(state: &AppState) -> ApiResult<std::sync::Arc<PriorityConfig>> {
-    if let Some(r) = state.0.nca_rules.get() {
-        return Ok(r.clone());
-    }
-    let r = state.0.config.reporting.nca.priority().map_err(|e| {
-        tracing::error!(error = %e, "the NCA priority rules cannot be read");
-        ApiError::internal(e)
-    })?;
-    Ok(state
-        .0
-        .nca_rules
-        .get_or_init(|| std::sync::Arc::new(r))
-        .clone())
+fn rules(state: &AppState) -> std::sync::Arc<PriorityConfig> {
+    state.0.nca_rules.clone()
 }
 
 /// The signal an item from a child's account adds for the priority rules.
@@ -114,12 +103,8 @@ pub(crate) fn surfaced(
             .find_map(|m| m.classification.map(|c| c.as_str().to_string())),
         risk_score: None,
     };
-    // The rules were read at start; if they could not be, the item is still recorded (a
-    // priority file must never stop intake), without the surfacing.
-    let a = match rules(state) {
-        Ok(r) => r.assess(&facts),
-        Err(_) => return Ok(None),
-    };
+    // The rules were read at start: assessing reads no file, so it cannot stop intake.
+    let a = rules(state).assess(&facts);
     if a.level.number() != 1 {
         return Ok(None);
     }
@@ -198,7 +183,7 @@ async fn priority(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResu
     let st = state.clone();
     let (case, subs) = blocking(move || load(&st, id)).await?;
     let facts = facts(&case, &subs);
-    let a = rules(&state)?.assess(&facts);
+    let a = rules(&state).assess(&facts);
     let clock = a.clock(case.opened_at);
     let now = safeguard_engine::now_ms();
     let remaining = match clock.state(now) {
@@ -357,7 +342,7 @@ async fn bundle(
         }
         items.push(item);
     }
-    let a = rules(&state)?.assess(&facts(&case, &subs));
+    let a = rules(&state).assess(&facts(&case, &subs));
     let report = Report {
         provider_reference: Some(format!("case-{id}")),
         authorised_person: req.authorised_person,
@@ -451,7 +436,6 @@ async fn reference(
     let c = blocking(move || {
         let (case, _) = load(&st, id)?;
         require_approval(&st, &case)?;
-        crate::referral::require(&st, id, crate::referral::Destination::Nca)?;
         let c = a.transition(
             id,
             CaseState::Reported,

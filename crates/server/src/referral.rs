@@ -3,8 +3,10 @@
 //! (docs/reporting.md), so each case gets one choice, by the organisation's policy
 //! (`[reporting] referral`), recorded on the case's history the first time a report is made
 //! (a `referral` line by `policy`) or when an admin sets it for that case
-//! (`POST /v1/cases/{id}/referral`, a line by the key, with the reason). The latest line is the
-//! choice; the report routes refuse a destination it leaves out (409 `referral_excluded`).
+//! (`POST /v1/cases/{id}/referral`, a line by the key, with the reason). The latest person's
+//! line, else the policy's, is the choice; the NCMEC filing and the NCA bundle refuse a
+//! destination it leaves out (409 `referral_excluded`). Recording the NCA's reference is not
+//! refused: the report was sent, and the regulations require the reference kept.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -47,13 +49,26 @@ impl Destination {
     }
 }
 
-/// The choice a case's history records (its latest `referral` line), if any.
+/// The choice a note records: `ncmec: why`.
+fn parse_note(note: Option<&str>) -> Option<(Referral, &str)> {
+    let (to, why) = note?.split_once(": ")?;
+    Some((Referral::parse(to)?, why))
+}
+
+/// The choice a case's history records, if any: its latest `referral` line set by a person,
+/// else its latest by the policy. A person's choice wins over a policy line written after it,
+/// which a report step racing the admin's request could do.
 fn recorded(history: &[CaseHistory]) -> Option<(Referral, &CaseHistory)> {
-    history
-        .iter()
-        .rev()
-        .filter(|h| h.action == ACTION)
-        .find_map(|h| Some((Referral::parse(h.note.as_deref()?.split(':').next()?)?, h)))
+    let lines = || {
+        history
+            .iter()
+            .rev()
+            .filter(|h| h.action == ACTION)
+            .filter_map(|h| Some((parse_note(h.note.as_deref())?.0, h)))
+    };
+    lines()
+        .find(|(_, h)| h.actor != POLICY_ACTOR)
+        .or_else(|| lines().next())
 }
 
 /// The case's choice: the recorded one, else the policy's, which is then recorded (by
@@ -136,7 +151,7 @@ async fn show(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<J
             "source": "recorded",
             "by": h.actor,
             "at": h.at,
-            "reason": h.note.as_deref().and_then(|n| n.split_once(": ")).map(|(_, why)| why),
+            "reason": parse_note(h.note.as_deref()).map(|(_, why)| why),
         }),
         None => json!({
             "case_id": id,

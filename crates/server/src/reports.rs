@@ -862,9 +862,6 @@ async fn file(
     let store = state.0.store.clone();
     let facts = blocking(move || case_facts(store.as_ref(), id)).await?;
     check_approved(&facts)?;
-    let st = state.clone();
-    blocking(move || crate::referral::require(&st, id, crate::referral::Destination::Ncmec))
-        .await?;
     let cfg = &state.0.config.reporting.ncmec;
     if !cfg.enabled {
         return Err(not_configured(
@@ -880,6 +877,11 @@ async fn file(
             "no NCMEC credentials are stored: run `safeguard report ncmec-credentials`",
         ));
     }
+    // After the checks that can refuse for the configuration, so a step that could not have
+    // filed does not fix the case's referral.
+    let st = state.clone();
+    blocking(move || crate::referral::require(&st, id, crate::referral::Destination::Ncmec))
+        .await?;
     // One filing per case: the newest one not retracted, else a new one.
     let _creating = state.0.reports.create.lock().await;
     let store = state.0.store.clone();

@@ -58,7 +58,7 @@ pub struct Inner {
     pub actioner: OnceLock<Arc<safeguard_engine::action::Actioner>>,
     /// The UK NCA priority rules (`[reporting.nca] priority_rules`, else the defaults), read
     /// once: every submission that opens or joins a case is assessed against them.
-    pub nca_rules: OnceLock<Arc<safeguard_nca::PriorityConfig>>,
+    pub nca_rules: Arc<safeguard_nca::PriorityConfig>,
     /// The evidence vault, opened on first use (its key may come from a slow KMS command).
     pub vault: tokio::sync::OnceCell<Arc<safeguard_vault::Vault>>,
     /// The webhook dispatcher (stopped when this state is dropped).
@@ -114,7 +114,7 @@ impl AppState {
             photodna,
             decoder: config.decoder(),
             actioner: OnceLock::new(),
-            nca_rules: OnceLock::from(Arc::new(config.reporting.nca.priority()?)),
+            nca_rules: Arc::new(config.reporting.nca.priority()?),
             vault: tokio::sync::OnceCell::new(),
             webhooks: OnceLock::new(),
             risk,

@@ -378,6 +378,46 @@ async fn a_signals_only_case_files_a_text_only_report() {
     store_credentials(&s, dir.path(), cybertip::USERNAME, cybertip::PASSWORD);
     let case = signals_case(&s, "acct-text-2").await;
     confirm_and_approve(&s, case).await;
+    // A case an admin referred to the NCA is not filed to NCMEC too; referred back (a reason
+    // with a colon in it), it is.
+    let referral = format!("/v1/cases/{case}/referral");
+    let r = s
+        .admin(
+            "POST",
+            &referral,
+            Some(json!({"to": "nca", "reason": "UK user: the NCA's case"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["reason"], "UK user: the NCA's case");
+    let r = s
+        .admin("POST", &format!("/v1/cases/{case}/reports/ncmec"), None)
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::CONFLICT, "referral_excluded"),
+        "{}",
+        r.text()
+    );
+    assert!(s.store.case_filings(case).unwrap().is_empty());
+    let r = s
+        .admin(
+            "POST",
+            &referral,
+            Some(json!({"to": "both", "reason": "counsel: both are owed"})),
+        )
+        .await;
+    assert_eq!(r.json()["to"], "both");
+    assert_eq!(
+        s.admin(
+            "POST",
+            "/v1/cases/999999/referral",
+            Some(json!({"to": "nca", "reason": "x"}))
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
     let filing = file(&s, case).await;
     let v = wait_for(&s, &filing, filed).await;
     assert_eq!(v["file_ids"], json!([]));

@@ -162,8 +162,9 @@ pub struct Recorded {
     pub case: Option<Case>,
     /// Whether the case was opened by this submission.
     pub case_opened: bool,
-    /// Whether this submission raised the case's priority (always so for a case it opened).
-    pub priority_raised: bool,
+    /// The labels this submission gave the case that it did not have (all of its labels for a
+    /// case it opened): what is new about the case, once.
+    pub new_labels: Vec<String>,
 }
 
 /// A stored submission.

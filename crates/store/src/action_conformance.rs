@@ -272,11 +272,13 @@ pub fn group_commit_isolates_items(store: &dyn Store) {
 /// merge); other accounts and submissions with no account get their own.
 pub fn cases_group_by_account(store: &dyn Store) {
     let mut opened = Vec::new();
+    let mut new_labels = Vec::new();
     let mut record = |s: NewSubmission| {
         let out = recorded(
             store
                 .record_submission(&s, &mut |r| {
                     opened.push(r.case_opened);
+                    new_labels.push(r.new_labels.clone());
                     vec![]
                 })
                 .unwrap(),
@@ -292,9 +294,27 @@ pub fn cases_group_by_account(store: &dyn Store) {
     assert_eq!(c1, c2);
     assert_ne!(c1, c3);
     assert_ne!(c4, c5);
-    assert_eq!(opened, vec![true, false, true, true, true, false]);
+    // A label already on the case is not new again.
+    assert_eq!(
+        record(submission("a7", Some("u1"), Some(("default", 1)))),
+        Some(c1)
+    );
+    assert_eq!(opened, vec![true, false, true, true, true, false, false]);
+    let l = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        new_labels,
+        vec![
+            l(&["l1"]),
+            l(&["l10"]),
+            l(&["l1"]),
+            l(&["l1"]),
+            l(&["l1"]),
+            l(&[]),
+            l(&[])
+        ]
+    );
     let case = store.case(c1).unwrap().unwrap();
-    assert_eq!(case.items, 2);
+    assert_eq!(case.items, 3);
     assert_eq!((case.queue.as_str(), case.priority), ("csam", 10));
     assert!(case.report_candidate);
     assert_eq!(case.labels, vec!["l1".to_string(), "l10".to_string()]);
@@ -304,12 +324,12 @@ pub fn cases_group_by_account(store: &dyn Store) {
         subs.iter()
             .map(|s| s.platform_id.as_str())
             .collect::<Vec<_>>(),
-        vec!["a1", "a2"]
+        vec!["a1", "a2", "a7"]
     );
     let h = store.case_history(c1).unwrap();
     assert_eq!(
         h.iter().map(|h| h.action.as_str()).collect::<Vec<_>>(),
-        vec!["opened", "item_added"]
+        vec!["opened", "item_added", "item_added"]
     );
 }
 

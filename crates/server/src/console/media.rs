@@ -59,21 +59,22 @@ pub(crate) async fn media(
                 format!("this media address is not valid for this session ({e}); reload the page"),
             ))
         })?;
-    let reduced = match q.view.as_deref() {
-        None => false,
-        Some("reduced") => true,
-        Some(_) => {
-            return Err(Fail::Json(ApiError::bad_request(
-                "invalid_request",
-                "view must be \"reduced\" or absent",
-            )))
-        }
-    };
+    // `view` only tells the browser's cache the two apart; what is served follows the
+    // settings in force, so an address from before a change, or one edited by hand, cannot
+    // bring the original back while reduced detail is on (nor make a reveal's record wrong).
+    if !matches!(q.view.as_deref(), None | Some("reduced")) {
+        return Err(Fail::Json(ApiError::bad_request(
+            "invalid_request",
+            "view must be \"reduced\" or absent",
+        )));
+    }
     let st = state.clone();
     let actor = s.actor();
     let oid = object.clone();
-    let ev = blocking(move || {
-        let Some(ev) = st.0.store.evidence(&oid)? else {
+    let uid = s.user.id;
+    let (ev, reduced) = blocking(move || {
+        let store = &st.0.store;
+        let Some(ev) = store.evidence(&oid)? else {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "evidence_not_found",
@@ -87,12 +88,13 @@ pub(crate) async fn media(
                 "this media was destroyed by its retention period",
             ));
         }
-        if reduced && ev.media_kind == "video" {
-            return Err(ApiError::bad_request(
-                "invalid_request",
-                "videos have no reduced-detail view",
-            ));
-        }
+        let reduced = ev.media_kind != "video"
+            && match store.case(ev.case_id)? {
+                Some(case) => {
+                    super::review::view_settings(store.as_ref(), &case, uid)?.reduced_detail
+                }
+                None => false,
+            };
         // Logged before the bytes leave: a failure to log refuses the read.
         st.0.store
             .log_access(&actor, "console_view", &oid, now_ms())?;
@@ -108,7 +110,7 @@ pub(crate) async fn media(
                 "shown blurred in the review console"
             },
         )?;
-        Ok(ev)
+        Ok((ev, reduced))
     })
     .await
     .map_err(Fail::Json)?;

@@ -230,8 +230,6 @@ struct CaseFacts {
 /// Other cases of the same account shown with a case: the latest this many.
 const OTHER_CASES: usize = 10;
 
-/// A stored settings layer; a layer that no longer parses is ignored (and logged), so a bad
-/// row can only fall back to the safer defaults.
 /// The media view `user` gets on `case`: the organisation's settings, then the queue's, then
 /// the harm type's (the case's first label), then the person's own.
 pub(crate) fn view_settings(
@@ -254,6 +252,8 @@ pub(crate) fn view_settings(
     ))
 }
 
+/// A stored settings layer; a layer that no longer parses is ignored (and logged), so a bad
+/// row can only fall back to the safer defaults.
 fn layer(
     store: &dyn safeguard_store::Store,
     scope: &str,

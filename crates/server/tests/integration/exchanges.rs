@@ -164,9 +164,13 @@ async fn fills_a_bank_from_another_safeguard_and_reports_status() {
         .await;
     let o = &r.json()["report"]["outcome"];
     assert_eq!(
-        (o["added"].clone(), o["removed"].clone()),
-        (json!(0), json!(0)),
-        "{}",
+        (
+            o["added"].clone(),
+            o["refreshed"].clone(),
+            o["removed"].clone()
+        ),
+        (json!(0), json!(1), json!(0)),
+        "a run that only refreshes: {}",
         r.text()
     );
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;

@@ -351,7 +351,7 @@ fn join_or_open_case(
     a: &CaseAssignment,
     submission: SubmissionId,
     at: i64,
-) -> Result<(Case, bool, bool)> {
+) -> Result<(Case, bool, Vec<String>)> {
     let active = match account {
         Some(acc) => one(
             tx,
@@ -367,16 +367,17 @@ fn join_or_open_case(
     let note = format!("submission {submission}");
     match active {
         Some(mut c) => {
-            let raised = a.priority > c.priority;
             // The case's queue follows its most urgent item.
-            if raised {
+            if a.priority > c.priority {
                 c.priority = a.priority;
                 c.queue.clone_from(&a.queue);
             }
             c.report_candidate |= a.report_candidate;
+            let mut added = Vec::new();
             for l in &a.labels {
                 if !c.labels.contains(l) {
                     c.labels.push(l.clone());
+                    added.push(l.clone());
                 }
             }
             c.items += 1;
@@ -404,7 +405,7 @@ fn join_or_open_case(
                 Some(&note),
                 None,
             )?;
-            Ok((c, false, raised))
+            Ok((c, false, added))
         }
         None => {
             let rows = tx.query(
@@ -433,7 +434,7 @@ fn join_or_open_case(
             )?;
             let c = case_in(tx, id)?
                 .ok_or_else(|| Error::Backend(format!("case {id} vanished after insert")))?;
-            Ok((c, true, true))
+            Ok((c, true, a.labels.clone()))
         }
     }
 }
@@ -492,13 +493,13 @@ fn write_submission(
         ],
     )?;
     let submission_id = returned_id(&rows, "submissions")?;
-    let (case, opened, raised) = match &s.case {
+    let (case, opened, new_labels) = match &s.case {
         Some(a) => {
-            let (c, opened, raised) =
+            let (c, opened, new_labels) =
                 join_or_open_case(tx, s.account.as_deref(), a, submission_id, s.created_at)?;
-            (Some(c), opened, raised)
+            (Some(c), opened, new_labels)
         }
-        None => (None, false, false),
+        None => (None, false, Vec::new()),
     };
     if let (Some(e), Some(c)) = (&s.evidence, &case) {
         tx.execute(
@@ -524,7 +525,7 @@ fn write_submission(
         submission_id,
         case: case.clone(),
         case_opened: opened,
-        priority_raised: raised,
+        new_labels,
     };
     let evs = events(&recorded);
     write_events(tx, &evs, s.created_at)?;
