@@ -348,6 +348,18 @@ fn case_event(r: &Recorded) -> Option<NewEvent> {
     })
 }
 
+/// The [`EVENT_CASE_NCA_LEVEL_1`] event of `case`, which `submission` put at level 1.
+fn nca_level_1_event(case: &Case, submission: &str, assessment: &Value) -> NewEvent {
+    let data = json!({
+        "case_id": case.id,
+        "account": case.account,
+        "queue": case.queue,
+        "submission": submission,
+        "assessment": assessment,
+    });
+    event(EVENT_CASE_NCA_LEVEL_1, new_event_id(), data)
+}
+
 /// An event of `event_type` with a new id and `data`, in the body shape every event has
 /// (`{id, type, created_at, data}`), for [`safeguard_store::ActionStore::append_events`].
 pub fn new_event(event_type: &str, data: Value) -> NewEvent {
@@ -371,7 +383,11 @@ fn event(event_type: &str, id: String, data: Value) -> NewEvent {
 /// events that raised it) as its result; and writes an `account.risk` event for webhooks and
 /// the case's own event, all in one transaction. An `alert` goes in at urgent priority, a
 /// `review` at normal. `key` names the crossing (account, level, time), so a retried batch
-/// replays instead of recording twice. Returns the case and whether this call recorded it.
+/// replays instead of recording twice. `surfaced` is the caller's UK NCA level-1 assessment of
+/// the crossing, if it reached level 1: then the case goes in at urgent with the
+/// `nca_level_1` label, and the first such item writes the `case.nca_level_1` event, as for
+/// content ([`Evaluation::surfaced`]). Returns the case and whether this call recorded it.
+#[allow(clippy::too_many_arguments)] // the crossing's parts, and what the caller assessed
 pub fn record_account_risk(
     store: &dyn safeguard_store::Store,
     key: &str,
@@ -379,10 +395,16 @@ pub fn record_account_risk(
     level: &str,
     queue: &str,
     crossing: Value,
+    surfaced: Option<Value>,
 ) -> Result<(Option<Case>, bool), Error> {
-    let urgent = level == "alert";
+    let urgent = level == "alert" || surfaced.is_some();
     let platform_id = format!("risk:{key}");
-    let result = json!({"verdict": "review", "account_risk": crossing});
+    let mut result = json!({"verdict": "review", "account_risk": crossing});
+    let mut labels = vec!["contact_risk".to_string(), level.to_string()];
+    if let Some(a) = &surfaced {
+        result["nca_priority"] = a.clone();
+        labels.push(NCA_LEVEL_1_LABEL.to_string());
+    }
     let new = NewSubmission {
         platform_id: platform_id.clone(),
         fingerprint: hex::encode(Sha256::digest(platform_id.as_bytes())),
@@ -399,7 +421,7 @@ pub fn record_account_risk(
                 Priority::Normal
             }),
             report_candidate: false,
-            labels: vec!["contact_risk".to_string(), level.to_string()],
+            labels,
         }),
         evidence: None,
         created_at: now_ms(),
@@ -414,6 +436,11 @@ pub fn record_account_risk(
         });
         let mut evs = vec![event(EVENT_ACCOUNT_RISK, new_event_id(), data)];
         evs.extend(case_event(r));
+        if let (Some(a), Some(c)) = (&surfaced, &r.case) {
+            if r.new_labels.iter().any(|l| l == NCA_LEVEL_1_LABEL) {
+                evs.push(nca_level_1_event(c, &platform_id, a));
+            }
+        }
         evs
     };
     match store.record_submission(&new, &mut build)? {
@@ -709,14 +736,7 @@ impl Actioner {
             // Once per case: when this item is the one that gave the case its level-1 label.
             let first = r.new_labels.iter().any(|l| l == NCA_LEVEL_1_LABEL);
             if let (Some(a), Some(c), true) = (&surfaced, &r.case, first) {
-                let data = json!({
-                    "case_id": c.id,
-                    "account": c.account,
-                    "queue": c.queue,
-                    "submission": platform_id,
-                    "assessment": a,
-                });
-                evs.push(event(EVENT_CASE_NCA_LEVEL_1, new_event_id(), data));
+                evs.push(nca_level_1_event(c, &platform_id, a));
             }
             evs
         };

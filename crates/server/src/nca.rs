@@ -103,19 +103,44 @@ pub(crate) fn surfaced(
             .find_map(|m| m.classification.map(|c| c.as_str().to_string())),
         risk_score: None,
     };
-    // The rules were read at start: assessing reads no file, so it cannot stop intake.
-    let a = rules(state).assess(&facts);
+    Ok(level_1(state, &facts))
+}
+
+/// The assessment of `facts`, as JSON, if they reach level 1. The rules were read at start:
+/// assessing reads no file, so it cannot stop intake.
+fn level_1(state: &AppState, facts: &PriorityFacts) -> Option<Value> {
+    let a = rules(state).assess(facts);
     if a.level.number() != 1 {
-        return Ok(None);
+        return None;
     }
-    Ok(Some(json!({
+    Some(json!({
         "level": 1,
         "requirement": a.level.requirement(),
         "rule": a.rule,
         "fired": a.fired,
         "explanation": a.explanation(),
         "deadline_ms": i64::try_from(a.deadline.as_millis()).unwrap_or(i64::MAX),
-    })))
+    }))
+}
+
+/// [`surfaced`] for a contact-risk crossing about to be recorded: the signals [`facts`] reads
+/// back from such an item (the labels `contact_risk` and the level, and `risk_<level>`).
+pub(crate) fn surfaced_risk(state: &AppState, level: &str) -> Option<Value> {
+    let signals: BTreeSet<String> = [
+        "contact_risk".to_string(),
+        level.to_string(),
+        format!("risk_{level}"),
+    ]
+    .into_iter()
+    .collect();
+    level_1(
+        state,
+        &PriorityFacts {
+            signals,
+            classification: None,
+            risk_score: None,
+        },
+    )
 }
 
 /// What a case's records say for the priority rules.

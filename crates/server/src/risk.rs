@@ -253,8 +253,9 @@ async fn route_crossings(state: &AppState, crossings: &[Crossing]) -> ApiResult<
         let detail = serde_json::to_value(c).map_err(ApiError::internal)?;
         jobs.push((c.account.clone(), c.level, level, c.at, detail));
     }
-    let store = state.0.store.clone();
+    let st = state.clone();
     blocking(move || {
+        let store = &st.0.store;
         let mut out = Vec::with_capacity(jobs.len());
         for (account, lvl, level, at, detail) in jobs {
             let key = format!("{level}:{at}:{account}");
@@ -265,6 +266,7 @@ async fn route_crossings(state: &AppState, crossings: &[Crossing]) -> ApiResult<
                 &level,
                 &queue,
                 detail,
+                crate::nca::surfaced_risk(&st, &level),
             )?;
             out.push(Routed {
                 account,

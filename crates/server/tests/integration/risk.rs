@@ -464,6 +464,66 @@ async fn crossings_are_routed_to_review_and_webhooks() {
     assert_eq!(body["data"]["level"], "review");
 }
 
+/// A crossing whose level the organisation's NCA rules put at level 1 is surfaced as it is
+/// recorded, as content is: urgent, labelled, and one `case.nca_level_1` event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crossing_at_nca_level_1_is_surfaced_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("priority.toml");
+    std::fs::write(
+        &rules,
+        "[[rules]]\nname = \"grooming signs\"\nlevel = 1\nany_signals = [\"risk_review\"]\n",
+    )
+    .unwrap();
+    let mut config = Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    config.reporting.nca.priority_rules = Some(rules);
+    let s = server_with(config).await;
+    let key = s.key(&[Scope::Submit]);
+    let batch = json!({"events": [
+        message("e1", "m1", T0, Some("hi, nice game")),
+        message("e2", "m1", T0 + 60, Some("how old are you")),
+        message("e3", "m1", T0 + 120, Some("this is our secret, dont tell your parents")),
+    ]});
+    let r = post(&s, &key, batch).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let routed = r.json()["routed"].as_array().unwrap().clone();
+    assert_eq!(routed.len(), 1, "{routed:?}");
+    let case_id = routed[0]["case_id"].as_i64().expect("a case");
+    let case = s.store.case(case_id).unwrap().unwrap();
+    assert_eq!(
+        safeguard_engine::action::priority_name(case.priority),
+        "urgent"
+    );
+    assert!(
+        case.labels.iter().any(|l| l == "nca_level_1"),
+        "{:?}",
+        case.labels
+    );
+    let level_1: Vec<Value> = s
+        .store
+        .events_since(0, 100)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == "case.nca_level_1")
+        .map(|e| serde_json::from_str::<Value>(&e.body).unwrap()["data"].clone())
+        .collect();
+    assert_eq!(level_1.len(), 1, "{level_1:?}");
+    assert_eq!(level_1[0]["case_id"], case_id);
+    assert_eq!(level_1[0]["assessment"]["rule"], "grooming signs");
+    let p = s
+        .admin(
+            "GET",
+            &format!("/v1/cases/{case_id}/reports/nca/priority"),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(p["level"], 1, "the level asked later agrees: {p}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routing_can_be_turned_off_and_a_bad_queue_is_refused() {
     let mut config = Config::default();
