@@ -88,18 +88,23 @@ impl Slot {
         }
     }
 
-    /// Runs the exchange once, recording when the run started and its report. The caller
-    /// holds `running`.
-    async fn run(&self, engine: Arc<Engine>) -> RunReport {
-        if let Some(e) = &self.sealed_error {
-            let report = failed_run(&self.cfg, engine, MASTER_KEY_MISMATCH, e.clone()).await;
-            return self.record(report);
+    /// Runs the exchange once, recording when the run started and its report, then calls
+    /// `hook` with it. The caller holds `running`.
+    async fn run(&self, engine: Arc<Engine>, hook: Option<RunHook>) -> RunReport {
+        let report = if let Some(e) = &self.sealed_error {
+            failed_run(&self.cfg, engine, MASTER_KEY_MISMATCH, e.clone()).await
+        } else {
+            self.running_since
+                .store(safeguard_engine::now_secs(), Ordering::Relaxed);
+            let report = run_once(&self.cfg, engine).await;
+            self.running_since.store(0, Ordering::Relaxed);
+            report
+        };
+        let report = self.record(report);
+        if let Some(h) = hook {
+            h(&self.cfg, &report);
         }
-        self.running_since
-            .store(safeguard_engine::now_secs(), Ordering::Relaxed);
-        let report = run_once(&self.cfg, engine).await;
-        self.running_since.store(0, Ordering::Relaxed);
-        self.record(report)
+        report
     }
 
     /// Keeps `report` as the last run's.
@@ -448,10 +453,7 @@ fn schedule_slot(slot: &Arc<Slot>, engine: Arc<Engine>, hook: Option<RunHook>) {
     let task = tokio::spawn(schedule(slot.cfg.interval_secs, running, move || {
         let (slot, engine, hook) = (s.clone(), engine.clone(), hook.clone());
         async move {
-            let report = slot.run(engine).await;
-            if let Some(h) = hook {
-                h(&slot.cfg, &report);
-            }
+            slot.run(engine, hook).await;
         }
     }));
     *slot.scheduled.lock().unwrap_or_else(|p| p.into_inner()) = Some(task.abort_handle());
@@ -1148,13 +1150,11 @@ async fn run_now(
             ..RunReport::default()
         };
         let report = match tokio::task::spawn_blocking(move || ensure_banks(&e, &cfgs)).await {
-            Ok(Ok(())) => s.run(engine).await,
+            Ok(Ok(())) => s.run(engine, hook).await,
+            // Nothing ran, so nothing changed in the bank: no hook.
             Ok(Err(err)) => s.record(failed(err.code().to_string(), err.to_string())),
             Err(err) => s.record(failed("internal_error".into(), err.to_string())),
         };
-        if let Some(h) = hook {
-            h(&s.cfg, &report);
-        }
         drop(guard);
         report
     });

@@ -561,6 +561,36 @@ pub(crate) fn annotations_from_json(text: &str) -> Result<Vec<String>> {
 
 /// A lease must end after it starts; a zero or negative length is a caller's bug that would
 /// hand out leases that are already lapsed.
+/// The source-feedback row an attempt or a cancel applies to: `NotFound` without one,
+/// `Conflict` unless it is still pending.
+pub(crate) fn require_pending(f: Option<SourceFeedback>, id: i64) -> Result<SourceFeedback> {
+    let f = f.ok_or_else(|| Error::NotFound(format!("source feedback {id}")))?;
+    if f.status != "pending" {
+        return Err(Error::Conflict(format!(
+            "source feedback {id} is {}, not pending",
+            f.status
+        )));
+    }
+    Ok(f)
+}
+
+/// What one send attempt makes of a pending row (see
+/// [`ConsoleStore::note_feedback_attempt`]): its attempts, status, last error and sent time.
+pub(crate) fn attempt_outcome(
+    f: &SourceFeedback,
+    error: Option<&str>,
+    at: i64,
+    max_attempts: u32,
+) -> (u32, &'static str, Option<String>, Option<i64>) {
+    let attempts = f.attempts.saturating_add(1);
+    let (status, last_error, sent_at) = match error {
+        None => ("sent", f.last_error.clone(), Some(at)),
+        Some(e) if attempts >= max_attempts => ("failed", Some(e.to_string()), None),
+        Some(e) => ("pending", Some(e.to_string()), None),
+    };
+    (attempts, status, last_error, sent_at)
+}
+
 pub(crate) fn check_lease_ms(lease_ms: i64) -> Result<()> {
     if lease_ms > 0 {
         Ok(())

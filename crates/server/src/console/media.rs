@@ -88,13 +88,7 @@ pub(crate) async fn media(
                 "this media was destroyed by its retention period",
             ));
         }
-        let reduced = ev.media_kind != "video"
-            && match store.case(ev.case_id)? {
-                Some(case) => {
-                    super::review::view_settings(store.as_ref(), &case, uid)?.reduced_detail
-                }
-                None => false,
-            };
+        let reduced = reduced_for(store.as_ref(), &ev, uid)?;
         // Logged before the bytes leave: a failure to log refuses the read.
         st.0.store
             .log_access(&actor, "console_view", &oid, now_ms())?;
@@ -165,6 +159,32 @@ fn sniff(b: &[u8], kind: &str) -> &'static str {
     }
 }
 
+/// Whether media of `media_kind` is shown as the reduced-detail copy under `settings`: images
+/// only (videos have no reduced view). The one rule behind the address a case page gives, what
+/// the media route serves, and what a reveal records.
+pub(crate) fn is_reduced(
+    settings: &safeguard_console::settings::ViewSettings,
+    media_kind: &str,
+) -> bool {
+    settings.reduced_detail && media_kind != "video"
+}
+
+/// [`is_reduced`] for `user` and `ev` under the settings in force for its case, decided on the
+/// server whatever the address asked for.
+fn reduced_for(
+    store: &dyn safeguard_store::Store,
+    ev: &safeguard_store::action::Evidence,
+    user: safeguard_store::console::UserId,
+) -> Result<bool, ApiError> {
+    Ok(match store.case(ev.case_id)? {
+        Some(case) => is_reduced(
+            &super::review::view_settings(store, &case, user)?,
+            &ev.media_kind,
+        ),
+        None => false,
+    })
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RevealReq {
@@ -219,13 +239,11 @@ pub(crate) async fn reveal_start(
         }
         // Under reduced detail an image is shown only as the server's stylised copy, so its
         // reveal is not the platform viewing the file (CyberTipline's `fileViewedByEsp`); the
-        // access line says which it was. Decided here from the settings in force, not from
-        // the browser's request.
-        let case = store.case(req.case_id)?.ok_or_else(|| {
-            ApiError::new(StatusCode::NOT_FOUND, "case_not_found", "no such case")
-        })?;
-        let reduced = ev.as_ref().is_some_and(|e| e.media_kind != "video")
-            && super::review::view_settings(store.as_ref(), &case, s2.user.id)?.reduced_detail;
+        // access line says which it was.
+        let reduced = match &ev {
+            Some(e) => reduced_for(store.as_ref(), e, s2.user.id)?,
+            None => false,
+        };
         let r = store.start_reveal(s2.user.id, req.case_id, &req.object_id, now)?;
         let kind = if reduced { "reveal_reduced" } else { "reveal" };
         store.log_access(&s2.actor(), kind, &req.object_id, now)?;

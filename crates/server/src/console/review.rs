@@ -421,7 +421,7 @@ pub(crate) async fn case_page(
                         "/console/media/{}?exp={exp}&sig={}{}",
                         e.object_id,
                         signer.sign(&e.object_id, &s.session.id_hash, exp),
-                        if facts.settings.reduced_detail && e.media_kind != "video" {
+                        if super::media::is_reduced(&facts.settings, &e.media_kind) {
                             "&view=reduced"
                         } else {
                             ""

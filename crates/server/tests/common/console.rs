@@ -150,14 +150,17 @@ impl Client {
         }
     }
 
-    pub async fn get(&mut self, path: &str) -> Page {
-        let r = self
-            .http
+    async fn send_get(&self, path: &str) -> reqwest::Response {
+        self.http
             .get(format!("{}{path}", self.base))
             .header("cookie", self.cookie_header())
             .send()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let r = self.send_get(path).await;
         self.finish(r).await
     }
 
@@ -166,13 +169,7 @@ impl Client {
         &mut self,
         path: &str,
     ) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .send()
-            .await
-            .unwrap();
+        let r = self.send_get(path).await;
         let (status, headers) = (r.status(), r.headers().clone());
         (status, headers, r.bytes().await.unwrap().to_vec())
     }

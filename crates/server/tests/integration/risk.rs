@@ -408,11 +408,7 @@ async fn crossings_are_routed_to_review_and_webhooks() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let batch = json!({"events": [
-        message("e1", "m1", T0, Some("hi, nice game")),
-        message("e2", "m1", T0 + 60, Some("how old are you")),
-        message("e3", "m1", T0 + 120, Some("this is our secret, dont tell your parents")),
-    ]});
+    let batch = grooming_batch();
     let r = post(&s, &key, batch).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let a = r.json();
@@ -464,6 +460,15 @@ async fn crossings_are_routed_to_review_and_webhooks() {
     assert_eq!(body["data"]["level"], "review");
 }
 
+/// Three messages from one account to another that cross the `review` level.
+fn grooming_batch() -> Value {
+    json!({"events": [
+        message("e1", "m1", T0, Some("hi, nice game")),
+        message("e2", "m1", T0 + 60, Some("how old are you")),
+        message("e3", "m1", T0 + 120, Some("this is our secret, dont tell your parents")),
+    ]})
+}
+
 /// A crossing whose level the organisation's NCA rules put at level 1 is surfaced as it is
 /// recorded, as content is: urgent, labelled, and one `case.nca_level_1` event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -482,11 +487,7 @@ async fn a_crossing_at_nca_level_1_is_surfaced_once() {
     config.reporting.nca.priority_rules = Some(rules);
     let s = server_with(config).await;
     let key = s.key(&[Scope::Submit]);
-    let batch = json!({"events": [
-        message("e1", "m1", T0, Some("hi, nice game")),
-        message("e2", "m1", T0 + 60, Some("how old are you")),
-        message("e3", "m1", T0 + 120, Some("this is our secret, dont tell your parents")),
-    ]});
+    let batch = grooming_batch();
     let r = post(&s, &key, batch).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let routed = r.json()["routed"].as_array().unwrap().clone();

@@ -12,7 +12,10 @@ use super::row::{col, db_err, is_unique_violation};
 use super::SqliteStore;
 use crate::action::{Case, CaseId, NewEvent};
 use crate::console::*;
-use crate::console::{annotations_from_json, annotations_to_json, check_lease_ms, ClaimKey};
+use crate::console::{
+    annotations_from_json, annotations_to_json, attempt_outcome, check_lease_ms, require_pending,
+    ClaimKey,
+};
 use crate::{Error, Result};
 
 const USER_COLUMNS: &str = "id, name, roles, password_hash, totp_secret, setup_token_hash, \
@@ -1245,20 +1248,9 @@ impl ConsoleStore for SqliteStore {
         retry_at: i64,
     ) -> Result<SourceFeedback> {
         self.write(|tx| {
-            let f = feedback_in(tx, id)?
-                .ok_or_else(|| Error::NotFound(format!("source feedback {id}")))?;
-            if f.status != "pending" {
-                return Err(Error::Conflict(format!(
-                    "source feedback {id} is {}, not pending",
-                    f.status
-                )));
-            }
-            let attempts = f.attempts.saturating_add(1);
-            let (status, last_error, sent_at) = match error {
-                None => ("sent", f.last_error.clone(), Some(at)),
-                Some(e) if attempts >= max_attempts => ("failed", Some(e.to_string()), None),
-                Some(e) => ("pending", Some(e.to_string()), None),
-            };
+            let f = require_pending(feedback_in(tx, id)?, id)?;
+            let (attempts, status, last_error, sent_at) =
+                attempt_outcome(&f, error, at, max_attempts);
             tx.execute(
                 "UPDATE source_feedback SET status = ?2, attempts = ?3, last_error = ?4, \
                  sent_at = ?5, updated_at = ?6, next_attempt_at = ?7 WHERE id = ?1",
@@ -1271,14 +1263,7 @@ impl ConsoleStore for SqliteStore {
 
     fn cancel_source_feedback(&self, id: i64, reason: &str, at: i64) -> Result<SourceFeedback> {
         self.write(|tx| {
-            let f = feedback_in(tx, id)?
-                .ok_or_else(|| Error::NotFound(format!("source feedback {id}")))?;
-            if f.status != "pending" {
-                return Err(Error::Conflict(format!(
-                    "source feedback {id} is {}, not pending",
-                    f.status
-                )));
-            }
+            require_pending(feedback_in(tx, id)?, id)?;
             tx.execute(
                 "UPDATE source_feedback SET status = 'cancelled', last_error = ?2, \
                  updated_at = ?3 WHERE id = ?1",
