@@ -23,6 +23,8 @@ pub mod priority;
 pub mod reference;
 pub mod report;
 pub mod retention;
+#[cfg(feature = "test-server")]
+pub mod test_server;
 pub mod transport;
 
 mod timefmt;

@@ -209,6 +209,14 @@ impl ApiTransport {
         })
     }
 
+    /// What [`ApiTransport::submit`] checks before sending: the report validates and the files
+    /// are those its content items name. A caller that records a send before making it checks
+    /// first, so an incomplete report leaves no record of a send.
+    pub fn check(report: &Report, files: &[ContentFile]) -> Result<(), Error> {
+        report.validate()?;
+        crate::bundle::check_files_match_report(report, files)
+    }
+
     /// The endpoint.
     pub fn endpoint(&self) -> &Url {
         &self.endpoint
@@ -223,8 +231,39 @@ impl ApiTransport {
         report: &Report,
         files: &[ContentFile],
     ) -> Result<NcaReference, Error> {
-        report.validate()?;
-        crate::bundle::check_files_match_report(report, files)?;
+        self.send(report, files, None).await
+    }
+
+    /// [`ApiTransport::submit`] under the caller's `Idempotency-Key` instead of the body's
+    /// hash: a caller that keeps the key across restarts sends a report cut off by a crash
+    /// again as the same report, even if it was rebuilt. The key is 16 to 128 characters of
+    /// `A-Z a-z 0-9 - _`.
+    pub async fn submit_keyed(
+        &self,
+        report: &Report,
+        files: &[ContentFile],
+        idempotency_key: &str,
+    ) -> Result<NcaReference, Error> {
+        let ok = (16..=128).contains(&idempotency_key.len())
+            && idempotency_key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok {
+            return Err(Error::invalid(
+                "idempotency_key",
+                "16 to 128 characters of A-Z a-z 0-9 - _",
+            ));
+        }
+        self.send(report, files, Some(idempotency_key)).await
+    }
+
+    async fn send(
+        &self,
+        report: &Report,
+        files: &[ContentFile],
+        key: Option<&str>,
+    ) -> Result<NcaReference, Error> {
+        ApiTransport::check(report, files)?;
         let body = RequestBody {
             report,
             files: files
@@ -243,7 +282,10 @@ impl ApiTransport {
                 format!("the request would exceed {REQUEST_MAX} bytes; split the case or use the portal"),
             ));
         }
-        let idempotency_key = hex::encode(Sha256::digest(&body));
+        let idempotency_key = match key {
+            Some(k) => k.to_string(),
+            None => hex::encode(Sha256::digest(&body)),
+        };
 
         let mut attempt = 1;
         loop {

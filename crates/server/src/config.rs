@@ -256,6 +256,86 @@ pub struct NcaConfig {
     /// built-in defaults when absent. Read once at start (a bad file stops the start); a
     /// change takes a restart.
     pub priority_rules: Option<PathBuf>,
+    /// Sending reports through the NCA's HTTPS API (`[reporting.nca.api]`), off by default:
+    /// the API's specification is not public yet (docs/reporting.md).
+    pub api: NcaApiConfig,
+}
+
+/// Default limit on one attempt to send a report through the API, seconds: two minutes, for a
+/// large case on a slow link.
+pub const DEFAULT_NCA_API_TIMEOUT_SECS: u64 = 120;
+/// Default attempts per send (connection errors, 408, 429 and 5xx are retried).
+pub const DEFAULT_NCA_API_MAX_ATTEMPTS: u32 = 4;
+/// Default first pause between attempts, milliseconds (doubled each time, capped at 8 s).
+pub const DEFAULT_NCA_API_INITIAL_BACKOFF_MS: u64 = 1000;
+
+/// The NCA's HTTPS API (`[reporting.nca.api]`). The bearer token is not here:
+/// `safeguard report nca-token` stores it sealed in the store.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NcaApiConfig {
+    /// Whether approved cases may be sent through the API.
+    pub enabled: bool,
+    /// Where reports are posted; `https` only.
+    pub endpoint: Option<String>,
+    /// PEM certificates to trust instead of the public web PKI (a private CA); nothing else is
+    /// trusted when set.
+    pub ca_file: Option<PathBuf>,
+    /// Limit on one attempt, seconds ([`DEFAULT_NCA_API_TIMEOUT_SECS`]), at least 1.
+    pub timeout_secs: u64,
+    /// Attempts per send ([`DEFAULT_NCA_API_MAX_ATTEMPTS`]), 1 to 10.
+    pub max_attempts: u32,
+    /// First pause between attempts, milliseconds ([`DEFAULT_NCA_API_INITIAL_BACKOFF_MS`]).
+    pub initial_backoff_ms: u64,
+}
+
+impl Default for NcaApiConfig {
+    fn default() -> NcaApiConfig {
+        NcaApiConfig {
+            enabled: false,
+            endpoint: None,
+            ca_file: None,
+            timeout_secs: DEFAULT_NCA_API_TIMEOUT_SECS,
+            max_attempts: DEFAULT_NCA_API_MAX_ATTEMPTS,
+            initial_backoff_ms: DEFAULT_NCA_API_INITIAL_BACKOFF_MS,
+        }
+    }
+}
+
+impl NcaApiConfig {
+    /// Checks the section; a disabled one too, so a typo shows before it is switched on.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.timeout_secs == 0 {
+            return Err("reporting.nca.api.timeout_secs must be at least 1".into());
+        }
+        if !(1..=10).contains(&self.max_attempts) {
+            return Err("reporting.nca.api.max_attempts must be 1 to 10".into());
+        }
+        match &self.endpoint {
+            Some(e) => match url::Url::parse(e) {
+                Ok(u) if u.scheme() == "https" && u.host().is_some() => {}
+                _ => {
+                    return Err(format!(
+                        "reporting.nca.api.endpoint {e:?} is not an https URL: reports carry \
+                         the most sensitive data there is"
+                    ))
+                }
+            },
+            None if self.enabled => {
+                return Err("reporting.nca.api.endpoint is required when enabled".into())
+            }
+            None => {}
+        }
+        if let Some(path) = &self.ca_file {
+            if self.enabled && !path.is_file() {
+                return Err(format!(
+                    "reporting.nca.api.ca_file {} is not a readable file",
+                    path.display()
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl NcaConfig {
@@ -878,6 +958,11 @@ impl Config {
             .nca
             .priority()
             .map_err(ConfigError::Invalid)?;
+        self.reporting
+            .nca
+            .api
+            .validate()
+            .map_err(ConfigError::Invalid)?;
         safeguard_contact::ContactPolicy::new(self.contact.clone())
             .map_err(|e| ConfigError::Invalid(format!("contact: {e}")))?;
         self.risk
@@ -1063,6 +1148,41 @@ mod tests {
         })
         .contains("queue_access"));
         let p = write("[console]\nlease_secs = 0\n");
+        let c = Config::load(Some(&p), |_| None).unwrap();
+        assert!(c.validate().is_err());
+        std::fs::remove_file(p).unwrap();
+    }
+
+    #[test]
+    fn the_nca_api_section_is_checked_even_when_off() {
+        assert_eq!(NcaApiConfig::default().validate(), Ok(()));
+        let bad = |f: fn(&mut NcaApiConfig)| {
+            let mut c = NcaApiConfig::default();
+            f(&mut c);
+            c.validate().unwrap_err()
+        };
+        assert!(bad(|c| c.enabled = true).contains("endpoint is required"));
+        assert!(bad(|c| c.endpoint = Some("http://nca.example/api".into())).contains("https"));
+        assert!(bad(|c| c.endpoint = Some("not a url".into())).contains("https"));
+        assert!(bad(|c| c.max_attempts = 0).contains("max_attempts"));
+        assert!(bad(|c| c.max_attempts = 11).contains("max_attempts"));
+        assert!(bad(|c| c.timeout_secs = 0).contains("timeout_secs"));
+        assert!(bad(|c| {
+            c.enabled = true;
+            c.endpoint = Some("https://nca.example/api".into());
+            c.ca_file = Some("/nonexistent/ca.pem".into());
+        })
+        .contains("ca_file"));
+        let p =
+            write("[reporting.nca.api]\nenabled = true\nendpoint = \"https://nca.example/api\"\n");
+        let c = Config::load(Some(&p), |_| None).unwrap();
+        c.validate().unwrap();
+        assert_eq!(
+            c.reporting.nca.api.max_attempts,
+            DEFAULT_NCA_API_MAX_ATTEMPTS
+        );
+        std::fs::remove_file(p).unwrap();
+        let p = write("[reporting.nca.api]\nendpoint = \"http://nca.example\"\n");
         let c = Config::load(Some(&p), |_| None).unwrap();
         assert!(c.validate().is_err());
         std::fs::remove_file(p).unwrap();

@@ -25,6 +25,7 @@ mod media;
 mod metrics;
 mod middleware;
 mod nca;
+pub mod nca_api;
 pub mod openapi;
 pub mod photodna;
 mod referral;
@@ -115,6 +116,7 @@ pub fn app(state: AppState) -> Router {
                 .merge(exchanges::admin_routes())
                 .merge(action::admin_routes())
                 .merge(nca::admin_routes())
+                .merge(nca_api::admin_routes())
                 .merge(referral::admin_routes())
                 .merge(webhooks::admin_routes())
                 .merge(reports::admin_routes()),

@@ -267,23 +267,28 @@ struct BundleReq {
     platform: Option<String>,
 }
 
-/// `POST /v1/cases/{id}/reports/nca/bundle`: the case as a Schedule 1 report with its media,
-/// signed with the organisation's key and encrypted to `recipient` (application/octet-stream;
-/// `Safeguard-Signing-Key` gives the public key). Only an approved, confirmed case. Recorded in
-/// the audit log as a `vault_export`.
-async fn bundle(
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-    Extension(actor): Extension<crate::auth::KeyId>,
-    JsonBody(req): JsonBody<BundleReq>,
-) -> ApiResult<Response> {
-    let recipient: safeguard_nca::age::x25519::Recipient =
-        req.recipient.trim().parse().map_err(|e: &str| {
-            ApiError::bad_request(
-                "invalid_request",
-                format!("recipient must be an age X25519 public key (age1...): {e}"),
-            )
-        })?;
+/// Who makes a report: what the request gives beside the case's own records.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Reporter {
+    /// Schedule 1: the authorised person.
+    pub authorised_person: AuthorisedPerson,
+    /// Who makes the declaration.
+    pub declared_by: String,
+    /// The platform's name, for each content item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+}
+
+/// The case as a Schedule 1 report with its media from the vault, declared at
+/// `declared_at_ms`. Only an approved, confirmed case referred to the NCA. Built from the
+/// store's records alone, so the same case, reporter and time give the same report.
+pub(crate) async fn build_report(
+    state: &AppState,
+    id: i64,
+    reporter: Reporter,
+    declared_at_ms: i64,
+) -> ApiResult<(Report, Vec<ContentFile>)> {
     let st = state.clone();
     let (case, subs, evidence) = blocking(move || {
         let (case, subs) = load(&st, id)?;
@@ -296,7 +301,6 @@ async fn bundle(
     let vault = state.vault().await?;
     let mut files = Vec::new();
     let mut items = Vec::new();
-    let now = safeguard_engine::now_ms();
     for s in &subs {
         let ctx: Value = serde_json::from_str(&s.context).unwrap_or(Value::Null);
         let result: Value = serde_json::from_str(&s.result).unwrap_or(Value::Null);
@@ -317,7 +321,7 @@ async fn bundle(
             file_name: None,
             reference: Some(s.platform_id.clone()),
             detection,
-            platform: req.platform.clone(),
+            platform: reporter.platform.clone(),
             uploaded_at_ms: ctx["created_at"].as_i64().map(|t| t.saturating_mul(1000)),
             upload_ip: ctx["ip"].as_str().and_then(|ip| ip.parse().ok()),
             upload_port: None,
@@ -367,10 +371,10 @@ async fn bundle(
         }
         items.push(item);
     }
-    let a = rules(&state).assess(&facts(&case, &subs));
+    let a = rules(state).assess(&facts(&case, &subs));
     let report = Report {
         provider_reference: Some(format!("case-{id}")),
-        authorised_person: req.authorised_person,
+        authorised_person: reporter.authorised_person,
         priority: Some(a.level),
         content: items,
         information_available: Some(format!(
@@ -392,23 +396,54 @@ async fn bundle(
         other_information: None,
         declaration: Declaration {
             all_reasonably_available_information_included: true,
-            declared_by: req.declared_by,
-            declared_at_ms: now,
+            declared_by: reporter.declared_by,
+            declared_at_ms,
         },
     };
+    Ok((report, files))
+}
+
+/// A report the NCA crate finds incomplete, as the API's 400.
+pub(crate) fn incomplete(e: safeguard_nca::Error) -> ApiError {
+    match e {
+        safeguard_nca::Error::Invalid { field, reason } => ApiError::bad_request(
+            "invalid_request",
+            format!("the report is not complete: {field}: {reason}"),
+        ),
+        other => ApiError::internal(other.to_string()),
+    }
+}
+
+/// `POST /v1/cases/{id}/reports/nca/bundle`: the case as a Schedule 1 report with its media,
+/// signed with the organisation's key and encrypted to `recipient` (application/octet-stream;
+/// `Safeguard-Signing-Key` gives the public key). Only an approved, confirmed case. Recorded in
+/// the audit log as a `vault_export`.
+async fn bundle(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Extension(actor): Extension<crate::auth::KeyId>,
+    JsonBody(req): JsonBody<BundleReq>,
+) -> ApiResult<Response> {
+    let recipient: safeguard_nca::age::x25519::Recipient =
+        req.recipient.trim().parse().map_err(|e: &str| {
+            ApiError::bad_request(
+                "invalid_request",
+                format!("recipient must be an age X25519 public key (age1...): {e}"),
+            )
+        })?;
+    let now = safeguard_engine::now_ms();
+    let reporter = Reporter {
+        authorised_person: req.authorised_person,
+        declared_by: req.declared_by,
+        platform: req.platform,
+    };
+    let (report, files) = build_report(&state, id, reporter, now).await?;
     let st = state.clone();
     let who = actor.0.clone();
     let (bytes, public) = blocking(move || {
         let key = signing_key(&st)?;
-        let bytes = safeguard_nca::seal_bundle(&report, &files, &key, &recipient, now).map_err(
-            |e| match e {
-                safeguard_nca::Error::Invalid { field, reason } => ApiError::bad_request(
-                    "invalid_request",
-                    format!("the report is not complete: {field}: {reason}"),
-                ),
-                other => ApiError::internal(other.to_string()),
-            },
-        )?;
+        let bytes = safeguard_nca::seal_bundle(&report, &files, &key, &recipient, now)
+            .map_err(incomplete)?;
         // The bundle holds the media: it leaves only once its export is on the record.
         st.audit(
             &who,

@@ -70,6 +70,8 @@ pub struct Inner {
     pub auditor: OnceLock<Arc<safeguard_engine::audit::Auditor>>,
     /// Report filings this process is driving (`crate::reports`).
     pub reports: Arc<crate::reports::Reports>,
+    /// Cases this process is sending through the NCA's API (`crate::nca_api`).
+    pub nca_sending: Arc<crate::nca_api::Sending>,
     /// The review console's in-process state (`crate::console`).
     pub console: crate::console::Console,
 }
@@ -120,6 +122,7 @@ impl AppState {
             risk,
             auditor: OnceLock::new(),
             reports: Arc::default(),
+            nca_sending: Arc::default(),
             console: crate::console::Console::default(),
             config,
         })))

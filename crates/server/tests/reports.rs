@@ -703,3 +703,307 @@ async fn an_unfinished_filing_is_retracted_and_a_finished_one_is_not() {
         (StatusCode::CONFLICT, "report_already_finished")
     );
 }
+
+// ------------------------------------------------------------------ the NCA's API
+
+/// A bearer token only the NCA tests use, to search every output for.
+const NCA_TOKEN: &str = "nca-token-Otter-4412-not-a-real-secret";
+
+/// `config` with the NCA's API switched on, pointed at `nca` (its CA trusted, nothing else),
+/// and the case referred to the NCA by policy.
+fn nca_config(dir: &Path, nca: &safeguard_nca::test_server::TestServer, timeout: u64) -> Config {
+    let ca = dir.join("nca-ca.pem");
+    std::fs::write(&ca, &nca.ca_pem).unwrap();
+    let mut c = Config {
+        data_dir: dir.to_path_buf(),
+        ..Config::default()
+    };
+    c.reporting.referral = safeguard_server::config::Referral::Nca;
+    c.reporting.nca.api = safeguard_server::config::NcaApiConfig {
+        enabled: true,
+        endpoint: Some(nca.url.to_string()),
+        ca_file: Some(ca),
+        timeout_secs: timeout,
+        max_attempts: 2,
+        initial_backoff_ms: 10,
+    };
+    c
+}
+
+/// Stores the token the way `safeguard report nca-token` does.
+fn store_nca_token(s: &TestServer, dir: &Path) {
+    let key = safeguard_server::reports::master_key(None, None, dir).unwrap();
+    safeguard_server::nca_api::store_nca_token(s.store.as_ref(), &key, NCA_TOKEN).unwrap();
+}
+
+fn reporter() -> Value {
+    json!({
+        "authorised_person": {"name": "Test Reporter", "email": "reporter@example.com"},
+        "declared_by": "Test Reporter",
+        "platform": "Example Share",
+    })
+}
+
+fn nca_lines(s: &TestServer, case: i64) -> Vec<Value> {
+    s.store
+        .case_history(case)
+        .unwrap()
+        .into_iter()
+        .filter(|h| h.action == "nca_api")
+        .map(|h| serde_json::from_str(h.note.as_deref().unwrap()).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_is_sent_through_the_nca_api_once_and_its_reference_recorded() {
+    use safeguard_nca::test_server::{self, Step};
+    let dir = tempfile::tempdir().unwrap();
+    // The first attempt meets a 503 and is retried under the same key.
+    let nca = test_server::start(
+        vec![Step::answer(503, r#"{"message":"busy"}"#), Step::Accept],
+        NCA_TOKEN,
+    )
+    .await;
+    let s = start(dir.path(), nca_config(dir.path(), &nca, 10)).await;
+    let case = signals_case(&s, "acct-nca-1").await;
+    let uri = format!("/v1/cases/{case}/reports/nca/send");
+
+    // Before approval, and before the token is stored: refused, nothing sent.
+    let r = s.admin("POST", &uri, Some(reporter())).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::CONFLICT, "reporting_not_configured"),
+        "{}",
+        r.text()
+    );
+    store_nca_token(&s, dir.path());
+    let r = s.admin("POST", &uri, Some(reporter())).await;
+    assert_eq!(r.code(), "approval_required", "{}", r.text());
+    confirm_and_approve(&s, case).await;
+    // An incomplete request: a 400, no line on the history, nothing sent.
+    for bad in [
+        json!({"declared_by": "Test Reporter"}),
+        json!({"authorised_person": {"name": "X"}, "declared_by": "X"}),
+        json!({"declared_by": "X", "extra": 1}),
+    ] {
+        let r = s.admin("POST", &uri, Some(bad)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    }
+    assert!(nca_lines(&s, case).is_empty());
+    assert!(nca.requests().is_empty());
+    let shown = s.admin("GET", &uri, None).await.json();
+    assert_eq!(
+        (shown["state"].clone(), shown["configured"].clone()),
+        (json!("none"), json!(true))
+    );
+
+    let r = s.admin("POST", &uri, Some(reporter())).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["reference"], "NCA-TEST-1");
+    assert_eq!(v["state"], "reported");
+    assert_eq!(v["sent"], true);
+    assert_eq!(v["resumed"], false);
+
+    // What the NCA received: twice (the 503, then the retry), under one key, with the token.
+    let seen = nca.requests();
+    assert_eq!(seen.len(), 2);
+    let key = seen[0].idempotency_key.clone().unwrap();
+    assert!(key.starts_with(&format!("case-{case}-")), "{key}");
+    assert_eq!(seen[1].idempotency_key.as_deref(), Some(key.as_str()));
+    assert_eq!(seen[0].body, seen[1].body);
+    assert_eq!(
+        seen[1].authorization.as_deref(),
+        Some(format!("Bearer {NCA_TOKEN}").as_str())
+    );
+    let body: Value = serde_json::from_slice(&seen[1].body).unwrap();
+    let report = &body["report"];
+    assert_eq!(report["provider_reference"], format!("case-{case}"));
+    assert_eq!(report["users"][0]["accounts"][0]["id"], "acct-nca-1");
+    assert_eq!(report["content"][0]["platform"], "Example Share");
+    assert_eq!(report["declaration"]["declared_by"], "Test Reporter");
+    assert!(
+        report["content"][0]["hashes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["value"] == BRIDGE_PDQ),
+        "{report}"
+    );
+
+    // On the record: the send and its reference on the history, the case reported, the
+    // event and the audit entries.
+    let lines = nca_lines(&s, case);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(
+        (lines[0]["step"].clone(), lines[0]["key"].clone()),
+        (json!("sending"), json!(key))
+    );
+    assert_eq!(
+        (lines[1]["step"].clone(), lines[1]["reference"].clone()),
+        (json!("sent"), json!("NCA-TEST-1"))
+    );
+    let c = s.store.case(case).unwrap().unwrap();
+    assert_eq!(c.state, "reported");
+    let last = s.store.case_history(case).unwrap().pop().unwrap();
+    assert_eq!(last.note.as_deref(), Some("nca reference NCA-TEST-1 (api)"));
+    let filed: Vec<Value> = events(&s)
+        .into_iter()
+        .filter(|e| e["type"] == "report.filed")
+        .collect();
+    assert_eq!(filed.len(), 1, "{filed:?}");
+    assert_eq!(filed[0]["data"]["destination"], "nca");
+    assert_eq!(filed[0]["data"]["reference"], "NCA-TEST-1");
+    let audit = audit_actions(&s);
+    let object = format!("case:{case}");
+    assert!(audit
+        .iter()
+        .any(|(a, o, d)| a == "vault_export" && *o == object && d == "nca api send"));
+    assert!(audit
+        .iter()
+        .any(|(a, o, _)| a == "report_filed" && *o == object));
+    let shown = s.admin("GET", &uri, None).await.json();
+    assert_eq!(
+        (shown["state"].clone(), shown["reference"].clone()),
+        (json!("sent"), json!("NCA-TEST-1"))
+    );
+
+    // Sending again sends nothing: the reference stands.
+    let r = s.admin("POST", &uri, Some(reporter())).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        (r.json()["sent"].clone(), r.json()["reference"].clone()),
+        (json!(false), json!("NCA-TEST-1"))
+    );
+    assert_eq!(nca.requests().len(), 2);
+    // Nor can the portal's reference route record another.
+    let r = s
+        .admin(
+            "POST",
+            &format!("/v1/cases/{case}/reports/nca/reference"),
+            Some(json!({"reference": "NCA-OTHER"})),
+        )
+        .await;
+    assert_eq!(r.code(), "approval_required");
+
+    // The token never shows: not in answers, the store's rows, the events, the audit log or
+    // the server's log.
+    let mut seen = vec![
+        s.admin("GET", &uri, None).await.text(),
+        s.admin("GET", &format!("/v1/cases/{case}"), None)
+            .await
+            .text(),
+        format!("{:?}", s.store.case_history(case).unwrap()),
+        format!("{:?}", events(&s)),
+        format!("{:?}", audit_actions(&s)),
+        String::from_utf8_lossy(&logs().lock().unwrap()).into_owned(),
+    ];
+    let sealed = s
+        .store
+        .secret(safeguard_server::nca_api::TOKEN_SECRET)
+        .unwrap()
+        .unwrap();
+    seen.push(String::from_utf8_lossy(&sealed).into_owned());
+    for text in &seen {
+        assert!(!text.contains(NCA_TOKEN), "the token leaked: {text}");
+    }
+    assert!(
+        String::from_utf8_lossy(&logs().lock().unwrap()).contains("sending the report to the NCA")
+    );
+}
+
+/// The answer is lost (the API takes the report, then answers after the client gave up),
+/// the server restarts, and the send is resumed: the same report, byte for byte, under the
+/// same key, so the NCA's reference is the one it gave the first time and no second report
+/// is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_whose_answer_was_lost_resumes_after_a_restart_under_the_same_key() {
+    use safeguard_nca::test_server::{self, Step};
+    let dir = tempfile::tempdir().unwrap();
+    let nca = test_server::start(
+        vec![
+            Step::Slow(Duration::from_millis(1500)),
+            Step::Slow(Duration::from_millis(1500)),
+            Step::Accept,
+        ],
+        NCA_TOKEN,
+    )
+    .await;
+    let case;
+    {
+        // One-second attempts: both time out before the slow answers.
+        let s = start(dir.path(), nca_config(dir.path(), &nca, 1)).await;
+        store_nca_token(&s, dir.path());
+        case = signals_case(&s, "acct-nca-2").await;
+        confirm_and_approve(&s, case).await;
+        let r = s
+            .admin(
+                "POST",
+                &format!("/v1/cases/{case}/reports/nca/send"),
+                Some(reporter()),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, "nca_unavailable"),
+            "{}",
+            r.text()
+        );
+        let shown = s
+            .admin("GET", &format!("/v1/cases/{case}/reports/nca/send"), None)
+            .await
+            .json();
+        assert_eq!(shown["state"], "failed", "{shown}");
+        assert_eq!(shown["error"]["code"], "nca_unavailable");
+        assert_eq!(s.store.case(case).unwrap().unwrap().state, "decided");
+        let failed: Vec<Value> = events(&s)
+            .into_iter()
+            .filter(|e| e["type"] == "report.failed")
+            .collect();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0]["data"]["destination"], "nca");
+        assert!(audit_actions(&s)
+            .iter()
+            .any(|(a, _, d)| a == "report_failed" && d == "nca_unavailable"));
+    }
+    // The NCA took both attempts (one reference, for the one key) after the client left.
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    assert_eq!(nca.requests().len(), 2);
+
+    // A restart: the store reopened from its file.
+    let s = start(dir.path(), nca_config(dir.path(), &nca, 10)).await;
+    let uri = format!("/v1/cases/{case}/reports/nca/send");
+    // Resuming with another reporter is refused: the report first built is the one resumed.
+    let mut other = reporter();
+    other["declared_by"] = json!("Somebody Else");
+    let r = s.admin("POST", &uri, Some(other)).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::CONFLICT, "send_pending"),
+        "{}",
+        r.text()
+    );
+    let r = s.admin("POST", &uri, Some(json!({}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let v = r.json();
+    assert_eq!(
+        (
+            v["reference"].clone(),
+            v["resumed"].clone(),
+            v["state"].clone()
+        ),
+        (json!("NCA-TEST-1"), json!(true), json!("reported"))
+    );
+    let seen = nca.requests();
+    assert_eq!(seen.len(), 3);
+    for r in &seen[1..] {
+        assert_eq!(r.idempotency_key, seen[0].idempotency_key);
+        assert_eq!(
+            r.body, seen[0].body,
+            "the resumed report is the one first sent"
+        );
+    }
+    let lines = nca_lines(&s, case);
+    let steps: Vec<&str> = lines.iter().map(|l| l["step"].as_str().unwrap()).collect();
+    assert_eq!(steps, ["sending", "failed", "sent"]);
+}

@@ -1,0 +1,685 @@
+//! Sending a case's report through the NCA's HTTPS API (`[reporting.nca.api]`), the second
+//! transport beside the portal bundle (`crate::nca`). The API's specification is not public:
+//! the request shape is `safeguard_nca::transport`'s documented guess, and only that module
+//! changes when the NCA publishes one.
+//!
+//! A send is a small durable state machine on the case's history (lines of action
+//! `nca_api`, JSON notes), so that a crash or a lost answer never sends a second report:
+//! 1. `sending`: written before the report leaves, with the `Idempotency-Key` of this case's
+//!    report, when it was declared and who declared it. The report is built from the store's
+//!    records alone, so these make it again byte for byte.
+//! 2. `sent` with the NCA's reference, written as soon as it comes back; then the case moves
+//!    to `reported`, `report.filed` goes out and the audit log gets `report_filed`.
+//! 3. `failed` with a stable code, when the API refused the report or could not be reached
+//!    (`report.failed`, `report_failed`).
+//!
+//! A send cut off after step 1 (the process killed, the answer lost, the API down) is resumed
+//! by the next `POST`: the same report under the same key, which an API that honours
+//! idempotency keys answers with the reference it gave the first time. A reference already
+//! recorded is never sent again; a case whose `sent` line was written but whose move to
+//! `reported` was not finishes that move without sending.
+//!
+//! The bearer token is sealed with the master key in the store's `secrets` table
+//! (`safeguard report nca-token`), read for each send and never printed.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use safeguard_engine::action::{new_event, EVENT_REPORT_FAILED, EVENT_REPORT_FILED};
+use safeguard_engine::audit::Action;
+use safeguard_engine::case::CaseState;
+use safeguard_engine::now_ms;
+use safeguard_nca::transport::Trust;
+use safeguard_nca::{ApiTransport, BearerToken, NcaReference, RetryPolicy};
+use safeguard_store::action::CaseHistory;
+use safeguard_store::Store;
+
+use crate::config::NcaApiConfig;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::JsonBody;
+use crate::nca::Reporter;
+use crate::state::{blocking, AppState};
+
+/// Name of the sealed bearer token in the store's `secrets` table.
+pub const TOKEN_SECRET: &str = "nca-api-token";
+/// Associated data the token is sealed under, so a sealed value of another kind cannot be
+/// passed off as it.
+pub const TOKEN_CONTEXT: &[u8] = b"nca-api-token";
+/// The history action of the send's lines.
+const ACTION: &str = "nca_api";
+/// Who the lines written by the send itself are by.
+const SYSTEM_ACTOR: &str = "system";
+/// Longest wait between attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// The `destination` of the send's webhook events.
+const DESTINATION: &str = "nca";
+
+/// Cases this process is sending now: a second request for the same case is refused rather
+/// than sent beside the first.
+#[derive(Debug, Default)]
+pub struct Sending(Mutex<HashSet<i64>>);
+
+/// A case held by this process until dropped.
+struct Claim {
+    sending: Arc<Sending>,
+    id: i64,
+}
+
+impl Sending {
+    fn claim(self: &Arc<Self>, id: i64) -> Option<Claim> {
+        let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        set.insert(id).then(|| Claim {
+            sending: Arc::clone(self),
+            id,
+        })
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.sending
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
+    }
+}
+
+// ------------------------------------------------------------------ the token
+
+/// Seals the API's bearer token with the master key and stores it (what
+/// `safeguard report nca-token` does). The token is never printed or logged.
+pub fn store_nca_token(
+    store: &dyn Store,
+    master: &safeguard_seal::MasterKey,
+    token: &str,
+) -> Result<(), String> {
+    BearerToken::new(token).map_err(|e| e.to_string())?;
+    let sealed = master
+        .seal(token.as_bytes(), TOKEN_CONTEXT)
+        .map_err(|e| format!("sealing the token: {e}"))?;
+    store
+        .put_secret(TOKEN_SECRET, &sealed, now_ms())
+        .map_err(|e| format!("storing the token: {e}"))
+}
+
+/// The stored token, opened; `None` when none is stored. Blocking.
+fn load_token(state: &AppState) -> Result<Option<BearerToken>, String> {
+    let Some(sealed) = state
+        .0
+        .store
+        .secret(TOKEN_SECRET)
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    let key = state
+        .0
+        .exchanges
+        .master_key()
+        .map_err(|e| format!("the master key: {e}"))?;
+    let plain = zeroize::Zeroizing::new(
+        key.open(&sealed, TOKEN_CONTEXT)
+            .map_err(|e| format!("opening the stored NCA token: {e}"))?,
+    );
+    let text = std::str::from_utf8(&plain).map_err(|_| "the stored NCA token is unreadable")?;
+    BearerToken::new(text)
+        .map(Some)
+        .map_err(|_| "the stored NCA token is unreadable".to_string())
+}
+
+/// The configured transport with the stored token. Blocking (reads the CA file).
+fn transport(cfg: &NcaApiConfig, token: BearerToken) -> Result<ApiTransport, String> {
+    let endpoint = cfg
+        .endpoint
+        .as_deref()
+        .ok_or("reporting.nca.api.endpoint is not set")?;
+    let endpoint = url::Url::parse(endpoint).map_err(|e| format!("the endpoint: {e}"))?;
+    let trust = match &cfg.ca_file {
+        Some(path) => Trust::OnlyPem(
+            std::fs::read(path)
+                .map_err(|e| format!("reporting.nca.api.ca_file {}: {e}", path.display()))?,
+        ),
+        None => Trust::WebPki,
+    };
+    ApiTransport::new(
+        endpoint,
+        token,
+        Duration::from_secs(cfg.timeout_secs),
+        RetryPolicy {
+            max_attempts: cfg.max_attempts.max(1),
+            initial_backoff: Duration::from_millis(cfg.initial_backoff_ms),
+            max_backoff: MAX_BACKOFF,
+        },
+        trust,
+    )
+    .map_err(|e| e.to_string())
+}
+
+fn not_configured(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "reporting_not_configured", message)
+}
+
+// ------------------------------------------------------------------ the history lines
+
+/// One `nca_api` line of a case's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+enum Line {
+    /// The report is about to leave.
+    Sending {
+        key: String,
+        declared_at_ms: i64,
+        reporter: Reporter,
+    },
+    /// The NCA's answer: its reference.
+    Sent { key: String, reference: String },
+    /// The send stopped: a stable code and the reason.
+    Failed {
+        key: String,
+        code: String,
+        message: String,
+    },
+}
+
+fn lines(history: &[CaseHistory]) -> impl Iterator<Item = Line> + '_ {
+    history
+        .iter()
+        .filter(|h| h.action == ACTION)
+        .filter_map(|h| serde_json::from_str(h.note.as_deref()?).ok())
+}
+
+/// Where a case's send stands, from its history.
+#[derive(Debug, Clone, PartialEq)]
+enum Progress {
+    /// Never sent.
+    None,
+    /// Started and not answered with a reference: the last `sending` line, and the last
+    /// failure after it, if any.
+    Pending {
+        key: String,
+        declared_at_ms: i64,
+        reporter: Reporter,
+        failure: Option<(String, String)>,
+    },
+    /// The NCA gave this reference.
+    Sent { key: String, reference: String },
+}
+
+fn progress(history: &[CaseHistory]) -> Progress {
+    let mut p = Progress::None;
+    for line in lines(history) {
+        p = match (line, p) {
+            // A reference is final: nothing written after it changes it.
+            (_, sent @ Progress::Sent { .. }) => sent,
+            (Line::Sent { key, reference }, _) => Progress::Sent { key, reference },
+            (
+                Line::Sending {
+                    key,
+                    declared_at_ms,
+                    reporter,
+                },
+                _,
+            ) => Progress::Pending {
+                key,
+                declared_at_ms,
+                reporter,
+                failure: None,
+            },
+            (
+                Line::Failed { code, message, .. },
+                Progress::Pending {
+                    key,
+                    declared_at_ms,
+                    reporter,
+                    ..
+                },
+            ) => Progress::Pending {
+                key,
+                declared_at_ms,
+                reporter,
+                failure: Some((code, message)),
+            },
+            (Line::Failed { .. }, other) => other,
+        };
+    }
+    p
+}
+
+fn note(state: &AppState, id: i64, line: &Line) -> ApiResult<()> {
+    let text = serde_json::to_string(line).map_err(|e| ApiError::internal(e.to_string()))?;
+    state
+        .0
+        .store
+        .note_case(id, SYSTEM_ACTOR, ACTION, &text, now_ms())?;
+    Ok(())
+}
+
+/// A fresh idempotency key for a case's report: the case and 128 random bits.
+fn new_key(id: i64) -> String {
+    use rand::RngCore;
+    let mut r = [0u8; 16];
+    rand::rng().fill_bytes(&mut r);
+    format!("case-{id}-{}", hex::encode(r))
+}
+
+// ------------------------------------------------------------------ the routes
+
+/// Routes needing the `admin` scope.
+pub fn admin_routes() -> Router<AppState> {
+    Router::new().route("/v1/cases/{id}/reports/nca/send", get(show).post(send))
+}
+
+fn progress_json(id: i64, configured: bool, p: &Progress) -> Value {
+    match p {
+        Progress::None => json!({"case_id": id, "configured": configured, "state": "none"}),
+        Progress::Pending {
+            key,
+            declared_at_ms,
+            reporter,
+            failure,
+        } => json!({
+            "case_id": id,
+            "configured": configured,
+            "state": if failure.is_some() { "failed" } else { "pending" },
+            "idempotency_key": key,
+            "declared_at_ms": declared_at_ms,
+            "declared_by": reporter.declared_by,
+            "error": failure.as_ref().map(|(code, message)| json!({"code": code, "message": message})),
+        }),
+        Progress::Sent { key, reference } => json!({
+            "case_id": id,
+            "configured": configured,
+            "state": "sent",
+            "idempotency_key": key,
+            "reference": reference,
+        }),
+    }
+}
+
+/// `GET /v1/cases/{id}/reports/nca/send`: where the case's send through the API stands
+/// (`none`, `pending`, `failed`, `sent`), with the key, the reference or the last error.
+async fn show(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+    let st = state.clone();
+    let history = blocking(move || {
+        if st.0.store.case(id)?.is_none() {
+            return Err(case_not_found(id));
+        }
+        Ok(st.0.store.case_history(id)?)
+    })
+    .await?;
+    let configured = state.0.config.reporting.nca.api.enabled;
+    Ok(Json(progress_json(id, configured, &progress(&history))))
+}
+
+fn case_not_found(id: i64) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "case_not_found",
+        format!("case {id} not found"),
+    )
+}
+
+/// The body of `POST /v1/cases/{id}/reports/nca/send`: who reports, as for the bundle. All
+/// three are needed for a first send; a send being resumed reuses what was recorded, so the
+/// body may then be `{}` (fields given must match the record).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendReq {
+    authorised_person: Option<safeguard_nca::report::AuthorisedPerson>,
+    declared_by: Option<String>,
+    platform: Option<String>,
+}
+
+impl SendReq {
+    fn is_empty(&self) -> bool {
+        self.authorised_person.is_none() && self.declared_by.is_none() && self.platform.is_none()
+    }
+
+    fn reporter(self) -> ApiResult<Reporter> {
+        match (self.authorised_person, self.declared_by) {
+            (Some(authorised_person), Some(declared_by)) => Ok(Reporter {
+                authorised_person,
+                declared_by,
+                platform: self.platform,
+            }),
+            _ => Err(ApiError::bad_request(
+                "invalid_request",
+                "authorised_person and declared_by are required",
+            )),
+        }
+    }
+}
+
+/// `POST /v1/cases/{id}/reports/nca/send`: sends the case's report (as the bundle holds it:
+/// Schedule 1 information, media and hashes) through the NCA's API, records the reference and
+/// moves the case to `reported`. Only an approved, confirmed case referred to the NCA, with
+/// `[reporting.nca.api]` enabled and a token stored. A send cut off earlier is resumed (see
+/// the module documentation).
+async fn send(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Extension(actor): Extension<crate::auth::KeyId>,
+    JsonBody(req): JsonBody<SendReq>,
+) -> ApiResult<Json<Value>> {
+    let cfg = state.0.config.reporting.nca.api.clone();
+    if !cfg.enabled {
+        return Err(not_configured(
+            "sending through the NCA's API is off ([reporting.nca.api] enabled = false); \
+             export a bundle for the portal instead",
+        ));
+    }
+    let Some(_claim) = state.0.nca_sending.claim(id) else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "send_in_progress",
+            format!("case {id} is being sent to the NCA now"),
+        ));
+    };
+    let st = state.clone();
+    let (history, token) = blocking(move || {
+        if st.0.store.case(id)?.is_none() {
+            return Err(case_not_found(id));
+        }
+        let token = load_token(&st).map_err(|e| {
+            tracing::error!(error = %e, "cannot read the NCA API token");
+            not_configured("the stored NCA API token cannot be read; see the server log")
+        })?;
+        Ok((st.0.store.case_history(id)?, token))
+    })
+    .await?;
+    let token = token.ok_or_else(|| {
+        not_configured("no NCA API token is stored: run `safeguard report nca-token`")
+    })?;
+
+    let (key, declared_at_ms, reporter, resumed) = match progress(&history) {
+        Progress::Sent { reference, .. } => {
+            // Sent before; finish the move to `reported` if a crash cut it off.
+            let case = finish(&state, id, &reference).await?;
+            return Ok(Json(json!({
+                "case_id": id,
+                "reference": reference,
+                "state": case.state,
+                "resumed": true,
+                "sent": false,
+            })));
+        }
+        Progress::Pending {
+            key,
+            declared_at_ms,
+            reporter,
+            ..
+        } => {
+            if !req.is_empty() && req.reporter()? != reporter {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "send_pending",
+                    format!(
+                        "a send of case {id} was cut off and is resumed with the report first \
+                         built (declared by {}); send {{}} to resume it",
+                        reporter.declared_by
+                    ),
+                ));
+            }
+            (key, declared_at_ms, reporter, true)
+        }
+        Progress::None => (new_key(id), now_ms(), req.reporter()?, false),
+    };
+
+    let (report, files) =
+        crate::nca::build_report(&state, id, reporter.clone(), declared_at_ms).await?;
+    ApiTransport::check(&report, &files).map_err(crate::nca::incomplete)?;
+    let cfg2 = cfg.clone();
+    let t = blocking(move || {
+        transport(&cfg2, token).map_err(|e| {
+            tracing::error!(error = %e, "the NCA API transport cannot be set up");
+            not_configured(format!("the NCA API transport cannot be set up: {e}"))
+        })
+    })
+    .await?;
+
+    // On the record before anything leaves: the export of the media, and the send itself.
+    let st = state.clone();
+    let who = actor.0.clone();
+    let line = Line::Sending {
+        key: key.clone(),
+        declared_at_ms,
+        reporter,
+    };
+    blocking(move || {
+        st.audit(
+            &who,
+            Action::VaultExport,
+            &format!("case:{id}"),
+            "nca api send",
+        )?;
+        if !resumed {
+            note(&st, id, &line)?;
+        }
+        Ok(())
+    })
+    .await?;
+
+    tracing::info!(case = id, endpoint = %t.endpoint(), resumed, "sending the report to the NCA's API");
+    match t.submit_keyed(&report, &files, &key).await {
+        Ok(reference) => {
+            let st = state.clone();
+            let line = Line::Sent {
+                key: key.clone(),
+                reference: reference.as_str().to_string(),
+            };
+            blocking(move || note(&st, id, &line)).await?;
+            let case = finish(&state, id, reference.as_str()).await?;
+            Ok(Json(json!({
+                "case_id": id,
+                "reference": reference.as_str(),
+                "state": case.state,
+                "resumed": resumed,
+                "sent": true,
+            })))
+        }
+        Err(e) => {
+            let err = failure(&e);
+            tracing::warn!(case = id, code = err.code, error = %err.message, "sending to the NCA's API failed");
+            let st = state.clone();
+            let line = Line::Failed {
+                key,
+                code: err.code.to_string(),
+                message: err.message.clone(),
+            };
+            let code = err.code;
+            let recorded = blocking(move || {
+                note(&st, id, &line)?;
+                let data = json!({"case_id": id, "destination": DESTINATION, "code": code});
+                st.0.store
+                    .append_events(&[new_event(EVENT_REPORT_FAILED, data)], now_ms())?;
+                st.notify_webhooks();
+                st.audit_after(
+                    SYSTEM_ACTOR,
+                    Action::ReportFailed,
+                    &format!("case:{id}"),
+                    code,
+                );
+                Ok(())
+            })
+            .await;
+            if let Err(e) = recorded {
+                tracing::error!(case = id, error = %e.message, "recording a failed NCA send");
+            }
+            Err(err)
+        }
+    }
+}
+
+/// After the reference is on the record: the case moves to `reported` (the evidence's
+/// retention clock runs from here), `report.filed` goes out, the audit log gets
+/// `report_filed`. Nothing is done twice: a case already reported is left as it is.
+async fn finish(
+    state: &AppState,
+    id: i64,
+    reference: &str,
+) -> ApiResult<safeguard_store::action::Case> {
+    let a = state.actioner()?;
+    let st = state.clone();
+    let reference = NcaReference::new(reference.to_string())
+        .map_err(|e| ApiError::internal(format!("recorded reference: {e}")))?;
+    let case = blocking(move || {
+        let store = st.0.store.clone();
+        let case = store
+            .case(id)?
+            .ok_or(safeguard_engine::Error::CaseNotFound(id))?;
+        if case.state == CaseState::Reported.as_str() {
+            return Ok(case);
+        }
+        let case = a.transition(
+            id,
+            CaseState::Reported,
+            SYSTEM_ACTOR,
+            Some(format!("nca reference {} (api)", reference.as_str())),
+            None,
+        )?;
+        let data = json!({
+            "case_id": id,
+            "destination": DESTINATION,
+            "reference": reference.as_str(),
+        });
+        store.append_events(&[new_event(EVENT_REPORT_FILED, data)], now_ms())?;
+        st.notify_webhooks();
+        st.audit_after(
+            SYSTEM_ACTOR,
+            Action::ReportFiled,
+            &format!("case:{id}"),
+            &format!("nca reference {} (api)", reference.as_str()),
+        );
+        Ok(case)
+    })
+    .await?;
+    state.notify_webhooks();
+    Ok(case)
+}
+
+/// The API's answer for a failed send: a stable code per kind of failure. The NCA's own
+/// message is passed on (it says what to fix); the transport's detail is too, since it names
+/// no secret (the token never appears in it).
+fn failure(e: &safeguard_nca::Error) -> ApiError {
+    use safeguard_nca::Error as E;
+    match e {
+        E::Auth { status, message } => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "nca_auth_failed",
+            format!("the NCA's API refused the token (HTTP {status}): {message}"),
+        ),
+        E::Rejected { status, message } => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "nca_rejected",
+            format!("the NCA's API refused the report (HTTP {status}): {message}"),
+        ),
+        E::Transport { attempts, .. } => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "nca_unavailable",
+            format!(
+                "the NCA's API could not be reached or kept failing ({attempts} attempt(s)); \
+                 send again to resume, or export a bundle for the portal"
+            ),
+        ),
+        E::BadResponse(m) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "nca_bad_response",
+            format!(
+                "the NCA's API answered without a usable reference ({m}); it may have the \
+                 report: sending again resumes under the same idempotency key"
+            ),
+        ),
+        other => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "nca_send_failed",
+            other.to_string(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(note: &Line) -> CaseHistory {
+        CaseHistory {
+            at: 0,
+            actor: SYSTEM_ACTOR.into(),
+            action: ACTION.into(),
+            from_state: None,
+            to_state: None,
+            note: Some(serde_json::to_string(note).unwrap()),
+            decision: None,
+        }
+    }
+
+    fn reporter() -> Reporter {
+        Reporter {
+            authorised_person: safeguard_nca::report::AuthorisedPerson {
+                name: "A".into(),
+                email: Some("a@example.com".into()),
+                telephone: None,
+            },
+            declared_by: "A".into(),
+            platform: None,
+        }
+    }
+
+    #[test]
+    fn progress_follows_the_lines() {
+        assert_eq!(progress(&[]), Progress::None);
+        let sending = Line::Sending {
+            key: "k1".into(),
+            declared_at_ms: 5,
+            reporter: reporter(),
+        };
+        let failed = Line::Failed {
+            key: "k1".into(),
+            code: "nca_unavailable".into(),
+            message: "down".into(),
+        };
+        let sent = Line::Sent {
+            key: "k1".into(),
+            reference: "R1".into(),
+        };
+        let p = progress(&[h(&sending)]);
+        assert!(matches!(&p, Progress::Pending { key, failure: None, .. } if key == "k1"));
+        let p = progress(&[h(&sending), h(&failed)]);
+        assert!(
+            matches!(&p, Progress::Pending { failure: Some((c, _)), .. } if c == "nca_unavailable")
+        );
+        // A failure then a resumed send that was answered.
+        let p = progress(&[h(&sending), h(&failed), h(&sent)]);
+        assert_eq!(
+            p,
+            Progress::Sent {
+                key: "k1".into(),
+                reference: "R1".into()
+            }
+        );
+        // Nothing after a reference changes it; other history lines are ignored.
+        let mut other = h(&sending);
+        other.action = "referral".into();
+        let p = progress(&[h(&sending), h(&sent), h(&failed), other]);
+        assert!(matches!(p, Progress::Sent { .. }));
+    }
+
+    #[test]
+    fn keys_are_fresh_and_accepted_by_the_transport() {
+        let (a, b) = (new_key(7), new_key(7));
+        assert_ne!(a, b);
+        assert!(a.starts_with("case-7-") && a.len() == "case-7-".len() + 32);
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+    }
+}
