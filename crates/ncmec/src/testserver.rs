@@ -171,6 +171,9 @@ pub enum Fault {
     /// The answer comes after this delay (the request is carried out after it, so a client
     /// that gave up first leaves nothing behind).
     Delay(Duration),
+    /// The request is carried out and logged at once; the answer comes after this delay. A
+    /// client killed meanwhile has had its request done but never saw the answer.
+    HoldAfter(Duration),
 }
 
 /// A report's state on the server.
@@ -236,6 +239,8 @@ struct Inner {
     reports: BTreeMap<String, ServerReport>,
     faults: HashMap<String, VecDeque<Fault>>,
     log: Vec<Logged>,
+    /// Requests received per endpoint, counted on arrival (before any fault or answer).
+    arrived: HashMap<String, usize>,
 }
 
 struct Shared {
@@ -369,6 +374,17 @@ impl TestServer {
     pub fn log(&self) -> Vec<Logged> {
         self.shared.lock().log.clone()
     }
+
+    /// Requests to `endpoint` (`"/upload"`, …) received so far, answered or not: a request
+    /// held by [`Fault::Delay`] counts from its arrival.
+    pub fn arrived(&self, endpoint: &str) -> usize {
+        self.shared
+            .lock()
+            .arrived
+            .get(endpoint)
+            .copied()
+            .unwrap_or(0)
+    }
 }
 
 /// The router, for tests that want to drive it without a socket.
@@ -405,11 +421,14 @@ async fn faults_and_auth(
         .trim_start_matches("/ispws")
         .to_string();
     let request_id = format!("req-{}", shared.next_request.fetch_add(1, Ordering::SeqCst));
-    let fault = shared
-        .lock()
-        .faults
-        .get_mut(&endpoint)
-        .and_then(VecDeque::pop_front);
+    let fault = {
+        let mut inner = shared.lock();
+        *inner.arrived.entry(endpoint.clone()).or_default() += 1;
+        inner
+            .faults
+            .get_mut(&endpoint)
+            .and_then(VecDeque::pop_front)
+    };
     let log = |code: Option<u32>| {
         shared.lock().log.push(Logged {
             endpoint: endpoint.clone(),
@@ -434,7 +453,7 @@ async fn faults_and_auth(
             drop_connection();
         }
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
-        Some(Fault::DropAfter) | None => {}
+        Some(Fault::DropAfter | Fault::HoldAfter(_)) | None => {}
     }
     let code = check_auth(&shared, request.headers()).err();
     let response = match code {
@@ -449,6 +468,9 @@ async fn faults_and_auth(
     log(answered);
     if fault == Some(Fault::DropAfter) {
         drop_connection();
+    }
+    if let Some(Fault::HoldAfter(d)) = fault {
+        tokio::time::sleep(d).await;
     }
     with_request_id(response, &request_id)
 }

@@ -9,4 +9,5 @@ mod hash_video;
 mod match_cmd;
 mod report_cmd;
 mod serve_cmd;
+mod serve_ncmec_kill;
 mod serve_postgres;
