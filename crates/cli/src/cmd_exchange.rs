@@ -151,6 +151,15 @@ pub fn run(cmd: &ExchangeCommand) -> anyhow::Result<ExitCode> {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
+            // Each run's bank changes go in the audit log as the server's runs do, by `cli`
+            // (who started it), the exchange named in the detail.
+            let audit_store = store.clone();
+            // The data directory and store the configuration resolved, where the audit log
+            // and its signing key live.
+            let data = crate::cmd_serve::DataDirArg {
+                data_dir: Some(config.data_dir.clone()),
+                store: config.store.clone(),
+            };
             let report = rt.block_on(async move {
                 let engine = tokio::task::spawn_blocking(move || {
                     let engine = Arc::new(safeguard_engine::Engine::open(store)?);
@@ -162,6 +171,15 @@ pub fn run(cmd: &ExchangeCommand) -> anyhow::Result<ExitCode> {
                 // Runs are bounded by `max_pages_per_run`: keep going until caught up.
                 loop {
                     let r = safeguard_server::exchanges::run_once(&x, engine.clone()).await;
+                    for (action, detail) in safeguard_server::exchanges::run_audit_entries(&r) {
+                        crate::cmd_audit::record(
+                            &data,
+                            audit_store.clone(),
+                            action,
+                            &format!("bank:{}", x.bank_name()),
+                            &format!("{detail} (exchange {})", x.name),
+                        );
+                    }
                     eprintln!(
                         "{}: {} pages, +{} -{} ({} refreshed)",
                         x.name, r.pages, r.outcome.added, r.outcome.removed, r.outcome.refreshed

@@ -6,7 +6,7 @@
 //! module only wires them to the engine, the store and the HTTP API.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -21,7 +21,8 @@ use safeguard_engine::{CreateBank, Engine};
 use safeguard_exchange::ncmec::{FeedbackType, Vote};
 use safeguard_exchange::stopncii::FeedbackValue;
 use safeguard_exchange::{
-    Client, EngineSink, ExchangeConfig, ExchangeKind, ExchangeSink, RunOptions, RunReport,
+    Batch, Client, EngineSink, ExchangeConfig, ExchangeKind, ExchangeSink, Held, Outcome,
+    RunOptions, RunReport,
 };
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -94,9 +95,20 @@ impl Slot {
         let report = if let Some(e) = &self.sealed_error {
             failed_run(&self.cfg, engine, MASTER_KEY_MISMATCH, e.clone()).await
         } else {
-            self.running_since
-                .store(safeguard_engine::now_secs(), Ordering::Relaxed);
-            let report = run_once(&self.cfg, engine).await;
+            let started_at = safeguard_engine::now_secs();
+            self.running_since.store(started_at, Ordering::Relaxed);
+            // Until the run ends, a guard holds what its pages changed: a run stopped midway
+            // (the server shutting down, its exchange deleted) still reports those changes,
+            // which are committed, to the hook as it is dropped.
+            let tally = Arc::new(Tally::default());
+            let mut stopped = StoppedRun {
+                cfg: &self.cfg,
+                tally: tally.clone(),
+                hook: hook.clone(),
+                started_at,
+            };
+            let report = run_once_tallied(&self.cfg, engine, Some(tally)).await;
+            stopped.hook = None;
             self.running_since.store(0, Ordering::Relaxed);
             report
         };
@@ -158,9 +170,112 @@ pub struct Exchanges {
 /// What [`Exchanges::set_run_hook`] takes: the exchange's configuration and its run's report.
 pub type RunHook = Arc<dyn Fn(&ExchangeConfig, &RunReport) + Send + Sync>;
 
+/// Stable code of a run stopped before it ended (the server shutting down, or its exchange
+/// deleted or changed): the pages it applied are committed with their checkpoint, and
+/// reported to the run hook (so audited) as it stops.
+pub const RUN_STOPPED: &str = "run_stopped";
+
+/// What a run's pages changed so far, page by page.
+#[derive(Debug, Default)]
+struct Tally {
+    pages: AtomicU64,
+    added: AtomicU64,
+    refreshed: AtomicU64,
+    removed: AtomicU64,
+    unchanged: AtomicU64,
+}
+
+/// A sink that counts what the pages it applies change.
+#[derive(Debug)]
+struct TallySink {
+    inner: Arc<dyn ExchangeSink>,
+    tally: Arc<Tally>,
+}
+
+impl ExchangeSink for TallySink {
+    fn checkpoint(&self, exchange: &str) -> safeguard_exchange::Result<Option<String>> {
+        self.inner.checkpoint(exchange)
+    }
+
+    fn held(&self, exchange: &str) -> safeguard_exchange::Result<Vec<Held>> {
+        self.inner.held(exchange)
+    }
+
+    fn apply(&self, exchange: &str, batch: &Batch<'_>) -> safeguard_exchange::Result<Outcome> {
+        let o = self.inner.apply(exchange, batch)?;
+        let t = &self.tally;
+        t.pages.fetch_add(1, Ordering::Relaxed);
+        t.added.fetch_add(o.added, Ordering::Relaxed);
+        t.refreshed.fetch_add(o.refreshed, Ordering::Relaxed);
+        t.removed.fetch_add(o.removed, Ordering::Relaxed);
+        t.unchanged.fetch_add(o.unchanged, Ordering::Relaxed);
+        Ok(o)
+    }
+
+    fn record_error(
+        &self,
+        exchange: &str,
+        message: &str,
+        at: i64,
+    ) -> safeguard_exchange::Result<()> {
+        self.inner.record_error(exchange, message, at)
+    }
+}
+
+/// Held by a run in progress; dropped with a hook still in it, the run was stopped midway,
+/// and the hook gets a [`RUN_STOPPED`] report of what its pages changed.
+struct StoppedRun<'a> {
+    cfg: &'a ExchangeConfig,
+    tally: Arc<Tally>,
+    hook: Option<RunHook>,
+    started_at: i64,
+}
+
+impl Drop for StoppedRun<'_> {
+    fn drop(&mut self) {
+        let Some(hook) = self.hook.take() else {
+            return;
+        };
+        let t = &self.tally;
+        let pages = t.pages.load(Ordering::Relaxed);
+        if pages == 0 {
+            return;
+        }
+        let report = RunReport {
+            exchange: self.cfg.name.clone(),
+            started_at: self.started_at,
+            finished_at: safeguard_engine::now_secs(),
+            pages,
+            outcome: Outcome {
+                added: t.added.load(Ordering::Relaxed),
+                refreshed: t.refreshed.load(Ordering::Relaxed),
+                removed: t.removed.load(Ordering::Relaxed),
+                unchanged: t.unchanged.load(Ordering::Relaxed),
+            },
+            error_code: Some(RUN_STOPPED.into()),
+            error: Some("the run was stopped before it ended; its applied pages are kept".into()),
+            ..RunReport::default()
+        };
+        hook(self.cfg, &report);
+    }
+}
+
 /// Runs one exchange once into its bank (which must exist), in this task.
 pub async fn run_once(cfg: &ExchangeConfig, engine: Arc<Engine>) -> RunReport {
-    let sink: Arc<dyn ExchangeSink> = Arc::new(EngineSink::new(engine.clone(), cfg.bank_name()));
+    run_once_tallied(cfg, engine, None).await
+}
+
+/// [`run_once`], counting what each applied page changes into `tally`.
+async fn run_once_tallied(
+    cfg: &ExchangeConfig,
+    engine: Arc<Engine>,
+    tally: Option<Arc<Tally>>,
+) -> RunReport {
+    let mut sink: Arc<dyn ExchangeSink> =
+        Arc::new(EngineSink::new(engine.clone(), cfg.bank_name()));
+    if let Some(tally) = tally {
+        sink = Arc::new(TallySink { inner: sink, tally });
+    }
     let opts = RunOptions {
         max_pages: cfg
             .max_pages_per_run
@@ -490,15 +605,29 @@ where
 /// the refreshes of its own run. A failed run's applied pages count like any others (they are
 /// committed).
 pub fn audit_run(state: &AppState, cfg: &ExchangeConfig, report: &RunReport) {
-    let o = report.outcome;
     let actor = format!("exchange:{}", cfg.name);
     let object = format!("bank:{}", cfg.bank_name());
+    for (action, detail) in run_audit_entries(report) {
+        state.audit_after(&actor, action, &object, &detail);
+    }
+}
+
+/// The audit entries of a run: what it added (`bank_import`) and what it took out
+/// (`bank_withdrawal`); none for a run that changed nothing that matches. Shared by the
+/// server's runs and `safeguard exchange run`.
+pub fn run_audit_entries(report: &RunReport) -> Vec<(safeguard_engine::audit::Action, String)> {
+    let o = report.outcome;
+    let run = if report.error_code.as_deref() == Some(RUN_STOPPED) {
+        "exchange run stopped"
+    } else {
+        "exchange run"
+    };
     let mut entries = Vec::new();
     if o.added > 0 {
         entries.push((
             safeguard_engine::audit::Action::BankImport,
             format!(
-                "exchange run: {} added, {} refreshed, {} pages",
+                "{run}: {} added, {} refreshed, {} pages",
                 o.added, o.refreshed, report.pages
             ),
         ));
@@ -506,12 +635,10 @@ pub fn audit_run(state: &AppState, cfg: &ExchangeConfig, report: &RunReport) {
     if o.removed > 0 {
         entries.push((
             safeguard_engine::audit::Action::BankWithdrawal,
-            format!("exchange run: {} removed", o.removed),
+            format!("{run}: {} removed", o.removed),
         ));
     }
-    for (action, detail) in entries {
-        state.audit_after(&actor, action, &object, &detail);
-    }
+    entries
 }
 
 /// Routes for the `curate` scope.

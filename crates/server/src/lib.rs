@@ -258,7 +258,14 @@ pub async fn load_engine(
             let Some(inner) = weak.upgrade() else {
                 return;
             };
-            let (state, cfg, report) = (AppState(inner), cfg.clone(), report.clone());
+            let state = AppState(inner);
+            // A run stopped midway reports as its task is dropped, perhaps by a runtime
+            // shutting down, where a blocking task might never run: written here and now.
+            if report.error_code.as_deref() == Some(exchanges::RUN_STOPPED) {
+                exchanges::audit_run(&state, cfg, report);
+                return;
+            }
+            let (cfg, report) = (cfg.clone(), report.clone());
             tokio::task::spawn_blocking(move || exchanges::audit_run(&state, &cfg, &report));
         }));
         state.0.exchanges.start(engine.clone());

@@ -4,6 +4,7 @@
 mod audit_cmd;
 mod bank_cmd;
 mod bench_risk_cmd;
+mod exchange_cmd;
 mod hash_cmd;
 mod hash_video;
 mod match_cmd;

@@ -203,6 +203,83 @@ async fn fills_a_bank_from_another_safeguard_and_reports_status() {
     drop(peer);
 }
 
+/// A run stopped midway by the server shutting down (its runtime dropped with the run's task
+/// in it, as when `safeguard serve` exits) still puts what its applied pages changed in the
+/// audit log: those pages are committed.
+#[test]
+fn a_run_stopped_by_shutdown_is_audited() {
+    use axum::extract::Query;
+    use std::collections::HashMap;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let s = rt.block_on(async {
+        // A peer that serves one page, then never answers the next.
+        let app = axum::Router::new().route(
+            "/v1/banks/SHARED/contents",
+            axum::routing::get(|q: Query<HashMap<String, String>>| async move {
+                if q.contains_key("after") {
+                    tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                }
+                axum::Json(json!({
+                    "contents": [{"id": 1, "signals": {"md5": MD5_B}, "disable_until_ts": 0}],
+                    "next_after": 1,
+                }))
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let s = server_with(Config {
+            exchanges: vec![exchange(addr, "peer-key-0123456789")],
+            ..Config::default()
+        })
+        .await;
+        let r = s.admin("POST", "/v1/exchanges/PARTNER/run", None).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+        // The first page is in the bank; the run now waits for the second.
+        for i in 0.. {
+            let r = s
+                .admin(
+                    "POST",
+                    "/v1/lookup",
+                    Some(json!({"signal_type": "md5", "signal": MD5_B, "banks": ["PARTNER"]})),
+                )
+                .await;
+            if r.json()["matches"].as_array().is_some_and(|m| m.len() == 1) {
+                break;
+            }
+            assert!(i < 500, "the first page was not applied");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        s
+    });
+    let runs = |s: &TestServer| -> Vec<(String, String)> {
+        s.store
+            .audit_entries(0, 10_000)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.entry.actor == "exchange:PARTNER")
+            .map(|r| (r.entry.action, r.entry.detail))
+            .collect()
+    };
+    assert!(
+        runs(&s).is_empty(),
+        "nothing is audited while the run goes on"
+    );
+    // Shutdown: the runtime goes, and the run's task with it.
+    drop(rt);
+    assert_eq!(
+        runs(&s),
+        [(
+            "bank_import".to_string(),
+            "exchange run stopped: 1 added, 0 refreshed, 1 pages".to_string()
+        )]
+    );
+}
+
 #[tokio::test]
 async fn a_wrong_key_is_reported_without_the_key() {
     let (_peer, _key, addr) = peer().await;

@@ -1,0 +1,145 @@
+//! `safeguard exchange run` as a process against another Safeguard (a `safeguard serve`
+//! process) as the exchange: the bank fills, and the run's changes are in the audit log as
+//! the server's own runs are, by `cli`.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use safeguard_store::{AuditStore, SqliteOptions, SqliteStore};
+
+const ADMIN: &str = "exchange-cli-admin-key-0123456789abcdef0123";
+const PDQ: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
+const MD5: &str = "0123456789abcdef0123456789abcdef";
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out[9..12].parse().unwrap();
+    (
+        status,
+        out.split_once("\r\n\r\n")
+            .map(|x| x.1.to_string())
+            .unwrap_or_default(),
+    )
+}
+
+fn peer(data: &Path) -> (Server, SocketAddr) {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let server = Server(
+        Command::new(env!("CARGO_BIN_EXE_safeguard"))
+            .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
+            .arg(data)
+            .env("SAFEGUARD_ADMIN_KEY", ADMIN)
+            .env("SAFEGUARD_LOG", "warn")
+            .env_remove("SAFEGUARD_MASTER_KEY")
+            .env_remove("SAFEGUARD_STORE")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(addr).is_err() || http(addr, "GET", "/status", "").0 != 200 {
+        assert!(Instant::now() < deadline, "the peer did not become ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (server, addr)
+}
+
+#[test]
+fn an_exchange_run_from_the_cli_fills_the_bank_and_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_peer, addr) = peer(&dir.path().join("peer"));
+    let (status, body) = http(addr, "POST", "/v1/banks", r#"{"name":"SHARED"}"#);
+    assert_eq!(status, 201, "{body}");
+    for signals in [
+        format!(r#"{{"pdq":"{PDQ}"}}"#),
+        format!(r#"{{"md5":"{MD5}"}}"#),
+    ] {
+        let (status, body) = http(
+            addr,
+            "POST",
+            "/v1/banks/SHARED/contents",
+            &format!(r#"{{"signals":{signals}}}"#),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+    let config = dir.path().join("safeguard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[exchanges]]\nname = \"PARTNER\"\nkind = \"safeguard\"\nbase_url = \"http://{addr}\"\n\
+             remote_bank = \"SHARED\"\nenabled = false\napi_key = \"{ADMIN}\"\n"
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let out = Command::new(env!("CARGO_BIN_EXE_safeguard"))
+        .args(["exchange", "run", "PARTNER", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data)
+        .env_remove("SAFEGUARD_MASTER_KEY")
+        .env_remove("SAFEGUARD_STORE")
+        .output()
+        .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{printed}");
+    assert!(
+        !printed.contains("not recorded in the audit log"),
+        "{printed}"
+    );
+
+    let store = SqliteStore::open(&SqliteOptions::new(data.join("safeguard.db"))).unwrap();
+    let entries: Vec<(String, String, String, String)> = store
+        .audit_entries(0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                r.entry.actor,
+                r.entry.action,
+                r.entry.object,
+                r.entry.detail,
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [(
+            "cli".to_string(),
+            "bank_import".to_string(),
+            "bank:PARTNER".to_string(),
+            "exchange run: 2 added, 0 refreshed, 1 pages (exchange PARTNER)".to_string()
+        )],
+        "{printed}"
+    );
+}
