@@ -66,13 +66,39 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 pub struct Reports {
     /// Filing ids with a task running.
     running: Mutex<HashSet<String>>,
+    /// This process's name on the filings' leases in the store (`ReportStore::lease_filing`):
+    /// its host and listening address, so that processes sharing a database differ and a
+    /// process restarted in the same place takes its own leases back at once.
+    owner: String,
     /// Serialises "look for a filing of this case, else create one", so two `POST`s at once
-    /// cannot create two filings (one process; several curators on one database would need
-    /// the store's lock, see docs/reporting.md).
+    /// cannot create two filings in one process (across processes, the filing's lease keeps
+    /// one driver, but two first `POST`s at once both write its first row: docs/reporting.md).
     create: tokio::sync::Mutex<()>,
 }
 
+/// How long a filing's lease lasts; renewed at each step the filer records, so only a process
+/// gone for this long (or a single upload this long) lets another take the filing over.
+pub const FILING_LEASE_MS: i64 = 30 * 60 * 1000;
+
 impl Reports {
+    /// Filings driven under `owner`'s name ([`Reports::owner`]).
+    pub fn new(owner: impl Into<String>) -> Reports {
+        Reports {
+            owner: owner.into(),
+            ..Reports::default()
+        }
+    }
+
+    /// The owner name of a process listening on `listen` on this host.
+    pub fn owner_for(listen: std::net::SocketAddr) -> String {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into());
+        format!("{host}/{listen}")
+    }
+
     fn claim(self: &Arc<Self>, id: &str) -> Option<Claim> {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         if !running.insert(id.to_string()) {
@@ -190,6 +216,7 @@ fn filer(state: &AppState, client: Client) -> Filer {
     let cfg = &state.0.config.reporting.ncmec;
     let journal: Arc<dyn Journal> = Arc::new(StoreJournal {
         store: state.0.store.clone(),
+        owner: Some(state.0.reports.owner.clone()),
     });
     Filer::new(client, journal).with_config(FilerConfig {
         retry: RetryPolicy {
@@ -210,6 +237,9 @@ fn filer(state: &AppState, client: Client) -> Filer {
 pub struct StoreJournal {
     /// The store.
     pub store: Arc<dyn Store>,
+    /// The lease owner of the process driving the filing: each record renews its lease and
+    /// fails if another process took the filing over. `None` records without a lease.
+    pub owner: Option<String>,
 }
 
 /// Runs a blocking store call from the filer (an async task): on a multi-threaded runtime
@@ -267,6 +297,20 @@ impl Journal for StoreJournal {
         let json = serde_json::to_string(state).map_err(|e| journal_error(filing_id, e))?;
         let phase = phase_name(state.phase);
         let report_id = state.current.as_ref().map(|c| c.report_id.as_str());
+        if let Some(owner) = &self.owner {
+            let now = now_ms();
+            let held = block(|| {
+                self.store
+                    .lease_filing(filing_id, owner, now + FILING_LEASE_MS, now)
+            })
+            .map_err(|e| journal_error(filing_id, e))?;
+            if !held {
+                return Err(journal_error(
+                    filing_id,
+                    "another process took the filing over (its lease ran out); this one stops",
+                ));
+            }
+        }
         block(|| {
             self.store.put_filing_state(&FilingRecord {
                 id: filing_id,
@@ -659,6 +703,52 @@ async fn run(state: AppState, filing_id: String, case_id: CaseId) {
     let Some(_claim) = state.0.reports.claim(&filing_id) else {
         return;
     };
+    // Of several processes on one database (each resumes unfinished filings as it starts),
+    // only the one holding the filing's lease drives it.
+    match lease(&state, &filing_id).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(filing = %filing_id, "another process is driving this filing");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(filing = %filing_id, error = %e.message, "cannot take the filing's lease");
+            return;
+        }
+    }
+    run_leased(&state, &filing_id, case_id).await;
+    release(&state, &filing_id).await;
+}
+
+/// Takes or renews this process's lease of a filing.
+async fn lease(state: &AppState, filing_id: &str) -> ApiResult<bool> {
+    let (store, id, owner) = (
+        state.0.store.clone(),
+        filing_id.to_string(),
+        state.0.reports.owner.clone(),
+    );
+    blocking(move || {
+        let now = now_ms();
+        Ok(store.lease_filing(&id, &owner, now + FILING_LEASE_MS, now)?)
+    })
+    .await
+}
+
+/// Gives up this process's lease of a filing, so another may resume it at once.
+async fn release(state: &AppState, filing_id: &str) {
+    let (store, id, owner) = (
+        state.0.store.clone(),
+        filing_id.to_string(),
+        state.0.reports.owner.clone(),
+    );
+    if let Err(e) = blocking(move || Ok(store.release_filing(&id, &owner)?)).await {
+        tracing::warn!(filing = %filing_id, error = %e.message, "cannot give up the filing's lease");
+    }
+}
+
+async fn run_leased(state: &AppState, filing_id: &str, case_id: CaseId) {
+    let state = state.clone();
+    let filing_id = filing_id.to_string();
     tracing::info!(filing = %filing_id, case = case_id, "filing to NCMEC");
     match drive(&state, &filing_id, case_id).await {
         Ok(filed) => {
@@ -991,13 +1081,32 @@ async fn retract(
     Extension(key): Extension<crate::auth::KeyId>,
 ) -> ApiResult<Json<Value>> {
     let f = filing_row(&state, &id).await?;
-    let Some(claim) = state.0.reports.claim(&f.id) else {
-        return Err(ApiError::new(
+    let busy = || {
+        ApiError::new(
             StatusCode::CONFLICT,
             "filing_in_progress",
             "the filing is running now; retry once it stopped (GET /v1/reports/{id})",
-        ));
+        )
     };
+    let Some(claim) = state.0.reports.claim(&f.id) else {
+        return Err(busy());
+    };
+    if !lease(&state, &f.id).await? {
+        return Err(busy());
+    }
+    let result = retract_leased(&state, &f, &key).await;
+    release(&state, &f.id).await;
+    drop(claim);
+    result?;
+    let f = filing_row(&state, &id).await?;
+    Ok(Json(filing_json(&state, &f)))
+}
+
+async fn retract_leased(
+    state: &AppState,
+    f: &ReportFiling,
+    key: &crate::auth::KeyId,
+) -> ApiResult<()> {
     let st = state.clone();
     let credentials = blocking(move || load_credentials(&st).map_err(not_configured))
         .await?
@@ -1023,18 +1132,16 @@ async fn retract(
         }
     }
     let st = state.clone();
-    let (fid, actor) = (f.id.clone(), key.0.clone());
+    let (fid, actor, case_id) = (f.id.clone(), key.0.clone(), f.case_id);
     blocking(move || {
         st.audit_after(
             &actor,
             Action::ReportRetracted,
             &fid,
-            &format!("case {}", f.case_id),
+            &format!("case {case_id}"),
         );
         Ok(())
     })
     .await?;
-    drop(claim);
-    let f = filing_row(&state, &id).await?;
-    Ok(Json(filing_json(&state, &f)))
+    Ok(())
 }

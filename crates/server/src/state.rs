@@ -121,7 +121,9 @@ impl AppState {
             webhooks: OnceLock::new(),
             risk,
             auditor: OnceLock::new(),
-            reports: Arc::default(),
+            reports: Arc::new(crate::reports::Reports::new(
+                crate::reports::Reports::owner_for(config.listen),
+            )),
             nca_sending: Arc::default(),
             console: crate::console::Console::default(),
             config,

@@ -605,6 +605,54 @@ async fn a_filing_stopped_at_finish_resumes_after_a_restart_and_files_once() {
     );
 }
 
+/// Two processes on one database start at once and both resume the same unfinished filing:
+/// the filing's lease in the store lets one of them drive it, so NCMEC gets one report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_resuming_one_filing_file_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let tip = cybertip::TestServer::start().await.unwrap();
+    let at = |port: u16| {
+        let mut c = config(dir.path(), &tip);
+        c.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        c
+    };
+    let s = start(dir.path(), at(7101)).await;
+    store_credentials(&s, dir.path(), cybertip::USERNAME, cybertip::PASSWORD);
+    let case = signals_case(&s, "acct-two-procs-8").await;
+    confirm_and_approve(&s, case).await;
+    // The first run stops before NCMEC opened a report (both attempts of /submit fail).
+    tip.inject("/submit", Fault::Http500, 2);
+    let filing = file(&s, case).await;
+    wait_for(&s, &filing, |v| {
+        v["last_error"].is_string() && v["in_progress"] == false
+    })
+    .await;
+    assert!(tip.reports().is_empty());
+    drop(s);
+
+    // Each submit is held a moment, so the two resumes overlap.
+    tip.inject("/submit", Fault::Delay(Duration::from_millis(300)), 2);
+    let (a, b) = tokio::join!(start(dir.path(), at(7102)), start(dir.path(), at(7103)));
+    let v = wait_for(&a, &filing, filed).await;
+    // Give a second driver, had there been one, time to get its own report finished.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(tip.finished().len(), 1, "{:?}", tip.reports());
+    assert_eq!(
+        tip.reports().len(),
+        1,
+        "one report opened: {:?}",
+        tip.reports()
+    );
+    assert_eq!(v["report_id"], json!(tip.finished()[0].report_id));
+    assert_eq!(
+        events(&b)
+            .iter()
+            .filter(|e| e["type"] == "report.filed")
+            .count(),
+        1
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_never_appear_in_answers_or_logs() {
     let dir = tempfile::tempdir().unwrap();

@@ -85,6 +85,13 @@ pub trait ReportStore: Send + Sync {
     /// without a recorded transcript (the steps after the destination's confirmation did not
     /// all run). What a server resumes when it starts.
     fn unfinished_filings(&self) -> Result<Vec<ReportFiling>>;
+    /// Takes or renews the lease of a filing for `owner` (a process) until `until`: granted
+    /// when no lease is held, the held one ran out (`lease_until <= now`), or `owner` holds it.
+    /// Whether it was granted; `false` for an unknown filing. Several processes sharing a
+    /// database use it so that one filing is driven by one process at a time.
+    fn lease_filing(&self, id: &str, owner: &str, until: i64, now: i64) -> Result<bool>;
+    /// Gives up `owner`'s lease of a filing; a lease held by another owner is left alone.
+    fn release_filing(&self, id: &str, owner: &str) -> Result<()>;
     /// Stores (or replaces) a sealed secret.
     fn put_secret(&self, name: &str, sealed: &[u8], at: i64) -> Result<()>;
     /// A sealed secret.

@@ -13,6 +13,7 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
         ("filings_upsert_and_keep", filings_upsert_and_keep),
         ("unfinished_and_by_case", unfinished_and_by_case),
         ("secrets_replace", secrets_replace),
+        ("filing_leases", filing_leases),
     ];
     for (name, check) in checks {
         let store = make();
@@ -132,4 +133,33 @@ pub fn secrets_replace(store: &dyn Store) {
     store.put_secret("ncmec", &[9; 40], 2).unwrap();
     assert_eq!(store.secret("ncmec").unwrap(), Some(vec![9; 40]));
     assert_eq!(store.secret("other").unwrap(), None);
+}
+
+/// One owner at a time: a lease is granted when none is held, renewed by its owner, refused to
+/// another owner until it runs out, and given up only by its owner.
+pub fn filing_leases(store: &dyn Store) {
+    assert!(!store.lease_filing("unknown", "a", 100, 0).unwrap());
+    store
+        .put_filing_state(&record("ncmec-case-5-1", 5, "prepared", 10))
+        .unwrap();
+    let id = "ncmec-case-5-1";
+    assert!(store.lease_filing(id, "a", 100, 10).unwrap());
+    assert!(!store.lease_filing(id, "b", 200, 50).unwrap(), "held by a");
+    assert!(
+        store.lease_filing(id, "a", 300, 60).unwrap(),
+        "renewed by a"
+    );
+    assert!(!store.lease_filing(id, "b", 400, 299).unwrap(), "still a's");
+    // Another owner's release changes nothing.
+    store.release_filing(id, "b").unwrap();
+    assert!(!store.lease_filing(id, "b", 400, 299).unwrap());
+    // Run out: b takes it over, and a can no longer renew.
+    assert!(store.lease_filing(id, "b", 600, 300).unwrap());
+    assert!(!store.lease_filing(id, "a", 700, 310).unwrap());
+    // Given up by its owner: anyone may take it at once.
+    store.release_filing(id, "b").unwrap();
+    assert!(store.lease_filing(id, "a", 800, 320).unwrap());
+    // The filing itself is untouched by leases.
+    let f = store.filing(id).unwrap().unwrap();
+    assert_eq!((f.phase.as_str(), f.updated_at), ("prepared", 10));
 }

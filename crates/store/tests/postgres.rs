@@ -69,12 +69,47 @@ fn migrates_an_empty_database_once() {
         return;
     };
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 8);
+    assert_eq!(store.schema_version().unwrap(), 9);
     let bank = store.create_bank(&new_bank("B")).unwrap();
     drop(store);
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 8);
+    assert_eq!(store.schema_version().unwrap(), 9);
     assert_eq!(store.bank(bank.id).unwrap(), Some(bank));
+}
+
+/// A database at version 8 (before filing leases) upgrades in place: a filing it holds keeps
+/// its state and can be leased.
+#[test]
+fn upgrades_from_version_8_to_filing_leases() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let old = PostgresStore::open_at_version(&PostgresOptions::new(db.url()), 8).unwrap();
+    use safeguard_store::ReportStore;
+    old.put_filing_state(&safeguard_store::report::FilingRecord {
+        id: "ncmec-case-1-1",
+        case_id: 1,
+        destination: "ncmec",
+        state: "{}",
+        phase: "submitted",
+        report_id: Some("100001"),
+        at: 10,
+    })
+    .unwrap();
+    assert!(matches!(
+        old.lease_filing("ncmec-case-1-1", "a", 100, 10),
+        Err(Error::Backend(_))
+    ));
+    drop(old);
+    let store = db.open();
+    assert_eq!(store.schema_version().unwrap(), 9);
+    let f = store.filing("ncmec-case-1-1").unwrap().unwrap();
+    assert_eq!(
+        (f.phase.as_str(), f.report_id.as_deref()),
+        ("submitted", Some("100001"))
+    );
+    assert!(store.lease_filing("ncmec-case-1-1", "a", 100, 10).unwrap());
+    assert!(!store.lease_filing("ncmec-case-1-1", "b", 100, 10).unwrap());
 }
 
 /// A database at version 2 (before stored accounts) upgrades in place: its rules survive and
@@ -94,7 +129,7 @@ fn upgrades_from_version_2_to_accounts() {
     assert!(matches!(old.account("u1"), Err(Error::Backend(_))));
     drop(old);
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 8);
+    assert_eq!(store.schema_version().unwrap(), 9);
     assert_eq!(store.rules().unwrap().len(), 1);
     use safeguard_store::AccountStore;
     store
@@ -137,7 +172,7 @@ fn upgrades_from_the_previous_version() {
     drop(old);
 
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 8);
+    assert_eq!(store.schema_version().unwrap(), 9);
     assert_eq!(store.content(c.id).unwrap(), Some(c));
     assert_eq!(store.api_key("k1").unwrap(), Some(key));
     assert_eq!(store.last_seq().unwrap(), seq);

@@ -147,6 +147,29 @@ impl ReportStore for PostgresStore {
         })
     }
 
+    fn lease_filing(&self, id: &str, owner: &str, until: i64, now: i64) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE report_filings SET lease_owner = $2, lease_until = $3 \
+                 WHERE id = $1 AND (lease_until IS NULL OR lease_until <= $4 \
+                 OR lease_owner = $2)",
+                &[&id, &owner, &until, &now],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn release_filing(&self, id: &str, owner: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE report_filings SET lease_owner = NULL, lease_until = NULL \
+                 WHERE id = $1 AND lease_owner = $2",
+                &[&id, &owner],
+            )?;
+            Ok(())
+        })
+    }
+
     fn put_secret(&self, name: &str, sealed: &[u8], at: i64) -> Result<()> {
         self.write(|tx| {
             tx.execute(

@@ -27,6 +27,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "source_feedback",
         include_str!("migrations/0008_source_feedback.sql"),
     ),
+    (
+        "filing_leases",
+        include_str!("migrations/0009_filing_leases.sql"),
+    ),
 ];
 
 /// The advisory lock held while migrating: `b"SGMIGRATE"` folded into an i64.

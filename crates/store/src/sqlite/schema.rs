@@ -585,6 +585,12 @@ CREATE TABLE source_feedback (
 CREATE INDEX source_feedback_pending ON source_feedback (exchange, status, id);
 CREATE INDEX source_feedback_listed ON source_feedback (exchange, id);
 "#,
+    // Version 12: a lease on each filing (`ReportStore::lease_filing`), so that of several
+    // processes sharing a database one drives a filing at a time.
+    r#"
+ALTER TABLE report_filings ADD COLUMN lease_owner TEXT;
+ALTER TABLE report_filings ADD COLUMN lease_until INTEGER;
+"#,
 ];
 
 /// The schema version this build writes.
