@@ -7,8 +7,13 @@
 //! (report and file annotations) are written as empty elements.
 //!
 //! [`Report::to_xml`] and [`FileDetails::to_xml`] validate before writing: required fields,
-//! the documented length limits, an incident time that is not in the future, and an industry
-//! classification only on files whose relevance is `Reported`.
+//! the documented length limits, an incident time that is not in the future, an industry
+//! classification only on files whose relevance is `Reported`, and what the XSD refuses but
+//! the types allow (fields `<intendedRecipient>` lacks, `<details>` without pairs or with a
+//! type other than EXIF or HASH).
+//!
+//! Shapes checked against the CyberTipline XSD as published in Boostport/ncmec-go
+//! (`cybertipline/generate/cyber_tipline.xsd`, commit c9dee9b, November 2025).
 
 use crate::time::Timestamp;
 use crate::xml::Writer;
@@ -213,23 +218,16 @@ pub struct Person {
 }
 
 impl Person {
-    fn is_empty(&self) -> bool {
-        *self == Person::default()
-    }
-
     /// Writes the Person sequence inside an element the caller opened.
     fn write_fields(&self, w: &mut Writer) {
-        w.opt("firstName", self.first_name.as_deref());
-        w.opt("lastName", self.last_name.as_deref());
-        for p in &self.phones {
-            p.write(w, "phone");
-        }
-        for e in &self.emails {
-            e.write(w, "email");
-        }
-        for a in &self.addresses {
-            a.write(w);
-        }
+        write_name_and_contacts(
+            w,
+            self.first_name.as_deref(),
+            self.last_name.as_deref(),
+            &self.phones,
+            &self.emails,
+            &self.addresses,
+        );
         w.opt("age", self.age.map(|a| a.to_string()).as_deref());
         w.opt("dateOfBirth", self.date_of_birth.as_deref());
     }
@@ -248,6 +246,72 @@ impl Person {
             check_date(&format!("{path}/dateOfBirth"), d)?;
         }
         Ok(())
+    }
+}
+
+/// The XSD's contactPerson type: the reporter's `<contactPerson>` and law enforcement's
+/// `<officerContact>`. It is Person's sequence without `age` and `dateOfBirth`, which the XSD
+/// leaves out, so a [`Person`] cannot be written there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactPerson {
+    /// `<firstName>`.
+    pub first_name: Option<String>,
+    /// `<lastName>`.
+    pub last_name: Option<String>,
+    /// `<phone>`*.
+    pub phones: Vec<Contact>,
+    /// `<email>`*.
+    pub emails: Vec<Contact>,
+    /// `<address>`*.
+    pub addresses: Vec<Address>,
+}
+
+impl ContactPerson {
+    fn is_empty(&self) -> bool {
+        *self == ContactPerson::default()
+    }
+
+    fn write(&self, w: &mut Writer, name: &'static str) {
+        w.open(name);
+        write_name_and_contacts(
+            w,
+            self.first_name.as_deref(),
+            self.last_name.as_deref(),
+            &self.phones,
+            &self.emails,
+            &self.addresses,
+        );
+        w.close();
+    }
+
+    fn validate(&self, path: &str) -> Result<()> {
+        for e in &self.emails {
+            check_email(&format!("{path}/email"), &e.value)?;
+        }
+        Ok(())
+    }
+}
+
+/// `firstName, lastName, phone*, email*, address*`: the start of the XSD's person and the
+/// whole of its contactPerson.
+fn write_name_and_contacts(
+    w: &mut Writer,
+    first_name: Option<&str>,
+    last_name: Option<&str>,
+    phones: &[Contact],
+    emails: &[Contact],
+    addresses: &[Address],
+) {
+    w.opt("firstName", first_name);
+    w.opt("lastName", last_name);
+    for p in phones {
+        p.write(w, "phone");
+    }
+    for e in emails {
+        e.write(w, "email");
+    }
+    for a in addresses {
+        a.write(w);
     }
 }
 
@@ -364,7 +428,8 @@ pub enum InternetDetail {
         urls: Vec<String>,
         /// `<additionalInfo>`.
         additional_info: Option<String>,
-        /// `<thirdPartyHostedContent>`.
+        /// `@thirdPartyHostedContent`: the content is on another company's server. An
+        /// attribute of `<webPageIncident>` in the XSD, not a child element.
         third_party_hosted_content: Option<bool>,
     },
     /// `<emailIncident>`.
@@ -447,10 +512,15 @@ impl InternetDetail {
                 additional_info,
                 third_party_hosted_content,
             } => {
-                w.open("webPageIncident");
+                w.open_with(
+                    "webPageIncident",
+                    &[(
+                        "thirdPartyHostedContent",
+                        third_party_hosted_content.map(|b| b.to_string()),
+                    )],
+                );
                 w.many("url", urls);
                 w.opt("additionalInfo", additional_info.as_deref());
-                w.opt_bool("thirdPartyHostedContent", *third_party_hosted_content);
                 w.close();
             }
             InternetDetail::Email {
@@ -599,8 +669,8 @@ pub struct LawEnforcement {
     pub agency_name: String,
     /// `<caseNumber>`.
     pub case_number: Option<String>,
-    /// `<officerContact>`.
-    pub officer_contact: Option<Person>,
+    /// `<officerContact>`: the XSD's contactPerson type (no age or date of birth).
+    pub officer_contact: Option<ContactPerson>,
     /// `<reportedToLe>`: the reporter also told law enforcement directly.
     pub reported_to_le: Option<bool>,
     /// `<servedLegalProcessDomestic>`.
@@ -614,8 +684,9 @@ pub struct LawEnforcement {
 pub struct Reporter {
     /// `<reportingPerson>`, required, with at least one email.
     pub reporting_person: Person,
-    /// `<contactPerson>`: whom law enforcement should call, if not the reporting person.
-    pub contact_person: Option<Person>,
+    /// `<contactPerson>`: whom law enforcement should call, if not the reporting person. The
+    /// XSD's contactPerson type (no age or date of birth).
+    pub contact_person: Option<ContactPerson>,
     /// `<companyTemplate>`: the name of a template set up with NCMEC.
     pub company_template: Option<String>,
     /// `<termsOfService>`: the terms the reported user broke.
@@ -624,13 +695,136 @@ pub struct Reporter {
     pub legal_url: Option<String>,
 }
 
-/// `<personOrUserReported>` and `<intendedRecipient>`: an account on the platform.
+/// `@type` of `<associatedAccount>`: how the account relates to the user's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssociatedAccountType {
+    /// "Billing".
+    Billing,
+    /// "Linked".
+    Linked,
+    /// "Business".
+    Business,
+    /// "Creator".
+    Creator,
+    /// "Parent/Guardian".
+    ParentGuardian,
+    /// "Other".
+    Other,
+}
+
+impl AssociatedAccountType {
+    /// The XSD's string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssociatedAccountType::Billing => "Billing",
+            AssociatedAccountType::Linked => "Linked",
+            AssociatedAccountType::Business => "Business",
+            AssociatedAccountType::Creator => "Creator",
+            AssociatedAccountType::ParentGuardian => "Parent/Guardian",
+            AssociatedAccountType::Other => "Other",
+        }
+    }
+}
+
+/// `<associatedAccount type="…">`: another account of the reported user. The XSD's
+/// associatedAccount has a longer sequence (middle name, age, disabled flags, IP capture
+/// events and more); these are the parts Safeguard has, in the XSD's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssociatedAccount {
+    /// `@type`, required.
+    pub kind: AssociatedAccountType,
+    /// `<platform>`: the full application name of the account.
+    pub platform: Option<String>,
+    /// `<firstName>`.
+    pub first_name: Option<String>,
+    /// `<lastName>`.
+    pub last_name: Option<String>,
+    /// `<phone>`*.
+    pub phones: Vec<Contact>,
+    /// `<email>`*.
+    pub emails: Vec<Contact>,
+    /// `<espService>`.
+    pub esp_service: Option<String>,
+    /// `<espIdentifier>`: the account's id.
+    pub esp_identifier: Option<String>,
+    /// `<profileUrl>`*.
+    pub profile_urls: Vec<String>,
+    /// `<screenName>`.
+    pub screen_name: Option<String>,
+    /// `<displayName>`*.
+    pub display_names: Vec<String>,
+    /// `<additionalInfo>`.
+    pub additional_info: Option<String>,
+}
+
+impl AssociatedAccount {
+    /// An account of `kind` with nothing else.
+    pub fn new(kind: AssociatedAccountType) -> AssociatedAccount {
+        AssociatedAccount {
+            kind,
+            platform: None,
+            first_name: None,
+            last_name: None,
+            phones: Vec::new(),
+            emails: Vec::new(),
+            esp_service: None,
+            esp_identifier: None,
+            profile_urls: Vec::new(),
+            screen_name: None,
+            display_names: Vec::new(),
+            additional_info: None,
+        }
+    }
+
+    fn write(&self, w: &mut Writer) {
+        w.open_with(
+            "associatedAccount",
+            &[("type", Some(self.kind.as_str().into()))],
+        );
+        w.opt("platform", self.platform.as_deref());
+        w.opt("firstName", self.first_name.as_deref());
+        w.opt("lastName", self.last_name.as_deref());
+        for p in &self.phones {
+            p.write(w, "phone");
+        }
+        for e in &self.emails {
+            e.write(w, "email");
+        }
+        w.opt("espService", self.esp_service.as_deref());
+        w.opt("espIdentifier", self.esp_identifier.as_deref());
+        w.many("profileUrl", &self.profile_urls);
+        w.opt("screenName", self.screen_name.as_deref());
+        w.many("displayName", &self.display_names);
+        w.opt("additionalInfo", self.additional_info.as_deref());
+        w.close();
+    }
+
+    fn validate(&self, path: &str) -> Result<()> {
+        for e in &self.emails {
+            check_email(&format!("{path}/email"), &e.value)?;
+        }
+        Ok(())
+    }
+}
+
+/// Which element a [`UserDetails`] is written as. The XSD's `<intendedRecipient>` is
+/// `<personOrUserReported>`'s sequence less `vehicleDescription`, `thirdPartyUserReported`
+/// and `associatedAccount`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UserRole {
+    Reported,
+    IntendedRecipient,
+}
+
+/// `<personOrUserReported>` and `<intendedRecipient>`: an account on the platform. The
+/// fields only `<personOrUserReported>` has are refused for an intended recipient.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserDetails {
     /// The person behind the account, when known (`<personOrUserReportedPerson>` in
     /// `<personOrUserReported>`, `<intendedRecipientPerson>` in `<intendedRecipient>`).
     pub person: Option<Person>,
-    /// `<vehicleDescription>`.
+    /// `<vehicleDescription>`. Only in `<personOrUserReported>`; refused in
+    /// `<intendedRecipient>`.
     pub vehicle_description: Option<String>,
     /// `<espIdentifier>`: the platform's account id.
     pub esp_identifier: Option<String>,
@@ -650,7 +844,8 @@ pub struct UserDetails {
     pub ip_capture_events: Vec<IpCaptureEvent>,
     /// `<deviceId>`*.
     pub device_ids: Vec<DeviceId>,
-    /// `<thirdPartyUserReported>`.
+    /// `<thirdPartyUserReported>`. Only in `<personOrUserReported>`; refused in
+    /// `<intendedRecipient>`.
     pub third_party_user_reported: Option<bool>,
     /// `<priorCTReports>`*: earlier CyberTipline report ids about this account.
     pub prior_ct_reports: Vec<String>,
@@ -664,19 +859,28 @@ pub struct UserDetails {
     pub estimated_location: Option<EstimatedLocation>,
     /// `<allEmailsReported>`.
     pub all_emails_reported: Option<bool>,
-    /// `<associatedAccount>`*: ids of the same person's other accounts.
-    pub associated_accounts: Vec<String>,
+    /// `<associatedAccount>`*: the same person's other accounts. Only in
+    /// `<personOrUserReported>`; refused in `<intendedRecipient>`.
+    pub associated_accounts: Vec<AssociatedAccount>,
     /// `<additionalInfo>`.
     pub additional_info: Option<String>,
 }
 
 impl UserDetails {
-    fn write(&self, w: &mut Writer, name: &'static str, person_name: &'static str) {
+    fn write(&self, w: &mut Writer, role: UserRole) {
+        let (name, person_name) = match role {
+            UserRole::Reported => ("personOrUserReported", "personOrUserReportedPerson"),
+            UserRole::IntendedRecipient => ("intendedRecipient", "intendedRecipientPerson"),
+        };
+        // Refused by `validate` for an intended recipient; not written there in any case.
+        let reported = role == UserRole::Reported;
         w.open(name);
         if let Some(p) = &self.person {
             p.write(w, person_name);
         }
-        w.opt("vehicleDescription", self.vehicle_description.as_deref());
+        if reported {
+            w.opt("vehicleDescription", self.vehicle_description.as_deref());
+        }
         w.opt("espIdentifier", self.esp_identifier.as_deref());
         w.opt("espService", self.esp_service.as_deref());
         w.opt_bool("compromisedAccount", self.compromised_account);
@@ -690,7 +894,9 @@ impl UserDetails {
         for d in &self.device_ids {
             d.write(w);
         }
-        w.opt_bool("thirdPartyUserReported", self.third_party_user_reported);
+        if reported {
+            w.opt_bool("thirdPartyUserReported", self.third_party_user_reported);
+        }
         w.many("priorCTReports", &self.prior_ct_reports);
         w.opt("groupIdentifier", self.group_identifier.as_deref());
         w.opt_bool(
@@ -709,14 +915,39 @@ impl UserDetails {
             w.close();
         }
         w.opt_bool("allEmailsReported", self.all_emails_reported);
-        w.many("associatedAccount", &self.associated_accounts);
+        if reported {
+            for a in &self.associated_accounts {
+                a.write(w);
+            }
+        }
         w.opt("additionalInfo", self.additional_info.as_deref());
         w.close();
     }
 
-    fn validate(&self, path: &str) -> Result<()> {
+    fn validate(&self, path: &str, role: UserRole) -> Result<()> {
+        if role == UserRole::IntendedRecipient {
+            for (set, name) in [
+                (self.vehicle_description.is_some(), "vehicleDescription"),
+                (
+                    self.third_party_user_reported.is_some(),
+                    "thirdPartyUserReported",
+                ),
+                (!self.associated_accounts.is_empty(), "associatedAccount"),
+            ] {
+                if set {
+                    return Err(Error::invalid(
+                        format!("{path}/{name}"),
+                        "not part of intendedRecipient in NCMEC's schema; \
+                         only personOrUserReported has it",
+                    ));
+                }
+            }
+        }
         if let Some(p) = &self.person {
             p.validate(&format!("{path}/person"))?;
+        }
+        for (i, a) in self.associated_accounts.iter().enumerate() {
+            a.validate(&format!("{path}/associatedAccount[{i}]"))?;
         }
         for e in &self.ip_capture_events {
             e.validate(&format!("{path}/ipCaptureEvent"))?;
@@ -752,12 +983,29 @@ pub struct Victim {
     pub additional_info: Option<String>,
 }
 
+/// Why a report batches otherwise individual reports: `@reason` of `<batchedReport>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchedReportReason {
+    /// "VIRAL_POTENTIAL_MEME", the XSD's only value.
+    ViralPotentialMeme,
+}
+
+impl BatchedReportReason {
+    /// The XSD's string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchedReportReason::ViralPotentialMeme => "VIRAL_POTENTIAL_MEME",
+        }
+    }
+}
+
 /// The `<report>` document `/submit` takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
-    /// `<batchedReport reason="…">`: set when the report groups several incidents; the value
-    /// is the reason.
-    pub batched_report_reason: Option<String>,
+    /// `<batchedReport reason="…"/>`: set when the report groups several otherwise individual
+    /// reports. The XSD makes it an empty element whose required `reason` has one allowed
+    /// value, so the reason is an enum rather than free text.
+    pub batched_report_reason: Option<BatchedReportReason>,
     /// `<incidentSummary>`, required.
     pub incident_summary: IncidentSummary,
     /// `<internetDetails>`*.
@@ -768,7 +1016,8 @@ pub struct Report {
     pub reporter: Reporter,
     /// `<personOrUserReported>`.
     pub person_or_user_reported: Option<UserDetails>,
-    /// `<intendedRecipient>`*.
+    /// `<intendedRecipient>`*: without `vehicleDescription`, `thirdPartyUserReported` and
+    /// `associatedAccount`, which [`Report::validate`] refuses here.
     pub intended_recipients: Vec<UserDetails>,
     /// `<victim>`*.
     pub victims: Vec<Victim>,
@@ -840,6 +1089,9 @@ impl Report {
                     "required when lawEnforcement is given",
                 ));
             }
+            if let Some(o) = &le.officer_contact {
+                o.validate("report/lawEnforcement/officerContact")?;
+            }
         }
         let rp = &self.reporter.reporting_person;
         if rp.emails.is_empty() {
@@ -853,10 +1105,13 @@ impl Report {
             c.validate("report/reporter/contactPerson")?;
         }
         if let Some(u) = &self.person_or_user_reported {
-            u.validate("report/personOrUserReported")?;
+            u.validate("report/personOrUserReported", UserRole::Reported)?;
         }
         for (i, r) in self.intended_recipients.iter().enumerate() {
-            r.validate(&format!("report/intendedRecipient[{i}]"))?;
+            r.validate(
+                &format!("report/intendedRecipient[{i}]"),
+                UserRole::IntendedRecipient,
+            )?;
         }
         for (i, v) in self.victims.iter().enumerate() {
             v.person
@@ -870,8 +1125,8 @@ impl Report {
         self.validate(now)?;
         let mut w = Writer::new();
         w.open("report");
-        if let Some(reason) = &self.batched_report_reason {
-            w.text_with("batchedReport", &[("reason", Some(reason.clone()))], "true");
+        if let Some(reason) = self.batched_report_reason {
+            w.empty_with("batchedReport", &[("reason", Some(reason.as_str().into()))]);
         }
         let s = &self.incident_summary;
         w.open("incidentSummary");
@@ -935,10 +1190,10 @@ impl Report {
         w.opt("legalURL", r.legal_url.as_deref());
         w.close();
         if let Some(u) = &self.person_or_user_reported {
-            u.write(&mut w, "personOrUserReported", "personOrUserReportedPerson");
+            u.write(&mut w, UserRole::Reported);
         }
         for u in &self.intended_recipients {
-            u.write(&mut w, "intendedRecipient", "intendedRecipientPerson");
+            u.write(&mut w, UserRole::IntendedRecipient);
         }
         for v in &self.victims {
             w.open("victim");
@@ -1068,11 +1323,15 @@ pub struct FileHash {
 /// `<details type="…">`: name/value pairs (EXIF, metadata).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Details {
-    /// `@type` (for example `EXIF`).
+    /// `@type`: `EXIF` or `HASH`, the XSD's only values ([`FileDetails::validate`] refuses
+    /// others).
     pub kind: Option<String>,
-    /// `<nameValuePair><name/><value/></nameValuePair>`*.
+    /// `<nameValuePair><name/><value/></nameValuePair>`+: the XSD requires at least one.
     pub pairs: Vec<(String, String)>,
 }
+
+/// The XSD's metadataTypes, the values of `<details type="…">`.
+const DETAILS_TYPES: [&str; 2] = ["EXIF", "HASH"];
 
 /// The `<fileDetails>` document `/fileinfo` takes, less `reportId` and `fileId`, which the
 /// filer fills in from NCMEC's answers ([`FileDetails::to_xml`]).
@@ -1112,7 +1371,8 @@ pub struct FileDetails {
 
 impl FileDetails {
     /// Checks the rules: an industry classification only with `Reported` relevance, valid
-    /// IP addresses, hashes with a type and a value.
+    /// IP addresses, hashes with a type and a value, details with at least one pair and a
+    /// type the XSD allows.
     pub fn validate(&self) -> Result<()> {
         if self.industry_classification.is_some()
             && self.file_relevance != Some(FileRelevance::Reported)
@@ -1130,6 +1390,21 @@ impl FileDetails {
                 return Err(Error::invalid(
                     "fileDetails/originalFileHash",
                     "needs both a hashType and a value",
+                ));
+            }
+        }
+        for (i, d) in self.details.iter().enumerate() {
+            let path = format!("fileDetails/details[{i}]");
+            if d.pairs.is_empty() {
+                return Err(Error::invalid(
+                    format!("{path}/nameValuePair"),
+                    "at least one is required; leave the details out instead",
+                ));
+            }
+            if let Some(k) = d.kind.as_deref().filter(|k| !DETAILS_TYPES.contains(k)) {
+                return Err(Error::invalid(
+                    format!("{path}@type"),
+                    format!("{k:?} is not one of NCMEC's metadata types (EXIF, HASH)"),
                 ));
             }
         }
@@ -1341,6 +1616,173 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("priorCTReports"));
+    }
+
+    #[test]
+    fn third_party_hosted_content_is_an_attribute() {
+        let mut r = Report::new(IncidentType::ChildPornography, NOW, reporter());
+        r.internet_details = vec![InternetDetail::WebPage {
+            urls: vec!["https://example.com/a".into()],
+            additional_info: None,
+            third_party_hosted_content: Some(true),
+        }];
+        let xml = r.to_xml(NOW).unwrap();
+        assert!(
+            xml.contains(
+                "<webPageIncident thirdPartyHostedContent=\"true\">\
+                 <url>https://example.com/a</url></webPageIncident>"
+            ),
+            "{xml}"
+        );
+        assert!(!xml.contains("<thirdPartyHostedContent"), "{xml}");
+    }
+
+    #[test]
+    fn batched_report_is_empty_with_its_reason() {
+        let mut r = Report::new(IncidentType::ChildPornography, NOW, reporter());
+        r.batched_report_reason = Some(BatchedReportReason::ViralPotentialMeme);
+        let xml = r.to_xml(NOW).unwrap();
+        assert!(
+            xml.contains(
+                "<report><batchedReport reason=\"VIRAL_POTENTIAL_MEME\"/><incidentSummary>"
+            ),
+            "{xml}"
+        );
+    }
+
+    #[test]
+    fn associated_account_has_its_type_and_children() {
+        let mut r = Report::new(IncidentType::ChildPornography, NOW, reporter());
+        r.person_or_user_reported = Some(UserDetails {
+            associated_accounts: vec![AssociatedAccount {
+                esp_identifier: Some("user-9".into()),
+                platform: Some("Example Pay".into()),
+                ..AssociatedAccount::new(AssociatedAccountType::ParentGuardian)
+            }],
+            additional_info: Some("x".into()),
+            ..UserDetails::default()
+        });
+        let xml = r.to_xml(NOW).unwrap();
+        assert!(
+            xml.contains(
+                "<associatedAccount type=\"Parent/Guardian\"><platform>Example Pay</platform>\
+                 <espIdentifier>user-9</espIdentifier></associatedAccount><additionalInfo>"
+            ),
+            "{xml}"
+        );
+        r.person_or_user_reported
+            .as_mut()
+            .unwrap()
+            .associated_accounts[0]
+            .emails = vec![Contact::new("not an email")];
+        let err = r.to_xml(NOW).unwrap_err().to_string();
+        assert!(err.contains("associatedAccount[0]/email"), "{err}");
+    }
+
+    #[test]
+    fn intended_recipient_refuses_what_only_the_reported_user_has() {
+        let recipient = UserDetails {
+            esp_identifier: Some("user-2".into()),
+            additional_info: Some("x".into()),
+            ..UserDetails::default()
+        };
+        let mut r = Report::new(IncidentType::OnlineEnticement, NOW, reporter());
+        r.intended_recipients = vec![recipient.clone()];
+        let xml = r.to_xml(NOW).unwrap();
+        assert!(xml.contains(
+            "<intendedRecipient><espIdentifier>user-2</espIdentifier>\
+             <additionalInfo>x</additionalInfo></intendedRecipient>"
+        ));
+        for (bad, name) in [
+            (
+                UserDetails {
+                    vehicle_description: Some("car".into()),
+                    ..recipient.clone()
+                },
+                "vehicleDescription",
+            ),
+            (
+                UserDetails {
+                    third_party_user_reported: Some(false),
+                    ..recipient.clone()
+                },
+                "thirdPartyUserReported",
+            ),
+            (
+                UserDetails {
+                    associated_accounts: vec![AssociatedAccount::new(
+                        AssociatedAccountType::Linked,
+                    )],
+                    ..recipient.clone()
+                },
+                "associatedAccount",
+            ),
+        ] {
+            r.intended_recipients = vec![bad.clone()];
+            let err = r.to_xml(NOW).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("report/intendedRecipient[0]/{name}")),
+                "{err}"
+            );
+            // The same fields are the reported user's to have.
+            r.intended_recipients.clear();
+            r.person_or_user_reported = Some(bad);
+            let xml = r.to_xml(NOW).unwrap();
+            assert!(xml.contains(&format!("<{name}")), "{xml}");
+        }
+    }
+
+    #[test]
+    fn contact_person_and_officer_have_no_age() {
+        let contact = ContactPerson {
+            first_name: Some("Contact".into()),
+            emails: vec![Contact::new("contact@example.com")],
+            ..ContactPerson::default()
+        };
+        let mut r = Report::new(IncidentType::ChildPornography, NOW, reporter());
+        r.reporter.contact_person = Some(contact.clone());
+        r.law_enforcement = Some(LawEnforcement {
+            agency_name: "Example Police".into(),
+            officer_contact: Some(contact),
+            ..LawEnforcement::default()
+        });
+        let xml = r.to_xml(NOW).unwrap();
+        for name in ["contactPerson", "officerContact"] {
+            assert!(
+                xml.contains(&format!(
+                    "<{name}><firstName>Contact</firstName>\
+                     <email>contact@example.com</email></{name}>"
+                )),
+                "{xml}"
+            );
+        }
+        r.law_enforcement.as_mut().unwrap().officer_contact = Some(ContactPerson {
+            emails: vec![Contact::new("nope")],
+            ..ContactPerson::default()
+        });
+        let err = r.to_xml(NOW).unwrap_err().to_string();
+        assert!(err.contains("officerContact/email"), "{err}");
+    }
+
+    #[test]
+    fn details_need_a_pair_and_an_xsd_type() {
+        let mut d = FileDetails {
+            details: vec![Details {
+                kind: Some("EXIF".into()),
+                pairs: Vec::new(),
+            }],
+            ..FileDetails::default()
+        };
+        let err = d.to_xml("1", "f", "a.png").unwrap_err().to_string();
+        assert!(err.contains("details[0]/nameValuePair"), "{err}");
+        d.details[0].pairs = vec![("Make".into(), "Example".into())];
+        for ok in [Some("EXIF"), Some("HASH"), None] {
+            d.details[0].kind = ok.map(String::from);
+            d.to_xml("1", "f", "a.png").unwrap();
+        }
+        d.details[0].kind = Some("exif".into());
+        let err = d.to_xml("1", "f", "a.png").unwrap_err().to_string();
+        assert!(err.contains("details[0]@type"), "{err}");
     }
 
     #[test]

@@ -95,9 +95,10 @@ const PERSON: &[&str] = &[
     "age",
     "dateOfBirth",
 ];
+// The XSD's contactPerson type (`<contactPerson>`, `<officerContact>`): no age or birth date.
+const CONTACT_PERSON: &[&str] = &["firstName", "lastName", "phone", "email", "address"];
 const REPORTED_USER: &[&str] = &[
     "personOrUserReportedPerson",
-    "intendedRecipientPerson",
     "vehicleDescription",
     "espIdentifier",
     "espService",
@@ -116,6 +117,27 @@ const REPORTED_USER: &[&str] = &[
     "estimatedLocation",
     "allEmailsReported",
     "associatedAccount",
+    "additionalInfo",
+];
+// `<intendedRecipient>`: the reported user's sequence less vehicleDescription,
+// thirdPartyUserReported and associatedAccount.
+const INTENDED_RECIPIENT: &[&str] = &[
+    "intendedRecipientPerson",
+    "espIdentifier",
+    "espService",
+    "compromisedAccount",
+    "screenName",
+    "displayName",
+    "profileUrl",
+    "profileBio",
+    "ipCaptureEvent",
+    "deviceId",
+    "priorCTReports",
+    "groupIdentifier",
+    "accountTemporarilyDisabled",
+    "accountPermanentlyDisabled",
+    "estimatedLocation",
+    "allEmailsReported",
     "additionalInfo",
 ];
 const IP_CAPTURE_EVENT: &[&str] = &[
@@ -768,18 +790,35 @@ fn check_report(doc: &roxmltree::Document<'_>) -> Result<(), String> {
             "reporter" => {
                 check_sequence(child, REPORTER, &["reportingPerson"])?;
                 for p in child.children().filter(|n| n.is_element()) {
-                    if matches!(p.tag_name().name(), "reportingPerson" | "contactPerson") {
-                        let required: &[&str] = if p.has_tag_name("reportingPerson") {
-                            &["email"]
-                        } else {
-                            &[]
-                        };
-                        check_sequence(p, PERSON, required)?;
+                    match p.tag_name().name() {
+                        "reportingPerson" => check_sequence(p, PERSON, &["email"])?,
+                        "contactPerson" => check_sequence(p, CONTACT_PERSON, &[])?,
+                        _ => {}
                     }
                 }
             }
+            "lawEnforcement" => {
+                for o in child
+                    .children()
+                    .filter(|n| n.has_tag_name("officerContact"))
+                {
+                    check_sequence(o, CONTACT_PERSON, &[])?;
+                }
+            }
+            // Empty, with the one reason the XSD allows.
+            "batchedReport"
+                if child.has_children()
+                    || child.attribute("reason") != Some("VIRAL_POTENTIAL_MEME") =>
+            {
+                return Err("batchedReport is not empty with reason VIRAL_POTENTIAL_MEME".into());
+            }
             "personOrUserReported" | "intendedRecipient" => {
-                check_sequence(child, REPORTED_USER, &[])?;
+                let order = if child.has_tag_name("intendedRecipient") {
+                    INTENDED_RECIPIENT
+                } else {
+                    REPORTED_USER
+                };
+                check_sequence(child, order, &[])?;
                 for e in child
                     .children()
                     .filter(|n| n.has_tag_name("ipCaptureEvent"))

@@ -70,15 +70,18 @@ pub struct Reports {
     /// its host and listening address, so that processes sharing a database differ and a
     /// process restarted in the same place takes its own leases back at once.
     owner: String,
-    /// Serialises "look for a filing of this case, else create one", so two `POST`s at once
-    /// cannot create two filings in one process (across processes, the filing's lease keeps
-    /// one driver, but two first `POST`s at once both write its first row: docs/reporting.md).
+    /// Serialises "look for a filing of this case, else create one" in one process; across
+    /// processes the store creates a filing once (`create_filing`) and its lease keeps one
+    /// driver.
     create: tokio::sync::Mutex<()>,
 }
 
-/// How long a filing's lease lasts; renewed at each step the filer records, so only a process
-/// gone for this long (or a single upload this long) lets another take the filing over.
-pub const FILING_LEASE_MS: i64 = 30 * 60 * 1000;
+/// How long a filing's lease lasts. The process driving the filing renews it every
+/// [`FILING_HEARTBEAT`] and at each step the filer records, so another process takes the
+/// filing over only when its driver has been gone this long.
+pub const FILING_LEASE_MS: i64 = 2 * 60 * 1000;
+/// How often a running filing's lease is renewed.
+const FILING_HEARTBEAT: Duration = Duration::from_secs(30);
 
 impl Reports {
     /// Filings driven under `owner`'s name ([`Reports::owner`]).
@@ -716,7 +719,26 @@ async fn run(state: AppState, filing_id: String, case_id: CaseId) {
             return;
         }
     }
+    let heartbeat = {
+        let (state, id) = (state.clone(), filing_id.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(FILING_HEARTBEAT).await;
+                match lease(&state, &id).await {
+                    Ok(true) => {}
+                    // The next step the filer records fails and stops this run.
+                    Ok(false) => {
+                        tracing::warn!(filing = %id, "the filing's lease passed to another process")
+                    }
+                    Err(e) => {
+                        tracing::warn!(filing = %id, error = %e.message, "cannot renew the filing's lease")
+                    }
+                }
+            }
+        })
+    };
     run_leased(&state, &filing_id, case_id).await;
+    heartbeat.abort();
     release(&state, &filing_id).await;
 }
 
@@ -997,8 +1019,8 @@ async fn file(
         .map_err(|e| ApiError::internal(format!("serialising a filing state: {e}")))?;
     let store = state.0.store.clone();
     let fid = filing_id.clone();
-    blocking(move || {
-        Ok(store.put_filing_state(&FilingRecord {
+    let created = blocking(move || {
+        Ok(store.create_filing(&FilingRecord {
             id: &fid,
             case_id: id,
             destination: DESTINATION,
@@ -1009,6 +1031,15 @@ async fn file(
         })?)
     })
     .await?;
+    if !created {
+        // Another process created this filing a moment ago: it is the case's filing, driven
+        // by whichever process holds its lease.
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"filing_id": filing_id, "state": "prepared"})),
+        )
+            .into_response());
+    }
     tracing::info!(filing = %filing_id, case = id, by = %key.0, "NCMEC filing requested");
     tokio::spawn(run(state.clone(), filing_id.clone(), id));
     Ok((
@@ -1112,7 +1143,7 @@ async fn retract_leased(
         .await?
         .ok_or_else(|| not_configured("no NCMEC credentials are stored"))?;
     let client = client(&state.0.config.reporting.ncmec, credentials).map_err(not_configured)?;
-    match filer(&state, client).retract(&f.id).await {
+    match filer(state, client).retract(&f.id).await {
         Ok(_) => {}
         Err(safeguard_ncmec::Error::AlreadyFinished(_)) => {
             return Err(ApiError::new(
@@ -1123,7 +1154,7 @@ async fn retract_leased(
         }
         Err(e) => {
             let failure = Failure::from(e);
-            record_error(&state, &f.id, &failure).await;
+            record_error(state, &f.id, &failure).await;
             return Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "ncmec_unavailable",

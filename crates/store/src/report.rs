@@ -73,6 +73,11 @@ pub trait ReportStore: Send + Sync {
     /// destination, error, transcript and `created_at`), durably. `Conflict` when the id is
     /// taken by a filing of another case or destination.
     fn put_filing_state(&self, filing: &FilingRecord<'_>) -> Result<()>;
+    /// Creates the filing unless a filing with its id exists; whether it was created. Of two
+    /// processes creating a case's next filing at once, one creates it and the other finds
+    /// it (where [`ReportStore::put_filing_state`] would let the second reset the first's
+    /// progress).
+    fn create_filing(&self, filing: &FilingRecord<'_>) -> Result<bool>;
     /// Sets or clears a filing's last error. `NotFound`.
     fn set_filing_error(&self, id: &str, error: Option<&str>, at: i64) -> Result<()>;
     /// Records a filing's sealed transcript. `NotFound`.

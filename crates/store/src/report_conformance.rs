@@ -14,6 +14,7 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
         ("unfinished_and_by_case", unfinished_and_by_case),
         ("secrets_replace", secrets_replace),
         ("filing_leases", filing_leases),
+        ("create_filing_once", create_filing_once),
     ];
     for (name, check) in checks {
         let store = make();
@@ -162,4 +163,31 @@ pub fn filing_leases(store: &dyn Store) {
     // The filing itself is untouched by leases.
     let f = store.filing(id).unwrap().unwrap();
     assert_eq!((f.phase.as_str(), f.updated_at), ("prepared", 10));
+}
+
+/// Creating a filing that exists changes nothing, whatever its state.
+pub fn create_filing_once(store: &dyn Store) {
+    assert!(store
+        .create_filing(&record("ncmec-case-6-1", 6, "prepared", 10))
+        .unwrap());
+    store
+        .put_filing_state(&FilingRecord {
+            report_id: Some("100001"),
+            ..record("ncmec-case-6-1", 6, "submitted", 20)
+        })
+        .unwrap();
+    assert!(!store
+        .create_filing(&record("ncmec-case-6-1", 6, "prepared", 30))
+        .unwrap());
+    let f = store.filing("ncmec-case-6-1").unwrap().unwrap();
+    assert_eq!(
+        (
+            f.phase.as_str(),
+            f.report_id.as_deref(),
+            f.created_at,
+            f.updated_at
+        ),
+        ("submitted", Some("100001"), 10, 20)
+    );
+    assert_eq!(store.case_filings(6).unwrap().len(), 1);
 }

@@ -126,8 +126,9 @@ impl Drop for Server {
     }
 }
 
-fn serve(data: &Path, config: &Path) -> Server {
-    let addr = free_addr();
+/// Serves on `addr` (a restarted process listens where it did: the same host and address
+/// are the same owner of the filings' leases, so it takes them back at once).
+fn serve(data: &Path, config: &Path, addr: SocketAddr) -> Server {
     let server = Server {
         child: Command::new(env!("CARGO_BIN_EXE_safeguard"))
             .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
@@ -239,7 +240,8 @@ fn a_server_killed_at_any_filing_step_resumes_at_start_and_files_each_case_once(
     assert!(child.wait().unwrap().success());
 
     let images = [image(SQUARE), image(OTHER)];
-    let mut server = serve(&data, &config);
+    let addr = free_addr();
+    let mut server = serve(&data, &config, addr);
     call(
         server.addr,
         "POST",
@@ -316,7 +318,7 @@ fn a_server_killed_at_any_filing_step_resumes_at_start_and_files_each_case_once(
         drop(server);
 
         // Started again on the same data directory: the filing resumes by itself.
-        server = serve(&data, &config);
+        server = serve(&data, &config, addr);
         let mut last = Value::Null;
         wait_until(
             &format!("{point}: the resumed filing"),

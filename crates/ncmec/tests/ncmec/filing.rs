@@ -28,6 +28,11 @@ async fn files_a_report_with_two_files() {
     // What was sent is what the server got, and both are in XSD order.
     assert_eq!(filed.report_xml, on_server.xml);
     assert!(assert_xsd_order(&filed.report_xml) >= 6);
+    // The sample's thirdPartyHostedContent is the XSD's attribute, not a child element.
+    assert!(filed
+        .report_xml
+        .contains("<webPageIncident thirdPartyHostedContent=\"false\">"));
+    assert!(!filed.report_xml.contains("<thirdPartyHostedContent"));
     assert_eq!(filed.file_details_xml.len(), 2);
     for xml in &filed.file_details_xml {
         assert!(assert_xsd_order(xml) >= 1);
@@ -179,6 +184,22 @@ async fn server_refuses_out_of_order_and_malformed_reports() {
     let err = client.submit(&swapped).await.unwrap_err();
     assert_eq!(err.code_class(), Some(safeguard_ncmec::CodeClass::Invalid));
     assert!(err.to_string().contains("4100"), "{err}");
+    // The shapes the model wrote before it was compared with the XSD are refused too.
+    for bad in [
+        good.replacen(
+            "<report>",
+            "<report><batchedReport reason=\"test\">true</batchedReport>",
+            1,
+        ),
+        good.replacen(
+            "<legalURL>",
+            "<contactPerson><firstName>C</firstName><age>30</age></contactPerson><legalURL>",
+            1,
+        ),
+    ] {
+        let err = client.submit(&bad).await.unwrap_err();
+        assert!(err.to_string().contains("4100"), "{err}");
+    }
     let err = client
         .submit("<report><incidentSummary>")
         .await
@@ -212,8 +233,9 @@ fn the_filer_and_its_futures_are_send() {
 #[tokio::test]
 async fn a_report_with_every_element_is_in_order() {
     use safeguard_ncmec::model::{
-        Address, Details, DeviceId, EstimatedLocation, EventName, FileAnnotations, FileDetails,
-        FileHash, FileRelevance, IndustryClassification, IpCaptureEvent, LawEnforcement,
+        Address, AssociatedAccount, AssociatedAccountType, BatchedReportReason, ContactPerson,
+        Details, DeviceId, EstimatedLocation, EventName, FileAnnotations, FileDetails, FileHash,
+        FileRelevance, IndustryClassification, IpCaptureEvent, LawEnforcement,
     };
     let t = now();
     let person = |first: &str| Person {
@@ -240,6 +262,17 @@ async fn a_report_with_every_element_is_in_order() {
         }],
         age: Some(30),
         date_of_birth: Some("1996-01-01".into()),
+    };
+    // The XSD's contactPerson: the person's sequence without age and date of birth.
+    let contact = |first: &str| {
+        let p = person(first);
+        ContactPerson {
+            first_name: p.first_name,
+            last_name: p.last_name,
+            phones: p.phones,
+            emails: p.emails,
+            addresses: p.addresses,
+        }
     };
     let ip = IpCaptureEvent {
         ip_address: "2001:db8::1".into(),
@@ -277,15 +310,36 @@ async fn a_report_with_every_element_is_in_order() {
             country_code: Some("US".into()),
         }),
         all_emails_reported: Some(true),
-        associated_accounts: vec!["user-9".into()],
+        associated_accounts: vec![AssociatedAccount {
+            platform: Some("Example Pay".into()),
+            first_name: Some("Reported".into()),
+            last_name: Some("Example".into()),
+            phones: vec![Contact::new("+1-555-0101")],
+            emails: vec![Contact::new("billing@example.com")],
+            esp_service: Some("Example Pay".into()),
+            esp_identifier: Some("user-9".into()),
+            profile_urls: vec!["https://example.com/u/9".into()],
+            screen_name: Some("payer".into()),
+            display_names: vec!["Payer".into()],
+            additional_info: Some("info".into()),
+            ..AssociatedAccount::new(AssociatedAccountType::ParentGuardian)
+        }],
         additional_info: Some("info".into()),
+    };
+    // The intended recipient's sequence has no vehicleDescription, thirdPartyUserReported or
+    // associatedAccount.
+    let recipient = |id: &str| UserDetails {
+        vehicle_description: None,
+        third_party_user_reported: None,
+        associated_accounts: Vec::new(),
+        ..user(id)
     };
     let mut report = Report::new(
         IncidentType::ChildSexTrafficking,
         t.plus_seconds(-60),
         person("Test"),
     );
-    report.batched_report_reason = Some("test batch".into());
+    report.batched_report_reason = Some(BatchedReportReason::ViralPotentialMeme);
     report.incident_summary.platform = Some("Example Chat".into());
     report.incident_summary.escalate_to_high_priority = Some("Test.".into());
     report.incident_summary.report_annotations = ReportAnnotations {
@@ -312,17 +366,17 @@ async fn a_report_with_every_element_is_in_order() {
     report.law_enforcement = Some(LawEnforcement {
         agency_name: "Example Police".into(),
         case_number: Some("case-1".into()),
-        officer_contact: Some(person("Officer")),
+        officer_contact: Some(contact("Officer")),
         reported_to_le: Some(true),
         served_legal_process_domestic: Some(false),
         served_legal_process_international: Some(false),
     });
-    report.reporter.contact_person = Some(person("Contact"));
+    report.reporter.contact_person = Some(contact("Contact"));
     report.reporter.company_template = Some("template".into());
     report.reporter.terms_of_service = Some("https://example.com/terms".into());
     report.reporter.legal_url = Some("https://example.com/legal".into());
     report.person_or_user_reported = Some(user("user-1"));
-    report.intended_recipients = vec![user("user-2")];
+    report.intended_recipients = vec![recipient("user-2")];
     report.victims = vec![Victim {
         person: person("Child"),
         esp_identifier: Some("user-2".into()),
@@ -335,6 +389,27 @@ async fn a_report_with_every_element_is_in_order() {
     report.additional_info = Some("end".into());
     let xml = report.to_xml(t).unwrap();
     assert!(assert_xsd_order(&xml) >= 20, "{xml}");
+    // The attributes the XSD puts where elements would not validate.
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let find = |name: &str| {
+        doc.descendants()
+            .find(|n| n.has_tag_name(name))
+            .unwrap_or_else(|| panic!("no <{name}>: {xml}"))
+    };
+    assert_eq!(
+        find("webPageIncident").attribute("thirdPartyHostedContent"),
+        Some("true")
+    );
+    assert!(!xml.contains("<thirdPartyHostedContent"), "{xml}");
+    let batched = find("batchedReport");
+    assert_eq!(batched.attribute("reason"), Some("VIRAL_POTENTIAL_MEME"));
+    assert!(!batched.has_children(), "{xml}");
+    let associated = find("associatedAccount");
+    assert_eq!(associated.attribute("type"), Some("Parent/Guardian"));
+    assert_eq!(
+        associated.parent().unwrap().tag_name().name(),
+        "personOrUserReported"
+    );
 
     let server = TestServer::start().await.unwrap();
     let client = crate::common::client(&server);

@@ -97,6 +97,26 @@ impl ReportStore for PostgresStore {
         })
     }
 
+    fn create_filing(&self, f: &FilingRecord<'_>) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "INSERT INTO report_filings (id, case_id, destination, state, phase, \
+                 report_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+                 ON CONFLICT (id) DO NOTHING",
+                &[
+                    &f.id,
+                    &f.case_id,
+                    &f.destination,
+                    &f.state,
+                    &f.phase,
+                    &f.report_id,
+                    &f.at,
+                ],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
     fn set_filing_error(&self, id: &str, error: Option<&str>, at: i64) -> Result<()> {
         self.set_filing_column(id, "last_error", error, at)
     }
