@@ -16,7 +16,8 @@ target="${1:?usage: fuzz/run-cpu.sh TARGET CPU_SECONDS [libFuzzer flags]}"
 budget="${2:?usage: fuzz/run-cpu.sh TARGET CPU_SECONDS [libFuzzer flags]}"
 shift 2
 ticks=$(getconf CLK_TCK)
-bin="$here/target/x86_64-unknown-linux-gnu/release/$target"
+# cargo fuzz starts the binary by a path relative to fuzz/, so match its tail.
+bin="x86_64-unknown-linux-gnu/release/$target"
 start=$(date +%s)
 "$here/run.sh" "$target" 604800 "$@" &
 runner=$!
@@ -25,14 +26,18 @@ runner=$!
 # child; a target may start short-lived children of its own, which are younger).
 pid=""
 for _ in $(seq 1 600); do
-    pid=$(pgrep -o -f "^$bin " || true)
+    pid=$(pgrep -o -f "$bin " || true)
     [ -n "$pid" ] && break
     kill -0 "$runner" 2>/dev/null || break
     sleep 1
 done
 if [ -z "$pid" ]; then
+    # Not found in 10 minutes (a build that long, or no fuzzer at all): stop rather than let
+    # it run without its CPU budget.
+    pkill -INT -f "$bin " 2>/dev/null || true
+    kill "$runner" 2>/dev/null || true
     wait "$runner" || true
-    echo "run-cpu.sh: $target: the fuzzer never started (see the build output above)" >&2
+    echo "run-cpu.sh: $target: the fuzzer was not found running; stopped (see the output above)" >&2
     exit 1
 fi
 
