@@ -689,7 +689,7 @@ async fn cases_list(
     })))
 }
 
-fn case_not_found(id: i64) -> ApiError {
+pub(crate) fn case_not_found(id: i64) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "case_not_found",

@@ -10,6 +10,7 @@ mod accounts;
 mod action;
 mod audit;
 pub mod auth;
+pub mod claims;
 mod coinflip;
 pub mod config;
 pub mod console;

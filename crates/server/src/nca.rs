@@ -192,13 +192,9 @@ fn decided_class(decision: &str) -> Option<String> {
 
 fn load(state: &AppState, id: i64) -> ApiResult<(Case, Vec<StoredSubmission>)> {
     let store = &state.0.store;
-    let case = store.case(id)?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "case_not_found",
-            format!("case {id} not found"),
-        )
-    })?;
+    let case = store
+        .case(id)?
+        .ok_or_else(|| crate::action::case_not_found(id))?;
     Ok((case, store.case_submissions(id)?))
 }
 

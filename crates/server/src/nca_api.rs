@@ -22,8 +22,6 @@
 //! The bearer token is sealed with the master key in the store's `secrets` table
 //! (`safeguard report nca-token`), read for each send and never printed.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Path, State};
@@ -42,10 +40,12 @@ use safeguard_nca::{ApiTransport, BearerToken, NcaReference, RetryPolicy};
 use safeguard_store::action::CaseHistory;
 use safeguard_store::Store;
 
+use crate::action::case_not_found;
 use crate::config::NcaApiConfig;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
 use crate::nca::Reporter;
+use crate::reports::not_configured;
 use crate::state::{blocking, AppState};
 
 /// Name of the sealed bearer token in the store's `secrets` table.
@@ -61,37 +61,6 @@ const SYSTEM_ACTOR: &str = "system";
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
 /// The `destination` of the send's webhook events.
 const DESTINATION: &str = "nca";
-
-/// Cases this process is sending now: a second request for the same case is refused rather
-/// than sent beside the first.
-#[derive(Debug, Default)]
-pub struct Sending(Mutex<HashSet<i64>>);
-
-/// A case held by this process until dropped.
-struct Claim {
-    sending: Arc<Sending>,
-    id: i64,
-}
-
-impl Sending {
-    fn claim(self: &Arc<Self>, id: i64) -> Option<Claim> {
-        let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        set.insert(id).then(|| Claim {
-            sending: Arc::clone(self),
-            id,
-        })
-    }
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        self.sending
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.id);
-    }
-}
 
 // ------------------------------------------------------------------ the token
 
@@ -113,23 +82,10 @@ pub fn store_nca_token(
 
 /// The stored token, opened; `None` when none is stored. Blocking.
 fn load_token(state: &AppState) -> Result<Option<BearerToken>, String> {
-    let Some(sealed) = state
-        .0
-        .store
-        .secret(TOKEN_SECRET)
-        .map_err(|e| e.to_string())?
+    let Some(plain) = crate::reports::open_secret(state, TOKEN_SECRET, TOKEN_CONTEXT, "NCA token")?
     else {
         return Ok(None);
     };
-    let key = state
-        .0
-        .exchanges
-        .master_key()
-        .map_err(|e| format!("the master key: {e}"))?;
-    let plain = zeroize::Zeroizing::new(
-        key.open(&sealed, TOKEN_CONTEXT)
-            .map_err(|e| format!("opening the stored NCA token: {e}"))?,
-    );
     let text = std::str::from_utf8(&plain).map_err(|_| "the stored NCA token is unreadable")?;
     BearerToken::new(text)
         .map(Some)
@@ -162,10 +118,6 @@ fn transport(cfg: &NcaApiConfig, token: BearerToken) -> Result<ApiTransport, Str
         trust,
     )
     .map_err(|e| e.to_string())
-}
-
-fn not_configured(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, "reporting_not_configured", message)
 }
 
 // ------------------------------------------------------------------ the history lines
@@ -318,14 +270,6 @@ async fn show(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<J
     .await?;
     let configured = state.0.config.reporting.nca.api.enabled;
     Ok(Json(progress_json(id, configured, &progress(&history))))
-}
-
-fn case_not_found(id: i64) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "case_not_found",
-        format!("case {id} not found"),
-    )
 }
 
 /// The body of `POST /v1/cases/{id}/reports/nca/send`: who reports, as for the bundle. All

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 
 use safeguard_store::action::CaseHistory;
 
+use crate::action::case_not_found;
 use crate::config::Referral;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
@@ -123,14 +124,6 @@ pub(crate) fn require(state: &AppState, case_id: i64, to: Destination) -> ApiRes
 /// Routes needing the `admin` scope.
 pub fn admin_routes() -> Router<AppState> {
     Router::new().route("/v1/cases/{id}/referral", get(show).post(set))
-}
-
-fn case_not_found(id: i64) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "case_not_found",
-        format!("case {id} not found"),
-    )
 }
 
 /// `GET /v1/cases/{id}/referral`: `{to, source: "recorded"|"policy", by, at, reason}`; a case

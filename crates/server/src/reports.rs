@@ -18,7 +18,7 @@
 //! where it stopped: the next start, or the next `POST`, resumes it.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
@@ -44,6 +44,7 @@ use safeguard_store::action::{Case, CaseId, Evidence, StoredSubmission};
 use safeguard_store::report::{FilingRecord, ReportFiling};
 use safeguard_store::Store;
 
+use crate::claims::{Claim, Claims};
 use crate::config::{NcmecConfig, NcmecEnvironment};
 use crate::error::{ApiError, ApiResult};
 use crate::state::{blocking, AppState};
@@ -65,7 +66,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 #[derive(Debug, Default)]
 pub struct Reports {
     /// Filing ids with a task running.
-    running: Mutex<HashSet<String>>,
+    running: Arc<Claims<String>>,
     /// This process's name on the filings' leases in the store (`ReportStore::lease_filing`):
     /// its host and listening address, so that processes sharing a database differ and a
     /// process restarted in the same place takes its own leases back at once.
@@ -102,38 +103,12 @@ impl Reports {
         format!("{host}/{listen}")
     }
 
-    fn claim(self: &Arc<Self>, id: &str) -> Option<Claim> {
-        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        if !running.insert(id.to_string()) {
-            return None;
-        }
-        Some(Claim {
-            reports: Arc::clone(self),
-            id: id.to_string(),
-        })
+    fn claim(&self, id: &str) -> Option<Claim<String>> {
+        self.running.claim(id.to_string())
     }
 
     fn is_running(&self, id: &str) -> bool {
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(id)
-    }
-}
-
-/// A filing claimed by one task; released when dropped (also on a panic).
-struct Claim {
-    reports: Arc<Reports>,
-    id: String,
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        self.reports
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.id);
+        self.running.is_claimed(&id.to_string())
     }
 }
 
@@ -179,14 +154,15 @@ pub fn master_key(
     .map_err(|e| e.to_string())
 }
 
-/// The stored credentials, opened; `None` when none are stored.
-fn load_credentials(state: &AppState) -> Result<Option<Credentials>, String> {
-    let Some(sealed) = state
-        .0
-        .store
-        .secret(CREDENTIALS_SECRET)
-        .map_err(|e| e.to_string())?
-    else {
+/// A sealed secret of the store's `secrets` table (`name`, sealed under `context`), opened
+/// with the master key; `None` when none is stored. `what` names it in errors. Blocking.
+pub(crate) fn open_secret(
+    state: &AppState,
+    name: &str,
+    context: &[u8],
+    what: &str,
+) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, String> {
+    let Some(sealed) = state.0.store.secret(name).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
     let key = state
@@ -194,9 +170,22 @@ fn load_credentials(state: &AppState) -> Result<Option<Credentials>, String> {
         .exchanges
         .master_key()
         .map_err(|e| format!("the master key: {e}"))?;
-    let plain = key
-        .open(&sealed, CREDENTIALS_CONTEXT)
-        .map_err(|e| format!("opening the stored NCMEC credentials: {e}"))?;
+    key.open(&sealed, context)
+        .map(Some)
+        .map_err(|e| format!("opening the stored {what}: {e}"))
+}
+
+/// The stored credentials, opened; `None` when none are stored.
+fn load_credentials(state: &AppState) -> Result<Option<Credentials>, String> {
+    let Some(plain) = open_secret(
+        state,
+        CREDENTIALS_SECRET,
+        CREDENTIALS_CONTEXT,
+        "NCMEC credentials",
+    )?
+    else {
+        return Ok(None);
+    };
     let v: Value = serde_json::from_slice(&plain)
         .map_err(|_| "the stored NCMEC credentials are unreadable".to_string())?;
     match (v["username"].as_str(), v["password"].as_str()) {
@@ -941,7 +930,7 @@ pub fn admin_routes() -> Router<AppState> {
         .route("/v1/reports/{id}/retract", post(retract))
 }
 
-fn not_configured(message: impl Into<String>) -> ApiError {
+pub(crate) fn not_configured(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "reporting_not_configured", message)
 }
 

@@ -71,7 +71,7 @@ pub struct Inner {
     /// Report filings this process is driving (`crate::reports`).
     pub reports: Arc<crate::reports::Reports>,
     /// Cases this process is sending through the NCA's API (`crate::nca_api`).
-    pub nca_sending: Arc<crate::nca_api::Sending>,
+    pub nca_sending: Arc<crate::claims::Claims<i64>>,
     /// The review console's in-process state (`crate::console`).
     pub console: crate::console::Console,
 }
