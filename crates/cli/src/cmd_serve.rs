@@ -281,14 +281,35 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         });
-        safeguard_server::serve(listener, state.clone(), shutdown_signal(), SHUTDOWN_DRAIN).await?;
+        let fatal = state.clone();
+        let stop = async move {
+            tokio::select! {
+                _ = shutdown_signal() => {},
+                _ = fatal.0.fatal.raised() => {},
+            }
+        };
+        safeguard_server::serve(listener, state.clone(), stop, SHUTDOWN_DRAIN).await?;
+        if let Some(reason) = state.0.fatal.reason() {
+            // Indexes that fell behind a pruned feed: no snapshot of them (it would be
+            // refused); the next start rebuilds.
+            tracing::error!(reason, "stopped");
+            return anyhow::Ok(ExitCode::FAILURE);
+        }
         // A snapshot at shutdown makes the next start fast; without one (a crash), the next
         // start uses the older snapshot plus the change feed, or rebuilds.
         if let Some(engine) = state.0.engine.get().cloned() {
             let dir = data_dir.clone();
             let start = Instant::now();
+            let st = state.clone();
             match tokio::task::spawn_blocking(move || {
-                safeguard_server::save_snapshot(&engine, &dir)
+                let seq = safeguard_server::save_snapshot(&engine, &dir)?;
+                // The follower record now names the snapshot, so the feed it needs to
+                // replay at the next start is kept for feed.follower_ttl_secs.
+                st.0.snapshot_seq.set(seq);
+                if let Err(e) = safeguard_server::feed::report(&st, &engine) {
+                    tracing::warn!(error = %e, "cannot record the snapshot's feed position");
+                }
+                Ok::<_, String>(seq)
             })
             .await
             {
@@ -302,9 +323,8 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             }
         }
         tracing::info!("stopped");
-        anyhow::Ok(())
-    })?;
-    Ok(ExitCode::SUCCESS)
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// Runs `safeguard keys ...`.

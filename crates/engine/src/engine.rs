@@ -162,11 +162,26 @@ pub struct Engine {
     rng: AtomicU64,
     /// Default PhotoDNA threshold (f64 bits); 0 until the operator sets their licence's value.
     photodna_threshold: AtomicU64,
+    /// The position of the snapshot loaded at start, if one was.
+    snapshot_seq: Option<Seq>,
+}
+
+/// The lowest feed position [`Engine::fingerprint`] reads for a snapshot at `seq` (1 when the
+/// window reaches the start; `seq` itself is read only when positive).
+fn fingerprint_lowest(seq: Seq) -> Seq {
+    (seq - SNAPSHOT_FEED_WINDOW).max(1)
 }
 
 /// Version 2 added the vPDQ section, version 3 the PhotoDNA section, version 4 the URL
-/// section; older snapshots are refused (and the caller rebuilds).
-const SNAPSHOT_MAGIC: &[u8; 8] = b"SGENGSN4";
+/// section, version 5 the fingerprint over [`SNAPSHOT_FEED_WINDOW`]; older snapshots are
+/// refused (and the caller rebuilds).
+const SNAPSHOT_MAGIC: &[u8; 8] = b"SGENGSN5";
+
+/// How far back from its position a snapshot's fingerprint reads the change feed: changes
+/// at `seq`, `seq - 1`, `seq - 2`, `seq - 4`, ... down to `seq - SNAPSHOT_FEED_WINDOW`. A
+/// pruner keeps this much of the feed below the lowest position a follower needs, so a
+/// snapshot it protects can still be checked.
+pub const SNAPSHOT_FEED_WINDOW: Seq = 1024;
 const SNAPSHOT_HEADER_LEN: usize = 8 + 8 + 8 + 4;
 
 fn snapshot_header(seq: Seq, fingerprint: u64) -> [u8; SNAPSHOT_HEADER_LEN] {
@@ -180,9 +195,14 @@ fn snapshot_header(seq: Seq, fingerprint: u64) -> [u8; SNAPSHOT_HEADER_LEN] {
 }
 
 fn parse_snapshot_header(h: &[u8; SNAPSHOT_HEADER_LEN]) -> Result<(Seq, u64), Error> {
-    if matches!(&h[..8], b"SGENGSN1" | b"SGENGSN2" | b"SGENGSN3") {
+    if matches!(
+        &h[..8],
+        b"SGENGSN1" | b"SGENGSN2" | b"SGENGSN3" | b"SGENGSN4"
+    ) {
         return Err(snapshot_error(
-            "snapshot of an older format (without vPDQ, PhotoDNA or URLs); rebuild it".into(),
+            "snapshot of an older format (without vPDQ, PhotoDNA or URLs, or with the \
+             whole-feed fingerprint); rebuild it"
+                .into(),
         ));
     }
     if &h[..8] != SNAPSHOT_MAGIC {
@@ -230,6 +250,7 @@ impl Engine {
                     | 1,
             ),
             photodna_threshold: AtomicU64::new(0f64.to_bits()),
+            snapshot_seq: None,
         }
     }
 
@@ -290,13 +311,18 @@ impl Engine {
         Ok(seq)
     }
 
-    /// A digest of the changes at `seq`, `seq/2`, `seq/4`, ... (type, ids and value of each),
-    /// as a check that a snapshot belongs to this store and not to another one of similar
-    /// length.
+    /// A digest of the changes at `seq`, `seq - 1`, `seq - 2`, `seq - 4`, ... down to
+    /// `seq - SNAPSHOT_FEED_WINDOW` (type, ids and value of each), as a check that a snapshot
+    /// belongs to this store and not to another one of similar length, or to this one restored
+    /// from a backup and written differently since. A bounded window, not the whole feed, so
+    /// a pruned feed can still check it.
     fn fingerprint(&self, seq: Seq) -> Result<u64, Error> {
         let mut h = crc32fast::Hasher::new();
-        let mut at = seq;
-        while at > 0 {
+        let lowest = fingerprint_lowest(seq);
+        let mut back = 0;
+        while seq - back >= lowest && seq - back > 0 {
+            let at = seq - back;
+            back = if back == 0 { 1 } else { back * 2 };
             self.store.changes_since(at - 1, 1, &mut |s, c| {
                 h.update(&s.to_le_bytes());
                 match &c {
@@ -317,7 +343,6 @@ impl Engine {
                     }
                 }
             })?;
-            at /= 2;
         }
         Ok(h.finalize() as u64 | ((seq as u64) << 32))
     }
@@ -337,6 +362,12 @@ impl Engine {
                 "snapshot is at change {seq}, the store only at {last}"
             )));
         }
+        let floor = store.feed_floor()?;
+        if fingerprint_lowest(seq) < floor {
+            return Err(snapshot_error(format!(
+                "snapshot is at change {seq}, and the change feed was pruned up to {floor}"
+            )));
+        }
         let banks = store.list_banks()?;
         let disabled = store.disabled_contents()?;
         let matcher = Matcher::read_snapshot(r, &banks, disabled)?;
@@ -349,8 +380,19 @@ impl Engine {
         engine.sync()?;
         Ok(Engine {
             build_seconds: start.elapsed().as_secs_f64(),
+            snapshot_seq: Some(seq),
             ..engine
         })
+    }
+
+    /// The position of the snapshot this engine was loaded from, if it was.
+    pub fn snapshot_seq(&self) -> Option<Seq> {
+        self.snapshot_seq
+    }
+
+    /// The last change-feed position applied.
+    pub fn applied_seq(&self) -> Seq {
+        *self.applied.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The store.

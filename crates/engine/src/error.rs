@@ -96,6 +96,15 @@ impl Error {
         }
     }
 
+    /// Whether this is the store saying the change feed was pruned past the position asked
+    /// for: the reader cannot catch up by following and must rebuild from a scan.
+    pub fn is_feed_pruned(&self) -> bool {
+        matches!(
+            self,
+            Error::Store(safeguard_store::Error::FeedPruned { .. })
+        )
+    }
+
     /// Whether the caller is at fault (and should get a 4xx).
     pub fn is_client_error(&self) -> bool {
         match self {

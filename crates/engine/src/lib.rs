@@ -25,7 +25,7 @@ pub use bank::{
 };
 pub use engine::{
     AddContent, CreateBank, Engine, IndexStatus, LookupMatch, LookupOptions, LookupResult,
-    MAX_METADATA_BYTES, MAX_NOTE_BYTES, MAX_PAGE,
+    MAX_METADATA_BYTES, MAX_NOTE_BYTES, MAX_PAGE, SNAPSHOT_FEED_WINDOW,
 };
 pub use error::Error;
 pub use hashing::{hash_media, HashedMedia};

@@ -78,6 +78,69 @@ pub struct Config {
     pub reporting: ReportingConfig,
     /// The moderators' review console (`[console]`, docs/console.md).
     pub console: ConsoleConfig,
+    /// Following and pruning the change feed (`[feed]`, docs/operations.md).
+    pub feed: FeedConfig,
+}
+
+/// Following and pruning the change feed (`[feed]`, docs/operations.md "The change feed").
+/// Every serving process reports its position every `heartbeat_secs`; the curator (or an
+/// `all` process) prunes every `prune_interval_secs` what no live process needs and what is
+/// older than `keep_secs`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedConfig {
+    /// Prune at all (on the process that runs the schedules).
+    pub prune: bool,
+    /// Changes younger than this stay whatever the followers' positions, seconds: a process
+    /// restarted from its snapshot within this time replays instead of rebuilding.
+    pub keep_secs: u64,
+    /// How often each serving process reports its position, seconds.
+    pub heartbeat_secs: u64,
+    /// A process silent for longer than this no longer holds the feed back, seconds (it
+    /// rebuilds from the store when it comes back, if the feed was pruned past it).
+    pub follower_ttl_secs: u64,
+    /// How often the feed is pruned, seconds.
+    pub prune_interval_secs: u64,
+}
+
+impl Default for FeedConfig {
+    fn default() -> FeedConfig {
+        FeedConfig {
+            prune: true,
+            keep_secs: 7 * 86_400,
+            heartbeat_secs: 30,
+            follower_ttl_secs: 86_400,
+            prune_interval_secs: 600,
+        }
+    }
+}
+
+impl FeedConfig {
+    /// Every time at least 1 s and at most a year; a follower must report several times
+    /// within its time-to-live, or a live process would be pruned past.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, v) in [
+            ("keep_secs", self.keep_secs),
+            ("heartbeat_secs", self.heartbeat_secs),
+            ("follower_ttl_secs", self.follower_ttl_secs),
+            ("prune_interval_secs", self.prune_interval_secs),
+        ] {
+            if v == 0 || v > 366 * 86_400 {
+                return Err(format!(
+                    "feed.{name} must be from 1 to 31622400 seconds, got {v}"
+                ));
+            }
+        }
+        if self.follower_ttl_secs < 4 * self.heartbeat_secs {
+            return Err(format!(
+                "feed.follower_ttl_secs ({}) must be at least 4 heartbeats ({} s): a live \
+                 process that misses one report must not be pruned past",
+                self.follower_ttl_secs,
+                4 * self.heartbeat_secs
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The review console (`[console]`, docs/console.md). Every limit has a safe default; the
@@ -772,6 +835,7 @@ impl Default for Config {
             risk: safeguard_risk::RiskSpec::default(),
             reporting: ReportingConfig::default(),
             console: ConsoleConfig::default(),
+            feed: FeedConfig::default(),
         }
     }
 }
@@ -935,6 +999,7 @@ impl Config {
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         self.console.validate().map_err(ConfigError::Invalid)?;
+        self.feed.validate().map_err(ConfigError::Invalid)?;
         let w = &self.webhooks;
         if w.timeout_secs == 0 || w.retry_horizon_hours == 0 || w.retry_base_secs == 0 {
             return Err(ConfigError::Invalid(

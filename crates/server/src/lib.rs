@@ -18,6 +18,7 @@ mod contact;
 mod error;
 pub mod exchanges;
 mod extract;
+pub mod feed;
 pub mod fetch;
 mod figures;
 mod hma;
@@ -234,9 +235,13 @@ pub async fn load_engine(
     engine
         .set_photodna_threshold(state.0.config.photodna.threshold)
         .map_err(|e| e.to_string())?;
+    if let Some(seq) = engine.snapshot_seq() {
+        state.0.snapshot_seq.set(seq);
+    }
     let engine = Arc::new(engine);
     state.set_engine(engine.clone());
-    follow_feed(&engine);
+    follow_feed(&state, &engine);
+    feed::start(&state, &engine);
     match webhooks::start(&state) {
         Ok(running) => {
             let _ = state.0.webhooks.set(running);
@@ -274,10 +279,10 @@ pub async fn load_engine(
     }
     if let (true, Some(dir)) = (rebuilt, snapshot_dir) {
         let e = engine.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(err) = save_snapshot(&e, &dir) {
-                tracing::warn!(error = %err, "cannot write the index snapshot");
-            }
+        let st = state.clone();
+        tokio::task::spawn_blocking(move || match save_snapshot(&e, &dir) {
+            Ok(seq) => st.0.snapshot_seq.set(seq),
+            Err(err) => tracing::warn!(error = %err, "cannot write the index snapshot"),
         });
     }
     Ok(engine)
@@ -294,9 +299,14 @@ pub const FEED_POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Follows the change feed until the engine is dropped (or the runtime stops): waits for the
 /// store to move past the position last seen (at most [`FEED_POLL_INTERVAL`]), then catches
-/// up. A failed look is logged and retried after the interval.
-fn follow_feed(engine: &Arc<safeguard_engine::Engine>) {
+/// up. A failed look is logged and retried after the interval. A feed pruned past this
+/// process (it was silent for longer than `feed.follower_ttl_secs`) cannot be followed any
+/// more: the process is asked to stop ([`feed::Fatal`]), and rebuilds from the store when
+/// restarted, rather than serve indexes that miss every change from then on.
+fn follow_feed(state: &AppState, engine: &Arc<safeguard_engine::Engine>) {
     let engine = Arc::downgrade(engine);
+    // Weak: the state owns the engine (and the webhook dispatcher it stops when dropped).
+    let state = Arc::downgrade(&state.0);
     tokio::spawn(async move {
         let mut seen: Option<i64> = None;
         loop {
@@ -311,12 +321,29 @@ fn follow_feed(engine: &Arc<safeguard_engine::Engine>) {
                         .map_err(|e| e.to_string())?;
                 }
                 let last = store.last_seq().map_err(|e| e.to_string())?;
-                engine.poll_feed().map_err(|e| e.to_string())?;
+                engine.poll_feed().map_err(|e| {
+                    if e.is_feed_pruned() {
+                        format!("{PRUNED_PAST}: {e}")
+                    } else {
+                        e.to_string()
+                    }
+                })?;
                 Ok(last)
             })
             .await;
             match look {
                 Ok(Ok(last)) => seen = Some(last),
+                Ok(Err(e)) if e.starts_with(PRUNED_PAST) => {
+                    tracing::error!(
+                        error = %e,
+                        "the change feed was pruned past this process; stopping (a restart \
+                         rebuilds the indexes from the store)"
+                    );
+                    if let Some(inner) = state.upgrade() {
+                        inner.fatal.raise(e);
+                    }
+                    return;
+                }
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "following the change feed failed");
                     tokio::time::sleep(FEED_POLL_INTERVAL).await;
@@ -329,6 +356,9 @@ fn follow_feed(engine: &Arc<safeguard_engine::Engine>) {
         }
     });
 }
+
+/// The start of the follower's error when the feed was pruned past it.
+const PRUNED_PAST: &str = "feed pruned past this process";
 
 /// Writes the engine's snapshot into `dir` atomically (temporary file, fsync, rename), and
 /// returns the change-feed position it reflects.

@@ -74,6 +74,10 @@ pub struct Inner {
     pub nca_sending: Arc<crate::claims::Claims<i64>>,
     /// The review console's in-process state (`crate::console`).
     pub console: crate::console::Console,
+    /// The position of the index snapshot in the data directory (`crate::feed`).
+    pub snapshot_seq: crate::feed::SnapshotSeq,
+    /// Set when this process must stop (`crate::feed::Fatal`).
+    pub fatal: crate::feed::Fatal,
 }
 
 impl AppState {
@@ -126,6 +130,8 @@ impl AppState {
             )),
             nca_sending: Arc::default(),
             console: crate::console::Console::default(),
+            snapshot_seq: Default::default(),
+            fatal: Default::default(),
             config,
         })))
     }

@@ -27,9 +27,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::{
     ApiKey, Bank, BankId, BankKind, BankUpdate, BatchOutcome, Change, Content, ContentId,
-    ContentUpdate, Counts, DiffOutcome, DiffSide, Error, ExchangeCheckpoint, NewApiKey, NewBank,
-    NewContent, Result, Seq, Signal, SignalId, SourceBatch, SourceEntry, SourceImport,
-    SourceRemoval, Store, StoredExchange,
+    ContentUpdate, Counts, DiffOutcome, DiffSide, Error, ExchangeCheckpoint, Follower, NewApiKey,
+    NewBank, NewContent, Pruned, Result, Seq, Signal, SignalId, SourceBatch, SourceEntry,
+    SourceImport, SourceRemoval, Store, StoredExchange,
 };
 
 /// An id no check ever creates, for `NotFound` checks.
@@ -190,6 +190,7 @@ pub fn outcome<T>(r: &Result<T>) -> &'static str {
         Err(Error::Backend(_)) => "backend",
         Err(Error::Corrupt(_)) => "corrupt",
         Err(Error::Aborted) => "aborted",
+        Err(Error::FeedPruned { .. }) => "feed_pruned",
     }
 }
 
@@ -1653,6 +1654,9 @@ pub const SOURCE_CHECKS: &[(&str, Check)] = &[
     ("source_complete_list", source_complete_list),
     ("source_import_is_atomic", source_import_is_atomic),
     ("source_feed_ranges", source_feed_ranges),
+    ("feed_pruning", feed_pruning),
+    ("feed_pruning_by_age", feed_pruning_by_age),
+    ("feed_followers", feed_followers),
     ("exchange_state", exchange_state),
     ("source_diff", source_diff),
 ];
@@ -2111,6 +2115,158 @@ pub fn source_feed_ranges(store: &dyn Store) {
     let mut from_zero = BTreeMap::new();
     follow(store, &mut from_zero, 0);
     assert!(from_zero.is_empty());
+}
+
+/// Pruning deletes a prefix of the feed and moves the floor: what is kept reads exactly as
+/// before (a prune inside an import's range included), reading from below the floor is
+/// `FeedPruned`, the floor never moves down, and the last position never changes.
+pub fn feed_pruning(store: &dyn Store) {
+    assert_eq!(store.feed_floor().unwrap(), 1, "a fresh feed starts at 1");
+    assert_eq!(
+        store.prune_feed(100, i64::MAX, 10).unwrap(),
+        Pruned {
+            deleted: 0,
+            floor: 1
+        },
+        "nothing to prune in an empty feed"
+    );
+    let bank = store.create_bank(&new_bank("B")).unwrap();
+    for i in 0..5 {
+        store
+            .add_content(bank.id, &new_content(&[("md5", &format!("single{i}"))]))
+            .unwrap();
+    }
+    let upserts: Vec<SourceEntry> = (0..25).map(|i| entry("pdq", &hex(i))).collect();
+    store
+        .apply_source_batch(bank.id, &batch("file:a", 1, &upserts, &[]))
+        .unwrap();
+    for i in 0..3 {
+        store
+            .add_content(bank.id, &new_content(&[("md5", &format!("later{i}"))]))
+            .unwrap();
+    }
+    let full = all_changes(store);
+    let last = store.last_seq().unwrap();
+    assert_eq!(full.len(), 33);
+    // Nothing is older than time 0: the age bound keeps everything.
+    let kept = store.prune_feed(last + 1, 0, 1000).unwrap();
+    assert_eq!((kept.deleted, kept.floor), (0, 1), "age bound 0 keeps all");
+    // A position inside the import's 25 changes (one row on some stores).
+    let p = full[14].0;
+    let pruned = store.prune_feed(p, i64::MAX, 3).unwrap();
+    assert!(pruned.deleted >= 1, "{pruned:?}");
+    assert_eq!(pruned.floor, p);
+    assert_eq!(store.feed_floor().unwrap(), p);
+    assert_eq!(
+        store.last_seq().unwrap(),
+        last,
+        "pruning keeps the position"
+    );
+    let mut rest = Vec::new();
+    let end = store
+        .changes_since(p - 1, usize::MAX, &mut |s, c| rest.push((s, c)))
+        .unwrap();
+    assert_eq!(end, last);
+    let want: Vec<(Seq, Change)> = full.iter().filter(|(s, _)| *s >= p).cloned().collect();
+    assert_eq!(rest, want, "the kept feed reads as before");
+    // Paged reads from the floor too.
+    let mut paged = Vec::new();
+    let mut after = p - 1;
+    loop {
+        let mut page = Vec::new();
+        after = store
+            .changes_since(after, 4, &mut |s, c| page.push((s, c)))
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        paged.extend(page);
+    }
+    assert_eq!(paged, want, "paged from the floor");
+    match store.changes_since(p - 2, 10, &mut |_, _| {}) {
+        Err(Error::FeedPruned { after, floor }) => assert_eq!((after, floor), (p - 2, p)),
+        other => panic!("read below the floor: {:?}", other.map(|_| ())),
+    }
+    // A lower position does not move the floor down.
+    let again = store.prune_feed(p - 5, i64::MAX, 3).unwrap();
+    assert_eq!((again.deleted, again.floor), (0, p));
+    assert_eq!(store.feed_floor().unwrap(), p);
+    // A scan and a follow still agree after pruning.
+    let (mut followed, seq) = scan(store);
+    assert_eq!(seq, last);
+    // Everything, even past the end: the floor stops at the end of the feed.
+    let all = store.prune_feed(last + 1000, i64::MAX, 7).unwrap();
+    assert_eq!(all.floor, last + 1);
+    assert!(all.deleted >= 1);
+    assert!(changes_after(store, last).is_empty());
+    assert_eq!(store.last_seq().unwrap(), last);
+    let c = store
+        .add_content(bank.id, &new_content(&[("md5", "after-prune")]))
+        .unwrap();
+    let mut next = Vec::new();
+    store
+        .changes_since(last, 10, &mut |s, c| next.push((s, c)))
+        .unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].0, last + 1, "positions go on after a full prune");
+    assert!(matches!(&next[0].1, Change::Added(s) if s.content_id == c.id));
+    let end = follow(store, &mut followed, seq);
+    let (now, now_seq) = scan(store);
+    assert_eq!(end, now_seq);
+    assert_same_signals(&followed, &now, "follow after pruning");
+}
+
+/// The age bound: changes younger than `older_than` stay, and so does everything after them.
+pub fn feed_pruning_by_age(store: &dyn Store) {
+    let bank = store.create_bank(&new_bank("B")).unwrap();
+    for i in 0..4 {
+        store
+            .add_content(bank.id, &new_content(&[("md5", &format!("old{i}"))]))
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    let t = now_ms();
+    std::thread::sleep(Duration::from_millis(20));
+    let first_young = store.last_seq().unwrap() + 1;
+    for i in 0..4 {
+        store
+            .add_content(bank.id, &new_content(&[("md5", &format!("young{i}"))]))
+            .unwrap();
+    }
+    let last = store.last_seq().unwrap();
+    let pruned = store.prune_feed(last + 1, t, 2).unwrap();
+    assert_eq!(pruned.floor, first_young, "{pruned:?}");
+    assert!(pruned.deleted >= 4, "{pruned:?}");
+    assert_eq!(changes_after(store, first_young - 1).len(), 4);
+}
+
+/// Followers are recorded, replaced by name, and listed by name.
+pub fn feed_followers(store: &dyn Store) {
+    assert!(store.followers().unwrap().is_empty());
+    let b = Follower {
+        name: "host-b:8080".into(),
+        position: 40,
+        snapshot: Some(12),
+        seen_at: 1_000,
+    };
+    let a = Follower {
+        name: "host-a:8080".into(),
+        position: 7,
+        snapshot: None,
+        seen_at: 2_000,
+    };
+    store.record_follower(&b).unwrap();
+    store.record_follower(&a).unwrap();
+    assert_eq!(store.followers().unwrap(), vec![a.clone(), b.clone()]);
+    assert_eq!((a.needs_from(), b.needs_from()), (7, 12));
+    let b2 = Follower {
+        position: 55,
+        snapshot: Some(55),
+        seen_at: 3_000,
+        ..b
+    };
+    store.record_follower(&b2).unwrap();
+    assert_eq!(store.followers().unwrap(), vec![a, b2]);
 }
 
 /// Checkpoints are written with their batch; errors are recorded; entries are counted.

@@ -65,6 +65,15 @@ pub enum Error {
     /// The caller's feed of an import failed (its own error says why); nothing was written.
     #[error("import aborted by the caller")]
     Aborted,
+    /// The change feed after `after` was pruned: it starts at `floor`. The reader rebuilds
+    /// from [`Store::scan_signals`] instead of following.
+    #[error("change feed pruned: asked for changes after {after}, the feed starts at {floor}")]
+    FeedPruned {
+        /// The position the reader asked to follow from.
+        after: Seq,
+        /// The first position the feed still holds.
+        floor: Seq,
+    },
 }
 
 /// Result of a store call.
@@ -122,12 +131,29 @@ pub trait Store:
     fn last_seq(&self) -> Result<Seq>;
     /// Calls `f` for each change with sequence number greater than `after`, in order, up to
     /// `limit` changes. Returns the sequence number of the last change passed (or `after`).
+    /// [`Error::FeedPruned`] when changes after `after` were pruned ([`Store::feed_floor`]).
     fn changes_since(
         &self,
         after: Seq,
         limit: usize,
         f: &mut dyn FnMut(Seq, Change),
     ) -> Result<Seq>;
+    /// The first feed position [`Store::changes_since`] can still serve: `after` must be at
+    /// least `feed_floor() - 1`. 1 for a feed never pruned; after [`Store::prune_feed`] the
+    /// position it pruned to.
+    fn feed_floor(&self) -> Result<Seq>;
+    /// Records where a follower of the feed (a serving process) stands: the position it has
+    /// applied and the position of the snapshot it would restart from. Pruning keeps what
+    /// the slowest live follower still needs (see [`Store::prune_feed`]).
+    fn record_follower(&self, follower: &Follower) -> Result<()>;
+    /// Every recorded follower, by name.
+    fn followers(&self) -> Result<Vec<Follower>>;
+    /// Deletes feed rows below `below` whose change is older than `older_than` (Unix ms), in
+    /// batches of at most `batch` rows per transaction so other writers are not held up, and
+    /// moves the floor up to the first position kept. Never prunes past the last position,
+    /// never moves the floor down. A follower reading below the floor afterwards gets
+    /// [`Error::FeedPruned`] and must rebuild from [`Store::scan_signals`].
+    fn prune_feed(&self, below: Seq, older_than: i64, batch: u64) -> Result<Pruned>;
     /// Calls `f` for every stored signal (in id order) as of one consistent moment, and
     /// returns that moment's `last_seq`: a reader that loads this and then follows
     /// `changes_since(returned)` sees every change exactly once.

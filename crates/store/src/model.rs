@@ -219,6 +219,38 @@ pub struct NewApiKey {
     pub scopes: Vec<String>,
 }
 
+/// Where one follower of the change feed stands ([`crate::Store::record_follower`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Follower {
+    /// Unique per process: its host and listening address.
+    pub name: String,
+    /// The last feed position it has applied.
+    pub position: Seq,
+    /// The position of the snapshot it would restart from, if it keeps one. A follower
+    /// needs the feed from the lower of the two.
+    pub snapshot: Option<Seq>,
+    /// When it last reported (Unix ms); followers silent for longer than the pruner's
+    /// time-to-live no longer hold the feed back.
+    pub seen_at: i64,
+}
+
+impl Follower {
+    /// The lowest position this follower may still read from.
+    pub fn needs_from(&self) -> Seq {
+        self.snapshot
+            .map_or(self.position, |s| s.min(self.position))
+    }
+}
+
+/// What [`crate::Store::prune_feed`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Feed rows deleted.
+    pub deleted: u64,
+    /// The feed's floor afterwards ([`crate::Store::feed_floor`]).
+    pub floor: Seq,
+}
+
 /// Row counts, for status pages and metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {

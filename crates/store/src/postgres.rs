@@ -45,8 +45,8 @@ use tokio_postgres::{NoTls, Row};
 use self::row::{col, pg_err};
 use crate::{
     ApiKey, Bank, BankId, BankUpdate, BatchOutcome, Change, Content, ContentId, ContentUpdate,
-    Counts, DiffOutcome, DiffSide, Error, ExchangeState, NewApiKey, NewBank, NewContent,
-    Provenance, Result, Seq, Signal, SourceImport, SourceSink, Store, StoredExchange,
+    Counts, DiffOutcome, DiffSide, Error, ExchangeState, Follower, NewApiKey, NewBank, NewContent,
+    Provenance, Pruned, Result, Seq, Signal, SourceImport, SourceSink, Store, StoredExchange,
 };
 
 /// Default for [`PostgresOptions::max_connections`]: enough for a loaded server's overlapping
@@ -705,6 +705,11 @@ fn insert_contents(
     Ok(out)
 }
 
+fn feed_floor_in(tx: &mut Tx<'_>) -> Result<Seq> {
+    let r = tx.one("SELECT floor FROM feed_position", &[])?;
+    col(&r, 0, "feed_position")
+}
+
 fn last_seq_in(tx: &mut Tx<'_>) -> Result<Seq> {
     let r = tx.one("SELECT last_seq FROM feed_position", &[])?;
     col(&r, 0, "feed_position")
@@ -952,6 +957,89 @@ impl Store for PostgresStore {
         col(&r, 0, "feed_position")
     }
 
+    fn feed_floor(&self) -> Result<Seq> {
+        self.read(feed_floor_in)
+    }
+
+    fn record_follower(&self, follower: &Follower) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO feed_followers (name, position, snapshot, seen_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE SET \
+                 position = excluded.position, snapshot = excluded.snapshot, \
+                 seen_at = excluded.seen_at",
+                &[
+                    &follower.name,
+                    &follower.position,
+                    &follower.snapshot,
+                    &follower.seen_at,
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn followers(&self) -> Result<Vec<Follower>> {
+        self.read(|tx| {
+            tx.query(
+                "SELECT name, position, snapshot, seen_at FROM feed_followers ORDER BY name",
+                &[],
+            )?
+            .iter()
+            .map(|r| {
+                const T: &str = "feed_followers";
+                Ok(Follower {
+                    name: col(r, 0, T)?,
+                    position: col(r, 1, T)?,
+                    snapshot: col(r, 2, T)?,
+                    seen_at: col(r, 3, T)?,
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn prune_feed(&self, below: Seq, older_than: i64, batch: u64) -> Result<Pruned> {
+        let batch = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
+        let mut deleted = 0u64;
+        loop {
+            // Under the write lock: the floor moves with the rows, and no writer appends
+            // meanwhile (the cut is checked against the last position).
+            let (n, floor) = self.write(|tx| {
+                let floor = feed_floor_in(tx)?;
+                let young: Option<Seq> = tx
+                    .opt(
+                        "SELECT seq FROM changes WHERE seq >= $1 AND seq < $2 AND at >= $3 \
+                         ORDER BY seq LIMIT 1",
+                        &[&floor, &below, &older_than],
+                    )?
+                    .map(|r| col(&r, 0, "changes"))
+                    .transpose()?;
+                let last = tx.feed_position()?;
+                let cut = below.min(young.unwrap_or(Seq::MAX)).min(last + 1);
+                if cut <= floor {
+                    return Ok((0, floor));
+                }
+                // One row per position on PostgreSQL: a batch is a range of positions.
+                let upto = cut.min(floor.saturating_add(batch)) - 1;
+                let n = tx.execute(
+                    "DELETE FROM changes WHERE seq >= $1 AND seq <= $2",
+                    &[&floor, &upto],
+                )?;
+                let new_floor = upto + 1;
+                tx.execute(
+                    "UPDATE feed_position SET floor = GREATEST(floor, $1)",
+                    &[&new_floor],
+                )?;
+                Ok((n, new_floor))
+            })?;
+            deleted += n;
+            if n == 0 {
+                return Ok(Pruned { deleted, floor });
+            }
+        }
+    }
+
     fn changes_since(
         &self,
         after: Seq,
@@ -959,6 +1047,10 @@ impl Store for PostgresStore {
         f: &mut dyn FnMut(Seq, Change),
     ) -> Result<Seq> {
         let mut tx = Tx::begin(self, false)?;
+        let floor = feed_floor_in(&mut tx)?;
+        if after < floor - 1 {
+            return Err(Error::FeedPruned { after, floor });
+        }
         let mut last = after;
         let mut passed = 0usize;
         while passed < limit {

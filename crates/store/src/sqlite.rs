@@ -27,8 +27,8 @@ use self::pool::ReaderPool;
 use self::row::{db_err, is_unique_violation};
 use crate::{
     ApiKey, Bank, BankId, BankUpdate, BatchOutcome, Change, Content, ContentId, ContentUpdate,
-    Counts, DiffOutcome, DiffSide, Error, ExchangeState, NewApiKey, NewBank, NewContent,
-    Provenance, Result, Seq, Signal, SourceImport, SourceSink, Store, StoredExchange,
+    Counts, DiffOutcome, DiffSide, Error, ExchangeState, Follower, NewApiKey, NewBank, NewContent,
+    Provenance, Pruned, Result, Seq, Signal, SourceImport, SourceSink, Store, StoredExchange,
 };
 
 /// Default for [`SqliteOptions::busy_timeout`]: long enough to ride out another process's
@@ -671,6 +671,12 @@ fn expand_range(
     Ok((last, passed))
 }
 
+fn feed_floor_in(tx: &Connection) -> Result<Seq> {
+    tx.prepare_cached("SELECT floor FROM feed_floor")
+        .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
+        .map_err(db_err)
+}
+
 fn last_seq_in(tx: &Connection) -> Result<Seq> {
     // sqlite_sequence holds the largest seq ever issued, which stays right even if old feed
     // rows are pruned one day; MAX(seq) would go back in time after pruning everything.
@@ -944,6 +950,112 @@ impl Store for SqliteStore {
         self.read(|tx| last_seq_in(tx))
     }
 
+    fn feed_floor(&self) -> Result<Seq> {
+        self.read(|tx| feed_floor_in(tx))
+    }
+
+    fn record_follower(&self, follower: &Follower) -> Result<()> {
+        self.write(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO feed_followers (name, position, snapshot, seen_at) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET \
+                 position = excluded.position, snapshot = excluded.snapshot, \
+                 seen_at = excluded.seen_at",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    follower.name,
+                    follower.position,
+                    follower.snapshot,
+                    follower.seen_at
+                ])
+            })
+            .map_err(db_err)?;
+            Ok(())
+        })
+    }
+
+    fn followers(&self) -> Result<Vec<Follower>> {
+        self.read(|tx| {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT name, position, snapshot, seen_at FROM feed_followers ORDER BY name",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(Follower {
+                        name: r.get(0)?,
+                        position: r.get(1)?,
+                        snapshot: r.get(2)?,
+                        seen_at: r.get(3)?,
+                    })
+                })
+                .map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        })
+    }
+
+    fn prune_feed(&self, below: Seq, older_than: i64, batch: u64) -> Result<Pruned> {
+        let batch = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
+        let mut deleted = 0u64;
+        loop {
+            let (n, floor) = self.write(|tx| {
+                let floor = feed_floor_in(tx)?;
+                // The cut: below the caller's position, below the first change young
+                // enough to keep, and never past the end of the feed.
+                let young: Option<Seq> = tx
+                    .prepare_cached(
+                        "SELECT seq FROM changes WHERE seq >= ?1 AND seq < ?2 AND at >= ?3 \
+                         ORDER BY seq LIMIT 1",
+                    )
+                    .and_then(|mut s| {
+                        s.query_row(params![floor, below, older_than], |r| r.get(0))
+                            .optional()
+                    })
+                    .map_err(db_err)?;
+                let cut = below
+                    .min(young.unwrap_or(Seq::MAX))
+                    .min(last_seq_in(tx)? + 1);
+                if cut <= floor {
+                    return Ok((0, floor));
+                }
+                // This batch's last row: with `added_range` rows a row stands for several
+                // positions, so batches count rows, not positions.
+                let upto: Option<Seq> = tx
+                    .prepare_cached(
+                        "SELECT max(seq) FROM (SELECT seq FROM changes WHERE seq < ?1 \
+                         ORDER BY seq LIMIT ?2)",
+                    )
+                    .and_then(|mut s| s.query_row(params![cut, batch], |r| r.get(0)))
+                    .map_err(db_err)?;
+                let (n, new_floor) = match upto {
+                    Some(upto) => {
+                        let n = tx
+                            .prepare_cached("DELETE FROM changes WHERE seq <= ?1")
+                            .and_then(|mut s| s.execute([upto]))
+                            .map_err(db_err)?;
+                        // Every row below the cut gone: the floor is the cut itself.
+                        let rest: bool = tx
+                            .prepare_cached("SELECT EXISTS (SELECT 1 FROM changes WHERE seq < ?1)")
+                            .and_then(|mut s| s.query_row([cut], |r| r.get(0)))
+                            .map_err(db_err)?;
+                        (n as u64, if rest { upto + 1 } else { cut })
+                    }
+                    None => (0, cut),
+                };
+                tx.prepare_cached("UPDATE feed_floor SET floor = max(floor, ?1)")
+                    .and_then(|mut s| s.execute([new_floor]))
+                    .map_err(db_err)?;
+                Ok((n, new_floor))
+            })?;
+            deleted += n;
+            if n == 0 {
+                return Ok(Pruned { deleted, floor });
+            }
+        }
+    }
+
     fn changes_since(
         &self,
         after: Seq,
@@ -951,6 +1063,10 @@ impl Store for SqliteStore {
         f: &mut dyn FnMut(Seq, Change),
     ) -> Result<Seq> {
         self.read(|tx| {
+            let floor = feed_floor_in(tx)?;
+            if after < floor - 1 {
+                return Err(Error::FeedPruned { after, floor });
+            }
             // No LIMIT in SQL: an `added_range` row stands for many changes, so the limit
             // counts changes passed, not rows read.
             let mut stmt = tx

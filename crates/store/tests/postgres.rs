@@ -69,11 +69,11 @@ fn migrates_an_empty_database_once() {
         return;
     };
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 9);
+    assert_eq!(store.schema_version().unwrap(), 10);
     let bank = store.create_bank(&new_bank("B")).unwrap();
     drop(store);
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 9);
+    assert_eq!(store.schema_version().unwrap(), 10);
     assert_eq!(store.bank(bank.id).unwrap(), Some(bank));
 }
 
@@ -102,7 +102,7 @@ fn upgrades_from_version_8_to_filing_leases() {
     ));
     drop(old);
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 9);
+    assert_eq!(store.schema_version().unwrap(), 10);
     let f = store.filing("ncmec-case-1-1").unwrap().unwrap();
     assert_eq!(
         (f.phase.as_str(), f.report_id.as_deref()),
@@ -129,7 +129,7 @@ fn upgrades_from_version_2_to_accounts() {
     assert!(matches!(old.account("u1"), Err(Error::Backend(_))));
     drop(old);
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 9);
+    assert_eq!(store.schema_version().unwrap(), 10);
     assert_eq!(store.rules().unwrap().len(), 1);
     use safeguard_store::AccountStore;
     store
@@ -172,7 +172,7 @@ fn upgrades_from_the_previous_version() {
     drop(old);
 
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 9);
+    assert_eq!(store.schema_version().unwrap(), 10);
     assert_eq!(store.content(c.id).unwrap(), Some(c));
     assert_eq!(store.api_key("k1").unwrap(), Some(key));
     assert_eq!(store.last_seq().unwrap(), seq);
@@ -192,6 +192,20 @@ fn upgrades_from_the_previous_version() {
         .unwrap();
     assert_eq!(out.created, 1);
     assert_eq!(store.rules_generation().unwrap(), 1);
+    // The version 10 feed floor starts at 1, so the old feed is read whole; pruning works.
+    assert_eq!(store.feed_floor().unwrap(), 1);
+    assert_eq!(all_changes(&store).len(), 3);
+    let pruned = store.prune_feed(seq + 1, i64::MAX, 100).unwrap();
+    assert_eq!((pruned.deleted, pruned.floor), (2, seq + 1));
+    assert_eq!(all_changes_after(&store, seq).len(), 1);
+}
+
+fn all_changes_after(store: &dyn Store, after: i64) -> Vec<safeguard_store::Change> {
+    let mut out = Vec::new();
+    store
+        .changes_since(after, usize::MAX, &mut |_, c| out.push(c))
+        .unwrap();
+    out
 }
 
 /// A database from a newer build, and a database holding someone else's tables, are refused

@@ -438,3 +438,66 @@ fn snapshots_round_trip_and_catch_up_with_the_feed() {
     }
     assert!(Engine::open_with_snapshot(other_store, &mut bytes.as_slice()).is_err());
 }
+
+/// A snapshot opens while the feed keeps its fingerprint window (what a pruner keeps below
+/// the lowest position a follower needs), and is refused, for a rebuild, once the feed is
+/// pruned into it. A follower left behind the floor gets an error that says so.
+#[test]
+fn snapshots_and_a_pruned_feed() {
+    use safeguard_engine::SNAPSHOT_FEED_WINDOW;
+    let (e, store) = engine();
+    bank(&e, "PRUNE", None, None);
+    let bank_id = store.bank_by_name("PRUNE").unwrap().unwrap().id;
+    let items: Vec<safeguard_store::NewContent> = (0..1100)
+        .map(|i| safeguard_store::NewContent {
+            signals: vec![("md5".into(), format!("{i:032x}"))],
+            ..Default::default()
+        })
+        .collect();
+    store.add_contents(bank_id, &items).unwrap();
+    e.sync().unwrap();
+    let mut buf = std::io::Cursor::new(Vec::new());
+    let at = e.write_snapshot(&mut buf).unwrap();
+    assert!(at > SNAPSHOT_FEED_WINDOW + 50, "{at}");
+    let bytes = buf.into_inner();
+    let lagging = Engine::open(store.clone()).unwrap();
+    let b = add(&e, "PRUNE", SignalType::Pdq, H);
+
+    // Pruned up to the window: the snapshot still checks out and replays what came after.
+    let kept = store
+        .prune_feed(at - SNAPSHOT_FEED_WINDOW, i64::MAX, 100)
+        .unwrap();
+    assert_eq!(kept.floor, at - SNAPSHOT_FEED_WINDOW);
+    assert!(kept.deleted >= 1);
+    let loaded = Engine::open_with_snapshot(store.clone(), &mut bytes.as_slice()).unwrap();
+    assert_eq!(loaded.snapshot_seq(), Some(at));
+    assert_eq!(loaded.applied_seq(), store.last_seq().unwrap());
+    let r = loaded.lookup(&pdq(H), &all()).unwrap();
+    assert_eq!(
+        r.matches.iter().map(|m| m.content_id).collect::<Vec<_>>(),
+        vec![b]
+    );
+    assert_eq!(loaded.index_status().entries, e.index_status().entries);
+
+    // One position further and the snapshot is refused, saying why; a rebuild works.
+    store
+        .prune_feed(at - SNAPSHOT_FEED_WINDOW + 1, i64::MAX, 100)
+        .unwrap();
+    let err = Engine::open_with_snapshot(store.clone(), &mut bytes.as_slice()).unwrap_err();
+    assert!(err.to_string().contains("pruned"), "{err}");
+    let rebuilt = Engine::open(store.clone()).unwrap();
+    assert_eq!(rebuilt.index_status().entries, e.index_status().entries);
+    assert_eq!(rebuilt.snapshot_seq(), None);
+
+    // A follower still before the floor cannot catch up by following.
+    let last = store.last_seq().unwrap();
+    store.prune_feed(last + 1, i64::MAX, 100).unwrap();
+    let err = lagging.poll_feed().unwrap_err();
+    assert!(err.is_feed_pruned(), "{err}");
+    // One that had applied everything follows on after the feed is emptied.
+    assert!(!e.poll_feed().unwrap());
+    let c = add(&e, "PRUNE", SignalType::Pdq, &flip(H, 40));
+    assert!(rebuilt.poll_feed().unwrap());
+    let r = rebuilt.lookup(&pdq(&flip(H, 40)), &all()).unwrap();
+    assert!(r.matches.iter().any(|m| m.content_id == c));
+}

@@ -43,10 +43,21 @@ pub struct Shared {
 }
 
 pub async fn shared_db(tag: &str) -> Shared {
+    shared_db_with(tag, |_| {}).await
+}
+
+/// [`shared_db`] with the configuration changed by `edit` (its data directory is the
+/// temporary directory).
+pub async fn shared_db_with(tag: &str, edit: impl FnOnce(&mut Config)) -> Shared {
     let dir = TempDir::new(tag);
     let db = dir.0.join("safeguard.db");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&SqliteOptions::new(&db)).unwrap());
-    let state = AppState::new(store.clone(), Config::default(), Some(ADMIN_KEY)).unwrap();
+    let mut config = Config {
+        data_dir: dir.0.clone(),
+        ..Config::default()
+    };
+    edit(&mut config);
+    let state = AppState::new(store.clone(), config, Some(ADMIN_KEY)).unwrap();
     safeguard_server::load_engine(state.clone(), None)
         .await
         .unwrap();

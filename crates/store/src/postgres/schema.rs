@@ -31,6 +31,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "filing_leases",
         include_str!("migrations/0009_filing_leases.sql"),
     ),
+    (
+        "feed_pruning",
+        include_str!("migrations/0010_feed_pruning.sql"),
+    ),
 ];
 
 /// The advisory lock held while migrating: `b"SGMIGRATE"` folded into an i64.

@@ -591,6 +591,22 @@ CREATE INDEX source_feedback_listed ON source_feedback (exchange, id);
 ALTER TABLE report_filings ADD COLUMN lease_owner TEXT;
 ALTER TABLE report_filings ADD COLUMN lease_until INTEGER;
 "#,
+    // Version 13: pruning the change feed (`Store::prune_feed`). `feed_floor` is the first
+    // position the feed can still serve (1 until something is pruned); `feed_followers` is
+    // where each serving process stands, so pruning keeps what the slowest one needs.
+    r#"
+CREATE TABLE feed_floor (
+    one    INTEGER PRIMARY KEY CHECK (one = 1),
+    floor  INTEGER NOT NULL
+) STRICT;
+INSERT INTO feed_floor (one, floor) VALUES (1, 1);
+CREATE TABLE feed_followers (
+    name      TEXT    PRIMARY KEY,
+    position  INTEGER NOT NULL,
+    snapshot  INTEGER,
+    seen_at   INTEGER NOT NULL
+) STRICT;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -1,0 +1,222 @@
+//! Following the change feed across processes, and pruning it.
+//!
+//! Every serving process records where it stands in the feed ([`Follower`]: the position it
+//! has applied, and the position of the index snapshot in its data directory) every
+//! `feed.heartbeat_secs`. The process that runs the schedules (curator or `all`) prunes every
+//! `feed.prune_interval_secs`: it deletes what every live follower has passed, less the
+//! window a snapshot's fingerprint reads ([`safeguard_engine::SNAPSHOT_FEED_WINDOW`]), and
+//! only changes older than `feed.keep_secs`. A follower silent for `feed.follower_ttl_secs`
+//! stops holding the feed back; if the feed is then pruned past it, its snapshot is refused
+//! at its next start (it rebuilds from the store), and a running process that finds itself
+//! behind the floor stops (see [`Fatal`]) rather than serve indexes that can no longer
+//! follow the store.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use safeguard_engine::{Engine, SNAPSHOT_FEED_WINDOW};
+use safeguard_store::{Follower, Pruned, Seq};
+
+use crate::state::AppState;
+
+/// Feed rows deleted per transaction while pruning, so other writers wait at most one batch.
+pub const PRUNE_BATCH: u64 = 10_000;
+
+/// The position of the index snapshot in this process's data directory, -1 when it has none:
+/// what it would restart from.
+#[derive(Debug)]
+pub struct SnapshotSeq(AtomicI64);
+
+impl Default for SnapshotSeq {
+    fn default() -> SnapshotSeq {
+        SnapshotSeq(AtomicI64::new(-1))
+    }
+}
+
+impl SnapshotSeq {
+    /// Records a snapshot written (or loaded) at `seq`.
+    pub fn set(&self, seq: Seq) {
+        self.0.store(seq, Ordering::Relaxed);
+    }
+
+    /// The snapshot's position, if there is one.
+    pub fn get(&self) -> Option<Seq> {
+        let s = self.0.load(Ordering::Relaxed);
+        (s >= 0).then_some(s)
+    }
+}
+
+/// A reason this process must stop, raised by a background task (the feed was pruned past
+/// it); the command that runs the server waits on it beside its shutdown signals.
+#[derive(Debug, Default)]
+pub struct Fatal {
+    reason: OnceLock<String>,
+    notify: tokio::sync::Notify,
+}
+
+impl Fatal {
+    /// Asks the server to stop; the first reason is kept.
+    pub fn raise(&self, reason: String) {
+        let _ = self.reason.set(reason);
+        self.notify.notify_one();
+    }
+
+    /// Why the server must stop, once raised.
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.get().map(String::as_str)
+    }
+
+    /// Completes once [`Fatal::raise`] was called (before or after).
+    pub async fn raised(&self) {
+        if self.reason.get().is_some() {
+            return;
+        }
+        self.notify.notified().await;
+    }
+}
+
+/// This process's name in the follower records: its host and data directory, the place its
+/// snapshot lives (one serving process per data directory), so a restart takes over its own
+/// record.
+pub fn follower_name(state: &AppState) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    let dir = &state.0.config.data_dir;
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+    format!("{host}:{}", dir.display())
+}
+
+/// Records where this process stands (blocking).
+pub fn report(state: &AppState, engine: &Engine) -> Result<Follower, String> {
+    let me = Follower {
+        name: follower_name(state),
+        position: engine.applied_seq(),
+        snapshot: state.0.snapshot_seq.get(),
+        seen_at: safeguard_engine::now_ms(),
+    };
+    state
+        .0
+        .store
+        .record_follower(&me)
+        .map_err(|e| e.to_string())?;
+    Ok(me)
+}
+
+/// The position below which the feed may be pruned: the lowest position a follower seen
+/// within `ttl_ms` of `now` needs, less the snapshot fingerprint window. `None` when no
+/// follower is live (then nothing is pruned).
+pub fn prune_below(followers: &[Follower], now: i64, ttl_ms: i64) -> Option<Seq> {
+    followers
+        .iter()
+        .filter(|f| f.seen_at >= now.saturating_sub(ttl_ms))
+        .map(Follower::needs_from)
+        .min()
+        .map(|lowest| lowest - SNAPSHOT_FEED_WINDOW)
+}
+
+/// One pruning pass at `now` (blocking): reports this process first (it is a follower too),
+/// then prunes what no live follower needs and `feed.keep_secs` does not keep.
+pub fn prune_once(state: &AppState, engine: &Engine, now: i64) -> Result<Pruned, String> {
+    report(state, engine)?;
+    let cfg = &state.0.config.feed;
+    let store = &state.0.store;
+    let followers = store.followers().map_err(|e| e.to_string())?;
+    let ttl_ms = i64::try_from(cfg.follower_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let keep_ms = i64::try_from(cfg.keep_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let Some(below) = prune_below(&followers, now, ttl_ms) else {
+        let floor = store.feed_floor().map_err(|e| e.to_string())?;
+        return Ok(Pruned { deleted: 0, floor });
+    };
+    store
+        .prune_feed(below, now.saturating_sub(keep_ms), PRUNE_BATCH)
+        .map_err(|e| e.to_string())
+}
+
+/// Starts the heartbeat (every process) and, on the process that runs the schedules with
+/// `feed.prune` on, the pruner. Both end when the engine is dropped.
+pub fn start(state: &AppState, engine: &Arc<Engine>) {
+    let cfg = state.0.config.feed.clone();
+    // Weak, both: the state owns the engine, and the webhook dispatcher that stops when the
+    // state is dropped.
+    let weak = Arc::downgrade(engine);
+    let st = Arc::downgrade(&state.0);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(cfg.heartbeat_secs));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let (Some(engine), Some(s)) = (weak.upgrade(), st.upgrade()) else {
+                return;
+            };
+            let s = AppState(s);
+            match tokio::task::spawn_blocking(move || report(&s, &engine)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot record this process's feed position")
+                }
+                Err(e) => tracing::error!(error = %e, "the feed heartbeat task failed"),
+            }
+        }
+    });
+    if !(cfg.prune && state.0.config.role.runs_schedules()) {
+        return;
+    }
+    let weak = Arc::downgrade(engine);
+    let st = Arc::downgrade(&state.0);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(cfg.prune_interval_secs));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let (Some(engine), Some(s)) = (weak.upgrade(), st.upgrade()) else {
+                return;
+            };
+            let s = AppState(s);
+            let now = safeguard_engine::now_ms();
+            match tokio::task::spawn_blocking(move || prune_once(&s, &engine, now)).await {
+                Ok(Ok(p)) if p.deleted > 0 => {
+                    tracing::info!(deleted = p.deleted, floor = p.floor, "change feed pruned")
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "pruning the change feed failed"),
+                Err(e) => tracing::error!(error = %e, "the feed pruning task failed"),
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(name: &str, position: Seq, snapshot: Option<Seq>, seen_at: i64) -> Follower {
+        Follower {
+            name: name.into(),
+            position,
+            snapshot,
+            seen_at,
+        }
+    }
+
+    #[test]
+    fn the_slowest_live_follower_and_its_snapshot_set_the_cut() {
+        let now = 1_000_000;
+        let ttl = 60_000;
+        let w = SNAPSHOT_FEED_WINDOW;
+        assert_eq!(prune_below(&[], now, ttl), None);
+        let live = [
+            f("a", 50_000, Some(49_000), now - 1_000),
+            f("b", 40_000, None, now - ttl),
+            // Silent for longer than the time-to-live: no longer holds the feed back.
+            f("c", 10, Some(5), now - ttl - 1),
+        ];
+        assert_eq!(prune_below(&live, now, ttl), Some(40_000 - w));
+        let snap_lower = [f("a", 50_000, Some(30_000), now), f("b", 40_000, None, now)];
+        assert_eq!(prune_below(&snap_lower, now, ttl), Some(30_000 - w));
+        assert_eq!(prune_below(&live[2..], now, ttl), None);
+    }
+}
