@@ -346,6 +346,14 @@ impl<'s> Tx<'s> {
         Ok(())
     }
 
+    /// Runs each statement with `id` as its one parameter, in order.
+    fn batch_params(&mut self, statements: &[&str], id: i64) -> Result<()> {
+        for sql in statements {
+            self.execute(sql, &[&id])?;
+        }
+        Ok(())
+    }
+
     /// Runs statements without parameters (DDL, BEGIN/COMMIT).
     pub(crate) fn batch(&mut self, sql: &str) -> Result<()> {
         let c = self.client();
@@ -843,7 +851,17 @@ impl Store for PostgresStore {
                 id,
                 now_ms(),
             )?;
-            tx.execute("DELETE FROM banks WHERE id = $1", &[&id])?;
+            // No foreign keys on the bulk tables (migration 11): their rows go explicitly.
+            tx.batch_params(
+                &[
+                    "DELETE FROM signals s USING contents c \
+                     WHERE s.content_id = c.id AND c.bank_id = $1",
+                    "DELETE FROM contents WHERE bank_id = $1",
+                    "DELETE FROM provenance WHERE bank_id = $1",
+                    "DELETE FROM banks WHERE id = $1",
+                ],
+                id,
+            )?;
             Ok(bank)
         })
     }
@@ -925,7 +943,13 @@ impl Store for PostgresStore {
                 id,
                 now_ms(),
             )?;
-            tx.execute("DELETE FROM contents WHERE id = $1", &[&id])?;
+            tx.batch_params(
+                &[
+                    "DELETE FROM signals WHERE content_id = $1",
+                    "DELETE FROM contents WHERE id = $1",
+                ],
+                id,
+            )?;
             Ok(content)
         })
     }

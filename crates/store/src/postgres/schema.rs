@@ -35,6 +35,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "feed_pruning",
         include_str!("migrations/0010_feed_pruning.sql"),
     ),
+    (
+        "bulk_rows_without_row_triggers",
+        include_str!("migrations/0011_bulk_rows_without_row_triggers.sql"),
+    ),
 ];
 
 /// The advisory lock held while migrating: `b"SGMIGRATE"` folded into an i64.

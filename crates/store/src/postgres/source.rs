@@ -178,10 +178,23 @@ fn stage(
     Ok(out)
 }
 
+/// Whether the bank holds nothing at all: no content, and no provenance record (withdrawn
+/// records outlive their signals). Both are one probe of an index led by the bank id. An
+/// import into such a bank (the first import of a list) skips every per-hash lookup of what
+/// the bank already holds.
+fn bank_is_empty(tx: &mut Tx<'_>, bank_id: BankId) -> Result<bool> {
+    let r = tx.one(
+        "SELECT NOT EXISTS (SELECT 1 FROM contents WHERE bank_id = $1)
+            AND NOT EXISTS (SELECT 1 FROM provenance WHERE bank_id = $1)",
+        &[&bank_id],
+    )?;
+    col(&r, 0, "bank_is_empty")
+}
+
 /// Collapses the staged upserts to one row per hash (the last entry wins), each marked with
-/// whether the bank already holds it (from the `signals_by_value` index alone). Returns the
-/// number of distinct hashes.
-fn collapse(tx: &mut Tx<'_>, bank_id: BankId) -> Result<u64> {
+/// whether the bank already holds it (from the `signals_by_value` index alone; never, for an
+/// empty bank). Returns the number of distinct hashes.
+fn collapse(tx: &mut Tx<'_>, bank_id: BankId, empty: bool) -> Result<u64> {
     tx.batch(
         r#"CREATE TEMP TABLE uniq (
             signal_type     TEXT COLLATE "C" NOT NULL,
@@ -196,11 +209,11 @@ fn collapse(tx: &mut Tx<'_>, bank_id: BankId) -> Result<u64> {
     let n = tx.execute(
         "INSERT INTO uniq (signal_type, value, n, source_id, classification, metadata, present)
          SELECT d.signal_type, d.value, d.n, d.source_id, d.classification, d.metadata,
-                EXISTS (SELECT 1 FROM signals s WHERE s.signal_type = d.signal_type
-                        AND s.value = d.value AND s.bank_id = $1)
+                NOT $2 AND EXISTS (SELECT 1 FROM signals s WHERE s.signal_type = d.signal_type
+                                   AND s.value = d.value AND s.bank_id = $1)
          FROM (SELECT DISTINCT ON (signal_type, value) * FROM stage
                ORDER BY signal_type, value, n DESC) d",
-        &[&bank_id],
+        &[&bank_id, &empty],
     )?;
     // A hash index: a btree entry could not hold a value of any length (see sg_digest).
     tx.batch("CREATE INDEX ON uniq USING hash (value); ANALYZE uniq")?;
@@ -275,7 +288,24 @@ fn insert_fresh(tx: &mut Tx<'_>, bank_id: BankId, now: i64) -> Result<u64> {
 /// inserts the others. Two plain statements rather than one `INSERT ... ON CONFLICT`: under
 /// the store's write lock nobody else inserts records meanwhile, and the upsert's speculative
 /// insertion (an arbiter probe per row before each insert) cost most of a large import.
-fn upsert_provenance(tx: &mut Tx<'_>, bank_id: BankId, source: &str, seen_at: i64) -> Result<()> {
+fn upsert_provenance(
+    tx: &mut Tx<'_>,
+    bank_id: BankId,
+    source: &str,
+    seen_at: i64,
+    empty: bool,
+) -> Result<()> {
+    if empty {
+        // Nothing to refresh, nothing to skip: every record is new.
+        tx.execute(
+            "INSERT INTO provenance (bank_id, signal_type, value, source, source_id, \
+             classification, first_seen, last_seen)
+             SELECT $1, u.signal_type, u.value, $2, u.source_id, u.classification, $3, $3
+             FROM uniq u",
+            &[&bank_id, &source, &seen_at],
+        )?;
+        return Ok(());
+    }
     tx.execute(
         "UPDATE provenance p SET
              first_seen = LEAST(p.first_seen, $3),
@@ -400,7 +430,8 @@ pub(crate) fn import(
     require_bank(tx, bank_id)?;
     let now = now_ms();
     let (staged, removals) = stage(tx, feed)?;
-    let distinct = collapse(tx, bank_id)?;
+    let empty = bank_is_empty(tx, bank_id)?;
+    let distinct = collapse(tx, bank_id, empty)?;
     let exchange = import.checkpoint.map(|c| c.exchange);
     // Records of this source that become active, for the exchange's entry count.
     let activated = if exchange.is_some() {
@@ -416,7 +447,7 @@ pub(crate) fn import(
         0
     };
     let added = insert_fresh(tx, bank_id, now)?;
-    upsert_provenance(tx, bank_id, import.source, import.seen_at)?;
+    upsert_provenance(tx, bank_id, import.source, import.seen_at, empty)?;
     let (withdrawn, still_listed, removed) = if removals > 0 || import.complete {
         let withdrawn = withdraw(tx, bank_id, import.source, import.seen_at, import.complete)?;
         let (still_listed, removed) = remove_unlisted(tx, bank_id, now)?;
@@ -457,7 +488,8 @@ pub(crate) fn diff(
 ) -> Result<DiffOutcome> {
     require_bank(tx, bank_id)?;
     let (staged, _) = stage(tx, feed)?;
-    let distinct = collapse(tx, bank_id)?;
+    let empty = bank_is_empty(tx, bank_id)?;
+    let distinct = collapse(tx, bank_id, empty)?;
     let common = count_of(tx, "SELECT count(*) FROM uniq WHERE present", &[])?;
     if list {
         let rows = tx.query(
