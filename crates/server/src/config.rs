@@ -101,6 +101,10 @@ pub struct FeedConfig {
     pub follower_ttl_secs: u64,
     /// How often the feed is pruned, seconds.
     pub prune_interval_secs: u64,
+    /// A serving process rewrites the index snapshot in its data directory once it has
+    /// applied this many changes since the last one, so its snapshot does not hold the feed
+    /// back for ever (and a restart replays little).
+    pub snapshot_every_changes: u64,
 }
 
 impl Default for FeedConfig {
@@ -111,6 +115,7 @@ impl Default for FeedConfig {
             heartbeat_secs: 30,
             follower_ttl_secs: 86_400,
             prune_interval_secs: 600,
+            snapshot_every_changes: 1_000_000,
         }
     }
 }
@@ -130,6 +135,9 @@ impl FeedConfig {
                     "feed.{name} must be from 1 to 31622400 seconds, got {v}"
                 ));
             }
+        }
+        if self.snapshot_every_changes == 0 {
+            return Err("feed.snapshot_every_changes must be at least 1".into());
         }
         if self.follower_ttl_secs < 4 * self.heartbeat_secs {
             return Err(format!(

@@ -136,9 +136,27 @@ pub fn prune_once(state: &AppState, engine: &Engine, now: i64) -> Result<Pruned,
         .map_err(|e| e.to_string())
 }
 
-/// Starts the heartbeat (every process) and, on the process that runs the schedules with
-/// `feed.prune` on, the pruner. Both end when the engine is dropped.
-pub fn start(state: &AppState, engine: &Arc<Engine>) {
+/// Rewrites the snapshot in `dir` when the engine has applied `feed.snapshot_every_changes`
+/// since the last one (blocking). Returns the new snapshot's position, if one was written.
+pub fn refresh_snapshot(
+    state: &AppState,
+    engine: &Engine,
+    dir: &std::path::Path,
+) -> Result<Option<Seq>, String> {
+    let every = i64::try_from(state.0.config.feed.snapshot_every_changes).unwrap_or(i64::MAX);
+    let behind = engine.applied_seq() - state.0.snapshot_seq.get().unwrap_or(0);
+    if behind < every {
+        return Ok(None);
+    }
+    let seq = crate::save_snapshot(engine, dir)?;
+    state.0.snapshot_seq.set(seq);
+    Ok(Some(seq))
+}
+
+/// Starts the heartbeat (every process: it also refreshes the snapshot in `snapshot_dir`,
+/// see [`refresh_snapshot`]) and, on the process that runs the schedules with `feed.prune`
+/// on, the pruner. Both end when the engine is dropped.
+pub fn start(state: &AppState, engine: &Arc<Engine>, snapshot_dir: Option<std::path::PathBuf>) {
     let cfg = state.0.config.feed.clone();
     // Weak, both: the state owns the engine, and the webhook dispatcher that stops when the
     // state is dropped.
@@ -147,13 +165,26 @@ pub fn start(state: &AppState, engine: &Arc<Engine>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(cfg.heartbeat_secs));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut first = true;
         loop {
             tick.tick().await;
             let (Some(engine), Some(s)) = (weak.upgrade(), st.upgrade()) else {
                 return;
             };
             let s = AppState(s);
-            match tokio::task::spawn_blocking(move || report(&s, &engine)).await {
+            // At start the loader writes the snapshot after a rebuild itself.
+            let dir = snapshot_dir.clone().filter(|_| !std::mem::take(&mut first));
+            let beat = move || {
+                if let Some(dir) = &dir {
+                    match refresh_snapshot(&s, &engine, dir) {
+                        Ok(Some(seq)) => tracing::info!(seq, "index snapshot refreshed"),
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(error = %e, "cannot refresh the index snapshot"),
+                    }
+                }
+                report(&s, &engine)
+            };
+            match tokio::task::spawn_blocking(beat).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "cannot record this process's feed position")

@@ -241,7 +241,7 @@ pub async fn load_engine(
     let engine = Arc::new(engine);
     state.set_engine(engine.clone());
     follow_feed(&state, &engine);
-    feed::start(&state, &engine);
+    feed::start(&state, &engine, snapshot_dir.clone());
     match webhooks::start(&state) {
         Ok(running) => {
             let _ = state.0.webhooks.set(running);

@@ -374,7 +374,10 @@ pub fn bank_delete_cascades(store: &dyn Store) {
     assert_eq!(store.delete_bank(doomed.id).unwrap(), doomed);
     // Its provenance goes with it; the other bank's record of the same hash stays.
     assert!(store.provenance(doomed.id, "md5", "aa").unwrap().is_empty());
-    assert!(store.provenance(doomed.id, "pdq", &hex(1)).unwrap().is_empty());
+    assert!(store
+        .provenance(doomed.id, "pdq", &hex(1))
+        .unwrap()
+        .is_empty());
     assert_eq!(store.provenance(kept.id, "pdq", &hex(1)).unwrap().len(), 1);
     let mut gone: Vec<Signal> = c1.signals.iter().chain(&c2.signals).cloned().collect();
     gone.sort_by_key(|s| s.id);

@@ -66,22 +66,37 @@ impl Drop for Server {
 }
 
 fn start(url: &str, data: &PathBuf, addr: SocketAddr) -> Server {
+    start_with(url, data, addr, None, Stdio::inherit())
+}
+
+/// [`start`] with a config file and somewhere for the log to go.
+fn start_with(
+    url: &str,
+    data: &PathBuf,
+    addr: SocketAddr,
+    config: Option<&PathBuf>,
+    stderr: Stdio,
+) -> Server {
+    let mut cmd = bin();
+    cmd.args([
+        "serve",
+        "--listen",
+        &addr.to_string(),
+        "--store",
+        url,
+        "--data-dir",
+    ])
+    .arg(data);
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
     let server = Server(
-        bin()
-            .args([
-                "serve",
-                "--listen",
-                &addr.to_string(),
-                "--store",
-                url,
-                "--data-dir",
-            ])
-            .arg(data)
-            .env_remove("SAFEGUARD_ADMIN_KEY")
+        cmd.env_remove("SAFEGUARD_ADMIN_KEY")
             .env_remove("SAFEGUARD_STORE")
+            .env_remove("SAFEGUARD_CONFIG")
             .env("SAFEGUARD_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap(),
     );
@@ -401,6 +416,167 @@ fn three_servers_a_kill_and_a_restart_every_write_visible_everywhere_within_a_se
     assert!(worst <= WITHIN, "{worst:?}");
     drop(servers);
     for d in &dirs {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+/// Stops a server the way a supervisor does (SIGTERM), so it writes its snapshot and records
+/// it, and waits for it to exit successfully.
+fn stop(mut s: Server) {
+    let pid = s.0.id().to_string();
+    let st = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(st.success());
+    let status = s.0.wait().unwrap();
+    assert!(status.success(), "server exited with {status}");
+}
+
+/// Imports `n` MD5 values tagged `tag` into `bank` through the CLI, as another process.
+fn cli_import(url: &str, dir: &std::path::Path, bank: &str, tag: u32, n: u32) -> String {
+    let list = dir.join(format!("list-{tag}.txt"));
+    let text: String = (0..n).map(|i| format!("{tag:08x}{i:024x}\n")).collect();
+    std::fs::write(&list, text).unwrap();
+    let out = bin()
+        .args(["bank", "import", "--store", url, "--bank", bank, "--create"])
+        .args(["--format", "plain", "--type", "md5"])
+        .arg(&list)
+        .env_remove("SAFEGUARD_STORE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The last value of the list, to look up.
+    format!("{tag:08x}{:024x}", n - 1)
+}
+
+fn md5_matches(addr: SocketAddr, key: &str, md5: &str) -> bool {
+    let (status, body) = http(
+        addr,
+        "GET",
+        &format!("/m/lookup?signal_type=md5&signal={md5}&bypass_coinflip=true"),
+        key,
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    body.contains("PRUNE")
+}
+
+/// The change feed is pruned behind every live process and behind the snapshot of a stopped
+/// one, which restarts from its snapshot and replays; once that process has been silent for
+/// longer than the time-to-live the feed is pruned past its snapshot, and it rebuilds from
+/// the database at its next start. Every hash matches everywhere throughout.
+#[test]
+fn the_feed_is_pruned_behind_live_processes_and_stopped_ones_snapshots() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let url = db.url();
+    let out = bin()
+        .args([
+            "keys", "create", "--scopes", "admin", "--name", "t", "--store",
+        ])
+        .arg(url)
+        .env_remove("SAFEGUARD_STORE")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let work = tmpdir("prune");
+    let feed = |prune: bool| {
+        format!(
+            "[feed]\nprune = {prune}\nheartbeat_secs = 1\nfollower_ttl_secs = 12\n\
+             prune_interval_secs = 1\nkeep_secs = 1\nsnapshot_every_changes = 1000\n"
+        )
+    };
+    let (cfg_a, cfg_b) = (work.join("a.toml"), work.join("b.toml"));
+    std::fs::write(&cfg_a, feed(true)).unwrap();
+    std::fs::write(&cfg_b, feed(false)).unwrap();
+    let (dir_a, dir_b) = (tmpdir("prune-a"), tmpdir("prune-b"));
+    let (addr_a, addr_b) = (free_addr(), free_addr());
+    let a = start_with(url, &dir_a, addr_a, Some(&cfg_a), Stdio::inherit());
+    let b = start_with(url, &dir_b, addr_b, Some(&cfg_b), Stdio::inherit());
+    let store = db.open();
+    use safeguard_store::Store;
+
+    let first = cli_import(url, &work, "PRUNE", 1, 1500);
+    for addr in [addr_a, addr_b] {
+        assert!(within(WITHIN, || md5_matches(addr, &key, &first)).is_some());
+    }
+    stop(b);
+    let b_row = store
+        .followers()
+        .unwrap()
+        .into_iter()
+        .find(|f| {
+            f.name
+                .ends_with(&*dir_b.canonicalize().unwrap().to_string_lossy())
+        })
+        .expect("the stopped process's record");
+    let snap = b_row.snapshot.expect("its snapshot's position");
+    assert_eq!(snap, store.last_seq().unwrap());
+
+    // More writes while it is down; the pruner keeps what its snapshot needs.
+    let second = cli_import(url, &work, "PRUNE", 2, 1500);
+    let held = within(Duration::from_secs(5), || {
+        store.feed_floor().unwrap() == snap - safeguard_engine::SNAPSHOT_FEED_WINDOW
+    });
+    assert!(
+        held.is_some(),
+        "floor {} (snapshot at {snap})",
+        store.feed_floor().unwrap()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        store.feed_floor().unwrap(),
+        snap - safeguard_engine::SNAPSHOT_FEED_WINDOW,
+        "pruned into a live follower's snapshot"
+    );
+    // Restarted within the time-to-live: from its snapshot, replaying the feed.
+    let log_b = work.join("b.log");
+    let b = start_with(
+        url,
+        &dir_b,
+        addr_b,
+        Some(&cfg_b),
+        Stdio::from(std::fs::File::create(&log_b).unwrap()),
+    );
+    assert!(within(WITHIN, || md5_matches(addr_b, &key, &second)).is_some());
+    let log = std::fs::read_to_string(&log_b).unwrap();
+    assert!(!log.contains("rebuilding"), "{log}");
+    stop(b);
+
+    // Silent for longer than the time-to-live: the feed is pruned past its snapshot.
+    let third = cli_import(url, &work, "PRUNE", 3, 1500);
+    let last = store.last_seq().unwrap();
+    let passed = within(Duration::from_secs(30), || {
+        store.feed_floor().unwrap() == last - safeguard_engine::SNAPSHOT_FEED_WINDOW
+    });
+    assert!(
+        passed.is_some(),
+        "floor {} after the time-to-live (last {last})",
+        store.feed_floor().unwrap()
+    );
+    let log_b2 = work.join("b2.log");
+    let _b = start_with(
+        url,
+        &dir_b,
+        addr_b,
+        Some(&cfg_b),
+        Stdio::from(std::fs::File::create(&log_b2).unwrap()),
+    );
+    for value in [&first, &second, &third] {
+        assert!(within(WITHIN, || md5_matches(addr_b, &key, value)).is_some());
+        assert!(md5_matches(addr_a, &key, value));
+    }
+    let log = std::fs::read_to_string(&log_b2).unwrap();
+    assert!(
+        log.contains("rebuilding") && log.contains("pruned"),
+        "no rebuild after the feed was pruned past the snapshot: {log}"
+    );
+    drop(a);
+    for d in [&work, &dir_a, &dir_b] {
         let _ = std::fs::remove_dir_all(d);
     }
 }
