@@ -2,11 +2,11 @@
 //! process) as the exchange: the bank fills, and the run's changes are in the audit log as
 //! the server's own runs are, by `cli`.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+
+use crate::serve_process::{free_addr, http_json, Server};
 
 use safeguard_store::{AuditStore, SqliteOptions, SqliteStore};
 
@@ -14,59 +14,17 @@ const ADMIN: &str = "exchange-cli-admin-key-0123456789abcdef0123";
 const PDQ: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
 const MD5: &str = "0123456789abcdef0123456789abcdef";
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out[9..12].parse().unwrap();
-    (
-        status,
-        out.split_once("\r\n\r\n")
-            .map(|x| x.1.to_string())
-            .unwrap_or_default(),
-    )
+    http_json(addr, method, path, Some(ADMIN), body)
 }
 
 fn peer(data: &Path) -> (Server, SocketAddr) {
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let server = Server(
-        Command::new(env!("CARGO_BIN_EXE_safeguard"))
-            .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
+    let addr = free_addr();
+    let server = Server::start(addr, |c| {
+        c.arg("--data-dir")
             .arg(data)
-            .env("SAFEGUARD_ADMIN_KEY", ADMIN)
-            .env("SAFEGUARD_LOG", "warn")
-            .env_remove("SAFEGUARD_MASTER_KEY")
-            .env_remove("SAFEGUARD_STORE")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(addr).is_err() || http(addr, "GET", "/status", "").0 != 200 {
-        assert!(Instant::now() < deadline, "the peer did not become ready");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+            .env("SAFEGUARD_ADMIN_KEY", ADMIN);
+    });
     (server, addr)
 }
 

@@ -12,3 +12,4 @@ mod report_cmd;
 mod serve_cmd;
 mod serve_ncmec_kill;
 mod serve_postgres;
+mod serve_process;

@@ -1,29 +1,19 @@
 //! `safeguard serve` as a process: start-up safety checks, durability across SIGKILL, and
 //! keys created by the CLI.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+
+use crate::serve_process::{bin, free_addr, http_json, Server};
 
 const ADMIN: &str = "serve-test-admin-key-0123456789abcdef01234";
 const PDQ: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_safeguard"))
-}
 
 fn tmpdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("sg-serve-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-fn free_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
 }
 
 fn http(
@@ -33,62 +23,15 @@ fn http(
     key: Option<&str>,
     body: &str,
 ) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let auth = key
-        .map(|k| format!("Authorization: Bearer {k}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out[9..12].parse().unwrap();
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|x| x.1.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    http_json(addr, method, path, key, body)
 }
 
 fn start(data: &PathBuf, addr: SocketAddr) -> Server {
-    // Wrapped at once so that a failed start still kills and reaps the process.
-    let server = Server(
-        bin()
-            .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
+    Server::start(addr, |c| {
+        c.arg("--data-dir")
             .arg(data)
-            .env("SAFEGUARD_ADMIN_KEY", ADMIN)
-            .env("SAFEGUARD_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(mut s) = TcpStream::connect(addr) {
-            let _ = s.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-            let mut out = String::new();
-            let _ = s.read_to_string(&mut out);
-            if out.starts_with("HTTP/1.1 200") {
-                return server;
-            }
-        }
-        assert!(Instant::now() < deadline, "server did not become ready");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+            .env("SAFEGUARD_ADMIN_KEY", ADMIN);
+    })
 }
 
 #[test]
@@ -116,8 +59,8 @@ fn a_signal_added_survives_sigkill() {
     );
     assert_eq!(status, 200, "{body}");
     // SIGKILL right after the successful add: no chance to flush anything.
-    server.0.kill().unwrap();
-    server.0.wait().unwrap();
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
     drop(server);
     let addr = free_addr();
     let _server = start(&data, addr);

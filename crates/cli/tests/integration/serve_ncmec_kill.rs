@@ -9,11 +9,13 @@
 //! (`Fault::HoldAfter`, the "answer lost" case). The media are two of the repository's benign
 //! sample photos.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::serve_process::{self, free_addr, Server};
 
 use safeguard_ncmec::testserver::{self as cybertip, Fault, ReportState};
 use serde_json::{json, Value};
@@ -32,11 +34,6 @@ fn image(name: &str) -> Vec<u8> {
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-fn free_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
-
 /// One HTTP/1.1 request; the status and the body.
 fn http(
     addr: SocketAddr,
@@ -46,24 +43,7 @@ fn http(
     content_type: &str,
     body: &[u8],
 ) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
-         Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    let out = String::from_utf8_lossy(&out).into_owned();
-    let status = out[9..12].parse().unwrap();
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|x| x.1.to_string())
-        .unwrap_or_default();
-    (status, body)
+    serve_process::http(addr, method, path, Some(key), content_type, body)
 }
 
 fn call(addr: SocketAddr, method: &str, path: &str, key: &str, body: Option<Value>) -> Value {
@@ -113,51 +93,16 @@ fn upload(
     serde_json::from_str(&answer).unwrap()
 }
 
-/// `safeguard serve`, killed and reaped when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Serves on `addr` (a restarted process listens where it did: the same host and address
 /// are the same owner of the filings' leases, so it takes them back at once).
 fn serve(data: &Path, config: &Path, addr: SocketAddr) -> Server {
-    let server = Server {
-        child: Command::new(env!("CARGO_BIN_EXE_safeguard"))
-            .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
+    Server::start(addr, |c| {
+        c.arg("--data-dir")
             .arg(data)
             .arg("--config")
             .arg(config)
-            .env("SAFEGUARD_ADMIN_KEY", ADMIN)
-            .env("SAFEGUARD_LOG", "warn")
-            .env_remove("SAFEGUARD_MASTER_KEY")
-            .env_remove("SAFEGUARD_STORE")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-        addr,
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(mut s) = TcpStream::connect(addr) {
-            let _ = s.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-            let mut out = String::new();
-            let _ = s.read_to_string(&mut out);
-            if out.starts_with("HTTP/1.1 200") {
-                return server;
-            }
-        }
-        assert!(Instant::now() < deadline, "server did not become ready");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+            .env("SAFEGUARD_ADMIN_KEY", ADMIN);
+    })
 }
 
 fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {

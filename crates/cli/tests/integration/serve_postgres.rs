@@ -10,8 +10,10 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
+
+use crate::serve_process::{bin, free_addr, http_json, Server};
 
 use safeguard_store::postgres_testing::TestDatabase;
 
@@ -20,10 +22,6 @@ const PDQ: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9
 /// The longest a write may take to reach the other process's lookups.
 const WITHIN: Duration = Duration::from_secs(1);
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_safeguard"))
-}
-
 fn tmpdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("sg-serve-pg-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -31,38 +29,8 @@ fn tmpdir(name: &str) -> PathBuf {
     d
 }
 
-fn free_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
-
 fn http(addr: SocketAddr, method: &str, path: &str, key: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out[9..12].parse().unwrap();
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|x| x.1.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-/// A server process, killed and reaped on drop.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    http_json(addr, method, path, Some(key), body)
 }
 
 fn start(url: &str, data: &PathBuf, addr: SocketAddr) -> Server {
@@ -77,42 +45,15 @@ fn start_with(
     config: Option<&PathBuf>,
     stderr: Stdio,
 ) -> Server {
-    let mut cmd = bin();
-    cmd.args([
-        "serve",
-        "--listen",
-        &addr.to_string(),
-        "--store",
-        url,
-        "--data-dir",
-    ])
-    .arg(data);
-    if let Some(c) = config {
-        cmd.arg("--config").arg(c);
-    }
-    let server = Server(
-        cmd.env_remove("SAFEGUARD_ADMIN_KEY")
-            .env_remove("SAFEGUARD_STORE")
-            .env_remove("SAFEGUARD_CONFIG")
-            .env("SAFEGUARD_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(mut s) = TcpStream::connect(addr) {
-            let _ = s.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-            let mut out = String::new();
-            let _ = s.read_to_string(&mut out);
-            if out.starts_with("HTTP/1.1 200") {
-                return server;
-            }
+    Server::start(addr, |c| {
+        c.args(["--store", url, "--data-dir"])
+            .arg(data)
+            .env_remove("SAFEGUARD_ADMIN_KEY")
+            .stderr(stderr);
+        if let Some(cfg) = config {
+            c.arg("--config").arg(cfg);
         }
-        assert!(Instant::now() < deadline, "server did not become ready");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    })
 }
 
 /// Polls `cond` every 10 ms until it holds or `limit` passes; returns how long it took.
@@ -341,8 +282,8 @@ fn three_servers_a_kill_and_a_restart_every_write_visible_everywhere_within_a_se
         if step == KILL_AT {
             // SIGKILL: no shutdown path runs.
             let mut s = servers[1].take().unwrap();
-            s.0.kill().unwrap();
-            s.0.wait().unwrap();
+            s.child.kill().unwrap();
+            s.child.wait().unwrap();
             println!("step {step}: killed server 1");
         }
         if step == RESTART_AT {
@@ -420,16 +361,6 @@ fn three_servers_a_kill_and_a_restart_every_write_visible_everywhere_within_a_se
     }
 }
 
-/// Stops a server the way a supervisor does (SIGTERM), so it writes its snapshot and records
-/// it, and waits for it to exit successfully.
-fn stop(mut s: Server) {
-    let pid = s.0.id().to_string();
-    let st = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(st.success());
-    let status = s.0.wait().unwrap();
-    assert!(status.success(), "server exited with {status}");
-}
-
 /// Imports `n` MD5 values tagged `tag` into `bank` through the CLI, as another process.
 fn cli_import(url: &str, dir: &std::path::Path, bank: &str, tag: u32, n: u32) -> String {
     let list = dir.join(format!("list-{tag}.txt"));
@@ -504,7 +435,7 @@ fn the_feed_is_pruned_behind_live_processes_and_stopped_ones_snapshots() {
     for addr in [addr_a, addr_b] {
         assert!(within(WITHIN, || md5_matches(addr, &key, &first)).is_some());
     }
-    stop(b);
+    b.stop();
     let b_row = store
         .followers()
         .unwrap()
@@ -545,7 +476,7 @@ fn the_feed_is_pruned_behind_live_processes_and_stopped_ones_snapshots() {
     assert!(within(WITHIN, || md5_matches(addr_b, &key, &second)).is_some());
     let log = std::fs::read_to_string(&log_b).unwrap();
     assert!(!log.contains("rebuilding"), "{log}");
-    stop(b);
+    b.stop();
 
     // Silent for longer than the time-to-live: the feed is pruned past its snapshot.
     let third = cli_import(url, &work, "PRUNE", 3, 1500);
