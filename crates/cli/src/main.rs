@@ -13,6 +13,8 @@ mod cmd_bench_hash;
 mod cmd_bench_index;
 mod cmd_bench_receiver;
 mod cmd_bench_risk;
+#[cfg(feature = "postgres")]
+mod cmd_bench_scan;
 mod cmd_bench_server;
 mod cmd_bench_video;
 mod cmd_exchange;
@@ -102,6 +104,10 @@ enum BenchCommand {
     /// Review console: server time per page with a million open cases, and claim latency
     /// with many reviewers claiming at once.
     Console(cmd_bench_console::BenchConsoleArgs),
+    /// Reading every signal out of PostgreSQL for the index build: binary COPY against the
+    /// paged reads it replaced, and the whole build.
+    #[cfg(feature = "postgres")]
+    Scan(cmd_bench_scan::BenchScanArgs),
 }
 
 fn main() -> ExitCode {
@@ -120,6 +126,8 @@ fn main() -> ExitCode {
         Command::Rules(r) => cmd_rules::run(r),
         Command::Bench(BenchCommand::Hash(a)) => cmd_bench_hash::run(a),
         Command::Bench(BenchCommand::Console(a)) => cmd_bench_console::run(a),
+        #[cfg(feature = "postgres")]
+        Command::Bench(BenchCommand::Scan(a)) => cmd_bench_scan::run(a),
         Command::Bench(BenchCommand::Index(a)) => cmd_bench_index::run(a),
         Command::Bench(BenchCommand::Seed(a)) => cmd_bench_server::run(a),
         Command::Bench(BenchCommand::Video(a)) => cmd_bench_video::run(a),

@@ -511,3 +511,29 @@ fn the_feed_is_pruned_behind_live_processes_and_stopped_ones_snapshots() {
         let _ = std::fs::remove_dir_all(d);
     }
 }
+
+/// `safeguard bench scan` reads every signal both ways (binary COPY and the paged baseline)
+/// and the two agree.
+#[test]
+fn bench_scan_reads_every_signal_both_ways() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let work = tmpdir("bench-scan");
+    cli_import(db.url(), &work, "SCAN", 7, 50);
+    let out = bin()
+        .args(["bench", "scan", "--repeat", "2", "--store"])
+        .arg(db.url())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.matches("(50 signals)").count(), 2, "{text}");
+    assert!(text.contains("binary COPY:"), "{text}");
+    assert!(text.contains("whole index build"), "{text}");
+    let _ = std::fs::remove_dir_all(&work);
+}

@@ -276,6 +276,26 @@ pub(crate) fn signal_into(row: &Row, out: &mut Signal) -> Result<()> {
     Ok(())
 }
 
+/// [`signal_into`] for a row of a binary `COPY` of [`SIGNAL_COLUMNS`].
+pub(crate) fn copied_signal_into(
+    row: &tokio_postgres::binary_copy::BinaryCopyOutRow,
+    out: &mut Signal,
+) -> Result<()> {
+    let bad = |idx: usize, e: &dyn std::fmt::Display| {
+        Error::Corrupt(format!("signals row: column {idx}: {e}"))
+    };
+    out.id = row.try_get(0).map_err(|e| bad(0, &e))?;
+    out.content_id = row.try_get(1).map_err(|e| bad(1, &e))?;
+    out.bank_id = row.try_get(2).map_err(|e| bad(2, &e))?;
+    for (idx, field) in [(3, &mut out.signal_type), (4, &mut out.value)] {
+        let s: &str = row.try_get(idx).map_err(|e| bad(idx, &e))?;
+        let s = unescape(s).map_err(|e| bad(idx, &e))?;
+        field.clear();
+        field.push_str(&s);
+    }
+    Ok(())
+}
+
 /// Columns read by [`change`].
 pub(crate) const CHANGE_COLUMNS: &str =
     "seq, kind, bank_id, content_id, signal_id, signal_type, value";
