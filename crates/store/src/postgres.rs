@@ -749,6 +749,67 @@ fn insert_contents(
     Ok(out)
 }
 
+/// Passes the changes of one `added_range` row that come after `after`, up to `limit` of
+/// them: position `first + k` is `Added` of the signal with id `first_signal + k`. A signal
+/// deleted since is read back from its `removed` feed row (which carries it), so a follower
+/// sees exactly what a row-per-signal feed would have shown. Reads in chunks of
+/// [`FETCH_ROWS`] ids. Returns the last position passed and how many changes were passed.
+fn expand_range(
+    tx: &mut Tx<'_>,
+    after: Seq,
+    last_seq: Seq,
+    count: i64,
+    first_signal: i64,
+    limit: usize,
+    f: &mut dyn FnMut(Seq, Change),
+) -> Result<(Seq, usize)> {
+    let first_seq = last_seq - count + 1;
+    let from = (after + 1).max(first_seq);
+    let end = (first_signal + count - 1)
+        .min((first_signal + (from - first_seq)).saturating_add(sql_limit(limit)) - 1);
+    let mut lo = first_signal + (from - first_seq);
+    let mut passed = 0;
+    let mut last = after;
+    while lo <= end {
+        let hi = end.min(lo.saturating_add(FETCH_ROWS) - 1);
+        let live = tx.query(
+            &format!(
+                "SELECT {} FROM signals WHERE id BETWEEN $1 AND $2 ORDER BY id",
+                row::SIGNAL_COLUMNS
+            ),
+            &[&lo, &hi],
+        )?;
+        let gone = tx.query(
+            "SELECT signal_id, content_id, bank_id, signal_type, value FROM changes \
+             WHERE kind = 'removed' AND signal_id BETWEEN $1 AND $2 ORDER BY signal_id",
+            &[&lo, &hi],
+        )?;
+        let mut live = live.iter().map(row::signal).peekable();
+        let mut gone = gone.iter().map(row::signal).peekable();
+        loop {
+            let take_live = match (live.peek(), gone.peek()) {
+                (Some(Ok(l)), Some(Ok(g))) => l.id <= g.id,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+                // An unreadable row: taken next, so its error is returned below.
+                (Some(Err(_)), _) => true,
+                (_, Some(Err(_))) => false,
+            };
+            let next = if take_live { live.next() } else { gone.next() };
+            let Some(signal) = next.transpose()? else {
+                break;
+            };
+            let seq = first_seq + (signal.id - first_signal);
+            f(seq, Change::Added(signal));
+            last = seq;
+            passed += 1;
+        }
+        lo = hi + 1;
+    }
+    Ok((last, passed))
+}
+
 fn feed_floor_in(tx: &mut Tx<'_>) -> Result<Seq> {
     let r = tx.one("SELECT floor FROM feed_position", &[])?;
     col(&r, 0, "feed_position")
@@ -1065,7 +1126,7 @@ impl Store for PostgresStore {
         loop {
             // Under the write lock: the floor moves with the rows, and no writer appends
             // meanwhile (the cut is checked against the last position).
-            let (n, floor) = self.write(|tx| {
+            let (n, floor, done) = self.write(|tx| {
                 let floor = feed_floor_in(tx)?;
                 let young: Option<Seq> = tx
                     .opt(
@@ -1078,23 +1139,42 @@ impl Store for PostgresStore {
                 let last = tx.feed_position()?;
                 let cut = below.min(young.unwrap_or(Seq::MAX)).min(last + 1);
                 if cut <= floor {
-                    return Ok((0, floor));
+                    return Ok((0, floor, true));
                 }
-                // One row per position on PostgreSQL: a batch is a range of positions.
-                let upto = cut.min(floor.saturating_add(batch)) - 1;
-                let n = tx.execute(
-                    "DELETE FROM changes WHERE seq >= $1 AND seq <= $2",
-                    &[&floor, &upto],
-                )?;
-                let new_floor = upto + 1;
+                // This batch's last row: an `added_range` row stands for several positions,
+                // so batches count rows, not positions.
+                let upto: Option<Seq> = tx
+                    .one(
+                        "SELECT max(seq) FROM (SELECT seq FROM changes WHERE seq < $1 \
+                         ORDER BY seq LIMIT $2) b",
+                        &[&cut, &batch],
+                    )
+                    .and_then(|r| col(&r, 0, "changes"))?;
+                let Some(upto) = upto else {
+                    // No row below the cut: nothing to delete, the floor is the cut.
+                    tx.execute(
+                        "UPDATE feed_position SET floor = GREATEST(floor, $1)",
+                        &[&cut],
+                    )?;
+                    return Ok((0, cut, true));
+                };
+                let n = tx.execute("DELETE FROM changes WHERE seq <= $1", &[&upto])?;
+                let rest: bool = tx
+                    .one(
+                        "SELECT EXISTS (SELECT 1 FROM changes WHERE seq < $1)",
+                        &[&cut],
+                    )
+                    .and_then(|r| col(&r, 0, "changes"))?;
+                // Every row below the cut gone: the floor is the cut itself.
+                let new_floor = if rest { upto + 1 } else { cut };
                 tx.execute(
                     "UPDATE feed_position SET floor = GREATEST(floor, $1)",
                     &[&new_floor],
                 )?;
-                Ok((n, new_floor))
+                Ok((n, new_floor, new_floor >= cut))
             })?;
             deleted += n;
-            if n == 0 {
+            if done {
                 return Ok(Pruned { deleted, floor });
             }
         }
@@ -1113,7 +1193,7 @@ impl Store for PostgresStore {
         }
         let mut last = after;
         let mut passed = 0usize;
-        while passed < limit {
+        'pages: while passed < limit {
             let want = sql_limit(limit - passed).min(FETCH_ROWS);
             let rows = tx.query(
                 &format!(
@@ -1124,10 +1204,42 @@ impl Store for PostgresStore {
             )?;
             let got = rows.len();
             for r in &rows {
-                let (seq, change) = row::change(r)?;
-                f(seq, change);
-                last = seq;
-                passed += 1;
+                if passed >= limit {
+                    break 'pages;
+                }
+                match row::change(r)? {
+                    row::FeedRow::One(seq, change) => {
+                        f(seq, change);
+                        last = seq;
+                        passed += 1;
+                    }
+                    row::FeedRow::Range {
+                        last_seq,
+                        count,
+                        first_signal,
+                    } => {
+                        let (l, n) = expand_range(
+                            &mut tx,
+                            last,
+                            last_seq,
+                            count,
+                            first_signal,
+                            limit - passed,
+                            f,
+                        )?;
+                        last = l;
+                        passed += n;
+                        if l < last_seq {
+                            if passed >= limit {
+                                break 'pages;
+                            }
+                            return Err(Error::Corrupt(format!(
+                                "change {last_seq}: range of {count} from signal \
+                                 {first_signal} stops at {l}"
+                            )));
+                        }
+                    }
+                }
             }
             if i64::try_from(got).unwrap_or(i64::MAX) < want {
                 break;

@@ -298,17 +298,30 @@ pub(crate) fn copied_signal_into(
 
 /// Columns read by [`change`].
 pub(crate) const CHANGE_COLUMNS: &str =
-    "seq, kind, bank_id, content_id, signal_id, signal_type, value";
+    "seq, kind, bank_id, content_id, signal_id, signal_type, value, count";
 
 /// One row of the change feed.
-pub(crate) fn change(row: &Row) -> Result<(i64, Change)> {
+pub(crate) enum FeedRow {
+    /// A row that is one change.
+    One(i64, Change),
+    /// An `added_range` row: `count` signals with consecutive ids from `first_signal`, at
+    /// consecutive positions ending at `last_seq`.
+    Range {
+        last_seq: i64,
+        count: i64,
+        first_signal: i64,
+    },
+}
+
+/// One row of the change feed.
+pub(crate) fn change(row: &Row) -> Result<FeedRow> {
     const T: &str = "changes";
     let seq: i64 = col(row, 0, T)?;
     let kind: String = col(row, 1, T)?;
     let bank_id: i64 = col(row, 2, T)?;
     let content_id: Option<i64> = col(row, 3, T)?;
     if kind == "updated" {
-        return Ok((
+        return Ok(FeedRow::One(
             seq,
             Change::Updated {
                 bank_id,
@@ -317,6 +330,14 @@ pub(crate) fn change(row: &Row) -> Result<(i64, Change)> {
         ));
     }
     let missing = || Error::Corrupt(format!("change {seq}: {kind} without its signal"));
+    if kind == "added_range" {
+        let count: Option<i64> = col(row, 7, T)?;
+        return Ok(FeedRow::Range {
+            last_seq: seq,
+            count: count.filter(|&c| c >= 1 && c <= seq).ok_or_else(missing)?,
+            first_signal: col::<Option<i64>>(row, 4, T)?.ok_or_else(missing)?,
+        });
+    }
     let signal = Signal {
         id: col::<Option<i64>>(row, 4, T)?.ok_or_else(missing)?,
         content_id: content_id.ok_or_else(missing)?,
@@ -325,8 +346,8 @@ pub(crate) fn change(row: &Row) -> Result<(i64, Change)> {
         value: col::<Option<String>>(row, 6, T)?.ok_or_else(missing)?,
     };
     match kind.as_str() {
-        "added" => Ok((seq, Change::Added(signal))),
-        "removed" => Ok((seq, Change::Removed(signal))),
+        "added" => Ok(FeedRow::One(seq, Change::Added(signal))),
+        "removed" => Ok(FeedRow::One(seq, Change::Removed(signal))),
         _ => Err(Error::Corrupt(format!(
             "change {seq}: unknown kind {kind:?}"
         ))),

@@ -39,6 +39,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "bulk_rows_without_row_triggers",
         include_str!("migrations/0011_bulk_rows_without_row_triggers.sql"),
     ),
+    (
+        "feed_ranges",
+        include_str!("migrations/0012_feed_ranges.sql"),
+    ),
 ];
 
 /// The advisory lock held while migrating: `b"SGMIGRATE"` folded into an i64.

@@ -273,12 +273,14 @@ fn insert_fresh(tx: &mut Tx<'_>, bank_id: BankId, now: i64) -> Result<u64> {
          SELECT $2 + k, $3 + k, $1, signal_type, value FROM fresh",
         &[&bank_id, &signal_base, &content_base],
     )?;
+    // One feed row for them all: their signal ids are consecutive, and so are their
+    // positions (see row::FeedRow::Range).
     let base = tx.take_seqs(m)?;
+    let count = i64::try_from(m).map_err(|_| Error::Backend("import too large".into()))?;
     tx.execute(
-        "INSERT INTO changes (seq, kind, bank_id, content_id, signal_id, signal_type, value, at)
-         SELECT $1 + k, 'added', $2, $4 + k, $5 + k, signal_type, value, $3
-         FROM fresh",
-        &[&base, &bank_id, &now, &content_base, &signal_base],
+        "INSERT INTO changes (seq, kind, bank_id, content_id, signal_id, at, count)
+         VALUES ($1::BIGINT + $6::BIGINT, 'added_range', $2, $4::BIGINT + 1, $5::BIGINT + 1, $3, $6)",
+        &[&base, &bank_id, &now, &content_base, &signal_base, &count],
     )?;
     Ok(m)
 }
