@@ -91,8 +91,9 @@ pub struct Config {
 pub struct FeedConfig {
     /// Prune at all (on the process that runs the schedules).
     pub prune: bool,
-    /// Changes younger than this stay whatever the followers' positions, seconds: a process
-    /// restarted from its snapshot within this time replays instead of rebuilding.
+    /// Changes younger than this are never deleted, whatever the followers' positions,
+    /// seconds. It is also what protects processes that do not report a position (older
+    /// builds during an upgrade).
     pub keep_secs: u64,
     /// How often each serving process reports its position, seconds.
     pub heartbeat_secs: u64,

@@ -76,9 +76,14 @@ impl Fatal {
     }
 }
 
-/// This process's name in the follower records: its host and data directory, the place its
-/// snapshot lives (one serving process per data directory), so a restart takes over its own
-/// record.
+/// The file in the data directory that holds this directory's follower id.
+pub const FOLLOWER_ID_FILE: &str = "follower-id";
+
+/// This process's name in the follower records: its host and an id kept in its data
+/// directory, the place its snapshot lives (one serving process per data directory). A
+/// restart takes over its own record; two containers with the same host name and the same
+/// data path inside them still differ. Without a writable data directory, the directory's
+/// path stands in for the id.
 pub fn follower_name(state: &AppState) -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
@@ -86,8 +91,53 @@ pub fn follower_name(state: &AppState) -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into());
     let dir = &state.0.config.data_dir;
-    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
-    format!("{host}:{}", dir.display())
+    let id = follower_id(dir).unwrap_or_else(|| {
+        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+        dir.display().to_string()
+    });
+    format!("{host}:{id}")
+}
+
+/// The data directory's follower id, created on first use (128 random bits, hex).
+fn follower_id(dir: &std::path::Path) -> Option<String> {
+    let path = dir.join(FOLLOWER_ID_FILE);
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim();
+        if !id.is_empty() {
+            return Some(id.to_string());
+        }
+    }
+    let id: String = (0..16)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect();
+    // Written whole or not at all: a temporary file renamed into place.
+    let tmp = dir.join(format!("{FOLLOWER_ID_FILE}.tmp"));
+    std::fs::write(&tmp, &id).ok()?;
+    std::fs::rename(&tmp, &path).ok()?;
+    Some(id)
+}
+
+/// Records, before the indexes load, the position a loading process will read from: the
+/// feed's end now (a rebuild scans from there), keeping the snapshot position its record
+/// already names (a snapshot load replays from there). Blocking.
+pub fn register_loading(state: &AppState) -> Result<Follower, String> {
+    let store = &state.0.store;
+    let name = follower_name(state);
+    let position = store.last_seq().map_err(|e| e.to_string())?;
+    let snapshot = store
+        .followers()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|f| f.name == name)
+        .and_then(|f| f.snapshot);
+    let me = Follower {
+        name,
+        position,
+        snapshot,
+        seen_at: safeguard_engine::now_ms(),
+    };
+    store.record_follower(&me).map_err(|e| e.to_string())?;
+    Ok(me)
 }
 
 /// Records where this process stands (blocking).

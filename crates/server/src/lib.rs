@@ -208,7 +208,12 @@ pub async fn load_engine(
 ) -> Result<Arc<safeguard_engine::Engine>, String> {
     let store = state.0.store.clone();
     let dir = snapshot_dir.clone();
+    let loading = state.clone();
     let (engine, rebuilt) = tokio::task::spawn_blocking(move || {
+        // Registered before loading, so the pruner keeps what this load will read.
+        if let Err(e) = feed::register_loading(&loading) {
+            tracing::warn!(error = %e, "cannot record this process's feed position");
+        }
         if let Some(dir) = &dir {
             let path = dir.join(SNAPSHOT_FILE);
             match std::fs::File::open(&path) {
@@ -227,7 +232,18 @@ pub async fn load_engine(
                 Err(e) => tracing::warn!(error = %e, "cannot open the index snapshot"),
             }
         }
-        safeguard_engine::Engine::open(store).map(|e| (e, true))
+        // A scan reads one snapshot and then follows the feed from it: if the feed was
+        // pruned in between (only by changes older than feed.keep_secs), scan again.
+        let mut tries = 0;
+        loop {
+            match safeguard_engine::Engine::open(store.clone()) {
+                Err(e) if e.is_feed_pruned() && tries < 3 => {
+                    tries += 1;
+                    tracing::warn!(error = %e, "the change feed was pruned during the index build; building again");
+                }
+                other => return other.map(|e| (e, true)),
+            }
+        }
     })
     .await
     .map_err(|e| e.to_string())?

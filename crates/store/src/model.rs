@@ -222,7 +222,8 @@ pub struct NewApiKey {
 /// Where one follower of the change feed stands ([`crate::Store::record_follower`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Follower {
-    /// Unique per process: its host and listening address.
+    /// Unique per data directory (where the process's snapshot lives): its host and an id
+    /// kept in the data directory.
     pub name: String,
     /// The last feed position it has applied.
     pub position: Seq,
@@ -249,6 +250,51 @@ pub struct Pruned {
     pub deleted: u64,
     /// The feed's floor afterwards ([`crate::Store::feed_floor`]).
     pub floor: Seq,
+}
+
+/// One batch of [`crate::Store::prune_feed`], planned from the batch's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PruneStep {
+    /// Delete the rows with positions from the floor up to (not including) this.
+    pub delete_below: Seq,
+    /// The floor afterwards.
+    pub floor: Seq,
+    /// Whether pruning is finished.
+    pub done: bool,
+    /// Rows deleted (filled in by the store).
+    pub deleted: u64,
+}
+
+/// Plans one pruning batch. `rows` are the first `batch` feed rows from `floor` below `end`
+/// (the caller's position, or the end of the feed), as (seq, at, count): a row stands for
+/// positions `seq - count + 1 ..= seq`. The first row at least as young as `older_than`
+/// stops pruning at its first position, so every young change stays readable. A row needs no
+/// index on `at`: each batch reads only its own rows.
+pub(crate) fn plan_prune(
+    floor: Seq,
+    end: Seq,
+    rows: &[(Seq, i64, i64)],
+    batch: i64,
+    older_than: i64,
+) -> PruneStep {
+    let step = |delete_below: Seq, new_floor: Seq, done: bool| PruneStep {
+        delete_below,
+        floor: new_floor.max(floor),
+        done,
+        deleted: 0,
+    };
+    if end <= floor {
+        return step(floor, floor, true);
+    }
+    if let Some(&(seq, _, count)) = rows.iter().find(|r| r.1 >= older_than) {
+        let first = seq - count.max(1) + 1;
+        return step(first.max(floor), first, true);
+    }
+    match rows.last() {
+        // Fewer rows than a batch: nothing else lies below the end.
+        Some(&(seq, _, _)) if (rows.len() as i64) >= batch => step(seq + 1, seq + 1, false),
+        _ => step(end, end, true),
+    }
 }
 
 /// Row counts, for status pages and metrics.
@@ -454,5 +500,48 @@ impl std::fmt::Debug for StoredExchange {
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod prune_tests {
+    use super::plan_prune;
+
+    /// (delete_below, floor, done) of one planned batch.
+    fn plan(
+        floor: i64,
+        end: i64,
+        rows: &[(i64, i64, i64)],
+        batch: i64,
+        old: i64,
+    ) -> (i64, i64, bool) {
+        let s = plan_prune(floor, end, rows, batch, old);
+        (s.delete_below, s.floor, s.done)
+    }
+
+    #[test]
+    fn batches_stop_at_the_end_at_young_rows_and_at_the_batch() {
+        // Nothing below the end.
+        assert_eq!(plan(5, 5, &[], 10, 100), (5, 5, true));
+        assert_eq!(plan(5, 3, &[], 10, 100), (5, 5, true));
+        // No row below the end at all: the floor is the end.
+        assert_eq!(plan(1, 40, &[], 10, 100), (40, 40, true));
+        // All old, fewer than a batch: everything below the end goes.
+        assert_eq!(
+            plan(1, 40, &[(3, 1, 1), (9, 1, 6)], 10, 100),
+            (40, 40, true)
+        );
+        // A full batch: up to its last row, then again.
+        assert_eq!(
+            plan(1, 40, &[(3, 1, 1), (9, 1, 6)], 2, 100),
+            (10, 10, false)
+        );
+        // A young range (positions 4..=9): kept whole, pruning stops before it.
+        assert_eq!(
+            plan(1, 40, &[(3, 1, 1), (9, 200, 6)], 10, 100),
+            (4, 4, true)
+        );
+        // A young row that starts below the floor: nothing more goes.
+        assert_eq!(plan(6, 40, &[(9, 200, 6)], 10, 100), (6, 6, true));
     }
 }

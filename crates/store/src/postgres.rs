@@ -43,6 +43,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use self::row::{col, pg_err};
+use crate::model::{plan_prune, PruneStep};
 use crate::{
     ApiKey, Bank, BankId, BankUpdate, BatchOutcome, Change, Content, ContentId, ContentUpdate,
     Counts, DiffOutcome, DiffSide, Error, ExchangeState, Follower, NewApiKey, NewBank, NewContent,
@@ -305,6 +306,16 @@ impl PostgresStore {
         Ok(out)
     }
 
+    /// Runs `f` in one read-write transaction without the store's write lock: for writes
+    /// that never touch the data or the feed (a follower's position), which must not wait
+    /// behind a long import.
+    fn write_unlocked<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
+        let mut tx = Tx::begin_unlocked(self)?;
+        let out = f(&mut tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
     /// Runs `f` in one write transaction holding the store's write lock, and commits; any
     /// error rolls everything back.
     fn write<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
@@ -360,6 +371,21 @@ impl<'s> Tx<'s> {
             tx.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
             tx.open = true;
         }
+        Ok(tx)
+    }
+
+    /// A read-write transaction that does not take the store's write lock.
+    fn begin_unlocked(store: &'s PostgresStore) -> Result<Tx<'s>> {
+        let client = store.connection()?;
+        let mut tx = Tx {
+            store,
+            client: Some(client),
+            open: false,
+            feed: None,
+            fed: false,
+        };
+        tx.batch("BEGIN ISOLATION LEVEL READ COMMITTED")?;
+        tx.open = true;
         Ok(tx)
     }
 
@@ -786,6 +812,7 @@ fn expand_range(
         )?;
         let mut live = live.iter().map(row::signal).peekable();
         let mut gone = gone.iter().map(row::signal).peekable();
+        let before = passed;
         loop {
             let take_live = match (live.peek(), gone.peek()) {
                 (Some(Ok(l)), Some(Ok(g))) => l.id <= g.id,
@@ -804,6 +831,13 @@ fn expand_range(
             f(seq, Change::Added(signal));
             last = seq;
             passed += 1;
+        }
+        // Every id of the range is a signal still there or one removed since.
+        if i64::try_from(passed - before).ok() != Some(hi - lo + 1) {
+            return Err(Error::Corrupt(format!(
+                "change {last_seq}: signals {lo} to {hi} of its range are neither stored nor \
+                 removed"
+            )));
         }
         lo = hi + 1;
     }
@@ -1083,7 +1117,7 @@ impl Store for PostgresStore {
     }
 
     fn record_follower(&self, follower: &Follower) -> Result<()> {
-        self.write(|tx| {
+        self.write_unlocked(|tx| {
             tx.execute(
                 "INSERT INTO feed_followers (name, position, snapshot, seen_at) \
                  VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE SET \
@@ -1125,57 +1159,42 @@ impl Store for PostgresStore {
         let mut deleted = 0u64;
         loop {
             // Under the write lock: the floor moves with the rows, and no writer appends
-            // meanwhile (the cut is checked against the last position).
-            let (n, floor, done) = self.write(|tx| {
+            // meanwhile. Each batch reads only its own rows (see `plan_prune`).
+            let step = self.write(|tx| {
                 let floor = feed_floor_in(tx)?;
-                let young: Option<Seq> = tx
-                    .opt(
-                        "SELECT seq FROM changes WHERE seq >= $1 AND seq < $2 AND at >= $3 \
-                         ORDER BY seq LIMIT 1",
-                        &[&floor, &below, &older_than],
+                let end = below.min(tx.feed_position()? + 1);
+                let rows = tx
+                    .query(
+                        "SELECT seq, at, coalesce(count, 1) FROM changes \
+                         WHERE seq >= $1 AND seq < $2 ORDER BY seq LIMIT $3",
+                        &[&floor, &end, &batch],
                     )?
-                    .map(|r| col(&r, 0, "changes"))
-                    .transpose()?;
-                let last = tx.feed_position()?;
-                let cut = below.min(young.unwrap_or(Seq::MAX)).min(last + 1);
-                if cut <= floor {
-                    return Ok((0, floor, true));
-                }
-                // This batch's last row: an `added_range` row stands for several positions,
-                // so batches count rows, not positions.
-                let upto: Option<Seq> = tx
-                    .one(
-                        "SELECT max(seq) FROM (SELECT seq FROM changes WHERE seq < $1 \
-                         ORDER BY seq LIMIT $2) b",
-                        &[&cut, &batch],
-                    )
-                    .and_then(|r| col(&r, 0, "changes"))?;
-                let Some(upto) = upto else {
-                    // No row below the cut: nothing to delete, the floor is the cut.
-                    tx.execute(
-                        "UPDATE feed_position SET floor = GREATEST(floor, $1)",
-                        &[&cut],
-                    )?;
-                    return Ok((0, cut, true));
-                };
-                let n = tx.execute("DELETE FROM changes WHERE seq <= $1", &[&upto])?;
-                let rest: bool = tx
-                    .one(
-                        "SELECT EXISTS (SELECT 1 FROM changes WHERE seq < $1)",
-                        &[&cut],
-                    )
-                    .and_then(|r| col(&r, 0, "changes"))?;
-                // Every row below the cut gone: the floor is the cut itself.
-                let new_floor = if rest { upto + 1 } else { cut };
+                    .iter()
+                    .map(|r| {
+                        Ok((
+                            col(r, 0, "changes")?,
+                            col(r, 1, "changes")?,
+                            col(r, 2, "changes")?,
+                        ))
+                    })
+                    .collect::<Result<Vec<(Seq, i64, i64)>>>()?;
+                let step = plan_prune(floor, end, &rows, batch, older_than);
+                let n = tx.execute(
+                    "DELETE FROM changes WHERE seq >= $1 AND seq < $2",
+                    &[&floor, &step.delete_below],
+                )?;
                 tx.execute(
                     "UPDATE feed_position SET floor = GREATEST(floor, $1)",
-                    &[&new_floor],
+                    &[&step.floor],
                 )?;
-                Ok((n, new_floor, new_floor >= cut))
+                Ok(PruneStep { deleted: n, ..step })
             })?;
-            deleted += n;
-            if done {
-                return Ok(Pruned { deleted, floor });
+            deleted += step.deleted;
+            if step.done {
+                return Ok(Pruned {
+                    deleted,
+                    floor: step.floor,
+                });
             }
         }
     }
@@ -1262,29 +1281,44 @@ impl Store for PostgresStore {
             signal_type: String::new(),
             value: String::new(),
         };
-        let client = tx.client();
-        self.block_on(async {
-            use futures_util::StreamExt;
-            use tokio_postgres::binary_copy::BinaryCopyOutStream;
-            use tokio_postgres::types::Type;
-            let out = client
-                .copy_out(&format!(
-                    "COPY (SELECT {} FROM signals ORDER BY id) TO STDOUT (FORMAT binary)",
-                    row::SIGNAL_COLUMNS
-                ))
-                .await
-                .map_err(pg_err)?;
-            let rows = BinaryCopyOutStream::new(
-                out,
-                &[Type::INT8, Type::INT8, Type::INT8, Type::TEXT, Type::TEXT],
-            );
-            futures_util::pin_mut!(rows);
-            while let Some(r) = rows.next().await {
-                row::copied_signal_into(&r.map_err(pg_err)?, &mut signal)?;
+        // The callback runs between chunks, outside any driver call, as everywhere in this
+        // store (it may call the store again).
+        use futures_util::StreamExt;
+        use tokio_postgres::binary_copy::BinaryCopyOutStream;
+        use tokio_postgres::types::Type;
+        let sql = format!(
+            "COPY (SELECT {} FROM signals ORDER BY id) TO STDOUT (FORMAT binary)",
+            row::SIGNAL_COLUMNS
+        );
+        let out = self
+            .block_on(tx.client().copy_out(sql.as_str()))
+            .map_err(pg_err)?;
+        let mut rows = Box::pin(BinaryCopyOutStream::new(
+            out,
+            &[Type::INT8, Type::INT8, Type::INT8, Type::TEXT, Type::TEXT],
+        ));
+        let chunk_rows = usize::try_from(FETCH_ROWS).unwrap_or(10_000);
+        let mut chunk = Vec::with_capacity(chunk_rows);
+        loop {
+            chunk.clear();
+            let more = self.block_on(async {
+                while chunk.len() < chunk_rows {
+                    match rows.next().await {
+                        Some(r) => chunk.push(r.map_err(pg_err)?),
+                        None => return Ok::<_, Error>(false),
+                    }
+                }
+                Ok(true)
+            })?;
+            for r in &chunk {
+                row::copied_signal_into(r, &mut signal)?;
                 f(&signal);
             }
-            Ok::<_, Error>(())
-        })?;
+            if !more {
+                break;
+            }
+        }
+        drop(rows);
         tx.commit()?;
         Ok(seq)
     }

@@ -25,6 +25,7 @@ use rusqlite::{
 
 use self::pool::ReaderPool;
 use self::row::{db_err, is_unique_violation};
+use crate::model::{plan_prune, PruneStep};
 use crate::{
     ApiKey, Bank, BankId, BankUpdate, BatchOutcome, Change, Content, ContentId, ContentUpdate,
     Counts, DiffOutcome, DiffSide, Error, ExchangeState, Follower, NewApiKey, NewBank, NewContent,
@@ -1000,58 +1001,40 @@ impl Store for SqliteStore {
         let batch = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
         let mut deleted = 0u64;
         loop {
-            let (n, floor) = self.write(|tx| {
+            let step = self.write(|tx| {
                 let floor = feed_floor_in(tx)?;
-                // The cut: below the caller's position, below the first change young
-                // enough to keep, and never past the end of the feed.
-                let young: Option<Seq> = tx
+                let end = below.min(last_seq_in(tx)? + 1);
+                let rows = tx
                     .prepare_cached(
-                        "SELECT seq FROM changes WHERE seq >= ?1 AND seq < ?2 AND at >= ?3 \
-                         ORDER BY seq LIMIT 1",
+                        "SELECT seq, at, coalesce(count, 1) FROM changes \
+                         WHERE seq >= ?1 AND seq < ?2 ORDER BY seq LIMIT ?3",
                     )
                     .and_then(|mut s| {
-                        s.query_row(params![floor, below, older_than], |r| r.get(0))
-                            .optional()
+                        s.query_map(params![floor, end, batch], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        })?
+                        .collect::<rusqlite::Result<Vec<(Seq, i64, i64)>>>()
                     })
                     .map_err(db_err)?;
-                let cut = below
-                    .min(young.unwrap_or(Seq::MAX))
-                    .min(last_seq_in(tx)? + 1);
-                if cut <= floor {
-                    return Ok((0, floor));
-                }
-                // This batch's last row: with `added_range` rows a row stands for several
-                // positions, so batches count rows, not positions.
-                let upto: Option<Seq> = tx
-                    .prepare_cached(
-                        "SELECT max(seq) FROM (SELECT seq FROM changes WHERE seq < ?1 \
-                         ORDER BY seq LIMIT ?2)",
-                    )
-                    .and_then(|mut s| s.query_row(params![cut, batch], |r| r.get(0)))
+                let step = plan_prune(floor, end, &rows, batch, older_than);
+                let n = tx
+                    .prepare_cached("DELETE FROM changes WHERE seq >= ?1 AND seq < ?2")
+                    .and_then(|mut s| s.execute(params![floor, step.delete_below]))
                     .map_err(db_err)?;
-                let (n, new_floor) = match upto {
-                    Some(upto) => {
-                        let n = tx
-                            .prepare_cached("DELETE FROM changes WHERE seq <= ?1")
-                            .and_then(|mut s| s.execute([upto]))
-                            .map_err(db_err)?;
-                        // Every row below the cut gone: the floor is the cut itself.
-                        let rest: bool = tx
-                            .prepare_cached("SELECT EXISTS (SELECT 1 FROM changes WHERE seq < ?1)")
-                            .and_then(|mut s| s.query_row([cut], |r| r.get(0)))
-                            .map_err(db_err)?;
-                        (n as u64, if rest { upto + 1 } else { cut })
-                    }
-                    None => (0, cut),
-                };
                 tx.prepare_cached("UPDATE feed_floor SET floor = max(floor, ?1)")
-                    .and_then(|mut s| s.execute([new_floor]))
+                    .and_then(|mut s| s.execute([step.floor]))
                     .map_err(db_err)?;
-                Ok((n, new_floor))
+                Ok(PruneStep {
+                    deleted: n as u64,
+                    ..step
+                })
             })?;
-            deleted += n;
-            if n == 0 {
-                return Ok(Pruned { deleted, floor });
+            deleted += step.deleted;
+            if step.done {
+                return Ok(Pruned {
+                    deleted,
+                    floor: step.floor,
+                });
             }
         }
     }

@@ -441,8 +441,8 @@ fn the_feed_is_pruned_behind_live_processes_and_stopped_ones_snapshots() {
         .unwrap()
         .into_iter()
         .find(|f| {
-            f.name
-                .ends_with(&*dir_b.canonicalize().unwrap().to_string_lossy())
+            let id = std::fs::read_to_string(dir_b.join("follower-id")).unwrap();
+            f.name.ends_with(&format!(":{id}"))
         })
         .expect("the stopped process's record");
     let snap = b_row.snapshot.expect("its snapshot's position");

@@ -127,8 +127,15 @@ async fn the_feed_is_pruned_behind_the_followers() {
     let followers = sh.other.followers().unwrap();
     assert_eq!(followers.len(), 1, "{followers:?}");
     assert_eq!(followers[0].position, last);
+    assert_eq!(
+        followers[0].name,
+        safeguard_server::feed::follower_name(&s.state),
+        "{followers:?}"
+    );
+    let id =
+        std::fs::read_to_string(sh.dir.0.join(safeguard_server::feed::FOLLOWER_ID_FILE)).unwrap();
     assert!(
-        followers[0].name.ends_with(&sh.dir.0.display().to_string()),
+        followers[0].name.ends_with(&format!(":{id}")),
         "{followers:?}"
     );
 
