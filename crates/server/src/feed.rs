@@ -85,17 +85,23 @@ pub const FOLLOWER_ID_FILE: &str = "follower-id";
 /// data path inside them still differ. Without a writable data directory, the directory's
 /// path stands in for the id.
 pub fn follower_name(state: &AppState) -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into());
+    let host = host_name();
     let dir = &state.0.config.data_dir;
     let id = follower_id(dir).unwrap_or_else(|| {
         let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
         dir.display().to_string()
     });
     format!("{host}:{id}")
+}
+
+/// This machine's host name (`localhost` when it cannot be read): the first part of the
+/// names processes give themselves in shared records (feed followers, filing leases).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// The data directory's follower id, created on first use (128 random bits, hex).

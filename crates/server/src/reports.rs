@@ -95,12 +95,7 @@ impl Reports {
 
     /// The owner name of a process listening on `listen` on this host.
     pub fn owner_for(listen: std::net::SocketAddr) -> String {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .map(|h| h.trim().to_string())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "localhost".into());
-        format!("{host}/{listen}")
+        format!("{}/{listen}", crate::feed::host_name())
     }
 
     fn claim(&self, id: &str) -> Option<Claim<String>> {

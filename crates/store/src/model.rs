@@ -252,6 +252,121 @@ pub struct Pruned {
     pub floor: Seq,
 }
 
+/// One row of the change feed as both stores keep it.
+pub(crate) enum FeedRow {
+    /// A row that is one change.
+    One(Seq, crate::Change),
+    /// An `added_range` row: `count` signals with consecutive ids from `first_signal`, at
+    /// consecutive positions ending at `last_seq`.
+    Range {
+        last_seq: Seq,
+        count: i64,
+        first_signal: i64,
+    },
+}
+
+/// The columns of one feed row (`seq, kind, bank_id, content_id, signal_id, signal_type,
+/// value, count`), as read by either store.
+pub(crate) struct FeedColumns {
+    pub seq: Seq,
+    pub kind: String,
+    pub bank_id: i64,
+    pub content_id: Option<i64>,
+    pub signal_id: Option<i64>,
+    pub signal_type: Option<String>,
+    pub value: Option<String>,
+    pub count: Option<i64>,
+}
+
+impl FeedColumns {
+    /// The row these columns make, checked: every kind carries what it needs.
+    pub(crate) fn into_row(self) -> crate::Result<FeedRow> {
+        use crate::{Change, Error};
+        let FeedColumns {
+            seq,
+            kind,
+            bank_id,
+            content_id,
+            signal_id,
+            signal_type,
+            value,
+            count,
+        } = self;
+        let missing = || Error::Corrupt(format!("change {seq}: {kind} without its signal"));
+        match kind.as_str() {
+            "updated" => Ok(FeedRow::One(
+                seq,
+                Change::Updated {
+                    bank_id,
+                    content_id,
+                },
+            )),
+            "added_range" => Ok(FeedRow::Range {
+                last_seq: seq,
+                count: count.filter(|&c| c >= 1 && c <= seq).ok_or_else(missing)?,
+                first_signal: signal_id.ok_or_else(missing)?,
+            }),
+            "added" | "removed" => {
+                let signal = Signal {
+                    id: signal_id.ok_or_else(missing)?,
+                    content_id: content_id.ok_or_else(missing)?,
+                    bank_id,
+                    signal_type: signal_type.ok_or_else(missing)?,
+                    value: value.ok_or_else(missing)?,
+                };
+                Ok(FeedRow::One(
+                    seq,
+                    if kind == "added" {
+                        Change::Added(signal)
+                    } else {
+                        Change::Removed(signal)
+                    },
+                ))
+            }
+            _ => Err(Error::Corrupt(format!(
+                "change {seq}: unknown kind {kind:?}"
+            ))),
+        }
+    }
+}
+
+/// Passes the changes of one `added_range` row's signal ids in order, merging the signals
+/// still stored with those deleted since (read back from their `removed` feed rows, which
+/// carry them), each read in id order by the store: position `first_seq + k` is `Added` of the
+/// signal with id `first_signal + k`, so a follower sees what a row-per-signal feed would have
+/// shown. Returns the last position passed (`last` if none) and how many were passed.
+pub(crate) fn merge_range(
+    mut next_live: impl FnMut() -> crate::Result<Option<Signal>>,
+    mut next_gone: impl FnMut() -> crate::Result<Option<Signal>>,
+    first_seq: Seq,
+    first_signal: i64,
+    mut last: Seq,
+    f: &mut dyn FnMut(Seq, crate::Change),
+) -> crate::Result<(Seq, usize)> {
+    let mut live = next_live()?;
+    let mut gone = next_gone()?;
+    let mut passed = 0;
+    loop {
+        let take_live = match (&live, &gone) {
+            (Some(l), Some(g)) => l.id <= g.id,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        // The match above returned true only when `live` is Some, false only when `gone` is.
+        let signal = if take_live {
+            std::mem::replace(&mut live, next_live()?).expect("live row present")
+        } else {
+            std::mem::replace(&mut gone, next_gone()?).expect("removed row present")
+        };
+        let seq = first_seq + (signal.id - first_signal);
+        f(seq, crate::Change::Added(signal));
+        last = seq;
+        passed += 1;
+    }
+    Ok((last, passed))
+}
+
 /// One batch of [`crate::Store::prune_feed`], planned from the batch's rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PruneStep {

@@ -43,7 +43,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use self::row::{col, pg_err};
-use crate::model::{plan_prune, PruneStep};
+use crate::model::{merge_range, plan_prune, PruneStep};
 use crate::{
     ApiKey, Bank, BankId, BankUpdate, BatchOutcome, Change, Content, ContentId, ContentUpdate,
     Counts, DiffOutcome, DiffSide, Error, ExchangeState, Follower, NewApiKey, NewBank, NewContent,
@@ -300,29 +300,20 @@ impl PostgresStore {
 
     /// Runs `f` in one read-only snapshot transaction.
     fn read<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
-        let mut tx = Tx::begin(self, false)?;
-        let out = f(&mut tx)?;
-        tx.commit()?;
-        Ok(out)
+        Tx::begin(self, false)?.run(f)
     }
 
     /// Runs `f` in one read-write transaction without the store's write lock: for writes
     /// that never touch the data or the feed (a follower's position), which must not wait
     /// behind a long import.
     fn write_unlocked<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
-        let mut tx = Tx::begin_unlocked(self)?;
-        let out = f(&mut tx)?;
-        tx.commit()?;
-        Ok(out)
+        Tx::begin_unlocked(self)?.run(f)
     }
 
     /// Runs `f` in one write transaction holding the store's write lock, and commits; any
     /// error rolls everything back.
     fn write<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
-        let mut tx = Tx::begin(self, true)?;
-        let out = f(&mut tx)?;
-        tx.commit()?;
-        Ok(out)
+        Tx::begin(self, true)?.run(f)
     }
 }
 
@@ -354,7 +345,8 @@ pub(crate) struct Tx<'s> {
 }
 
 impl<'s> Tx<'s> {
-    fn begin(store: &'s PostgresStore, write: bool) -> Result<Tx<'s>> {
+    /// A transaction on a pooled connection, opened with `begin` (a `BEGIN ...` statement).
+    pub(crate) fn open(store: &'s PostgresStore, begin: &str) -> Result<Tx<'s>> {
         let client = store.connection()?;
         let mut tx = Tx {
             store,
@@ -363,30 +355,31 @@ impl<'s> Tx<'s> {
             feed: None,
             fed: false,
         };
-        if write {
-            tx.batch("BEGIN ISOLATION LEVEL READ COMMITTED")?;
-            tx.open = true;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK_KEY])?;
-        } else {
-            tx.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
-            tx.open = true;
-        }
+        tx.batch(begin)?;
+        tx.open = true;
         Ok(tx)
+    }
+
+    fn begin(store: &'s PostgresStore, write: bool) -> Result<Tx<'s>> {
+        if write {
+            let mut tx = Tx::begin_unlocked(store)?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK_KEY])?;
+            Ok(tx)
+        } else {
+            Tx::open(store, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        }
     }
 
     /// A read-write transaction that does not take the store's write lock.
     fn begin_unlocked(store: &'s PostgresStore) -> Result<Tx<'s>> {
-        let client = store.connection()?;
-        let mut tx = Tx {
-            store,
-            client: Some(client),
-            open: false,
-            feed: None,
-            fed: false,
-        };
-        tx.batch("BEGIN ISOLATION LEVEL READ COMMITTED")?;
-        tx.open = true;
-        Ok(tx)
+        Tx::open(store, "BEGIN ISOLATION LEVEL READ COMMITTED")
+    }
+
+    /// Runs `f` and commits; an error rolls everything back (on drop).
+    fn run<T>(mut self, f: impl FnOnce(&mut Tx<'s>) -> Result<T>) -> Result<T> {
+        let out = f(&mut self)?;
+        self.commit()?;
+        Ok(out)
     }
 
     fn client(&self) -> &deadpool_postgres::Object {
@@ -810,30 +803,19 @@ fn expand_range(
              WHERE kind = 'removed' AND signal_id BETWEEN $1 AND $2 ORDER BY signal_id",
             &[&lo, &hi],
         )?;
-        let mut live = live.iter().map(row::signal).peekable();
-        let mut gone = gone.iter().map(row::signal).peekable();
-        let before = passed;
-        loop {
-            let take_live = match (live.peek(), gone.peek()) {
-                (Some(Ok(l)), Some(Ok(g))) => l.id <= g.id,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => break,
-                // An unreadable row: taken next, so its error is returned below.
-                (Some(Err(_)), _) => true,
-                (_, Some(Err(_))) => false,
-            };
-            let next = if take_live { live.next() } else { gone.next() };
-            let Some(signal) = next.transpose()? else {
-                break;
-            };
-            let seq = first_seq + (signal.id - first_signal);
-            f(seq, Change::Added(signal));
-            last = seq;
-            passed += 1;
-        }
+        let (mut live, mut gone) = (live.iter(), gone.iter());
+        let (l, n) = merge_range(
+            || live.next().map(row::signal).transpose(),
+            || gone.next().map(row::signal).transpose(),
+            first_seq,
+            first_signal,
+            last,
+            f,
+        )?;
+        last = l;
+        passed += n;
         // Every id of the range is a signal still there or one removed since.
-        if i64::try_from(passed - before).ok() != Some(hi - lo + 1) {
+        if i64::try_from(n).ok() != Some(hi - lo + 1) {
             return Err(Error::Corrupt(format!(
                 "change {last_seq}: signals {lo} to {hi} of its range are neither stored nor \
                  removed"

@@ -25,7 +25,7 @@ use rusqlite::{
 
 use self::pool::ReaderPool;
 use self::row::{db_err, is_unique_violation};
-use crate::model::{plan_prune, PruneStep};
+use crate::model::{merge_range, plan_prune, PruneStep};
 use crate::{
     ApiKey, Bank, BankId, BankUpdate, BatchOutcome, Change, Content, ContentId, ContentUpdate,
     Counts, DiffOutcome, DiffSide, Error, ExchangeState, Follower, NewApiKey, NewBank, NewContent,
@@ -642,34 +642,14 @@ fn expand_range(
         .map_err(db_err)?;
     let mut live = live.query(params![lo, hi]).map_err(db_err)?;
     let mut gone = gone.query(params![lo, hi]).map_err(db_err)?;
-    let mut next_live = live.next().map_err(db_err)?.map(row::signal).transpose()?;
-    let mut next_gone = gone.next().map_err(db_err)?.map(row::signal).transpose()?;
-    let mut passed = 0;
-    let mut last = after;
-    loop {
-        let take_live = match (&next_live, &next_gone) {
-            (Some(l), Some(g)) => l.id <= g.id,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => break,
-        };
-        // The match above returned true only when `next_live` is Some, false only when
-        // `next_gone` is.
-        let signal = if take_live {
-            let s = next_live.take().expect("live row present");
-            next_live = live.next().map_err(db_err)?.map(row::signal).transpose()?;
-            s
-        } else {
-            let s = next_gone.take().expect("removed row present");
-            next_gone = gone.next().map_err(db_err)?.map(row::signal).transpose()?;
-            s
-        };
-        let seq = first_seq + (signal.id - first_signal);
-        f(seq, Change::Added(signal));
-        last = seq;
-        passed += 1;
-    }
-    Ok((last, passed))
+    merge_range(
+        || live.next().map_err(db_err)?.map(row::signal).transpose(),
+        || gone.next().map_err(db_err)?.map(row::signal).transpose(),
+        first_seq,
+        first_signal,
+        after,
+        f,
+    )
 }
 
 fn feed_floor_in(tx: &Connection) -> Result<Seq> {

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::serve_process::{bin, free_addr, http_json, Server};
+use crate::serve_process::{bin, free_addr, http_json as http, Server};
 
 const ADMIN: &str = "serve-test-admin-key-0123456789abcdef01234";
 const PDQ: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
@@ -14,16 +14,6 @@ fn tmpdir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    key: Option<&str>,
-    body: &str,
-) -> (u16, String) {
-    http_json(addr, method, path, key, body)
 }
 
 fn start(data: &PathBuf, addr: SocketAddr) -> Server {

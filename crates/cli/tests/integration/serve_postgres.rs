@@ -56,6 +56,24 @@ fn start_with(
     })
 }
 
+/// An admin key made by `safeguard keys create` in the store at `url` (the servers on it
+/// accept it).
+fn admin_key(url: &str) -> String {
+    let out = bin()
+        .args([
+            "keys", "create", "--scopes", "admin", "--name", "t", "--store", url,
+        ])
+        .env_remove("SAFEGUARD_STORE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 /// Polls `cond` every 10 ms until it holds or `limit` passes; returns how long it took.
 fn within(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
     let start = Instant::now();
@@ -98,26 +116,7 @@ fn two_servers_on_one_database_see_each_others_writes_within_a_second() {
         return;
     };
     // A key made by the CLI in the shared store: both servers accept it.
-    let out = bin()
-        .args([
-            "keys",
-            "create",
-            "--scopes",
-            "admin",
-            "--name",
-            "t",
-            "--store",
-            db.url(),
-        ])
-        .env_remove("SAFEGUARD_STORE")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let key = admin_key(db.url());
     let list = bin()
         .args(["keys", "list"])
         .env("SAFEGUARD_STORE", db.url())
@@ -237,20 +236,7 @@ fn three_servers_a_kill_and_a_restart_every_write_visible_everywhere_within_a_se
     let Some(db) = TestDatabase::create() else {
         return;
     };
-    let out = bin()
-        .args([
-            "keys", "create", "--scopes", "admin", "--name", "t", "--store",
-        ])
-        .arg(db.url())
-        .env_remove("SAFEGUARD_STORE")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let key = admin_key(db.url());
 
     let dirs: Vec<PathBuf> = (0..3).map(|i| tmpdir(&format!("three-{i}"))).collect();
     let addrs: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
@@ -404,16 +390,7 @@ fn the_feed_is_pruned_behind_live_processes_and_stopped_ones_snapshots() {
         return;
     };
     let url = db.url();
-    let out = bin()
-        .args([
-            "keys", "create", "--scopes", "admin", "--name", "t", "--store",
-        ])
-        .arg(url)
-        .env_remove("SAFEGUARD_STORE")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let key = admin_key(url);
     let work = tmpdir("prune");
     let feed = |prune: bool| {
         format!(

@@ -58,16 +58,7 @@ pub(crate) fn current_version() -> i64 {
 /// Refuses a database from a newer build, and a database that holds tables but no record of
 /// our migrations (not ours: migrating it could clobber someone else's data).
 pub(crate) fn migrate_to(store: &PostgresStore, target: i64) -> Result<()> {
-    let client = store.connection()?;
-    let mut tx = Tx {
-        store,
-        client: Some(client),
-        open: false,
-        feed: None,
-        fed: false,
-    };
-    tx.batch("BEGIN")?;
-    tx.open = true;
+    let mut tx = Tx::open(store, "BEGIN")?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK_KEY])?;
     let r = tx.one(
         "SELECT count(*) FROM pg_catalog.pg_tables \

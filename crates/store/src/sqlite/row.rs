@@ -6,7 +6,9 @@
 use rusqlite::types::{FromSql, ValueRef};
 use rusqlite::{ErrorCode, Row};
 
-use crate::{ApiKey, Bank, BankKind, Change, Content, Error, Result, Signal};
+use crate::model::FeedColumns;
+pub(crate) use crate::model::FeedRow;
+use crate::{ApiKey, Bank, BankKind, Content, Error, Result, Signal};
 
 /// Maps a SQLite error to the crate's error by what the caller can do about it: a violated
 /// constraint is the caller's input clashing with stored data; an unreadable file or value
@@ -145,56 +147,19 @@ pub(crate) const CHANGE_COLUMNS: &str =
     "seq, kind, bank_id, content_id, signal_id, signal_type, value, count";
 
 /// One row of the change feed.
-pub(crate) enum FeedRow {
-    /// A row that is one change.
-    One(i64, Change),
-    /// An `added_range` row: `count` signals with consecutive ids from `first_signal`, at
-    /// consecutive seqs ending at `last_seq`.
-    Range {
-        last_seq: i64,
-        count: i64,
-        first_signal: i64,
-    },
-}
-
 pub(crate) fn change(row: &Row<'_>) -> Result<FeedRow> {
     const T: &str = "changes";
-    let seq: i64 = col(row, 0, T)?;
-    let kind: String = col(row, 1, T)?;
-    let bank_id: i64 = col(row, 2, T)?;
-    let content_id: Option<i64> = col(row, 3, T)?;
-    let missing = || Error::Corrupt(format!("change {seq}: {kind} without its signal"));
-    if kind == "updated" {
-        return Ok(FeedRow::One(
-            seq,
-            Change::Updated {
-                bank_id,
-                content_id,
-            },
-        ));
+    FeedColumns {
+        seq: col(row, 0, T)?,
+        kind: col(row, 1, T)?,
+        bank_id: col(row, 2, T)?,
+        content_id: col(row, 3, T)?,
+        signal_id: col(row, 4, T)?,
+        signal_type: col(row, 5, T)?,
+        value: col(row, 6, T)?,
+        count: col(row, 7, T)?,
     }
-    if kind == "added_range" {
-        let count: Option<i64> = col(row, 7, T)?;
-        return Ok(FeedRow::Range {
-            last_seq: seq,
-            count: count.filter(|&c| c >= 1 && c <= seq).ok_or_else(missing)?,
-            first_signal: col::<Option<i64>>(row, 4, T)?.ok_or_else(missing)?,
-        });
-    }
-    let signal = Signal {
-        id: col::<Option<i64>>(row, 4, T)?.ok_or_else(missing)?,
-        content_id: content_id.ok_or_else(missing)?,
-        bank_id,
-        signal_type: col::<Option<String>>(row, 5, T)?.ok_or_else(missing)?,
-        value: col::<Option<String>>(row, 6, T)?.ok_or_else(missing)?,
-    };
-    match kind.as_str() {
-        "added" => Ok(FeedRow::One(seq, Change::Added(signal))),
-        "removed" => Ok(FeedRow::One(seq, Change::Removed(signal))),
-        _ => Err(Error::Corrupt(format!(
-            "change {seq}: unknown kind {kind:?}"
-        ))),
-    }
+    .into_row()
 }
 
 /// Columns read by [`api_key`].
