@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd_audit;
 mod cmd_bank;
+mod cmd_bench_backfill;
 mod cmd_bench_console;
 mod cmd_bench_hash;
 mod cmd_bench_index;
@@ -23,9 +24,11 @@ mod cmd_hash;
 mod cmd_match;
 mod cmd_report;
 mod cmd_rules;
+mod cmd_scan;
 mod cmd_serve;
 mod cmd_users;
 mod output;
+mod scan_source;
 mod walk;
 
 /// Safeguard: find known child sexual abuse material by hash matching, and act on it.
@@ -43,6 +46,10 @@ enum Command {
     Hash(cmd_hash::HashArgs),
     /// Match PDQ hashes against a bank file, exactly (every entry within the radius).
     Match(cmd_match::MatchArgs),
+    /// Backfill scans: hash and match files already stored (a directory, an S3 bucket, a list
+    /// of URLs), shared by any number of worker processes, resumable; join, status, pause,
+    /// resume, cancel, results.
+    Scan(cmd_scan::ScanArgs),
     /// Run the server (HMA-compatible and native API) on the embedded store.
     Serve(cmd_serve::ServeArgs),
     /// Manage API keys.
@@ -84,6 +91,8 @@ enum Command {
 enum BenchCommand {
     /// Decode + PDQ speed on one thread (exact and --fast) and the fast mode's drift.
     Hash(cmd_bench_hash::BenchHashArgs),
+    /// A backfill scan's files per second against `safeguard hash` on the same folder.
+    Backfill(cmd_bench_backfill::BenchBackfillArgs),
     /// PDQ index build time, memory and queries/second against a brute-force scan.
     Index(cmd_bench_index::BenchIndexArgs),
     /// Fill a data directory with random PDQ hashes and write lookup queries (for
@@ -118,6 +127,7 @@ fn main() -> ExitCode {
         Command::Keys(k) => cmd_serve::run_keys(k),
         Command::Bank(b) => cmd_bank::run(b),
         Command::Match(a) => cmd_match::run(a),
+        Command::Scan(a) => cmd_scan::run(a),
         Command::Figures(a) => cmd_figures::run(a),
         Command::Users(u) => cmd_users::run(u),
         Command::Audit(a) => cmd_audit::run(a),
@@ -125,6 +135,7 @@ fn main() -> ExitCode {
         Command::Exchange(x) => cmd_exchange::run(x),
         Command::Rules(r) => cmd_rules::run(r),
         Command::Bench(BenchCommand::Hash(a)) => cmd_bench_hash::run(a),
+        Command::Bench(BenchCommand::Backfill(a)) => cmd_bench_backfill::run(a),
         Command::Bench(BenchCommand::Console(a)) => cmd_bench_console::run(a),
         #[cfg(feature = "postgres")]
         Command::Bench(BenchCommand::Scan(a)) => cmd_bench_scan::run(a),

@@ -548,11 +548,21 @@ impl Actioner {
 
     /// Matches `s` against every enabled bank with every signal and applies the policy.
     pub fn evaluate(&self, s: &Submission) -> Result<Evaluation, Error> {
+        self.evaluate_with(s, &LookupOptions::default())
+    }
+
+    /// [`Actioner::evaluate`] with these lookup options: a backfill scan names its banks and
+    /// bypasses the coin flip.
+    pub fn evaluate_with(
+        &self,
+        s: &Submission,
+        options: &LookupOptions,
+    ) -> Result<Evaluation, Error> {
         s.validate()?;
         let policy = self.policy()?;
         let mut raw = Vec::new();
         for value in &s.signals {
-            let r = self.engine.lookup(value, &LookupOptions::default())?;
+            let r = self.engine.lookup(value, options)?;
             raw.extend(r.matches);
         }
         // Allow-list suppression across signal types: one allow-list hit clears them all.

@@ -33,6 +33,8 @@ named_enum! {
         Group => "group",
         /// Sent in by a user reporting it.
         UserReport => "user_report",
+        /// Already stored, found by a backfill scan (`safeguard scan`).
+        Backfill => "backfill",
     }
 }
 

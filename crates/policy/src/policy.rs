@@ -366,7 +366,7 @@ impl ThresholdDim {
 /// recomputing them to find the deciding rule's evidence. Most items match one to a few hashes.
 const KEPT_MATCH_MASKS: usize = 8;
 /// Surfaces plus one slot for "no surface given".
-const SURFACE_SLOTS: usize = 5;
+const SURFACE_SLOTS: usize = Surface::ALL.len() + 1;
 /// Classifications plus one slot for "no classification".
 const CLASSIFICATION_SLOTS: usize = 5;
 /// Slots for account ages and kinds: neither is optional, three values each.

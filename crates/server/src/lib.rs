@@ -34,6 +34,7 @@ mod referral;
 pub mod reports;
 pub mod retention;
 mod risk;
+pub mod scans;
 pub mod source_feedback;
 mod state;
 mod urls;
@@ -121,7 +122,8 @@ pub fn app(state: AppState) -> Router {
                 .merge(nca_api::admin_routes())
                 .merge(referral::admin_routes())
                 .merge(webhooks::admin_routes())
-                .merge(reports::admin_routes()),
+                .merge(reports::admin_routes())
+                .merge(scans::admin_routes()),
         ))
         .merge(scoped(Scope::Approve, action::approve_routes()))
         .merge(scoped(

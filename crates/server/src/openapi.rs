@@ -151,6 +151,43 @@ pub const ROUTES: &[(&str, &str, Access, &str)] = &[
         Access::Scope(Scope::Approve),
         "Approve a confirmed decision as a second person (the two-person rule); the key that decided is refused; only an approved case can become reported",
     ),
+    // Backfill scans (docs/scans.md), started and worked by `safeguard scan` processes
+    (
+        "GET",
+        "/v1/scans",
+        Access::Scope(Scope::Admin),
+        "Backfill scans, newest first (?limit, 1 to 1000, default 100)",
+    ),
+    (
+        "GET",
+        "/v1/scans/{id}",
+        Access::Scope(Scope::Admin),
+        "A scan's state and progress: items listed, done, failed and matched, rate and estimated seconds left",
+    ),
+    (
+        "GET",
+        "/v1/scans/{id}/results",
+        Access::Scope(Scope::Admin),
+        "A scan's results by key (?after=KEY, limit 1 to 1000): hashes or the error, and the verdict of a match",
+    ),
+    (
+        "POST",
+        "/v1/scans/{id}/pause",
+        Access::Scope(Scope::Admin),
+        "Stop handing out jobs; jobs being worked on finish",
+    ),
+    (
+        "POST",
+        "/v1/scans/{id}/resume",
+        Access::Scope(Scope::Admin),
+        "Hand out jobs again",
+    ),
+    (
+        "POST",
+        "/v1/scans/{id}/cancel",
+        Access::Scope(Scope::Admin),
+        "Stop for good; results so far are kept (409 scan_state_conflict from done or cancelled)",
+    ),
     // Filing to NCMEC's CyberTipline (docs/reporting.md)
     (
         "GET",

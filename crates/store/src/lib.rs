@@ -31,6 +31,9 @@ pub mod postgres_testing;
 pub mod report;
 #[cfg(feature = "test-support")]
 pub mod report_conformance;
+pub mod scan;
+#[cfg(feature = "test-support")]
+pub mod scan_conformance;
 mod sqlite;
 
 pub use account::AccountStore;
@@ -44,6 +47,7 @@ pub use postgres::{
     DEFAULT_MAX_CONNECTIONS, WRITE_LOCK_KEY,
 };
 pub use report::ReportStore;
+pub use scan::ScanStore;
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// Errors of a store.
@@ -86,9 +90,17 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// database, so a verdict and the events describing it commit together, and the accounts
 /// and relationships contact decisions read ([`AccountStore`]), and the review console's
 /// users, leases and exposure records ([`ConsoleStore`]), so a claim moves its case and takes
-/// its lease in one transaction.
+/// its lease in one transaction, and backfill scans' jobs and results ([`ScanStore`]).
 pub trait Store:
-    ActionStore + AccountStore + AuditStore + ConsoleStore + ReportStore + Send + Sync + std::fmt::Debug
+    ActionStore
+    + AccountStore
+    + AuditStore
+    + ConsoleStore
+    + ReportStore
+    + ScanStore
+    + Send
+    + Sync
+    + std::fmt::Debug
 {
     /// Creates a bank. `Conflict` if the name is taken.
     fn create_bank(&self, bank: &NewBank) -> Result<Bank>;

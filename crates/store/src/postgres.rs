@@ -31,6 +31,7 @@ mod console;
 mod listen;
 mod report;
 mod row;
+mod scan;
 mod schema;
 mod source;
 

@@ -11,6 +11,7 @@ mod console;
 mod pool;
 mod report;
 mod row;
+mod scan;
 mod schema;
 mod source;
 

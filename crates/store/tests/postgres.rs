@@ -61,6 +61,20 @@ fn account_conformance() {
     });
 }
 
+#[test]
+fn scan_conformance() {
+    let Some(_probe) = TestDatabase::create() else {
+        return;
+    };
+    let dbs = RefCell::new(Vec::new());
+    safeguard_store::scan_conformance::run_all(&|| {
+        let db = TestDatabase::create().expect("the server answered the probe");
+        let store = db.open();
+        dbs.borrow_mut().push(db);
+        Box::new(store)
+    });
+}
+
 /// An empty database is migrated to the current version, every migration recorded; opening
 /// again changes nothing.
 #[test]
@@ -69,11 +83,11 @@ fn migrates_an_empty_database_once() {
         return;
     };
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 12);
+    assert_eq!(store.schema_version().unwrap(), 13);
     let bank = store.create_bank(&new_bank("B")).unwrap();
     drop(store);
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 12);
+    assert_eq!(store.schema_version().unwrap(), 13);
     assert_eq!(store.bank(bank.id).unwrap(), Some(bank));
 }
 
@@ -102,7 +116,7 @@ fn upgrades_from_version_8_to_filing_leases() {
     ));
     drop(old);
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 12);
+    assert_eq!(store.schema_version().unwrap(), 13);
     let f = store.filing("ncmec-case-1-1").unwrap().unwrap();
     assert_eq!(
         (f.phase.as_str(), f.report_id.as_deref()),
@@ -129,7 +143,7 @@ fn upgrades_from_version_2_to_accounts() {
     assert!(matches!(old.account("u1"), Err(Error::Backend(_))));
     drop(old);
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 12);
+    assert_eq!(store.schema_version().unwrap(), 13);
     assert_eq!(store.rules().unwrap().len(), 1);
     use safeguard_store::AccountStore;
     store
@@ -172,7 +186,7 @@ fn upgrades_from_the_previous_version() {
     drop(old);
 
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 12);
+    assert_eq!(store.schema_version().unwrap(), 13);
     assert_eq!(store.content(c.id).unwrap(), Some(c));
     assert_eq!(store.api_key("k1").unwrap(), Some(key));
     assert_eq!(store.last_seq().unwrap(), seq);

@@ -62,6 +62,24 @@ fn account_conformance_on_disk() {
 }
 
 #[test]
+fn scan_conformance_in_memory() {
+    safeguard_store::scan_conformance::run_all(&|| {
+        Box::new(SqliteStore::open_in_memory().expect("open in memory"))
+    });
+}
+
+#[test]
+fn scan_conformance_on_disk() {
+    let dirs = RefCell::new(Vec::new());
+    safeguard_store::scan_conformance::run_all(&|| {
+        let dir = temp_dir();
+        let store = open(&dir.path().join("store.db"));
+        dirs.borrow_mut().push(dir);
+        Box::new(store)
+    });
+}
+
+#[test]
 fn action_conformance_in_memory() {
     safeguard_store::action_conformance::run_all(&|| {
         Box::new(SqliteStore::open_in_memory().expect("open in memory"))

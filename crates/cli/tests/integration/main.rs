@@ -9,6 +9,7 @@ mod hash_cmd;
 mod hash_video;
 mod match_cmd;
 mod report_cmd;
+mod scan_cmd;
 mod serve_cmd;
 mod serve_ncmec_kill;
 mod serve_postgres;

@@ -27,6 +27,7 @@ mod lists;
 mod nca;
 mod photodna;
 mod risk;
+mod scans;
 mod socket;
 mod urls;
 mod video;

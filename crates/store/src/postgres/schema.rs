@@ -43,6 +43,7 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "feed_ranges",
         include_str!("migrations/0012_feed_ranges.sql"),
     ),
+    ("scans", include_str!("migrations/0013_scans.sql")),
 ];
 
 /// The advisory lock held while migrating: `b"SGMIGRATE"` folded into an i64.

@@ -607,6 +607,59 @@ CREATE TABLE feed_followers (
     seen_at   INTEGER NOT NULL
 ) STRICT;
 "#,
+    // Version 14: backfill scans (`crate::scan::ScanStore`).
+    // - `scan_jobs_open` finds the next claimable job of a scan without walking done ones.
+    // - A result's key is its primary key within the scan: an item processed twice (a lease
+    //   that ran out under a slow worker) is recorded once.
+    r#"
+CREATE TABLE scans (
+    id            INTEGER PRIMARY KEY,
+    source        TEXT    NOT NULL,
+    target        TEXT    NOT NULL,
+    job_size      INTEGER NOT NULL,
+    state         TEXT    NOT NULL CHECK (state IN ('running', 'paused', 'cancelled', 'done')),
+    listed        INTEGER NOT NULL DEFAULT 0 CHECK (listed IN (0, 1)),
+    jobs          INTEGER NOT NULL DEFAULT 0,
+    jobs_done     INTEGER NOT NULL DEFAULT 0,
+    items         INTEGER NOT NULL DEFAULT 0,
+    items_done    INTEGER NOT NULL DEFAULT 0,
+    items_failed  INTEGER NOT NULL DEFAULT 0,
+    items_matched INTEGER NOT NULL DEFAULT 0,
+    created_by    TEXT    NOT NULL,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    finished_at   INTEGER
+) STRICT;
+CREATE TABLE scan_jobs (
+    id          INTEGER PRIMARY KEY,
+    scan_id     INTEGER NOT NULL REFERENCES scans (id),
+    ordinal     INTEGER NOT NULL,
+    items       TEXT    NOT NULL,
+    item_count  INTEGER NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_until INTEGER,
+    done_at     INTEGER,
+    UNIQUE (scan_id, ordinal)
+) STRICT;
+CREATE INDEX scan_jobs_open ON scan_jobs (scan_id, ordinal) WHERE done_at IS NULL;
+CREATE TABLE scan_results (
+    scan_id     INTEGER NOT NULL REFERENCES scans (id),
+    key         TEXT    NOT NULL,
+    error       TEXT,
+    pdq         TEXT,
+    quality     INTEGER,
+    md5         TEXT,
+    sha256      TEXT,
+    size        INTEGER,
+    matched     INTEGER NOT NULL CHECK (matched IN (0, 1)),
+    verdict     TEXT,
+    submission  TEXT,
+    worker      TEXT    NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    PRIMARY KEY (scan_id, key)
+) STRICT, WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -1,0 +1,544 @@
+//! `safeguard scan` end to end through the binary: a single-process scan on SQLite whose
+//! results equal `safeguard hash`, and three workers on PostgreSQL sharing a scan of 20,000
+//! generated images while one of them is killed.
+//!
+//! Every image is generated here: blocks of random grey levels, nothing else.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::serve_process::bin;
+use safeguard_store::postgres_testing::TestDatabase;
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("sg-scan-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A 32×32 PNG of 4×4 blocks of random grey, different for every `seed`.
+fn png(seed: u64) -> Vec<u8> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut blocks = [0u8; 64];
+    for b in &mut blocks {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        *b = (s >> 56) as u8;
+    }
+    let mut pixels = Vec::with_capacity(32 * 32);
+    for y in 0..32 {
+        for x in 0..32 {
+            pixels.push(blocks[(y / 4) * 8 + x / 4]);
+        }
+    }
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, 32, 32);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut w = enc.write_header().unwrap();
+    w.write_image_data(&pixels).unwrap();
+    w.finish().unwrap();
+    out
+}
+
+/// Writes `n` images, 100 per folder; returns their keys (paths relative to `dir`).
+fn write_images(dir: &Path, n: u64) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let key = format!("d{:03}/img{i:05}.png", i / 100);
+            let path = dir.join(&key);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, png(i)).unwrap();
+            key
+        })
+        .collect()
+}
+
+/// `safeguard hash --json` of every file under `dir`: key -> (pdq, md5, sha256).
+fn hash_all(dir: &Path) -> BTreeMap<String, (String, String, String)> {
+    let out = bin()
+        .args(["hash", "--json", "--no-progress"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    // Exit status 1 when a file failed (the text file in the SQLite test): its line is on
+    // stderr, the images' on stdout.
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let path = v["path"].as_str().unwrap();
+            let key = Path::new(path)
+                .strip_prefix(dir)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string();
+            let s = |k: &str| v[k].as_str().unwrap().to_string();
+            (key, (s("pdq"), s("md5"), s("sha256")))
+        })
+        .collect()
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.env_remove("SAFEGUARD_STORE").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn results(store: &[&str], id: i64) -> Vec<Value> {
+    run_ok(bin().args(["scan", "results", &id.to_string()]).args(store))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn status(store: &[&str], id: i64) -> Value {
+    serde_json::from_str(&run_ok(
+        bin().args(["scan", "status", &id.to_string()]).args(store),
+    ))
+    .unwrap()
+}
+
+/// Every result equals `safeguard hash` on the same file, each key once.
+fn assert_equal_to_hash(results: &[Value], hashed: &BTreeMap<String, (String, String, String)>) {
+    let keys: BTreeSet<&str> = results.iter().map(|r| r["key"].as_str().unwrap()).collect();
+    assert_eq!(keys.len(), results.len(), "a key recorded twice");
+    for r in results {
+        let key = r["key"].as_str().unwrap();
+        let Some((pdq, md5, sha256)) = hashed.get(key) else {
+            continue;
+        };
+        assert_eq!(r["pdq"], pdq.as_str(), "{key}");
+        assert_eq!(r["md5"], md5.as_str(), "{key}");
+        assert_eq!(r["sha256"], sha256.as_str(), "{key}");
+        assert!(r["error"].is_null(), "{key}: {}", r["error"]);
+    }
+    for key in hashed.keys() {
+        assert!(keys.contains(key.as_str()), "{key} has no result");
+    }
+}
+
+#[test]
+fn a_scan_on_sqlite_equals_hash_and_sends_matches_through_the_policy() {
+    let dir = tmpdir("sqlite");
+    let media = dir.join("media");
+    let keys = write_images(&media, 250);
+    std::fs::write(media.join("notes.txt"), "not an image").unwrap();
+    let data = dir.join("data");
+    let data_arg = data.to_str().unwrap().to_string();
+    let store = ["--data-dir", data_arg.as_str()];
+    let hashed = hash_all(&media);
+    assert_eq!(hashed.len(), 250);
+    // A bank holding one of the images, by its PDQ.
+    let target = &hashed[&keys[7]].0;
+    let list = dir.join("bank.txt");
+    std::fs::write(&list, format!("{target}\n")).unwrap();
+    run_ok(
+        bin()
+            .args(["bank", "import", "--bank", "KNOWN", "--create"])
+            .args(["--format", "plain", "--type", "pdq"])
+            .arg(&list)
+            .args(store),
+    );
+    // Neither --bank nor --all: refused.
+    let out = bin()
+        .arg("scan")
+        .arg(&media)
+        .args(store)
+        .env_remove("SAFEGUARD_STORE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--bank NAME, or --all"));
+    let out = bin()
+        .arg("scan")
+        .arg(&media)
+        .args(["--bank", "NOPE"])
+        .args(store)
+        .env_remove("SAFEGUARD_STORE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no bank named \"NOPE\""));
+
+    let end: Value = serde_json::from_str(&run_ok(
+        bin()
+            .arg("scan")
+            .arg(&media)
+            .args(["--bank", "KNOWN", "--job-size", "40", "--no-progress"])
+            .args(store),
+    ))
+    .unwrap();
+    let id = end["id"].as_i64().unwrap();
+    assert_eq!(end["state"], "done");
+    assert_eq!(end["items"], 251);
+    assert_eq!(end["items_done"], 251);
+    assert_eq!(end["items_failed"], 1, "the text file");
+    assert_eq!(end["jobs"], 7);
+    assert_eq!(end["items_matched"], 1);
+    assert_eq!(end["target"]["banks"][0], "KNOWN");
+    assert_eq!(status(&store, id), end);
+
+    let rs = results(&store, id);
+    assert_eq!(rs.len(), 251);
+    assert_equal_to_hash(&rs, &hashed);
+    let text = rs.iter().find(|r| r["key"] == "notes.txt").unwrap();
+    assert!(text["error"].is_string() && text["pdq"].is_null());
+    assert_eq!(text["md5"].as_str().unwrap().len(), 32, "digests even so");
+    let hit = rs.iter().find(|r| r["matched"] == true).unwrap();
+    assert_eq!(hit["key"], keys[7].as_str());
+    assert_eq!(hit["submission"], format!("scan:{id}:{}", keys[7]).as_str());
+    assert!(hit["verdict"].is_string(), "{hit}");
+
+    // A done scan cannot be paused; an unknown one is named.
+    let out = bin()
+        .args(["scan", "pause", &id.to_string()])
+        .args(store)
+        .env_remove("SAFEGUARD_STORE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("done"));
+    let out = bin()
+        .args(["scan", "status", "999"])
+        .args(store)
+        .env_remove("SAFEGUARD_STORE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no scan 999"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A worker process, its standard error collected in the background.
+struct Worker {
+    child: Child,
+    stderr: Option<std::thread::JoinHandle<Vec<String>>>,
+}
+
+impl Worker {
+    fn spawn(cmd: &mut Command) -> (Worker, std::sync::mpsc::Receiver<String>) {
+        let mut child = cmd
+            .env_remove("SAFEGUARD_STORE")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut lines = Vec::new();
+            for l in BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx.send(l.clone());
+                lines.push(l);
+            }
+            lines
+        });
+        (
+            Worker {
+                child,
+                stderr: Some(stderr),
+            },
+            rx,
+        )
+    }
+
+    fn wait_ok(mut self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let lines = self.stderr.take().unwrap().join().unwrap();
+                assert!(status.success(), "worker failed: {}", lines.join("\n"));
+                return;
+            }
+            assert!(Instant::now() < deadline, "worker did not finish in time");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Images in the PostgreSQL scan: `SAFEGUARD_SCAN_TEST_ITEMS`, else the 20,000.
+fn scan_items() -> u64 {
+    std::env::var("SAFEGUARD_SCAN_TEST_ITEMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000)
+}
+
+#[test]
+fn three_workers_share_a_scan_on_postgres_and_one_is_killed() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let url = db.url().to_string();
+    let store = ["--store", url.as_str()];
+    let n = scan_items();
+    let dir = tmpdir("pg");
+    let media = dir.join("media");
+    write_images(&media, n);
+    let worker_args = ["--lease-secs", "3", "--no-progress", "-j", "1"];
+
+    let started = Instant::now();
+    let (a, a_err) = Worker::spawn(
+        bin()
+            .arg("scan")
+            .arg(&media)
+            .args(["--all", "--job-size", "50"])
+            .args(worker_args)
+            .args(store),
+    );
+    // The starting process names the scan on its first line.
+    let first = a_err
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the scan's first line");
+    let id: i64 = first
+        .strip_prefix("safeguard: scan ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|x| x.parse().ok())
+        .unwrap_or_else(|| panic!("no scan id in {first:?}"));
+    let join = || {
+        Worker::spawn(
+            bin()
+                .args(["scan", "join", &id.to_string()])
+                .args(worker_args)
+                .args(store),
+        )
+    };
+    let (mut b, _b_err) = join();
+    let (c, _c_err) = join();
+
+    // Kill b once a fifth is done: it holds a job then, almost surely mid-way.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let s = status(&store, id);
+        if s["items_done"].as_u64().unwrap() >= n / 5 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no progress: {s}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    b.child.kill().unwrap();
+    b.child.wait().unwrap();
+    let killed_at = status(&store, id)["items_done"].as_u64().unwrap();
+
+    a.wait_ok(Duration::from_secs(600));
+    c.wait_ok(Duration::from_secs(600));
+    let took = started.elapsed();
+    let end = status(&store, id);
+    assert_eq!(end["state"], "done", "{end}");
+    assert_eq!(end["items"].as_u64(), Some(n));
+    assert_eq!(end["items_done"].as_u64(), Some(n));
+    assert_eq!(end["items_failed"], 0);
+    let rs = results(&store, id);
+    assert_eq!(rs.len() as u64, n);
+    let workers: BTreeSet<&str> = rs.iter().map(|r| r["worker"].as_str().unwrap()).collect();
+    assert_eq!(workers.len(), 3, "all three workers recorded results");
+    let hashed = hash_all(&media);
+    assert_eq!(hashed.len() as u64, n);
+    assert_equal_to_hash(&rs, &hashed);
+    eprintln!(
+        "scan of {n} images by 3 workers, one killed at {killed_at} done: {:.1} s",
+        took.as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[path = "../../../vault/tests/moto/mod.rs"]
+mod moto;
+
+/// `(key, pdq)` of every result, checked against `safeguard hash` of the same bytes kept in
+/// `local` under the same key.
+fn assert_pdqs_match(rs: &[Value], local: &Path) {
+    let hashed = hash_all(local);
+    for r in rs.iter().filter(|r| r["error"].is_null()) {
+        let key = r["key"].as_str().unwrap();
+        let want = hashed
+            .iter()
+            .find(|(k, _)| key.ends_with(k.as_str()))
+            .unwrap_or_else(|| panic!("{key} was not hashed locally"))
+            .1;
+        assert_eq!(r["pdq"], want.0.as_str(), "{key}");
+        assert_eq!(r["sha256"], want.2.as_str(), "{key}");
+    }
+}
+
+#[test]
+fn a_scan_of_a_bucket_on_the_local_s3_server() {
+    let Some(moto) = moto::Moto::start() else {
+        return;
+    };
+    let dir = tmpdir("s3");
+    let local = dir.join("local");
+    let keys = write_images(&local, 30);
+    moto.create_bucket("media");
+    for k in &keys {
+        let bytes = std::fs::read(local.join(k)).unwrap();
+        let (status, _) = moto.http("PUT", &format!("/media/up/{k}"), &bytes).unwrap();
+        assert_eq!(status, 200);
+    }
+    // Outside the prefix: not listed.
+    let (status, _) = moto.http("PUT", "/media/other/x.png", &png(999)).unwrap();
+    assert_eq!(status, 200);
+    let data = dir.join("data");
+    let end: Value = serde_json::from_str(&run_ok(
+        bin()
+            .args([
+                "scan",
+                "s3://media/up",
+                "--all",
+                "--no-progress",
+                "--job-size",
+                "7",
+            ])
+            .arg("--data-dir")
+            .arg(&data)
+            .env("AWS_ENDPOINT_URL", moto.endpoint())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ALLOW_HTTP", "true"),
+    ))
+    .unwrap();
+    assert_eq!(end["state"], "done", "{end}");
+    assert_eq!(end["source"], "s3://media/up");
+    assert_eq!(
+        (end["items"].as_u64(), end["items_failed"].as_u64()),
+        (Some(30), Some(0))
+    );
+    let data_arg = data.to_str().unwrap().to_string();
+    let rs = results(&["--data-dir", &data_arg], end["id"].as_i64().unwrap());
+    assert_eq!(rs.len(), 30);
+    assert!(rs
+        .iter()
+        .all(|r| r["key"].as_str().unwrap().starts_with("up/d000/")));
+    assert_pdqs_match(&rs, &local);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A plain HTTP server for the URL source: `/img/N.png` is image N, anything else 404.
+fn image_server() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let n = s.read(&mut buf).unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let body = path
+                    .strip_prefix("/img/")
+                    .and_then(|p| p.strip_suffix(".png"))
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .map(png);
+                let (status, body) = match body {
+                    Some(b) => ("200 OK", b),
+                    None => ("404 Not Found", b"no".to_vec()),
+                };
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(&body);
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_scan_of_a_url_list() {
+    let addr = image_server();
+    let dir = tmpdir("urls");
+    let local = dir.join("local");
+    write_images(&local, 12);
+    let mut list = String::from("# images\n\n");
+    for i in 0..12 {
+        list.push_str(&format!("http://{addr}/img/{i}.png\n"));
+    }
+    list.push_str(&format!("http://{addr}/img/0.png\n")); // listed once
+    list.push_str(&format!("http://{addr}/missing\n"));
+    list.push_str("ftp://example.invalid/x.png\n");
+    let file = dir.join("urls.txt");
+    std::fs::write(&file, list).unwrap();
+    let data = dir.join("data");
+    let end: Value = serde_json::from_str(&run_ok(
+        bin()
+            .arg("scan")
+            .arg(format!("urls:{}", file.display()))
+            .args(["--all", "--no-progress"])
+            .arg("--data-dir")
+            .arg(&data),
+    ))
+    .unwrap();
+    assert_eq!(end["state"], "done", "{end}");
+    assert_eq!(
+        (end["items"].as_u64(), end["items_failed"].as_u64()),
+        (Some(14), Some(2))
+    );
+    let data_arg = data.to_str().unwrap().to_string();
+    let rs = results(&["--data-dir", &data_arg], end["id"].as_i64().unwrap());
+    assert_eq!(rs.len(), 14);
+    let missing = rs
+        .iter()
+        .find(|r| r["key"].as_str().unwrap().ends_with("/missing"))
+        .unwrap();
+    assert_eq!(missing["error"], "HTTP 404");
+    let ftp = rs
+        .iter()
+        .find(|r| r["key"].as_str().unwrap().starts_with("ftp:"))
+        .unwrap();
+    assert!(
+        ftp["error"]
+            .as_str()
+            .unwrap()
+            .contains("not an http(s) URL"),
+        "{ftp}"
+    );
+    // Image N was written locally as d000/imgN.png.
+    let renamed: Vec<Value> = rs
+        .iter()
+        .filter(|r| r["error"].is_null())
+        .map(|r| {
+            let mut r = r.clone();
+            let n: u64 = r["key"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .trim_end_matches(".png")
+                .parse()
+                .unwrap();
+            r["key"] = Value::from(format!("d000/img{n:05}.png"));
+            r
+        })
+        .collect();
+    assert_eq!(renamed.len(), 12);
+    assert_pdqs_match(&renamed, &local);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,187 @@
+//! Backfill scans over HTTP: progress (`GET /v1/scans/{id}`), results, and pause, resume and
+//! cancel. Scans are started and worked by `safeguard scan` processes sharing the store; this
+//! only reads and steers them (workers see a new state at their next claim).
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use safeguard_engine::now_ms;
+use safeguard_store::scan::{state, ItemResult, Scan};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::{blocking, AppState};
+
+/// Largest page of scans or results.
+pub const MAX_SCAN_PAGE: usize = 1000;
+
+/// Routes needing the `admin` scope.
+pub fn admin_routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/scans", get(list))
+        .route("/v1/scans/{id}", get(one))
+        .route("/v1/scans/{id}/results", get(results))
+        .route("/v1/scans/{id}/pause", post(pause))
+        .route("/v1/scans/{id}/resume", post(resume))
+        .route("/v1/scans/{id}/cancel", post(cancel))
+}
+
+/// A scan as the API and the CLI show it: its counters and, once something is done, the
+/// rate and an estimate of the time left, from the time since it started.
+pub fn scan_json(s: &Scan) -> Value {
+    let target: Value = serde_json::from_str(&s.target).unwrap_or(Value::Null);
+    let end = s.finished_at.unwrap_or(s.updated_at);
+    let secs = (end - s.created_at).max(1) as f64 / 1000.0;
+    let rate = s.items_done as f64 / secs;
+    let left = (s.items - s.items_done).max(0);
+    let eta = (s.listed && !s.is_final() && rate > 0.0).then(|| (left as f64 / rate).ceil());
+    json!({
+        "id": s.id,
+        "source": s.source,
+        "target": target,
+        "state": s.state,
+        "listed": s.listed,
+        "job_size": s.job_size,
+        "jobs": s.jobs,
+        "jobs_done": s.jobs_done,
+        "items": s.items,
+        "items_done": s.items_done,
+        "items_failed": s.items_failed,
+        "items_matched": s.items_matched,
+        "percent": if s.items > 0 { (s.items_done as f64 * 100.0 / s.items as f64 * 10.0).floor() / 10.0 } else { 0.0 },
+        "items_per_second": (rate * 10.0).round() / 10.0,
+        "eta_seconds": eta,
+        "created_by": s.created_by,
+        "created_at": s.created_at,
+        "updated_at": s.updated_at,
+        "finished_at": s.finished_at,
+    })
+}
+
+/// One item's result.
+pub fn result_json(r: &ItemResult) -> Value {
+    json!({
+        "key": r.key,
+        "pdq": r.pdq,
+        "quality": r.quality,
+        "md5": r.md5,
+        "sha256": r.sha256,
+        "size": r.size,
+        "error": r.error,
+        "matched": r.matched,
+        "verdict": r.verdict,
+        "submission": r.submission,
+    })
+}
+
+fn not_found(id: i64) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "scan_not_found",
+        format!("no scan {id}"),
+    )
+}
+
+/// Store errors of this module with their own codes.
+fn mapped(id: i64, e: safeguard_store::Error) -> ApiError {
+    match e {
+        safeguard_store::Error::NotFound(_) => not_found(id),
+        safeguard_store::Error::Conflict(m) => {
+            ApiError::new(StatusCode::CONFLICT, "scan_state_conflict", m)
+        }
+        other => other.into(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<usize>,
+}
+
+fn page_limit(limit: Option<usize>) -> ApiResult<usize> {
+    match limit {
+        None => Ok(100),
+        Some(n) if (1..=MAX_SCAN_PAGE).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit is 1 to {MAX_SCAN_PAGE}, not {n}"),
+        )),
+    }
+}
+
+async fn list(State(st): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<Value>> {
+    let limit = page_limit(q.limit)?;
+    let store = st.0.store.clone();
+    let scans = blocking(move || Ok(store.scans(limit)?)).await?;
+    Ok(Json(
+        json!({ "scans": scans.iter().map(scan_json).collect::<Vec<_>>() }),
+    ))
+}
+
+async fn one(State(st): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+    let store = st.0.store.clone();
+    let s = blocking(move || store.scan(id)?.ok_or_else(|| not_found(id))).await?;
+    Ok(Json(scan_json(&s)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResultsQuery {
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn results(
+    State(st): State<AppState>,
+    Path(id): Path<i64>,
+    Query(q): Query<ResultsQuery>,
+) -> ApiResult<Json<Value>> {
+    let limit = page_limit(q.limit)?;
+    let store = st.0.store.clone();
+    let rows = blocking(move || {
+        store
+            .scan_results(id, q.after.as_deref(), limit)
+            .map_err(|e| mapped(id, e))
+    })
+    .await?;
+    let next = (rows.len() == limit).then(|| rows.last().map(|r| r.result.key.clone()));
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let mut v = result_json(&r.result);
+            v["worker"] = json!(r.worker);
+            v["recorded_at"] = json!(r.recorded_at);
+            v
+        })
+        .collect();
+    Ok(Json(
+        json!({ "results": items, "next_after": next.flatten() }),
+    ))
+}
+
+async fn steer(st: AppState, id: i64, to: &'static str) -> ApiResult<Json<Value>> {
+    let store = st.0.store.clone();
+    let s = blocking(move || {
+        store
+            .set_scan_state(id, to, now_ms())
+            .map_err(|e| mapped(id, e))
+    })
+    .await?;
+    Ok(Json(scan_json(&s)))
+}
+
+async fn pause(State(st): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+    steer(st, id, state::PAUSED).await
+}
+
+async fn resume(State(st): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+    steer(st, id, state::RUNNING).await
+}
+
+async fn cancel(State(st): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+    steer(st, id, state::CANCELLED).await
+}
