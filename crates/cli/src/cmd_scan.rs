@@ -8,9 +8,8 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -26,8 +25,10 @@ use safeguard_store::{BankKind, Store};
 
 use crate::cmd_hash::{hash_bytes, sandboxed, Compat, HashSettings, LimitArgs};
 use crate::cmd_serve::DataDirArg;
-use crate::scan_source::Source;
+use crate::scan_source::{Source, Stopped, FETCH_CONCURRENCY};
 
+/// Jobs one worker process works at once (see `Worker::run`).
+const JOBS_AT_ONCE: usize = 2;
 /// Jobs planned per store call while listing.
 const JOBS_PER_PLAN: usize = 100;
 /// How often an idle worker asks again (paused scan, every job leased, listing behind).
@@ -35,8 +36,13 @@ const IDLE_POLL: Duration = Duration::from_millis(250);
 /// A job claimed this many times has killed or hung its workers each time: its items are
 /// recorded as failed instead of tried again.
 pub const MAX_JOB_ATTEMPTS: i64 = 5;
-/// Longest submission id; longer ones use the key's SHA-256.
+/// Longest key in a submission id; longer ones use the key's SHA-256.
 const MAX_SUBMISSION_KEY: usize = 200;
+/// Longest key kept in a match's metadata (bounded at 16 KiB, and a key of control
+/// characters grows sixfold in JSON); longer ones are given by their SHA-256.
+const MAX_METADATA_KEY: usize = 1024;
+/// Jobs in a row that may fail on the store or the network before a worker stops.
+const MAX_CONSECUTIVE_FAILURES: u32 = 5;
 
 /// Arguments of `safeguard scan`.
 #[derive(Debug, clap::Args)]
@@ -54,6 +60,9 @@ pub struct ScanArgs {
     /// Match against every bank.
     #[arg(long)]
     pub all: bool,
+    /// Whose PDQ values to reproduce (kept with the scan: every worker hashes alike).
+    #[arg(long, value_enum, default_value_t = Compat::Pytx)]
+    pub compat: Compat,
     /// Items per job: what a dead worker's successor redoes.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=MAX_JOB_ITEMS as i64))]
     pub job_size: u32,
@@ -78,9 +87,11 @@ pub struct WorkerArgs {
     /// Never show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
-    /// Whose PDQ values to reproduce.
-    #[arg(long, value_enum, default_value_t = Compat::Pytx)]
-    pub compat: Compat,
+    /// A `urls:` source may fetch from this host although it resolves to an internal
+    /// (loopback, private, link-local) address (repeatable). Others are refused, also after
+    /// a redirect.
+    #[arg(long = "allow-internal-host", value_name = "HOST")]
+    pub allow_internal_hosts: Vec<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]
@@ -186,12 +197,26 @@ pub fn result_json(r: &ItemResult, recorded: Option<(&str, i64)>) -> Value {
     v
 }
 
-/// What a scan matches against, as stored in [`Scan::target`].
-fn target_json(banks: &[String]) -> String {
+/// What a scan matches against and how it hashes, as stored in [`Scan::target`].
+fn target_json(banks: &[String], compat: Compat) -> String {
+    let compat = match compat {
+        Compat::Pytx => "pytx",
+        Compat::Cpp512 => "cpp512",
+    };
     if banks.is_empty() {
-        json!({ "all": true }).to_string()
+        json!({ "all": true, "compat": compat }).to_string()
     } else {
-        json!({ "banks": banks }).to_string()
+        json!({ "banks": banks, "compat": compat }).to_string()
+    }
+}
+
+/// The hashing reference a stored target names (`pytx` when it names none).
+fn compat_of(target: &str) -> anyhow::Result<Compat> {
+    let v: Value = serde_json::from_str(target).context("the scan's target is not JSON")?;
+    match v.get("compat").and_then(Value::as_str) {
+        None | Some("pytx") => Ok(Compat::Pytx),
+        Some("cpp512") => Ok(Compat::Cpp512),
+        Some(other) => anyhow::bail!("the scan names an unknown hashing reference {other:?}"),
     }
 }
 
@@ -227,16 +252,18 @@ fn start(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         "name the banks to match against with --bank NAME, or --all"
     );
     let spec = args.source.as_deref().expect("clap requires SOURCE");
-    let source = Source::parse(spec)?;
     let store: Arc<dyn Store> = Arc::from(args.worker.data.open()?);
     for b in &args.banks {
         anyhow::ensure!(store.bank_by_name(b)?.is_some(), "no bank named {b:?}");
     }
-    let name = worker_name();
-    let scan = store.create_scan(&NewScan {
-        source: source.spec(),
-        target: target_json(&args.banks),
-        created_by: name.clone(),
+    let target = target_json(&args.banks, args.compat);
+    // Everything that can fail is set up before the scan exists: a failed start leaves no
+    // scan behind that nobody works on.
+    let w = Worker::new(store, spec, &target, &args.worker, worker_name())?;
+    let scan = w.store.create_scan(&NewScan {
+        source: w.source.spec(),
+        target,
+        created_by: w.name.clone(),
         created_at: now_ms(),
         job_size: i64::from(args.job_size),
     })?;
@@ -244,7 +271,6 @@ fn start(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         "safeguard: scan {} of {} started; more workers: safeguard scan join {}",
         scan.id, scan.source, scan.id
     );
-    let w = Worker::new(store, source, &scan, &args.worker, name)?;
     w.run(&scan, Some(args.job_size as usize))
 }
 
@@ -253,8 +279,20 @@ fn join(args: &JoinArgs) -> anyhow::Result<ExitCode> {
     let scan = store
         .scan(args.id)?
         .ok_or_else(|| anyhow::anyhow!("no scan {}", args.id))?;
-    let source = Source::parse(&scan.source)?;
-    let w = Worker::new(store, source, &scan, &args.worker, worker_name())?;
+    let w = Worker::new(
+        store,
+        &scan.source,
+        &scan.target,
+        &args.worker,
+        worker_name(),
+    )?;
+    if !scan.listed && !args.list {
+        eprintln!(
+            "safeguard: scan {} is not fully listed yet; if the process that started it is \
+             gone, list it again with: safeguard scan join {} --list",
+            scan.id, scan.id
+        );
+    }
     let relist = (args.list && !scan.listed).then_some(scan.job_size as usize);
     w.run(&scan, relist)
 }
@@ -270,6 +308,21 @@ fn worker_name() -> String {
         std::process::id(),
         hex::encode(r)
     )
+}
+
+/// Marks the listing failed unless it was marked listed, however the lister ends.
+struct ListingGuard<'a> {
+    state: &'a AtomicU8,
+    worker: &'a Worker,
+}
+
+impl Drop for ListingGuard<'_> {
+    fn drop(&mut self) {
+        let _ =
+            self.state
+                .compare_exchange(LISTING, LIST_FAILED, Ordering::SeqCst, Ordering::SeqCst);
+        self.worker.bump_planned();
+    }
 }
 
 /// Listing's progress, shared with the work loop.
@@ -289,13 +342,21 @@ struct Worker {
     lease: Duration,
     max_bytes: u64,
     progress: bool,
+    /// No renewal once a job has made no progress for this long: a hung worker's job passes
+    /// on one lease later.
+    stall: Duration,
+    /// Set when this process's work loop ends: its lister stops.
+    stop: AtomicBool,
+    /// Bumped by this process's lister whenever it plans jobs or finishes, so an idle worker
+    /// wakes at once instead of at its next poll.
+    planned: (Mutex<u64>, Condvar),
 }
 
 impl Worker {
     fn new(
         store: Arc<dyn Store>,
-        source: Source,
-        scan: &Scan,
+        spec: &str,
+        target: &str,
         args: &WorkerArgs,
         name: String,
     ) -> anyhow::Result<Worker> {
@@ -310,6 +371,8 @@ impl Worker {
         };
         let limits = args.limits.to_limits();
         let max_bytes = limits.max_input_bytes.max(video.limits.max_input_bytes);
+        let source = Source::parse(spec, &args.allow_internal_hosts, max_bytes)?;
+        let compat = compat_of(target)?;
         let settings = HashSettings {
             decoder: if args.in_process {
                 safeguard_sandbox::Decoder::InProcess
@@ -318,13 +381,17 @@ impl Worker {
             },
             limits,
             decode: safeguard_media::DecodeOptions::default(),
-            compat: args.compat,
+            compat,
             dihedral: false,
             // Digests are computed here, from the bytes, for every item (also the ones
             // that do not decode: an MD5 bank lists files of any kind).
             digests: false,
         };
-        let lookup = lookup_for(store.as_ref(), &scan.target)?;
+        let lookup = lookup_for(store.as_ref(), target)?;
+        let lease = Duration::from_secs(args.lease_secs);
+        // The longest an item may legitimately take (a video at its decode budget), plus a
+        // minute for reading it.
+        let stall = lease + video.limits.max_decode_time + Duration::from_secs(60);
         let engine = Arc::new(Engine::open(store.clone()).context("loading the banks")?);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -339,9 +406,12 @@ impl Worker {
             video,
             lookup,
             name,
-            lease: Duration::from_secs(args.lease_secs),
+            lease,
             max_bytes,
             progress: !args.no_progress && std::io::stderr().is_terminal(),
+            stall,
+            stop: AtomicBool::new(false),
+            planned: (Mutex::new(0), Condvar::new()),
         })
     }
 
@@ -354,18 +424,49 @@ impl Worker {
             let lister = list.map(|size| {
                 let listing = &listing;
                 sc.spawn(move || {
+                    // Set on every way out, a panic included, so the work loop never waits
+                    // for a listing that will not come.
+                    let guard = ListingGuard {
+                        state: listing,
+                        worker: self,
+                    };
                     let r = self.list(scan.id, size);
-                    listing.store(
-                        if r.is_ok() { LISTED } else { LIST_FAILED },
-                        Ordering::SeqCst,
-                    );
+                    if r.is_ok() {
+                        guard.state.store(LISTED, Ordering::SeqCst);
+                    }
                     r
                 })
             });
-            let worked = self.work(scan.id, &listing, bar.as_ref());
+            // Two job loops share the hashing threads: while one claims, syncs and records
+            // (serial, on the store), the other keeps every core hashing. With one loop the
+            // cores idled for that part of every job (a quarter of a small-file scan).
+            let loops: Vec<_> = (0..JOBS_AT_ONCE)
+                .map(|_| {
+                    let (listing, bar) = (&listing, bar.as_ref());
+                    sc.spawn(move || self.work(scan.id, listing, bar))
+                })
+                .collect();
+            let mut worked: Option<anyhow::Result<Scan>> = None;
+            for h in loops {
+                let r = h
+                    .join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a job loop panicked")));
+                // The first error wins; otherwise the latest view of the scan.
+                if !matches!(worked, Some(Err(_))) {
+                    worked = Some(r);
+                }
+            }
+            let worked = worked.expect("at least one job loop");
+            self.stop.store(true, Ordering::SeqCst);
             if let Some(h) = lister {
                 match h.join() {
-                    Ok(r) => r.context("listing the source")?,
+                    Ok(r) => r.with_context(|| {
+                        format!(
+                            "listing the source; list it again with: safeguard scan join {} \
+                             --list",
+                            scan.id
+                        )
+                    })?,
                     Err(_) => anyhow::bail!("the listing thread panicked"),
                 }
             }
@@ -389,13 +490,29 @@ impl Worker {
         let mut next_ordinal = 0i64;
         let mut flush = |batch: &mut Vec<Vec<String>>| -> anyhow::Result<()> {
             if !batch.is_empty() {
-                self.store.add_scan_jobs(scan, next_ordinal, batch)?;
+                if let Err(e) = self.store.add_scan_jobs(scan, next_ordinal, batch) {
+                    // Listed by another lister meanwhile, or ended: nothing left to plan.
+                    if let safeguard_store::Error::Conflict(_) = e {
+                        if self
+                            .store
+                            .scan(scan)?
+                            .is_some_and(|s| s.listed || s.is_final())
+                        {
+                            return Err(Stopped.into());
+                        }
+                    }
+                    return Err(e.into());
+                }
                 next_ordinal += batch.len() as i64;
                 batch.clear();
+                self.bump_planned();
             }
             Ok(())
         };
-        self.source.list(&self.rt, |key| {
+        let listed = self.source.list(&self.rt, |key| {
+            if self.stop.load(Ordering::SeqCst) {
+                return Err(Stopped.into());
+            }
             job.push(key);
             if job.len() == size {
                 batch.push(std::mem::replace(&mut job, Vec::with_capacity(size)));
@@ -404,13 +521,39 @@ impl Worker {
                 }
             }
             Ok(())
-        })?;
-        if !job.is_empty() {
-            batch.push(job);
+        });
+        let finished = listed.and_then(|()| {
+            if !job.is_empty() {
+                batch.push(std::mem::take(&mut job));
+            }
+            flush(&mut batch)
+        });
+        match finished {
+            Ok(()) => {}
+            Err(e) if e.is::<Stopped>() => return Ok(()),
+            Err(e) => return Err(e),
         }
-        flush(&mut batch)?;
         self.store.finish_listing(scan, now_ms())?;
+        self.bump_planned();
         Ok(())
+    }
+
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    fn bump_planned(&self) {
+        *self.planned.0.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.planned.1.notify_all();
+    }
+
+    /// Waits up to [`IDLE_POLL`] for this process's lister to plan more than `seen`.
+    fn idle(&self, seen: u64) {
+        let g = self.planned.0.lock().unwrap_or_else(|e| e.into_inner());
+        if *g == seen {
+            // A timeout or a spurious wake-up both just mean: claim again.
+            let _ = self.planned.1.wait_timeout(g, IDLE_POLL);
+        }
     }
 
     /// Claims and works jobs until the scan ends; returns it as it ended.
@@ -420,12 +563,14 @@ impl Worker {
         listing: &AtomicU8,
         bar: Option<&indicatif::ProgressBar>,
     ) -> anyhow::Result<Scan> {
-        let mut last_shown = Instant::now() - Duration::from_secs(60);
+        let mut last_shown = Instant::now();
+        let mut failures = 0u32;
+        let mut first_shown = false;
         loop {
-            let lease_until = now_ms() + self.lease.as_millis() as i64;
+            let seen = *self.planned.0.lock().unwrap_or_else(|e| e.into_inner());
             match self
                 .store
-                .claim_scan_job(scan, &self.name, lease_until, now_ms())?
+                .claim_scan_job(scan, &self.name, self.lease_ms())?
             {
                 Claim::Ended(s) => return Ok(s),
                 Claim::Wait => {
@@ -435,12 +580,33 @@ impl Worker {
                     if let Some(s) = self.store.scan(scan)? {
                         self.show(&s, bar, &mut last_shown);
                     }
-                    std::thread::sleep(IDLE_POLL);
+                    self.idle(seen);
                 }
-                Claim::Job(job) => {
-                    let s = self.work_job(&job)?;
-                    self.show(&s, bar, &mut last_shown);
-                }
+                Claim::Job(job) => match self.work_job(&job) {
+                    Ok(s) => {
+                        failures = 0;
+                        self.show(&s, bar, &mut last_shown);
+                        if let (Some(b), false) = (bar, first_shown) {
+                            // A worker joining mid-scan jumps from 0 to what others did:
+                            // not progress of its own, for the rate and ETA.
+                            b.reset_eta();
+                            first_shown = true;
+                        }
+                    }
+                    Err(e) => {
+                        // The store or the network failed, not the job's files: give the
+                        // job back at once, wait, and go on; stop after several in a row.
+                        failures += 1;
+                        eprintln!("safeguard: scan job {} failed: {e:#}", job.id);
+                        let _ = self.store.renew_scan_job(job.id, &self.name, 0);
+                        if failures >= MAX_CONSECUTIVE_FAILURES {
+                            return Err(e.context(format!(
+                                "{failures} jobs in a row failed; stopping this worker"
+                            )));
+                        }
+                        std::thread::sleep(Duration::from_secs(1 << failures.min(5)));
+                    }
+                },
             }
         }
     }
@@ -451,10 +617,11 @@ impl Worker {
                 b.set_length(s.items as u64);
                 b.set_position(s.items_done as u64);
                 b.set_message(format!(
-                    "scan {} {}{} · {} failed · {} matched",
+                    "scan {} {}{} · {:.0} items/s · {} failed · {} matched",
                     s.id,
                     s.state,
                     if s.listed { "" } else { " (listing)" },
+                    b.per_sec(),
                     s.items_failed,
                     s.items_matched
                 ));
@@ -488,20 +655,40 @@ impl Worker {
                 .finish_scan_job(job.id, &self.name, &results, now_ms())?);
         }
         let (stop, stopped) = mpsc::channel::<()>();
+        let progress = AtomicU64::new(0);
         let results = std::thread::scope(|sc| {
+            let progress = &progress;
             sc.spawn(move || {
                 let every = self.lease / 3;
+                let (mut last, mut moved_at) = (0, Instant::now());
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                    let until = now_ms() + self.lease.as_millis() as i64;
-                    match self.store.renew_scan_job(job.id, &self.name, until) {
+                    let now = progress.load(Ordering::Relaxed);
+                    if now != last {
+                        (last, moved_at) = (now, Instant::now());
+                    } else if moved_at.elapsed() > self.stall {
+                        // Hung (a stalled network file system, say): stop renewing, so the
+                        // job passes to another worker when the lease runs out.
+                        eprintln!(
+                            "safeguard: scan job {} made no progress for {:?}; letting its \
+                             lease run out",
+                            job.id, self.stall
+                        );
+                        return;
+                    }
+                    match self
+                        .store
+                        .renew_scan_job(job.id, &self.name, self.lease_ms())
+                    {
                         Ok(true) => {}
                         // Lost: someone else has it; finishing still records nothing twice.
                         Ok(false) => return,
-                        Err(e) => tracing::warn!("renewing the lease of scan job {}: {e}", job.id),
+                        Err(e) => {
+                            eprintln!("safeguard: renewing the lease of scan job {}: {e}", job.id)
+                        }
                     }
                 }
             });
-            let r = self.process(job);
+            let r = self.process(job, progress);
             drop(stop);
             r
         })?;
@@ -510,15 +697,36 @@ impl Worker {
             .finish_scan_job(job.id, &self.name, &results, now_ms())?)
     }
 
-    fn process(&self, job: &ScanJob) -> anyhow::Result<Vec<ItemResult>> {
+    fn process(&self, job: &ScanJob, progress: &AtomicU64) -> anyhow::Result<Vec<ItemResult>> {
         // New hashes added since the last job are matched from this one on.
         self.actioner.engine().sync()?;
-        let bytes = self.source.fetch(&self.rt, &job.items, self.max_bytes);
-        job.items
-            .par_iter()
-            .zip(bytes.into_par_iter())
-            .map(|(key, b)| self.item(job.scan_id, key, b))
-            .collect()
+        let one = |key: &String, bytes| {
+            let r = self.item(job.scan_id, key, bytes);
+            progress.fetch_add(1, Ordering::Relaxed);
+            r
+        };
+        if self.source.is_local() {
+            // Read on the hashing threads: a serial read of a job's files first was a tenth
+            // of a small-file scan's time.
+            return job
+                .items
+                .par_iter()
+                .map(|key| one(key, self.source.read(key, self.max_bytes)))
+                .collect();
+        }
+        // Fetched a bounded number at a time: a job's worth of large videos in memory at
+        // once could be tens of GiB.
+        let mut out = Vec::with_capacity(job.items.len());
+        for keys in job.items.chunks(FETCH_CONCURRENCY) {
+            let bytes = self.source.fetch(&self.rt, keys, self.max_bytes);
+            let done: anyhow::Result<Vec<ItemResult>> = keys
+                .par_iter()
+                .zip(bytes.into_par_iter())
+                .map(|(key, b)| one(key, b))
+                .collect();
+            out.extend(done?);
+        }
+        Ok(out)
     }
 
     /// Hashes and matches one item. A store failure is the caller's error (the job is
@@ -579,6 +787,24 @@ impl Worker {
                 }
             }
         };
+        // Most files match nothing: a plain lookup of each signal decides that without
+        // building a submission or running the policy (a fifth of a small-file scan's time).
+        let mut raw = false;
+        for v in &signals {
+            if !self
+                .actioner
+                .engine()
+                .lookup(v, &self.lookup)?
+                .matches
+                .is_empty()
+            {
+                raw = true;
+                break;
+            }
+        }
+        if !raw {
+            return Ok(r);
+        }
         let sub = Submission {
             id: submission_id(scan, key),
             kind,
@@ -588,7 +814,11 @@ impl Worker {
             surface: Some(Surface::Backfill),
             created_at: None,
             ip: None,
-            metadata: Some(json!({ "scan": scan, "key": key })),
+            metadata: Some(if key.len() <= MAX_METADATA_KEY {
+                json!({ "scan": scan, "key": key })
+            } else {
+                json!({ "scan": scan, "key_sha256": sha256_hex(key) })
+            }),
             media: Some(MediaDigest {
                 sha256: d.sha256_hex(),
                 md5: d.md5_hex(),
@@ -596,17 +826,41 @@ impl Worker {
             }),
             url: None,
         };
-        let eval = self.actioner.evaluate_with(&sub, &self.lookup)?;
+        let eval = match self.actioner.evaluate_with(&sub, &self.lookup) {
+            Ok(e) => e,
+            Err(e) if e.is_client_error() => return Ok(with_error(r, format!("not matched: {e}"))),
+            Err(e) => return Err(e.into()),
+        };
         if !eval.matches.is_empty() {
             // Recorded under an id made of the scan and key, so a job redone after a dead
             // worker replays the first record instead of opening a second case.
-            let rec = self.actioner.record(&sub, &eval, None)?;
             r.matched = true;
-            r.verdict = rec.body["verdict"].as_str().map(str::to_string);
-            r.submission = Some(sub.id);
+            r.submission = Some(sub.id.clone());
+            match self.actioner.record(&sub, &eval, None) {
+                Ok(rec) => r.verdict = rec.body["verdict"].as_str().map(str::to_string),
+                // Recorded before with other content (the file changed between two
+                // attempts): the first record stands; this result says why it differs.
+                Err(e) if e.is_client_error() => {
+                    return Ok(with_error(r, format!("match not recorded: {e}")))
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(r)
     }
+}
+
+fn with_error(mut r: ItemResult, why: String) -> ItemResult {
+    r.error = Some(match r.error.take() {
+        Some(first) => format!("{first}; {why}"),
+        None => why,
+    });
+    r
+}
+
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(s))
 }
 
 fn failed(key: &str, why: String) -> ItemResult {
@@ -630,18 +884,14 @@ fn submission_id(scan: i64, key: &str) -> String {
     if key.len() <= MAX_SUBMISSION_KEY {
         format!("scan:{scan}:{key}")
     } else {
-        use sha2::Digest;
-        format!(
-            "scan:{scan}:sha256:{}",
-            hex::encode(sha2::Sha256::digest(key))
-        )
+        format!("scan:{scan}:sha256:{}", sha256_hex(key))
     }
 }
 
 fn progress_bar() -> indicatif::ProgressBar {
     let b = indicatif::ProgressBar::new(0);
     if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{msg}\n[{bar:40}] {pos}/{len} items · {per_sec} · ETA {eta}",
+        "{msg}\n[{bar:40}] {pos}/{len} items · ETA {eta}",
     ) {
         b.set_style(style.progress_chars("=> "));
     }
@@ -663,9 +913,21 @@ mod tests {
 
     #[test]
     fn targets_round_trip() {
-        assert_eq!(target_json(&[]), r#"{"all":true}"#);
-        let t = target_json(&["a".into(), "b\"".into()]);
+        let all = target_json(&[], Compat::Pytx);
+        assert_eq!(all, r#"{"all":true,"compat":"pytx"}"#);
+        let t = target_json(&["a".into(), "b\"".into()], Compat::Cpp512);
         let v: Value = serde_json::from_str(&t).unwrap();
         assert_eq!(v["banks"][1], "b\"");
+        assert_eq!(compat_of(&t).unwrap(), Compat::Cpp512);
+        assert_eq!(compat_of(&all).unwrap(), Compat::Pytx);
+        assert_eq!(compat_of(r#"{"all":true}"#).unwrap(), Compat::Pytx);
+        assert!(compat_of(r#"{"compat":"nope"}"#).is_err());
+        assert!(compat_of("{").is_err());
+    }
+
+    #[test]
+    fn errors_add_up() {
+        let r = with_error(failed("k", "first".into()), "second".into());
+        assert_eq!(r.error.as_deref(), Some("first; second"));
     }
 }

@@ -3,25 +3,44 @@
 //! again plans the same jobs) and fetches an item's bytes by its key.
 
 use std::collections::HashSet;
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::ObjectStore;
+use sha2::Digest;
 
+use safeguard_server::config::FetchConfig;
+use safeguard_server::fetch::Fetcher;
 use safeguard_store::scan::MAX_ITEM_KEY_BYTES;
 
-/// Items fetched at once by one worker from a bucket or over HTTP.
-const FETCH_CONCURRENCY: usize = 16;
-/// Longest wait for one URL's answer, whole body included.
-const URL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Items fetched at once by one worker from a bucket or over HTTP: also the most fetched
+/// items one worker holds in memory at once.
+pub const FETCH_CONCURRENCY: usize = 16;
+/// Longest wait for one URL's answer, whole body included, seconds.
+const URL_TIMEOUT_SECS: u64 = 30;
+/// Redirects followed for one URL, each checked by the guard.
+const URL_MAX_REDIRECTS: usize = 5;
+
+/// Why a listing stopped early on purpose (the scan ended): not a failure.
+#[derive(Debug)]
+pub struct Stopped;
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("listing stopped")
+    }
+}
+
+impl std::error::Error for Stopped {}
 
 /// A parsed source.
 pub enum Source {
-    /// Files under a directory; keys are paths relative to it, `/`-separated.
+    /// Files under a directory (canonical path); keys are paths relative to it,
+    /// `/`-separated.
     Dir(PathBuf),
     /// Objects under a prefix of a bucket; keys are object keys.
     S3 {
@@ -36,18 +55,20 @@ pub enum Source {
     Urls {
         /// The file.
         file: PathBuf,
-        /// The client.
-        client: reqwest::Client,
+        /// The server's guarded fetcher: http(s) only, no internal addresses (also after
+        /// redirects and DNS), bounded size and time.
+        fetcher: Fetcher,
     },
 }
 
 impl Source {
     /// Parses `spec`: `s3://BUCKET[/PREFIX]`, `urls:FILE`, or a directory (optionally
-    /// `dir:PATH`). A directory is made absolute, so workers started elsewhere find it. The
-    /// bucket's endpoint and credentials come from the standard `AWS_*` variables
-    /// (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
-    /// `AWS_ALLOW_HTTP`).
-    pub fn parse(spec: &str) -> anyhow::Result<Source> {
+    /// `dir:PATH`). A directory is made absolute and canonical, so workers started elsewhere
+    /// find it. The bucket's endpoint and credentials come from the standard `AWS_*`
+    /// variables (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_REGION`, `AWS_ALLOW_HTTP`). URLs on `allow_internal` hosts may resolve to
+    /// internal addresses; `max_bytes` bounds a fetched URL.
+    pub fn parse(spec: &str, allow_internal: &[String], max_bytes: u64) -> anyhow::Result<Source> {
         if let Some(rest) = spec.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             anyhow::ensure!(!bucket.is_empty(), "{spec}: no bucket name");
@@ -64,15 +85,18 @@ impl Source {
         if let Some(file) = spec.strip_prefix("urls:") {
             let file = std::path::absolute(file)
                 .with_context(|| format!("{spec}: cannot resolve the path"))?;
-            let client = reqwest::Client::builder()
-                .timeout(URL_TIMEOUT)
-                .redirect(reqwest::redirect::Policy::limited(5))
-                .build()
-                .context("cannot build the HTTP client")?;
-            return Ok(Source::Urls { file, client });
+            let fetcher = Fetcher::new(&FetchConfig {
+                enabled: true,
+                allow_internal_hosts: allow_internal.to_vec(),
+                max_bytes,
+                timeout_secs: URL_TIMEOUT_SECS,
+                max_redirects: URL_MAX_REDIRECTS,
+            })
+            .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?;
+            return Ok(Source::Urls { file, fetcher });
         }
         let path = spec.strip_prefix("dir:").unwrap_or(spec);
-        let dir = std::path::absolute(path)
+        let dir = std::fs::canonicalize(path)
             .with_context(|| format!("{spec}: cannot resolve the path"))?;
         anyhow::ensure!(dir.is_dir(), "{}: not a directory", dir.display());
         Ok(Source::Dir(dir))
@@ -93,8 +117,9 @@ impl Source {
         }
     }
 
-    /// Calls `each` with every item key in listing order. Keys over
-    /// [`MAX_ITEM_KEY_BYTES`] and duplicate URLs are skipped with a warning on stderr.
+    /// Calls `each` with every item key in listing order. Keys over [`MAX_ITEM_KEY_BYTES`],
+    /// entries of the tree that cannot be read and duplicate URLs are skipped with a warning
+    /// on stderr. `each` may return [`Stopped`] to end the listing early.
     pub fn list(
         &self,
         rt: &tokio::runtime::Runtime,
@@ -102,7 +127,10 @@ impl Source {
     ) -> anyhow::Result<()> {
         let mut push = |key: String| -> anyhow::Result<()> {
             if key.len() > MAX_ITEM_KEY_BYTES {
-                eprintln!("safeguard: skipped, key over {MAX_ITEM_KEY_BYTES} bytes: {key:.80}…");
+                eprintln!(
+                    "safeguard: skipped, key over {MAX_ITEM_KEY_BYTES} bytes: {}…",
+                    key.chars().take(80).collect::<String>()
+                );
                 return Ok(());
             }
             each(key)
@@ -113,7 +141,15 @@ impl Source {
                     .follow_links(false)
                     .sort_by_file_name();
                 for entry in walker {
-                    let e = entry.with_context(|| format!("listing {}", root.display()))?;
+                    // An unreadable folder (`lost+found` at a mount's root) or an entry
+                    // deleted while the walk passed is skipped, not the end of the scan.
+                    let e = match entry {
+                        Ok(e) => e,
+                        Err(err) => {
+                            eprintln!("safeguard: skipped while listing: {err}");
+                            continue;
+                        }
+                    };
                     let is_file = e.file_type().is_file()
                         || (e.file_type().is_symlink()
                             && std::fs::metadata(e.path()).is_ok_and(|m| m.is_file()));
@@ -130,8 +166,10 @@ impl Source {
                 Ok(())
             }
             Source::S3 { store, prefix, .. } => rt.block_on(async {
-                let prefix =
-                    (!prefix.is_empty()).then(|| object_store::path::Path::from(prefix.as_str()));
+                let prefix = (!prefix.is_empty())
+                    .then(|| object_store::path::Path::parse(prefix.as_str()))
+                    .transpose()
+                    .context("the bucket prefix")?;
                 // S3 lists in key order, so a second listing plans the same jobs.
                 let mut stream = store.list(prefix.as_ref());
                 while let Some(meta) = stream.try_next().await.context("listing the bucket")? {
@@ -140,15 +178,20 @@ impl Source {
                 Ok(())
             }),
             Source::Urls { file, .. } => {
-                let text = std::fs::read_to_string(file)
+                let f = std::fs::File::open(file)
                     .with_context(|| format!("cannot read {}", file.display()))?;
-                let mut seen = HashSet::new();
-                for line in text.lines() {
+                // 16 bytes per distinct URL, not the URL: a list of millions stays small.
+                let mut seen: HashSet<[u8; 16]> = HashSet::new();
+                for line in std::io::BufReader::new(f).lines() {
+                    let line = line.with_context(|| format!("reading {}", file.display()))?;
                     let url = line.trim();
                     if url.is_empty() || url.starts_with('#') {
                         continue;
                     }
-                    if !seen.insert(url) {
+                    let d = sha2::Sha256::digest(url.as_bytes());
+                    let mut id = [0u8; 16];
+                    id.copy_from_slice(&d[..16]);
+                    if !seen.insert(id) {
                         continue;
                     }
                     push(url.to_string())?;
@@ -158,8 +201,33 @@ impl Source {
         }
     }
 
-    /// The bytes of each key, in order, at most `max_bytes` each; an error is the reason,
-    /// ready to record.
+    /// Whether items are read from this machine's file system (then [`Source::read`], on the
+    /// hashing threads) rather than fetched over the network ([`Source::fetch`]).
+    pub fn is_local(&self) -> bool {
+        matches!(self, Source::Dir(_))
+    }
+
+    /// The bytes of one item of a directory source, at most `max_bytes`; an error is the
+    /// reason, ready to record. The file must be a regular file inside the tree once links
+    /// are resolved (a key from the store or a link swapped in after listing cannot read
+    /// elsewhere) and is not opened otherwise (a FIFO would block the worker).
+    pub fn read(&self, key: &str, max_bytes: u64) -> Result<Vec<u8>, String> {
+        let Source::Dir(root) = self else {
+            return Err("not a directory source".into());
+        };
+        let path = std::fs::canonicalize(root.join(key)).map_err(|e| e.to_string())?;
+        if !path.starts_with(root) {
+            return Err("the file lies outside the scanned directory".into());
+        }
+        let meta = std::fs::metadata(&path).map_err(|e| e.to_string())?;
+        if !meta.is_file() {
+            return Err("not a regular file".into());
+        }
+        read_capped(&path, max_bytes)
+    }
+
+    /// The bytes of each key of a bucket or URL source, in order, at most `max_bytes` each,
+    /// fetched [`FETCH_CONCURRENCY`] at a time; an error is the reason, ready to record.
     pub fn fetch(
         &self,
         rt: &tokio::runtime::Runtime,
@@ -167,20 +235,12 @@ impl Source {
         max_bytes: u64,
     ) -> Vec<Result<Vec<u8>, String>> {
         match self {
-            Source::Dir(root) => keys
-                .iter()
-                .map(|k| {
-                    // Keys come from the store; one that climbs out of the tree is refused
-                    // rather than read.
-                    if k.starts_with('/') || k.split('/').any(|c| c == "..") {
-                        return Err("the key leaves the scanned directory".to_string());
-                    }
-                    read_capped(&root.join(k), max_bytes)
-                })
-                .collect(),
+            Source::Dir(_) => keys.iter().map(|k| self.read(k, max_bytes)).collect(),
             Source::S3 { store, .. } => rt.block_on(
                 futures_util::stream::iter(keys.iter().map(|k| async move {
-                    let path = object_store::path::Path::from(k.as_str());
+                    // `parse`, not `from`: the key as listed, with no percent-encoding.
+                    let path = object_store::path::Path::parse(k.as_str())
+                        .map_err(|e| format!("not a usable object key: {e}"))?;
                     let got = store.get(&path).await.map_err(|e| e.to_string())?;
                     if got.meta.size > max_bytes {
                         return Err(format!("over {max_bytes} bytes ({})", got.meta.size));
@@ -193,10 +253,10 @@ impl Source {
                 .buffered(FETCH_CONCURRENCY)
                 .collect(),
             ),
-            Source::Urls { client, .. } => rt.block_on(
+            Source::Urls { fetcher, .. } => rt.block_on(
                 futures_util::stream::iter(
                     keys.iter()
-                        .map(|k| async move { fetch_url(client, k, max_bytes).await }),
+                        .map(|k| async move { fetcher.fetch(k).await.map_err(|e| e.to_string()) }),
                 )
                 .buffered(FETCH_CONCURRENCY)
                 .collect(),
@@ -217,28 +277,4 @@ fn read_capped(path: &Path, max_bytes: u64) -> Result<Vec<u8>, String> {
         ..safeguard_media::Limits::default()
     };
     safeguard_media::read_file(path, &limits).map_err(|e| e.to_string())
-}
-
-async fn fetch_url(client: &reqwest::Client, url: &str, max_bytes: u64) -> Result<Vec<u8>, String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(format!("not an http(s) URL: {}", parsed.scheme()));
-    }
-    let resp = client.get(parsed).send().await.map_err(|e| e.to_string())?;
-    if !resp.status().is_success() {
-        return Err(format!("HTTP {}", resp.status().as_u16()));
-    }
-    if resp.content_length().is_some_and(|n| n > max_bytes) {
-        return Err(format!("over {max_bytes} bytes"));
-    }
-    let mut body = Vec::new();
-    let mut stream = resp.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| e.to_string())?;
-        if body.len() as u64 + chunk.len() as u64 > max_bytes {
-            return Err(format!("over {max_bytes} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }

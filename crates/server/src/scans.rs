@@ -30,10 +30,14 @@ pub fn admin_routes() -> Router<AppState> {
 }
 
 /// A scan as the API and the CLI show it: its counters and, once something is done, the
-/// rate and an estimate of the time left, from the time since it started.
+/// rate since it started (pauses included) and an estimate of the time left.
 pub fn scan_json(s: &Scan) -> Value {
     let target: Value = serde_json::from_str(&s.target).unwrap_or(Value::Null);
-    let end = s.finished_at.unwrap_or(s.updated_at);
+    // A running scan's rate is to now, so a stalled one shows falling; a final one's is to
+    // its end.
+    let end = s
+        .finished_at
+        .unwrap_or_else(|| if s.is_final() { s.updated_at } else { now_ms() });
     let secs = (end - s.created_at).max(1) as f64 / 1000.0;
     let rate = s.items_done as f64 / secs;
     let left = (s.items - s.items_done).max(0);

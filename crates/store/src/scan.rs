@@ -108,7 +108,7 @@ pub struct ScanJob {
     /// Claims so far, this one included: a job claimed many times is one that kills its
     /// workers, and the caller gives up on it.
     pub attempts: i64,
-    /// Until when this claim holds, Unix milliseconds.
+    /// Until when this claim holds, Unix milliseconds by the store's clock.
     pub lease_until: i64,
 }
 
@@ -219,6 +219,14 @@ pub(crate) fn check_results(items: &[String], results: &[ItemResult]) -> Result<
     Ok(())
 }
 
+/// The error for a job planned again with other items.
+pub(crate) fn changed_source(ordinal: i64) -> Error {
+    Error::Conflict(format!(
+        "job {ordinal} was planned with other items: the source changed since it was first \
+         listed"
+    ))
+}
+
 /// The JSON a job's items are stored as.
 pub(crate) fn items_json(items: &[String]) -> String {
     serde_json::Value::from(items.to_vec()).to_string()
@@ -250,29 +258,34 @@ pub(crate) fn check_transition(from: &str, to: &str) -> Result<()> {
 }
 
 /// Backfill scans' plans, leases and results (see the module documentation).
+///
+/// Unlike the rest of [`crate::Store`], claims, renewals and finishes of jobs may commit
+/// without waiting for the disk (SQLite `synchronous=NORMAL`, PostgreSQL
+/// `synchronous_commit = off`): one per job, they were most of a scan's cost on small files.
+/// A power cut can lose the last of them, never corrupt anything, and a lost claim or finish
+/// only sends its job round again (results are keyed once; matches are recorded as
+/// submissions, durably, before their job finishes).
 pub trait ScanStore {
     /// Creates a scan, running, with no jobs yet.
     fn create_scan(&self, scan: &NewScan) -> Result<Scan>;
     /// Plans jobs `first_ordinal, first_ordinal + 1, ...`. A job already planned at an ordinal
     /// is kept as it was, so a listing cut off and run again from the start plans nothing
-    /// twice. `NotFound`; `Conflict` for an empty job, one over [`MAX_JOB_ITEMS`], a key over
-    /// [`MAX_ITEM_KEY_BYTES`], or a scan already listed.
+    /// twice; a job planned at an ordinal with other items is a `Conflict` (the source changed
+    /// since it was first listed). `NotFound`; `Conflict` for an empty job, one over
+    /// [`MAX_JOB_ITEMS`], a key over [`MAX_ITEM_KEY_BYTES`], a key twice in one job, or a
+    /// scan already listed, done or cancelled.
     fn add_scan_jobs(&self, scan: ScanId, first_ordinal: i64, jobs: &[Vec<String>]) -> Result<()>;
     /// Marks the listing complete; a scan with every job done becomes done. `NotFound`.
     fn finish_listing(&self, scan: ScanId, now: i64) -> Result<Scan>;
     /// Leases the first job (in listing order) that is not done and not leased, or whose
-    /// lease ran out before `now`, to `owner` until `lease_until`. Several processes claiming
-    /// at once get different jobs. `NotFound`.
-    fn claim_scan_job(
-        &self,
-        scan: ScanId,
-        owner: &str,
-        lease_until: i64,
-        now: i64,
-    ) -> Result<Claim>;
-    /// Extends `owner`'s lease of a job; false if the lease was lost (it ran out and someone
-    /// else claimed the job, or the job is done).
-    fn renew_scan_job(&self, job: ScanJobId, owner: &str, lease_until: i64) -> Result<bool>;
+    /// lease has run out, to `owner` for `lease_ms`. Leases are timed by the store's clock
+    /// (the database server's on PostgreSQL), so workers on machines whose clocks disagree
+    /// never take each other's jobs early. Several processes claiming at once get different
+    /// jobs. `NotFound`.
+    fn claim_scan_job(&self, scan: ScanId, owner: &str, lease_ms: i64) -> Result<Claim>;
+    /// Extends `owner`'s lease of a job to `lease_ms` from now; false if the lease was lost
+    /// (it ran out and someone else claimed the job, or the job is done).
+    fn renew_scan_job(&self, job: ScanJobId, owner: &str, lease_ms: i64) -> Result<bool>;
     /// Records a job's results and marks it done, in one transaction. An item already
     /// recorded keeps its first result and is not counted again, so this is safe after a lost
     /// lease. A scan whose listed jobs are all done becomes done. Returns the scan after.
@@ -289,7 +302,7 @@ pub trait ScanStore {
     /// Up to `limit` scans, newest first.
     fn scans(&self, limit: usize) -> Result<Vec<Scan>>;
     /// Pauses, resumes or cancels. `NotFound`; `Conflict` from a final state or to an
-    /// unknown one. Setting the state it is in already is allowed.
+    /// unknown one. Pausing a paused scan or resuming a running one is allowed.
     fn set_scan_state(&self, id: ScanId, to: &str, now: i64) -> Result<Scan>;
     /// Up to `limit` results by ascending key, after `after`. `NotFound`.
     fn scan_results(

@@ -16,6 +16,11 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     odd_keys_round_trip(&*make());
 }
 
+/// A lease no test outlives.
+const LONG: i64 = 600_000;
+/// A lease a test waits out.
+const SHORT: i64 = 300;
+
 fn new_scan(store: &dyn Store) -> Scan {
     store
         .create_scan(&NewScan {
@@ -74,22 +79,24 @@ pub fn a_scan_runs_to_done_in_listing_order(store: &dyn Store) {
     assert!(!s.listed && s.jobs == 0 && s.items == 0 && s.finished_at.is_none());
     assert_eq!(store.scan(s.id).unwrap().as_ref(), Some(&s));
     // Nothing planned yet: wait, not ended (more may be listed).
-    assert_eq!(
-        store.claim_scan_job(s.id, "w1", 2_000, 1_000).unwrap(),
-        Claim::Wait
-    );
+    assert_eq!(store.claim_scan_job(s.id, "w1", LONG).unwrap(), Claim::Wait);
     store
         .add_scan_jobs(s.id, 0, &[keys("a", 3), keys("b", 2)])
         .unwrap();
     let after = store.scan(s.id).unwrap().unwrap();
     assert_eq!((after.jobs, after.items), (2, 5));
-    let j0 = job(store.claim_scan_job(s.id, "w1", 2_000, 1_000).unwrap());
-    assert_eq!((j0.ordinal, j0.attempts, j0.lease_until), (0, 1, 2_000));
+    let j0 = job(store.claim_scan_job(s.id, "w1", LONG).unwrap());
+    assert_eq!((j0.ordinal, j0.attempts), (0, 1));
+    assert!(
+        j0.lease_until > 1_700_000_000_000,
+        "the store's clock: {}",
+        j0.lease_until
+    );
     assert_eq!(j0.items, keys("a", 3));
-    let j1 = job(store.claim_scan_job(s.id, "w2", 2_000, 1_000).unwrap());
+    let j1 = job(store.claim_scan_job(s.id, "w2", LONG).unwrap());
     assert_eq!(j1.ordinal, 1);
     assert_eq!(
-        store.claim_scan_job(s.id, "w3", 2_000, 1_000).unwrap(),
+        store.claim_scan_job(s.id, "w3", LONG).unwrap(),
         Claim::Wait,
         "both jobs are leased"
     );
@@ -116,16 +123,13 @@ pub fn a_scan_runs_to_done_in_listing_order(store: &dyn Store) {
     // Every planned job is done, but the listing is not finished: still running.
     let s2 = store.scan(s.id).unwrap().unwrap();
     assert_eq!((s2.state.as_str(), s2.jobs_done), (state::RUNNING, 2));
-    assert_eq!(
-        store.claim_scan_job(s.id, "w1", 3_000, 1_700).unwrap(),
-        Claim::Wait
-    );
+    assert_eq!(store.claim_scan_job(s.id, "w1", LONG).unwrap(), Claim::Wait);
     let fin = store.finish_listing(s.id, 1_800).unwrap();
     assert!(fin.listed);
     assert_eq!(fin.state, state::DONE);
     assert_eq!(fin.finished_at, Some(1_800));
     assert!(fin.is_final());
-    match store.claim_scan_job(s.id, "w1", 3_000, 1_900).unwrap() {
+    match store.claim_scan_job(s.id, "w1", LONG).unwrap() {
         Claim::Ended(e) => assert_eq!(e, fin),
         other => panic!("a done scan hands out nothing, got {other:?}"),
     }
@@ -150,7 +154,7 @@ pub fn a_scan_runs_to_done_in_listing_order(store: &dyn Store) {
     assert_eq!(store.scans(10).unwrap()[0].id, empty.id, "newest first");
     assert_eq!(store.scans(1).unwrap().len(), 1);
     assert!(matches!(
-        store.claim_scan_job(999_999, "w", 1, 0),
+        store.claim_scan_job(999_999, "w", LONG),
         Err(Error::NotFound(_))
     ));
     assert!(matches!(
@@ -172,20 +176,16 @@ pub fn a_lapsed_lease_passes_the_job_on_and_results_count_once(store: &dyn Store
     let s = new_scan(store);
     store.add_scan_jobs(s.id, 0, &[keys("x", 4)]).unwrap();
     store.finish_listing(s.id, 1).unwrap();
-    let a = job(store.claim_scan_job(s.id, "a", 1_010, 1_000).unwrap());
-    assert!(store.renew_scan_job(a.id, "a", 1_020).unwrap());
-    assert!(!store.renew_scan_job(a.id, "b", 9_999).unwrap(), "not b's");
+    // Leases are timed by the store's clock: a short one, then real waiting.
+    let a = job(store.claim_scan_job(s.id, "a", SHORT).unwrap());
+    assert!(store.renew_scan_job(a.id, "a", SHORT).unwrap());
+    assert!(!store.renew_scan_job(a.id, "b", LONG).unwrap(), "not b's");
     // Before the lease runs out nobody else gets it; after, b does, as a second attempt.
-    assert_eq!(
-        store.claim_scan_job(s.id, "b", 1_100, 1_015).unwrap(),
-        Claim::Wait
-    );
-    let b = job(store.claim_scan_job(s.id, "b", 1_100, 1_021).unwrap());
+    assert_eq!(store.claim_scan_job(s.id, "b", LONG).unwrap(), Claim::Wait);
+    std::thread::sleep(std::time::Duration::from_millis(SHORT as u64 + 150));
+    let b = job(store.claim_scan_job(s.id, "b", LONG).unwrap());
     assert_eq!((b.id, b.attempts), (a.id, 2));
-    assert!(
-        !store.renew_scan_job(a.id, "a", 1_200).unwrap(),
-        "a lost it"
-    );
+    assert!(!store.renew_scan_job(a.id, "a", LONG).unwrap(), "a lost it");
     let mut br = results_for(&b);
     br[0].matched = true;
     let done = store.finish_scan_job(b.id, "b", &br, 1_050).unwrap();
@@ -201,7 +201,7 @@ pub fn a_lapsed_lease_passes_the_job_on_and_results_count_once(store: &dyn Store
     assert!(rs
         .iter()
         .all(|r| r.worker == "b" && r.result.error.is_none()));
-    assert!(!store.renew_scan_job(a.id, "b", 2_000).unwrap(), "done");
+    assert!(!store.renew_scan_job(a.id, "b", LONG).unwrap(), "done");
 }
 
 pub fn pause_resume_and_cancel(store: &dyn Store) {
@@ -211,13 +211,10 @@ pub fn pause_resume_and_cancel(store: &dyn Store) {
         .unwrap();
     let p = store.set_scan_state(s.id, state::PAUSED, 10).unwrap();
     assert_eq!((p.state.as_str(), p.updated_at), (state::PAUSED, 10));
-    assert_eq!(
-        store.claim_scan_job(s.id, "w", 100, 11).unwrap(),
-        Claim::Wait
-    );
+    assert_eq!(store.claim_scan_job(s.id, "w", LONG).unwrap(), Claim::Wait);
     store.set_scan_state(s.id, state::PAUSED, 12).unwrap();
     store.set_scan_state(s.id, state::RUNNING, 13).unwrap();
-    let j = job(store.claim_scan_job(s.id, "w", 100, 14).unwrap());
+    let j = job(store.claim_scan_job(s.id, "w", LONG).unwrap());
     // A job leased before a cancel can still be finished; nothing more is handed out.
     let c = store.set_scan_state(s.id, state::CANCELLED, 15).unwrap();
     assert_eq!(
@@ -225,7 +222,7 @@ pub fn pause_resume_and_cancel(store: &dyn Store) {
         (state::CANCELLED, Some(15))
     );
     assert!(matches!(
-        store.claim_scan_job(s.id, "w", 100, 16).unwrap(),
+        store.claim_scan_job(s.id, "w", LONG).unwrap(),
         Claim::Ended(_)
     ));
     let after = store
@@ -241,6 +238,13 @@ pub fn pause_resume_and_cancel(store: &dyn Store) {
             "cancelled is final ({to})"
         );
     }
+    assert!(
+        matches!(
+            store.add_scan_jobs(s.id, 3, &[keys("s", 1)]),
+            Err(Error::Conflict(_))
+        ),
+        "nothing planned for a cancelled scan"
+    );
     let other = new_scan(store);
     for bad in [state::DONE, "bogus"] {
         assert!(matches!(
@@ -267,6 +271,14 @@ pub fn listing_again_plans_nothing_twice(store: &dyn Store) {
     store.add_scan_jobs(s.id, 0, &jobs).unwrap();
     let after = store.scan(s.id).unwrap().unwrap();
     assert_eq!((after.jobs, after.items), (5, 10));
+    // The source changed under a relisting: refused, nothing planned.
+    let mut changed = jobs.clone();
+    changed[1] = keys("moved", 2);
+    assert!(matches!(
+        store.add_scan_jobs(s.id, 0, &changed),
+        Err(Error::Conflict(m)) if m.contains("job 1")
+    ));
+    assert_eq!(store.scan(s.id).unwrap().unwrap().jobs, 5);
     store.finish_listing(s.id, 1).unwrap();
     assert!(matches!(
         store.add_scan_jobs(s.id, 5, &[keys("late", 1)]),
@@ -296,7 +308,7 @@ pub fn listing_again_plans_nothing_twice(store: &dyn Store) {
 pub fn results_must_cover_the_job_exactly(store: &dyn Store) {
     let s = new_scan(store);
     store.add_scan_jobs(s.id, 0, &[keys("c", 3)]).unwrap();
-    let j = job(store.claim_scan_job(s.id, "w", 100, 1).unwrap());
+    let j = job(store.claim_scan_job(s.id, "w", LONG).unwrap());
     let full = results_for(&j);
     let mut dup = full.clone();
     dup[2] = hashed(&full[0].key);
@@ -328,7 +340,7 @@ pub fn concurrent_claims_get_different_jobs(store: &dyn Store) {
                     let owner = format!("w{w}");
                     let mut mine = Vec::new();
                     loop {
-                        match store.claim_scan_job(s.id, &owner, i64::MAX, 2).unwrap() {
+                        match store.claim_scan_job(s.id, &owner, LONG).unwrap() {
                             Claim::Job(j) => {
                                 mine.push(j.ordinal);
                                 store
@@ -367,7 +379,7 @@ pub fn odd_keys_round_trip(store: &dyn Store) {
     store
         .add_scan_jobs(s.id, 0, std::slice::from_ref(&odd))
         .unwrap();
-    let j = job(store.claim_scan_job(s.id, "w\0x", 100, 1).unwrap());
+    let j = job(store.claim_scan_job(s.id, "w\0x", LONG).unwrap());
     assert_eq!(j.items, odd);
     let mut r = results_for(&j);
     r[0].error = Some("bad\0file".into());

@@ -296,7 +296,25 @@ fn three_workers_share_a_scan_on_postgres_and_one_is_killed() {
     let n = scan_items();
     let dir = tmpdir("pg");
     let media = dir.join("media");
-    write_images(&media, n);
+    let keys = write_images(&media, n);
+    // A bank holding every 500th image's SHA-256: matches spread over the jobs, some of them
+    // in the killed worker's.
+    let hashed = hash_all(&media);
+    assert_eq!(hashed.len() as u64, n);
+    let listed: String = keys
+        .iter()
+        .step_by(500)
+        .map(|k| format!("{}\n", hashed[k].2))
+        .collect();
+    let list = dir.join("bank.txt");
+    std::fs::write(&list, listed).unwrap();
+    run_ok(
+        bin()
+            .args(["bank", "import", "--bank", "KNOWN", "--create"])
+            .args(["--format", "plain", "--type", "sha256"])
+            .arg(&list)
+            .args(store),
+    );
     let worker_args = ["--lease-secs", "3", "--no-progress", "-j", "1"];
 
     let started = Instant::now();
@@ -309,14 +327,7 @@ fn three_workers_share_a_scan_on_postgres_and_one_is_killed() {
             .args(store),
     );
     // The starting process names the scan on its first line.
-    let first = a_err
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the scan's first line");
-    let id: i64 = first
-        .strip_prefix("safeguard: scan ")
-        .and_then(|r| r.split(' ').next())
-        .and_then(|x| x.parse().ok())
-        .unwrap_or_else(|| panic!("no scan id in {first:?}"));
+    let id = scan_id(&a_err);
     let join = || {
         Worker::spawn(
             bin()
@@ -350,13 +361,25 @@ fn three_workers_share_a_scan_on_postgres_and_one_is_killed() {
     assert_eq!(end["items"].as_u64(), Some(n));
     assert_eq!(end["items_done"].as_u64(), Some(n));
     assert_eq!(end["items_failed"], 0);
+    let matched = n.div_ceil(500);
+    assert_eq!(end["items_matched"].as_u64(), Some(matched), "{end}");
     let rs = results(&store, id);
     assert_eq!(rs.len() as u64, n);
     let workers: BTreeSet<&str> = rs.iter().map(|r| r["worker"].as_str().unwrap()).collect();
     assert_eq!(workers.len(), 3, "all three workers recorded results");
-    let hashed = hash_all(&media);
-    assert_eq!(hashed.len() as u64, n);
     assert_equal_to_hash(&rs, &hashed);
+    // Every match was recorded once as a submission, under its fixed id, with a case.
+    let pg = db.open();
+    let hits: Vec<&Value> = rs.iter().filter(|r| r["matched"] == true).collect();
+    assert_eq!(hits.len() as u64, matched);
+    for r in hits {
+        let id = r["submission"].as_str().unwrap();
+        let sub = safeguard_store::ActionStore::submission(&pg, id)
+            .unwrap()
+            .unwrap_or_else(|| panic!("no submission {id}"));
+        assert!(sub.case_id.is_some(), "{id} has no case");
+        assert!(r["verdict"].is_string());
+    }
     eprintln!(
         "scan of {n} images by 3 workers, one killed at {killed_at} done: {:.1} s",
         took.as_secs_f64()
@@ -397,6 +420,20 @@ fn a_scan_of_a_bucket_on_the_local_s3_server() {
         let (status, _) = moto.http("PUT", &format!("/media/up/{k}"), &bytes).unwrap();
         assert_eq!(status, 200);
     }
+    // Keys with characters an object path would percent-encode: fetched as listed.
+    for (i, wire) in [
+        "up/odd/50%25.png",
+        "up/odd/a~b%5B1%5D.png",
+        "up/odd/with%20space.png",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let bytes = png(5000 + i as u64);
+        let (status, _) = moto.http("PUT", &format!("/media/{wire}"), &bytes).unwrap();
+        assert_eq!(status, 200, "{wire}");
+        std::fs::write(local.join(format!("odd{i}.png")), &bytes).unwrap();
+    }
     // Outside the prefix: not listed.
     let (status, _) = moto.http("PUT", "/media/other/x.png", &png(999)).unwrap();
     assert_eq!(status, 200);
@@ -424,15 +461,34 @@ fn a_scan_of_a_bucket_on_the_local_s3_server() {
     assert_eq!(end["source"], "s3://media/up");
     assert_eq!(
         (end["items"].as_u64(), end["items_failed"].as_u64()),
-        (Some(30), Some(0))
+        (Some(33), Some(0)),
+        "{end}"
     );
     let data_arg = data.to_str().unwrap().to_string();
     let rs = results(&["--data-dir", &data_arg], end["id"].as_i64().unwrap());
-    assert_eq!(rs.len(), 30);
-    assert!(rs
+    assert_eq!(rs.len(), 33);
+    let plain: Vec<Value> = rs
         .iter()
-        .all(|r| r["key"].as_str().unwrap().starts_with("up/d000/")));
-    assert_pdqs_match(&rs, &local);
+        .filter(|r| r["key"].as_str().unwrap().starts_with("up/d000/"))
+        .cloned()
+        .collect();
+    assert_eq!(plain.len(), 30);
+    assert_pdqs_match(&plain, &local);
+    let hashed = hash_all(&local);
+    for (i, odd) in [
+        "up/odd/50%.png",
+        "up/odd/a~b[1].png",
+        "up/odd/with space.png",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let r = rs
+            .iter()
+            .find(|r| r["key"] == *odd)
+            .unwrap_or_else(|| panic!("{odd} not listed: {rs:?}"));
+        assert_eq!(r["pdq"], hashed[&format!("odd{i}.png")].0.as_str(), "{odd}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -490,7 +546,12 @@ fn a_scan_of_a_url_list() {
         bin()
             .arg("scan")
             .arg(format!("urls:{}", file.display()))
-            .args(["--all", "--no-progress"])
+            .args([
+                "--all",
+                "--no-progress",
+                "--allow-internal-host",
+                "127.0.0.1",
+            ])
             .arg("--data-dir")
             .arg(&data),
     ))
@@ -507,7 +568,10 @@ fn a_scan_of_a_url_list() {
         .iter()
         .find(|r| r["key"].as_str().unwrap().ends_with("/missing"))
         .unwrap();
-    assert_eq!(missing["error"], "HTTP 404");
+    assert!(
+        missing["error"].as_str().unwrap().contains("404"),
+        "{missing}"
+    );
     let ftp = rs
         .iter()
         .find(|r| r["key"].as_str().unwrap().starts_with("ftp:"))
@@ -516,7 +580,7 @@ fn a_scan_of_a_url_list() {
         ftp["error"]
             .as_str()
             .unwrap()
-            .contains("not an http(s) URL"),
+            .contains("only http and https"),
         "{ftp}"
     );
     // Image N was written locally as d000/imgN.png.
@@ -540,5 +604,151 @@ fn a_scan_of_a_url_list() {
         .collect();
     assert_eq!(renamed.len(), 12);
     assert_pdqs_match(&renamed, &local);
+    // Without --allow-internal-host the loopback server is refused, item by item.
+    let guarded: Value = serde_json::from_str(&run_ok(
+        bin()
+            .arg("scan")
+            .arg(format!("urls:{}", file.display()))
+            .args(["--all", "--no-progress"])
+            .arg("--data-dir")
+            .arg(&data),
+    ))
+    .unwrap();
+    assert_eq!(guarded["items_failed"].as_u64(), Some(14), "{guarded}");
+    let rs = results(&["--data-dir", &data_arg], guarded["id"].as_i64().unwrap());
+    for r in rs
+        .iter()
+        .filter(|r| r["key"].as_str().unwrap().starts_with("http:"))
+    {
+        let why = r["error"].as_str().unwrap();
+        assert!(why.contains("internal address"), "{r}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The scan id from a starting process's first line.
+fn scan_id(first: &std::sync::mpsc::Receiver<String>) -> i64 {
+    let line = first
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the scan's first line");
+    line.strip_prefix("safeguard: scan ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|x| x.parse().ok())
+        .unwrap_or_else(|| panic!("no scan id in {line:?}"))
+}
+
+fn wait_for(store: &[&str], id: i64, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let s = status(store, id);
+        if cond(&s) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "{what}: {s}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_running_scan_is_paused_resumed_and_cancelled() {
+    let dir = tmpdir("steer");
+    let media = dir.join("media");
+    write_images(&media, 1500);
+    let data = dir.join("data");
+    let data_arg = data.to_str().unwrap().to_string();
+    let store = ["--data-dir", data_arg.as_str()];
+    // One item per job: each job is a claim and a durable finish, so the scan runs for
+    // seconds and a pause shows between two jobs.
+    let start = || {
+        Worker::spawn(
+            bin()
+                .arg("scan")
+                .arg(&media)
+                .args([
+                    "--all",
+                    "--job-size",
+                    "1",
+                    "--no-progress",
+                    "-j",
+                    "1",
+                    "--lease-secs",
+                    "3",
+                ])
+                .args(store),
+        )
+    };
+    let (mut w, first) = start();
+    let id = scan_id(&first);
+    wait_for(&store, id, "work started", |s| {
+        s["items_done"].as_u64() > Some(3)
+    });
+    let paused: Value = serde_json::from_str(&run_ok(
+        bin().args(["scan", "pause", &id.to_string()]).args(store),
+    ))
+    .unwrap();
+    assert_eq!(paused["state"], "paused");
+    // The job in hand finishes; then nothing moves while paused, and the worker waits.
+    std::thread::sleep(Duration::from_millis(500));
+    let before = status(&store, id)["items_done"].as_u64().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = status(&store, id);
+    assert_eq!(after["items_done"].as_u64(), Some(before), "{after}");
+    assert_eq!(after["state"], "paused");
+    assert!(before < 1500, "paused before the end");
+    assert!(w.child.try_wait().unwrap().is_none(), "the worker waits");
+    run_ok(bin().args(["scan", "resume", &id.to_string()]).args(store));
+    w.wait_ok(Duration::from_secs(300));
+    let done = status(&store, id);
+    assert_eq!(
+        (done["state"].as_str(), done["items_done"].as_u64()),
+        (Some("done"), Some(1500))
+    );
+
+    // A second scan, cancelled mid-way: the worker stops and the results so far stay.
+    let (w, first) = start();
+    let id2 = scan_id(&first);
+    assert_ne!(id2, id);
+    wait_for(&store, id2, "work started", |s| {
+        s["items_done"].as_u64() > Some(3)
+    });
+    run_ok(bin().args(["scan", "cancel", &id2.to_string()]).args(store));
+    w.wait_ok(Duration::from_secs(60));
+    let cancelled = status(&store, id2);
+    assert_eq!(cancelled["state"], "cancelled");
+    let n = cancelled["items_done"].as_u64().unwrap();
+    assert!(n > 3 && n < 1500, "{cancelled}");
+    assert_eq!(results(&store, id2).len() as u64, n);
+
+    // A third, its starting process killed as soon as it named the scan (while listing,
+    // most likely): `join --list` lists it again and finishes it, every item once.
+    let (mut w, first) = start();
+    let id3 = scan_id(&first);
+    w.child.kill().unwrap();
+    w.child.wait().unwrap();
+    let (joined, _) = Worker::spawn(
+        bin()
+            .args([
+                "scan",
+                "join",
+                &id3.to_string(),
+                "--list",
+                "--lease-secs",
+                "3",
+            ])
+            .args(["--no-progress"])
+            .args(store),
+    );
+    joined.wait_ok(Duration::from_secs(300));
+    let third = status(&store, id3);
+    assert_eq!(
+        (
+            third["state"].as_str(),
+            third["items"].as_u64(),
+            third["items_done"].as_u64()
+        ),
+        (Some("done"), Some(1500), Some(1500)),
+        "{third}"
+    );
+    assert_eq!(results(&store, id3).len(), 1500);
     let _ = std::fs::remove_dir_all(&dir);
 }

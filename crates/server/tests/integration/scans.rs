@@ -46,11 +46,7 @@ async fn progress_results_and_steering() {
     s.store
         .finish_listing(scan.id, safeguard_engine::now_ms())
         .unwrap();
-    let Claim::Job(j) = s
-        .store
-        .claim_scan_job(scan.id, "w", i64::MAX, safeguard_engine::now_ms())
-        .unwrap()
-    else {
+    let Claim::Job(j) = s.store.claim_scan_job(scan.id, "w", 600_000).unwrap() else {
         panic!("a job")
     };
     s.store
@@ -112,9 +108,7 @@ async fn progress_results_and_steering() {
         assert_eq!(r.json()["state"], state);
     }
     assert!(matches!(
-        s.store
-            .claim_scan_job(scan.id, "w", i64::MAX, safeguard_engine::now_ms())
-            .unwrap(),
+        s.store.claim_scan_job(scan.id, "w", 600_000).unwrap(),
         Claim::Ended(_)
     ));
     let r = s

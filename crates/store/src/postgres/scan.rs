@@ -12,6 +12,15 @@ use super::{Param, PostgresStore, Tx};
 use crate::scan::*;
 use crate::{Error, Result};
 
+/// Claims, renewals and finishes commit without waiting for the WAL flush (see
+/// [`ScanStore`]): a server crash loses at most the last fraction of a second of them, which
+/// only means redoing those jobs.
+const ASYNC_COMMIT: &str = "SET LOCAL synchronous_commit TO OFF";
+
+/// The database server's clock, Unix milliseconds: leases are timed by one clock for every
+/// worker, whatever its machine's says. `now()` is the transaction's start, a moment ago.
+const DB_NOW_MS: &str = "(extract(epoch FROM now()) * 1000)::bigint";
+
 /// Result rows per `INSERT`: 10 parameters each, well under PostgreSQL's 65,535.
 const RESULT_ROWS_PER_INSERT: usize = 500;
 
@@ -92,27 +101,38 @@ impl ScanStore for PostgresStore {
         self.write_unlocked(|tx| {
             // Locks the scan row: a concurrent `finish_listing` waits, so no job is planned
             // after the scan was declared listed.
-            let listed = tx
+            let r = tx
                 .opt(
-                    "SELECT listed FROM scans WHERE id = $1 FOR UPDATE",
+                    &format!("SELECT {SCAN_COLUMNS} FROM scans WHERE id = $1 FOR UPDATE"),
                     &[&scan],
                 )?
                 .ok_or_else(|| Error::NotFound(format!("scan {scan}")))?;
-            if col::<bool>(&listed, 0, "scans")? {
-                return Err(Error::Conflict(format!("scan {scan} is listed already")));
+            let s = scan_row(&r)?;
+            if s.listed || s.is_final() {
+                let what = if s.listed { "listed" } else { s.state.as_str() };
+                return Err(Error::Conflict(format!("scan {scan} is {what} already")));
             }
             let (mut added, mut items) = (0i64, 0i64);
             for (i, j) in jobs.iter().enumerate() {
                 let ordinal = first_ordinal + i as i64;
                 let count = j.len() as i64;
+                let json = items_json(j);
                 let n = tx.execute(
                     "INSERT INTO scan_jobs (scan_id, ordinal, items, item_count) \
                      VALUES ($1, $2, $3, $4) ON CONFLICT (scan_id, ordinal) DO NOTHING",
-                    &[&scan, &ordinal, &items_json(j), &count],
+                    &[&scan, &ordinal, &json, &count],
                 )?;
                 if n == 1 {
                     added += 1;
                     items += count;
+                } else {
+                    let r = tx.one(
+                        "SELECT items FROM scan_jobs WHERE scan_id = $1 AND ordinal = $2",
+                        &[&scan, &ordinal],
+                    )?;
+                    if col::<String>(&r, 0, "scan_jobs")? != json {
+                        return Err(changed_source(ordinal));
+                    }
                 }
             }
             tx.execute(
@@ -136,14 +156,9 @@ impl ScanStore for PostgresStore {
         })
     }
 
-    fn claim_scan_job(
-        &self,
-        scan: ScanId,
-        owner: &str,
-        lease_until: i64,
-        now: i64,
-    ) -> Result<Claim> {
+    fn claim_scan_job(&self, scan: ScanId, owner: &str, lease_ms: i64) -> Result<Claim> {
         self.write_unlocked(|tx| {
+            tx.batch(ASYNC_COMMIT)?;
             let s = must_scan(tx, scan)?;
             if s.is_final() {
                 return Ok(Claim::Ended(s));
@@ -152,14 +167,16 @@ impl ScanStore for PostgresStore {
                 return Ok(Claim::Wait);
             }
             let found = tx.opt(
-                "UPDATE scan_jobs SET lease_owner = $2, lease_until = $3, \
-                     attempts = attempts + 1 \
-                 WHERE id = (SELECT id FROM scan_jobs \
-                             WHERE scan_id = $1 AND done_at IS NULL \
-                               AND (lease_until IS NULL OR lease_until < $4) \
-                             ORDER BY ordinal LIMIT 1 FOR UPDATE SKIP LOCKED) \
-                 RETURNING id, ordinal, items, attempts",
-                &[&scan, &owner, &lease_until, &now],
+                &format!(
+                    "UPDATE scan_jobs SET lease_owner = $2, lease_until = {DB_NOW_MS} + $3, \
+                         attempts = attempts + 1 \
+                     WHERE id = (SELECT id FROM scan_jobs \
+                                 WHERE scan_id = $1 AND done_at IS NULL \
+                                   AND (lease_until IS NULL OR lease_until < {DB_NOW_MS}) \
+                                 ORDER BY ordinal LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                     RETURNING id, ordinal, items, attempts, lease_until"
+                ),
+                &[&scan, &owner, &lease_ms],
             )?;
             let Some(r) = found else {
                 return Ok(Claim::Wait);
@@ -171,17 +188,20 @@ impl ScanStore for PostgresStore {
                 ordinal: col(&r, 1, "scan_jobs")?,
                 items: items_from_json(&items)?,
                 attempts: col(&r, 3, "scan_jobs")?,
-                lease_until,
+                lease_until: col(&r, 4, "scan_jobs")?,
             }))
         })
     }
 
-    fn renew_scan_job(&self, job: ScanJobId, owner: &str, lease_until: i64) -> Result<bool> {
+    fn renew_scan_job(&self, job: ScanJobId, owner: &str, lease_ms: i64) -> Result<bool> {
         self.write_unlocked(|tx| {
+            tx.batch(ASYNC_COMMIT)?;
             let n = tx.execute(
-                "UPDATE scan_jobs SET lease_until = $3 \
-                 WHERE id = $1 AND lease_owner = $2 AND done_at IS NULL",
-                &[&job, &owner, &lease_until],
+                &format!(
+                    "UPDATE scan_jobs SET lease_until = {DB_NOW_MS} + $3 \
+                     WHERE id = $1 AND lease_owner = $2 AND done_at IS NULL"
+                ),
+                &[&job, &owner, &lease_ms],
             )?;
             Ok(n == 1)
         })
@@ -195,6 +215,7 @@ impl ScanStore for PostgresStore {
         now: i64,
     ) -> Result<Scan> {
         self.write_unlocked(|tx| {
+            tx.batch(ASYNC_COMMIT)?;
             // The job's row lock orders two finishes of one job: the second sees it done.
             let r = tx
                 .opt(

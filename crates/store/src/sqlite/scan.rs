@@ -1,10 +1,11 @@
 //! [`ScanStore`] on SQLite. One writer at a time, so a claim is a plain read-then-update in
-//! the write transaction.
+//! the write transaction. Claims, renewals and finishes commit without waiting for the disk
+//! (see [`ScanStore`]: losing them to a power cut only means redoing jobs).
 
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 
 use super::row::{col, db_err};
-use super::SqliteStore;
+use super::{now_ms, SqliteStore};
 use crate::scan::*;
 use crate::{Error, Result};
 
@@ -79,8 +80,9 @@ impl ScanStore for SqliteStore {
         }
         self.write(|tx| {
             let s = must_scan(tx, scan)?;
-            if s.listed {
-                return Err(Error::Conflict(format!("scan {scan} is listed already")));
+            if s.listed || s.is_final() {
+                let what = if s.listed { "listed" } else { s.state.as_str() };
+                return Err(Error::Conflict(format!("scan {scan} is {what} already")));
             }
             let (mut added, mut items) = (0i64, 0i64);
             {
@@ -91,17 +93,25 @@ impl ScanStore for SqliteStore {
                     )
                     .map_err(db_err)?;
                 for (i, j) in jobs.iter().enumerate() {
+                    let ordinal = first_ordinal + i as i64;
+                    let json = items_json(j);
                     let n = st
-                        .execute(params![
-                            scan,
-                            first_ordinal + i as i64,
-                            items_json(j),
-                            j.len() as i64
-                        ])
+                        .execute(params![scan, ordinal, json, j.len() as i64])
                         .map_err(db_err)?;
                     if n == 1 {
                         added += 1;
                         items += j.len() as i64;
+                    } else {
+                        let stored: String = tx
+                            .query_row(
+                                "SELECT items FROM scan_jobs WHERE scan_id = ?1 AND ordinal = ?2",
+                                params![scan, ordinal],
+                                |r| r.get(0),
+                            )
+                            .map_err(db_err)?;
+                        if stored != json {
+                            return Err(changed_source(ordinal));
+                        }
                     }
                 }
             }
@@ -127,14 +137,10 @@ impl ScanStore for SqliteStore {
         })
     }
 
-    fn claim_scan_job(
-        &self,
-        scan: ScanId,
-        owner: &str,
-        lease_until: i64,
-        now: i64,
-    ) -> Result<Claim> {
-        self.write(|tx| {
+    fn claim_scan_job(&self, scan: ScanId, owner: &str, lease_ms: i64) -> Result<Claim> {
+        self.write_unsynced(|tx| {
+            let now = now_ms();
+            let lease_until = now.saturating_add(lease_ms);
             let s = must_scan(tx, scan)?;
             if s.is_final() {
                 return Ok(Claim::Ended(s));
@@ -180,8 +186,9 @@ impl ScanStore for SqliteStore {
         })
     }
 
-    fn renew_scan_job(&self, job: ScanJobId, owner: &str, lease_until: i64) -> Result<bool> {
-        self.write(|tx| {
+    fn renew_scan_job(&self, job: ScanJobId, owner: &str, lease_ms: i64) -> Result<bool> {
+        self.write_unsynced(|tx| {
+            let lease_until = now_ms().saturating_add(lease_ms);
             let n = tx
                 .execute(
                     "UPDATE scan_jobs SET lease_until = ?3
@@ -200,7 +207,7 @@ impl ScanStore for SqliteStore {
         results: &[ItemResult],
         now: i64,
     ) -> Result<Scan> {
-        self.write(|tx| {
+        self.write_unsynced(|tx| {
             let (scan, items, done_at): (i64, String, Option<i64>) = tx
                 .query_row(
                     "SELECT scan_id, items, done_at FROM scan_jobs WHERE id = ?1",
