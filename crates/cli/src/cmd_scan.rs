@@ -310,6 +310,13 @@ fn worker_name() -> String {
     )
 }
 
+/// Items of a job taken in hand and finished, for the lease's stall check.
+#[derive(Default)]
+struct Progress {
+    started: AtomicU64,
+    finished: AtomicU64,
+}
+
 /// Marks the listing failed unless it was marked listed, however the lister ends.
 struct ListingGuard<'a> {
     state: &'a AtomicU8,
@@ -347,6 +354,8 @@ struct Worker {
     stall: Duration,
     /// Set when this process's work loop ends: its lister stops.
     stop: AtomicBool,
+    /// Whether the progress bar has shown the scan once.
+    bar_started: AtomicBool,
     /// Bumped by this process's lister whenever it plans jobs or finishes, so an idle worker
     /// wakes at once instead of at its next poll.
     planned: (Mutex<u64>, Condvar),
@@ -411,6 +420,7 @@ impl Worker {
             progress: !args.no_progress && std::io::stderr().is_terminal(),
             stall,
             stop: AtomicBool::new(false),
+            bar_started: AtomicBool::new(false),
             planned: (Mutex::new(0), Condvar::new()),
         })
     }
@@ -441,9 +451,19 @@ impl Worker {
             // (serial, on the store), the other keeps every core hashing. With one loop the
             // cores idled for that part of every job (a quarter of a small-file scan).
             let loops: Vec<_> = (0..JOBS_AT_ONCE)
-                .map(|_| {
+                .map(|i| {
                     let (listing, bar) = (&listing, bar.as_ref());
-                    sc.spawn(move || self.work(scan.id, listing, bar))
+                    sc.spawn(move || {
+                        let r = self.work(scan.id, listing, bar, i);
+                        if let Err(e) = &r {
+                            // Said at once, and the other loop and the lister stop: the
+                            // process ends rather than limping on at half speed.
+                            eprintln!("safeguard: {e:#}");
+                            self.stop.store(true, Ordering::SeqCst);
+                            self.bump_planned();
+                        }
+                        r
+                    })
                 })
                 .collect();
             let mut worked: Option<anyhow::Result<Scan>> = None;
@@ -460,13 +480,26 @@ impl Worker {
             self.stop.store(true, Ordering::SeqCst);
             if let Some(h) = lister {
                 match h.join() {
-                    Ok(r) => r.with_context(|| {
-                        format!(
-                            "listing the source; list it again with: safeguard scan join {} \
-                             --list",
-                            scan.id
-                        )
-                    })?,
+                    Ok(r) => {
+                        let changed = r
+                            .as_ref()
+                            .is_err_and(|e| format!("{e:#}").contains("the source changed"));
+                        r.with_context(|| {
+                            if changed {
+                                format!(
+                                    "listing the source; it no longer lists as it did: cancel \
+                                 this scan (safeguard scan cancel {}) and start a new one",
+                                    scan.id
+                                )
+                            } else {
+                                format!(
+                                    "listing the source; list it again with: safeguard scan join \
+                                 {} --list",
+                                    scan.id
+                                )
+                            }
+                        })?
+                    }
                     Err(_) => anyhow::bail!("the listing thread panicked"),
                 }
             }
@@ -562,60 +595,81 @@ impl Worker {
         scan: i64,
         listing: &AtomicU8,
         bar: Option<&indicatif::ProgressBar>,
+        index: usize,
     ) -> anyhow::Result<Scan> {
+        // Each loop claims under its own name, so that one loop's lost lease is never taken
+        // for its sibling's.
+        let owner = format!("{}/{index}", self.name);
         let mut last_shown = Instant::now();
         let mut failures = 0u32;
-        let mut first_shown = false;
+        let mut latest: Option<Scan> = None;
         loop {
+            if self.stop.load(Ordering::SeqCst) {
+                // The other loop failed: end too, with the latest view of the scan.
+                return match latest.or(self.store.scan(scan).ok().flatten()) {
+                    Some(s) => Ok(s),
+                    None => anyhow::bail!("scan {scan} is gone"),
+                };
+            }
             let seen = *self.planned.0.lock().unwrap_or_else(|e| e.into_inner());
-            match self
-                .store
-                .claim_scan_job(scan, &self.name, self.lease_ms())?
-            {
+            let claim = match self.store.claim_scan_job(scan, &owner, self.lease_ms()) {
+                Ok(c) => c,
+                Err(e) => {
+                    back_off(
+                        &mut failures,
+                        e.into(),
+                        format!("claiming a job of scan {scan}"),
+                    )?;
+                    continue;
+                }
+            };
+            match claim {
                 Claim::Ended(s) => return Ok(s),
                 Claim::Wait => {
+                    failures = 0;
                     if listing.load(Ordering::SeqCst) == LIST_FAILED {
                         anyhow::bail!("listing the source failed");
                     }
-                    if let Some(s) = self.store.scan(scan)? {
-                        self.show(&s, bar, &mut last_shown);
+                    if let Ok(Some(s)) = self.store.scan(scan) {
+                        self.show(&s, bar, &mut last_shown, index);
+                        latest = Some(s);
                     }
                     self.idle(seen);
                 }
-                Claim::Job(job) => match self.work_job(&job) {
+                Claim::Job(job) => match self.work_job(&job, &owner) {
                     Ok(s) => {
                         failures = 0;
-                        self.show(&s, bar, &mut last_shown);
-                        if let (Some(b), false) = (bar, first_shown) {
-                            // A worker joining mid-scan jumps from 0 to what others did:
-                            // not progress of its own, for the rate and ETA.
-                            b.reset_eta();
-                            first_shown = true;
-                        }
+                        self.show(&s, bar, &mut last_shown, index);
+                        latest = Some(s);
                     }
                     Err(e) => {
-                        // The store or the network failed, not the job's files: give the
-                        // job back at once, wait, and go on; stop after several in a row.
-                        failures += 1;
-                        eprintln!("safeguard: scan job {} failed: {e:#}", job.id);
-                        let _ = self.store.renew_scan_job(job.id, &self.name, 0);
-                        if failures >= MAX_CONSECUTIVE_FAILURES {
-                            return Err(e.context(format!(
-                                "{failures} jobs in a row failed; stopping this worker"
-                            )));
-                        }
-                        std::thread::sleep(Duration::from_secs(1 << failures.min(5)));
+                        // Not the job's files: give it back untried, claimable at once.
+                        let _ = self.store.release_scan_job(job.id, &owner);
+                        back_off(&mut failures, e, format!("scan job {}", job.id))?;
                     }
                 },
             }
         }
     }
 
-    fn show(&self, s: &Scan, bar: Option<&indicatif::ProgressBar>, last: &mut Instant) {
+    fn show(
+        &self,
+        s: &Scan,
+        bar: Option<&indicatif::ProgressBar>,
+        last: &mut Instant,
+        index: usize,
+    ) {
         match bar {
             Some(b) => {
                 b.set_length(s.items as u64);
-                b.set_position(s.items_done as u64);
+                // Two loops report views taken at slightly different moments; the bar only
+                // moves forward (a step back would reset its rate).
+                b.set_position(b.position().max(s.items_done as u64));
+                if !self.bar_started.swap(true, Ordering::SeqCst) {
+                    // A worker joining mid-scan jumps from 0 to what others did: not
+                    // progress of its own, for the rate and ETA.
+                    b.reset_eta();
+                }
                 b.set_message(format!(
                     "scan {} {}{} · {:.0} items/s · {} failed · {} matched",
                     s.id,
@@ -626,7 +680,7 @@ impl Worker {
                     s.items_matched
                 ));
             }
-            None if last.elapsed() >= Duration::from_secs(10) => {
+            None if index == 0 && last.elapsed() >= Duration::from_secs(10) => {
                 *last = Instant::now();
                 eprintln!(
                     "safeguard: scan {} {}: {} of {} items{}",
@@ -642,7 +696,7 @@ impl Worker {
     }
 
     /// Works one job under its lease (renewed in the background) and records its results.
-    fn work_job(&self, job: &ScanJob) -> anyhow::Result<Scan> {
+    fn work_job(&self, job: &ScanJob, owner: &str) -> anyhow::Result<Scan> {
         if job.attempts > MAX_JOB_ATTEMPTS {
             let why = format!(
                 "given up: the job was claimed {} times without finishing",
@@ -652,33 +706,33 @@ impl Worker {
                 job.items.iter().map(|k| failed(k, why.clone())).collect();
             return Ok(self
                 .store
-                .finish_scan_job(job.id, &self.name, &results, now_ms())?);
+                .finish_scan_job(job.id, owner, &results, now_ms())?);
         }
         let (stop, stopped) = mpsc::channel::<()>();
-        let progress = AtomicU64::new(0);
+        let progress = Progress::default();
         let results = std::thread::scope(|sc| {
             let progress = &progress;
             sc.spawn(move || {
                 let every = self.lease / 3;
                 let (mut last, mut moved_at) = (0, Instant::now());
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                    let now = progress.load(Ordering::Relaxed);
-                    if now != last {
-                        (last, moved_at) = (now, Instant::now());
+                    let finished = progress.finished.load(Ordering::Relaxed);
+                    let started = progress.started.load(Ordering::Relaxed);
+                    // Stalled only while an item is in hand: a job whose items wait for the
+                    // hashing threads (busy with the other loop's job) is queued, not hung.
+                    if finished != last || started == finished {
+                        (last, moved_at) = (finished, Instant::now());
                     } else if moved_at.elapsed() > self.stall {
-                        // Hung (a stalled network file system, say): stop renewing, so the
-                        // job passes to another worker when the lease runs out.
+                        // Hung (a stalled network file system, say): no renewal this time, so
+                        // the job passes to another worker when the lease runs out.
                         eprintln!(
-                            "safeguard: scan job {} made no progress for {:?}; letting its \
-                             lease run out",
+                            "safeguard: scan job {} made no progress for {:?}; not renewing \
+                             its lease",
                             job.id, self.stall
                         );
-                        return;
+                        continue;
                     }
-                    match self
-                        .store
-                        .renew_scan_job(job.id, &self.name, self.lease_ms())
-                    {
+                    match self.store.renew_scan_job(job.id, owner, self.lease_ms()) {
                         Ok(true) => {}
                         // Lost: someone else has it; finishing still records nothing twice.
                         Ok(false) => return,
@@ -694,15 +748,15 @@ impl Worker {
         })?;
         Ok(self
             .store
-            .finish_scan_job(job.id, &self.name, &results, now_ms())?)
+            .finish_scan_job(job.id, owner, &results, now_ms())?)
     }
 
-    fn process(&self, job: &ScanJob, progress: &AtomicU64) -> anyhow::Result<Vec<ItemResult>> {
+    fn process(&self, job: &ScanJob, progress: &Progress) -> anyhow::Result<Vec<ItemResult>> {
         // New hashes added since the last job are matched from this one on.
         self.actioner.engine().sync()?;
-        let one = |key: &String, bytes| {
+        let one = |key: &String, bytes: Result<Vec<u8>, String>| {
             let r = self.item(job.scan_id, key, bytes);
-            progress.fetch_add(1, Ordering::Relaxed);
+            progress.finished.fetch_add(1, Ordering::Relaxed);
             r
         };
         if self.source.is_local() {
@@ -711,14 +765,21 @@ impl Worker {
             return job
                 .items
                 .par_iter()
-                .map(|key| one(key, self.source.read(key, self.max_bytes)))
+                .map(|key| {
+                    progress.started.fetch_add(1, Ordering::Relaxed);
+                    one(key, self.source.read(key, self.max_bytes))
+                })
                 .collect();
         }
-        // Fetched a bounded number at a time: a job's worth of large videos in memory at
-        // once could be tens of GiB.
+        // Fetched a bounded number at a time, shared between the job loops: a job's worth of
+        // large videos in memory at once could be tens of GiB.
         let mut out = Vec::with_capacity(job.items.len());
-        for keys in job.items.chunks(FETCH_CONCURRENCY) {
-            let bytes = self.source.fetch(&self.rt, keys, self.max_bytes);
+        for keys in job.items.chunks((FETCH_CONCURRENCY / JOBS_AT_ONCE).max(1)) {
+            progress
+                .started
+                .fetch_add(keys.len() as u64, Ordering::Relaxed);
+            // A bucket that fails (not a missing object) fails the job: it is handed back.
+            let bytes = self.source.fetch(&self.rt, keys, self.max_bytes)?;
             let done: anyhow::Result<Vec<ItemResult>> = keys
                 .par_iter()
                 .zip(bytes.into_par_iter())
@@ -850,6 +911,20 @@ impl Worker {
     }
 }
 
+/// The store or the network failed: wait 2, 4, 8, ... s and go on; an error after
+/// [`MAX_CONSECUTIVE_FAILURES`] in a row.
+fn back_off(failures: &mut u32, e: anyhow::Error, what: String) -> anyhow::Result<()> {
+    *failures += 1;
+    eprintln!("safeguard: {what} failed: {e:#}");
+    if *failures >= MAX_CONSECUTIVE_FAILURES {
+        return Err(e.context(format!(
+            "{failures} failures in a row; stopping this worker"
+        )));
+    }
+    std::thread::sleep(Duration::from_secs(1 << (*failures).min(5)));
+    Ok(())
+}
+
 fn with_error(mut r: ItemResult, why: String) -> ItemResult {
     r.error = Some(match r.error.take() {
         Some(first) => format!("{first}; {why}"),
@@ -890,9 +965,9 @@ fn submission_id(scan: i64, key: &str) -> String {
 
 fn progress_bar() -> indicatif::ProgressBar {
     let b = indicatif::ProgressBar::new(0);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{msg}\n[{bar:40}] {pos}/{len} items · ETA {eta}",
-    ) {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg}\n[{bar:40}] {pos}/{len} items · ETA {eta}")
+    {
         b.set_style(style.progress_chars("=> "));
     }
     b

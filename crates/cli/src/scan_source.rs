@@ -17,8 +17,8 @@ use safeguard_server::config::FetchConfig;
 use safeguard_server::fetch::Fetcher;
 use safeguard_store::scan::MAX_ITEM_KEY_BYTES;
 
-/// Items fetched at once by one worker from a bucket or over HTTP: also the most fetched
-/// items one worker holds in memory at once.
+/// Items fetched at once by one worker process from a bucket or over HTTP (shared by its job
+/// loops): also the most fetched items it holds in memory at once.
 pub const FETCH_CONCURRENCY: usize = 16;
 /// Longest wait for one URL's answer, whole body included, seconds.
 const URL_TIMEOUT_SECS: u64 = 30;
@@ -140,12 +140,18 @@ impl Source {
                 let walker = walkdir::WalkDir::new(root)
                     .follow_links(false)
                     .sort_by_file_name();
+                let mut skipped = 0u64;
                 for entry in walker {
                     // An unreadable folder (`lost+found` at a mount's root) or an entry
-                    // deleted while the walk passed is skipped, not the end of the scan.
+                    // deleted while the walk passed is skipped, not the end of the scan; the
+                    // root itself unreadable is.
                     let e = match entry {
                         Ok(e) => e,
+                        Err(err) if err.depth() == 0 => {
+                            return Err(err).with_context(|| format!("listing {}", root.display()))
+                        }
                         Err(err) => {
+                            skipped += 1;
                             eprintln!("safeguard: skipped while listing: {err}");
                             continue;
                         }
@@ -162,6 +168,13 @@ impl Source {
                         continue;
                     };
                     push(key)?;
+                }
+                if skipped > 0 {
+                    eprintln!(
+                        "safeguard: {skipped} entries of {} could not be listed and are not in \
+                         the scan",
+                        root.display()
+                    );
                 }
                 Ok(())
             }
@@ -219,48 +232,61 @@ impl Source {
         if !path.starts_with(root) {
             return Err("the file lies outside the scanned directory".into());
         }
-        let meta = std::fs::metadata(&path).map_err(|e| e.to_string())?;
-        if !meta.is_file() {
-            return Err("not a regular file".into());
-        }
         read_capped(&path, max_bytes)
     }
 
     /// The bytes of each key of a bucket or URL source, in order, at most `max_bytes` each,
-    /// fetched [`FETCH_CONCURRENCY`] at a time; an error is the reason, ready to record.
+    /// all at once; an item's error is its reason, ready to record. A bucket that fails
+    /// other than by a missing object (down, refusing the credentials, timing out) is the
+    /// outer error: not the files' fault, so not their result.
     pub fn fetch(
         &self,
         rt: &tokio::runtime::Runtime,
         keys: &[String],
         max_bytes: u64,
-    ) -> Vec<Result<Vec<u8>, String>> {
+    ) -> anyhow::Result<Vec<Result<Vec<u8>, String>>> {
         match self {
-            Source::Dir(_) => keys.iter().map(|k| self.read(k, max_bytes)).collect(),
-            Source::S3 { store, .. } => rt.block_on(
-                futures_util::stream::iter(keys.iter().map(|k| async move {
-                    // `parse`, not `from`: the key as listed, with no percent-encoding.
-                    let path = object_store::path::Path::parse(k.as_str())
-                        .map_err(|e| format!("not a usable object key: {e}"))?;
-                    let got = store.get(&path).await.map_err(|e| e.to_string())?;
-                    if got.meta.size > max_bytes {
-                        return Err(format!("over {max_bytes} bytes ({})", got.meta.size));
-                    }
-                    got.bytes()
-                        .await
-                        .map(|b| b.to_vec())
-                        .map_err(|e| e.to_string())
-                }))
-                .buffered(FETCH_CONCURRENCY)
-                .collect(),
-            ),
-            Source::Urls { fetcher, .. } => rt.block_on(
+            Source::Dir(_) => Ok(keys.iter().map(|k| self.read(k, max_bytes)).collect()),
+            Source::S3 { store, .. } => {
+                let got: Vec<Result<Result<Vec<u8>, String>, object_store::Error>> = rt.block_on(
+                    futures_util::stream::iter(keys.iter().map(|k| async move {
+                        // `parse`, not `from`: the key as listed, not percent-encoded.
+                        let path = match object_store::path::Path::parse(k.as_str()) {
+                            Ok(p) => p,
+                            Err(e) => return Ok(Err(format!("not a usable object key: {e}"))),
+                        };
+                        let got = match store.get(&path).await {
+                            Ok(g) => g,
+                            Err(object_store::Error::NotFound { .. }) => {
+                                return Ok(Err("no such object".to_string()))
+                            }
+                            Err(e) => return Err(e),
+                        };
+                        if got.meta.size > max_bytes {
+                            return Ok(Err(format!(
+                                "{} bytes, over the limit of {max_bytes}",
+                                got.meta.size
+                            )));
+                        }
+                        got.bytes().await.map(|b| Ok(b.to_vec()))
+                    }))
+                    .buffered(keys.len().max(1))
+                    .collect(),
+                );
+                got.into_iter()
+                    .map(|r| r.context("reading from the bucket"))
+                    .collect()
+            }
+            // A URL that fails is that URL's result: sites are many, and one being down says
+            // nothing of the others.
+            Source::Urls { fetcher, .. } => Ok(rt.block_on(
                 futures_util::stream::iter(
                     keys.iter()
                         .map(|k| async move { fetcher.fetch(k).await.map_err(|e| e.to_string()) }),
                 )
-                .buffered(FETCH_CONCURRENCY)
+                .buffered(keys.len().max(1))
                 .collect(),
-            ),
+            )),
         }
     }
 }
@@ -271,10 +297,35 @@ fn rel_key(rel: &Path) -> Option<String> {
     parts.map(|p| p.join("/"))
 }
 
+/// Reads a regular file of at most `max_bytes`. Opened without following a final link and
+/// without blocking, then checked on the open handle: a link or FIFO swapped in after the
+/// path was checked is refused, not read or waited on.
 fn read_capped(path: &Path, max_bytes: u64) -> Result<Vec<u8>, String> {
-    let limits = safeguard_media::Limits {
-        max_input_bytes: max_bytes,
-        ..safeguard_media::Limits::default()
-    };
-    safeguard_media::read_file(path, &limits).map_err(|e| e.to_string())
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let meta = f.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > max_bytes {
+        return Err(format!(
+            "{} bytes, over the limit of {max_bytes}",
+            meta.len()
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    f.take(max_bytes + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(format!(
+            "grew over the limit of {max_bytes} bytes while read"
+        ));
+    }
+    Ok(bytes)
 }

@@ -286,6 +286,10 @@ pub trait ScanStore {
     /// Extends `owner`'s lease of a job to `lease_ms` from now; false if the lease was lost
     /// (it ran out and someone else claimed the job, or the job is done).
     fn renew_scan_job(&self, job: ScanJobId, owner: &str, lease_ms: i64) -> Result<bool>;
+    /// Gives `owner`'s job back untouched, claimable at once, and takes back the attempt the
+    /// claim counted (a worker whose store or network failed did not try the job's files).
+    /// False if it was not `owner`'s, or is done.
+    fn release_scan_job(&self, job: ScanJobId, owner: &str) -> Result<bool>;
     /// Records a job's results and marks it done, in one transaction. An item already
     /// recorded keeps its first result and is not counted again, so this is safe after a lost
     /// lease. A scan whose listed jobs are all done becomes done. Returns the scan after.

@@ -9,6 +9,7 @@ use crate::{Error, Store};
 pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     a_scan_runs_to_done_in_listing_order(&*make());
     a_lapsed_lease_passes_the_job_on_and_results_count_once(&*make());
+    a_released_job_is_claimable_at_once_and_its_attempt_taken_back(&*make());
     pause_resume_and_cancel(&*make());
     listing_again_plans_nothing_twice(&*make());
     results_must_cover_the_job_exactly(&*make());
@@ -18,8 +19,9 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
 
 /// A lease no test outlives.
 const LONG: i64 = 600_000;
-/// A lease a test waits out.
-const SHORT: i64 = 300;
+/// A lease a test waits out: long enough that the three calls before the wait finish inside
+/// it on a loaded machine.
+const SHORT: i64 = 1_000;
 
 fn new_scan(store: &dyn Store) -> Scan {
     store
@@ -182,7 +184,7 @@ pub fn a_lapsed_lease_passes_the_job_on_and_results_count_once(store: &dyn Store
     assert!(!store.renew_scan_job(a.id, "b", LONG).unwrap(), "not b's");
     // Before the lease runs out nobody else gets it; after, b does, as a second attempt.
     assert_eq!(store.claim_scan_job(s.id, "b", LONG).unwrap(), Claim::Wait);
-    std::thread::sleep(std::time::Duration::from_millis(SHORT as u64 + 150));
+    std::thread::sleep(std::time::Duration::from_millis(SHORT as u64 + 200));
     let b = job(store.claim_scan_job(s.id, "b", LONG).unwrap());
     assert_eq!((b.id, b.attempts), (a.id, 2));
     assert!(!store.renew_scan_job(a.id, "a", LONG).unwrap(), "a lost it");
@@ -202,6 +204,26 @@ pub fn a_lapsed_lease_passes_the_job_on_and_results_count_once(store: &dyn Store
         .iter()
         .all(|r| r.worker == "b" && r.result.error.is_none()));
     assert!(!store.renew_scan_job(a.id, "b", LONG).unwrap(), "done");
+    assert!(!store.release_scan_job(a.id, "b").unwrap(), "done");
+}
+
+pub fn a_released_job_is_claimable_at_once_and_its_attempt_taken_back(store: &dyn Store) {
+    let s = new_scan(store);
+    store.add_scan_jobs(s.id, 0, &[keys("r", 2)]).unwrap();
+    let a = job(store.claim_scan_job(s.id, "a", LONG).unwrap());
+    assert_eq!(a.attempts, 1);
+    assert!(!store.release_scan_job(a.id, "b").unwrap(), "not b's");
+    assert_eq!(store.claim_scan_job(s.id, "b", LONG).unwrap(), Claim::Wait);
+    assert!(store.release_scan_job(a.id, "a").unwrap());
+    assert!(!store.release_scan_job(a.id, "a").unwrap(), "no longer a's");
+    let b = job(store.claim_scan_job(s.id, "b", LONG).unwrap());
+    assert_eq!(
+        (b.id, b.attempts),
+        (a.id, 1),
+        "the failed claim is not counted"
+    );
+    assert!(!store.renew_scan_job(a.id, "a", LONG).unwrap());
+    assert!(matches!(store.release_scan_job(999_999, "a"), Ok(false)));
 }
 
 pub fn pause_resume_and_cancel(store: &dyn Store) {

@@ -12,10 +12,11 @@ use super::{Param, PostgresStore, Tx};
 use crate::scan::*;
 use crate::{Error, Result};
 
-/// Claims, renewals and finishes commit without waiting for the WAL flush (see
+/// Claims, renewals, releases and finishes commit without waiting for the WAL flush (see
 /// [`ScanStore`]): a server crash loses at most the last fraction of a second of them, which
-/// only means redoing those jobs.
-const ASYNC_COMMIT: &str = "SET LOCAL synchronous_commit TO OFF";
+/// only means redoing those jobs. Sent with the `BEGIN`, in one round trip.
+const ASYNC_BEGIN: &str =
+    "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit TO OFF";
 
 /// The database server's clock, Unix milliseconds: leases are timed by one clock for every
 /// worker, whatever its machine's says. `now()` is the transaction's start, a moment ago.
@@ -70,6 +71,13 @@ fn settle(tx: &mut Tx<'_>, id: ScanId, now: i64) -> Result<Scan> {
         &[&id, &now],
     )?;
     must_scan(tx, id)
+}
+
+impl PostgresStore {
+    /// [`PostgresStore::write_unlocked`] whose commit does not wait for the WAL flush.
+    fn write_async<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
+        Tx::open(self, ASYNC_BEGIN)?.run(f)
+    }
 }
 
 impl ScanStore for PostgresStore {
@@ -157,8 +165,7 @@ impl ScanStore for PostgresStore {
     }
 
     fn claim_scan_job(&self, scan: ScanId, owner: &str, lease_ms: i64) -> Result<Claim> {
-        self.write_unlocked(|tx| {
-            tx.batch(ASYNC_COMMIT)?;
+        self.write_async(|tx| {
             let s = must_scan(tx, scan)?;
             if s.is_final() {
                 return Ok(Claim::Ended(s));
@@ -194,14 +201,25 @@ impl ScanStore for PostgresStore {
     }
 
     fn renew_scan_job(&self, job: ScanJobId, owner: &str, lease_ms: i64) -> Result<bool> {
-        self.write_unlocked(|tx| {
-            tx.batch(ASYNC_COMMIT)?;
+        self.write_async(|tx| {
             let n = tx.execute(
                 &format!(
                     "UPDATE scan_jobs SET lease_until = {DB_NOW_MS} + $3 \
                      WHERE id = $1 AND lease_owner = $2 AND done_at IS NULL"
                 ),
                 &[&job, &owner, &lease_ms],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn release_scan_job(&self, job: ScanJobId, owner: &str) -> Result<bool> {
+        self.write_async(|tx| {
+            let n = tx.execute(
+                "UPDATE scan_jobs SET lease_owner = NULL, lease_until = NULL, \
+                     attempts = GREATEST(attempts - 1, 0) \
+                 WHERE id = $1 AND lease_owner = $2 AND done_at IS NULL",
+                &[&job, &owner],
             )?;
             Ok(n == 1)
         })
@@ -214,8 +232,7 @@ impl ScanStore for PostgresStore {
         results: &[ItemResult],
         now: i64,
     ) -> Result<Scan> {
-        self.write_unlocked(|tx| {
-            tx.batch(ASYNC_COMMIT)?;
+        self.write_async(|tx| {
             // The job's row lock orders two finishes of one job: the second sees it done.
             let r = tx
                 .opt(
@@ -297,7 +314,13 @@ impl ScanStore for PostgresStore {
                     &[&scan, &newly_done, &done, &failed, &matched, &now],
                 )?;
             }
-            settle(tx, scan, now)
+            let after = settle(tx, scan, now)?;
+            if after.state == state::DONE {
+                // The finish that ends a scan waits for the flush: a crash must not leave a
+                // scan whose workers all left believing it done.
+                tx.batch("SET LOCAL synchronous_commit TO ON")?;
+            }
+            Ok(after)
         })
     }
 

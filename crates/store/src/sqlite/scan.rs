@@ -200,6 +200,20 @@ impl ScanStore for SqliteStore {
         })
     }
 
+    fn release_scan_job(&self, job: ScanJobId, owner: &str) -> Result<bool> {
+        self.write_unsynced(|tx| {
+            let n = tx
+                .execute(
+                    "UPDATE scan_jobs SET lease_owner = NULL, lease_until = NULL,
+                         attempts = MAX(attempts - 1, 0)
+                     WHERE id = ?1 AND lease_owner = ?2 AND done_at IS NULL",
+                    params![job, owner],
+                )
+                .map_err(db_err)?;
+            Ok(n == 1)
+        })
+    }
+
     fn finish_scan_job(
         &self,
         job: ScanJobId,
@@ -207,7 +221,7 @@ impl ScanStore for SqliteStore {
         results: &[ItemResult],
         now: i64,
     ) -> Result<Scan> {
-        self.write_unsynced(|tx| {
+        let after = self.write_unsynced(|tx| {
             let (scan, items, done_at): (i64, String, Option<i64>) = tx
                 .query_row(
                     "SELECT scan_id, items, done_at FROM scan_jobs WHERE id = ?1",
@@ -275,7 +289,21 @@ impl ScanStore for SqliteStore {
             }
             settle(tx, scan, now)?;
             must_scan(tx, scan)
-        })
+        })?;
+        if after.state == state::DONE {
+            // The finish that ends a scan is made durable: a power cut must not leave a scan
+            // whose workers all left believing it done. A durable commit syncs the WAL, the
+            // unsynced commits before it included.
+            self.write(|tx| {
+                tx.execute(
+                    "UPDATE scans SET updated_at = updated_at WHERE id = ?1",
+                    [after.id],
+                )
+                .map_err(db_err)?;
+                Ok(())
+            })?;
+        }
+        Ok(after)
     }
 
     fn scan(&self, id: ScanId) -> Result<Option<Scan>> {
