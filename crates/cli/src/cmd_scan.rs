@@ -158,8 +158,16 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn set_state(a: &IdArgs, to: &str) -> anyhow::Result<ExitCode> {
-    let store = a.data.open()?;
+    let store: Arc<dyn Store> = Arc::from(a.data.open()?);
     let s = store.set_scan_state(a.id, to, now_ms())?;
+    // As through the API: who paused or cancelled a scan is in the audit log.
+    crate::cmd_audit::record(
+        &a.data,
+        store,
+        safeguard_engine::audit::Action::ConfigChanged,
+        &format!("scan:{}", a.id),
+        to,
+    );
     println!("{}", scan_json(&s));
     Ok(ExitCode::SUCCESS)
 }

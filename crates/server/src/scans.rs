@@ -5,13 +5,16 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use safeguard_engine::now_ms;
 use safeguard_store::scan::{state, ItemResult, Scan};
 
+use safeguard_engine::audit::Action;
+
+use crate::auth::KeyId;
 use crate::error::{ApiError, ApiResult};
 use crate::state::{blocking, AppState};
 
@@ -167,25 +170,42 @@ async fn results(
     ))
 }
 
-async fn steer(st: AppState, id: i64, to: &'static str) -> ApiResult<Json<Value>> {
+/// Sets a scan's state and records who did it in the audit log (pausing or cancelling a
+/// scan for abuse material is an operator decision a regulator may ask about).
+async fn steer(st: AppState, actor: KeyId, id: i64, to: &'static str) -> ApiResult<Json<Value>> {
     let store = st.0.store.clone();
+    let audit = st.clone();
     let s = blocking(move || {
-        store
+        let s = store
             .set_scan_state(id, to, now_ms())
-            .map_err(|e| mapped(id, e))
+            .map_err(|e| mapped(id, e))?;
+        audit.audit_after(&actor.0, Action::ConfigChanged, &format!("scan:{id}"), to);
+        Ok(s)
     })
     .await?;
     Ok(Json(scan_json(&s)))
 }
 
-async fn pause(State(st): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
-    steer(st, id, state::PAUSED).await
+async fn pause(
+    State(st): State<AppState>,
+    Extension(actor): Extension<KeyId>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Value>> {
+    steer(st, actor, id, state::PAUSED).await
 }
 
-async fn resume(State(st): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
-    steer(st, id, state::RUNNING).await
+async fn resume(
+    State(st): State<AppState>,
+    Extension(actor): Extension<KeyId>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Value>> {
+    steer(st, actor, id, state::RUNNING).await
 }
 
-async fn cancel(State(st): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
-    steer(st, id, state::CANCELLED).await
+async fn cancel(
+    State(st): State<AppState>,
+    Extension(actor): Extension<KeyId>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Value>> {
+    steer(st, actor, id, state::CANCELLED).await
 }

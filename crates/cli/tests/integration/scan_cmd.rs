@@ -737,6 +737,16 @@ fn a_running_scan_is_paused_resumed_and_cancelled() {
     let n = cancelled["items_done"].as_u64().unwrap();
     assert!(n > 3 && n < 3000, "{cancelled}");
     assert_eq!(results(&store, id2).len() as u64, n);
+    // Who paused, resumed and cancelled is in the audit log.
+    let log = run_ok(bin().args(["audit", "export"]).args(store));
+    for (scan, state) in [(id, "paused"), (id, "running"), (id2, "cancelled")] {
+        let object = format!("scan:{scan}");
+        assert!(
+            log.lines()
+                .any(|l| l.contains(&object) && l.contains(state) && l.contains("config_changed")),
+            "no audit entry for {object} {state}:\n{log}"
+        );
+    }
 
     // A third, its starting process killed as soon as it named the scan (while listing,
     // most likely): `join --list` lists it again and finishes it, every item once.

@@ -122,6 +122,24 @@ async fn progress_results_and_steering() {
         r.text()
     );
 
+    // Each change of state is in the audit log, with who made it.
+    let auditor = s.key(&[Scope::Audit]);
+    let r = s
+        .call("GET", "/v1/audit/entries", Some(&auditor), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let entries = r.json()["entries"].as_array().unwrap().clone();
+    let steered: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["object"] == format!("scan:{}", scan.id))
+        .map(|e| {
+            assert_eq!(e["action"], "config_changed");
+            assert!(e["actor"].as_str().unwrap().starts_with("key:"), "{e}");
+            e["detail"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(steered, ["paused", "running", "cancelled"], "{entries:?}");
+
     let list = s.call("GET", "/v1/scans", Some(&key), None).await.json();
     assert_eq!(list["scans"][0]["id"], scan.id);
     assert!(list["scans"][0]["eta_seconds"].is_null(), "cancelled");
