@@ -92,6 +92,8 @@ pub(crate) struct AccountState {
     pub night: Window<6>,
     pub images: Window<6>,
     pub views: Window<6>,
+    /// Messages the semantic model flagged ([`Feature::Semantic`]).
+    pub semantic: Window<6>,
     /// One window per [`crate::Category`], in [`crate::Category::ALL`] order.
     pub lexical: [Window<6>; 6],
     /// The largest age gap (bands) to an unconnected minor, and when it was seen.
@@ -124,6 +126,7 @@ impl AccountState {
             night: Window::default(),
             images: Window::default(),
             views: Window::default(),
+            semantic: Window::default(),
             lexical: [Window::default(); 6],
             gap: 0,
             gap_at: 0,
@@ -227,6 +230,7 @@ impl AccountState {
         }
         c[Feature::ImagesToMinors as usize] = self.images.count(now, FOUR_HOURS);
         c[Feature::MinorProfileViews as usize] = self.views.count(now, FOUR_HOURS);
+        c[Feature::Semantic as usize] = self.semantic.count(now, FOUR_HOURS);
         c
     }
 }

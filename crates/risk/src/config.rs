@@ -43,6 +43,7 @@ pub struct Weights {
     pub meeting: f64,
     pub images_to_minors: f64,
     pub minor_profile_views: f64,
+    pub semantic: f64,
 }
 
 impl Default for Weights {
@@ -67,6 +68,9 @@ impl Default for Weights {
             meeting: 0.5,
             images_to_minors: 0.3,
             minor_profile_views: 0.3,
+            // As a lexical request's weight: the model finds the same behaviours in other
+            // words, and is counted only where no pattern was found.
+            semantic: 0.5,
         }
     }
 }
@@ -91,6 +95,7 @@ impl Weights {
             self.meeting,
             self.images_to_minors,
             self.minor_profile_views,
+            self.semantic,
         ]
     }
 }
@@ -144,6 +149,45 @@ pub struct RiskSpec {
     pub route_crossings: bool,
     /// The review queue crossings go to. The crate itself ignores it.
     pub review_queue: String,
+    /// Optional semantic similarity (`[risk.semantic]`): off unless a model is named.
+    pub semantic: SemanticSpec,
+}
+
+/// Most messages one event batch may send through the semantic model.
+pub const MAX_SEMANTIC_PER_BATCH: usize = 1_000;
+
+/// The optional semantic model's settings (`[risk.semantic]`). The server loads the model
+/// and example sets (crate `safeguard-semantic`) and marks the messages it flags; this crate
+/// only counts them ([`Feature::Semantic`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SemanticSpec {
+    /// The model directory (`config.json`, `tokenizer.json`, `model.safetensors`); `None`
+    /// turns semantic similarity off.
+    pub model_dir: Option<PathBuf>,
+    /// Example sets to use instead of the shipped ones (TOML: `[[positive]]` tables with
+    /// `label` and `text`, and `negative = [...]`).
+    pub examples: Option<PathBuf>,
+    /// A message is flagged when its similarity to the positive examples exceeds its
+    /// similarity to the negative ones by at least this much (cosine, -2 to 2).
+    pub min_contrast: f64,
+    /// How many nearest examples of each set are averaged (1 to 32).
+    pub top_k: usize,
+    /// Most messages embedded per event batch (1 to [`MAX_SEMANTIC_PER_BATCH`]); the
+    /// candidates past it are scored without the model, and the answer counts them.
+    pub max_per_batch: usize,
+}
+
+impl Default for SemanticSpec {
+    fn default() -> SemanticSpec {
+        SemanticSpec {
+            model_dir: None,
+            examples: None,
+            min_contrast: 0.1,
+            top_k: 3,
+            max_per_batch: 64,
+        }
+    }
 }
 
 impl Default for RiskSpec {
@@ -166,6 +210,7 @@ impl Default for RiskSpec {
             weights: Weights::default(),
             route_crossings: true,
             review_queue: "contact_risk".to_string(),
+            semantic: SemanticSpec::default(),
         }
     }
 }
@@ -241,6 +286,19 @@ impl RiskSpec {
                 format!("{} must be within ±840 (±14 h)", self.utc_offset_minutes),
             ));
         }
+        let sem = &self.semantic;
+        if !(sem.min_contrast.is_finite() && (-2.0..=2.0).contains(&sem.min_contrast)) {
+            return Err(Error::config(
+                "semantic.min_contrast",
+                format!("{} must be a number from -2 to 2", sem.min_contrast),
+            ));
+        }
+        range("semantic.top_k", sem.top_k, 32)?;
+        range(
+            "semantic.max_per_batch",
+            sem.max_per_batch,
+            MAX_SEMANTIC_PER_BATCH,
+        )?;
         for (f, w) in Feature::ALL.iter().zip(self.weights.as_array()) {
             if !(w.is_finite() && w >= 0.0) {
                 return Err(Error::config(
@@ -256,6 +314,7 @@ impl RiskSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn defaults_are_valid_and_parse_from_toml() {
@@ -267,6 +326,13 @@ mod tests {
         assert_eq!(spec.weights.fan_out_1h, Weights::default().fan_out_1h);
         assert!(toml::from_str::<RiskSpec>("colour = 1").is_err());
         assert!(toml::from_str::<RiskSpec>("[weights]\nvibes = 1").is_err());
+        let spec: RiskSpec =
+            toml::from_str("[semantic]\nmodel_dir = \"/m\"\nmin_contrast = 0.05\n").unwrap();
+        spec.validate().unwrap();
+        assert_eq!(spec.semantic.model_dir.as_deref(), Some(Path::new("/m")));
+        assert_eq!(spec.semantic.top_k, 3);
+        assert!(RiskSpec::default().semantic.model_dir.is_none());
+        assert!(toml::from_str::<RiskSpec>("[semantic]\nmodel = \"/m\"").is_err());
     }
 
     #[test]
@@ -360,6 +426,36 @@ mod tests {
                     ..RiskSpec::default()
                 },
                 "weights.gifts",
+            ),
+            (
+                RiskSpec {
+                    semantic: SemanticSpec {
+                        min_contrast: f64::INFINITY,
+                        ..SemanticSpec::default()
+                    },
+                    ..RiskSpec::default()
+                },
+                "semantic.min_contrast",
+            ),
+            (
+                RiskSpec {
+                    semantic: SemanticSpec {
+                        top_k: 0,
+                        ..SemanticSpec::default()
+                    },
+                    ..RiskSpec::default()
+                },
+                "semantic.top_k",
+            ),
+            (
+                RiskSpec {
+                    semantic: SemanticSpec {
+                        max_per_batch: MAX_SEMANTIC_PER_BATCH + 1,
+                        ..SemanticSpec::default()
+                    },
+                    ..RiskSpec::default()
+                },
+                "semantic.max_per_batch",
             ),
         ];
         for (spec, field) in cases {

@@ -88,9 +88,16 @@ pub struct Report {
 
 /// Scores `data` in order with `scorer` and measures the outcome.
 pub fn evaluate(scorer: &mut Scorer, data: &Dataset) -> Report {
+    evaluate_with(scorer, data, &[])
+}
+
+/// [`evaluate`], with the semantic model's flags: `flags[i]` for `data.events[i]` (missing
+/// entries are false), passed to [`Scorer::observe_with`].
+pub fn evaluate_with(scorer: &mut Scorer, data: &Dataset, flags: &[bool]) -> Report {
     let mut reached: HashMap<&str, Level> = HashMap::new();
-    for e in &data.events {
-        if let Some(c) = scorer.observe(e).crossing {
+    for (i, e) in data.events.iter().enumerate() {
+        let flag = flags.get(i).copied().unwrap_or(false);
+        if let Some(c) = scorer.observe_with(e, flag).crossing {
             let subject = e.subject();
             let l = reached.entry(subject).or_default();
             *l = (*l).max(c.level);

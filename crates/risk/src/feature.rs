@@ -63,10 +63,16 @@ pub enum Feature {
     ImagesToMinors,
     /// Profile views of unconnected minors by an adult in the last 24 hours; saturates at 10.
     MinorProfileViews,
+    /// An adult's private messages to stranger-pair minors that the optional semantic model
+    /// (`[risk.semantic]`, crate `safeguard-semantic`) placed nearer the positive examples
+    /// than the negative ones by at least `min_contrast`, and in which no lexical pattern
+    /// was found (so one message is not counted twice for the same request), last 24 hours
+    /// (four-hour buckets); saturates at 2. Never raised without a model.
+    Semantic,
 }
 
 /// How many features there are.
-pub const FEATURE_COUNT: usize = 16;
+pub const FEATURE_COUNT: usize = 17;
 
 impl Feature {
     /// Every feature, in the order of their bits and weights.
@@ -87,6 +93,7 @@ impl Feature {
         Feature::Meeting,
         Feature::ImagesToMinors,
         Feature::MinorProfileViews,
+        Feature::Semantic,
     ];
 
     /// The stable name (as in JSON and the `[risk.weights]` table).
@@ -108,6 +115,7 @@ impl Feature {
             Feature::Meeting => "meeting",
             Feature::ImagesToMinors => "images_to_minors",
             Feature::MinorProfileViews => "minor_profile_views",
+            Feature::Semantic => "semantic",
         }
     }
 
@@ -133,7 +141,8 @@ impl Feature {
             | Feature::ImageRequest
             | Feature::Gifts
             | Feature::AgeQuestion
-            | Feature::Meeting => 2,
+            | Feature::Meeting
+            | Feature::Semantic => 2,
         }
     }
 

@@ -39,7 +39,10 @@ pub mod text;
 mod window;
 
 pub use account::Level;
-pub use config::{RiskSpec, Weights, MAX_ACCOUNTS_LIMIT, MAX_PAIRS_LIMIT, MAX_RECENT_LIMIT};
+pub use config::{
+    RiskSpec, SemanticSpec, Weights, MAX_ACCOUNTS_LIMIT, MAX_PAIRS_LIMIT, MAX_RECENT_LIMIT,
+    MAX_SEMANTIC_PER_BATCH,
+};
 pub use error::Error;
 pub use event::{
     Channel, Event, EventKind, RawEvent, MAX_ACCOUNT_ID_LEN, MAX_EVENT_ID_LEN, MAX_TEXT_BYTES,

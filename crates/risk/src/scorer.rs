@@ -192,6 +192,49 @@ impl Scorer {
     /// Scores one event: updates its subject's state and answers the subject's new score,
     /// and a crossing if this event made one.
     pub fn observe(&mut self, e: &Event) -> Observation {
+        self.observe_with(e, false)
+    }
+
+    /// Whether the optional semantic model should read this event's text: a message with
+    /// text, not in a public channel, from an account counted as an adult to a minor, on a
+    /// pair that is (or, as its first contact, becomes) a stranger pair, and in which no
+    /// lexical pattern is found. This is where [`Feature::Semantic`] can count, so the
+    /// caller spends the model's milliseconds only there. Read-only;
+    /// [`Scorer::observe_with`] checks the pair again when it counts.
+    pub fn semantic_candidate(&self, e: &Event) -> bool {
+        if e.kind != EventKind::Message || e.channel == Some(Channel::Public) {
+            return false;
+        }
+        let Some(text) = &e.text else {
+            return false;
+        };
+        if !e.target_age.is_some_and(AgeBand::is_minor) {
+            return false;
+        }
+        let stored = self.table.get(self.table.key(&e.actor), &e.actor);
+        // As `observe_with` updates it: `unknown` does not overwrite a band sent before.
+        let band = match e.actor_age {
+            Some(AgeBand::Unknown) | None => stored.and_then(|a| a.band).or(e.actor_age),
+            b => b,
+        };
+        if !self.counts_as_adult(band) {
+            return false;
+        }
+        let pair = stored.and_then(|a| {
+            a.find_pair(self.table.key(&e.target))
+                .map(|i| a.pairs[i].flags)
+        });
+        let stranger = match pair {
+            Some(flags) => flags & Pair::UNCONNECTED_MINOR_FIRST != 0,
+            None => e.connected != Some(true),
+        };
+        stranger && self.patterns.scan(text, &mut String::new()).is_empty()
+    }
+
+    /// [`Scorer::observe`], with what the semantic model said of the event's text:
+    /// `semantic` is true when it flagged the text (see [`Feature::Semantic`]). A flag on a
+    /// message where a lexical pattern was found, or outside a stranger pair, counts nothing.
+    pub fn observe_with(&mut self, e: &Event, semantic: bool) -> Observation {
         let now = e.timestamp;
         let about_target = e.kind.is_about_target();
         let (subject, counterpart) = if about_target {
@@ -344,6 +387,10 @@ impl Scorer {
                                 for c in found.iter() {
                                     acct.lexical[c as usize].add(now, FOUR_HOURS);
                                     raised.insert(Feature::of_category(c));
+                                }
+                                if semantic && found.is_empty() {
+                                    acct.semantic.add(now, FOUR_HOURS);
+                                    raised.insert(Feature::Semantic);
                                 }
                             }
                         }
@@ -825,6 +872,68 @@ mod tests {
         // A gift event counts with gift phrases.
         s.observe(&adult_to(EventKind::Gift, "m", AgeBand::From13To15, T0 + 7));
         assert_eq!(count(&s, "adult", Feature::Gifts), 2);
+    }
+
+    #[test]
+    fn semantic_flags_count_on_stranger_pairs_where_no_pattern_was_found() {
+        let mut s = scorer(counting());
+        // A stranger's first private message to a minor, in words no pattern lists.
+        let plain = msg("m", T0, "the weather is lovely today");
+        assert!(s.semantic_candidate(&plain));
+        let o = s.observe_with(&plain, true);
+        assert!(o.raised.contains(Feature::Semantic));
+        assert_eq!(count(&s, "adult", Feature::Semantic), 1);
+        let c = s.score("adult").unwrap();
+        let sem = c
+            .contributions
+            .iter()
+            .find(|c| c.feature == Feature::Semantic)
+            .unwrap();
+        assert_eq!((sem.value, sem.weight, sem.contribution), (0.5, 0.5, 0.25));
+        // Not flagged: counts nothing.
+        s.observe_with(&msg("m", T0 + 1, "and yesterday too"), false);
+        assert_eq!(count(&s, "adult", Feature::Semantic), 1);
+        // A pattern already found the request: not a candidate, and a flag counts nothing.
+        let lexical = msg("m", T0 + 2, "how old are you");
+        assert!(!s.semantic_candidate(&lexical));
+        s.observe_with(&lexical, true);
+        assert_eq!(count(&s, "adult", Feature::Semantic), 1);
+        assert_eq!(count(&s, "adult", Feature::AgeQuestion), 1);
+        // Public text, a minor's text, text to an adult, a connected pair: not candidates,
+        // and a flag on them counts nothing.
+        let public = Event {
+            channel: Some(Channel::Public),
+            ..msg("m", T0 + 3, "nice weather")
+        };
+        let from_minor = Event {
+            actor: "teen".into(),
+            actor_age: Some(AgeBand::From13To15),
+            ..msg("m", T0 + 3, "nice weather")
+        };
+        let to_adult = Event {
+            target_age: Some(AgeBand::Adult),
+            ..msg("grown", T0 + 3, "nice weather")
+        };
+        s.observe(&Event {
+            actor: "m2".into(),
+            target: "adult".into(),
+            actor_age: Some(AgeBand::From13To15),
+            target_age: Some(AgeBand::Adult),
+            ..ev(EventKind::ConnectionAccept, "m2", "adult", T0)
+        });
+        let connected_first = Event {
+            connected: Some(true),
+            ..msg("m3", T0 + 3, "nice weather")
+        };
+        for e in [&public, &from_minor, &to_adult, &connected_first] {
+            assert!(!s.semantic_candidate(e), "{e:?}");
+            s.observe_with(e, true);
+        }
+        assert_eq!(count(&s, "adult", Feature::Semantic), 1);
+        assert_eq!(count(&s, "teen", Feature::Semantic), 0);
+        // The window: gone after 24 hours.
+        s.observe_with(&msg("m", T0 + 25 * 3600, "hello again"), false);
+        assert_eq!(count(&s, "adult", Feature::Semantic), 0);
     }
 
     #[test]

@@ -170,6 +170,10 @@ pub struct SynthSpec {
     pub missing_age: f64,
     /// Probability that an event leaves out the `connected` flag (noise).
     pub missing_connected: f64,
+    /// Probability that a risky request in a grooming script is written in words the shipped
+    /// pattern lists do not hold ([`RISKY_PARAPHRASED`]), as a careful groomer would: the
+    /// case the optional semantic model is for. 0 (the default) leaves the stream as it was.
+    pub paraphrased: f64,
 }
 
 impl Default for SynthSpec {
@@ -181,6 +185,7 @@ impl Default for SynthSpec {
             days: 14,
             missing_age: 0.1,
             missing_connected: 0.05,
+            paraphrased: 0.0,
         }
     }
 }
@@ -220,6 +225,21 @@ const RISKY: &[&str] = &[
     "want free robux? i can send you some",
     "where do you live",
     "we should meet up sometime",
+];
+
+/// The same requests in words no shipped pattern holds (a test checks that none matches), and
+/// that are not among the semantic model's shipped examples either.
+pub const RISKY_PARAPHRASED: &[&str] = &[
+    "you seem really mature, what grade is that",
+    "lets continue this where the mods cant read it",
+    "nobody else has to find out that we talk",
+    "take a pic of you and post it to me",
+    "ill top up your game account for you",
+    "which town are you in",
+    "we could hang out for real one day",
+    "wipe this conversation when we are done",
+    "do you have an account on another messenger",
+    "is your mum around when you play",
 ];
 
 /// Benign messages that share words with the risky lists.
@@ -498,7 +518,13 @@ impl Gen<'_> {
                     ScriptKind::GroomingMetadataOnly => None,
                     _ => {
                         let t = if self.rng.chance(0.65) {
-                            self.rng.pick(RISKY).to_string()
+                            // Drawn only when asked for, so the default stream is unchanged.
+                            if self.spec.paraphrased > 0.0 && self.rng.chance(self.spec.paraphrased)
+                            {
+                                self.rng.pick(RISKY_PARAPHRASED).to_string()
+                            } else {
+                                self.rng.pick(RISKY).to_string()
+                            }
                         } else {
                             self.rng.pick(SMALL_TALK).to_string()
                         };
@@ -863,13 +889,42 @@ mod tests {
     }
 
     #[test]
+    fn paraphrased_requests_escape_the_patterns_and_appear_only_when_asked() {
+        let set = crate::PatternSet::default_set();
+        let mut scratch = String::new();
+        for t in RISKY_PARAPHRASED {
+            assert!(set.scan(t, &mut scratch).is_empty(), "{t}");
+        }
+        let count = |d: &Dataset| {
+            d.events
+                .iter()
+                .filter(|e| {
+                    e.text
+                        .as_deref()
+                        .is_some_and(|t| RISKY_PARAPHRASED.contains(&t))
+                })
+                .count()
+        };
+        assert_eq!(count(&generate(&small())), 0);
+        let d = generate(&SynthSpec {
+            paraphrased: 0.5,
+            ..small()
+        });
+        assert!(count(&d) > 20, "{}", count(&d));
+    }
+
+    #[test]
     fn the_generator_writes_only_the_listed_phrases() {
         // Every message text is one of the fixed lists (or an obfuscation of one): nothing
         // else can appear in a generated stream.
-        let d = generate(&small());
+        let d = generate(&SynthSpec {
+            paraphrased: 0.3,
+            ..small()
+        });
         let lists = [
             SMALL_TALK,
             RISKY,
+            RISKY_PARAPHRASED,
             TEEN_TALK,
             FAMILY_TALK,
             TEACHER_TALK,

@@ -12,6 +12,16 @@
 //!
 //! A batch is validated whole before anything is scored: one bad event refuses the batch
 //! with its index in the error's field (`events[3].actor_age`), and nothing is counted.
+//!
+//! With `[risk.semantic] model_dir` set, the messages where the semantic feature can count
+//! (`Scorer::semantic_candidate`: private text from an adult to a stranger-pair minor that no
+//! pattern matched) are first embedded on the CPU pool, at most `max_per_batch` of them, and
+//! scored against the example sets; those at or above `min_contrast` are flagged for the
+//! scorer, and the answer's `semantic` object lists them with the nearest example. A model
+//! failure does not refuse the batch: it is logged, the batch is scored without the model,
+//! and the answer says `"failed": true`.
+
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -24,7 +34,7 @@ use serde_json::Value;
 use safeguard_risk::{Crossing, Event, EventKind, Level, Score, Scorer};
 
 use crate::error::{ApiError, ApiResult};
-use crate::state::{blocking, AppState};
+use crate::state::{blocking, cpu, AppState};
 
 /// Most events in one batch: a platform's backend flushing once a second, and enough that
 /// a batch's lock on the scorer stays within a few milliseconds.
@@ -60,6 +70,135 @@ pub fn scorer_from_config(spec: &safeguard_risk::RiskSpec) -> Result<Option<Scor
         .map_err(|e| e.to_string())
 }
 
+/// Loads `[risk.semantic]`: the model and the example sets (the shipped ones unless a file is
+/// named), embedded once; `None` when risk scoring is off or no model is named.
+pub fn semantic_from_config(
+    spec: &safeguard_risk::RiskSpec,
+) -> Result<Option<safeguard_semantic::Contrast>, String> {
+    let sem = &spec.semantic;
+    let Some(dir) = sem.model_dir.as_ref().filter(|_| spec.enabled) else {
+        return Ok(None);
+    };
+    let examples = match &sem.examples {
+        None => safeguard_semantic::ExampleSets::default_sets(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("risk.semantic.examples: {}: {e}", path.display()))?;
+            safeguard_semantic::ExampleSets::from_toml(&text)
+                .map_err(|e| format!("risk.semantic.examples: {}: {e}", path.display()))?
+        }
+    };
+    let started = std::time::Instant::now();
+    let embedder = safeguard_semantic::Embedder::open(dir)
+        .map_err(|e| format!("risk.semantic.model_dir: {e}"))?;
+    let contrast = safeguard_semantic::Contrast::new(embedder, &examples, sem.top_k)
+        .map_err(|e| format!("risk.semantic: {e}"))?;
+    tracing::info!(
+        model = %dir.display(),
+        positive = examples.positive.len(),
+        negative = examples.negative.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "semantic model loaded"
+    );
+    Ok(Some(contrast))
+}
+
+/// What the semantic model did for a batch (`"semantic"` in the answer, only when a model is
+/// configured).
+#[derive(Debug, Default, Serialize)]
+struct SemanticAnswer {
+    /// Messages where the semantic feature could count.
+    candidates: usize,
+    /// Of those, how many the model read (at most `max_per_batch`).
+    embedded: usize,
+    /// Candidates past `max_per_batch`, scored without the model.
+    skipped: usize,
+    /// True when the model failed and the batch was scored without it (see the log).
+    failed: bool,
+    /// The messages it flagged, in batch order.
+    flagged: Vec<Flagged>,
+}
+
+/// One flagged message, explained by the example it came nearest to.
+#[derive(Debug, Serialize)]
+struct Flagged {
+    /// Its index in the batch.
+    event: usize,
+    /// The caller's event id, if it sent one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    /// The nearest positive example's label and text.
+    label: String,
+    example: String,
+    /// Cosine similarity to that example.
+    similarity: f32,
+    /// Similarity to the positive examples minus to the negative ones (top-k means).
+    contrast: f32,
+}
+
+/// Runs the semantic model over the batch's candidates; one flag per event.
+async fn semantic_flags(
+    state: &AppState,
+    scorer: &Arc<Mutex<Scorer>>,
+    events: &Arc<Vec<Event>>,
+) -> ApiResult<(Vec<bool>, Option<SemanticAnswer>)> {
+    let mut flags = vec![false; events.len()];
+    let Some(model) = state.0.semantic.clone() else {
+        return Ok((flags, None));
+    };
+    let spec = state.0.config.risk.semantic.clone();
+    let (sc, ev) = (scorer.clone(), events.clone());
+    let candidates: Vec<usize> = blocking(move || {
+        let s = sc.lock().unwrap_or_else(|p| p.into_inner());
+        Ok((0..ev.len())
+            .filter(|&i| s.semantic_candidate(&ev[i]))
+            .collect())
+    })
+    .await?;
+    let take = candidates.len().min(spec.max_per_batch);
+    let mut answer = SemanticAnswer {
+        candidates: candidates.len(),
+        skipped: candidates.len() - take,
+        ..SemanticAnswer::default()
+    };
+    let chosen: Vec<usize> = candidates[..take].to_vec();
+    if chosen.is_empty() {
+        return Ok((flags, Some(answer)));
+    }
+    let (ev, idx) = (events.clone(), chosen.clone());
+    let scored = cpu(state, move || {
+        let texts: Vec<&str> = idx
+            .iter()
+            .map(|&i| ev[i].text.as_deref().unwrap_or(""))
+            .collect();
+        Ok(model.score(&texts))
+    })
+    .await?;
+    match scored {
+        Ok(sims) => {
+            answer.embedded = chosen.len();
+            for (i, s) in chosen.into_iter().zip(sims) {
+                if f64::from(s.contrast) >= spec.min_contrast {
+                    flags[i] = true;
+                    answer.flagged.push(Flagged {
+                        event: i,
+                        id: events[i].id.clone(),
+                        label: s.label,
+                        example: s.example,
+                        similarity: s.nearest,
+                        contrast: s.contrast,
+                    });
+                }
+            }
+        }
+        Err(e) => {
+            tracing::error!(code = e.code(), error = %e, "semantic model failed; batch scored without it");
+            answer.failed = true;
+        }
+    }
+    Ok((flags, Some(answer)))
+}
+
 fn risk_error(e: safeguard_risk::Error) -> ApiError {
     let status = match e.code() {
         "text_too_long" => StatusCode::PAYLOAD_TOO_LARGE,
@@ -82,6 +221,9 @@ struct Answer {
     /// Where each crossing was routed (`[risk] route_crossings`): the case it joined in the
     /// review queue, in the order of `crossings`; empty when routing is off.
     routed: Vec<Routed>,
+    /// What the semantic model did, when one is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    semantic: Option<SemanticAnswer>,
 }
 
 #[derive(Debug, Serialize)]
@@ -154,8 +296,9 @@ async fn events_route(State(state): State<AppState>, body: Bytes) -> ApiResult<J
             "contact-risk scoring is off on this server ([risk] enabled = false)",
         ));
     };
-    let events = parse(&body)?;
+    let events = Arc::new(parse(&body)?);
     let edges = graph_edges(&events);
+    let (flags, semantic) = semantic_flags(&state, &scorer, &events).await?;
     let mut answer = tokio::task::spawn_blocking(move || {
         // The scorer does not panic on any validated event; should a panic ever poison the
         // lock, the state it left is still a valid scorer (each update is to plain counters),
@@ -164,8 +307,8 @@ async fn events_route(State(state): State<AppState>, body: Bytes) -> ApiResult<J
         let mut crossings = Vec::new();
         let mut subjects: Vec<&str> = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for e in &events {
-            if let Some(c) = s.observe(e).crossing {
+        for (e, flag) in events.iter().zip(flags) {
+            if let Some(c) = s.observe_with(e, flag).crossing {
                 crossings.push(c);
             }
             let subject = e.subject();
@@ -180,6 +323,7 @@ async fn events_route(State(state): State<AppState>, body: Bytes) -> ApiResult<J
             crossings,
             relationships_updated: 0,
             routed: Vec::new(),
+            semantic,
         }
     })
     .await?;

@@ -66,6 +66,9 @@ pub struct Inner {
     /// The contact-risk scorer (`[risk]`), `None` when disabled. Behind a plain mutex,
     /// taken on the blocking pool for one batch at a time (see `crate::risk`).
     pub risk: Option<Arc<std::sync::Mutex<safeguard_risk::Scorer>>>,
+    /// The optional semantic model and its embedded example sets (`[risk.semantic]`),
+    /// loaded at start-up; `None` when no model is configured or risk scoring is off.
+    pub semantic: Option<Arc<safeguard_semantic::Contrast>>,
     /// The audit log, opened on first use (it needs the master key, for its signing key).
     pub auditor: OnceLock<Arc<safeguard_engine::audit::Auditor>>,
     /// Report filings this process is driving (`crate::reports`).
@@ -105,6 +108,7 @@ impl AppState {
         let budget = config.limits.max_buffered_bytes.min(Semaphore::MAX_PERMITS);
         let risk = crate::risk::scorer_from_config(&config.risk)?
             .map(|s| Arc::new(std::sync::Mutex::new(s)));
+        let semantic = crate::risk::semantic_from_config(&config.risk)?.map(Arc::new);
         Ok(AppState(Arc::new(Inner {
             engine: OnceLock::new(),
             auth: Authenticator::new(store.clone(), admin_key, config.dev),
@@ -124,6 +128,7 @@ impl AppState {
             vault: tokio::sync::OnceCell::new(),
             webhooks: OnceLock::new(),
             risk,
+            semantic,
             auditor: OnceLock::new(),
             reports: Arc::new(crate::reports::Reports::new(
                 crate::reports::Reports::owner_for(config.listen),

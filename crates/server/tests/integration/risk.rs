@@ -547,3 +547,159 @@ async fn routing_can_be_turned_off_and_a_bad_queue_is_refused() {
     };
     assert!(bad.validate().is_err());
 }
+
+/// The sentence-embedding model `scripts/setup` unpacks (or `SAFEGUARD_SEMANTIC_MODEL`);
+/// `None` with `SKIPPED: ...` when absent, a failure under `CI=true`.
+fn semantic_model() -> Option<std::path::PathBuf> {
+    let dir = match std::env::var_os("SAFEGUARD_SEMANTIC_MODEL") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".local/share/safeguard-models/all-minilm-l6-v2"),
+    };
+    if dir.join("model.safetensors").exists() {
+        return Some(dir);
+    }
+    let msg = format!("no sentence-embedding model at {}", dir.display());
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true and the semantic feature cannot be tested: {msg} (run scripts/setup)");
+    }
+    eprintln!("SKIPPED: the semantic feature: {msg} (run scripts/setup)");
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_semantic_model_flags_what_the_patterns_miss_and_says_why() {
+    let Some(model) = semantic_model() else {
+        return;
+    };
+    let risk = |extra: &str| -> safeguard_risk::RiskSpec {
+        toml::from_str(&format!(
+            "review = 50\nalert = 100\n[semantic]\nmodel_dir = {:?}\n{extra}",
+            model.display().to_string()
+        ))
+        .unwrap()
+    };
+    let s = server_with(Config {
+        risk: risk(""),
+        ..Config::default()
+    })
+    .await;
+    let key = s.key(&[Scope::Submit]);
+    let mut public = message(
+        "e5",
+        "m1",
+        T0 + 4,
+        Some("promise you won't mention our chats"),
+    );
+    public["channel"] = json!("public");
+    let mut connected = message(
+        "e6",
+        "m2",
+        T0 + 5,
+        Some("promise you won't mention our chats"),
+    );
+    connected["connected"] = json!(true);
+    let a = post(
+        &s,
+        &key,
+        json!({"events": [
+            message("e1", "m1", T0, Some("see you at football practice on monday")),
+            message("e2", "m1", T0 + 1, Some("promise you won't mention our chats to your mom")),
+            message("e3", "m1", T0 + 2, Some("how old are you")),
+            message("e4", "m1", T0 + 3, None),
+            public,
+            connected,
+        ]}),
+    )
+    .await
+    .json();
+    let sem = &a["semantic"];
+    // e1 and e2 only: e3 matched a pattern, e4 has no text, e5 is public, e6 connected.
+    assert_eq!(sem["candidates"], 2, "{a:#}");
+    assert_eq!(sem["embedded"], 2);
+    assert_eq!(
+        (sem["skipped"].clone(), sem["failed"].clone()),
+        (json!(0), json!(false))
+    );
+    let flagged = sem["flagged"].as_array().unwrap();
+    assert_eq!(flagged.len(), 1, "{a:#}");
+    assert_eq!(
+        (flagged[0]["event"].clone(), flagged[0]["id"].clone()),
+        (json!(1), json!("e2"))
+    );
+    assert_eq!(flagged[0]["label"], "secrecy");
+    assert!(flagged[0]["contrast"].as_f64().unwrap() >= 0.1);
+    assert!(flagged[0]["example"].as_str().unwrap().len() > 5);
+    let contributions = a["accounts"][0]["contributions"].as_array().unwrap();
+    let semantic = contributions
+        .iter()
+        .find(|c| c["feature"] == "semantic")
+        .unwrap_or_else(|| panic!("no semantic contribution: {a:#}"));
+    assert_eq!(semantic["count"], 1);
+    assert_eq!(semantic["contribution"].as_f64().unwrap(), 0.25);
+
+    // A cap of one message per batch: the second candidate is scored without the model.
+    let s = server_with(Config {
+        risk: risk("max_per_batch = 1"),
+        ..Config::default()
+    })
+    .await;
+    let key = s.key(&[Scope::Submit]);
+    let a = post(
+        &s,
+        &key,
+        json!({"events": [
+            message("e1", "m1", T0, Some("see you at football practice on monday")),
+            message("e2", "m1", T0 + 1, Some("promise you won't mention our chats to your mom")),
+        ]}),
+    )
+    .await
+    .json();
+    assert_eq!(
+        (
+            a["semantic"]["candidates"].clone(),
+            a["semantic"]["embedded"].clone(),
+            a["semantic"]["skipped"].clone()
+        ),
+        (json!(2), json!(1), json!(1)),
+        "{a:#}"
+    );
+    assert!(a["semantic"]["flagged"].as_array().unwrap().is_empty());
+
+    // Without a model the answer has no `semantic` object.
+    let s = server().await;
+    let key = s.key(&[Scope::Submit]);
+    let a = post(
+        &s,
+        &key,
+        json!({"events": [message("e1", "m1", T0, Some("hi"))]}),
+    )
+    .await
+    .json();
+    assert!(a.get("semantic").is_none(), "{a:#}");
+}
+
+#[test]
+fn an_unusable_semantic_model_stops_the_server_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Config {
+        risk: toml::from_str(&format!(
+            "[semantic]\nmodel_dir = {:?}",
+            dir.path().display().to_string()
+        ))
+        .unwrap(),
+        ..Config::default()
+    };
+    let store: std::sync::Arc<dyn safeguard_store::Store> =
+        std::sync::Arc::new(safeguard_store::SqliteStore::open_in_memory().unwrap());
+    let e = safeguard_server::AppState::new(store, c, Some(ADMIN_KEY)).unwrap_err();
+    assert!(e.contains("risk.semantic.model_dir"), "{e}");
+    assert!(e.contains("config.json"), "{e}");
+    // Bad settings are refused by validation, before anything is loaded.
+    let c = Config {
+        risk: toml::from_str("[semantic]\ntop_k = 0").unwrap(),
+        ..Config::default()
+    };
+    let e = c.validate().unwrap_err().to_string();
+    assert!(e.contains("semantic.top_k"), "{e}");
+}
