@@ -313,7 +313,8 @@ pub fn run_contact(args: &BenchContactArgs) -> anyhow::Result<ExitCode> {
             out!(text, "");
             out!(
                 text,
-                "with the semantic feature (model {}): {} candidate messages embedded in                  {:.2} s ({:.0} messages/s), {} flagged, {} of them by risky accounts",
+                "with the semantic feature (model {}):\n{} candidate messages embedded in {:.2} s \
+                 ({:.0} messages/s), {} flagged, {} of them by risky accounts",
                 s.model,
                 s.candidates,
                 s.seconds,

@@ -185,7 +185,7 @@ impl Default for SemanticSpec {
             examples: None,
             min_contrast: 0.1,
             top_k: 3,
-            max_per_batch: 64,
+            max_per_batch: 32,
         }
     }
 }

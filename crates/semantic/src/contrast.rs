@@ -156,12 +156,19 @@ impl Contrast {
     }
 }
 
-/// Embeds in batches of 32: a batch pads to its longest text, so one long text in a large
-/// batch would make every row pay for its length.
+/// Embeds in batches of 32 texts of similar length, in the order given. A batch pads every
+/// row to its longest text, and an obfuscated message ("d o n t  t e l l") is several times
+/// as many tokens as a plain one, so batching by length keeps short texts from paying for
+/// long ones.
 fn embed_chunked(embedder: &Embedder, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
-    let mut out = Vec::with_capacity(texts.len());
-    for chunk in texts.chunks(32) {
-        out.extend(embedder.embed(chunk)?);
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| texts[i].len());
+    let mut out = vec![Vec::new(); texts.len()];
+    for chunk in order.chunks(32) {
+        let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+        for (&i, v) in chunk.iter().zip(embedder.embed(&batch)?) {
+            out[i] = v;
+        }
     }
     Ok(out)
 }

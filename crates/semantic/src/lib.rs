@@ -19,9 +19,9 @@
 //!   highest cosine similarities to the positives, minus the same over the negatives, with
 //!   the nearest positive example as the explanation.
 //!
-//! Embedding costs on the order of a millisecond of CPU per short message, so the caller
-//! chooses which messages are worth it (the server: private messages from adults to minors)
-//! and caps how many a request may embed.
+//! Embedding costs about ten milliseconds of one core per short message (in batches; see
+//! docs/performance.md), so the caller chooses which messages are worth it (the server: the
+//! ones where the risk feature can count) and caps how many a request may embed.
 
 #![forbid(unsafe_code)]
 
