@@ -296,17 +296,19 @@ pub fn run_contact(args: &BenchContactArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => Some(semantic_run(&template, &data, &dir)?),
     };
     let text = if args.json {
-        serde_json::to_string_pretty(&serde_json::json!({
-            "report": report,
-            "semantic": semantic.as_ref().map(|s| serde_json::json!({
+        // The report's own fields at the top, as without a model; `semantic` beside them.
+        let mut v = serde_json::to_value(&report)?;
+        if let Some(s) = &semantic {
+            v["semantic"] = serde_json::json!({
                 "report": s.report,
                 "candidates": s.candidates,
                 "flagged": s.flagged,
                 "flagged_risky": s.flagged_risky,
                 "seconds": s.seconds,
                 "messages_per_second": s.candidates as f64 / s.seconds,
-            })),
-        }))?
+            });
+        }
+        serde_json::to_string_pretty(&v)?
     } else {
         let mut text = print_report(&report, &spec, args.common.seed);
         if let Some(s) = &semantic {

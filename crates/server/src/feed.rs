@@ -183,6 +183,13 @@ pub fn prune_once(state: &AppState, engine: &Engine, now: i64) -> Result<Pruned,
     let followers = store.followers().map_err(|e| e.to_string())?;
     let ttl_ms = i64::try_from(cfg.follower_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let keep_ms = i64::try_from(cfg.keep_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    // Those silent past the TTL hold nothing back any more (see `prune_below`); their rows go.
+    let forgotten = store
+        .forget_followers(now.saturating_sub(ttl_ms))
+        .map_err(|e| e.to_string())?;
+    if forgotten > 0 {
+        tracing::info!(forgotten, "feed followers silent past the TTL forgotten");
+    }
     let Some(below) = prune_below(&followers, now, ttl_ms) else {
         let floor = store.feed_floor().map_err(|e| e.to_string())?;
         return Ok(Pruned { deleted: 0, floor });

@@ -2274,7 +2274,16 @@ pub fn feed_followers(store: &dyn Store) {
         ..b
     };
     store.record_follower(&b2).unwrap();
+    assert_eq!(store.followers().unwrap(), vec![a.clone(), b2.clone()]);
+    // Forgetting: strictly before the time given; a follower seen again is back.
+    assert_eq!(store.forget_followers(2_000).unwrap(), 0);
+    assert_eq!(store.forget_followers(2_001).unwrap(), 1);
+    assert_eq!(store.followers().unwrap(), vec![b2.clone()]);
+    assert_eq!(store.forget_followers(2_001).unwrap(), 0);
+    store.record_follower(&a).unwrap();
     assert_eq!(store.followers().unwrap(), vec![a, b2]);
+    assert_eq!(store.forget_followers(i64::MAX).unwrap(), 2);
+    assert!(store.followers().unwrap().is_empty());
 }
 
 /// Checkpoints are written with their batch; errors are recorded; entries are counted.

@@ -160,6 +160,10 @@ pub trait Store:
     fn record_follower(&self, follower: &Follower) -> Result<()>;
     /// Every recorded follower, by name.
     fn followers(&self) -> Result<Vec<Follower>>;
+    /// Deletes the followers last seen before `silent_before` (Unix ms) and answers how many:
+    /// those no pruning waits for any more, which would otherwise stay for ever, one for every
+    /// process that ever followed the feed.
+    fn forget_followers(&self, silent_before: i64) -> Result<u64>;
     /// Deletes feed rows below `below` whose change is older than `older_than` (Unix ms), in
     /// batches of at most `batch` rows per transaction so other writers are not held up, and
     /// moves the floor up to the first position kept. Never prunes past the last position,

@@ -957,6 +957,18 @@ impl Store for SqliteStore {
         })
     }
 
+    fn forget_followers(&self, silent_before: i64) -> Result<u64> {
+        self.write(|tx| {
+            let n = tx
+                .execute(
+                    "DELETE FROM feed_followers WHERE seen_at < ?1",
+                    params![silent_before],
+                )
+                .map_err(db_err)?;
+            Ok(n as u64)
+        })
+    }
+
     fn followers(&self) -> Result<Vec<Follower>> {
         self.read(|tx| {
             let mut stmt = tx

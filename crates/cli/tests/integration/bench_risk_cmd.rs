@@ -98,3 +98,64 @@ fn bench_risk_checks_the_rate() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("FAIL"));
 }
+
+/// The model `scripts/setup` installs (or `SAFEGUARD_SEMANTIC_MODEL`); a skip with a message
+/// without it, a failure under `CI=true`.
+fn semantic_model() -> Option<String> {
+    let dir = match std::env::var_os("SAFEGUARD_SEMANTIC_MODEL") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".local/share/safeguard-models/all-minilm-l6-v2"),
+    };
+    if dir.join("model.safetensors").exists() {
+        return Some(dir.display().to_string());
+    }
+    let msg = format!("no sentence-embedding model at {}", dir.display());
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true and bench contact --semantic-model cannot be tested: {msg}");
+    }
+    eprintln!("SKIPPED: bench contact --semantic-model: {msg} (run scripts/setup)");
+    None
+}
+
+#[test]
+fn bench_contact_with_the_semantic_model_scores_the_stream_twice() {
+    let Some(model) = semantic_model() else {
+        return;
+    };
+    let mut args = vec!["bench", "contact", "--json", "--paraphrased", "0.5"];
+    args.extend_from_slice(&SMALL);
+    args.extend_from_slice(&["--semantic-model", &model]);
+    let out = safeguard(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = &r["semantic"];
+    let (candidates, flagged) = (
+        s["candidates"].as_u64().unwrap(),
+        s["flagged"].as_u64().unwrap(),
+    );
+    // Paraphrased requests are found, and only in risky accounts' messages.
+    assert!(candidates > 0 && flagged > 0, "{s:#}");
+    assert_eq!(s["flagged_risky"], s["flagged"], "{s:#}");
+    assert!(s["messages_per_second"].as_f64().unwrap() > 0.0);
+    let recall = |v: &serde_json::Value| v["review"]["recall"].as_f64().unwrap();
+    assert!(recall(&s["report"]) >= recall(&r), "{r:#}");
+    assert_eq!(
+        s["report"]["review"]["false_positives"], r["review"]["false_positives"],
+        "{r:#}"
+    );
+    // Without the model the same stream has no `semantic` object; a share outside 0..1 is
+    // refused.
+    let mut args = vec!["bench", "contact", "--json", "--paraphrased", "0.5"];
+    args.extend_from_slice(&SMALL);
+    let plain: serde_json::Value = serde_json::from_slice(&safeguard(&args).stdout).unwrap();
+    assert!(plain.get("semantic").is_none());
+    assert_eq!(plain["review"], r["review"]);
+    let out = safeguard(&["bench", "contact", "--paraphrased", "1.5"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("paraphrased"));
+}

@@ -110,6 +110,16 @@ async fn the_feed_is_pruned_behind_the_followers() {
         .admin("POST", "/c/banks", Some(json!({"name": "PRUNED"})))
         .await;
     assert!(r.status.is_success(), "{}", r.text());
+    // A process that stopped long ago: silent past the TTL, it holds nothing back, and a
+    // pruning pass forgets its row (the one-follower assertion below).
+    sh.other
+        .record_follower(&safeguard_store::Follower {
+            name: "gone-host:1".into(),
+            position: 1,
+            snapshot: Some(1),
+            seen_at: safeguard_engine::now_ms() - 60_000,
+        })
+        .unwrap();
     add_many(sh.other.as_ref(), "PRUNED", 1500, "a");
     let last = sh.other.last_seq().unwrap();
     let engine = s.state.engine().unwrap();
