@@ -1119,10 +1119,10 @@ impl Store for PostgresStore {
 
     fn forget_followers(&self, silent_before: i64) -> Result<u64> {
         self.write_unlocked(|tx| {
-            Ok(tx.execute(
+            tx.execute(
                 "DELETE FROM feed_followers WHERE seen_at < $1",
                 &[&silent_before],
-            )?)
+            )
         })
     }
 
