@@ -385,6 +385,15 @@ impl Engine {
         })
     }
 
+    /// The change-feed position a snapshot was written at, from its header alone (checked:
+    /// magic, format and checksum), without loading it.
+    pub fn snapshot_position<R: Read>(r: &mut R) -> Result<Seq, Error> {
+        let mut header = [0u8; SNAPSHOT_HEADER_LEN];
+        r.read_exact(&mut header)
+            .map_err(|e| snapshot_error(format!("header: {e}")))?;
+        Ok(parse_snapshot_header(&header)?.0)
+    }
+
     /// The position of the snapshot this engine was loaded from, if it was.
     pub fn snapshot_seq(&self) -> Option<Seq> {
         self.snapshot_seq

@@ -1,6 +1,8 @@
 //! The scorer: events in, per-account scores out, each with the features that raised it and
 //! by how much, and a report the first time an account crosses a threshold.
 
+use std::collections::HashMap;
+
 use safeguard_contact::AgeBand;
 use serde::{Deserialize, Serialize};
 
@@ -199,36 +201,87 @@ impl Scorer {
     /// text, not in a public channel, from an account counted as an adult to a minor, on a
     /// pair that is (or, as its first contact, becomes) a stranger pair, and in which no
     /// lexical pattern is found. This is where [`Feature::Semantic`] can count, so the
-    /// caller spends the model's milliseconds only there. Read-only;
-    /// [`Scorer::observe_with`] checks the pair again when it counts.
+    /// caller spends the model's milliseconds only there. Read-only; for a batch use
+    /// [`Scorer::semantic_candidates`], which sees what the batch's earlier events change.
     pub fn semantic_candidate(&self, e: &Event) -> bool {
-        if e.kind != EventKind::Message || e.channel == Some(Channel::Public) {
-            return false;
+        self.semantic_candidates(std::slice::from_ref(e))[0]
+    }
+
+    /// [`Scorer::semantic_candidate`] for each event of a batch that is about to be observed
+    /// in order: an account's band sent by an earlier event of the batch, and a pair first
+    /// seen earlier in it, count as [`Scorer::observe_with`] will count them. Read-only.
+    pub fn semantic_candidates(&self, events: &[Event]) -> Vec<bool> {
+        // What the batch itself has changed so far: bands by account, and for pairs first
+        // seen in the batch, whether each is a stranger pair.
+        let mut bands: HashMap<&str, Option<AgeBand>> = HashMap::new();
+        let mut pairs: HashMap<(&str, &str), bool> = HashMap::new();
+        let mut scratch = String::new();
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            let about_target = e.kind.is_about_target();
+            let (subject, other, subject_band, other_band) = if about_target {
+                (
+                    e.target.as_str(),
+                    e.actor.as_str(),
+                    e.target_age,
+                    e.actor_age,
+                )
+            } else {
+                (
+                    e.actor.as_str(),
+                    e.target.as_str(),
+                    e.actor_age,
+                    e.target_age,
+                )
+            };
+            let stored = self.table.get(self.table.key(subject), subject);
+            let before = match bands.get(subject) {
+                Some(b) => *b,
+                None => stored.and_then(|a| a.band),
+            };
+            // As `observe_with` updates it: `unknown` does not overwrite a band sent before.
+            let band = match subject_band {
+                Some(AgeBand::Unknown) => before.or(Some(AgeBand::Unknown)),
+                Some(b) => Some(b),
+                None => before,
+            };
+            bands.insert(subject, band);
+            let adult = self.counts_as_adult(band);
+            let other_minor = other_band.is_some_and(AgeBand::is_minor);
+            let known = pairs.get(&(subject, other)).copied().or_else(|| {
+                stored.and_then(|a| {
+                    a.find_pair(self.table.key(other))
+                        .map(|i| a.pairs[i].flags & Pair::UNCONNECTED_MINOR_FIRST != 0)
+                })
+            });
+            let stranger = known.unwrap_or(
+                adult
+                    && other_minor
+                    && e.kind != EventKind::ConnectionAccept
+                    && e.connected != Some(true),
+            );
+            let makes_pair = matches!(
+                e.kind,
+                EventKind::Message
+                    | EventKind::ConnectionRequest
+                    | EventKind::Gift
+                    | EventKind::Image
+                    | EventKind::ConnectionAccept
+            );
+            if known.is_none() && makes_pair {
+                pairs.insert((subject, other), stranger);
+            }
+            let candidate = e.kind == EventKind::Message
+                && e.channel != Some(Channel::Public)
+                && adult
+                && other_minor
+                && stranger
+                && e.text
+                    .as_deref()
+                    .is_some_and(|t| self.patterns.scan(t, &mut scratch).is_empty());
+            out.push(candidate);
         }
-        let Some(text) = &e.text else {
-            return false;
-        };
-        if !e.target_age.is_some_and(AgeBand::is_minor) {
-            return false;
-        }
-        let stored = self.table.get(self.table.key(&e.actor), &e.actor);
-        // As `observe_with` updates it: `unknown` does not overwrite a band sent before.
-        let band = match e.actor_age {
-            Some(AgeBand::Unknown) | None => stored.and_then(|a| a.band).or(e.actor_age),
-            b => b,
-        };
-        if !self.counts_as_adult(band) {
-            return false;
-        }
-        let pair = stored.and_then(|a| {
-            a.find_pair(self.table.key(&e.target))
-                .map(|i| a.pairs[i].flags)
-        });
-        let stranger = match pair {
-            Some(flags) => flags & Pair::UNCONNECTED_MINOR_FIRST != 0,
-            None => e.connected != Some(true),
-        };
-        stranger && self.patterns.scan(text, &mut String::new()).is_empty()
+        out
     }
 
     /// [`Scorer::observe`], with what the semantic model said of the event's text:
@@ -934,6 +987,58 @@ mod tests {
         // The window: gone after 24 hours.
         s.observe_with(&msg("m", T0 + 25 * 3600, "hello again"), false);
         assert_eq!(count(&s, "adult", Feature::Semantic), 0);
+    }
+
+    #[test]
+    fn semantic_candidates_of_a_batch_see_its_earlier_events() {
+        let s = scorer(counting());
+        // A first contact without `connected`, then a message saying `connected: true`: the
+        // pair became a stranger pair at the first event, so the message is a candidate,
+        // though alone (a first contact between connected accounts) it would not be.
+        let first = Event {
+            connected: Some(false),
+            ..adult_to(EventKind::Message, "m", AgeBand::From13To15, T0)
+        };
+        let then = Event {
+            connected: Some(true),
+            ..msg("m", T0 + 1, "nice weather")
+        };
+        assert!(!s.semantic_candidate(&then));
+        assert_eq!(
+            s.semantic_candidates(&[first.clone(), then.clone()]),
+            [false, true]
+        );
+        // The reverse: the minor accepting the adult's request first makes the pair
+        // connected (an accept is about the account that asked), not a stranger pair.
+        let accept = Event {
+            actor_age: Some(AgeBand::From13To15),
+            target_age: Some(AgeBand::Adult),
+            ..ev(EventKind::ConnectionAccept, "m2", "adult", T0)
+        };
+        let plain = msg("m2", T0 + 1, "nice weather");
+        assert!(s.semantic_candidate(&plain));
+        assert_eq!(s.semantic_candidates(&[accept, plain]), [false, false]);
+        // A band sent by an earlier event counts (unknown actors are not adults here).
+        let says_adult = Event {
+            actor: "x".into(),
+            actor_age: Some(AgeBand::Adult),
+            target_age: Some(AgeBand::From13To15),
+            ..ev(EventKind::ProfileView, "x", "m3", T0)
+        };
+        let no_band = Event {
+            actor: "x".into(),
+            actor_age: None,
+            ..msg("m3", T0 + 1, "nice weather")
+        };
+        assert!(!s.semantic_candidate(&no_band));
+        assert_eq!(s.semantic_candidates(&[says_adult, no_band]), [false, true]);
+        // Each agrees with what observing the batch in order counts.
+        let mut o = scorer(counting());
+        o.observe_with(&first, false);
+        assert!(o
+            .observe_with(&then, true)
+            .raised
+            .contains(Feature::Semantic));
     }
 
     #[test]

@@ -108,6 +108,12 @@ impl Contrast {
     /// Embeds the examples once. `top_k` (at least 1) is how many nearest examples of each
     /// set are averaged: 1 is the nearest only; more smooths over a single odd example.
     pub fn new(embedder: Embedder, sets: &ExampleSets, top_k: usize) -> Result<Contrast, Error> {
+        // The fields are public: sets not made by `from_toml` are checked here too.
+        if sets.positive.is_empty() || sets.negative.is_empty() {
+            return Err(Error::Examples(
+                "both the positive and the negative set need at least one example".into(),
+            ));
+        }
         let texts: Vec<&str> = sets.positive.iter().map(|e| e.text.as_str()).collect();
         let pos = embed_chunked(&embedder, &texts)?;
         let texts: Vec<&str> = sets.negative.iter().map(String::as_str).collect();

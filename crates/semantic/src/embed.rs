@@ -125,7 +125,8 @@ impl Embedder {
             // Mean over the real tokens only: padding is masked out of the sum and the count.
             let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
             let sum = hidden.broadcast_mul(&m)?.sum(1)?;
-            let count = m.sum(1)?;
+            // At least 1: a tokeniser without markers gives an empty text no token at all.
+            let count = m.sum(1)?.clamp(1f32, f32::MAX)?;
             let mean = sum.broadcast_div(&count)?;
             let norm = mean
                 .sqr()?

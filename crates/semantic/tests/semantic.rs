@@ -72,7 +72,8 @@ fn embeddings_equal_an_independent_implementation() {
             .map(|(a, b)| (a - b).abs())
             .fold(0f32, f32::max);
         println!("{:?}: largest difference {worst:.2e}", s["text"]);
-        assert!(worst < 2e-4, "{:?}: off by {worst}", s["text"]);
+        // The reference is rounded to 6 decimals (up to 5e-7 off by itself).
+        assert!(worst < 2e-6, "{:?}: off by {worst}", s["text"]);
         let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-4);
     }
@@ -119,6 +120,18 @@ fn texts_outside_the_examples_score_by_contrast() {
         assert!(s.contrast > 0.0, "{t:?} should lean positive: {s:?}");
         assert_eq!(&s.label, label, "{t:?}: {s:?}");
     }
+    // Against the default threshold (`[risk.semantic] min_contrast` = 0.1), as
+    // docs/child-safety.md tabulates them: three flagged, the address question not.
+    let min = safeguard_risk::SemanticSpec::default().min_contrast as f32;
+    for (i, flagged) in [(0, true), (1, true), (2, false), (3, true)] {
+        assert_eq!(
+            got[i].contrast >= min,
+            flagged,
+            "{:?}: {:?}",
+            risky[i].0,
+            got[i]
+        );
+    }
     for (t, s) in benign.iter().zip(&got[risky.len()..]) {
         println!("{t:?}: {s:?}");
         assert!(s.contrast < 0.0, "{t:?} should lean negative: {s:?}");
@@ -130,6 +143,16 @@ fn texts_outside_the_examples_score_by_contrast() {
 }
 
 #[test]
+fn the_synthetic_paraphrases_are_not_among_the_examples() {
+    // `bench contact --paraphrased` measures what the model finds in words it was not given.
+    let sets = ExampleSets::default_sets();
+    for t in safeguard_risk::synth::RISKY_PARAPHRASED {
+        assert!(!sets.positive.iter().any(|e| e.text == *t), "{t}");
+        assert!(!sets.negative.iter().any(|e| e == t), "{t}");
+    }
+}
+
+#[test]
 fn unusable_model_directories_are_refused_with_their_codes() {
     let dir = tempfile::tempdir().unwrap();
     let e = Embedder::open(dir.path()).unwrap_err();
@@ -138,6 +161,13 @@ fn unusable_model_directories_are_refused_with_their_codes() {
     let e = Embedder::open(dir.path()).unwrap_err();
     assert_eq!(e.code(), "semantic_model_invalid", "{e}");
     let Some(model) = model_dir() else { return };
+    // Example sets made by hand, not parsed: checked when the model embeds them.
+    let empty = ExampleSets {
+        positive: Vec::new(),
+        negative: vec!["hello".into()],
+    };
+    let e = Contrast::new(Embedder::open(&model).unwrap(), &empty, 3).unwrap_err();
+    assert_eq!(e.code(), "semantic_examples_invalid", "{e}");
     // A real configuration with weights that do not belong to it.
     std::fs::copy(model.join("config.json"), dir.path().join("config.json")).unwrap();
     std::fs::copy(

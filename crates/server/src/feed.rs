@@ -124,18 +124,31 @@ fn follower_id(dir: &std::path::Path) -> Option<String> {
 }
 
 /// Records, before the indexes load, the position a loading process will read from: the
-/// feed's end now (a rebuild scans from there), keeping the snapshot position its record
-/// already names (a snapshot load replays from there). Blocking.
-pub fn register_loading(state: &AppState) -> Result<Follower, String> {
+/// feed's end now (a rebuild scans from there), and the position of the snapshot it is about
+/// to load (it replays from there): read from the snapshot file's header when there is one,
+/// else the one its record already names (a row forgotten after a long silence names none).
+/// Blocking.
+pub fn register_loading(
+    state: &AppState,
+    snapshot: Option<&std::path::Path>,
+) -> Result<Follower, String> {
     let store = &state.0.store;
     let name = follower_name(state);
     let position = store.last_seq().map_err(|e| e.to_string())?;
-    let snapshot = store
-        .followers()
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .find(|f| f.name == name)
-        .and_then(|f| f.snapshot);
+    let from_file = snapshot
+        .and_then(|p| std::fs::File::open(p).ok())
+        .and_then(|f| {
+            safeguard_engine::Engine::snapshot_position(&mut std::io::BufReader::new(f)).ok()
+        });
+    let snapshot = match from_file {
+        Some(seq) => Some(seq),
+        None => store
+            .followers()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find(|f| f.name == name)
+            .and_then(|f| f.snapshot),
+    };
     let me = Follower {
         name,
         position,

@@ -213,7 +213,8 @@ pub async fn load_engine(
     let loading = state.clone();
     let (engine, rebuilt) = tokio::task::spawn_blocking(move || {
         // Registered before loading, so the pruner keeps what this load will read.
-        if let Err(e) = feed::register_loading(&loading) {
+        let snapshot = dir.as_ref().map(|d| d.join(SNAPSHOT_FILE));
+        if let Err(e) = feed::register_loading(&loading, snapshot.as_deref()) {
             tracing::warn!(error = %e, "cannot record this process's feed position");
         }
         if let Some(dir) = &dir {

@@ -31,7 +31,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::Value;
 
-use safeguard_risk::{Crossing, Event, EventKind, Level, Score, Scorer};
+use safeguard_risk::{Crossing, Event, EventKind, Feature, Level, Score, Scorer};
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::{blocking, cpu, AppState};
@@ -150,8 +150,10 @@ async fn semantic_flags(
     let (sc, ev) = (scorer.clone(), events.clone());
     let candidates: Vec<usize> = blocking(move || {
         let s = sc.lock().unwrap_or_else(|p| p.into_inner());
-        Ok((0..ev.len())
-            .filter(|&i| s.semantic_candidate(&ev[i]))
+        Ok(s.semantic_candidates(&ev)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.then_some(i))
             .collect())
     })
     .await?;
@@ -171,9 +173,20 @@ async fn semantic_flags(
             .iter()
             .map(|&i| ev[i].text.as_deref().unwrap_or(""))
             .collect();
-        Ok(model.score(&texts))
+        // One CPU permit is one core: candle's matrix products and the tokeniser would
+        // otherwise spread over every core through the global rayon pool.
+        Ok(match one_core() {
+            Ok(pool) => pool.install(|| model.score(&texts)),
+            Err(e) => Err(safeguard_semantic::Error::Embed(e)),
+        })
     })
-    .await?;
+    .await;
+    // A panic in the model ends up as the blocking task's error: the same as a failure.
+    let scored = match scored {
+        Ok(Ok(sims)) => Ok(sims),
+        Ok(Err(e)) => Err(format!("{}: {e}", e.code())),
+        Err(e) => Err(format!("{}: {}", e.code, e.message)),
+    };
     match scored {
         Ok(sims) => {
             answer.embedded = chosen.len();
@@ -191,12 +204,27 @@ async fn semantic_flags(
                 }
             }
         }
-        Err(e) => {
-            tracing::error!(code = e.code(), error = %e, "semantic model failed; batch scored without it");
+        Err(why) => {
+            tracing::error!(error = %why, "semantic model failed; batch scored without it");
             answer.failed = true;
         }
     }
     Ok((flags, Some(answer)))
+}
+
+/// The one-thread pool semantic embedding runs in (made on first use).
+fn one_core() -> Result<&'static rayon::ThreadPool, String> {
+    static POOL: std::sync::OnceLock<Result<rayon::ThreadPool, String>> =
+        std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .thread_name(|_| "semantic".into())
+            .build()
+            .map_err(|e| format!("cannot start the semantic model's thread: {e}"))
+    })
+    .as_ref()
+    .map_err(Clone::clone)
 }
 
 fn risk_error(e: safeguard_risk::Error) -> ApiError {
@@ -307,8 +335,13 @@ async fn events_route(State(state): State<AppState>, body: Bytes) -> ApiResult<J
         let mut crossings = Vec::new();
         let mut subjects: Vec<&str> = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for (e, flag) in events.iter().zip(flags) {
-            if let Some(c) = s.observe_with(e, flag).crossing {
+        let mut counted = std::collections::HashSet::new();
+        for (i, (e, flag)) in events.iter().zip(flags).enumerate() {
+            let o = s.observe_with(e, flag);
+            if flag && o.raised.contains(Feature::Semantic) {
+                counted.insert(i);
+            }
+            if let Some(c) = o.crossing {
                 crossings.push(c);
             }
             let subject = e.subject();
@@ -323,7 +356,12 @@ async fn events_route(State(state): State<AppState>, body: Bytes) -> ApiResult<J
             crossings,
             relationships_updated: 0,
             routed: Vec::new(),
-            semantic,
+            // Only the flags the scorer counted: a candidate is judged before the batch is
+            // scored, and an earlier event of the batch may have changed the pair.
+            semantic: semantic.map(|mut a| {
+                a.flagged.retain(|f| counted.contains(&f.event));
+                a
+            }),
         }
     })
     .await?;
