@@ -344,12 +344,7 @@ struct SemanticRun {
 
 fn semantic_run(template: &Scorer, data: &Dataset, dir: &Path) -> anyhow::Result<SemanticRun> {
     let spec = template.spec();
-    let examples = match &spec.semantic.examples {
-        None => safeguard_semantic::ExampleSets::default_sets(),
-        Some(p) => safeguard_semantic::ExampleSets::from_toml(
-            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-        )?,
-    };
+    let examples = safeguard_semantic::ExampleSets::from_file(spec.semantic.examples.as_deref())?;
     let model = safeguard_semantic::Contrast::new(
         safeguard_semantic::Embedder::open(dir)?,
         &examples,

@@ -106,6 +106,16 @@ pub struct Scorer {
     scratch: String,
 }
 
+/// An account's band after an event that sent `sent` for it: `unknown` does not overwrite a
+/// band the platform sent before, and an event without a band leaves it as it was.
+fn band_after(before: Option<AgeBand>, sent: Option<AgeBand>) -> Option<AgeBand> {
+    match sent {
+        Some(AgeBand::Unknown) => before.or(Some(AgeBand::Unknown)),
+        Some(b) => Some(b),
+        None => before,
+    }
+}
+
 fn rank(band: AgeBand) -> u8 {
     match band {
         AgeBand::Under13 => 0,
@@ -239,12 +249,7 @@ impl Scorer {
                 Some(b) => *b,
                 None => stored.and_then(|a| a.band),
             };
-            // As `observe_with` updates it: `unknown` does not overwrite a band sent before.
-            let band = match subject_band {
-                Some(AgeBand::Unknown) => before.or(Some(AgeBand::Unknown)),
-                Some(b) => Some(b),
-                None => before,
-            };
+            let band = band_after(before, subject_band);
             bands.insert(subject, band);
             let adult = self.counts_as_adult(band);
             let other_minor = other_band.is_some_and(AgeBand::is_minor);
@@ -308,13 +313,7 @@ impl Scorer {
         let unknown_as_adult = self.spec.unknown_actor_as_adult;
 
         let acct = self.table.get_or_insert(key, subject);
-        match subject_band {
-            // `unknown` does not overwrite a band the platform sent before.
-            Some(AgeBand::Unknown) if acct.band.is_none() => acct.band = Some(AgeBand::Unknown),
-            Some(AgeBand::Unknown) => {}
-            Some(b) => acct.band = Some(b),
-            None => {}
-        }
+        acct.band = band_after(acct.band, subject_band);
         acct.last_ts = acct.last_ts.max(now);
         let adult = match acct.band {
             Some(AgeBand::Adult) => true,

@@ -61,6 +61,20 @@ impl ExampleSets {
         Ok(sets)
     }
 
+    /// The sets in the TOML file at `path`, or the shipped ones when there is none: what
+    /// `[risk.semantic] examples` names.
+    pub fn from_file(path: Option<&std::path::Path>) -> Result<ExampleSets, Error> {
+        let Some(path) = path else {
+            return Ok(ExampleSets::default_sets());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Examples(format!("{}: {e}", path.display())))?;
+        ExampleSets::from_toml(&text).map_err(|e| match e {
+            Error::Examples(m) => Error::Examples(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
     /// The shipped sets.
     pub fn default_sets() -> ExampleSets {
         ExampleSets::from_toml(DEFAULT_EXAMPLES_TOML).expect("the shipped examples are valid")
@@ -219,6 +233,32 @@ mod tests {
             "a".repeat(MAX_EXAMPLE_BYTES + 1)
         );
         assert!(ExampleSets::from_toml(&long).is_err());
+    }
+
+    #[test]
+    fn example_files_are_read_and_named_in_errors() {
+        assert_eq!(
+            ExampleSets::from_file(None).unwrap(),
+            ExampleSets::default_sets()
+        );
+        let dir = std::env::temp_dir().join(format!("sg-examples-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.toml");
+        std::fs::write(
+            &good,
+            "negative = [\"a\"]\n[[positive]]\nlabel = \"x\"\ntext = \"y\"\n",
+        )
+        .unwrap();
+        let sets = ExampleSets::from_file(Some(&good)).unwrap();
+        assert_eq!((sets.positive.len(), sets.negative.len()), (1, 1));
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "negative = []").unwrap();
+        for p in [bad, dir.join("missing.toml")] {
+            let e = ExampleSets::from_file(Some(&p)).unwrap_err();
+            assert_eq!(e.code(), "semantic_examples_invalid");
+            assert!(e.to_string().contains(&p.display().to_string()), "{e}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

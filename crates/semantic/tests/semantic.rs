@@ -10,11 +10,7 @@ use std::sync::OnceLock;
 use safeguard_semantic::{Contrast, Embedder, ExampleSets, MAX_TOKENS};
 
 fn model_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("SAFEGUARD_SEMANTIC_MODEL") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-            .join(".local/share/safeguard-models/all-minilm-l6-v2"),
-    };
+    let dir = safeguard_semantic::setup_model_dir();
     if dir.join("model.safetensors").exists() {
         return Some(dir);
     }

@@ -79,15 +79,8 @@ pub fn semantic_from_config(
     let Some(dir) = sem.model_dir.as_ref().filter(|_| spec.enabled) else {
         return Ok(None);
     };
-    let examples = match &sem.examples {
-        None => safeguard_semantic::ExampleSets::default_sets(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("risk.semantic.examples: {}: {e}", path.display()))?;
-            safeguard_semantic::ExampleSets::from_toml(&text)
-                .map_err(|e| format!("risk.semantic.examples: {}: {e}", path.display()))?
-        }
-    };
+    let examples = safeguard_semantic::ExampleSets::from_file(sem.examples.as_deref())
+        .map_err(|e| format!("risk.semantic.examples: {e}"))?;
     let started = std::time::Instant::now();
     let embedder = safeguard_semantic::Embedder::open(dir)
         .map_err(|e| format!("risk.semantic.model_dir: {e}"))?;

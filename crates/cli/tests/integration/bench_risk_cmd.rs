@@ -102,11 +102,7 @@ fn bench_risk_checks_the_rate() {
 /// The model `scripts/setup` installs (or `SAFEGUARD_SEMANTIC_MODEL`); a skip with a message
 /// without it, a failure under `CI=true`.
 fn semantic_model() -> Option<String> {
-    let dir = match std::env::var_os("SAFEGUARD_SEMANTIC_MODEL") {
-        Some(d) => std::path::PathBuf::from(d),
-        None => std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-            .join(".local/share/safeguard-models/all-minilm-l6-v2"),
-    };
+    let dir = safeguard_semantic::setup_model_dir();
     if dir.join("model.safetensors").exists() {
         return Some(dir.display().to_string());
     }

@@ -328,6 +328,13 @@ async fn the_risk_settings_apply_and_it_can_be_turned_off() {
     );
 }
 
+/// Why the server's state cannot be made with `c` (it must not be).
+fn refused_at_start(c: Config) -> String {
+    let store: std::sync::Arc<dyn safeguard_store::Store> =
+        std::sync::Arc::new(safeguard_store::SqliteStore::open_in_memory().unwrap());
+    safeguard_server::AppState::new(store, c, Some(ADMIN_KEY)).unwrap_err()
+}
+
 #[test]
 fn bad_risk_settings_are_refused_at_load() {
     let c = Config {
@@ -340,9 +347,7 @@ fn bad_risk_settings_are_refused_at_load() {
         risk: toml::from_str("patterns = \"/nonexistent/patterns.toml\"").unwrap(),
         ..Config::default()
     };
-    let store: std::sync::Arc<dyn safeguard_store::Store> =
-        std::sync::Arc::new(safeguard_store::SqliteStore::open_in_memory().unwrap());
-    let e = safeguard_server::AppState::new(store, c, Some(ADMIN_KEY)).unwrap_err();
+    let e = refused_at_start(c);
     assert!(e.contains("risk.patterns"), "{e}");
 }
 
@@ -551,11 +556,7 @@ async fn routing_can_be_turned_off_and_a_bad_queue_is_refused() {
 /// The sentence-embedding model `scripts/setup` unpacks (or `SAFEGUARD_SEMANTIC_MODEL`);
 /// `None` with `SKIPPED: ...` when absent, a failure under `CI=true`.
 fn semantic_model() -> Option<std::path::PathBuf> {
-    let dir = match std::env::var_os("SAFEGUARD_SEMANTIC_MODEL") {
-        Some(d) => std::path::PathBuf::from(d),
-        None => std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-            .join(".local/share/safeguard-models/all-minilm-l6-v2"),
-    };
+    let dir = safeguard_semantic::setup_model_dir();
     if dir.join("model.safetensors").exists() {
         return Some(dir);
     }
@@ -690,9 +691,7 @@ fn an_unusable_semantic_model_stops_the_server_at_start() {
         .unwrap(),
         ..Config::default()
     };
-    let store: std::sync::Arc<dyn safeguard_store::Store> =
-        std::sync::Arc::new(safeguard_store::SqliteStore::open_in_memory().unwrap());
-    let e = safeguard_server::AppState::new(store, c, Some(ADMIN_KEY)).unwrap_err();
+    let e = refused_at_start(c);
     assert!(e.contains("risk.semantic.model_dir"), "{e}");
     assert!(e.contains("config.json"), "{e}");
     // Bad settings are refused by validation, before anything is loaded.
