@@ -277,6 +277,7 @@ pub async fn load_engine(
             console::start(&state);
         }
         reports::resume(&state);
+        nca_api::resume(&state);
         // Weak: the hook lives inside the state it audits into.
         let weak = Arc::downgrade(&state.0);
         state.0.exchanges.set_run_hook(Arc::new(move |cfg, report| {

@@ -14,8 +14,9 @@
 //!    (`report.failed`, `report_failed`).
 //!
 //! A send cut off after step 1 (the process killed, the answer lost, the API down) is resumed
-//! by the next `POST`: the same report under the same key, which an API that honours
-//! idempotency keys answers with the reference it gave the first time. A reference already
+//! by the next `POST`, or by the next start of a process that runs schedules ([`resume`]):
+//! the same report under the same key, which an API that honours idempotency keys answers
+//! with the reference it gave the first time. A reference already
 //! recorded is never sent again; a case whose `sent` line was written but whose move to
 //! `reported` was not finishes that move without sending.
 //!
@@ -314,13 +315,25 @@ async fn send(
     Extension(actor): Extension<crate::auth::KeyId>,
     JsonBody(req): JsonBody<SendReq>,
 ) -> ApiResult<Json<Value>> {
-    let cfg = state.0.config.reporting.nca.api.clone();
-    if !cfg.enabled {
+    if !state.0.config.reporting.nca.api.enabled {
         return Err(not_configured(
             "sending through the NCA's API is off ([reporting.nca.api] enabled = false); \
              export a bundle for the portal instead",
         ));
     }
+    Ok(Json(send_case(&state, id, &actor.0, Some(req)).await?))
+}
+
+/// Sends case `id`'s report, or goes on with the send its history shows was started. `req`
+/// is the request's body; `None` is a resume at start, which only goes on with a send already
+/// started (under its recorded reporter) and never starts one.
+async fn send_case(
+    state: &AppState,
+    id: i64,
+    actor: &str,
+    req: Option<SendReq>,
+) -> ApiResult<Value> {
+    let cfg = state.0.config.reporting.nca.api.clone();
     let Some(_claim) = state.0.nca_sending.claim(id) else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -347,14 +360,14 @@ async fn send(
     let (key, declared_at_ms, reporter, resumed) = match progress(&history) {
         Progress::Sent { reference, .. } => {
             // Sent before; finish the move to `reported` if a crash cut it off.
-            let case = finish(&state, id, &reference).await?;
-            return Ok(Json(json!({
+            let case = finish(state, id, &reference).await?;
+            return Ok(json!({
                 "case_id": id,
                 "reference": reference,
                 "state": case.state,
                 "resumed": true,
                 "sent": false,
-            })));
+            }));
         }
         Progress::Pending {
             key,
@@ -362,24 +375,34 @@ async fn send(
             reporter,
             ..
         } => {
-            if !req.is_empty() && req.reporter()? != reporter {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "send_pending",
-                    format!(
-                        "a send of case {id} was cut off and is resumed with the report first \
+            if let Some(req) = req.filter(|r| !r.is_empty()) {
+                if req.reporter()? != reporter {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "send_pending",
+                        format!(
+                            "a send of case {id} was cut off and is resumed with the report first \
                          built (declared by {}); send {{}} to resume it",
-                        reporter.declared_by
-                    ),
-                ));
+                            reporter.declared_by
+                        ),
+                    ));
+                }
             }
             (key, declared_at_ms, reporter, true)
         }
-        Progress::None => (new_key(id), now_ms(), req.reporter()?, false),
+        Progress::None => match req {
+            Some(req) => (new_key(id), now_ms(), req.reporter()?, false),
+            // `resume` picks only cases whose history shows a send.
+            None => {
+                return Err(ApiError::internal(format!(
+                    "case {id} has no send to resume"
+                )))
+            }
+        },
     };
 
     let (report, files) =
-        crate::nca::build_report(&state, id, reporter.clone(), declared_at_ms).await?;
+        crate::nca::build_report(state, id, reporter.clone(), declared_at_ms).await?;
     ApiTransport::check(&report, &files).map_err(crate::nca::incomplete)?;
     let cfg2 = cfg.clone();
     let t = blocking(move || {
@@ -392,7 +415,7 @@ async fn send(
 
     // On the record before anything leaves: the export of the media, and the send itself.
     let st = state.clone();
-    let who = actor.0.clone();
+    let who = actor.to_string();
     let line = Line::Sending {
         key: key.clone(),
         declared_at_ms,
@@ -421,14 +444,14 @@ async fn send(
                 reference: reference.as_str().to_string(),
             };
             blocking(move || note(&st, id, &line)).await?;
-            let case = finish(&state, id, reference.as_str()).await?;
-            Ok(Json(json!({
+            let case = finish(state, id, reference.as_str()).await?;
+            Ok(json!({
                 "case_id": id,
                 "reference": reference.as_str(),
                 "state": case.state,
                 "resumed": resumed,
                 "sent": true,
-            })))
+            }))
         }
         Err(e) => {
             let err = failure(&e);
@@ -461,6 +484,87 @@ async fn send(
             Err(err)
         }
     }
+}
+
+/// Failures after which the NCA may hold the report, so a resume under the same key is what
+/// settles it; the others (a refused report or token) wait for a person.
+const RESUMED_FAILURES: [&str; 2] = ["nca_unavailable", "nca_bad_response"];
+
+/// Cases listed per page while looking for sends to resume.
+const RESUME_PAGE: usize = 500;
+
+/// Whether a start should go on with a send that stands at `p`: one cut off before any
+/// outcome was recorded (the process killed mid-send), one whose failure leaves the report
+/// possibly with the NCA, or one whose reference is recorded without the case's move to
+/// `reported`.
+fn resumable(p: &Progress) -> bool {
+    match p {
+        Progress::None => false,
+        Progress::Sent { .. } => true,
+        Progress::Pending { failure: None, .. } => true,
+        Progress::Pending {
+            failure: Some((code, _)),
+            ..
+        } => RESUMED_FAILURES.contains(&code.as_str()),
+    }
+}
+
+/// Goes on, at a server start (a curator or `all` process, as for NCMEC filings), with every
+/// send through the NCA's API that a crash or an outage left unfinished, so a report the NCA
+/// may already hold gets its reference on the record and its case `reported` without waiting
+/// for someone to send it again. Cases are `decided` while a send is unfinished; each is
+/// resumed under its recorded key and reporter, one at a time. Sends the API refused are left
+/// for a person (`GET /v1/cases/{id}/reports/nca/send` shows them as `failed`).
+pub fn resume(state: &AppState) {
+    if !state.0.config.reporting.nca.api.enabled {
+        return;
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut before = None;
+        loop {
+            let st = state.clone();
+            let page = blocking(move || {
+                let cases = st.0.store.cases(&safeguard_store::action::CaseFilter {
+                    state: Some(CaseState::Decided.as_str().to_string()),
+                    before,
+                    limit: RESUME_PAGE,
+                    ..Default::default()
+                })?;
+                let mut due = Vec::new();
+                for c in &cases {
+                    if resumable(&progress(&st.0.store.case_history(c.id)?)) {
+                        due.push(c.id);
+                    }
+                }
+                Ok((cases.last().map(|c| c.id), cases.len(), due))
+            })
+            .await;
+            let (last, listed, due) = match page {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(error = %e.message, "cannot list unfinished NCA sends");
+                    return;
+                }
+            };
+            for id in due {
+                tracing::info!(case = id, "resuming an unfinished send to the NCA's API");
+                match send_case(&state, id, SYSTEM_ACTOR, None).await {
+                    Ok(v) => {
+                        tracing::info!(case = id, reference = %v["reference"], "NCA send resumed")
+                    }
+                    // Recorded (a `failed` line, `report.failed`) like any send's failure.
+                    Err(e) => {
+                        tracing::warn!(case = id, code = e.code, error = %e.message, "resuming an NCA send failed")
+                    }
+                }
+            }
+            if listed < RESUME_PAGE {
+                return;
+            }
+            before = last;
+        }
+    });
 }
 
 /// After the reference is on the record: the case moves to `reported` (the evidence's
@@ -615,6 +719,27 @@ mod tests {
         other.action = "referral".into();
         let p = progress(&[h(&sending), h(&sent), h(&failed), other]);
         assert!(matches!(p, Progress::Sent { .. }));
+    }
+
+    #[test]
+    fn a_start_resumes_sends_with_an_unknown_outcome_only() {
+        let pending = |failure: Option<&str>| Progress::Pending {
+            key: "k".into(),
+            declared_at_ms: 1,
+            reporter: reporter(),
+            failure: failure.map(|c| (c.to_string(), "m".to_string())),
+        };
+        assert!(!resumable(&Progress::None));
+        assert!(resumable(&Progress::Sent {
+            key: "k".into(),
+            reference: "R".into()
+        }));
+        assert!(resumable(&pending(None)));
+        assert!(resumable(&pending(Some("nca_unavailable"))));
+        assert!(resumable(&pending(Some("nca_bad_response"))));
+        for code in ["nca_rejected", "nca_auth_failed", "nca_send_failed"] {
+            assert!(!resumable(&pending(Some(code))), "{code}");
+        }
     }
 
     #[test]

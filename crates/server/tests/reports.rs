@@ -203,6 +203,171 @@ async fn wait_for(s: &TestServer, filing: &str, done: impl Fn(&Value) -> bool) -
     panic!("filing {filing} did not get there: {}", r.text());
 }
 
+/// The process dies while the report is on its way (the request cut off with no outcome
+/// recorded): the next start goes on with the send by itself, under the same key and with
+/// the same report, so the case gets the NCA's one reference and becomes `reported` without
+/// anyone sending it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_cut_off_by_a_crash_is_resumed_at_the_next_start() {
+    use safeguard_nca::test_server::{self, Step};
+    let dir = tempfile::tempdir().unwrap();
+    let nca = test_server::start(
+        vec![Step::Slow(Duration::from_millis(3000)), Step::Accept],
+        NCA_TOKEN,
+    )
+    .await;
+    let case;
+    {
+        let s = start(dir.path(), nca_config(dir.path(), &nca, 10)).await;
+        store_nca_token(&s, dir.path());
+        case = signals_case(&s, "acct-nca-crash").await;
+        confirm_and_approve(&s, case).await;
+        let uri = format!("/v1/cases/{case}/reports/nca/send");
+        let sending = s.admin("POST", &uri, Some(reporter()));
+        let reached = async {
+            while nca.requests().is_empty() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        // The request future is dropped once the NCA holds the report: the handler stops
+        // there, as a killed process would, and records no outcome.
+        tokio::select! {
+            r = sending => panic!("the send finished before the cut: {}", r.text()),
+            _ = reached => {}
+        }
+        let steps: Vec<String> = nca_lines(&s, case)
+            .iter()
+            .map(|l| l["step"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(steps, ["sending"]);
+        let shown = s.admin("GET", &uri, None).await.json();
+        assert_eq!(shown["state"], "pending", "{shown}");
+        assert_eq!(s.store.case(case).unwrap().unwrap().state, "decided");
+    }
+    // The NCA answers the first request after the client is gone.
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+
+    // A restart: the store reopened from its file, and no request to send.
+    let s = start(dir.path(), nca_config(dir.path(), &nca, 10)).await;
+    wait_reported(&s, case).await;
+    let seen = nca.requests();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1].idempotency_key, seen[0].idempotency_key);
+    assert_eq!(
+        seen[1].body, seen[0].body,
+        "the resumed report is the one first sent"
+    );
+    let lines = nca_lines(&s, case);
+    let steps: Vec<&str> = lines.iter().map(|l| l["step"].as_str().unwrap()).collect();
+    assert_eq!(steps, ["sending", "sent"]);
+    assert_eq!(lines[1]["reference"], "NCA-TEST-1");
+    let shown = s
+        .admin("GET", &format!("/v1/cases/{case}/reports/nca/send"), None)
+        .await
+        .json();
+    assert_eq!(
+        (shown["state"].clone(), shown["reference"].clone()),
+        (json!("sent"), json!("NCA-TEST-1"))
+    );
+    assert_eq!(
+        events(&s)
+            .iter()
+            .filter(|e| e["type"] == "report.filed" && e["data"]["destination"] == "nca")
+            .count(),
+        1
+    );
+    assert!(audit_actions(&s)
+        .iter()
+        .any(|(a, o, _)| a == "report_filed" && *o == format!("case:{case}")));
+    // Another start finds nothing left to send.
+    drop(s);
+    let s = start(dir.path(), nca_config(dir.path(), &nca, 10)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(nca.requests().len(), 2);
+    assert_eq!(nca_lines(&s, case).len(), 2);
+}
+
+/// Waits (at most 20 s) until a start's resume has moved `case` to `reported`.
+async fn wait_reported(s: &TestServer, case: i64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while s.store.case(case).unwrap().unwrap().state != "reported" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the send was not resumed at start: {:?}",
+            nca_lines(s, case)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A send the NCA refused is not resumed at a start: a refused report needs a person, who
+/// resumes it with `{}` once the cause is fixed (the same report under the same key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_send_is_left_for_a_person_at_the_next_start() {
+    use safeguard_nca::test_server::{self, Step};
+    let dir = tempfile::tempdir().unwrap();
+    let nca = test_server::start(
+        vec![
+            Step::answer(422, r#"{"message":"missing field"}"#),
+            Step::Accept,
+        ],
+        NCA_TOKEN,
+    )
+    .await;
+    let case;
+    {
+        let s = start(dir.path(), nca_config(dir.path(), &nca, 10)).await;
+        store_nca_token(&s, dir.path());
+        case = signals_case(&s, "acct-nca-refused").await;
+        confirm_and_approve(&s, case).await;
+        let r = s
+            .admin(
+                "POST",
+                &format!("/v1/cases/{case}/reports/nca/send"),
+                Some(reporter()),
+            )
+            .await;
+        assert_eq!(r.code(), "nca_rejected", "{}", r.text());
+    }
+    let s = start(dir.path(), nca_config(dir.path(), &nca, 10)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(nca.requests().len(), 1, "a refused send was sent again");
+    assert_eq!(s.store.case(case).unwrap().unwrap().state, "decided");
+    let shown = s
+        .admin("GET", &format!("/v1/cases/{case}/reports/nca/send"), None)
+        .await
+        .json();
+    assert_eq!(shown["state"], "failed", "{shown}");
+    assert_eq!(shown["error"]["code"], "nca_rejected");
+
+    let r = s
+        .admin(
+            "POST",
+            &format!("/v1/cases/{case}/reports/nca/send"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let v = r.json();
+    assert_eq!(
+        (
+            v["reference"].clone(),
+            v["resumed"].clone(),
+            v["sent"].clone()
+        ),
+        (json!("NCA-TEST-1"), json!(true), json!(true))
+    );
+    let seen = nca.requests();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1].idempotency_key, seen[0].idempotency_key);
+    assert_eq!(seen[1].body, seen[0].body);
+    let steps: Vec<String> = nca_lines(&s, case)
+        .iter()
+        .map(|l| l["step"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(steps, ["sending", "failed", "sent"]);
+}
+
 fn filed(v: &Value) -> bool {
     v["phase"] == "finished" && v["transcript_stored"] == true
 }
@@ -961,9 +1126,9 @@ async fn a_case_is_sent_through_the_nca_api_once_and_its_reference_recorded() {
 }
 
 /// The answer is lost (the API takes the report, then answers after the client gave up),
-/// the server restarts, and the send is resumed: the same report, byte for byte, under the
-/// same key, so the NCA's reference is the one it gave the first time and no second report
-/// is made.
+/// the server restarts, and its start resumes the send: the same report, byte for byte,
+/// under the same key, so the NCA's reference is the one it gave the first time and no
+/// second report is made.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_send_whose_answer_was_lost_resumes_after_a_restart_under_the_same_key() {
     use safeguard_nca::test_server::{self, Step};
@@ -1013,34 +1178,57 @@ async fn a_send_whose_answer_was_lost_resumes_after_a_restart_under_the_same_key
         assert!(audit_actions(&s)
             .iter()
             .any(|(a, _, d)| a == "report_failed" && d == "nca_unavailable"));
+        // Resuming with another reporter is refused: the report first built is the one
+        // resumed.
+        let mut other = reporter();
+        other["declared_by"] = json!("Somebody Else");
+        let r = s
+            .admin(
+                "POST",
+                &format!("/v1/cases/{case}/reports/nca/send"),
+                Some(other),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (StatusCode::CONFLICT, "send_pending"),
+            "{}",
+            r.text()
+        );
     }
     // The NCA took both attempts (one reference, for the one key) after the client left.
     tokio::time::sleep(Duration::from_millis(1800)).await;
     assert_eq!(nca.requests().len(), 2);
 
-    // A restart: the store reopened from its file.
+    // A restart: the store reopened from its file, and the start resumes the send.
     let s = start(dir.path(), nca_config(dir.path(), &nca, 10)).await;
+    wait_reported(&s, case).await;
     let uri = format!("/v1/cases/{case}/reports/nca/send");
-    // Resuming with another reporter is refused: the report first built is the one resumed.
-    let mut other = reporter();
-    other["declared_by"] = json!("Somebody Else");
-    let r = s.admin("POST", &uri, Some(other)).await;
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (StatusCode::CONFLICT, "send_pending"),
-        "{}",
-        r.text()
-    );
-    let r = s.admin("POST", &uri, Some(json!({}))).await;
+    // A later request sends nothing and answers the reference (once the resume has let go of
+    // the case: until then it is refused as a send in progress).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let r = loop {
+        let r = s.admin("POST", &uri, Some(json!({}))).await;
+        if r.code() != "send_in_progress" || std::time::Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let v = r.json();
     assert_eq!(
         (
             v["reference"].clone(),
             v["resumed"].clone(),
+            v["sent"].clone(),
             v["state"].clone()
         ),
-        (json!("NCA-TEST-1"), json!(true), json!("reported"))
+        (
+            json!("NCA-TEST-1"),
+            json!(true),
+            json!(false),
+            json!("reported")
+        )
     );
     let seen = nca.requests();
     assert_eq!(seen.len(), 3);
