@@ -15,8 +15,13 @@ port=5391
 key="bench-admin-key-0123456789abcdef0123456789abcdef"
 
 command -v wrk >/dev/null || { sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo apt-get install -y -qq wrk; }
-cargo build --release -q -p safeguard-cli
-bin=target/release/safeguard
+# SAFEGUARD_BIN: a safeguard binary to measure instead of building target/release/safeguard.
+if [ -n "${SAFEGUARD_BIN:-}" ]; then
+  bin=$SAFEGUARD_BIN
+else
+  cargo build --release -q -p safeguard-cli
+  bin=target/release/safeguard
+fi
 if [ ! -f "$data/queries.txt" ]; then
   $bin bench seed --data-dir "$data" --hashes "$hashes" --queries "$data/queries.txt"
 fi

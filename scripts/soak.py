@@ -189,6 +189,32 @@ def read_proc(pid):
     return rss, hwm, cpu
 
 
+def read_rss_split(pid):
+    """(RssAnon KiB, RssFile KiB) of a process: heap growth shows in the first, pages of mapped
+    files (the binary, libraries) in the second; (0, 0) if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            status = f.read()
+    except OSError:
+        return 0, 0
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    kib = lambda k: int(fields.get(k, "0 kB").split()[0])
+    return kib("RssAnon"), kib("RssFile")
+
+
+def dir_kib(path):
+    """Bytes on disk of the files in a directory tree, in KiB (the data directory: the
+    database, its WAL, the index snapshot, the vault)."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total // 1024
+
+
 def children_rss(pid):
     """Summed VmRSS (KiB) and count of the direct children of pid (the decode workers)."""
     total, n = 0, 0
@@ -398,10 +424,14 @@ def main():
 
         csv_path = os.path.join(out, "soak.csv")
         rows = []
+        extra = []  # (t, RssAnon KiB, RssFile KiB, data directory KiB), one per row
         with open(csv_path, "w") as csv:
+            # The anonymous/file split and the data directory's size came after the first
+            # runs' CSVs; they go last so those stay readable by the same column numbers.
             csv.write("t_s,server_rss_kib,server_hwm_kib,server_cpu_s,workers_rss_kib,workers,"
                       + ",".join(f"{k}_ok" for k in kinds) + ","
-                      + ",".join(f"{k}_err" for k in kinds) + "\n")
+                      + ",".join(f"{k}_err" for k in kinds)
+                      + ",server_rss_anon_kib,server_rss_file_kib,data_dir_kib\n")
             nxt = time.monotonic()
             last_print = 0.0
             while True:
@@ -414,9 +444,12 @@ def main():
                 ok, err = stats.snapshot()
                 row = (now - start, sample[0], sample[1], sample[2], wrss, wn)
                 rows.append(row)
+                anon, filed = read_rss_split(proc.pid)
+                extra.append((now - start, anon, filed, dir_kib(data)))
                 csv.write("%.1f,%d,%d,%.2f,%d,%d," % row
                           + ",".join(str(ok[k]) for k in kinds) + ","
-                          + ",".join(str(err[k]) for k in kinds) + "\n")
+                          + ",".join(str(err[k]) for k in kinds)
+                          + ",%d,%d,%d\n" % extra[-1][1:])
                 csv.flush()
                 if now - last_print >= 60:
                     last_print = now
@@ -459,6 +492,12 @@ def main():
         "rss_slope_mib_per_hour": slope_mib_per_hour(ts, rss),
         "rss_slope_second_half_mib_per_hour": slope_mib_per_hour(
             [r[0] for r in half], [r[1] / 1024 for r in half]),
+        "rss_anon_slope_mib_per_hour": slope_mib_per_hour(
+            [e[0] for e in extra if e[0] >= args.warmup],
+            [e[1] / 1024 for e in extra if e[0] >= args.warmup]),
+        "data_dir_mib": {"after_warmup": next((e[3] / 1024 for e in extra if e[0] >= args.warmup),
+                                              0),
+                         "last": extra[-1][3] / 1024 if extra else 0},
         "workers_rss_mib_after_warmup": {"min": min(wrk, default=0), "max": max(wrk, default=0)},
         "workers_rss_slope_mib_per_hour": slope_mib_per_hour(ts, wrk),
         "hwm_mib": rows[-1][2] / 1024 if rows else 0,
@@ -480,6 +519,7 @@ def main():
         fig, ax = plt.subplots(figsize=(9, 4.5), dpi=110)
         mins = [r[0] / 60 for r in rows]
         ax.plot(mins, [r[1] / 1024 for r in rows], label="server VmRSS")
+        ax.plot(mins, [e[1] / 1024 for e in extra], label="server RssAnon (heap)", lw=0.8)
         ax.plot(mins, [r[4] / 1024 for r in rows], label="decode workers, VmRSS summed")
         ax.axvspan(0, args.warmup / 60, color="0.9", label="warm-up (left out)")
         ax.set_xlabel("minutes")
