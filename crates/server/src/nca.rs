@@ -399,6 +399,9 @@ pub(crate) async fn build_report(
     Ok((report, files))
 }
 
+/// The history action recording a bundle's export for the NCA's portal.
+pub(crate) const BUNDLE_ACTION: &str = "nca_bundle";
+
 /// A report the NCA crate finds incomplete, as the API's 400.
 pub(crate) fn incomplete(e: safeguard_nca::Error) -> ApiError {
     match e {
@@ -447,6 +450,10 @@ async fn bundle(
             &format!("case:{id}"),
             "nca bundle",
         )?;
+        // On the case too: a send through the API cut off earlier must not be resumed by a
+        // restart once the report may be going through the portal instead.
+        st.0.store
+            .note_case(id, &who, BUNDLE_ACTION, "exported for the portal", now)?;
         Ok((bytes, hex::encode(key.verifying_key().to_bytes())))
     })
     .await?;

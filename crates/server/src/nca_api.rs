@@ -357,6 +357,9 @@ async fn send_case(
         not_configured("no NCA API token is stored: run `safeguard report nca-token`")
     })?;
 
+    if req.is_none() && matches!(at_start(&history, now_ms(), Duration::ZERO), AtStart::Leave) {
+        return Ok(json!({"case_id": id, "skipped": true, "sent": false}));
+    }
     let (key, declared_at_ms, reporter, resumed) = match progress(&history) {
         Progress::Sent { reference, .. } => {
             // Sent before; finish the move to `reported` if a crash cut it off.
@@ -493,6 +496,73 @@ const RESUMED_FAILURES: [&str; 2] = ["nca_unavailable", "nca_bad_response"];
 /// Cases listed per page while looking for sends to resume.
 const RESUME_PAGE: usize = 500;
 
+/// Added to a send's longest duration before a start takes its last line for a send that
+/// ended: the time between writing `sending` and the request leaving, and clock differences
+/// between the processes that wrote the history.
+const IN_FLIGHT_MARGIN: Duration = Duration::from_secs(5);
+
+/// The longest a send can take under `cfg`: every attempt timing out, with the pauses
+/// between them.
+fn longest_send(cfg: &NcaApiConfig) -> Duration {
+    let attempts = cfg.max_attempts.max(1);
+    let mut pauses = Duration::ZERO;
+    let mut pause = Duration::from_millis(cfg.initial_backoff_ms);
+    for _ in 1..attempts {
+        pauses += pause.min(MAX_BACKOFF);
+        pause = pause.saturating_mul(2);
+    }
+    Duration::from_secs(cfg.timeout_secs) * attempts + pauses
+}
+
+/// Whether the case's report was exported for the portal after its last send through the
+/// API began: then the portal may be where it goes, and a restart must not send it too.
+fn bundled_since_send(history: &[CaseHistory]) -> bool {
+    let last_send = history.iter().rposition(|h| {
+        h.action == ACTION
+            && h.note
+                .as_deref()
+                .and_then(|n| serde_json::from_str::<Line>(n).ok())
+                .is_some_and(|l| matches!(l, Line::Sending { .. }))
+    });
+    let last_bundle = history
+        .iter()
+        .rposition(|h| h.action == crate::nca::BUNDLE_ACTION);
+    matches!((last_send, last_bundle), (Some(s), Some(b)) if b > s)
+}
+
+/// What a start does with a case's send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AtStart {
+    /// Nothing: never sent, refused, or left for the portal.
+    Leave,
+    /// Go on with it now.
+    Resume,
+    /// Its last line is recent enough that another process may still be sending it: look
+    /// again once this much longer has passed.
+    Wait(Duration),
+}
+
+fn at_start(history: &[CaseHistory], now_ms: i64, longest: Duration) -> AtStart {
+    let p = progress(history);
+    if !resumable(&p) || bundled_since_send(history) {
+        return AtStart::Leave;
+    }
+    if let Progress::Pending { .. } = p {
+        let last = history
+            .iter()
+            .filter(|h| h.action == ACTION)
+            .map(|h| h.at)
+            .max()
+            .unwrap_or(0);
+        let age = Duration::from_millis(now_ms.saturating_sub(last).max(0) as u64);
+        let quiet = longest + IN_FLIGHT_MARGIN;
+        if age < quiet {
+            return AtStart::Wait(quiet - age);
+        }
+    }
+    AtStart::Resume
+}
+
 /// Whether a start should go on with a send that stands at `p`: one cut off before any
 /// outcome was recorded (the process killed mid-send), one whose failure leaves the report
 /// possibly with the NCA, or one whose reference is recorded without the case's move to
@@ -513,14 +583,19 @@ fn resumable(p: &Progress) -> bool {
 /// send through the NCA's API that a crash or an outage left unfinished, so a report the NCA
 /// may already hold gets its reference on the record and its case `reported` without waiting
 /// for someone to send it again. Cases are `decided` while a send is unfinished; each is
-/// resumed under its recorded key and reporter, one at a time. Sends the API refused are left
-/// for a person (`GET /v1/cases/{id}/reports/nca/send` shows them as `failed`).
+/// resumed under its recorded key and reporter, one at a time. Left for a person: sends the API
+/// refused (`GET /v1/cases/{id}/reports/nca/send` shows them as `failed`) and sends whose
+/// report was exported for the portal since. A send whose last line is younger than the
+/// longest a send can take may still be running in another process (a matcher's `POST`): it
+/// is looked at again once that time has passed. `AppState::nca_resume_done` turns true when
+/// the first pass is over.
 pub fn resume(state: &AppState) {
-    if !state.0.config.reporting.nca.api.enabled {
-        return;
-    }
     let state = state.clone();
     tokio::spawn(async move {
+        let enabled = state.0.config.reporting.nca.api.enabled;
+        let longest = longest_send(&state.0.config.reporting.nca.api);
+        let mut later = Vec::new();
+        let mut left_off = 0usize;
         let mut before = None;
         loop {
             let st = state.clone();
@@ -531,10 +606,12 @@ pub fn resume(state: &AppState) {
                     limit: RESUME_PAGE,
                     ..Default::default()
                 })?;
+                let now = now_ms();
                 let mut due = Vec::new();
                 for c in &cases {
-                    if resumable(&progress(&st.0.store.case_history(c.id)?)) {
-                        due.push(c.id);
+                    match at_start(&st.0.store.case_history(c.id)?, now, longest) {
+                        AtStart::Leave => {}
+                        other => due.push((c.id, other)),
                     }
                 }
                 Ok((cases.last().map(|c| c.id), cases.len(), due))
@@ -544,27 +621,57 @@ pub fn resume(state: &AppState) {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::error!(error = %e.message, "cannot list unfinished NCA sends");
-                    return;
+                    break;
                 }
             };
-            for id in due {
-                tracing::info!(case = id, "resuming an unfinished send to the NCA's API");
-                match send_case(&state, id, SYSTEM_ACTOR, None).await {
-                    Ok(v) => {
-                        tracing::info!(case = id, reference = %v["reference"], "NCA send resumed")
-                    }
-                    // Recorded (a `failed` line, `report.failed`) like any send's failure.
-                    Err(e) => {
-                        tracing::warn!(case = id, code = e.code, error = %e.message, "resuming an NCA send failed")
-                    }
+            for (id, what) in due {
+                match what {
+                    _ if !enabled => left_off += 1,
+                    AtStart::Wait(d) => later.push((id, d)),
+                    _ => resume_one(&state, id).await,
                 }
             }
             if listed < RESUME_PAGE {
-                return;
+                break;
             }
             before = last;
         }
+        if left_off > 0 {
+            tracing::warn!(
+                cases = left_off,
+                "unfinished sends to the NCA's API, but reporting.nca.api is not enabled; not resumed"
+            );
+        }
+        state.0.nca_resume_done.send_replace(true);
+        for (id, wait) in later {
+            let state = state.clone();
+            tokio::spawn(async move {
+                tracing::info!(
+                    case = id,
+                    wait_s = wait.as_secs(),
+                    "an NCA send may still be running elsewhere; looking again later"
+                );
+                tokio::time::sleep(wait).await;
+                resume_one(&state, id).await;
+            });
+        }
     });
+}
+
+/// Resumes one case's send if its history, read again now, still calls for it.
+async fn resume_one(state: &AppState, id: i64) {
+    tracing::info!(case = id, "resuming an unfinished send to the NCA's API");
+    match send_case(state, id, SYSTEM_ACTOR, None).await {
+        Ok(v) if v["skipped"] == true => {
+            tracing::info!(case = id, "the NCA send no longer needs resuming")
+        }
+        Ok(v) => tracing::info!(case = id, reference = %v["reference"], "NCA send resumed"),
+        // A failure of the send itself is on the case's history, as a `POST`'s is; one before
+        // anything left (approval withdrawn, no token) is only here.
+        Err(e) => {
+            tracing::warn!(case = id, code = e.code, error = %e.message, "resuming an NCA send failed")
+        }
+    }
 }
 
 /// After the reference is on the record: the case moves to `reported` (the evidence's
@@ -740,6 +847,79 @@ mod tests {
         for code in ["nca_rejected", "nca_auth_failed", "nca_send_failed"] {
             assert!(!resumable(&pending(Some(code))), "{code}");
         }
+    }
+
+    #[test]
+    fn a_start_waits_for_a_recent_send_and_leaves_one_gone_to_the_portal() {
+        let line = |at: i64, action: &str, l: Option<&Line>| CaseHistory {
+            at,
+            action: action.into(),
+            note: l.map(|l| serde_json::to_string(l).unwrap()),
+            ..h(&Line::Sent {
+                key: String::new(),
+                reference: String::new(),
+            })
+        };
+        let sending = Line::Sending {
+            key: "k".into(),
+            declared_at_ms: 1,
+            reporter: reporter(),
+        };
+        let failed = |code: &str| Line::Failed {
+            key: "k".into(),
+            code: code.into(),
+            message: "m".into(),
+        };
+        let longest = Duration::from_secs(20);
+        let cut = vec![line(1_000, ACTION, Some(&sending))];
+        // Younger than a whole send plus the margin: another process may be sending it.
+        assert_eq!(
+            at_start(&cut, 11_000, longest),
+            AtStart::Wait(Duration::from_secs(15))
+        );
+        assert_eq!(at_start(&cut, 26_000, longest), AtStart::Resume);
+        // The age counts from the last line of the send.
+        let unreachable = vec![
+            line(1_000, ACTION, Some(&sending)),
+            line(30_000, ACTION, Some(&failed("nca_unavailable"))),
+        ];
+        assert_eq!(
+            at_start(&unreachable, 40_000, longest),
+            AtStart::Wait(Duration::from_secs(15))
+        );
+        assert_eq!(at_start(&unreachable, 60_000, longest), AtStart::Resume);
+        // Exported for the portal after the send began: left, however old.
+        let mut portal = unreachable.clone();
+        portal.push(line(31_000, crate::nca::BUNDLE_ACTION, None));
+        assert_eq!(at_start(&portal, 1_000_000, longest), AtStart::Leave);
+        // A bundle exported before the send began does not hold it back.
+        let mut earlier = vec![line(500, crate::nca::BUNDLE_ACTION, None)];
+        earlier.extend(unreachable.clone());
+        assert_eq!(at_start(&earlier, 1_000_000, longest), AtStart::Resume);
+        // Refused sends wait for a person; nothing sent, nothing to do.
+        let refused = vec![
+            line(1_000, ACTION, Some(&sending)),
+            line(2_000, ACTION, Some(&failed("nca_rejected"))),
+        ];
+        assert_eq!(at_start(&refused, 1_000_000, longest), AtStart::Leave);
+        assert_eq!(at_start(&[], 1_000_000, longest), AtStart::Leave);
+    }
+
+    #[test]
+    fn the_longest_send_counts_every_attempt_and_pause() {
+        let cfg = NcaApiConfig {
+            timeout_secs: 10,
+            max_attempts: 5,
+            initial_backoff_ms: 3_000,
+            ..NcaApiConfig::default()
+        };
+        // Pauses 3, 6, 8 (capped), 8 s.
+        assert_eq!(longest_send(&cfg), Duration::from_secs(50 + 25));
+        let one = NcaApiConfig {
+            max_attempts: 1,
+            ..cfg
+        };
+        assert_eq!(longest_send(&one), Duration::from_secs(10));
     }
 
     #[test]

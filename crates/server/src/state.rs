@@ -75,6 +75,8 @@ pub struct Inner {
     pub reports: Arc<crate::reports::Reports>,
     /// Cases this process is sending through the NCA's API (`crate::nca_api`).
     pub nca_sending: Arc<crate::claims::Claims<i64>>,
+    /// True once the start's pass over unfinished NCA sends is over (`crate::nca_api::resume`).
+    pub nca_resume_done: tokio::sync::watch::Sender<bool>,
     /// The review console's in-process state (`crate::console`).
     pub console: crate::console::Console,
     /// The position of the index snapshot in the data directory (`crate::feed`).
@@ -134,6 +136,7 @@ impl AppState {
                 crate::reports::Reports::owner_for(config.listen),
             )),
             nca_sending: Arc::default(),
+            nca_resume_done: tokio::sync::watch::Sender::new(false),
             console: crate::console::Console::default(),
             snapshot_seq: Default::default(),
             fatal: Default::default(),

@@ -247,8 +247,15 @@ async fn a_send_cut_off_by_a_crash_is_resumed_at_the_next_start() {
     // The NCA answers the first request after the client is gone.
     tokio::time::sleep(Duration::from_millis(3200)).await;
 
-    // A restart: the store reopened from its file, and no request to send.
-    let s = start(dir.path(), nca_config(dir.path(), &nca, 10)).await;
+    // A restart: the store reopened from its file, and no request to send. With 1 s
+    // attempts a send takes at most about 2 s, so the start waits until the `sending` line is
+    // 7 s old (another process might still be sending it) and then resumes it.
+    let s = start(dir.path(), nca_config(dir.path(), &nca, 1)).await;
+    assert_eq!(
+        nca.requests().len(),
+        1,
+        "resumed while it might still be running"
+    );
     wait_reported(&s, case).await;
     let seen = nca.requests();
     assert_eq!(seen.len(), 2);
@@ -279,12 +286,72 @@ async fn a_send_cut_off_by_a_crash_is_resumed_at_the_next_start() {
     assert!(audit_actions(&s)
         .iter()
         .any(|(a, o, _)| a == "report_filed" && *o == format!("case:{case}")));
-    // Another start finds nothing left to send.
-    drop(s);
-    let s = start(dir.path(), nca_config(dir.path(), &nca, 10)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(nca.requests().len(), 2);
-    assert_eq!(nca_lines(&s, case).len(), 2);
+}
+
+/// Waits (at most 20 s) until the start's pass over unfinished NCA sends is over.
+async fn resume_pass_done(s: &TestServer) {
+    let mut done = s.state.0.nca_resume_done.subscribe();
+    tokio::time::timeout(Duration::from_secs(20), done.wait_for(|d| *d))
+        .await
+        .expect("the start's pass over NCA sends did not end")
+        .unwrap();
+}
+
+/// A send that failed (the API unreachable) and whose report was then exported for the
+/// portal is not resumed by a restart: the portal may be where it went.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_left_for_the_portal_is_not_resumed_at_the_next_start() {
+    use safeguard_nca::test_server::{self, Step};
+    let dir = tempfile::tempdir().unwrap();
+    let nca = test_server::start(
+        vec![
+            Step::answer(503, r#"{"message":"down"}"#),
+            Step::answer(503, r#"{"message":"down"}"#),
+            Step::Accept,
+        ],
+        NCA_TOKEN,
+    )
+    .await;
+    let case;
+    {
+        let s = start(dir.path(), nca_config(dir.path(), &nca, 1)).await;
+        store_nca_token(&s, dir.path());
+        case = signals_case(&s, "acct-nca-portal").await;
+        confirm_and_approve(&s, case).await;
+        let r = s
+            .admin(
+                "POST",
+                &format!("/v1/cases/{case}/reports/nca/send"),
+                Some(reporter()),
+            )
+            .await;
+        assert_eq!(r.code(), "nca_unavailable", "{}", r.text());
+        let mut body = reporter();
+        body["recipient"] = json!(safeguard_nca::age::x25519::Identity::generate()
+            .to_public()
+            .to_string());
+        let r = s
+            .admin(
+                "POST",
+                &format!("/v1/cases/{case}/reports/nca/bundle"),
+                Some(body),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let last = s.store.case_history(case).unwrap().pop().unwrap();
+        assert_eq!(last.action, "nca_bundle");
+    }
+    // Past the time the send could still be running (2 s of attempts plus 5 s), so that
+    // without the bundle the start would resume it at once, within its first pass.
+    tokio::time::sleep(Duration::from_millis(7500)).await;
+    let s = start(dir.path(), nca_config(dir.path(), &nca, 1)).await;
+    resume_pass_done(&s).await;
+    assert_eq!(
+        nca.requests().len(),
+        2,
+        "sent again after the portal export"
+    );
+    assert_eq!(s.store.case(case).unwrap().unwrap().state, "decided");
 }
 
 /// Waits (at most 20 s) until a start's resume has moved `case` to `reported`.
@@ -330,7 +397,7 @@ async fn a_refused_send_is_left_for_a_person_at_the_next_start() {
         assert_eq!(r.code(), "nca_rejected", "{}", r.text());
     }
     let s = start(dir.path(), nca_config(dir.path(), &nca, 10)).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    resume_pass_done(&s).await;
     assert_eq!(nca.requests().len(), 1, "a refused send was sent again");
     assert_eq!(s.store.case(case).unwrap().unwrap().state, "decided");
     let shown = s
@@ -1200,8 +1267,9 @@ async fn a_send_whose_answer_was_lost_resumes_after_a_restart_under_the_same_key
     tokio::time::sleep(Duration::from_millis(1800)).await;
     assert_eq!(nca.requests().len(), 2);
 
-    // A restart: the store reopened from its file, and the start resumes the send.
-    let s = start(dir.path(), nca_config(dir.path(), &nca, 10)).await;
+    // A restart: the store reopened from its file, and the start resumes the send (once its
+    // last line is older than a whole send could take, 2 s here, plus 5 s).
+    let s = start(dir.path(), nca_config(dir.path(), &nca, 1)).await;
     wait_reported(&s, case).await;
     let uri = format!("/v1/cases/{case}/reports/nca/send");
     // A later request sends nothing and answers the reference (once the resume has let go of
