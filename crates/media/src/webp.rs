@@ -29,7 +29,8 @@ pub(crate) fn decode(bytes: &[u8], limits: &Limits) -> Result<RgbImage, Error> {
             format: Format::Webp,
         });
     }
-    let mut decoder = WebPDecoder::new(Cursor::new(bytes)).map_err(|e| map_error(e, limits))?;
+    let mut decoder =
+        guarded(|| WebPDecoder::new(Cursor::new(bytes)))?.map_err(|e| map_error(e, limits))?;
     decoder.set_memory_limit(limits.decode_budget_usize());
     let (width, height) = decoder.dimensions();
     let per_pixel = if decoder.is_animated() {
@@ -43,9 +44,7 @@ pub(crate) fn decode(bytes: &[u8], limits: &Limits) -> Result<RgbImage, Error> {
     let pixels = width as usize * height as usize;
 
     let mut data = alloc_zeroed(pixels * channels, limits)?;
-    decoder
-        .read_image(&mut data)
-        .map_err(|e| map_error(e, limits))?;
+    guarded(|| decoder.read_image(&mut data))?.map_err(|e| map_error(e, limits))?;
     if channels == 4 {
         keep_first_three_in_place(&mut data, pixels, 4);
     }
@@ -69,6 +68,8 @@ pub(crate) struct Animation {
     pub(crate) duration_ms: u64,
     channels: usize,
     canvas: Vec<u8>,
+    /// A frame's decode panicked (see [`guarded`]).
+    broken: bool,
 }
 
 impl Animation {
@@ -78,8 +79,8 @@ impl Animation {
         if crate::format::sniff(bytes) != Some(Format::Webp) {
             return Ok(None);
         }
-        let mut decoder =
-            WebPDecoder::new(Cursor::new(bytes.to_vec())).map_err(|e| map_error(e, limits))?;
+        let mut decoder = guarded(|| WebPDecoder::new(Cursor::new(bytes.to_vec())))?
+            .map_err(|e| map_error(e, limits))?;
         if !decoder.is_animated() {
             return Ok(None);
         }
@@ -96,13 +97,29 @@ impl Animation {
             channels,
             canvas,
             decoder,
+            broken: false,
         }))
     }
 
     /// The next composited frame as packed RGB (alpha dropped) in `rgb`; `false` after the
-    /// last frame.
+    /// last frame. After a panic in the decoder the animation gives no more frames.
     pub(crate) fn next_frame(&mut self, rgb: &mut Vec<u8>, limits: &Limits) -> Result<bool, Error> {
-        match self.decoder.read_frame(&mut self.canvas) {
+        if self.broken {
+            return Err(Error::corrupt(
+                Format::Webp,
+                "an earlier frame failed to decode",
+            ));
+        }
+        let read = guarded(|| self.decoder.read_frame(&mut self.canvas));
+        let read = match read {
+            Ok(r) => r,
+            Err(e) => {
+                // The decoder may be half-way through a frame: not used again.
+                self.broken = true;
+                return Err(e);
+            }
+        };
+        match read {
             Ok(_) => {}
             Err(DecodingError::NoMoreFrames) => return Ok(false),
             Err(e) => return Err(map_error(e, limits)),
@@ -118,6 +135,25 @@ impl Animation {
         }
         Ok(true)
     }
+}
+
+/// Runs an `image-webp` decode, turning a panic into [`Error::Corrupt`]. image-webp 0.2.4, the
+/// latest release, panics on some malformed files instead of returning an error: the
+/// `decode_hash` fuzz target found an animation whose frame overruns the row buffer in its
+/// YUV conversion (`yuv.rs`: "range end index 3 out of range for slice of length 0"; the file
+/// is `crates/media/tests/data/hostile/webp-frame-overrun.webp`). Such a file is corrupt, and a
+/// hostile upload must not take down a `safeguard hash` or scan run that decodes in process.
+/// The decoder is pure Rust and is dropped (or never used again) after a panic, so nothing it
+/// left half-done is read. The panic message still goes to the process's panic hook (stderr).
+fn guarded<T>(decode: impl FnOnce() -> T) -> Result<T, Error> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)).map_err(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_string());
+        Error::corrupt(Format::Webp, format!("the WebP decoder failed: {why}"))
+    })
 }
 
 fn map_error(error: DecodingError, limits: &Limits) -> Error {

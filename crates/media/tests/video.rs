@@ -476,3 +476,21 @@ fn an_hls_playlist_naming_a_local_file_is_refused() {
     let e = VideoReader::open(concat.into_bytes(), &VideoLimits::default()).unwrap_err();
     assert_eq!(e.code(), "unsupported_video", "{e}");
 }
+
+/// The WebP animation that panics image-webp 0.2.4 (see the media crate's hostile tests),
+/// read as a video: an error, not a panic, and no frame after it.
+#[test]
+fn a_webp_animation_that_panics_its_decoder_is_a_clear_error() {
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/hostile/webp-frame-overrun.webp"
+    ))
+    .unwrap();
+    let result = VideoReader::open(bytes, &VideoLimits::default())
+        .map_err(|e| e.code())
+        .and_then(|r| {
+            r.decode(|_| true, |_| Ok::<(), Error>(()))
+                .map_err(|e| e.code())
+        });
+    assert_eq!(result, Err("corrupt_video"));
+}

@@ -387,3 +387,27 @@ fn image_without_pixels_is_corrupt() {
     let error = decode_err(&bytes, &Limits::default());
     assert!(is_corrupt(&error, Format::Gif), "{error:?}");
 }
+
+/// image-webp 0.2.4 panics on this animation (a frame overruns its row buffer in the YUV
+/// conversion; found by the `decode_hash` fuzz target). Decoding it is an error naming the
+/// file corrupt, never a panic that would end a `safeguard hash` or scan run.
+#[test]
+fn a_webp_whose_frame_overruns_its_buffer_is_corrupt_not_a_panic() {
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/hostile/webp-frame-overrun.webp"
+    ))
+    .unwrap();
+    let error = decode_err(&bytes, &Limits::default());
+    assert!(
+        matches!(
+            &error,
+            Error::Corrupt {
+                format: Format::Webp,
+                detail
+            } if detail.starts_with("the WebP decoder failed")
+        ),
+        "{error:?}"
+    );
+    assert_eq!(error.code(), "corrupt_image");
+}
