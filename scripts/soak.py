@@ -170,7 +170,9 @@ def multipart(field, filename, ctype, data):
 
 
 def read_proc(pid):
-    """(VmRSS KiB, VmHWM KiB, CPU seconds) of a process, or None if it is gone."""
+    """(VmRSS KiB, VmHWM KiB, CPU seconds, RssAnon KiB, RssFile KiB) of a process, or None if
+    it is gone. Heap growth shows in RssAnon; pages of mapped files (the binary, libraries) in
+    RssFile."""
     try:
         with open(f"/proc/{pid}/status") as f:
             status = f.read()
@@ -182,24 +184,10 @@ def read_proc(pid):
     for line in status.splitlines():
         k, _, v = line.partition(":")
         fields[k] = v.strip()
-    rss = int(fields.get("VmRSS", "0 kB").split()[0])
-    hwm = int(fields.get("VmHWM", "0 kB").split()[0])
+    kib = lambda k: int(fields.get(k, "0 kB").split()[0])
     rest = stat.rsplit(")", 1)[1].split()
     cpu = (int(rest[11]) + int(rest[12])) / CLK_TCK
-    return rss, hwm, cpu
-
-
-def read_rss_split(pid):
-    """(RssAnon KiB, RssFile KiB) of a process: heap growth shows in the first, pages of mapped
-    files (the binary, libraries) in the second; (0, 0) if it is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            status = f.read()
-    except OSError:
-        return 0, 0
-    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    kib = lambda k: int(fields.get(k, "0 kB").split()[0])
-    return kib("RssAnon"), kib("RssFile")
+    return kib("VmRSS"), kib("VmHWM"), cpu, kib("RssAnon"), kib("RssFile")
 
 
 def dir_kib(path):
@@ -444,8 +432,7 @@ def main():
                 ok, err = stats.snapshot()
                 row = (now - start, sample[0], sample[1], sample[2], wrss, wn)
                 rows.append(row)
-                anon, filed = read_rss_split(proc.pid)
-                extra.append((now - start, anon, filed, dir_kib(data)))
+                extra.append((now - start, sample[3], sample[4], dir_kib(data)))
                 csv.write("%.1f,%d,%d,%.2f,%d,%d," % row
                           + ",".join(str(ok[k]) for k in kinds) + ","
                           + ",".join(str(err[k]) for k in kinds)

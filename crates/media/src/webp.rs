@@ -110,15 +110,9 @@ impl Animation {
                 "an earlier frame failed to decode",
             ));
         }
-        let read = guarded(|| self.decoder.read_frame(&mut self.canvas));
-        let read = match read {
-            Ok(r) => r,
-            Err(e) => {
-                // The decoder may be half-way through a frame: not used again.
-                self.broken = true;
-                return Err(e);
-            }
-        };
+        // After a panic the decoder may be half-way through a frame: not used again.
+        let read = guarded(|| self.decoder.read_frame(&mut self.canvas))
+            .inspect_err(|_| self.broken = true)?;
         match read {
             Ok(_) => {}
             Err(DecodingError::NoMoreFrames) => return Ok(false),

@@ -111,14 +111,19 @@ fn transport(cfg: &NcaApiConfig, token: BearerToken) -> Result<ApiTransport, Str
         endpoint,
         token,
         Duration::from_secs(cfg.timeout_secs),
-        RetryPolicy {
-            max_attempts: cfg.max_attempts.max(1),
-            initial_backoff: Duration::from_millis(cfg.initial_backoff_ms),
-            max_backoff: MAX_BACKOFF,
-        },
+        retry_policy(cfg),
         trust,
     )
     .map_err(|e| e.to_string())
+}
+
+/// The transport's retries under `cfg`.
+fn retry_policy(cfg: &NcaApiConfig) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: cfg.max_attempts.max(1),
+        initial_backoff: Duration::from_millis(cfg.initial_backoff_ms),
+        max_backoff: MAX_BACKOFF,
+    }
 }
 
 // ------------------------------------------------------------------ the history lines
@@ -357,10 +362,11 @@ async fn send_case(
         not_configured("no NCA API token is stored: run `safeguard report nca-token`")
     })?;
 
-    if req.is_none() && matches!(at_start(&history, now_ms(), Duration::ZERO), AtStart::Leave) {
+    let p = progress(&history);
+    if req.is_none() && !wanted(&p, &history) {
         return Ok(json!({"case_id": id, "skipped": true, "sent": false}));
     }
-    let (key, declared_at_ms, reporter, resumed) = match progress(&history) {
+    let (key, declared_at_ms, reporter, resumed) = match p {
         Progress::Sent { reference, .. } => {
             // Sent before; finish the move to `reported` if a crash cut it off.
             let case = finish(state, id, &reference).await?;
@@ -504,14 +510,9 @@ const IN_FLIGHT_MARGIN: Duration = Duration::from_secs(5);
 /// The longest a send can take under `cfg`: every attempt timing out, with the pauses
 /// between them.
 fn longest_send(cfg: &NcaApiConfig) -> Duration {
-    let attempts = cfg.max_attempts.max(1);
-    let mut pauses = Duration::ZERO;
-    let mut pause = Duration::from_millis(cfg.initial_backoff_ms);
-    for _ in 1..attempts {
-        pauses += pause.min(MAX_BACKOFF);
-        pause = pause.saturating_mul(2);
-    }
-    Duration::from_secs(cfg.timeout_secs) * attempts + pauses
+    let retry = retry_policy(cfg);
+    let pauses: Duration = (1..retry.max_attempts).map(|a| retry.backoff(a)).sum();
+    Duration::from_secs(cfg.timeout_secs) * retry.max_attempts + pauses
 }
 
 /// Whether the case's report was exported for the portal after its last send through the
@@ -542,9 +543,15 @@ enum AtStart {
     Wait(Duration),
 }
 
+/// Whether a start goes on with the send at `p` at all (now or later): resumable, and not
+/// exported for the portal since it began.
+fn wanted(p: &Progress, history: &[CaseHistory]) -> bool {
+    resumable(p) && !bundled_since_send(history)
+}
+
 fn at_start(history: &[CaseHistory], now_ms: i64, longest: Duration) -> AtStart {
     let p = progress(history);
-    if !resumable(&p) || bundled_since_send(history) {
+    if !wanted(&p, history) {
         return AtStart::Leave;
     }
     if let Progress::Pending { .. } = p {

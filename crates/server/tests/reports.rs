@@ -218,12 +218,10 @@ async fn a_send_cut_off_by_a_crash_is_resumed_at_the_next_start() {
     .await;
     let case;
     {
-        let s = start(dir.path(), nca_config(dir.path(), &nca, 10)).await;
-        store_nca_token(&s, dir.path());
-        case = signals_case(&s, "acct-nca-crash").await;
-        confirm_and_approve(&s, case).await;
+        let s;
+        (s, case) = approved_nca_case(dir.path(), &nca, 10, "acct-nca-crash").await;
         let uri = format!("/v1/cases/{case}/reports/nca/send");
-        let sending = s.admin("POST", &uri, Some(reporter()));
+        let sending = nca_send(&s, case, reporter());
         let reached = async {
             while nca.requests().is_empty() {
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -314,17 +312,9 @@ async fn a_send_left_for_the_portal_is_not_resumed_at_the_next_start() {
     .await;
     let case;
     {
-        let s = start(dir.path(), nca_config(dir.path(), &nca, 1)).await;
-        store_nca_token(&s, dir.path());
-        case = signals_case(&s, "acct-nca-portal").await;
-        confirm_and_approve(&s, case).await;
-        let r = s
-            .admin(
-                "POST",
-                &format!("/v1/cases/{case}/reports/nca/send"),
-                Some(reporter()),
-            )
-            .await;
+        let s;
+        (s, case) = approved_nca_case(dir.path(), &nca, 1, "acct-nca-portal").await;
+        let r = nca_send(&s, case, reporter()).await;
         assert_eq!(r.code(), "nca_unavailable", "{}", r.text());
         let mut body = reporter();
         body["recipient"] = json!(safeguard_nca::age::x25519::Identity::generate()
@@ -383,17 +373,9 @@ async fn a_refused_send_is_left_for_a_person_at_the_next_start() {
     .await;
     let case;
     {
-        let s = start(dir.path(), nca_config(dir.path(), &nca, 10)).await;
-        store_nca_token(&s, dir.path());
-        case = signals_case(&s, "acct-nca-refused").await;
-        confirm_and_approve(&s, case).await;
-        let r = s
-            .admin(
-                "POST",
-                &format!("/v1/cases/{case}/reports/nca/send"),
-                Some(reporter()),
-            )
-            .await;
+        let s;
+        (s, case) = approved_nca_case(dir.path(), &nca, 10, "acct-nca-refused").await;
+        let r = nca_send(&s, case, reporter()).await;
         assert_eq!(r.code(), "nca_rejected", "{}", r.text());
     }
     let s = start(dir.path(), nca_config(dir.path(), &nca, 10)).await;
@@ -407,13 +389,7 @@ async fn a_refused_send_is_left_for_a_person_at_the_next_start() {
     assert_eq!(shown["state"], "failed", "{shown}");
     assert_eq!(shown["error"]["code"], "nca_rejected");
 
-    let r = s
-        .admin(
-            "POST",
-            &format!("/v1/cases/{case}/reports/nca/send"),
-            Some(json!({})),
-        )
-        .await;
+    let r = nca_send(&s, case, json!({})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let v = r.json();
     assert_eq!(
@@ -1024,6 +1000,31 @@ fn reporter() -> Value {
     })
 }
 
+/// A server over `dir` with the NCA's API on (attempts of `timeout` seconds) and its token
+/// stored, and a confirmed, approved case of `account`'s, referred to the NCA.
+async fn approved_nca_case(
+    dir: &Path,
+    nca: &safeguard_nca::test_server::TestServer,
+    timeout: u64,
+    account: &str,
+) -> (TestServer, i64) {
+    let s = start(dir, nca_config(dir, nca, timeout)).await;
+    store_nca_token(&s, dir);
+    let case = signals_case(&s, account).await;
+    confirm_and_approve(&s, case).await;
+    (s, case)
+}
+
+/// `POST /v1/cases/{case}/reports/nca/send` with `body`.
+async fn nca_send(s: &TestServer, case: i64, body: Value) -> Resp {
+    s.admin(
+        "POST",
+        &format!("/v1/cases/{case}/reports/nca/send"),
+        Some(body),
+    )
+    .await
+}
+
 fn nca_lines(s: &TestServer, case: i64) -> Vec<Value> {
     s.store
         .case_history(case)
@@ -1212,17 +1213,9 @@ async fn a_send_whose_answer_was_lost_resumes_after_a_restart_under_the_same_key
     let case;
     {
         // One-second attempts: both time out before the slow answers.
-        let s = start(dir.path(), nca_config(dir.path(), &nca, 1)).await;
-        store_nca_token(&s, dir.path());
-        case = signals_case(&s, "acct-nca-2").await;
-        confirm_and_approve(&s, case).await;
-        let r = s
-            .admin(
-                "POST",
-                &format!("/v1/cases/{case}/reports/nca/send"),
-                Some(reporter()),
-            )
-            .await;
+        let s;
+        (s, case) = approved_nca_case(dir.path(), &nca, 1, "acct-nca-2").await;
+        let r = nca_send(&s, case, reporter()).await;
         assert_eq!(
             (r.status, r.code().as_str()),
             (StatusCode::SERVICE_UNAVAILABLE, "nca_unavailable"),
@@ -1249,13 +1242,7 @@ async fn a_send_whose_answer_was_lost_resumes_after_a_restart_under_the_same_key
         // resumed.
         let mut other = reporter();
         other["declared_by"] = json!("Somebody Else");
-        let r = s
-            .admin(
-                "POST",
-                &format!("/v1/cases/{case}/reports/nca/send"),
-                Some(other),
-            )
-            .await;
+        let r = nca_send(&s, case, other).await;
         assert_eq!(
             (r.status, r.code().as_str()),
             (StatusCode::CONFLICT, "send_pending"),
