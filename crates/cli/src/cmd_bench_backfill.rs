@@ -48,14 +48,11 @@ fn timed(cmd: &mut Command) -> anyhow::Result<Duration> {
 /// Writes `n` random PDQ hashes, one per line.
 fn random_list(path: &Path, n: u64) -> anyhow::Result<()> {
     let mut text = String::with_capacity(n as usize * 65);
-    let mut s = 0x2545_F491_4F6C_DD1Du64;
-    for _ in 0..n {
-        for _ in 0..4 {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            text.push_str(&format!("{s:016x}"));
-        }
+    for i in 0..n {
+        text.push_str(&hex::encode(crate::cmd_bench_server::entry(
+            0x2545_F491_4F6C_DD1D,
+            i,
+        )));
         text.push('\n');
     }
     std::fs::write(path, text)?;

@@ -51,7 +51,8 @@ impl Rng {
     }
 }
 
-fn entry(seed: u64, i: u64) -> [u8; 32] {
+/// The `i`th random hash of a seeded sequence (also the backfill benchmark's bank).
+pub(crate) fn entry(seed: u64, i: u64) -> [u8; 32] {
     let mut r = Rng(seed ^ i.wrapping_mul(0xa076_1d64_78bd_642f));
     let mut h = [0u8; 32];
     for c in h.chunks_exact_mut(8) {

@@ -173,9 +173,9 @@ fn fingerprint_lowest(seq: Seq) -> Seq {
 }
 
 /// Version 2 added the vPDQ section, version 3 the PhotoDNA section, version 4 the URL
-/// section, version 5 the fingerprint over [`SNAPSHOT_FEED_WINDOW`]; older snapshots are
-/// refused (and the caller rebuilds).
-const SNAPSHOT_MAGIC: &[u8; 8] = b"SGENGSN5";
+/// section, version 5 the fingerprint over [`SNAPSHOT_FEED_WINDOW`], version 6 per-signal
+/// facts in pages of live ids; older snapshots are refused (and the caller rebuilds).
+const SNAPSHOT_MAGIC: &[u8; 8] = b"SGENGSN6";
 
 /// How far back from its position a snapshot's fingerprint reads the change feed: changes
 /// at `seq`, `seq - 1`, `seq - 2`, `seq - 4`, ... down to `seq - SNAPSHOT_FEED_WINDOW`. A
@@ -197,11 +197,11 @@ fn snapshot_header(seq: Seq, fingerprint: u64) -> [u8; SNAPSHOT_HEADER_LEN] {
 fn parse_snapshot_header(h: &[u8; SNAPSHOT_HEADER_LEN]) -> Result<(Seq, u64), Error> {
     if matches!(
         &h[..8],
-        b"SGENGSN1" | b"SGENGSN2" | b"SGENGSN3" | b"SGENGSN4"
+        b"SGENGSN1" | b"SGENGSN2" | b"SGENGSN3" | b"SGENGSN4" | b"SGENGSN5"
     ) {
         return Err(snapshot_error(
-            "snapshot of an older format (without vPDQ, PhotoDNA or URLs, or with the \
-             whole-feed fingerprint); rebuild it"
+            "snapshot of an older format (without vPDQ, PhotoDNA or URLs, with the \
+             whole-feed fingerprint or with dense per-signal facts); rebuild it"
                 .into(),
         ));
     }

@@ -47,50 +47,95 @@ impl From<&Bank> for BankState {
     }
 }
 
-/// Per-signal facts, in dense vectors indexed by signal id (ids are assigned densely by the
-/// store), which costs 12 bytes a signal where a hash map would cost about 40.
+/// Signal ids a [`Meta`] page covers.
+const PAGE: usize = 1024;
+
+/// The facts of [`PAGE`] consecutive signal ids.
+#[derive(Debug)]
+struct Page {
+    /// Content item of each id; 0 for ids not (or no longer) indexed.
+    content: [ContentId; PAGE],
+    /// Bank of each id (meaningful where `content` is not 0).
+    bank: [u32; PAGE],
+    /// How many `content` slots are not 0.
+    live: u32,
+}
+
+impl Page {
+    fn empty() -> Box<Page> {
+        Box::new(Page {
+            content: [0; PAGE],
+            bank: [0; PAGE],
+            live: 0,
+        })
+    }
+}
+
+/// Per-signal facts, in pages of [`PAGE`] consecutive signal ids. Ids are assigned densely by
+/// the store, so a page costs 12 bytes a signal where a hash map of signals would cost about
+/// 40; but ids are never reused, so a page is dropped once every id in it has been removed,
+/// or a bank whose lists are replaced day after day would keep 12 bytes for every signal it
+/// ever held (the soak test's slow growth, docs/performance.md). The pages sit in a map
+/// rather than a vector so that memory follows the live ids, not the highest one.
 #[derive(Debug, Default)]
 pub(crate) struct Meta {
-    /// Content item of each signal id; 0 for ids not (or no longer) indexed.
-    content_of: Vec<ContentId>,
-    /// Bank of each signal id.
-    bank_of: Vec<u32>,
+    pages: HashMap<u64, Box<Page>>,
     /// Banks by id.
     pub(crate) banks: HashMap<BankId, BankState>,
     /// Content items excluded from matching until a Unix time (seconds).
     pub(crate) disabled: HashMap<ContentId, i64>,
 }
 
+fn page_of(id: u64) -> (u64, usize) {
+    (id / PAGE as u64, (id % PAGE as u64) as usize)
+}
+
 impl Meta {
     fn set(&mut self, id: SignalId, content: ContentId, bank: BankId) {
-        let i = id as usize;
-        if self.content_of.len() <= i {
-            let n = (i + 1).max(self.content_of.len() * 5 / 4);
-            self.content_of.resize(n, 0);
-            self.bank_of.resize(n, 0);
-        }
-        self.content_of[i] = content;
+        let (p, i) = page_of(id as u64);
+        let page = self.pages.entry(p).or_insert_with(Page::empty);
+        page.live = page.live + u32::from(content != 0) - u32::from(page.content[i] != 0);
+        page.content[i] = content;
         // Bank ids are row ids of a table with at most a few thousand rows.
-        self.bank_of[i] = u32::try_from(bank).unwrap_or(u32::MAX);
+        page.bank[i] = u32::try_from(bank).unwrap_or(u32::MAX);
+        if page.live == 0 {
+            self.pages.remove(&p);
+        }
     }
 
     fn clear(&mut self, id: SignalId) {
-        if let Some(c) = self.content_of.get_mut(id as usize) {
-            *c = 0;
+        let (p, i) = page_of(id as u64);
+        if let Some(page) = self.pages.get_mut(&p) {
+            if page.content[i] != 0 {
+                page.content[i] = 0;
+                page.live -= 1;
+                if page.live == 0 {
+                    self.pages.remove(&p);
+                }
+            }
         }
     }
 
     fn get(&self, id: u64) -> Option<(ContentId, BankId)> {
-        let i = usize::try_from(id).ok()?;
-        match self.content_of.get(i) {
-            Some(&c) if c != 0 => Some((c, self.bank_of[i] as BankId)),
-            _ => None,
+        let (p, i) = page_of(id);
+        let page = self.pages.get(&p)?;
+        match page.content[i] {
+            0 => None,
+            c => Some((c, page.bank[i] as BankId)),
         }
     }
 
-    /// Bytes held by the per-signal vectors.
+    /// Bytes held by the pages (and, roughly, their map).
     fn bytes(&self) -> usize {
-        self.content_of.capacity() * 8 + self.bank_of.capacity() * 4
+        self.pages.len() * std::mem::size_of::<Page>()
+            + self.pages.capacity() * (std::mem::size_of::<(u64, Box<Page>)>() + 1)
+    }
+
+    /// The pages in id order, for snapshots.
+    fn pages_in_order(&self) -> Vec<(u64, &Page)> {
+        let mut pages: Vec<(u64, &Page)> = self.pages.iter().map(|(&p, b)| (p, &**b)).collect();
+        pages.sort_unstable_by_key(|&(p, _)| p);
+        pages
     }
 }
 
@@ -484,10 +529,14 @@ impl Matcher {
             let meta = self.meta.read().unwrap_or_else(|p| p.into_inner());
             write_section(w, |w| {
                 let mut out = CrcWriter::new(w);
-                out.put(&(meta.content_of.len() as u64).to_le_bytes())?;
-                for (c, b) in meta.content_of.iter().zip(&meta.bank_of) {
-                    out.put(&c.to_le_bytes())?;
-                    out.put(&b.to_le_bytes())?;
+                let pages = meta.pages_in_order();
+                out.put(&(pages.len() as u64).to_le_bytes())?;
+                for (p, page) in pages {
+                    out.put(&p.to_le_bytes())?;
+                    for (c, b) in page.content.iter().zip(&page.bank) {
+                        out.put(&c.to_le_bytes())?;
+                        out.put(&b.to_le_bytes())?;
+                    }
                 }
                 out.finish()
             })?;
@@ -515,18 +564,34 @@ impl Matcher {
             let mut sec = CrcReader::new(section, "meta");
             let n = sec.read_u64()?;
             // The section's own length bounds n, so a corrupt count cannot allocate wildly.
-            if n.checked_mul(12).and_then(|b| b.checked_add(12)) != Some(section_len) {
-                return Err(corrupt(format!("meta count {n} does not fit its section")));
+            let page_len = 8 + 12 * PAGE as u64;
+            if n.checked_mul(page_len).and_then(|b| b.checked_add(12)) != Some(section_len) {
+                return Err(corrupt(format!(
+                    "meta page count {n} does not fit its section"
+                )));
             }
-            meta.content_of.reserve_exact(n as usize);
-            meta.bank_of.reserve_exact(n as usize);
             let mut rec = [0u8; 12];
+            let mut last = None;
             for _ in 0..n {
-                sec.read(&mut rec)?;
-                meta.content_of
-                    .push(i64::from_le_bytes(rec[..8].try_into().expect("8 bytes")));
-                meta.bank_of
-                    .push(u32::from_le_bytes(rec[8..].try_into().expect("4 bytes")));
+                let p = sec.read_u64()?;
+                if last.is_some_and(|l| p <= l) {
+                    return Err(corrupt(format!("meta page {p} out of order")));
+                }
+                last = Some(p);
+                let mut page = Page::empty();
+                let slots = page.content.iter_mut().zip(page.bank.iter_mut());
+                let mut live = 0;
+                for (c, b) in slots {
+                    sec.read(&mut rec)?;
+                    *c = i64::from_le_bytes(rec[..8].try_into().expect("8 bytes"));
+                    *b = u32::from_le_bytes(rec[8..].try_into().expect("4 bytes"));
+                    live += u32::from(*c != 0);
+                }
+                page.live = live;
+                if page.live == 0 {
+                    return Err(corrupt(format!("meta page {p} is empty")));
+                }
+                meta.pages.insert(p, page);
             }
             sec.finish()?;
         }
@@ -693,4 +758,71 @@ fn exact(f: impl FnOnce(&mut Vec<u64>)) -> Vec<(u64, u32)> {
     let mut out = Vec::new();
     f(&mut out);
     out.into_iter().map(|id| (id, 0)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meta_drops_a_page_once_every_id_in_it_is_removed() {
+        let mut m = Meta::default();
+        for id in 1..=3000 {
+            m.set(id, id * 10, 7);
+        }
+        assert_eq!(m.pages.len(), 3);
+        let full = m.bytes();
+        for id in 1..=2000 {
+            m.clear(id);
+            m.clear(id); // clearing twice changes nothing
+        }
+        assert_eq!(m.pages.len(), 2, "pages 1 and 2 still hold ids 2001..=3000");
+        assert!(m.bytes() < full);
+        assert_eq!(m.get(5), None);
+        assert_eq!(m.get(2000), None);
+        assert_eq!(m.get(2001), Some((20010, 7)));
+        assert_eq!(m.get(2048), Some((20480, 7)));
+        assert_eq!(m.get(3000), Some((30000, 7)));
+        assert_eq!(m.get(3001), None);
+        // Setting an id again does not count it twice.
+        m.set(2048, 99, 8);
+        assert_eq!(m.get(2048), Some((99, 8)));
+        for id in 2001..=3000 {
+            m.clear(id);
+        }
+        assert!(m.pages.is_empty());
+    }
+
+    /// The soak test's pattern: a bank with a steady 2,000 live signals, each removed some
+    /// time after it was added, while ids keep rising. Memory follows the live signals, not
+    /// the ids ever assigned (it grew 12 bytes an id before pages were dropped).
+    #[test]
+    fn churn_keeps_meta_the_size_of_the_live_ids() {
+        let mut m = Meta::default();
+        for id in 1..=1_000_000i64 {
+            m.set(id, id, 1);
+            if id > 2000 {
+                m.clear(id - 2000);
+            }
+        }
+        assert!(m.pages.len() <= 3, "{} pages", m.pages.len());
+        assert!(m.bytes() < 64 << 10, "{} bytes", m.bytes());
+        assert_eq!(m.get(1_000_000 - 1999), Some((1_000_000 - 1999, 1)));
+        assert_eq!(m.get(1_000_000 - 2000), None);
+    }
+
+    #[test]
+    fn meta_holds_ids_far_apart_without_filling_between() {
+        let mut m = Meta::default();
+        m.set(3, 1, 1);
+        m.set(1 << 40, 2, 1);
+        assert_eq!(m.pages.len(), 2);
+        assert!(m.bytes() < 64 << 10, "{} bytes", m.bytes());
+        assert_eq!(m.get(1 << 40), Some((2, 1)));
+        assert_eq!(m.get((1 << 40) + 1), None);
+        assert_eq!(
+            m.pages_in_order().iter().map(|p| p.0).collect::<Vec<_>>(),
+            vec![0, 1 << 30]
+        );
+    }
 }

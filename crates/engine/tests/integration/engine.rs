@@ -501,3 +501,62 @@ fn snapshots_and_a_pruned_feed() {
     let r = rebuilt.lookup(&pdq(&flip(H, 40)), &all()).unwrap();
     assert!(r.matches.iter().any(|m| m.content_id == c));
 }
+
+/// A snapshot carries the per-signal facts of live signals only: after most of a bank's
+/// signals are removed it shrinks, and what it loads answers as the engine did.
+#[test]
+fn snapshots_leave_out_removed_signals() {
+    let (e, store) = engine();
+    bank(&e, "CHURN", None, None);
+    let bank_id = store.bank_by_name("CHURN").unwrap().unwrap().id;
+    let items: Vec<safeguard_store::NewContent> = (0..3000)
+        .map(|i| safeguard_store::NewContent {
+            signals: vec![("md5".into(), format!("{i:032x}"))],
+            ..Default::default()
+        })
+        .collect();
+    let ids: Vec<i64> = store
+        .add_contents(bank_id, &items)
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    e.sync().unwrap();
+    let snapshot = |e: &Engine| {
+        let mut buf = std::io::Cursor::new(Vec::new());
+        e.write_snapshot(&mut buf).unwrap();
+        buf.into_inner()
+    };
+    let before = snapshot(&e);
+    // Remove all but the last 100 items: the pages of the first ~2,900 signal ids go.
+    for &id in &ids[..2900] {
+        e.delete_content("CHURN", id).unwrap();
+    }
+    let after = snapshot(&e);
+    assert!(
+        after.len() + 2 * 12 * 1024 <= before.len(),
+        "{} bytes after, {} before",
+        after.len(),
+        before.len()
+    );
+    let loaded = Engine::open_with_snapshot(store.clone(), &mut after.as_slice()).unwrap();
+    assert_eq!(loaded.snapshot_seq(), Some(store.last_seq().unwrap()));
+    for (i, &id) in ids
+        .iter()
+        .enumerate()
+        .step_by(97)
+        .chain([(2999, &ids[2999])])
+    {
+        let v = SignalValue::parse(SignalType::Md5, &format!("{i:032x}")).unwrap();
+        let got: Vec<i64> = loaded
+            .lookup(&v, &all())
+            .unwrap()
+            .matches
+            .iter()
+            .map(|m| m.content_id)
+            .collect();
+        let want = if i >= 2900 { vec![id] } else { vec![] };
+        assert_eq!(got, want, "item {i}");
+    }
+    assert_eq!(loaded.index_status().entries, e.index_status().entries);
+}
