@@ -39,6 +39,43 @@ pub enum TextFormat {
     Vpdq,
 }
 
+/// How a hashing run uses this machine; shared by `safeguard hash` and the scan workers.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Worker threads (default: all cores).
+    #[arg(long, short = 'j')]
+    pub threads: Option<usize>,
+    /// Decode in this process instead of in confined worker processes. LESS SAFE: a decoder
+    /// bug triggered by a hostile file then runs with your permissions (files, network).
+    /// Hashes are the same either way.
+    #[arg(long)]
+    pub in_process: bool,
+    /// Never show a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+impl RunArgs {
+    /// Sizes the process's hashing thread pool, when asked to; call once, before hashing.
+    pub fn init_threads(&self) -> anyhow::Result<()> {
+        if let Some(n) = self.threads {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n.max(1))
+                .build_global()?;
+        }
+        Ok(())
+    }
+
+    /// The decoder asked for: confined workers, one per hashing thread, unless `--in-process`.
+    pub fn decoder(&self, video: &VideoLimits) -> Decoder {
+        if self.in_process {
+            Decoder::InProcess
+        } else {
+            sandboxed(rayon::current_num_threads(), video)
+        }
+    }
+}
+
 /// Arguments of `safeguard hash`.
 #[derive(Debug, clap::Args)]
 pub struct HashArgs {
@@ -65,17 +102,8 @@ pub struct HashArgs {
     /// of drift; see docs/pdq-fast-mode.md). Never use it to build hash lists for sharing.
     #[arg(long)]
     pub fast: bool,
-    /// Worker threads (default: all cores).
-    #[arg(long, short = 'j')]
-    pub threads: Option<usize>,
-    /// Decode in this process instead of in confined worker processes. LESS SAFE: a decoder
-    /// bug triggered by a hostile file then runs with your permissions (files, network).
-    /// Hashes are the same either way.
-    #[arg(long)]
-    pub in_process: bool,
-    /// Never show a progress bar.
-    #[arg(long)]
-    pub no_progress: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -203,13 +231,8 @@ impl HashSettings {
             decode.jpeg_min_side = Some(FAST_MIN_SIDE);
             decode.jpeg_scale_min_pixels = FAST_MIN_PIXELS;
         }
-        let decoder = if args.in_process {
-            Decoder::InProcess
-        } else {
-            sandboxed(rayon::current_num_threads(), video)
-        };
         HashSettings {
-            decoder,
+            decoder: args.run.decoder(video),
             limits: args.limits.to_limits(),
             decode,
             compat: args.compat,
@@ -400,11 +423,7 @@ const CHUNK: usize = 256;
 
 /// Runs `safeguard hash`.
 pub fn run(args: &HashArgs) -> anyhow::Result<ExitCode> {
-    if let Some(n) = args.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build_global()?;
-    }
+    args.run.init_threads()?;
     let video = VideoOptions {
         seconds_per_hash: args.seconds_per_hash,
         limits: args.limits.to_video_limits()?,
@@ -414,7 +433,7 @@ pub fn run(args: &HashArgs) -> anyhow::Result<ExitCode> {
     safeguard_vpdq::hasher::frame_mod(args.seconds_per_hash, 1.0)
         .map_err(|e| anyhow::anyhow!("--seconds-per-hash: {e}"))?;
     let inputs = expand(&args.paths);
-    let progress = (!args.no_progress && std::io::stderr().is_terminal() && inputs.len() >= 32)
+    let progress = (!args.run.no_progress && std::io::stderr().is_terminal() && inputs.len() >= 32)
         .then(|| indicatif::ProgressBar::new(inputs.len() as u64));
     let mut out = Out::stdout();
     let mut failed = false;

@@ -23,7 +23,7 @@ use safeguard_policy::{AccountAge, Kind, Surface};
 use safeguard_store::scan::{state, Claim, ItemResult, NewScan, Scan, ScanJob, MAX_JOB_ITEMS};
 use safeguard_store::{BankKind, Store};
 
-use crate::cmd_hash::{hash_bytes, sandboxed, Compat, HashSettings, LimitArgs};
+use crate::cmd_hash::{hash_bytes, Compat, HashSettings, LimitArgs, RunArgs};
 use crate::cmd_serve::DataDirArg;
 use crate::scan_source::{Source, Stopped, FETCH_CONCURRENCY};
 
@@ -77,16 +77,8 @@ pub struct WorkerArgs {
     /// it while working).
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..=3600))]
     pub lease_secs: u64,
-    /// Worker threads (default: all cores).
-    #[arg(long, short = 'j')]
-    pub threads: Option<usize>,
-    /// Decode in this process instead of in confined worker processes (LESS SAFE; see
-    /// `safeguard hash --help`).
-    #[arg(long)]
-    pub in_process: bool,
-    /// Never show a progress bar.
-    #[arg(long)]
-    pub no_progress: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
     /// A `urls:` source may fetch from this host although it resolves to an internal
     /// (loopback, private, link-local) address (repeatable). Others are refused, also after
     /// a redirect.
@@ -377,11 +369,7 @@ impl Worker {
         args: &WorkerArgs,
         name: String,
     ) -> anyhow::Result<Worker> {
-        if let Some(n) = args.threads {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(n.max(1))
-                .build_global()?;
-        }
+        args.run.init_threads()?;
         let video = VideoOptions {
             seconds_per_hash: 1.0,
             limits: args.limits.to_video_limits()?,
@@ -391,11 +379,7 @@ impl Worker {
         let source = Source::parse(spec, &args.allow_internal_hosts, max_bytes)?;
         let compat = compat_of(target)?;
         let settings = HashSettings {
-            decoder: if args.in_process {
-                safeguard_sandbox::Decoder::InProcess
-            } else {
-                sandboxed(rayon::current_num_threads(), &video.limits)
-            },
+            decoder: args.run.decoder(&video.limits),
             limits,
             decode: safeguard_media::DecodeOptions::default(),
             compat,
@@ -425,7 +409,7 @@ impl Worker {
             name,
             lease,
             max_bytes,
-            progress: !args.no_progress && std::io::stderr().is_terminal(),
+            progress: !args.run.no_progress && std::io::stderr().is_terminal(),
             stall,
             stop: AtomicBool::new(false),
             bar_started: AtomicBool::new(false),

@@ -570,6 +570,7 @@ impl Matcher {
                     "meta page count {n} does not fit its section"
                 )));
             }
+            meta.pages.reserve(n as usize);
             let mut rec = [0u8; 12];
             let mut last = None;
             for _ in 0..n {
