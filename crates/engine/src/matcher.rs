@@ -812,6 +812,44 @@ mod tests {
         assert_eq!(m.get(1_000_000 - 2000), None);
     }
 
+    /// A snapshot's meta section with its checksum made right again after an edit, so the
+    /// reader's own checks are what refuse it.
+    fn resealed(mut snap: Vec<u8>, edit: impl FnOnce(&mut [u8])) -> Vec<u8> {
+        let len = u64::from_le_bytes(snap[..8].try_into().unwrap()) as usize;
+        edit(&mut snap[8..8 + len - 4]);
+        let crc = crc32fast::hash(&snap[8..8 + len - 4]);
+        snap[8 + len - 4..8 + len].copy_from_slice(&crc.to_le_bytes());
+        snap
+    }
+
+    #[test]
+    fn snapshot_pages_out_of_order_or_empty_are_refused() {
+        let md5 = |i: u32| SignalValue::parse(SignalType::Md5, &format!("{i:032x}")).unwrap();
+        let signals = vec![(5, 50, 1, md5(1)), (2000, 60, 1, md5(2))];
+        let m = Matcher::build(signals, &[], Vec::new()).unwrap();
+        let mut buf = std::io::Cursor::new(Vec::new());
+        m.write_snapshot(&mut buf).unwrap();
+        let snap = buf.into_inner();
+        let load = |bytes: &[u8]| Matcher::read_snapshot(&mut &bytes[..], &[], Vec::new());
+        let back = load(&snap).unwrap();
+        assert_eq!(back.meta.read().unwrap().get(2000), Some((60, 1)));
+        assert_eq!(back.meta.read().unwrap().get(5), Some((50, 1)));
+        // The section: page count, then page number and 1,024 slots of 12 bytes a page.
+        let page = 8 + 12 * PAGE;
+        let swapped = resealed(snap.clone(), |sec| {
+            sec[8..16].copy_from_slice(&1u64.to_le_bytes());
+            sec[8 + page..16 + page].copy_from_slice(&0u64.to_le_bytes());
+        });
+        let err = load(&swapped)
+            .err()
+            .expect("pages out of order")
+            .to_string();
+        assert!(err.contains("out of order"), "{err}");
+        let emptied = resealed(snap.clone(), |sec| sec[16 + 5 * 12..24 + 5 * 12].fill(0));
+        let err = load(&emptied).err().expect("an empty page").to_string();
+        assert!(err.contains("is empty"), "{err}");
+    }
+
     #[test]
     fn meta_holds_ids_far_apart_without_filling_between() {
         let mut m = Meta::default();
