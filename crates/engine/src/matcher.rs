@@ -840,13 +840,10 @@ mod tests {
             sec[8..16].copy_from_slice(&1u64.to_le_bytes());
             sec[8 + page..16 + page].copy_from_slice(&0u64.to_le_bytes());
         });
-        let err = load(&swapped)
-            .err()
-            .expect("pages out of order")
-            .to_string();
+        let err = load(&swapped).expect_err("pages out of order").to_string();
         assert!(err.contains("out of order"), "{err}");
         let emptied = resealed(snap.clone(), |sec| sec[16 + 5 * 12..24 + 5 * 12].fill(0));
-        let err = load(&emptied).err().expect("an empty page").to_string();
+        let err = load(&emptied).expect_err("an empty page").to_string();
         assert!(err.contains("is empty"), "{err}");
     }
 
