@@ -439,6 +439,27 @@ fn snapshots_round_trip_and_catch_up_with_the_feed() {
     assert!(Engine::open_with_snapshot(other_store, &mut bytes.as_slice()).is_err());
 }
 
+/// A new bank `name` of `n` items, one MD5 signal each (item `i` is `{i:032x}`), added in one
+/// store call and synced into `e`; the items' ids, in that order.
+fn md5_bank(e: &Engine, store: &Arc<dyn Store>, name: &str, n: usize) -> Vec<i64> {
+    bank(e, name, None, None);
+    let bank_id = store.bank_by_name(name).unwrap().unwrap().id;
+    let items: Vec<safeguard_store::NewContent> = (0..n)
+        .map(|i| safeguard_store::NewContent {
+            signals: vec![("md5".into(), format!("{i:032x}"))],
+            ..Default::default()
+        })
+        .collect();
+    let ids = store
+        .add_contents(bank_id, &items)
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    e.sync().unwrap();
+    ids
+}
+
 /// A snapshot opens while the feed keeps its fingerprint window (what a pruner keeps below
 /// the lowest position a follower needs), and is refused, for a rebuild, once the feed is
 /// pruned into it. A follower left behind the floor gets an error that says so.
@@ -446,16 +467,7 @@ fn snapshots_round_trip_and_catch_up_with_the_feed() {
 fn snapshots_and_a_pruned_feed() {
     use safeguard_engine::SNAPSHOT_FEED_WINDOW;
     let (e, store) = engine();
-    bank(&e, "PRUNE", None, None);
-    let bank_id = store.bank_by_name("PRUNE").unwrap().unwrap().id;
-    let items: Vec<safeguard_store::NewContent> = (0..1100)
-        .map(|i| safeguard_store::NewContent {
-            signals: vec![("md5".into(), format!("{i:032x}"))],
-            ..Default::default()
-        })
-        .collect();
-    store.add_contents(bank_id, &items).unwrap();
-    e.sync().unwrap();
+    md5_bank(&e, &store, "PRUNE", 1100);
     let mut buf = std::io::Cursor::new(Vec::new());
     let at = e.write_snapshot(&mut buf).unwrap();
     assert!(at > SNAPSHOT_FEED_WINDOW + 50, "{at}");
@@ -507,21 +519,7 @@ fn snapshots_and_a_pruned_feed() {
 #[test]
 fn snapshots_leave_out_removed_signals() {
     let (e, store) = engine();
-    bank(&e, "CHURN", None, None);
-    let bank_id = store.bank_by_name("CHURN").unwrap().unwrap().id;
-    let items: Vec<safeguard_store::NewContent> = (0..3000)
-        .map(|i| safeguard_store::NewContent {
-            signals: vec![("md5".into(), format!("{i:032x}"))],
-            ..Default::default()
-        })
-        .collect();
-    let ids: Vec<i64> = store
-        .add_contents(bank_id, &items)
-        .unwrap()
-        .iter()
-        .map(|c| c.id)
-        .collect();
-    e.sync().unwrap();
+    let ids = md5_bank(&e, &store, "CHURN", 3000);
     let snapshot = |e: &Engine| {
         let mut buf = std::io::Cursor::new(Vec::new());
         e.write_snapshot(&mut buf).unwrap();
