@@ -833,6 +833,21 @@ impl Actioner {
         note: Option<String>,
         decision: Option<String>,
     ) -> Result<Case, Error> {
+        self.transition_with_events(id, to, actor, note, decision, Vec::new())
+    }
+
+    /// [`Actioner::transition`], with `extra` events written in the same transaction after
+    /// its `case.updated`: what the move means downstream (a `report.filed`) is then never
+    /// lost to a crash between the two.
+    pub fn transition_with_events(
+        &self,
+        id: i64,
+        to: CaseState,
+        actor: &str,
+        note: Option<String>,
+        decision: Option<String>,
+        mut extra: Vec<NewEvent>,
+    ) -> Result<Case, Error> {
         let store = self.engine.store();
         let case = store.case(id)?.ok_or(Error::CaseNotFound(id))?;
         let from = CaseState::parse(&case.state).ok_or_else(|| {
@@ -859,7 +874,9 @@ impl Actioner {
                 let mut data = case_json(c);
                 data["change"] = json!("state");
                 data["from"] = json!(from.as_str());
-                vec![event(EVENT_CASE_UPDATED, new_event_id(), data)]
+                let mut events = vec![event(EVENT_CASE_UPDATED, new_event_id(), data)];
+                events.append(&mut extra);
+                events
             })
             .map_err(|e| match e {
                 safeguard_store::Error::NotFound(_) => Error::CaseNotFound(id),

@@ -338,7 +338,6 @@ async fn send_case(
     actor: &str,
     req: Option<SendReq>,
 ) -> ApiResult<Value> {
-    let cfg = state.0.config.reporting.nca.api.clone();
     let Some(_claim) = state.0.nca_sending.claim(id) else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -346,6 +345,57 @@ async fn send_case(
             format!("case {id} is being sent to the NCA now"),
         ));
     };
+    // Across the processes sharing the store: the send's lease, held until it ends. One cut
+    // off (the process killed) keeps it until it runs out, after the longest a send can take.
+    if !take_send_lease(state, id).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "send_in_progress",
+            format!("case {id} is being sent to the NCA by another process"),
+        ));
+    }
+    let out = send_leased(state, id, actor, req).await;
+    let (store, name, owner) = (
+        state.0.store.clone(),
+        lease_name(id),
+        state.0.reports.owner().to_string(),
+    );
+    if let Err(e) = blocking(move || Ok(store.give_up_lease(&name, &owner)?)).await {
+        tracing::warn!(case = id, error = %e.message, "cannot give up the NCA send's lease");
+    }
+    out
+}
+
+/// The name of case `id`'s send lease in the store.
+fn lease_name(id: i64) -> String {
+    format!("nca-send:{id}")
+}
+
+/// How long past the longest a send can take its lease lasts: building the report from the
+/// vault before, and the records after.
+const LEASE_MARGIN: Duration = Duration::from_secs(120);
+
+/// Takes (or renews) this process's lease of case `id`'s send until the longest the send can
+/// take from now, plus [`LEASE_MARGIN`]. Whether it was granted.
+async fn take_send_lease(state: &AppState, id: i64) -> ApiResult<bool> {
+    let lasts = longest_send(&state.0.config.reporting.nca.api) + LEASE_MARGIN;
+    let (store, owner) = (state.0.store.clone(), state.0.reports.owner().to_string());
+    blocking(move || {
+        let now = now_ms();
+        let until = now.saturating_add(i64::try_from(lasts.as_millis()).unwrap_or(i64::MAX));
+        Ok(store.take_lease(&lease_name(id), &owner, until, now)?)
+    })
+    .await
+}
+
+/// [`send_case`] under the send's lease.
+async fn send_leased(
+    state: &AppState,
+    id: i64,
+    actor: &str,
+    req: Option<SendReq>,
+) -> ApiResult<Value> {
+    let cfg = state.0.config.reporting.nca.api.clone();
     let st = state.clone();
     let (history, token) = blocking(move || {
         if st.0.store.case(id)?.is_none() {
@@ -421,6 +471,15 @@ async fn send_case(
         })
     })
     .await?;
+
+    // Building the report read the vault; the send's whole time is still ahead.
+    if !take_send_lease(state, id).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "send_in_progress",
+            format!("case {id}'s send lease ran out and another process took it over"),
+        ));
+    }
 
     // On the record before anything leaves: the export of the media, and the send itself.
     let st = state.clone();
@@ -635,7 +694,11 @@ pub fn resume(state: &AppState) {
                 match what {
                     _ if !enabled => left_off += 1,
                     AtStart::Wait(d) => later.push((id, d)),
-                    _ => resume_one(&state, id).await,
+                    _ => {
+                        if resume_one(&state, id).await == Resumed::HeldElsewhere {
+                            later.push((id, longest + LEASE_MARGIN));
+                        }
+                    }
                 }
             }
             if listed < RESUME_PAGE {
@@ -659,26 +722,52 @@ pub fn resume(state: &AppState) {
                     "an NCA send may still be running elsewhere; looking again later"
                 );
                 tokio::time::sleep(wait).await;
-                resume_one(&state, id).await;
+                // A lease held by another process is given up when its send ends, or runs out
+                // after this long if that process died: looked at a few times, then left to
+                // that process, or to the next start or `POST`.
+                for _ in 0..LOOKS_WHILE_HELD {
+                    if resume_one(&state, id).await != Resumed::HeldElsewhere {
+                        break;
+                    }
+                    tokio::time::sleep(longest + LEASE_MARGIN).await;
+                }
             });
         }
     });
 }
 
+/// How many times a start looks again at a send whose lease another process holds.
+const LOOKS_WHILE_HELD: usize = 3;
+
+/// What [`resume_one`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resumed {
+    /// Resumed, finished already, or failed (the failure is logged, and on the case's
+    /// history when the send itself failed).
+    Done,
+    /// Another process holds the send's lease: it is sending the case now.
+    HeldElsewhere,
+}
+
 /// Resumes one case's send if its history, read again now, still calls for it.
-async fn resume_one(state: &AppState, id: i64) {
+async fn resume_one(state: &AppState, id: i64) -> Resumed {
     tracing::info!(case = id, "resuming an unfinished send to the NCA's API");
     match send_case(state, id, SYSTEM_ACTOR, None).await {
         Ok(v) if v["skipped"] == true => {
             tracing::info!(case = id, "the NCA send no longer needs resuming")
         }
         Ok(v) => tracing::info!(case = id, reference = %v["reference"], "NCA send resumed"),
+        Err(e) if e.code == "send_in_progress" => {
+            tracing::info!(case = id, error = %e.message, "the NCA send is running elsewhere; looking again later");
+            return Resumed::HeldElsewhere;
+        }
         // A failure of the send itself is on the case's history, as a `POST`'s is; one before
         // anything left (approval withdrawn, no token) is only here.
         Err(e) => {
             tracing::warn!(case = id, code = e.code, error = %e.message, "resuming an NCA send failed")
         }
     }
+    Resumed::Done
 }
 
 /// After the reference is on the record: the case moves to `reported` (the evidence's
@@ -701,19 +790,19 @@ async fn finish(
         if case.state == CaseState::Reported.as_str() {
             return Ok(case);
         }
-        let case = a.transition(
-            id,
-            CaseState::Reported,
-            SYSTEM_ACTOR,
-            Some(format!("nca reference {} (api)", reference.as_str())),
-            None,
-        )?;
         let data = json!({
             "case_id": id,
             "destination": DESTINATION,
             "reference": reference.as_str(),
         });
-        store.append_events(&[new_event(EVENT_REPORT_FILED, data)], now_ms())?;
+        let case = a.transition_with_events(
+            id,
+            CaseState::Reported,
+            SYSTEM_ACTOR,
+            Some(format!("nca reference {} (api)", reference.as_str())),
+            None,
+            vec![new_event(EVENT_REPORT_FILED, data)],
+        )?;
         st.notify_webhooks();
         st.audit_after(
             SYSTEM_ACTOR,

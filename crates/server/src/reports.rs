@@ -98,6 +98,11 @@ impl Reports {
         format!("{}/{listen}", crate::feed::host_name())
     }
 
+    /// This process's name on leases in the store (also the NCA API sends' leases).
+    pub(crate) fn owner(&self) -> &str {
+        &self.owner
+    }
+
     fn claim(&self, id: &str) -> Option<Claim<String>> {
         self.running.claim(id.to_string())
     }

@@ -344,10 +344,16 @@ async fn a_send_left_for_the_portal_is_not_resumed_at_the_next_start() {
     assert_eq!(s.store.case(case).unwrap().unwrap().state, "decided");
 }
 
-/// Waits (at most 20 s) until a start's resume has moved `case` to `reported`.
+/// Waits (at most 20 s) until a start's resume has moved `case` to `reported` and written
+/// the audit entry that follows the move.
 async fn wait_reported(s: &TestServer, case: i64) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while s.store.case(case).unwrap().unwrap().state != "reported" {
+    let object = format!("case:{case}");
+    while s.store.case(case).unwrap().unwrap().state != "reported"
+        || !audit_actions(s)
+            .iter()
+            .any(|(a, o, _)| a == "report_filed" && *o == object)
+    {
         assert!(
             std::time::Instant::now() < deadline,
             "the send was not resumed at start: {:?}",
@@ -1033,6 +1039,48 @@ fn nca_lines(s: &TestServer, case: i64) -> Vec<Value> {
         .filter(|h| h.action == "nca_api")
         .map(|h| serde_json::from_str(h.note.as_deref().unwrap()).unwrap())
         .collect()
+}
+
+/// Another process sharing the store holds the send's lease (it is sending the case): a
+/// `POST` here is refused with nothing sent or recorded; once that process gives the lease up
+/// the send goes through, and this process gives its own lease up when the send ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_another_process_holds_is_left_to_it() {
+    use safeguard_nca::test_server::{self, Step};
+    let dir = tempfile::tempdir().unwrap();
+    let nca = test_server::start(vec![Step::Accept], NCA_TOKEN).await;
+    let (s, case) = approved_nca_case(dir.path(), &nca, 10, "acct-nca-lease").await;
+    let lease = format!("nca-send:{case}");
+    let other = "other-host/10.0.0.2:8080";
+    let now = safeguard_engine::now_ms();
+    assert!(s
+        .store
+        .take_lease(&lease, other, now + 60_000, now)
+        .unwrap());
+
+    let r = nca_send(&s, case, reporter()).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::CONFLICT, "send_in_progress"),
+        "{}",
+        r.text()
+    );
+    assert!(r.text().contains("another process"), "{}", r.text());
+    assert!(nca.requests().is_empty(), "sent under another's lease");
+    assert!(nca_lines(&s, case).is_empty());
+    assert_eq!(s.store.case(case).unwrap().unwrap().state, "decided");
+
+    s.store.give_up_lease(&lease, other).unwrap();
+    let r = nca_send(&s, case, reporter()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["reference"], "NCA-TEST-1");
+    assert_eq!(nca.requests().len(), 1);
+    // Given up at the end of the send: the other process could take it at once.
+    let now = safeguard_engine::now_ms();
+    assert!(s
+        .store
+        .take_lease(&lease, other, now + 60_000, now)
+        .unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

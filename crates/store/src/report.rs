@@ -97,6 +97,14 @@ pub trait ReportStore: Send + Sync {
     fn lease_filing(&self, id: &str, owner: &str, until: i64, now: i64) -> Result<bool>;
     /// Gives up `owner`'s lease of a filing; a lease held by another owner is left alone.
     fn release_filing(&self, id: &str, owner: &str) -> Result<()>;
+    /// Takes or renews the lease called `name` for `owner` (a process) until `until`: granted
+    /// when nobody holds it, the held one ran out (`until <= now`), or `owner` holds it.
+    /// Whether it was granted. For work that is not a filing but must still run in one
+    /// process at a time across the processes sharing a database (a send through the NCA's
+    /// API: `nca-send:{case}`). A lease given up or run out stays a row until taken again.
+    fn take_lease(&self, name: &str, owner: &str, until: i64, now: i64) -> Result<bool>;
+    /// Gives up `owner`'s lease called `name`; one held by another owner is left alone.
+    fn give_up_lease(&self, name: &str, owner: &str) -> Result<()>;
     /// Stores (or replaces) a sealed secret.
     fn put_secret(&self, name: &str, sealed: &[u8], at: i64) -> Result<()>;
     /// A sealed secret.

@@ -15,6 +15,7 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
         ("secrets_replace", secrets_replace),
         ("filing_leases", filing_leases),
         ("create_filing_once", create_filing_once),
+        ("named_leases", named_leases),
     ];
     for (name, check) in checks {
         let store = make();
@@ -163,6 +164,41 @@ pub fn filing_leases(store: &dyn Store) {
     // The filing itself is untouched by leases.
     let f = store.filing(id).unwrap().unwrap();
     assert_eq!((f.phase.as_str(), f.updated_at), ("prepared", 10));
+}
+
+/// A named lease follows the rules of a filing's: granted when none is held, renewed by its
+/// owner, refused to another owner until it runs out, given up only by its owner; names are
+/// independent of each other.
+pub fn named_leases(store: &dyn Store) {
+    let name = "nca-send:7";
+    assert!(store.take_lease(name, "a", 100, 10).unwrap(), "none held");
+    assert!(!store.take_lease(name, "b", 200, 50).unwrap(), "held by a");
+    assert!(
+        store.take_lease("nca-send:8", "b", 200, 50).unwrap(),
+        "another name is free"
+    );
+    assert!(
+        store.take_lease(name, "a", 300, 60).unwrap(),
+        "renewed by a"
+    );
+    assert!(!store.take_lease(name, "b", 400, 299).unwrap(), "still a's");
+    store.give_up_lease(name, "b").unwrap();
+    assert!(
+        !store.take_lease(name, "b", 400, 299).unwrap(),
+        "another owner's give-up changes nothing"
+    );
+    // Run out: b takes it over, and a can no longer renew.
+    assert!(store.take_lease(name, "b", 600, 300).unwrap());
+    assert!(!store.take_lease(name, "a", 700, 310).unwrap());
+    // Given up by its owner: anyone may take it at once.
+    store.give_up_lease(name, "b").unwrap();
+    assert!(store.take_lease(name, "a", 800, 320).unwrap());
+    assert!(
+        !store.take_lease("nca-send:8", "a", 900, 199).unwrap(),
+        "b's other lease"
+    );
+    // Giving up a lease nobody took is not an error.
+    store.give_up_lease("never-taken", "a").unwrap();
 }
 
 /// Creating a filing that exists changes nothing, whatever its state.

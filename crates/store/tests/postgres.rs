@@ -83,11 +83,11 @@ fn migrates_an_empty_database_once() {
         return;
     };
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 13);
+    assert_eq!(store.schema_version().unwrap(), 14);
     let bank = store.create_bank(&new_bank("B")).unwrap();
     drop(store);
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 13);
+    assert_eq!(store.schema_version().unwrap(), 14);
     assert_eq!(store.bank(bank.id).unwrap(), Some(bank));
 }
 
@@ -116,7 +116,7 @@ fn upgrades_from_version_8_to_filing_leases() {
     ));
     drop(old);
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 13);
+    assert_eq!(store.schema_version().unwrap(), 14);
     let f = store.filing("ncmec-case-1-1").unwrap().unwrap();
     assert_eq!(
         (f.phase.as_str(), f.report_id.as_deref()),
@@ -124,6 +124,60 @@ fn upgrades_from_version_8_to_filing_leases() {
     );
     assert!(store.lease_filing("ncmec-case-1-1", "a", 100, 10).unwrap());
     assert!(!store.lease_filing("ncmec-case-1-1", "b", 100, 10).unwrap());
+}
+
+/// A database at version 13 (before named leases) upgrades in place and its leases work.
+#[test]
+fn upgrades_from_version_13_to_named_leases() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let old = PostgresStore::open_at_version(&PostgresOptions::new(db.url()), 13).unwrap();
+    use safeguard_store::ReportStore;
+    assert!(matches!(
+        old.take_lease("nca-send:1", "a", 100, 10),
+        Err(Error::Backend(_))
+    ));
+    drop(old);
+    let store = db.open();
+    assert_eq!(store.schema_version().unwrap(), 14);
+    assert!(store.take_lease("nca-send:1", "a", 100, 10).unwrap());
+    assert!(!store.take_lease("nca-send:1", "b", 100, 10).unwrap());
+}
+
+/// Processes racing for one free lease (each its own store and connections on one database,
+/// all released at once): exactly one gets it, whatever the interleaving; repeated.
+#[test]
+fn one_process_of_many_takes_a_lease() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    use safeguard_store::ReportStore;
+    let stores: Vec<Arc<PostgresStore>> = (0..4).map(|_| Arc::new(db.open())).collect();
+    for round in 0..20 {
+        let name = format!("nca-send:{round}");
+        let barrier = Arc::new(Barrier::new(stores.len()));
+        let winners: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = stores
+                .iter()
+                .enumerate()
+                .map(|(i, store)| {
+                    let (name, barrier) = (name.clone(), barrier.clone());
+                    s.spawn(move || {
+                        barrier.wait();
+                        store
+                            .take_lease(&name, &format!("p{i}"), 1_000, 10)
+                            .unwrap()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| usize::from(h.join().unwrap()))
+                .sum()
+        });
+        assert_eq!(winners, 1, "round {round}");
+    }
 }
 
 /// A database at version 2 (before stored accounts) upgrades in place: its rules survive and
@@ -143,7 +197,7 @@ fn upgrades_from_version_2_to_accounts() {
     assert!(matches!(old.account("u1"), Err(Error::Backend(_))));
     drop(old);
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 13);
+    assert_eq!(store.schema_version().unwrap(), 14);
     assert_eq!(store.rules().unwrap().len(), 1);
     use safeguard_store::AccountStore;
     store
@@ -186,7 +240,7 @@ fn upgrades_from_the_previous_version() {
     drop(old);
 
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 13);
+    assert_eq!(store.schema_version().unwrap(), 14);
     assert_eq!(store.content(c.id).unwrap(), Some(c));
     assert_eq!(store.api_key("k1").unwrap(), Some(key));
     assert_eq!(store.last_seq().unwrap(), seq);

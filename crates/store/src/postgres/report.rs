@@ -190,6 +190,29 @@ impl ReportStore for PostgresStore {
         })
     }
 
+    fn take_lease(&self, name: &str, owner: &str, until: i64, now: i64) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "INSERT INTO leases (name, owner, until) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until \
+                 WHERE leases.owner = EXCLUDED.owner OR leases.until <= $4",
+                &[&name, &owner, &until, &now],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn give_up_lease(&self, name: &str, owner: &str) -> Result<()> {
+        self.write(|tx| {
+            // Expired at once rather than deleted, so the row keeps who held it last.
+            tx.execute(
+                "UPDATE leases SET until = 0 WHERE name = $1 AND owner = $2",
+                &[&name, &owner],
+            )?;
+            Ok(())
+        })
+    }
+
     fn put_secret(&self, name: &str, sealed: &[u8], at: i64) -> Result<()> {
         self.write(|tx| {
             tx.execute(

@@ -44,6 +44,7 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0012_feed_ranges.sql"),
     ),
     ("scans", include_str!("migrations/0013_scans.sql")),
+    ("leases", include_str!("migrations/0014_leases.sql")),
 ];
 
 /// The advisory lock held while migrating: `b"SGMIGRATE"` folded into an i64.

@@ -180,6 +180,32 @@ impl ReportStore for SqliteStore {
         })
     }
 
+    fn take_lease(&self, name: &str, owner: &str, until: i64, now: i64) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx
+                .execute(
+                    "INSERT INTO leases (name, owner, until) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until \
+                     WHERE leases.owner = excluded.owner OR leases.until <= ?4",
+                    params![name, owner, until, now],
+                )
+                .map_err(db_err)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn give_up_lease(&self, name: &str, owner: &str) -> Result<()> {
+        self.write(|tx| {
+            // Expired at once rather than deleted, so the row keeps who held it last.
+            tx.execute(
+                "UPDATE leases SET until = 0 WHERE name = ?1 AND owner = ?2",
+                params![name, owner],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+    }
+
     fn put_secret(&self, name: &str, sealed: &[u8], at: i64) -> Result<()> {
         self.write(|tx| {
             tx.execute(

@@ -660,6 +660,15 @@ CREATE TABLE scan_results (
     PRIMARY KEY (scan_id, key)
 ) STRICT, WITHOUT ROWID;
 "#,
+    // Version 15: named leases (`ReportStore::take_lease`), for work that one process at a
+    // time does and that has no row of its own to hold a lease (a send through the NCA's API).
+    r#"
+CREATE TABLE leases (
+    name  TEXT    PRIMARY KEY,
+    owner TEXT    NOT NULL,
+    until INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this build writes.
