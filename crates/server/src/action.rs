@@ -676,6 +676,7 @@ async fn cases_list(
         since: q.since,
         until: q.until,
         before: q.before,
+        with_history: None,
         limit,
     };
     let a = state.actioner()?;

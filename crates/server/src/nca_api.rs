@@ -648,7 +648,8 @@ fn resumable(p: &Progress) -> bool {
 /// Goes on, at a server start (a curator or `all` process, as for NCMEC filings), with every
 /// send through the NCA's API that a crash or an outage left unfinished, so a report the NCA
 /// may already hold gets its reference on the record and its case `reported` without waiting
-/// for someone to send it again. Cases are `decided` while a send is unfinished; each is
+/// for someone to send it again. Cases are `decided` while a send is unfinished; only those
+/// whose history has a send line are read (the store's `with_history` filter), and each is
 /// resumed under its recorded key and reporter, one at a time. Left for a person: sends the API
 /// refused (`GET /v1/cases/{id}/reports/nca/send` shows them as `failed`) and sends whose
 /// report was exported for the portal since. A send whose last line is younger than the
@@ -668,6 +669,7 @@ pub fn resume(state: &AppState) {
             let page = blocking(move || {
                 let cases = st.0.store.cases(&safeguard_store::action::CaseFilter {
                     state: Some(CaseState::Decided.as_str().to_string()),
+                    with_history: Some(ACTION.to_string()),
                     before,
                     limit: RESUME_PAGE,
                     ..Default::default()

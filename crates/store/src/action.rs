@@ -251,6 +251,9 @@ pub struct CaseFilter {
     pub until: Option<i64>,
     /// Page: ids below this one (newest first).
     pub before: Option<CaseId>,
+    /// Only cases whose history has a line of this action (what a start looks through for
+    /// unfinished sends: `nca_api`), so that finding them reads no other case's history.
+    pub with_history: Option<String>,
     /// Page size.
     pub limit: usize,
 }

@@ -509,6 +509,36 @@ pub fn case_listing_filters_and_pages(store: &dyn Store) {
         .unwrap();
     assert_eq!(by_acc.len(), 1);
     assert_eq!(by_acc[0].account.as_deref(), Some("u3"));
+    // By a history line's action: only the cases that have one, with the other filters.
+    store
+        .note_case(all[1].id, "k1", "nca_api", "{}", 10)
+        .unwrap();
+    store
+        .note_case(all[3].id, "k1", "nca_api", "{}", 11)
+        .unwrap();
+    store.note_case(all[0].id, "k1", "other", "{}", 12).unwrap();
+    let sent = |queue: Option<&str>| -> Vec<i64> {
+        store
+            .cases(&CaseFilter {
+                with_history: Some("nca_api".into()),
+                queue: queue.map(str::to_string),
+                limit: 10,
+                ..CaseFilter::default()
+            })
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect()
+    };
+    assert_eq!(sent(None), vec![all[1].id, all[3].id]);
+    let q1 = all[1].queue.clone();
+    assert_eq!(
+        sent(Some(&q1)),
+        [all[1].id, all[3].id]
+            .into_iter()
+            .filter(|id| all.iter().any(|c| c.id == *id && c.queue == q1))
+            .collect::<Vec<_>>()
+    );
 }
 
 /// An event that cannot be written (its id is taken) rolls back the submission, its case

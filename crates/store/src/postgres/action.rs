@@ -771,10 +771,19 @@ impl ActionStore for PostgresStore {
                      AND ($4::BIGINT IS NULL OR opened_at >= $4) \
                      AND ($5::BIGINT IS NULL OR opened_at < $5) \
                      AND ($6::BIGINT IS NULL OR id < $6) \
+                     AND ($8::TEXT IS NULL OR EXISTS (SELECT 1 FROM case_history h \
+                          WHERE h.case_id = cases.id AND h.action = $8)) \
                      ORDER BY id DESC LIMIT $7"
                 ),
                 &[
-                    &f.state, &f.queue, &f.account, &f.since, &f.until, &f.before, &limit,
+                    &f.state,
+                    &f.queue,
+                    &f.account,
+                    &f.since,
+                    &f.until,
+                    &f.before,
+                    &limit,
+                    &f.with_history,
                 ],
                 case_row,
             )

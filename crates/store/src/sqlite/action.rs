@@ -824,9 +824,20 @@ impl ActionStore for SqliteStore {
                      WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR queue = ?2) \
                      AND (?3 IS NULL OR account = ?3) AND (?4 IS NULL OR opened_at >= ?4) \
                      AND (?5 IS NULL OR opened_at < ?5) AND (?6 IS NULL OR id < ?6) \
+                     AND (?8 IS NULL OR EXISTS (SELECT 1 FROM case_history h \
+                          WHERE h.case_id = cases.id AND h.action = ?8)) \
                      ORDER BY id DESC LIMIT ?7"
                 ),
-                params![f.state, f.queue, f.account, f.since, f.until, f.before, limit],
+                params![
+                    f.state,
+                    f.queue,
+                    f.account,
+                    f.since,
+                    f.until,
+                    f.before,
+                    limit,
+                    f.with_history
+                ],
                 case_row,
             )
         })
