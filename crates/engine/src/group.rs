@@ -5,13 +5,10 @@
 //!
 //! There is no background thread. The first caller to arrive while nobody is committing
 //! becomes the leader: it takes the queued jobs (its own first; at most [`MAX_BATCH`]),
-//! commits them together, passes the lead to the oldest caller still waiting, if any, then
-//! waits for its commit to reach the disk and hands every caller its own outcome. So a caller
-//! commits at most one batch besides waiting for its own, and at low load a lone caller
-//! commits alone at once: grouping adds no latency, it only happens when callers already
-//! overlap. The disk flush (an fsync of SQLite's WAL, milliseconds on some disks) is outside
-//! the lead, so the next batch commits while it runs instead of queueing behind it; nobody is
-//! answered before the flush that covers their commit returns.
+//! commits them together, hands every caller its own outcome, and then passes the lead to the
+//! oldest caller still waiting, if any, before returning. So a caller commits at most one
+//! batch besides waiting for its own, and at low load a lone caller commits alone at once:
+//! grouping adds no latency, it only happens when callers already overlap.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -129,15 +126,11 @@ impl<J, O> Group<J, O> {
     /// Runs `job` in a batch with whatever other jobs are being run at the same moment.
     /// `commit` commits a batch in one transaction and answers each job in order, or fails
     /// the whole batch; the caller that leads uses its own `commit`, so every caller of one
-    /// group must pass the same one. `sync` then makes the commit durable, if `commit` did
-    /// not: it runs after the lead has passed on, so the next batch commits while this one's
-    /// flush runs, and no caller of the batch is answered before it returns. A failed `sync`
-    /// fails every caller of its batch.
+    /// group must pass the same one.
     pub fn run(
         &self,
         job: J,
         commit: impl FnOnce(&mut [J]) -> Result<Vec<Result<O, Error>>, Error>,
-        sync: impl FnOnce() -> Result<(), Error>,
     ) -> Result<O, Error> {
         let (tx, rx) = sync_channel(1);
         let lead = {
@@ -151,7 +144,7 @@ impl<J, O> Group<J, O> {
                 Reply::Lead => {}
             }
         }
-        let (replies, committed) = {
+        {
             let _hand_over = HandOver(self);
             let batch: Vec<_> = {
                 let mut q = self.lock();
@@ -165,27 +158,22 @@ impl<J, O> Group<J, O> {
                 u64::try_from(jobs.len()).unwrap_or(u64::MAX),
                 Ordering::Relaxed,
             );
-            (replies, commit(&mut jobs))
-            // The lead passes on here, before the flush: the next batch's commit overlaps it.
-        };
-        // A flush started after this batch's commit covers it, whichever batch started it:
-        // a later batch that replays one of these jobs is answered only after its own flush.
-        match committed.and_then(|outcomes| sync().map(|()| outcomes)) {
-            Ok(outcomes) => {
-                // A batch answered short (a backend bug) leaves the rest without a reply;
-                // their senders drop below and they get an error, not a hang.
-                for (outcome, reply) in outcomes.into_iter().zip(&replies) {
-                    // A caller that is gone (panicked) just misses its answer.
-                    let _ = reply.send(Reply::Done(Box::new(outcome)));
+            match commit(&mut jobs) {
+                Ok(outcomes) => {
+                    // A batch answered short (a backend bug) leaves the rest without a
+                    // reply; their senders drop below and they get an error, not a hang.
+                    for (outcome, reply) in outcomes.into_iter().zip(&replies) {
+                        // A caller that is gone (panicked) just misses its answer.
+                        let _ = reply.send(Reply::Done(Box::new(outcome)));
+                    }
                 }
-            }
-            Err(e) => {
-                for reply in &replies {
-                    let _ = reply.send(Reply::Done(Box::new(Err(copy(&e)))));
+                Err(e) => {
+                    for reply in &replies {
+                        let _ = reply.send(Reply::Done(Box::new(Err(copy(&e)))));
+                    }
                 }
             }
         }
-        drop(replies);
         // The leader's own job was first in its batch, so its answer is waiting.
         match recv(&rx)? {
             Reply::Done(outcome) => *outcome,
@@ -217,11 +205,7 @@ impl GroupCommit {
     /// being recorded at the same moment. The outcome is exactly what
     /// [`safeguard_store::ActionStore::record_submission`] would give for it alone.
     pub fn record(&self, store: &dyn Store, job: SubmissionJob) -> Result<SubmitOutcome, Error> {
-        self.0.run(
-            job,
-            |jobs| store.record_submissions_unsynced(jobs),
-            || store.sync_commits(),
-        )
+        self.0.run(job, |jobs| store.record_submissions(jobs))
     }
 }
 
@@ -241,9 +225,7 @@ impl ClaimGroup {
     /// moment: exactly what [`safeguard_store::ConsoleStore::claim_next`] would answer, run
     /// after the claims queued before it.
     pub fn claim(&self, store: &dyn Store, job: ClaimJob) -> Result<Claimed, Error> {
-        // A claim's commit is as durable as it needs to be (a lost lease is harmless).
-        self.0
-            .run(job, |jobs| store.claim_next_batch(jobs), || Ok(()))
+        self.0.run(job, |jobs| store.claim_next_batch(jobs))
     }
 }
 
@@ -368,124 +350,6 @@ mod tests {
             }
         );
         assert_eq!(store.events_since(0, 100).unwrap().len(), 10);
-    }
-
-    /// The flush runs after the lead has passed on: a second batch commits while the first
-    /// batch's flush is still running, and the first batch's caller is answered only once its
-    /// flush returns.
-    #[test]
-    fn the_next_batch_commits_while_a_flush_runs() {
-        use std::sync::mpsc::channel;
-        use std::time::Duration;
-        let group = Arc::new(Group::<u32, u32>::default());
-        let (flushing_tx, flushing) = channel();
-        let (release_tx, release) = channel::<()>();
-        let (answered_tx, answered) = channel();
-        let first = {
-            let group = Arc::clone(&group);
-            std::thread::spawn(move || {
-                let r = group.run(
-                    1,
-                    |jobs| Ok(jobs.iter().map(|j| Ok(j * 10)).collect()),
-                    move || {
-                        flushing_tx.send(()).unwrap();
-                        release.recv().unwrap();
-                        Ok(())
-                    },
-                );
-                answered_tx.send(r.as_ref().ok().copied()).unwrap();
-                r
-            })
-        };
-        flushing
-            .recv_timeout(Duration::from_secs(10))
-            .expect("the first batch reached its flush");
-        // The first batch is flushing: a second caller leads at once and commits.
-        let (second_tx, second) = channel();
-        {
-            let group = Arc::clone(&group);
-            std::thread::spawn(move || {
-                let r = group.run(
-                    2,
-                    |jobs| Ok(jobs.iter().map(|j| Ok(j * 10)).collect()),
-                    || Ok(()),
-                );
-                second_tx.send(r.ok()).unwrap();
-            });
-        }
-        let second = second
-            .recv_timeout(Duration::from_secs(10))
-            .expect("the second batch waited for the first one's flush");
-        assert_eq!(second, Some(20));
-        assert!(
-            answered.try_recv().is_err(),
-            "answered before its flush returned"
-        );
-        release_tx.send(()).unwrap();
-        assert_eq!(first.join().unwrap().unwrap(), 10);
-        assert_eq!(
-            group.stats(),
-            Stats {
-                batches: 2,
-                jobs: 2
-            }
-        );
-    }
-
-    /// A failed flush fails every caller of its batch, and the group goes on.
-    #[test]
-    fn a_failed_flush_fails_its_batch() {
-        let group = Group::<u32, u32>::default();
-        let r = group.run(
-            1,
-            |jobs| Ok(jobs.iter().map(|j| Ok(j * 10)).collect()),
-            || Err(Error::Backend("disk gone".into())),
-        );
-        assert!(matches!(r, Err(Error::Backend(m)) if m.contains("disk gone")));
-        let r = group.run(
-            2,
-            |jobs| Ok(jobs.iter().map(|j| Ok(j * 10)).collect()),
-            || Ok(()),
-        );
-        assert_eq!(r.unwrap(), 20);
-        let q = group.lock();
-        assert!(q.jobs.is_empty() && !q.leading, "the queue is left idle");
-    }
-
-    /// On a store whose commits are flushed (a file, `synchronous=FULL`): many threads at
-    /// once through the deferred flush, every submission recorded once with its own outcome,
-    /// and all of it there when the store is opened again.
-    #[test]
-    fn submissions_through_the_deferred_flush_are_all_on_disk() {
-        use safeguard_store::SqliteOptions;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.db");
-        let store = Arc::new(SqliteStore::open(&SqliteOptions::new(&path)).unwrap());
-        let gc = Arc::new(GroupCommit::default());
-        let threads: Vec<_> = (0..16)
-            .map(|t| {
-                let store = Arc::clone(&store);
-                let gc = Arc::clone(&gc);
-                std::thread::spawn(move || {
-                    (0..10).all(|i| {
-                        let id = format!("d{t}-{i}");
-                        matches!(gc.record(&*store, job(&id, "fp")),
-                            Ok(SubmitOutcome::Recorded(ref s)) if s.platform_id == id)
-                    })
-                })
-            })
-            .collect();
-        for t in threads {
-            assert!(t.join().unwrap(), "every caller gets its own record");
-        }
-        drop(store);
-        let store = SqliteStore::open(&SqliteOptions::new(&path)).unwrap();
-        assert_eq!(store.events_since(0, 1_000).unwrap().len(), 160);
-        for t in 0..16 {
-            for i in 0..10 {
-                assert!(store.submission(&format!("d{t}-{i}")).unwrap().is_some());
-            }
-        }
     }
 
     /// Claims through the group from many threads: every case handed out once, to the

@@ -535,23 +535,6 @@ pub trait ActionStore: Send + Sync {
             .map(|job| self.record_submission(&job.submission, &mut *job.events))
             .collect())
     }
-    /// [`ActionStore::record_submissions`], but the commit may return before it is on disk:
-    /// the caller must call [`ActionStore::sync_commits`] before it tells anyone the batch is
-    /// recorded. This lets the next batch commit while this one's disk flush runs (see
-    /// `safeguard_engine::group`). Other readers may see the rows before the flush ends. A
-    /// backend whose commits are durable when they return (the default) just commits.
-    fn record_submissions_unsynced(
-        &self,
-        batch: &mut [SubmissionJob],
-    ) -> Result<Vec<Result<SubmitOutcome>>> {
-        self.record_submissions(batch)
-    }
-    /// Makes every commit made so far durable (after
-    /// [`ActionStore::record_submissions_unsynced`]). A no-op where commits are durable when
-    /// they return.
-    fn sync_commits(&self) -> Result<()> {
-        Ok(())
-    }
 
     // ------------------------------------------------------------------ cases
     /// A page of cases, newest first.

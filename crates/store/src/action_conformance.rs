@@ -15,10 +15,6 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
         ("rules_put_and_delete", rules_put_and_delete),
         ("rules_duplicate_refused", rules_duplicate_refused),
         ("submission_replay_and_clash", submission_replay_and_clash),
-        (
-            "unsynced_group_commit_isolates_items",
-            unsynced_group_commit_isolates_items,
-        ),
         ("group_commit_isolates_items", group_commit_isolates_items),
         ("cases_group_by_account", cases_group_by_account),
         ("closed_case_is_not_joined", closed_case_is_not_joined),
@@ -220,25 +216,6 @@ pub fn submission_replay_and_clash(store: &dyn Store) {
 /// even its events) and leaves the others recorded; a repeat later in the same batch sees
 /// the earlier item (a replay); one account's items in one batch share one case.
 pub fn group_commit_isolates_items(store: &dyn Store) {
-    group_commit_isolates_items_by(store, false);
-}
-
-/// [`group_commit_isolates_items`] through [`ActionStore::record_submissions_unsynced`] and
-/// then [`ActionStore::sync_commits`]: the same outcomes and rows.
-pub fn unsynced_group_commit_isolates_items(store: &dyn Store) {
-    group_commit_isolates_items_by(store, true);
-}
-
-fn group_commit_isolates_items_by(store: &dyn Store, unsynced: bool) {
-    let record = |batch: &mut [SubmissionJob]| {
-        if unsynced {
-            let out = store.record_submissions_unsynced(batch);
-            store.sync_commits().unwrap();
-            out
-        } else {
-            store.record_submissions(batch)
-        }
-    };
     store
         .record_submission(&submission("g0", None, None), &mut |_| vec![])
         .unwrap();
@@ -259,7 +236,7 @@ fn group_commit_isolates_items_by(store: &dyn Store, unsynced: bool) {
             "eg1-again",
         ),
     ];
-    let out = record(&mut batch).unwrap();
+    let out = store.record_submissions(&mut batch).unwrap();
     assert_eq!(out.len(), 4);
     let g1 = match &out[0] {
         Ok(SubmitOutcome::Recorded(s)) => s.clone(),
@@ -288,7 +265,7 @@ fn group_commit_isolates_items_by(store: &dyn Store, unsynced: bool) {
         "fp-g0",
         "the clash changed nothing"
     );
-    assert!(record(&mut []).unwrap().is_empty());
+    assert!(store.record_submissions(&mut []).unwrap().is_empty());
 }
 
 /// Submissions of one account join its active case (priority, report flag and labels

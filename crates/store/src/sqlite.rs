@@ -110,8 +110,6 @@ pub struct SqliteStore {
     readers: ReaderPool,
     /// The database file, for messages.
     path: PathBuf,
-    /// Whether commits are made durable (`false` only for [`SqliteStore::open_in_memory`]).
-    durable: bool,
     /// Copies the WAL into the database in the background (durable stores only).
     _checkpointer: Option<Checkpointer>,
     /// Keeps the temporary directory of [`SqliteStore::open_in_memory`] alive; declared after
@@ -179,7 +177,6 @@ impl SqliteStore {
             writer: Mutex::new(writer),
             readers,
             path,
-            durable: durability == Durability::Full,
             _checkpointer: checkpointer,
             _temp: temp,
         })
@@ -197,9 +194,8 @@ impl SqliteStore {
     /// for this one transaction, so the WAL is written to the OS at commit and fsynced by the
     /// next durable commit or checkpoint. A process crash loses nothing (the OS has the
     /// pages); a power cut may lose it, and, WAL frames being in order, only it and the other
-    /// unsynced commits after the last durable one. For state whose loss is harmless (a
-    /// console lease, see [`crate::ConsoleStore::claim_next_batch`]), or that nobody is told
-    /// of before [`SqliteStore::sync_wal`] returns (a batch of submissions).
+    /// unsynced commits after the last durable one. For state whose loss is harmless: a
+    /// console lease (see [`crate::ConsoleStore::claim_next_batch`]).
     fn write_unsynced<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let level: i64 = conn
@@ -216,33 +212,6 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db_err)?;
         out
-    }
-
-    /// Flushes the WAL to disk: every commit made so far, [`SqliteStore::write_unsynced`]'s
-    /// included, is durable when this returns (as `synchronous=FULL` would have made it at
-    /// its commit). The file is opened for each call rather than kept, so a WAL that SQLite
-    /// recreated (it deletes it when the last connection to the database closes) is never
-    /// missed. Skipped for [`SqliteStore::open_in_memory`] stores.
-    fn sync_wal(&self) -> Result<()> {
-        if !self.durable {
-            return Ok(());
-        }
-        let mut wal = self.path.clone().into_os_string();
-        wal.push("-wal");
-        let synced = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&wal)
-            .and_then(|f| f.sync_data());
-        match synced {
-            Ok(()) => Ok(()),
-            // No WAL: nothing is committed that is not already in the database file, which
-            // the checkpoint that removed the WAL synced.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::Backend(format!(
-                "flushing {} to disk: {e}",
-                std::path::Path::new(&wal).display()
-            ))),
-        }
     }
 
     /// The writer connection, for tests that inspect query plans.
@@ -1483,38 +1452,6 @@ mod tests {
             std::thread::sleep(Duration::from_millis(50));
         }
         drop(store);
-    }
-
-    /// A batch committed without waiting for the disk leaves the writer at
-    /// `synchronous=FULL` for every other write, its rows are there, and the flush after it
-    /// succeeds on the WAL that holds them.
-    #[test]
-    fn unsynced_submissions_then_a_flush() {
-        use crate::ActionStore;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.db");
-        let store = SqliteStore::open(&SqliteOptions::new(&path)).unwrap();
-        let mut batch: Vec<_> = (0..3)
-            .map(|i| crate::action::SubmissionJob {
-                submission: crate::action_conformance::submission(&format!("u{i}"), None, None),
-                events: Box::new(|_| vec![]),
-            })
-            .collect();
-        let out = store.record_submissions_unsynced(&mut batch).unwrap();
-        assert!(out.iter().all(|r| r.is_ok()));
-        let level: i64 = store
-            .writer
-            .lock()
-            .unwrap()
-            .query_row("PRAGMA synchronous", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(level, 2, "the writer is back at FULL");
-        assert!(dir.path().join("store.db-wal").exists());
-        store.sync_commits().unwrap();
-        assert!(store.submission("u2").unwrap().is_some());
-        // A store that is never durable has nothing to flush.
-        let scratch = SqliteStore::open_in_memory().unwrap();
-        scratch.sync_commits().unwrap();
     }
 
     /// SQLite's plan for `sql`, one line per step (also used by the import's plan tests).

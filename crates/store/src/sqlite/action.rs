@@ -487,25 +487,6 @@ fn record_submission_in(
     }
 }
 
-/// Records a batch of submissions in `tx`, each as [`ActionStore::record_submission`] would.
-fn record_batch(
-    tx: &Connection,
-    batch: &mut [SubmissionJob],
-) -> Result<Vec<Result<SubmitOutcome>>> {
-    let mut out = Vec::with_capacity(batch.len());
-    for job in batch.iter_mut() {
-        // The refusals come before any write, so a refused item needs no savepoint (whose
-        // statement journal would cost every item a page copy): what fails after them is the
-        // backend, and fails the whole batch.
-        match precheck_submission(tx, &job.submission) {
-            Ok(Some(replayed)) => out.push(Ok(replayed)),
-            Ok(None) => out.push(Ok(write_submission(tx, &job.submission, &mut *job.events)?)),
-            Err(e) => out.push(Err(e)),
-        }
-    }
-    Ok(out)
-}
-
 /// The checks of a submission that come before any write: a replay (the stored outcome) or
 /// a clash (`Conflict`). `None`: record it.
 fn precheck_submission(tx: &Connection, s: &NewSubmission) -> Result<Option<SubmitOutcome>> {
@@ -800,18 +781,22 @@ impl ActionStore for SqliteStore {
         &self,
         batch: &mut [SubmissionJob],
     ) -> Result<Vec<Result<SubmitOutcome>>> {
-        self.write(|tx| record_batch(tx, batch))
-    }
-
-    fn record_submissions_unsynced(
-        &self,
-        batch: &mut [SubmissionJob],
-    ) -> Result<Vec<Result<SubmitOutcome>>> {
-        self.write_unsynced(|tx| record_batch(tx, batch))
-    }
-
-    fn sync_commits(&self) -> Result<()> {
-        self.sync_wal()
+        self.write(|tx| {
+            let mut out = Vec::with_capacity(batch.len());
+            for job in batch.iter_mut() {
+                // The refusals come before any write, so a refused item needs no savepoint
+                // (whose statement journal would cost every item a page copy): what fails
+                // after them is the backend, and fails the whole batch.
+                match precheck_submission(tx, &job.submission) {
+                    Ok(Some(replayed)) => out.push(Ok(replayed)),
+                    Ok(None) => {
+                        out.push(Ok(write_submission(tx, &job.submission, &mut *job.events)?))
+                    }
+                    Err(e) => out.push(Err(e)),
+                }
+            }
+            Ok(out)
+        })
     }
 
     fn cases(&self, f: &CaseFilter) -> Result<Vec<Case>> {
