@@ -345,24 +345,28 @@ async fn send_case(
             format!("case {id} is being sent to the NCA now"),
         ));
     };
+    let st = state.clone();
+    blocking(move || match st.0.store.case(id)? {
+        Some(_) => Ok(()),
+        None => Err(case_not_found(id)),
+    })
+    .await?;
     // Across the processes sharing the store: the send's lease, held until it ends. One cut
-    // off (the process killed) keeps it until it runs out, after the longest a send can take.
-    if !take_send_lease(state, id).await? {
+    // off by a killed process keeps it until it runs out, after the longest a send can take.
+    if !lease_send(state, id, false).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "send_in_progress",
             format!("case {id} is being sent to the NCA by another process"),
         ));
     }
-    let out = send_leased(state, id, actor, req).await;
-    let (store, name, owner) = (
+    let lease = SendLease(Some((
         state.0.store.clone(),
         lease_name(id),
         state.0.reports.owner().to_string(),
-    );
-    if let Err(e) = blocking(move || Ok(store.give_up_lease(&name, &owner)?)).await {
-        tracing::warn!(case = id, error = %e.message, "cannot give up the NCA send's lease");
-    }
+    )));
+    let out = send_leased(state, id, actor, req).await;
+    lease.give_up().await;
     out
 }
 
@@ -375,17 +379,56 @@ fn lease_name(id: i64) -> String {
 /// vault before, and the records after.
 const LEASE_MARGIN: Duration = Duration::from_secs(120);
 
-/// Takes (or renews) this process's lease of case `id`'s send until the longest the send can
-/// take from now, plus [`LEASE_MARGIN`]. Whether it was granted.
-async fn take_send_lease(state: &AppState, id: i64) -> ApiResult<bool> {
+/// Takes (`renew` false) or renews this process's lease of case `id`'s send until the
+/// longest the send can take from now, plus [`LEASE_MARGIN`]. Whether it was granted. A
+/// renewal is granted only while this process still holds the lease: not once another
+/// process took it over, even if that one has since given it up.
+async fn lease_send(state: &AppState, id: i64, renew: bool) -> ApiResult<bool> {
     let lasts = longest_send(&state.0.config.reporting.nca.api) + LEASE_MARGIN;
     let (store, owner) = (state.0.store.clone(), state.0.reports.owner().to_string());
     blocking(move || {
         let now = now_ms();
         let until = now.saturating_add(i64::try_from(lasts.as_millis()).unwrap_or(i64::MAX));
-        Ok(store.take_lease(&lease_name(id), &owner, until, now)?)
+        let name = lease_name(id);
+        Ok(if renew {
+            store.extend_lease(&name, &owner, until)?
+        } else {
+            store.take_lease(&name, &owner, until, now)?
+        })
     })
     .await
+}
+
+/// A send's lease held by this process: given up when the send ends, or, when the send's
+/// future is dropped before that (a request cut off by the server's request timeout or a
+/// client gone), in the background as it is dropped.
+struct SendLease(Option<(std::sync::Arc<dyn Store>, String, String)>);
+
+impl SendLease {
+    async fn give_up(mut self) {
+        if let Some((store, name, owner)) = self.0.take() {
+            let what = name.clone();
+            if let Err(e) = blocking(move || Ok(store.give_up_lease(&name, &owner)?)).await {
+                tracing::warn!(lease = %what, error = %e.message, "cannot give up the NCA send's lease");
+            }
+        }
+    }
+}
+
+impl Drop for SendLease {
+    fn drop(&mut self) {
+        let Some((store, name, owner)) = self.0.take() else {
+            return;
+        };
+        // Outside a runtime (never, from a handler) it simply runs out.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn_blocking(move || {
+                if let Err(e) = store.give_up_lease(&name, &owner) {
+                    tracing::warn!(lease = %name, error = %e, "cannot give up the NCA send's lease");
+                }
+            });
+        }
+    }
 }
 
 /// [`send_case`] under the send's lease.
@@ -472,8 +515,9 @@ async fn send_leased(
     })
     .await?;
 
-    // Building the report read the vault; the send's whole time is still ahead.
-    if !take_send_lease(state, id).await? {
+    // Building the report read the vault; the send's whole time is still ahead. Refused if
+    // another process took the lease over meanwhile: it may have sent the case already.
+    if !lease_send(state, id, true).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "send_in_progress",

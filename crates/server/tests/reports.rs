@@ -233,6 +233,26 @@ async fn a_send_cut_off_by_a_crash_is_resumed_at_the_next_start() {
             r = sending => panic!("the send finished before the cut: {}", r.text()),
             _ = reached => {}
         }
+        // The cut-off send gave its lease up as its future was dropped: another process may
+        // take it at once (and gives it back here, so the restart below is not kept waiting).
+        let lease = format!("nca-send:{case}");
+        let other = "other-host/10.0.0.2:8080";
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let now = safeguard_engine::now_ms();
+            if s.store
+                .take_lease(&lease, other, now + 60_000, now)
+                .unwrap()
+            {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the dropped send kept its lease"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        s.store.give_up_lease(&lease, other).unwrap();
         let steps: Vec<String> = nca_lines(&s, case)
             .iter()
             .map(|l| l["step"].as_str().unwrap().to_string())

@@ -252,7 +252,9 @@ pub struct CaseFilter {
     /// Page: ids below this one (newest first).
     pub before: Option<CaseId>,
     /// Only cases whose history has a line of this action (what a start looks through for
-    /// unfinished sends: `nca_api`), so that finding them reads no other case's history.
+    /// unfinished sends: `nca_api`). Tested in the database, so the caller fetches no other
+    /// case's history (the database still looks at each candidate case's lines through the
+    /// history's index by case).
     pub with_history: Option<String>,
     /// Page size.
     pub limit: usize,

@@ -487,18 +487,19 @@ pub fn case_listing_filters_and_pages(store: &dyn Store) {
     assert_eq!(by_acc.len(), 1);
     assert_eq!(by_acc[0].account.as_deref(), Some("u3"));
     // By a history line's action: only the cases that have one, with the other filters.
-    store
-        .note_case(all[1].id, "k1", "nca_api", "{}", 10)
-        .unwrap();
-    store
-        .note_case(all[3].id, "k1", "nca_api", "{}", 11)
-        .unwrap();
-    store.note_case(all[0].id, "k1", "other", "{}", 12).unwrap();
-    let sent = |queue: Option<&str>| -> Vec<i64> {
+    // Newest first, `all` is u4 (even), u3 (odd), u2 (even), u1 (odd), u0 (even).
+    for (k, action) in [(1, "nca_api"), (2, "nca_api"), (3, "nca_api"), (0, "other")] {
+        store
+            .note_case(all[k].id, "k1", action, "{}", 10 + k as i64)
+            .unwrap();
+    }
+    let sent = |queue: Option<&str>, state: Option<&str>, before: Option<i64>| -> Vec<i64> {
         store
             .cases(&CaseFilter {
                 with_history: Some("nca_api".into()),
                 queue: queue.map(str::to_string),
+                state: state.map(str::to_string),
+                before,
                 limit: 10,
                 ..CaseFilter::default()
             })
@@ -507,15 +508,12 @@ pub fn case_listing_filters_and_pages(store: &dyn Store) {
             .map(|c| c.id)
             .collect()
     };
-    assert_eq!(sent(None), vec![all[1].id, all[3].id]);
-    let q1 = all[1].queue.clone();
-    assert_eq!(
-        sent(Some(&q1)),
-        [all[1].id, all[3].id]
-            .into_iter()
-            .filter(|id| all.iter().any(|c| c.id == *id && c.queue == q1))
-            .collect::<Vec<_>>()
-    );
+    let ids = |ks: &[usize]| -> Vec<i64> { ks.iter().map(|&k| all[k].id).collect() };
+    assert_eq!(sent(None, None, None), ids(&[1, 2, 3]));
+    assert_eq!(sent(Some("even"), None, None), ids(&[2]));
+    assert_eq!(sent(Some("odd"), None, None), ids(&[1, 3]));
+    assert_eq!(sent(None, Some("open"), Some(all[1].id)), ids(&[2, 3]));
+    assert_eq!(sent(None, Some("decided"), None), ids(&[]));
 }
 
 /// An event that cannot be written (its id is taken) rolls back the submission, its case

@@ -101,9 +101,16 @@ pub trait ReportStore: Send + Sync {
     /// when nobody holds it, the held one ran out (`until <= now`), or `owner` holds it.
     /// Whether it was granted. For work that is not a filing but must still run in one
     /// process at a time across the processes sharing a database (a send through the NCA's
-    /// API: `nca-send:{case}`). A lease given up or run out stays a row until taken again.
+    /// API: `nca-send:{case}`). A lease that ran out without being given up stays a row
+    /// until taken again.
     fn take_lease(&self, name: &str, owner: &str, until: i64, now: i64) -> Result<bool>;
-    /// Gives up `owner`'s lease called `name`; one held by another owner is left alone.
+    /// Extends `owner`'s lease called `name` to `until`, only if `owner` still holds it: not
+    /// if it was given up, or taken by another owner (even one that has since let it run
+    /// out), which [`ReportStore::take_lease`] would grant again. One that ran out with
+    /// nobody taking it is still `owner`'s. Whether it was extended.
+    fn extend_lease(&self, name: &str, owner: &str, until: i64) -> Result<bool>;
+    /// Gives up `owner`'s lease called `name` (its row is deleted); one held by another owner
+    /// is left alone.
     fn give_up_lease(&self, name: &str, owner: &str) -> Result<()>;
     /// Stores (or replaces) a sealed secret.
     fn put_secret(&self, name: &str, sealed: &[u8], at: i64) -> Result<()>;

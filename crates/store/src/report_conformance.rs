@@ -199,6 +199,31 @@ pub fn named_leases(store: &dyn Store) {
     );
     // Giving up a lease nobody took is not an error.
     store.give_up_lease("never-taken", "a").unwrap();
+
+    // Renewal: only while the owner still holds it, run out or not.
+    let name = "nca-send:9";
+    assert!(
+        !store.extend_lease(name, "a", 100).unwrap(),
+        "nobody took it"
+    );
+    assert!(store.take_lease(name, "a", 100, 10).unwrap());
+    assert!(store.extend_lease(name, "a", 200).unwrap());
+    assert!(
+        !store.take_lease(name, "b", 300, 150).unwrap(),
+        "renewed to 200"
+    );
+    assert!(
+        store.extend_lease(name, "a", 400).unwrap(),
+        "run out with nobody taking it: still a's"
+    );
+    // Taken over by b, who then lets it run out: a's renewal is refused although a take
+    // would be granted.
+    assert!(store.take_lease(name, "b", 500, 400).unwrap());
+    assert!(!store.extend_lease(name, "a", 900).unwrap());
+    assert!(store.take_lease(name, "a", 900, 600).unwrap());
+    // Given up by its owner: the owner cannot renew it either.
+    store.give_up_lease(name, "a").unwrap();
+    assert!(!store.extend_lease(name, "a", 1_000).unwrap());
 }
 
 /// Creating a filing that exists changes nothing, whatever its state.

@@ -202,11 +202,20 @@ impl ReportStore for PostgresStore {
         })
     }
 
+    fn extend_lease(&self, name: &str, owner: &str, until: i64) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE leases SET until = $3 WHERE name = $1 AND owner = $2",
+                &[&name, &owner, &until],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
     fn give_up_lease(&self, name: &str, owner: &str) -> Result<()> {
         self.write(|tx| {
-            // Expired at once rather than deleted, so the row keeps who held it last.
             tx.execute(
-                "UPDATE leases SET until = 0 WHERE name = $1 AND owner = $2",
+                "DELETE FROM leases WHERE name = $1 AND owner = $2",
                 &[&name, &owner],
             )?;
             Ok(())
