@@ -226,6 +226,37 @@ pub fn named_leases(store: &dyn Store) {
     assert!(!store.extend_lease(name, "a", 1_000).unwrap());
 }
 
+/// Processes racing for one free lease (`stores`: several stores on one database, standing
+/// for processes; all released at once): exactly one gets it, whatever the interleaving;
+/// 20 rounds. Not part of [`run_all`], which makes one store per check.
+pub fn one_owner_of_many_takes_a_lease(stores: &[&dyn Store]) {
+    use std::sync::{Arc, Barrier};
+    for round in 0..20 {
+        let name = format!("nca-send:{round}");
+        let barrier = Arc::new(Barrier::new(stores.len()));
+        let winners: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = stores
+                .iter()
+                .enumerate()
+                .map(|(i, store)| {
+                    let (name, barrier) = (name.clone(), barrier.clone());
+                    s.spawn(move || {
+                        barrier.wait();
+                        store
+                            .take_lease(&name, &format!("p{i}"), 1_000, 10)
+                            .unwrap()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| usize::from(h.join().unwrap()))
+                .sum()
+        });
+        assert_eq!(winners, 1, "round {round}");
+    }
+}
+
 /// Creating a filing that exists changes nothing, whatever its state.
 pub fn create_filing_once(store: &dyn Store) {
     assert!(store

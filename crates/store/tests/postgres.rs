@@ -146,38 +146,16 @@ fn upgrades_from_version_13_to_named_leases() {
 }
 
 /// Processes racing for one free lease (each its own store and connections on one database,
-/// all released at once): exactly one gets it, whatever the interleaving; repeated.
+/// all released at once): exactly one gets it, whatever the interleaving; repeated
+/// (`report_conformance::one_owner_of_many_takes_a_lease`).
 #[test]
 fn one_process_of_many_takes_a_lease() {
     let Some(db) = TestDatabase::create() else {
         return;
     };
-    use safeguard_store::ReportStore;
-    let stores: Vec<Arc<PostgresStore>> = (0..4).map(|_| Arc::new(db.open())).collect();
-    for round in 0..20 {
-        let name = format!("nca-send:{round}");
-        let barrier = Arc::new(Barrier::new(stores.len()));
-        let winners: usize = std::thread::scope(|s| {
-            let handles: Vec<_> = stores
-                .iter()
-                .enumerate()
-                .map(|(i, store)| {
-                    let (name, barrier) = (name.clone(), barrier.clone());
-                    s.spawn(move || {
-                        barrier.wait();
-                        store
-                            .take_lease(&name, &format!("p{i}"), 1_000, 10)
-                            .unwrap()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| usize::from(h.join().unwrap()))
-                .sum()
-        });
-        assert_eq!(winners, 1, "round {round}");
-    }
+    let stores: Vec<PostgresStore> = (0..4).map(|_| db.open()).collect();
+    let stores: Vec<&dyn Store> = stores.iter().map(|s| s as &dyn Store).collect();
+    safeguard_store::report_conformance::one_owner_of_many_takes_a_lease(&stores);
 }
 
 /// A database at version 2 (before stored accounts) upgrades in place: its rules survive and
