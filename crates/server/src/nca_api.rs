@@ -339,11 +339,9 @@ async fn send_case(
     req: Option<SendReq>,
 ) -> ApiResult<Value> {
     let Some(_claim) = state.0.nca_sending.claim(id) else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "send_in_progress",
-            format!("case {id} is being sent to the NCA now"),
-        ));
+        return Err(send_in_progress(format!(
+            "case {id} is being sent to the NCA now"
+        )));
     };
     let st = state.clone();
     blocking(move || match st.0.store.case(id)? {
@@ -354,11 +352,9 @@ async fn send_case(
     // Across the processes sharing the store: the send's lease, held until it ends. One cut
     // off by a killed process keeps it until it runs out, after the longest a send can take.
     if !lease_send(state, id, false).await? {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "send_in_progress",
-            format!("case {id} is being sent to the NCA by another process"),
-        ));
+        return Err(send_in_progress(format!(
+            "case {id} is being sent to the NCA by another process"
+        )));
     }
     let lease = SendLease(Some((
         state.0.store.clone(),
@@ -368,6 +364,14 @@ async fn send_case(
     let out = send_leased(state, id, actor, req).await;
     lease.give_up().await;
     out
+}
+
+/// The code of a send refused because it is running already, here or in another process.
+const SEND_IN_PROGRESS: &str = "send_in_progress";
+
+/// 409 [`SEND_IN_PROGRESS`]: nothing was sent or recorded.
+fn send_in_progress(message: String) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, SEND_IN_PROGRESS, message)
 }
 
 /// The name of case `id`'s send lease in the store.
@@ -440,10 +444,8 @@ async fn send_leased(
 ) -> ApiResult<Value> {
     let cfg = state.0.config.reporting.nca.api.clone();
     let st = state.clone();
+    // `send_case` found the case before taking the lease.
     let (history, token) = blocking(move || {
-        if st.0.store.case(id)?.is_none() {
-            return Err(case_not_found(id));
-        }
         let token = load_token(&st).map_err(|e| {
             tracing::error!(error = %e, "cannot read the NCA API token");
             not_configured("the stored NCA API token cannot be read; see the server log")
@@ -518,11 +520,9 @@ async fn send_leased(
     // Building the report read the vault; the send's whole time is still ahead. Refused if
     // another process took the lease over meanwhile: it may have sent the case already.
     if !lease_send(state, id, true).await? {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "send_in_progress",
-            format!("case {id}'s send lease ran out and another process took it over"),
-        ));
+        return Err(send_in_progress(format!(
+            "case {id}'s send lease ran out and another process took it over"
+        )));
     }
 
     // On the record before anything leaves: the export of the media, and the send itself.
@@ -803,7 +803,7 @@ async fn resume_one(state: &AppState, id: i64) -> Resumed {
             tracing::info!(case = id, "the NCA send no longer needs resuming")
         }
         Ok(v) => tracing::info!(case = id, reference = %v["reference"], "NCA send resumed"),
-        Err(e) if e.code == "send_in_progress" => {
+        Err(e) if e.code == SEND_IN_PROGRESS => {
             tracing::info!(case = id, error = %e.message, "the NCA send is running elsewhere; looking again later");
             return Resumed::HeldElsewhere;
         }
