@@ -56,11 +56,19 @@ secret=$(curl -sf "${auth[@]}" -H 'Content-Type: application/json' \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
 SAFEGUARD_WEBHOOK_SECRET="$secret" $bin bench receiver --listen "127.0.0.1:$rport" \
   >>"$data/receiver.log" 2>&1 &
-pids+=("$!")
+rpid=$!
+pids+=("$rpid")
 until curl -sf "http://127.0.0.1:$rport/stats" >/dev/null; do sleep 0.1; done
 
 backlog() {
   curl -sf "${auth[@]}" "$base/metrics" | awk '/^safeguard_webhook_backlog /{print $2}'
+}
+tck=$(getconf CLK_TCK)
+cpu_s() {  # user + system CPU seconds of a process so far (fields 14 and 15 of its stat)
+  awk -v t="$tck" '{print ($14 + $15) / t}' /proc/"$1"/stat
+}
+per_request_us() {  # CPU seconds from $1 to $2 over $3 requests, in microseconds
+  echo "scale=0; ($2 - $1) * 1000000 / $3" | bc
 }
 counter() {  # sum of a counter family's samples, e.g. safeguard_content_verdicts_total
   curl -sf "${auth[@]}" "$base/metrics" | awk -v m="$1" 'index($0, m)==1 {s+=$NF} END {print s+0}'
@@ -68,10 +76,13 @@ counter() {  # sum of a counter family's samples, e.g. safeguard_content_verdict
 
 echo "hashes=$hashes duration_s=$duration connections=$connections"
 echo "== lookups (baseline): GET /m/lookup"
+c0=$(cpu_s "$spid")
 lookup=$(SAFEGUARD_QUERIES="$data/queries.txt" SAFEGUARD_KEY="$key" \
   wrk -t1 -c"$connections" -d"${duration}s" --latency -s scripts/wrk-lookup.lua "$base")
 echo "$lookup" | grep -E "Requests/sec|p50_ms|requests="
 lookups_per_s=$(echo "$lookup" | awk '/Requests\/sec/{print $2}')
+c1=$(cpu_s "$spid")
+r1=$(cpu_s "$rpid")
 
 echo "== submissions: POST /v1/content (half matching), webhook receiver on this machine"
 v0=$(counter safeguard_content_verdicts_total)
@@ -93,6 +104,11 @@ t0=$(date +%s.%N)
 while [ "$(backlog)" != "0" ]; do sleep 0.2; done
 drain=$(echo "$(date +%s.%N) - $t0" | bc)
 echo "backlog drained ${drain}s after the load stopped"
+c2=$(cpu_s "$spid")
+r2=$(cpu_s "$rpid")
+nl=$(echo "$lookup" | awk -F'[= ]' '/^requests=/{print $2}')
+ns=$(echo "$submit" | awk -F'[= ]' '/^requests=/{print $2}')
+echo "cpu per request (server; submissions include the drain): lookup_us=$(per_request_us "$c0" "$c1" "$nl") submission_us=$(per_request_us "$c1" "$c2" "$ns") receiver_us=$(per_request_us "$r1" "$r2" "$ns")"
 echo "receiver: $(curl -sf "http://127.0.0.1:$rport/stats")"
 grep -E "VmHWM" /proc/"$spid"/status | sed 's/^/server /'
 echo "result: submissions_per_s=$submits_per_s lookups_per_s=$lookups_per_s ratio=$(echo "scale=3; $submits_per_s / $lookups_per_s" | bc)"

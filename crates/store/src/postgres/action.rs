@@ -559,14 +559,39 @@ fn record_attempt_in(
     a: &DeliveryAttempt,
     next: DeliveryNext,
 ) -> Result<()> {
+    let status = a.status.map(i64::from);
+    // A late retry or give-up never brings back a delivery that is already done or
+    // dead (say, disabled meanwhile); a success always counts: the receiver has it.
+    let (state, next_at, done_at, only_pending) = match next {
+        DeliveryNext::Delivered => ("delivered", a.at, Some(a.at), false),
+        DeliveryNext::RetryAt(t) => ("pending", t, None, true),
+        DeliveryNext::Dead => ("dead", a.at, Some(a.at), true),
+    };
+    // One statement per attempt for the delivery row, as in the SQLite store; the
+    // right-hand sides read the row as it was before this update.
     let webhook: i64 = one(
         tx,
-        "SELECT webhook_id FROM deliveries WHERE id = $1",
-        &[&delivery],
+        "UPDATE deliveries SET attempts = attempts + 1, \
+         first_attempt_at = coalesce(first_attempt_at, $2), last_status = $3, \
+         last_error = $4, \
+         state = CASE WHEN NOT $8 OR state = 'pending' THEN $5 ELSE state END, \
+         next_attempt_at = CASE WHEN NOT $8 OR state = 'pending' THEN $6 \
+                           ELSE next_attempt_at END, \
+         done_at = CASE WHEN NOT $8 OR state = 'pending' THEN $7 ELSE done_at END \
+         WHERE id = $1 RETURNING webhook_id",
+        &[
+            &delivery,
+            &a.at,
+            &status,
+            &a.error,
+            &state,
+            &next_at,
+            &done_at,
+            &only_pending,
+        ],
         |r| col(r, 0, "deliveries"),
     )?
     .ok_or_else(|| Error::NotFound(format!("delivery {delivery}")))?;
-    let status = a.status.map(i64::from);
     tx.execute(
         "INSERT INTO delivery_attempts (delivery_id, at, status, latency_ms, \
          response_excerpt, error) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -579,28 +604,12 @@ fn record_attempt_in(
             &a.error,
         ],
     )?;
-    tx.execute(
-        "UPDATE deliveries SET attempts = attempts + 1, \
-         first_attempt_at = coalesce(first_attempt_at, $2), last_status = $3, \
-         last_error = $4 WHERE id = $1",
-        &[&delivery, &a.at, &status, &a.error],
-    )?;
-    // A late retry or give-up never brings back a delivery that is already done or
-    // dead (say, disabled meanwhile); a success always counts: the receiver has it.
-    let (state, next_at, done_at, only_pending) = match next {
-        DeliveryNext::Delivered => ("delivered", a.at, Some(a.at), false),
-        DeliveryNext::RetryAt(t) => ("pending", t, None, true),
-        DeliveryNext::Dead => ("dead", a.at, Some(a.at), true),
-    };
-    tx.execute(
-        "UPDATE deliveries SET state = $2, next_attempt_at = $3, done_at = $4 \
-         WHERE id = $1 AND (NOT $5 OR state = 'pending')",
-        &[&delivery, &state, &next_at, &done_at, &only_pending],
-    )?;
-    // The failure run: any success ends it; a failure starts it if none is running.
+    // The failure run: any success ends it (no write when none is running); a failure
+    // starts it if none is running.
     if next == DeliveryNext::Delivered {
         tx.execute(
-            "UPDATE webhooks SET failing_since = NULL WHERE id = $1",
+            "UPDATE webhooks SET failing_since = NULL \
+             WHERE id = $1 AND failing_since IS NOT NULL",
             &[&webhook],
         )?;
     } else {

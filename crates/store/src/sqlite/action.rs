@@ -611,13 +611,43 @@ fn record_attempt_in(
     a: &DeliveryAttempt,
     next: DeliveryNext,
 ) -> Result<()> {
+    // A late retry or give-up never brings back a delivery that is already done or
+    // dead (say, disabled meanwhile); a success always counts: the receiver has it.
+    let (state, next_at, done_at, only_pending) = match next {
+        DeliveryNext::Delivered => ("delivered", a.at, Some(a.at), false),
+        DeliveryNext::RetryAt(t) => ("pending", t, None, true),
+        DeliveryNext::Dead => ("dead", a.at, Some(a.at), true),
+    };
+    // One statement per attempt for the delivery row (every delivered event passes here,
+    // so under load this is the outbox's hottest write); the right-hand sides read the row
+    // as it was before this update.
     let webhook: i64 = tx
-        .query_row(
-            "SELECT webhook_id FROM deliveries WHERE id = ?1",
-            [delivery],
-            |r| r.get(0),
+        .prepare_cached(
+            "UPDATE deliveries SET attempts = attempts + 1, \
+             first_attempt_at = coalesce(first_attempt_at, ?2), last_status = ?3, \
+             last_error = ?4, \
+             state = CASE WHEN NOT ?8 OR state = 'pending' THEN ?5 ELSE state END, \
+             next_attempt_at = CASE WHEN NOT ?8 OR state = 'pending' THEN ?6 \
+                               ELSE next_attempt_at END, \
+             done_at = CASE WHEN NOT ?8 OR state = 'pending' THEN ?7 ELSE done_at END \
+             WHERE id = ?1 RETURNING webhook_id",
         )
-        .optional()
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    delivery,
+                    a.at,
+                    a.status,
+                    a.error,
+                    state,
+                    next_at,
+                    done_at,
+                    only_pending
+                ],
+                |r| r.get(0),
+            )
+            .optional()
+        })
         .map_err(db_err)?
         .ok_or_else(|| Error::NotFound(format!("delivery {delivery}")))?;
     tx.prepare_cached(
@@ -635,37 +665,21 @@ fn record_attempt_in(
         ])
     })
     .map_err(db_err)?;
-    tx.prepare_cached(
-        "UPDATE deliveries SET attempts = attempts + 1, \
-             first_attempt_at = coalesce(first_attempt_at, ?2), last_status = ?3, \
-             last_error = ?4 WHERE id = ?1",
-    )
-    .and_then(|mut s| s.execute(params![delivery, a.at, a.status, a.error]))
-    .map_err(db_err)?;
-    // A late retry or give-up never brings back a delivery that is already done or
-    // dead (say, disabled meanwhile); a success always counts: the receiver has it.
-    let (state, next_at, done_at, only_pending) = match next {
-        DeliveryNext::Delivered => ("delivered", a.at, Some(a.at), false),
-        DeliveryNext::RetryAt(t) => ("pending", t, None, true),
-        DeliveryNext::Dead => ("dead", a.at, Some(a.at), true),
-    };
-    tx.prepare_cached(
-        "UPDATE deliveries SET state = ?2, next_attempt_at = ?3, done_at = ?4 \
-             WHERE id = ?1 AND (NOT ?5 OR state = 'pending')",
-    )
-    .and_then(|mut s| s.execute(params![delivery, state, next_at, done_at, only_pending]))
-    .map_err(db_err)?;
-    // The failure run: any success ends it; a failure starts it if none is running.
-    let sql = if next == DeliveryNext::Delivered {
-        "UPDATE webhooks SET failing_since = NULL WHERE id = ?1"
-    } else {
-        "UPDATE webhooks SET failing_since = coalesce(failing_since, ?2) WHERE id = ?1"
-    };
-    let mut st = tx.prepare_cached(sql).map_err(db_err)?;
+    // The failure run: any success ends it (no write when none is running); a failure
+    // starts it if none is running.
     if next == DeliveryNext::Delivered {
-        st.execute([webhook]).map_err(db_err)?;
+        tx.prepare_cached(
+            "UPDATE webhooks SET failing_since = NULL \
+             WHERE id = ?1 AND failing_since IS NOT NULL",
+        )
+        .and_then(|mut s| s.execute([webhook]))
+        .map_err(db_err)?;
     } else {
-        st.execute(params![webhook, a.at]).map_err(db_err)?;
+        tx.prepare_cached(
+            "UPDATE webhooks SET failing_since = coalesce(failing_since, ?2) WHERE id = ?1",
+        )
+        .and_then(|mut s| s.execute(params![webhook, a.at]))
+        .map_err(db_err)?;
     }
     Ok(())
 }
