@@ -437,6 +437,20 @@ pub enum DeliveryNext {
     Dead,
 }
 
+impl DeliveryNext {
+    /// What an attempt at `at` writes to its delivery row, for both stores: the new state,
+    /// next attempt time and done time, and whether to write them only while the delivery is
+    /// still pending. A late retry or give-up never brings back a delivery that is already
+    /// done or dead (say, disabled meanwhile); a success always counts: the receiver has it.
+    pub(crate) fn row_update(self, at: i64) -> (&'static str, i64, Option<i64>, bool) {
+        match self {
+            DeliveryNext::Delivered => ("delivered", at, Some(at), false),
+            DeliveryNext::RetryAt(t) => ("pending", t, None, true),
+            DeliveryNext::Dead => ("dead", at, Some(at), true),
+        }
+    }
+}
+
 /// A dead-lettered delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {

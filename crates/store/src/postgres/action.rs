@@ -560,13 +560,7 @@ fn record_attempt_in(
     next: DeliveryNext,
 ) -> Result<()> {
     let status = a.status.map(i64::from);
-    // A late retry or give-up never brings back a delivery that is already done or
-    // dead (say, disabled meanwhile); a success always counts: the receiver has it.
-    let (state, next_at, done_at, only_pending) = match next {
-        DeliveryNext::Delivered => ("delivered", a.at, Some(a.at), false),
-        DeliveryNext::RetryAt(t) => ("pending", t, None, true),
-        DeliveryNext::Dead => ("dead", a.at, Some(a.at), true),
-    };
+    let (state, next_at, done_at, only_pending) = next.row_update(a.at);
     // One statement per attempt for the delivery row, as in the SQLite store; the
     // right-hand sides read the row as it was before this update.
     let webhook: i64 = one(

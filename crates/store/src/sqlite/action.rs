@@ -611,13 +611,7 @@ fn record_attempt_in(
     a: &DeliveryAttempt,
     next: DeliveryNext,
 ) -> Result<()> {
-    // A late retry or give-up never brings back a delivery that is already done or
-    // dead (say, disabled meanwhile); a success always counts: the receiver has it.
-    let (state, next_at, done_at, only_pending) = match next {
-        DeliveryNext::Delivered => ("delivered", a.at, Some(a.at), false),
-        DeliveryNext::RetryAt(t) => ("pending", t, None, true),
-        DeliveryNext::Dead => ("dead", a.at, Some(a.at), true),
-    };
+    let (state, next_at, done_at, only_pending) = next.row_update(a.at);
     // One statement per attempt for the delivery row (every delivered event passes here,
     // so under load this is the outbox's hottest write); the right-hand sides read the row
     // as it was before this update.
