@@ -561,16 +561,18 @@ impl Actioner {
         s.validate()?;
         let policy = self.policy()?;
         let mut raw = Vec::new();
+        // Standard-bank matches dropped: those each lookup dropped for its own signal, then
+        // those of the other signals (the allow-list matches themselves are not counted).
+        let mut suppressed = 0;
         for value in &s.signals {
             let r = self.engine.lookup(value, options)?;
+            suppressed += r.suppressed;
             raw.extend(r.matches);
         }
         // Allow-list suppression across signal types: one allow-list hit clears them all.
-        let mut suppressed = 0;
         if raw.iter().any(|m| m.allow_list) {
-            let before = raw.len();
+            suppressed += raw.iter().filter(|m| !m.allow_list).count();
             raw.clear();
-            suppressed = before;
         }
         let matches = if raw.is_empty() {
             Vec::new()

@@ -1,11 +1,11 @@
-//! The actioner's policy cache across processes.
+//! The actioner: its policy cache across processes, and allow-list suppression.
 
 use std::sync::Arc;
 
-use safeguard_engine::action::{Actioner, POLICY_RECHECK};
-use safeguard_engine::Engine;
-use safeguard_policy::RuleSet;
-use safeguard_store::{SqliteOptions, SqliteStore, Store};
+use safeguard_engine::action::{Actioner, Submission, POLICY_RECHECK};
+use safeguard_engine::{AddContent, CreateBank, Engine, SignalType, SignalValue};
+use safeguard_policy::{AccountAge, Kind, RuleSet, Verdict};
+use safeguard_store::{BankKind, SqliteOptions, SqliteStore, Store};
 
 fn ids(a: &Actioner) -> Vec<String> {
     a.policy()
@@ -46,4 +46,72 @@ fn rules_changed_elsewhere_apply_within_the_recheck_and_local_ones_at_once() {
     );
     server.delete_rule("hold-all").unwrap();
     assert!(ids(&server).is_empty(), "a local delete applies at once");
+}
+
+const H: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
+const M: &str = "9e107d9d372bb6826bd81d3542a419d6";
+
+/// An allow-list match clears every match of the item, across its signals, and `suppressed`
+/// counts the standard-bank matches dropped: the ones each lookup dropped for its own signal
+/// and the ones of the other signals, never the allow-list matches themselves.
+#[test]
+fn an_allow_list_match_clears_every_signal_and_counts_the_standard_matches() {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let engine = Arc::new(Engine::open(store).unwrap());
+    for (name, kind) in [
+        ("HOT1", None),
+        ("HOT2", None),
+        ("BENIGN", Some(BankKind::AllowList)),
+    ] {
+        engine
+            .create_bank(&CreateBank {
+                name: name.into(),
+                kind,
+                ..Default::default()
+            })
+            .unwrap();
+    }
+    let add = |bank: &str, t: SignalType, v: &str| {
+        engine
+            .add_content(
+                bank,
+                &AddContent {
+                    signals: vec![(t, v.into())],
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+    };
+    // The PDQ hash is in both standard banks and the allow-list; the MD5 in one standard bank.
+    add("HOT1", SignalType::Pdq, H);
+    add("HOT2", SignalType::Pdq, H);
+    add("BENIGN", SignalType::Pdq, H);
+    add("HOT1", SignalType::Md5, M);
+    let a = Actioner::new(engine);
+    let item = |signals: Vec<SignalValue>| Submission {
+        id: "post-1".into(),
+        kind: Kind::Image,
+        signals,
+        account: Some("u1".into()),
+        account_age: AccountAge::Unknown,
+        surface: None,
+        created_at: None,
+        ip: None,
+        metadata: None,
+        media: None,
+        url: None,
+    };
+    let pdq = SignalValue::parse(SignalType::Pdq, H).unwrap();
+    let md5 = SignalValue::parse(SignalType::Md5, M).unwrap();
+
+    // Alone, the MD5 matches and is not suppressed.
+    let e = a.evaluate(&item(vec![md5.clone()])).unwrap();
+    assert_eq!((e.matches.len(), e.suppressed), (1, 0));
+    assert_ne!(e.decision.verdict, Verdict::Allow);
+
+    // With the PDQ: its lookup drops the two standard matches, and the MD5's match goes too.
+    let e = a.evaluate(&item(vec![pdq, md5])).unwrap();
+    assert!(e.matches.is_empty(), "{:?}", e.matches);
+    assert_eq!(e.suppressed, 3);
+    assert_eq!(e.decision.verdict, Verdict::Allow);
 }
