@@ -32,7 +32,7 @@ pub async fn sweep(state: &AppState, now_ms: i64) -> Result<usize, String> {
         }
         for ev in due {
             // The data key goes first, in the store: from then on the blob is unreadable
-            // ciphertext even if deleting it fails (it is retried from the record).
+            // ciphertext even if deleting it fails (then it is left behind, and logged).
             let store = state.0.store.clone();
             let id = ev.object_id.clone();
             let st = state.clone();

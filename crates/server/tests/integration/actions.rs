@@ -903,7 +903,7 @@ async fn a_second_key_approves_before_a_report_and_the_figures_count_everything(
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text());
         assert_eq!(r.code(), "invalid_request");
     }
-    // The audit scope reads figures and nothing else.
+    // The audit scope reads figures and the audit log, not cases.
     let r = s.call("GET", "/v1/cases", Some(&auditor), None).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
