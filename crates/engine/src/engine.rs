@@ -726,6 +726,14 @@ impl Engine {
                 )));
             }
         }
+        // The same bound as on creation: a change must not be a way around it.
+        if let Some(Some(n)) = &update.note {
+            if n.len() > MAX_NOTE_BYTES {
+                return Err(Error::Invalid(format!(
+                    "note is over {MAX_NOTE_BYTES} bytes"
+                )));
+            }
+        }
         let c = self.store.update_content(id, update)?;
         self.sync()?;
         Ok(c)

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use safeguard_engine::{
     AddContent, CreateBank, Engine, Error, LookupOptions, SignalType, SignalValue,
+    MAX_METADATA_BYTES, MAX_NOTE_BYTES,
 };
 use safeguard_pdq::PdqHash;
 use safeguard_store::{BankKind, BankUpdate, ContentUpdate, SqliteStore, Store};
@@ -561,4 +562,73 @@ fn snapshots_leave_out_removed_signals() {
         assert_eq!(got, want, "item {i}");
     }
     assert_eq!(loaded.index_status().entries, e.index_status().entries);
+}
+
+/// A content item's note and metadata have the same bounds whether they come with the item or
+/// in a later change, and a refused change leaves the item as it was.
+#[test]
+fn note_and_metadata_limits_hold_on_create_and_on_update() {
+    let (e, _) = engine();
+    bank(&e, "NOTES", None, None);
+    let long_note = "n".repeat(MAX_NOTE_BYTES + 1);
+    let r = e.add_content(
+        "NOTES",
+        &AddContent {
+            signals: vec![(SignalType::Pdq, H.into())],
+            note: Some(long_note.clone()),
+            ..Default::default()
+        },
+    );
+    assert!(matches!(r, Err(Error::Invalid(_))), "{r:?}");
+    let id = e
+        .add_content(
+            "NOTES",
+            &AddContent {
+                signals: vec![(SignalType::Pdq, H.into())],
+                note: Some("n".repeat(MAX_NOTE_BYTES)),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .id;
+    let r = e.update_content(
+        "NOTES",
+        id,
+        &ContentUpdate {
+            note: Some(Some(long_note)),
+            ..Default::default()
+        },
+    );
+    assert!(
+        matches!(r, Err(Error::Invalid(ref m)) if m.contains("note")),
+        "{r:?}"
+    );
+    let meta = format!("\"{}\"", "m".repeat(MAX_METADATA_BYTES));
+    let r = e.update_content(
+        "NOTES",
+        id,
+        &ContentUpdate {
+            metadata: Some(Some(meta)),
+            ..Default::default()
+        },
+    );
+    assert!(
+        matches!(r, Err(Error::Invalid(ref m)) if m.contains("metadata")),
+        "{r:?}"
+    );
+    let c = e.content("NOTES", id).unwrap();
+    assert_eq!(c.note.map(|n| n.len()), Some(MAX_NOTE_BYTES));
+    assert_eq!(c.metadata, None);
+    // A change within the limits is taken.
+    let c = e
+        .update_content(
+            "NOTES",
+            id,
+            &ContentUpdate {
+                note: Some(Some("short".into())),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(c.note.as_deref(), Some("short"));
 }
