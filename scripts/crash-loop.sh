@@ -7,7 +7,7 @@
 #   scripts/crash-loop.sh [CYCLES] [extra crash_loop.py options, e.g. --seed N --port P]
 #
 # SAFEGUARD_BIN: a safeguard binary to drive instead of building target/release/safeguard.
-# Not part of `cargo test`: it takes minutes and needs free local ports (default 5491-5492).
+# Not part of `cargo test`: it takes minutes and needs free local ports (default 5491-5493).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cycles=${1:-100}
