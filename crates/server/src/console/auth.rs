@@ -163,7 +163,10 @@ fn check_login(
         return fail(&user, "account disabled");
     }
     if user.locked_until.is_some_and(|t| t > now) {
-        // Locked: the password is not even checked, so guessing during a lock learns nothing.
+        // Locked: the password is not checked, so guessing during a lock learns nothing. The
+        // dummy hash still costs what a check costs, so timing does not tell a locked
+        // account from an unknown name.
+        password::verify_dummy(&f.password);
         return Ok(None).inspect(|_| {
             state.audit_after(
                 &actor_label(&user.name),
