@@ -31,6 +31,16 @@ pub const MAX_METADATA_BYTES: usize = 64 * 1024;
 /// Largest note accepted per content item, in bytes.
 pub const MAX_NOTE_BYTES: usize = 8 * 1024;
 
+/// Refuses a content item's note over [`MAX_NOTE_BYTES`], on creation and on change alike.
+fn check_note(note: Option<&str>) -> Result<(), Error> {
+    match note {
+        Some(n) if n.len() > MAX_NOTE_BYTES => Err(Error::Invalid(format!(
+            "note is over {MAX_NOTE_BYTES} bytes"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// A bank to create; `None` fields take their defaults (enabled, ratio 1.0, threshold 31,
 /// standard).
 #[derive(Debug, Clone, Default)]
@@ -655,11 +665,7 @@ impl Engine {
                 Some(s)
             }
         };
-        if req.note.as_ref().is_some_and(|n| n.len() > MAX_NOTE_BYTES) {
-            return Err(Error::Invalid(format!(
-                "note is over {MAX_NOTE_BYTES} bytes"
-            )));
-        }
+        check_note(req.note.as_deref())?;
         Ok(NewContent {
             metadata,
             note: req.note.clone(),
@@ -727,13 +733,7 @@ impl Engine {
             }
         }
         // The same bound as on creation: a change must not be a way around it.
-        if let Some(Some(n)) = &update.note {
-            if n.len() > MAX_NOTE_BYTES {
-                return Err(Error::Invalid(format!(
-                    "note is over {MAX_NOTE_BYTES} bytes"
-                )));
-            }
-        }
+        check_note(update.note.as_ref().and_then(|n| n.as_deref()))?;
         let c = self.store.update_content(id, update)?;
         self.sync()?;
         Ok(c)
