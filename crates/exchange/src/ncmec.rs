@@ -548,37 +548,39 @@ impl NcmecClient {
         })
         .unwrap_or_default()
     }
+}
 
-    fn to_records(entries: Vec<NcmecEntry>) -> Vec<Record> {
-        entries
-            .into_iter()
-            .map(|e| {
-                let source_id = e.source_id();
-                if e.deleted {
-                    return Record::Deleted { source_id };
-                }
-                let metadata = serde_json::json!({
-                    "exchange": "ncmec",
-                    "entry_id": e.id,
-                    "member_id": e.member_id,
-                    "member": e.member_name,
-                    "media": e.media,
-                    "timestamp": e.timestamp,
-                })
-                .to_string();
-                Record::Entry {
-                    source_id,
-                    fingerprints: e
-                        .fingerprints
-                        .into_iter()
-                        .map(|(t, v)| (signal_type_for(&t), v))
-                        .collect(),
-                    classification: e.classification,
-                    metadata: Some(metadata),
-                }
+/// Maps the entries of a `GET /v2/entries` answer ([`parse_entries`]) to exchange records:
+/// deleted entries become deletions, the rest entries keyed by `member-id`.
+pub fn records(entries: Vec<NcmecEntry>) -> Vec<Record> {
+    entries
+        .into_iter()
+        .map(|e| {
+            let source_id = e.source_id();
+            if e.deleted {
+                return Record::Deleted { source_id };
+            }
+            let metadata = serde_json::json!({
+                "exchange": "ncmec",
+                "entry_id": e.id,
+                "member_id": e.member_id,
+                "member": e.member_name,
+                "media": e.media,
+                "timestamp": e.timestamp,
             })
-            .collect()
-    }
+            .to_string();
+            Record::Entry {
+                source_id,
+                fingerprints: e
+                    .fingerprints
+                    .into_iter()
+                    .map(|(t, v)| (signal_type_for(&t), v))
+                    .collect(),
+                classification: e.classification,
+                metadata: Some(metadata),
+            }
+        })
+        .collect()
 }
 
 impl Fetcher for NcmecClient {
@@ -658,7 +660,7 @@ impl Fetcher for NcmecClient {
                 }
             }
             return Ok(Some(Page {
-                records: Self::to_records(page.entries),
+                records: records(page.entries),
                 checkpoint: self.checkpoint(),
                 sweep: None,
             }));

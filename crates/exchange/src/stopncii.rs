@@ -235,22 +235,7 @@ impl StopNciiClient {
             (FUNCTIONS_KEY.clone(), self.cfg.fetch_function_key.clone()),
             (SUBSCRIPTION_KEY.clone(), self.cfg.subscription_key.clone()),
         ];
-        let body = self.http.send(&r).await?.body;
-        let resp: FetchHashesResponse = serde_json::from_slice(&body)
-            .map_err(|e| Error::Protocol(format!("FetchHashes: malformed JSON: {e}")))?;
-        if resp.count < 0 || resp.count as usize != resp.hash_records.len() {
-            return Err(Error::Protocol(format!(
-                "FetchHashes: count {} but {} records",
-                resp.count,
-                resp.hash_records.len()
-            )));
-        }
-        if resp.has_more_records && resp.next_page_token.as_deref().unwrap_or("").is_empty() {
-            return Err(Error::Protocol(
-                "FetchHashes: hasMoreRecords without a nextPageToken".into(),
-            ));
-        }
-        Ok(resp)
+        parse_fetch_hashes(&self.http.send(&r).await?.body)
     }
 
     /// `POST SubmitFeedback` for one hash.
@@ -284,33 +269,75 @@ impl StopNciiClient {
         Ok(())
     }
 
-    fn to_records(records: Vec<HashRecord>) -> Vec<Record> {
-        records
-            .into_iter()
-            .map(|r| {
-                // Hex hashes may come in either case; one entry must keep one id.
-                let source_id = format!("{}:{}", r.signal_type, r.hash_value.to_ascii_lowercase());
-                if matches!(r.hash_status.as_str(), "Withdrawn" | "Deleted") {
-                    return Record::Deleted { source_id };
-                }
-                let metadata = serde_json::json!({
-                    "exchange": "stopncii",
-                    "signal_type": r.signal_type,
-                    "hash_status": r.hash_status,
-                    "last_modtimestamp": r.last_modtimestamp,
-                    "case_numbers": r.case_numbers,
-                    "csp_feedbacks": r.csp_feedbacks,
-                })
-                .to_string();
-                Record::Entry {
-                    source_id,
-                    fingerprints: vec![(signal_type_for(&r.signal_type), r.hash_value)],
-                    classification: None,
-                    metadata: Some(metadata),
-                }
-            })
-            .collect()
+    /// The page for one `FetchHashes` answer, moving the checkpoint on: to the page token while
+    /// the answer says more records follow, else to `nextSetTimestamp` with the pass done.
+    pub fn page_from_response(&mut self, resp: FetchHashesResponse) -> Page {
+        if resp.has_more_records {
+            self.cp.token = resp.next_page_token.clone();
+        } else {
+            self.cp.token = None;
+            self.cp.start = resp.next_set_timestamp;
+            self.done = true;
+        }
+        self.cp.resume_from = resp.next_set_timestamp;
+        Page {
+            records: records(resp.hash_records),
+            // Serialising integers and strings cannot fail.
+            checkpoint: serde_json::to_string(&self.cp).unwrap_or_default(),
+            sweep: None,
+        }
     }
+}
+
+/// Maps `FetchHashes` records to exchange records: withdrawn and deleted hashes become
+/// deletions, the rest entries keyed by `Type:lowercase hash`.
+pub fn records(hash_records: Vec<HashRecord>) -> Vec<Record> {
+    hash_records
+        .into_iter()
+        .map(|r| {
+            // Hex hashes may come in either case; one entry must keep one id.
+            let source_id = format!("{}:{}", r.signal_type, r.hash_value.to_ascii_lowercase());
+            if matches!(r.hash_status.as_str(), "Withdrawn" | "Deleted") {
+                return Record::Deleted { source_id };
+            }
+            let metadata = serde_json::json!({
+                "exchange": "stopncii",
+                "signal_type": r.signal_type,
+                "hash_status": r.hash_status,
+                "last_modtimestamp": r.last_modtimestamp,
+                "case_numbers": r.case_numbers,
+                "csp_feedbacks": r.csp_feedbacks,
+            })
+            .to_string();
+            Record::Entry {
+                source_id,
+                fingerprints: vec![(signal_type_for(&r.signal_type), r.hash_value)],
+                classification: None,
+                metadata: Some(metadata),
+            }
+        })
+        .collect()
+}
+
+/// Reads one `FetchHashes` answer and checks it holds together: `count` equals the records
+/// sent, and `hasMoreRecords` comes with a page token. Pure (no I/O), so it is fuzzed on its own
+/// (`fuzz/fuzz_targets/exchange_pages.rs`).
+pub fn parse_fetch_hashes(body: &[u8]) -> Result<FetchHashesResponse> {
+    let resp: FetchHashesResponse = serde_json::from_slice(body)
+        .map_err(|e| Error::Protocol(format!("FetchHashes: malformed JSON: {e}")))?;
+    if resp.count < 0 || resp.count as usize != resp.hash_records.len() {
+        return Err(Error::Protocol(format!(
+            "FetchHashes: count {} but {} records",
+            resp.count,
+            resp.hash_records.len()
+        )));
+    }
+    if resp.has_more_records && resp.next_page_token.as_deref().unwrap_or("").is_empty() {
+        return Err(Error::Protocol(
+            "FetchHashes: hasMoreRecords without a nextPageToken".into(),
+        ));
+    }
+    Ok(resp)
 }
 
 impl Fetcher for StopNciiClient {
@@ -347,20 +374,7 @@ impl Fetcher for StopNciiClient {
             }
             Err(e) => return Err(e),
         };
-        if resp.has_more_records {
-            self.cp.token = resp.next_page_token.clone();
-        } else {
-            self.cp.token = None;
-            self.cp.start = resp.next_set_timestamp;
-            self.done = true;
-        }
-        self.cp.resume_from = resp.next_set_timestamp;
-        Ok(Some(Page {
-            records: Self::to_records(resp.hash_records),
-            // Serialising integers and strings cannot fail.
-            checkpoint: serde_json::to_string(&self.cp).unwrap_or_default(),
-            sweep: None,
-        }))
+        Ok(Some(self.page_from_response(resp)))
     }
 }
 
@@ -376,7 +390,7 @@ mod tests {
             {"lastModtimestamp":1700000000,"signalType":"VideoMD5","hashValue":"cd","hashStatus":"Withdrawn","caseNumbers":{}}
           ]}"#;
         let r: FetchHashesResponse = serde_json::from_str(body).unwrap();
-        let recs = StopNciiClient::to_records(r.hash_records);
+        let recs = records(r.hash_records);
         assert!(
             matches!(&recs[0], Record::Entry { fingerprints, .. } if fingerprints[0] == ("pdq".to_string(), "ab".to_string()))
         );
