@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Writes the committed seed corpora under fuzz/seeds/<target>/: small, benign, valid inputs of
 each format (synthetic hash values, generated test-pattern media), a few KB each. Re-running it
-rewrites the text seeds identically; the media seeds are copied from the repository's fixtures."""
+rewrites the text seeds identically; the media seeds are copied from the repository's fixtures.
+The sandbox_wire seeds are the wire encoder's own output, written by a unit test:
+`SAFEGUARD_WRITE_FUZZ_SEEDS=1 cargo test -p safeguard-sandbox --lib wire::tests::fuzz_seeds`."""
 import hashlib
 import os
 import shutil
@@ -93,6 +95,31 @@ write("list_stopncii", "page.json", f"""{{"count": 3, "nextPageToken": "t", "has
  {{"lastModtimestamp": 2, "signalType": "VideoMD5", "hashValue": "{md5}", "hashStatus": "Withdrawn"}},
  {{"signalType": "Text", "hashValue": "hello"}}]}}""")
 write("list_stopncii", "array.json", f'[{{"signalType": "ImagePDQ", "hashValue": "{pdq}"}}]')
+
+# Peer answers the exchange clients read (exchange_pages): one byte picks the exchange (0 NCMEC,
+# 1 StopNCII, 2 another Safeguard), then up to four page bodies separated by NUL bytes.
+ncmec_page = open(os.path.join(SEEDS, "list_ncmec", "page.xml"), "rb").read()
+ncmec_delete = f"""<queryResult xmlns="https://hashsharing.ncmec.org/hashsharing/v2">
+  <images count="1" maxTimestamp="2024-01-03T00:00:00Z">
+    <deletedImage><member id="42">Example</member><id>image1</id><timestamp>2024-01-03T00:00:00Z</timestamp></deletedImage>
+  </images>
+</queryResult>""".encode()
+write("exchange_pages", "ncmec-one-page", b"\x00" + ncmec_page)
+write("exchange_pages", "ncmec-entry-then-deletion", b"\x00" + ncmec_page + b"\x00" + ncmec_delete)
+stopncii_more = f"""{{"count": 2, "nextPageToken": "t1", "hasMoreRecords": true, "nextSetTimestamp": 5,
+"hashRecords": [
+ {{"lastModtimestamp": 1, "signalType": "ImagePDQ", "hashValue": "{pdq.upper()}", "hashStatus": "Active",
+   "caseNumbers": {{"c1": "Active"}}, "CSPFeedbacks": [{{"source": "x", "feedbackValue": "Blocked", "tags": ["t"]}}]}},
+ {{"lastModtimestamp": 2, "signalType": "VideoMD5", "hashValue": "{md5}", "hashStatus": "Active"}}]}}""".encode()
+stopncii_last = f"""{{"count": 1, "hasMoreRecords": false, "nextSetTimestamp": 9,
+"hashRecords": [{{"lastModtimestamp": 3, "signalType": "ImagePDQ", "hashValue": "{pdq}", "hashStatus": "Withdrawn"}}]}}""".encode()
+write("exchange_pages", "stopncii-two-pages", b"\x01" + stopncii_more + b"\x00" + stopncii_last)
+write("exchange_pages", "stopncii-one-page", b"\x01" + open(os.path.join(SEEDS, "list_stopncii", "page.json"), "rb").read())
+peer_first = f"""{{"contents": [{{"id": 3, "signals": {{"md5": "{md5}", "pdq": "{pdq}"}}, "note": "benign test"}},
+ {{"id": 7, "signals": {{"sha256": "{sha256}"}}, "disable_until_ts": 0}}], "next_after": 7}}""".encode()
+peer_last = f"""{{"contents": [{{"id": 9, "signals": {{"md5": "{h("md5b", 32)}", "unknown_type": "x"}}}}], "next_after": null}}""".encode()
+write("exchange_pages", "peer-two-pages", b"\x02" + peer_first + b"\x00" + peer_last)
+write("exchange_pages", "peer-empty", b'\x02{"contents": [], "next_after": null}')
 
 # Server configuration (TOML), optionally NUL then NAME=value environment lines.
 write("config_toml", "full.toml", """listen = "127.0.0.1:5000"

@@ -38,3 +38,16 @@ pub use pool::{
     VIDEO_DEADLINE_GRACE,
 };
 pub use wire::ProbeResult;
+
+/// Reads one worker answer as the parent does (the frame's payload, after its length), carried
+/// engine error included, and gives it back encoded again; `Err` says why it was refused. The
+/// parent reads what a possibly compromised worker wrote, so the fuzz target `sandbox_wire`
+/// drives this. Not part of the crate's API.
+#[doc(hidden)]
+pub fn reencode_worker_answer(payload: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let answer = wire::Response::decode(payload).map_err(|e| e.0)?;
+    if let wire::Response::Failed(f) = &answer {
+        f.to_error().map_err(|e| e.0)?;
+    }
+    Ok(answer.encode())
+}

@@ -855,8 +855,8 @@ mod tests {
         });
     }
 
-    #[test]
-    fn responses_roundtrip_bit_for_bit() {
+    /// One answer of each kind, named; also the fuzz target's seeds.
+    fn sample_responses() -> Vec<(&'static str, Response)> {
         let frame = |n: u64| VpdqFrame {
             frame_number: n,
             quality: 99,
@@ -886,27 +886,111 @@ mod tests {
                 height: 32,
             }),
         };
-        for r in [
-            Response::Ready,
-            Response::Reduced(vec![0x89, b'P', b'N', b'G', 0, 255]),
-            Response::Video(VideoOutput::Frames(vpdq)),
-            Response::Video(VideoOutput::Full(Box::new(full))),
-            Response::Image(Box::new(ImageHashes {
-                pdq: PdqOutput {
-                    hash: PdqHash([9; 32]),
-                    quality: 50,
-                },
-                dihedral: Some([PdqHash([8; 32]); 8]),
-                width: 1,
-                height: 2,
-                digests: None,
-            })),
-            Response::Probe(vec![ProbeResult {
-                name: "open".into(),
-                errno: 1,
-            }]),
-        ] {
-            assert_eq!(Response::decode(&r.encode()).unwrap(), r);
+        let failed = |e: safeguard_engine::Error| Response::Failed(WireFailure::from_error(&e));
+        vec![
+            ("ready", Response::Ready),
+            (
+                "reduced",
+                Response::Reduced(vec![0x89, b'P', b'N', b'G', 0, 255]),
+            ),
+            ("video-frames", Response::Video(VideoOutput::Frames(vpdq))),
+            (
+                "video-full",
+                Response::Video(VideoOutput::Full(Box::new(full))),
+            ),
+            (
+                "image",
+                Response::Image(Box::new(ImageHashes {
+                    pdq: PdqOutput {
+                        hash: PdqHash([9; 32]),
+                        quality: 50,
+                    },
+                    dihedral: Some([PdqHash([8; 32]); 8]),
+                    width: 1,
+                    height: 2,
+                    digests: Some(Digests {
+                        md5: [1; 16],
+                        sha1: [2; 20],
+                        sha256: [3; 32],
+                    }),
+                })),
+            ),
+            (
+                "probe",
+                Response::Probe(vec![
+                    ProbeResult {
+                        name: "open".into(),
+                        errno: 1,
+                    },
+                    ProbeResult {
+                        name: "mmap-exec".into(),
+                        errno: 0,
+                    },
+                ]),
+            ),
+            (
+                "failed-too-large",
+                failed(safeguard_engine::Error::Media(
+                    safeguard_media::Error::TooLarge {
+                        what: LimitKind::DecodeBytes,
+                        value: 7,
+                        limit: 6,
+                    },
+                )),
+            ),
+            (
+                "failed-corrupt",
+                failed(safeguard_engine::Error::Media(
+                    safeguard_media::Error::Corrupt {
+                        format: Format::Tiff,
+                        detail: "bad strip".into(),
+                    },
+                )),
+            ),
+            (
+                "failed-video-too-long",
+                failed(safeguard_engine::Error::Media(
+                    safeguard_media::Error::VideoTooLong {
+                        seconds: 1.5,
+                        limit: 1.25,
+                    },
+                )),
+            ),
+            (
+                "failed-invalid",
+                failed(safeguard_engine::Error::Invalid("seconds_per_hash".into())),
+            ),
+        ]
+    }
+
+    #[test]
+    fn responses_roundtrip_bit_for_bit() {
+        for (name, r) in sample_responses() {
+            assert_eq!(Response::decode(&r.encode()).unwrap(), r, "{name}");
+        }
+    }
+
+    /// The fuzz target `sandbox_wire` starts from these answers (`fuzz/seeds/sandbox_wire/`).
+    /// A change to the format shows here; `SAFEGUARD_WRITE_FUZZ_SEEDS=1` rewrites the seeds.
+    #[test]
+    fn fuzz_seeds_are_the_current_encoding() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/sandbox_wire");
+        let write = std::env::var_os("SAFEGUARD_WRITE_FUZZ_SEEDS").is_some();
+        if write {
+            std::fs::create_dir_all(&dir).unwrap();
+        }
+        for (name, r) in sample_responses() {
+            let path = dir.join(name);
+            if write {
+                std::fs::write(&path, r.encode()).unwrap();
+            }
+            let seed = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(
+                seed,
+                r.encode(),
+                "{name}: run with SAFEGUARD_WRITE_FUZZ_SEEDS=1"
+            );
         }
     }
 
