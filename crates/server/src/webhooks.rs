@@ -581,20 +581,39 @@ struct UpdateReq {
 
 async fn update(
     State(state): State<AppState>,
+    Extension(actor): Extension<crate::auth::KeyId>,
     Path(id): Path<i64>,
     JsonBody(req): JsonBody<UpdateReq>,
 ) -> ApiResult<Json<Value>> {
     let store = state.0.store.clone();
+    let st = state.clone();
     let w = blocking(move || {
         let Some(w) = store.webhook(id)? else {
             return Err(not_found(id));
         };
         Ok(match req.enabled {
-            Some(e) => store.set_webhook_enabled(id, e, Some("disabled through the API"))?,
+            Some(e) => {
+                let w = store.set_webhook_enabled(id, e, Some("disabled through the API"))?;
+                st.audit_after(
+                    &actor.0,
+                    safeguard_engine::audit::Action::ConfigChanged,
+                    &format!("webhook:{id}"),
+                    if e {
+                        "webhook enabled"
+                    } else {
+                        "webhook disabled"
+                    },
+                );
+                w
+            }
             None => w,
         })
     })
     .await?;
+    if req.enabled == Some(true) {
+        // Its pending deliveries are due again.
+        state.notify_webhooks();
+    }
     Ok(Json(hook_json(&w)))
 }
 
@@ -643,6 +662,9 @@ async fn dead(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<J
     })).collect::<Vec<_>>()})))
 }
 
+/// Most delivery ids one redrive names (each is one update in the redrive's transaction).
+const MAX_REDRIVE_IDS: usize = 1000;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RedriveReq {
@@ -651,6 +673,7 @@ struct RedriveReq {
 
 async fn redrive(
     State(state): State<AppState>,
+    Extension(actor): Extension<crate::auth::KeyId>,
     Path(id): Path<i64>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
@@ -660,12 +683,33 @@ async fn redrive(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?
     };
+    if req
+        .delivery_ids
+        .as_ref()
+        .is_some_and(|ids| ids.len() > MAX_REDRIVE_IDS)
+    {
+        return Err(ApiError::bad_request(
+            "too_many_delivery_ids",
+            format!("at most {MAX_REDRIVE_IDS} delivery ids per redrive; omit them to redrive all"),
+        ));
+    }
     let store = state.0.store.clone();
     let now = now_ms();
+    let st = state.clone();
     let n = blocking(
         move || match store.redrive(id, req.delivery_ids.as_deref(), now) {
             Err(safeguard_store::Error::NotFound(_)) => Err(not_found(id)),
-            other => Ok(other?),
+            other => {
+                let n = other?;
+                // Redriving sends events again to the endpoint: an operator's decision.
+                st.audit_after(
+                    &actor.0,
+                    safeguard_engine::audit::Action::ConfigChanged,
+                    &format!("webhook:{id}"),
+                    &format!("{n} dead letters redriven"),
+                );
+                Ok(n)
+            }
         },
     )
     .await?;

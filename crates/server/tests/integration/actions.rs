@@ -666,6 +666,253 @@ async fn webhooks_receive_signed_events_for_verdicts_and_cases() {
     assert_eq!(r.code(), "invalid_event_types");
 }
 
+/// A receiver on a real socket answering the status in `status` (changed while the test runs),
+/// keeping the event id of every request it answered 2xx.
+async fn switchable_receiver() -> (
+    String,
+    Arc<std::sync::atomic::AtomicU16>,
+    Arc<Mutex<Vec<String>>>,
+) {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    let status = Arc::new(AtomicU16::new(500));
+    let delivered: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (st, d) = (status.clone(), delivered.clone());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: bytes::Bytes| {
+            let (st, d) = (st.clone(), d.clone());
+            async move {
+                let code = StatusCode::from_u16(st.load(Ordering::SeqCst)).unwrap();
+                if code.is_success() {
+                    let v: Value = serde_json::from_slice(&body).unwrap();
+                    d.lock()
+                        .unwrap()
+                        .push(v["id"].as_str().unwrap().to_string());
+                }
+                code
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (
+        format!("http://127.0.0.1:{}/hook", addr.port()),
+        status,
+        delivered,
+    )
+}
+
+/// Polls `GET uri` until `done` holds for its body (20 s at most).
+async fn until(s: &TestServer, uri: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let b = s.admin("GET", uri, None).await.json();
+        if done(&b) {
+            return b;
+        }
+        assert!(std::time::Instant::now() < deadline, "{uri}: still {b}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Webhook faults through the whole server: a receiver failing with 500 is retried, one
+/// answering 410 Gone disables its endpoint and dead-letters what was pending; the dead-letter
+/// list, re-enabling with `PATCH` and redriving all go through the API, are audited, and every
+/// event then arrives once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_faults_dead_letters_and_redrive_through_the_api() {
+    use std::sync::atomic::Ordering;
+    let (s, _dir) = actions_server().await;
+    bank(&s, "HOTLINE", "csam", BRIDGE_PDQ).await;
+    let (url, status, delivered) = switchable_receiver().await;
+    let r = s
+        .admin(
+            "POST",
+            "/v1/webhooks",
+            Some(json!({"url": url, "event_types": ["*"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = r.json()["id"].as_i64().unwrap();
+    let hook = format!("/v1/webhooks/{id}");
+
+    let b = submit(&s, item("wf1", "u1", BRIDGE_PDQ)).await.json();
+    let want: Vec<String> = b["event_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(want.len(), 2, "{b}");
+
+    // 500: retried, the endpoint marked failing, nothing dead yet.
+    let h = until(&s, &hook, |h| h["failing_since"].is_i64()).await;
+    assert_eq!(
+        (h["enabled"].clone(), h["dead_letters"].clone()),
+        (json!(true), json!(0))
+    );
+    // 410 Gone: disabled at once, both pending events dead-lettered.
+    status.store(410, Ordering::SeqCst);
+    let h = until(&s, &hook, |h| h["enabled"] == json!(false)).await;
+    assert!(
+        h["disabled_reason"].as_str().unwrap().contains("410"),
+        "{h}"
+    );
+    assert_eq!(h["dead_letters"], 2);
+    let dead = s.admin("GET", &format!("{hook}/dead"), None).await;
+    assert_eq!(dead.status, StatusCode::OK);
+    let dead = dead.json()["dead_letters"].as_array().unwrap().clone();
+    let ids: Vec<&str> = dead
+        .iter()
+        .map(|d| d["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, want.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(dead[0]["event_type"], "content.verdict");
+    assert_eq!(dead[0]["last_status"], 410);
+    assert!(dead[0]["attempts"].as_i64().unwrap() >= 2, "{}", dead[0]);
+    assert!(dead[0]["dead_at"].is_i64());
+    assert!(delivered.lock().unwrap().is_empty());
+
+    // Bad input and unknown endpoints: clear errors, nothing changed.
+    for (method, uri, body, want_status, want_code) in [
+        (
+            "GET",
+            "/v1/webhooks/999/dead".to_string(),
+            None,
+            StatusCode::NOT_FOUND,
+            "webhook_not_found",
+        ),
+        (
+            "POST",
+            "/v1/webhooks/999/dead/redrive".to_string(),
+            None,
+            StatusCode::NOT_FOUND,
+            "webhook_not_found",
+        ),
+        (
+            "PATCH",
+            "/v1/webhooks/999".to_string(),
+            Some(json!({"enabled": true})),
+            StatusCode::NOT_FOUND,
+            "webhook_not_found",
+        ),
+        (
+            "PATCH",
+            hook.clone(),
+            Some(json!({"enabled": true, "url": "http://x/"})),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+        (
+            "POST",
+            format!("{hook}/dead/redrive"),
+            Some(json!("all")),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+        (
+            "POST",
+            format!("{hook}/dead/redrive"),
+            Some(json!({"delivery_ids": (0..1001).collect::<Vec<i64>>()})),
+            StatusCode::BAD_REQUEST,
+            "too_many_delivery_ids",
+        ),
+    ] {
+        let r = s.admin(method, &uri, body).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (want_status, want_code.to_string()),
+            "{method} {uri}: {}",
+            r.text()
+        );
+    }
+    assert_eq!(s.admin("GET", &hook, None).await.json()["dead_letters"], 2);
+
+    // The receiver is back: re-enable, then redrive the first dead letter, then the rest.
+    status.store(200, Ordering::SeqCst);
+    let r = s
+        .admin("PATCH", &hook, Some(json!({"enabled": true})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let h = r.json();
+    assert_eq!(
+        (
+            h["enabled"].clone(),
+            h["disabled_reason"].clone(),
+            h["failing_since"].clone()
+        ),
+        (json!(true), Value::Null, Value::Null)
+    );
+    let first = dead[0]["delivery_id"].as_i64().unwrap();
+    let r = s
+        .admin(
+            "POST",
+            &format!("{hook}/dead/redrive"),
+            Some(json!({"delivery_ids": [first]})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()),
+        (StatusCode::OK, json!({"redriven": 1}))
+    );
+    until(&s, &format!("{hook}/dead"), |d| {
+        d["dead_letters"].as_array().unwrap().len() == 1
+    })
+    .await;
+    let r = s.admin("POST", &format!("{hook}/dead/redrive"), None).await;
+    assert_eq!(
+        (r.status, r.json()),
+        (StatusCode::OK, json!({"redriven": 1}))
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while delivered.lock().unwrap().len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "redriven events not delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(*delivered.lock().unwrap(), want, "each once, in order");
+    assert_eq!(s.admin("GET", &hook, None).await.json()["dead_letters"], 0);
+    let c = s.store.outbox_counts().unwrap();
+    assert_eq!((c.pending, c.delivered), (0, 2));
+
+    // Disabling through the API says so.
+    let h = s
+        .admin("PATCH", &hook, Some(json!({"enabled": false})))
+        .await
+        .json();
+    assert_eq!(
+        (h["enabled"].clone(), h["disabled_reason"].clone()),
+        (json!(false), json!("disabled through the API"))
+    );
+
+    // Every change an operator made is in the audit log, by the key that made it.
+    let changes: Vec<(String, String)> = s
+        .store
+        .audit_entries(0, 10_000)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.entry.object == format!("webhook:{id}"))
+        .map(|r| (r.entry.actor, r.entry.detail))
+        .collect();
+    let details: Vec<&str> = changes.iter().map(|(_, d)| d.as_str()).collect();
+    assert_eq!(
+        details,
+        vec![
+            "webhook created",
+            "webhook enabled",
+            "1 dead letters redriven",
+            "1 dead letters redriven",
+            "webhook disabled"
+        ]
+    );
+    assert!(changes
+        .iter()
+        .all(|(a, _)| a == &changes[0].0 && !a.is_empty()));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_answer_per_item() {
     let (s, _dir) = actions_server().await;
