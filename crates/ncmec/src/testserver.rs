@@ -196,7 +196,14 @@ pub enum Fault {
     /// The request is carried out and logged at once; the answer comes after this delay. A
     /// client killed meanwhile has had its request done but never saw the answer.
     HoldAfter(Duration),
+    /// For `/upload`: the file arrives damaged (its first byte changed on the way). It is
+    /// stored and answered as usual, with the MD5 of what arrived, which is not the client's.
+    Corrupt,
 }
+
+/// Set on a request whose upload arrives damaged ([`Fault::Corrupt`]).
+#[derive(Debug, Clone, Copy)]
+struct Damaged;
 
 /// A report's state on the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -434,7 +441,7 @@ fn drop_connection() -> ! {
 
 async fn faults_and_auth(
     State(shared): State<Arc<Shared>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let endpoint = request
@@ -475,6 +482,9 @@ async fn faults_and_auth(
             drop_connection();
         }
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+        Some(Fault::Corrupt) => {
+            request.extensions_mut().insert(Damaged);
+        }
         Some(Fault::DropAfter | Fault::HoldAfter(_)) | None => {}
     }
     let code = check_auth(&shared, request.headers()).err();
@@ -634,7 +644,11 @@ fn open_report<'a>(
     }
 }
 
-async fn upload(State(shared): State<Arc<Shared>>, mut multipart: Multipart) -> Response {
+async fn upload(
+    State(shared): State<Arc<Shared>>,
+    damaged: Option<axum::Extension<Damaged>>,
+    mut multipart: Multipart,
+) -> Response {
     let mut id = None;
     let mut file = None;
     loop {
@@ -655,9 +669,14 @@ async fn upload(State(shared): State<Arc<Shared>>, mut multipart: Multipart) -> 
             Err(_) => return code(4200),
         }
     }
-    let (Some(id), Some((name, bytes))) = (id, file) else {
+    let (Some(id), Some((name, mut bytes))) = (id, file) else {
         return code(4000);
     };
+    if damaged.is_some() && !bytes.is_empty() {
+        let mut b = bytes.to_vec();
+        b[0] ^= 0xff;
+        bytes = Bytes::from(b);
+    }
     let now = shared.now();
     let mut inner = shared.lock();
     inner.next_file += 1;

@@ -769,6 +769,7 @@ pub const ERROR_CODES: &[&str] = &[
     "invalid_event_types",
     "weak_secret",
     "too_many_webhooks",
+    "too_many_delivery_ids",
     "exchange_not_found",
     "exchange_busy",
     "exchange_config_in_file",

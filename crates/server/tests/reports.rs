@@ -129,7 +129,12 @@ async fn bank(s: &TestServer, pdqs: &[&str]) {
             Some(json!({"name": "HOTLINE", "kind": "csam", "classification": "A1"})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    // A second case on one server finds the bank there.
+    assert!(
+        r.status == StatusCode::CREATED || r.code() == "bank_exists",
+        "{}",
+        r.text()
+    );
     for pdq in pdqs {
         let r = s
             .admin("POST", "/c/bank/HOTLINE/signal", Some(json!({"pdq": pdq})))
@@ -385,6 +390,61 @@ async fn wait_reported(s: &TestServer, case: i64) {
 
 /// A send the NCA refused is not resumed at a start: a refused report needs a person, who
 /// resumes it with `{}` once the cause is fixed (the same report under the same key).
+/// A token the NCA's API refuses (403), and a success answer without a reference, each get
+/// their own stable code, with the NCA's words passed on, and the send recorded as failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_and_an_answer_without_a_reference_have_their_own_codes() {
+    use safeguard_nca::test_server::{self, Step};
+    let dir = tempfile::tempdir().unwrap();
+    let nca = test_server::start(
+        vec![
+            Step::answer(403, r#"{"message":"token lacks the submit permission"}"#),
+            Step::answer(201, r#"{"received":true}"#),
+        ],
+        NCA_TOKEN,
+    )
+    .await;
+    let (s, first) = approved_nca_case(dir.path(), &nca, 10, "acct-nca-token").await;
+    let second = signals_case(&s, "acct-nca-noref").await;
+    confirm_and_approve(&s, second).await;
+    for (case, status, code, words) in [
+        (
+            first,
+            StatusCode::BAD_GATEWAY,
+            "nca_auth_failed",
+            "token lacks the submit permission",
+        ),
+        (
+            second,
+            StatusCode::BAD_GATEWAY,
+            "nca_bad_response",
+            "same idempotency key",
+        ),
+    ] {
+        let r = nca_send(&s, case, reporter()).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (status, code),
+            "{}",
+            r.text()
+        );
+        assert!(r.text().contains(words), "{}", r.text());
+        assert!(!r.text().contains(NCA_TOKEN));
+        let shown = s
+            .admin("GET", &format!("/v1/cases/{case}/reports/nca/send"), None)
+            .await
+            .json();
+        assert_eq!(
+            (shown["state"].as_str(), shown["error"]["code"].as_str()),
+            (Some("failed"), Some(code)),
+            "{shown}"
+        );
+        assert_eq!(s.store.case(case).unwrap().unwrap().state, "decided");
+    }
+    // Neither was retried: a refused token and a reference-less success are not transient.
+    assert_eq!(nca.requests().len(), 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_send_is_left_for_a_person_at_the_next_start() {
     use safeguard_nca::test_server::{self, Step};
@@ -652,6 +712,31 @@ async fn a_signals_only_case_files_a_text_only_report() {
         .status,
         StatusCode::NOT_FOUND
     );
+    // The reason is 1 to 500 bytes of text (after trimming), without control characters.
+    let long = "é".repeat(250);
+    for (to, reason, ok) in [
+        ("both", "x".repeat(501), false),
+        ("both", format!("{long}x"), false),
+        ("both", "  ".to_string(), false),
+        ("both", "line\nbreak".to_string(), false),
+        ("elsewhere", "a reason".to_string(), false),
+        ("both", long.clone(), true),
+    ] {
+        let r = s
+            .admin("POST", &referral, Some(json!({"to": to, "reason": reason})))
+            .await;
+        if ok {
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+            assert_eq!(r.json()["reason"], json!(long));
+        } else {
+            assert_eq!(
+                (r.status, r.code().as_str()),
+                (StatusCode::BAD_REQUEST, "invalid_request"),
+                "{to} {reason:?}: {}",
+                r.text()
+            );
+        }
+    }
     let filing = file(&s, case).await;
     let v = wait_for(&s, &filing, filed).await;
     assert_eq!(v["file_ids"], json!([]));

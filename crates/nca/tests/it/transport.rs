@@ -103,6 +103,47 @@ async fn persistent_5xx_gives_up_after_the_policy_s_attempts() {
 }
 
 #[tokio::test]
+async fn a_408_and_a_429_are_retried_with_the_same_idempotency_key() {
+    let s = server(vec![
+        Step::answer(408, r#"{"message":"request timeout"}"#),
+        Step::answer(429, r#"{"message":"slow down"}"#),
+        Step::answer(201, r#"{"reference":"NCA-10"}"#),
+    ])
+    .await;
+    let r = transport(&s, TOKEN)
+        .submit(&report(), &files())
+        .await
+        .expect("accepted on the third attempt");
+    assert_eq!(r.as_str(), "NCA-10");
+    let seen = s.requests();
+    assert_eq!(seen.len(), 3);
+    assert!(seen
+        .iter()
+        .all(|r| r.idempotency_key == seen[0].idempotency_key));
+}
+
+#[tokio::test]
+async fn a_403_is_an_auth_error_and_not_retried() {
+    let s = server(vec![Step::answer(
+        403,
+        r#"{"message":"token lacks the submit permission"}"#,
+    )])
+    .await;
+    let err = transport(&s, TOKEN)
+        .submit(&report(), &files())
+        .await
+        .expect_err("refused");
+    match err {
+        Error::Auth { status, message } => {
+            assert_eq!(status, 403);
+            assert_eq!(message, "token lacks the submit permission");
+        }
+        other => panic!("expected Auth, got {other:?}"),
+    }
+    assert_eq!(s.requests().len(), 1, "not retried");
+}
+
+#[tokio::test]
 async fn a_400_is_a_clean_error_with_the_message_and_not_retried() {
     let s = server(vec![Step::answer(
         400,

@@ -68,6 +68,66 @@ async fn an_upload_that_may_have_arrived_moves_to_a_new_report() {
     }
 }
 
+/// A file damaged on the way is caught by the MD5 NCMEC answers with: the client refuses the
+/// answer (`HashMismatch`, naming both digests), and the filer, since the damaged copy is
+/// stored in that report, retracts it and files a new one with intact files.
+#[tokio::test]
+async fn a_file_damaged_on_the_way_is_caught_by_its_md5_and_filed_again() {
+    let server = TestServer::start().await.unwrap();
+    let client = Client::new(
+        ClientConfig::new(Credentials::new(
+            safeguard_ncmec::testserver::USERNAME,
+            safeguard_ncmec::testserver::PASSWORD,
+        ))
+        .base_url(server.base_url()),
+    )
+    .unwrap();
+    let xml = sample_filing("damaged", now())
+        .report
+        .to_xml(now())
+        .unwrap();
+    let report_id = client
+        .submit(&xml)
+        .await
+        .unwrap()
+        .response
+        .report_id
+        .unwrap();
+    server.inject("/upload", Fault::Corrupt, 1);
+    let content = b"benign test bytes";
+    let err = client
+        .upload(&report_id, "image-1.png", content)
+        .await
+        .unwrap_err();
+    let Error::HashMismatch {
+        file_name,
+        local,
+        remote,
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!(file_name, "image-1.png");
+    assert_eq!(local, &safeguard_ncmec::client::md5_hex(content));
+    assert_ne!(local, remote);
+    assert_eq!(server.reports()[0].files[0].md5, *remote);
+
+    let server = TestServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    server.inject("/upload", Fault::Corrupt, 1);
+    let filing = sample_filing("damaged", now());
+    let filed = filer(&server, file_journal(&dir))
+        .run(&filing)
+        .await
+        .unwrap();
+    let report = assert_one_finished(&server, FILES);
+    for (stored, sent) in report.files.iter().zip(&filing.files) {
+        assert_eq!(stored.md5, safeguard_ncmec::client::md5_hex(&sent.content));
+    }
+    assert_eq!(filed.abandoned.len(), 1);
+    assert!(filed.abandoned[0].retracted);
+}
+
 #[tokio::test]
 async fn a_slow_upload_within_the_timeout_just_takes_longer() {
     let server = TestServer::start().await.unwrap();

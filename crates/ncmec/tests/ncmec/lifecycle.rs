@@ -59,6 +59,51 @@ async fn a_report_idle_past_an_hour_is_replaced_and_the_old_one_abandoned() {
     assert_eq!(old_state, ReportState::Expired);
 }
 
+/// The 5-minute margin: a report idle 54 minutes is carried on; one idle 56 minutes (inside
+/// the margin before NCMEC's 1-hour window) is retracted while NCMEC still has it, and the
+/// filing moves to a new report rather than race the deletion.
+#[tokio::test]
+async fn a_report_within_five_minutes_of_the_idle_window_is_replaced_before_it_expires() {
+    for (idle_minutes, replaced) in [(54, false), (56, true)] {
+        let server = TestServer::start().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let journal = file_journal(&dir);
+        let filing = sample_filing("margin", now());
+        let stopped = filer(
+            &server,
+            StopAfter::new(journal.clone(), STOP_AFTER_FIRST_UPLOAD),
+        )
+        .run(&filing)
+        .await;
+        assert!(matches!(stopped, Err(Error::Journal { .. })), "{stopped:?}");
+        let old = filer(&server, journal.clone())
+            .state("margin")
+            .unwrap()
+            .unwrap()
+            .current
+            .unwrap()
+            .report_id;
+        server.advance(Duration::from_secs(idle_minutes * 60));
+        let filed = filer(&server, journal).run(&filing).await.unwrap();
+        let new = assert_one_finished(&server, FILES);
+        let old_state = server
+            .reports()
+            .into_iter()
+            .find(|r| r.report_id == old)
+            .unwrap()
+            .state;
+        if replaced {
+            assert_ne!(new.report_id, old);
+            assert_eq!(filed.abandoned.len(), 1);
+            assert!(filed.abandoned[0].reason.contains("last changed"));
+            assert_eq!(old_state, ReportState::Retracted, "retracted, not expired");
+        } else {
+            assert_eq!(new.report_id, old, "idle {idle_minutes} min");
+            assert!(filed.abandoned.is_empty(), "{:?}", filed.abandoned);
+        }
+    }
+}
+
 /// The filer's clock does not know the report expired (a clock behind NCMEC's); NCMEC's
 /// 5001 on the next call is enough to move to a new report.
 #[tokio::test]
