@@ -148,6 +148,7 @@ pub fn app(state: AppState) -> Router {
         .merge(console)
         .merge(protected)
         .fallback(middleware::fallback)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -313,6 +313,17 @@ pub async fn fallback(req: Request<Body>) -> Response {
     .into_response()
 }
 
+/// 405 for a route that exists with other methods, in the API's error shape (the router adds
+/// the `Allow` header naming the methods it has).
+pub async fn method_not_allowed(req: Request<Body>) -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+    )
+    .into_response()
+}
+
 /// `GET /metrics`.
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let store = state.0.store.clone();

@@ -786,6 +786,7 @@ pub const ERROR_CODES: &[&str] = &[
     "invalid_api_key",
     "insufficient_scope",
     "not_found",
+    "method_not_allowed",
     "invalid_request",
     "invalid_json",
     "invalid_body",

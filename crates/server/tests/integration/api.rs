@@ -769,6 +769,23 @@ async fn openapi_covers_every_route() {
             assert_ne!(r.code(), "not_found", "{method} {path} hit the fallback");
         }
     }
+    // A known path with a method it does not have: 405 in the API's error shape, with the
+    // methods it has in `Allow`.
+    for (method, uri, allowed) in [
+        ("DELETE", "/m/lookup", "GET"),
+        ("PUT", "/v1/webhooks", "POST"),
+        ("POST", "/status", "GET"),
+    ] {
+        let r = s.admin(method, uri, None).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            "{method} {uri}: {}",
+            r.text()
+        );
+        let allow = r.headers.get("allow").unwrap().to_str().unwrap();
+        assert!(allow.contains(allowed), "{method} {uri}: Allow {allow}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
