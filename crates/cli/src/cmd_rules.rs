@@ -44,8 +44,23 @@ pub fn run(cmd: &RulesCommand) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot read {}", a.file.display()))?;
             let set = RuleSet::parse_toml(&text)
                 .with_context(|| format!("{} is not a valid rules file", a.file.display()))?;
-            let store = a.data.open()?;
+            let store: std::sync::Arc<dyn safeguard_store::Store> =
+                std::sync::Arc::from(a.data.open()?);
             let out = safeguard_engine::action::apply_rules(store.as_ref(), &set)?;
+            // As `PUT /v1/rules` records it, by `cli` rather than a key.
+            crate::cmd_audit::record(
+                &a.data,
+                store,
+                safeguard_engine::audit::Action::RuleChanged,
+                "rules",
+                &format!(
+                    "set replaced: {} in force, {} created, {} changed, {} removed",
+                    out.rules.len(),
+                    out.created,
+                    out.changed,
+                    out.removed
+                ),
+            );
             println!(
                 "rules applied: {} in force ({} created, {} changed, {} moved, {} unchanged, {} removed)",
                 out.rules.len(),

@@ -106,6 +106,37 @@ fn assert_names(out: &Output, index: u64) {
     );
 }
 
+/// `safeguard rules apply` is recorded as `PUT /v1/rules` is, by `cli`.
+#[test]
+fn a_rules_change_from_the_command_line_is_recorded() {
+    let s = Scratch::new("rules");
+    let data = s.0.join("data");
+    let rules = s.0.join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nid = \"csam\"\n[rule.when]\nbank_kinds = [\"csam\"]\n[rule.then]\nverdict = \"block\"\n",
+    )
+    .unwrap();
+    ok(run(&["rules", "apply", rules.to_str().unwrap()], &data));
+    let file = s.0.join("log.jsonl");
+    export(&data, &file);
+    // The first entry (the export's first line is its header).
+    let text = std::fs::read_to_string(&file).unwrap();
+    let first: serde_json::Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v.get("seq").is_some())
+        .unwrap();
+    assert_eq!(first["seq"], 0);
+    assert_eq!(first["action"], "rule_changed", "{first}");
+    assert_eq!(first["actor"], "cli");
+    assert_eq!(first["object"], "rules");
+    assert_eq!(
+        first["detail"],
+        "set replaced: 1 in force, 1 created, 0 changed, 0 removed"
+    );
+}
+
 #[test]
 fn an_export_verifies_with_the_public_key_and_a_wrong_key_fails() {
     let s = Scratch::new("verify");
