@@ -76,6 +76,17 @@ pub struct Metrics {
     pub webhook_backlog: Gauge,
     /// Webhook deliveries in the dead-letter list (refreshed on each scrape).
     pub webhook_dead: Gauge,
+    /// The webhook dispatcher's counts since start (refreshed on each scrape): attempts,
+    /// deliveries, retries, dead letters and endpoints it disabled.
+    pub webhook_attempts: Gauge,
+    /// See `webhook_attempts`.
+    pub webhook_delivered: Gauge,
+    /// See `webhook_attempts`.
+    pub webhook_retried: Gauge,
+    /// See `webhook_attempts`.
+    pub webhook_dead_lettered: Gauge,
+    /// See `webhook_attempts`.
+    pub webhook_endpoints_disabled: Gauge,
     /// Transactions that recorded submissions since start (refreshed on each scrape).
     pub submission_commits: Gauge,
     /// Submissions those transactions recorded; divided by the above, the mean group size.
@@ -100,6 +111,32 @@ impl Default for Metrics {
         let webhook_backlog = Gauge::default();
         let webhook_dead = Gauge::default();
         let submission_commits = Gauge::default();
+        let webhook_counts = [
+            ("webhook_attempts", "Webhook delivery attempts since start"),
+            (
+                "webhook_delivered",
+                "Webhook attempts answered 2xx since start",
+            ),
+            (
+                "webhook_retried",
+                "Webhook attempts that failed and were scheduled again, since start",
+            ),
+            (
+                "webhook_dead_lettered",
+                "Webhook deliveries this process moved to a dead-letter list, since start",
+            ),
+            (
+                "webhook_endpoints_disabled",
+                "Webhook endpoints this process disabled, since start",
+            ),
+        ]
+        .map(|(name, help)| {
+            let g = Gauge::default();
+            registry.register(name, help, g.clone());
+            g
+        });
+        let [webhook_attempts, webhook_delivered, webhook_retried, webhook_dead_lettered, webhook_endpoints_disabled] =
+            webhook_counts;
         let submission_commit_items = Gauge::default();
         registry.register(
             "submission_commits",
@@ -171,6 +208,11 @@ impl Default for Metrics {
             webhooks_disabled,
             webhook_backlog,
             webhook_dead,
+            webhook_attempts,
+            webhook_delivered,
+            webhook_retried,
+            webhook_dead_lettered,
+            webhook_endpoints_disabled,
             submission_commits,
             submission_commit_items,
         }

@@ -336,6 +336,18 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         m.webhook_dead
             .set(i64::try_from(c.dead).unwrap_or(i64::MAX));
     }
+    if let Some(w) = state.0.webhooks.get() {
+        let c = w.counters.snapshot();
+        let m = &state.0.metrics;
+        let set = |g: &prometheus_client::metrics::gauge::Gauge, v: u64| {
+            g.set(i64::try_from(v).unwrap_or(i64::MAX));
+        };
+        set(&m.webhook_attempts, c.attempts);
+        set(&m.webhook_delivered, c.delivered);
+        set(&m.webhook_retried, c.retried);
+        set(&m.webhook_dead_lettered, c.dead_lettered);
+        set(&m.webhook_endpoints_disabled, c.endpoints_disabled);
+    }
     if let Some(actioner) = state.0.actioner.get() {
         let g = actioner.group_commit_stats();
         let m = &state.0.metrics;

@@ -368,6 +368,8 @@ pub fn dispatcher_config(
 pub struct Running {
     /// Wakes the dispatcher.
     pub notify: Arc<tokio::sync::Notify>,
+    /// The dispatcher's counters since this process started (exported by `/metrics`).
+    pub counters: Arc<safeguard_webhook::dispatcher::Metrics>,
     _stop: tokio::sync::watch::Sender<()>,
 }
 
@@ -385,6 +387,7 @@ pub fn start(state: &AppState) -> Result<Running, String> {
         safeguard_webhook::dispatcher::Dispatcher::new(outbox, client, dispatcher_config(c))
             .map_err(|e| e.to_string())?;
     let notify = dispatcher.notifier();
+    let counters = dispatcher.metrics_handle();
     let (stop, mut stopped) = tokio::sync::watch::channel(());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -401,6 +404,7 @@ pub fn start(state: &AppState) -> Result<Running, String> {
         .map_err(|e| format!("webhook thread: {e}"))?;
     Ok(Running {
         notify,
+        counters,
         _stop: stop,
     })
 }

@@ -221,6 +221,11 @@ impl Dispatcher {
         self.metrics.snapshot()
     }
 
+    /// The live counters, to read after the dispatcher has moved to the thread that runs it.
+    pub fn metrics_handle(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
+    }
+
     /// The settings in force.
     pub fn config(&self) -> &Config {
         &self.config

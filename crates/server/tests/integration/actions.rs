@@ -878,6 +878,22 @@ async fn webhook_faults_dead_letters_and_redrive_through_the_api() {
     let c = s.store.outbox_counts().unwrap();
     assert_eq!((c.pending, c.delivered), (0, 2));
 
+    // The dispatcher's counts are in /metrics.
+    let metrics = s.admin("GET", "/metrics", None).await.text();
+    let count = |name: &str| -> i64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("safeguard_{name} ")))
+            .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(count("webhook_delivered"), 2);
+    assert_eq!(count("webhook_dead_lettered"), 2);
+    assert_eq!(count("webhook_endpoints_disabled"), 1);
+    assert!(count("webhook_retried") >= 1);
+    assert!(count("webhook_attempts") >= count("webhook_retried") + 3);
+
     // Disabling through the API says so.
     let h = s
         .admin("PATCH", &hook, Some(json!({"enabled": false})))
