@@ -281,7 +281,7 @@ mod tests {
     #[test]
     fn a_page_out_of_order_or_over_size_is_refused_whole() {
         let refused = |c: &mut PeerClient, b: &[u8]| {
-            let before = c.cp.clone();
+            let before = c.cp;
             let r = c.page_from_body(b);
             assert!(matches!(r, Err(Error::Protocol(_))), "{r:?}");
             assert_eq!(c.cp, before, "a refused page leaves the checkpoint");
