@@ -114,7 +114,12 @@ stopncii_more = f"""{{"count": 2, "nextPageToken": "t1", "hasMoreRecords": true,
 stopncii_last = f"""{{"count": 1, "hasMoreRecords": false, "nextSetTimestamp": 9,
 "hashRecords": [{{"lastModtimestamp": 3, "signalType": "ImagePDQ", "hashValue": "{pdq}", "hashStatus": "Withdrawn"}}]}}""".encode()
 write("exchange_pages", "stopncii-two-pages", b"\x01" + stopncii_more + b"\x00" + stopncii_last)
-write("exchange_pages", "stopncii-one-page", b"\x01" + open(os.path.join(SEEDS, "list_stopncii", "page.json"), "rb").read())
+stopncii_one = f"""{{"count": 2, "hasMoreRecords": false, "nextSetTimestamp": 5, "hashRecords": [
+ {{"lastModtimestamp": 1, "signalType": "ImagePDQ", "hashValue": "{pdq}", "hashStatus": "Active",
+   "caseNumbers": {{"c1": "Active"}}, "CSPFeedbacks": []}},
+ {{"lastModtimestamp": 2, "signalType": "VideoMD5", "hashValue": "{md5}", "hashStatus": "Deleted",
+   "caseNumbers": {{}}}}]}}""".encode()
+write("exchange_pages", "stopncii-one-page", b"\x01" + stopncii_one)
 peer_first = f"""{{"contents": [{{"id": 3, "signals": {{"md5": "{md5}", "pdq": "{pdq}"}}, "note": "benign test"}},
  {{"id": 7, "signals": {{"sha256": "{sha256}"}}, "disable_until_ts": 0}}], "next_after": 7}}""".encode()
 peer_last = f"""{{"contents": [{{"id": 9, "signals": {{"md5": "{h("md5b", 32)}", "unknown_type": "x"}}}}], "next_after": null}}""".encode()

@@ -59,6 +59,10 @@ pub fn app(state: AppState) -> Router {
     let limits = &state.0.config.limits;
     let role = state.0.config.role;
     let scoped = |scope: Scope, r: Router<AppState>| {
+        // A wrong method gets the API's JSON 405, set here, before the layers below, so that
+        // they wrap it: authentication, scope and role are still checked first (set on the
+        // merged router it would replace the wrapped fallbacks and answer without a key).
+        let r = r.method_not_allowed_fallback(middleware::method_not_allowed);
         // A route of another role answers 404 `not_served_by_role` (after authentication,
         // which stays outermost): the client learns where to send it instead.
         let r = match role_serving(scope) {
@@ -145,10 +149,10 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/status", get(hma::status))
         .route("/status/live", get(hma::status_live))
+        .method_not_allowed_fallback(middleware::method_not_allowed)
         .merge(console)
         .merge(protected)
         .fallback(middleware::fallback)
-        .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

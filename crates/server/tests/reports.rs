@@ -388,10 +388,9 @@ async fn wait_reported(s: &TestServer, case: i64) {
     }
 }
 
-/// A send the NCA refused is not resumed at a start: a refused report needs a person, who
-/// resumes it with `{}` once the cause is fixed (the same report under the same key).
 /// A token the NCA's API refuses (403), and a success answer without a reference, each get
-/// their own stable code, with the NCA's words passed on, and the send recorded as failed.
+/// their own stable code and message (the NCA's own words for the refusal), and the send is
+/// recorded as failed; neither is retried within the send.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_token_and_an_answer_without_a_reference_have_their_own_codes() {
     use safeguard_nca::test_server::{self, Step};
@@ -441,10 +440,13 @@ async fn a_refused_token_and_an_answer_without_a_reference_have_their_own_codes(
         );
         assert_eq!(s.store.case(case).unwrap().unwrap().state, "decided");
     }
-    // Neither was retried: a refused token and a reference-less success are not transient.
+    // Neither was retried within its send (a reference-less success may be resumed at the
+    // next start, since the NCA may hold the report; a refused token is left for a person).
     assert_eq!(nca.requests().len(), 2);
 }
 
+/// A send the NCA refused is not resumed at a start: a refused report needs a person, who
+/// resumes it with `{}` once the cause is fixed (the same report under the same key).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_send_is_left_for_a_person_at_the_next_start() {
     use safeguard_nca::test_server::{self, Step};

@@ -61,7 +61,12 @@ fn parse_quality(s: &str, at: &str) -> Result<u8, Error> {
 fn parse_timestamp(s: &str, at: &str) -> Result<f64, Error> {
     let t = parse_python_float(s)
         .ok_or_else(|| err(format!("{at}: timestamp {s:?} is not a number")))?;
-    if !t.is_finite() || t < 0.0 {
+    // The canonical form keeps 3 significant digits, and a value above about 1.795e308 rounds
+    // to "1.8e+308", past the largest f64: it would be stored and then not read back. So a
+    // timestamp must stay finite in the form it is stored in (found reading the checks of the
+    // fuzz target `exchange_pages`, which stores what a peer sends).
+    if !t.is_finite() || t < 0.0 || !parse_python_float(&python_sig3(t)).is_some_and(f64::is_finite)
+    {
         return Err(err(format!(
             "{at}: timestamp {t} must be a finite number of seconds >= 0"
         )));
@@ -324,6 +329,20 @@ mod tests {
     use super::*;
 
     const H: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
+
+    /// What is accepted is stored in a form that reads back: the largest timestamps, whose
+    /// 3 significant digits overflow, are refused rather than stored unreadable.
+    #[test]
+    fn timestamps_that_would_not_read_back_are_refused() {
+        for t in ["1.796e308", "1.7976931348623157e308"] {
+            let text = format!("[\"{H},100,{t}\"]");
+            assert!(parse(&text).is_err(), "{t}");
+        }
+        let text = format!("[\"{H},100,1.79e308\"]");
+        let frames = parse(&text).unwrap();
+        let canonical = to_json(&frames);
+        assert_eq!(to_json(&parse(&canonical).unwrap()), canonical);
+    }
 
     #[test]
     fn python_three_significant_digits() {

@@ -875,12 +875,25 @@ async fn webhook_faults_dead_letters_and_redrive_through_the_api() {
     }
     assert_eq!(*delivered.lock().unwrap(), want, "each once, in order");
     assert_eq!(s.admin("GET", &hook, None).await.json()["dead_letters"], 0);
-    let c = s.store.outbox_counts().unwrap();
-    assert_eq!((c.pending, c.delivered), (0, 2));
+    // The receiver keeps an event before it answers; the dispatcher records the attempt
+    // after the answer, so wait for that.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let c = s.store.outbox_counts().unwrap();
+        if (c.pending, c.delivered) == (0, 2) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "outbox {} pending, {} delivered",
+            c.pending,
+            c.delivered
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
-    // The dispatcher's counts are in /metrics.
-    let metrics = s.admin("GET", "/metrics", None).await.text();
-    let count = |name: &str| -> i64 {
+    // The dispatcher's counts are in /metrics (counted just after the outbox write).
+    let count = |metrics: &str, name: &str| -> i64 {
         metrics
             .lines()
             .find_map(|l| l.strip_prefix(&format!("safeguard_{name} ")))
@@ -888,6 +901,16 @@ async fn webhook_faults_dead_letters_and_redrive_through_the_api() {
             .parse()
             .unwrap()
     };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let metrics = loop {
+        let m = s.admin("GET", "/metrics", None).await.text();
+        if count(&m, "webhook_delivered") == 2 {
+            break m;
+        }
+        assert!(std::time::Instant::now() < deadline, "{m}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let count = |name: &str| count(&metrics, name);
     assert_eq!(count("webhook_delivered"), 2);
     assert_eq!(count("webhook_dead_lettered"), 2);
     assert_eq!(count("webhook_endpoints_disabled"), 1);

@@ -786,6 +786,19 @@ async fn openapi_covers_every_route() {
         let allow = r.headers.get("allow").unwrap().to_str().unwrap();
         assert!(allow.contains(allowed), "{method} {uri}: Allow {allow}");
     }
+    // Authentication and scope still come first: a wrong method tells nothing to a caller
+    // without a key, or with a key of another scope.
+    let r = s.call("DELETE", "/m/lookup", None, None).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::UNAUTHORIZED, "missing_api_key")
+    );
+    let matcher = s.key(&[safeguard_server::auth::Scope::Match]);
+    let r = s.call("PUT", "/v1/webhooks", Some(&matcher), None).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::FORBIDDEN, "insufficient_scope")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
