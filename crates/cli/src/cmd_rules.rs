@@ -53,13 +53,7 @@ pub fn run(cmd: &RulesCommand) -> anyhow::Result<ExitCode> {
                 store,
                 safeguard_engine::audit::Action::RuleChanged,
                 "rules",
-                &format!(
-                    "set replaced: {} in force, {} created, {} changed, {} removed",
-                    out.rules.len(),
-                    out.created,
-                    out.changed,
-                    out.removed
-                ),
+                &out.audit_detail(),
             );
             println!(
                 "rules applied: {} in force ({} created, {} changed, {} moved, {} unchanged, {} removed)",

@@ -510,13 +510,7 @@ async fn rules_replace(
             &actor.0,
             safeguard_engine::audit::Action::RuleChanged,
             "rules",
-            &format!(
-                "set replaced: {} in force, {} created, {} changed, {} removed",
-                out.rules.len(),
-                out.created,
-                out.changed,
-                out.removed
-            ),
+            &out.audit_detail(),
         );
         Ok(out)
     })

@@ -63,6 +63,19 @@ pub struct RuleSetOutcome {
     pub generation: i64,
 }
 
+impl RuleSetOutcome {
+    /// The audit log's detail for a replaced set, the same from the API and the CLI.
+    pub fn audit_detail(&self) -> String {
+        format!(
+            "set replaced: {} in force, {} created, {} changed, {} removed",
+            self.rules.len(),
+            self.created,
+            self.changed,
+            self.removed
+        )
+    }
+}
+
 /// The case a submission joins, when its verdict calls for one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaseAssignment {

@@ -74,14 +74,7 @@ async fn an_upload_that_may_have_arrived_moves_to_a_new_report() {
 #[tokio::test]
 async fn a_file_damaged_on_the_way_is_caught_by_its_md5_and_filed_again() {
     let server = TestServer::start().await.unwrap();
-    let client = Client::new(
-        ClientConfig::new(Credentials::new(
-            safeguard_ncmec::testserver::USERNAME,
-            safeguard_ncmec::testserver::PASSWORD,
-        ))
-        .base_url(server.base_url()),
-    )
-    .unwrap();
+    let client = crate::common::client(&server);
     let xml = sample_filing("damaged", now())
         .report
         .to_xml(now())

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use safeguard_ncmec::testserver::{sample_filing, ReportState, TestServer, PASSWORD};
 use safeguard_ncmec::{
-    Approval, Client, ClientConfig, CodeClass, Credentials, Error, Filer, FilerConfig, Phase,
+    Approval, Client, ClientConfig, CodeClass, Credentials, Error, FileJournal, Filer, FilerConfig,
+    Filing, Phase,
 };
 
 use crate::common::{assert_one_finished, file_journal, filer, now, StopAfter, FAST_RETRY};
@@ -15,26 +16,46 @@ const FILES: &[&str] = &["image-1.png", "context.txt"];
 /// Records: 1 new state, 2 submitted, 3 upload started, 4 uploaded — stop there.
 const STOP_AFTER_FIRST_UPLOAD: usize = 4;
 
+/// Runs `filing` until its first file is uploaded, then stops (a journal write fails, as a
+/// crash would); returns the id of the report left open at NCMEC.
+async fn stop_after_first_upload(
+    server: &TestServer,
+    journal: &Arc<FileJournal>,
+    filing: &Filing,
+) -> String {
+    let stopped = filer(
+        server,
+        StopAfter::new(journal.clone(), STOP_AFTER_FIRST_UPLOAD),
+    )
+    .run(filing)
+    .await;
+    assert!(matches!(stopped, Err(Error::Journal { .. })), "{stopped:?}");
+    filer(server, journal.clone())
+        .state(&filing.id)
+        .unwrap()
+        .unwrap()
+        .current
+        .unwrap()
+        .report_id
+}
+
+/// The state at the server of report `id`.
+fn state_of(server: &TestServer, id: &str) -> ReportState {
+    server
+        .reports()
+        .into_iter()
+        .find(|r| r.report_id == id)
+        .unwrap()
+        .state
+}
+
 #[tokio::test]
 async fn a_report_idle_past_an_hour_is_replaced_and_the_old_one_abandoned() {
     let server = TestServer::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let journal = file_journal(&dir);
     let filing = sample_filing("expiry", now());
-    let stopped = filer(
-        &server,
-        StopAfter::new(journal.clone(), STOP_AFTER_FIRST_UPLOAD),
-    )
-    .run(&filing)
-    .await;
-    assert!(matches!(stopped, Err(Error::Journal { .. })), "{stopped:?}");
-    let old = filer(&server, journal.clone())
-        .state("expiry")
-        .unwrap()
-        .unwrap()
-        .current
-        .unwrap()
-        .report_id;
+    let old = stop_after_first_upload(&server, &journal, &filing).await;
 
     // Past NCMEC's 1-hour idle window, on the server's clock and the filer's.
     server.advance(Duration::from_secs(61 * 60));
@@ -50,12 +71,7 @@ async fn a_report_idle_past_an_hour_is_replaced_and_the_old_one_abandoned() {
     );
     // The retract found it gone (5001), which settles it.
     assert!(filed.abandoned[0].retracted);
-    let old_state = server
-        .reports()
-        .into_iter()
-        .find(|r| r.report_id == old)
-        .unwrap()
-        .state;
+    let old_state = state_of(&server, &old);
     assert_eq!(old_state, ReportState::Expired);
 }
 
@@ -69,29 +85,11 @@ async fn a_report_within_five_minutes_of_the_idle_window_is_replaced_before_it_e
         let dir = tempfile::tempdir().unwrap();
         let journal = file_journal(&dir);
         let filing = sample_filing("margin", now());
-        let stopped = filer(
-            &server,
-            StopAfter::new(journal.clone(), STOP_AFTER_FIRST_UPLOAD),
-        )
-        .run(&filing)
-        .await;
-        assert!(matches!(stopped, Err(Error::Journal { .. })), "{stopped:?}");
-        let old = filer(&server, journal.clone())
-            .state("margin")
-            .unwrap()
-            .unwrap()
-            .current
-            .unwrap()
-            .report_id;
+        let old = stop_after_first_upload(&server, &journal, &filing).await;
         server.advance(Duration::from_secs(idle_minutes * 60));
         let filed = filer(&server, journal).run(&filing).await.unwrap();
         let new = assert_one_finished(&server, FILES);
-        let old_state = server
-            .reports()
-            .into_iter()
-            .find(|r| r.report_id == old)
-            .unwrap()
-            .state;
+        let old_state = state_of(&server, &old);
         if replaced {
             assert_ne!(new.report_id, old);
             assert_eq!(filed.abandoned.len(), 1);
