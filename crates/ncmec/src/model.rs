@@ -1481,8 +1481,11 @@ impl FileDetails {
 
 /// A plausible email: one `@` with text either side and no white space. NCMEC checks more;
 /// this catches an empty or swapped field before a round trip.
-fn check_email(path: &str, value: &str) -> Result<()> {
-    let ok = match value.split_once('@') {
+/// Whether `value` passes the e-mail check every `<email>` of a report gets: one `@` with
+/// something on both sides, no whitespace. Configuration checks it at startup with this, so
+/// an address NCMEC's rules refuse stops the server rather than every filing.
+pub fn is_email_address(value: &str) -> bool {
+    match value.split_once('@') {
         Some((local, domain)) => {
             !local.is_empty()
                 && !domain.is_empty()
@@ -1490,8 +1493,11 @@ fn check_email(path: &str, value: &str) -> Result<()> {
                 && !value.chars().any(char::is_whitespace)
         }
         None => false,
-    };
-    if ok {
+    }
+}
+
+fn check_email(path: &str, value: &str) -> Result<()> {
+    if is_email_address(value) {
         Ok(())
     } else {
         Err(Error::invalid(

@@ -520,10 +520,11 @@ impl NcmecConfig {
             && self
                 .reporter_email
                 .as_deref()
-                .is_none_or(|e| !e.contains('@'))
+                .is_none_or(|e| !safeguard_ncmec::model::is_email_address(e))
         {
             return Err(
-                "reporting.ncmec.reporter_email is required when enabled: NCMEC writes to it"
+                "reporting.ncmec.reporter_email is required when enabled, as an e-mail \
+                 address (one @, no spaces): NCMEC writes to it"
                     .into(),
             );
         }
@@ -1225,6 +1226,39 @@ mod tests {
         let c = Config::load(Some(&p), |_| None).unwrap();
         assert!(c.validate().is_err());
         std::fs::remove_file(p).unwrap();
+    }
+
+    #[test]
+    fn the_ncmec_section_needs_an_address_ncmec_takes() {
+        let on = |email: Option<&str>| NcmecConfig {
+            enabled: true,
+            reporter_email: email.map(str::to_string),
+            ..NcmecConfig::default()
+        };
+        assert_eq!(NcmecConfig::default().validate(), Ok(()));
+        assert_eq!(on(Some("reports@example.com")).validate(), Ok(()));
+        // Each of these would pass a bare "contains @" check and then make every report
+        // invalid at NCMEC's e-mail rule.
+        for bad in [
+            None,
+            Some("reports"),
+            Some("reports@"),
+            Some("@example.com"),
+        ]
+        .into_iter()
+        .chain([Some("a@b@c"), Some("safety team@example.com")])
+        {
+            let e = on(bad).validate().unwrap_err();
+            assert!(e.contains("reporter_email"), "{bad:?}: {e}");
+        }
+        let bad = |f: fn(&mut NcmecConfig)| {
+            let mut c = NcmecConfig::default();
+            f(&mut c);
+            c.validate().unwrap_err()
+        };
+        assert!(bad(|c| c.incident_type = "Something else".into()).contains("incident_type"));
+        assert!(bad(|c| c.max_attempts = 0).contains("max_attempts"));
+        assert!(bad(|c| c.base_url = Some("ftp://tip.example".into())).contains("base_url"));
     }
 
     #[test]

@@ -340,6 +340,18 @@ pub const ROUTES: &[(&str, &str, Access, &str)] = &[
         "Remove an endpoint and its pending deliveries",
     ),
     (
+        "POST",
+        "/v1/webhooks/{id}/secret",
+        Access::Scope(Scope::Admin),
+        "Rotate the signing secret ({\"secret\"?} or no body: generated, shown once); the replaced secret keeps signing beside it until DELETE .../secret/previous",
+    ),
+    (
+        "DELETE",
+        "/v1/webhooks/{id}/secret/previous",
+        Access::Scope(Scope::Admin),
+        "End a rotation's overlap: only the current secret signs",
+    ),
+    (
         "GET",
         "/v1/webhooks/{id}/dead",
         Access::Scope(Scope::Admin),

@@ -360,13 +360,22 @@ fn context(s: &StoredSubmission) -> Value {
     serde_json::from_str(&s.context).unwrap_or(Value::Null)
 }
 
-/// When the item was uploaded: the platform's `created_at` (Unix seconds) if it gave one,
-/// else when Safeguard recorded it.
+/// The platform's `created_at` (Unix seconds), if it gave one that can be true: an upload
+/// cannot come after Safeguard received the item, so a later time (a platform clock running
+/// ahead, a bad field) is not used. NCMEC refuses an incident time in the future, and a
+/// report built from such a time could never be filed.
+fn platform_upload_time(s: &StoredSubmission) -> Option<Timestamp> {
+    let received = s.created_at.div_euclid(1000);
+    context(s)["created_at"]
+        .as_i64()
+        .filter(|&t| t <= received)
+        .map(Timestamp)
+}
+
+/// When the item was uploaded: the platform's `created_at` where it is usable
+/// ([`platform_upload_time`]), else when Safeguard recorded it.
 fn upload_time(s: &StoredSubmission) -> Timestamp {
-    match context(s)["created_at"].as_i64() {
-        Some(t) => Timestamp(t),
-        None => Timestamp(s.created_at.div_euclid(1000)),
-    }
+    platform_upload_time(s).unwrap_or(Timestamp(s.created_at.div_euclid(1000)))
 }
 
 fn upload_ip(s: &StoredSubmission) -> Option<IpCaptureEvent> {
@@ -440,7 +449,7 @@ fn build_report(cfg: &NcmecConfig, f: &CaseFacts) -> ApiResult<Report> {
     })?;
     let first = f.submissions.iter().min_by_key(|s| upload_time(s));
     let (when, described) = match first {
-        Some(s) if context(s)["created_at"].is_i64() => (
+        Some(s) if platform_upload_time(s).is_some() => (
             upload_time(s),
             "Upload time the platform recorded for the earliest item",
         ),

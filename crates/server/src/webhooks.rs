@@ -6,10 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -416,6 +417,8 @@ pub fn admin_routes() -> Router<AppState> {
     Router::new()
         .route("/v1/webhooks", get(list).post(create))
         .route("/v1/webhooks/{id}", get(show).patch(update).delete(remove))
+        .route("/v1/webhooks/{id}/secret", post(rotate_secret))
+        .route("/v1/webhooks/{id}/secret/previous", delete(retire_previous))
         .route("/v1/webhooks/{id}/dead", get(dead))
         .route("/v1/webhooks/{id}/dead/redrive", post(redrive))
 }
@@ -485,6 +488,37 @@ fn check_url(state: &AppState, url: &str) -> ApiResult<()> {
     })
 }
 
+/// A secret the caller chose (checked), or a generated one; `true` when generated, so the
+/// answer shows it (once).
+fn given_or_generated(given: Option<String>) -> ApiResult<(Secret, bool)> {
+    match given {
+        Some(s)
+            if s.len() < MIN_SECRET_LEN
+                || s.len() > 256
+                || s.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
+            Err(ApiError::bad_request(
+                "weak_secret",
+                format!(
+                    "a webhook secret is {MIN_SECRET_LEN} to 256 characters without spaces; \
+                     omit it to get a generated one"
+                ),
+            ))
+        }
+        Some(s) => Ok((Secret::new(s), false)),
+        None => Ok((safeguard_webhook::signature::generate_secret(), true)),
+    }
+}
+
+fn key_unavailable(e: safeguard_seal::Error) -> ApiError {
+    tracing::error!(error = %e, "cannot seal or open a webhook secret");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "master_key_unavailable",
+        "the master key that seals webhook secrets cannot be loaded",
+    )
+}
+
 async fn create(
     State(state): State<AppState>,
     Extension(actor): Extension<crate::auth::KeyId>,
@@ -492,26 +526,10 @@ async fn create(
 ) -> ApiResult<Response> {
     check_url(&state, &req.url)?;
     check_types(&req.event_types)?;
-    let (secret, shown) = match req.secret {
-        Some(s) if s.len() < MIN_SECRET_LEN || s.len() > 256 || s.chars().any(|c| c.is_whitespace() || c.is_control()) => {
-            return Err(ApiError::bad_request(
-                "weak_secret",
-                format!("a webhook secret is {MIN_SECRET_LEN} to 256 characters without spaces; omit it to get a generated one"),
-            ))
-        }
-        Some(s) => (Secret::new(s), false),
-        None => (safeguard_webhook::signature::generate_secret(), true),
-    };
+    let (secret, shown) = given_or_generated(req.secret)?;
     let sealed = outbox_of(&state)
         .seal(std::slice::from_ref(&secret))
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot seal a webhook secret");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "master_key_unavailable",
-                "the master key that seals webhook secrets cannot be loaded",
-            )
-        })?;
+        .map_err(key_unavailable)?;
     let store = state.0.store.clone();
     let url = req.url.clone();
     let types = req.event_types.clone();
@@ -596,6 +614,8 @@ async fn update(
             return Err(not_found(id));
         };
         Ok(match req.enabled {
+            // Already so: nothing changes, nothing to record.
+            Some(e) if e == w.enabled => w,
             Some(e) => {
                 let w = store.set_webhook_enabled(id, e, Some("disabled through the API"))?;
                 st.audit_after(
@@ -619,6 +639,126 @@ async fn update(
         state.notify_webhooks();
     }
     Ok(Json(hook_json(&w)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateReq {
+    secret: Option<String>,
+}
+
+/// The body of a rotation: none, `{}`, or `{"secret": ...}`.
+fn rotate_req(body: &Bytes) -> ApiResult<RotateReq> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(RotateReq::default());
+    }
+    if body.len() > MAX_ROTATE_BODY_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("a rotation body is at most {MAX_ROTATE_BODY_BYTES} bytes"),
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))
+}
+
+/// Largest body of `POST /v1/webhooks/{id}/secret` (a secret is at most 256 characters).
+const MAX_ROTATE_BODY_BYTES: usize = 4096;
+
+/// Opens an endpoint's secrets, current first.
+fn open_secrets(outbox: &StoreOutbox, w: &Webhook) -> ApiResult<Vec<Secret>> {
+    let plain = outbox
+        .key()
+        .map_err(key_unavailable)?
+        .open(&w.sealed_secret, SECRET_CONTEXT)
+        .map_err(key_unavailable)?;
+    let text = std::str::from_utf8(&plain).map_err(|_| {
+        ApiError::internal(format!("webhook {} has an unreadable sealed secret", w.id))
+    })?;
+    Ok(text.split('\n').map(Secret::new).collect())
+}
+
+/// Rotates an endpoint's signing secret: the new secret (generated unless given, shown once)
+/// becomes the current one, and the secret it replaces stays as the previous one, so every
+/// delivery carries a `v1=` for each until `DELETE .../secret/previous` ends the overlap.
+/// An older previous secret is dropped: at most two sign at once.
+async fn rotate_secret(
+    State(state): State<AppState>,
+    Extension(actor): Extension<crate::auth::KeyId>,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let req = rotate_req(&body)?;
+    let (secret, shown) = given_or_generated(req.secret)?;
+    let store = state.0.store.clone();
+    let st = state.clone();
+    let keep = secret.clone();
+    let w = blocking(move || {
+        let Some(w) = store.webhook(id)? else {
+            return Err(not_found(id));
+        };
+        let outbox = outbox_of(&st);
+        let old = open_secrets(&outbox, &w)?;
+        let mut secrets = vec![keep];
+        secrets.extend(old.into_iter().take(1));
+        let sealed = outbox.seal(&secrets).map_err(key_unavailable)?;
+        let w = match store.set_webhook_secret(id, &sealed) {
+            Err(safeguard_store::Error::NotFound(_)) => return Err(not_found(id)),
+            other => other?,
+        };
+        st.audit_after(
+            &actor.0,
+            safeguard_engine::audit::Action::ConfigChanged,
+            &format!("webhook:{id}"),
+            "webhook secret rotated (the previous secret still signs)",
+        );
+        Ok(w)
+    })
+    .await?;
+    let mut body = hook_json(&w);
+    body["signing_secrets"] = json!(2);
+    if shown {
+        body["secret"] = json!(secret.expose());
+    }
+    Ok(Json(body))
+}
+
+/// Ends a rotation's overlap: only the current secret signs from the next delivery on.
+/// Answers 200 either way; only a change is audited.
+async fn retire_previous(
+    State(state): State<AppState>,
+    Extension(actor): Extension<crate::auth::KeyId>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Value>> {
+    let store = state.0.store.clone();
+    let st = state.clone();
+    let w = blocking(move || {
+        let Some(w) = store.webhook(id)? else {
+            return Err(not_found(id));
+        };
+        let outbox = outbox_of(&st);
+        let mut secrets = open_secrets(&outbox, &w)?;
+        if secrets.len() < 2 {
+            return Ok(w);
+        }
+        secrets.truncate(1);
+        let sealed = outbox.seal(&secrets).map_err(key_unavailable)?;
+        let w = match store.set_webhook_secret(id, &sealed) {
+            Err(safeguard_store::Error::NotFound(_)) => return Err(not_found(id)),
+            other => other?,
+        };
+        st.audit_after(
+            &actor.0,
+            safeguard_engine::audit::Action::ConfigChanged,
+            &format!("webhook:{id}"),
+            "webhook previous secret retired",
+        );
+        Ok(w)
+    })
+    .await?;
+    let mut body = hook_json(&w);
+    body["signing_secrets"] = json!(1);
+    Ok(Json(body))
 }
 
 async fn remove(
@@ -705,13 +845,16 @@ async fn redrive(
             Err(safeguard_store::Error::NotFound(_)) => Err(not_found(id)),
             other => {
                 let n = other?;
-                // Redriving sends events again to the endpoint: an operator's decision.
-                st.audit_after(
-                    &actor.0,
-                    safeguard_engine::audit::Action::ConfigChanged,
-                    &format!("webhook:{id}"),
-                    &format!("{n} dead letters redriven"),
-                );
+                // Redriving sends events again to the endpoint: an operator's decision. A
+                // redrive that found nothing sent nothing, and is not recorded.
+                if n > 0 {
+                    st.audit_after(
+                        &actor.0,
+                        safeguard_engine::audit::Action::ConfigChanged,
+                        &format!("webhook:{id}"),
+                        &format!("{n} dead letters redriven"),
+                    );
+                }
                 Ok(n)
             }
         },

@@ -1073,6 +1073,88 @@ async fn an_unfinished_filing_is_retracted_and_a_finished_one_is_not() {
     );
 }
 
+/// A retraction asked while a filing run holds the filing is refused (409
+/// `filing_in_progress`) and changes nothing: the run goes on and files the report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filing_that_is_running_is_not_retracted() {
+    let dir = tempfile::tempdir().unwrap();
+    let tip = cybertip::TestServer::start().await.unwrap();
+    let s = start(dir.path(), config(dir.path(), &tip)).await;
+    store_credentials(&s, dir.path(), cybertip::USERNAME, cybertip::PASSWORD);
+    let case = signals_case(&s, "acct-busy-5").await;
+    confirm_and_approve(&s, case).await;
+    // The report's opening call is answered after 2 s: the run holds the filing meanwhile.
+    tip.inject("/submit", Fault::Delay(Duration::from_secs(2)), 1);
+    let filing = file(&s, case).await;
+    wait_for(&s, &filing, |v| v["in_progress"] == true).await;
+    let r = s
+        .admin("POST", &format!("/v1/reports/{filing}/retract"), None)
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::CONFLICT, "filing_in_progress"),
+        "{}",
+        r.text()
+    );
+    let v = wait_for(&s, &filing, filed).await;
+    assert_ne!(v["phase"], "retracted");
+    assert_eq!(tip.finished().len(), 1);
+    assert!(!audit_actions(&s)
+        .iter()
+        .any(|(a, _, _)| a == "report_retracted"));
+}
+
+/// A platform `created_at` later than Safeguard's receipt of the item cannot be an upload
+/// time (a platform clock running ahead): the report uses the receipt time instead, so the
+/// incident time is never in the future, which NCMEC refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_time_after_receipt_is_not_used_as_the_incident_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let tip = cybertip::TestServer::start().await.unwrap();
+    let s = start(dir.path(), config(dir.path(), &tip)).await;
+    bank(&s, &[BRIDGE_PDQ]).await;
+    let body = json!({
+        "id": "ahead-item", "kind": "image", "account": "acct-ahead-2",
+        "account_age": "adult", "surface": "private", "signals": {"pdq": BRIDGE_PDQ},
+        // 2100-01-01T00:00:00Z
+        "created_at": 4_102_444_800i64, "ip": "198.51.100.9",
+    });
+    let r = s.admin("POST", "/v1/content", Some(body)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let case = r.json()["case_id"].as_i64().unwrap();
+    let r = s
+        .admin(
+            "GET",
+            &format!("/v1/cases/{case}/reports/ncmec/preview"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let xml = r.text();
+    assert!(!xml.contains("2100-"), "{xml}");
+    assert!(
+        xml.contains("Time the earliest item was submitted for matching"),
+        "{xml}"
+    );
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let when = doc
+        .descendants()
+        .find(|n| n.has_tag_name("incidentDateTime"))
+        .and_then(|n| n.text())
+        .unwrap()
+        .to_string();
+    let year: i32 = when[..4].parse().unwrap();
+    assert!((2026..2100).contains(&year), "{when}");
+    // The IP capture event carries the same time.
+    let ip_time = doc
+        .descendants()
+        .find(|n| n.has_tag_name("ipCaptureEvent"))
+        .and_then(|e| e.children().find(|n| n.has_tag_name("dateTime")))
+        .and_then(|n| n.text())
+        .unwrap();
+    assert_eq!(ip_time, when);
+}
+
 // ------------------------------------------------------------------ the NCA's API
 
 /// A bearer token only the NCA tests use, to search every output for.

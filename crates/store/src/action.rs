@@ -660,6 +660,9 @@ pub trait ActionStore: Send + Sync {
         enabled: bool,
         reason: Option<&str>,
     ) -> Result<Webhook>;
+    /// Replaces an endpoint's sealed secrets (a rotation); deliveries from then on are signed
+    /// with what it holds. `NotFound`.
+    fn set_webhook_secret(&self, id: WebhookId, sealed_secret: &[u8]) -> Result<Webhook>;
     /// Disables an endpoint (keeping a first reason) and dead-letters its pending
     /// deliveries, in one transaction. Returns how many were dead-lettered. `NotFound`.
     fn disable_webhook(&self, id: WebhookId, reason: &str, at: i64) -> Result<u64>;

@@ -34,6 +34,7 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
             "deliveries_follow_subscriptions",
             deliveries_follow_subscriptions,
         ),
+        ("webhook_secret_is_replaced", webhook_secret_is_replaced),
         (
             "deliveries_in_order_per_endpoint",
             deliveries_in_order_per_endpoint,
@@ -595,6 +596,28 @@ pub fn deliveries_follow_subscriptions(store: &dyn Store) {
     assert_eq!(store.outbox_counts().unwrap().pending, 2);
     assert!(matches!(
         store.delete_webhook(verdicts.id),
+        Err(Error::NotFound(_))
+    ));
+}
+
+/// A rotation replaces the sealed secrets; the next due delivery carries the new ones.
+pub fn webhook_secret_is_replaced(store: &dyn Store) {
+    let w = hook(store, &["*"]);
+    emit(store, "r1", "content.verdict");
+    let rotated = store.set_webhook_secret(w.id, &[9; 48]).unwrap();
+    assert_eq!(rotated.sealed_secret, vec![9; 48]);
+    assert!(rotated.updated_at >= w.updated_at);
+    assert_eq!(rotated.url, w.url);
+    assert_eq!(rotated.enabled, w.enabled);
+    assert_eq!(
+        store.webhook(w.id).unwrap().unwrap().sealed_secret,
+        vec![9; 48]
+    );
+    let due = store.due_deliveries(10, 100).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].sealed_secret, vec![9; 48]);
+    assert!(matches!(
+        store.set_webhook_secret(w.id + 1000, &[1; 48]),
         Err(Error::NotFound(_))
     ));
 }

@@ -376,7 +376,42 @@ async fn bad_submissions_get_stable_codes_and_change_nothing() {
             StatusCode::BAD_REQUEST,
             "invalid_body",
         ),
+        // The documented field limits (docs/actions.md): id and account 1-256 bytes, ip at
+        // most 64 bytes, metadata a JSON object.
+        (
+            json!({"id": "i".repeat(257), "kind": "image", "signals": {"pdq": BRIDGE_PDQ}}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            json!({"id": "b10", "kind": "image", "signals": {"pdq": BRIDGE_PDQ},
+                   "account": "a".repeat(257)}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            json!({"id": "b11", "kind": "image", "signals": {"pdq": BRIDGE_PDQ},
+                   "account": ""}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            json!({"id": "b12", "kind": "image", "signals": {"pdq": BRIDGE_PDQ},
+                   "ip": "1".repeat(65)}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            json!({"id": "b13", "kind": "image", "signals": {"pdq": BRIDGE_PDQ},
+                   "metadata": ["not", "an", "object"]}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
     ];
+    let refused: Vec<String> = cases
+        .iter()
+        .filter_map(|(b, _, _)| b["id"].as_str().map(str::to_string))
+        .collect();
     for (body, status, code) in cases {
         let r = submit(&s, body.clone()).await;
         assert_eq!(
@@ -404,8 +439,15 @@ async fn bad_submissions_get_stable_codes_and_change_nothing() {
         (StatusCode::BAD_REQUEST, "conflicting_media")
     );
     assert!(s.store.events_since(0, 10).unwrap().is_empty());
-    assert!(s.store.submission("b1").unwrap().is_none());
+    for id in &refused {
+        assert!(s.store.submission(id).unwrap().is_none(), "{id} was stored");
+    }
     assert_eq!(s.store.outbox_counts().unwrap().events, 0);
+    // The limits' edges are accepted: a 256-byte id and account, a 64-byte ip.
+    let mut edge = item(&"e".repeat(256), &"a".repeat(256), BRIDGE_PDQ);
+    edge["ip"] = json!(format!("2001:db8::1{}", "0".repeat(64 - 11)));
+    let r = submit(&s, edge).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     // A key without the submit scope is refused.
     let k = s.key(&[Scope::Match]);
     let r = s
@@ -664,6 +706,169 @@ async fn webhooks_receive_signed_events_for_verdicts_and_cases() {
         )
         .await;
     assert_eq!(r.code(), "invalid_event_types");
+}
+
+/// Waits until the receiver holds `n` requests (at most 20 s).
+async fn received(got: &Received, n: usize) -> Vec<(String, Vec<u8>)> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while got.lock().unwrap().len() < n {
+        assert!(std::time::Instant::now() < deadline, "events not delivered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    got.lock().unwrap().clone()
+}
+
+fn verifies(secret: &str, sig: &str, body: &[u8]) -> bool {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    safeguard_webhook::signature::verify(
+        secret,
+        sig,
+        body,
+        now,
+        safeguard_webhook::signature::DEFAULT_TOLERANCE,
+    )
+    .is_ok()
+}
+
+/// Rotating an endpoint's secret: deliveries then carry a signature by the new secret and
+/// one by the one it replaced, until the overlap is ended; then only the new one verifies.
+/// Both steps are audited; a weak chosen secret and an unknown endpoint are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends() {
+    let (s, _dir) = actions_server().await;
+    bank(&s, "HOTLINE", "csam", BRIDGE_PDQ).await;
+    let (url, got) = receiver().await;
+    let r = s
+        .admin(
+            "POST",
+            "/v1/webhooks",
+            Some(json!({"url": url, "event_types": ["content.verdict"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let old = r.json()["secret"].as_str().unwrap().to_string();
+    let id = r.json()["id"].as_i64().unwrap();
+
+    // No body: a generated secret, shown once.
+    let r = s
+        .admin("POST", &format!("/v1/webhooks/{id}/secret"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let new = r.json()["secret"].as_str().unwrap().to_string();
+    assert!(new.starts_with("whsec_") && new != old);
+    assert_eq!(r.json()["signing_secrets"], 2);
+    let shown = s
+        .admin("GET", &format!("/v1/webhooks/{id}"), None)
+        .await
+        .json();
+    assert!(shown.get("secret").is_none());
+
+    submit(&s, item("rot1", "u1", BRIDGE_PDQ)).await;
+    let (sig, body) = received(&got, 1).await[0].clone();
+    assert_eq!(sig.matches("v1=").count(), 2, "{sig}");
+    assert!(verifies(&new, &sig, &body));
+    assert!(verifies(&old, &sig, &body));
+    assert!(!verifies("whsec_someone_elses_secret_0000", &sig, &body));
+
+    // The overlap ends: the old secret no longer verifies.
+    let r = s
+        .admin(
+            "DELETE",
+            &format!("/v1/webhooks/{id}/secret/previous"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["signing_secrets"], 1);
+    assert!(r.json().get("secret").is_none());
+    submit(&s, item("rot2", "u2", BRIDGE_PDQ)).await;
+    let (sig, body) = received(&got, 2).await[1].clone();
+    assert_eq!(sig.matches("v1=").count(), 1, "{sig}");
+    assert!(verifies(&new, &sig, &body));
+    assert!(!verifies(&old, &sig, &body));
+    // Ending it again changes nothing and records nothing.
+    let r = s
+        .admin(
+            "DELETE",
+            &format!("/v1/webhooks/{id}/secret/previous"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+
+    // A chosen secret is checked like one given at registration, and replaces nothing
+    // when refused.
+    let r = s
+        .admin(
+            "POST",
+            &format!("/v1/webhooks/{id}/secret"),
+            Some(json!({"secret": "short"})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::BAD_REQUEST, "weak_secret")
+    );
+    let r = s
+        .admin(
+            "POST",
+            &format!("/v1/webhooks/{id}/secret"),
+            Some(json!({"colour": "red"})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_body")
+    );
+    let chosen = "chosen-secret-of-thirty-two-chars";
+    let r = s
+        .admin(
+            "POST",
+            &format!("/v1/webhooks/{id}/secret"),
+            Some(json!({"secret": chosen})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(
+        r.json().get("secret").is_none(),
+        "a chosen secret is not echoed"
+    );
+    submit(&s, item("rot3", "u3", BRIDGE_PDQ)).await;
+    let (sig, body) = received(&got, 3).await[2].clone();
+    assert!(verifies(chosen, &sig, &body));
+    assert!(verifies(&new, &sig, &body));
+    assert!(!verifies(&old, &sig, &body));
+
+    let r = s.admin("POST", "/v1/webhooks/9999/secret", None).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::NOT_FOUND, "webhook_not_found")
+    );
+    let r = s
+        .admin("DELETE", "/v1/webhooks/9999/secret/previous", None)
+        .await;
+    assert_eq!(r.code(), "webhook_not_found");
+
+    let details: Vec<String> = s
+        .store
+        .audit_entries(0, 10_000)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.entry.object == format!("webhook:{id}"))
+        .map(|r| r.entry.detail)
+        .collect();
+    assert_eq!(
+        details,
+        vec![
+            "webhook created",
+            "webhook secret rotated (the previous secret still signs)",
+            "webhook previous secret retired",
+            "webhook secret rotated (the previous secret still signs)",
+        ]
+    );
 }
 
 /// A receiver on a real socket answering the status in `status` (changed while the test runs),
@@ -925,6 +1130,16 @@ async fn webhook_faults_dead_letters_and_redrive_through_the_api() {
     assert_eq!(
         (h["enabled"].clone(), h["disabled_reason"].clone()),
         (json!(false), json!("disabled through the API"))
+    );
+    // Disabling it again, and a redrive with nothing dead, change nothing: not recorded.
+    let r = s
+        .admin("PATCH", &hook, Some(json!({"enabled": false})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = s.admin("POST", &format!("{hook}/dead/redrive"), None).await;
+    assert_eq!(
+        (r.status, r.json()),
+        (StatusCode::OK, json!({"redriven": 0}))
     );
 
     // Every change an operator made is in the audit log, by the key that made it.

@@ -1160,6 +1160,19 @@ impl ActionStore for PostgresStore {
         })
     }
 
+    fn set_webhook_secret(&self, id: WebhookId, sealed_secret: &[u8]) -> Result<Webhook> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE webhooks SET sealed_secret = $2, updated_at = $3 WHERE id = $1",
+                &[&id, &sealed_secret, &now_ms()],
+            )?;
+            if n == 0 {
+                return Err(Error::NotFound(format!("webhook {id}")));
+            }
+            webhook_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("webhook {id}")))
+        })
+    }
+
     fn disable_webhook(&self, id: WebhookId, reason: &str, at: i64) -> Result<u64> {
         self.write(|tx| {
             let n = tx.execute(
