@@ -1479,11 +1479,11 @@ impl FileDetails {
     }
 }
 
-/// A plausible email: one `@` with text either side and no white space. NCMEC checks more;
-/// this catches an empty or swapped field before a round trip.
-/// Whether `value` passes the e-mail check every `<email>` of a report gets: one `@` with
-/// something on both sides, no whitespace. Configuration checks it at startup with this, so
-/// an address NCMEC's rules refuse stops the server rather than every filing.
+/// Whether `value` passes the e-mail check every `<email>` of a report gets here: one `@`
+/// with text on both sides, no whitespace. A plausibility check (NCMEC checks more) that
+/// catches an empty or swapped field before a round trip; configuration checks the
+/// reporter's address with it at startup, so such a typo stops the server rather than every
+/// filing.
 pub fn is_email_address(value: &str) -> bool {
     match value.split_once('@') {
         Some((local, domain)) => {

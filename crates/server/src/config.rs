@@ -516,12 +516,13 @@ impl NcmecConfig {
         if self.max_attempts == 0 {
             return Err("reporting.ncmec.max_attempts must be at least 1".into());
         }
-        if self.enabled
-            && self
-                .reporter_email
-                .as_deref()
-                .is_none_or(|e| !safeguard_ncmec::model::is_email_address(e))
-        {
+        // Required when enabled; checked whenever given, so the preview of a disabled
+        // section cannot meet it as an invalid report.
+        let bad_email = match self.reporter_email.as_deref() {
+            Some(e) => !safeguard_ncmec::model::is_email_address(e),
+            None => self.enabled,
+        };
+        if bad_email {
             return Err(
                 "reporting.ncmec.reporter_email is required when enabled, as an e-mail \
                  address (one @, no spaces): NCMEC writes to it"
@@ -1237,6 +1238,12 @@ mod tests {
         };
         assert_eq!(NcmecConfig::default().validate(), Ok(()));
         assert_eq!(on(Some("reports@example.com")).validate(), Ok(()));
+        // Given but switched off: checked all the same.
+        let off = NcmecConfig {
+            reporter_email: Some("reports@".into()),
+            ..NcmecConfig::default()
+        };
+        assert!(off.validate().unwrap_err().contains("reporter_email"));
         // Each of these would pass a bare "contains @" check and then make every report
         // invalid at NCMEC's e-mail rule.
         for bad in [

@@ -76,21 +76,29 @@ pub struct Metrics {
     pub webhook_backlog: Gauge,
     /// Webhook deliveries in the dead-letter list (refreshed on each scrape).
     pub webhook_dead: Gauge,
-    /// The webhook dispatcher's counts since start (refreshed on each scrape): attempts,
-    /// deliveries, retries, dead letters and endpoints it disabled.
-    pub webhook_attempts: Gauge,
+    /// The webhook dispatcher's counts since start (brought up to date on each scrape with
+    /// [`advance`]): attempts, deliveries, retries, dead letters and endpoints it disabled.
+    pub webhook_attempts: Counter,
     /// See `webhook_attempts`.
-    pub webhook_delivered: Gauge,
+    pub webhook_delivered: Counter,
     /// See `webhook_attempts`.
-    pub webhook_retried: Gauge,
+    pub webhook_retried: Counter,
     /// See `webhook_attempts`.
-    pub webhook_dead_lettered: Gauge,
+    pub webhook_dead_lettered: Counter,
     /// See `webhook_attempts`.
-    pub webhook_endpoints_disabled: Gauge,
+    pub webhook_endpoints_disabled: Counter,
     /// Transactions that recorded submissions since start (refreshed on each scrape).
-    pub submission_commits: Gauge,
+    pub submission_commits: Counter,
     /// Submissions those transactions recorded; divided by the above, the mean group size.
-    pub submission_commit_items: Gauge,
+    pub submission_commit_items: Counter,
+}
+
+/// Brings a counter mirroring a count kept elsewhere (the dispatcher's, the group commit's)
+/// up to `to`. A maximum, not an increment, so two scrapes refreshing at once cannot count
+/// the same difference twice, and the counter never goes down.
+pub fn advance(c: &Counter, to: u64) {
+    c.inner()
+        .fetch_max(to, std::sync::atomic::Ordering::Relaxed);
 }
 
 impl Default for Metrics {
@@ -110,7 +118,7 @@ impl Default for Metrics {
         let webhooks_disabled = Gauge::default();
         let webhook_backlog = Gauge::default();
         let webhook_dead = Gauge::default();
-        let submission_commits = Gauge::default();
+        let submission_commits = Counter::default();
         let webhook_counts = [
             ("webhook_attempts", "Webhook delivery attempts since start"),
             (
@@ -131,13 +139,13 @@ impl Default for Metrics {
             ),
         ]
         .map(|(name, help)| {
-            let g = Gauge::default();
-            registry.register(name, help, g.clone());
-            g
+            let c = Counter::default();
+            registry.register(name, help, c.clone());
+            c
         });
         let [webhook_attempts, webhook_delivered, webhook_retried, webhook_dead_lettered, webhook_endpoints_disabled] =
             webhook_counts;
-        let submission_commit_items = Gauge::default();
+        let submission_commit_items = Counter::default();
         registry.register(
             "submission_commits",
             "Transactions that recorded content submissions since start (group commits)",

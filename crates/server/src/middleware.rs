@@ -339,22 +339,18 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     if let Some(w) = state.0.webhooks.get() {
         let c = w.counters.snapshot();
         let m = &state.0.metrics;
-        let set = |g: &prometheus_client::metrics::gauge::Gauge, v: u64| {
-            g.set(i64::try_from(v).unwrap_or(i64::MAX));
-        };
-        set(&m.webhook_attempts, c.attempts);
-        set(&m.webhook_delivered, c.delivered);
-        set(&m.webhook_retried, c.retried);
-        set(&m.webhook_dead_lettered, c.dead_lettered);
-        set(&m.webhook_endpoints_disabled, c.endpoints_disabled);
+        use crate::metrics::advance;
+        advance(&m.webhook_attempts, c.attempts);
+        advance(&m.webhook_delivered, c.delivered);
+        advance(&m.webhook_retried, c.retried);
+        advance(&m.webhook_dead_lettered, c.dead_lettered);
+        advance(&m.webhook_endpoints_disabled, c.endpoints_disabled);
     }
     if let Some(actioner) = state.0.actioner.get() {
         let g = actioner.group_commit_stats();
         let m = &state.0.metrics;
-        m.submission_commits
-            .set(i64::try_from(g.batches).unwrap_or(i64::MAX));
-        m.submission_commit_items
-            .set(i64::try_from(g.jobs).unwrap_or(i64::MAX));
+        crate::metrics::advance(&m.submission_commits, g.batches);
+        crate::metrics::advance(&m.submission_commit_items, g.jobs);
     }
     if let Some(engine) = state.0.engine.get() {
         let st = engine.index_status();

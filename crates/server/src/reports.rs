@@ -362,13 +362,14 @@ fn context(s: &StoredSubmission) -> Value {
 
 /// The platform's `created_at` (Unix seconds), if it gave one that can be true: an upload
 /// cannot come after Safeguard received the item, so a later time (a platform clock running
-/// ahead, a bad field) is not used. NCMEC refuses an incident time in the future, and a
-/// report built from such a time could never be filed.
+/// ahead, a bad field) is not used: NCMEC refuses an incident time in the future, and a
+/// report built from such a time could never be filed. Zero or less is a placeholder, not
+/// an upload time, and is not used either.
 fn platform_upload_time(s: &StoredSubmission) -> Option<Timestamp> {
     let received = s.created_at.div_euclid(1000);
     context(s)["created_at"]
         .as_i64()
-        .filter(|&t| t <= received)
+        .filter(|&t| t > 0 && t <= received)
         .map(Timestamp)
 }
 

@@ -13,7 +13,8 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
 /// Most items destroyed per sweep step, so one sweep never holds the writer for long.
 pub const SWEEP_BATCH: usize = 100;
 
-/// Destroys everything expired at `now_ms`. Returns how many items were destroyed.
+/// Destroys everything expired at `now_ms`, then deletes blobs earlier sweeps left behind
+/// ([`reclaim`]). Returns how many items were destroyed.
 pub async fn sweep(state: &AppState, now_ms: i64) -> Result<usize, String> {
     let policy = state.0.config.vault.retention.policy();
     let after = i64::try_from(policy.after_report.as_millis()).unwrap_or(i64::MAX);
@@ -28,6 +29,7 @@ pub async fn sweep(state: &AppState, now_ms: i64) -> Result<usize, String> {
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
         if due.is_empty() {
+            reclaim(state, now_ms).await?;
             return Ok(done);
         }
         for ev in due {
@@ -49,21 +51,74 @@ pub async fn sweep(state: &AppState, now_ms: i64) -> Result<usize, String> {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-            if let Ok(vault) = state.vault().await {
-                let key = safeguard_vault::BlobKey::parse(&ev.blob_key);
-                match key {
-                    Ok(k) => {
-                        if let Err(e) = vault.blobs().delete(&k).await {
-                            tracing::warn!(error = %e, object = %ev.object_id, "evidence blob not deleted; its key is destroyed");
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, object = %ev.object_id, "bad blob key"),
-                }
-            }
+            // A blob that cannot be deleted now is found again by `reclaim`.
+            delete_blob(state, &ev, now_ms).await;
             tracing::info!(object = %ev.object_id, case = ev.case_id, "evidence destroyed: retention expired");
             done += 1;
         }
     }
+}
+
+/// Deletes a destroyed record's blob and records that it is gone. `false` (logged) when the
+/// vault or the delete failed: the blob stays behind as undecryptable ciphertext, listed by
+/// `evidence_blobs_left` until a later sweep deletes it.
+async fn delete_blob(
+    state: &AppState,
+    ev: &safeguard_store::action::Evidence,
+    now_ms: i64,
+) -> bool {
+    let vault = match state.vault().await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(error = %e.message, object = %ev.object_id, "evidence blob not deleted (vault unavailable); its key is destroyed, a later sweep tries again");
+            return false;
+        }
+    };
+    let key = match safeguard_vault::BlobKey::parse(&ev.blob_key) {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::warn!(error = %e, object = %ev.object_id, "bad blob key");
+            return false;
+        }
+    };
+    if let Err(e) = vault.blobs().delete(&key).await {
+        tracing::warn!(error = %e, object = %ev.object_id, "evidence blob not deleted; its key is destroyed, a later sweep tries again");
+        return false;
+    }
+    let store = state.0.store.clone();
+    let id = ev.object_id.clone();
+    match tokio::task::spawn_blocking(move || store.mark_blob_deleted(&id, now_ms)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, object = %ev.object_id, "evidence blob deleted but not recorded; a later sweep deletes it again");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, object = %ev.object_id, "evidence blob deletion not recorded");
+            false
+        }
+    }
+}
+
+/// Deletes the blobs of destroyed records that a sweep left behind (their delete failed, or
+/// the process stopped before it), at most [`SWEEP_BATCH`] a sweep. Stops at the first
+/// failure: the blob store is likely still failing, and the next sweep comes back. Returns
+/// how many were deleted.
+pub async fn reclaim(state: &AppState, now_ms: i64) -> Result<usize, String> {
+    let store = state.0.store.clone();
+    let left = tokio::task::spawn_blocking(move || store.evidence_blobs_left(SWEEP_BATCH))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let mut done = 0;
+    for ev in left {
+        if !delete_blob(state, &ev, now_ms).await {
+            break;
+        }
+        tracing::info!(object = %ev.object_id, "evidence blob left by an earlier sweep deleted");
+        done += 1;
+    }
+    Ok(done)
 }
 
 /// Runs [`sweep`] every [`SWEEP_INTERVAL`] in the background.

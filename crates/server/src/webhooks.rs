@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
@@ -102,8 +102,18 @@ impl StoreOutbox {
             .map_err(|e| safeguard_webhook::Error::Store(Box::new(e)))?;
         let text = std::str::from_utf8(&plain)
             .map_err(|e| safeguard_webhook::Error::Store(Box::new(e)))?;
-        Ok(text.split('\n').map(Secret::new).collect())
+        Ok(split_secrets(text))
     }
+}
+
+/// The secrets of a sealed value's plaintext, current first. Empty lines are skipped: an empty
+/// key would sign nothing worth checking (none can be stored through the API, which refuses
+/// a secret with whitespace or under [`MIN_SECRET_LEN`]).
+fn split_secrets(text: &str) -> Vec<Secret> {
+    text.split('\n')
+        .filter(|s| !s.is_empty())
+        .map(Secret::new)
+        .collect()
 }
 
 fn outcome_of(status: Option<u16>) -> Outcome {
@@ -445,7 +455,8 @@ pub fn outbox_of(state: &AppState) -> StoreOutbox {
     )
 }
 
-#[derive(Debug, Deserialize)]
+// No `Debug`: it may hold a plaintext secret.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateReq {
     url: String,
@@ -614,20 +625,24 @@ async fn update(
             return Err(not_found(id));
         };
         Ok(match req.enabled {
-            // Already so: nothing changes, nothing to record.
-            Some(e) if e == w.enabled => w,
+            // Written even when the flag is already so (enabling an enabled endpoint restarts
+            // its failure clock; the dispatcher may have disabled it since the read above),
+            // but recorded only when the flag changed.
             Some(e) => {
+                let before = w.enabled;
                 let w = store.set_webhook_enabled(id, e, Some("disabled through the API"))?;
-                st.audit_after(
-                    &actor.0,
-                    safeguard_engine::audit::Action::ConfigChanged,
-                    &format!("webhook:{id}"),
-                    if e {
-                        "webhook enabled"
-                    } else {
-                        "webhook disabled"
-                    },
-                );
+                if w.enabled != before {
+                    st.audit_after(
+                        &actor.0,
+                        safeguard_engine::audit::Action::ConfigChanged,
+                        &format!("webhook:{id}"),
+                        if e {
+                            "webhook enabled"
+                        } else {
+                            "webhook disabled"
+                        },
+                    );
+                }
                 w
             }
             None => w,
@@ -641,17 +656,19 @@ async fn update(
     Ok(Json(hook_json(&w)))
 }
 
-#[derive(Debug, Default, Deserialize)]
+// No `Debug`: it holds a plaintext secret.
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RotateReq {
     secret: Option<String>,
 }
 
-/// The body of a rotation: none, `{}`, or `{"secret": ...}`.
-fn rotate_req(body: &Bytes) -> ApiResult<RotateReq> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(RotateReq::default());
-    }
+/// Largest body of `POST /v1/webhooks/{id}/secret` (a secret is at most 256 characters).
+const MAX_ROTATE_BODY_BYTES: usize = 4096;
+
+/// The body of a rotation: none, or JSON `{}` / `{"secret": ...}`, with `JsonBody`'s codes
+/// (415 `unsupported_media_type`, 400 `invalid_json` and `invalid_body`).
+fn rotate_req(headers: &HeaderMap, body: &Bytes) -> ApiResult<RotateReq> {
     if body.len() > MAX_ROTATE_BODY_BYTES {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -659,23 +676,74 @@ fn rotate_req(body: &Bytes) -> ApiResult<RotateReq> {
             format!("a rotation body is at most {MAX_ROTATE_BODY_BYTES} bytes"),
         ));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(RotateReq::default());
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send Content-Type: application/json, or no body",
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        let code = if e.is_data() {
+            "invalid_body"
+        } else {
+            "invalid_json"
+        };
+        ApiError::bad_request(code, e.to_string())
+    })
 }
 
-/// Largest body of `POST /v1/webhooks/{id}/secret` (a secret is at most 256 characters).
-const MAX_ROTATE_BODY_BYTES: usize = 4096;
-
-/// Opens an endpoint's secrets, current first.
+/// Opens an endpoint's secrets, current first. A master key that cannot be loaded is 503
+/// `master_key_unavailable`; a sealed value the key cannot open (another key, altered
+/// bytes) is 500 `webhook_secret_unreadable`: register the endpoint again.
 fn open_secrets(outbox: &StoreOutbox, w: &Webhook) -> ApiResult<Vec<Secret>> {
+    let unreadable = || {
+        tracing::error!(webhook = w.id, "a webhook's sealed secret cannot be opened");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "webhook_secret_unreadable",
+            format!(
+                "webhook {}'s stored secret cannot be opened with this instance's master key; \
+                 register the endpoint again",
+                w.id
+            ),
+        )
+    };
     let plain = outbox
         .key()
         .map_err(key_unavailable)?
         .open(&w.sealed_secret, SECRET_CONTEXT)
-        .map_err(key_unavailable)?;
-    let text = std::str::from_utf8(&plain).map_err(|_| {
-        ApiError::internal(format!("webhook {} has an unreadable sealed secret", w.id))
-    })?;
-    Ok(text.split('\n').map(Secret::new).collect())
+        .map_err(|_| unreadable())?;
+    let text = std::str::from_utf8(&plain).map_err(|_| unreadable())?;
+    Ok(split_secrets(text))
+}
+
+/// Replaces an endpoint's secrets with `secrets`, if its sealed value is still `seen` (what
+/// the caller opened): two changes at once cannot silently lose one. 409 `webhook_changed`.
+fn replace_secrets(
+    store: &dyn Store,
+    outbox: &StoreOutbox,
+    w: &Webhook,
+    secrets: &[Secret],
+) -> ApiResult<Webhook> {
+    let sealed = outbox.seal(secrets).map_err(key_unavailable)?;
+    match store.set_webhook_secret(w.id, &w.sealed_secret, &sealed) {
+        Err(safeguard_store::Error::NotFound(_)) => Err(not_found(w.id)),
+        Err(safeguard_store::Error::Conflict(_)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "webhook_changed",
+            "the endpoint's secrets changed while this request ran; read them again and retry",
+        )),
+        other => Ok(other?),
+    }
 }
 
 /// Rotates an endpoint's signing secret: the new secret (generated unless given, shown once)
@@ -686,37 +754,40 @@ async fn rotate_secret(
     State(state): State<AppState>,
     Extension(actor): Extension<crate::auth::KeyId>,
     Path(id): Path<i64>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let req = rotate_req(&body)?;
+    let req = rotate_req(&headers, &body)?;
     let (secret, shown) = given_or_generated(req.secret)?;
     let store = state.0.store.clone();
     let st = state.clone();
     let keep = secret.clone();
-    let w = blocking(move || {
+    let (w, count) = blocking(move || {
         let Some(w) = store.webhook(id)? else {
             return Err(not_found(id));
         };
         let outbox = outbox_of(&st);
         let old = open_secrets(&outbox, &w)?;
+        if old.first().is_some_and(|c| c.expose() == keep.expose()) {
+            return Err(ApiError::bad_request(
+                "secret_unchanged",
+                "that is the endpoint's current secret; give another, or none to get one",
+            ));
+        }
         let mut secrets = vec![keep];
         secrets.extend(old.into_iter().take(1));
-        let sealed = outbox.seal(&secrets).map_err(key_unavailable)?;
-        let w = match store.set_webhook_secret(id, &sealed) {
-            Err(safeguard_store::Error::NotFound(_)) => return Err(not_found(id)),
-            other => other?,
-        };
+        let w = replace_secrets(store.as_ref(), &outbox, &w, &secrets)?;
         st.audit_after(
             &actor.0,
             safeguard_engine::audit::Action::ConfigChanged,
             &format!("webhook:{id}"),
             "webhook secret rotated (the previous secret still signs)",
         );
-        Ok(w)
+        Ok((w, secrets.len()))
     })
     .await?;
     let mut body = hook_json(&w);
-    body["signing_secrets"] = json!(2);
+    body["signing_secrets"] = json!(count);
     if shown {
         body["secret"] = json!(secret.expose());
     }
@@ -742,11 +813,7 @@ async fn retire_previous(
             return Ok(w);
         }
         secrets.truncate(1);
-        let sealed = outbox.seal(&secrets).map_err(key_unavailable)?;
-        let w = match store.set_webhook_secret(id, &sealed) {
-            Err(safeguard_store::Error::NotFound(_)) => return Err(not_found(id)),
-            other => other?,
-        };
+        let w = replace_secrets(store.as_ref(), &outbox, &w, &secrets)?;
         st.audit_after(
             &actor.0,
             safeguard_engine::audit::Action::ConfigChanged,

@@ -637,6 +637,12 @@ pub trait ActionStore: Send + Sync {
     /// Destroys an evidence record's data key (the object becomes unreadable) and records
     /// when and why, with an access-log line. `NotFound`; destroying twice is a no-op.
     fn destroy_evidence(&self, object_id: &str, at: i64, reason: &str) -> Result<Evidence>;
+    /// Destroyed evidence whose blob is not known to be deleted (the delete failed, or the
+    /// process stopped first), oldest destruction first, at most `limit`.
+    fn evidence_blobs_left(&self, limit: usize) -> Result<Vec<Evidence>>;
+    /// Records that a destroyed record's blob is deleted. `NotFound`; a record not destroyed
+    /// is refused (`Conflict`): its blob is still the evidence.
+    fn mark_blob_deleted(&self, object_id: &str, at: i64) -> Result<()>;
     /// Appends a line to the access log (who read or exported what, and why).
     fn log_access(&self, actor: &str, action: &str, object: &str, at: i64) -> Result<()>;
     /// The access log's lines about one object, oldest first, as (at, actor, action).
@@ -660,9 +666,16 @@ pub trait ActionStore: Send + Sync {
         enabled: bool,
         reason: Option<&str>,
     ) -> Result<Webhook>;
-    /// Replaces an endpoint's sealed secrets (a rotation); deliveries from then on are signed
-    /// with what it holds. `NotFound`.
-    fn set_webhook_secret(&self, id: WebhookId, sealed_secret: &[u8]) -> Result<Webhook>;
+    /// Replaces an endpoint's sealed secrets (a rotation) if they are still `expected` (what
+    /// the caller read: a compare-and-set, so two rotations at once cannot lose one);
+    /// deliveries from then on are signed with what it holds. `NotFound`; `Conflict` when
+    /// they changed meanwhile.
+    fn set_webhook_secret(
+        &self,
+        id: WebhookId,
+        expected: &[u8],
+        sealed_secret: &[u8],
+    ) -> Result<Webhook>;
     /// Disables an endpoint (keeping a first reason) and dead-letters its pending
     /// deliveries, in one transaction. Returns how many were dead-lettered. `NotFound`.
     fn disable_webhook(&self, id: WebhookId, reason: &str, at: i64) -> Result<u64>;

@@ -604,7 +604,16 @@ pub fn deliveries_follow_subscriptions(store: &dyn Store) {
 pub fn webhook_secret_is_replaced(store: &dyn Store) {
     let w = hook(store, &["*"]);
     emit(store, "r1", "content.verdict");
-    let rotated = store.set_webhook_secret(w.id, &[9; 48]).unwrap();
+    // A rotation that read something else than what is stored changes nothing.
+    assert!(matches!(
+        store.set_webhook_secret(w.id, &[8; 40], &[9; 48]),
+        Err(Error::Conflict(_))
+    ));
+    assert_eq!(
+        store.webhook(w.id).unwrap().unwrap().sealed_secret,
+        vec![7; 40]
+    );
+    let rotated = store.set_webhook_secret(w.id, &[7; 40], &[9; 48]).unwrap();
     assert_eq!(rotated.sealed_secret, vec![9; 48]);
     assert!(rotated.updated_at >= w.updated_at);
     assert_eq!(rotated.url, w.url);
@@ -616,8 +625,13 @@ pub fn webhook_secret_is_replaced(store: &dyn Store) {
     let due = store.due_deliveries(10, 100).unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].sealed_secret, vec![9; 48]);
+    // The second of two rotations that read the same value is refused.
     assert!(matches!(
-        store.set_webhook_secret(w.id + 1000, &[1; 48]),
+        store.set_webhook_secret(w.id, &[7; 40], &[10; 48]),
+        Err(Error::Conflict(_))
+    ));
+    assert!(matches!(
+        store.set_webhook_secret(w.id + 1000, &[9; 48], &[1; 48]),
         Err(Error::NotFound(_))
     ));
 }
@@ -814,6 +828,29 @@ pub fn evidence_retention_and_destroy(store: &dyn Store) {
     let again = store.destroy_evidence("obj-r1", 13_000, "x").unwrap();
     assert_eq!(again.deleted_at, Some(12_001));
     assert_eq!(due(1_000_000), vec!["obj-r2"]);
+    // The destroyed record's blob is left until marked deleted; a live record's blob is
+    // the evidence and cannot be marked.
+    let left = |limit| -> Vec<String> {
+        store
+            .evidence_blobs_left(limit)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.object_id)
+            .collect()
+    };
+    assert_eq!(left(10), vec!["obj-r1"]);
+    assert_eq!(left(0), Vec::<String>::new());
+    assert!(matches!(
+        store.mark_blob_deleted("obj-r2", 12_500),
+        Err(Error::Conflict(_))
+    ));
+    assert!(matches!(
+        store.mark_blob_deleted("nope", 12_500),
+        Err(Error::NotFound(_))
+    ));
+    store.mark_blob_deleted("obj-r1", 12_500).unwrap();
+    store.mark_blob_deleted("obj-r1", 12_600).unwrap();
+    assert!(left(10).is_empty());
     let log = store.access_log("obj-r1").unwrap();
     assert_eq!(
         log,

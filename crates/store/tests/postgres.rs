@@ -75,6 +75,8 @@ fn scan_conformance() {
     });
 }
 
+/// The schema version this build writes (PostgreSQL migrations 0001-0015).
+const LATEST: i64 = 15;
 /// An empty database is migrated to the current version, every migration recorded; opening
 /// again changes nothing.
 #[test]
@@ -83,11 +85,11 @@ fn migrates_an_empty_database_once() {
         return;
     };
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 14);
+    assert_eq!(store.schema_version().unwrap(), LATEST);
     let bank = store.create_bank(&new_bank("B")).unwrap();
     drop(store);
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 14);
+    assert_eq!(store.schema_version().unwrap(), LATEST);
     assert_eq!(store.bank(bank.id).unwrap(), Some(bank));
 }
 
@@ -116,7 +118,7 @@ fn upgrades_from_version_8_to_filing_leases() {
     ));
     drop(old);
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 14);
+    assert_eq!(store.schema_version().unwrap(), LATEST);
     let f = store.filing("ncmec-case-1-1").unwrap().unwrap();
     assert_eq!(
         (f.phase.as_str(), f.report_id.as_deref()),
@@ -124,6 +126,25 @@ fn upgrades_from_version_8_to_filing_leases() {
     );
     assert!(store.lease_filing("ncmec-case-1-1", "a", 100, 10).unwrap());
     assert!(!store.lease_filing("ncmec-case-1-1", "b", 100, 10).unwrap());
+}
+
+/// A database at version 14 (before blob deletions were recorded) upgrades in place and the
+/// sweeper's list of blobs left behind works.
+#[test]
+fn upgrades_from_version_14_to_recorded_blob_deletions() {
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let old = PostgresStore::open_at_version(&PostgresOptions::new(db.url()), 14).unwrap();
+    use safeguard_store::ActionStore;
+    assert!(matches!(
+        old.evidence_blobs_left(10),
+        Err(Error::Backend(_))
+    ));
+    drop(old);
+    let store = db.open();
+    assert_eq!(store.schema_version().unwrap(), LATEST);
+    assert!(store.evidence_blobs_left(10).unwrap().is_empty());
 }
 
 /// A database at version 13 (before named leases) upgrades in place and its leases work.
@@ -140,7 +161,7 @@ fn upgrades_from_version_13_to_named_leases() {
     ));
     drop(old);
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 14);
+    assert_eq!(store.schema_version().unwrap(), LATEST);
     assert!(store.take_lease("nca-send:1", "a", 100, 10).unwrap());
     assert!(!store.take_lease("nca-send:1", "b", 100, 10).unwrap());
 }
@@ -175,7 +196,7 @@ fn upgrades_from_version_2_to_accounts() {
     assert!(matches!(old.account("u1"), Err(Error::Backend(_))));
     drop(old);
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 14);
+    assert_eq!(store.schema_version().unwrap(), LATEST);
     assert_eq!(store.rules().unwrap().len(), 1);
     use safeguard_store::AccountStore;
     store
@@ -218,7 +239,7 @@ fn upgrades_from_the_previous_version() {
     drop(old);
 
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), 14);
+    assert_eq!(store.schema_version().unwrap(), LATEST);
     assert_eq!(store.content(c.id).unwrap(), Some(c));
     assert_eq!(store.api_key("k1").unwrap(), Some(key));
     assert_eq!(store.last_seq().unwrap(), seq);

@@ -445,6 +445,8 @@ async fn bad_submissions_get_stable_codes_and_change_nothing() {
     assert_eq!(s.store.outbox_counts().unwrap().events, 0);
     // The limits' edges are accepted: a 256-byte id and account, a 64-byte ip.
     let mut edge = item(&"e".repeat(256), &"a".repeat(256), BRIDGE_PDQ);
+    // Only the length is checked at submission; a report leaves out an `ip` that is not an
+    // address (`upload_ip` in crates/server/src/reports.rs).
     edge["ip"] = json!(format!("2001:db8::1{}", "0".repeat(64 - 11)));
     let r = submit(&s, edge).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
@@ -550,12 +552,32 @@ async fn uploaded_media_of_a_match_is_kept_encrypted_and_reads_are_logged() {
         Some(json!({"hold": false})),
     )
     .await;
+    // The blob cannot be deleted this time (a directory stands in its place: removing it as
+    // a file fails, even as root). Destroying the key is the deletion, so the item is still
+    // destroyed; the blob is left, listed, and deleted by a later sweep.
+    let blob = walk(&dir.path().join("vault")).remove(0);
+    let ciphertext = std::fs::read(&blob).unwrap();
+    std::fs::remove_file(&blob).unwrap();
+    std::fs::create_dir(&blob).unwrap();
     assert_eq!(
         safeguard_server::retention::sweep(&s.state, far)
             .await
             .unwrap(),
         1
     );
+    let left = s.store.evidence_blobs_left(10).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].object_id, ev[0].object_id);
+    std::fs::remove_dir(&blob).unwrap();
+    std::fs::write(&blob, &ciphertext).unwrap();
+    assert_eq!(
+        safeguard_server::retention::sweep(&s.state, far)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(s.store.evidence_blobs_left(10).unwrap().is_empty());
+    assert!(!blob.exists());
     // Setting and lifting the hold are in the audit log, by the key that did it.
     let holds: Vec<String> = s
         .store
@@ -823,6 +845,26 @@ async fn a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends() {
         (r.status, r.code().as_str()),
         (StatusCode::BAD_REQUEST, "invalid_body")
     );
+    // A body that is not JSON, or not sent as JSON, gets the codes every JSON route gives.
+    let raw = |body: &'static str, content_type: &'static str| {
+        axum::http::Request::builder()
+            .method("POST")
+            .uri(format!("/v1/webhooks/{id}/secret"))
+            .header("authorization", format!("Bearer {}", common::ADMIN_KEY))
+            .header("content-type", content_type)
+            .body(axum::body::Body::from(body))
+            .unwrap()
+    };
+    let r = s.send(raw("{\"secret\":", "application/json")).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_json")
+    );
+    let r = s.send(raw("{}", "text/plain")).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+    );
     let chosen = "chosen-secret-of-thirty-two-chars";
     let r = s
         .admin(
@@ -836,11 +878,41 @@ async fn a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends() {
         r.json().get("secret").is_none(),
         "a chosen secret is not echoed"
     );
+    assert_eq!(r.json()["signing_secrets"], 2);
     submit(&s, item("rot3", "u3", BRIDGE_PDQ)).await;
     let (sig, body) = received(&got, 3).await[2].clone();
     assert!(verifies(chosen, &sig, &body));
     assert!(verifies(&new, &sig, &body));
     assert!(!verifies(&old, &sig, &body));
+    // The current secret again is no rotation.
+    let r = s
+        .admin(
+            "POST",
+            &format!("/v1/webhooks/{id}/secret"),
+            Some(json!({"secret": chosen})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::BAD_REQUEST, "secret_unchanged")
+    );
+    // A second rotation before the overlap ended drops the oldest: two sign, never three.
+    let r = s
+        .admin(
+            "POST",
+            &format!("/v1/webhooks/{id}/secret"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let newest = r.json()["secret"].as_str().unwrap().to_string();
+    assert_eq!(r.json()["signing_secrets"], 2);
+    submit(&s, item("rot4", "u4", BRIDGE_PDQ)).await;
+    let (sig, body) = received(&got, 4).await[3].clone();
+    assert_eq!(sig.matches("v1=").count(), 2, "{sig}");
+    assert!(verifies(&newest, &sig, &body));
+    assert!(verifies(chosen, &sig, &body));
+    assert!(!verifies(&new, &sig, &body));
 
     let r = s.admin("POST", "/v1/webhooks/9999/secret", None).await;
     assert_eq!(
@@ -866,6 +938,7 @@ async fn a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends() {
             "webhook created",
             "webhook secret rotated (the previous secret still signs)",
             "webhook previous secret retired",
+            "webhook secret rotated (the previous secret still signs)",
             "webhook secret rotated (the previous secret still signs)",
         ]
     );
@@ -1101,7 +1174,7 @@ async fn webhook_faults_dead_letters_and_redrive_through_the_api() {
     let count = |metrics: &str, name: &str| -> i64 {
         metrics
             .lines()
-            .find_map(|l| l.strip_prefix(&format!("safeguard_{name} ")))
+            .find_map(|l| l.strip_prefix(&format!("safeguard_{name}_total ")))
             .unwrap_or_else(|| panic!("{name} missing from /metrics"))
             .parse()
             .unwrap()
@@ -1121,6 +1194,9 @@ async fn webhook_faults_dead_letters_and_redrive_through_the_api() {
     assert_eq!(count("webhook_endpoints_disabled"), 1);
     assert!(count("webhook_retried") >= 1);
     assert!(count("webhook_attempts") >= count("webhook_retried") + 3);
+    // The group commit's counters: the test's one submission, in one transaction.
+    assert_eq!(count("submission_commit_items"), 1);
+    assert_eq!(count("submission_commits"), 1);
 
     // Disabling through the API says so.
     let h = s

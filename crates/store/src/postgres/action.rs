@@ -1075,6 +1075,40 @@ impl ActionStore for PostgresStore {
         })
     }
 
+    fn evidence_blobs_left(&self, limit: usize) -> Result<Vec<Evidence>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|tx| {
+            all(
+                tx,
+                &format!(
+                    "SELECT {EVIDENCE_COLUMNS} FROM evidence \
+                     WHERE deleted_at IS NOT NULL AND blob_deleted_at IS NULL \
+                     ORDER BY deleted_at, object_id LIMIT $1"
+                ),
+                &[&limit],
+                evidence_row,
+            )
+        })
+    }
+
+    fn mark_blob_deleted(&self, object_id: &str, at: i64) -> Result<()> {
+        self.write(|tx| {
+            let ev = evidence_in(tx, object_id)?
+                .ok_or_else(|| Error::NotFound(format!("evidence {object_id:?}")))?;
+            if ev.deleted_at.is_none() {
+                return Err(Error::Conflict(format!(
+                    "evidence {object_id:?} is not destroyed; its blob is still the evidence"
+                )));
+            }
+            tx.execute(
+                "UPDATE evidence SET blob_deleted_at = coalesce(blob_deleted_at, $2) \
+                 WHERE object_id = $1",
+                &[&object_id, &at],
+            )?;
+            Ok(())
+        })
+    }
+
     fn log_access(&self, actor: &str, action: &str, object: &str, at: i64) -> Result<()> {
         self.write(|tx| {
             tx.execute(
@@ -1160,16 +1194,25 @@ impl ActionStore for PostgresStore {
         })
     }
 
-    fn set_webhook_secret(&self, id: WebhookId, sealed_secret: &[u8]) -> Result<Webhook> {
+    fn set_webhook_secret(
+        &self,
+        id: WebhookId,
+        expected: &[u8],
+        sealed_secret: &[u8],
+    ) -> Result<Webhook> {
         self.write(|tx| {
             let n = tx.execute(
-                "UPDATE webhooks SET sealed_secret = $2, updated_at = $3 WHERE id = $1",
-                &[&id, &sealed_secret, &now_ms()],
+                "UPDATE webhooks SET sealed_secret = $3, updated_at = $4 \
+                 WHERE id = $1 AND sealed_secret = $2",
+                &[&id, &expected, &sealed_secret, &now_ms()],
             )?;
+            let w = webhook_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("webhook {id}")))?;
             if n == 0 {
-                return Err(Error::NotFound(format!("webhook {id}")));
+                return Err(Error::Conflict(format!(
+                    "webhook {id}'s secrets changed meanwhile"
+                )));
             }
-            webhook_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("webhook {id}")))
+            Ok(w)
         })
     }
 

@@ -45,6 +45,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("scans", include_str!("migrations/0013_scans.sql")),
     ("leases", include_str!("migrations/0014_leases.sql")),
+    (
+        "evidence_blob_deleted",
+        include_str!("migrations/0015_evidence_blob_deleted.sql"),
+    ),
 ];
 
 /// The advisory lock held while migrating: `b"SGMIGRATE"` folded into an i64.

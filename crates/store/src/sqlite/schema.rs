@@ -669,6 +669,16 @@ CREATE TABLE leases (
     until INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 "#,
+    // Version 16: when a destroyed evidence record's blob was deleted. Destroying the data key
+    // is the deletion; deleting the blob reclaims its storage and can fail on its own (a
+    // bucket down), so the sweeper finds what is left by this column and tries again. Records
+    // destroyed before this version have none: their blobs are tried once more (deleting a
+    // blob already gone succeeds).
+    r#"
+ALTER TABLE evidence ADD COLUMN blob_deleted_at INTEGER;
+CREATE INDEX evidence_blob_left ON evidence (deleted_at)
+    WHERE deleted_at IS NOT NULL AND blob_deleted_at IS NULL;
+"#,
 ];
 
 /// The schema version this build writes.
