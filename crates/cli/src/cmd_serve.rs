@@ -392,3 +392,27 @@ pub fn run_keys(cmd: &KeysCommand) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_data_directory_is_private_to_its_user() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let tmp = tempfile::tempdir().unwrap();
+        // Created by the server: 0700.
+        let fresh = tmp.path().join("a/b");
+        open_store(&fresh).unwrap();
+        assert_eq!(mode(&fresh), 0o700);
+        assert!(fresh.join(DB_FILE).is_file());
+        // An existing directory anyone could read is tightened.
+        let open = tmp.path().join("shared");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+        open_store(&open).unwrap();
+        assert_eq!(mode(&open), 0o700);
+    }
+}

@@ -524,8 +524,8 @@ impl NcmecConfig {
         };
         if bad_email {
             return Err(
-                "reporting.ncmec.reporter_email is required when enabled, as an e-mail \
-                 address (one @, no spaces): NCMEC writes to it"
+                "reporting.ncmec.reporter_email must be an e-mail address (one @, no \
+                 spaces), and is required when enabled: NCMEC writes to it"
                     .into(),
             );
         }

@@ -864,6 +864,21 @@ pub const ERROR_CODES: &[&str] = &[
     "internal_error",
     "storage_error",
     "index_error",
+    "classification_required",
+    "exposure_cap_reached",
+    "invalid_limit",
+    "lease_not_held",
+    "media_not_allowed",
+    "media_url_invalid",
+    "reveal_not_found",
+    "reveal_not_yours",
+    "scan_not_found",
+    "scan_state_conflict",
+    "secret_unchanged",
+    "session_required",
+    "user_exists",
+    "webhook_changed",
+    "webhook_secret_unreadable",
 ];
 
 /// The OpenAPI 3.1 document.
@@ -939,4 +954,77 @@ pub fn openapi_document() -> Value {
 /// `GET /openapi.json` and `GET /openapi/openapi.json`.
 pub async fn serve_openapi() -> Json<Value> {
     Json(openapi_document())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every code a handler of this crate answers with (`ApiError::new(StatusCode::X, "code"`
+    /// or `bad_request("code"`) is in [`super::ERROR_CODES`], the error schema's enum, so a
+    /// client generated from the document accepts it.
+    #[test]
+    fn every_error_code_in_the_source_is_in_the_document() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    out.push(p);
+                }
+            }
+        }
+        /// The string literal after `at` (skipping whitespace), if one starts there.
+        fn literal(text: &str) -> Option<&str> {
+            let t = text.trim_start();
+            let rest = t.strip_prefix('"')?;
+            let code = &rest[..rest.find('"')?];
+            code.bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_')
+                .then_some(code)
+        }
+        let mut files = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        let mut missing = Vec::new();
+        let mut seen = 0;
+        // This file names the constructors in its own test.
+        files.retain(|f| !f.ends_with("openapi.rs"));
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            for (at, _) in text.match_indices("ApiError::new(") {
+                let after = &text[at + "ApiError::new(".len()..];
+                let Some(comma) = after.find(',') else {
+                    continue;
+                };
+                if !after[..comma].trim_start().starts_with("StatusCode::") {
+                    continue;
+                }
+                if let Some(code) = literal(&after[comma + 1..]) {
+                    seen += 1;
+                    if !super::ERROR_CODES.contains(&code) {
+                        missing.push(format!("{code} ({})", f.display()));
+                    }
+                }
+            }
+            for (at, _) in text.match_indices("bad_request(") {
+                if let Some(code) = literal(&text[at + "bad_request(".len()..]) {
+                    seen += 1;
+                    if !super::ERROR_CODES.contains(&code) {
+                        missing.push(format!("{code} ({})", f.display()));
+                    }
+                }
+            }
+        }
+        // The scan found the handlers' codes at all (a rename of the constructors would
+        // otherwise make this pass with nothing checked).
+        assert!(seen > 100, "only {seen} codes found");
+        missing.sort();
+        missing.dedup();
+        assert!(
+            missing.is_empty(),
+            "codes missing from ERROR_CODES: {missing:?}"
+        );
+    }
 }

@@ -29,7 +29,11 @@ pub async fn sweep(state: &AppState, now_ms: i64) -> Result<usize, String> {
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
         if due.is_empty() {
-            reclaim(state, now_ms).await?;
+            // What is destroyed stays destroyed whatever becomes of the blobs: a failure
+            // here is logged, not the sweep's.
+            if let Err(e) = reclaim(state, now_ms).await {
+                tracing::warn!(error = %e, "deleting evidence blobs left behind failed");
+            }
             return Ok(done);
         }
         for ev in due {
@@ -38,85 +42,131 @@ pub async fn sweep(state: &AppState, now_ms: i64) -> Result<usize, String> {
             let store = state.0.store.clone();
             let id = ev.object_id.clone();
             let st = state.clone();
-            tokio::task::spawn_blocking(move || {
-                store.destroy_evidence(&id, now_ms, "retention_expired")?;
+            let destroyed = tokio::task::spawn_blocking(move || {
+                match store.destroy_evidence(&id, now_ms, "retention_expired") {
+                    // Put on legal hold since it was found due: kept.
+                    Err(safeguard_store::Error::Conflict(_)) => return Ok(false),
+                    other => other?,
+                };
                 st.audit_after(
                     "system:retention",
                     safeguard_engine::audit::Action::VaultDelete,
                     &id,
                     "retention expired",
                 );
-                Ok::<_, safeguard_store::Error>(())
+                Ok::<_, safeguard_store::Error>(true)
             })
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
+            if !destroyed {
+                tracing::info!(object = %ev.object_id, case = ev.case_id, "evidence kept: its case was put on legal hold");
+                continue;
+            }
             // A blob that cannot be deleted now is found again by `reclaim`.
-            delete_blob(state, &ev, now_ms).await;
+            let _ = delete_blob(state, &ev, now_ms).await;
             tracing::info!(object = %ev.object_id, case = ev.case_id, "evidence destroyed: retention expired");
             done += 1;
         }
     }
 }
 
-/// Deletes a destroyed record's blob and records that it is gone. `false` (logged) when the
-/// vault or the delete failed: the blob stays behind as undecryptable ciphertext, listed by
-/// `evidence_blobs_left` until a later sweep deletes it.
+/// What became of one blob delete.
+enum BlobOutcome {
+    /// Deleted, and recorded.
+    Deleted,
+    /// This blob failed (logged); others may not.
+    Failed,
+    /// The vault cannot be opened: no blob can be deleted now.
+    VaultUnavailable,
+}
+
+/// Deletes a destroyed record's blob and records that it is gone. On failure (logged) the
+/// blob stays behind as undecryptable ciphertext, listed by `evidence_blobs_left` until a
+/// later sweep deletes it.
 async fn delete_blob(
     state: &AppState,
     ev: &safeguard_store::action::Evidence,
     now_ms: i64,
-) -> bool {
+) -> BlobOutcome {
     let vault = match state.vault().await {
         Ok(v) => v,
         Err(e) => {
             tracing::warn!(error = %e.message, object = %ev.object_id, "evidence blob not deleted (vault unavailable); its key is destroyed, a later sweep tries again");
-            return false;
+            return BlobOutcome::VaultUnavailable;
         }
     };
     let key = match safeguard_vault::BlobKey::parse(&ev.blob_key) {
         Ok(k) => k,
         Err(e) => {
-            tracing::warn!(error = %e, object = %ev.object_id, "bad blob key");
-            return false;
+            tracing::error!(error = %e, object = %ev.object_id, "evidence record with a bad blob key; its blob cannot be deleted");
+            return BlobOutcome::Failed;
         }
     };
     if let Err(e) = vault.blobs().delete(&key).await {
         tracing::warn!(error = %e, object = %ev.object_id, "evidence blob not deleted; its key is destroyed, a later sweep tries again");
-        return false;
+        return BlobOutcome::Failed;
     }
     let store = state.0.store.clone();
     let id = ev.object_id.clone();
     match tokio::task::spawn_blocking(move || store.mark_blob_deleted(&id, now_ms)).await {
-        Ok(Ok(())) => true,
+        Ok(Ok(())) => BlobOutcome::Deleted,
         Ok(Err(e)) => {
             tracing::warn!(error = %e, object = %ev.object_id, "evidence blob deleted but not recorded; a later sweep deletes it again");
-            false
+            BlobOutcome::Failed
         }
         Err(e) => {
             tracing::warn!(error = %e, object = %ev.object_id, "evidence blob deletion not recorded");
-            false
+            BlobOutcome::Failed
         }
     }
 }
 
+/// Consecutive blob failures after which `reclaim` stops until the next sweep: the blob
+/// store itself is then likely failing.
+const RECLAIM_FAILURES_IN_A_ROW: usize = 3;
+
+/// Most blobs `reclaim` deletes in one sweep (a backlog, such as the records destroyed
+/// before blob deletions were recorded, drains at this rate an hour).
+const RECLAIM_PER_SWEEP: usize = 100 * SWEEP_BATCH;
+
 /// Deletes the blobs of destroyed records that a sweep left behind (their delete failed, or
-/// the process stopped before it), at most [`SWEEP_BATCH`] a sweep. Stops at the first
-/// failure: the blob store is likely still failing, and the next sweep comes back. Returns
-/// how many were deleted.
+/// the process stopped before it), oldest destruction first, in batches of [`SWEEP_BATCH`]
+/// while whole batches succeed, at most [`RECLAIM_PER_SWEEP`]. A blob that fails is passed
+/// over (one that never can, such as an object under a retention lock, does not hold back
+/// the others in its batch); [`RECLAIM_FAILURES_IN_A_ROW`] failures in a row, or a vault
+/// that cannot be opened, end it until the next sweep. Returns how many were deleted.
 pub async fn reclaim(state: &AppState, now_ms: i64) -> Result<usize, String> {
-    let store = state.0.store.clone();
-    let left = tokio::task::spawn_blocking(move || store.evidence_blobs_left(SWEEP_BATCH))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
     let mut done = 0;
-    for ev in left {
-        if !delete_blob(state, &ev, now_ms).await {
+    while done < RECLAIM_PER_SWEEP {
+        let store = state.0.store.clone();
+        let left = tokio::task::spawn_blocking(move || store.evidence_blobs_left(SWEEP_BATCH))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let full = left.len() == SWEEP_BATCH;
+        let (mut failed, mut in_a_row) = (0, 0);
+        for ev in left {
+            match delete_blob(state, &ev, now_ms).await {
+                BlobOutcome::Deleted => {
+                    tracing::info!(object = %ev.object_id, "evidence blob left by an earlier sweep deleted");
+                    done += 1;
+                    in_a_row = 0;
+                }
+                BlobOutcome::Failed => {
+                    failed += 1;
+                    in_a_row += 1;
+                    if in_a_row >= RECLAIM_FAILURES_IN_A_ROW {
+                        return Ok(done);
+                    }
+                }
+                BlobOutcome::VaultUnavailable => return Ok(done),
+            }
+        }
+        // A failure stays first in the list: another batch would start with it again.
+        if !full || failed > 0 {
             break;
         }
-        tracing::info!(object = %ev.object_id, "evidence blob left by an earlier sweep deleted");
-        done += 1;
     }
     Ok(done)
 }

@@ -683,7 +683,10 @@ fn rotate_req(headers: &HeaderMap, body: &Bytes) -> ApiResult<RotateReq> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        .map(|v| v.trim().to_ascii_lowercase())
+        .is_some_and(|v| {
+            v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
+        });
     if !json {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -767,7 +770,19 @@ async fn rotate_secret(
             return Err(not_found(id));
         };
         let outbox = outbox_of(&st);
-        let old = open_secrets(&outbox, &w)?;
+        // A stored secret this key cannot open is replaced by the new one alone: rotating is
+        // how such an endpoint recovers without losing its id and dead letters.
+        let (old, detail) = match open_secrets(&outbox, &w) {
+            Ok(old) => (
+                old,
+                "webhook secret rotated (the previous secret still signs)",
+            ),
+            Err(e) if e.code == "webhook_secret_unreadable" => (
+                Vec::new(),
+                "webhook secret replaced (the stored secret could not be opened)",
+            ),
+            Err(e) => return Err(e),
+        };
         if old.first().is_some_and(|c| c.expose() == keep.expose()) {
             return Err(ApiError::bad_request(
                 "secret_unchanged",
@@ -781,7 +796,7 @@ async fn rotate_secret(
             &actor.0,
             safeguard_engine::audit::Action::ConfigChanged,
             &format!("webhook:{id}"),
-            "webhook secret rotated (the previous secret still signs)",
+            detail,
         );
         Ok((w, secrets.len()))
     })

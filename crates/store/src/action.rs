@@ -635,7 +635,9 @@ pub trait ActionStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<Evidence>>;
     /// Destroys an evidence record's data key (the object becomes unreadable) and records
-    /// when and why, with an access-log line. `NotFound`; destroying twice is a no-op.
+    /// when and why, with an access-log line. `NotFound`; destroying twice is a no-op;
+    /// `Conflict` while its case is on legal hold (checked in the same transaction, so a hold
+    /// placed after the caller found the record due still stops it).
     fn destroy_evidence(&self, object_id: &str, at: i64, reason: &str) -> Result<Evidence>;
     /// Destroyed evidence whose blob is not known to be deleted (the delete failed, or the
     /// process stopped first), oldest destruction first, at most `limit`.

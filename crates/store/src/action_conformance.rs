@@ -804,6 +804,18 @@ pub fn evidence_retention_and_destroy(store: &dyn Store) {
             .unwrap()
             .legal_hold
     );
+    // A held case's evidence is not destroyed, even by a caller that read it as due before
+    // the hold was placed.
+    assert!(matches!(
+        store.destroy_evidence("obj-r3", 1_600, "retention_expired"),
+        Err(Error::Conflict(_))
+    ));
+    assert!(store
+        .evidence("obj-r3")
+        .unwrap()
+        .unwrap()
+        .deleted_at
+        .is_none());
     let ev = store.case_evidence(plain).unwrap();
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].wrapped_key.as_deref(), Some(&[9u8; 72][..]));

@@ -914,6 +914,37 @@ async fn a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends() {
     assert!(verifies(chosen, &sig, &body));
     assert!(!verifies(&new, &sig, &body));
 
+    // A stored secret the master key cannot open (altered in the store): ending an overlap
+    // needs to read it and says so; a rotation replaces it with the new secret alone.
+    let sealed = s.store.webhook(id).unwrap().unwrap().sealed_secret;
+    s.store
+        .set_webhook_secret(id, &sealed, b"not a sealed value")
+        .unwrap();
+    let r = s
+        .admin(
+            "DELETE",
+            &format!("/v1/webhooks/{id}/secret/previous"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "webhook_secret_unreadable"
+        )
+    );
+    let r = s
+        .admin("POST", &format!("/v1/webhooks/{id}/secret"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["signing_secrets"], 1);
+    let recovered = r.json()["secret"].as_str().unwrap().to_string();
+    submit(&s, item("rot5", "u5", BRIDGE_PDQ)).await;
+    let (sig, body) = received(&got, 5).await[4].clone();
+    assert_eq!(sig.matches("v1=").count(), 1, "{sig}");
+    assert!(verifies(&recovered, &sig, &body));
+
     let r = s.admin("POST", "/v1/webhooks/9999/secret", None).await;
     assert_eq!(
         (r.status, r.code().as_str()),
@@ -940,6 +971,7 @@ async fn a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends() {
             "webhook previous secret retired",
             "webhook secret rotated (the previous secret still signs)",
             "webhook secret rotated (the previous secret still signs)",
+            "webhook secret replaced (the stored secret could not be opened)",
         ]
     );
 }

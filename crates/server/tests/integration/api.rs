@@ -1369,3 +1369,46 @@ async fn a_role_serves_only_its_routes() {
     .unwrap_err();
     assert!(e.to_string().contains("SAFEGUARD_ROLE"), "{e}");
 }
+
+/// Before its indexes are built the server is alive but not ready: `/status/live` 200,
+/// `/status` 503 `INDEX-NOT-LOADED` (HMA's answer), a match 503 `index_not_ready`; once
+/// built, `/status` is 200 `I-AM-ALIVE` and matching works (docs/operations.md, "Start-up").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn before_the_indexes_are_built_the_server_says_so() {
+    let data = tempfile::tempdir().unwrap();
+    let config = safeguard_server::config::Config {
+        data_dir: data.path().to_path_buf(),
+        ..safeguard_server::config::Config::default()
+    };
+    let store: std::sync::Arc<dyn safeguard_store::Store> =
+        std::sync::Arc::new(safeguard_store::SqliteStore::open_in_memory().unwrap());
+    let state = safeguard_server::AppState::new(store.clone(), config, Some(ADMIN_KEY)).unwrap();
+    let s = TestServer {
+        state: state.clone(),
+        store,
+        _data: None,
+    };
+    let r = s.admin("GET", "/status/live", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = s.admin("GET", "/status", None).await;
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "INDEX-NOT-LOADED")
+    );
+    let lookup = format!("/m/raw_lookup?signal_type=pdq&signal={BRIDGE_PDQ}");
+    let r = s.admin("GET", &lookup, None).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "index_not_ready"),
+        "{}",
+        r.text()
+    );
+    safeguard_server::load_engine(state, None).await.unwrap();
+    let r = s.admin("GET", "/status", None).await;
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (StatusCode::OK, "I-AM-ALIVE")
+    );
+    let r = s.admin("GET", &lookup, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}

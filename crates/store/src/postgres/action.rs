@@ -1061,6 +1061,14 @@ impl ActionStore for PostgresStore {
             if ev.deleted_at.is_some() {
                 return Ok(ev);
             }
+            // Under the store's write lock, as placing a hold is: one sees the other.
+            let r = tx.one("SELECT legal_hold FROM cases WHERE id = $1", &[&ev.case_id])?;
+            let held: bool = col(&r, 0, "cases")?;
+            if held {
+                return Err(Error::Conflict(format!(
+                    "evidence {object_id:?}: its case is on legal hold"
+                )));
+            }
             tx.execute(
                 "UPDATE evidence SET wrapped_key = NULL, deleted_at = $2, deletion_reason = $3 \
                  WHERE object_id = $1",

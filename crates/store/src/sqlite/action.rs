@@ -1126,6 +1126,18 @@ impl ActionStore for SqliteStore {
             if ev.deleted_at.is_some() {
                 return Ok(ev);
             }
+            let held: bool = tx
+                .query_row(
+                    "SELECT legal_hold FROM cases WHERE id = ?1",
+                    [ev.case_id],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            if held {
+                return Err(Error::Conflict(format!(
+                    "evidence {object_id:?}: its case is on legal hold"
+                )));
+            }
             tx.execute(
                 "UPDATE evidence SET wrapped_key = NULL, deleted_at = ?2, deletion_reason = ?3 \
                  WHERE object_id = ?1",

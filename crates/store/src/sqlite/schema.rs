@@ -767,6 +767,50 @@ mod tests {
     use super::*;
     use crate::{SqliteOptions, SqliteStore, Store};
 
+    /// Records destroyed before version 16 have no record of their blob's deletion: the
+    /// upgraded store lists them for the sweeper, and not the live ones.
+    #[test]
+    fn version_16_lists_the_blobs_of_records_destroyed_before_it() {
+        use crate::ActionStore;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v15.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
+            for sql in &MIGRATIONS[..15] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute_batch(&format!(
+                "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = 15;
+                 INSERT INTO cases (account, state, queue, priority, report_candidate, labels,
+                                    items, legal_hold, opened_at, updated_at)
+                     VALUES ('u', 'open', 'csam', 1, 0, '', 2, 0, 10, 10);
+                 INSERT INTO submissions (platform_id, fingerprint, account, verdict, context,
+                                          result, case_id, event_ids, created_at)
+                     VALUES ('p1', 'f', 'u', 'block', '{{}}', '{{}}', 1, '[]', 10),
+                            ('p2', 'f', 'u', 'block', '{{}}', '{{}}', 1, '[]', 10);
+                 INSERT INTO evidence (object_id, submission_id, case_id, blob_key, wrapped_key,
+                                       key_fingerprint, sha256, md5, size, media_kind,
+                                       created_at, deleted_at, deletion_reason)
+                     VALUES ('gone', 1, 1, 'ab/cd/gone', NULL, 'fp', 'x', 'y', 1, 'image',
+                             10, 20, 'retention_expired'),
+                            ('live', 2, 1, 'ab/cd/live', x'00', 'fp', 'x', 'y', 1, 'image',
+                             10, NULL, NULL);"
+            ))
+            .unwrap();
+        }
+        let store = SqliteStore::open(&SqliteOptions::new(&path)).unwrap();
+        let left: Vec<String> = store
+            .evidence_blobs_left(10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.object_id)
+            .collect();
+        assert_eq!(left, vec!["gone"]);
+        store.mark_blob_deleted("gone", 30).unwrap();
+        assert!(store.evidence_blobs_left(10).unwrap().is_empty());
+    }
+
     /// A version-9 database with cases upgrades to the console's version 10 with its queue
     /// counts taken from the cases already there; the triggers keep them from then on.
     #[test]
