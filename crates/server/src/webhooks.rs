@@ -626,11 +626,12 @@ async fn update(
         };
         Ok(match req.enabled {
             // Written even when the flag is already so (enabling an enabled endpoint restarts
-            // its failure clock; the dispatcher may have disabled it since the read above),
-            // but recorded only when the flag changed.
+            // its failure clock), but recorded only when the flag changed, as the store saw
+            // it just before the write (the dispatcher may have disabled it since the read
+            // above).
             Some(e) => {
-                let before = w.enabled;
-                let w = store.set_webhook_enabled(id, e, Some("disabled through the API"))?;
+                let (w, before) =
+                    store.set_webhook_enabled(id, e, Some("disabled through the API"))?;
                 if w.enabled != before {
                     st.audit_after(
                         &actor.0,

@@ -661,13 +661,15 @@ pub trait ActionStore: Send + Sync {
     fn delete_webhook(&self, id: WebhookId) -> Result<Webhook>;
     /// Enables (clearing the failure run and the reason) or disables an endpoint; disabling
     /// a disabled endpoint keeps its first reason. Disabling leaves pending deliveries as
-    /// they are (see [`ActionStore::disable_webhook`]). `NotFound`.
+    /// they are (see [`ActionStore::disable_webhook`]). Returns the endpoint and whether it
+    /// was enabled just before, read in the same transaction (so a caller records only a
+    /// real change, even when the dispatcher disabled it a moment earlier). `NotFound`.
     fn set_webhook_enabled(
         &self,
         id: WebhookId,
         enabled: bool,
         reason: Option<&str>,
-    ) -> Result<Webhook>;
+    ) -> Result<(Webhook, bool)>;
     /// Replaces an endpoint's sealed secrets (a rotation) if they are still `expected` (what
     /// the caller read: a compare-and-set, so two rotations at once cannot lose one);
     /// deliveries from then on are signed with what it holds. `NotFound`; `Conflict` when

@@ -747,8 +747,11 @@ pub fn dead_letters_and_redrive(store: &dyn Store) {
         store.dead_letters(w.id).unwrap()[0].first_attempt_at,
         Some(30)
     );
-    let on = store.set_webhook_enabled(w.id, true, None).unwrap();
+    let (on, was) = store.set_webhook_enabled(w.id, true, None).unwrap();
     assert!(on.enabled && on.disabled_reason.is_none());
+    assert!(!was, "it was disabled before");
+    let (_, was) = store.set_webhook_enabled(w.id, true, None).unwrap();
+    assert!(was, "enabling an enabled endpoint reports it was enabled");
     assert!(matches!(
         store.redrive(999_999, None, 1),
         Err(Error::NotFound(_))

@@ -1185,8 +1185,11 @@ impl ActionStore for PostgresStore {
         id: WebhookId,
         enabled: bool,
         reason: Option<&str>,
-    ) -> Result<Webhook> {
+    ) -> Result<(Webhook, bool)> {
         self.write(|tx| {
+            let before = webhook_in(tx, id)?
+                .ok_or_else(|| Error::NotFound(format!("webhook {id}")))?
+                .enabled;
             let n = tx.execute(
                 "UPDATE webhooks SET enabled = $2, \
                  disabled_reason = CASE WHEN $2 THEN NULL \
@@ -1198,7 +1201,8 @@ impl ActionStore for PostgresStore {
             if n == 0 {
                 return Err(Error::NotFound(format!("webhook {id}")));
             }
-            webhook_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("webhook {id}")))
+            let w = webhook_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("webhook {id}")))?;
+            Ok((w, before))
         })
     }
 

@@ -1270,8 +1270,11 @@ impl ActionStore for SqliteStore {
         id: WebhookId,
         enabled: bool,
         reason: Option<&str>,
-    ) -> Result<Webhook> {
+    ) -> Result<(Webhook, bool)> {
         self.write(|tx| {
+            let before = webhook_in(tx, id)?
+                .ok_or_else(|| Error::NotFound(format!("webhook {id}")))?
+                .enabled;
             let n = tx
                 .execute(
                     "UPDATE webhooks SET enabled = ?2, \
@@ -1285,7 +1288,8 @@ impl ActionStore for SqliteStore {
             if n == 0 {
                 return Err(Error::NotFound(format!("webhook {id}")));
             }
-            webhook_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("webhook {id}")))
+            let w = webhook_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("webhook {id}")))?;
+            Ok((w, before))
         })
     }
 
