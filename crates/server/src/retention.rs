@@ -20,6 +20,9 @@ pub async fn sweep(state: &AppState, now_ms: i64) -> Result<usize, String> {
     let after = i64::try_from(policy.after_report.as_millis()).unwrap_or(i64::MAX);
     let unreported = i64::try_from(policy.unreported.as_millis()).unwrap_or(i64::MAX);
     let mut done = 0;
+    // Items a hold kept this sweep: one found due again means the store refused it for
+    // another reason, and the sweep stops rather than spin on it.
+    let mut kept = std::collections::HashSet::new();
     loop {
         let store = state.0.store.clone();
         let due = tokio::task::spawn_blocking(move || {
@@ -37,6 +40,12 @@ pub async fn sweep(state: &AppState, now_ms: i64) -> Result<usize, String> {
             return Ok(done);
         }
         for ev in due {
+            if kept.contains(&ev.object_id) {
+                return Err(format!(
+                    "evidence {} was refused destruction and is still due",
+                    ev.object_id
+                ));
+            }
             // The data key goes first, in the store: from then on the blob is unreadable
             // ciphertext even if deleting it fails (then it is left behind, and logged).
             let store = state.0.store.clone();
@@ -61,6 +70,7 @@ pub async fn sweep(state: &AppState, now_ms: i64) -> Result<usize, String> {
             .map_err(|e| e.to_string())?;
             if !destroyed {
                 tracing::info!(object = %ev.object_id, case = ev.case_id, "evidence kept: its case was put on legal hold");
+                kept.insert(ev.object_id.clone());
                 continue;
             }
             // A blob that cannot be deleted now is found again by `reclaim`.
@@ -126,46 +136,42 @@ async fn delete_blob(
 /// store itself is then likely failing.
 const RECLAIM_FAILURES_IN_A_ROW: usize = 3;
 
-/// Most blobs `reclaim` deletes in one sweep (a backlog, such as the records destroyed
-/// before blob deletions were recorded, drains at this rate an hour).
+/// Most blobs `reclaim` tries in one sweep (a backlog, such as the records destroyed before
+/// blob deletions were recorded, drains at up to this rate an hour).
 const RECLAIM_PER_SWEEP: usize = 100 * SWEEP_BATCH;
 
 /// Deletes the blobs of destroyed records that a sweep left behind (their delete failed, or
-/// the process stopped before it), oldest destruction first, in batches of [`SWEEP_BATCH`]
-/// while whole batches succeed, at most [`RECLAIM_PER_SWEEP`]. A blob that fails is passed
-/// over (one that never can, such as an object under a retention lock, does not hold back
-/// the others in its batch); [`RECLAIM_FAILURES_IN_A_ROW`] failures in a row, or a vault
-/// that cannot be opened, end it until the next sweep. Returns how many were deleted.
+/// the process stopped before it): up to [`RECLAIM_PER_SWEEP`] of the oldest destructions,
+/// tried from a random point of that list round to it. A blob that fails is passed over, and
+/// the random start keeps a few that never can (an object under a retention lock, a damaged
+/// record) from holding back the rest sweep after sweep; [`RECLAIM_FAILURES_IN_A_ROW`]
+/// failures in a row, or a vault that cannot be opened, end it until the next sweep (the
+/// blob store is then likely failing as a whole). Returns how many were deleted.
 pub async fn reclaim(state: &AppState, now_ms: i64) -> Result<usize, String> {
-    let mut done = 0;
-    while done < RECLAIM_PER_SWEEP {
-        let store = state.0.store.clone();
-        let left = tokio::task::spawn_blocking(move || store.evidence_blobs_left(SWEEP_BATCH))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        let full = left.len() == SWEEP_BATCH;
-        let (mut failed, mut in_a_row) = (0, 0);
-        for ev in left {
-            match delete_blob(state, &ev, now_ms).await {
-                BlobOutcome::Deleted => {
-                    tracing::info!(object = %ev.object_id, "evidence blob left by an earlier sweep deleted");
-                    done += 1;
-                    in_a_row = 0;
-                }
-                BlobOutcome::Failed => {
-                    failed += 1;
-                    in_a_row += 1;
-                    if in_a_row >= RECLAIM_FAILURES_IN_A_ROW {
-                        return Ok(done);
-                    }
-                }
-                BlobOutcome::VaultUnavailable => return Ok(done),
+    let store = state.0.store.clone();
+    let left = tokio::task::spawn_blocking(move || store.evidence_blobs_left(RECLAIM_PER_SWEEP))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    if left.is_empty() {
+        return Ok(0);
+    }
+    let start = rand::random_range(0..left.len());
+    let (mut done, mut in_a_row) = (0, 0);
+    for ev in left[start..].iter().chain(&left[..start]) {
+        match delete_blob(state, ev, now_ms).await {
+            BlobOutcome::Deleted => {
+                tracing::info!(object = %ev.object_id, "evidence blob left by an earlier sweep deleted");
+                done += 1;
+                in_a_row = 0;
             }
-        }
-        // A failure stays first in the list: another batch would start with it again.
-        if !full || failed > 0 {
-            break;
+            BlobOutcome::Failed => {
+                in_a_row += 1;
+                if in_a_row >= RECLAIM_FAILURES_IN_A_ROW {
+                    break;
+                }
+            }
+            BlobOutcome::VaultUnavailable => break,
         }
     }
     Ok(done)

@@ -707,7 +707,7 @@ fn rotate_req(headers: &HeaderMap, body: &Bytes) -> ApiResult<RotateReq> {
 
 /// Opens an endpoint's secrets, current first. A master key that cannot be loaded is 503
 /// `master_key_unavailable`; a sealed value the key cannot open (another key, altered
-/// bytes) is 500 `webhook_secret_unreadable`: register the endpoint again.
+/// bytes) is 500 `webhook_secret_unreadable`; a rotation replaces such a secret.
 fn open_secrets(outbox: &StoreOutbox, w: &Webhook) -> ApiResult<Vec<Secret>> {
     let unreadable = || {
         tracing::error!(webhook = w.id, "a webhook's sealed secret cannot be opened");
@@ -716,7 +716,7 @@ fn open_secrets(outbox: &StoreOutbox, w: &Webhook) -> ApiResult<Vec<Secret>> {
             "webhook_secret_unreadable",
             format!(
                 "webhook {}'s stored secret cannot be opened with this instance's master key; \
-                 register the endpoint again",
+                 rotate its secret (POST /v1/webhooks/{{id}}/secret) to replace it",
                 w.id
             ),
         )
