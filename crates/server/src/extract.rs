@@ -44,6 +44,24 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// A JSON body that may be left out: none (or only whitespace) is `T::default()`; any other
+/// body is read by [`JsonBody`], with its content-type rule and its codes.
+pub async fn optional_json<T: DeserializeOwned + Default>(
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    let mut req = Request::new(axum::body::Body::from(body));
+    if let Some(ct) = headers.get(axum::http::header::CONTENT_TYPE) {
+        req.headers_mut()
+            .insert(axum::http::header::CONTENT_TYPE, ct.clone());
+    }
+    let JsonBody(v) = JsonBody::from_request(req, &()).await?;
+    Ok(v)
+}
+
 /// A multipart upload that may carry a video. The upload routes lift the global body limit
 /// (`limits.max_body_bytes`, sized for images and JSON) with `DefaultBodyLimit::disable()`,
 /// and this extractor applies the video limit (`video.max_bytes`) instead; an image in such

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
@@ -26,7 +26,7 @@ use safeguard_webhook::signature::Secret;
 use safeguard_engine::now_ms;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::JsonBody;
+use crate::extract::{optional_json, JsonBody};
 use crate::state::{blocking, AppState};
 
 /// Associated data binding a sealed webhook secret to its use (a secret sealed for something
@@ -94,16 +94,31 @@ impl StoreOutbox {
 
     /// The endpoint's live secrets, current first. Sealed together as one value (joined by
     /// newlines; a secret has none) so a rotation can keep the old one beside the new.
-    fn secrets(&self, sealed: &[u8]) -> safeguard_webhook::Result<Vec<Secret>> {
+    fn open_secrets(&self, sealed: &[u8]) -> Result<Vec<Secret>, OpenError> {
         let plain = self
             .key()
-            .map_err(|e| safeguard_webhook::Error::Store(Box::new(e)))?
+            .map_err(OpenError::Key)?
             .open(sealed, SECRET_CONTEXT)
-            .map_err(|e| safeguard_webhook::Error::Store(Box::new(e)))?;
-        let text = std::str::from_utf8(&plain)
-            .map_err(|e| safeguard_webhook::Error::Store(Box::new(e)))?;
+            .map_err(|e| OpenError::Unreadable(Box::new(e)))?;
+        let text = std::str::from_utf8(&plain).map_err(|e| OpenError::Unreadable(Box::new(e)))?;
         Ok(split_secrets(text))
     }
+
+    /// [`StoreOutbox::open_secrets`] for the dispatcher.
+    fn secrets(&self, sealed: &[u8]) -> safeguard_webhook::Result<Vec<Secret>> {
+        self.open_secrets(sealed).map_err(|e| match e {
+            OpenError::Key(e) => safeguard_webhook::Error::Store(Box::new(e)),
+            OpenError::Unreadable(e) => safeguard_webhook::Error::Store(e),
+        })
+    }
+}
+
+/// Why an endpoint's sealed secrets could not be opened.
+enum OpenError {
+    /// The master key cannot be loaded.
+    Key(safeguard_seal::Error),
+    /// The key does not open the value (another key, altered bytes), or it is not text.
+    Unreadable(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// The secrets of a sealed value's plaintext, current first. Empty lines are skipped: an empty
@@ -558,13 +573,7 @@ async fn create(
             event_types: types,
             sealed_secret: sealed,
         })?;
-        // The id, not the URL: a receiver's URL can carry a token.
-        st.audit_after(
-            &actor.0,
-            safeguard_engine::audit::Action::ConfigChanged,
-            &format!("webhook:{}", w.id),
-            "webhook created",
-        );
+        audit_change(&st, &actor.0, w.id, "webhook created");
         Ok(w)
     })
     .await?;
@@ -584,6 +593,22 @@ async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     ))
 }
 
+/// The endpoint, or 404 `webhook_not_found`.
+fn hook_or_404(store: &dyn Store, id: i64) -> ApiResult<Webhook> {
+    store.webhook(id)?.ok_or_else(|| not_found(id))
+}
+
+/// Records an operator's change to endpoint `id`, named by its id, never its URL (which can
+/// carry a token).
+fn audit_change(state: &AppState, actor: &str, id: i64, detail: &str) {
+    state.audit_after(
+        actor,
+        safeguard_engine::audit::Action::ConfigChanged,
+        &format!("webhook:{id}"),
+        detail,
+    );
+}
+
 fn not_found(id: i64) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -595,9 +620,7 @@ fn not_found(id: i64) -> ApiError {
 async fn show(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
     let store = state.0.store.clone();
     let (w, dead) = blocking(move || {
-        let Some(w) = store.webhook(id)? else {
-            return Err(not_found(id));
-        };
+        let w = hook_or_404(store.as_ref(), id)?;
         Ok((w, store.dead_letters(id)?.len()))
     })
     .await?;
@@ -621,9 +644,7 @@ async fn update(
     let store = state.0.store.clone();
     let st = state.clone();
     let w = blocking(move || {
-        let Some(w) = store.webhook(id)? else {
-            return Err(not_found(id));
-        };
+        let w = hook_or_404(store.as_ref(), id)?;
         Ok(match req.enabled {
             // Written even when the flag is already so (enabling an enabled endpoint restarts
             // its failure clock), but recorded only when the flag changed, as the store saw
@@ -633,10 +654,10 @@ async fn update(
                 let (w, before) =
                     store.set_webhook_enabled(id, e, Some("disabled through the API"))?;
                 if w.enabled != before {
-                    st.audit_after(
+                    audit_change(
+                        &st,
                         &actor.0,
-                        safeguard_engine::audit::Action::ConfigChanged,
-                        &format!("webhook:{id}"),
+                        id,
                         if e {
                             "webhook enabled"
                         } else {
@@ -667,9 +688,9 @@ struct RotateReq {
 /// Largest body of `POST /v1/webhooks/{id}/secret` (a secret is at most 256 characters).
 const MAX_ROTATE_BODY_BYTES: usize = 4096;
 
-/// The body of a rotation: none, or JSON `{}` / `{"secret": ...}`, with `JsonBody`'s codes
-/// (415 `unsupported_media_type`, 400 `invalid_json` and `invalid_body`).
-fn rotate_req(headers: &HeaderMap, body: &Bytes) -> ApiResult<RotateReq> {
+/// The body of a rotation: none, or JSON `{}` / `{"secret": ...}` ([`optional_json`]), at
+/// most [`MAX_ROTATE_BODY_BYTES`].
+async fn rotate_req(headers: &HeaderMap, body: Bytes) -> ApiResult<RotateReq> {
     if body.len() > MAX_ROTATE_BODY_BYTES {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -677,57 +698,28 @@ fn rotate_req(headers: &HeaderMap, body: &Bytes) -> ApiResult<RotateReq> {
             format!("a rotation body is at most {MAX_ROTATE_BODY_BYTES} bytes"),
         ));
     }
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(RotateReq::default());
-    }
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase())
-        .is_some_and(|v| {
-            v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
-        });
-    if !json {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send Content-Type: application/json, or no body",
-        ));
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        let code = if e.is_data() {
-            "invalid_body"
-        } else {
-            "invalid_json"
-        };
-        ApiError::bad_request(code, e.to_string())
-    })
+    optional_json(headers, body).await
 }
 
 /// Opens an endpoint's secrets, current first. A master key that cannot be loaded is 503
 /// `master_key_unavailable`; a sealed value the key cannot open (another key, altered
 /// bytes) is 500 `webhook_secret_unreadable`; a rotation replaces such a secret.
 fn open_secrets(outbox: &StoreOutbox, w: &Webhook) -> ApiResult<Vec<Secret>> {
-    let unreadable = || {
-        tracing::error!(webhook = w.id, "a webhook's sealed secret cannot be opened");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "webhook_secret_unreadable",
-            format!(
-                "webhook {}'s stored secret cannot be opened with this instance's master key; \
-                 rotate its secret (POST /v1/webhooks/{{id}}/secret) to replace it",
-                w.id
-            ),
-        )
-    };
-    let plain = outbox
-        .key()
-        .map_err(key_unavailable)?
-        .open(&w.sealed_secret, SECRET_CONTEXT)
-        .map_err(|_| unreadable())?;
-    let text = std::str::from_utf8(&plain).map_err(|_| unreadable())?;
-    Ok(split_secrets(text))
+    outbox.open_secrets(&w.sealed_secret).map_err(|e| match e {
+        OpenError::Key(e) => key_unavailable(e),
+        OpenError::Unreadable(_) => {
+            tracing::error!(webhook = w.id, "a webhook's sealed secret cannot be opened");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "webhook_secret_unreadable",
+                format!(
+                    "webhook {}'s stored secret cannot be opened with this instance's master \
+                     key; rotate its secret (POST /v1/webhooks/{{id}}/secret) to replace it",
+                    w.id
+                ),
+            )
+        }
+    })
 }
 
 /// Replaces an endpoint's secrets with `secrets`, if its sealed value is still `seen` (what
@@ -761,15 +753,13 @@ async fn rotate_secret(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let req = rotate_req(&headers, &body)?;
+    let req = rotate_req(&headers, body).await?;
     let (secret, shown) = given_or_generated(req.secret)?;
     let store = state.0.store.clone();
     let st = state.clone();
     let keep = secret.clone();
     let (w, count) = blocking(move || {
-        let Some(w) = store.webhook(id)? else {
-            return Err(not_found(id));
-        };
+        let w = hook_or_404(store.as_ref(), id)?;
         let outbox = outbox_of(&st);
         // A stored secret this key cannot open is replaced by the new one alone: rotating is
         // how such an endpoint recovers without losing its id and dead letters.
@@ -793,12 +783,7 @@ async fn rotate_secret(
         let mut secrets = vec![keep];
         secrets.extend(old.into_iter().take(1));
         let w = replace_secrets(store.as_ref(), &outbox, &w, &secrets)?;
-        st.audit_after(
-            &actor.0,
-            safeguard_engine::audit::Action::ConfigChanged,
-            &format!("webhook:{id}"),
-            detail,
-        );
+        audit_change(&st, &actor.0, id, detail);
         Ok((w, secrets.len()))
     })
     .await?;
@@ -820,9 +805,7 @@ async fn retire_previous(
     let store = state.0.store.clone();
     let st = state.clone();
     let w = blocking(move || {
-        let Some(w) = store.webhook(id)? else {
-            return Err(not_found(id));
-        };
+        let w = hook_or_404(store.as_ref(), id)?;
         let outbox = outbox_of(&st);
         let mut secrets = open_secrets(&outbox, &w)?;
         if secrets.len() < 2 {
@@ -830,12 +813,7 @@ async fn retire_previous(
         }
         secrets.truncate(1);
         let w = replace_secrets(store.as_ref(), &outbox, &w, &secrets)?;
-        st.audit_after(
-            &actor.0,
-            safeguard_engine::audit::Action::ConfigChanged,
-            &format!("webhook:{id}"),
-            "webhook previous secret retired",
-        );
+        audit_change(&st, &actor.0, id, "webhook previous secret retired");
         Ok(w)
     })
     .await?;
@@ -855,12 +833,7 @@ async fn remove(
         Err(safeguard_store::Error::NotFound(_)) => Err(not_found(id)),
         other => {
             other?;
-            st.audit_after(
-                &actor.0,
-                safeguard_engine::audit::Action::ConfigChanged,
-                &format!("webhook:{id}"),
-                "webhook deleted",
-            );
+            audit_change(&st, &actor.0, id, "webhook deleted");
             Ok(())
         }
     })
@@ -871,9 +844,7 @@ async fn remove(
 async fn dead(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
     let store = state.0.store.clone();
     let list = blocking(move || {
-        if store.webhook(id)?.is_none() {
-            return Err(not_found(id));
-        }
+        hook_or_404(store.as_ref(), id)?;
         Ok(store.dead_letters(id)?)
     })
     .await?;
@@ -931,12 +902,7 @@ async fn redrive(
                 // Redriving sends events again to the endpoint: an operator's decision. A
                 // redrive that found nothing sent nothing, and is not recorded.
                 if n > 0 {
-                    st.audit_after(
-                        &actor.0,
-                        safeguard_engine::audit::Action::ConfigChanged,
-                        &format!("webhook:{id}"),
-                        &format!("{n} dead letters redriven"),
-                    );
+                    audit_change(&st, &actor.0, id, &format!("{n} dead letters redriven"));
                 }
                 Ok(n)
             }

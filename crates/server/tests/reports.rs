@@ -193,6 +193,20 @@ async fn file(s: &TestServer, case: i64) -> String {
     r.json()["filing_id"].as_str().unwrap().to_string()
 }
 
+/// A server with the CyberTipline account stored, and a signals-only case of `account`
+/// confirmed and approved, ready to file. The directory lives as long as the caller keeps it.
+async fn approved_case(
+    account: &str,
+) -> (tempfile::TempDir, cybertip::TestServer, TestServer, i64) {
+    let dir = tempfile::tempdir().unwrap();
+    let tip = cybertip::TestServer::start().await.unwrap();
+    let s = start(dir.path(), config(dir.path(), &tip)).await;
+    store_credentials(&s, dir.path(), cybertip::USERNAME, cybertip::PASSWORD);
+    let case = signals_case(&s, account).await;
+    confirm_and_approve(&s, case).await;
+    (dir, tip, s, case)
+}
+
 /// Polls the filing until `done` says so (at most 30 s).
 async fn wait_for(s: &TestServer, filing: &str, done: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..300 {
@@ -668,12 +682,7 @@ async fn an_approved_case_with_two_images_is_filed_once_with_both_files() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signals_only_case_files_a_text_only_report() {
-    let dir = tempfile::tempdir().unwrap();
-    let tip = cybertip::TestServer::start().await.unwrap();
-    let s = start(dir.path(), config(dir.path(), &tip)).await;
-    store_credentials(&s, dir.path(), cybertip::USERNAME, cybertip::PASSWORD);
-    let case = signals_case(&s, "acct-text-2").await;
-    confirm_and_approve(&s, case).await;
+    let (_dir, tip, s, case) = approved_case("acct-text-2").await;
     // A case an admin referred to the NCA is not filed to NCMEC too; referred back (a reason
     // with a colon in it), it is.
     let referral = format!("/v1/cases/{case}/referral");
@@ -1034,12 +1043,7 @@ async fn credentials_never_appear_in_answers_or_logs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unfinished_filing_is_retracted_and_a_finished_one_is_not() {
-    let dir = tempfile::tempdir().unwrap();
-    let tip = cybertip::TestServer::start().await.unwrap();
-    let s = start(dir.path(), config(dir.path(), &tip)).await;
-    store_credentials(&s, dir.path(), cybertip::USERNAME, cybertip::PASSWORD);
-    let case = signals_case(&s, "acct-retract-7").await;
-    confirm_and_approve(&s, case).await;
+    let (_dir, tip, s, case) = approved_case("acct-retract-7").await;
     tip.inject("/finish", Fault::Http500, 2);
     let filing = file(&s, case).await;
     wait_for(&s, &filing, |v| {
@@ -1077,12 +1081,7 @@ async fn an_unfinished_filing_is_retracted_and_a_finished_one_is_not() {
 /// `filing_in_progress`) and changes nothing: the run goes on and files the report.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_filing_that_is_running_is_not_retracted() {
-    let dir = tempfile::tempdir().unwrap();
-    let tip = cybertip::TestServer::start().await.unwrap();
-    let s = start(dir.path(), config(dir.path(), &tip)).await;
-    store_credentials(&s, dir.path(), cybertip::USERNAME, cybertip::PASSWORD);
-    let case = signals_case(&s, "acct-busy-5").await;
-    confirm_and_approve(&s, case).await;
+    let (_dir, tip, s, case) = approved_case("acct-busy-5").await;
     // The report's opening call is answered after 2 s: the run holds the filing meanwhile.
     tip.inject("/submit", Fault::Delay(Duration::from_secs(2)), 1);
     let filing = file(&s, case).await;

@@ -1075,14 +1075,7 @@ impl ActionStore for SqliteStore {
     }
 
     fn evidence(&self, object_id: &str) -> Result<Option<Evidence>> {
-        self.read(|tx| {
-            one(
-                tx,
-                &format!("SELECT {EVIDENCE_COLUMNS} FROM evidence WHERE object_id = ?1"),
-                [object_id],
-                evidence_row,
-            )
-        })
+        self.read(|tx| evidence_in(tx, object_id))
     }
 
     fn expired_evidence(
@@ -1116,13 +1109,8 @@ impl ActionStore for SqliteStore {
 
     fn destroy_evidence(&self, object_id: &str, at: i64, reason: &str) -> Result<Evidence> {
         self.write(|tx| {
-            let ev = one(
-                tx,
-                &format!("SELECT {EVIDENCE_COLUMNS} FROM evidence WHERE object_id = ?1"),
-                [object_id],
-                evidence_row,
-            )?
-            .ok_or_else(|| Error::NotFound(format!("evidence {object_id:?}")))?;
+            let ev = evidence_in(tx, object_id)?
+                .ok_or_else(|| Error::NotFound(format!("evidence {object_id:?}")))?;
             if ev.deleted_at.is_some() {
                 return Ok(ev);
             }
@@ -1149,13 +1137,8 @@ impl ActionStore for SqliteStore {
                 params![at, format!("destroy:{reason}"), object_id],
             )
             .map_err(db_err)?;
-            one(
-                tx,
-                &format!("SELECT {EVIDENCE_COLUMNS} FROM evidence WHERE object_id = ?1"),
-                [object_id],
-                evidence_row,
-            )?
-            .ok_or_else(|| Error::NotFound(format!("evidence {object_id:?}")))
+            evidence_in(tx, object_id)?
+                .ok_or_else(|| Error::NotFound(format!("evidence {object_id:?}")))
         })
     }
 
@@ -1177,13 +1160,8 @@ impl ActionStore for SqliteStore {
 
     fn mark_blob_deleted(&self, object_id: &str, at: i64) -> Result<()> {
         self.write(|tx| {
-            let ev = one(
-                tx,
-                &format!("SELECT {EVIDENCE_COLUMNS} FROM evidence WHERE object_id = ?1"),
-                [object_id],
-                evidence_row,
-            )?
-            .ok_or_else(|| Error::NotFound(format!("evidence {object_id:?}")))?;
+            let ev = evidence_in(tx, object_id)?
+                .ok_or_else(|| Error::NotFound(format!("evidence {object_id:?}")))?;
             if ev.deleted_at.is_none() {
                 return Err(Error::Conflict(format!(
                     "evidence {object_id:?} is not destroyed; its blob is still the evidence"
@@ -1607,6 +1585,15 @@ impl ActionStore for SqliteStore {
             })
         })
     }
+}
+
+fn evidence_in(tx: &Connection, object_id: &str) -> Result<Option<Evidence>> {
+    one(
+        tx,
+        &format!("SELECT {EVIDENCE_COLUMNS} FROM evidence WHERE object_id = ?1"),
+        [object_id],
+        evidence_row,
+    )
 }
 
 fn webhook_in(tx: &Connection, id: WebhookId) -> Result<Option<Webhook>> {
