@@ -356,8 +356,9 @@ struct Worker {
     stop: AtomicBool,
     /// Whether the progress bar has shown the scan once.
     bar_started: AtomicBool,
-    /// Bumped by this process's lister whenever it plans jobs or finishes, so an idle worker
-    /// wakes at once instead of at its next poll.
+    /// Bumped by this process's lister whenever it plans jobs or finishes, and by a job loop
+    /// whenever it finishes or gives back a job, so an idle loop wakes at once instead of at
+    /// its next poll.
     planned: (Mutex<u64>, Condvar),
 }
 
@@ -628,18 +629,25 @@ impl Worker {
                     }
                     self.idle(seen);
                 }
-                Claim::Job(job) => match self.work_job(&job, &owner) {
-                    Ok(s) => {
-                        failures = 0;
-                        self.show(&s, bar, &mut last_shown, index);
-                        latest = Some(s);
+                Claim::Job(job) => {
+                    match self.work_job(&job, &owner) {
+                        Ok(s) => {
+                            // A sibling loop waiting for work claims again now: this may
+                            // have been the scan's last job, and the end would otherwise
+                            // wait out the sibling's poll (a tenth of a small-file scan).
+                            self.bump_planned();
+                            failures = 0;
+                            self.show(&s, bar, &mut last_shown, index);
+                            latest = Some(s);
+                        }
+                        Err(e) => {
+                            // Not the job's files: give it back untried, claimable at once.
+                            let _ = self.store.release_scan_job(job.id, &owner);
+                            self.bump_planned();
+                            back_off(&mut failures, e, format!("scan job {}", job.id))?;
+                        }
                     }
-                    Err(e) => {
-                        // Not the job's files: give it back untried, claimable at once.
-                        let _ = self.store.release_scan_job(job.id, &owner);
-                        back_off(&mut failures, e, format!("scan job {}", job.id))?;
-                    }
-                },
+                }
             }
         }
     }
