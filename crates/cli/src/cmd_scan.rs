@@ -573,7 +573,8 @@ impl Worker {
         self.planned.1.notify_all();
     }
 
-    /// Waits up to [`IDLE_POLL`] for this process's lister to plan more than `seen`.
+    /// Waits up to [`IDLE_POLL`] for this process's lister to plan more than `seen`, or for
+    /// the sibling loop to finish or give back a job.
     fn idle(&self, seen: u64) {
         let g = self.planned.0.lock().unwrap_or_else(|e| e.into_inner());
         if *g == seen {
@@ -754,6 +755,8 @@ impl Worker {
     fn process(&self, job: &ScanJob, progress: &Progress) -> anyhow::Result<Vec<ItemResult>> {
         // New hashes added since the last job are matched from this one on.
         self.actioner.engine().sync()?;
+        // The scan's directory may have been renamed or replaced since the last job.
+        self.source.check_root();
         let one = |key: &String, bytes: Result<Vec<u8>, String>| {
             let r = self.item(job.scan_id, key, bytes);
             progress.finished.fetch_add(1, Ordering::Relaxed);

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::BufRead;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use anyhow::Context;
 use futures_util::{StreamExt, TryStreamExt};
@@ -43,10 +43,13 @@ impl std::error::Error for Stopped {}
 pub enum Source {
     /// Files under a directory; keys are paths relative to it, `/`-separated.
     Dir {
-        /// The directory's canonical path.
+        /// The directory's canonical path: what the scan names, read as it is at each job.
         path: PathBuf,
-        /// The directory, open: items are opened relative to it (see [`Source::read`]).
-        root: File,
+        /// The directory at `path`, open (`O_PATH`), for opening items beneath it in one
+        /// call (see [`Source::read`]); checked against `path` at every job
+        /// ([`Source::check_root`]). `None` when it could not be opened or confirmed: then
+        /// every item is resolved by path.
+        root: RwLock<Option<File>>,
     },
     /// Objects under a prefix of a bucket; keys are object keys.
     S3 {
@@ -105,11 +108,7 @@ impl Source {
         let dir = std::fs::canonicalize(path)
             .with_context(|| format!("{spec}: cannot resolve the path"))?;
         anyhow::ensure!(dir.is_dir(), "{}: not a directory", dir.display());
-        let root = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_DIRECTORY)
-            .open(&dir)
-            .with_context(|| format!("{}: cannot open the directory", dir.display()))?;
+        let root = RwLock::new(open_root(&dir));
         Ok(Source::Dir { path: dir, root })
     }
 
@@ -238,24 +237,53 @@ impl Source {
     pub fn read(&self, key: &str, max_bytes: u64) -> Result<Vec<u8>, String> {
         let Source::Dir {
             path: root,
-            root: dir,
+            root: handle,
         } = self
         else {
             return Err("not a directory source".into());
         };
-        let f = match open_beneath(dir, key) {
-            Some(opened) => opened.map_err(|e| e.to_string())?,
-            // A link on the way (or no openat2): resolved here, and followed only when it
-            // ends inside the tree.
-            None => {
-                let path = std::fs::canonicalize(root.join(key)).map_err(|e| e.to_string())?;
-                if !path.starts_with(root) {
-                    return Err("the file lies outside the scanned directory".into());
-                }
-                open_nonblocking(&path).map_err(|e| e.to_string())?
-            }
+        let handle = handle.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(opened) = handle
+            .as_ref()
+            .and_then(|dir| open_beneath(dir, Path::new(key)))
+        {
+            return read_capped(opened.map_err(|e| e.to_string())?, max_bytes);
+        }
+        // A link on the way (or no openat2): resolved here, and followed only when it ends
+        // inside the tree.
+        let path = std::fs::canonicalize(root.join(key)).map_err(|e| e.to_string())?;
+        let inside = match path.strip_prefix(root) {
+            Ok(p) if p.as_os_str().is_empty() => Path::new("."),
+            Ok(p) => p,
+            Err(_) => return Err("the file lies outside the scanned directory".into()),
+        };
+        let f = match handle.as_ref() {
+            // The resolved path has no link left: opened beneath the root again, so a link
+            // swapped into it since the check cannot lead out of the tree.
+            Some(dir) => match open_beneath(dir, inside) {
+                Some(opened) => opened.map_err(|e| e.to_string())?,
+                None => return Err("the path changed while it was opened".into()),
+            },
+            None => open_nonblocking(&path).map_err(|e| e.to_string())?,
         };
         read_capped(f, max_bytes)
+    }
+
+    /// Makes sure the open root is still the directory at the scan's path, opening it again
+    /// when it was renamed, deleted or replaced: every worker of a scan reads what is at the
+    /// path, as each would by resolving it. Called at the start of every job.
+    pub fn check_root(&self) {
+        let Source::Dir { path, root } = self else {
+            return;
+        };
+        let current = root
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|dir| is_at(dir, path));
+        if !current {
+            *root.write().unwrap_or_else(PoisonError::into_inner) = open_root(path);
+        }
     }
 
     /// The bytes of each key of a bucket or URL source, in order, at most `max_bytes` each,
@@ -320,9 +348,6 @@ fn rel_key(rel: &Path) -> Option<String> {
     parts.map(|p| p.join("/"))
 }
 
-/// Reads a regular file of at most `max_bytes`. Opened without following a final link and
-/// without blocking, then checked on the open handle: a link or FIFO swapped in after the
-/// path was checked is refused, not read or waited on.
 /// Opens `key` relative to the tree's root with `openat2`, refusing every symbolic link and
 /// any way out of the tree (`RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`): one system call, and no
 /// window between checking the path and opening it. Resolving the path first
@@ -330,7 +355,7 @@ fn rel_key(rel: &Path) -> Option<String> {
 /// time. `None` when this cannot decide: the path passes a link (which may still end inside
 /// the tree), leaves the root, or the kernel refuses `openat2` (before Linux 5.6, or a seccomp
 /// filter); the caller then resolves the path itself.
-fn open_beneath(root: &File, key: &str) -> Option<std::io::Result<File>> {
+fn open_beneath(root: &File, key: &Path) -> Option<std::io::Result<File>> {
     use rustix::fs::{Mode, OFlags, ResolveFlags};
     use rustix::io::Errno;
     let opened = rustix::fs::openat2(
@@ -351,12 +376,33 @@ fn open_beneath(root: &File, key: &str) -> Option<std::io::Result<File>> {
     }
 }
 
-/// Opens a resolved path the way [`open_beneath`] does, without following a final link.
+/// Opens a resolved path without following a final link and without blocking, where
+/// [`open_beneath`] cannot be used.
 fn open_nonblocking(path: &Path) -> std::io::Result<File> {
     std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
+}
+
+/// The directory at `path` (canonical), opened `O_PATH` (search permission is enough), if
+/// the kernel confirms the handle is that path: a folder above it swapped for a link between
+/// resolving the path and opening it would otherwise root the scan somewhere else. `None`
+/// (every item then resolved by path) when it cannot be opened or confirmed.
+fn open_root(path: &Path) -> Option<File> {
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(path)
+        .ok()?;
+    is_at(&dir, path).then_some(dir)
+}
+
+/// Whether the open directory is the one at `path` now: the kernel's own name for it
+/// (`/proc/self/fd`; a deleted one ends in " (deleted)", a renamed one has its new name).
+fn is_at(dir: &File, path: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd())).is_ok_and(|p| p == path)
 }
 
 /// The bytes of an opened item: a regular file of at most `max_bytes`.
@@ -412,13 +458,35 @@ mod tests {
         (t, source)
     }
 
+    /// The canonical path of the scanned tree.
+    fn root_of(s: &Source) -> PathBuf {
+        match s {
+            Source::Dir { path, .. } => path.clone(),
+            _ => unreachable!(),
+        }
+    }
+
+    /// `s.read(key)`, failing the test instead of hanging it if the read blocks (a FIFO
+    /// opened without `O_NONBLOCK`).
+    fn read_within(s: &Arc<Source>, key: &str) -> Result<Vec<u8>, String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (s, key) = (s.clone(), key.to_string());
+        std::thread::spawn(move || tx.send(s.read(&key, 100)));
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the read blocked")
+    }
+
     #[test]
     fn a_directory_source_reads_inside_its_tree_only() {
         let (_t, s) = tree();
+        let root = root_of(&s);
+        std::os::unix::fs::symlink(&root, root.join("root-link")).unwrap();
         assert_eq!(s.read("sub/a.bin", 100).unwrap(), b"inside");
+        assert_eq!(s.read("sub/../sub/a.bin", 100).unwrap(), b"inside");
         // Links are followed when they end inside the tree, whatever the component.
         assert_eq!(s.read("link-in", 100).unwrap(), b"inside");
         assert_eq!(s.read("dir-link/a.bin", 100).unwrap(), b"inside");
+        assert_eq!(s.read("root-link/sub/a.bin", 100).unwrap(), b"inside");
         for out in [
             "link-out",
             "../outside/secret.bin",
@@ -431,22 +499,22 @@ mod tests {
             );
         }
         // An absolute key names a file by itself; it is still held to the tree.
-        let Source::Dir { path, .. } = &s else {
-            unreachable!()
-        };
-        let outside = path.parent().unwrap().join("outside/secret.bin");
+        let outside = root.parent().unwrap().join("outside/secret.bin");
         assert_eq!(
             s.read(outside.to_str().unwrap(), 100).unwrap_err(),
             "the file lies outside the scanned directory"
         );
-        let absolute_inside = path.join("sub/a.bin");
+        let absolute_inside = root.join("sub/a.bin");
         assert_eq!(
             s.read(absolute_inside.to_str().unwrap(), 100).unwrap(),
             b"inside"
         );
         // A FIFO is refused at once rather than blocking the reading thread.
-        assert_eq!(s.read("fifo", 100).unwrap_err(), "not a regular file");
-        assert_eq!(s.read("sub", 100).unwrap_err(), "not a regular file");
+        let s = Arc::new(s);
+        assert_eq!(read_within(&s, "fifo").unwrap_err(), "not a regular file");
+        for dir in ["sub", ".", "root-link"] {
+            assert_eq!(s.read(dir, 100).unwrap_err(), "not a regular file", "{dir}");
+        }
         assert!(s.read("missing", 100).unwrap_err().contains("No such file"));
         assert_eq!(
             s.read("sub/a.bin", 5).unwrap_err(),
@@ -455,33 +523,42 @@ mod tests {
         assert!(s.read("nul\0byte", 100).is_err());
     }
 
-    /// The one-call open decides every plain path itself and hands the rest to the slow
-    /// path: what the speed of a directory scan rests on.
+    /// Plain paths are opened beneath the open root in one call: after the tree is renamed,
+    /// only that handle still reaches its files. At the next job the root is checked against
+    /// the scan's path and opened again, so every worker reads what is at the path.
     #[test]
-    fn plain_paths_take_the_single_call_open() {
-        let (_t, s) = tree();
-        let Source::Dir { root, .. } = &s else {
-            unreachable!()
-        };
-        if open_beneath(root, "sub/a.bin").is_none() {
-            // Before Linux 5.6, or openat2 filtered: reads still work through the fallback
-            // (the test above), only slower.
-            let msg = "openat2 is unavailable here; the single-call open is untested";
+    fn plain_paths_are_opened_beneath_the_open_root_until_it_moves() {
+        let (t, s) = tree();
+        let root = root_of(&s);
+        if open_root(&root).is_none()
+            || open_beneath(&open_root(&root).unwrap(), Path::new("sub/a.bin")).is_none()
+        {
+            // Before Linux 5.6, openat2 filtered, or no /proc: reads still work through the
+            // fallback (the test above), only slower.
+            let msg = "openat2 or /proc/self/fd is unavailable here; the one-call open is untested";
             assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
             eprintln!("skipped: {msg}");
             return;
         }
-        assert!(matches!(open_beneath(root, "sub/a.bin"), Some(Ok(_))));
-        assert!(matches!(open_beneath(root, "fifo"), Some(Ok(_))));
-        let missing = open_beneath(root, "missing").unwrap().unwrap_err();
-        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
-        for slow in [
-            "link-in",
-            "dir-link/a.bin",
-            "link-out",
-            "../outside/secret.bin",
-        ] {
-            assert!(open_beneath(root, slow).is_none(), "{slow}");
-        }
+        let moved = t.path().join("moved");
+        std::fs::rename(&root, &moved).unwrap();
+        // Through the handle: the path no longer exists.
+        assert_eq!(s.read("sub/a.bin", 100).unwrap(), b"inside");
+        // A link is resolved by path, and the absolute link now points at nothing.
+        assert!(s.read("link-in", 100).unwrap_err().contains("No such file"));
+        s.check_root();
+        assert!(s
+            .read("sub/a.bin", 100)
+            .unwrap_err()
+            .contains("No such file"));
+        // A new tree at the path is the one read from the next job on.
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/a.bin"), b"new tree").unwrap();
+        s.check_root();
+        assert_eq!(s.read("sub/a.bin", 100).unwrap(), b"new tree");
+        // A root reached through a link is not taken for the path it was asked at.
+        std::os::unix::fs::symlink("sub", root.join("dir-link")).unwrap();
+        assert!(open_root(&root.join("dir-link")).is_none());
+        assert!(open_root(&root.join("sub")).is_some());
     }
 }
