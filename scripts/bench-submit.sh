@@ -10,6 +10,8 @@
 # the load ran.
 #
 # Usage: scripts/bench-submit.sh [HASHES] [DURATION_SECONDS] [CONNECTIONS]
+# SAFEGUARD_LOOKUP_SECONDS shortens the lookup phase (default DURATION_SECONDS), e.g. to grow
+# the data directory with a long submission phase; the ratio printed then is not a result.
 # The data directory (bench-submit-data-HASHES) is kept between runs (submissions add to it);
 # delete it to reseed.
 set -euo pipefail
@@ -78,7 +80,8 @@ echo "hashes=$hashes duration_s=$duration connections=$connections"
 echo "== lookups (baseline): GET /m/lookup"
 c0=$(cpu_s "$spid")
 lookup=$(SAFEGUARD_QUERIES="$data/queries.txt" SAFEGUARD_KEY="$key" \
-  wrk -t1 -c"$connections" -d"${duration}s" --latency -s scripts/wrk-lookup.lua "$base")
+  wrk -t1 -c"$connections" -d"${SAFEGUARD_LOOKUP_SECONDS:-$duration}s" --latency \
+    -s scripts/wrk-lookup.lua "$base")
 echo "$lookup" | grep -E "Requests/sec|p50_ms|requests="
 lookups_per_s=$(echo "$lookup" | awk '/Requests\/sec/{print $2}')
 c1=$(cpu_s "$spid")
