@@ -20,8 +20,9 @@ pub async fn sweep(state: &AppState, now_ms: i64) -> Result<usize, String> {
     let after = i64::try_from(policy.after_report.as_millis()).unwrap_or(i64::MAX);
     let unreported = i64::try_from(policy.unreported.as_millis()).unwrap_or(i64::MAX);
     let mut done = 0;
-    // Items a hold kept this sweep: one found due again means the store refused it for
-    // another reason, and the sweep stops rather than spin on it.
+    // Items kept this sweep (a hold or a report since they were found due): one found due
+    // again means the store refused it for another reason, and the sweep stops rather than
+    // spin on it.
     let mut kept = std::collections::HashSet::new();
     loop {
         let store = state.0.store.clone();
@@ -52,8 +53,8 @@ pub async fn sweep(state: &AppState, now_ms: i64) -> Result<usize, String> {
             let id = ev.object_id.clone();
             let st = state.clone();
             let destroyed = tokio::task::spawn_blocking(move || {
-                match store.destroy_evidence(&id, now_ms, "retention_expired") {
-                    // Put on legal hold since it was found due: kept.
+                match store.destroy_evidence(&id, now_ms, after, unreported, "retention_expired") {
+                    // Put on legal hold, or reported, since it was found due: kept.
                     Err(safeguard_store::Error::Conflict(_)) => return Ok(false),
                     other => other?,
                 };
@@ -69,7 +70,7 @@ pub async fn sweep(state: &AppState, now_ms: i64) -> Result<usize, String> {
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
             if !destroyed {
-                tracing::info!(object = %ev.object_id, case = ev.case_id, "evidence kept: its case was put on legal hold");
+                tracing::info!(object = %ev.object_id, case = ev.case_id, "evidence kept: its case was put on legal hold or reported since it was found due");
                 kept.insert(ev.object_id.clone());
                 continue;
             }

@@ -634,11 +634,20 @@ pub trait ActionStore: Send + Sync {
         unreported_ms: i64,
         limit: usize,
     ) -> Result<Vec<Evidence>>;
-    /// Destroys an evidence record's data key (the object becomes unreadable) and records
-    /// when and why, with an access-log line. `NotFound`; destroying twice is a no-op;
-    /// `Conflict` while its case is on legal hold (checked in the same transaction, so a hold
-    /// placed after the caller found the record due still stops it).
-    fn destroy_evidence(&self, object_id: &str, at: i64, reason: &str) -> Result<Evidence>;
+    /// Destroys an evidence record whose retention has run out at `at` (the clocks of
+    /// [`ActionStore::expired_evidence`]): drops its data key (the object becomes unreadable)
+    /// and records when and why, with an access-log line. `NotFound`; destroying twice is a
+    /// no-op; `Conflict` while its case is on legal hold or when the record is not due, both
+    /// checked in the same transaction: a hold placed, or a report filed (which restarts the
+    /// clock), after the caller found the record due still keeps it.
+    fn destroy_evidence(
+        &self,
+        object_id: &str,
+        at: i64,
+        after_report_ms: i64,
+        unreported_ms: i64,
+        reason: &str,
+    ) -> Result<Evidence>;
     /// Destroyed evidence whose blob is not known to be deleted (the delete failed, or the
     /// process stopped first), oldest destruction first, at most `limit`.
     fn evidence_blobs_left(&self, limit: usize) -> Result<Vec<Evidence>>;
@@ -742,4 +751,36 @@ pub trait ActionStore: Send + Sync {
     fn dead_letter_pending(&self, webhook: WebhookId, at: i64) -> Result<u64>;
     /// Outbox counts.
     fn outbox_counts(&self) -> Result<OutboxCounts>;
+}
+
+/// Whether evidence stored at `created_at`, in a case reported at `reported_at` (if ever), is
+/// past its retention at `now`: the rule [`ActionStore::expired_evidence`] selects by, for
+/// [`ActionStore::destroy_evidence`] to check again.
+pub fn evidence_expired(
+    created_at: i64,
+    reported_at: Option<i64>,
+    now: i64,
+    after_report_ms: i64,
+    unreported_ms: i64,
+) -> bool {
+    match reported_at {
+        Some(r) => r.saturating_add(after_report_ms) <= now,
+        None => created_at.saturating_add(unreported_ms) <= now,
+    }
+}
+
+/// [`ActionStore::destroy_evidence`]'s refusals, shared by the stores.
+pub(crate) fn refuse_destruction(object_id: &str, held: bool, expired: bool) -> Result<()> {
+    if held {
+        return Err(crate::Error::Conflict(format!(
+            "evidence {object_id:?}: its case is on legal hold"
+        )));
+    }
+    if !expired {
+        return Err(crate::Error::Conflict(format!(
+            "evidence {object_id:?}: its retention has not run out (its case may have been \
+             reported since)"
+        )));
+    }
+    Ok(())
 }

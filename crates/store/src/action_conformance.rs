@@ -781,26 +781,29 @@ pub fn evidence_retention_and_destroy(store: &dyn Store) {
     let plain = with_evidence("r1", "u1");
     let reported = with_evidence("r2", "u2");
     let held = with_evidence("r3", "u3");
-    for (from, to) in [
-        ("open", "in_review"),
-        ("in_review", "decided"),
-        ("decided", "reported"),
-    ] {
-        store
-            .transition_case(
-                reported,
-                &CaseTransition {
-                    from: from.into(),
-                    to: to.into(),
-                    actor: "k".into(),
-                    note: None,
-                    decision: None,
-                    at: 2_000,
-                },
-                &mut |_| vec![],
-            )
-            .unwrap();
-    }
+    let report = |case, at| {
+        for (from, to) in [
+            ("open", "in_review"),
+            ("in_review", "decided"),
+            ("decided", "reported"),
+        ] {
+            store
+                .transition_case(
+                    case,
+                    &CaseTransition {
+                        from: from.into(),
+                        to: to.into(),
+                        actor: "k".into(),
+                        note: None,
+                        decision: None,
+                        at,
+                    },
+                    &mut |_| vec![],
+                )
+                .unwrap();
+        }
+    };
+    report(reported, 2_000);
     assert!(
         store
             .set_legal_hold(held, true, "k", 1_500)
@@ -810,7 +813,7 @@ pub fn evidence_retention_and_destroy(store: &dyn Store) {
     // A held case's evidence is not destroyed, even by a caller that read it as due before
     // the hold was placed.
     assert!(matches!(
-        store.destroy_evidence("obj-r3", 1_600, "retention_expired"),
+        store.destroy_evidence("obj-r3", 1_600, 10_000, 100, "retention_expired"),
         Err(Error::Conflict(_))
     ));
     assert!(store
@@ -835,12 +838,14 @@ pub fn evidence_retention_and_destroy(store: &dyn Store) {
     assert_eq!(due(1_100), vec!["obj-r1"]);
     assert_eq!(due(12_000), vec!["obj-r1", "obj-r2"]);
     let gone = store
-        .destroy_evidence("obj-r1", 12_001, "retention_expired")
+        .destroy_evidence("obj-r1", 12_001, 10_000, 100, "retention_expired")
         .unwrap();
     assert_eq!(gone.wrapped_key, None);
     assert_eq!(gone.deleted_at, Some(12_001));
     assert_eq!(gone.deletion_reason.as_deref(), Some("retention_expired"));
-    let again = store.destroy_evidence("obj-r1", 13_000, "x").unwrap();
+    let again = store
+        .destroy_evidence("obj-r1", 13_000, 10_000, 100, "x")
+        .unwrap();
     assert_eq!(again.deleted_at, Some(12_001));
     assert_eq!(due(1_000_000), vec!["obj-r2"]);
     // The destroyed record's blob is left until marked deleted; a live record's blob is
@@ -903,9 +908,33 @@ pub fn evidence_retention_and_destroy(store: &dyn Store) {
     ));
     assert_eq!(due(1_000_000), vec!["obj-r2", "obj-r3"]);
     assert!(matches!(
-        store.destroy_evidence("nope", 1, "x"),
+        store.destroy_evidence("nope", 1, 10_000, 100, "x"),
         Err(Error::NotFound(_))
     ));
+    // Found due unreported, then reported before the destruction: the report's clock keeps
+    // it, even against a caller that read it as due.
+    let late = with_evidence("r4", "u4");
+    assert!(due(1_000_000).contains(&"obj-r4".to_string()));
+    report(late, 1_500);
+    assert!(matches!(
+        store.destroy_evidence("obj-r4", 1_600, 10_000, 100, "retention_expired"),
+        Err(Error::Conflict(_))
+    ));
+    assert!(store
+        .evidence("obj-r4")
+        .unwrap()
+        .unwrap()
+        .deleted_at
+        .is_none());
+    // Not yet due at all: refused the same way.
+    assert!(matches!(
+        store.destroy_evidence("obj-r4", 11_499, 10_000, 100, "retention_expired"),
+        Err(Error::Conflict(_))
+    ));
+    let gone = store
+        .destroy_evidence("obj-r4", 11_500, 10_000, 100, "retention_expired")
+        .unwrap();
+    assert_eq!(gone.deleted_at, Some(11_500));
 }
 
 /// An approval is recorded only on a decided case whose `updated_at` the approver saw; it

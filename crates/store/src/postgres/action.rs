@@ -1054,21 +1054,39 @@ impl ActionStore for PostgresStore {
         })
     }
 
-    fn destroy_evidence(&self, object_id: &str, at: i64, reason: &str) -> Result<Evidence> {
+    fn destroy_evidence(
+        &self,
+        object_id: &str,
+        at: i64,
+        after_report_ms: i64,
+        unreported_ms: i64,
+        reason: &str,
+    ) -> Result<Evidence> {
         self.write(|tx| {
             let ev = evidence_in(tx, object_id)?
                 .ok_or_else(|| Error::NotFound(format!("evidence {object_id:?}")))?;
             if ev.deleted_at.is_some() {
                 return Ok(ev);
             }
-            // Under the store's write lock, as placing a hold is: one sees the other.
-            let r = tx.one("SELECT legal_hold FROM cases WHERE id = $1", &[&ev.case_id])?;
+            // Under the store's write lock, as placing a hold and reporting are: one sees
+            // the other.
+            let r = tx.one(
+                "SELECT legal_hold, reported_at FROM cases WHERE id = $1",
+                &[&ev.case_id],
+            )?;
             let held: bool = col(&r, 0, "cases")?;
-            if held {
-                return Err(Error::Conflict(format!(
-                    "evidence {object_id:?}: its case is on legal hold"
-                )));
-            }
+            let reported_at: Option<i64> = col(&r, 1, "cases")?;
+            refuse_destruction(
+                object_id,
+                held,
+                evidence_expired(
+                    ev.created_at,
+                    reported_at,
+                    at,
+                    after_report_ms,
+                    unreported_ms,
+                ),
+            )?;
             tx.execute(
                 "UPDATE evidence SET wrapped_key = NULL, deleted_at = $2, deletion_reason = $3 \
                  WHERE object_id = $1",

@@ -1107,25 +1107,38 @@ impl ActionStore for SqliteStore {
         })
     }
 
-    fn destroy_evidence(&self, object_id: &str, at: i64, reason: &str) -> Result<Evidence> {
+    fn destroy_evidence(
+        &self,
+        object_id: &str,
+        at: i64,
+        after_report_ms: i64,
+        unreported_ms: i64,
+        reason: &str,
+    ) -> Result<Evidence> {
         self.write(|tx| {
             let ev = evidence_in(tx, object_id)?
                 .ok_or_else(|| Error::NotFound(format!("evidence {object_id:?}")))?;
             if ev.deleted_at.is_some() {
                 return Ok(ev);
             }
-            let held: bool = tx
+            let (held, reported_at): (bool, Option<i64>) = tx
                 .query_row(
-                    "SELECT legal_hold FROM cases WHERE id = ?1",
+                    "SELECT legal_hold, reported_at FROM cases WHERE id = ?1",
                     [ev.case_id],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .map_err(db_err)?;
-            if held {
-                return Err(Error::Conflict(format!(
-                    "evidence {object_id:?}: its case is on legal hold"
-                )));
-            }
+            refuse_destruction(
+                object_id,
+                held,
+                evidence_expired(
+                    ev.created_at,
+                    reported_at,
+                    at,
+                    after_report_ms,
+                    unreported_ms,
+                ),
+            )?;
             tx.execute(
                 "UPDATE evidence SET wrapped_key = NULL, deleted_at = ?2, deletion_reason = ?3 \
                  WHERE object_id = ?1",
