@@ -17,6 +17,11 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 /// Requests handled at once; more wait (up to the timeout) rather than pile up in memory.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 512;
+/// Default of `limits.max_queue_ms`: the longest a request waits for one of the
+/// `max_concurrency` slots before it is answered 503 `overloaded`. Slots free in
+/// milliseconds under normal load; a second with none freed means the server is saturated,
+/// and the caller is better told at once (with `Retry-After: 1`) than queued until its timeout.
+pub const DEFAULT_MAX_QUEUE_MS: u64 = 1_000;
 /// Default budget of request body bytes buffered at once (1 GiB): four of the largest video
 /// uploads, or thirty-two of the largest image uploads, in flight together.
 pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 1024 * 1024 * 1024;
@@ -783,6 +788,10 @@ pub struct LimitsConfig {
     pub request_timeout_secs: u64,
     /// Requests in flight at once.
     pub max_concurrency: usize,
+    /// Longest a request waits for a slot when `max_concurrency` are in flight,
+    /// milliseconds (never longer than the request timeout); then 503 `overloaded`. 0: no
+    /// waiting at all.
+    pub max_queue_ms: u64,
     /// Largest width or height of an image, pixels.
     pub max_image_side: u32,
     /// Largest width × height of an image, pixels.
@@ -857,6 +866,7 @@ impl Default for LimitsConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             request_timeout_secs: DEFAULT_REQUEST_TIMEOUT_SECS,
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            max_queue_ms: DEFAULT_MAX_QUEUE_MS,
             max_image_side: safeguard_media::DEFAULT_MAX_SIDE,
             max_image_pixels: safeguard_media::DEFAULT_MAX_PIXELS,
             max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
@@ -973,6 +983,9 @@ impl Config {
         }
         if let Some(v) = env("SAFEGUARD_MAX_CONCURRENCY") {
             c.limits.max_concurrency = parse("SAFEGUARD_MAX_CONCURRENCY", v)?;
+        }
+        if let Some(v) = env("SAFEGUARD_MAX_QUEUE_MS") {
+            c.limits.max_queue_ms = parse("SAFEGUARD_MAX_QUEUE_MS", v)?;
         }
         if let Some(v) = env("SAFEGUARD_MAX_BUFFERED_BYTES") {
             c.limits.max_buffered_bytes = parse("SAFEGUARD_MAX_BUFFERED_BYTES", v)?;
@@ -1353,6 +1366,25 @@ mod tests {
         };
         assert!(c.validate().is_err());
         assert!(Config::default().validate().is_ok());
+    }
+
+    #[test]
+    fn the_queue_wait_is_set_from_the_file_or_the_environment() {
+        assert_eq!(Config::default().limits.max_queue_ms, DEFAULT_MAX_QUEUE_MS);
+        let p = write("[limits]\nmax_queue_ms = 0\n");
+        let c = Config::load(Some(&p), |_| None).unwrap();
+        std::fs::remove_file(p).unwrap();
+        assert_eq!(c.limits.max_queue_ms, 0);
+        assert!(c.validate().is_ok());
+        let c = Config::load(None, |k| {
+            (k == "SAFEGUARD_MAX_QUEUE_MS").then(|| "250".to_string())
+        })
+        .unwrap();
+        assert_eq!(c.limits.max_queue_ms, 250);
+        assert!(Config::load(None, |k| {
+            (k == "SAFEGUARD_MAX_QUEUE_MS").then(|| "soon".to_string())
+        })
+        .is_err());
     }
 
     #[test]

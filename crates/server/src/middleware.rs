@@ -184,9 +184,14 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     let lease = Arc::new(Lease::new(&state));
     let req = budgeted(req, &lease);
     let inner = async {
-        // Waiting for a slot counts against the timeout: under overload, callers get a fast,
-        // clear 503 rather than an ever-growing queue.
-        let permit = tokio::time::timeout(timeout, state.0.requests.acquire()).await;
+        // Waiting for a slot is bounded (`limits.max_queue_ms`) and counts against the
+        // timeout: under overload, callers get a fast, clear 503 rather than a queue that
+        // hands them a slot with no time left.
+        let wait = timeout.min(Duration::from_millis(state.0.config.limits.max_queue_ms));
+        let permit = match state.0.requests.try_acquire() {
+            Ok(p) => Ok(Ok(p)),
+            Err(_) => tokio::time::timeout(wait, state.0.requests.acquire()).await,
+        };
         let Ok(Ok(_permit)) = permit else {
             return ApiError::overloaded("too many requests in flight; retry later")
                 .into_response();

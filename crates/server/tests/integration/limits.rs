@@ -1,5 +1,6 @@
 //! Work limits that must hold under cancellation and load: the CPU permits (a cancelled
-//! request's decode keeps its permit), the byte budget of buffered bodies, form text fields
+//! request's decode keeps its permit), the byte budget of buffered bodies, the request slots
+//! and their bounded queue, form text fields
 //! capped as they are read, and the metrics' `method` label.
 
 use std::time::{Duration, Instant};
@@ -165,6 +166,52 @@ async fn the_byte_budget_of_buffered_bodies_holds() {
     assert_ne!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
     assert_eq!(r.code(), "unsupported_format", "{}", r.text());
     assert_eq!(budget.available_permits(), 3 * MIB / 2);
+}
+
+/// With every request slot taken, a request waits `limits.max_queue_ms` for one and is then
+/// answered 503 `overloaded` with `Retry-After: 1`, well before its timeout; a slot freed
+/// within the wait is taken; with a wait of 0 the answer is immediate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_server_answers_overloaded_after_the_queue_wait() {
+    let mut config = Config::default();
+    config.limits.max_concurrency = 2;
+    config.limits.max_queue_ms = 300;
+    config.limits.request_timeout_secs = 10;
+    let s = std::sync::Arc::new(server_with(config).await);
+    let requests = &s.state.0.requests;
+    let held = requests.acquire_many(2).await.unwrap();
+
+    let started = Instant::now();
+    let r = s.admin("GET", "/c/banks", None).await;
+    let waited = started.elapsed();
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    assert_eq!(r.code(), "overloaded");
+    assert_eq!(
+        r.headers.get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    assert!(waited >= Duration::from_millis(300), "{waited:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+
+    // A slot freed while it waits is taken.
+    let waiting = {
+        let s = s.clone();
+        tokio::spawn(async move { s.admin("GET", "/c/banks", None).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(held);
+    assert_eq!(waiting.await.unwrap().status, StatusCode::OK);
+
+    // No waiting at all.
+    let mut config = Config::default();
+    config.limits.max_concurrency = 1;
+    config.limits.max_queue_ms = 0;
+    let s = server_with(config).await;
+    let _held = s.state.0.requests.acquire().await.unwrap();
+    let started = Instant::now();
+    let r = s.admin("GET", "/c/banks", None).await;
+    assert_eq!(r.code(), "overloaded", "{}", r.text());
+    assert!(started.elapsed() < Duration::from_secs(1));
 }
 
 /// A text field over the cap is refused as soon as the cap is passed, before the rest of the
