@@ -210,7 +210,9 @@ impl Fetcher {
         let max_redirects = config.max_redirects;
         let redirect_allow = allow.clone();
         let policy = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= max_redirects {
+            // `previous` holds every URL already requested, the first included: after N
+            // redirects it has N entries, and the (N+1)th redirect is the one refused.
+            if attempt.previous().len() > max_redirects {
                 return attempt.error(FetchError::Failed(format!(
                     "more than {max_redirects} redirects"
                 )));

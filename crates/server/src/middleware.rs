@@ -380,3 +380,31 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id_for(header: Option<&str>) -> String {
+        let mut b = Request::builder().uri("/");
+        if let Some(h) = header {
+            b = b.header("x-request-id", h);
+        }
+        new_request_id(&b.body(axum::body::Body::empty()).unwrap())
+    }
+
+    /// A caller's id of 1 to 64 letters, digits, `-` and `_` is kept; anything else is
+    /// replaced by 16 hex digits of our own.
+    #[test]
+    fn a_callers_request_id_is_kept_only_when_short_and_plain() {
+        for kept in ["abc-123_X", &"a".repeat(64), "0"] {
+            assert_eq!(id_for(Some(kept)), kept);
+        }
+        let ours = |id: &str| id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit());
+        for replaced in [None, Some(""), Some("a.b"), Some("a b")] {
+            assert!(ours(&id_for(replaced)), "{replaced:?}");
+        }
+        let long = "a".repeat(65);
+        assert!(ours(&id_for(Some(&long))));
+    }
+}

@@ -965,4 +965,30 @@ mod tests {
             Box::new(StoreOutbox::new(store, Arc::new(move || Ok(k.clone()))))
         });
     }
+
+    /// A chosen secret is 24 to 256 bytes with no whitespace or control character; none
+    /// given is generated (and said to be).
+    #[test]
+    fn chosen_secrets_are_checked_at_their_bounds() {
+        let code = |s: &str| {
+            given_or_generated(Some(s.to_string()))
+                .err()
+                .map(|e| e.code.to_string())
+        };
+        assert_eq!(
+            code(&"a".repeat(MIN_SECRET_LEN - 1)).as_deref(),
+            Some("weak_secret")
+        );
+        assert_eq!(code(&"a".repeat(MIN_SECRET_LEN)), None);
+        assert_eq!(code(&"a".repeat(256)), None);
+        assert_eq!(code(&"a".repeat(257)).as_deref(), Some("weak_secret"));
+        for bad in [" ", "\t", "\n", "\u{7f}", "\u{a0}"] {
+            let s = format!("{}{bad}{}", "a".repeat(12), "a".repeat(12));
+            assert_eq!(code(&s).as_deref(), Some("weak_secret"), "{bad:?}");
+        }
+        let (_, generated) = given_or_generated(None).unwrap();
+        assert!(generated);
+        let (_, generated) = given_or_generated(Some("b".repeat(32))).unwrap();
+        assert!(!generated);
+    }
 }

@@ -78,3 +78,125 @@ async fn a_redirect_to_an_internal_address_is_forbidden_url() {
     );
     assert_no_detail(&r.text());
 }
+
+/// The fetch limits of docs/api.md, each at its edge, against a local server: the size cap
+/// whether the length is declared or the body streams, the redirect count (five followed, a
+/// sixth refused), the time limit, and a status that is not 2xx. Each is a stable code and a
+/// fixed message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_limits_hold_at_their_edges() {
+    use axum::extract::Path;
+    use axum::response::{IntoResponse, Redirect};
+    const CAP: usize = 1024;
+    let files = axum::Router::new()
+        .route(
+            "/declared/{n}",
+            axum::routing::get(|Path(n): Path<usize>| async move { vec![7u8; n] }),
+        )
+        .route(
+            "/streamed/{n}",
+            axum::routing::get(|Path(n): Path<usize>| async move {
+                // Chunks with no Content-Length: the cap is applied as the bytes arrive.
+                let chunks = (0..n / 256).map(|_| Ok::<_, std::io::Error>(vec![7u8; 256]));
+                axum::body::Body::from_stream(futures_util::stream::iter(chunks))
+            }),
+        )
+        .route(
+            "/hop/{n}",
+            axum::routing::get(|Path(n): Path<usize>| async move {
+                if n == 0 {
+                    b"not an image".to_vec().into_response()
+                } else {
+                    Redirect::temporary(&format!("/hop/{}", n - 1)).into_response()
+                }
+            }),
+        )
+        .route(
+            "/slow",
+            axum::routing::get(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                "late"
+            }),
+        )
+        .route(
+            "/missing",
+            axum::routing::get(|| async { StatusCode::NOT_FOUND }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, files).await });
+    let mut config = safeguard_server::config::Config::default();
+    config.fetch.allow_internal_hosts = vec!["127.0.0.1".into()];
+    config.fetch.max_bytes = CAP as u64;
+    config.fetch.timeout_secs = 1;
+    assert_eq!(config.fetch.max_redirects, 5);
+    let s = server_with(config).await;
+    let get = |path: String| {
+        let s = &s;
+        async move {
+            s.admin(
+                "GET",
+                &format!("/h/hash?url=http://127.0.0.1:{port}{path}"),
+                None,
+            )
+            .await
+        }
+    };
+    // Within the limits the fetch succeeds (what is fetched is not media: HMA's hash route
+    // answers with what it could compute, the file's MD5).
+    for ok in [
+        format!("/declared/{CAP}"),
+        format!("/streamed/{CAP}"),
+        "/hop/5".into(),
+    ] {
+        let r = get(ok.clone()).await;
+        assert_eq!(r.status, StatusCode::OK, "{ok}: {}", r.text());
+    }
+    for (path, status, code, message) in [
+        (
+            format!("/declared/{}", CAP + 1),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the fetched file is over {CAP} bytes"),
+        ),
+        (
+            format!("/streamed/{}", CAP + 256),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the fetched file is over {CAP} bytes"),
+        ),
+        (
+            "/hop/6".into(),
+            StatusCode::BAD_GATEWAY,
+            "fetch_failed",
+            "fetch failed: more than 5 redirects".into(),
+        ),
+        (
+            "/slow".into(),
+            StatusCode::BAD_GATEWAY,
+            "fetch_failed",
+            "fetch failed: timed out".into(),
+        ),
+        (
+            "/missing".into(),
+            StatusCode::BAD_GATEWAY,
+            "fetch_failed",
+            "fetch failed: HTTP status 404 Not Found".into(),
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let r = get(path.clone()).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (status, code),
+            "{path}: {}",
+            r.text()
+        );
+        assert_eq!(r.json()["error"]["message"], message, "{path}");
+        assert_no_detail(&r.text());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(4),
+            "{path}"
+        );
+    }
+}
