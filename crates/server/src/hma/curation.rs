@@ -669,3 +669,20 @@ async fn signal_type_update(Path(name): Path<String>, body: Bytes) -> HmaResult<
 async fn content_types() -> Json<Value> {
     Json(json!([{"enabled": true, "name": "photo"}, {"enabled": true, "name": "video"}]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// HMA's note: at most 255 characters (not bytes), empty or null meaning none.
+    #[test]
+    fn a_note_is_at_most_255_characters() {
+        let note = |s: String| hma_note(Some(&Value::String(s)));
+        assert_eq!(note("é".repeat(255)).unwrap().unwrap().chars().count(), 255);
+        assert!(note("é".repeat(256)).is_err());
+        assert!(note("a".repeat(256)).is_err());
+        assert_eq!(note(String::new()).unwrap(), None);
+        assert_eq!(hma_note(Some(&Value::Null)).unwrap(), None);
+        assert!(hma_note(Some(&serde_json::json!(5))).is_err());
+    }
+}
