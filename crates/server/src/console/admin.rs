@@ -518,3 +518,35 @@ pub(crate) async fn save_my_view(
     blocking(move || Ok(st.0.store.put_setting(&scope, &json, now_ms())?)).await?;
     Ok(Redirect::to("/console/me").into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A name is 1 to 64 of `[A-Za-z0-9._@-]`; a new person's setup link runs 72 hours, and
+    /// so does the one a reset gives.
+    #[test]
+    fn names_are_checked_and_setup_links_run_72_hours() {
+        use safeguard_store::console::ConsoleStore;
+        let store = safeguard_store::SqliteStore::open_in_memory().unwrap();
+        let now = 1_000_000;
+        for bad in ["", &"a".repeat(MAX_NAME + 1), "a b", "ü", "a/b", "a:b"] {
+            let e = create_user(&store, bad, "reviewer", now).unwrap_err();
+            assert_eq!(
+                (e.status, e.code),
+                (StatusCode::BAD_REQUEST, "invalid_request"),
+                "{bad:?}"
+            );
+        }
+        for good in [&"a".repeat(MAX_NAME), "ada.lovelace_1-x@example", "Z"] {
+            let (u, raw) = create_user(&store, good, "reviewer", now).unwrap();
+            assert_eq!(u.setup_expires_at, Some(now + 72 * 3600 * 1000), "{good}");
+            assert!(!raw.is_empty());
+        }
+        let e = create_user(&store, "Z", "reviewer", now).unwrap_err();
+        assert_eq!((e.status, e.code), (StatusCode::CONFLICT, "user_exists"));
+        let id = store.user_by_name("Z").unwrap().unwrap().id;
+        let (u, _) = reset_user(&store, id, now + 5).unwrap();
+        assert_eq!(u.setup_expires_at, Some(now + 5 + 72 * 3600 * 1000));
+    }
+}

@@ -278,15 +278,19 @@ pub struct Person {
 
 /// A one-time setup token for a new person, as `safeguard users create` makes it.
 pub fn setup_token(s: &TestServer, name: &str, roles: &str) -> String {
+    setup_token_until(s, name, roles, safeguard_engine::now_ms() + 3_600_000)
+}
+
+/// [`setup_token`], valid until `expires_at` (Unix ms).
+pub fn setup_token_until(s: &TestServer, name: &str, roles: &str, expires_at: i64) -> String {
     let raw = safeguard_console::token::new_token();
-    let now = safeguard_engine::now_ms();
     s.store
         .create_user(&NewUser {
             name: name.into(),
             roles: roles.into(),
             setup_token_hash: safeguard_console::token::hash(&raw),
-            setup_expires_at: now + 3_600_000,
-            at: now,
+            setup_expires_at: expires_at,
+            at: safeguard_engine::now_ms(),
         })
         .unwrap();
     raw
@@ -302,6 +306,11 @@ pub fn now_secs() -> i64 {
 /// Creates a person and completes their setup page with [`PASSWORD`] and a current code.
 pub async fn enrol(cs: &ConsoleServer, name: &str, roles: &str) -> Person {
     let raw = setup_token(&cs.s, name, roles);
+    complete_setup(cs, &raw, name).await
+}
+
+/// Completes the setup page of the link `raw` with [`PASSWORD`] and a current code.
+pub async fn complete_setup(cs: &ConsoleServer, raw: &str, name: &str) -> Person {
     let mut c = Client::new(&cs.base);
     let p = c.get(&format!("/console/setup?token={raw}")).await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
@@ -313,7 +322,7 @@ pub async fn enrol(cs: &ConsoleServer, name: &str, roles: &str) -> Person {
         .post_form(
             "/console/setup",
             &[
-                ("token", &raw),
+                ("token", raw),
                 ("secret", &sealed),
                 ("password", PASSWORD),
                 ("password2", PASSWORD),

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::common;
 use crate::common::console::{
-    attr_of, enrol, eventually, image_case, login, start, try_login, Client, ConsoleServer,
-    PASSWORD,
+    attr_of, complete_setup, enrol, eventually, image_case, login, setup_token_until, start,
+    text_of_id, try_login, Client, ConsoleServer, Page, PASSWORD,
 };
 use reqwest::StatusCode;
 use serde_json::json;
@@ -92,6 +92,44 @@ async fn every_console_response_carries_the_security_headers() {
             "{what}: inline style attribute"
         );
     }
+}
+
+/// A setup link works until it expires, and once: afterwards, or after its time, the page
+/// is 404 `setup_link_invalid` and the form sets nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_setup_link_works_once_and_not_after_it_expires() {
+    let cs = server().await;
+    let now = safeguard_engine::now_ms();
+    let invalid = |p: &Page| {
+        assert_eq!(p.status, StatusCode::NOT_FOUND, "{}", p.body);
+        assert!(
+            p.body.contains("this setup link is not valid"),
+            "{}",
+            p.body
+        );
+        assert!(text_of_id(&p.body, "totp-secret").is_none());
+    };
+    let mut anon = Client::new(&cs.base);
+    let expired = setup_token_until(&cs.s, "late", "reviewer", now - 1);
+    invalid(&anon.get(&format!("/console/setup?token={expired}")).await);
+    let current = setup_token_until(&cs.s, "prompt", "reviewer", now + 60_000);
+    let p = anon.get(&format!("/console/setup?token={current}")).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    complete_setup(&cs, &current, "prompt").await;
+    invalid(&anon.get(&format!("/console/setup?token={current}")).await);
+    let r = anon
+        .post_form(
+            "/console/setup",
+            &[
+                ("token", &current),
+                ("secret", "x"),
+                ("password", "another long password"),
+                ("password2", "another long password"),
+                ("totp", "123456"),
+            ],
+        )
+        .await;
+    assert_ne!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
