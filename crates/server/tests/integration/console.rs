@@ -257,6 +257,43 @@ async fn repeated_failures_lock_the_account_and_throttle_the_address() {
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
 }
 
+/// Login fields over their caps (1,024 bytes for the name and password, 16 for the code) are
+/// refused before any password hashing, as a failed sign-in that counts against the address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_login_fields_fail_and_count_against_the_address() {
+    let mut c = common::console::config();
+    c.console.login_failures_per_ip = 3;
+    let cs = start(c).await;
+    let mut p = enrol(&cs, "max", "reviewer").await;
+    let mut client = Client::new(&cs.base);
+    // At the caps, a wrong login is an ordinary failure; it is not counted here, so the
+    // address has its three tries left after a success.
+    let code = p.next_code();
+    let ok = try_login(&mut client, "max", PASSWORD, &code).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    let long = "x".repeat(1025);
+    // The code is never read when a field is over its cap (and a fresh one would cost a
+    // wait for the next 30-second step).
+    for (name, password, totp) in [
+        (long.as_str(), PASSWORD, "123456"),
+        ("max", long.as_str(), "123456"),
+        ("max", PASSWORD, "12345678901234567"),
+    ] {
+        let mut fresh = Client::new(&cs.base);
+        let r = try_login(&mut fresh, name, password, totp).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+        assert!(r.body.contains("Sign-in failed"), "{}", r.body);
+    }
+    // Three failures from this address: the next try is throttled before it is checked.
+    let r = try_login(&mut client, "max", PASSWORD, "123456").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    // The account itself is not locked by them.
+    let u = cs.s.store.user_by_name("max").unwrap().unwrap();
+    assert!(u
+        .locked_until
+        .is_none_or(|t| t <= safeguard_engine::now_ms()));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_changes_without_the_csrf_token_are_refused() {
     let cs = server().await;
