@@ -980,6 +980,41 @@ fn progress_bar() -> indicatif::ProgressBar {
 mod tests {
     use super::*;
 
+    /// `--job-size` is 1 to 1,000 and `--lease-secs` 3 to 3,600 (docs/scans.md): outside,
+    /// the command line is refused before anything runs.
+    #[test]
+    fn job_size_and_lease_are_bounded_on_the_command_line() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            scan: ScanArgs,
+        }
+        use clap::Parser;
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["safeguard", "DIR", "--all"];
+            argv.extend_from_slice(extra);
+            Cli::try_parse_from(argv).map(|c| (c.scan.job_size, c.scan.worker.lease_secs))
+        };
+        assert_eq!(parse(&[]).unwrap(), (100, 60));
+        assert_eq!(
+            parse(&["--job-size", "1", "--lease-secs", "3"]).unwrap(),
+            (1, 3)
+        );
+        assert_eq!(
+            parse(&["--job-size", "1000", "--lease-secs", "3600"]).unwrap(),
+            (1000, 3600)
+        );
+        for bad in [
+            &["--job-size", "0"][..],
+            &["--job-size", "1001"],
+            &["--lease-secs", "2"],
+            &["--lease-secs", "3601"],
+        ] {
+            let e = parse(bad).map(|_| ()).unwrap_err();
+            assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{bad:?}");
+        }
+    }
+
     #[test]
     fn submission_ids_fit() {
         assert_eq!(submission_id(3, "a/b.jpg"), "scan:3:a/b.jpg");
