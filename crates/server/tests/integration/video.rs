@@ -380,6 +380,30 @@ async fn over_limit_and_broken_videos_get_clear_4xx() {
     let r = s.upload("/h/hash", "video", &small, &[]).await;
     assert_eq!(r.status, 200, "{}", r.text());
 
+    // Frames wider or taller than `video.max_side`, images beyond `limits.max_image_side`:
+    // the configuration reaches the decoder, and the answer is 413 with the limit's code.
+    let mut c = Config::default();
+    c.video.max_side = 32;
+    c.limits.max_image_side = 16;
+    let s = server_with(c).await;
+    let r = s.upload("/v1/hash", "file", &small, &[]).await;
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (413, "video_too_large"),
+        "{}",
+        r.text()
+    );
+    let image = crate::common::sample_image(
+        "photos/images/pdq/data/reg-test-input/labelme-subset/q0122.jpg",
+    );
+    let r = s.upload("/v1/hash", "file", &image, &[]).await;
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (413, "too_large"),
+        "{}",
+        r.text()
+    );
+
     // Too long.
     let mut c = Config::default();
     c.video.max_duration_secs = 1;
