@@ -397,3 +397,38 @@ async fn a_failed_body_is_incomplete_body() {
     assert_eq!(r.code(), "incomplete_body");
     assert_eq!(raw_matches(&s, "md5", &md5(1)).await, 0);
 }
+
+/// A page of a bank's contents holds at most 1,000 items whatever `limit` asks (docs/api.md);
+/// a limit of 0 gives one item; the two pages together list every item.
+#[tokio::test]
+async fn content_pages_are_clamped_to_1000_items() {
+    let (s, _dir) = list_server().await;
+    bank(&s, "PAGES").await;
+    let body: String = (1..=1001).map(|i| md5(i) + "\n").collect();
+    let r = post_list(
+        &s,
+        "/v1/banks/PAGES/import?format=plain&type=md5",
+        ADMIN_KEY,
+        body,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let page = |q: String| {
+        let s = &s;
+        async move {
+            let r = s
+                .admin("GET", &format!("/v1/banks/PAGES/contents?{q}"), None)
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{q}: {}", r.text());
+            r.json()
+        }
+    };
+    let first = page("limit=5000".into()).await;
+    assert_eq!(first["contents"].as_array().unwrap().len(), 1000);
+    let after = first["next_after"].as_i64().expect("a next page");
+    let rest = page(format!("limit=5000&after={after}")).await;
+    assert_eq!(rest["contents"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["next_after"], json!(null));
+    let one = page("limit=0".into()).await;
+    assert_eq!(one["contents"].as_array().unwrap().len(), 1);
+}
