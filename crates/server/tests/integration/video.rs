@@ -360,7 +360,18 @@ async fn over_limit_and_broken_videos_get_clear_4xx() {
     c.video.max_bytes = 100_000;
     c.limits.max_body_bytes = 50_000;
     let s = server_with(c).await;
-    for uri in ["/h/hash", "/m/lookup", "/v1/hash", "/v1/lookup/upload"] {
+    let r = s
+        .admin("POST", "/v1/banks", Some(json!({"name": "VIDEO_LIMIT"})))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    for uri in [
+        "/h/hash",
+        "/m/lookup",
+        "/c/bank/VIDEO_LIMIT/content",
+        "/v1/hash",
+        "/v1/lookup/upload",
+        "/v1/banks/VIDEO_LIMIT/contents/upload",
+    ] {
         let field = if uri.starts_with("/v1") {
             "file"
         } else {
