@@ -134,3 +134,43 @@ async fn serves_over_tcp_and_shuts_down_gracefully() {
     assert_eq!(r.json()["signals"]["md5"], "ab".repeat(16));
     assert_eq!(r.json()["note"], "in flight");
 }
+
+/// A request still in flight when the drain period ends does not hold the shutdown: `serve`
+/// returns once the drain time is up (docs/operations.md: in-flight requests get the drain
+/// period, 30 s for `safeguard serve`, then the process stops anyway).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_stops_waiting_at_the_end_of_the_drain_period() {
+    let s = server().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(safeguard_server::serve(
+        listener,
+        s.state.clone(),
+        async {
+            let _ = stop_rx.await;
+        },
+        Duration::from_millis(300),
+    ));
+    // Headers and half a body, then nothing: the request stays in flight (its timeout is
+    // 30 s).
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /c/banks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN_KEY}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"name\":"
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut conn, head.as_bytes())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stopped_at = std::time::Instant::now();
+    stop_tx.send(()).unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("serve returned")
+        .unwrap();
+    assert!(ended.is_ok(), "{ended:?}");
+    let took = stopped_at.elapsed();
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    drop(conn);
+}
