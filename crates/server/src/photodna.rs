@@ -286,4 +286,52 @@ mod tests {
             Err(PluginError::Spawn(_))
         ));
     }
+
+    /// At most `max_concurrency` runs of the plug-in at once; further calls wait for a slot
+    /// (docs/photodna.md). Each run notes how many runs were alive at its middle.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn plugin_runs_are_limited_to_max_concurrency() {
+        async fn peaks(max: usize, calls: usize) -> Vec<usize> {
+            let dir = tempfile::tempdir().unwrap();
+            let runs = dir.path().join("runs");
+            std::fs::create_dir(&runs).unwrap();
+            let log = dir.path().join("log");
+            let script = format!(
+                "cat >/dev/null; mkdir {r}/$$; sleep 0.4; ls {r} | wc -l >> {l}; rmdir {r}/$$; {STAND_IN}",
+                r = runs.display(),
+                l = log.display()
+            );
+            let h = std::sync::Arc::new(
+                PhotoDnaHasher::new(&PluginConfig {
+                    command: Some(vec!["/bin/sh".into(), "-c".into(), script]),
+                    url: None,
+                    timeout_ms: 20_000,
+                    max_concurrency: max,
+                })
+                .unwrap(),
+            );
+            let all: Vec<_> = (0..calls)
+                .map(|_| {
+                    let h = h.clone();
+                    tokio::spawn(async move { h.hash(Bytes::from_static(b"x")).await })
+                })
+                .collect();
+            for c in all {
+                c.await.unwrap().unwrap();
+            }
+            std::fs::read_to_string(&log)
+                .unwrap()
+                .lines()
+                .map(|l| l.trim().parse().unwrap())
+                .collect()
+        }
+        let one = peaks(1, 3).await;
+        assert_eq!(one, vec![1, 1, 1]);
+        let two = peaks(2, 5).await;
+        assert_eq!(two.len(), 5);
+        assert!(two.iter().all(|&n| n <= 2), "{two:?}");
+        // The count itself works: unlimited enough, runs do overlap.
+        let four = peaks(4, 4).await;
+        assert!(four.iter().any(|&n| n >= 2), "{four:?}");
+    }
 }
