@@ -347,6 +347,18 @@ async fn media_is_signed_for_one_session_and_never_shown_to_auditors() {
         assert!(class.split(' ').any(|c| c == want), "{class}");
     }
     assert!(src.starts_with("/console/media/"), "{src}");
+    // Valid for five minutes from the page (docs/console.md).
+    let exp: i64 = src
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("exp="))
+        .expect("an expiry in the URL")
+        .parse()
+        .unwrap();
+    let ahead = exp - safeguard_engine::now_ms();
+    assert!(
+        (240_000..=300_000).contains(&ahead),
+        "the URL expires {ahead} ms ahead"
+    );
     let r = c.get(&src).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.headers["cache-control"], "no-store");
