@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::BufRead;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use anyhow::Context;
@@ -50,6 +51,9 @@ pub enum Source {
         /// ([`Source::check_root`]). `None` when it could not be opened or confirmed: then
         /// every item is resolved by path.
         root: RwLock<Option<File>>,
+        /// Whether `openat2` works here; cleared the first time the kernel refuses it, after
+        /// which every item is resolved by path.
+        beneath: AtomicBool,
     },
     /// Objects under a prefix of a bucket; keys are object keys.
     S3 {
@@ -109,7 +113,11 @@ impl Source {
             .with_context(|| format!("{spec}: cannot resolve the path"))?;
         anyhow::ensure!(dir.is_dir(), "{}: not a directory", dir.display());
         let root = RwLock::new(open_root(&dir));
-        Ok(Source::Dir { path: dir, root })
+        Ok(Source::Dir {
+            path: dir,
+            root,
+            beneath: AtomicBool::new(true),
+        })
     }
 
     /// The canonical text a scan stores and a joining worker parses again.
@@ -236,36 +244,15 @@ impl Source {
     /// elsewhere) and is not opened otherwise (a FIFO would block the worker).
     pub fn read(&self, key: &str, max_bytes: u64) -> Result<Vec<u8>, String> {
         let Source::Dir {
-            path: root,
-            root: handle,
+            path,
+            root,
+            beneath,
         } = self
         else {
             return Err("not a directory source".into());
         };
-        let handle = handle.read().unwrap_or_else(PoisonError::into_inner);
-        if let Some(opened) = handle
-            .as_ref()
-            .and_then(|dir| open_beneath(dir, Path::new(key)))
-        {
-            return read_capped(opened.map_err(|e| e.to_string())?, max_bytes);
-        }
-        // A link on the way (or no openat2): resolved here, and followed only when it ends
-        // inside the tree.
-        let path = std::fs::canonicalize(root.join(key)).map_err(|e| e.to_string())?;
-        let inside = match path.strip_prefix(root) {
-            Ok(p) if p.as_os_str().is_empty() => Path::new("."),
-            Ok(p) => p,
-            Err(_) => return Err("the file lies outside the scanned directory".into()),
-        };
-        let f = match handle.as_ref() {
-            // The resolved path has no link left: opened beneath the root again, so a link
-            // swapped into it since the check cannot lead out of the tree.
-            Some(dir) => match open_beneath(dir, inside) {
-                Some(opened) => opened.map_err(|e| e.to_string())?,
-                None => return Err("the path changed while it was opened".into()),
-            },
-            None => open_nonblocking(&path).map_err(|e| e.to_string())?,
-        };
+        // The root's lock is held for the open only, not the read.
+        let f = open_item(path, root, beneath, key)?;
         read_capped(f, max_bytes)
     }
 
@@ -273,7 +260,7 @@ impl Source {
     /// when it was renamed, deleted or replaced: every worker of a scan reads what is at the
     /// path, as each would by resolving it. Called at the start of every job.
     pub fn check_root(&self) {
-        let Source::Dir { path, root } = self else {
+        let Source::Dir { path, root, .. } = self else {
             return;
         };
         let current = root
@@ -348,14 +335,64 @@ fn rel_key(rel: &Path) -> Option<String> {
     parts.map(|p| p.join("/"))
 }
 
+/// Opens the item `key` of the tree at `root` (canonical), held open as `handle`: beneath
+/// the handle in one call when the path has no link, else resolved by path and checked to
+/// lie inside the tree.
+fn open_item(
+    root: &Path,
+    handle: &RwLock<Option<File>>,
+    beneath: &AtomicBool,
+    key: &str,
+) -> Result<File, String> {
+    if key.contains('\0') {
+        // Refused here: openat2 would take it for a kernel without openat2.
+        return Err("the key contains a NUL byte".into());
+    }
+    let handle = handle.read().unwrap_or_else(PoisonError::into_inner);
+    let usable = || handle.as_ref().filter(|_| beneath.load(Ordering::Relaxed));
+    if let Some(dir) = usable() {
+        match open_beneath(dir, Path::new(key)) {
+            Beneath::Opened(f) => return f.map_err(|e| e.to_string()),
+            Beneath::ByPath => {}
+            Beneath::Unsupported => beneath.store(false, Ordering::Relaxed),
+        }
+    }
+    // A link on the way (or no openat2): resolved here, and followed only when it ends
+    // inside the tree.
+    let path = std::fs::canonicalize(root.join(key)).map_err(|e| e.to_string())?;
+    let inside = match path.strip_prefix(root) {
+        Ok(p) if p.as_os_str().is_empty() => Path::new("."),
+        Ok(p) => p,
+        Err(_) => return Err("the file lies outside the scanned directory".into()),
+    };
+    if let Some(dir) = usable() {
+        // The resolved path has no link left: opened beneath the root again, so a link
+        // swapped into it since the check cannot lead out of the tree.
+        match open_beneath(dir, inside) {
+            Beneath::Opened(f) => return f.map_err(|e| e.to_string()),
+            Beneath::ByPath => return Err("the path changed while it was opened".into()),
+            Beneath::Unsupported => beneath.store(false, Ordering::Relaxed),
+        }
+    }
+    open_nonblocking(&path).map_err(|e| e.to_string())
+}
+
+/// What [`open_beneath`] made of a path.
+enum Beneath {
+    /// Opened beneath the root, or failed for a reason of the file's own (missing, ...).
+    Opened(std::io::Result<File>),
+    /// The path passes a link or leaves the root: to be resolved by path.
+    ByPath,
+    /// The kernel refuses `openat2` (before Linux 5.6, or a seccomp filter).
+    Unsupported,
+}
+
 /// Opens `key` relative to the tree's root with `openat2`, refusing every symbolic link and
 /// any way out of the tree (`RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`): one system call, and no
 /// window between checking the path and opening it. Resolving the path first
 /// (`canonicalize`) cost a `readlink` per component, a tenth of a small-file scan's system
-/// time. `None` when this cannot decide: the path passes a link (which may still end inside
-/// the tree), leaves the root, or the kernel refuses `openat2` (before Linux 5.6, or a seccomp
-/// filter); the caller then resolves the path itself.
-fn open_beneath(root: &File, key: &Path) -> Option<std::io::Result<File>> {
+/// time.
+fn open_beneath(root: &File, key: &Path) -> Beneath {
     use rustix::fs::{Mode, OFlags, ResolveFlags};
     use rustix::io::Errno;
     let opened = rustix::fs::openat2(
@@ -368,11 +405,13 @@ fn open_beneath(root: &File, key: &Path) -> Option<std::io::Result<File>> {
         ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
     );
     match opened {
-        Ok(fd) => Some(Ok(File::from(fd))),
-        Err(
-            Errno::LOOP | Errno::XDEV | Errno::NOSYS | Errno::PERM | Errno::INVAL | Errno::AGAIN,
-        ) => None,
-        Err(e) => Some(Err(e.into())),
+        Ok(fd) => Beneath::Opened(Ok(File::from(fd))),
+        // A link on the way, a way out of the root, or a race with a rename.
+        Err(Errno::LOOP | Errno::XDEV | Errno::AGAIN) => Beneath::ByPath,
+        // INVAL: flags this kernel does not know (or a NUL in the key, which the path route
+        // then reports).
+        Err(Errno::NOSYS | Errno::PERM | Errno::INVAL) => Beneath::Unsupported,
+        Err(e) => Beneath::Opened(Err(e.into())),
     }
 }
 
@@ -476,9 +515,26 @@ mod tests {
             .expect("the read blocked")
     }
 
+    /// The same reads whichever way items are opened: beneath the open root with `openat2`
+    /// (this kernel), by path where the kernel refuses `openat2`, and by path with no root
+    /// handle (no `/proc`).
     #[test]
     fn a_directory_source_reads_inside_its_tree_only() {
         let (_t, s) = tree();
+        reads_inside_its_tree_only(s);
+        let (_t, s) = tree();
+        if let Source::Dir { beneath, .. } = &s {
+            beneath.store(false, Ordering::Relaxed);
+        }
+        reads_inside_its_tree_only(s);
+        let (_t, s) = tree();
+        if let Source::Dir { root, .. } = &s {
+            *root.write().unwrap() = None;
+        }
+        reads_inside_its_tree_only(s);
+    }
+
+    fn reads_inside_its_tree_only(s: Source) {
         let root = root_of(&s);
         std::os::unix::fs::symlink(&root, root.join("root-link")).unwrap();
         assert_eq!(s.read("sub/a.bin", 100).unwrap(), b"inside");
@@ -520,7 +576,10 @@ mod tests {
             s.read("sub/a.bin", 5).unwrap_err(),
             "6 bytes, over the limit of 5"
         );
-        assert!(s.read("nul\0byte", 100).is_err());
+        assert_eq!(
+            s.read("nul\0byte", 100).unwrap_err(),
+            "the key contains a NUL byte"
+        );
     }
 
     /// Plain paths are opened beneath the open root in one call: after the tree is renamed,
@@ -531,10 +590,13 @@ mod tests {
         let (t, s) = tree();
         let root = root_of(&s);
         if open_root(&root).is_none()
-            || open_beneath(&open_root(&root).unwrap(), Path::new("sub/a.bin")).is_none()
+            || !matches!(
+                open_beneath(&open_root(&root).unwrap(), Path::new("sub/a.bin")),
+                Beneath::Opened(Ok(_))
+            )
         {
-            // Before Linux 5.6, openat2 filtered, or no /proc: reads still work through the
-            // fallback (the test above), only slower.
+            // Before Linux 5.6, openat2 filtered, or no /proc: reads still work by path (the
+            // test above covers both), only slower.
             let msg = "openat2 or /proc/self/fd is unavailable here; the one-call open is untested";
             assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
             eprintln!("skipped: {msg}");

@@ -15,7 +15,8 @@ pub const DEFAULT_DATA_DIR: &str = "./safeguard-data";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// Longest a request may run, in seconds, before it is answered 503/timeout.
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
-/// Requests handled at once; more wait (up to the timeout) rather than pile up in memory.
+/// Requests handled at once; more wait for a slot (up to `limits.max_queue_ms`) rather than
+/// pile up in memory.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 512;
 /// Default of `limits.max_queue_ms`: the longest a request waits for one of the
 /// `max_concurrency` slots before it is answered 503 `overloaded`. Slots free in

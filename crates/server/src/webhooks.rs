@@ -526,8 +526,8 @@ fn given_or_generated(given: Option<String>) -> ApiResult<(Secret, bool)> {
             Err(ApiError::bad_request(
                 "weak_secret",
                 format!(
-                    "a webhook secret is {MIN_SECRET_LEN} to 256 characters without spaces; \
-                     omit it to get a generated one"
+                    "a webhook secret is {MIN_SECRET_LEN} to 256 bytes with no whitespace or \
+                     control character; omit it to get a generated one"
                 ),
             ))
         }
@@ -986,6 +986,9 @@ mod tests {
             let s = format!("{}{bad}{}", "a".repeat(12), "a".repeat(12));
             assert_eq!(code(&s).as_deref(), Some("weak_secret"), "{bad:?}");
         }
+        // Bytes, not characters: 12 two-byte letters are 24 bytes.
+        assert_eq!(code(&"é".repeat(12)), None);
+        assert_eq!(code(&"é".repeat(11)).as_deref(), Some("weak_secret"));
         let (_, generated) = given_or_generated(None).unwrap();
         assert!(generated);
         let (_, generated) = given_or_generated(Some("b".repeat(32))).unwrap();

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::common;
 use crate::common::console::{
-    attr_of, complete_setup, enrol, eventually, image_case, login, setup_token_until, start,
-    text_of_id, try_login, Client, ConsoleServer, Page, PASSWORD,
+    attr_of, base32_decode, complete_setup, enrol, eventually, image_case, login,
+    setup_token_until, start, text_of_id, try_login, Client, ConsoleServer, Page, PASSWORD,
 };
 use reqwest::StatusCode;
 use serde_json::json;
@@ -115,21 +115,30 @@ async fn a_setup_link_works_once_and_not_after_it_expires() {
     let current = setup_token_until(&cs.s, "prompt", "reviewer", now + 60_000);
     let p = anon.get(&format!("/console/setup?token={current}")).await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    // What this page offers stays a valid secret for this link (it is sealed to the person
+    // and the token, not to the page).
+    let secret = base32_decode(&text_of_id(&p.body, "totp-secret").unwrap());
+    let sealed = attr_of(&p.body, "name=\"secret\"", "value").unwrap();
     complete_setup(&cs, &current, "prompt").await;
     invalid(&anon.get(&format!("/console/setup?token={current}")).await);
+    let before = cs.s.store.user_by_name("prompt").unwrap().unwrap();
+    let code = safeguard_console::totp::code_at(&secret, common::console::now_secs());
     let r = anon
         .post_form(
             "/console/setup",
             &[
                 ("token", &current),
-                ("secret", "x"),
+                ("secret", &sealed),
                 ("password", "another long password"),
                 ("password2", "another long password"),
-                ("totp", "123456"),
+                ("totp", &code),
             ],
         )
         .await;
-    assert_ne!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    let after = cs.s.store.user_by_name("prompt").unwrap().unwrap();
+    assert_eq!(after.password_hash, before.password_hash);
+    assert_eq!(after.totp_secret, before.totp_secret);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -266,8 +275,7 @@ async fn oversized_login_fields_fail_and_count_against_the_address() {
     let cs = start(c).await;
     let mut p = enrol(&cs, "max", "reviewer").await;
     let mut client = Client::new(&cs.base);
-    // At the caps, a wrong login is an ordinary failure; it is not counted here, so the
-    // address has its three tries left after a success.
+    // A success first: the address then has its three tries left.
     let code = p.next_code();
     let ok = try_login(&mut client, "max", PASSWORD, &code).await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);

@@ -193,7 +193,14 @@ async fn a_full_server_answers_overloaded_after_the_queue_wait() {
     assert!(waited >= Duration::from_millis(300), "{waited:?}");
     assert!(waited < Duration::from_secs(5), "{waited:?}");
 
-    // A slot freed while it waits is taken.
+    // A slot freed while it waits is taken (a longer wait here, so that a slow machine
+    // cannot turn the 100 ms before the release into a timeout of the wait).
+    let mut config = Config::default();
+    config.limits.max_concurrency = 2;
+    config.limits.max_queue_ms = 3_000;
+    config.limits.request_timeout_secs = 10;
+    let s = std::sync::Arc::new(server_with(config).await);
+    let held = s.state.0.requests.acquire_many(2).await.unwrap();
     let waiting = {
         let s = s.clone();
         tokio::spawn(async move { s.admin("GET", "/c/banks", None).await })
