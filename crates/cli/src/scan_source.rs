@@ -408,8 +408,7 @@ fn open_beneath(root: &File, key: &Path) -> Beneath {
         Ok(fd) => Beneath::Opened(Ok(File::from(fd))),
         // A link on the way, a way out of the root, or a race with a rename.
         Err(Errno::LOOP | Errno::XDEV | Errno::AGAIN) => Beneath::ByPath,
-        // INVAL: flags this kernel does not know (or a NUL in the key, which the path route
-        // then reports).
+        // INVAL: flags this kernel does not know (a NUL in the key never gets here).
         Err(Errno::NOSYS | Errno::PERM | Errno::INVAL) => Beneath::Unsupported,
         Err(e) => Beneath::Opened(Err(e.into())),
     }
