@@ -148,7 +148,7 @@ pub fn app(state: AppState) -> Router {
     };
     Router::new()
         .route("/status", get(hma::status))
-        .route("/status/live", get(hma::status_live))
+        .route(middleware::LIVENESS_PATH, get(hma::status_live))
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .merge(console)
         .merge(protected)

@@ -169,6 +169,9 @@ fn budgeted(req: Request, lease: &Arc<Lease>) -> Request {
     })
 }
 
+/// The liveness probe's path (see [`guard`]).
+pub const LIVENESS_PATH: &str = "/status/live";
+
 /// The outermost middleware.
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let id = new_request_id(&req);
@@ -187,14 +190,22 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         // Waiting for a slot is bounded (`limits.max_queue_ms`) and counts against the
         // timeout: under overload, callers get a fast, clear 503 rather than a queue that
         // hands them a slot with no time left.
-        let wait = timeout.min(Duration::from_millis(state.0.config.limits.max_queue_ms));
-        let permit = match state.0.requests.try_acquire() {
-            Ok(p) => Ok(Ok(p)),
-            Err(_) => tokio::time::timeout(wait, state.0.requests.acquire()).await,
-        };
-        let Ok(Ok(_permit)) = permit else {
-            return ApiError::overloaded("too many requests in flight; retry later")
-                .into_response();
+        // The liveness probe takes no slot: a saturated server is busy, not dead, and a
+        // probe refused under load would have it restarted at the worst moment. It does no
+        // work (a constant answer), so it cannot add to the load.
+        let _permit = if path == LIVENESS_PATH {
+            None
+        } else {
+            let wait = timeout.min(Duration::from_millis(state.0.config.limits.max_queue_ms));
+            let permit = match state.0.requests.try_acquire() {
+                Ok(p) => Ok(Ok(p)),
+                Err(_) => tokio::time::timeout(wait, state.0.requests.acquire()).await,
+            };
+            let Ok(Ok(permit)) = permit else {
+                return ApiError::overloaded("too many requests in flight; retry later")
+                    .into_response();
+            };
+            Some(permit)
         };
         let remaining = timeout.saturating_sub(start.elapsed());
         let resp = match tokio::time::timeout(

@@ -191,6 +191,16 @@ async fn a_full_server_answers_overloaded_after_the_queue_wait() {
     );
     assert!(waited >= Duration::from_millis(300), "{waited:?}");
     assert!(waited < Duration::from_secs(5), "{waited:?}");
+    // The liveness probe takes no slot: a full server is alive. Readiness says overloaded.
+    let live = s.call("GET", "/status/live", None, None).await;
+    assert_eq!(live.status, StatusCode::OK, "{}", live.text());
+    let ready = s.call("GET", "/status", None, None).await;
+    assert_eq!(
+        ready.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        ready.text()
+    );
 
     // A slot freed while it waits is taken (a longer wait here, so that a slow machine
     // cannot turn the 100 ms before the release into a timeout of the wait).
