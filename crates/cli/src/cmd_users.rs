@@ -5,12 +5,9 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Subcommand;
-use safeguard_console::role::Roles;
-use safeguard_console::token;
 use safeguard_engine::audit::Action;
-use safeguard_store::console::NewUser;
 use safeguard_store::Store;
 
 use crate::cmd_serve::DataDirArg;
@@ -82,25 +79,11 @@ fn link(url: &str, raw: &str) -> String {
 pub fn run(cmd: &UsersCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         UsersCommand::Create(a) => {
-            safeguard_server::console::check_name(&a.name).map_err(anyhow::Error::msg)?;
-            let roles = Roles::parse(&a.role).map_err(|e| anyhow::anyhow!("--role: {e}"))?;
             let store: Arc<dyn Store> = Arc::from(a.data.open()?);
-            let raw = token::new_token();
-            let now = now_ms();
-            let u = store
-                .create_user(&NewUser {
-                    name: a.name.clone(),
-                    roles: roles.to_string(),
-                    setup_token_hash: token::hash(&raw),
-                    setup_expires_at: now + SETUP_LINK_TTL_MS,
-                    at: now,
-                })
-                .map_err(|e| match e {
-                    safeguard_store::Error::Conflict(_) => {
-                        anyhow::anyhow!("a person named {:?} exists already", a.name)
-                    }
-                    other => other.into(),
-                })?;
+            // The console's own rules: the name, the roles, the link's lifetime.
+            let (u, raw) =
+                safeguard_server::console::create_user(store.as_ref(), &a.name, &a.role, now_ms())
+                    .map_err(|e| anyhow::anyhow!("{}", e.message))?;
             crate::cmd_audit::record(
                 &a.data,
                 store,
@@ -143,10 +126,8 @@ pub fn run(cmd: &UsersCommand) -> anyhow::Result<ExitCode> {
             let now = now_ms();
             match cmd {
                 UsersCommand::Reset(_) => {
-                    let raw = token::new_token();
-                    store
-                        .reset_user(u.id, &token::hash(&raw), now + SETUP_LINK_TTL_MS, now)
-                        .context("reset")?;
+                    let (_, raw) = safeguard_server::console::reset_user(store.as_ref(), u.id, now)
+                        .map_err(|e| anyhow::anyhow!("reset: {}", e.message))?;
                     crate::cmd_audit::record(
                         &a.data,
                         store,

@@ -148,3 +148,55 @@ fn keys_created_by_the_cli_authenticate_with_their_scopes() {
     assert_eq!(http(addr, "GET", &lookup, None, "").0, 401);
     std::fs::remove_dir_all(&data).ok();
 }
+
+/// `safeguard users` applies the console's own rules (they share `create_user` and
+/// `reset_user`): a checked name, known roles, a 72-hour one-time link; a taken name and an
+/// unknown person are refused; a reset prints a new link.
+#[test]
+fn users_are_created_and_reset_with_the_consoles_rules() {
+    let data = tmpdir("users");
+    let users = |args: &[&str]| {
+        let out = bin()
+            .arg("users")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, out, err) = users(&["create", "--name", "ada", "--role", "reviewer,senior"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("created ada (reviewer,senior)"), "{out}");
+    assert!(out.contains("valid 72 hours"), "{out}");
+    let link = |out: &str| {
+        out.lines()
+            .find(|l| l.starts_with("http://localhost:5100/console/setup?token="))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no link in {out}"))
+    };
+    let first = link(&out);
+    let (ok, _, err) = users(&["create", "--name", "ada", "--role", "reviewer"]);
+    assert!(!ok);
+    assert!(err.contains("exists already"), "{err}");
+    let (ok, _, err) = users(&["create", "--name", "a b", "--role", "reviewer"]);
+    assert!(!ok);
+    assert!(err.contains("a name is 1 to 64"), "{err}");
+    let (ok, _, err) = users(&["create", "--name", "bob", "--role", "wizard"]);
+    assert!(!ok, "{err}");
+    let (ok, out, err) = users(&["list"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("ada\treviewer,senior\tsetup pending"), "{out}");
+    assert!(!out.contains("bob"), "{out}");
+    let (ok, out, err) = users(&["reset", "--name", "ada"]);
+    assert!(ok, "{err}");
+    assert_ne!(link(&out), first);
+    let (ok, _, err) = users(&["reset", "--name", "nobody"]);
+    assert!(!ok);
+    assert!(err.contains("no person named"), "{err}");
+    std::fs::remove_dir_all(&data).ok();
+}

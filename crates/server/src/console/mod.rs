@@ -13,7 +13,7 @@ mod figures;
 mod media;
 mod review;
 
-pub use admin::{check_name, SETUP_LINK_TTL_MS};
+pub use admin::{check_name, create_user, reset_user, SETUP_LINK_TTL_MS};
 
 use std::collections::HashMap;
 use std::net::IpAddr;
