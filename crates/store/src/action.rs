@@ -769,14 +769,30 @@ pub fn evidence_expired(
     }
 }
 
-/// [`ActionStore::destroy_evidence`]'s refusals, shared by the stores.
-pub(crate) fn refuse_destruction(object_id: &str, held: bool, expired: bool) -> Result<()> {
+/// [`ActionStore::destroy_evidence`]'s refusals, shared by the stores: `ev`'s case is on
+/// legal hold (`held`), or `ev`, in a case reported at `reported_at` (if ever), is not past
+/// its retention at `at` ([`evidence_expired`]).
+pub(crate) fn refuse_destruction(
+    ev: &Evidence,
+    held: bool,
+    reported_at: Option<i64>,
+    at: i64,
+    after_report_ms: i64,
+    unreported_ms: i64,
+) -> Result<()> {
+    let object_id = &ev.object_id;
     if held {
         return Err(crate::Error::Conflict(format!(
             "evidence {object_id:?}: its case is on legal hold"
         )));
     }
-    if !expired {
+    if !evidence_expired(
+        ev.created_at,
+        reported_at,
+        at,
+        after_report_ms,
+        unreported_ms,
+    ) {
         return Err(crate::Error::Conflict(format!(
             "evidence {object_id:?}: its retention has not run out (its case may have been \
              reported since)"

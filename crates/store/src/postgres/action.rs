@@ -1076,17 +1076,7 @@ impl ActionStore for PostgresStore {
             )?;
             let held: bool = col(&r, 0, "cases")?;
             let reported_at: Option<i64> = col(&r, 1, "cases")?;
-            refuse_destruction(
-                object_id,
-                held,
-                evidence_expired(
-                    ev.created_at,
-                    reported_at,
-                    at,
-                    after_report_ms,
-                    unreported_ms,
-                ),
-            )?;
+            refuse_destruction(&ev, held, reported_at, at, after_report_ms, unreported_ms)?;
             tx.execute(
                 "UPDATE evidence SET wrapped_key = NULL, deleted_at = $2, deletion_reason = $3 \
                  WHERE object_id = $1",

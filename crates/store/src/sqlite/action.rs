@@ -1128,17 +1128,7 @@ impl ActionStore for SqliteStore {
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .map_err(db_err)?;
-            refuse_destruction(
-                object_id,
-                held,
-                evidence_expired(
-                    ev.created_at,
-                    reported_at,
-                    at,
-                    after_report_ms,
-                    unreported_ms,
-                ),
-            )?;
+            refuse_destruction(&ev, held, reported_at, at, after_report_ms, unreported_ms)?;
             tx.execute(
                 "UPDATE evidence SET wrapped_key = NULL, deleted_at = ?2, deletion_reason = ?3 \
                  WHERE object_id = ?1",
