@@ -179,16 +179,32 @@ pub const BRIDGE_PDQ: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33
 
 /// Serves `s` on 127.0.0.1; the server stops when the returned sender is dropped.
 pub async fn listen(s: &TestServer) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let (addr, stop, _) = listen_with_drain(s, std::time::Duration::from_secs(5)).await;
+    (addr, stop)
+}
+
+/// The `serve` task of [`listen_with_drain`].
+pub type Serving = tokio::task::JoinHandle<std::io::Result<()>>;
+
+/// [`listen`], giving in-flight requests `drain` once stopped, with the `serve` task to await.
+pub async fn listen_with_drain(
+    s: &TestServer,
+    drain: std::time::Duration,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    Serving,
+) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(safeguard_server::serve(
+    let serving = tokio::spawn(safeguard_server::serve(
         listener,
         s.state.clone(),
         async {
             let _ = stopped.await;
         },
-        std::time::Duration::from_secs(5),
+        drain,
     ));
-    (addr, stop)
+    (addr, stop, serving)
 }

@@ -355,17 +355,7 @@ fn bad_risk_settings_are_refused_at_load() {
 async fn over_a_real_socket() {
     let s = server().await;
     let key = s.key(&[Scope::Submit]);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(safeguard_server::serve(
-        listener,
-        s.state.clone(),
-        async {
-            let _ = stop_rx.await;
-        },
-        Duration::from_secs(5),
-    ));
+    let (addr, stop_tx, server) = listen_with_drain(&s, Duration::from_secs(5)).await;
     let client = reqwest::Client::new();
     let r = client
         .post(format!("http://{addr}/v1/events"))

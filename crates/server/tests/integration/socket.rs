@@ -20,18 +20,7 @@ fn http(addr: std::net::SocketAddr, req: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_over_tcp_and_shuts_down_gracefully() {
     let s = server().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let state = s.state.clone();
-    let server = tokio::spawn(safeguard_server::serve(
-        listener,
-        state,
-        async {
-            let _ = stop_rx.await;
-        },
-        Duration::from_secs(10),
-    ));
+    let (addr, stop_tx, server) = listen_with_drain(&s, Duration::from_secs(10)).await;
     let status = tokio::task::spawn_blocking(move || {
         http(
             addr,
@@ -141,17 +130,7 @@ async fn serves_over_tcp_and_shuts_down_gracefully() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_stops_waiting_at_the_end_of_the_drain_period() {
     let s = server().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(safeguard_server::serve(
-        listener,
-        s.state.clone(),
-        async {
-            let _ = stop_rx.await;
-        },
-        Duration::from_millis(300),
-    ));
+    let (addr, stop_tx, server) = listen_with_drain(&s, Duration::from_millis(300)).await;
     // Headers and half a body, then nothing: the request stays in flight (its timeout is
     // 30 s).
     let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
