@@ -213,3 +213,97 @@ async fn consistency(
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use safeguard_engine::audit::Action;
+    use safeguard_store::{SqliteStore, Store};
+
+    use super::*;
+    use crate::config::Config;
+
+    /// The newest signed head's size, once the signer (a blocking task) has had the time to
+    /// write one; `None` if none is stored.
+    async fn latest_size(state: &AppState) -> Option<u64> {
+        state
+            .auditor()
+            .unwrap()
+            .latest_head()
+            .unwrap()
+            .map(|h| h.head.size)
+    }
+
+    /// Waits in real time (the paused clock does not move while a blocking task runs) for the
+    /// newest head to reach `size`.
+    async fn wait_for_head(state: &AppState, size: u64) {
+        for _ in 0..2000 {
+            if latest_size(state).await == Some(size) {
+                return;
+            }
+            tokio::task::yield_now().await;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        panic!(
+            "no head of size {size}; newest: {:?}",
+            latest_size(state).await
+        );
+    }
+
+    // tokio's paused clock, moved by hand: `advance` (not `sleep`, whose automatic advance
+    // waits for every blocking task to end, and the server keeps some running).
+    #[tokio::test(start_paused = true)]
+    async fn a_head_is_signed_each_interval_only_when_the_log_grew() {
+        let data = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: data.path().to_path_buf(),
+            ..Config::default()
+        };
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+        let state = AppState::new(store, config, None).unwrap();
+        // Starts the curator's schedules, this ticker among them (the default role is `all`).
+        crate::load_engine(state.clone(), None).await.unwrap();
+        state
+            .audit("test", Action::KeyCreated, "key:1", "{}")
+            .unwrap();
+        state
+            .audit("test", Action::KeyRevoked, "key:1", "{}")
+            .unwrap();
+
+        // Lets the spawned ticker run up to its first wait, so its clock starts at 0.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::advance(HEAD_INTERVAL - Duration::from_secs(1)).await;
+        assert_eq!(
+            latest_size(&state).await,
+            None,
+            "a head before the first interval"
+        );
+        tokio::time::advance(Duration::from_secs(2)).await;
+        wait_for_head(&state, 2).await;
+        let heads = |state: &AppState| state.0.store.tree_heads(10).unwrap().len();
+        assert_eq!(heads(&state), 1);
+
+        // An interval with nothing new signs nothing.
+        tokio::time::advance(HEAD_INTERVAL).await;
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(
+            heads(&state),
+            1,
+            "a head signed though the log had not grown"
+        );
+
+        // One more entry: the next interval's head covers it.
+        state
+            .audit("test", Action::KeyCreated, "key:2", "{}")
+            .unwrap();
+        tokio::time::advance(HEAD_INTERVAL).await;
+        wait_for_head(&state, 3).await;
+        assert_eq!(heads(&state), 2);
+    }
+}

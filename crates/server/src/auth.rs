@@ -549,6 +549,58 @@ mod tests {
     }
 
     #[test]
+    fn unknown_ids_are_forgotten_after_the_ttl() {
+        let mut ids = UnknownIds::new(8);
+        let t0 = Instant::now();
+        ids.insert(7, t0);
+        assert!(ids.contains(7, t0));
+        assert!(ids.contains(7, t0 + UNKNOWN_KEY_TTL - Duration::from_millis(1)));
+        assert!(
+            !ids.contains(7, t0 + UNKNOWN_KEY_TTL),
+            "remembered past the TTL"
+        );
+        assert!(!ids.contains(8, t0), "an id never inserted");
+        // Found unknown again later: remembered from then.
+        let t1 = t0 + UNKNOWN_KEY_TTL;
+        ids.insert(7, t1);
+        assert!(ids.contains(7, t1 + UNKNOWN_KEY_TTL - Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn an_unknown_id_past_the_ttl_is_read_again() {
+        let (a, _) = auth(MAX_UNKNOWN_KEYS);
+        let h = bogus(9);
+        assert_eq!(a.check(Some(&h), Scope::Match), Err(Denied::Invalid));
+        assert_eq!(a.stats().store_reads, 1);
+        // Ages the remembered entry by the TTL (the map's instant is when it was found).
+        {
+            let mut c = a.cache();
+            let found = *c.unknown.at.get(&9).unwrap();
+            let Some(old) = found.checked_sub(UNKNOWN_KEY_TTL) else {
+                // An Instant cannot go before the clock's origin (the boot, on Linux): a
+                // machine up for under a minute cannot run this half of the test.
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "uptime under the TTL"
+                );
+                eprintln!("skipped: the monotonic clock is younger than {UNKNOWN_KEY_TTL:?}");
+                return;
+            };
+            c.unknown.at.insert(9, old);
+        }
+        assert_eq!(
+            a.check_cached(Some(&h), Scope::Match),
+            Cached::Miss { unknown: true }
+        );
+        assert_eq!(a.check(Some(&h), Scope::Match), Err(Denied::Invalid));
+        assert_eq!(
+            a.stats().store_reads,
+            2,
+            "an expired unknown id is read again"
+        );
+    }
+
+    #[test]
     fn unknown_ids_are_bounded_oldest_first() {
         let (a, _) = auth(8);
         for id in 0..20u64 {

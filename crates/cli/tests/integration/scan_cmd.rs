@@ -634,6 +634,117 @@ fn a_scan_of_a_url_list() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// An HTTP server for the URL source that holds every answer for `hold` and counts the
+/// requests in flight: `/img/N.png` is image N; `/hang` is never answered (the connection
+/// stays open). Returns the address and the most requests ever in flight at once.
+fn counting_image_server(
+    hold: Duration,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let now = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let seen = most.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let (now, most) = (now.clone(), most.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let n = s.read(&mut buf).unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+                if path == "/hang" {
+                    std::thread::sleep(Duration::from_secs(120));
+                    return;
+                }
+                let in_flight = now.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(in_flight, Ordering::SeqCst);
+                std::thread::sleep(hold);
+                let body = path
+                    .strip_prefix("/img/")
+                    .and_then(|p| p.strip_suffix(".png"))
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .map(png)
+                    .unwrap_or_default();
+                now.fetch_sub(1, Ordering::SeqCst);
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(&body);
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// A worker fetches at most `FETCH_CONCURRENCY` (16) URLs at once, shared by its two job
+/// loops, and gives up on a URL after 30 s (a site that never answers fails that item, not
+/// the scan).
+#[test]
+fn a_url_scan_fetches_16_at_once_and_gives_up_on_a_url_after_30_s() {
+    let (addr, most) = counting_image_server(Duration::from_millis(300));
+    let dir = tmpdir("url-limits");
+    let mut list = String::new();
+    for i in 0..96 {
+        list.push_str(&format!("http://{addr}/img/{i}.png\n"));
+    }
+    list.push_str(&format!("http://{addr}/hang\n"));
+    let file = dir.join("urls.txt");
+    std::fs::write(&file, list).unwrap();
+    let started = Instant::now();
+    let end: Value = serde_json::from_str(&run_ok(
+        bin()
+            .arg("scan")
+            .arg(format!("urls:{}", file.display()))
+            .args([
+                "--all",
+                "--no-progress",
+                "--job-size",
+                "24",
+                "--allow-internal-host",
+                "127.0.0.1",
+            ])
+            .arg("--data-dir")
+            .arg(dir.join("data")),
+    ))
+    .unwrap();
+    let took = started.elapsed();
+    assert_eq!(end["state"], "done", "{end}");
+    assert_eq!(
+        (end["items"].as_u64(), end["items_failed"].as_u64()),
+        (Some(97), Some(1)),
+        "{end}"
+    );
+    // Both job loops fetch at once (more than one loop's 8), never more than 16 in all.
+    let most = most.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((9..=16).contains(&most), "{most} URLs fetched at once");
+    let data_arg = dir.join("data").to_str().unwrap().to_string();
+    let rs = results(&["--data-dir", &data_arg], end["id"].as_i64().unwrap());
+    let hung = rs
+        .iter()
+        .find(|r| r["key"].as_str().unwrap().ends_with("/hang"))
+        .unwrap();
+    assert!(
+        hung["error"].as_str().unwrap().contains("timed out"),
+        "{hung}"
+    );
+    // The scan waited the whole 30 s for that URL, and not much more.
+    assert!(
+        took >= Duration::from_secs(30) && took < Duration::from_secs(90),
+        "the scan took {took:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The scan id from a starting process's first line.
 fn scan_id(first: &std::sync::mpsc::Receiver<String>) -> i64 {
     let line = first
