@@ -235,15 +235,24 @@ mod tests {
             .map(|h| h.head.size)
     }
 
-    /// Waits in real time (the paused clock does not move while a blocking task runs) for the
-    /// newest head to reach `size`.
+    /// Lets the ticker and its blocking signer run for `d` of real time (the paused clock
+    /// does not move meanwhile).
+    async fn run_for(d: Duration) {
+        let until = std::time::Instant::now() + d;
+        while std::time::Instant::now() < until {
+            tokio::task::yield_now().await;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Waits in real time, up to 30 s, for the newest head to reach `size`.
     async fn wait_for_head(state: &AppState, size: u64) {
-        for _ in 0..2000 {
+        let until = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < until {
             if latest_size(state).await == Some(size) {
                 return;
             }
-            tokio::task::yield_now().await;
-            std::thread::sleep(Duration::from_millis(1));
+            run_for(Duration::from_millis(5)).await;
         }
         panic!(
             "no head of size {size}; newest: {:?}",
@@ -262,20 +271,23 @@ mod tests {
         };
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
         let state = AppState::new(store, config, None).unwrap();
-        // Starts the curator's schedules, this ticker among them (the default role is `all`).
-        crate::load_engine(state.clone(), None).await.unwrap();
+        // Entries before the start: a ticker that signed at once would sign them.
         state
             .audit("test", Action::KeyCreated, "key:1", "{}")
             .unwrap();
         state
             .audit("test", Action::KeyRevoked, "key:1", "{}")
             .unwrap();
+        // Starts the curator's schedules, this ticker among them (the default role is `all`).
+        crate::load_engine(state.clone(), None).await.unwrap();
 
         // Lets the spawned ticker run up to its first wait, so its clock starts at 0.
         for _ in 0..10 {
             tokio::task::yield_now().await;
         }
         tokio::time::advance(HEAD_INTERVAL - Duration::from_secs(1)).await;
+        // Time for a signer started too early (at start, say) to have written its head.
+        run_for(Duration::from_millis(300)).await;
         assert_eq!(
             latest_size(&state).await,
             None,
@@ -288,10 +300,7 @@ mod tests {
 
         // An interval with nothing new signs nothing.
         tokio::time::advance(HEAD_INTERVAL).await;
-        for _ in 0..50 {
-            tokio::task::yield_now().await;
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        run_for(Duration::from_millis(300)).await;
         assert_eq!(
             heads(&state),
             1,

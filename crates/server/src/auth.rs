@@ -572,7 +572,9 @@ mod tests {
         let h = bogus(9);
         assert_eq!(a.check(Some(&h), Scope::Match), Err(Denied::Invalid));
         assert_eq!(a.stats().store_reads, 1);
-        // Ages the remembered entry by the TTL (the map's instant is when it was found).
+        // Ages the remembered entry by the TTL (the map's instant is when it was found). Only
+        // `at` is rewritten, not `order`: `contains` reads `at` alone, and the stale `order`
+        // entry matters only to eviction, which this test never reaches.
         {
             let mut c = a.cache();
             let found = *c.unknown.at.get(&9).unwrap();
