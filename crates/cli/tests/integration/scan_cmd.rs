@@ -502,36 +502,7 @@ fn a_scan_of_a_bucket_on_the_local_s3_server() {
 
 /// A plain HTTP server for the URL source: `/img/N.png` is image N, anything else 404.
 fn image_server() -> std::net::SocketAddr {
-    use std::io::{Read, Write};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                let n = s.read(&mut buf).unwrap_or(0);
-                let req = String::from_utf8_lossy(&buf[..n]).to_string();
-                let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let body = path
-                    .strip_prefix("/img/")
-                    .and_then(|p| p.strip_suffix(".png"))
-                    .and_then(|n| n.parse::<u64>().ok())
-                    .map(png);
-                let (status, body) = match body {
-                    Some(b) => ("200 OK", b),
-                    None => ("404 Not Found", b"no".to_vec()),
-                };
-                let _ = write!(
-                    s,
-                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = s.write_all(&body);
-            });
-        }
-    });
-    addr
+    counting_image_server(Duration::ZERO).0
 }
 
 #[test]
@@ -636,7 +607,8 @@ fn a_scan_of_a_url_list() {
 
 /// An HTTP server for the URL source that holds every answer for `hold` and counts the
 /// requests in flight: `/img/N.png` is image N; `/hang` is never answered (the connection
-/// stays open). Returns the address and the most requests ever in flight at once.
+/// stays open until the client closes it); anything else 404. Returns the address and the
+/// most requests ever in flight at once.
 fn counting_image_server(
     hold: Duration,
 ) -> (
@@ -672,12 +644,15 @@ fn counting_image_server(
                     .strip_prefix("/img/")
                     .and_then(|p| p.strip_suffix(".png"))
                     .and_then(|n| n.parse::<u64>().ok())
-                    .map(png)
-                    .unwrap_or_default();
+                    .map(png);
                 now.fetch_sub(1, Ordering::SeqCst);
+                let (status, body) = match body {
+                    Some(b) => ("200 OK", b),
+                    None => ("404 Not Found", b"no".to_vec()),
+                };
                 let _ = write!(
                     s,
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                     body.len()
                 );
                 let _ = s.write_all(&body);
