@@ -1508,3 +1508,85 @@ async fn a_second_key_approves_before_a_report_and_the_figures_count_everything(
     let r = s.call("GET", "/v1/cases", Some(&auditor), None).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
+
+/// The caps docs/api.md states on webhook registration (64 endpoints, URLs of 2,048 bytes)
+/// and on a case's note and decision (4,096 bytes): at the cap accepted, one over refused
+/// with its code, and nothing changed by a refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_count_url_length_and_case_note_caps() {
+    // The documented figures, not the constants: a change of either shows here.
+    const MAX_URL_LEN: usize = 2048;
+    const MAX_WEBHOOKS: usize = 64;
+    let (s, _dir) = actions_server().await;
+    // Nothing is ever sent to these: no event is written in this test.
+    let url_of_len = |n: usize| {
+        let head = "http://127.0.0.1:9/";
+        format!("{head}{}", "a".repeat(n - head.len()))
+    };
+    let register = |url: String| {
+        let s = &s;
+        async move {
+            s.admin(
+                "POST",
+                "/v1/webhooks",
+                Some(json!({"url": url, "event_types": ["*"]})),
+            )
+            .await
+        }
+    };
+    let r = register(url_of_len(MAX_URL_LEN + 1)).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_url"),
+        "{}",
+        r.text()
+    );
+    assert!(s.store.webhooks().unwrap().is_empty());
+    let r = register(url_of_len(MAX_URL_LEN)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    for i in 1..MAX_WEBHOOKS {
+        let r = register(format!("http://127.0.0.1:9/hook-{i}")).await;
+        assert_eq!(r.status, StatusCode::CREATED, "endpoint {i}: {}", r.text());
+    }
+    let r = register("http://127.0.0.1:9/one-too-many".into()).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::CONFLICT, "too_many_webhooks"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(s.store.webhooks().unwrap().len(), MAX_WEBHOOKS);
+
+    // A case to write notes on.
+    bank(&s, "HOTLINE", "csam", BRIDGE_PDQ).await;
+    let r = submit(&s, item("n1", "acct", BRIDGE_PDQ)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let id = r.json()["case_id"].as_i64().unwrap();
+    let uri = format!("/v1/cases/{id}/transition");
+    let history = s.store.case_history(id).unwrap().len();
+    for body in [
+        json!({"to": "in_review", "note": "n".repeat(4097)}),
+        json!({"to": "in_review", "decision": "d".repeat(4097)}),
+    ] {
+        let r = s.admin("POST", &uri, Some(body)).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (StatusCode::BAD_REQUEST, "invalid_request"),
+            "{}",
+            r.text()
+        );
+        assert!(r.text().contains("4096 bytes"), "{}", r.text());
+    }
+    assert_eq!(s.store.case(id).unwrap().unwrap().state, "open");
+    assert_eq!(s.store.case_history(id).unwrap().len(), history);
+    let r = s
+        .admin(
+            "POST",
+            &uri,
+            Some(json!({"to": "in_review", "note": "n".repeat(4096)})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let last = s.store.case_history(id).unwrap().pop().unwrap();
+    assert_eq!(last.note.as_deref().map(str::len), Some(4096));
+}
