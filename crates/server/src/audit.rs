@@ -224,9 +224,8 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
-    /// The newest signed head's size, once the signer (a blocking task) has had the time to
-    /// write one; `None` if none is stored.
-    async fn latest_size(state: &AppState) -> Option<u64> {
+    /// The newest signed head's size; `None` if none is stored.
+    fn latest_size(state: &AppState) -> Option<u64> {
         state
             .auditor()
             .unwrap()
@@ -249,15 +248,12 @@ mod tests {
     async fn wait_for_head(state: &AppState, size: u64) {
         let until = std::time::Instant::now() + Duration::from_secs(30);
         while std::time::Instant::now() < until {
-            if latest_size(state).await == Some(size) {
+            if latest_size(state) == Some(size) {
                 return;
             }
             run_for(Duration::from_millis(5)).await;
         }
-        panic!(
-            "no head of size {size}; newest: {:?}",
-            latest_size(state).await
-        );
+        panic!("no head of size {size}; newest: {:?}", latest_size(state));
     }
 
     // tokio's paused clock, moved by hand: `advance` (not `sleep`, whose automatic advance
@@ -289,7 +285,7 @@ mod tests {
         // Time for a signer started too early (at start, say) to have written its head.
         run_for(Duration::from_millis(300)).await;
         assert_eq!(
-            latest_size(&state).await,
+            latest_size(&state),
             None,
             "a head before the first interval"
         );

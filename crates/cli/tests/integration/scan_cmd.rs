@@ -505,6 +505,21 @@ fn image_server() -> std::net::SocketAddr {
     counting_image_server(Duration::ZERO).0
 }
 
+/// `safeguard scan urls:FILE --all --no-progress` with `extra` arguments into the data
+/// directory `data`; its closing status line.
+fn url_scan(file: &Path, data: &Path, extra: &[&str]) -> Value {
+    serde_json::from_str(&run_ok(
+        bin()
+            .arg("scan")
+            .arg(format!("urls:{}", file.display()))
+            .args(["--all", "--no-progress"])
+            .args(extra)
+            .arg("--data-dir")
+            .arg(data),
+    ))
+    .unwrap()
+}
+
 #[test]
 fn a_scan_of_a_url_list() {
     let addr = image_server();
@@ -521,20 +536,7 @@ fn a_scan_of_a_url_list() {
     let file = dir.join("urls.txt");
     std::fs::write(&file, list).unwrap();
     let data = dir.join("data");
-    let end: Value = serde_json::from_str(&run_ok(
-        bin()
-            .arg("scan")
-            .arg(format!("urls:{}", file.display()))
-            .args([
-                "--all",
-                "--no-progress",
-                "--allow-internal-host",
-                "127.0.0.1",
-            ])
-            .arg("--data-dir")
-            .arg(&data),
-    ))
-    .unwrap();
+    let end = url_scan(&file, &data, &["--allow-internal-host", "127.0.0.1"]);
     assert_eq!(end["state"], "done", "{end}");
     assert_eq!(
         (end["items"].as_u64(), end["items_failed"].as_u64()),
@@ -584,15 +586,7 @@ fn a_scan_of_a_url_list() {
     assert_eq!(renamed.len(), 12);
     assert_pdqs_match(&renamed, &local);
     // Without --allow-internal-host the loopback server is refused, item by item.
-    let guarded: Value = serde_json::from_str(&run_ok(
-        bin()
-            .arg("scan")
-            .arg(format!("urls:{}", file.display()))
-            .args(["--all", "--no-progress"])
-            .arg("--data-dir")
-            .arg(&data),
-    ))
-    .unwrap();
+    let guarded = url_scan(&file, &data, &[]);
     assert_eq!(guarded["items_failed"].as_u64(), Some(14), "{guarded}");
     let rs = results(&["--data-dir", &data_arg], guarded["id"].as_i64().unwrap());
     for r in rs
@@ -678,22 +672,11 @@ fn a_url_scan_fetches_16_at_once_and_gives_up_on_a_url_after_30_s() {
     let file = dir.join("urls.txt");
     std::fs::write(&file, list).unwrap();
     let started = Instant::now();
-    let end: Value = serde_json::from_str(&run_ok(
-        bin()
-            .arg("scan")
-            .arg(format!("urls:{}", file.display()))
-            .args([
-                "--all",
-                "--no-progress",
-                "--job-size",
-                "24",
-                "--allow-internal-host",
-                "127.0.0.1",
-            ])
-            .arg("--data-dir")
-            .arg(dir.join("data")),
-    ))
-    .unwrap();
+    let end = url_scan(
+        &file,
+        &dir.join("data"),
+        &["--job-size", "24", "--allow-internal-host", "127.0.0.1"],
+    );
     let took = started.elapsed();
     assert_eq!(end["state"], "done", "{end}");
     assert_eq!(
