@@ -360,6 +360,16 @@ mod tests {
         let ok = |detail: &str| Entry::new(0, 0, "alice", Action::Decision, "case-1", detail);
         assert!(ok("confirmed, case 7f3a9c").is_ok());
         assert!(ok(&"ab".repeat(32)).is_err(), "a SHA-256 in detail");
+        // At most 31 hex digits in a row (docs/audit.md): an MD5 (32) is refused too, while
+        // a run broken by any other character starts again.
+        assert_eq!(MAX_DETAIL_HEX_RUN, 31);
+        assert!(ok(&format!("id {}", "f".repeat(31))).is_ok());
+        assert!(
+            ok(&"0123456789abcdef".repeat(2)).is_err(),
+            "an MD5 in detail"
+        );
+        assert!(ok(&format!("{0}-{0}", "a".repeat(31))).is_ok());
+        assert!(ok(&format!("{}g", "a".repeat(31))).is_ok());
         assert!(ok(&"a".repeat(MAX_DETAIL_LEN + 1)).is_err());
         assert!(ok("two\nlines").is_err());
         assert!(Entry::new(0, 0, "", "login", "", "").is_err());

@@ -336,4 +336,82 @@ mod tests {
         assert!(first >= Duration::from_millis(100) && first <= Duration::from_millis(150));
         assert_eq!(http.backoff(10, None), Duration::from_secs(2));
     }
+
+    /// The documented defaults (docs/exchanges.md): 5 attempts, backoff from 0.5 s, any wait
+    /// capped at 60 s; 120 s a request, 15 s to connect, 32 MiB of body.
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let r = RetryPolicy::default();
+        assert_eq!(
+            (r.max_attempts, r.base_backoff, r.max_backoff),
+            (5, Duration::from_millis(500), Duration::from_secs(60))
+        );
+        let l = HttpLimits::default();
+        assert_eq!(
+            (l.timeout, l.connect_timeout, l.max_body_bytes),
+            (Duration::from_secs(120), Duration::from_secs(15), 32 << 20)
+        );
+    }
+
+    /// A redirect is never followed, so the credentials never travel to where it points; a
+    /// body over the limit is refused, whether its length is announced or not.
+    #[tokio::test]
+    async fn redirects_are_refused_and_bodies_capped() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let hits = Arc::new(AtomicUsize::new(0));
+        let h = hits.clone();
+        let elsewhere = axum::Router::new().fallback(move || {
+            h.fetch_add(1, Ordering::SeqCst);
+            async { "followed" }
+        });
+        let l2 = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = format!("http://{}/steal", l2.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(l2, elsewhere).await });
+        let app = axum::Router::new()
+            .route(
+                "/moved",
+                axum::routing::get(move || {
+                    let target = target.clone();
+                    async move { axum::response::Redirect::temporary(&target) }
+                }),
+            )
+            .route("/big", axum::routing::get(|| async { "x".repeat(2048) }))
+            .route(
+                "/streamed",
+                axum::routing::get(|| async {
+                    let chunks = (0..4).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 512]));
+                    axum::body::Body::from_stream(futures_util::stream::iter(chunks))
+                }),
+            )
+            .route("/fits", axum::routing::get(|| async { "x".repeat(1024) }));
+        let l1 = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", l1.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(l1, app).await });
+        let http = Http::new(
+            &HttpLimits {
+                max_body_bytes: 1024,
+                ..HttpLimits::default()
+            },
+            &RetryPolicy::default(),
+        )
+        .unwrap();
+        let get = |path: &str| {
+            let mut req = Req::get(Url::parse(&format!("{base}{path}")).unwrap());
+            req.bearer = Some(Secret::new("exchange-token".to_string()));
+            req
+        };
+        match http.send(&get("/moved")).await {
+            Err(Error::Rejected(m)) => assert!(m.contains("307"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(hits.load(Ordering::SeqCst), 0, "the redirect was followed");
+        for path in ["/big", "/streamed"] {
+            match http.send(&get(path)).await {
+                Err(Error::Protocol(m)) => assert!(m.contains("over 1024 bytes"), "{path}: {m}"),
+                other => panic!("{path}: {other:?}"),
+            }
+        }
+        assert_eq!(http.send(&get("/fits")).await.unwrap().body.len(), 1024);
+    }
 }

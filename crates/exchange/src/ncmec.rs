@@ -672,6 +672,47 @@ impl Fetcher for NcmecClient {
 mod tests {
     use super::*;
 
+    /// A `paging/next` link is followed only when it is a `/v2/entries?` path on the
+    /// configured base (docs/exchanges.md): the Basic credentials go with every request, so a
+    /// link to another host, or to another path, is a protocol error before anything is sent.
+    /// Nothing listens at the base here: a request made would be a transport error instead.
+    #[tokio::test]
+    async fn next_links_must_be_entries_paths_on_the_base() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cfg = NcmecConfig::new(
+            format!("http://127.0.0.1:{port}/hashsharing")
+                .parse()
+                .unwrap(),
+            "user",
+            Secret::new("pass"),
+        );
+        cfg.retry.max_attempts = 1;
+        let client = NcmecClient::new(cfg).unwrap();
+        for next in [
+            "https://evil.example/v2/entries?from=0&to=1",
+            "//evil.example/v2/entries?from=0",
+            "/v2/status?x=1",
+            "/v2/entries/../../other?x=1",
+        ] {
+            match client.get_entries(0, 1, Some(next)).await {
+                Err(Error::Protocol(m)) => assert!(m.contains("not a /v2/entries link"), "{m}"),
+                other => panic!("{next}: {other:?}"),
+            }
+        }
+        // A well-formed link is sent (and fails here only because nothing listens).
+        match client
+            .get_entries(0, 1, Some("/v2/entries?from=0&to=1&start=1"))
+            .await
+        {
+            Err(Error::Transport(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
     const SAMPLE: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <queryResult xmlns="https://hashsharing.ncmec.org/hashsharing/v2">
     <images count="2" maxTimestamp="2017-10-24T15:10:00Z">

@@ -1243,6 +1243,64 @@ mod tests {
         std::fs::remove_file(p).unwrap();
     }
 
+    /// `[webhooks]` as docs/actions.md gives it: retries from 5 s doubling up to an hour,
+    /// for 24 h, an endpoint failing 72 h disabled; those reach the dispatcher; a zero, or
+    /// disabling an endpoint before its events' retries are over, is refused.
+    #[test]
+    fn webhook_settings_default_as_documented_and_are_checked() {
+        let w = WebhooksConfig::default();
+        assert_eq!(
+            (
+                w.retry_base_secs,
+                w.retry_horizon_hours,
+                w.disable_after_hours
+            ),
+            (5, 24, 72)
+        );
+        let d = crate::webhooks::dispatcher_config(&w);
+        assert_eq!(d.schedule.base, std::time::Duration::from_secs(5));
+        assert_eq!(d.schedule.factor, 2);
+        assert_eq!(d.schedule.max_delay, std::time::Duration::from_secs(3600));
+        assert_eq!(
+            d.schedule.horizon,
+            std::time::Duration::from_secs(24 * 3600)
+        );
+        assert_eq!(d.disable_after, std::time::Duration::from_secs(72 * 3600));
+        assert_eq!(d.timeout, std::time::Duration::from_secs(w.timeout_secs));
+        assert!(Config::default().validate().is_ok());
+        let bad = |f: fn(&mut WebhooksConfig)| {
+            let mut c = Config::default();
+            f(&mut c.webhooks);
+            c.validate().unwrap_err().to_string()
+        };
+        assert!(bad(|w| w.retry_base_secs = 0).contains("at least 1"));
+        assert!(bad(|w| w.timeout_secs = 0).contains("at least 1"));
+        assert!(bad(|w| w.retry_horizon_hours = 0).contains("at least 1"));
+        assert!(bad(|w| w.disable_after_hours = 23).contains("disable_after_hours (23)"));
+        let mut c = Config::default();
+        c.webhooks.disable_after_hours = 24;
+        assert!(c.validate().is_ok(), "equal to the horizon is allowed");
+    }
+
+    /// The video limits of docs/api.md: 30 min, at most 60 frames a second of it, 4096 px a
+    /// side, 25 s of decoding but never longer than the request may run, 256 MiB.
+    #[test]
+    fn video_limits_follow_the_configuration() {
+        let c = Config::default();
+        let l = c.video_options().limits;
+        assert_eq!(l.max_duration, std::time::Duration::from_secs(30 * 60));
+        assert_eq!(l.max_frames, 30 * 60 * 60);
+        assert_eq!((l.max_width, l.max_height), (4096, 4096));
+        assert_eq!(l.max_decode_time, std::time::Duration::from_secs(25));
+        assert_eq!(l.max_input_bytes, 256 << 20);
+        let mut c = Config::default();
+        c.limits.request_timeout_secs = 5;
+        c.video.max_duration_secs = 10;
+        let l = c.video_options().limits;
+        assert_eq!(l.max_decode_time, std::time::Duration::from_secs(5));
+        assert_eq!(l.max_frames, 600);
+    }
+
     #[test]
     fn the_ncmec_section_needs_an_address_ncmec_takes() {
         let on = |email: Option<&str>| NcmecConfig {

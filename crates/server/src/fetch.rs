@@ -531,6 +531,58 @@ mod tests {
         assert!(r.resolve("localhost".parse().unwrap()).await.is_ok());
     }
 
+    /// Webhook deliveries (docs/actions.md, "Webhooks"): a host name is checked again at
+    /// every delivery, by the guarded resolver (registration alone cannot see what a name
+    /// will resolve to), unless allow-listed; and a 3xx is the answer, never followed.
+    #[tokio::test]
+    async fn the_webhook_client_checks_names_at_delivery_and_follows_no_redirect() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let hits = Arc::new(AtomicUsize::new(0));
+        let h = hits.clone();
+        let app = axum::Router::new()
+            .route(
+                "/hook",
+                axum::routing::post(move || {
+                    h.fetch_add(1, Ordering::SeqCst);
+                    async { "ok" }
+                }),
+            )
+            .route(
+                "/moved",
+                axum::routing::post(|| async { axum::response::Redirect::temporary("/hook") }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let hook = format!("http://localhost:{port}/hook");
+
+        let guarded = webhook_client(&[], Duration::from_secs(5)).unwrap();
+        let e = guarded.post(&hook).send().await.unwrap_err();
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        let mut forbidden = false;
+        while let Some(err) = source {
+            forbidden |= matches!(
+                err.downcast_ref::<FetchError>(),
+                Some(FetchError::Forbidden(h)) if h == "localhost"
+            );
+            source = err.source();
+        }
+        assert!(forbidden, "not refused by the guard: {e:?}");
+        assert_eq!(hits.load(Ordering::SeqCst), 0);
+
+        let allowed = webhook_client(&["localhost".into()], Duration::from_secs(5)).unwrap();
+        let r = allowed.post(&hook).send().await.unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::OK);
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        let r = allowed
+            .post(format!("http://localhost:{port}/moved"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::TEMPORARY_REDIRECT);
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "the redirect was followed");
+    }
+
     #[tokio::test]
     async fn a_redirect_to_an_internal_address_is_forbidden_not_a_network_error() {
         let app = axum::Router::new().route(

@@ -1534,3 +1534,54 @@ async fn a_send_whose_answer_was_lost_resumes_after_a_restart_under_the_same_key
     let steps: Vec<&str> = lines.iter().map(|l| l["step"].as_str().unwrap()).collect();
     assert_eq!(steps, ["sending", "failed", "sent"]);
 }
+
+/// A filing's lease runs two minutes (`FILING_LEASE_MS`) from its driver's last step
+/// (docs/reporting.md): while NCMEC holds the driver's submit, another owner cannot take the
+/// lease at any moment before two minutes after the run began; two minutes after the submit
+/// arrived it can, and the driver, finding its lease taken when it records the next step,
+/// stops without finishing. Once the other owner gives the lease up, a `POST` resumes the
+/// filing, and NCMEC gets one finished report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filings_lease_runs_two_minutes_from_its_drivers_last_step() {
+    let lease = safeguard_server::reports::FILING_LEASE_MS;
+    assert_eq!(lease, 120_000);
+    let (_dir, tip, s, case) = approved_case("acct-lease-9").await;
+    tip.inject("/submit", Fault::HoldAfter(Duration::from_secs(2)), 1);
+    let before = safeguard_engine::now_ms();
+    let filing = file(&s, case).await;
+    // The submit arrives (logged at once, answered 2 s later) only after the run took the
+    // lease.
+    for _ in 0..200 {
+        if !tip.reports().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let after = safeguard_engine::now_ms();
+    assert_eq!(tip.reports().len(), 1, "the submit did not arrive");
+    let other = "elsewhere/127.0.0.1:1";
+    for now in [after, before + lease - 1] {
+        assert!(
+            !s.store
+                .lease_filing(&filing, other, now + 60_000, now)
+                .unwrap(),
+            "taken {} ms after the run began",
+            now - before
+        );
+    }
+    assert!(s
+        .store
+        .lease_filing(&filing, other, after + lease + 60_000, after + lease)
+        .unwrap());
+    let v = wait_for(&s, &filing, |v| v["in_progress"] == false).await;
+    assert_ne!(v["phase"], "finished", "{v}");
+    assert!(tip.finished().is_empty(), "finished under another's lease");
+
+    s.store.release_filing(&filing, other).unwrap();
+    let r = s
+        .admin("POST", &format!("/v1/cases/{case}/reports/ncmec"), None)
+        .await;
+    assert_eq!(r.json()["filing_id"], json!(filing), "{}", r.text());
+    wait_for(&s, &filing, filed).await;
+    assert_eq!(tip.finished().len(), 1, "{:?}", tip.reports());
+}

@@ -624,3 +624,68 @@ pub fn start(state: &AppState) {
 pub(crate) fn day_start(at: i64) -> i64 {
     at - at.rem_euclid(86_400_000)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The login throttle (docs/console.md): an address that failed `limit` times within 10
+    /// minutes is refused until its window ends, then counts afresh; other addresses are
+    /// unaffected; at most 10,000 addresses are tracked, the oldest window evicted first.
+    #[test]
+    fn the_login_throttle_counts_failures_per_address_per_ten_minutes() {
+        assert_eq!(THROTTLE_WINDOW_MS, 600_000);
+        let c = Console::default();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        let t = 1_000_000;
+        for i in 0..3 {
+            assert!(c.login_allowed(ip, 3, t + i));
+            c.login_failed(ip, t + i);
+        }
+        assert!(!c.login_allowed(ip, 3, t + 3));
+        assert!(!c.login_allowed(ip, 3, t + THROTTLE_WINDOW_MS - 1));
+        assert!(c.login_allowed(other, 3, t + 3));
+        assert!(c.login_allowed(ip, 3, t + THROTTLE_WINDOW_MS));
+        c.login_failed(ip, t + THROTTLE_WINDOW_MS);
+        assert!(
+            c.login_allowed(ip, 3, t + THROTTLE_WINDOW_MS + 1),
+            "a new window counts from zero"
+        );
+
+        let c = Console::default();
+        let addr = |i: u32| IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+        c.login_failed(addr(0), t);
+        for i in 1..MAX_THROTTLED_ADDRESSES as u32 {
+            c.login_failed(addr(i), t + 1);
+        }
+        assert!(!c.login_allowed(addr(0), 1, t + 2));
+        c.login_failed(other, t + 2);
+        assert!(
+            c.login_allowed(addr(0), 1, t + 2),
+            "the oldest window was not evicted"
+        );
+        assert!(!c.login_allowed(addr(1), 1, t + 2));
+        assert!(!c.login_allowed(other, 1, t + 2));
+    }
+
+    /// The account lockout as the server configures it (docs/console.md): locked at every
+    /// `lockout_failures` failures for `lockout_secs`, doubling with each further lock, up to
+    /// 16 times that.
+    #[test]
+    fn the_lockout_doubles_up_to_sixteen_times_the_configured_lock() {
+        let c = ConsoleConfig::default();
+        let p = policies(&c).lockout;
+        let lock = 15 * 60 * 1000;
+        assert_eq!((c.lockout_failures, c.lockout_secs), (5, 15 * 60));
+        assert_eq!(p.lock_until(4, 0), None);
+        let locks: Vec<Option<i64>> = [5, 10, 15, 20, 25, 30, 100]
+            .iter()
+            .map(|&n| p.lock_until(n, 0))
+            .collect();
+        assert_eq!(
+            locks,
+            [1, 2, 4, 8, 16, 16, 16].map(|k| Some(k * lock)).to_vec()
+        );
+    }
+}

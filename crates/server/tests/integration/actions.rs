@@ -512,6 +512,9 @@ async fn uploaded_media_of_a_match_is_kept_encrypted_and_reads_are_logged() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.body, img);
+    // Never kept by a cache on the way (docs/actions.md).
+    assert_eq!(r.headers["cache-control"], "no-store");
+    assert_eq!(r.headers["content-type"], "application/octet-stream");
     let log = s.store.access_log(&ev[0].object_id).unwrap();
     assert_eq!(log.len(), 1);
     assert_eq!((log[0].1.as_str(), log[0].2.as_str()), ("admin", "read"));
@@ -1589,4 +1592,119 @@ async fn webhook_count_url_length_and_case_note_caps() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let last = s.store.case_history(id).unwrap().pop().unwrap();
     assert_eq!(last.note.as_deref().map(str::len), Some(4096));
+}
+
+/// The case list's page (docs/actions.md): 50 cases unless `limit` says otherwise, 500 at
+/// most, 1 at least; `next_before` pages through every case once, newest first, and is null
+/// on the page that is not full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_case_list_pages_by_50_and_at_most_500() {
+    let (s, _dir) = actions_server().await;
+    bank(&s, "HOTLINE", "csam", BRIDGE_PDQ).await;
+    // 501 matching items of 501 accounts: 501 cases.
+    let items: Vec<Value> = (0..501)
+        .map(|i| item(&format!("p{i}"), &format!("acct{i}"), BRIDGE_PDQ))
+        .collect();
+    let r = s
+        .admin("POST", "/v1/content/batch", Some(json!({"items": items})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let page = |q: String| {
+        let s = &s;
+        async move {
+            let r = s.admin("GET", &format!("/v1/cases{q}"), None).await;
+            assert_eq!(r.status, StatusCode::OK, "{q}: {}", r.text());
+            let cases = r.json()["cases"].as_array().unwrap().clone();
+            let ids: Vec<(i64, String)> = cases
+                .iter()
+                .map(|c| (c["id"].as_i64().unwrap(), c["account"].to_string()))
+                .collect();
+            (ids, r.json()["next_before"].as_i64())
+        }
+    };
+    let (ids, next) = page(String::new()).await;
+    assert_eq!(ids.len(), 50, "the default page");
+    assert_eq!(next, Some(ids[49].0));
+    let (ids, next) = page("?limit=0".into()).await;
+    assert_eq!(ids.len(), 1, "limit 0 is served as 1");
+    assert_eq!(next, Some(ids[0].0));
+
+    let (first, next) = page("?limit=100000".into()).await;
+    assert_eq!(first.len(), 500, "at most 500 a page");
+    assert_eq!(next, Some(first[499].0), "a full page names the next");
+    let (rest, next) = page(format!("?limit=500&before={}", first[499].0)).await;
+    assert_eq!(rest.len(), 1, "{rest:?}");
+    assert_eq!(next, None, "the last page is not full");
+    let all: Vec<(i64, String)> = first.into_iter().chain(rest).collect();
+    assert!(all.windows(2).all(|w| w[0].0 > w[1].0), "newest first");
+    let accounts: std::collections::HashSet<&String> = all.iter().map(|(_, a)| a).collect();
+    assert_eq!(accounts.len(), 501, "every case once");
+}
+
+/// No log, no read (docs/audit.md): an evidence read whose audit entry cannot be appended is
+/// refused, and the bytes never leave. The store is a SQLite file here, so a second
+/// connection can make every audit append fail (the table renamed away) while the server
+/// runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evidence_read_that_cannot_be_audited_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("safeguard.db");
+    let store: Arc<dyn safeguard_store::Store> = Arc::new(
+        safeguard_store::SqliteStore::open(&safeguard_store::SqliteOptions::new(&db)).unwrap(),
+    );
+    let config = Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    let state = safeguard_server::AppState::new(store.clone(), config, Some(ADMIN_KEY)).unwrap();
+    safeguard_server::load_engine(state.clone(), None)
+        .await
+        .unwrap();
+    let s = TestServer {
+        state,
+        store,
+        _data: None,
+    };
+    let img = sample_image(SQUARE);
+    let h = s.upload("/h/hash", "photo", &img, &[]).await.json();
+    bank(&s, "HOTLINE", "csam", h["pdq"].as_str().unwrap()).await;
+    let r = s
+        .upload(
+            "/v1/content",
+            "media",
+            &img,
+            &[("json", r#"{"id":"m1","kind":"image","account":"u"}"#)],
+        )
+        .await;
+    let case = r.json()["case_id"].as_i64().expect("a case");
+    let object = s.store.case_evidence(case).unwrap()[0].object_id.clone();
+    let uri = format!("/v1/evidence/{object}");
+    let read = || s.admin("GET", &uri, None);
+    assert_eq!(read().await.body, img, "readable while the log works");
+    let entries = s.store.audit_entries(0, 10_000).unwrap().len();
+
+    // The log's table is moved away, so the append fails as a failed write does.
+    let sql = |q: &str| {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch(q)
+            .unwrap()
+    };
+    sql("ALTER TABLE audit_log RENAME TO audit_log_away");
+    let r = read().await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+        "{}",
+        r.text()
+    );
+    assert!(
+        !r.body
+            .windows(64)
+            .any(|w| img.windows(64).next() == Some(w)),
+        "evidence bytes in a refused read"
+    );
+    sql("ALTER TABLE audit_log_away RENAME TO audit_log");
+    assert_eq!(s.store.audit_entries(0, 10_000).unwrap().len(), entries);
+    assert_eq!(read().await.body, img, "readable again once the log works");
 }

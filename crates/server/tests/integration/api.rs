@@ -232,6 +232,58 @@ async fn hma_content_and_lookup_snapshot() {
         json!({"TEST_BANK": [{"bank_content_id": 1, "distance": "0"}]})
     );
 
+    // `disable_until_ts` is at most five years ahead, as in HMA (docs/api.md): four years
+    // ahead disables the item until then; a day past five years, or a negative value, is
+    // refused and leaves the item as it was.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let year = 365 * 24 * 3600;
+    let put = |ts: i64| {
+        let s = &s;
+        async move {
+            s.admin(
+                "PUT",
+                "/c/bank/TEST_BANK/content/1",
+                Some(json!({ "disable_until_ts": ts })),
+            )
+            .await
+        }
+    };
+    let lookup = || {
+        let s = &s;
+        async move {
+            s.admin(
+                "GET",
+                &format!("/m/lookup?signal_type=pdq&signal={BRIDGE_PDQ}"),
+                None,
+            )
+            .await
+            .json()
+        }
+    };
+    let r = put(now + 4 * year).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["disable_until_ts"], json!(now + 4 * year));
+    assert_eq!(lookup().await, json!({}), "disabled for four years");
+    for ts in [now + 5 * year + 24 * 3600, -1] {
+        let r = put(ts).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (StatusCode::BAD_REQUEST, "invalid_request"),
+            "{ts}: {}",
+            r.text()
+        );
+    }
+    let r = s.admin("GET", "/c/bank/TEST_BANK/content/1", None).await;
+    assert_eq!(r.json()["disable_until_ts"], json!(now + 4 * year));
+    assert_eq!(put(1).await.status, StatusCode::OK);
+    assert_eq!(
+        lookup().await,
+        json!({"TEST_BANK": [{"bank_content_id": 1, "distance": "0"}]})
+    );
+
     let r = s
         .admin("GET", "/m/index/status?signal_type=pdq", None)
         .await;

@@ -947,9 +947,11 @@ async fn view_settings_layer_organisation_queue_and_person_and_never_go_below_th
 }
 
 /// A StopNCII stand-in: FetchHashes lists `hash` (once set) as an active ImagePDQ record;
-/// SubmitFeedback refuses the first call (400) and answers 200 after, keeping each body.
+/// SubmitFeedback refuses the first call (400) and answers 200 after, unless `down` is set
+/// (400 again), keeping each body.
 async fn stopncii_with(
     hash: std::sync::Arc<std::sync::Mutex<String>>,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> (
     std::net::SocketAddr,
     std::sync::Arc<std::sync::Mutex<Vec<(u16, String)>>>,
@@ -975,9 +977,10 @@ async fn stopncii_with(
             "/v1/SubmitFeedback",
             post(move |body: String| {
                 let s2 = s2.clone();
+                let down = down.load(std::sync::atomic::Ordering::SeqCst);
                 async move {
                     let mut seen = s2.lock().unwrap();
-                    let status = if seen.is_empty() { 400 } else { 200 };
+                    let status = if seen.is_empty() || down { 400 } else { 200 };
                     seen.push((status, body));
                     (
                         axum::http::StatusCode::from_u16(status).unwrap(),
@@ -995,7 +998,8 @@ async fn stopncii_with(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn not_csam_records_feedback_for_the_exchange_and_sends_it() {
     let hash = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let (addr, seen) = stopncii_with(hash.clone()).await;
+    let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (addr, seen) = stopncii_with(hash.clone(), down.clone()).await;
     let mut config = common::console::config();
     let text = format!(
         "[[exchanges]]\nname = \"STOPNCII\"\nkind = \"stopncii\"\nbase_url = \"http://{addr}/v1\"\n\
@@ -1192,6 +1196,42 @@ async fn not_csam_records_feedback_for_the_exchange_and_sends_it() {
     assert_eq!(send(due).await, (1, 0, 0));
     let last = seen.lock().unwrap().last().unwrap().1.clone();
     assert!(last.contains("\"hashValue\":\"givenup\""), "{last}");
+
+    // With the exchange refusing every call, a row is tried MAX_ATTEMPTS (10) times, a
+    // minute after the first failure, doubling (docs/exchanges.md), then given up.
+    assert_eq!(safeguard_server::source_feedback::MAX_ATTEMPTS, 10);
+    down.store(true, std::sync::atomic::Ordering::SeqCst);
+    cs.s.store
+        .record_source_feedback(&[owed(case, "ImagePDQ:exhausted")])
+        .unwrap();
+    let calls = seen.lock().unwrap().len();
+    let mut at = due;
+    for attempt in 1..=10i64 {
+        assert_eq!(send(at).await, (0, 1, 0), "attempt {attempt}");
+        let status = if attempt < 10 { "pending" } else { "failed" };
+        let row = list(if attempt < 10 {
+            "?status=pending"
+        } else {
+            "?status=failed"
+        })
+        .await
+        .json()["feedback"][0]
+            .clone();
+        assert_eq!(
+            (row["attempts"].clone(), row["status"].clone()),
+            (json!(attempt), json!(status)),
+            "{row}"
+        );
+        let wait = 60_000i64 << (attempt - 1);
+        if attempt < 10 {
+            assert_eq!(row["next_attempt_at"], at + wait, "{row}");
+            assert_eq!(send(at + wait - 1).await, (0, 0, 0), "not due yet");
+        }
+        at += wait;
+    }
+    assert_eq!(seen.lock().unwrap().len(), calls + 10);
+    assert_eq!(send(at + 365 * 86_400_000).await, (0, 0, 0), "given up");
+    assert_eq!(seen.lock().unwrap().len(), calls + 10);
 
     // Bad listings are refused.
     let r = list("?status=maybe").await;

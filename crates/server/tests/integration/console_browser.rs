@@ -252,8 +252,17 @@ async fn review_in_a_real_browser() {
             "the reveal record",
         )
         .await;
-        let f = js(&c, &format!("return getComputedStyle(document.querySelector(\"figure.media[data-object='{}'] .media-img\")).filter;", objects[0])).await;
-        let f = f.as_str().unwrap().to_string();
+        // The page unblurs once the server has answered, which may come a moment after the
+        // record is visible in the store: the style is read until it changes (at most 10 s).
+        let revealed = format!("return getComputedStyle(document.querySelector(\"figure.media[data-object='{}'] .media-img\")).filter;", objects[0]);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let f = loop {
+            let f = js(&c, &revealed).await.as_str().unwrap().to_string();
+            if !f.contains("blur(") || std::time::Instant::now() > deadline {
+                break f;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         assert!(!f.contains("blur("), "revealed: {f}");
         assert!(f.contains("grayscale(1)"), "still greyscale: {f}");
         let other = js(&c, &format!("return getComputedStyle(document.querySelector(\"figure.media[data-object='{}'] .media-img\")).filter;", objects[1])).await;

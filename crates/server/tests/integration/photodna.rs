@@ -7,7 +7,7 @@ use crate::common::*;
 use axum::http::StatusCode;
 use bytes::Bytes;
 use safeguard_server::config::{Config, PhotoDnaConfig, PluginConfig};
-use safeguard_server::photodna::{PhotoDnaHasher, PluginError};
+use safeguard_server::photodna::{PhotoDnaHasher, PluginError, MAX_PLUGIN_OUTPUT};
 use serde_json::json;
 
 const SQUARE: &str = "photos/images/pdq/data/bridge-mods/square-512x512.jpg";
@@ -183,7 +183,11 @@ async fn http_plugin_plain_and_json_answers() {
         .route(
             "/error",
             post(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }),
-        );
+        )
+        // An answer of exactly MAX_PLUGIN_OUTPUT bytes (a value padded with whitespace),
+        // and one a byte longer.
+        .route("/edge", post(|| async { padded(MAX_PLUGIN_OUTPUT) }))
+        .route("/flood", post(|| async { padded(MAX_PLUGIN_OUTPUT + 1) }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -204,4 +208,18 @@ async fn http_plugin_plain_and_json_answers() {
         http("/error").hash(Bytes::from_static(b"x")).await,
         Err(PluginError::Failed(_))
     ));
+    // At most 64 KiB of answer is read (docs/api.md, limits).
+    let got = http("/edge").hash(Bytes::from_static(b"x")).await.unwrap();
+    assert_eq!(got, [0xef; 144]);
+    match http("/flood").hash(Bytes::from_static(b"x")).await {
+        Err(PluginError::BadOutput(m)) => assert!(m.contains("longer than 65536"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// `{"photodna": "efef..."}` padded with spaces to `len` bytes.
+fn padded(len: usize) -> String {
+    let mut s = serde_json::json!({"photodna": "ef".repeat(144)}).to_string();
+    s.push_str(&" ".repeat(len - s.len()));
+    s
 }

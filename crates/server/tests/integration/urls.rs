@@ -210,6 +210,30 @@ async fn a_url_match_goes_through_the_policy() {
     assert!(r.get("submission").is_none(), "{r}");
     let got = s.call("GET", "/v1/content/msg-2", Some(&key), None).await;
     assert_eq!(got.status, StatusCode::NOT_FOUND, "{}", got.text());
+
+    // A message with more listed links than a submission holds signals (10 > 8) is still
+    // acted on, through its first 8 (docs/urls.md), never refused.
+    let links: Vec<String> = (0..10)
+        .map(|i| format!("https://blocked.example.com/p{i}"))
+        .collect();
+    let body = json!({"text": links.join(" "), "submission": {"id": "msg-many", "account": "u3"}});
+    let r = s
+        .call("POST", "/v1/text/check", Some(&key), Some(body))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let b = r.json();
+    let urls = b["urls"].as_array().unwrap();
+    assert_eq!(urls.len(), 10);
+    assert!(urls.iter().all(|u| u["matched"] == true), "{b}");
+    let sub = &b["submission"];
+    assert_eq!(sub["verdict"], "block", "{b}");
+    assert!(sub["case_id"].is_i64(), "{sub}");
+    assert_eq!(sub["matches"].as_array().unwrap().len(), 8, "{sub}");
+    let got = s
+        .call("GET", "/v1/content/msg-many", Some(&key), None)
+        .await;
+    assert_eq!(got.status, StatusCode::OK, "{}", got.text());
+    assert_eq!(got.json()["matches"].as_array().unwrap().len(), 8);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
