@@ -1239,11 +1239,16 @@ async fn not_csam_records_feedback_for_the_exchange_and_sends_it() {
         (r.status, r.code()),
         (StatusCode::BAD_REQUEST, "invalid_request".into())
     );
-    let r = list("?limit=0").await;
-    assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::BAD_REQUEST, "invalid_request".into())
-    );
+    // `limit` is 1 to 1,000 (docs/exchanges.md).
+    for bad in ["?limit=0", "?limit=1001"] {
+        let r = list(bad).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::BAD_REQUEST, "invalid_request".into()),
+            "{bad}"
+        );
+    }
+    assert_eq!(list("?limit=1000").await.status, StatusCode::OK);
     let r =
         cs.s.call("GET", "/v1/exchanges/NOPE/feedback", Some(&curate), None)
             .await;
