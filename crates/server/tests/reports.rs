@@ -1535,30 +1535,32 @@ async fn a_send_whose_answer_was_lost_resumes_after_a_restart_under_the_same_key
     assert_eq!(steps, ["sending", "failed", "sent"]);
 }
 
-/// A filing's lease runs two minutes (`FILING_LEASE_MS`) from its driver's last step
-/// (docs/reporting.md): while NCMEC holds the driver's submit, another owner cannot take the
-/// lease at any moment before two minutes after the run began; two minutes after the submit
-/// arrived it can, and the driver, finding its lease taken when it records the next step,
-/// stops without finishing. Once the other owner gives the lease up, a `POST` resumes the
-/// filing, and NCMEC gets one finished report.
+/// A filing's lease runs two minutes (`FILING_LEASE_MS`) (docs/reporting.md): while NCMEC
+/// holds the driver's submit, another owner cannot take the lease at any moment before two
+/// minutes after the run began; two minutes after the submit arrived it can, and the driver,
+/// finding its lease taken when it records the next step, stops without finishing. Once the
+/// other owner gives the lease up, a `POST` resumes the filing, and NCMEC gets one finished
+/// report. (That each recorded step renews the lease: the next test.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_filings_lease_runs_two_minutes_from_its_drivers_last_step() {
     let lease = safeguard_server::reports::FILING_LEASE_MS;
     assert_eq!(lease, 120_000);
     let (_dir, tip, s, case) = approved_case("acct-lease-9").await;
-    tip.inject("/submit", Fault::HoldAfter(Duration::from_secs(2)), 1);
+    // Held long enough that the checks below run while it is held, on a slow machine too.
+    let hold = Duration::from_secs(10);
+    tip.inject("/submit", Fault::HoldAfter(hold), 1);
     let before = safeguard_engine::now_ms();
     let filing = file(&s, case).await;
-    // The submit arrives (logged at once, answered 2 s later) only after the run took the
+    // The submit arrives (logged at once, answered `hold` later) only after the run took the
     // lease.
-    for _ in 0..200 {
+    for _ in 0..3000 {
         if !tip.reports().is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let after = safeguard_engine::now_ms();
-    assert_eq!(tip.reports().len(), 1, "the submit did not arrive");
+    assert_eq!(tip.reports().len(), 1, "the submit did not arrive in 30 s");
     let other = "elsewhere/127.0.0.1:1";
     for now in [after, before + lease - 1] {
         assert!(
@@ -1569,10 +1571,13 @@ async fn a_filings_lease_runs_two_minutes_from_its_drivers_last_step() {
             now - before
         );
     }
-    assert!(s
-        .store
-        .lease_filing(&filing, other, after + lease + 60_000, after + lease)
-        .unwrap());
+    assert!(
+        s.store
+            .lease_filing(&filing, other, after + lease + 60_000, after + lease)
+            .unwrap(),
+        "not taken two minutes on, {} ms after the submit arrived (of a {hold:?} hold)",
+        safeguard_engine::now_ms() - after
+    );
     let v = wait_for(&s, &filing, |v| v["in_progress"] == false).await;
     assert_ne!(v["phase"], "finished", "{v}");
     assert!(tip.finished().is_empty(), "finished under another's lease");
@@ -1584,4 +1589,48 @@ async fn a_filings_lease_runs_two_minutes_from_its_drivers_last_step() {
     assert_eq!(r.json()["filing_id"], json!(filing), "{}", r.text());
     wait_for(&s, &filing, filed).await;
     assert_eq!(tip.finished().len(), 1, "{:?}", tip.reports());
+}
+
+/// Every step the filer records renews its process's lease for two minutes from then, and a
+/// step recorded after another process took the lease over fails (docs/reporting.md), so a
+/// stale process stops: the filing's journal (`StoreJournal`) on its own, over a filing whose
+/// first run ended on NCMEC's errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_recorded_step_renews_the_lease_and_fails_once_it_is_taken() {
+    use safeguard_ncmec::filer::Journal;
+    let lease = safeguard_server::reports::FILING_LEASE_MS;
+    let (_dir, tip, s, case) = approved_case("acct-lease-10").await;
+    tip.inject("/submit", Fault::Http500, 2);
+    let filing = file(&s, case).await;
+    wait_for(&s, &filing, |v| {
+        v["last_error"].is_string() && v["in_progress"] == false
+    })
+    .await;
+    let journal = safeguard_server::reports::StoreJournal {
+        store: s.store.clone(),
+        owner: Some("here/127.0.0.1:2".into()),
+    };
+    let state = journal.load(&filing).unwrap().expect("a recorded state");
+    let other = "elsewhere/127.0.0.1:1";
+    // A lease about to run out, then a step recorded.
+    let t0 = safeguard_engine::now_ms();
+    assert!(s
+        .store
+        .lease_filing(&filing, "here/127.0.0.1:2", t0 + 10, t0)
+        .unwrap());
+    journal.record(&filing, &state).unwrap();
+    let t1 = safeguard_engine::now_ms();
+    for now in [t0 + 60_000, t0 + lease - 1] {
+        assert!(
+            !s.store.lease_filing(&filing, other, now + 1, now).unwrap(),
+            "the step did not renew the lease ({} ms on)",
+            now - t0
+        );
+    }
+    assert!(s
+        .store
+        .lease_filing(&filing, other, t1 + lease + 60_000, t1 + lease)
+        .unwrap());
+    let e = journal.record(&filing, &state).unwrap_err();
+    assert!(e.to_string().contains("took the filing over"), "{e}");
 }

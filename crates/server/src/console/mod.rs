@@ -635,6 +635,7 @@ mod tests {
     #[test]
     fn the_login_throttle_counts_failures_per_address_per_ten_minutes() {
         assert_eq!(THROTTLE_WINDOW_MS, 600_000);
+        assert_eq!(MAX_THROTTLED_ADDRESSES, 10_000);
         let c = Console::default();
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let other: IpAddr = "192.0.2.2".parse().unwrap();
@@ -647,10 +648,19 @@ mod tests {
         assert!(!c.login_allowed(ip, 3, t + THROTTLE_WINDOW_MS - 1));
         assert!(c.login_allowed(other, 3, t + 3));
         assert!(c.login_allowed(ip, 3, t + THROTTLE_WINDOW_MS));
-        c.login_failed(ip, t + THROTTLE_WINDOW_MS);
+        // A new window counts from zero: allowed after two failures in it, refused after
+        // the third.
+        let w = t + THROTTLE_WINDOW_MS;
+        c.login_failed(ip, w);
+        c.login_failed(ip, w + 1);
         assert!(
-            c.login_allowed(ip, 3, t + THROTTLE_WINDOW_MS + 1),
+            c.login_allowed(ip, 3, w + 2),
             "a new window counts from zero"
+        );
+        c.login_failed(ip, w + 2);
+        assert!(
+            !c.login_allowed(ip, 3, w + 3),
+            "the new window is counted too"
         );
 
         let c = Console::default();
