@@ -476,13 +476,12 @@ async fn bad_submissions_get_stable_codes_and_change_nothing() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn uploaded_media_of_a_match_is_kept_encrypted_and_reads_are_logged() {
-    let (s, dir) = actions_server().await;
+/// Uploads the benign sample photo as item `m1` after putting its own hash in a `csam` bank:
+/// a blocked match whose media is kept. Returns the photo and the answer.
+async fn matched_upload(s: &TestServer) -> (Vec<u8>, common::Resp) {
     let img = sample_image(SQUARE);
-    // The bank holds the image's own hash (benign test photo).
     let h = s.upload("/h/hash", "photo", &img, &[]).await.json();
-    bank(&s, "HOTLINE", "csam", h["pdq"].as_str().unwrap()).await;
+    bank(s, "HOTLINE", "csam", h["pdq"].as_str().unwrap()).await;
     let r = s
         .upload(
             "/v1/content",
@@ -491,6 +490,13 @@ async fn uploaded_media_of_a_match_is_kept_encrypted_and_reads_are_logged() {
             &[("json", r#"{"id":"m1","kind":"image","account":"u"}"#)],
         )
         .await;
+    (img, r)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploaded_media_of_a_match_is_kept_encrypted_and_reads_are_logged() {
+    let (s, dir) = actions_server().await;
+    let (img, r) = matched_upload(&s).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let b = r.json();
     assert_eq!(b["verdict"], "block");
@@ -1665,17 +1671,7 @@ async fn an_evidence_read_that_cannot_be_audited_is_refused() {
         store,
         _data: None,
     };
-    let img = sample_image(SQUARE);
-    let h = s.upload("/h/hash", "photo", &img, &[]).await.json();
-    bank(&s, "HOTLINE", "csam", h["pdq"].as_str().unwrap()).await;
-    let r = s
-        .upload(
-            "/v1/content",
-            "media",
-            &img,
-            &[("json", r#"{"id":"m1","kind":"image","account":"u"}"#)],
-        )
-        .await;
+    let (img, r) = matched_upload(&s).await;
     let case = r.json()["case_id"].as_i64().expect("a case");
     let object = s.store.case_evidence(case).unwrap()[0].object_id.clone();
     let uri = format!("/v1/evidence/{object}");
