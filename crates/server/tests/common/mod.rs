@@ -40,6 +40,15 @@ pub async fn server_with(mut config: Config) -> TestServer {
         d
     });
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    TestServer {
+        _data: data,
+        ..server_on(store, config).await
+    }
+}
+
+/// A server over `store` (one on disk, say, that a test also opens itself) with `config` as
+/// given.
+pub async fn server_on(store: Arc<dyn Store>, config: Config) -> TestServer {
     let state = AppState::new(store.clone(), config, Some(ADMIN_KEY)).unwrap();
     safeguard_server::load_engine(state.clone(), None)
         .await
@@ -47,7 +56,7 @@ pub async fn server_with(mut config: Config) -> TestServer {
     TestServer {
         state,
         store,
-        _data: data,
+        _data: None,
     }
 }
 

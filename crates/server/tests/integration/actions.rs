@@ -509,7 +509,7 @@ async fn uploaded_media_of_a_match_is_kept_encrypted_and_reads_are_logged() {
     let mut found = 0;
     for f in walk(&dir.path().join("vault")) {
         let bytes = std::fs::read(&f).unwrap();
-        assert!(!bytes.windows(64).any(|w| img.windows(64).next() == Some(w)));
+        assert!(!holds_image(&bytes, &img));
         found += 1;
     }
     assert_eq!(found, 1);
@@ -608,6 +608,11 @@ async fn uploaded_media_of_a_match_is_kept_encrypted_and_reads_are_logged() {
         (r.status, r.code().as_str()),
         (StatusCode::GONE, "evidence_destroyed")
     );
+}
+
+/// Whether `bytes` hold the image's first 64 bytes anywhere (plaintext evidence).
+fn holds_image(bytes: &[u8], img: &[u8]) -> bool {
+    bytes.windows(64).any(|w| img.windows(64).next() == Some(w))
 }
 
 fn walk(d: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -1662,15 +1667,7 @@ async fn an_evidence_read_that_cannot_be_audited_is_refused() {
         data_dir: dir.path().to_path_buf(),
         ..Config::default()
     };
-    let state = safeguard_server::AppState::new(store.clone(), config, Some(ADMIN_KEY)).unwrap();
-    safeguard_server::load_engine(state.clone(), None)
-        .await
-        .unwrap();
-    let s = TestServer {
-        state,
-        store,
-        _data: None,
-    };
+    let s = server_on(store, config).await;
     let (img, r) = matched_upload(&s).await;
     let case = r.json()["case_id"].as_i64().expect("a case");
     let object = s.store.case_evidence(case).unwrap()[0].object_id.clone();
@@ -1695,9 +1692,7 @@ async fn an_evidence_read_that_cannot_be_audited_is_refused() {
         r.text()
     );
     assert!(
-        !r.body
-            .windows(64)
-            .any(|w| img.windows(64).next() == Some(w)),
+        !holds_image(&r.body, &img),
         "evidence bytes in a refused read"
     );
     sql("ALTER TABLE audit_log_away RENAME TO audit_log");

@@ -187,59 +187,6 @@ async fn hma_content_and_lookup_snapshot() {
     assert_eq!(r.json(), json!({"pdq": [true, {"distance": 3}]}));
 
     // Disabled content stops matching; raw lookup still sees it.
-    let r = s
-        .admin(
-            "PUT",
-            "/c/bank/TEST_BANK/content/1",
-            Some(json!({"disable_until_ts": 0})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert_eq!(r.json()["disable_until_ts"], json!(0));
-    let r = s
-        .admin(
-            "GET",
-            &format!("/m/lookup?signal_type=pdq&signal={BRIDGE_PDQ}"),
-            None,
-        )
-        .await;
-    assert_eq!(r.json(), json!({}));
-    let r = s
-        .admin(
-            "GET",
-            &format!("/m/raw_lookup?signal_type=pdq&signal={BRIDGE_PDQ}"),
-            None,
-        )
-        .await;
-    assert_eq!(r.json(), json!({"matches": [1]}));
-    let r = s
-        .admin(
-            "PUT",
-            "/c/bank/TEST_BANK/content/1",
-            Some(json!({"disable_until_ts": 1})),
-        )
-        .await;
-    assert_eq!(r.json()["disable_until_ts"], json!(1));
-    let r = s
-        .admin(
-            "GET",
-            &format!("/m/lookup?signal_type=pdq&signal={BRIDGE_PDQ}"),
-            None,
-        )
-        .await;
-    assert_eq!(
-        r.json(),
-        json!({"TEST_BANK": [{"bank_content_id": 1, "distance": "0"}]})
-    );
-
-    // `disable_until_ts` is at most five years ahead, as in HMA (docs/api.md): four years
-    // ahead disables the item until then; a day past five years, or a negative value, is
-    // refused and leaves the item as it was.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let year = 365 * 24 * 3600;
     let put = |ts: i64| {
         let s = &s;
         async move {
@@ -263,6 +210,29 @@ async fn hma_content_and_lookup_snapshot() {
             .json()
         }
     };
+    let r = put(0).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["disable_until_ts"], json!(0));
+    assert_eq!(lookup().await, json!({}));
+    let r = s
+        .admin(
+            "GET",
+            &format!("/m/raw_lookup?signal_type=pdq&signal={BRIDGE_PDQ}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.json(), json!({"matches": [1]}));
+    assert_eq!(put(1).await.json()["disable_until_ts"], json!(1));
+    assert_eq!(
+        lookup().await,
+        json!({"TEST_BANK": [{"bank_content_id": 1, "distance": "0"}]})
+    );
+
+    // `disable_until_ts` is at most five years ahead, as in HMA (docs/api.md): four years
+    // ahead disables the item until then; a day past five years, or a negative value, is
+    // refused and leaves the item as it was.
+    let now = safeguard_engine::now_ms() / 1000;
+    let year = 365 * 24 * 3600;
     let r = put(now + 4 * year).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["disable_until_ts"], json!(now + 4 * year));
@@ -293,14 +263,7 @@ async fn hma_content_and_lookup_snapshot() {
     assert_eq!(r.json(), json!({"deleted": 1}));
     let r = s.admin("DELETE", "/c/bank/TEST_BANK/content/1", None).await;
     assert_eq!(r.json(), json!({"deleted": 0}));
-    let r = s
-        .admin(
-            "GET",
-            &format!("/m/lookup?signal_type=pdq&signal={BRIDGE_PDQ}"),
-            None,
-        )
-        .await;
-    assert_eq!(r.json(), json!({}));
+    assert_eq!(lookup().await, json!({}));
 }
 
 #[tokio::test]

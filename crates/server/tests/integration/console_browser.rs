@@ -254,10 +254,10 @@ async fn review_in_a_real_browser() {
         .await;
         // The page unblurs once the server has answered, which may come a moment after the
         // record is visible in the store: the style is read until it changes (at most 10 s).
-        let revealed = format!("return getComputedStyle(document.querySelector(\"figure.media[data-object='{}'] .media-img\")).filter;", objects[0]);
+        let filter_of = |object: &str| format!("return getComputedStyle(document.querySelector(\"figure.media[data-object='{object}'] .media-img\")).filter;");
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         let f = loop {
-            let f = js(&c, &revealed).await.as_str().unwrap().to_string();
+            let f = js(&c, &filter_of(&objects[0])).await.as_str().unwrap().to_string();
             if !f.contains("blur(") || std::time::Instant::now() > deadline {
                 break f;
             }
@@ -265,7 +265,7 @@ async fn review_in_a_real_browser() {
         };
         assert!(!f.contains("blur("), "revealed: {f}");
         assert!(f.contains("grayscale(1)"), "still greyscale: {f}");
-        let other = js(&c, &format!("return getComputedStyle(document.querySelector(\"figure.media[data-object='{}'] .media-img\")).filter;", objects[1])).await;
+        let other = js(&c, &filter_of(&objects[1])).await;
         assert!(other.as_str().unwrap().contains("blur("), "only one item at a time");
         shot(&c, "05-case-revealed").await;
 

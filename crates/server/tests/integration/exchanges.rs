@@ -575,15 +575,7 @@ async fn server_on_disk(dir: &std::path::Path, key: Option<&str>, config: Config
         ))
         .unwrap(),
     );
-    let state = safeguard_server::AppState::new(store.clone(), config, Some(ADMIN_KEY)).unwrap();
-    safeguard_server::load_engine(state.clone(), None)
-        .await
-        .unwrap();
-    TestServer {
-        state,
-        store,
-        _data: None,
-    }
+    server_on(store, config).await
 }
 
 /// Every byte of the database files (main file, WAL, shared memory) under `dir`.
