@@ -2304,7 +2304,8 @@ pub fn exchange_state(store: &dyn Store) {
         ),
         (bank.id, None, Some("timeout"), Some(5), 0)
     );
-    let upserts: Vec<SourceEntry> = (0..5).map(|i| entry("pdq", &hex(i))).collect();
+    // A list may repeat an entry: the count is of distinct hashes.
+    let upserts: Vec<SourceEntry> = (0..5).chain([2]).map(|i| entry("pdq", &hex(i))).collect();
     let mut b = batch("exchange:NCMEC", 10, &upserts, &[]);
     b.checkpoint = Some(ExchangeCheckpoint {
         exchange: "NCMEC",

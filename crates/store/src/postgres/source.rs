@@ -6,9 +6,9 @@
 //! size), then applies the whole batch with a handful of set-based statements, all in the
 //! caller's one write transaction. The temporary tables are `ON COMMIT DROP`, so neither a
 //! commit nor a rollback leaves them on the pooled connection. The outcome and the change
-//! feed are SQLite's: new hashes become content items with one signal each and one `added`
-//! feed row each; withdrawals mark provenance withdrawn and remove a signal no source lists
-//! any more.
+//! feed are SQLite's: new hashes become content items with one signal each, under one
+//! `added_range` feed row; withdrawals mark provenance withdrawn and remove a signal no
+//! source lists any more.
 
 use bytes::Bytes;
 use futures_util::SinkExt;
@@ -193,7 +193,8 @@ fn bank_is_empty(tx: &mut Tx<'_>, bank_id: BankId) -> Result<bool> {
 
 /// Collapses the staged upserts to one row per hash (the last entry wins), each marked with
 /// whether the bank already holds it (from the `signals_by_value` index alone; never, for an
-/// empty bank). Returns the number of distinct hashes.
+/// empty bank) and numbered in (type, value) order: for an empty bank every row is new, and
+/// that number places it in the block of ids it takes. Returns the number of distinct hashes.
 fn collapse(tx: &mut Tx<'_>, bank_id: BankId, empty: bool) -> Result<u64> {
     tx.batch(
         r#"CREATE TEMP TABLE uniq (
@@ -203,20 +204,28 @@ fn collapse(tx: &mut Tx<'_>, bank_id: BankId, empty: bool) -> Result<u64> {
             source_id       TEXT COLLATE "C",
             classification  TEXT COLLATE "C",
             metadata        TEXT COLLATE "C",
-            present         BOOLEAN NOT NULL
+            present         BOOLEAN NOT NULL,
+            k               BIGINT NOT NULL
         ) ON COMMIT DROP"#,
     )?;
+    // The numbering follows the order DISTINCT ON already sorted in: no second sort.
     let n = tx.execute(
-        "INSERT INTO uniq (signal_type, value, n, source_id, classification, metadata, present)
+        "INSERT INTO uniq (signal_type, value, n, source_id, classification, metadata, present, k)
          SELECT d.signal_type, d.value, d.n, d.source_id, d.classification, d.metadata,
                 NOT $2 AND EXISTS (SELECT 1 FROM signals s WHERE s.signal_type = d.signal_type
-                                   AND s.value = d.value AND s.bank_id = $1)
+                                   AND s.value = d.value AND s.bank_id = $1),
+                row_number() OVER (ORDER BY d.signal_type, d.value)
          FROM (SELECT DISTINCT ON (signal_type, value) * FROM stage
                ORDER BY signal_type, value, n DESC) d",
         &[&bank_id, &empty],
     )?;
-    // A hash index: a btree entry could not hold a value of any length (see sg_digest).
-    tx.batch("CREATE INDEX ON uniq USING hash (value); ANALYZE uniq")?;
+    // Only the statements that join the bank's existing rows against `uniq` probe it by
+    // value, and an empty bank has none to join. A hash index: a btree entry could not hold
+    // a value of any length (see sg_digest).
+    if !empty {
+        tx.batch("CREATE INDEX ON uniq USING hash (value)")?;
+    }
+    tx.batch("ANALYZE uniq")?;
     Ok(n)
 }
 
@@ -241,36 +250,52 @@ fn take_ids(tx: &mut Tx<'_>, table: &str, n: u64) -> Result<i64> {
 }
 
 /// Inserts a content item and a signal for every collapsed hash the bank does not hold, with
-/// blocks of ids from the tables' sequences, and an `added` feed row for each. Returns how
-/// many.
-fn insert_fresh(tx: &mut Tx<'_>, bank_id: BankId, now: i64) -> Result<u64> {
-    let m = count_of(tx, "SELECT count(*) FROM uniq WHERE NOT present", &[])?;
+/// blocks of ids from the tables' sequences, and one `added_range` feed row for them all.
+/// Returns how many. `distinct` is the number of collapsed hashes.
+fn insert_fresh(
+    tx: &mut Tx<'_>,
+    bank_id: BankId,
+    now: i64,
+    empty: bool,
+    distinct: u64,
+) -> Result<u64> {
+    // Into an empty bank every collapsed hash is new and `uniq.k` already numbers them 1..m;
+    // otherwise the new ones are numbered apart, so that their ids stay consecutive.
+    let (m, fresh) = if empty {
+        (distinct, "uniq")
+    } else {
+        let m = count_of(tx, "SELECT count(*) FROM uniq WHERE NOT present", &[])?;
+        if m > 0 {
+            tx.batch(
+                r#"CREATE TEMP TABLE fresh (
+                       k BIGINT NOT NULL,
+                       signal_type TEXT COLLATE "C" NOT NULL, value TEXT COLLATE "C" NOT NULL,
+                       metadata TEXT COLLATE "C") ON COMMIT DROP;
+                   INSERT INTO fresh (k, signal_type, value, metadata)
+                   SELECT row_number() OVER (ORDER BY k), signal_type, value, metadata
+                   FROM uniq WHERE NOT present"#,
+            )?;
+        }
+        (m, "fresh")
+    };
     if m == 0 {
         return Ok(0);
     }
     let content_base = take_ids(tx, "contents", m)?;
     let signal_base = take_ids(tx, "signals", m)?;
-    tx.batch(
-        r#"CREATE TEMP TABLE fresh (
-               k BIGINT NOT NULL,
-               signal_type TEXT COLLATE "C" NOT NULL, value TEXT COLLATE "C" NOT NULL,
-               metadata TEXT COLLATE "C") ON COMMIT DROP"#,
-    )?;
     tx.execute(
-        "INSERT INTO fresh (k, signal_type, value, metadata)
-         SELECT row_number() OVER (ORDER BY signal_type, value), signal_type, value, metadata
-         FROM uniq WHERE NOT present",
-        &[],
-    )?;
-    tx.execute(
-        "INSERT INTO contents (id, bank_id, metadata, note, disable_until_ts, \
-         original_media_uri, created_at, updated_at)
-         SELECT $3 + k, $1, metadata, NULL, 0, NULL, $2, $2 FROM fresh",
+        &format!(
+            "INSERT INTO contents (id, bank_id, metadata, note, disable_until_ts, \
+             original_media_uri, created_at, updated_at)
+             SELECT $3 + k, $1, metadata, NULL, 0, NULL, $2, $2 FROM {fresh}"
+        ),
         &[&bank_id, &now, &content_base],
     )?;
     tx.execute(
-        "INSERT INTO signals (id, content_id, bank_id, signal_type, value)
-         SELECT $2 + k, $3 + k, $1, signal_type, value FROM fresh",
+        &format!(
+            "INSERT INTO signals (id, content_id, bank_id, signal_type, value)
+             SELECT $2 + k, $3 + k, $1, signal_type, value FROM {fresh}"
+        ),
         &[&bank_id, &signal_base, &content_base],
     )?;
     // One feed row for them all: their signal ids are consecutive, and so are their
@@ -436,7 +461,10 @@ pub(crate) fn import(
     let distinct = collapse(tx, bank_id, empty)?;
     let exchange = import.checkpoint.map(|c| c.exchange);
     // Records of this source that become active, for the exchange's entry count.
-    let activated = if exchange.is_some() {
+    let activated = if exchange.is_some() && empty {
+        // An empty bank has no records yet: every collapsed hash activates one.
+        i64::try_from(distinct).unwrap_or(i64::MAX)
+    } else if exchange.is_some() {
         let n = count_of(
             tx,
             "SELECT count(*) FROM uniq u WHERE NOT EXISTS (SELECT 1 FROM provenance p
@@ -448,7 +476,7 @@ pub(crate) fn import(
     } else {
         0
     };
-    let added = insert_fresh(tx, bank_id, now)?;
+    let added = insert_fresh(tx, bank_id, now, empty, distinct)?;
     upsert_provenance(tx, bank_id, import.source, import.seen_at, empty)?;
     let (withdrawn, still_listed, removed) = if removals > 0 || import.complete {
         let withdrawn = withdraw(tx, bank_id, import.source, import.seen_at, import.complete)?;
