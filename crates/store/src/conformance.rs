@@ -1657,6 +1657,10 @@ pub const SOURCE_CHECKS: &[(&str, Check)] = &[
         "source_batch_adds_then_refreshes",
         source_batch_adds_then_refreshes,
     ),
+    (
+        "source_batch_adds_between_held_hashes",
+        source_batch_adds_between_held_hashes,
+    ),
     ("source_withdrawals", source_withdrawals),
     ("source_withdraw_by_source_id", source_withdraw_by_source_id),
     ("source_complete_list", source_complete_list),
@@ -1709,6 +1713,51 @@ fn bank_hashes(store: &dyn Store, bank_id: BankId) -> Vec<(String, String)> {
         .unwrap();
     out.sort();
     out
+}
+
+/// A list whose new hashes sort between hashes the bank already holds (a bank that is not
+/// empty): each new hash gets its own item and signal, and the feed shows exactly the new
+/// signals.
+pub fn source_batch_adds_between_held_hashes(store: &dyn Store) {
+    let bank = store.create_bank(&new_bank("B")).unwrap();
+    let held: Vec<SourceEntry> = [1, 3].map(|i| entry("pdq", &hex(i))).into();
+    store
+        .apply_source_batch(bank.id, &batch("file:a.txt", 1000, &held, &[]))
+        .unwrap();
+    let (before, seq) = scan(store);
+    let all: Vec<SourceEntry> = (0..5).map(|i| entry("pdq", &hex(i))).collect();
+    let out = store
+        .apply_source_batch(bank.id, &batch("file:a.txt", 2000, &all, &[]))
+        .unwrap();
+    assert_eq!(
+        out,
+        BatchOutcome {
+            added: 3,
+            refreshed: 2,
+            removed: 0,
+            unchanged: 0
+        }
+    );
+    let (after, _) = scan(store);
+    let new: Vec<Signal> = after
+        .values()
+        .filter(|s| !before.contains_key(&s.id))
+        .cloned()
+        .collect();
+    let mut new_values: Vec<&str> = new.iter().map(|s| s.value.as_str()).collect();
+    new_values.sort_unstable();
+    assert_eq!(new_values, [hex(0), hex(2), hex(4)]);
+    let contents: BTreeSet<ContentId> = after.values().map(|s| s.content_id).collect();
+    assert_eq!(contents.len(), 5, "one item per hash");
+    let added: Vec<Signal> = changes_after(store, seq)
+        .into_iter()
+        .map(|c| match c {
+            Change::Added(s) => s,
+            other => panic!("unexpected change {other:?}"),
+        })
+        .collect();
+    assert_eq!(added, new, "the feed shows the new signals, in id order");
+    assert_eq!(bank_hashes(store, bank.id).len(), 5);
 }
 
 /// New hashes become one content item each with one signal and a provenance record; the
@@ -2311,7 +2360,8 @@ pub fn exchange_state(store: &dyn Store) {
         exchange: "NCMEC",
         checkpoint: "{\"from\": 1}",
     });
-    store.apply_source_batch(bank.id, &b).unwrap();
+    let out = store.apply_source_batch(bank.id, &b).unwrap();
+    assert_eq!((out.added, out.unchanged), (5, 1));
     let s = store.exchange_state("NCMEC").unwrap().unwrap();
     assert_eq!(s.checkpoint.as_deref(), Some("{\"from\": 1}"));
     assert_eq!(s.entries, 5);

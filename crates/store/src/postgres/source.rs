@@ -220,8 +220,9 @@ fn collapse(tx: &mut Tx<'_>, bank_id: BankId, empty: bool) -> Result<u64> {
         &[&bank_id, &empty],
     )?;
     // Only the statements that join the bank's existing rows against `uniq` probe it by
-    // value, and an empty bank has none to join. A hash index: a btree entry could not hold
-    // a value of any length (see sg_digest).
+    // value (the refresh of records, a complete list's withdrawals), and an empty bank has
+    // none to join. A hash index: a btree entry could not hold a value of any length (see
+    // sg_digest).
     if !empty {
         tx.batch("CREATE INDEX ON uniq USING hash (value)")?;
     }
@@ -478,8 +479,11 @@ pub(crate) fn import(
     };
     let added = insert_fresh(tx, bank_id, now, empty, distinct)?;
     upsert_provenance(tx, bank_id, import.source, import.seen_at, empty)?;
-    let (withdrawn, still_listed, removed) = if removals > 0 || import.complete {
-        let withdrawn = withdraw(tx, bank_id, import.source, import.seen_at, import.complete)?;
+    // A complete list withdraws the source's active records it no longer lists; in a bank
+    // that was empty, every such record was written from this list just now.
+    let complete = import.complete && !empty;
+    let (withdrawn, still_listed, removed) = if removals > 0 || complete {
+        let withdrawn = withdraw(tx, bank_id, import.source, import.seen_at, complete)?;
         let (still_listed, removed) = remove_unlisted(tx, bank_id, now)?;
         (withdrawn, still_listed, removed)
     } else {
