@@ -1014,3 +1014,38 @@ pub fn stored_body(st: &StoredSubmission) -> Result<Value, Error> {
 pub fn rule_ref_json(r: &RuleRef) -> Value {
     json!({"id": r.id, "version": r.version})
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `evt_` and 29 lowercase hex digits: the creation time in ms (13), then 64 random bits
+    /// (16); an id made later sorts after (docs/webhooks.md).
+    #[test]
+    fn event_ids_carry_their_time_and_sort_by_it() {
+        let before = now_ms();
+        let a = new_event_id();
+        std::thread::sleep(Duration::from_millis(2));
+        let b = new_event_id();
+        let after = now_ms();
+        for id in [&a, &b] {
+            let digits = id.strip_prefix("evt_").unwrap_or_else(|| panic!("{id}"));
+            assert_eq!(digits.len(), 29, "{id}");
+            assert!(
+                digits
+                    .bytes()
+                    .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)),
+                "{id}"
+            );
+            let at = i64::from_str_radix(&digits[..13], 16).unwrap();
+            assert!(
+                (before..=after).contains(&at),
+                "{id}: {at} not in {before}..={after}"
+            );
+        }
+        assert!(a < b, "{a} then {b}");
+        // The random half differs between two ids of the same millisecond too.
+        let (c, d) = (new_event_id(), new_event_id());
+        assert_ne!(c[17..], d[17..]);
+    }
+}

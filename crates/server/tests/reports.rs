@@ -586,7 +586,18 @@ async fn an_approved_case_with_two_images_is_filed_once_with_both_files() {
         assert_eq!(*case.get_or_insert(id), id, "one case for the account");
     }
     let case = case.unwrap();
-    assert_eq!(s.store.case_evidence(case).unwrap().len(), 2);
+    let evidence = s.store.case_evidence(case).unwrap();
+    assert_eq!(evidence.len(), 2);
+    // A person reads the first photo through the API: that file, and only that one, is
+    // reported as viewed by the ESP.
+    let seen = evidence
+        .iter()
+        .find(|e| e.md5 == md5_hex(&images[0]))
+        .unwrap();
+    let r = s
+        .admin("GET", &format!("/v1/evidence/{}", seen.object_id), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     confirm_and_approve(&s, case).await;
 
     let filing = file(&s, case).await;
@@ -618,8 +629,9 @@ async fn an_approved_case_with_two_images_is_filed_once_with_both_files() {
             d.contains("<industryClassification>A1</industryClassification>"),
             "{d}"
         );
+        let viewed = f.md5 == seen.md5;
         assert!(
-            d.contains("<fileViewedByEsp>false</fileViewedByEsp>"),
+            d.contains(&format!("<fileViewedByEsp>{viewed}</fileViewedByEsp>")),
             "{d}"
         );
         assert!(

@@ -100,4 +100,55 @@ fn an_exchange_run_from_the_cli_fills_the_bank_and_is_audited() {
         )],
         "{printed}"
     );
+
+    // `list` and `status` show the exchange's state: its bank and its two entries.
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_safeguard"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(&data)
+            .env_remove("SAFEGUARD_STORE")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, listed, err) = cli(&["exchange", "list"]);
+    assert!(ok, "{err}");
+    let row: Vec<&str> = listed
+        .lines()
+        .find(|l| l.starts_with("PARTNER "))
+        .unwrap_or_else(|| panic!("{listed}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        row[..4],
+        ["PARTNER", "safeguard", "PARTNER", "2"],
+        "{listed}"
+    );
+    let (ok, shown, err) = cli(&["exchange", "status", "PARTNER"]);
+    assert!(ok, "{err}");
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(
+        (
+            shown["bank"].clone(),
+            shown["entries"].clone(),
+            shown["last_error"].clone()
+        ),
+        (
+            serde_json::json!("PARTNER"),
+            serde_json::json!(2),
+            serde_json::Value::Null
+        ),
+        "{shown}"
+    );
+    assert!(shown["last_success_at"].is_i64(), "{shown}");
+    let (ok, _, err) = cli(&["exchange", "status", "NOBODY"]);
+    assert!(!ok);
+    assert!(err.contains("\"NOBODY\" is not configured"), "{err}");
 }

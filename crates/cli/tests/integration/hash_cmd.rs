@@ -117,6 +117,32 @@ fn a_bad_file_is_reported_and_the_others_still_hash() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A reader that goes away stops the output quietly: status 0, no error (README). The output
+/// of 600 files is larger than a pipe holds, so the command cannot finish without writing
+/// into the closed pipe.
+#[test]
+fn a_closed_pipe_stops_the_output_quietly() {
+    let dir = tmpdir("pipe");
+    let (good, _, _) = expected_lossless().into_iter().next().unwrap();
+    std::fs::copy(&good, dir.join("f0000.png")).unwrap();
+    for i in 1..600 {
+        std::fs::hard_link(dir.join("f0000.png"), dir.join(format!("f{i:04}.png"))).unwrap();
+    }
+    let mut child = bin()
+        .arg("hash")
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn missing_path_fails_with_status_1() {
     let out = bin()

@@ -1061,6 +1061,24 @@ async fn webhook_faults_dead_letters_and_redrive_through_the_api() {
         "{h}"
     );
     assert_eq!(h["dead_letters"], 2);
+    // The store's gauges in /metrics say the same.
+    let gauges = |metrics: &str| -> (i64, i64, i64) {
+        let gauge = |name: &str| -> i64 {
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("safeguard_{name} ")))
+                .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+                .parse()
+                .unwrap()
+        };
+        (
+            gauge("webhook_backlog"),
+            gauge("webhook_dead_letters"),
+            gauge("webhooks_disabled"),
+        )
+    };
+    let m = s.admin("GET", "/metrics", None).await.text();
+    assert_eq!(gauges(&m), (0, 2, 1), "{m}");
     let dead = s.admin("GET", &format!("{hook}/dead"), None).await;
     assert_eq!(dead.status, StatusCode::OK);
     let dead = dead.json()["dead_letters"].as_array().unwrap().clone();
@@ -1211,6 +1229,8 @@ async fn webhook_faults_dead_letters_and_redrive_through_the_api() {
         assert!(std::time::Instant::now() < deadline, "{m}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    // The store's gauges: nothing waiting, dead or disabled any more.
+    assert_eq!(gauges(&metrics), (0, 0, 0), "{metrics}");
     let count = |name: &str| count(&metrics, name);
     assert_eq!(count("webhook_delivered"), 2);
     assert_eq!(count("webhook_dead_lettered"), 2);

@@ -513,6 +513,35 @@ async fn bad_input_gets_4xx_with_stable_codes_and_changes_nothing() {
             StatusCode::BAD_REQUEST,
             "invalid_body",
         ),
+        // HMA answers these with 500 or takes them; here they are 400 (docs/api.md).
+        (
+            "PUT",
+            "/c/signal_type/nope".into(),
+            Some(json!({"enabled_ratio": 0.5})),
+            StatusCode::BAD_REQUEST,
+            "unknown_signal_type",
+        ),
+        (
+            "PUT",
+            "/c/signal_type/pdq".into(),
+            Some(json!({"enabled_ratio": 1.5})),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/c/banks".into(),
+            Some(json!({"name": "HMA_RATIO", "enabled_ratio": 1.5})),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "PUT",
+            "/c/bank/TEST_BANK".into(),
+            Some(json!({"enabled_ratio": -0.1})),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
         (
             "POST",
             "/v1/banks".into(),
@@ -1063,6 +1092,55 @@ async fn hma_bank_enabled_false_stops_matching_and_true_restores_it() {
         (422, "invalid_parameter")
     );
     assert_eq!(matches(&s.admin("GET", &lookup, None).await), 1);
+
+    // Creating a bank: `enabled` counts only beside an explicit `"enabled_ratio": null`, as
+    // in HMA, where the default ratio of 1.0 wins over it.
+    for (body, ratio) in [
+        (json!({"name": "MADE_ON", "enabled": false}), 1.0),
+        (
+            json!({"name": "MADE_OFF", "enabled": false, "enabled_ratio": null}),
+            0.0,
+        ),
+    ] {
+        let r = s.admin("POST", "/c/banks", Some(body.clone())).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{body}: {}", r.text());
+        assert_eq!(r.json()["matching_enabled_ratio"], ratio, "{body}");
+    }
+}
+
+/// `GET /v1/signal_types` names each type with how it matches and its hex length
+/// (docs/api.md).
+#[tokio::test]
+async fn signal_types_say_how_each_type_matches() {
+    let s = server().await;
+    let r = s.admin("GET", "/v1/signal_types", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let v = r.json();
+    let by_name = |name: &str| {
+        v["signal_types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("{name} missing: {v}"))
+            .clone()
+    };
+    for (name, how, digits) in [
+        ("pdq", "distance", json!(64)),
+        ("md5", "exact", json!(32)),
+        ("sha1", "exact", json!(40)),
+        ("sha256", "exact", json!(64)),
+        ("vpdq", "video", json!(64)),
+        ("url", "url_expressions", serde_json::Value::Null),
+    ] {
+        let t = by_name(name);
+        assert_eq!(
+            (t["match"].clone(), t["hex_digits"].clone()),
+            (json!(how), digits),
+            "{t}"
+        );
+    }
+    assert_eq!(by_name("photodna")["match"], "euclidean");
 }
 
 /// `POST /c/bank/<name>/content` answers exactly as HMA: `{"id", "signals": {"pdq"}}`; the

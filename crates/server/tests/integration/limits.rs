@@ -261,6 +261,95 @@ async fn text_fields_are_capped_while_they_are_read() {
     assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
 }
 
+/// Route labels are the routes' templates, so two banks' paths are one series; a path no
+/// route takes is `unmatched` (and answers a JSON 404 `not_found`); a match counts in
+/// `safeguard_matches_total` under its bank (docs/operations.md).
+#[tokio::test]
+async fn metrics_label_routes_by_template_and_count_matches_by_bank() {
+    let s = server().await;
+    for name in ["LABEL_A", "LABEL_B"] {
+        let r = s
+            .admin("POST", "/c/banks", Some(serde_json::json!({"name": name})))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let r = s.admin("GET", &format!("/c/bank/{name}"), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+    let r = s
+        .admin(
+            "POST",
+            "/c/bank/LABEL_A/signal",
+            Some(serde_json::json!({"pdq": BRIDGE_PDQ})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = s
+        .admin(
+            "GET",
+            &format!("/m/lookup?signal_type=pdq&signal={BRIDGE_PDQ}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.json()["LABEL_A"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        r.text()
+    );
+    let r = s.admin("GET", "/no/such/route/x17", None).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::NOT_FOUND, "not_found"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(r.headers["content-type"], "application/json");
+
+    let metrics = s.admin("GET", "/metrics", None).await.text();
+    let requests = |route: &str| -> u64 {
+        metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("safeguard_http_requests_total{")
+                    && l.contains(&format!("route=\"{route}\""))
+            })
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum()
+    };
+    assert_eq!(requests("/c/bank/{name}"), 2, "{metrics}");
+    assert_eq!(requests("unmatched"), 1, "{metrics}");
+    for raw in ["LABEL_A\"", "LABEL_B\"", "x17"] {
+        assert!(
+            !metrics
+                .lines()
+                .any(|l| l.starts_with("safeguard_http_") && l.contains(raw)),
+            "{raw}: {metrics}"
+        );
+    }
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "safeguard_matches_total{bank=\"LABEL_A\"} 1"),
+        "{metrics}"
+    );
+}
+
+/// `/status` is plain text (HMA's is HTML).
+#[tokio::test]
+async fn status_answers_plain_text() {
+    let s = server().await;
+    let r = s.call("GET", "/status", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain"),
+        "{:?}",
+        r.headers
+    );
+}
+
 /// The `method` label takes the standard methods and `OTHER`: a client's invented method
 /// does not create a series.
 #[tokio::test]

@@ -21,39 +21,7 @@ async fn an_approved_case_exports_a_bundle_and_records_the_reference() {
         ..Config::default()
     })
     .await;
-    // Two benign photos; the bank holds their own hashes.
-    let imgs = [sample_image(SQUARE), sample_image(BLURRED)];
-    let r = s
-        .admin(
-            "POST",
-            "/v1/banks",
-            Some(json!({"name": "HOTLINE", "kind": "csam", "classification": "A1"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    for img in &imgs {
-        let h = s.upload("/h/hash", "photo", img, &[]).await.json();
-        let r = s
-            .admin(
-                "POST",
-                "/c/bank/HOTLINE/signal",
-                Some(json!({"pdq": h["pdq"]})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    }
-    let mut case = 0;
-    for (i, img) in imgs.iter().enumerate() {
-        let meta = format!(
-            r#"{{"id":"n{i}","kind":"image","account":"uploader-1","account_age":"child","created_at":1764000000,"ip":"192.0.2.{i}"}}"#
-        );
-        let r = s
-            .upload("/v1/content", "media", img, &[("json", &meta)])
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-        case = r.json()["case_id"].as_i64().unwrap();
-    }
-    assert_eq!(s.store.case_evidence(case).unwrap().len(), 2);
+    let (imgs, case) = two_photo_case(&s).await;
 
     // Priority: a child account is involved, so level 2 by the default rules.
     let p = s
@@ -73,12 +41,7 @@ async fn an_approved_case_exports_a_bundle_and_records_the_reference() {
     assert_eq!(p["overdue"], false);
 
     let identity = Identity::generate();
-    let body = json!({
-        "recipient": identity.to_public().to_string(),
-        "authorised_person": {"name": "Test Reporter", "email": "reporter@example.com"},
-        "declared_by": "Test Reporter",
-        "platform": "Example Platform",
-    });
+    let body = bundle_body(&identity);
     let uri = format!("/v1/cases/{case}/reports/nca/bundle");
     // Not before a second person approved the confirmed decision.
     let r = s.admin("POST", &uri, Some(body.clone())).await;
@@ -86,28 +49,10 @@ async fn an_approved_case_exports_a_bundle_and_records_the_reference() {
         (r.status, r.code().as_str()),
         (StatusCode::CONFLICT, "approval_required")
     );
-    for (to, decision) in [("in_review", None), ("decided", Some("confirmed: A1"))] {
-        let r = s
-            .admin(
-                "POST",
-                &format!("/v1/cases/{case}/transition"),
-                Some(json!({"to": to, "decision": decision})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    }
+    decide(&s, case).await;
     let r = s.admin("POST", &uri, Some(body.clone())).await;
     assert_eq!(r.code(), "approval_required");
-    let senior = s.key(&[Scope::Approve]);
-    let r = s
-        .call(
-            "POST",
-            &format!("/v1/cases/{case}/approve"),
-            Some(&senior),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    approve(&s, case).await;
 
     // One referral per case. The policy's default is NCMEC: the first report step records
     // that choice on the case and refuses the NCA.
@@ -248,6 +193,141 @@ async fn an_approved_case_exports_a_bundle_and_records_the_reference() {
         )
         .await;
     assert_eq!(r.code(), "approval_required");
+}
+
+/// A `csam` bank holding the hashes of two benign photos, and both photos submitted by one
+/// child account: one case, with both as evidence. Returns the photos and the case.
+async fn two_photo_case(s: &TestServer) -> ([Vec<u8>; 2], i64) {
+    // Two benign photos; the bank holds their own hashes.
+    let imgs: [Vec<u8>; 2] = [sample_image(SQUARE), sample_image(BLURRED)];
+    let r = s
+        .admin(
+            "POST",
+            "/v1/banks",
+            Some(json!({"name": "HOTLINE", "kind": "csam", "classification": "A1"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    for img in &imgs {
+        let h = s.upload("/h/hash", "photo", img, &[]).await.json();
+        let r = s
+            .admin(
+                "POST",
+                "/c/bank/HOTLINE/signal",
+                Some(json!({"pdq": h["pdq"]})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+    let mut case = 0;
+    for (i, img) in imgs.iter().enumerate() {
+        let meta = format!(
+            r#"{{"id":"n{i}","kind":"image","account":"uploader-1","account_age":"child","created_at":1764000000,"ip":"192.0.2.{i}"}}"#
+        );
+        let r = s
+            .upload("/v1/content", "media", img, &[("json", &meta)])
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        case = r.json()["case_id"].as_i64().unwrap();
+    }
+    assert_eq!(s.store.case_evidence(case).unwrap().len(), 2);
+    (imgs, case)
+}
+
+/// The bundle request for `identity`.
+fn bundle_body(identity: &Identity) -> serde_json::Value {
+    json!({
+        "recipient": identity.to_public().to_string(),
+        "authorised_person": {"name": "Test Reporter", "email": "reporter@example.com"},
+        "declared_by": "Test Reporter",
+        "platform": "Example Platform",
+    })
+}
+
+/// A confirmed decision on `case`.
+async fn decide(s: &TestServer, case: i64) {
+    for (to, decision) in [("in_review", None), ("decided", Some("confirmed: A1"))] {
+        let r = s
+            .admin(
+                "POST",
+                &format!("/v1/cases/{case}/transition"),
+                Some(json!({"to": to, "decision": decision})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+}
+
+/// The decision on `case` approved by a second key.
+async fn approve(s: &TestServer, case: i64) {
+    let senior = s.key(&[Scope::Approve]);
+    let r = s
+        .call(
+            "POST",
+            &format!("/v1/cases/{case}/approve"),
+            Some(&senior),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}
+
+/// The referral recorded on a case stays when the policy changes afterwards (the NCA bundle
+/// is still refused), and the NCA's reference is recorded whatever the referral: the report
+/// was sent, and its reference must be kept (docs/reporting.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_referral_outlives_a_policy_change_and_never_blocks_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    let s = server_with(config.clone()).await;
+    let (_, case) = two_photo_case(&s).await;
+    decide(&s, case).await;
+    approve(&s, case).await;
+    let uri = format!("/v1/cases/{case}/reports/nca/bundle");
+    let body = bundle_body(&Identity::generate());
+    // The default policy (NCMEC) is recorded on the case by its first report step.
+    let r = s.admin("POST", &uri, Some(body.clone())).await;
+    assert_eq!(r.code(), "referral_excluded", "{}", r.text());
+
+    // The organisation now refers to the NCA: the case already decided on keeps NCMEC.
+    let mut nca = config;
+    nca.reporting.referral = safeguard_server::config::Referral::Nca;
+    let s = server_on(s.store.clone(), nca).await;
+    let shown = s
+        .admin("GET", &format!("/v1/cases/{case}/referral"), None)
+        .await
+        .json();
+    assert_eq!(
+        (shown["to"].clone(), shown["source"].clone()),
+        (json!("ncmec"), json!("recorded")),
+        "{shown}"
+    );
+    let r = s.admin("POST", &uri, Some(body)).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::CONFLICT, "referral_excluded"),
+        "{}",
+        r.text()
+    );
+
+    // A reference from the NCA's portal is kept even so.
+    let r = s
+        .admin(
+            "POST",
+            &format!("/v1/cases/{case}/reports/nca/reference"),
+            Some(json!({"reference": "NCA-2026-000777"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["state"], "reported");
+    let h = s.store.case_history(case).unwrap();
+    assert_eq!(
+        h.last().unwrap().note.as_deref(),
+        Some("nca reference NCA-2026-000777")
+    );
 }
 
 /// The organisation's own priority rules (`[reporting.nca] priority_rules`) decide the level
