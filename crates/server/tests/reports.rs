@@ -150,30 +150,8 @@ async fn signals_case(s: &TestServer, account: &str) -> i64 {
 
 /// Moves a case to decided `confirmed: A1` (the admin key) and approves it with a second key.
 async fn confirm_and_approve(s: &TestServer, case: i64) {
-    confirm(s, case).await;
-    let senior = s.key(&[Scope::Approve]);
-    let r = s
-        .call(
-            "POST",
-            &format!("/v1/cases/{case}/approve"),
-            Some(&senior),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-}
-
-async fn confirm(s: &TestServer, case: i64) {
-    for (to, decision) in [("in_review", None), ("decided", Some("confirmed: A1"))] {
-        let r = s
-            .admin(
-                "POST",
-                &format!("/v1/cases/{case}/transition"),
-                Some(json!({"to": to, "decision": decision})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    }
+    s.confirm_case(case).await;
+    s.approve_case(case).await;
 }
 
 async fn file(s: &TestServer, case: i64) -> String {
@@ -835,7 +813,7 @@ async fn nothing_is_filed_without_a_second_persons_approval() {
         (r.status, r.code().as_str()),
         (StatusCode::CONFLICT, "approval_required")
     );
-    confirm(&s, case).await;
+    s.confirm_case(case).await;
     let r = post().await;
     assert_eq!(
         (r.status, r.code().as_str()),

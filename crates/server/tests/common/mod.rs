@@ -94,6 +94,34 @@ impl TestServer {
         create_key(self.store.as_ref(), "test", scopes).unwrap().key
     }
 
+    /// Moves `case` through `in_review` to `decided`, with the decision `confirmed: A1`.
+    pub async fn confirm_case(&self, case: i64) {
+        for (to, decision) in [("in_review", None), ("decided", Some("confirmed: A1"))] {
+            let r = self
+                .admin(
+                    "POST",
+                    &format!("/v1/cases/{case}/transition"),
+                    Some(serde_json::json!({"to": to, "decision": decision})),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{to}: {}", r.text());
+        }
+    }
+
+    /// Approves the decision on `case` with a new key of the approve scope: a second person.
+    pub async fn approve_case(&self, case: i64) {
+        let senior = self.key(&[Scope::Approve]);
+        let r = self
+            .call(
+                "POST",
+                &format!("/v1/cases/{case}/approve"),
+                Some(&senior),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+
     pub async fn send(&self, req: Request<Body>) -> Resp {
         let resp = app(self.state.clone()).oneshot(req).await.unwrap();
         let status = resp.status();

@@ -74,16 +74,7 @@ async fn recorded_actions_signed_heads_and_proofs_verify() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let case = r.json()["case_id"].as_i64().unwrap();
-    for (to, decision) in [("in_review", None), ("decided", Some("confirmed: A1"))] {
-        let r = s
-            .admin(
-                "POST",
-                &format!("/v1/cases/{case}/transition"),
-                Some(json!({"to": to, "decision": decision})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    }
+    s.confirm_case(case).await;
     let r = s
         .call(
             "POST",

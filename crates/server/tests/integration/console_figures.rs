@@ -5,7 +5,6 @@
 use crate::common;
 use crate::common::console::{enrol, image_case, login, start};
 use reqwest::StatusCode;
-use serde_json::json;
 
 /// The text of the `<desc>` of the chart with `key`.
 fn chart_desc(body: &str, key: &str) -> String {
@@ -37,16 +36,7 @@ fn ms(date: &str) -> i64 {
 async fn auditors_see_the_figures_of_a_decision_and_download_the_same_csv_as_the_api() {
     let cs = start(common::console::config()).await;
     let (case, _) = image_case(&cs.s, "acct-figures").await;
-    for (to, decision) in [("in_review", None), ("decided", Some("confirmed: A1"))] {
-        let r =
-            cs.s.admin(
-                "POST",
-                &format!("/v1/cases/{case}/transition"),
-                Some(json!({"to": to, "decision": decision})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{to}: {}", r.text());
-    }
+    cs.s.confirm_case(case).await;
 
     let mut auditor = enrol(&cs, "audrey", "auditor").await;
     let mut a = login(&cs, &mut auditor).await;

@@ -7,7 +7,6 @@ use serde_json::json;
 
 use crate::common::*;
 use safeguard_nca::age::x25519::Identity;
-use safeguard_server::auth::Scope;
 use safeguard_server::config::Config;
 
 const SQUARE: &str = "photos/images/pdq/data/bridge-mods/square-512x512.jpg";
@@ -49,10 +48,10 @@ async fn an_approved_case_exports_a_bundle_and_records_the_reference() {
         (r.status, r.code().as_str()),
         (StatusCode::CONFLICT, "approval_required")
     );
-    decide(&s, case).await;
+    s.confirm_case(case).await;
     let r = s.admin("POST", &uri, Some(body.clone())).await;
     assert_eq!(r.code(), "approval_required");
-    approve(&s, case).await;
+    s.approve_case(case).await;
 
     // One referral per case. The policy's default is NCMEC: the first report step records
     // that choice on the case and refuses the NCA.
@@ -244,34 +243,6 @@ fn bundle_body(identity: &Identity) -> serde_json::Value {
     })
 }
 
-/// A confirmed decision on `case`.
-async fn decide(s: &TestServer, case: i64) {
-    for (to, decision) in [("in_review", None), ("decided", Some("confirmed: A1"))] {
-        let r = s
-            .admin(
-                "POST",
-                &format!("/v1/cases/{case}/transition"),
-                Some(json!({"to": to, "decision": decision})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    }
-}
-
-/// The decision on `case` approved by a second key.
-async fn approve(s: &TestServer, case: i64) {
-    let senior = s.key(&[Scope::Approve]);
-    let r = s
-        .call(
-            "POST",
-            &format!("/v1/cases/{case}/approve"),
-            Some(&senior),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-}
-
 /// The referral recorded on a case stays when the policy changes afterwards (the NCA bundle
 /// is still refused), and the NCA's reference is recorded whatever the referral: the report
 /// was sent, and its reference must be kept (docs/reporting.md).
@@ -284,8 +255,8 @@ async fn a_recorded_referral_outlives_a_policy_change_and_never_blocks_the_refer
     };
     let s = server_with(config.clone()).await;
     let (_, case) = two_photo_case(&s).await;
-    decide(&s, case).await;
-    approve(&s, case).await;
+    s.confirm_case(case).await;
+    s.approve_case(case).await;
     let uri = format!("/v1/cases/{case}/reports/nca/bundle");
     let body = bundle_body(&Identity::generate());
     // The default policy (NCMEC) is recorded on the case by its first report step.
