@@ -27,7 +27,6 @@ fn h32(v: &Value) -> [u8; 32] {
 async fn recorded_actions_signed_heads_and_proofs_verify() {
     let (s, _dir) = audit_server().await;
     let auditor = s.key(&[Scope::Audit]);
-    let senior = s.key(&[Scope::Approve]);
     // Key creation through the API, a rule change, a bank and an import, a case decided,
     // approved: each recorded.
     let r = s
@@ -75,15 +74,7 @@ async fn recorded_actions_signed_heads_and_proofs_verify() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let case = r.json()["case_id"].as_i64().unwrap();
     s.confirm_case(case).await;
-    let r = s
-        .call(
-            "POST",
-            &format!("/v1/cases/{case}/approve"),
-            Some(&senior),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    s.approve_case(case).await;
 
     let r = s
         .call("GET", "/v1/audit/entries", Some(&auditor), None)
