@@ -16,7 +16,6 @@ use serde_json::{json, Value};
 use common::*;
 use safeguard_ncmec::client::md5_hex;
 use safeguard_ncmec::testserver::{self as cybertip, Fault};
-use safeguard_server::auth::Scope;
 use safeguard_server::config::{Config, NcmecConfig};
 use safeguard_store::{SqliteOptions, SqliteStore, Store};
 
@@ -831,16 +830,7 @@ async fn nothing_is_filed_without_a_second_persons_approval() {
         (StatusCode::CONFLICT, "approval_required")
     );
     // Approved, but no credentials stored: not configured.
-    let senior = s.key(&[Scope::Approve]);
-    let r = s
-        .call(
-            "POST",
-            &format!("/v1/cases/{case}/approve"),
-            Some(&senior),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    s.approve_case(case).await;
     let r = post().await;
     assert_eq!(
         (r.status, r.code().as_str()),

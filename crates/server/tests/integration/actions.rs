@@ -1017,6 +1017,16 @@ async fn until(s: &TestServer, uri: &str, done: impl Fn(&Value) -> bool) -> Valu
     }
 }
 
+/// The value of the unlabelled sample `safeguard_{name}` in a `/metrics` text.
+fn metric(metrics: &str, name: &str) -> i64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("safeguard_{name} ")))
+        .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+        .parse()
+        .unwrap()
+}
+
 /// Webhook faults through the whole server: a receiver failing with 500 is retried, one
 /// answering 410 Gone disables its endpoint and dead-letters what was pending; the dead-letter
 /// list, re-enabling with `PATCH` and redriving all go through the API, are audited, and every
@@ -1062,19 +1072,11 @@ async fn webhook_faults_dead_letters_and_redrive_through_the_api() {
     );
     assert_eq!(h["dead_letters"], 2);
     // The store's gauges in /metrics say the same.
-    let gauges = |metrics: &str| -> (i64, i64, i64) {
-        let gauge = |name: &str| -> i64 {
-            metrics
-                .lines()
-                .find_map(|l| l.strip_prefix(&format!("safeguard_{name} ")))
-                .unwrap_or_else(|| panic!("{name} missing from /metrics"))
-                .parse()
-                .unwrap()
-        };
+    let gauges = |metrics: &str| {
         (
-            gauge("webhook_backlog"),
-            gauge("webhook_dead_letters"),
-            gauge("webhooks_disabled"),
+            metric(metrics, "webhook_backlog"),
+            metric(metrics, "webhook_dead_letters"),
+            metric(metrics, "webhooks_disabled"),
         )
     };
     let m = s.admin("GET", "/metrics", None).await.text();
@@ -1212,14 +1214,7 @@ async fn webhook_faults_dead_letters_and_redrive_through_the_api() {
     }
 
     // The dispatcher's counts are in /metrics (counted just after the outbox write).
-    let count = |metrics: &str, name: &str| -> i64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("safeguard_{name}_total ")))
-            .unwrap_or_else(|| panic!("{name} missing from /metrics"))
-            .parse()
-            .unwrap()
-    };
+    let count = |metrics: &str, name: &str| metric(metrics, &format!("{name}_total"));
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let metrics = loop {
         let m = s.admin("GET", "/metrics", None).await.text();

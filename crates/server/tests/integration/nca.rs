@@ -169,20 +169,7 @@ async fn an_approved_case_exports_a_bundle_and_records_the_reference() {
         .admin("POST", &refuri, Some(json!({"reference": ""})))
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = s
-        .admin(
-            "POST",
-            &refuri,
-            Some(json!({"reference": "NCA-2026-000123"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert_eq!(r.json()["state"], "reported");
-    let h = s.store.case_history(case).unwrap();
-    assert_eq!(
-        h.last().unwrap().note.as_deref(),
-        Some("nca reference NCA-2026-000123")
-    );
+    record_reference(&s, case, "NCA-2026-000123").await;
     // Recorded once: the case is no longer decided.
     let r = s
         .admin(
@@ -231,6 +218,25 @@ async fn two_photo_case(s: &TestServer) -> ([Vec<u8>; 2], i64) {
     }
     assert_eq!(s.store.case_evidence(case).unwrap().len(), 2);
     (imgs, case)
+}
+
+/// Records the NCA's `reference` for `case`: the case is `reported`, and its history's last
+/// line keeps the reference.
+async fn record_reference(s: &TestServer, case: i64, reference: &str) {
+    let r = s
+        .admin(
+            "POST",
+            &format!("/v1/cases/{case}/reports/nca/reference"),
+            Some(json!({ "reference": reference })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["state"], "reported");
+    let h = s.store.case_history(case).unwrap();
+    assert_eq!(
+        h.last().unwrap().note.as_deref(),
+        Some(format!("nca reference {reference}").as_str())
+    );
 }
 
 /// The bundle request for `identity`.
@@ -285,20 +291,7 @@ async fn a_recorded_referral_outlives_a_policy_change_and_never_blocks_the_refer
     );
 
     // A reference from the NCA's portal is kept even so.
-    let r = s
-        .admin(
-            "POST",
-            &format!("/v1/cases/{case}/reports/nca/reference"),
-            Some(json!({"reference": "NCA-2026-000777"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert_eq!(r.json()["state"], "reported");
-    let h = s.store.case_history(case).unwrap();
-    assert_eq!(
-        h.last().unwrap().note.as_deref(),
-        Some("nca reference NCA-2026-000777")
-    );
+    record_reference(&s, case, "NCA-2026-000777").await;
 }
 
 /// The organisation's own priority rules (`[reporting.nca] priority_rules`) decide the level
