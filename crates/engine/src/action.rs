@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use safeguard_policy::{
-    AccountAge, Classification, Decision, ItemFacts, Kind, MatchFacts, Policy, Priority, Rule,
-    RuleRef, RuleSet, RuleSpec, Surface, Verdict, VpdqShares,
+    AccountAge, Classification, Decision, Error as PolicyError, ItemFacts, Kind, MatchFacts,
+    Policy, Priority, Rule, RuleRef, RuleSet, RuleSpec, Surface, Verdict, VpdqShares, MAX_RULES,
 };
 use safeguard_store::action::{
     Case, CaseApproval, CaseAssignment, CaseFilter, CaseTransition, NewEvent, NewEvidence, NewRule,
@@ -112,6 +112,23 @@ pub struct Submission {
 impl Submission {
     /// Checks the fields the types do not: lengths, the metadata's size, the signal count.
     pub fn validate(&self) -> Result<(), Error> {
+        self.validate_context()?;
+        if self.signals.is_empty() {
+            return Err(Error::Invalid(
+                "nothing to match: give media, a url or signals".into(),
+            ));
+        }
+        if self.signals.len() > MAX_SUBMISSION_SIGNALS {
+            return Err(Error::Invalid(format!(
+                "at most {MAX_SUBMISSION_SIGNALS} signals per submission"
+            )));
+        }
+        Ok(())
+    }
+
+    /// [`Submission::validate`] without the signals: for a caller that checks the item before
+    /// it knows them (a URL check records a submission only when a URL matches).
+    pub fn validate_context(&self) -> Result<(), Error> {
         if self.id.is_empty() || self.id.len() > MAX_CONTENT_ID_LEN {
             return Err(Error::Invalid(format!(
                 "id must be 1 to {MAX_CONTENT_ID_LEN} bytes"
@@ -134,16 +151,6 @@ impl Submission {
                     "metadata is {len} bytes; at most {MAX_SUBMISSION_METADATA_BYTES} are accepted"
                 )));
             }
-        }
-        if self.signals.is_empty() {
-            return Err(Error::Invalid(
-                "nothing to match: give media, a url or signals".into(),
-            ));
-        }
-        if self.signals.len() > MAX_SUBMISSION_SIGNALS {
-            return Err(Error::Invalid(format!(
-                "at most {MAX_SUBMISSION_SIGNALS} signals per submission"
-            )));
         }
         Ok(())
     }
@@ -789,8 +796,20 @@ impl Actioner {
         position: Option<u32>,
     ) -> Result<RuleSetOutcome, Error> {
         spec.validate()?;
-        // The set must still compile with the change (limits, duplicate ids).
-        let out = self.engine.store().put_rule(&new_rule(spec), position)?;
+        // The set must still compile with the change. An edit in place keeps the ids unique,
+        // so the one set-wide limit left is the count, which the store checks inside its
+        // transaction; its only `Conflict` here is that limit.
+        let out = self
+            .engine
+            .store()
+            .put_rule(&new_rule(spec), position, MAX_RULES)
+            .map_err(|e| match e {
+                safeguard_store::Error::Conflict(_) => Error::Policy(PolicyError::TooMany {
+                    count: MAX_RULES + 1,
+                    max: MAX_RULES,
+                }),
+                other => other.into(),
+            })?;
         self.refresh_policy()?;
         Ok(out)
     }

@@ -11,7 +11,7 @@
 //! relationship it is part of.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::put;
 use axum::{Json, Router};
@@ -26,6 +26,7 @@ use safeguard_store::account::{NewAccount, StoredAccount};
 
 use crate::contact::contact_error;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiPath;
 use crate::state::{blocking, AppState};
 
 /// Largest body of an account or relationship write, bytes.
@@ -120,7 +121,7 @@ fn check_id(field: &str, id: &str) -> ApiResult<()> {
 
 async fn put_account(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let account = parse_account(&id, body_json(&body)?)?;
@@ -139,7 +140,7 @@ async fn put_account(
 
 async fn get_account(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     check_id("id", &id)?;
     let store = state.0.store.clone();
@@ -152,7 +153,7 @@ async fn get_account(
 
 async fn delete_account(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     check_id("id", &id)?;
     let store = state.0.store.clone();
@@ -205,7 +206,7 @@ fn check_pair(id: &str, other: &str) -> ApiResult<()> {
 
 async fn put_relationship(
     State(state): State<AppState>,
-    Path((id, other)): Path<(String, String)>,
+    ApiPath((id, other)): ApiPath<(String, String)>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     check_pair(&id, &other)?;
@@ -233,7 +234,7 @@ async fn put_relationship(
 
 async fn get_relationship(
     State(state): State<AppState>,
-    Path((id, other)): Path<(String, String)>,
+    ApiPath((id, other)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     check_pair(&id, &other)?;
     let store = state.0.store.clone();

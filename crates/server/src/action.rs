@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,7 +24,7 @@ use safeguard_policy::{AccountAge, Kind, RuleSet, RuleSpec, Surface};
 use safeguard_store::action::{CaseFilter, NewEvidence, StoredRule};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{short, JsonBody, UploadForm};
+use crate::extract::{short, ApiPath, ApiQuery, JsonBody, UploadForm};
 use crate::media::{check_photo_upload, hash_photo, hash_video, read_upload};
 use crate::state::{blocking, AppState};
 
@@ -428,7 +428,7 @@ async fn submit_batch(
 
 async fn submission_get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let store = state.0.store.clone();
     let key = id.clone();
@@ -526,7 +526,7 @@ struct PositionQuery {
 async fn rule_create(
     State(state): State<AppState>,
     Extension(actor): Extension<crate::auth::KeyId>,
-    Query(q): Query<PositionQuery>,
+    ApiQuery(q): ApiQuery<PositionQuery>,
     body: Bytes,
 ) -> ApiResult<Response> {
     let text = rule_text(&body)?;
@@ -568,7 +568,10 @@ fn rule_not_found(id: &str) -> ApiError {
     )
 }
 
-async fn rule_get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn rule_get(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
     let store = state.0.store.clone();
     let key = id.clone();
     let (rules, history) =
@@ -586,8 +589,8 @@ async fn rule_get(State(state): State<AppState>, Path(id): Path<String>) -> ApiR
 async fn rule_put(
     State(state): State<AppState>,
     Extension(actor): Extension<crate::auth::KeyId>,
-    Path(id): Path<String>,
-    Query(q): Query<PositionQuery>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<PositionQuery>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let text = rule_text(&body)?;
@@ -626,7 +629,7 @@ async fn rule_put(
 async fn rule_delete(
     State(state): State<AppState>,
     Extension(actor): Extension<crate::auth::KeyId>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let a = state.actioner()?;
     let st = state.clone();
@@ -660,7 +663,7 @@ struct CasesQuery {
 
 async fn cases_list(
     State(state): State<AppState>,
-    Query(q): Query<CasesQuery>,
+    ApiQuery(q): ApiQuery<CasesQuery>,
 ) -> ApiResult<Json<Value>> {
     let limit = q.limit.unwrap_or(50).clamp(1, MAX_CASE_PAGE);
     let filter = CaseFilter {
@@ -692,7 +695,10 @@ pub(crate) fn case_not_found(id: i64) -> ApiError {
     )
 }
 
-async fn case_get(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+async fn case_get(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Value>> {
     let store = state.0.store.clone();
     let (case, subs, history, evidence) = blocking(move || {
         let Some(c) = store.case(id)? else {
@@ -764,7 +770,7 @@ pub const MAX_CASE_NOTE_BYTES: usize = 4096;
 
 async fn case_transition(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     Extension(key): Extension<crate::auth::KeyId>,
     JsonBody(req): JsonBody<TransitionReq>,
 ) -> ApiResult<Json<Value>> {
@@ -825,7 +831,7 @@ struct ApproveReq {
 /// the same decision (409 `already_approved`). Only an approved case can become `reported`.
 async fn case_approve(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     Extension(key): Extension<crate::auth::KeyId>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
@@ -872,7 +878,7 @@ struct HoldReq {
 
 async fn case_legal_hold(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     Extension(key): Extension<crate::auth::KeyId>,
     JsonBody(req): JsonBody<HoldReq>,
 ) -> ApiResult<Json<Value>> {
@@ -915,7 +921,7 @@ pub(crate) fn sealed_object(
 /// the key that read it. There is no bulk export.
 async fn evidence_get(
     State(state): State<AppState>,
-    Path(object_id): Path<String>,
+    ApiPath(object_id): ApiPath<String>,
     Extension(key): Extension<crate::auth::KeyId>,
 ) -> ApiResult<Response> {
     let store = state.0.store.clone();

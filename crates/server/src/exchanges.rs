@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -28,7 +28,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::error::{ApiError, ApiResult, HmaError};
-use crate::extract::{short, JsonBody};
+use crate::extract::{short, ApiPath, ApiQuery, JsonBody};
 use crate::state::{blocking, AppState};
 
 /// Shortest scheduling interval accepted, seconds: the exchanges ask for polite polling, and
@@ -805,7 +805,7 @@ async fn hma_apis() -> Json<Value> {
 
 async fn hma_api(
     State(state): State<AppState>,
-    Path(api): Path<String>,
+    ApiPath(api): ApiPath<String>,
 ) -> Result<Json<Value>, HmaError> {
     let kind = EXCHANGE_KINDS
         .into_iter()
@@ -863,7 +863,7 @@ fn hma_show_json(slot: &Slot) -> Value {
 
 async fn hma_show(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Value>, HmaError> {
     let slot = hma_slot(&state, &name)?;
     Ok(Json(hma_show_json(&slot)))
@@ -1056,7 +1056,7 @@ async fn hma_create(State(state): State<AppState>, body: Bytes) -> Result<Respon
 /// `"api_json"` with settings or credentials to change (the checkpoint is kept).
 async fn hma_update(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     body: Bytes,
 ) -> Result<Json<Value>, HmaError> {
     let old = hma_slot(&state, &name)?;
@@ -1140,7 +1140,7 @@ async fn hma_update(
 /// existed. The bank it filled, and its content, stay.
 async fn hma_delete(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Value>, HmaError> {
     if let Some(slot) = state.0.exchanges.get(&name) {
         if slot.origin == Origin::File {
@@ -1167,7 +1167,7 @@ async fn hma_delete(
 /// `fetched_items` is the hashes the exchange lists in its bank now.
 async fn hma_status(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Value>, HmaError> {
     let slot = hma_slot(&state, &name)?;
     let stored = stored_state(&state, name).await?;
@@ -1237,7 +1237,10 @@ async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "exchanges": out })))
 }
 
-async fn status(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+async fn status(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
     let slot = state.0.exchanges.slot(&name)?;
     Ok(Json(status_json(&state, &slot).await?))
 }
@@ -1251,8 +1254,8 @@ struct RunQuery {
 
 async fn run_now(
     State(state): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<RunQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<RunQuery>,
 ) -> ApiResult<Response> {
     let slot = state.0.exchanges.slot(&name)?;
     let engine = state.engine()?;
@@ -1329,7 +1332,7 @@ fn exchange_error(e: safeguard_exchange::Error) -> ApiError {
 
 async fn feedback(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     JsonBody(req): JsonBody<FeedbackReq>,
 ) -> ApiResult<Json<Value>> {
     let slot = state.0.exchanges.slot(&name)?;

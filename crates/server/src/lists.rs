@@ -20,7 +20,7 @@
 use std::io::{Seek, SeekFrom, Write};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -32,6 +32,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiPath, ApiQuery};
 use crate::state::{blocking, in_request, AppState};
 
 /// Largest list accepted over the API, in bytes (1 GiB, about 25 million plain MD5 lines).
@@ -134,8 +135,8 @@ impl FormatQuery {
 async fn import(
     State(state): State<AppState>,
     Extension(actor): Extension<crate::auth::KeyId>,
-    Path(name): Path<String>,
-    Query(q): Query<FormatQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<FormatQuery>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
     let format = q.format()?;
@@ -279,8 +280,8 @@ impl std::io::Write for ChannelWriter {
 
 async fn export(
     State(state): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<FormatQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<FormatQuery>,
 ) -> ApiResult<Response> {
     let format = q.format()?;
     let types = match &q.only {
@@ -331,8 +332,8 @@ struct ProvenanceQuery {
 
 async fn provenance(
     State(state): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<ProvenanceQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ProvenanceQuery>,
 ) -> ApiResult<Json<Value>> {
     let engine = state.engine()?;
     let t = SignalType::parse(&q.signal_type)?;

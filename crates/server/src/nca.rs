@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -20,13 +20,13 @@ use serde_json::{json, Value};
 use safeguard_engine::case::{current_approval, CaseState, DecisionKind};
 use safeguard_nca::report::{
     Account, AuthorisedPerson, ContentHash, ContentItem, Declaration, DetectionMethod, HashKind,
-    User, UserRole,
+    User, UserRole, EARLIEST_MS, LATEST_MS,
 };
 use safeguard_nca::{ContentFile, NcaReference, PriorityConfig, PriorityFacts, Report};
 use safeguard_store::action::{Case, StoredSubmission};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::JsonBody;
+use crate::extract::{ApiPath, JsonBody};
 use crate::state::{blocking, AppState};
 
 /// The purpose the bundle signing key is derived under (from the master key).
@@ -200,7 +200,10 @@ fn load(state: &AppState, id: i64) -> ApiResult<(Case, Vec<StoredSubmission>)> {
 
 /// `GET /v1/cases/{id}/reports/nca/priority`: the level (1–3) the rules give the case, why,
 /// and its deadline clock from when the case was opened.
-async fn priority(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+async fn priority(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Value>> {
     let st = state.clone();
     let (case, subs) = blocking(move || load(&st, id)).await?;
     let facts = facts(&case, &subs);
@@ -318,7 +321,12 @@ pub(crate) async fn build_report(
             reference: Some(s.platform_id.clone()),
             detection,
             platform: reporter.platform.clone(),
-            uploaded_at_ms: ctx["created_at"].as_i64().map(|t| t.saturating_mul(1000)),
+            // The platform's time only where it can be true, as in the NCMEC report: one that
+            // cannot (milliseconds given for seconds, a time before 2000) would make this
+            // case's report impossible to build, and the stored submission cannot be changed.
+            uploaded_at_ms: crate::reports::platform_upload_time(s)
+                .map(|t| t.0.saturating_mul(1000))
+                .filter(|ms| (EARLIEST_MS..LATEST_MS).contains(ms)),
             upload_ip: ctx["ip"].as_str().and_then(|ip| ip.parse().ok()),
             upload_port: None,
             exif: None,
@@ -419,7 +427,7 @@ pub(crate) fn incomplete(e: safeguard_nca::Error) -> ApiError {
 /// the audit log as a `vault_export`.
 async fn bundle(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     Extension(actor): Extension<crate::auth::KeyId>,
     JsonBody(req): JsonBody<BundleReq>,
 ) -> ApiResult<Response> {
@@ -488,7 +496,7 @@ struct ReferenceReq {
 /// retention clock now runs from this report.
 async fn reference(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     Extension(actor): Extension<crate::auth::KeyId>,
     JsonBody(req): JsonBody<ReferenceReq>,
 ) -> ApiResult<Json<Value>> {

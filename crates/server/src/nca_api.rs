@@ -25,7 +25,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
@@ -44,7 +44,7 @@ use safeguard_store::Store;
 use crate::action::case_not_found;
 use crate::config::NcaApiConfig;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::JsonBody;
+use crate::extract::{ApiPath, JsonBody};
 use crate::nca::Reporter;
 use crate::reports::not_configured;
 use crate::state::{blocking, AppState};
@@ -265,7 +265,7 @@ fn progress_json(id: i64, configured: bool, p: &Progress) -> Value {
 
 /// `GET /v1/cases/{id}/reports/nca/send`: where the case's send through the API stands
 /// (`none`, `pending`, `failed`, `sent`), with the key, the reference or the last error.
-async fn show(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+async fn show(State(state): State<AppState>, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<Value>> {
     let st = state.clone();
     let history = blocking(move || {
         if st.0.store.case(id)?.is_none() {
@@ -316,7 +316,7 @@ impl SendReq {
 /// the module documentation).
 async fn send(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     Extension(actor): Extension<crate::auth::KeyId>,
     JsonBody(req): JsonBody<SendReq>,
 ) -> ApiResult<Json<Value>> {

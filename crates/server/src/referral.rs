@@ -8,7 +8,7 @@
 //! destination it leaves out (409 `referral_excluded`). Recording the NCA's reference is not
 //! refused: the report was sent, and the regulations require the reference kept.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
@@ -20,7 +20,7 @@ use safeguard_store::action::CaseHistory;
 use crate::action::case_not_found;
 use crate::config::Referral;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::JsonBody;
+use crate::extract::{ApiPath, JsonBody};
 use crate::state::{blocking, AppState};
 
 /// The history action of a referral choice.
@@ -128,7 +128,7 @@ pub fn admin_routes() -> Router<AppState> {
 
 /// `GET /v1/cases/{id}/referral`: `{to, source: "recorded"|"policy", by, at, reason}`; a case
 /// with nothing recorded yet shows what the policy would choose, without recording it.
-async fn show(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+async fn show(State(state): State<AppState>, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<Value>> {
     let st = state.clone();
     let history = blocking(move || {
         if st.0.store.case(id)?.is_none() {
@@ -167,7 +167,7 @@ struct SetReq {
 /// history line by the key, with the reason), which the report routes follow from then on.
 async fn set(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     Extension(key): Extension<crate::auth::KeyId>,
     JsonBody(req): JsonBody<SetReq>,
 ) -> ApiResult<Json<Value>> {
@@ -206,5 +206,5 @@ async fn set(
         Ok(())
     })
     .await?;
-    show(State(state), Path(id)).await
+    show(State(state), ApiPath(id)).await
 }

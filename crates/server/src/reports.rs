@@ -21,7 +21,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -47,6 +47,7 @@ use safeguard_store::Store;
 use crate::claims::{Claim, Claims};
 use crate::config::{NcmecConfig, NcmecEnvironment};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiPath;
 use crate::state::{blocking, AppState};
 
 /// The destination name in `report_filings`.
@@ -365,7 +366,7 @@ fn context(s: &StoredSubmission) -> Value {
 /// ahead, a bad field) is not used: NCMEC refuses an incident time in the future, and a
 /// report built from such a time could never be filed. Zero or less is a placeholder, not
 /// an upload time, and is not used either.
-fn platform_upload_time(s: &StoredSubmission) -> Option<Timestamp> {
+pub(crate) fn platform_upload_time(s: &StoredSubmission) -> Option<Timestamp> {
     let received = s.created_at.div_euclid(1000);
     context(s)["created_at"]
         .as_i64()
@@ -944,7 +945,10 @@ pub(crate) fn not_configured(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "reporting_not_configured", message)
 }
 
-async fn preview(State(state): State<AppState>, Path(id): Path<CaseId>) -> ApiResult<Response> {
+async fn preview(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<CaseId>,
+) -> ApiResult<Response> {
     let store = state.0.store.clone();
     let facts = blocking(move || case_facts(store.as_ref(), id)).await?;
     let report = build_report(&state.0.config.reporting.ncmec, &facts)?;
@@ -967,7 +971,7 @@ async fn preview(State(state): State<AppState>, Path(id): Path<CaseId>) -> ApiRe
 
 async fn file(
     State(state): State<AppState>,
-    Path(id): Path<CaseId>,
+    ApiPath(id): ApiPath<CaseId>,
     Extension(key): Extension<crate::auth::KeyId>,
 ) -> ApiResult<Response> {
     let store = state.0.store.clone();
@@ -1099,7 +1103,7 @@ fn filing_json(state: &AppState, f: &ReportFiling) -> Value {
 
 async fn filing_get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let f = filing_row(&state, &id).await?;
     Ok(Json(filing_json(&state, &f)))
@@ -1107,7 +1111,7 @@ async fn filing_get(
 
 async fn retract(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     Extension(key): Extension<crate::auth::KeyId>,
 ) -> ApiResult<Json<Value>> {
     let f = filing_row(&state, &id).await?;

@@ -2,7 +2,7 @@
 //! cancel. Scans are started and worked by `safeguard scan` processes sharing the store; this
 //! only reads and steers them (workers see a new state at their next claim).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -16,6 +16,7 @@ use safeguard_engine::audit::Action;
 
 use crate::auth::KeyId;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiPath, ApiQuery};
 use crate::state::{blocking, AppState};
 
 /// Largest page of scans or results.
@@ -120,7 +121,10 @@ fn page_limit(limit: Option<usize>) -> ApiResult<usize> {
     }
 }
 
-async fn list(State(st): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<Value>> {
+async fn list(
+    State(st): State<AppState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<Value>> {
     let limit = page_limit(q.limit)?;
     let store = st.0.store.clone();
     let scans = blocking(move || Ok(store.scans(limit)?)).await?;
@@ -129,7 +133,7 @@ async fn list(State(st): State<AppState>, Query(q): Query<ListQuery>) -> ApiResu
     ))
 }
 
-async fn one(State(st): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+async fn one(State(st): State<AppState>, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<Value>> {
     let store = st.0.store.clone();
     let s = blocking(move || store.scan(id)?.ok_or_else(|| not_found(id))).await?;
     Ok(Json(scan_json(&s)))
@@ -144,8 +148,8 @@ struct ResultsQuery {
 
 async fn results(
     State(st): State<AppState>,
-    Path(id): Path<i64>,
-    Query(q): Query<ResultsQuery>,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<ResultsQuery>,
 ) -> ApiResult<Json<Value>> {
     let limit = page_limit(q.limit)?;
     let store = st.0.store.clone();
@@ -189,7 +193,7 @@ async fn steer(st: AppState, actor: KeyId, id: i64, to: &'static str) -> ApiResu
 async fn pause(
     State(st): State<AppState>,
     Extension(actor): Extension<KeyId>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Value>> {
     steer(st, actor, id, state::PAUSED).await
 }
@@ -197,7 +201,7 @@ async fn pause(
 async fn resume(
     State(st): State<AppState>,
     Extension(actor): Extension<KeyId>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Value>> {
     steer(st, actor, id, state::RUNNING).await
 }
@@ -205,7 +209,7 @@ async fn resume(
 async fn cancel(
     State(st): State<AppState>,
     Extension(actor): Extension<KeyId>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Value>> {
     steer(st, actor, id, state::CANCELLED).await
 }

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
 use safeguard_exchange::ncmec::{FeedbackType, Vote};
 use safeguard_exchange::stopncii::FeedbackValue;
@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiPath, ApiQuery};
 use crate::state::{blocking, AppState};
 
 /// Attempts before a row is given up (`failed`), spaced by [`backoff_ms`]; an error that no
@@ -428,8 +429,8 @@ fn row_json(f: &SourceFeedback) -> Value {
 /// id, with what became of each.
 pub(crate) async fn list(
     State(state): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<ListQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     state.0.exchanges.require(&name)?;
     if let Some(s) = &q.status {
@@ -470,7 +471,7 @@ pub(crate) async fn list(
 /// or once a refused credential is fixed).
 pub(crate) async fn retry(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     state.0.exchanges.require(&name)?;
     let store = state.0.store.clone();

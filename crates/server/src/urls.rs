@@ -176,6 +176,35 @@ async fn text_check(
     answer(&state, items, req.banks, req.submission, "urls").await
 }
 
+/// The submission a matching check records, without its signals yet, checked.
+fn submission_of(ctx: SubmissionCtx) -> ApiResult<Submission> {
+    if ctx
+        .ip
+        .as_ref()
+        .is_some_and(|ip| ip.len() > crate::action::MAX_IP_LEN)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("ip is over {} bytes", crate::action::MAX_IP_LEN),
+        ));
+    }
+    let s = Submission {
+        id: ctx.id,
+        kind: Kind::Other,
+        signals: Vec::new(),
+        account: ctx.account,
+        account_age: ctx.account_age,
+        surface: ctx.surface,
+        created_at: ctx.created_at,
+        ip: ctx.ip,
+        metadata: ctx.metadata,
+        media: None,
+        url: None,
+    };
+    s.validate_context().map_err(ApiError::from)?;
+    Ok(s)
+}
+
 /// Looks every item up (one hop to the blocking pool for all of them), records a submission
 /// when asked and something matched, and answers.
 async fn answer(
@@ -185,6 +214,9 @@ async fn answer(
     submission: Option<SubmissionCtx>,
     list_name: &str,
 ) -> ApiResult<Json<Value>> {
+    // Checked before anything is looked up: a bad submission is refused whether or not a URL
+    // matches, not only when the answer matters most.
+    let submission = submission.map(submission_of).transpose()?;
     let engine = state.engine()?;
     let values: Vec<SignalValue> = items.iter().map(|i| i.value.clone()).collect();
     let results: Vec<LookupResult> = blocking(move || {
@@ -231,32 +263,11 @@ async fn answer(
         .collect();
     let matched = !matched_values.is_empty();
     let mut body = json!({ list_name: list, "matched": matched });
-    if let (Some(ctx), true) = (submission, matched) {
+    if let (Some(mut s), true) = (submission, matched) {
         // The policy acts on the item as a whole; a message with more listed links than a
         // submission holds signals is still acted on, through its first ones.
         matched_values.truncate(MAX_SUBMISSION_SIGNALS);
-        let s = Submission {
-            id: ctx.id,
-            kind: Kind::Other,
-            signals: matched_values,
-            account: ctx.account,
-            account_age: ctx.account_age,
-            surface: ctx.surface,
-            created_at: ctx.created_at,
-            ip: ctx.ip,
-            metadata: ctx.metadata,
-            media: None,
-            url: None,
-        };
-        if s.ip
-            .as_ref()
-            .is_some_and(|ip| ip.len() > crate::action::MAX_IP_LEN)
-        {
-            return Err(ApiError::bad_request(
-                "invalid_request",
-                format!("ip is over {} bytes", crate::action::MAX_IP_LEN),
-            ));
-        }
+        s.signals = matched_values;
         s.validate().map_err(ApiError::from)?;
         let recorded = crate::action::process(state, s, None).await?;
         body["submission"] = recorded.body;

@@ -1,7 +1,7 @@
 //! The native API under `/v1`: consistent resources, cursor pagination, one error shape
 //! (`{"error": {"code", "message", "request_id"}}`), JSON in and out.
 
-use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,7 +14,7 @@ use safeguard_store::{Bank, BankKind, BankUpdate, Content, ContentUpdate};
 
 use crate::auth::{create_key, Scope};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{short, JsonBody, UploadForm};
+use crate::extract::{short, ApiPath, ApiQuery, JsonBody, UploadForm};
 use crate::media::{hash_photo, hash_video, is_video_upload, read_upload, vpdq_thresholds};
 use crate::state::{blocking, AppState};
 
@@ -324,7 +324,7 @@ struct UploadLookupQuery {
 
 async fn lookup_upload(
     State(state): State<AppState>,
-    Query(q): Query<UploadLookupQuery>,
+    ApiQuery(q): ApiQuery<UploadLookupQuery>,
     UploadForm(mp): UploadForm,
 ) -> ApiResult<Json<Value>> {
     let (h, hashes) = hash_upload(&state, multipart(mp)?).await?;
@@ -439,7 +439,7 @@ async fn bank_create(
 
 async fn bank_get(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let engine = state.engine()?;
     let b = blocking(move || Ok(engine.bank(&name)?)).await?;
@@ -470,7 +470,7 @@ where
 
 async fn bank_update(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     JsonBody(p): JsonBody<BankPatch>,
 ) -> ApiResult<Json<Value>> {
     let engine = state.engine()?;
@@ -494,7 +494,7 @@ async fn bank_update(
 async fn bank_delete(
     State(state): State<AppState>,
     Extension(actor): Extension<crate::auth::KeyId>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let engine = state.engine()?;
     let st = state.clone();
@@ -525,8 +525,8 @@ const DEFAULT_PAGE: usize = 100;
 
 async fn contents(
     State(state): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<PageQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Value>> {
     let engine = state.engine()?;
     let limit = q
@@ -577,7 +577,7 @@ fn add_req(r: ContentReq) -> ApiResult<AddContent> {
 
 async fn content_add(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     JsonBody(req): JsonBody<ContentReq>,
 ) -> ApiResult<Response> {
     let add = add_req(req)?;
@@ -589,7 +589,7 @@ async fn content_add(
 
 async fn content_upload(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     UploadForm(mp): UploadForm,
 ) -> ApiResult<Response> {
     let up = read_upload(multipart(mp)?).await?;
@@ -624,7 +624,7 @@ async fn content_upload(
 
 async fn content_get(
     State(state): State<AppState>,
-    Path((name, id)): Path<(String, i64)>,
+    ApiPath((name, id)): ApiPath<(String, i64)>,
 ) -> ApiResult<Json<Value>> {
     let engine = state.engine()?;
     let bank = name.clone();
@@ -657,7 +657,7 @@ mod double_option {
 
 async fn content_update(
     State(state): State<AppState>,
-    Path((name, id)): Path<(String, i64)>,
+    ApiPath((name, id)): ApiPath<(String, i64)>,
     JsonBody(p): JsonBody<ContentPatch>,
 ) -> ApiResult<Json<Value>> {
     if p.disable_until_ts.is_some_and(|t| t < 0) {
@@ -680,7 +680,7 @@ async fn content_update(
 async fn content_delete(
     State(state): State<AppState>,
     Extension(actor): Extension<crate::auth::KeyId>,
-    Path((name, id)): Path<(String, i64)>,
+    ApiPath((name, id)): ApiPath<(String, i64)>,
 ) -> ApiResult<StatusCode> {
     let engine = state.engine()?;
     let st = state.clone();
@@ -807,7 +807,7 @@ async fn key_create(
 async fn key_revoke(
     State(state): State<AppState>,
     Extension(actor): Extension<crate::auth::KeyId>,
-    Path(key_id): Path<String>,
+    ApiPath(key_id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let store = state.0.store.clone();
     let st = state.clone();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -26,7 +26,7 @@ use safeguard_webhook::signature::Secret;
 use safeguard_engine::now_ms;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{optional_json, JsonBody};
+use crate::extract::{optional_json, ApiPath, JsonBody};
 use crate::state::{blocking, AppState};
 
 /// Associated data binding a sealed webhook secret to its use (a secret sealed for something
@@ -486,7 +486,7 @@ fn check_types(types: &[String]) -> ApiResult<()> {
             "event_types must name at least one event type, or \"*\"",
         ));
     }
-    for t in types {
+    for (i, t) in types.iter().enumerate() {
         if t != "*" && !safeguard_engine::action::EVENT_TYPES.contains(&t.as_str()) {
             return Err(ApiError::bad_request(
                 "invalid_event_types",
@@ -495,6 +495,14 @@ fn check_types(types: &[String]) -> ApiResult<()> {
                     crate::extract::short(t),
                     safeguard_engine::action::EVENT_TYPES.join(", ")
                 ),
+            ));
+        }
+        // Known and unique, so a list is at most every type plus "*": every event written
+        // reads each endpoint's list, inside the transaction that writes it.
+        if types[..i].contains(t) {
+            return Err(ApiError::bad_request(
+                "invalid_event_types",
+                format!("event type {t:?} is named twice"),
             ));
         }
     }
@@ -617,7 +625,7 @@ fn not_found(id: i64) -> ApiError {
     )
 }
 
-async fn show(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+async fn show(State(state): State<AppState>, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<Value>> {
     let store = state.0.store.clone();
     let (w, dead) = blocking(move || {
         let w = hook_or_404(store.as_ref(), id)?;
@@ -638,7 +646,7 @@ struct UpdateReq {
 async fn update(
     State(state): State<AppState>,
     Extension(actor): Extension<crate::auth::KeyId>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     JsonBody(req): JsonBody<UpdateReq>,
 ) -> ApiResult<Json<Value>> {
     let store = state.0.store.clone();
@@ -749,7 +757,7 @@ fn replace_secrets(
 async fn rotate_secret(
     State(state): State<AppState>,
     Extension(actor): Extension<crate::auth::KeyId>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
@@ -800,7 +808,7 @@ async fn rotate_secret(
 async fn retire_previous(
     State(state): State<AppState>,
     Extension(actor): Extension<crate::auth::KeyId>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Value>> {
     let store = state.0.store.clone();
     let st = state.clone();
@@ -825,7 +833,7 @@ async fn retire_previous(
 async fn remove(
     State(state): State<AppState>,
     Extension(actor): Extension<crate::auth::KeyId>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     let store = state.0.store.clone();
     let st = state.clone();
@@ -841,7 +849,7 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn dead(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+async fn dead(State(state): State<AppState>, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<Value>> {
     let store = state.0.store.clone();
     let list = blocking(move || {
         hook_or_404(store.as_ref(), id)?;
@@ -872,7 +880,7 @@ struct RedriveReq {
 async fn redrive(
     State(state): State<AppState>,
     Extension(actor): Extension<crate::auth::KeyId>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
     let req: RedriveReq = if body.is_empty() {

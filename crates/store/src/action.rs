@@ -534,7 +534,15 @@ pub trait ActionStore: Send + Sync {
     /// given are removed. `Conflict` on a repeated id.
     fn replace_rules(&self, rules: &[NewRule]) -> Result<RuleSetOutcome>;
     /// Creates or changes one rule; `position` None keeps its place (or appends a new one).
-    fn put_rule(&self, rule: &NewRule, position: Option<u32>) -> Result<RuleSetOutcome>;
+    /// `Conflict`, writing nothing, when a new id would make the set longer than `max_rules`
+    /// (checked inside the transaction, so two writers racing for the last place cannot both
+    /// take it: a set over the limit would no longer compile, and every submission would fail).
+    fn put_rule(
+        &self,
+        rule: &NewRule,
+        position: Option<u32>,
+        max_rules: usize,
+    ) -> Result<RuleSetOutcome>;
     /// Removes one rule from the set. `NotFound`.
     fn delete_rule(&self, id: &str) -> Result<RuleSetOutcome>;
 

@@ -13,6 +13,10 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     let checks: &[(&str, Check)] = &[
         ("rules_versions", rules_versions),
         ("rules_put_and_delete", rules_put_and_delete),
+        (
+            "rules_put_past_the_limit_refused",
+            rules_put_past_the_limit_refused,
+        ),
         ("rules_duplicate_refused", rules_duplicate_refused),
         ("submission_replay_and_clash", submission_replay_and_clash),
         ("group_commit_isolates_items", group_commit_isolates_items),
@@ -120,14 +124,14 @@ pub fn rules_versions(store: &dyn Store) {
 
 /// Single-rule edits keep the rest of the set.
 pub fn rules_put_and_delete(store: &dyn Store) {
-    store.put_rule(&rule("a", "1"), None).unwrap();
-    store.put_rule(&rule("b", "1"), None).unwrap();
-    let out = store.put_rule(&rule("c", "1"), Some(0)).unwrap();
+    store.put_rule(&rule("a", "1"), None, 10).unwrap();
+    store.put_rule(&rule("b", "1"), None, 10).unwrap();
+    let out = store.put_rule(&rule("c", "1"), Some(0), 10).unwrap();
     assert_eq!(
         ids(&out.rules),
         vec![("c".into(), 1, 0), ("a".into(), 1, 1), ("b".into(), 1, 2)]
     );
-    let out = store.put_rule(&rule("a", "2"), None).unwrap();
+    let out = store.put_rule(&rule("a", "2"), None, 10).unwrap();
     assert_eq!(ids(&out.rules)[1], ("a".into(), 2, 1));
     let out = store.delete_rule("c").unwrap();
     assert_eq!(
@@ -135,6 +139,23 @@ pub fn rules_put_and_delete(store: &dyn Store) {
         vec![("a".into(), 2, 0), ("b".into(), 1, 1)]
     );
     assert!(matches!(store.delete_rule("c"), Err(Error::NotFound(_))));
+}
+
+/// A new rule past the limit is refused and writes nothing; edits and moves of rules already
+/// in the set still go through at the limit.
+pub fn rules_put_past_the_limit_refused(store: &dyn Store) {
+    store.put_rule(&rule("a", "1"), None, 2).unwrap();
+    let full = store.put_rule(&rule("b", "1"), None, 2).unwrap();
+    let r = store.put_rule(&rule("c", "1"), Some(0), 2);
+    assert!(matches!(r, Err(Error::Conflict(_))), "{r:?}");
+    assert_eq!(store.rules().unwrap(), full.rules);
+    assert_eq!(store.rules_generation().unwrap(), full.generation);
+    assert!(store.rule_history("c").unwrap().is_empty());
+    let out = store.put_rule(&rule("b", "2"), Some(0), 2).unwrap();
+    assert_eq!(
+        ids(&out.rules),
+        vec![("b".into(), 2, 0), ("a".into(), 1, 1)]
+    );
 }
 
 /// A set naming one id twice is refused and changes nothing.

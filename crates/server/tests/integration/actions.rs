@@ -328,6 +328,83 @@ verdict = "block"
     );
 }
 
+/// A query string or a path id the route cannot read gets the JSON error shape with a stable
+/// code, like every other refusal of the native API, not the framework's plain text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_query_strings_and_path_ids_get_json_errors() {
+    let (s, _dir) = actions_server().await;
+    for (method, uri) in [
+        ("GET", "/v1/cases?limit=-1"),
+        ("GET", "/v1/cases?bogus=1"),
+        ("GET", "/v1/cases/abc"),
+        ("GET", "/v1/cases/abc/reports/nca/priority"),
+        ("POST", "/v1/rules?position=-1"),
+        ("GET", "/v1/webhooks/abc"),
+        ("GET", "/v1/banks/B/contents/abc"),
+    ] {
+        let r = s.admin(method, uri, None).await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{method} {uri}: {}",
+            r.text()
+        );
+        let ct = r.headers[axum::http::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap();
+        assert!(ct.starts_with("application/json"), "{method} {uri}: {ct}");
+        assert_eq!(r.code(), "invalid_request", "{method} {uri}: {}", r.text());
+        assert!(!r.json()["error"]["message"].as_str().unwrap().is_empty());
+    }
+}
+
+/// A full rule set refuses one more rule through either single-rule route and stores nothing:
+/// a stored set over the limit would not compile, and every submission would then fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_rule_set_refuses_one_more_and_keeps_deciding() {
+    let (s, _dir) = actions_server().await;
+    bank(&s, "HOTLINE", "csam", BRIDGE_PDQ).await;
+    let rule = |id: &str| json!({"id": id, "when": {"account_ages": ["child"]}, "then": {"verdict": "review"}});
+    let max = safeguard_policy::MAX_RULES;
+    let all: Vec<Value> = (0..max).map(|i| rule(&format!("r{i}"))).collect();
+    let r = s
+        .admin("PUT", "/v1/rules", Some(json!({ "rule": all })))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["created"], max);
+
+    let r = s.admin("POST", "/v1/rules", Some(rule("one-more"))).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::BAD_REQUEST, "too_many_rules"),
+        "{}",
+        r.text()
+    );
+    let r = s
+        .admin("PUT", "/v1/rules/one-more", Some(rule("one-more")))
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::BAD_REQUEST, "too_many_rules"),
+        "{}",
+        r.text()
+    );
+    let listed = s.admin("GET", "/v1/rules", None).await.json();
+    assert_eq!(listed["rules"].as_array().unwrap().len(), max);
+    assert!(s.store.rule_history("one-more").unwrap().is_empty());
+
+    // Changing a rule already in the set still works at the limit, and items are decided.
+    let mut changed = rule("r0");
+    changed["then"]["verdict"] = json!("hold");
+    let r = s.admin("PUT", "/v1/rules/r0", Some(changed)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let mut child = item("full-1", "kid", BRIDGE_PDQ);
+    child["account_age"] = json!("child");
+    let b = submit(&s, child).await;
+    assert_eq!(b.status, StatusCode::OK, "{}", b.text());
+    assert_eq!(b.json()["rule"], json!({"id": "r0", "version": 2}));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_submissions_get_stable_codes_and_change_nothing() {
     let (s, _dir) = actions_server().await;
@@ -719,6 +796,22 @@ async fn webhooks_receive_signed_events_for_verdicts_and_cases() {
         )
         .await;
     assert_eq!(r.code(), "invalid_event_types");
+    // A type named twice: each event written reads every endpoint's list.
+    let before = s.admin("GET", "/v1/webhooks", None).await.json();
+    let r = s
+        .admin(
+            "POST",
+            "/v1/webhooks",
+            Some(json!({"url": url, "event_types": ["*", "case.opened", "*"]})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_event_types"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(s.admin("GET", "/v1/webhooks", None).await.json(), before);
 }
 
 /// Waits until the receiver holds `n` requests (at most 20 s).

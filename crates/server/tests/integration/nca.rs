@@ -184,6 +184,11 @@ async fn an_approved_case_exports_a_bundle_and_records_the_reference() {
 /// A `csam` bank holding the hashes of two benign photos, and both photos submitted by one
 /// child account: one case, with both as evidence. Returns the photos and the case.
 async fn two_photo_case(s: &TestServer) -> ([Vec<u8>; 2], i64) {
+    two_photo_case_at(s, [1_764_000_000; 2]).await
+}
+
+/// [`two_photo_case`] with the platform's `created_at` of each photo.
+async fn two_photo_case_at(s: &TestServer, created_at: [i64; 2]) -> ([Vec<u8>; 2], i64) {
     // Two benign photos; the bank holds their own hashes.
     let imgs: [Vec<u8>; 2] = [sample_image(SQUARE), sample_image(BLURRED)];
     let r = s
@@ -208,7 +213,8 @@ async fn two_photo_case(s: &TestServer) -> ([Vec<u8>; 2], i64) {
     let mut case = 0;
     for (i, img) in imgs.iter().enumerate() {
         let meta = format!(
-            r#"{{"id":"n{i}","kind":"image","account":"uploader-1","account_age":"child","created_at":1764000000,"ip":"192.0.2.{i}"}}"#
+            r#"{{"id":"n{i}","kind":"image","account":"uploader-1","account_age":"child","created_at":{},"ip":"192.0.2.{i}"}}"#,
+            created_at[i]
         );
         let r = s
             .upload("/v1/content", "media", img, &[("json", &meta)])
@@ -218,6 +224,57 @@ async fn two_photo_case(s: &TestServer) -> ([Vec<u8>; 2], i64) {
     }
     assert_eq!(s.store.case_evidence(case).unwrap().len(), 2);
     (imgs, case)
+}
+
+/// An upload time the platform gave that cannot be true (milliseconds where seconds are
+/// expected; a time before 2000) is accepted with the item and left out of the NCA report, as
+/// out of NCMEC's, rather than making the case's report impossible to build.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_impossible_upload_time_is_left_out_of_the_nca_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server_with(Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    })
+    .await;
+    let (_, case) = two_photo_case_at(&s, [1_764_000_000_000, 5]).await;
+    s.confirm_case(case).await;
+    s.approve_case(case).await;
+    let r = s
+        .admin(
+            "POST",
+            &format!("/v1/cases/{case}/referral"),
+            Some(json!({"to": "nca", "reason": "UK-only service"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let identity = Identity::generate();
+    let r = s
+        .admin(
+            "POST",
+            &format!("/v1/cases/{case}/reports/nca/bundle"),
+            Some(bundle_body(&identity)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let vk = safeguard_nca::ed25519_dalek::VerifyingKey::from_bytes(
+        &hex::decode(r.headers["safeguard-signing-key"].to_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap(),
+    )
+    .unwrap();
+    let report = safeguard_nca::open_bundle(&r.body, &identity, &vk)
+        .unwrap()
+        .report;
+    assert_eq!(report.content.len(), 2);
+    for item in &report.content {
+        assert_eq!(item.uploaded_at_ms, None, "{item:?}");
+        assert!(
+            item.upload_ip.is_some(),
+            "the rest of the context is kept: {item:?}"
+        );
+    }
 }
 
 /// Records the NCA's `reference` for `case`: the case is `reported`, and its history's last

@@ -160,12 +160,23 @@ async fn unknown_scans_bad_pages_and_scopes() {
         let v: Value = r.json();
         assert_eq!(v["error"]["code"], "scan_not_found", "{method} {uri}: {v}");
     }
-    for bad in ["limit=0", "limit=1001", "limit=x", "bogus=1"] {
+    for (bad, code) in [
+        ("limit=0", "invalid_limit"),
+        ("limit=1001", "invalid_limit"),
+        ("limit=x", "invalid_request"),
+        ("bogus=1", "invalid_request"),
+    ] {
         let r = s
             .call("GET", &format!("/v1/scans?{bad}"), Some(&admin), None)
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+        let v: Value = r.json();
+        assert_eq!(v["error"]["code"], code, "{bad}: {v}");
     }
+    let r = s.call("GET", "/v1/scans/abc", Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let v: Value = r.json();
+    assert_eq!(v["error"]["code"], "invalid_request", "{v}");
     let submit = s.key(&[Scope::Submit]);
     let r = s.call("GET", "/v1/scans", Some(&submit), None).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);

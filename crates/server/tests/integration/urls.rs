@@ -234,6 +234,29 @@ async fn a_url_match_goes_through_the_policy() {
         .await;
     assert_eq!(got.status, StatusCode::OK, "{}", got.text());
     assert_eq!(got.json()["matches"].as_array().unwrap().len(), 8);
+
+    // A bad submission is refused before the lookup, whether or not a link is listed.
+    let long_ip = "1".repeat(65);
+    for text in ["https://fine.example.org/", "https://blocked.example.com/q"] {
+        for bad in [json!({"id": ""}), json!({"id": "msg-bad", "ip": long_ip})] {
+            let r = s
+                .call(
+                    "POST",
+                    "/v1/text/check",
+                    Some(&key),
+                    Some(json!({"text": text, "submission": bad})),
+                )
+                .await;
+            assert_eq!(
+                (r.status, r.code().as_str()),
+                (StatusCode::BAD_REQUEST, "invalid_request"),
+                "{text} {bad}: {}",
+                r.text()
+            );
+        }
+    }
+    let got = s.call("GET", "/v1/content/msg-bad", Some(&key), None).await;
+    assert_eq!(got.status, StatusCode::NOT_FOUND, "{}", got.text());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

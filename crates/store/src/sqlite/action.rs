@@ -728,7 +728,12 @@ impl ActionStore for SqliteStore {
         self.write(|tx| write_rule_set(tx, rules))
     }
 
-    fn put_rule(&self, rule: &NewRule, position: Option<u32>) -> Result<RuleSetOutcome> {
+    fn put_rule(
+        &self,
+        rule: &NewRule,
+        position: Option<u32>,
+        max_rules: usize,
+    ) -> Result<RuleSetOutcome> {
         self.write(|tx| {
             let mut wanted: Vec<NewRule> = rules_in_force(tx)?
                 .into_iter()
@@ -750,6 +755,12 @@ impl ActionStore for SqliteStore {
                     let p = (p as usize).min(wanted.len());
                     wanted.insert(p, rule.clone());
                 }
+            }
+            if wanted.len() > max_rules {
+                return Err(Error::Conflict(format!(
+                    "a rule set holds at most {max_rules} rules; delete one before adding {:?}",
+                    rule.id
+                )));
             }
             write_rule_set(tx, &wanted)
         })
