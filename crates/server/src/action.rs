@@ -195,31 +195,35 @@ async fn build(
             format!("ip is over {MAX_IP_LEN} bytes"),
         ));
     }
-    let bytes = match (&req.url, media) {
-        (Some(url), _) => Some(Bytes::from(crate::media::fetch(state, url).await?)),
-        (None, m) => m,
-    };
-    let (signals, digest) = match (&req.signals, &bytes) {
-        (Some(map), _) => (parse_signals(map)?, None),
-        (None, Some(b)) => (
-            media_signals(state, req.kind, b.clone()).await?,
-            Some(digest_of(b)),
-        ),
-        (None, None) => unreachable!("one source was checked to be present"),
-    };
-    let s = Submission {
+    let mut s = Submission {
         id: req.id,
         kind: req.kind,
-        signals,
+        signals: Vec::new(),
         account: req.account,
         account_age: req.account_age,
         surface: req.surface,
         created_at: req.created_at,
         ip: req.ip,
         metadata: req.metadata,
-        media: digest,
+        media: None,
         url: req.url,
     };
+    // The item's own fields first: a submission refused for them costs no download or decode.
+    s.validate_context().map_err(ApiError::from)?;
+    let bytes = match (&s.url, media) {
+        (Some(url), _) => Some(Bytes::from(crate::media::fetch(state, url).await?)),
+        (None, m) => m,
+    };
+    let (signals, digest) = match (&req.signals, &bytes) {
+        (Some(map), _) => (parse_signals(map)?, None),
+        (None, Some(b)) => (
+            media_signals(state, s.kind, b.clone()).await?,
+            Some(digest_of(b)),
+        ),
+        (None, None) => unreachable!("one source was checked to be present"),
+    };
+    s.signals = signals;
+    s.media = digest;
     s.validate().map_err(ApiError::from)?;
     Ok((s, bytes))
 }

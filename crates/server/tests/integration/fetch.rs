@@ -200,3 +200,58 @@ async fn fetch_limits_hold_at_their_edges() {
         );
     }
 }
+
+/// A submission refused for its own fields (an empty id, an account over the limit) is refused
+/// before its `url` is fetched: the local server is never asked for the file. The same item
+/// with good fields fetches it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submission_refused_for_its_fields_fetches_nothing() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let files = axum::Router::new().route(
+        "/photo.bin",
+        axum::routing::get(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { b"not an image, hashed as other content".to_vec() }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, files).await });
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = safeguard_server::config::Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    config.fetch.allow_internal_hosts = vec!["127.0.0.1".into()];
+    let s = server_with(config).await;
+    let url = format!("http://127.0.0.1:{port}/photo.bin");
+    for bad in [
+        serde_json::json!({"id": "", "kind": "other", "url": url}),
+        serde_json::json!({"id": "f1", "kind": "other", "url": url, "account": "a".repeat(257)}),
+    ] {
+        let r = s.admin("POST", "/v1/content", Some(bad.clone())).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (StatusCode::BAD_REQUEST, "invalid_request"),
+            "{bad}: {}",
+            r.text()
+        );
+    }
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "a refused item fetched its url"
+    );
+    let r = s
+        .admin(
+            "POST",
+            "/v1/content",
+            Some(serde_json::json!({"id": "f2", "kind": "other", "url": url})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
