@@ -109,6 +109,21 @@ pub struct Submission {
     pub url: Option<String>,
 }
 
+/// An id or account goes into reports as it is: NCMEC's XML cannot carry most control
+/// characters and the NCA's checks refuse them and a blank account, so such a value would make
+/// its case unreportable for good (a stored submission is never changed).
+fn printable(field: &str, s: &str) -> Result<(), Error> {
+    if s.trim().is_empty() {
+        return Err(Error::Invalid(format!("{field} must not be blank")));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(Error::Invalid(format!(
+            "{field} must not contain control characters"
+        )));
+    }
+    Ok(())
+}
+
 impl Submission {
     /// Checks the fields the types do not: lengths, the metadata's size, the signal count.
     pub fn validate(&self) -> Result<(), Error> {
@@ -134,12 +149,14 @@ impl Submission {
                 "id must be 1 to {MAX_CONTENT_ID_LEN} bytes"
             )));
         }
+        printable("id", &self.id)?;
         if let Some(a) = &self.account {
             if a.is_empty() || a.len() > MAX_ACCOUNT_LEN {
                 return Err(Error::Invalid(format!(
                     "account must be 1 to {MAX_ACCOUNT_LEN} bytes"
                 )));
             }
+            printable("account", a)?;
         }
         if let Some(m) = &self.metadata {
             if !m.is_object() {

@@ -472,6 +472,29 @@ async fn bad_submissions_get_stable_codes_and_change_nothing() {
             StatusCode::BAD_REQUEST,
             "invalid_request",
         ),
+        // Printable and not blank: reports carry both as given.
+        (
+            json!({"id": "b\u{1b}[2J", "kind": "image", "signals": {"pdq": BRIDGE_PDQ}}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            json!({"id": "   ", "kind": "image", "signals": {"pdq": BRIDGE_PDQ}}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            json!({"id": "b14", "kind": "image", "signals": {"pdq": BRIDGE_PDQ},
+                   "account": "  "}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            json!({"id": "b15", "kind": "image", "signals": {"pdq": BRIDGE_PDQ},
+                   "account": "user\n2"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
         (
             json!({"id": "b12", "kind": "image", "signals": {"pdq": BRIDGE_PDQ},
                    "ip": "1".repeat(65)}),
