@@ -868,6 +868,7 @@ pub const ERROR_CODES: &[&str] = &[
     "exposure_cap_reached",
     "invalid_limit",
     "lease_not_held",
+    "case_not_in_review",
     "media_not_allowed",
     "media_url_invalid",
     "reveal_not_found",

@@ -251,7 +251,18 @@ pub(crate) async fn disable_user(
     let s = session(&state, &headers).await?;
     s.check_csrf(Some(&f.csrf))?;
     admin_only(&s)?;
-    let disable = f.disabled != "false";
+    // Exactly the form's two values: a missing or mistyped field must not disable a person.
+    let disable = match f.disabled.as_str() {
+        "true" => true,
+        "false" => false,
+        _ => {
+            return Err(Fail::page(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "disabled is true or false",
+            ))
+        }
+    };
     if id == s.user.id && disable {
         return Err(Fail::page(
             StatusCode::BAD_REQUEST,

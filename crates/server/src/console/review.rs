@@ -608,6 +608,19 @@ pub(crate) async fn decide(
                 "you do not hold this case (your claim ran out or someone else has it); claim it again",
             ));
         };
+        // The API moves cases without touching the console's leases, so a lease can outlive
+        // the review: nothing (labels, a requeue) may be written onto a case that left it.
+        let state_now = store.case(id)?.map(|c| c.state);
+        if state_now.as_deref() != Some(CaseState::InReview.as_str()) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "case_not_in_review",
+                format!(
+                    "case {id} is {} now, not in review: it was moved outside the console",
+                    state_now.as_deref().unwrap_or("gone")
+                ),
+            ));
+        }
         let live: Vec<String> = store
             .case_evidence(id)?
             .into_iter()

@@ -389,10 +389,17 @@ async fn index_status(
         if wanted.is_some_and(|w| w != t) {
             continue;
         }
-        out.insert(
-            t.name().to_string(),
-            json!({"built_to": st.updated_at, "present": true, "size": n}),
-        );
+        let entry = json!({"built_to": st.updated_at, "present": true, "size": n});
+        // HMA's clients know the MD5 index as `video_md5`; Safeguard's own name is `md5`.
+        // Unfiltered, both keys; filtered, the name the caller asked for.
+        let names = match (t, q.signal_type.as_deref()) {
+            (SignalType::Md5, Some(asked)) => vec![asked],
+            (SignalType::Md5, None) => vec![t.name(), "video_md5"],
+            _ => vec![t.name()],
+        };
+        for name in names {
+            out.insert(name.to_string(), entry.clone());
+        }
     }
     Ok(Json(Value::Object(out)))
 }

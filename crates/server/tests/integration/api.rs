@@ -963,10 +963,17 @@ async fn url_fetching_and_remaining_hma_shapes() {
     assert_eq!(r.json()["FETCHED"][0]["distance"], json!("-"));
     let r = s.admin("GET", "/m/index/status", None).await;
     let v = r.json();
-    for t in ["pdq", "md5", "sha1", "sha256"] {
+    for t in ["pdq", "md5", "video_md5", "sha1", "sha256"] {
         assert_eq!(v[t]["present"], json!(true), "{t}");
         assert!(v[t]["built_to"].as_i64().unwrap() > 1_700_000_000);
     }
+    // HMA's name for the MD5 index, as HMA's clients ask for it.
+    let r = s
+        .admin("GET", "/m/index/status?signal_type=video_md5", None)
+        .await;
+    let only = r.json();
+    assert_eq!(only["video_md5"]["present"], json!(true), "{only}");
+    assert_eq!(only.as_object().unwrap().len(), 1, "{only}");
     assert_eq!(v["pdq"]["size"], json!(1));
     assert_eq!(v["md5"]["size"], json!(2));
     let r = s.admin("GET", "/metrics", None).await;

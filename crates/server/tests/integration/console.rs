@@ -586,6 +586,61 @@ async fn a_claim_is_a_lease_that_others_respect_and_a_skip_is_not_offered_again(
     assert_eq!(id, case, "the open case is claimed again");
 }
 
+/// A case moved through the API while a reviewer holds its console lease (the API does not
+/// touch leases) takes no decision from the console: no labels written, no requeue, 409.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_moved_by_the_api_takes_no_console_decision() {
+    let cs = server().await;
+    let (case, objects) = image_case(&cs.s, "acct-moved").await;
+    let mut rev = enrol(&cs, "una", "senior").await;
+    let mut c = login(&cs, &mut rev).await;
+    let (_, page) = claim(&mut c, "csam").await;
+    let csrf = csrf_of(&page);
+    let r =
+        cs.s.admin(
+            "POST",
+            &format!("/v1/cases/{case}/transition"),
+            Some(json!({"to": "decided", "decision": "confirmed"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let before = cs.s.store.case_history(case).unwrap().len();
+    let (k0, k1) = (
+        format!("class:{}", objects[0]),
+        format!("class:{}", objects[1]),
+    );
+    for decision in ["confirmed", "escalate"] {
+        let r = c
+            .post_form(
+                &format!("/console/cases/{case}/decide"),
+                &[
+                    ("csrf", &csrf),
+                    ("decision", decision),
+                    (&k0, "A1"),
+                    (&k1, "B2"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{decision}: {}", r.body);
+        assert_eq!(
+            r.headers["x-error-code"], "case_not_in_review",
+            "{decision}"
+        );
+        assert!(
+            r.body.contains("moved outside the console"),
+            "{decision}: {}",
+            r.body
+        );
+    }
+    assert!(cs.s.store.item_labels(case).unwrap().is_empty());
+    let after = cs.s.store.case(case).unwrap().unwrap();
+    assert_eq!(
+        (after.state.as_str(), after.queue.as_str()),
+        ("decided", "csam")
+    );
+    assert_eq!(cs.s.store.case_history(case).unwrap().len(), before);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_confirmation_needs_a_second_senior_and_fires_the_webhook() {
     let cs = server().await;
@@ -769,6 +824,40 @@ async fn escalation_requeues_and_not_csam_adds_the_hashes_to_the_allow_list() {
             .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["verdict"], "allow", "{}", r.text());
+}
+
+/// Disabling a person takes exactly `disabled=true` (and enabling `false`): a missing or
+/// mistyped value is refused and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_a_person_needs_an_exact_value() {
+    let cs = server().await;
+    let mut admin = enrol(&cs, "adma", "admin").await;
+    enrol(&cs, "wes", "reviewer").await;
+    let mut a = login(&cs, &mut admin).await;
+    let wes = cs.s.store.user_by_name("wes").unwrap().unwrap().id;
+    let uri = format!("/console/users/{wes}/disable");
+    let csrf = a.csrf().await;
+    for bad in [None, Some("0"), Some("no"), Some("False")] {
+        let mut fields = vec![("csrf", csrf.as_str())];
+        if let Some(v) = bad {
+            fields.push(("disabled", v));
+        }
+        let r = a.post_form(&uri, &fields).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad:?}: {}", r.body);
+        assert_eq!(r.headers["x-error-code"], "invalid_request", "{bad:?}");
+        assert!(
+            !cs.s.store.user_by_name("wes").unwrap().unwrap().disabled,
+            "{bad:?}"
+        );
+    }
+    for (value, disabled) in [("true", true), ("false", false)] {
+        let r = a
+            .post_form(&uri, &[("csrf", &csrf), ("disabled", value)])
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{value}: {}", r.body);
+        let u = cs.s.store.user_by_name("wes").unwrap().unwrap();
+        assert_eq!(u.disabled, disabled, "{value}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
