@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -503,6 +504,33 @@ fn content_json(c: &Content, bank: &safeguard_store::Bank, signals: bool, metada
     Value::Object(out)
 }
 
+/// A bank name and a content id, as HMA's `<int:id>` routes take them. An id that is not an
+/// integer matches no route in HMA (Flask answers 404), so here it gets the router's 404 for a
+/// path it does not serve, not axum's plain-text 400.
+struct ContentPath(String, i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for ContentPath {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let no_route = |parts: &Parts| {
+            ApiError::not_found(format!(
+                "no route for {} {}",
+                parts.method,
+                parts.uri.path()
+            ))
+            .into_response()
+        };
+        match Path::<(String, String)>::from_request_parts(parts, state).await {
+            Ok(Path((name, id))) => match id.parse() {
+                Ok(id) => Ok(ContentPath(name, id)),
+                Err(_) => Err(no_route(parts)),
+            },
+            Err(_) => Err(no_route(parts)),
+        }
+    }
+}
+
 fn content_not_found(id: i64) -> HmaError {
     HmaError(ApiError::new(
         StatusCode::NOT_FOUND,
@@ -513,7 +541,7 @@ fn content_not_found(id: i64) -> HmaError {
 
 async fn content_get(
     State(state): State<AppState>,
-    Path((name, id)): Path<(String, i64)>,
+    ContentPath(name, id): ContentPath,
     Query(q): Query<ContentGetQuery>,
 ) -> HmaResult<Json<Value>> {
     let engine = state.engine()?;
@@ -540,7 +568,7 @@ async fn content_get(
 
 async fn content_update(
     State(state): State<AppState>,
-    Path((name, id)): Path<(String, i64)>,
+    ContentPath(name, id): ContentPath,
     body: Bytes,
 ) -> HmaResult<Json<Value>> {
     let m = json_body(&body)?;
@@ -606,7 +634,7 @@ async fn content_update(
 
 async fn content_delete(
     State(state): State<AppState>,
-    Path((name, id)): Path<(String, i64)>,
+    ContentPath(name, id): ContentPath,
 ) -> HmaResult<Json<Value>> {
     let engine = state.engine()?;
     let deleted = blocking(move || {

@@ -264,6 +264,18 @@ async fn hma_content_and_lookup_snapshot() {
     let r = s.admin("DELETE", "/c/bank/TEST_BANK/content/1", None).await;
     assert_eq!(r.json(), json!({"deleted": 0}));
     assert_eq!(lookup().await, json!({}));
+    // An id that is not an integer matches no route, as HMA's `<int:id>`: the JSON 404.
+    for method in ["GET", "PUT", "DELETE"] {
+        let r = s
+            .admin(method, "/c/bank/TEST_BANK/content/abc", Some(json!({})))
+            .await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (StatusCode::NOT_FOUND, "not_found"),
+            "{method}: {}",
+            r.text()
+        );
+    }
 }
 
 #[tokio::test]
