@@ -1,7 +1,7 @@
 //! People and settings, for admins. Admins see no media (unless they are also reviewers):
 //! these pages show names, roles and defaults only.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
@@ -11,7 +11,7 @@ use safeguard_engine::audit::Action;
 use safeguard_store::console::NewUser;
 use serde::Deserialize;
 
-use super::{html, now_ms, session, ConsoleResult, Fail, Session};
+use super::{html, now_ms, session, ConsoleId, ConsoleResult, Fail, Session};
 use crate::error::ApiError;
 use crate::state::{blocking, AppState};
 
@@ -222,7 +222,7 @@ pub(crate) async fn reset_user_route(
 
 pub(crate) async fn reset_user_handler(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ConsoleId(id): ConsoleId,
     headers: HeaderMap,
     Form(f): Form<CsrfForm>,
 ) -> ConsoleResult<Response> {
@@ -244,7 +244,7 @@ pub(crate) struct DisableForm {
 /// longer sign in and their sessions end.
 pub(crate) async fn disable_user(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ConsoleId(id): ConsoleId,
     headers: HeaderMap,
     Form(f): Form<DisableForm>,
 ) -> ConsoleResult<Response> {
@@ -301,7 +301,7 @@ pub(crate) struct RolesForm {
 /// `POST /console/users/{id}/roles`.
 pub(crate) async fn set_roles(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ConsoleId(id): ConsoleId,
     headers: HeaderMap,
     Form(f): Form<RolesForm>,
 ) -> ConsoleResult<Response> {

@@ -6,7 +6,7 @@
 //! and the audit log before it leaves; every reveal (the click that unblurs) is recorded with
 //! how long it was visible, which is also what sets CyberTipline's `fileViewedByEsp`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -18,6 +18,7 @@ use serde_json::json;
 use super::{now_ms, policies, session, ConsoleResult, Fail};
 use crate::action::sealed_object;
 use crate::error::ApiError;
+use crate::extract::{ApiPath, ApiQuery};
 use crate::state::{blocking, cpu, AppState};
 
 #[derive(Debug, Deserialize)]
@@ -34,7 +35,7 @@ pub(crate) struct MediaQuery {
 pub(crate) async fn media(
     State(state): State<AppState>,
     Path(object): Path<String>,
-    Query(q): Query<MediaQuery>,
+    ApiQuery(q): ApiQuery<MediaQuery>,
     headers: HeaderMap,
 ) -> ConsoleResult<Response> {
     let s = session(&state, &headers).await.map_err(Fail::json)?;
@@ -268,7 +269,7 @@ pub(crate) async fn reveal_start(
 /// timed out, or the page closed). Idempotent.
 pub(crate) async fn reveal_end(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     headers: HeaderMap,
 ) -> ConsoleResult<Json<serde_json::Value>> {
     let s = session(&state, &headers).await.map_err(Fail::json)?;

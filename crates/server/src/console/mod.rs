@@ -20,7 +20,8 @@ use std::net::IpAddr;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use axum::extract::Request;
+use axum::extract::{FromRequestParts, Path, Request};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -290,6 +291,22 @@ impl Fail {
             } => Fail::Json(ApiError::new(status, code, message)),
             j => j,
         }
+    }
+}
+
+/// A case's or person's id in a console page's path. One that is not a number names no page:
+/// the console's 404 page, not axum's plain text.
+pub(crate) struct ConsoleId(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for ConsoleId {
+    type Rejection = Fail;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Fail> {
+        let no_page = || Fail::page(StatusCode::NOT_FOUND, "not_found", "there is no such page");
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| no_page())?;
+        raw.parse().map(ConsoleId).map_err(|_| no_page())
     }
 }
 

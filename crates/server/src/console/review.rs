@@ -22,7 +22,7 @@ use safeguard_store::console::{ClaimJob, ItemLabel};
 use serde_json::{json, Value};
 
 use super::{
-    day_start, html, load_session, may_claim, now_ms, policies, session, session_cookie,
+    day_start, html, load_session, may_claim, now_ms, policies, session, session_cookie, ConsoleId,
     ConsoleResult, Fail, Session, MEDIA_URL_TTL_MS,
 };
 use crate::error::ApiError;
@@ -373,7 +373,7 @@ fn matches_of(
 /// `GET /console/cases/{id}`: evidence first, media blurred and greyscale until clicked.
 pub(crate) async fn case_page(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ConsoleId(id): ConsoleId,
     headers: HeaderMap,
 ) -> ConsoleResult<Response> {
     let s = session(&state, &headers).await?;
@@ -498,7 +498,7 @@ pub(crate) async fn case_page(
 /// `POST /console/cases/{id}/renew`: extends the caller's lease.
 pub(crate) async fn renew(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ConsoleId(id): ConsoleId,
     headers: HeaderMap,
     Form(f): Form<CsrfForm>,
 ) -> ConsoleResult<Response> {
@@ -542,7 +542,7 @@ pub(crate) struct SkipForm {
 /// this person again.
 pub(crate) async fn skip(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ConsoleId(id): ConsoleId,
     headers: HeaderMap,
     Form(f): Form<SkipForm>,
 ) -> ConsoleResult<Response> {
@@ -581,7 +581,7 @@ pub(crate) async fn skip(
 /// fields are named after the items (`class:<object id>`, `annot:<object id>`).
 pub(crate) async fn decide(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ConsoleId(id): ConsoleId,
     headers: HeaderMap,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> ConsoleResult<Response> {
@@ -755,7 +755,7 @@ fn false_positive(state: &AppState, id: i64, actor: &str) -> Result<(), ApiError
 /// `POST /console/cases/{id}/approve`: the second person of the two-person rule.
 pub(crate) async fn approve(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ConsoleId(id): ConsoleId,
     headers: HeaderMap,
     Form(f): Form<CsrfForm>,
 ) -> ConsoleResult<Response> {

@@ -826,6 +826,32 @@ async fn escalation_requeues_and_not_csam_adds_the_hashes_to_the_allow_list() {
     assert_eq!(r.json()["verdict"], "allow", "{}", r.text());
 }
 
+/// An id or query the console cannot read: the 404 page for a page's path, the JSON error
+/// shape for the script's calls, never axum's plain text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_console_paths_get_the_console_s_errors() {
+    let cs = server().await;
+    let mut rev = enrol(&cs, "xia", "reviewer").await;
+    let mut c = login(&cs, &mut rev).await;
+    let p = c.get("/console/cases/abc").await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND, "{}", p.body);
+    assert_eq!(p.headers["x-error-code"], "not_found");
+    assert!(p.body.contains("no such page"), "{}", p.body);
+    let csrf = c.csrf().await;
+    let p = c
+        .post_form("/console/cases/abc/renew", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND, "{}", p.body);
+    let p = c
+        .post_json("/console/reveals/abc/end", &json!({}), Some(&csrf))
+        .await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST, "{}", p.body);
+    assert_eq!(p.json()["error"]["code"], "invalid_request", "{}", p.body);
+    let p = c.get("/console/media/ev_x?exp=abc&sig=x").await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST, "{}", p.body);
+    assert_eq!(p.json()["error"]["code"], "invalid_request", "{}", p.body);
+}
+
 /// Disabling a person takes exactly `disabled=true` (and enabling `false`): a missing or
 /// mistyped value is refused and changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
