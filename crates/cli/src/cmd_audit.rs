@@ -99,11 +99,12 @@ pub fn run(cmd: &AuditCommand) -> anyhow::Result<ExitCode> {
             auditor.record("cli", Action::VaultExport, "audit_log", "audit export")?;
             let head = match &a.out {
                 Some(path) => {
-                    let f = File::create(path)
-                        .with_context(|| format!("cannot create {}", path.display()))?;
-                    let mut w = BufWriter::new(f);
+                    let staged = crate::output::staged_file(path)?;
+                    let mut w = BufWriter::new(staged.as_file());
                     let head = auditor.export(&mut w)?;
                     w.flush()?;
+                    drop(w);
+                    crate::output::commit_staged(staged, path)?;
                     head
                 }
                 None => {

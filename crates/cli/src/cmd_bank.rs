@@ -16,7 +16,7 @@ use safeguard_store::{BankKind, DiffSide, NewBank, Store};
 use serde::Deserialize;
 
 use crate::cmd_serve::DataDirArg;
-use crate::output::{Out, WriteResult};
+use crate::output::{commit_staged, staged_file, Out, WriteResult};
 
 /// `safeguard bank ...`.
 #[derive(Debug, clap::Subcommand)]
@@ -219,25 +219,25 @@ fn open_list(path: &Path) -> anyhow::Result<Box<dyn std::io::BufRead>> {
     Ok(Box::new(BufReader::with_capacity(1 << 20, inner)))
 }
 
-fn bank_id(store: &dyn Store, name: &str, create: bool) -> anyhow::Result<i64> {
+/// The bank's id, and whether this call created it.
+fn bank_id(store: &dyn Store, name: &str, create: bool) -> anyhow::Result<(i64, bool)> {
     if let Some(b) = store.bank_by_name(name)? {
-        return Ok(b.id);
+        return Ok((b.id, false));
     }
     if !create {
         bail!("bank {name:?} not found (pass --create to create it)");
     }
     validate_bank_name(name)?;
-    Ok(store
-        .create_bank(&NewBank {
-            name: name.to_string(),
-            enabled: true,
-            enabled_ratio: 1.0,
-            pdq_threshold: DEFAULT_PDQ_THRESHOLD,
-            kind: BankKind::Standard,
-            tags: Vec::new(),
-            classification: None,
-        })?
-        .id)
+    let made = store.create_bank(&NewBank {
+        name: name.to_string(),
+        enabled: true,
+        enabled_ratio: 1.0,
+        pdq_threshold: DEFAULT_PDQ_THRESHOLD,
+        kind: BankKind::Standard,
+        tags: Vec::new(),
+        classification: None,
+    })?;
+    Ok((made.id, true))
 }
 
 fn skipped_json(skipped: &std::collections::BTreeMap<String, u64>) -> serde_json::Value {
@@ -260,8 +260,10 @@ pub fn run(cmd: &BankCommand) -> anyhow::Result<ExitCode> {
 
 fn import(a: &ImportArgs) -> anyhow::Result<ExitCode> {
     let format = a.format.format()?;
+    // Opened before a bank is made: a list that cannot be read leaves no bank behind.
+    let list = open_list(&a.file)?;
     let store = a.data.open()?;
-    let bank = bank_id(store.as_ref(), &a.bank, a.create)?;
+    let (bank, created) = bank_id(store.as_ref(), &a.bank, a.create)?;
     let source = match &a.source {
         Some(s) => s.clone(),
         None => {
@@ -278,8 +280,22 @@ fn import(a: &ImportArgs) -> anyhow::Result<ExitCode> {
     opts.complete = a.complete;
     opts.skip_unknown_types |= a.skip_unknown_types;
     let start = std::time::Instant::now();
-    let report = safeguard_engine::import_list(store.as_ref(), bank, &opts, open_list(&a.file)?)
-        .with_context(|| format!("{}: nothing was imported", a.file.display()))?;
+    let report = match safeguard_engine::import_list(store.as_ref(), bank, &opts, list) {
+        Ok(r) => r,
+        Err(e) => {
+            // All or nothing: a bank made by this command for a list it refused goes too.
+            if created {
+                if let Err(d) = store.delete_bank(bank) {
+                    eprintln!(
+                        "warning: the bank {:?} made for this import is left, empty: {d}",
+                        a.bank
+                    );
+                }
+            }
+            return Err(anyhow::Error::from(e)
+                .context(format!("{}: nothing was imported", a.file.display())));
+        }
+    };
     let o = report.outcome;
     crate::cmd_audit::record(
         &a.data,
@@ -320,11 +336,10 @@ fn export(a: &ExportArgs) -> anyhow::Result<ExitCode> {
         .map(|t| SignalType::parse(t))
         .collect::<Result<Vec<_>, _>>()?;
     let store = a.data.open()?;
-    let bank = bank_id(store.as_ref(), &a.bank, false)?;
-    let out: Box<dyn Write> = match &a.output {
-        Some(p) => {
-            Box::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?)
-        }
+    let (bank, _) = bank_id(store.as_ref(), &a.bank, false)?;
+    let staged = a.output.as_deref().map(staged_file).transpose()?;
+    let out: Box<dyn Write> = match &staged {
+        Some(f) => Box::new(f.as_file().try_clone()?),
         None => Box::new(std::io::stdout()),
     };
     let report = safeguard_engine::export_list(
@@ -334,6 +349,9 @@ fn export(a: &ExportArgs) -> anyhow::Result<ExitCode> {
         (!types.is_empty()).then_some(types.as_slice()),
         BufWriter::with_capacity(1 << 20, out),
     )?;
+    if let (Some(f), Some(path)) = (staged, &a.output) {
+        commit_staged(f, path)?;
+    }
     eprintln!(
         "{}",
         serde_json::json!({
@@ -348,7 +366,7 @@ fn export(a: &ExportArgs) -> anyhow::Result<ExitCode> {
 fn diff(a: &DiffArgs) -> anyhow::Result<ExitCode> {
     let format = a.format.format()?;
     let store = a.data.open()?;
-    let bank = bank_id(store.as_ref(), &a.bank, false)?;
+    let (bank, _) = bank_id(store.as_ref(), &a.bank, false)?;
     let mut out = Out::stdout();
     let mut write_error = None;
     let mut closed = false;

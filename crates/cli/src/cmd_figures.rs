@@ -56,6 +56,11 @@ fn parse_instant(s: &str) -> anyhow::Result<i64> {
         m.parse().with_context(|| format!("bad month in {s:?}"))?,
         d.parse().with_context(|| format!("bad day in {s:?}"))?,
     );
+    // Far enough for any period of figures, near enough that the arithmetic below cannot
+    // overflow (a year of 300000000 wrapped to a nonsense instant in a release build).
+    if !(1970..=9999).contains(&y) {
+        bail!("year {y} in {s:?} is not 1970 to 9999");
+    }
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     let days_in_month = match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -93,6 +98,7 @@ mod tests {
         assert_eq!(parse_instant("2000-03-01").unwrap(), 951_868_800_000);
         assert_eq!(parse_instant("2026-12-03").unwrap(), 1_796_256_000_000);
         assert_eq!(parse_instant("2024-02-29").unwrap(), 1_709_164_800_000);
+        assert_eq!(parse_instant("9999-12-31").unwrap(), 253_402_214_400_000);
         for bad in [
             "2023-02-29",
             "2026-13-01",
@@ -100,6 +106,10 @@ mod tests {
             "2026-01-32",
             "yesterday",
             "2026-1",
+            "300000000-01-01",
+            "-5-01-01",
+            "1969-12-31",
+            "10000-01-01",
         ] {
             assert!(parse_instant(bad).is_err(), "{bad}");
         }

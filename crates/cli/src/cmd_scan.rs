@@ -174,11 +174,14 @@ fn results(a: &IdArgs) -> anyhow::Result<ExitCode> {
         after = Some(last.result.key.clone());
         for r in &page {
             let line = result_json(&r.result, Some((&r.worker, r.recorded_at)));
-            if out.line(&line.to_string()).is_err() {
-                return Ok(ExitCode::SUCCESS); // reader went away (`| head`)
+            // A closed pipe (`| head`) ends the listing quietly; any other write error (a full
+            // disk) is the command's failure.
+            if out.line(&line.to_string())? == crate::output::WriteResult::Closed {
+                return Ok(ExitCode::SUCCESS);
             }
         }
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 

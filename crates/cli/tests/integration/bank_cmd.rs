@@ -93,6 +93,26 @@ fn import_reimport_export_diff() {
     let csv = String::from_utf8(out.stdout).unwrap();
     assert!(csv.starts_with("signal_type,value,classification,source_id,source,"));
     assert_eq!(csv.lines().count(), 21);
+    // Into a file: the same bytes, owner-only (a hash list), written whole under a temporary
+    // name and renamed, so nothing else is left in the folder and an earlier file is replaced.
+    let dest = s.0.join("out").join("list.csv");
+    std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    std::fs::write(&dest, "an earlier export\n").unwrap();
+    let d = dest.to_str().unwrap();
+    let out = bank(
+        &data,
+        &["export", "--bank", "LIST", "--format", "csv", "--output", d],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(std::fs::read_to_string(&dest).unwrap(), csv);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&dest).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    let names: Vec<_> = std::fs::read_dir(dest.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("list.csv")]);
     let back = s.file("back.csv", &csv);
     let r = json(&bank(
         &data,
@@ -234,6 +254,32 @@ fn url_lists_import_with_type_url() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 2"), "{err}");
+    // All or nothing: the bank made for the refused list is gone, and so is one made for a
+    // list that cannot be opened (which is opened before any bank is made).
+    let gone = |what: &str| {
+        let out = bank(&data, &["export", "--bank", "URLS", "--format", "plain"]);
+        assert!(!out.status.success(), "{what}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("not found"), "{what}: {err}");
+    };
+    gone("refused list");
+    let missing = s.0.join("missing.txt");
+    let out = bank(
+        &data,
+        &[
+            "import",
+            "--bank",
+            "URLS",
+            "--create",
+            "--format",
+            "plain",
+            "--type",
+            "url",
+            missing.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success(), "{out:?}");
+    gone("missing list");
 
     let list = s.file(
         "urls.txt",

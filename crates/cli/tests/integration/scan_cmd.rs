@@ -196,6 +196,15 @@ fn a_scan_on_sqlite_equals_hash_and_sends_matches_through_the_policy() {
     let rs = results(&store, id);
     assert_eq!(rs.len(), 251);
     assert_equal_to_hash(&rs, &hashed);
+    // Results that cannot be written (a full disk) fail the command; they are not lost quietly.
+    let out = bin()
+        .args(["scan", "results", &id.to_string()])
+        .args(store)
+        .env_remove("SAFEGUARD_STORE")
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{out:?}");
     let text = rs.iter().find(|r| r["key"] == "notes.txt").unwrap();
     assert!(text["error"].is_string() && text["pdq"].is_null());
     assert_eq!(text["md5"].as_str().unwrap().len(), 32, "digests even so");
