@@ -20,8 +20,11 @@ pub type ScanJobId = i64;
 
 /// Most items in one job: bounds the row a claim reads and the results one finish writes.
 pub const MAX_JOB_ITEMS: usize = 1000;
-/// Longest item key, bytes (a path, object key or URL).
-pub const MAX_ITEM_KEY_BYTES: usize = 4096;
+/// Longest item key, bytes (a path, object key or URL). S3's own limit; and PostgreSQL keys
+/// its results by the key in a btree, whose entries hold at most 2,704 bytes, which a key
+/// twice this long once escaped (`postgres/row.rs`: NUL and `\x01` take two bytes each)
+/// still fits.
+pub const MAX_ITEM_KEY_BYTES: usize = 1024;
 
 /// The states of a scan. `Done` and `Cancelled` are final.
 pub mod state {
