@@ -858,6 +858,18 @@ pub fn evidence_retention_and_destroy(store: &dyn Store) {
     assert!(due(1_099).is_empty());
     assert_eq!(due(1_100), vec!["obj-r1"]);
     assert_eq!(due(12_000), vec!["obj-r1", "obj-r2"]);
+    // A period too long to add to a time (never, in effect) selects nothing by its own rule
+    // and still selects by the other (on PostgreSQL the sum overflowed a bigint and failed).
+    let only = |after_report: i64, unreported: i64| -> Vec<String> {
+        store
+            .expired_evidence(12_000, after_report, unreported, 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.object_id)
+            .collect()
+    };
+    assert_eq!(only(i64::MAX, 100), vec!["obj-r1"]);
+    assert_eq!(only(10_000, i64::MAX), vec!["obj-r2"]);
     let gone = store
         .destroy_evidence("obj-r1", 12_001, 10_000, 100, "retention_expired")
         .unwrap();

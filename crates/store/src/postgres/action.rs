@@ -1049,17 +1049,21 @@ impl ActionStore for PostgresStore {
             .map(|c| format!("e.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
+        // As the SQLite store: the rule's cut-offs computed here, where they saturate; a sum
+        // in SQL overflowed a bigint for a period too long to add, and failed the query.
+        let reported_by = now.saturating_sub(after_report_ms);
+        let created_by = now.saturating_sub(unreported_ms);
         self.read(|tx| {
             all(
                 tx,
                 &format!(
                     "SELECT {columns} FROM evidence e JOIN cases c ON c.id = e.case_id \
                      WHERE e.deleted_at IS NULL AND NOT c.legal_hold \
-                     AND ((c.reported_at IS NOT NULL AND c.reported_at + $2 <= $1) \
-                       OR (c.reported_at IS NULL AND e.created_at + $3 <= $1)) \
-                     ORDER BY e.created_at, e.submission_id LIMIT $4"
+                     AND ((c.reported_at IS NOT NULL AND c.reported_at <= $1) \
+                       OR (c.reported_at IS NULL AND e.created_at <= $2)) \
+                     ORDER BY e.created_at, e.submission_id LIMIT $3"
                 ),
-                &[&now, &after_report_ms, &unreported_ms, &limit],
+                &[&reported_by, &created_by, &limit],
                 evidence_row,
             )
         })

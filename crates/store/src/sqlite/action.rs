@@ -1097,22 +1097,26 @@ impl ActionStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Evidence>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // [`crate::action::evidence_expired`]'s rule, as cut-offs computed here: a sum in SQL
+        // would overflow for a period too long to add (PostgreSQL fails, SQLite goes to float).
+        let reported_by = now.saturating_sub(after_report_ms);
+        let created_by = now.saturating_sub(unreported_ms);
         self.read(|tx| {
             all(
                 tx,
                 &format!(
                     "SELECT {} FROM evidence e JOIN cases c ON c.id = e.case_id \
                      WHERE e.deleted_at IS NULL AND c.legal_hold = 0 \
-                     AND ((c.reported_at IS NOT NULL AND c.reported_at + ?2 <= ?1) \
-                       OR (c.reported_at IS NULL AND e.created_at + ?3 <= ?1)) \
-                     ORDER BY e.created_at LIMIT ?4",
+                     AND ((c.reported_at IS NOT NULL AND c.reported_at <= ?1) \
+                       OR (c.reported_at IS NULL AND e.created_at <= ?2)) \
+                     ORDER BY e.created_at LIMIT ?3",
                     EVIDENCE_COLUMNS
                         .split(", ")
                         .map(|c| format!("e.{c}"))
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-                params![now, after_report_ms, unreported_ms, limit],
+                params![reported_by, created_by, limit],
                 evidence_row,
             )
         })
