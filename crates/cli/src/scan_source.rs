@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +19,10 @@ use sha2::Digest;
 use safeguard_server::config::FetchConfig;
 use safeguard_server::fetch::Fetcher;
 use safeguard_store::scan::MAX_ITEM_KEY_BYTES;
+
+/// Longest line of a URL list read, bytes: four times the longest key, so blanks around a URL
+/// at the limit still fit; a longer line is skipped unread, with a warning naming it.
+const URL_LINE_CAP: u64 = 4 * MAX_ITEM_KEY_BYTES as u64;
 
 /// Items fetched at once by one worker process from a bucket or over HTTP (shared by its job
 /// loops): also the most fetched items it holds in memory at once.
@@ -213,8 +217,37 @@ impl Source {
                     .with_context(|| format!("cannot read {}", file.display()))?;
                 // 16 bytes per distinct URL, not the URL: a list of millions stays small.
                 let mut seen: HashSet<[u8; 16]> = HashSet::new();
-                for line in std::io::BufReader::new(f).lines() {
-                    let line = line.with_context(|| format!("reading {}", file.display()))?;
+                let mut r = std::io::BufReader::new(f);
+                let mut buf = Vec::new();
+                let mut line_no = 0u64;
+                loop {
+                    // A line is read up to a cap, never whole: one endless line must not fill
+                    // the memory. The cap leaves room for blanks around a URL at the limit.
+                    buf.clear();
+                    let n = (&mut r)
+                        .take(URL_LINE_CAP)
+                        .read_until(b'\n', &mut buf)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                    if n == 0 {
+                        break;
+                    }
+                    line_no += 1;
+                    if buf.last() != Some(&b'\n') && n as u64 == URL_LINE_CAP {
+                        r.skip_until(b'\n')
+                            .with_context(|| format!("reading {}", file.display()))?;
+                        eprintln!(
+                            "safeguard: skipped, line {line_no} of {} is over {URL_LINE_CAP} bytes",
+                            file.display()
+                        );
+                        continue;
+                    }
+                    let Ok(line) = std::str::from_utf8(&buf) else {
+                        eprintln!(
+                            "safeguard: skipped, line {line_no} of {} is not UTF-8",
+                            file.display()
+                        );
+                        continue;
+                    };
                     let url = line.trim();
                     if url.is_empty() || url.starts_with('#') {
                         continue;

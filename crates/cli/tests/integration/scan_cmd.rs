@@ -542,6 +542,11 @@ fn a_scan_of_a_url_list() {
     list.push_str(&format!("http://{addr}/img/0.png\n")); // listed once
     list.push_str(&format!("http://{addr}/missing\n"));
     list.push_str("ftp://example.invalid/x.png\n");
+    // Lines the listing skips with a warning, the scan going on: one that is not UTF-8, and
+    // one far over the longest key (read up to a cap, never whole).
+    let mut list = list.into_bytes();
+    list.extend_from_slice(b"http://example.invalid/\xff\xfe.png\n");
+    list.extend_from_slice(format!("http://example.invalid/{}\n", "a".repeat(1 << 20)).as_bytes());
     let file = dir.join("urls.txt");
     std::fs::write(&file, list).unwrap();
     let data = dir.join("data");
