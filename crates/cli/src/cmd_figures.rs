@@ -42,48 +42,14 @@ pub fn run(a: &FiguresArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Unix milliseconds from `YYYY-MM-DD` (UTC midnight) or a number of milliseconds.
+/// Unix milliseconds from `YYYY-MM-DD` (UTC midnight, as the console's figures page reads
+/// it) or a number of milliseconds.
 fn parse_instant(s: &str) -> anyhow::Result<i64> {
     if let Ok(ms) = s.parse::<i64>() {
         return Ok(ms);
     }
-    let parts: Vec<&str> = s.split('-').collect();
-    let [y, m, d] = parts.as_slice() else {
-        bail!("{s:?} is neither a date (YYYY-MM-DD) nor Unix milliseconds");
-    };
-    let (y, m, d): (i64, u32, u32) = (
-        y.parse().with_context(|| format!("bad year in {s:?}"))?,
-        m.parse().with_context(|| format!("bad month in {s:?}"))?,
-        d.parse().with_context(|| format!("bad day in {s:?}"))?,
-    );
-    // Far enough for any period of figures, near enough that the arithmetic below cannot
-    // overflow (a year of 300000000 wrapped to a nonsense instant in a release build).
-    if !(1970..=9999).contains(&y) {
-        bail!("year {y} in {s:?} is not 1970 to 9999");
-    }
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days_in_month = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => bail!("month {m} in {s:?} is not 1 to 12"),
-    };
-    if d == 0 || d > days_in_month {
-        bail!("day {d} in {s:?} is not in that month");
-    }
-    Ok(days_from_civil(y, m, d) * 86_400_000)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    safeguard_console::views::parse_date(s)
+        .map_err(|e| anyhow::anyhow!("{e} (or Unix milliseconds)"))
 }
 
 #[cfg(test)]
@@ -108,7 +74,6 @@ mod tests {
             "2026-1",
             "300000000-01-01",
             "-5-01-01",
-            "1969-12-31",
             "10000-01-01",
         ] {
             assert!(parse_instant(bad).is_err(), "{bad}");

@@ -38,9 +38,6 @@ const IDLE_POLL: Duration = Duration::from_millis(250);
 pub const MAX_JOB_ATTEMPTS: i64 = 5;
 /// Longest key in a submission id; longer ones use the key's SHA-256.
 const MAX_SUBMISSION_KEY: usize = 200;
-/// Longest key kept in a match's metadata (bounded at 16 KiB, and a key of control
-/// characters grows sixfold in JSON); longer ones are given by their SHA-256.
-const MAX_METADATA_KEY: usize = 1024;
 /// Jobs in a row that may fail on the store or the network before a worker stops.
 const MAX_CONSECUTIVE_FAILURES: u32 = 5;
 
@@ -881,11 +878,9 @@ impl Worker {
             surface: Some(Surface::Backfill),
             created_at: None,
             ip: None,
-            metadata: Some(if key.len() <= MAX_METADATA_KEY {
-                json!({ "scan": scan, "key": key })
-            } else {
-                json!({ "scan": scan, "key_sha256": sha256_hex(key) })
-            }),
+            // A key is at most 1,024 bytes (`MAX_ITEM_KEY_BYTES`): even all control characters,
+            // six bytes each in JSON, it fits the metadata's 16 KiB.
+            metadata: Some(json!({ "scan": scan, "key": key })),
             media: Some(MediaDigest {
                 sha256: d.sha256_hex(),
                 md5: d.md5_hex(),
@@ -961,8 +956,10 @@ fn failed(key: &str, why: String) -> ItemResult {
 
 /// `scan:ID:KEY`, or `scan:ID:sha256:HEX` for a long key (submission ids are at most 256
 /// bytes).
+/// The id of a matching item's submission: the key itself where an id can hold it (short, and
+/// printable: ids go into reports as they are), else its SHA-256.
 fn submission_id(scan: i64, key: &str) -> String {
-    if key.len() <= MAX_SUBMISSION_KEY {
+    if key.len() <= MAX_SUBMISSION_KEY && !key.chars().any(char::is_control) {
         format!("scan:{scan}:{key}")
     } else {
         format!("scan:{scan}:sha256:{}", sha256_hex(key))
@@ -1025,6 +1022,13 @@ mod tests {
         let id = submission_id(3, &long);
         assert!(id.starts_with("scan:3:sha256:") && id.len() <= 256, "{id}");
         assert_ne!(id, submission_id(3, &"k".repeat(3999)));
+        // A key with a control character (a file name may hold one) is given by its digest:
+        // an id must be printable.
+        let odd = submission_id(3, "line\nbreak.jpg");
+        assert_eq!(
+            odd,
+            format!("scan:3:sha256:{}", sha256_hex("line\nbreak.jpg"))
+        );
     }
 
     #[test]

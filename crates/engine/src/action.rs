@@ -36,6 +36,8 @@ use crate::Error;
 pub const MAX_CONTENT_ID_LEN: usize = 256;
 /// Longest platform account id, in bytes.
 pub const MAX_ACCOUNT_LEN: usize = 256;
+/// Longest `ip` field, bytes (an IPv6 address with a zone fits).
+pub const MAX_IP_LEN: usize = 64;
 /// Largest `metadata` object of a submission, serialised, in bytes: context for reviewers
 /// and reports, not a place for payloads.
 pub const MAX_SUBMISSION_METADATA_BYTES: usize = 16 * 1024;
@@ -157,6 +159,9 @@ impl Submission {
                 )));
             }
             printable("account", a)?;
+        }
+        if self.ip.as_ref().is_some_and(|ip| ip.len() > MAX_IP_LEN) {
+            return Err(Error::Invalid(format!("ip is over {MAX_IP_LEN} bytes")));
         }
         if let Some(m) = &self.metadata {
             if !m.is_object() {

@@ -100,9 +100,6 @@ fn unknown_age() -> AccountAge {
     AccountAge::Unknown
 }
 
-/// Longest `ip` field, bytes (an IPv6 address with a zone fits).
-pub(crate) const MAX_IP_LEN: usize = 64;
-
 fn parse_signals(map: &BTreeMap<String, String>) -> ApiResult<Vec<SignalValue>> {
     if map.is_empty() {
         return Err(ApiError::bad_request(
@@ -187,12 +184,6 @@ async fn build(
         return Err(ApiError::bad_request(
             "no_media",
             "give a media file, a url, or precomputed signals",
-        ));
-    }
-    if req.ip.as_ref().is_some_and(|ip| ip.len() > MAX_IP_LEN) {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            format!("ip is over {MAX_IP_LEN} bytes"),
         ));
     }
     let mut s = Submission {

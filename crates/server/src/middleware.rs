@@ -321,12 +321,12 @@ pub async fn require_scope(
 
 /// 404 for unknown routes, in the API's error shape.
 pub async fn fallback(req: Request<Body>) -> Response {
-    ApiError::not_found(format!(
-        "no route for {} {}",
-        req.method(),
-        req.uri().path()
-    ))
-    .into_response()
+    no_route(req.method(), req.uri().path()).into_response()
+}
+
+/// The 404 of a path no route serves.
+pub(crate) fn no_route(method: &axum::http::Method, path: &str) -> ApiError {
+    ApiError::not_found(format!("no route for {method} {path}"))
 }
 
 /// 405 for a route that exists with other methods, in the API's error shape (the router adds

@@ -178,16 +178,6 @@ async fn text_check(
 
 /// The submission a matching check records, without its signals yet, checked.
 fn submission_of(ctx: SubmissionCtx) -> ApiResult<Submission> {
-    if ctx
-        .ip
-        .as_ref()
-        .is_some_and(|ip| ip.len() > crate::action::MAX_IP_LEN)
-    {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            format!("ip is over {} bytes", crate::action::MAX_IP_LEN),
-        ));
-    }
     let s = Submission {
         id: ctx.id,
         kind: Kind::Other,

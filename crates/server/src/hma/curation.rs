@@ -504,9 +504,9 @@ fn content_json(c: &Content, bank: &safeguard_store::Bank, signals: bool, metada
     Value::Object(out)
 }
 
-/// A bank name and a content id, as HMA's `<int:id>` routes take them. An id that is not an
-/// integer matches no route in HMA (Flask answers 404), so here it gets the router's 404 for a
-/// path it does not serve, not axum's plain-text 400.
+/// A bank name and a content id, as HMA's `<int:id>` routes take them: digits only. Any other
+/// id matches no route in HMA (Flask answers 404), so here it gets the router's 404 for a path
+/// it does not serve, not axum's plain-text 400.
 struct ContentPath(String, i64);
 
 impl<S: Send + Sync> FromRequestParts<S> for ContentPath {
@@ -514,18 +514,17 @@ impl<S: Send + Sync> FromRequestParts<S> for ContentPath {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
         let no_route = |parts: &Parts| {
-            ApiError::not_found(format!(
-                "no route for {} {}",
-                parts.method,
-                parts.uri.path()
-            ))
-            .into_response()
+            crate::middleware::no_route(&parts.method, parts.uri.path()).into_response()
         };
-        match Path::<(String, String)>::from_request_parts(parts, state).await {
-            Ok(Path((name, id))) => match id.parse() {
-                Ok(id) => Ok(ContentPath(name, id)),
-                Err(_) => Err(no_route(parts)),
-            },
+        let Ok(Path((name, id))) = Path::<(String, String)>::from_request_parts(parts, state).await
+        else {
+            return Err(no_route(parts));
+        };
+        if !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(no_route(parts));
+        }
+        match id.parse() {
+            Ok(n) => Ok(ContentPath(name, n)),
             Err(_) => Err(no_route(parts)),
         }
     }

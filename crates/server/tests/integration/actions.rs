@@ -333,14 +333,14 @@ verdict = "block"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreadable_query_strings_and_path_ids_get_json_errors() {
     let (s, _dir) = actions_server().await;
-    for (method, uri) in [
-        ("GET", "/v1/cases?limit=-1"),
-        ("GET", "/v1/cases?bogus=1"),
-        ("GET", "/v1/cases/abc"),
-        ("GET", "/v1/cases/abc/reports/nca/priority"),
-        ("POST", "/v1/rules?position=-1"),
-        ("GET", "/v1/webhooks/abc"),
-        ("GET", "/v1/banks/B/contents/abc"),
+    for (method, uri, named) in [
+        ("GET", "/v1/cases?limit=-1", "limit"),
+        ("GET", "/v1/cases?bogus=1", "bogus"),
+        ("GET", "/v1/cases/abc", "abc"),
+        ("GET", "/v1/cases/abc/reports/nca/priority", "abc"),
+        ("POST", "/v1/rules?position=-1", "position"),
+        ("GET", "/v1/webhooks/abc", "abc"),
+        ("GET", "/v1/banks/B/contents/abc", "abc"),
     ] {
         let r = s.admin(method, uri, None).await;
         assert_eq!(
@@ -354,7 +354,8 @@ async fn unreadable_query_strings_and_path_ids_get_json_errors() {
             .unwrap();
         assert!(ct.starts_with("application/json"), "{method} {uri}: {ct}");
         assert_eq!(r.code(), "invalid_request", "{method} {uri}: {}", r.text());
-        assert!(!r.json()["error"]["message"].as_str().unwrap().is_empty());
+        let message = r.json()["error"]["message"].as_str().unwrap().to_string();
+        assert!(message.contains(named), "{method} {uri}: {message}");
     }
 }
 

@@ -265,9 +265,18 @@ async fn hma_content_and_lookup_snapshot() {
     assert_eq!(r.json(), json!({"deleted": 0}));
     assert_eq!(lookup().await, json!({}));
     // An id that is not an integer matches no route, as HMA's `<int:id>`: the JSON 404.
-    for method in ["GET", "PUT", "DELETE"] {
+    for (method, id) in [
+        ("GET", "abc"),
+        ("PUT", "abc"),
+        ("DELETE", "abc"),
+        ("GET", "+1"),
+    ] {
         let r = s
-            .admin(method, "/c/bank/TEST_BANK/content/abc", Some(json!({})))
+            .admin(
+                method,
+                &format!("/c/bank/TEST_BANK/content/{id}"),
+                Some(json!({})),
+            )
             .await;
         assert_eq!(
             (r.status, r.code().as_str()),
