@@ -50,6 +50,53 @@ pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 /// reason.
 pub const MAX_FIELD_BYTES: usize = 1024 * 1024;
 
+/// Most raw bytes an XML or JSON parser is given between two markup bytes (`<` or `>`; `"`):
+/// room for a field at [`MAX_FIELD_BYTES`] in its most escaped form. The field's own limit is
+/// checked once it is decoded; this one stops the parser buffering gigabytes before that.
+pub const MAX_RUN_BYTES: usize = 8 * MAX_FIELD_BYTES;
+
+/// Fails a read once more than `limit` bytes have passed without a `boundary` byte: the
+/// parsers behind it buffer a whole text node or string before anything can check its length.
+pub(crate) struct RunLimit<R> {
+    inner: R,
+    run: usize,
+    limit: usize,
+    boundary: fn(u8) -> bool,
+    what: &'static str,
+}
+
+impl<R> RunLimit<R> {
+    pub(crate) fn new(inner: R, boundary: fn(u8) -> bool, what: &'static str) -> RunLimit<R> {
+        RunLimit {
+            inner,
+            run: 0,
+            limit: MAX_RUN_BYTES,
+            boundary,
+            what,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for RunLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &b in &buf[..n] {
+            if (self.boundary)(b) {
+                self.run = 0;
+            } else {
+                self.run += 1;
+                if self.run > self.limit {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{} is longer than {} bytes", self.what, self.limit),
+                    ));
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
 /// Where a record is in its list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Position {
@@ -252,6 +299,53 @@ mod tests {
             .unwrap_err()
             .contains("PDQ or SHA-256"));
         assert!(detect_type("abc").unwrap_err().contains("3-character"));
+    }
+
+    /// A field far over its limit, in each format that buffers a whole field, is refused once
+    /// [`MAX_RUN_BYTES`] have passed, not after the parser has read all of it (64 MiB here;
+    /// the message says which check stopped it).
+    #[test]
+    fn endless_fields_are_refused_before_they_are_buffered() {
+        use std::io::Read;
+        // Short lines after an unclosed quote: one CSV record, however many lines.
+        let lines: Vec<u8> = b"aaaaaaa\n".repeat(2 << 20);
+        let endless = |head: &str, tail: &[u8]| {
+            std::io::BufReader::new(
+                std::io::Cursor::new(head.as_bytes().to_vec())
+                    .chain(std::io::Cursor::new(tail.to_vec()))
+                    .chain(std::io::repeat(b'a').take(64 << 20)),
+            )
+        };
+        let cases: [(Format, &str, &[u8], &str); 3] = [
+            (
+                Format::Ncmec,
+                "<?xml version=\"1.0\"?><queryResult><images><image><md5>",
+                b"",
+                "a text or tag",
+            ),
+            (
+                Format::StopNcii,
+                "{\"hashRecords\": [{\"hashValue\": \"",
+                b"",
+                "a JSON string",
+            ),
+            (
+                Format::Hma,
+                "collab,signal_type,signal_str,category,tags\nc,pdq,\"",
+                &lines,
+                "a record",
+            ),
+        ];
+        for (format, head, tail, what) in cases {
+            let mut n = 0;
+            let e = read(&format, endless(head, tail), &mut |_| -> Result<()> {
+                n += 1;
+                Ok(())
+            })
+            .unwrap_err();
+            assert!(e.to_string().contains(what), "{format:?}: {e}");
+            assert_eq!(n, 0);
+        }
     }
 
     #[test]

@@ -64,7 +64,11 @@ pub(crate) fn read<R: BufRead, E: From<Error>>(
     reader: R,
     sink: &mut dyn FnMut(&Record<'_>) -> Result<(), E>,
 ) -> Result<u64, E> {
-    let mut xml = Reader::from_reader(reader);
+    let mut xml = Reader::from_reader(std::io::BufReader::new(crate::RunLimit::new(
+        reader,
+        |b| b == b'<' || b == b'>',
+        "a text or tag",
+    )));
     xml.config_mut().trim_text(true);
     let mut buf = Vec::new();
     // Local names of the open elements.

@@ -154,7 +154,13 @@ pub(crate) fn read<R: BufRead, E: From<Error>>(
         index: 0,
         failed: None,
     };
-    let mut de = serde_json::Deserializer::from_reader(reader);
+    // A string is bounded before serde decodes it (its own limit is checked after): `"` ends
+    // a run, so the space between two strings is bounded too.
+    let mut de = serde_json::Deserializer::from_reader(crate::RunLimit::new(
+        reader,
+        |b| b == b'"',
+        "a JSON string, or the text between two,",
+    ));
     let result = Page(&mut state)
         .deserialize(&mut de)
         .and_then(|()| de.end());

@@ -143,25 +143,70 @@ fn resolve(m: &CsvMapping, header: Option<&csv::StringRecord>) -> Result<Resolve
     })
 }
 
-/// Refuses a line longer than [`MAX_LINE_BYTES`] before the CSV reader buffers it: an
-/// unclosed quote would otherwise make it read the rest of the file into one record.
+/// Refuses a record longer than [`MAX_LINE_BYTES`] before the CSV reader buffers it. A record
+/// ends at a newline outside quotes, read as the CSV reader reads them: a quote opens a quoted
+/// field only at the field's start (elsewhere it is text), and inside one `""` is a quote and
+/// a lone `"` closes it. So an unclosed quote cannot make it read the rest of the file into
+/// one record, and a stray quote in a field's text changes nothing.
 struct LineLimit<R> {
     inner: R,
+    delimiter: u8,
     since_newline: usize,
+    /// At the first byte of a field.
+    field_start: bool,
+    /// Inside a quoted field.
+    quoted: bool,
+    /// Inside a quoted field, just after a `"`: the end of the field, or the first of `""`.
+    quote_seen: bool,
+}
+
+impl<R> LineLimit<R> {
+    fn new(inner: R, delimiter: u8) -> LineLimit<R> {
+        LineLimit {
+            inner,
+            delimiter,
+            since_newline: 0,
+            field_start: true,
+            quoted: false,
+            quote_seen: false,
+        }
+    }
+
+    /// Whether `b` ends a record.
+    fn ends_record(&mut self, b: u8) -> bool {
+        if self.quoted {
+            if !self.quote_seen {
+                self.quote_seen = b == b'"';
+                return false;
+            }
+            self.quote_seen = false;
+            if b == b'"' {
+                return false; // `""`: a quote in the field
+            }
+            self.quoted = false; // the field closed; `b` follows it
+        }
+        if b == b'"' && self.field_start {
+            self.quoted = true;
+            self.field_start = false;
+            return false;
+        }
+        self.field_start = b == self.delimiter || b == b'\n';
+        b == b'\n'
+    }
 }
 
 impl<R: Read> Read for LineLimit<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         for &b in &buf[..n] {
-            if b == b'\n' {
+            if self.ends_record(b) {
                 self.since_newline = 0;
             } else {
                 self.since_newline += 1;
                 if self.since_newline > MAX_LINE_BYTES {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
-                        format!("a line is longer than {MAX_LINE_BYTES} bytes"),
+                        format!("a record is longer than {MAX_LINE_BYTES} bytes"),
                     ));
                 }
             }
@@ -191,10 +236,7 @@ pub(crate) fn read<R: BufRead, E: From<Error>>(
         .delimiter(mapping.delimiter)
         .has_headers(false)
         .flexible(true)
-        .from_reader(LineLimit {
-            inner: reader,
-            since_newline: 0,
-        });
+        .from_reader(LineLimit::new(reader, mapping.delimiter));
     let mut record = csv::StringRecord::new();
     let mut header = None;
     let mut last_line = 1;
@@ -271,6 +313,37 @@ pub(crate) fn read<R: BufRead, E: From<Error>>(
 
 #[cfg(test)]
 mod tests {
+    /// Where [`LineLimit`] sees records end: at newlines outside quoted fields only, with a
+    /// quote opening a field only at its start and `""` staying inside.
+    #[test]
+    fn records_end_where_the_csv_reader_ends_them() {
+        let ends = |text: &str| -> Vec<usize> {
+            let mut l = LineLimit::new(std::io::empty(), b',');
+            text.bytes()
+                .enumerate()
+                .filter(|&(_, b)| l.ends_record(b))
+                .map(|(i, _)| i)
+                .collect()
+        };
+        assert_eq!(ends("a,b\nc,d\n"), vec![3, 7]);
+        assert_eq!(
+            ends("a,\"x\ny\"\nc\n"),
+            vec![7, 9],
+            "a newline inside quotes"
+        );
+        assert_eq!(
+            ends("a,\"x\"\"\ny\"\n"),
+            vec![9],
+            "an escaped quote stays inside"
+        );
+        assert_eq!(ends("a,b\"c\nd,e\n"), vec![5, 9], "a stray quote is text");
+        assert_eq!(
+            ends("a,\"x\"y\nz\n"),
+            vec![6, 8],
+            "text after a closing quote"
+        );
+    }
+
     use super::*;
 
     type Row = (u64, String, String, Option<String>, Option<String>);
