@@ -44,6 +44,38 @@ pub struct NewRule {
     pub spec: String,
 }
 
+/// The rule set `rules` with `rule` put in (see [`ActionStore::put_rule`]): replaced in place,
+/// or moved to `position`, or inserted there (appended without one); `Conflict` when that
+/// makes the set longer than `max_rules`. Both stores write the result in their transaction.
+pub(crate) fn put_into(
+    mut rules: Vec<NewRule>,
+    rule: &NewRule,
+    position: Option<u32>,
+    max_rules: usize,
+) -> Result<Vec<NewRule>> {
+    let at = rules.iter().position(|r| r.id == rule.id);
+    match (at, position) {
+        (Some(i), None) => rules[i] = rule.clone(),
+        (Some(i), Some(p)) => {
+            rules.remove(i);
+            let p = (p as usize).min(rules.len());
+            rules.insert(p, rule.clone());
+        }
+        (None, None) => rules.push(rule.clone()),
+        (None, Some(p)) => {
+            let p = (p as usize).min(rules.len());
+            rules.insert(p, rule.clone());
+        }
+    }
+    if rules.len() > max_rules {
+        return Err(crate::Error::Conflict(format!(
+            "a rule set holds at most {max_rules} rules; delete one before adding {:?}",
+            rule.id
+        )));
+    }
+    Ok(rules)
+}
+
 /// What replacing the rule set did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuleSetOutcome {

@@ -237,20 +237,24 @@ fn url_lists_import_with_type_url() {
         "bad.txt",
         "http://pages.example.com/a.html\nmailto:someone@example.com\n",
     );
-    let out = bank(
-        &data,
-        &[
-            "import",
-            "--bank",
-            "URLS",
-            "--create",
-            "--format",
-            "plain",
-            "--type",
-            "url",
-            bad.to_str().unwrap(),
-        ],
-    );
+    // `import --bank URLS --create` of a list of type url.
+    let import = |list: &Path| {
+        bank(
+            &data,
+            &[
+                "import",
+                "--bank",
+                "URLS",
+                "--create",
+                "--format",
+                "plain",
+                "--type",
+                "url",
+                list.to_str().unwrap(),
+            ],
+        )
+    };
+    let out = import(&bad);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 2"), "{err}");
@@ -264,20 +268,7 @@ fn url_lists_import_with_type_url() {
     };
     gone("refused list");
     let missing = s.0.join("missing.txt");
-    let out = bank(
-        &data,
-        &[
-            "import",
-            "--bank",
-            "URLS",
-            "--create",
-            "--format",
-            "plain",
-            "--type",
-            "url",
-            missing.to_str().unwrap(),
-        ],
-    );
+    let out = import(&missing);
     assert!(!out.status.success(), "{out:?}");
     gone("missing list");
 
@@ -285,20 +276,7 @@ fn url_lists_import_with_type_url() {
         "urls.txt",
         "# benign test entries\nHTTP://Pages.Example.COM/a/../a.html\nfolders.example.org/shared/\nwhole.example.net\n",
     );
-    let r = json(&bank(
-        &data,
-        &[
-            "import",
-            "--bank",
-            "URLS",
-            "--create",
-            "--format",
-            "plain",
-            "--type",
-            "url",
-            list.to_str().unwrap(),
-        ],
-    ));
+    let r = json(&import(&list));
     assert_eq!(r["added"].as_u64(), Some(3), "{r}");
     let out = bank(&data, &["export", "--bank", "URLS", "--format", "plain"]);
     assert!(out.status.success(), "{out:?}");

@@ -699,28 +699,8 @@ impl ActionStore for PostgresStore {
         max_rules: usize,
     ) -> Result<RuleSetOutcome> {
         self.write(|tx| {
-            let mut wanted = wanted_now(tx)?;
-            let at = wanted.iter().position(|r| r.id == rule.id);
-            match (at, position) {
-                (Some(i), None) => wanted[i] = rule.clone(),
-                (Some(i), Some(p)) => {
-                    wanted.remove(i);
-                    let p = (p as usize).min(wanted.len());
-                    wanted.insert(p, rule.clone());
-                }
-                (None, None) => wanted.push(rule.clone()),
-                (None, Some(p)) => {
-                    let p = (p as usize).min(wanted.len());
-                    wanted.insert(p, rule.clone());
-                }
-            }
-            if wanted.len() > max_rules {
-                return Err(Error::Conflict(format!(
-                    "a rule set holds at most {max_rules} rules; delete one before adding {:?}",
-                    rule.id
-                )));
-            }
-            write_rule_set(tx, &wanted)
+            let now = wanted_now(tx)?;
+            write_rule_set(tx, &put_into(now, rule, position, max_rules)?)
         })
     }
 

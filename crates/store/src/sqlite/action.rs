@@ -735,34 +735,14 @@ impl ActionStore for SqliteStore {
         max_rules: usize,
     ) -> Result<RuleSetOutcome> {
         self.write(|tx| {
-            let mut wanted: Vec<NewRule> = rules_in_force(tx)?
+            let now: Vec<NewRule> = rules_in_force(tx)?
                 .into_iter()
                 .map(|r| NewRule {
                     id: r.id,
                     spec: r.spec,
                 })
                 .collect();
-            let at = wanted.iter().position(|r| r.id == rule.id);
-            match (at, position) {
-                (Some(i), None) => wanted[i] = rule.clone(),
-                (Some(i), Some(p)) => {
-                    wanted.remove(i);
-                    let p = (p as usize).min(wanted.len());
-                    wanted.insert(p, rule.clone());
-                }
-                (None, None) => wanted.push(rule.clone()),
-                (None, Some(p)) => {
-                    let p = (p as usize).min(wanted.len());
-                    wanted.insert(p, rule.clone());
-                }
-            }
-            if wanted.len() > max_rules {
-                return Err(Error::Conflict(format!(
-                    "a rule set holds at most {max_rules} rules; delete one before adding {:?}",
-                    rule.id
-                )));
-            }
-            write_rule_set(tx, &wanted)
+            write_rule_set(tx, &put_into(now, rule, position, max_rules)?)
         })
     }
 
