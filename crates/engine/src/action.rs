@@ -23,6 +23,7 @@ use safeguard_store::action::{
     NewSubmission, Recorded, RuleSetOutcome, StoredRule, StoredSubmission, SubmissionJob,
     SubmitOutcome,
 };
+use safeguard_store::console::ItemLabel;
 use safeguard_store::{BankKind, ContentId};
 
 use crate::case::{check_transition, current_approval, decision_line, CaseState, DecisionKind};
@@ -889,7 +890,36 @@ impl Actioner {
         actor: &str,
         note: Option<String>,
         decision: Option<String>,
+        extra: Vec<NewEvent>,
+    ) -> Result<Case, Error> {
+        self.transition_inner(id, to, actor, note, decision, extra, Vec::new())
+    }
+
+    /// [`Actioner::transition`], with the labels of the case's items (a console decision's
+    /// classifications) written in the same transaction: if the case has moved on since the
+    /// caller looked, the move is refused and no label is written either.
+    pub fn transition_labelled(
+        &self,
+        id: i64,
+        to: CaseState,
+        actor: &str,
+        note: Option<String>,
+        decision: Option<String>,
+        labels: Vec<ItemLabel>,
+    ) -> Result<Case, Error> {
+        self.transition_inner(id, to, actor, note, decision, Vec::new(), labels)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn transition_inner(
+        &self,
+        id: i64,
+        to: CaseState,
+        actor: &str,
+        note: Option<String>,
+        decision: Option<String>,
         mut extra: Vec<NewEvent>,
+        labels: Vec<ItemLabel>,
     ) -> Result<Case, Error> {
         let store = self.engine.store();
         let case = store.case(id)?.ok_or(Error::CaseNotFound(id))?;
@@ -910,6 +940,7 @@ impl Actioner {
             actor: actor.into(),
             note,
             decision,
+            labels,
             at: now_ms(),
         };
         store

@@ -365,6 +365,10 @@ pub struct CaseTransition {
     pub note: Option<String>,
     /// Recorded as the case's decision when set.
     pub decision: Option<String>,
+    /// Labels of the case's items (a console decision's classifications), created or
+    /// replaced in the same transaction: they stand only if the move does, so a case that
+    /// left review meanwhile gets neither. Each must name this case (else `Conflict`).
+    pub labels: Vec<crate::console::ItemLabel>,
     /// Unix milliseconds.
     pub at: i64,
 }

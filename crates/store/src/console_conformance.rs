@@ -26,6 +26,7 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
         ("lapsed_lease_is_reclaimed", lapsed_lease_is_reclaimed),
         ("reopen_lapsed", reopen_lapsed_returns_cases_to_their_queue),
         ("source_feedback", source_feedback_is_recorded_once_and_sent),
+        ("source_feedback_long_text", source_feedback_takes_long_text),
         ("renew_release_and_drop", renew_release_and_drop),
         ("skip_is_per_holder", skip_is_per_holder),
         ("requeue_moves_and_releases", requeue_moves_and_releases),
@@ -500,6 +501,7 @@ fn transition(
                 actor: "api".into(),
                 note: None,
                 decision: decision.map(str::to_owned),
+                labels: Vec::new(),
                 at,
             },
             &mut none,
@@ -619,6 +621,7 @@ pub fn reopen_lapsed_returns_cases_to_their_queue(store: &dyn Store) {
         actor: "lou".into(),
         note: None,
         decision: Some("not_csam".into()),
+        labels: Vec::new(),
         at,
     };
     store.transition_case(third, &t, &mut none).unwrap();
@@ -648,6 +651,45 @@ pub fn reopen_lapsed_returns_cases_to_their_queue(store: &dyn Store) {
     let stats = store.queue_stats().unwrap();
     let csam = stats.iter().find(|q| q.queue == "csam").unwrap();
     assert_eq!((csam.open, csam.in_review), (1, 2), "{stats:?}");
+}
+
+/// Source feedback keeps text of any length exactly (a vPDQ value runs to kilobytes): recorded
+/// once, read back whole, and told apart from text that differs only late.
+pub fn source_feedback_takes_long_text(store: &dyn Store) {
+    let case = open_case(store, "f2", "csam", 5, 100);
+    let long = |c: char, n: usize| std::iter::repeat_n(c, n).collect::<String>();
+    let item = |tail: &str| NewSourceFeedback {
+        case_id: case,
+        exchange: long('E', 3_000),
+        source_id: long('s', 3_000),
+        signal_type: "vpdq".into(),
+        value: format!("{}{tail}", long('v', 9_000)),
+        verdict: "false_positive".into(),
+        actor: "user:kim".into(),
+        at: 2_000,
+    };
+    assert_eq!(store.record_source_feedback(&[item("a")]).unwrap(), 1);
+    assert_eq!(
+        store.record_source_feedback(&[item("a")]).unwrap(),
+        0,
+        "recorded once"
+    );
+    assert_eq!(
+        store.record_source_feedback(&[item("b")]).unwrap(),
+        1,
+        "another value"
+    );
+    let listed = store
+        .source_feedback(&FeedbackFilter {
+            exchange: Some(long('E', 3_000)),
+            status: None,
+            due_by: None,
+            after: 0,
+            limit: 10,
+        })
+        .unwrap();
+    let got: Vec<NewSourceFeedback> = listed.into_iter().map(|f| f.feedback).collect();
+    assert_eq!(got, vec![item("a"), item("b")]);
 }
 
 /// Source feedback: recorded once per (case, exchange, entry, signal, verdict), listed by
@@ -1011,6 +1053,29 @@ pub fn requeue_moves_and_releases(store: &dyn Store) {
         .unwrap();
     assert_eq!(claim(store, &["second_opinion"], a, 1_005), None);
     assert_eq!(claim(store, &["second_opinion"], b, 1_005), Some(c));
+    // The API decides the case while rosa holds it (the API does not touch leases): her
+    // requeue must not send a decided case back to a queue.
+    let decided = CaseTransition {
+        from: "in_review".into(),
+        to: "decided".into(),
+        actor: "api".into(),
+        note: None,
+        decision: Some("confirmed".into()),
+        labels: Vec::new(),
+        at: 1_006,
+    };
+    store.transition_case(c, &decided, &mut none).unwrap();
+    assert_conflict(store.requeue_case(c, b, "rosa", "escalated", "late", false, 1_007, &mut none));
+    let case = store.case(c).unwrap().unwrap();
+    assert_eq!(
+        (case.state.as_str(), case.queue.as_str()),
+        ("decided", "second_opinion")
+    );
+    assert!(store
+        .case_history(c)
+        .unwrap()
+        .iter()
+        .all(|l| l.note.as_deref() != Some("second_opinion -> escalated: late")));
 }
 
 /// An account's cases, newest first, and no one else's.
@@ -1346,6 +1411,55 @@ pub fn labels_and_settings(store: &dyn Store) {
     bad.case_id = 9_999;
     assert_not_found(store.put_item_labels(&[label("obj-c", "A2", &[], 30), bad]));
     assert_eq!(store.item_labels(c).unwrap().len(), 2);
+
+    // Labels that travel with a move of the case stand only if the move does: from a state
+    // the case has left, neither happens; a label of another case is refused.
+    let move_with = |from: &str, labels: Vec<ItemLabel>| CaseTransition {
+        from: from.into(),
+        to: "decided".into(),
+        actor: "sam".into(),
+        note: None,
+        decision: Some("confirmed".into()),
+        labels,
+        at: 40,
+    };
+    assert_conflict(store.transition_case(
+        c,
+        &move_with("in_review", vec![label("obj-d", "A1", &[], 40)]),
+        &mut none,
+    ));
+    let mut other = label("obj-d", "A1", &[], 40);
+    other.case_id = open_case(store, "x2", "csam", 1, 1);
+    assert_conflict(store.transition_case(c, &move_with("open", vec![other]), &mut none));
+    assert_eq!(store.item_labels(c).unwrap().len(), 2);
+    assert_eq!(store.case(c).unwrap().unwrap().state, "open");
+    let moved = store
+        .transition_case(
+            c,
+            &move_with(
+                "open",
+                vec![
+                    label("obj-a", "A1", &[], 40),
+                    label("obj-d", "B1", &["y"], 40),
+                ],
+            ),
+            &mut none,
+        )
+        .unwrap();
+    assert_eq!(moved.state, "decided");
+    assert_eq!(
+        store.item_labels(c).unwrap(),
+        vec![
+            label("obj-a", "A1", &[], 40),
+            label(
+                "obj-b",
+                "A1",
+                &["animal", "with \"quotes\", commas\nand lines"],
+                10
+            ),
+            label("obj-d", "B1", &["y"], 40),
+        ]
+    );
 
     assert_eq!(store.setting("org").unwrap(), None);
     store.put_setting("org", "{\"blur_px\":16}", 1).unwrap();

@@ -224,6 +224,11 @@ pub fn a_released_job_is_claimable_at_once_and_its_attempt_taken_back(store: &dy
     );
     assert!(!store.renew_scan_job(a.id, "a", LONG).unwrap());
     assert!(matches!(store.release_scan_job(999_999, "a"), Ok(false)));
+    // A lease too long to add to the clock ends at the end of time, on every backend.
+    assert!(store.renew_scan_job(b.id, "b", i64::MAX).unwrap());
+    assert!(store.release_scan_job(b.id, "b").unwrap());
+    let c = job(store.claim_scan_job(s.id, "c", i64::MAX).unwrap());
+    assert_eq!((c.id, c.lease_until), (a.id, i64::MAX));
 }
 
 pub fn pause_resume_and_cancel(store: &dyn Store) {

@@ -75,8 +75,8 @@ fn scan_conformance() {
     });
 }
 
-/// The schema version this build writes (PostgreSQL migrations 0001-0015).
-const LATEST: i64 = 15;
+/// The schema version this build writes (PostgreSQL migrations 0001-0016).
+const LATEST: i64 = 16;
 /// An empty database is migrated to the current version, every migration recorded; opening
 /// again changes nothing.
 #[test]
@@ -145,6 +145,66 @@ fn upgrades_from_version_14_to_recorded_blob_deletions() {
     let store = db.open();
     assert_eq!(store.schema_version().unwrap(), LATEST);
     assert!(store.evidence_blobs_left(10).unwrap().is_empty());
+}
+
+/// A database at version 15 (source feedback keyed on its raw text) upgrades in place: the
+/// feedback it holds is still recorded once, and a long value can now be recorded.
+#[test]
+fn upgrades_from_version_15_to_digest_keyed_feedback() {
+    use safeguard_store::console::NewSourceFeedback;
+    use safeguard_store::ConsoleStore;
+    let Some(db) = TestDatabase::create() else {
+        return;
+    };
+    let old = PostgresStore::open_at_version(&PostgresOptions::new(db.url()), 15).unwrap();
+    let s = safeguard_store::action_conformance::submission("fb", None, Some(("csam", 1)));
+    let case = match old.record_submission(&s, &mut |_| vec![]).unwrap() {
+        safeguard_store::action::SubmitOutcome::Recorded(r) => r.case_id.unwrap(),
+        other => panic!("{other:?}"),
+    };
+    // Incompressible (PostgreSQL compresses a long key before its size check): 9,000 hex
+    // digits from a linear congruential generator.
+    let mut x: u64 = 1;
+    let long: String = (0..9_000)
+        .map(|_| {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            char::from_digit((x >> 60) as u32, 16).unwrap()
+        })
+        .collect();
+    // Version 15's rows, written as its code wrote them (this build's statement names the
+    // new key).
+    let insert = |value: &str| {
+        format!(
+            "INSERT INTO source_feedback (case_id, exchange, source_id, signal_type, value, \
+             verdict, actor, created_at, status, updated_at, next_attempt_at) VALUES \
+             ({case}, 'NCMEC', '7-abc', 'pdq', '{value}', 'false_positive', 'user:kim', \
+             2000, 'pending', 2000, 2000)"
+        )
+    };
+    old.execute_batch_for_tests(&insert("aa")).unwrap();
+    assert!(
+        old.execute_batch_for_tests(&insert(&long)).is_err(),
+        "over the btree limit at version 15"
+    );
+    drop(old);
+    let store = db.open();
+    assert_eq!(store.schema_version().unwrap(), LATEST);
+    let fb = |value: &str| NewSourceFeedback {
+        case_id: case,
+        exchange: "NCMEC".into(),
+        source_id: "7-abc".into(),
+        signal_type: "pdq".into(),
+        value: value.into(),
+        verdict: "false_positive".into(),
+        actor: "user:kim".into(),
+        at: 2_000,
+    };
+    assert_eq!(
+        store.record_source_feedback(&[fb("aa")]).unwrap(),
+        0,
+        "still once"
+    );
+    assert_eq!(store.record_source_feedback(&[fb(&long)]).unwrap(), 1);
 }
 
 /// A database at version 13 (before named leases) upgrades in place and its leases work.
@@ -589,6 +649,7 @@ fn upgrade_to_the_console_counts_existing_cases() {
             actor: "api".into(),
             note: None,
             decision: None,
+            labels: Vec::new(),
             at: 200,
         },
         &mut |_| vec![],

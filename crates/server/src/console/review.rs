@@ -651,8 +651,16 @@ pub(crate) async fn decide(
                         at: now,
                     })
                     .collect();
-                store.put_item_labels(&labels)?;
-                a.transition(id, CaseState::Decided, &actor, note, Some("confirmed".into()))?;
+                // One transaction: if the API moved the case since the check above, neither
+                // the labels (which go into the report) nor the decision are written.
+                a.transition_labelled(
+                    id,
+                    CaseState::Decided,
+                    &actor,
+                    note,
+                    Some("confirmed".into()),
+                    labels,
+                )?;
                 st.audit_after(&actor, Action::Decision, &format!("case:{id}"), "confirmed");
             }
             Decision::NotCsam => {

@@ -1273,6 +1273,7 @@ async fn not_csam_records_feedback_for_the_exchange_and_sends_it() {
         actor: "api".into(),
         note: None,
         decision: Some("no_action".into()),
+        labels: Vec::new(),
         at: now,
     };
     cs.s.store

@@ -118,6 +118,34 @@ fn case_exists(tx: &mut Tx<'_>, id: CaseId) -> Result<()> {
         .ok_or_else(|| Error::NotFound(format!("case {id}")))
 }
 
+/// Creates or replaces labels by (case, object), in the caller's transaction. `NotFound` for
+/// an unknown case.
+pub(crate) fn write_labels(tx: &mut Tx<'_>, labels: &[ItemLabel]) -> Result<()> {
+    for l in labels {
+        case_exists(tx, l.case_id)?;
+        let annotations = annotations_to_json(&l.annotations)?;
+        tx.execute(
+            &format!(
+                "INSERT INTO console_item_labels ({LABEL_COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (case_id, object_id) DO UPDATE SET \
+                 classification = excluded.classification, \
+                 annotations = excluded.annotations, actor = excluded.actor, \
+                 at = excluded.at"
+            ),
+            &[
+                &l.case_id,
+                &l.object_id,
+                &l.classification,
+                &annotations,
+                &l.actor,
+                &l.at,
+            ],
+        )?;
+    }
+    Ok(())
+}
+
 fn lease_in(tx: &mut Tx<'_>, id: CaseId) -> Result<Option<Lease>> {
     one(
         tx,
@@ -304,6 +332,14 @@ fn release(
         Some(l) if l.holder == holder => {}
         Some(_) => return Err(Error::Conflict(format!("case {id} is held by another"))),
         None => return Err(Error::Conflict(format!("case {id} is not held"))),
+    }
+    // A lease can outlive the review (the API moves cases without touching leases): a
+    // decided or closed case is not sent back to a queue.
+    if to_queue.is_some() && case.state != "in_review" {
+        return Err(Error::Conflict(format!(
+            "case {id} is {}, not in review",
+            case.state
+        )));
     }
     tx.execute("DELETE FROM case_leases WHERE case_id = $1", &[&id])?;
     if skip {
@@ -1084,31 +1120,7 @@ impl ConsoleStore for PostgresStore {
     }
 
     fn put_item_labels(&self, labels: &[ItemLabel]) -> Result<()> {
-        self.write(|tx| {
-            for l in labels {
-                case_exists(tx, l.case_id)?;
-                let annotations = annotations_to_json(&l.annotations)?;
-                tx.execute(
-                    &format!(
-                        "INSERT INTO console_item_labels ({LABEL_COLUMNS}) \
-                         VALUES ($1, $2, $3, $4, $5, $6) \
-                         ON CONFLICT (case_id, object_id) DO UPDATE SET \
-                         classification = excluded.classification, \
-                         annotations = excluded.annotations, actor = excluded.actor, \
-                         at = excluded.at"
-                    ),
-                    &[
-                        &l.case_id,
-                        &l.object_id,
-                        &l.classification,
-                        &annotations,
-                        &l.actor,
-                        &l.at,
-                    ],
-                )?;
-            }
-            Ok(())
-        })
+        self.write(|tx| write_labels(tx, labels))
     }
 
     fn item_labels(&self, case_id: CaseId) -> Result<Vec<ItemLabel>> {
@@ -1159,7 +1171,8 @@ impl ConsoleStore for PostgresStore {
                     "INSERT INTO source_feedback (case_id, exchange, source_id, signal_type, \
                      value, verdict, actor, created_at, status, updated_at, next_attempt_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $8, $8) \
-                     ON CONFLICT (case_id, exchange, source_id, signal_type, value, verdict) \
+                     ON CONFLICT (case_id, sg_digest(exchange), sg_digest(source_id), \
+                     sg_digest(signal_type), sg_digest(value), sg_digest(verdict)) \
                      DO UPDATE SET status = 'pending', attempts = 0, \
                      next_attempt_at = excluded.created_at, updated_at = excluded.created_at, \
                      actor = excluded.actor \

@@ -22,6 +22,12 @@ const ASYNC_BEGIN: &str =
 /// worker, whatever its machine's says. `now()` is the transaction's start, a moment ago.
 const DB_NOW_MS: &str = "(extract(epoch FROM now()) * 1000)::bigint";
 
+/// The end of a lease of `$3` milliseconds from [`DB_NOW_MS`], saturated to `bigint` as
+/// SQLite's store saturates it in Rust (a lease past the year 292 million would overflow).
+const DB_LEASE_UNTIL: &str = "LEAST(GREATEST(\
+     (extract(epoch FROM now()) * 1000)::bigint::numeric + $3::bigint, \
+     -9223372036854775808), 9223372036854775807)::bigint";
+
 /// Result rows per `INSERT`: 10 parameters each, well under PostgreSQL's 65,535.
 const RESULT_ROWS_PER_INSERT: usize = 500;
 
@@ -175,7 +181,7 @@ impl ScanStore for PostgresStore {
             }
             let found = tx.opt(
                 &format!(
-                    "UPDATE scan_jobs SET lease_owner = $2, lease_until = {DB_NOW_MS} + $3, \
+                    "UPDATE scan_jobs SET lease_owner = $2, lease_until = {DB_LEASE_UNTIL}, \
                          attempts = attempts + 1 \
                      WHERE id = (SELECT id FROM scan_jobs \
                                  WHERE scan_id = $1 AND done_at IS NULL \
@@ -204,7 +210,7 @@ impl ScanStore for PostgresStore {
         self.write_async(|tx| {
             let n = tx.execute(
                 &format!(
-                    "UPDATE scan_jobs SET lease_until = {DB_NOW_MS} + $3 \
+                    "UPDATE scan_jobs SET lease_until = {DB_LEASE_UNTIL} \
                      WHERE id = $1 AND lease_owner = $2 AND done_at IS NULL"
                 ),
                 &[&job, &owner, &lease_ms],

@@ -49,6 +49,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "evidence_blob_deleted",
         include_str!("migrations/0015_evidence_blob_deleted.sql"),
     ),
+    (
+        "source_feedback_digest_key",
+        include_str!("migrations/0016_source_feedback_digest_key.sql"),
+    ),
 ];
 
 /// The advisory lock held while migrating: `b"SGMIGRATE"` folded into an i64.

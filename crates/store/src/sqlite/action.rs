@@ -912,6 +912,13 @@ impl ActionStore for SqliteStore {
                 t.note.as_deref(),
                 t.decision.as_deref(),
             )?;
+            if let Some(l) = t.labels.iter().find(|l| l.case_id != id) {
+                return Err(Error::Conflict(format!(
+                    "a label of case {} in the transition of case {id}",
+                    l.case_id
+                )));
+            }
+            super::console::write_labels(tx, &t.labels)?;
             let case = case_in(tx, id)?.ok_or_else(|| Error::NotFound(format!("case {id}")))?;
             let evs = events(&case);
             write_events(tx, &evs, t.at)?;

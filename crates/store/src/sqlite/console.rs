@@ -119,6 +119,35 @@ fn case_exists(tx: &Connection, id: CaseId) -> Result<()> {
         .ok_or_else(|| Error::NotFound(format!("case {id}")))
 }
 
+/// Creates or replaces labels by (case, object), in the caller's transaction. `NotFound` for
+/// an unknown case.
+pub(crate) fn write_labels(tx: &Connection, labels: &[ItemLabel]) -> Result<()> {
+    for l in labels {
+        case_exists(tx, l.case_id)?;
+        let annotations = annotations_to_json(&l.annotations)?;
+        tx.prepare_cached(&format!(
+            "INSERT INTO console_item_labels ({LABEL_COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (case_id, object_id) DO UPDATE SET \
+             classification = excluded.classification, \
+             annotations = excluded.annotations, actor = excluded.actor, \
+             at = excluded.at"
+        ))
+        .and_then(|mut s| {
+            s.execute(params![
+                l.case_id,
+                l.object_id,
+                l.classification,
+                annotations,
+                l.actor,
+                l.at
+            ])
+        })
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
 fn lease_in(tx: &Connection, id: CaseId) -> Result<Option<Lease>> {
     one(
         tx,
@@ -313,6 +342,14 @@ fn release(
         Some(l) if l.holder == holder => {}
         Some(_) => return Err(Error::Conflict(format!("case {id} is held by another"))),
         None => return Err(Error::Conflict(format!("case {id} is not held"))),
+    }
+    // A lease can outlive the review (the API moves cases without touching leases): a
+    // decided or closed case is not sent back to a queue.
+    if to_queue.is_some() && case.state != "in_review" {
+        return Err(Error::Conflict(format!(
+            "case {id} is {}, not in review",
+            case.state
+        )));
     }
     tx.execute("DELETE FROM case_leases WHERE case_id = ?1", params![id])
         .map_err(db_err)?;
@@ -1113,32 +1150,7 @@ impl ConsoleStore for SqliteStore {
     }
 
     fn put_item_labels(&self, labels: &[ItemLabel]) -> Result<()> {
-        self.write(|tx| {
-            for l in labels {
-                case_exists(tx, l.case_id)?;
-                let annotations = annotations_to_json(&l.annotations)?;
-                tx.prepare_cached(&format!(
-                    "INSERT INTO console_item_labels ({LABEL_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-                     ON CONFLICT (case_id, object_id) DO UPDATE SET \
-                     classification = excluded.classification, \
-                     annotations = excluded.annotations, actor = excluded.actor, \
-                     at = excluded.at"
-                ))
-                .and_then(|mut s| {
-                    s.execute(params![
-                        l.case_id,
-                        l.object_id,
-                        l.classification,
-                        annotations,
-                        l.actor,
-                        l.at
-                    ])
-                })
-                .map_err(db_err)?;
-            }
-            Ok(())
-        })
+        self.write(|tx| write_labels(tx, labels))
     }
 
     fn item_labels(&self, case_id: CaseId) -> Result<Vec<ItemLabel>> {

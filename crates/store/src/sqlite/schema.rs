@@ -856,6 +856,7 @@ mod tests {
                     actor: "t".into(),
                     note: None,
                     decision: None,
+                    labels: Vec::new(),
                     at: 400,
                 },
                 &mut |_| vec![],
