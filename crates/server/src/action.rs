@@ -289,14 +289,10 @@ async fn process_media(
     if eval.keeps_evidence() {
         let vault = state.vault().await?;
         let object_id = format!("ev_{}", &safeguard_engine::action::new_event_id()[4..]);
-        let obj = vault.put(&object_id, &media).await.map_err(|e| {
-            tracing::error!(error = %e, "storing evidence failed");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "vault_unavailable",
-                "the evidence could not be stored; nothing was recorded, try again",
-            )
-        })?;
+        let obj = vault
+            .put(&object_id, &media)
+            .await
+            .map_err(vault_put_error)?;
         sealed = Some(obj);
     }
     let evidence = sealed.as_ref().map(|o| NewEvidence {
@@ -311,18 +307,109 @@ async fn process_media(
     });
     let a = actioner.clone();
     let recorded = blocking(move || Ok(a.record(&s, &eval, evidence)?)).await;
-    match (&recorded, &sealed) {
-        // Not recorded, or a racing twin was recorded first: this blob has no record.
-        (Err(_), Some(obj)) | (Ok(SubmitResult { replayed: true, .. }), Some(obj)) => {
+    let Some(obj) = &sealed else {
+        return recorded;
+    };
+    // Not recorded, or a racing twin was recorded first: this blob may have no record. An
+    // error does not prove that, though: a PostgreSQL COMMIT whose reply was lost fails here
+    // with the record saved. So the store is asked before the blob goes.
+    if matches!(&recorded, Err(_) | Ok(SubmitResult { replayed: true, .. })) {
+        let store = state.0.store.clone();
+        let oid = obj.object_id.clone();
+        let lookup = blocking(move || Ok(store.evidence(&oid)?)).await;
+        if orphaned(obj, &lookup) {
             if let Ok(vault) = state.vault().await {
                 if let Err(e) = vault.destroy(obj).await {
                     tracing::warn!(error = %e, object = %obj.object_id, "orphan evidence blob left");
                 }
             }
+        } else if recorded.is_err() {
+            tracing::warn!(
+                object = %obj.object_id,
+                "recording failed but a record may hold this evidence; its blob is kept"
+            );
         }
-        _ => {}
     }
     recorded
+}
+
+/// Whether the blob of `obj` is safe to delete after its record failed or lost a race:
+/// only when the store answers that no record holds it. A record that holds it (a commit
+/// whose reply was lost), or no answer at all, keeps it: an orphaned blob is noise without
+/// its wrapped key, while a deleted one is evidence lost for good.
+fn orphaned(
+    obj: &safeguard_vault::SealedObject,
+    lookup: &ApiResult<Option<safeguard_store::action::Evidence>>,
+) -> bool {
+    match lookup {
+        Ok(None) => true,
+        Ok(Some(ev)) => ev.blob_key != obj.blob_key,
+        Err(_) => false,
+    }
+}
+
+/// The answer to a vault `put` that failed. An object over the vault's size limit is the
+/// request's fault and fails the same way every time, so it must not say "try again".
+fn vault_put_error(e: safeguard_vault::Error) -> ApiError {
+    tracing::error!(error = %e, "storing evidence failed");
+    match e {
+        safeguard_vault::Error::TooLarge { size, limit } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "the media is {size} bytes; evidence is kept up to {limit} bytes, so nothing \
+                 was recorded"
+            ),
+        ),
+        _ => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "vault_unavailable",
+            "the evidence could not be stored; nothing was recorded, try again",
+        ),
+    }
+}
+
+/// The answer to a vault read (`get`) of `object_id` that failed, for every path that reads
+/// evidence. A client retries a 503, so only a fault that may pass (the file system, object
+/// storage, a worker) is one; an object that fails its checks stays failed, and a blob gone
+/// since the record was read was destroyed (retention runs beside reads).
+pub(crate) fn vault_read_error(e: &safeguard_vault::Error, object_id: &str) -> ApiError {
+    use safeguard_vault::Error as E;
+    tracing::error!(error = %e, object = %object_id, "evidence read failed");
+    match e {
+        E::NotFound { .. } => ApiError::new(
+            StatusCode::GONE,
+            "evidence_destroyed",
+            format!(
+                "evidence {} is no longer in the vault (destroyed since its record was read)",
+                short(object_id)
+            ),
+        ),
+        E::Tampered { .. }
+        | E::Corrupt { .. }
+        | E::InvalidBlobKey { .. }
+        | E::InvalidObjectId { .. }
+        | E::TooLarge { .. } => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "vault_error",
+            format!(
+                "evidence {} fails the vault's integrity checks (altered or corrupt); \
+                 retrying will not help, see the server log",
+                short(object_id)
+            ),
+        ),
+        E::WrongMasterKey { .. } => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "master_key_mismatch",
+            "the evidence was sealed under another master key than this server's; \
+             see the server log",
+        ),
+        _ => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "vault_unavailable",
+            "the evidence could not be read now; try again (see the server log)",
+        ),
+    }
 }
 
 fn answer(r: SubmitResult) -> Response {
@@ -961,14 +1048,10 @@ async fn evidence_get(
     tracing::info!(object = %object_id, key = %key.0, "evidence read");
     let vault = state.vault().await?;
     let obj = sealed_object(&ev, wrapped_key);
-    let bytes = vault.get(&obj).await.map_err(|e| {
-        tracing::error!(error = %e, object = %object_id, "evidence read failed");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "vault_error",
-            "the evidence could not be read; see the server log",
-        )
-    })?;
+    let bytes = vault
+        .get(&obj)
+        .await
+        .map_err(|e| vault_read_error(&e, &object_id))?;
     let mut resp = bytes.into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -977,4 +1060,127 @@ async fn evidence_get(
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use safeguard_vault::Error as VaultError;
+
+    fn sealed(blob_key: &str) -> safeguard_vault::SealedObject {
+        safeguard_vault::SealedObject {
+            object_id: "ev_1".into(),
+            blob_key: blob_key.into(),
+            wrapped_key: vec![1; 8],
+            key_fingerprint: "00".repeat(16),
+            sha256: "00".repeat(32),
+            md5: "00".repeat(16),
+            size: 3,
+        }
+    }
+
+    fn record(blob_key: &str) -> safeguard_store::action::Evidence {
+        safeguard_store::action::Evidence {
+            object_id: "ev_1".into(),
+            submission_id: 1,
+            case_id: 1,
+            blob_key: blob_key.into(),
+            wrapped_key: Some(vec![1; 8]),
+            key_fingerprint: "00".repeat(16),
+            sha256: "00".repeat(32),
+            md5: "00".repeat(16),
+            size: 3,
+            media_kind: "image".into(),
+            created_at: 0,
+            deleted_at: None,
+            deletion_reason: None,
+        }
+    }
+
+    /// A record that failed with an error (a PostgreSQL COMMIT whose reply was lost) may
+    /// still have been saved: its blob is deleted only when the store says no record holds
+    /// it, never when the store holds it or cannot answer.
+    #[test]
+    fn a_blob_is_deleted_only_when_the_store_says_no_record_holds_it() {
+        let obj = sealed("ab/cd");
+        assert!(orphaned(&obj, &Ok(None)));
+        assert!(
+            !orphaned(&obj, &Ok(Some(record("ab/cd")))),
+            "saved despite the error"
+        );
+        assert!(
+            !orphaned(&obj, &Err(ApiError::internal("database down"))),
+            "no answer keeps it"
+        );
+        // A record of the same id holding another blob does not hold this one.
+        assert!(orphaned(&obj, &Ok(Some(record("ef/gh")))));
+    }
+
+    /// The vault's size limit fails every retry the same way: 413, never 503 "try again".
+    #[test]
+    fn an_object_too_large_for_the_vault_is_413_other_put_failures_503() {
+        let e = vault_put_error(VaultError::TooLarge {
+            size: 600 << 20,
+            limit: safeguard_vault::MAX_OBJECT_SIZE,
+        });
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+        );
+        assert!(!e.message.contains("try again"), "{}", e.message);
+        let e = vault_put_error(VaultError::Backend {
+            op: "put",
+            key: "ab/cd".into(),
+            message: "connection reset".into(),
+        });
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::SERVICE_UNAVAILABLE, "vault_unavailable")
+        );
+    }
+
+    /// Only a fault that may pass is a 503: an altered or corrupt object is a 500, a blob
+    /// gone since its record was read is 410 like any destroyed evidence.
+    #[test]
+    fn vault_read_failures_say_whether_a_retry_can_help() {
+        let status = |e: VaultError| {
+            let a = vault_read_error(&e, "ev_1");
+            (a.status, a.code)
+        };
+        assert_eq!(
+            status(VaultError::NotFound {
+                key: "ab/cd".into()
+            }),
+            (StatusCode::GONE, "evidence_destroyed")
+        );
+        assert_eq!(
+            status(VaultError::Tampered {
+                object_id: "ev_1".into(),
+                what: "ciphertext"
+            }),
+            (StatusCode::INTERNAL_SERVER_ERROR, "vault_error")
+        );
+        assert_eq!(
+            status(VaultError::Corrupt {
+                object_id: "ev_1".into(),
+                reason: "bad magic".into()
+            }),
+            (StatusCode::INTERNAL_SERVER_ERROR, "vault_error")
+        );
+        assert_eq!(
+            status(VaultError::WrongMasterKey {
+                object_id: "ev_1".into(),
+                sealed_with: "00".into(),
+                current: "11".into()
+            }),
+            (StatusCode::INTERNAL_SERVER_ERROR, "master_key_mismatch")
+        );
+        assert_eq!(
+            status(VaultError::Io {
+                path: "/x".into(),
+                source: std::io::Error::other("EIO")
+            }),
+            (StatusCode::SERVICE_UNAVAILABLE, "vault_unavailable")
+        );
+    }
 }

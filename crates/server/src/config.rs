@@ -576,6 +576,14 @@ impl Default for WebhooksConfig {
     }
 }
 
+/// Largest `webhooks.retry_base_secs`: the retry schedule's fixed longest delay (1 h), which
+/// the first delay may not exceed.
+pub const MAX_WEBHOOK_RETRY_BASE_SECS: u64 = 3600;
+
+/// Largest `webhooks.retry_horizon_hours` and `disable_after_hours`: 10 years, far past any
+/// useful retry, and small enough that the hours in seconds or milliseconds fit a u64.
+pub const MAX_WEBHOOK_HOURS: u64 = 87_600;
+
 /// Where the master key comes from. It seals the credentials of exchanges created through the
 /// API (and, later, other secrets the instance stores); see `safeguard_seal`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -1032,6 +1040,23 @@ impl Config {
                     .into(),
             ));
         }
+        // The schedule refuses a first delay above its fixed one-hour cap, and the
+        // dispatcher would then never start: refused here, where the operator sees it.
+        if w.retry_base_secs > MAX_WEBHOOK_RETRY_BASE_SECS {
+            return Err(ConfigError::Invalid(format!(
+                "webhooks.retry_base_secs ({}) must be at most {MAX_WEBHOOK_RETRY_BASE_SECS} \
+                 (one hour, the longest delay between two attempts)",
+                w.retry_base_secs
+            )));
+        }
+        // Hours become seconds (× 3600) in u64 arithmetic; this bound keeps that exact.
+        if w.retry_horizon_hours > MAX_WEBHOOK_HOURS || w.disable_after_hours > MAX_WEBHOOK_HOURS {
+            return Err(ConfigError::Invalid(format!(
+                "webhooks.retry_horizon_hours ({}) and disable_after_hours ({}) must be at most \
+                 {MAX_WEBHOOK_HOURS} (10 years)",
+                w.retry_horizon_hours, w.disable_after_hours
+            )));
+        }
         if w.disable_after_hours < w.retry_horizon_hours {
             return Err(ConfigError::Invalid(format!(
                 "webhooks.disable_after_hours ({}) must be at least retry_horizon_hours ({}): \
@@ -1082,6 +1107,23 @@ impl Config {
                  bytes: video.max_bytes, limits.max_body_bytes)",
                 self.limits.max_buffered_bytes
             )));
+        }
+        // A matched upload is sealed into the vault whole; one the vault refuses could never
+        // be recorded, so no upload limit may pass the vault's.
+        let vault_max = safeguard_vault::MAX_OBJECT_SIZE;
+        for (name, value) in [
+            ("video.max_bytes", self.video.max_bytes as u64),
+            ("limits.max_body_bytes", self.limits.max_body_bytes as u64),
+            ("fetch.max_bytes", self.fetch.max_bytes),
+        ] {
+            if value > vault_max {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} ({value}) must be at most {vault_max} bytes ({} MiB), the largest \
+                     object the evidence vault keeps: matched media above it could never be \
+                     kept as evidence",
+                    vault_max >> 20
+                )));
+            }
         }
         if self.limits.max_buffered_bytes > tokio::sync::Semaphore::MAX_PERMITS {
             return Err(ConfigError::Invalid(format!(
@@ -1280,6 +1322,72 @@ mod tests {
         let mut c = Config::default();
         c.webhooks.disable_after_hours = 24;
         assert!(c.validate().is_ok(), "equal to the horizon is allowed");
+    }
+
+    /// A first retry delay above the schedule's one-hour cap would stop delivery from ever
+    /// starting, and hours large enough to overflow in seconds would panic or wrap: both are
+    /// refused when the configuration is checked, the bounds themselves accepted.
+    #[test]
+    fn webhook_delays_beyond_the_schedule_or_u64_are_refused() {
+        let check = |f: &dyn Fn(&mut WebhooksConfig)| {
+            let mut c = Config::default();
+            f(&mut c.webhooks);
+            c.validate().map_err(|e| e.to_string())
+        };
+        let e = check(&|w| w.retry_base_secs = 3601).unwrap_err();
+        assert!(
+            e.contains("retry_base_secs (3601)") && e.contains("3600"),
+            "{e}"
+        );
+        check(&|w| w.retry_base_secs = 3600).unwrap();
+        let mut c = Config::default();
+        c.webhooks.retry_base_secs = 3600;
+        let d = crate::webhooks::dispatcher_config(&c.webhooks);
+        assert!(
+            d.schedule.validate().is_ok(),
+            "the largest base is one the schedule takes"
+        );
+        let e = check(&|w| w.disable_after_hours = u64::MAX / 1000).unwrap_err();
+        assert!(e.contains("87600") && e.contains("10 years"), "{e}");
+        let e = check(&|w| {
+            w.retry_horizon_hours = 87_601;
+            w.disable_after_hours = 87_601;
+        })
+        .unwrap_err();
+        assert!(e.contains("retry_horizon_hours (87601)"), "{e}");
+        check(&|w| {
+            w.retry_horizon_hours = 87_600;
+            w.disable_after_hours = 87_600;
+        })
+        .unwrap();
+    }
+
+    /// Every upload limit stays within the vault's largest object, so matched media the server
+    /// accepts can always be kept; the vault's own limit is accepted.
+    #[test]
+    fn upload_limits_above_the_vaults_largest_object_are_refused() {
+        let max = safeguard_vault::MAX_OBJECT_SIZE;
+        let check = |f: &dyn Fn(&mut Config)| {
+            let mut c = Config::default();
+            f(&mut c);
+            c.limits.max_buffered_bytes = 4 << 30;
+            c.validate().map_err(|e| e.to_string())
+        };
+        let e = check(&|c| c.video.max_bytes = max as usize + 1).unwrap_err();
+        assert!(
+            e.contains("video.max_bytes") && e.contains("evidence vault"),
+            "{e}"
+        );
+        let e = check(&|c| c.limits.max_body_bytes = max as usize + 1).unwrap_err();
+        assert!(e.contains("limits.max_body_bytes"), "{e}");
+        let e = check(&|c| c.fetch.max_bytes = max + 1).unwrap_err();
+        assert!(e.contains("fetch.max_bytes"), "{e}");
+        check(&|c| {
+            c.video.max_bytes = max as usize;
+            c.limits.max_body_bytes = max as usize;
+            c.fetch.max_bytes = max;
+        })
+        .unwrap();
     }
 
     /// The video limits of docs/api.md: 30 min, at most 60 frames a second of it, 4096 px a

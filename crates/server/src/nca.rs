@@ -32,6 +32,11 @@ use crate::state::{blocking, AppState};
 /// The purpose the bundle signing key is derived under (from the master key).
 pub const BUNDLE_KEY_PURPOSE: &[u8] = b"nca-bundle-signing-v1";
 
+/// Who the evidence access log names for a read into an NCA report (a bundle or an API
+/// send). Like NCMEC's `system:ncmec`, a `system:` actor, so the read does not count as a
+/// person having viewed the file; the person who asked for the bundle is in the audit log.
+pub const EXPORT_ACTOR: &str = "system:nca";
+
 /// Routes needing the `admin` scope.
 pub fn admin_routes() -> Router<AppState> {
     Router::new()
@@ -348,15 +353,19 @@ pub(crate) async fn build_report(
             .iter()
             .find(|e| e.submission_id == s.id && e.wrapped_key.is_some())
         {
+            // Logged before the bytes are decrypted, as the NCMEC report's files are: a
+            // failure to log refuses the read.
+            let store = state.0.store.clone();
+            let oid = ev.object_id.clone();
+            blocking(move || {
+                Ok(store.log_access(EXPORT_ACTOR, "export", &oid, safeguard_engine::now_ms())?)
+            })
+            .await?;
             let obj = crate::action::sealed_object(ev, ev.wrapped_key.clone().unwrap_or_default());
-            let bytes = vault.get(&obj).await.map_err(|e| {
-                tracing::error!(error = %e, object = %ev.object_id, "evidence read failed");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "vault_error",
-                    "the evidence could not be read; see the server log",
-                )
-            })?;
+            let bytes = vault
+                .get(&obj)
+                .await
+                .map_err(|e| crate::action::vault_read_error(&e, &ev.object_id))?;
             let name = format!(
                 "{}.{}",
                 ev.object_id,

@@ -111,14 +111,10 @@ pub(crate) async fn media(
     .map_err(Fail::Json)?;
     let vault = state.vault().await.map_err(Fail::Json)?;
     let obj = sealed_object(&ev, ev.wrapped_key.clone().unwrap_or_default());
-    let bytes = vault.get(&obj).await.map_err(|e| {
-        tracing::error!(error = %e, object = %object, "console media read failed");
-        Fail::Json(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "vault_error",
-            "the media could not be read; see the server log",
-        ))
-    })?;
+    let bytes = vault
+        .get(&obj)
+        .await
+        .map_err(|e| Fail::Json(crate::action::vault_read_error(&e, &object)))?;
     let (bytes, content_type) = if reduced {
         let limits = state.0.config.media_limits();
         let decoder = state.0.decoder.clone();

@@ -30,4 +30,5 @@ mod risk;
 mod scans;
 mod socket;
 mod urls;
+mod vault_reads;
 mod video;
