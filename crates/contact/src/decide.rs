@@ -27,7 +27,8 @@ use crate::request::{Action, ContactRequest, Relationship};
 /// A child user is an account the policy treats as one ([`ContactPolicy::classify`]). The
 /// codes protect child users whoever contacts them, so the defaults do not distinguish an
 /// adult reaching a child from another child doing so; an operator who wants children to
-/// reach each other more freely says so with an override scoped to `actor = "child"`.
+/// reach each other more freely says so with an override scoped to `actor = "child"` and
+/// `target = "child"`.
 pub fn decide(request: &ContactRequest, policy: &ContactPolicy) -> Decision {
     let actor = policy.classify_why(&request.actor);
     let target = policy.classify_why(&request.target);
@@ -37,7 +38,8 @@ pub fn decide(request: &ContactRequest, policy: &ContactPolicy) -> Decision {
 
     let mut overridden = false;
     if d.measure.is_overridable() && d.outcome != Outcome::Allow {
-        if let Some((i, o)) = policy.find_override(action, actor.class, relationship) {
+        if let Some((i, o)) = policy.find_override(action, actor.class, target.class, relationship)
+        {
             overridden = true;
             d.outcome = o.outcome;
             d.prompt = match o.outcome {

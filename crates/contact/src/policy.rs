@@ -45,7 +45,7 @@ named_enum! {
 }
 
 named_enum! {
-    /// Which actors an override applies to, by how the policy treated them.
+    /// Which actors (or targets) an override applies to, by how the policy treated them.
     #[derive(Default)]
     pub enum ActorScope ("actor scope") {
         /// Every actor.
@@ -92,6 +92,12 @@ pub struct OverrideSpec {
     /// Which actors it applies to; every actor when left out.
     #[serde(default)]
     pub actor: ActorScope,
+    /// Which targets it applies to, by how the policy treated them; every target when left
+    /// out. A rule for contact between children names both sides (`actor = "child"`,
+    /// `target = "child"`): scoped by actor alone it also lets a child reach an adult
+    /// stranger, which the defaults deny.
+    #[serde(default)]
+    pub target: ActorScope,
     /// Which relationships it applies to; every one but `blocked` when left out. Non-empty,
     /// and never `blocked`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,9 +110,16 @@ pub struct OverrideSpec {
 }
 
 impl OverrideSpec {
-    fn matches(&self, action: Action, actor: AgeClass, relationship: Relationship) -> bool {
+    fn matches(
+        &self,
+        action: Action,
+        actor: AgeClass,
+        target: AgeClass,
+        relationship: Relationship,
+    ) -> bool {
         self.action == action
             && self.actor.matches(actor)
+            && self.target.matches(target)
             && self
                 .relationships
                 .as_ref()
@@ -477,18 +490,20 @@ impl ContactPolicy {
         }
     }
 
-    /// The first override for this action, actor and relationship, with its position.
+    /// The first override for this action, actor, target and relationship, with its
+    /// position.
     pub(crate) fn find_override(
         &self,
         action: Action,
         actor: AgeClass,
+        target: AgeClass,
         relationship: Relationship,
     ) -> Option<(usize, &OverrideSpec)> {
         self.spec
             .overrides
             .iter()
             .enumerate()
-            .find(|(_, o)| o.matches(action, actor, relationship))
+            .find(|(_, o)| o.matches(action, actor, target, relationship))
     }
 }
 

@@ -280,7 +280,7 @@ impl RiskSpec {
                 return Err(Error::config(field, format!("{h} must be 0 to 23")));
             }
         }
-        if self.utc_offset_minutes.abs() > 14 * 60 {
+        if self.utc_offset_minutes.unsigned_abs() > 14 * 60 {
             return Err(Error::config(
                 "utc_offset_minutes",
                 format!("{} must be within ±840 (±14 h)", self.utc_offset_minutes),
@@ -413,6 +413,14 @@ mod tests {
             (
                 RiskSpec {
                     utc_offset_minutes: 1000,
+                    ..RiskSpec::default()
+                },
+                "utc_offset_minutes",
+            ),
+            (
+                // abs() of this wraps to itself in a release build and passed the check.
+                RiskSpec {
+                    utc_offset_minutes: i32::MIN,
                     ..RiskSpec::default()
                 },
                 "utc_offset_minutes",

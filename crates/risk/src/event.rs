@@ -25,6 +25,12 @@ pub const MAX_TEXT_BYTES: usize = 8 * 1024;
 /// mistake (milliseconds sent as seconds).
 pub const MAX_TIMESTAMP: u64 = 253_402_300_799;
 
+/// How far after the receiving server's clock an event's time may be, in seconds (one day):
+/// clocks disagree by seconds, not days. An event far in the future would move its account's
+/// windows past every real event, which would then all count as too old: one event would
+/// switch off most features for the account ([`Event::check_not_ahead_of`]).
+pub const MAX_FUTURE_SECS: u64 = 86_400;
+
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -161,6 +167,27 @@ impl Event {
         let raw: RawEvent =
             serde_json::from_value(value).map_err(|e| Error::event(field, e.to_string()))?;
         raw.validate(field)
+    }
+
+    /// Refuses an event timed more than [`MAX_FUTURE_SECS`] after `now` (unix seconds, the
+    /// receiver's clock; the crate reads no clock itself). `field` prefixes the error's field.
+    pub fn check_not_ahead_of(&self, now: u64, field: &str) -> Result<(), Error> {
+        if self.timestamp <= now.saturating_add(MAX_FUTURE_SECS) {
+            return Ok(());
+        }
+        let at = if field.is_empty() {
+            "timestamp".to_string()
+        } else {
+            format!("{field}.timestamp")
+        };
+        Err(Error::event(
+            at,
+            format!(
+                "{} is more than a day after this server's clock ({now}); send when the event \
+                 happened, in unix seconds",
+                self.timestamp
+            ),
+        ))
     }
 }
 
@@ -350,6 +377,24 @@ mod tests {
         assert_eq!(e.text, None);
         assert_eq!(e.actor_age, None);
         assert_eq!(e.subject(), "a");
+    }
+
+    #[test]
+    fn events_far_after_the_receivers_clock_are_refused() {
+        let at = |t: u64| {
+            parse(json!({"kind":"message","actor":"a","target":"b","timestamp":t})).unwrap()
+        };
+        let now = 1_767_268_800;
+        at(now).check_not_ahead_of(now, "events[0]").unwrap();
+        at(now + MAX_FUTURE_SECS)
+            .check_not_ahead_of(now, "events[0]")
+            .unwrap();
+        let e = at(now + MAX_FUTURE_SECS + 1)
+            .check_not_ahead_of(now, "events[0]")
+            .unwrap_err();
+        assert_eq!(e.code(), "invalid_event");
+        assert!(e.to_string().contains("events[0].timestamp"), "{e}");
+        at(MAX_TIMESTAMP).check_not_ahead_of(u64::MAX, "").unwrap();
     }
 
     #[test]

@@ -45,8 +45,8 @@ pub use config::{
 };
 pub use error::Error;
 pub use event::{
-    Channel, Event, EventKind, RawEvent, MAX_ACCOUNT_ID_LEN, MAX_EVENT_ID_LEN, MAX_TEXT_BYTES,
-    MAX_TIMESTAMP,
+    Channel, Event, EventKind, RawEvent, MAX_ACCOUNT_ID_LEN, MAX_EVENT_ID_LEN, MAX_FUTURE_SECS,
+    MAX_TEXT_BYTES, MAX_TIMESTAMP,
 };
 pub use feature::{Feature, FeatureSet, FEATURE_COUNT};
 pub use safeguard_contact::AgeBand;

@@ -31,6 +31,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::Value;
 
+use safeguard_engine::now_ms;
 use safeguard_risk::{Crossing, Event, EventKind, Feature, Level, Score, Scorer};
 
 use crate::error::{ApiError, ApiResult};
@@ -302,10 +303,16 @@ fn parse(body: &[u8]) -> ApiResult<Vec<Event>> {
             ),
         ));
     }
+    let now = u64::try_from(now_ms() / 1000).unwrap_or(0);
     events
         .into_iter()
         .enumerate()
-        .map(|(i, v)| Event::from_json_value(v, &format!("events[{i}]")).map_err(risk_error))
+        .map(|(i, v)| {
+            let field = format!("events[{i}]");
+            let e = Event::from_json_value(v, &field).map_err(risk_error)?;
+            e.check_not_ahead_of(now, &field).map_err(risk_error)?;
+            Ok(e)
+        })
         .collect()
 }
 
@@ -393,7 +400,8 @@ fn graph_edges(events: &[Event]) -> Vec<Edge> {
 
 /// Keeps the stored graph that contact decisions read (`/v1/accounts`) current from the
 /// events: a connection accept makes the pair `connected`, a block makes it `blocked`, in the
-/// batch's order. Age bands in events are not written: they carry no assurance, and an
+/// batch's order; no event lifts a block (a late or retried accept must not undo one: only
+/// the platform's own write of the relationship does). Age bands in events are not written: they carry no assurance, and an
 /// account the platform stored with a verified age must not be overwritten by a claim. Runs
 /// after scoring, so a store failure is a 500 for a batch the scorer has seen; the platform's
 /// retry then scores it twice, which counts its events twice but loses no edge of the graph.
@@ -404,7 +412,7 @@ async fn update_relationships(state: &AppState, edges: Vec<Edge>) -> ApiResult<u
     let store = state.0.store.clone();
     // One transaction for the batch: all of its graph changes, or none.
     blocking(move || {
-        store.put_relationships(&edges)?;
+        store.put_relationships_from_events(&edges)?;
         Ok(edges.len())
     })
     .await

@@ -66,7 +66,38 @@ pub struct StoreOutbox {
     /// Loaded on the first delivery: an instance without webhooks never needs the key.
     key: std::sync::OnceLock<safeguard_seal::MasterKey>,
     load: KeyLoader,
+    /// When each endpoint whose secret cannot be opened was last logged: once a minute each,
+    /// not once a pass.
+    unreadable_logged: std::sync::Mutex<Vec<(i64, std::time::Instant)>>,
+    /// Set for a server: one process of those sharing a store dispatches at a time.
+    lease: Option<DispatchLease>,
 }
+
+/// The store lease that lets one process dispatch: two dispatchers over one outbox would send
+/// an endpoint's events twice and out of order (each reads the same oldest delivery, and
+/// records a run only when it ends).
+struct DispatchLease {
+    /// This process's name on leases.
+    owner: String,
+    /// How long a grant lasts. Renewed when less than half is left; runs are cut at
+    /// [`safeguard_webhook::dispatcher::RUN_TIME_LIMIT`], which with one attempt's timeout
+    /// fits in that half ([`dispatch_lease_ttl`]), so a run never outlasts its lease.
+    ttl_ms: i64,
+    /// Unix ms this process holds the lease until, as last granted; 0 when it does not.
+    held_until: std::sync::atomic::AtomicI64,
+    /// Unix ms before which a process refused the lease does not ask again (a store write
+    /// per pass would cost the process that does dispatch).
+    retry_at: std::sync::atomic::AtomicI64,
+}
+
+/// The lease's name in the store.
+const DISPATCH_LEASE: &str = "webhook-dispatch";
+/// Default [`DispatchLease::ttl_ms`]: a dead dispatcher's endpoints wait at most this long
+/// (plus a retry interval) for another process to take over.
+pub const DISPATCH_LEASE_TTL: Duration = Duration::from_secs(120);
+
+/// How often an endpoint held back by an unreadable secret is logged again.
+const UNREADABLE_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl std::fmt::Debug for StoreOutbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -81,7 +112,72 @@ impl StoreOutbox {
             store,
             key: std::sync::OnceLock::new(),
             load,
+            unreadable_logged: std::sync::Mutex::new(Vec::new()),
+            lease: None,
         }
+    }
+
+    /// Dispatches only while `owner` holds the store's dispatch lease (granted for `ttl`).
+    pub fn with_lease(mut self, owner: String, ttl: Duration) -> StoreOutbox {
+        self.lease = Some(DispatchLease {
+            owner,
+            ttl_ms: i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(2),
+            held_until: std::sync::atomic::AtomicI64::new(0),
+            retry_at: std::sync::atomic::AtomicI64::new(0),
+        });
+        self
+    }
+
+    /// Whether this process may send now: it holds the dispatch lease (taken or renewed
+    /// here when less than half of it is left), or it runs without one.
+    fn dispatching(&self, now: i64) -> safeguard_webhook::Result<bool> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Some(l) = &self.lease else {
+            return Ok(true);
+        };
+        let held = l.held_until.load(Relaxed);
+        if now < held.saturating_sub(l.ttl_ms / 2) {
+            return Ok(true);
+        }
+        if held <= now && now < l.retry_at.load(Relaxed) {
+            return Ok(false);
+        }
+        let until = now.saturating_add(l.ttl_ms);
+        // Taking renews a lease this process holds; one it lost is granted only if free.
+        let granted = self
+            .store
+            .take_lease(DISPATCH_LEASE, &l.owner, until, now)
+            .map_err(store_err)?;
+        if granted {
+            l.held_until.store(until, Relaxed);
+        } else {
+            l.held_until.store(0, Relaxed);
+            l.retry_at
+                .store(now.saturating_add((l.ttl_ms / 24).max(1)), Relaxed);
+        }
+        Ok(granted)
+    }
+
+    /// Logs (at most once a minute per endpoint) that an endpoint's deliveries wait because
+    /// its secret cannot be opened.
+    fn log_unreadable(&self, webhook_id: i64, e: &dyn std::error::Error) {
+        let now = std::time::Instant::now();
+        let mut logged = self
+            .unreadable_logged
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match logged.iter_mut().find(|(id, _)| *id == webhook_id) {
+            Some((_, at)) if now.duration_since(*at) < UNREADABLE_LOG_EVERY => return,
+            Some((_, at)) => *at = now,
+            None => logged.push((webhook_id, now)),
+        }
+        tracing::error!(
+            webhook_id,
+            error = %e,
+            "webhook deliveries held back: the endpoint's stored secret cannot be opened \
+             (another instance's master key, or altered bytes); rotate it with \
+             POST /v1/webhooks/{{id}}/secret"
+        );
     }
 
     fn key(&self) -> Result<&safeguard_seal::MasterKey, safeguard_seal::Error> {
@@ -102,14 +198,6 @@ impl StoreOutbox {
             .map_err(|e| OpenError::Unreadable(Box::new(e)))?;
         let text = std::str::from_utf8(&plain).map_err(|e| OpenError::Unreadable(Box::new(e)))?;
         Ok(split_secrets(text))
-    }
-
-    /// [`StoreOutbox::open_secrets`] for the dispatcher.
-    fn secrets(&self, sealed: &[u8]) -> safeguard_webhook::Result<Vec<Secret>> {
-        self.open_secrets(sealed).map_err(|e| match e {
-            OpenError::Key(e) => safeguard_webhook::Error::Store(Box::new(e)),
-            OpenError::Unreadable(e) => safeguard_webhook::Error::Store(e),
-        })
     }
 }
 
@@ -145,16 +233,31 @@ impl StoreOutbox {
         &self,
         due: Vec<safeguard_store::action::DueDelivery>,
     ) -> safeguard_webhook::Result<Vec<Pending>> {
-        let mut opened: Vec<(i64, Vec<Secret>)> = Vec::new();
+        // `None`: the endpoint's secret cannot be opened. Its deliveries stay pending (a
+        // rotation makes them go) and hold back no other endpoint; a master key that cannot
+        // be loaded at all fails the pass, as it holds back every endpoint alike.
+        let mut opened: Vec<(i64, Option<Vec<Secret>>)> = Vec::new();
         let mut out = Vec::with_capacity(due.len());
         for d in due {
             let secrets = match opened.iter().find(|(id, _)| *id == d.webhook_id) {
                 Some((_, s)) => s.clone(),
                 None => {
-                    let s = self.secrets(&d.sealed_secret)?;
+                    let s = match self.open_secrets(&d.sealed_secret) {
+                        Ok(s) => Some(s),
+                        Err(OpenError::Unreadable(e)) => {
+                            self.log_unreadable(d.webhook_id, &*e);
+                            None
+                        }
+                        Err(OpenError::Key(e)) => {
+                            return Err(safeguard_webhook::Error::Store(Box::new(e)))
+                        }
+                    };
                     opened.push((d.webhook_id, s.clone()));
                     s
                 }
+            };
+            let Some(secrets) = secrets else {
+                continue;
             };
             out.push(Pending {
                 delivery_id: DeliveryId(d.delivery_id),
@@ -192,6 +295,9 @@ fn delivery_attempt(a: &AttemptRecord) -> DeliveryAttempt {
 
 impl Outbox for StoreOutbox {
     fn due(&self, now_ms: i64, limit: usize) -> safeguard_webhook::Result<Vec<Pending>> {
+        if !self.dispatching(now_ms)? {
+            return Ok(Vec::new());
+        }
         let due = self
             .store
             .due_deliveries(now_ms, limit)
@@ -209,6 +315,9 @@ impl Outbox for StoreOutbox {
         now_ms: i64,
         limit: usize,
     ) -> safeguard_webhook::Result<Vec<Pending>> {
+        if !self.dispatching(now_ms)? {
+            return Ok(Vec::new());
+        }
         let queued = self
             .store
             .queued_deliveries(endpoint_id.0, after.0, now_ms, limit)
@@ -467,6 +576,21 @@ pub fn outbox_of(state: &AppState) -> StoreOutbox {
     StoreOutbox::new(
         state.0.store.clone(),
         Arc::new(move || st.0.exchanges.master_key()),
+    )
+    .with_lease(
+        state.0.reports.owner().to_string(),
+        dispatch_lease_ttl(Duration::from_secs(state.0.config.webhooks.timeout_secs)),
+    )
+}
+
+/// The dispatch lease's lifetime: [`DISPATCH_LEASE_TTL`], or longer when an attempt may take
+/// so long that a run (cut at [`safeguard_webhook::dispatcher::RUN_TIME_LIMIT`], plus the one
+/// attempt under way) would not fit in the half left at a renewal.
+fn dispatch_lease_ttl(attempt_timeout: Duration) -> Duration {
+    let run = safeguard_webhook::dispatcher::RUN_TIME_LIMIT.saturating_add(attempt_timeout);
+    DISPATCH_LEASE_TTL.max(
+        run.saturating_mul(2)
+            .saturating_add(Duration::from_secs(10)),
     )
 }
 
@@ -972,6 +1096,99 @@ mod tests {
             let k = key.clone();
             Box::new(StoreOutbox::new(store, Arc::new(move || Ok(k.clone()))))
         });
+    }
+
+    /// Of the processes sharing a store, one dispatches: the others' passes find nothing due
+    /// (nor queued) until the holder's lease runs out unrenewed; the holder renews it.
+    #[test]
+    fn one_process_dispatches_at_a_time() {
+        let key = safeguard_seal::MasterKey::generate().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+        let outbox = |owner: &str| {
+            let k = key.clone();
+            StoreOutbox::new(store.clone(), Arc::new(move || Ok(k.clone())))
+                .with_lease(owner.into(), Duration::from_millis(2_400))
+        };
+        let (a, b) = (outbox("a"), outbox("b"));
+        let endpoint = a.add_endpoint("http://127.0.0.1:9/a", vec![Secret::new("s".repeat(32))]);
+        let event = Event {
+            id: "evt_1".into(),
+            r#type: "case.opened".into(),
+            created_at: 1,
+            data: serde_json::json!({}),
+        };
+        a.enqueue(endpoint, &event, 1);
+        let now = now_ms();
+        assert_eq!(a.due(now, 10).unwrap().len(), 1);
+        assert!(b.due(now, 10).unwrap().is_empty(), "a holds the lease");
+        assert!(b
+            .queued(endpoint, DeliveryId(0), now, 10)
+            .unwrap()
+            .is_empty());
+        // Less than half left: a renews, to now + 3,900.
+        assert_eq!(a.due(now + 1_500, 10).unwrap().len(), 1);
+        assert!(b.due(now + 3_000, 10).unwrap().is_empty(), "renewed");
+        // a stops renewing (a dead process): b takes over, and a, back, does not send.
+        assert_eq!(b.due(now + 4_000, 10).unwrap().len(), 1);
+        assert!(a.due(now + 4_000, 10).unwrap().is_empty());
+        assert!(a
+            .queued(endpoint, DeliveryId(0), now + 4_000, 10)
+            .unwrap()
+            .is_empty());
+        // The lease outlasts a whole run at any attempt timeout.
+        let run = safeguard_webhook::dispatcher::RUN_TIME_LIMIT;
+        for timeout in [
+            Duration::from_secs(1),
+            Duration::from_secs(10),
+            Duration::from_secs(600),
+        ] {
+            assert!(dispatch_lease_ttl(timeout) / 2 > run + timeout);
+        }
+    }
+
+    /// An endpoint whose stored secret the key cannot open holds back its own deliveries
+    /// only: the other endpoints' due deliveries still come out, and its own come back once
+    /// its secret is replaced.
+    #[test]
+    fn an_unreadable_secret_holds_back_its_endpoint_only() {
+        let key = safeguard_seal::MasterKey::generate().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+        let outbox = StoreOutbox::new(store.clone(), Arc::new(move || Ok(key.clone())));
+        let secret = || vec![Secret::new("s".repeat(32))];
+        let broken = outbox.add_endpoint("http://127.0.0.1:9/a", secret());
+        let fine = outbox.add_endpoint("http://127.0.0.1:9/b", secret());
+        for (i, endpoint) in [broken, fine, broken, fine].into_iter().enumerate() {
+            let event = Event {
+                id: format!("evt_{i}"),
+                r#type: "case.opened".into(),
+                created_at: 1,
+                data: serde_json::json!({}),
+            };
+            outbox.enqueue(endpoint, &event, 1);
+        }
+        let sealed = store.webhook(broken.0).unwrap().unwrap().sealed_secret;
+        store
+            .set_webhook_secret(broken.0, &sealed, b"not a sealed value")
+            .unwrap();
+        let due = outbox.due(10, 100).unwrap();
+        assert_eq!(
+            due.iter().map(|p| p.event_id.as_str()).collect::<Vec<_>>(),
+            vec!["evt_1"],
+            "the other endpoint's oldest"
+        );
+        assert!(outbox
+            .queued(broken, DeliveryId(0), 10, 100)
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            outbox.queued(fine, DeliveryId(0), 10, 100).unwrap().len(),
+            2
+        );
+        let resealed = outbox.seal(&secret()).unwrap();
+        store
+            .set_webhook_secret(broken.0, b"not a sealed value", &resealed)
+            .unwrap();
+        assert_eq!(outbox.due(10, 100).unwrap().len(), 2);
     }
 
     /// A chosen secret is 24 to 256 bytes with no whitespace or control character; none

@@ -73,7 +73,20 @@ pub trait AccountStore: Send + Sync {
     }
     /// Sets several relationships, in order, in one transaction: all or none (`Conflict` on
     /// a self-pair, and nothing is written).
-    fn put_relationships(&self, edges: &[(String, String, String)]) -> Result<()>;
+    fn put_relationships(&self, edges: &[(String, String, String)]) -> Result<()> {
+        self.put_edges(edges, false)
+    }
+    /// As [`AccountStore::put_relationships`], for edges read from the platform's events
+    /// (`connected` from an accept, `blocked` from a block): an event never lifts a block. A
+    /// retried or late accept would otherwise turn a pair one of them blocked back into
+    /// `connected`, which contact decisions allow; only the platform's own write of the
+    /// relationship (which knows of an unblock) does.
+    fn put_relationships_from_events(&self, edges: &[(String, String, String)]) -> Result<()> {
+        self.put_edges(edges, true)
+    }
+    /// The two above: with `keep_blocked`, a stored `blocked` is left as it is unless the
+    /// edge is `blocked` too.
+    fn put_edges(&self, edges: &[(String, String, String)], keep_blocked: bool) -> Result<()>;
     /// How `x` and `y` are related; `None` is `none`.
     fn relationship(&self, x: &str, y: &str) -> Result<Option<StoredRelationship>>;
     /// Number of accounts and of stored relationships (for status and figures).

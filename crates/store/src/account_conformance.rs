@@ -10,6 +10,52 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     delete_account_erases_its_relationships(&*make());
     odd_ids_round_trip(&*make());
     relationship_batches_are_atomic_and_ordered(&*make());
+    events_never_lift_a_block(&*make());
+}
+
+/// Edges from events (an accept's `connected`) never replace a stored `blocked`, in a later
+/// batch or later in the same one; they change anything else, and a block from an event
+/// stands. The platform's own write lifts a block.
+pub fn events_never_lift_a_block(store: &dyn Store) {
+    let e = |x: &str, y: &str, r: &str| (x.to_string(), y.to_string(), r.to_string());
+    let rel = |x: &str, y: &str| store.relationship(x, y).unwrap().map(|r| r.relationship);
+    store
+        .put_relationships_from_events(&[
+            e("kid", "coach", "blocked"),
+            e("coach", "kid", "connected"),
+        ])
+        .unwrap();
+    assert_eq!(rel("kid", "coach").as_deref(), Some("blocked"));
+    store
+        .put_relationships_from_events(&[e("coach", "kid", "connected")])
+        .unwrap();
+    assert_eq!(
+        rel("kid", "coach").as_deref(),
+        Some("blocked"),
+        "a late accept"
+    );
+    store
+        .put_relationships_from_events(&[e("coach", "kid", "none")])
+        .unwrap();
+    assert_eq!(rel("kid", "coach").as_deref(), Some("blocked"));
+    store
+        .put_relationships_from_events(&[e("a", "b", "connected"), e("b", "a", "blocked")])
+        .unwrap();
+    assert_eq!(
+        rel("a", "b").as_deref(),
+        Some("blocked"),
+        "a block from an event stands"
+    );
+    store
+        .put_relationships_from_events(&[e("c", "d", "mutual"), e("c", "d", "connected")])
+        .unwrap();
+    assert_eq!(rel("c", "d").as_deref(), Some("connected"));
+    store.put_relationship("kid", "coach", "connected").unwrap();
+    assert_eq!(
+        rel("kid", "coach").as_deref(),
+        Some("connected"),
+        "the platform lifts it"
+    );
 }
 
 pub fn relationship_batches_are_atomic_and_ordered(store: &dyn Store) {

@@ -36,18 +36,20 @@ impl CanonicalUrl {
     /// As [`CanonicalUrl::parse`], for input that need not be UTF-8 (Safe Browsing's vectors
     /// include raw bytes such as `http://\x01\x80.com/`).
     pub fn parse_bytes(url: &[u8]) -> Result<CanonicalUrl, Error> {
+        // "If the URL ends in a fragment, remove the fragment": the fragment starts at the
+        // first '#', found before unescaping so that an escaped %23 stays part of the path.
+        // Cut before the length check: a browser never sends the fragment, so a long one
+        // must not make a listed link unmatchable.
+        let url = match url.iter().position(|&b| b == b'#') {
+            Some(i) => &url[..i],
+            None => url,
+        };
         if url.len() > MAX_URL_BYTES {
             return Err(Error::UrlTooLong {
                 len: url.len(),
                 max: MAX_URL_BYTES,
             });
         }
-        // "If the URL ends in a fragment, remove the fragment": the fragment starts at the
-        // first '#', found before unescaping so that an escaped %23 stays part of the path.
-        let url = match url.iter().position(|&b| b == b'#') {
-            Some(i) => &url[..i],
-            None => url,
-        };
         // Leading and trailing spaces and controls go, as in the WHATWG parser and the Go
         // client ("  http://www.google.com/  "); inner ones stay and get escaped
         // ("http:// leadingspace.com/").
@@ -55,7 +57,8 @@ impl CanonicalUrl {
         if url.is_empty() {
             return Err(Error::Empty);
         }
-        let raw = unescape_fully(url);
+        let url = strip_user_info(url);
+        let raw = unescape_fully(&url);
 
         let (scheme, rest) = split_scheme(&raw)?;
         // The query starts at the first '?' of the unescaped URL and keeps everything after
@@ -89,6 +92,15 @@ impl CanonicalUrl {
         if let Some(query) = query {
             text.push(b'?');
             escape_into(query, &mut text);
+        }
+        // Escaping can triple a byte: a canonical form over the limit would not parse again
+        // (the engine parses list entries and lookups from their text), so it is refused
+        // here, as a long input is.
+        if text.len() > MAX_URL_BYTES {
+            return Err(Error::UrlTooLong {
+                len: text.len(),
+                max: MAX_URL_BYTES,
+            });
         }
         // Escaping leaves only printable ASCII, and the scheme is ASCII letters and digits.
         let text = String::from_utf8(text).expect("escaped URL is ASCII");
@@ -254,6 +266,31 @@ fn hex_value(b: u8) -> Option<u8> {
 ///
 /// The scheme (`None` for none, meaning http) is lowercased by the caller, as RFC 3986 allows; the Go client keeps its case, which would
 /// make "HTTP://a/" and "http://a/" two canonical forms of one URL.
+/// Removes the user info (up to the last '@' of the authority) before anything is unescaped.
+/// To a browser an escaped '/' or '?' in it ("http://x%2F@listed.com/a.jpg") is part of the
+/// user info, and the request goes to listed.com; unescaped first, it would end the
+/// authority early and hide the host behind a host "x". Departs from Safe Browsing's order
+/// (unescape, then parse), whose result no browser visits. An '@' that is itself escaped is
+/// left for the check after unescaping, as before.
+fn strip_user_info(url: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let Ok((_, rest)) = split_scheme(url) else {
+        return url.into(); // refused again, with its error, after unescaping
+    };
+    let start = url.len() - rest.len();
+    let end = rest
+        .iter()
+        .position(|&b| b == b'/' || b == b'?')
+        .unwrap_or(rest.len());
+    match rest[..end].iter().rposition(|&b| b == b'@') {
+        Some(at) => {
+            let mut out = url[..start].to_vec();
+            out.extend_from_slice(&rest[at + 1..]);
+            out.into()
+        }
+        None => url.into(),
+    }
+}
+
 fn split_scheme(url: &[u8]) -> Result<(Option<&[u8]>, &[u8]), Error> {
     let mut scheme_end = None;
     for (i, &c) in url.iter().enumerate() {
@@ -485,5 +522,16 @@ mod tests {
         assert_eq!(canonicalize("http:///blah"), Err(Error::MissingHost));
         let long = format!("http://example.com/{}", "a".repeat(MAX_URL_BYTES));
         assert!(matches!(canonicalize(&long), Err(Error::UrlTooLong { .. })));
+        // Under the limit as given, over it escaped: refused, so every canonical URL parses
+        // again.
+        let escaped = format!("http://example.com/{}", "\u{e9}".repeat(MAX_URL_BYTES / 4));
+        assert!(escaped.len() <= MAX_URL_BYTES);
+        assert!(matches!(
+            canonicalize(&escaped),
+            Err(Error::UrlTooLong { .. })
+        ));
+        // A fragment is cut before the check: a browser never sends it.
+        let fragment = format!("http://example.com/a#{}", "f".repeat(MAX_URL_BYTES));
+        assert_eq!(canonicalize(&fragment).unwrap(), "http://example.com/a");
     }
 }

@@ -55,8 +55,15 @@ pub fn extract_urls(text: &str) -> Result<Vec<String>, Error> {
         if !has_scheme && !bare_host_is_plausible(candidate) {
             continue;
         }
-        let Ok(url) = CanonicalUrl::parse(candidate) else {
-            continue;
+        let url = match CanonicalUrl::parse(candidate) {
+            Ok(url) => url,
+            // Normalising and escaping lengthen text (NFKC turns one character into up to 18
+            // bytes, escaping one byte into 3), so a link within the text limit can come out
+            // over the URL limit: an error, as a URL over the limit always is, never a link
+            // passed over.
+            Err(e @ Error::UrlTooLong { .. }) => return Err(e),
+            // Not a URL after all (no host, another scheme): not a link.
+            Err(_) => continue,
         };
         let url = url.into_string();
         if seen.insert(url.clone()) {

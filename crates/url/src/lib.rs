@@ -48,8 +48,9 @@ pub enum Error {
     /// The URL is empty or only whitespace.
     #[error("empty URL")]
     Empty,
-    /// The URL is longer than [`MAX_URL_BYTES`].
-    #[error("URL is {len} bytes, over the limit of {max}")]
+    /// The URL, or its canonical form (escaping can triple it), is longer than
+    /// [`MAX_URL_BYTES`].
+    #[error("URL is {len} bytes (without its fragment; canonical form if longer), over the limit of {max}")]
     UrlTooLong { len: usize, max: usize },
     /// The URL has a scheme without `//` after it (`mailto:`, `javascript:`, `data:`), so it
     /// names no host and cannot be on a URL list.

@@ -173,8 +173,27 @@ pub async fn attempt(
         at_ms: now_ms,
         status: Some(status.as_u16()),
         latency_ms: elapsed(started),
-        response_excerpt: String::from_utf8_lossy(&excerpt).into_owned(),
+        response_excerpt: excerpt_text(&excerpt),
         error,
         outcome,
+    }
+}
+
+/// The logged text of a response's first bytes: invalid UTF-8 and NUL bytes become U+FFFD.
+/// PostgreSQL's `text` cannot hold a NUL, so one byte of a receiver's reply would fail the
+/// attempt's record, and with it the run's: the same events sent again every pass, forever.
+fn excerpt_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).replace('\0', "\u{FFFD}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_hold_no_nul_and_only_valid_text() {
+        assert_eq!(excerpt_text(b"ok"), "ok");
+        assert_eq!(excerpt_text(b"a\0b\xffc"), "a\u{FFFD}b\u{FFFD}c");
+        assert!(!excerpt_text(&[0u8; RESPONSE_EXCERPT_BYTES]).contains('\0'));
     }
 }

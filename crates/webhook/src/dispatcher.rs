@@ -37,6 +37,10 @@ pub const DEFAULT_BATCH: usize = 256;
 /// busy endpoint costs one commit per hundred events, small enough that a crash before the
 /// record resends at most this many (delivery is at least once anyway).
 pub const DEFAULT_RUN: usize = 100;
+/// Longest a run goes on sending before it ends (its attempts recorded, the rest left for
+/// the next pass), besides [`Config::run`]: a process dispatches under a store lease, which
+/// it renews between runs, and a run must not outlast it.
+pub const RUN_TIME_LIMIT: Duration = Duration::from_secs(30);
 /// Default pause between passes when nobody pokes the notifier: 1 s, the worst extra delay of
 /// a retry and of an event whose writer did not notify.
 pub const DEFAULT_TICK: Duration = Duration::from_secs(1);
@@ -403,6 +407,7 @@ async fn send_run(
     let mut queue: std::collections::VecDeque<Pending> = std::collections::VecDeque::new();
     let mut fetched = false;
     let mut pending = head;
+    let run_started = Instant::now();
     loop {
         let at = clock();
         let record = attempt(&shared.client, &pending, at, shared.config.timeout).await;
@@ -433,7 +438,7 @@ async fn send_run(
                 ended,
             }));
         }
-        if records.len() >= shared.config.run {
+        if records.len() >= shared.config.run || run_started.elapsed() >= RUN_TIME_LIMIT {
             return Ok(None);
         }
         if queue.is_empty() && !fetched {

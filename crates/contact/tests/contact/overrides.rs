@@ -62,12 +62,14 @@ fn view_profile_may_be_allowed_with_the_operators_prompt() {
 
 #[test]
 fn an_override_may_be_scoped_to_child_actors() {
-    // Teen-to-teen messaging with support, strangers still barred from messaging children.
+    // Teen-to-teen messaging with support, strangers still barred from messaging children,
+    // and children still barred from messaging adult strangers.
     let p = policy(
         r#"
         [[override]]
         action = "message"
         actor = "child"
+        target = "child"
         outcome = "allow_with_prompt"
         "#,
     );
@@ -92,6 +94,30 @@ fn an_override_may_be_scoped_to_child_actors() {
     assert_eq!(d.outcome, Outcome::Deny);
     assert_eq!(d.measure, Measure::F1NoDirectMessages);
     assert!(!d.overridden);
+
+    let to_adult = |p: &safeguard_contact::ContactPolicy| {
+        run(
+            p,
+            child("c1", AgeBand::From13To15),
+            adult("a"),
+            Relationship::Unrelated,
+            Action::Message,
+        )
+    };
+    let d = to_adult(&p);
+    assert_eq!(d.outcome, Outcome::Deny, "a child to an adult stranger");
+    assert!(!d.overridden);
+    // Scoped by the actor alone, the same override also lets the child reach the adult:
+    // `target` is what keeps it between children.
+    let by_actor_only = policy(
+        r#"
+        [[override]]
+        action = "message"
+        actor = "child"
+        outcome = "allow_with_prompt"
+        "#,
+    );
+    assert!(to_adult(&by_actor_only).overridden);
 }
 
 #[test]

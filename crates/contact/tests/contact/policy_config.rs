@@ -49,6 +49,7 @@ fn the_documented_example_parses_to_its_values() {
                 action: safeguard_contact::Action::ViewProfile,
                 outcome: Outcome::AllowWithPrompt,
                 actor: ActorScope::Any,
+                target: ActorScope::Any,
                 relationships: Some(vec![Relationship::Mutual]),
                 prompt: Some(PromptKey::Custom("profile_view_by_non_connected".into())),
             },
@@ -56,6 +57,7 @@ fn the_documented_example_parses_to_its_values() {
                 action: safeguard_contact::Action::Message,
                 outcome: Outcome::AllowWithPrompt,
                 actor: ActorScope::Child,
+                target: ActorScope::Child,
                 relationships: None,
                 prompt: None,
             },
@@ -235,6 +237,7 @@ fn the_number_of_overrides_is_bounded() {
         action: safeguard_contact::Action::Suggest,
         outcome: Outcome::Allow,
         actor: ActorScope::Any,
+        target: ActorScope::Any,
         relationships: None,
         prompt: None,
     };

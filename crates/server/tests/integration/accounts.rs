@@ -297,6 +297,23 @@ async fn events_keep_the_stored_graph_current() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["relationships_updated"], 1);
+    let d = decide(&s, &key, ask.clone()).await.json();
+    assert_eq!(d["outcome"], "deny", "{d}");
+
+    // The platform retries the first batch (its answer was lost): the old accept does not
+    // lift the block.
+    let r = s
+        .call(
+            "POST",
+            "/v1/events",
+            Some(&key),
+            Some(json!({"events": [
+                event("connection_request", "coach", "kid", 1_767_268_800),
+                event("connection_accept", "kid", "coach", 1_767_268_860),
+            ]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let d = decide(&s, &key, ask).await.json();
     assert_eq!(d["outcome"], "deny", "{d}");
 

@@ -182,6 +182,14 @@ async fn bad_batches_get_stable_codes_and_score_nothing() {
             "events[1].channel",
         ),
         (
+            // Far after this server's clock: it would push the account's windows past
+            // every real event.
+            with("timestamp", json!(253_402_300_799u64)),
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+            "events[1].timestamp",
+        ),
+        (
             with("timestamp", json!("noon")),
             StatusCode::BAD_REQUEST,
             "invalid_event",

@@ -78,7 +78,7 @@ impl AccountStore for PostgresStore {
         })
     }
 
-    fn put_relationships(&self, edges: &[(String, String, String)]) -> Result<()> {
+    fn put_edges(&self, edges: &[(String, String, String)], keep_blocked: bool) -> Result<()> {
         if let Some((x, _, _)) = edges.iter().find(|(x, y, _)| x == y) {
             return Err(Error::Conflict(format!(
                 "account {x:?} cannot have a relationship with itself"
@@ -90,8 +90,9 @@ impl AccountStore for PostgresStore {
                 let (a, b) = ordered_pair(x, y);
                 if relationship == "none" {
                     tx.execute(
-                        "DELETE FROM account_relationships WHERE a = $1 AND b = $2",
-                        &[&a, &b],
+                        "DELETE FROM account_relationships WHERE a = $1 AND b = $2 \
+                         AND (NOT $3 OR relationship <> 'blocked')",
+                        &[&a, &b, &keep_blocked],
                     )?;
                 } else {
                     tx.execute(
@@ -99,8 +100,10 @@ impl AccountStore for PostgresStore {
                          VALUES ($1, $2, $3, $4) \
                          ON CONFLICT (a, b) DO UPDATE SET \
                              relationship = excluded.relationship, \
-                             updated_at = excluded.updated_at",
-                        &[&a, &b, relationship, &now],
+                             updated_at = excluded.updated_at \
+                         WHERE NOT $5 OR account_relationships.relationship <> 'blocked' \
+                               OR excluded.relationship = 'blocked'",
+                        &[&a, &b, relationship, &now, &keep_blocked],
                     )?;
                 }
             }

@@ -85,7 +85,7 @@ impl AccountStore for SqliteStore {
         })
     }
 
-    fn put_relationships(&self, edges: &[(String, String, String)]) -> Result<()> {
+    fn put_edges(&self, edges: &[(String, String, String)], keep_blocked: bool) -> Result<()> {
         if let Some((x, _, _)) = edges.iter().find(|(x, y, _)| x == y) {
             return Err(Error::Conflict(format!(
                 "account {x:?} cannot have a relationship with itself"
@@ -96,18 +96,23 @@ impl AccountStore for SqliteStore {
             for (x, y, relationship) in edges {
                 let (a, b) = ordered_pair(x, y);
                 if relationship == "none" {
-                    tx.prepare_cached("DELETE FROM account_relationships WHERE a = ?1 AND b = ?2")
-                        .and_then(|mut st| st.execute(params![a, b]))
-                        .map_err(db_err)?;
+                    tx.prepare_cached(
+                        "DELETE FROM account_relationships WHERE a = ?1 AND b = ?2
+                         AND (NOT ?3 OR relationship <> 'blocked')",
+                    )
+                    .and_then(|mut st| st.execute(params![a, b, keep_blocked]))
+                    .map_err(db_err)?;
                 } else {
                     tx.prepare_cached(
                         "INSERT INTO account_relationships (a, b, relationship, updated_at)
                          VALUES (?1, ?2, ?3, ?4)
                          ON CONFLICT (a, b) DO UPDATE SET
                              relationship = excluded.relationship,
-                             updated_at = excluded.updated_at",
+                             updated_at = excluded.updated_at
+                         WHERE NOT ?5 OR account_relationships.relationship <> 'blocked'
+                               OR excluded.relationship = 'blocked'",
                     )
-                    .and_then(|mut st| st.execute(params![a, b, relationship, now]))
+                    .and_then(|mut st| st.execute(params![a, b, relationship, now, keep_blocked]))
                     .map_err(db_err)?;
                 }
             }

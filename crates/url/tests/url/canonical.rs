@@ -223,6 +223,13 @@ fn more_ip_forms_and_userinfo() {
         ("http://0300.0250.0.1/", "http://192.168.0.1/"),
         ("http://user:pass@example.com:8080/", "http://example.com/"),
         ("http://a@b@example.com/", "http://example.com/"),
+        // Escaped delimiters in the user info stay in it, as in a browser: the host is still
+        // found (unescaping first made the host "x").
+        ("http://x%2F@listed.com/a.jpg", "http://listed.com/a.jpg"),
+        ("http://x%3F@listed.com/a.jpg", "http://listed.com/a.jpg"),
+        ("http://x%23y@listed.com/a.jpg", "http://listed.com/a.jpg"),
+        ("x%2F@listed.com/a.jpg", "http://listed.com/a.jpg"),
+        ("http://u%2F:p%3F@listed.com:81/", "http://listed.com/"),
         ("http://%65xample.com/%7e", "http://example.com/~"),
         ("HTTP://EXAMPLE.COM/Path", "http://example.com/Path"),
         ("http://example.com/a%0Ab", "http://example.com/a%0Ab"),

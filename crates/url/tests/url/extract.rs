@@ -103,6 +103,29 @@ fn limits() {
     assert_eq!(extract_urls(&just).unwrap().len(), MAX_EXTRACTED_URLS);
 }
 
+/// A link is never passed over for its length: a long fragment (which a browser never sends)
+/// is cut before the limit is checked, and a link that normalising or escaping made longer
+/// than the URL limit is an error.
+#[test]
+fn long_links_are_matched_or_refused_never_passed_over() {
+    // U+3316 is 3 bytes, and NFKC makes it 18 ("キロメートル").
+    let fragment = format!("see http://listed.com/a.jpg#{}", "\u{3316}".repeat(20_000));
+    assert!(fragment.len() <= MAX_TEXT_BYTES);
+    assert_eq!(
+        extract_urls(&fragment).unwrap(),
+        vec!["http://listed.com/a.jpg".to_string()]
+    );
+    let path = format!("see http://listed.com/{}", "\u{3316}".repeat(20_000));
+    assert!(path.len() <= MAX_TEXT_BYTES);
+    assert!(matches!(extract_urls(&path), Err(Error::UrlTooLong { .. })));
+    // 40,000 bytes of text, 120,000 escaped.
+    let query = format!("http://listed.com/a.jpg?{}", "\u{e9}".repeat(20_000));
+    assert!(matches!(
+        extract_urls(&query),
+        Err(Error::UrlTooLong { .. })
+    ));
+}
+
 /// The worst inputs of the maximum size finish quickly: extraction is linear.
 #[test]
 fn hostile_text_of_the_maximum_size_is_fast() {
