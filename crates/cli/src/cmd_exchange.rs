@@ -187,6 +187,14 @@ pub fn run(cmd: &ExchangeCommand) -> anyhow::Result<ExitCode> {
                     if r.caught_up || r.error.is_some() {
                         break anyhow::Ok(r);
                     }
+                    // The next run would start from the same checkpoint and do the same.
+                    if r.made_no_progress() {
+                        anyhow::bail!(
+                            "{}: a run applied no page and did not catch up; stopping instead of \
+                             running again (is max_pages_per_run 0?)",
+                            x.name
+                        );
+                    }
                 }
             })?;
             println!("{}", serde_json::to_string_pretty(&report)?);

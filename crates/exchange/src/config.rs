@@ -86,7 +86,7 @@ pub struct ExchangeConfig {
     /// NCMEC: where to start without a checkpoint, Unix seconds (default 0, everything).
     #[serde(default)]
     pub start_from: Option<i64>,
-    /// Pages per run at most (default 10,000); the next run continues.
+    /// Pages per run at most, at least 1 (default 10,000); the next run continues.
     #[serde(default)]
     pub max_pages_per_run: Option<u64>,
     /// What Safeguard sends, by itself, for each hash of this exchange that a reviewer
@@ -179,6 +179,14 @@ impl ExchangeConfig {
     /// API request is refused before any run.
     pub fn check(&self) -> Result<()> {
         self.client()?;
+        if self.max_pages_per_run == Some(0) {
+            // Every run would stop before its first page, never catching up, and a caller that
+            // runs until caught up would spin.
+            return Err(Error::Config(
+                "max_pages_per_run must be at least 1 (0 would make every run fetch nothing)"
+                    .into(),
+            ));
+        }
         let Some(v) = &self.false_positive_feedback else {
             return Ok(());
         };
@@ -243,6 +251,19 @@ mod tests {
             v["false_positive_feedback"] = f.into();
         }
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn max_pages_per_run_of_zero_is_refused() {
+        for kind in ["ncmec", "stopncii", "safeguard"] {
+            let mut c = config(kind, None);
+            c.max_pages_per_run = Some(0);
+            let e = c.check().unwrap_err();
+            assert_eq!(e.code(), "exchange_config");
+            assert!(e.to_string().contains("max_pages_per_run"), "{e}");
+            c.max_pages_per_run = Some(1);
+            assert!(c.check().is_ok());
+        }
     }
 
     #[test]

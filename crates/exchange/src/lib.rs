@@ -28,8 +28,8 @@ pub use engine_sink::EngineSink;
 pub use error::{Error, Result};
 pub use http::{HttpLimits, RetryPolicy};
 pub use run::{
-    run, Fetcher, Page, Record, RunOptions, RunReport, Sweep, MAX_CLASSIFICATION_BYTES,
-    MAX_METADATA_BYTES,
+    join_owners, run, split_owners, Fetcher, Page, Record, RunOptions, RunReport, Sweep,
+    MAX_CLASSIFICATION_BYTES, MAX_METADATA_BYTES,
 };
 pub use secret::Secret;
 pub use sink::{Batch, ExchangeSink, Held, MemoryExchange, MemorySink, Outcome, Removal, Upsert};

@@ -136,8 +136,9 @@ impl EntriesPage {
                 .and_then(|(_, v)| v.parse::<u64>().ok())
         };
         match (get("start"), get("max")) {
-            (Some(start), Some(max)) if max >= start => max - start + n,
-            _ => n + 1,
+            // Remote numbers: an estimate near u64::MAX saturates rather than overflow.
+            (Some(start), Some(max)) if max >= start => (max - start).saturating_add(n),
+            _ => n.saturating_add(1),
         }
     }
 }
@@ -767,6 +768,15 @@ mod tests {
             Some("/v2/entries?from=2017-10-20T00%3A00%3A00.000Z&to=2017-10-30T00%3A00%3A00.000Z&start=2001&size=1000&max=3000")
         );
         assert_eq!(p.estimated_total(), 3000 - 2001 + 3);
+    }
+
+    #[test]
+    fn estimated_total_saturates_on_remote_numbers_near_u64_max() {
+        let mut p = parse_entries(SAMPLE.as_bytes()).unwrap();
+        p.next = Some(format!("/v2/entries?start=0&max={}", u64::MAX));
+        assert_eq!(p.estimated_total(), u64::MAX);
+        p.next = Some(format!("/v2/entries?start=1&max={}", u64::MAX));
+        assert_eq!(p.estimated_total(), u64::MAX);
     }
 
     #[test]

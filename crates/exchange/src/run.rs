@@ -112,6 +112,15 @@ pub struct RunReport {
     pub error: Option<String>,
 }
 
+impl RunReport {
+    /// Whether the run ended without an error, without catching up and without applying a
+    /// page. Running again from the same checkpoint would do the same, so a caller that repeats
+    /// runs until caught up must stop here instead of looping.
+    pub fn made_no_progress(&self) -> bool {
+        self.error.is_none() && !self.caught_up && self.pages == 0
+    }
+}
+
 /// Runs `fetcher` for `exchange` into `sink` until caught up, `max_pages`, or an error. The
 /// error (if any) is recorded in the sink and returned in the report.
 pub async fn run<F: Fetcher>(
@@ -229,14 +238,69 @@ pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 /// Longest classification stored, bytes (NCMEC's are two characters).
 pub const MAX_CLASSIFICATION_BYTES: usize = 64;
 
-/// Separates entry ids in a stored `source_id`. NCMEC (`member-id`), StopNCII (`Type:hash`)
-/// and peer (numeric) ids never contain it.
+/// Separates entry ids in a stored `source_id`. NCMEC entry ids and StopNCII URL values are
+/// remote text and may contain it, so [`join_owners`] escapes it inside an id.
 const OWNER_SEP: char = ',';
+
+/// The stored `source_id` of a value listed by `ids`: the ids joined by `,`, with `%` written
+/// `%25` and `,` written `%2C` inside an id so that an id holding a comma stays one id. An id
+/// with neither character is stored byte for byte, as versions before the escape stored it,
+/// so records written then still read back the same.
+pub fn join_owners<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
+    let mut out = String::new();
+    for (i, id) in ids.into_iter().enumerate() {
+        if i > 0 {
+            out.push(OWNER_SEP);
+        }
+        for c in id.chars() {
+            match c {
+                '%' => out.push_str("%25"),
+                OWNER_SEP => out.push_str("%2C"),
+                c => out.push(c),
+            }
+        }
+    }
+    out
+}
+
+/// The entry ids of a stored `source_id` written by [`join_owners`], in order (an empty text
+/// gives one empty id). Anything reading the owners of an exchange's value must split them
+/// here, not on `,` itself, or an id holding a comma reads as two ids. A `%` not followed by
+/// `25` or `2C` is kept as it is: older versions stored ids unescaped.
+pub fn split_owners(source_id: &str) -> Vec<String> {
+    source_id
+        .split(OWNER_SEP)
+        .map(|part| {
+            if !part.contains('%') {
+                return part.to_string();
+            }
+            let mut out = String::with_capacity(part.len());
+            let mut rest = part;
+            while let Some(i) = rest.find('%') {
+                out.push_str(&rest[..i]);
+                let tail = &rest[i..];
+                let code = tail.get(..3).map(str::to_ascii_uppercase);
+                match code.as_deref() {
+                    Some("%25") => out.push('%'),
+                    Some("%2C") => out.push(OWNER_SEP),
+                    _ => {
+                        out.push('%');
+                        rest = &tail[1..];
+                        continue;
+                    }
+                }
+                rest = &tail[3..];
+            }
+            out.push_str(rest);
+            out
+        })
+        .collect()
+}
 
 /// The run's view of which remote entries hold which value. A value can be listed by several
 /// entries (two NCMEC members submitting one file); it stays in the bank until the last of
-/// them is deleted. The owners are stored with the value, as its `source_id` joined by
-/// commas, so the view survives restarts: it is loaded from the sink at the start of a run and
+/// them is deleted. The owners are stored with the value, as its `source_id` written by
+/// [`join_owners`], so the view survives restarts: it is loaded from the sink at the start of a run and
 /// kept current as pages apply.
 struct Ledger {
     by_source: HashMap<String, Vec<Key>>,
@@ -255,15 +319,12 @@ impl Ledger {
         for h in held {
             let key = (h.signal_type, h.value);
             let srcs = h.source_id.unwrap_or_default();
-            for src in srcs.split(OWNER_SEP) {
+            for src in split_owners(&srcs) {
                 l.by_source
-                    .entry(src.to_string())
+                    .entry(src.clone())
                     .or_default()
                     .push(key.clone());
-                l.owners
-                    .entry(key.clone())
-                    .or_default()
-                    .insert(src.to_string());
+                l.owners.entry(key.clone()).or_default().insert(src);
             }
         }
         l
@@ -378,7 +439,7 @@ impl Ledger {
                             .filter(|o| details.as_ref().is_none_or(|d| d.0 != *o)),
                     );
                     ids.truncate(MAX_OWNERS);
-                    let source_id = ids.join(&OWNER_SEP.to_string());
+                    let source_id = join_owners(ids);
                     let (classification, metadata) =
                         details.map(|(_, c, m)| (c, m)).unwrap_or((None, None));
                     upserts.push(Upsert {
@@ -517,6 +578,68 @@ mod tests {
         let snap = sink.snapshot("M");
         let v = &snap.values[&("md5".to_string(), A.to_string())];
         assert_eq!(v, &(Some("big".to_string()), None, None));
+    }
+
+    #[test]
+    fn owners_join_and_split_keep_commas_inside_ids() {
+        let ids = ["42-a,b", "7-100%", "URL:https://e.example/x%2Cy", "1-plain"];
+        let joined = join_owners(ids);
+        assert_eq!(
+            joined,
+            "42-a%2Cb,7-100%25,URL:https://e.example/x%252Cy,1-plain"
+        );
+        assert_eq!(split_owners(&joined), ids);
+        // Ids with neither character are stored as before, and records stored before the
+        // escape (a bare '%' not starting an escape) read back unchanged.
+        assert_eq!(join_owners(["1-a", "2-b"]), "1-a,2-b");
+        assert_eq!(split_owners("1-a,2-b"), ["1-a", "2-b"]);
+        assert_eq!(split_owners("URL:x%41,9-%"), ["URL:x%41", "9-%"]);
+        assert_eq!(split_owners(""), [""]);
+    }
+
+    #[tokio::test]
+    async fn an_id_with_a_comma_is_withdrawn_in_a_later_run() {
+        let sink = Arc::new(MemorySink::new());
+        // An NCMEC entry id is remote text: `member-id` with a comma in the id.
+        let mut f = Script(vec![page(
+            vec![entry("42-a,b", &[("md5", A)]), entry("43-c", &[("md5", B)])],
+            "1",
+        )]);
+        let r = run("C", &mut f, sink.clone(), &RunOptions::default()).await;
+        assert!(r.error.is_none(), "{r:?}");
+        // Each run loads the owners back from the sink, as after a restart.
+        let mut f = Script(vec![page(
+            vec![
+                Record::Deleted {
+                    source_id: "42-a,b".into(),
+                },
+                entry("43-c", &[("md5", A), ("md5", B)]),
+            ],
+            "2",
+        )]);
+        run("C", &mut f, sink.clone(), &RunOptions::default()).await;
+        let mut f = Script(vec![page(
+            vec![Record::Deleted {
+                source_id: "43-c".into(),
+            }],
+            "3",
+        )]);
+        let r = run("C", &mut f, sink.clone(), &RunOptions::default()).await;
+        assert!(r.error.is_none(), "{r:?}");
+        let snap = sink.snapshot("C");
+        assert!(snap.values.is_empty(), "{:?}", snap.values);
+    }
+
+    #[tokio::test]
+    async fn a_run_of_zero_pages_reports_no_progress() {
+        let sink = Arc::new(MemorySink::new());
+        let mut f = Script(vec![page(vec![entry("x", &[("md5", A)])], "1")]);
+        let r = run("Z", &mut f, sink.clone(), &RunOptions { max_pages: 0 }).await;
+        assert!(r.made_no_progress(), "{r:?}");
+        let r = run("Z", &mut f, sink.clone(), &RunOptions { max_pages: 1 }).await;
+        assert!(!r.made_no_progress(), "{r:?}");
+        let r = run("Z", &mut f, sink.clone(), &RunOptions { max_pages: 1 }).await;
+        assert!(r.caught_up && !r.made_no_progress(), "{r:?}");
     }
 
     #[tokio::test]

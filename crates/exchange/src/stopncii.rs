@@ -271,6 +271,8 @@ impl StopNciiClient {
 
     /// The page for one `FetchHashes` answer, moving the checkpoint on: to the page token while
     /// the answer says more records follow, else to `nextSetTimestamp` with the pass done.
+    /// Takes the answer as it is; [`StopNciiClient::page_after`] also checks that the paging
+    /// moves on.
     pub fn page_from_response(&mut self, resp: FetchHashesResponse) -> Page {
         if resp.has_more_records {
             self.cp.token = resp.next_page_token.clone();
@@ -287,16 +289,52 @@ impl StopNciiClient {
             sweep: None,
         }
     }
+
+    /// [`StopNciiClient::page_from_response`] for the answer to a request for the
+    /// checkpoint's token, refusing one that says more records follow but hands back the token
+    /// just requested: following it would fetch the same page again until `max_pages`, every
+    /// run, and the pass would never end.
+    pub fn page_after(&mut self, resp: FetchHashesResponse) -> Result<Page> {
+        if let (true, Some(next), Some(asked)) = (
+            resp.has_more_records,
+            resp.next_page_token.as_deref(),
+            self.cp.token.as_deref(),
+        ) {
+            if next == asked {
+                // The token is remote text that goes into the run status: cut, not echoed whole.
+                let shown: String = next.chars().take(100).collect();
+                return Err(Error::Protocol(format!(
+                    "FetchHashes: hasMoreRecords with the nextPageToken just requested \
+                     ({shown:?}); the paging would never end"
+                )));
+            }
+        }
+        Ok(self.page_from_response(resp))
+    }
+}
+
+/// The StopNCII signal types whose values are hex digests, where case carries no meaning.
+const HEX_SIGNAL_TYPES: [&str; 3] = ["ImagePDQ", "VideoMD5", "VideoTMK"];
+
+/// The entry id of a (signalType, hashValue): `Type:value`, the value lower-cased for the hex
+/// digest types and kept as sent for the others.
+pub fn source_id(signal_type: &str, hash_value: &str) -> String {
+    // Hex hashes may come in either case and must keep one id; a URL's path (or a text) is
+    // case-sensitive, and two values differing only in case are two entries.
+    if HEX_SIGNAL_TYPES.contains(&signal_type) {
+        format!("{signal_type}:{}", hash_value.to_ascii_lowercase())
+    } else {
+        format!("{signal_type}:{hash_value}")
+    }
 }
 
 /// Maps `FetchHashes` records to exchange records: withdrawn and deleted hashes become
-/// deletions, the rest entries keyed by `Type:lowercase hash`.
+/// deletions, the rest entries keyed by [`source_id`].
 pub fn records(hash_records: Vec<HashRecord>) -> Vec<Record> {
     hash_records
         .into_iter()
         .map(|r| {
-            // Hex hashes may come in either case; one entry must keep one id.
-            let source_id = format!("{}:{}", r.signal_type, r.hash_value.to_ascii_lowercase());
+            let source_id = source_id(&r.signal_type, &r.hash_value);
             if matches!(r.hash_status.as_str(), "Withdrawn" | "Deleted") {
                 return Record::Deleted { source_id };
             }
@@ -374,7 +412,7 @@ impl Fetcher for StopNciiClient {
             }
             Err(e) => return Err(e),
         };
-        Ok(Some(self.page_from_response(resp)))
+        self.page_after(resp).map(Some)
     }
 }
 
@@ -399,6 +437,21 @@ mod tests {
             Record::Deleted {
                 source_id: "VideoMD5:cd".into()
             }
+        );
+    }
+
+    #[test]
+    fn only_hex_hash_ids_are_case_folded() {
+        assert_eq!(source_id("ImagePDQ", "ABcd"), "ImagePDQ:abcd");
+        assert_eq!(source_id("VideoMD5", "ABcd"), "VideoMD5:abcd");
+        assert_eq!(source_id("VideoTMK", "ABcd"), "VideoTMK:abcd");
+        assert_ne!(
+            source_id("URL", "https://e.example/Photo"),
+            source_id("URL", "https://e.example/photo")
+        );
+        assert_eq!(
+            source_id("URL", "https://e.example/Photo"),
+            "URL:https://e.example/Photo"
         );
     }
 

@@ -29,18 +29,22 @@ pub fn parse_utc(s: &str) -> Option<i64> {
     if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
         return None;
     }
-    Some(days_from_civil(y, m, day) * 86_400 + hh * 3600 + mm * 60 + ss)
+    // The year is remote text: one far past any real date must be refused, not overflow.
+    days_from_civil(y, m, day)?
+        .checked_mul(86_400)?
+        .checked_add(hh * 3600 + mm * 60 + ss)
 }
 
-// Howard Hinnant's civil-calendar algorithms (public domain), proleptic Gregorian.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
+// Howard Hinnant's civil-calendar algorithms (public domain), proleptic Gregorian. `None` when
+// the day number does not fit an i64.
+fn days_from_civil(y: i64, m: u32, d: u32) -> Option<i64> {
+    let y = if m <= 2 { y.checked_sub(1)? } else { y };
     let era = y.div_euclid(400);
-    let yoe = y - era * 400;
+    let yoe = y.rem_euclid(400);
     let m = m as i64;
     let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    era.checked_mul(146_097)?.checked_add(doe - 719_468)
 }
 
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -72,5 +76,24 @@ mod tests {
         assert_eq!(parse_utc("2017-13-01T00:00:00Z"), None);
         assert_eq!(parse_utc("yesterday"), None);
         assert_eq!(parse_utc("2017-10-24T15:10:00"), None);
+    }
+
+    #[test]
+    fn years_past_an_i64_of_seconds_are_refused_not_overflowed() {
+        // The last second an i64 holds still parses; the next year does not.
+        let last = fmt_utc(i64::MAX);
+        assert_eq!(parse_utc(&last), Some(i64::MAX));
+        let (year, _) = last.split_once('-').unwrap();
+        let next_year = (year.parse::<i64>().unwrap() + 1).to_string();
+        for y in [
+            "100000000000000",
+            next_year.as_str(),
+            "9223372036854775807",
+            "25252734927766554",
+        ] {
+            for rest in ["-01-01T00:00:00Z", "-12-31T23:59:60Z", "-02-28T00:00:00Z"] {
+                assert_eq!(parse_utc(&format!("{y}{rest}")), None, "{y}{rest}");
+            }
+        }
     }
 }

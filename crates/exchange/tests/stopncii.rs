@@ -396,3 +396,95 @@ async fn wrong_keys_are_refused_without_echoing_them() {
     assert!(!r.error.unwrap().contains("wrong-sub-key-abc"));
     assert!(sink.snapshot("STOPNCII").last_error.is_some());
 }
+
+#[tokio::test]
+async fn a_page_that_hands_back_the_token_just_requested_is_refused() {
+    let asked = Arc::new(Mutex::new(Vec::<Option<String>>::new()));
+    let seen = asked.clone();
+    let app = Router::new().route(
+        "/v1/FetchHashes",
+        get(move |Query(q): Query<BTreeMap<String, String>>| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(q.get("nextPageToken").cloned());
+                axum::Json(serde_json::json!({
+                    "count": 1,
+                    "nextPageToken": "stuck-token",
+                    "nextSetTimestamp": 1_700_000_000,
+                    "hasMoreRecords": true,
+                    "hashRecords": [{
+                        "lastModtimestamp": 1_700_000_000,
+                        "signalType": "VideoMD5",
+                        "hashValue": "0123456789abcdef0123456789abcdef",
+                        "hashStatus": "Active",
+                    }],
+                }))
+            }
+        }),
+    );
+    let addr = serve(app).await;
+    let mut c = StopNciiClient::new(config(addr)).unwrap();
+    let sink = Arc::new(MemorySink::new());
+    let r = run("STUCK", &mut c, sink.clone(), &RunOptions { max_pages: 50 }).await;
+    assert_eq!(r.error_code.as_deref(), Some("exchange_protocol"), "{r:?}");
+    assert!(r.error.as_deref().unwrap().contains("stuck-token"), "{r:?}");
+    assert!(!r.caught_up);
+    // The first page (asked without a token) is applied; the repeat is not followed.
+    assert_eq!(r.pages, 1);
+    assert_eq!(
+        *asked.lock().unwrap(),
+        vec![None, Some("stuck-token".to_string())]
+    );
+    assert!(sink.snapshot("STUCK").last_error.is_some());
+}
+
+fn bank_of(sink: &MemorySink, name: &str) -> BTreeSet<(String, String)> {
+    sink.snapshot(name).values.keys().cloned().collect()
+}
+
+#[tokio::test]
+async fn url_records_differing_only_in_case_are_two_entries() {
+    let fake = Arc::new(Fake::default());
+    *fake.clock.lock().unwrap() = 1_700_000_000;
+    fake.put("URL", "https://e.example/Photo".into(), "Active");
+    fake.put("URL", "https://e.example/photo".into(), "Active");
+    // PDQ hex in either case is one entry: the upper-case record replaces the lower-case one.
+    let pdq = "ab".repeat(32);
+    fake.put("ImagePDQ", pdq.clone(), "Active");
+    let addr = serve(app(fake.clone())).await;
+    let sink = Arc::new(MemorySink::new());
+    until_caught_up(addr, sink.clone()).await;
+    let live = fake.live();
+    assert_eq!(live.len(), 3, "{live:?}");
+    assert_same(&bank_of(&sink, "STOPNCII"), &live, "both URLs held");
+
+    fake.put("URL", "https://e.example/Photo".into(), "Withdrawn");
+    fake.put("ImagePDQ", pdq.to_ascii_uppercase(), "Withdrawn");
+    until_caught_up(addr, sink.clone()).await;
+    let bank = bank_of(&sink, "STOPNCII");
+    assert_eq!(bank.len(), 1, "{bank:?}");
+    assert_same(
+        &bank,
+        &canonical("url", "https://e.example/photo")
+            .into_iter()
+            .collect(),
+        "only the lower-case path left",
+    );
+}
+
+#[tokio::test]
+async fn a_url_with_a_comma_is_withdrawn_in_a_later_run() {
+    let fake = Arc::new(Fake::default());
+    *fake.clock.lock().unwrap() = 1_700_000_000;
+    fake.put("URL", "https://e.example/a,b".into(), "Active");
+    fake.put("URL", "https://e.example/c".into(), "Active");
+    let addr = serve(app(fake.clone())).await;
+    let sink = Arc::new(MemorySink::new());
+    until_caught_up(addr, sink.clone()).await;
+    assert_eq!(bank_of(&sink, "STOPNCII").len(), 2);
+
+    fake.put("URL", "https://e.example/a,b".into(), "Withdrawn");
+    until_caught_up(addr, sink.clone()).await;
+    assert_same(&bank_of(&sink, "STOPNCII"), &fake.live(), "bank vs server");
+    assert_eq!(bank_of(&sink, "STOPNCII").len(), 1);
+}

@@ -152,3 +152,50 @@ fn an_exchange_run_from_the_cli_fills_the_bank_and_is_audited() {
     assert!(!ok);
     assert!(err.contains("\"NOBODY\" is not configured"), "{err}");
 }
+
+/// `max_pages_per_run = 0` made every run apply nothing without catching up, and `exchange run`
+/// (which runs until caught up) spun for ever: the configuration is now refused, and the
+/// command exits either way.
+#[test]
+fn an_exchange_run_with_max_pages_per_run_zero_is_refused_not_spun() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("safeguard.toml");
+    // Nothing listens there: the run must stop before contacting anything.
+    std::fs::write(
+        &config,
+        format!(
+            "[[exchanges]]\nname = \"PARTNER\"\nkind = \"safeguard\"\nbase_url = \"http://{}\"\n\
+             remote_bank = \"SHARED\"\nenabled = false\napi_key = \"{ADMIN}\"\n\
+             max_pages_per_run = 0\n",
+            free_addr()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_safeguard"))
+        .args(["exchange", "run", "PARTNER", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env_remove("SAFEGUARD_MASTER_KEY")
+        .env_remove("SAFEGUARD_STORE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("`exchange run` with max_pages_per_run = 0 did not exit");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{printed}");
+    assert!(printed.contains("max_pages_per_run"), "{printed}");
+}
