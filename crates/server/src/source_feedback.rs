@@ -83,7 +83,8 @@ pub(crate) fn entries_of_match(
                 .store()
                 .provenance(content.bank_id, &signal.signal_type, &signal.value)?;
         for p in records.iter().filter(|p| p.withdrawn_at.is_none()) {
-            for id in p.source_id.as_deref().unwrap_or("").split(',') {
+            // The exchange's own reading of its owner list: an id may hold an escaped ','.
+            for id in safeguard_exchange::split_owners(p.source_id.as_deref().unwrap_or("")) {
                 let id = id.trim();
                 if id.is_empty() {
                     continue;

@@ -799,19 +799,41 @@ pub trait ActionStore: Send + Sync {
 
 /// Whether evidence stored at `created_at`, in a case reported at `reported_at` (if ever), is
 /// past its retention at `now`: the rule [`ActionStore::expired_evidence`] selects by, for
-/// [`ActionStore::destroy_evidence`] to check again.
+/// [`ActionStore::destroy_evidence`] to check again. A case `awaiting_report`
+/// ([`awaiting_report`]) is not on the unreported clock: its report needs the evidence.
 pub fn evidence_expired(
     created_at: i64,
     reported_at: Option<i64>,
+    awaiting_report: bool,
     now: i64,
     after_report_ms: i64,
     unreported_ms: i64,
 ) -> bool {
     match reported_at {
         Some(r) => r.saturating_add(after_report_ms) <= now,
-        None => created_at.saturating_add(unreported_ms) <= now,
+        None => !awaiting_report && created_at.saturating_add(unreported_ms) <= now,
     }
 }
+
+/// Whether a case in `state` with `decision` is on its way to a report: decided, and the
+/// decision confirmed (its first word, up to a `:` or a space, is `confirmed` in any case, as
+/// the engine's `DecisionKind::of` reads it). Until it is reported or closed its evidence is
+/// kept: a decision waiting for its second approval, or a filing retried for weeks while the
+/// hotline is down, would otherwise lose the files the report must carry to the unreported
+/// clock. [`AWAITING_REPORT_SQL`] is the same test in SQL.
+pub fn awaiting_report(state: &str, decision: Option<&str>) -> bool {
+    state == "decided"
+        && decision.is_some_and(|d| {
+            d.split([':', ' '])
+                .next()
+                .is_some_and(|w| w.eq_ignore_ascii_case("confirmed"))
+        })
+}
+
+/// [`awaiting_report`] over a case aliased `c`, for both stores.
+pub(crate) const AWAITING_REPORT_SQL: &str = "(c.state = 'decided' AND c.decision IS NOT NULL \
+     AND (lower(c.decision) = 'confirmed' OR lower(c.decision) LIKE 'confirmed:%' \
+          OR lower(c.decision) LIKE 'confirmed %'))";
 
 /// [`ActionStore::destroy_evidence`]'s refusals, shared by the stores: `ev`'s case is on
 /// legal hold (`held`), or `ev`, in a case reported at `reported_at` (if ever), is not past
@@ -820,6 +842,7 @@ pub(crate) fn refuse_destruction(
     ev: &Evidence,
     held: bool,
     reported_at: Option<i64>,
+    awaiting: bool,
     at: i64,
     after_report_ms: i64,
     unreported_ms: i64,
@@ -833,13 +856,14 @@ pub(crate) fn refuse_destruction(
     if !evidence_expired(
         ev.created_at,
         reported_at,
+        awaiting,
         at,
         after_report_ms,
         unreported_ms,
     ) {
         return Err(crate::Error::Conflict(format!(
             "evidence {object_id:?}: its retention has not run out (its case may have been \
-             reported since)"
+             reported, or confirmed for a report, since)"
         )));
     }
     Ok(())

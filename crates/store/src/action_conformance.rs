@@ -48,6 +48,10 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
             "evidence_retention_and_destroy",
             evidence_retention_and_destroy,
         ),
+        (
+            "evidence_waits_for_a_confirmed_report",
+            evidence_waits_for_a_confirmed_report,
+        ),
     ];
     for (name, check) in checks {
         let store = make();
@@ -783,24 +787,74 @@ pub fn dead_letters_and_redrive(store: &dyn Store) {
 
 /// Evidence expires on the clock its case is on, never under a legal hold; destroying it
 /// drops the data key and logs the deletion.
-pub fn evidence_retention_and_destroy(store: &dyn Store) {
-    let with_evidence = |id: &str, account: &str| {
-        let mut s = submission(id, Some(account), Some(("q", 1)));
-        s.created_at = 1_000;
-        s.evidence = Some(NewEvidence {
-            object_id: format!("obj-{id}"),
-            blob_key: format!("blob/{id}"),
-            wrapped_key: vec![9; 72],
-            key_fingerprint: "fp".into(),
-            sha256: "ab".repeat(32),
-            md5: "cd".repeat(16),
-            size: 10,
-            media_kind: "image".into(),
-        });
-        recorded(store.record_submission(&s, &mut |_| vec![]).unwrap())
-            .case_id
-            .unwrap()
+/// Records submission `id` of `account` at 1,000 with evidence `obj-{id}`; its case.
+fn with_evidence(store: &dyn Store, id: &str, account: &str) -> CaseId {
+    let mut s = submission(id, Some(account), Some(("q", 1)));
+    s.created_at = 1_000;
+    s.evidence = Some(NewEvidence {
+        object_id: format!("obj-{id}"),
+        blob_key: format!("blob/{id}"),
+        wrapped_key: vec![9; 72],
+        key_fingerprint: "fp".into(),
+        sha256: "ab".repeat(32),
+        md5: "cd".repeat(16),
+        size: 10,
+        media_kind: "image".into(),
+    });
+    recorded(store.record_submission(&s, &mut |_| vec![]).unwrap())
+        .case_id
+        .unwrap()
+}
+
+/// Evidence of a case decided `confirmed` and not reported yet is off the unreported clock
+/// (its report, waiting for a second approval or a hotline that is down, needs the files);
+/// other decisions are on it, and closing the confirmed case puts it back on it.
+pub fn evidence_waits_for_a_confirmed_report(store: &dyn Store) {
+    let move_case = |case, from: &str, to: &str, decision: Option<&str>, at| {
+        let t = CaseTransition {
+            from: from.into(),
+            to: to.into(),
+            actor: "k".into(),
+            note: None,
+            decision: decision.map(str::to_owned),
+            labels: Vec::new(),
+            at,
+        };
+        store.transition_case(case, &t, &mut |_| vec![]).unwrap();
     };
+    let confirmed = with_evidence(store, "w1", "u1");
+    let annotated = with_evidence(store, "w2", "u2");
+    let not_csam = with_evidence(store, "w3", "u3");
+    for (case, decision) in [
+        (confirmed, "confirmed"),
+        (annotated, "Confirmed: apparent A1"),
+        (not_csam, "not_csam"),
+    ] {
+        move_case(case, "open", "in_review", None, 1_100);
+        move_case(case, "in_review", "decided", Some(decision), 1_200);
+    }
+    let due = || -> Vec<String> {
+        store
+            .expired_evidence(5_000, 10_000, 100, 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.object_id)
+            .collect()
+    };
+    assert_eq!(due(), vec!["obj-w3"]);
+    assert!(matches!(
+        store.destroy_evidence("obj-w1", 5_000, 10_000, 100, "retention_expired"),
+        Err(Error::Conflict(_))
+    ));
+    move_case(confirmed, "decided", "closed", None, 5_100);
+    assert_eq!(due(), vec!["obj-w1", "obj-w3"]);
+    store
+        .destroy_evidence("obj-w1", 5_200, 10_000, 100, "retention_expired")
+        .unwrap();
+}
+
+pub fn evidence_retention_and_destroy(store: &dyn Store) {
+    let with_evidence = |id: &str, account: &str| with_evidence(store, id, account);
     let plain = with_evidence("r1", "u1");
     let reported = with_evidence("r2", "u2");
     let held = with_evidence("r3", "u3");

@@ -1047,7 +1047,8 @@ impl ActionStore for PostgresStore {
                     "SELECT {columns} FROM evidence e JOIN cases c ON c.id = e.case_id \
                      WHERE e.deleted_at IS NULL AND NOT c.legal_hold \
                      AND ((c.reported_at IS NOT NULL AND c.reported_at <= $1) \
-                       OR (c.reported_at IS NULL AND e.created_at <= $2)) \
+                       OR (c.reported_at IS NULL AND e.created_at <= $2 \
+                           AND NOT {AWAITING_REPORT_SQL})) \
                      ORDER BY e.created_at, e.submission_id LIMIT $3"
                 ),
                 &[&reported_by, &created_by, &limit],
@@ -1073,12 +1074,23 @@ impl ActionStore for PostgresStore {
             // Under the store's write lock, as placing a hold and reporting are: one sees
             // the other.
             let r = tx.one(
-                "SELECT legal_hold, reported_at FROM cases WHERE id = $1",
+                "SELECT legal_hold, reported_at, state, decision FROM cases WHERE id = $1",
                 &[&ev.case_id],
             )?;
             let held: bool = col(&r, 0, "cases")?;
             let reported_at: Option<i64> = col(&r, 1, "cases")?;
-            refuse_destruction(&ev, held, reported_at, at, after_report_ms, unreported_ms)?;
+            let state: String = col(&r, 2, "cases")?;
+            let decision: Option<String> = col(&r, 3, "cases")?;
+            let awaiting = awaiting_report(&state, decision.as_deref());
+            refuse_destruction(
+                &ev,
+                held,
+                reported_at,
+                awaiting,
+                at,
+                after_report_ms,
+                unreported_ms,
+            )?;
             tx.execute(
                 "UPDATE evidence SET wrapped_key = NULL, deleted_at = $2, deletion_reason = $3 \
                  WHERE object_id = $1",

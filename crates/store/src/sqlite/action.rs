@@ -1095,7 +1095,8 @@ impl ActionStore for SqliteStore {
                     "SELECT {} FROM evidence e JOIN cases c ON c.id = e.case_id \
                      WHERE e.deleted_at IS NULL AND c.legal_hold = 0 \
                      AND ((c.reported_at IS NOT NULL AND c.reported_at <= ?1) \
-                       OR (c.reported_at IS NULL AND e.created_at <= ?2)) \
+                       OR (c.reported_at IS NULL AND e.created_at <= ?2 \
+                           AND NOT {AWAITING_REPORT_SQL})) \
                      ORDER BY e.created_at LIMIT ?3",
                     EVIDENCE_COLUMNS
                         .split(", ")
@@ -1123,14 +1124,23 @@ impl ActionStore for SqliteStore {
             if ev.deleted_at.is_some() {
                 return Ok(ev);
             }
-            let (held, reported_at): (bool, Option<i64>) = tx
-                .query_row(
-                    "SELECT legal_hold, reported_at FROM cases WHERE id = ?1",
+            let (held, reported_at, state, decision): (bool, Option<i64>, String, Option<String>) =
+                tx.query_row(
+                    "SELECT legal_hold, reported_at, state, decision FROM cases WHERE id = ?1",
                     [ev.case_id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .map_err(db_err)?;
-            refuse_destruction(&ev, held, reported_at, at, after_report_ms, unreported_ms)?;
+            let awaiting = awaiting_report(&state, decision.as_deref());
+            refuse_destruction(
+                &ev,
+                held,
+                reported_at,
+                awaiting,
+                at,
+                after_report_ms,
+                unreported_ms,
+            )?;
             tx.execute(
                 "UPDATE evidence SET wrapped_key = NULL, deleted_at = ?2, deletion_reason = ?3 \
                  WHERE object_id = ?1",
