@@ -245,7 +245,8 @@ const OWNER_SEP: char = ',';
 /// The stored `source_id` of a value listed by `ids`: the ids joined by `,`, with `%` written
 /// `%25` and `,` written `%2C` inside an id so that an id holding a comma stays one id. An id
 /// with neither character is stored byte for byte, as versions before the escape stored it,
-/// so records written then still read back the same.
+/// so records written then read back the same unless an id held the text `%25` or `%2C`
+/// (uppercase; StopNCII's old ids were lowercased, so theirs hold `%2c`, read as is).
 pub fn join_owners<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
     let mut out = String::new();
     for (i, id) in ids.into_iter().enumerate() {
@@ -266,7 +267,8 @@ pub fn join_owners<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
 /// The entry ids of a stored `source_id` written by [`join_owners`], in order (an empty text
 /// gives one empty id). Anything reading the owners of an exchange's value must split them
 /// here, not on `,` itself, or an id holding a comma reads as two ids. A `%` not followed by
-/// `25` or `2C` is kept as it is: older versions stored ids unescaped.
+/// `25` or `2C` (uppercase, as written) is kept as it is: older versions stored ids
+/// unescaped.
 pub fn split_owners(source_id: &str) -> Vec<String> {
     source_id
         .split(OWNER_SEP)
@@ -279,8 +281,9 @@ pub fn split_owners(source_id: &str) -> Vec<String> {
             while let Some(i) = rest.find('%') {
                 out.push_str(&rest[..i]);
                 let tail = &rest[i..];
-                let code = tail.get(..3).map(str::to_ascii_uppercase);
-                match code.as_deref() {
+                // Exactly as `join_owners` writes them: an older, unescaped id lowercased
+                // by StopNCII's old rule may hold "%2c", which is its own text.
+                match tail.get(..3) {
                     Some("%25") => out.push('%'),
                     Some("%2C") => out.push(OWNER_SEP),
                     _ => {
@@ -457,6 +460,23 @@ impl Ledger {
 
     /// Makes `src` hold exactly `now`, marking every value whose owners change as touched.
     fn replace(&mut self, src: &str, now: Vec<Key>, touched: &mut BTreeMap<Key, Option<Details>>) {
+        // Before StopNCII URL values kept their case, its ids (`TYPE:value`) were stored with
+        // the value lowercased. An entry not held under its own id takes over the one it was
+        // stored under then, so its withdrawal or update still reaches the value.
+        if !self.by_source.contains_key(src) {
+            if let Some(legacy) = legacy_id(src).filter(|l| self.by_source.contains_key(l)) {
+                self.replace_exact(&legacy, Vec::new(), touched);
+            }
+        }
+        self.replace_exact(src, now, touched);
+    }
+
+    fn replace_exact(
+        &mut self,
+        src: &str,
+        now: Vec<Key>,
+        touched: &mut BTreeMap<Key, Option<Details>>,
+    ) {
         let old = self.by_source.remove(src).unwrap_or_default();
         for key in &old {
             if now.contains(key) {
@@ -480,6 +500,14 @@ impl Ledger {
             self.by_source.insert(src.to_string(), now);
         }
     }
+}
+
+/// The id an earlier version stored for `id` when it differs: `TYPE:value` with the value
+/// lowercased (StopNCII's old rule for every type).
+fn legacy_id(id: &str) -> Option<String> {
+    let (kind, value) = id.split_once(':')?;
+    let lower = format!("{kind}:{}", value.to_ascii_lowercase());
+    (lower != id).then_some(lower)
 }
 
 #[cfg(test)]
@@ -594,6 +622,11 @@ mod tests {
         assert_eq!(join_owners(["1-a", "2-b"]), "1-a,2-b");
         assert_eq!(split_owners("1-a,2-b"), ["1-a", "2-b"]);
         assert_eq!(split_owners("URL:x%41,9-%"), ["URL:x%41", "9-%"]);
+        // StopNCII's old ids were lowercased: their "%2c" is text, not an escape.
+        assert_eq!(
+            split_owners("URL:https://e.example/a%2cb"),
+            ["URL:https://e.example/a%2cb"]
+        );
         assert_eq!(split_owners(""), [""]);
     }
 
@@ -628,6 +661,29 @@ mod tests {
         assert!(r.error.is_none(), "{r:?}");
         let snap = sink.snapshot("C");
         assert!(snap.values.is_empty(), "{:?}", snap.values);
+    }
+
+    /// A value held under an id stored by the old rule (the value part lowercased) is
+    /// withdrawn by its entry's id as sent now.
+    #[tokio::test]
+    async fn an_entry_stored_under_its_old_lowercased_id_is_withdrawn() {
+        let sink = Arc::new(MemorySink::new());
+        let mut f = Script(vec![page(
+            vec![entry("URL:https://e.example/photo", &[("md5", A)])],
+            "1",
+        )]);
+        run("L", &mut f, sink.clone(), &RunOptions::default()).await;
+        let mut f = Script(vec![page(
+            vec![Record::Deleted {
+                source_id: "URL:https://e.example/Photo".into(),
+            }],
+            "2",
+        )]);
+        let r = run("L", &mut f, sink.clone(), &RunOptions::default()).await;
+        assert!(r.error.is_none(), "{r:?}");
+        assert!(sink.snapshot("L").values.is_empty());
+        assert_eq!(legacy_id("42-a"), None);
+        assert_eq!(legacy_id("ImagePDQ:ab"), None);
     }
 
     #[tokio::test]

@@ -576,6 +576,9 @@ impl Default for WebhooksConfig {
     }
 }
 
+/// Most seconds `webhooks.timeout_secs` may be (five minutes).
+pub const MAX_WEBHOOK_TIMEOUT_SECS: u64 = 300;
+
 /// Largest `webhooks.retry_base_secs`: the retry schedule's fixed longest delay (1 h), which
 /// the first delay may not exceed.
 pub const MAX_WEBHOOK_RETRY_BASE_SECS: u64 = 3600;
@@ -1040,6 +1043,16 @@ impl Config {
                     .into(),
             ));
         }
+        // One attempt may take this long; the dispatch lease outlives a run and its attempt
+        // (crate::webhooks::dispatch_lease_ttl), so an unbounded timeout would make a lease
+        // no other process could ever take over.
+        if w.timeout_secs > MAX_WEBHOOK_TIMEOUT_SECS {
+            return Err(ConfigError::Invalid(format!(
+                "webhooks.timeout_secs ({}) must be at most {MAX_WEBHOOK_TIMEOUT_SECS}; a \
+                 receiver should answer in seconds and work afterwards",
+                w.timeout_secs
+            )));
+        }
         // The schedule refuses a first delay above its fixed one-hour cap, and the
         // dispatcher would then never start: refused here, where the operator sees it.
         if w.retry_base_secs > MAX_WEBHOOK_RETRY_BASE_SECS {
@@ -1340,6 +1353,9 @@ mod tests {
             "{e}"
         );
         check(&|w| w.retry_base_secs = 3600).unwrap();
+        let e = check(&|w| w.timeout_secs = 301).unwrap_err();
+        assert!(e.contains("timeout_secs (301)"), "{e}");
+        check(&|w| w.timeout_secs = 300).unwrap();
         let mut c = Config::default();
         c.webhooks.retry_base_secs = 3600;
         let d = crate::webhooks::dispatcher_config(&c.webhooks);

@@ -70,7 +70,7 @@ pub async fn sweep(state: &AppState, now_ms: i64) -> Result<usize, String> {
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
             if !destroyed {
-                tracing::info!(object = %ev.object_id, case = ev.case_id, "evidence kept: its case was put on legal hold or reported since it was found due");
+                tracing::info!(object = %ev.object_id, case = ev.case_id, "evidence kept: its case was put on legal hold, reported or confirmed for a report since it was found due");
                 kept.insert(ev.object_id.clone());
                 continue;
             }

@@ -135,6 +135,9 @@ impl StoreOutbox {
         let Some(l) = &self.lease else {
             return Ok(true);
         };
+        // The dispatcher passes its pass's start time to every call of the pass; a long pass
+        // would then never see the lease running out. The clock now, if later.
+        let now = now.max(now_ms());
         let held = l.held_until.load(Relaxed);
         if now < held.saturating_sub(l.ttl_ms / 2) {
             return Ok(true);

@@ -653,14 +653,29 @@ pub fn reopen_lapsed_returns_cases_to_their_queue(store: &dyn Store) {
     assert_eq!((csam.open, csam.in_review), (1, 2), "{stats:?}");
 }
 
-/// Source feedback keeps text of any length exactly (a vPDQ value runs to kilobytes): recorded
-/// once, read back whole, and told apart from text that differs only late.
+/// Source feedback keeps an entry id and a value of any length exactly (a vPDQ value runs to
+/// kilobytes): recorded once, read back whole, and told apart from text that differs only
+/// late.
 pub fn source_feedback_takes_long_text(store: &dyn Store) {
     let case = open_case(store, "f2", "csam", 5, 100);
-    let long = |c: char, n: usize| std::iter::repeat_n(c, n).collect::<String>();
+    // Incompressible hex from a linear congruential generator, `c` first: PostgreSQL
+    // compresses a key before its size check, so a run of one letter would fit any key.
+    let long = |c: char, n: usize| {
+        let mut x = u64::from(c);
+        std::iter::once(c)
+            .chain((1..n).map(|_| {
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                char::from_digit((x >> 60) as u32, 16).unwrap_or('0')
+            }))
+            .collect::<String>()
+    };
     let item = |tail: &str| NewSourceFeedback {
         case_id: case,
-        exchange: long('E', 3_000),
+        // Exchange names are configuration (short by their own check); entry ids and
+        // values are remote text.
+        exchange: "LONG_TEXT".into(),
         source_id: long('s', 3_000),
         signal_type: "vpdq".into(),
         value: format!("{}{tail}", long('v', 9_000)),
@@ -681,7 +696,7 @@ pub fn source_feedback_takes_long_text(store: &dyn Store) {
     );
     let listed = store
         .source_feedback(&FeedbackFilter {
-            exchange: Some(long('E', 3_000)),
+            exchange: Some("LONG_TEXT".into()),
             status: None,
             due_by: None,
             after: 0,

@@ -273,8 +273,21 @@ fn hex_value(b: u8) -> Option<u8> {
 /// (unescape, then parse), whose result no browser visits. An '@' that is itself escaped is
 /// left for the check after unescaping, as before.
 fn strip_user_info(url: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    let Ok((_, rest)) = split_scheme(url) else {
-        return url.into(); // refused again, with its error, after unescaping
+    use std::borrow::Cow;
+    // Tab, CR and LF go first, as a browser drops them before it parses: left in, one would
+    // hide the scheme's "//" ("http:\t//x%2F@listed.com/") and so the user info.
+    let url: Cow<'_, [u8]> = if url.iter().any(|b| matches!(b, b'\t' | b'\r' | b'\n')) {
+        Cow::Owned(
+            url.iter()
+                .copied()
+                .filter(|b| !matches!(b, b'\t' | b'\r' | b'\n'))
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(url)
+    };
+    let Ok((_, rest)) = split_scheme(&url) else {
+        return url; // refused again, with its error, after unescaping
     };
     let start = url.len() - rest.len();
     let end = rest
@@ -285,9 +298,9 @@ fn strip_user_info(url: &[u8]) -> std::borrow::Cow<'_, [u8]> {
         Some(at) => {
             let mut out = url[..start].to_vec();
             out.extend_from_slice(&rest[at + 1..]);
-            out.into()
+            Cow::Owned(out)
         }
-        None => url.into(),
+        None => url,
     }
 }
 

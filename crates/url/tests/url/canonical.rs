@@ -230,6 +230,10 @@ fn more_ip_forms_and_userinfo() {
         ("http://x%23y@listed.com/a.jpg", "http://listed.com/a.jpg"),
         ("x%2F@listed.com/a.jpg", "http://listed.com/a.jpg"),
         ("http://u%2F:p%3F@listed.com:81/", "http://listed.com/"),
+        // Tab, CR and LF are dropped first, so they cannot hide the scheme and the user info.
+        ("http:\t//x%2F@listed.com/a.jpg", "http://listed.com/a.jpg"),
+        ("ht\ttp://x%2F@listed.com/a.jpg", "http://listed.com/a.jpg"),
+        ("http://x\n%2F@listed.com/a.jpg", "http://listed.com/a.jpg"),
         ("http://%65xample.com/%7e", "http://example.com/~"),
         ("HTTP://EXAMPLE.COM/Path", "http://example.com/Path"),
         ("http://example.com/a%0Ab", "http://example.com/a%0Ab"),
