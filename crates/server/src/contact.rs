@@ -108,6 +108,21 @@ async fn fill_from_store(state: &AppState, value: &mut Value) -> ApiResult<Vec<&
             _ => None,
         }
     };
+    // The same account on both sides is refused as the request's own check refuses it, before
+    // anything is read: otherwise the answer depended on what the store holds (a missing
+    // account, or a relationship that was never looked up).
+    if let (Some(a), Some(b)) = (ids("actor"), ids("target")) {
+        if a == b {
+            return Err(ApiError::bad_request(
+                "invalid_account",
+                format!(
+                    "target.id: actor and target are the same account `{}`; a contact decision \
+                     is between two accounts",
+                    crate::extract::short(&a)
+                ),
+            ));
+        }
+    }
     let pair = if obj.contains_key("relationship") {
         None
     } else {

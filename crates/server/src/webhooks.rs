@@ -1008,14 +1008,12 @@ async fn redrive(
     State(state): State<AppState>,
     Extension(actor): Extension<crate::auth::KeyId>,
     ApiPath(id): ApiPath<i64>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let req: RedriveReq = if body.is_empty() {
-        RedriveReq::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?
-    };
+    // As every optional JSON body: none (or whitespace) is "all", malformed JSON is
+    // `invalid_json`, a body of the wrong shape `invalid_body`.
+    let req: RedriveReq = optional_json(&headers, body).await?;
     if req
         .delivery_ids
         .as_ref()

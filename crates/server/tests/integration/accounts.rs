@@ -256,6 +256,21 @@ async fn events_keep_the_stored_graph_current() {
         decide(&s, &key, ask.clone()).await.json()["outcome"],
         "deny"
     );
+    // The same account on both sides is one error, whether or not it is stored.
+    for id in ["kid", "ghost"] {
+        let r = decide(
+            &s,
+            &key,
+            json!({"actor": {"id": id}, "target": {"id": id}, "action": "message"}),
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.json()["error"]["code"].clone()),
+            (StatusCode::BAD_REQUEST, json!("invalid_account")),
+            "{id}: {}",
+            r.text()
+        );
+    }
 
     // The child accepts the coach's connection request: the pair is now connected.
     let event = |kind: &str, actor: &str, target: &str, at: u64| json!({"kind": kind, "actor": actor, "target": target, "timestamp": at});

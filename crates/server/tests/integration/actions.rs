@@ -1265,6 +1265,21 @@ async fn webhook_faults_dead_letters_and_redrive_through_the_api() {
             r.text()
         );
     }
+    // Malformed JSON is `invalid_json`, as on every other route with an optional body.
+    let malformed = axum::http::Request::builder()
+        .method("POST")
+        .uri(format!("{hook}/dead/redrive"))
+        .header("authorization", format!("Bearer {}", common::ADMIN_KEY))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from("{"))
+        .unwrap();
+    let r = s.send(malformed).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "invalid_json".to_string()),
+        "{}",
+        r.text()
+    );
     assert_eq!(s.admin("GET", &hook, None).await.json()["dead_letters"], 2);
 
     // The receiver is back: re-enable, then redrive the first dead letter, then the rest.
