@@ -112,11 +112,8 @@ pub enum DecisionKind {
 impl DecisionKind {
     /// Classifies a decision's text.
     pub fn of(decision: &str) -> DecisionKind {
-        let word = decision
-            .split([':', ' '])
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        // The store reads the same word to keep a confirmed case's evidence for its report.
+        let word = safeguard_store::action::decision_word(decision).to_ascii_lowercase();
         match word.as_str() {
             "confirmed" => DecisionKind::Confirmed,
             "not_csam" | "false_positive" => DecisionKind::FalsePositive,

@@ -815,19 +815,21 @@ pub fn evidence_expired(
     }
 }
 
+/// The word of a case's decision that says what kind it is: its text up to the first `:` or
+/// space (`confirmed`, `not_csam`, ...; compare ignoring ASCII case). Decisions are free text;
+/// the engine's `DecisionKind::of` and [`awaiting_report`] both read them by this word.
+pub fn decision_word(decision: &str) -> &str {
+    decision.split([':', ' ']).next().unwrap_or("")
+}
+
 /// Whether a case in `state` with `decision` is on its way to a report: decided, and the
-/// decision confirmed (its first word, up to a `:` or a space, is `confirmed` in any case, as
-/// the engine's `DecisionKind::of` reads it). Until it is reported or closed its evidence is
-/// kept: a decision waiting for its second approval, or a filing retried for weeks while the
-/// hotline is down, would otherwise lose the files the report must carry to the unreported
-/// clock. [`AWAITING_REPORT_SQL`] is the same test in SQL.
+/// decision confirmed ([`decision_word`] is `confirmed`). Until it is reported or closed its
+/// evidence is kept: a decision waiting for its second approval, or a filing retried for
+/// weeks while the hotline is down, would otherwise lose the files the report must carry to
+/// the unreported clock. [`AWAITING_REPORT_SQL`] is the same test in SQL.
 pub fn awaiting_report(state: &str, decision: Option<&str>) -> bool {
     state == "decided"
-        && decision.is_some_and(|d| {
-            d.split([':', ' '])
-                .next()
-                .is_some_and(|w| w.eq_ignore_ascii_case("confirmed"))
-        })
+        && decision.is_some_and(|d| decision_word(d).eq_ignore_ascii_case("confirmed"))
 }
 
 /// [`awaiting_report`] over a case aliased `c`, for both stores.
@@ -836,13 +838,14 @@ pub(crate) const AWAITING_REPORT_SQL: &str = "(c.state = 'decided' AND c.decisio
           OR lower(c.decision) LIKE 'confirmed %'))";
 
 /// [`ActionStore::destroy_evidence`]'s refusals, shared by the stores: `ev`'s case is on
-/// legal hold (`held`), or `ev`, in a case reported at `reported_at` (if ever), is not past
-/// its retention at `at` ([`evidence_expired`]).
+/// legal hold (`held`), or `ev`, in a case reported at `reported_at` (if ever) and now in
+/// `state` with `decision` ([`awaiting_report`]), is not past its retention at `at`
+/// ([`evidence_expired`]).
 pub(crate) fn refuse_destruction(
     ev: &Evidence,
     held: bool,
     reported_at: Option<i64>,
-    awaiting: bool,
+    (state, decision): (&str, Option<&str>),
     at: i64,
     after_report_ms: i64,
     unreported_ms: i64,
@@ -856,7 +859,7 @@ pub(crate) fn refuse_destruction(
     if !evidence_expired(
         ev.created_at,
         reported_at,
-        awaiting,
+        awaiting_report(state, decision),
         at,
         after_report_ms,
         unreported_ms,

@@ -274,16 +274,12 @@ async fn events_keep_the_stored_graph_current() {
 
     // The child accepts the coach's connection request: the pair is now connected.
     let event = |kind: &str, actor: &str, target: &str, at: u64| json!({"kind": kind, "actor": actor, "target": target, "timestamp": at});
+    let accepted = json!({"events": [
+        event("connection_request", "coach", "kid", 1_767_268_800),
+        event("connection_accept", "kid", "coach", 1_767_268_860),
+    ]});
     let r = s
-        .call(
-            "POST",
-            "/v1/events",
-            Some(&key),
-            Some(json!({"events": [
-                event("connection_request", "coach", "kid", 1_767_268_800),
-                event("connection_accept", "kid", "coach", 1_767_268_860),
-            ]})),
-        )
+        .call("POST", "/v1/events", Some(&key), Some(accepted.clone()))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["relationships_updated"], 1);
@@ -318,15 +314,7 @@ async fn events_keep_the_stored_graph_current() {
     // The platform retries the first batch (its answer was lost): the old accept does not
     // lift the block.
     let r = s
-        .call(
-            "POST",
-            "/v1/events",
-            Some(&key),
-            Some(json!({"events": [
-                event("connection_request", "coach", "kid", 1_767_268_800),
-                event("connection_accept", "kid", "coach", 1_767_268_860),
-            ]})),
-        )
+        .call("POST", "/v1/events", Some(&key), Some(accepted))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let d = decide(&s, &key, ask).await.json();

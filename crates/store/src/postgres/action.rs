@@ -1081,12 +1081,11 @@ impl ActionStore for PostgresStore {
             let reported_at: Option<i64> = col(&r, 1, "cases")?;
             let state: String = col(&r, 2, "cases")?;
             let decision: Option<String> = col(&r, 3, "cases")?;
-            let awaiting = awaiting_report(&state, decision.as_deref());
             refuse_destruction(
                 &ev,
                 held,
                 reported_at,
-                awaiting,
+                (&state, decision.as_deref()),
                 at,
                 after_report_ms,
                 unreported_ms,

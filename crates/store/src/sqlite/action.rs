@@ -1131,12 +1131,11 @@ impl ActionStore for SqliteStore {
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .map_err(db_err)?;
-            let awaiting = awaiting_report(&state, decision.as_deref());
             refuse_destruction(
                 &ev,
                 held,
                 reported_at,
-                awaiting,
+                (&state, decision.as_deref()),
                 at,
                 after_report_ms,
                 unreported_ms,
